@@ -1,0 +1,128 @@
+"""The ``streamloop`` command: ``serve``, ``demo`` and ``worker``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import uvicorn
+
+from streamloop import __version__
+from streamloop.config import Settings, env_name
+
+__all__ = ["main"]
+
+log = logging.getLogger("streamloop")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(
+            host=args.host, port=args.port, data_dir=args.data_dir, database=args.database,
+            broker=getattr(args, "broker", None),
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.command == "worker" or settings.broker:
+        print("streamloop: the Kafka engine (--broker, `streamloop worker`) is not available "
+              "in this release; run `streamloop serve` without --broker.", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(settings, demo=args.command == "demo", log_level=args.log_level))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamloop", description="Active learning as one real-time streaming loop.")
+    parser.add_argument("--version", action="version", version=f"streamloop {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    helps = {
+        "serve": "run the whole loop in one process",
+        "demo": "serve with a ready-made project and a live stream of events",
+        "worker": "a Faust worker that scores and routes events (Kafka engine)",
+    }
+    for name, help_text in helps.items():
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--host", help=f"address to listen on [{env_name('host')}]")
+        command.add_argument("--port", type=int, help=f"TCP port [{env_name('port')}]")
+        command.add_argument("--data-dir", type=Path,
+                             help=f"folder for the SQLite database [{env_name('data_dir')}]")
+        command.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
+        command.add_argument("--broker", help=f"kafka://host:port [{env_name('broker')}]")
+        command.add_argument("--log-level", default="info",
+                             choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
+    from streamloop.app import create_app  # imported here: argument errors stay instant
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes * 4,
+        ws_per_message_deflate=False,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, server.stop)
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    producer: asyncio.Task[None] | None = None
+    if server.started:
+        base = f"http://{_display_host(settings.host)}:{settings.port}"
+        if demo:
+            from streamloop.streams.demo import run_demo
+
+            producer = asyncio.create_task(run_demo(app.state.engine))
+        print(f"streamloop {__version__} ready", flush=True)
+        print(f"  home:       {base}/", flush=True)
+        print(f"  annotate:   {base}/static/annotate.html", flush=True)
+        print(f"  dashboard:  {base}/static/dashboard.html", flush=True)
+        print(f"  API:        {base}/api/projects", flush=True)
+    await serving
+    if producer is not None:
+        producer.cancel()
+    return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn whose stop on SIGINT/SIGTERM ends the process with status 0.
+
+    uvicorn re-raises the signal it caught once shut down, which makes the exit status
+    -15 instead of the 0 a clean, complete shutdown deserves; so the handlers are ours.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host

@@ -1,0 +1,84 @@
+"""Checking an item's data before it reaches a model.
+
+Bad data is refused with a `ValueError` naming the problem, before any model state changes, so
+one bad item can never corrupt a project's model.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+from streamloop.online.features import TEXT_FIELD
+
+__all__ = ["model_input"]
+
+
+def model_input(input_kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Check an item's data and return the part of it a pipeline of this input kind reads.
+
+    Parameters
+    ----------
+    input_kind
+        ``"text"``: the data needs a str ``"text"`` field, and other fields are ignored.
+        ``"tabular"``: every field must be a finite number, a boolean or a string; numbers
+        become floats, and ``None`` marks a missing value, which is left out.
+    data
+        The item's data.
+
+    Raises
+    ------
+    ValueError
+        If the data does not fit the input kind.
+
+    Examples
+    --------
+    >>> model_input("text", {"text": "Hello there", "id": 7})
+    {'text': 'Hello there'}
+    >>> model_input("tabular", {"size": 3, "colour": "red", "new": True, "age": None})
+    {'size': 3.0, 'colour': 'red', 'new': True}
+    >>> model_input("tabular", {"size": float("nan")})
+    Traceback (most recent call last):
+    ...
+    ValueError: field 'size' must be finite, got nan
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"item data must be an object, got {type(data).__name__}")
+    if input_kind == "text":
+        return _text(data)
+    if input_kind == "tabular":
+        return _tabular(data)
+    raise ValueError(f"unknown input kind {input_kind!r}")
+
+
+def _text(data: Mapping[str, Any]) -> dict[str, Any]:
+    text = data.get(TEXT_FIELD)
+    if not isinstance(text, str):
+        got = "nothing" if text is None else type(text).__name__
+        raise ValueError(f"text items need a string field {TEXT_FIELD!r}, got {got}")
+    return {TEXT_FIELD: text}
+
+
+def _tabular(data: Mapping[str, Any]) -> dict[str, Any]:
+    x: dict[str, Any] = {}
+    for name, value in data.items():
+        if not isinstance(name, str):
+            raise ValueError(f"field names must be strings, got {name!r}")
+        if value is None:
+            continue
+        if isinstance(value, bool | str):
+            x[name] = value
+        elif isinstance(value, numbers.Real):
+            # One numeric type for every source (JSON ints, numpy scalars) keeps equal data
+            # equal state; a NaN or infinity would poison the running statistics for good.
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(f"field {name!r} must be finite, got {number}")
+            x[name] = number
+        else:
+            raise ValueError(
+                f"field {name!r} must be a number, boolean or string, got {type(value).__name__}"
+            )
+    return x

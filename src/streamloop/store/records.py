@@ -1,0 +1,96 @@
+"""Plain values that cross the store's boundary (never live ORM objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from streamloop.errors import StreamloopError
+
+__all__ = ["ItemRecord", "LabelOutcome", "NewEvent", "NewLabel", "ProjectRecord", "ReplayLabel"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    id: int
+    name: str
+    labels: tuple[str, ...]
+    input: str
+    model: str
+    strategy: str
+    exploration: float
+    lease_seconds: float
+    seed: int
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        """The project as the contract shows it."""
+        return {
+            "name": self.name,
+            "labels": list(self.labels),
+            "input": self.input,
+            "model": self.model,
+            "strategy": self.strategy,
+            "exploration": self.exploration,
+            "lease_seconds": self.lease_seconds,
+            "seed": self.seed,
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    event_id: str
+    data: dict[str, Any]
+    status: str
+    uncertainty: float
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    id: int
+    event_id: str
+    data: dict[str, Any]
+    status: str
+    uncertainty: float
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewLabel:
+    """A label waiting to be stored; ``item_id`` or ``event_id`` names its item."""
+
+    label_id: str
+    label: str
+    source: str
+    item_id: int | None = None
+    event_id: str | None = None
+    annotator: str | None = None
+
+
+@dataclass(slots=True)
+class LabelOutcome:
+    """What became of a :class:`NewLabel` in its transaction.
+
+    ``error`` is set when the label was refused; otherwise
+    ``row_id`` and ``model_version`` say where it stands in the learning order, and ``data`` is
+    its item's data when it is new and still has to be learned.
+    """
+
+    label: NewLabel
+    duplicate: bool = False
+    row_id: int | None = None
+    model_version: int | None = None
+    item_id: int | None = None
+    event_id: str | None = None
+    data: dict[str, Any] | None = None
+    error: StreamloopError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayLabel:
+    row_id: int
+    data: dict[str, Any]
+    label: str
+    model_version: int

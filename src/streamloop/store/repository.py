@@ -1,0 +1,324 @@
+"""The store: every read and write of projects, items, labels and snapshots.
+
+Methods are synchronous and run on one dedicated thread (:meth:`Store.run`), so writes to
+SQLite never contend and the event loop never waits on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from streamloop.errors import Conflict, NotFound
+from streamloop.store.database import open_database
+from streamloop.store.records import (
+    ItemRecord,
+    LabelOutcome,
+    NewEvent,
+    NewLabel,
+    ProjectRecord,
+    ReplayLabel,
+)
+from streamloop.store.tables import ItemRow, LabelRow, ProjectRow, SnapshotRow, utcnow
+
+__all__ = ["Store"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: How many snapshots of each project are kept; older ones are pruned.
+SNAPSHOTS_KEPT = 3
+_ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
+_LABELS = LabelRow.__table__  # type: ignore[attr-defined]
+
+
+class Store:
+    """Projects, items, labels and snapshots in one SQL database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = open_database(url)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamloop-store")
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store method on the store's thread and wait for it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()
+
+    # -- projects ---------------------------------------------------------------------------
+
+    def create_project(self, **fields: Any) -> ProjectRecord:
+        row = ProjectRow(**fields)
+        with Session(self.engine) as session:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError as exc:
+                raise Conflict(
+                    f"a project named {fields['name']!r} already exists", code="project_exists"
+                ) from exc
+            session.refresh(row)
+            return _project_record(row)
+
+    def list_projects(self) -> list[ProjectRecord]:
+        with Session(self.engine) as session:
+            rows = session.exec(select(ProjectRow).order_by(ProjectRow.id)).scalars()  # type: ignore[call-overload, arg-type]
+            return [_project_record(row) for row in rows]
+
+    # -- items ------------------------------------------------------------------------------
+
+    def insert_events(self, project_id: int, events: Sequence[NewEvent]) -> list[ItemRecord]:
+        """Store new events in one transaction; an event id already stored is a duplicate.
+
+        Returns one record per event, in order; duplicates carry the stored item.
+        """
+        ids = list({e.event_id for e in events})
+        with self.engine.begin() as conn:
+            existing = {
+                row.event_id: row
+                for chunk in _chunks(ids)
+                for row in conn.execute(
+                    select(_ITEMS.c.id, _ITEMS.c.event_id, _ITEMS.c.data, _ITEMS.c.status,
+                           _ITEMS.c.uncertainty)
+                    .where(_ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk))
+                )
+            }
+            fresh: dict[str, NewEvent] = {}
+            for e in events:
+                if e.event_id not in existing and e.event_id not in fresh:
+                    fresh[e.event_id] = e
+            created: dict[str, int] = {}
+            if fresh:
+                now = utcnow()
+                rows = [
+                    {"project_id": project_id, "event_id": e.event_id, "data": e.data,
+                     "status": e.status, "uncertainty": e.uncertainty, "created_at": now}
+                    for e in fresh.values()
+                ]
+                result = conn.execute(
+                    insert(_ITEMS).returning(_ITEMS.c.id, _ITEMS.c.event_id,
+                                             sort_by_parameter_order=True),
+                    rows,
+                )
+                created = {event_id: item_id for item_id, event_id in result}
+        records: list[ItemRecord] = []
+        first_seen: set[str] = set()
+        for e in events:
+            if e.event_id in created and e.event_id not in first_seen:
+                first_seen.add(e.event_id)
+                records.append(ItemRecord(created[e.event_id], e.event_id, e.data, e.status,
+                                          e.uncertainty))
+            elif e.event_id in existing:
+                row = existing[e.event_id]
+                records.append(ItemRecord(row.id, row.event_id, row.data, row.status,
+                                          row.uncertainty, duplicate=True))
+            else:
+                fresh_event = fresh[e.event_id]
+                records.append(ItemRecord(created[e.event_id], e.event_id, fresh_event.data,
+                                          fresh_event.status, fresh_event.uncertainty,
+                                          duplicate=True))
+        return records
+
+    def set_item_status(self, item_ids: Sequence[int], status: str) -> None:
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(item_ids)):
+                conn.execute(update(_ITEMS).where(_ITEMS.c.id.in_(chunk)).values(status=status))
+
+    def queued_items(self, project_id: int) -> list[ItemRecord]:
+        """Items still waiting for a label, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_ITEMS.c.id, _ITEMS.c.event_id, _ITEMS.c.data, _ITEMS.c.status,
+                       _ITEMS.c.uncertainty)
+                .where(_ITEMS.c.project_id == project_id, _ITEMS.c.status == "queued")
+                .order_by(_ITEMS.c.id)
+            )
+            return [ItemRecord(r.id, r.event_id, r.data, r.status, r.uncertainty) for r in rows]
+
+    def missing_events(self, project_id: int, event_ids: Sequence[str]) -> list[str]:
+        """Which of ``event_ids`` this project has never received."""
+        wanted = list(dict.fromkeys(event_ids))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                found.update(conn.execute(
+                    select(_ITEMS.c.event_id)
+                    .where(_ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk))
+                ).scalars())
+        return [event_id for event_id in wanted if event_id not in found]
+
+    def count_events(self, project_id: int) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(_ITEMS).where(_ITEMS.c.project_id == project_id)
+            ).scalar_one())
+
+    # -- labels -----------------------------------------------------------------------------
+
+    def commit_labels(
+        self, project_id: int, labels: Sequence[NewLabel], base_version: int
+    ) -> list[LabelOutcome]:
+        """Store a batch of labels in one transaction (a group commit).
+
+        Each new label gets the next model version after ``base_version``, in order. A
+        ``label_id`` already stored (or earlier in the batch) is a duplicate and keeps its
+        stored version. A label for an unknown item, or an annotator's label for an item
+        already labelled, is refused. Nothing in the batch is visible until the commit returns.
+        """
+        outcomes = [LabelOutcome(label=label) for label in labels]
+        with self.engine.begin() as conn:
+            stored = {
+                r.label_id: r
+                for chunk in _chunks(list({lb.label_id for lb in labels}))
+                for r in conn.execute(
+                    select(_LABELS.c.id, _LABELS.c.label_id, _LABELS.c.model_version,
+                           _LABELS.c.item_id)
+                    .where(_LABELS.c.project_id == project_id, _LABELS.c.label_id.in_(chunk))
+                )
+            }
+            items = self._items_for(conn, project_id, labels)
+            version = base_version
+            seen: dict[str, LabelOutcome] = {}
+            new_rows: list[dict[str, Any]] = []
+            fresh: list[LabelOutcome] = []
+            newly_labelled: set[int] = set()
+            now = utcnow()
+            for outcome in outcomes:
+                label = outcome.label
+                if label.label_id in stored:
+                    row = stored[label.label_id]
+                    outcome.duplicate, outcome.row_id = True, row.id
+                    outcome.model_version, outcome.item_id = row.model_version, row.item_id
+                    continue
+                if label.label_id in seen:
+                    first = seen[label.label_id]
+                    outcome.duplicate, outcome.error = True, first.error
+                    outcome.model_version, outcome.item_id = first.model_version, first.item_id
+                    continue
+                seen[label.label_id] = outcome
+                item = items.get(label.item_id if label.item_id is not None else label.event_id)
+                if item is None:
+                    outcome.error = NotFound(
+                        f"no item {label.event_id or label.item_id!r} in this project",
+                        code="unknown_item",
+                    )
+                    continue
+                already = item.status == "labelled" or item.id in newly_labelled
+                if already and label.source == "annotator":
+                    outcome.error = Conflict(
+                        f"item {item.event_id!r} is already labelled", code="already_labelled"
+                    )
+                    continue
+                version += 1
+                newly_labelled.add(item.id)
+                outcome.item_id, outcome.event_id, outcome.data = item.id, item.event_id, item.data
+                outcome.model_version = version
+                fresh.append(outcome)
+                new_rows.append({
+                    "project_id": project_id, "label_id": label.label_id, "item_id": item.id,
+                    "label": label.label, "annotator": label.annotator, "source": label.source,
+                    "model_version": version, "created_at": now,
+                })
+            if new_rows:
+                result = conn.execute(
+                    insert(_LABELS).returning(_LABELS.c.id, sort_by_parameter_order=True),
+                    new_rows,
+                )
+                for outcome, (row_id,) in zip(fresh, result, strict=True):
+                    outcome.row_id = row_id
+                for chunk in _chunks(list(newly_labelled)):
+                    conn.execute(
+                        update(_ITEMS).where(_ITEMS.c.id.in_(chunk)).values(status="labelled")
+                    )
+        return outcomes
+
+    def _items_for(
+        self, conn: Any, project_id: int, labels: Sequence[NewLabel]
+    ) -> dict[int | str | None, ItemRecord]:
+        by_id = list({lb.item_id for lb in labels if lb.item_id is not None})
+        by_event = list({lb.event_id for lb in labels if lb.item_id is None and lb.event_id})
+        found: dict[int | str | None, ItemRecord] = {}
+        columns = (_ITEMS.c.id, _ITEMS.c.event_id, _ITEMS.c.data, _ITEMS.c.status,
+                   _ITEMS.c.uncertainty)
+        for column, keys in ((_ITEMS.c.id, by_id), (_ITEMS.c.event_id, by_event)):
+            for chunk in _chunks(keys):
+                for r in conn.execute(
+                    select(*columns).where(_ITEMS.c.project_id == project_id, column.in_(chunk))
+                ):
+                    record = ItemRecord(r.id, r.event_id, r.data, r.status, r.uncertainty)
+                    found[r.id if column is _ITEMS.c.id else r.event_id] = record
+        return found
+
+    def labels_after(self, project_id: int, last_label_id: int) -> Iterator[ReplayLabel]:
+        """Labels learned after ``last_label_id``, in learning order, with their items' data."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_LABELS.c.id, _ITEMS.c.data, _LABELS.c.label, _LABELS.c.model_version)
+                .join(_ITEMS, _ITEMS.c.id == _LABELS.c.item_id)
+                .where(_LABELS.c.project_id == project_id, _LABELS.c.id > last_label_id)
+                .order_by(_LABELS.c.id)
+            )
+            for r in rows:
+                yield ReplayLabel(r.id, r.data, r.label, r.model_version)
+
+    def replay_labels(self, project_id: int, last_label_id: int) -> list[ReplayLabel]:
+        return list(self.labels_after(project_id, last_label_id))
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    def save_snapshot(
+        self, project_id: int, model_version: int, last_label_id: int, blob: bytes
+    ) -> None:
+        """Store a snapshot and prune all but the newest few."""
+        with Session(self.engine) as session:
+            session.add(SnapshotRow(project_id=project_id, model_version=model_version,
+                                    last_label_id=last_label_id, blob=blob))
+            session.commit()
+            keep = select(SnapshotRow.id).where(SnapshotRow.project_id == project_id)  # type: ignore[arg-type]
+            keep = keep.order_by(SnapshotRow.model_version.desc()).limit(SNAPSHOTS_KEPT)  # type: ignore[union-attr]
+            session.execute(
+                delete(SnapshotRow).where(
+                    SnapshotRow.project_id == project_id,  # type: ignore[arg-type]
+                    SnapshotRow.id.not_in(keep.scalar_subquery()),  # type: ignore[union-attr]
+                )
+            )
+            session.commit()
+
+    def latest_snapshot(self, project_id: int) -> tuple[int, int, bytes] | None:
+        """(model_version, last_label_id, blob) of the newest snapshot, if any."""
+        with Session(self.engine) as session:
+            row = session.execute(
+                select(SnapshotRow.model_version, SnapshotRow.last_label_id, SnapshotRow.blob)  # type: ignore[call-overload]
+                .where(SnapshotRow.project_id == project_id)
+                .order_by(SnapshotRow.model_version.desc())  # type: ignore[attr-defined]
+                .limit(1)
+            ).first()
+            return None if row is None else (row[0], row[1], row[2])
+
+
+def _project_record(row: ProjectRow) -> ProjectRecord:
+    assert row.id is not None
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(
+        tzinfo=utcnow().tzinfo)
+    return ProjectRecord(
+        id=row.id, name=row.name, labels=tuple(row.labels), input=row.input, model=row.model,
+        strategy=row.strategy, exploration=row.exploration, lease_seconds=row.lease_seconds,
+        seed=row.seed, created_at=created,
+    )
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    # SQLite caps bound parameters per statement; chunked IN lists stay under it.
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

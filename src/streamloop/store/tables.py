@@ -1,0 +1,81 @@
+"""The tables: projects, items (every event received), labels, and model snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = ["ItemRow", "LabelRow", "ProjectRow", "SnapshotRow", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ProjectRow(SQLModel, table=True):
+    """One labelling task with one online model."""
+
+    __tablename__ = "projects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    labels: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    input: str
+    model: str
+    strategy: str
+    exploration: float
+    lease_seconds: float
+    seed: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ItemRow(SQLModel, table=True):
+    """An event as received; ``status`` says where it is in the loop.
+
+    ``scored`` (predicted, not routed), ``queued`` (waiting for or held by an annotator),
+    ``labelled``, or ``shed`` (dropped from a full queue).
+    """
+
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("project_id", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    event_id: str
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(index=True)
+    uncertainty: float
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LabelRow(SQLModel, table=True):
+    """A label, in the order it was learned: ``id`` is the replay order."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("project_id", "label_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    label_id: str
+    item_id: int = Field(foreign_key="items.id", index=True)
+    label: str
+    annotator: str | None = None
+    source: str
+    model_version: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SnapshotRow(SQLModel, table=True):
+    """A pickled model at ``model_version``, having learned every label up to ``last_label_id``."""
+
+    __tablename__ = "snapshots"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    model_version: int
+    last_label_id: int
+    blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,104 @@
+"""``streamloop demo``: a support-ticket project and a live stream of generated tickets.
+
+The tickets are generated here (nothing is downloaded): each class has its own vocabulary,
+mixed with shared filler and some words of other classes, so the model has something real but
+imperfect to learn and its uncertainty varies from ticket to ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+
+from streamloop.errors import StreamloopError
+from streamloop.streams.engine import Engine
+
+__all__ = ["DEMO_PROJECT", "TicketGenerator", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+DEMO_PROJECT = "support-tickets"
+
+_TOPICS: dict[str, tuple[list[str], list[str]]] = {
+    "billing": (
+        ["I was charged twice for", "Why did my invoice go up for", "Please refund",
+         "My card was declined when paying for", "Can I get a receipt for"],
+        ["my subscription", "the annual plan", "last month's invoice", "the upgrade",
+         "a payment I did not make", "the VAT on my bill"],
+    ),
+    "bug": (
+        ["The app crashes when I open", "I get an error 500 on", "Nothing happens when I click",
+         "The page is blank after loading", "Export is broken for"],
+        ["the reports page", "the settings screen", "the mobile app", "the CSV export",
+         "the search box", "the dashboard since the update"],
+    ),
+    "account": (
+        ["I cannot log in to", "Please reset the password of", "How do I delete",
+         "I want to change the email of", "Two-factor codes do not work for"],
+        ["my account", "our team account", "the admin user", "my profile",
+         "the account of a colleague who left"],
+    ),
+    "feature": (
+        ["It would be great to have", "Could you add", "Do you plan to support",
+         "We would pay more for", "Please consider"],
+        ["a dark mode", "an API for exports", "single sign-on", "Slack notifications",
+         "keyboard shortcuts", "bulk editing"],
+    ),
+}
+_OPENERS = ["Hi,", "Hello team,", "Urgent:", "Quick question.", "", "Good morning,"]
+_CLOSERS = ["Thanks!", "Regards", "Please help.", "", "Cheers", "This is blocking us."]
+
+
+class TicketGenerator:
+    """Endless support tickets: ``(event_id, data, true_label)``.
+
+    >>> ticket = next(iter(TicketGenerator(seed=1)))
+    >>> sorted(ticket[1]), ticket[2] in TicketGenerator.labels
+    (['text'], True)
+    """
+
+    labels = tuple(_TOPICS)
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+
+    def __iter__(self) -> TicketGenerator:
+        self._count = itertools.count(1)
+        return self
+
+    def __next__(self) -> tuple[str, dict[str, str], str]:
+        label = self.rng.choice(self.labels)
+        starts, objects = _TOPICS[label]
+        # A fifth of tickets borrow an object from another topic: those are the hard ones.
+        if self.rng.random() < 0.2:
+            objects = _TOPICS[self.rng.choice(self.labels)][1]
+        text = " ".join(part for part in (
+            self.rng.choice(_OPENERS),
+            f"{self.rng.choice(starts)} {self.rng.choice(objects)}.",
+            self.rng.choice(_CLOSERS),
+        ) if part)
+        return f"ticket-{next(self._count):07d}-{self.rng.randrange(16**6):06x}", {"text": text}, label
+
+
+async def run_demo(engine: Engine, *, per_second: float = 4.0, seed: int = 0) -> None:
+    """Create the demo project if needed, then stream tickets into it until cancelled."""
+    try:
+        runtime = engine.project(DEMO_PROJECT)
+    except StreamloopError:
+        await engine.create_project({
+            "name": DEMO_PROJECT, "labels": list(TicketGenerator.labels), "input": "text",
+            "model": "logistic_regression", "strategy": "margin", "exploration": 0.05,
+            "lease_seconds": 120.0, "seed": seed,
+        })
+        runtime = engine.project(DEMO_PROJECT)
+    tickets = iter(TicketGenerator(seed=seed + runtime.events_total))
+    log.info("demo: streaming tickets into project %s", DEMO_PROJECT)
+    while engine.ready:
+        batch = [next(tickets) for _ in range(4)]
+        try:
+            await runtime.ingest([(event_id, data) for event_id, data, _label in batch])
+        except StreamloopError as exc:
+            log.warning("demo: ingest refused: %s", exc.message)
+        await asyncio.sleep(len(batch) / per_second)

@@ -1,0 +1,78 @@
+"""The embedded engine: the whole loop in this process, on asyncio, with one SQL store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from streamloop.config import Settings
+from streamloop.errors import NotFound
+from streamloop.store import ProjectRecord, Store
+from streamloop.streams.engine import Engine
+from streamloop.streams.project import ProjectRuntime
+
+__all__ = ["EmbeddedEngine"]
+
+log = logging.getLogger(__name__)
+
+#: How often the snapshot policy is checked.
+_SNAPSHOT_CHECK_SECONDS = 1.0
+
+
+class EmbeddedEngine(Engine):
+    """Every project's loop in one process: the default, nothing to install."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.database_url)
+        self._projects: dict[str, ProjectRuntime] = {}
+        self._snapshotter: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        for record in await self.store.run(self.store.list_projects):
+            runtime = await ProjectRuntime.open(record, self.store, self.settings)
+            runtime.start()
+            self._projects[record.name] = runtime
+        self._snapshotter = asyncio.create_task(self._snapshot_loop(), name="snapshots")
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._snapshotter is not None:
+            self._snapshotter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._snapshotter
+        for runtime in self._projects.values():
+            await runtime.close()
+            await runtime.snapshot()
+        self.store.close()
+
+    async def create_project(self, spec: dict[str, Any]) -> ProjectRecord:
+        record = await self.store.run(self.store.create_project, **spec)
+        runtime = await ProjectRuntime.open(record, self.store, self.settings)
+        runtime.start()
+        self._projects[record.name] = runtime
+        return record
+
+    def project(self, name: str) -> ProjectRuntime:
+        try:
+            return self._projects[name]
+        except KeyError:
+            raise NotFound(f"no project named {name!r}", code="unknown_project") from None
+
+    def projects(self) -> list[ProjectRuntime]:
+        return sorted(self._projects.values(), key=lambda runtime: runtime.record.id)
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_SNAPSHOT_CHECK_SECONDS)
+            now = time.monotonic()
+            for runtime in list(self._projects.values()):
+                if runtime.snapshot_due(now):
+                    try:
+                        await runtime.snapshot()
+                    except Exception:
+                        log.exception("snapshot of project %s failed", runtime.record.name)

@@ -1,0 +1,440 @@
+"""One project's loop in this process: its model, routing queue, learner and annotators."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streamloop.config import Settings
+from streamloop.errors import Conflict, InvalidInput, NotFound, StreamloopError
+from streamloop.online import OnlineModel, Prediction
+from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
+from streamloop.streams.annotators import AnnotatorSession
+from streamloop.streams.learner import Learner
+from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
+
+__all__ = ["ProjectRuntime"]
+
+log = logging.getLogger(__name__)
+
+#: Labels per minute are counted over this many seconds.
+_RATE_WINDOW = 60.0
+
+
+class ProjectRuntime:
+    """Scores events, routes uncertain items, leases them to annotators and learns labels."""
+
+    def __init__(
+        self,
+        record: ProjectRecord,
+        model: OnlineModel,
+        store: Store,
+        settings: Settings,
+        *,
+        last_label_id: int = 0,
+        events_total: int = 0,
+    ) -> None:
+        self.record = record
+        self.model = model
+        self.store = store
+        self.settings = settings
+        self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
+        self._rng = random.Random(record.seed + 1)
+        self.learner = Learner(
+            project_id=record.id,
+            model=model,
+            store=store,
+            last_label_id=last_label_id,
+            batch_max=settings.label_batch_max,
+            pending_max=settings.pending_labels_max,
+            on_learned=self._on_learned,
+        )
+        self.events_total = events_total
+        self.snapshot_version = model.version
+        self.snapshot_time = time.monotonic()
+        self._sessions: dict[str, AnnotatorSession] = {}
+        self._waiting: dict[str, AnnotatorSession] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._label_times: deque[float] = deque(maxlen=100_000)
+        self._listeners: set[Callable[[], None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    async def open(
+        cls, record: ProjectRecord, store: Store, settings: Settings
+    ) -> ProjectRuntime:
+        """Rebuild a project: its latest snapshot, the labels after it, its waiting items."""
+        snapshot = await store.run(store.latest_snapshot, record.id)
+        last_label_id = 0
+        if snapshot is None:
+            model = new_model(record)
+        else:
+            _version, last_label_id, blob = snapshot
+            model = OnlineModel.restore(blob)
+        replay = await store.run(store.replay_labels, record.id, last_label_id)
+        for label in replay:
+            learned = model.learn(label.data, label.label)
+            if learned.model_version != label.model_version:
+                log.warning("project %s: replayed label %d gave version %d, stored %d",
+                            record.name, label.row_id, learned.model_version,
+                            label.model_version)
+            last_label_id = label.row_id
+        events_total = await store.run(store.count_events, record.id)
+        runtime = cls(record, model, store, settings, last_label_id=last_label_id,
+                      events_total=events_total)
+        if snapshot is not None and not replay:
+            runtime.snapshot_version = model.version
+        else:
+            runtime.snapshot_version = -1
+        waiting = await store.run(store.queued_items, record.id)
+        runtime._requeue(waiting)
+        log.info("project %s: model version %d (%d labels replayed), %d items waiting",
+                 record.name, model.version, len(replay), len(runtime.queue))
+        return runtime
+
+    def start(self) -> None:
+        self.learner.start()
+
+    async def close(self) -> None:
+        """Finish the labels already submitted and stop the timers."""
+        await self.learner.close()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- production traffic -----------------------------------------------------------------
+
+    def predict(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        return prediction_json(self.model.predict(data))
+
+    async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Score a batch, store it, and route the new items into the queue."""
+        predictions = self.model.predict_many([data for _event_id, data in events])
+        records = await self.store.run(
+            self.store.insert_events,
+            self.record.id,
+            [NewEvent(event_id, data, "queued", p.uncertainty)
+             for (event_id, data), p in zip(events, predictions, strict=True)],
+        )
+        shed: list[int] = []
+        for record, prediction in zip(records, predictions, strict=True):
+            if record.duplicate:
+                continue
+            self.events_total += 1
+            shed.extend(self.queue.push(
+                QueuedItem(record.id, record.event_id, record.data, prediction.uncertainty)
+            ))
+        if shed:
+            self._in_background(self.store.run(self.store.set_item_status, shed, "shed"))
+        results = []
+        for record, prediction in zip(records, predictions, strict=True):
+            result = prediction_json(prediction)
+            result["id"] = record.event_id
+            result["queued"] = record.id in self.queue
+            result["duplicate"] = record.duplicate
+            results.append(result)
+        self._serve_waiting()
+        self._changed()
+        return results
+
+    async def label_events(
+        self, labels: Sequence[tuple[str, str, str | None]]
+    ) -> list[dict[str, Any]]:
+        """Learn ground truth from production: (event id, label, optional label id) each."""
+        for _event_id, label, _label_id in labels:
+            self._check_label(label)
+        missing = await self.store.run(
+            self.store.missing_events, self.record.id, [event_id for event_id, _, _ in labels]
+        )
+        if missing:
+            shown = ", ".join(repr(event_id) for event_id in missing[:5])
+            raise NotFound(f"no event {shown} in this project; nothing was learned",
+                           code="unknown_event")
+        outcomes = await self.learner.submit([
+            NewLabel(label_id or f"event:{event_id}", label, "production", event_id=event_id)
+            for event_id, label, label_id in labels
+        ])
+        errors = [o.error for o in outcomes if o.error is not None]
+        if errors:
+            raise errors[0]
+        return [
+            {"event_id": o.label.event_id, "label_id": o.label.label_id,
+             "model_version": o.model_version, "duplicate": o.duplicate}
+            for o in outcomes
+        ]
+
+    # -- annotators -------------------------------------------------------------------------
+
+    def join(self, session: AnnotatorSession) -> None:
+        self._sessions[session.holder] = session
+        self.fill(session)
+        self._changed()
+
+    def leave(self, session: AnnotatorSession) -> None:
+        self._sessions.pop(session.holder, None)
+        self._waiting.pop(session.holder, None)
+        for item_id in list(session.held):
+            self._cancel_timer(item_id)
+        returned = self.queue.release_holder(session.holder)
+        session.held.clear()
+        if returned:
+            self._serve_waiting()
+        self._changed()
+
+    def touch(self, session: AnnotatorSession) -> None:
+        """The annotator is active again: resume handing out items."""
+        if session.stalled:
+            session.stalled = False
+            self.fill(session)
+
+    def fill(self, session: AnnotatorSession) -> None:
+        """Lease items to a session until it holds ``prefetch`` of them, or say it is idle."""
+        if session.holder not in self._sessions or session.stalled:
+            return
+        while len(session.held) < session.prefetch:
+            lease = self.queue.lease(
+                holder=session.holder,
+                annotator=session.annotator,
+                now=asyncio.get_running_loop().time(),
+                duration=self.record.lease_seconds,
+                scorer=self._score,
+                candidates=self.settings.rescore_candidates,
+                explore=self._explore(),
+            )
+            if lease is None:
+                break
+            session.held[lease.item.item_id] = lease
+            session.idle_sent = False
+            self._start_timer(lease)
+            session.send(self._item_message(lease))
+        if len(session.held) < session.prefetch:
+            self._waiting[session.holder] = session
+            if not session.held and not session.idle_sent:
+                session.idle_sent = True
+                session.send({"type": "idle"})
+        else:
+            self._waiting.pop(session.holder, None)
+        self._changed()
+
+    async def label(
+        self, session: AnnotatorSession, event_id: str, label: str, label_id: str
+    ) -> dict[str, Any]:
+        """Store and learn an annotator's label; returns the ack to send."""
+        self._check_label(label)
+        lease = session.holding(event_id)
+        if lease is None:
+            item_id = self.queue.find(event_id)
+            other = self.queue.holder_of(item_id) if item_id is not None else None
+            if other is not None:
+                raise Conflict(f"item {event_id!r} is leased to another annotator",
+                               code="lease_lost")
+        new = NewLabel(label_id, label, "annotator",
+                       item_id=lease.item.item_id if lease else None, event_id=event_id,
+                       annotator=session.annotator)
+        [outcome] = await self.learner.submit([new])
+        if outcome.error is not None:
+            raise outcome.error
+        if not outcome.duplicate:
+            session.labels_done += 1
+        return {"type": "ack", "item_id": event_id, "label_id": label_id,
+                "model_version": outcome.model_version, "duplicate": outcome.duplicate}
+
+    def skip(self, session: AnnotatorSession, event_id: str) -> None:
+        lease = session.holding(event_id)
+        if lease is None:
+            raise Conflict(f"item {event_id!r} is not leased to you", code="not_leased")
+        item_id = lease.item.item_id
+        session.held.pop(item_id, None)
+        self._cancel_timer(item_id)
+        self.queue.release(item_id, skipped_by=session.annotator)
+        self.fill(session)
+        self._serve_waiting()
+
+    # -- supervision ------------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` whenever the project's figures change; returns an unsubscribe."""
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
+
+    def metrics(self) -> dict[str, Any]:
+        report = self.model.metrics.report()
+        now = time.monotonic()
+        while self._label_times and self._label_times[0] < now - _RATE_WINDOW:
+            self._label_times.popleft()
+        return {
+            "model_version": self.model.version,
+            "labels_total": report["labels_total"],
+            "accuracy": report["accuracy"],
+            "rolling_accuracy": report["rolling_accuracy"],
+            "window": report["window"],
+            "per_class": report["per_class"],
+            "confusion": self.model.metrics.confusion(),
+            "queue_depth": len(self.queue),
+            "leased": self.queue.leased,
+            "shed_total": self.queue.counters.shed,
+            "leases_expired_total": self.queue.counters.expired,
+            "events_total": self.events_total,
+            "annotators_online": len({s.annotator for s in self._sessions.values()}),
+            "labels_per_minute": float(len(self._label_times)) * 60.0 / _RATE_WINDOW,
+            "label_backlog": self.learner.backlog,
+        }
+
+    @property
+    def sessions(self) -> list[AnnotatorSession]:
+        return list(self._sessions.values())
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    async def snapshot(self) -> bool:
+        """Persist the model if it changed since the last snapshot. Off the event loop."""
+        async with self.learner.lock:
+            version = self.model.version
+            if version == self.snapshot_version:
+                return False
+            blob = await asyncio.to_thread(self.model.snapshot)
+            await self.store.run(self.store.save_snapshot, self.record.id, version,
+                                 self.learner.last_label_id, blob)
+        self.snapshot_version = version
+        self.snapshot_time = time.monotonic()
+        return True
+
+    def snapshot_due(self, now: float) -> bool:
+        changed = self.model.version - max(self.snapshot_version, 0)
+        if self.snapshot_version < 0 or changed >= self.settings.snapshot_every_labels:
+            return True
+        elapsed = now - self.snapshot_time
+        return changed > 0 and elapsed >= self.settings.snapshot_interval_seconds
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _check_label(self, label: str) -> None:
+        if label not in self.record.labels:
+            raise InvalidInput(
+                f"{label!r} is not one of this project's labels {list(self.record.labels)}",
+                code="unknown_label",
+            )
+
+    def _explore(self) -> bool:
+        if self.record.strategy == "random":
+            return True
+        return self._rng.random() < self.record.exploration
+
+    def _score(self, items: Sequence[QueuedItem]) -> list[float]:
+        return [p.uncertainty for p in self.model.predict_many([i.data for i in items])]
+
+    def _item_message(self, lease: Lease) -> dict[str, Any]:
+        item = lease.item
+        body = prediction_json(self.model.predict(item.data))
+        body["id"] = item.event_id
+        body["data"] = item.data
+        remaining = lease.expires_at - asyncio.get_running_loop().time()
+        expires = datetime.now(UTC) + timedelta(seconds=remaining)
+        return {"type": "item", "item": body, "lease_expires_at": iso(expires)}
+
+    def _start_timer(self, lease: Lease) -> None:
+        loop = asyncio.get_running_loop()
+        item_id = lease.item.item_id
+        self._cancel_timer(item_id)
+        self._timers[item_id] = loop.call_at(lease.expires_at, self._expire, item_id)
+
+    def _cancel_timer(self, item_id: int) -> None:
+        timer = self._timers.pop(item_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, item_id: int) -> None:
+        self._timers.pop(item_id, None)
+        lease = self.queue.expire(item_id, asyncio.get_running_loop().time())
+        if lease is None:
+            return
+        session = self._sessions.get(lease.holder)
+        if session is not None:
+            session.held.pop(item_id, None)
+            session.stalled = True
+            session.send({"type": "lease_expired", "item_id": lease.item.event_id})
+        self._serve_waiting()
+        self._changed()
+
+    def _serve_waiting(self) -> None:
+        for session in list(self._waiting.values()):
+            if not len(self.queue):
+                break
+            self.fill(session)
+
+    def _on_learned(self, outcomes: Sequence[LabelOutcome]) -> None:
+        now = time.monotonic()
+        learned = False
+        for outcome in outcomes:
+            if outcome.error is not None or outcome.duplicate or outcome.item_id is None:
+                continue
+            learned = True
+            self._label_times.append(now)
+            lease = self.queue.holder_of(outcome.item_id)
+            self.queue.remove(outcome.item_id)
+            if lease is None:
+                continue
+            self._cancel_timer(outcome.item_id)
+            session = self._sessions.get(lease.holder)
+            if session is None:
+                continue
+            session.held.pop(outcome.item_id, None)
+            if outcome.label.source != "annotator" or outcome.label.annotator != session.annotator:
+                # Someone else labelled it (production ground truth): take it back.
+                session.send({"type": "lease_revoked", "item_id": lease.item.event_id,
+                              "reason": "labelled"})
+                self.fill(session)
+        if learned:
+            self._changed()
+
+    def _requeue(self, items: Sequence[ItemRecord]) -> None:
+        if not items:
+            return
+        scores = self.model.predict_many([item.data for item in items])
+        shed: list[int] = []
+        for item, prediction in zip(items, scores, strict=True):
+            shed.extend(self.queue.push(
+                QueuedItem(item.id, item.event_id, item.data, prediction.uncertainty)))
+        if shed:
+            self._in_background(self.store.run(self.store.set_item_status, shed, "shed"))
+
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background store write failed", exc_info=task.exception())
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+
+def new_model(record: ProjectRecord) -> OnlineModel:
+    return OnlineModel(labels=record.labels, input_kind=record.input, preset=record.model,
+                       strategy=record.strategy, seed=record.seed)
+
+
+def prediction_json(prediction: Prediction) -> dict[str, Any]:
+    return {
+        "prediction": prediction.label,
+        "probabilities": prediction.probabilities,
+        "uncertainty": prediction.uncertainty,
+        "model_version": prediction.model_version,
+    }
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+

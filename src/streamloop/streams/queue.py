@@ -1,0 +1,237 @@
+"""The routing queue: items waiting for annotators, ranked by uncertainty, and their leases.
+
+Pure and synchronous: time comes in as an argument, scoring as a callable, so the runtime owns
+the clock and the model. Ranking uses scores that go stale as the model learns, so every lease
+re-scores a bounded set of candidates (the top of the stale ranking plus a random sample, so an
+item whose uncertainty rose can surface) with the model as it is now, and keeps the new scores.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sortedcontainers import SortedList
+
+__all__ = ["Lease", "QueuedItem", "RoutingQueue", "Scorer"]
+
+
+@dataclass(slots=True)
+class QueuedItem:
+    item_id: int
+    event_id: str
+    data: Mapping[str, Any]
+    score: float
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class Lease:
+    item: QueuedItem
+    holder: str
+    annotator: str
+    expires_at: float
+
+
+#: Scores items with the current model: one uncertainty in [0, 1] per item, in order.
+Scorer = Callable[[Sequence[QueuedItem]], Sequence[float]]
+
+
+@dataclass(slots=True)
+class _Counters:
+    shed: int = 0
+    expired: int = 0
+    rescored: int = 0
+
+
+class RoutingQueue:
+    """A bounded pool of waiting items plus the exclusive leases on items handed out.
+
+    Parameters
+    ----------
+    capacity
+        Most items waiting (not leased). Past it the least uncertain item is shed.
+    rng
+        Source of randomness for exploration and candidate sampling (seed it in tests).
+    """
+
+    def __init__(self, capacity: int, rng: random.Random | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.rng = rng or random.Random()
+        self.counters = _Counters()
+        self._waiting: dict[int, QueuedItem] = {}
+        # (score, seq, item_id): the highest score is last, the lowest first.
+        self._ranked: SortedList = SortedList()
+        self._leases: dict[int, Lease] = {}
+        self._skipped: dict[int, set[str]] = {}
+        self._by_event: dict[str, int] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._waiting or item_id in self._leases
+
+    @property
+    def leased(self) -> int:
+        return len(self._leases)
+
+    def find(self, event_id: str) -> int | None:
+        """The item id of a waiting or leased item, by its event id."""
+        return self._by_event.get(event_id)
+
+    def push(self, item: QueuedItem) -> list[int]:
+        """Add an item; returns the ids shed to stay within capacity (maybe this very one)."""
+        if item.item_id in self:
+            return []
+        self._seq += 1
+        item.seq = self._seq
+        self._add(item)
+        self._by_event[item.event_id] = item.item_id
+        shed: list[int] = []
+        while len(self._waiting) > self.capacity:
+            _score, _seq, lowest = self._ranked[0]
+            self.remove(lowest)
+            shed.append(lowest)
+        self.counters.shed += len(shed)
+        return shed
+
+    def remove(self, item_id: int) -> QueuedItem | None:
+        """Take an item out for good (it was labelled), whether waiting or leased."""
+        self._skipped.pop(item_id, None)
+        lease = self._leases.pop(item_id, None)
+        item = lease.item if lease is not None else self._discard(item_id)
+        if item is not None:
+            self._by_event.pop(item.event_id, None)
+        return item
+
+    def lease(
+        self,
+        *,
+        holder: str,
+        annotator: str,
+        now: float,
+        duration: float,
+        scorer: Scorer,
+        candidates: int,
+        explore: bool = False,
+    ) -> Lease | None:
+        """Lease the most useful item this annotator may see, or ``None`` if there is none.
+
+        With ``explore`` the item is drawn at random from the eligible ones instead.
+        """
+        if explore:
+            chosen = self._random_eligible(annotator, tries=max(candidates, 8))
+            if chosen is None:
+                chosen = self._best(annotator, scorer, candidates)
+        else:
+            chosen = self._best(annotator, scorer, candidates)
+        if chosen is None:
+            return None
+        self._discard(chosen.item_id)
+        lease = Lease(chosen, holder, annotator, now + duration)
+        self._leases[chosen.item_id] = lease
+        return lease
+
+    def holder_of(self, item_id: int) -> Lease | None:
+        return self._leases.get(item_id)
+
+    def release(self, item_id: int, *, skipped_by: str | None = None) -> bool:
+        """Return a leased item to the waiting pool; ``skipped_by`` never sees it again."""
+        lease = self._leases.pop(item_id, None)
+        if lease is None:
+            return False
+        if skipped_by is not None:
+            self._skipped.setdefault(item_id, set()).add(skipped_by)
+        self._add(lease.item)
+        return True
+
+    def expire(self, item_id: int, now: float) -> Lease | None:
+        """End a lease if it is due at ``now``; the item goes back to the pool."""
+        lease = self._leases.get(item_id)
+        if lease is None or lease.expires_at > now:
+            return None
+        self.release(item_id)
+        self.counters.expired += 1
+        return lease
+
+    def expire_all(self, now: float) -> list[Lease]:
+        """End every lease due at ``now``."""
+        due = [i for i, lease in self._leases.items() if lease.expires_at <= now]
+        return [lease for i in due if (lease := self.expire(i, now)) is not None]
+
+    def release_holder(self, holder: str) -> list[int]:
+        """Return every item a holder (a closed connection) still leases."""
+        items = [i for i, lease in self._leases.items() if lease.holder == holder]
+        for item_id in items:
+            self.release(item_id)
+        return items
+
+    def waiting_items(self) -> Iterable[QueuedItem]:
+        return self._waiting.values()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _add(self, item: QueuedItem) -> None:
+        self._waiting[item.item_id] = item
+        self._ranked.add((item.score, item.seq, item.item_id))
+
+    def _discard(self, item_id: int) -> QueuedItem | None:
+        item = self._waiting.pop(item_id, None)
+        if item is not None:
+            self._ranked.remove((item.score, item.seq, item_id))
+        return item
+
+    def _eligible(self, item_id: int, annotator: str) -> bool:
+        skipped = self._skipped.get(item_id)
+        return skipped is None or annotator not in skipped
+
+    def _best(self, annotator: str, scorer: Scorer, candidates: int) -> QueuedItem | None:
+        pool = self._candidates(annotator, candidates)
+        if not pool:
+            return None
+        scores = scorer(pool)
+        self.counters.rescored += len(pool)
+        best: QueuedItem | None = None
+        for item, score in zip(pool, scores, strict=True):
+            self._ranked.remove((item.score, item.seq, item.item_id))
+            item.score = float(score)
+            self._ranked.add((item.score, item.seq, item.item_id))
+            if best is None or item.score > best.score:
+                best = item
+        return best
+
+    def _candidates(self, annotator: str, candidates: int) -> list[QueuedItem]:
+        top_n = max(1, candidates // 2)
+        chosen: dict[int, QueuedItem] = {}
+        # Walk down from the top; only this annotator's skipped items are passed over, so
+        # the walk is bounded by candidates plus what this annotator skipped.
+        for _score, _seq, item_id in reversed(self._ranked):
+            if len(chosen) >= top_n:
+                break
+            if self._eligible(item_id, annotator):
+                chosen[item_id] = self._waiting[item_id]
+        if not chosen:
+            return []
+        size = len(self._ranked)
+        for _ in range(candidates - top_n):
+            _score, _seq, item_id = self._ranked[self.rng.randrange(size)]
+            if item_id not in chosen and self._eligible(item_id, annotator):
+                chosen[item_id] = self._waiting[item_id]
+        return list(chosen.values())
+
+    def _random_eligible(self, annotator: str, tries: int) -> QueuedItem | None:
+        size = len(self._ranked)
+        if size == 0:
+            return None
+        for _ in range(tries):
+            _score, _seq, item_id = self._ranked[self.rng.randrange(size)]
+            if self._eligible(item_id, annotator):
+                return self._waiting[item_id]
+        return None
+

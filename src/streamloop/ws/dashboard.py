@@ -1,0 +1,121 @@
+"""Supervisors: the metrics object over HTTP, and pushed live over a WebSocket.
+
+One hub per project computes and serialises the metrics once per change (at most every
+``metrics_interval_seconds``) and every dashboard socket sends the newest copy in its own
+task, so a slow socket only skips versions; it never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from streamloop.errors import StreamloopError
+from streamloop.streams import ProjectRuntime
+from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.payloads import OrjsonResponse, dumps
+
+__all__ = ["DashboardHubs", "dashboard", "get_metrics"]
+
+
+async def get_metrics(request: Request) -> Response:
+    runtime = engine_of(request).project(request.path_params["project"])
+    return OrjsonResponse(runtime.metrics())
+
+
+class _Hub:
+    def __init__(self, runtime: ProjectRuntime, interval: float) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self.latest = self._render()
+        self.sockets: set[asyncio.Event] = set()
+        self._dirty = asyncio.Event()
+        self._unsubscribe = runtime.subscribe(self._dirty.set)
+        self._task = asyncio.create_task(self._run(), name=f"dashboard-{runtime.record.name}")
+
+    def _render(self) -> bytes:
+        return dumps({"type": "metrics", **self.runtime.metrics()})
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            latest = self._render()
+            if latest != self.latest:
+                self.latest = latest
+                for wake in self.sockets:
+                    wake.set()
+            # Throttle: at most one push per interval, however fast the project changes.
+            await asyncio.sleep(self.interval)
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class DashboardHubs:
+    """The hubs of every project with a dashboard open."""
+
+    def __init__(self) -> None:
+        self._hubs: dict[int, _Hub] = {}
+
+    def hub(self, runtime: ProjectRuntime, interval: float) -> _Hub:
+        hub = self._hubs.get(runtime.record.id)
+        if hub is None:
+            hub = self._hubs[runtime.record.id] = _Hub(runtime, interval)
+        return hub
+
+    async def close(self) -> None:
+        for hub in self._hubs.values():
+            await hub.close()
+        self._hubs.clear()
+
+
+async def dashboard(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        runtime = engine_of(websocket).project(websocket.path_params["project"])
+    except StreamloopError as exc:
+        await websocket.send_bytes(dumps(exc.frame()))
+        await websocket.close(code=exc.ws_close_code, reason=exc.message[:120])
+        return
+    hubs: DashboardHubs = websocket.app.state.dashboards
+    hub = hubs.hub(runtime, settings_of(websocket).metrics_interval_seconds)
+    wake = asyncio.Event()
+    hub.sockets.add(wake)
+    pusher = asyncio.create_task(_push(websocket, hub, wake))
+    try:
+        await _drain(websocket)
+    finally:
+        hub.sockets.discard(wake)
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pusher
+
+
+async def _push(websocket: WebSocket, hub: _Hub, wake: asyncio.Event) -> None:
+    sent: bytes | None = None
+    while True:
+        if hub.latest is not sent:
+            sent = hub.latest
+            await websocket.send_text(sent.decode())
+        await wake.wait()
+        wake.clear()
+
+
+async def _drain(websocket: WebSocket) -> Any:
+    # The dashboard only listens; reading is how a closed socket is noticed.
+    while True:
+        try:
+            message = await websocket.receive()
+        except WebSocketDisconnect:
+            return
+        if message["type"] == "websocket.disconnect":
+            return

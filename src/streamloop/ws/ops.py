@@ -1,0 +1,87 @@
+"""Operations: liveness, readiness, and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette import status
+from starlette.requests import Request
+from starlette.responses import Response
+
+from streamloop.streams import Engine
+from streamloop.ws.payloads import OrjsonResponse
+
+__all__ = ["healthz", "prometheus_metrics", "readyz", "registry_for"]
+
+_PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+async def healthz(_request: Request) -> Response:
+    return OrjsonResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    if not engine.ready:
+        body = {"error": {"code": "not_ready", "message": "streamloop is starting or stopping"}}
+        return OrjsonResponse(body, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return OrjsonResponse({"status": "ready", "projects": len(engine.projects())})
+
+
+async def prometheus_metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.prometheus
+    return Response(generate_latest(registry), media_type=_PROMETHEUS_TYPE)
+
+
+class _LoopCollector(Collector):
+    """Reads every project's figures at scrape time, so nothing is counted twice."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        gauges = {
+            "model_version": GaugeMetricFamily(
+                "streamloop_model_version", "Model version (labels learned).", labels=["project"]),
+            "queue_depth": GaugeMetricFamily(
+                "streamloop_queue_depth", "Items waiting for an annotator.", labels=["project"]),
+            "leased": GaugeMetricFamily(
+                "streamloop_leased_items", "Items leased to annotators.", labels=["project"]),
+            "annotators_online": GaugeMetricFamily(
+                "streamloop_annotators_online", "Annotators connected.", labels=["project"]),
+            "label_backlog": GaugeMetricFamily(
+                "streamloop_label_backlog", "Labels waiting to be stored.", labels=["project"]),
+            "rolling_accuracy": GaugeMetricFamily(
+                "streamloop_rolling_accuracy", "Prequential accuracy over the window.",
+                labels=["project"]),
+        }
+        counters = {
+            "events_total": CounterMetricFamily(
+                "streamloop_events", "Events received.", labels=["project"]),
+            "labels_total": CounterMetricFamily(
+                "streamloop_labels", "Labels learned.", labels=["project"]),
+            "shed_total": CounterMetricFamily(
+                "streamloop_shed_items", "Items shed from a full queue.", labels=["project"]),
+            "leases_expired_total": CounterMetricFamily(
+                "streamloop_lease_expiries", "Leases that expired.", labels=["project"]),
+        }
+        if self.engine.ready:
+            for runtime in self.engine.projects():
+                figures = runtime.metrics()
+                name = [runtime.record.name]
+                for key, family in gauges.items():
+                    if figures[key] is not None:
+                        family.add_metric(name, float(figures[key]))
+                for key, counter in counters.items():
+                    counter.add_metric(name, float(figures[key]))
+        yield from gauges.values()
+        yield from counters.values()
+
+
+def registry_for(engine: Engine) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_LoopCollector(engine))
+    return registry

@@ -1,0 +1,190 @@
+"""Reading requests and frames into validated values, and writing JSON back (orjson)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge
+from streamloop.online import DEFAULT_STRATEGY, PRESETS, STRATEGIES
+
+__all__ = [
+    "EventsBody",
+    "LabelMessage",
+    "OrjsonResponse",
+    "PredictBody",
+    "ProductionLabelsBody",
+    "ProjectSpec",
+    "SkipMessage",
+    "check_data",
+    "dumps",
+    "parse",
+    "read_json",
+]
+
+M = TypeVar("M", bound=BaseModel)
+_STRICT = ConfigDict(extra="forbid", strict=True)
+ClientId = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class OrjsonResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+class ProjectSpec(BaseModel):
+    model_config = _STRICT
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")]
+    labels: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]],
+                      Field(min_length=2, max_length=1000)]
+    input: Literal["text", "tabular"] = "text"
+    model: str = "logistic_regression"
+    strategy: str = DEFAULT_STRATEGY
+    exploration: Annotated[float, Field(ge=0.0, le=1.0, strict=False)] = 0.05
+    lease_seconds: Annotated[float, Field(gt=0.0, le=86_400.0, strict=False)] = 120.0
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels: list[str]) -> list[str]:
+        if len(set(labels)) != len(labels):
+            raise ValueError("labels must be distinct")
+        return labels
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        if model not in PRESETS:
+            raise ValueError(f"unknown model preset; one of {list(PRESETS)}")
+        return model
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, strategy: str) -> str:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy; one of {list(STRATEGIES)}")
+        return strategy
+
+
+class Event(BaseModel):
+    model_config = _STRICT
+
+    id: ClientId
+    data: dict[str, Any]
+
+
+class EventsBody(BaseModel):
+    model_config = _STRICT
+
+    events: Annotated[list[Event], Field(min_length=1)]
+
+
+class PredictBody(BaseModel):
+    model_config = _STRICT
+
+    data: dict[str, Any]
+
+
+class ProductionLabel(BaseModel):
+    model_config = _STRICT
+
+    event_id: ClientId
+    label: str
+    label_id: ClientId | None = None
+
+
+class ProductionLabelsBody(BaseModel):
+    model_config = _STRICT
+
+    labels: Annotated[list[ProductionLabel], Field(min_length=1)]
+
+
+class LabelMessage(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["label"]
+    item_id: ClientId
+    label: str
+    label_id: ClientId
+
+
+class SkipMessage(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["skip"]
+    item_id: ClientId
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request's JSON body; 413 past ``limit`` bytes, 400 when it is not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is over the limit of {limit} bytes", code="body_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes",
+                                  code="body_too_large")
+        chunks.append(chunk)
+    return loads(b"".join(chunks))
+
+
+def loads(raw: bytes | str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from None
+
+
+def parse(model: type[M], value: Any) -> M:
+    """Validate ``value`` against ``model``; a 422 that names each bad field otherwise."""
+    if not isinstance(value, dict):
+        raise InvalidInput("expected a JSON object", code="invalid_input")
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidInput(describe(exc), code="invalid_input") from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One human sentence for every problem pydantic found."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def check_data(input_kind: str, data: dict[str, Any], where: str = "data") -> None:
+    """An item's ``data`` must suit the project's input kind (422 otherwise)."""
+    if input_kind == "text":
+        if not isinstance(data.get("text"), str):
+            raise InvalidInput(f"{where}.text must be a string for a text project",
+                               code="invalid_data")
+        return
+    if not data:
+        raise InvalidInput(f"{where} must have at least one field", code="invalid_data")
+    for key, value in data.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"{where}.{key} must be a finite number", code="invalid_data")
+        if not isinstance(value, str | int | float | bool):
+            raise InvalidInput(
+                f"{where}.{key} must be a number, string or boolean (tabular data is flat)",
+                code="invalid_data",
+            )
+

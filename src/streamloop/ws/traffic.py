@@ -1,0 +1,61 @@
+"""HTTP for production systems: score events, predict one item, send ground-truth labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from streamloop.errors import PayloadTooLarge
+from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.payloads import (
+    EventsBody,
+    OrjsonResponse,
+    PredictBody,
+    ProductionLabelsBody,
+    check_data,
+    parse,
+    read_json,
+)
+
+__all__ = ["post_events", "post_labels", "predict"]
+
+
+async def post_events(request: Request) -> Response:
+    settings = settings_of(request)
+    runtime = engine_of(request).project(request.path_params["project"])
+    body: Any = await read_json(request, settings.max_body_bytes)
+    events = body.get("events") if isinstance(body, dict) else None
+    if isinstance(events, list) and len(events) > settings.max_events_per_request:
+        raise PayloadTooLarge(
+            f"{len(events)} events in one request; at most {settings.max_events_per_request}",
+            code="too_many_events",
+        )
+    batch = parse(EventsBody, body)
+    for index, event in enumerate(batch.events):
+        check_data(runtime.record.input, event.data, where=f"events.{index}.data")
+    results = await runtime.ingest([(event.id, event.data) for event in batch.events])
+    return OrjsonResponse({"results": results})
+
+
+async def predict(request: Request) -> Response:
+    runtime = engine_of(request).project(request.path_params["project"])
+    body = parse(PredictBody, await read_json(request, settings_of(request).max_body_bytes))
+    check_data(runtime.record.input, body.data)
+    return OrjsonResponse(runtime.predict(body.data))
+
+
+async def post_labels(request: Request) -> Response:
+    settings = settings_of(request)
+    runtime = engine_of(request).project(request.path_params["project"])
+    body = parse(ProductionLabelsBody, await read_json(request, settings.max_body_bytes))
+    if len(body.labels) > settings.max_events_per_request:
+        raise PayloadTooLarge(
+            f"{len(body.labels)} labels in one request; at most {settings.max_events_per_request}",
+            code="too_many_labels",
+        )
+    results = await runtime.label_events(
+        [(label.event_id, label.label, label.label_id) for label in body.labels]
+    )
+    return OrjsonResponse({"results": results})

@@ -1,0 +1,292 @@
+"""The model contract, which every preset passes for every input kind, and the model's edges."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from streamloop.online import (
+    DEFAULT_STRATEGY,
+    INPUT_KINDS,
+    PRESETS,
+    STRATEGIES,
+    OnlineModel,
+    uncertainty,
+)
+
+LABEL_SETS = {"2": ("spam", "ham"), "3": ("spam", "ham", "eggs")}
+TRAIN_SIZE = 300
+HOLDOUT_SIZE = 150
+
+
+@dataclass(frozen=True)
+class Case:
+    preset: str
+    input_kind: str
+    labels: tuple[str, ...]
+
+    def model(self, **overrides: Any) -> OnlineModel:
+        arguments: dict[str, Any] = {
+            "labels": self.labels,
+            "input_kind": self.input_kind,
+            "preset": self.preset,
+            "strategy": DEFAULT_STRATEGY,
+        }
+        return OnlineModel(**(arguments | overrides))
+
+
+@dataclass(frozen=True)
+class Trained:
+    case: Case
+    model: OnlineModel
+    blob: bytes
+    train: list[tuple[dict[str, Any], str]]
+    holdout: list[tuple[dict[str, Any], str]]
+
+
+CASES = [
+    pytest.param(Case(preset, kind, labels), id=f"{preset}-{kind}-{count}")
+    for preset in PRESETS
+    for kind in INPUT_KINDS
+    for count, labels in LABEL_SETS.items()
+]
+
+
+@pytest.fixture(scope="module", params=CASES)
+def trained(request: pytest.FixtureRequest, make_items: Any) -> Trained:
+    """A model of each case that has learned the same training stream; tests must not teach it."""
+    case: Case = request.param
+    train = make_items(case.input_kind, case.labels, TRAIN_SIZE, seed=1)
+    holdout = make_items(case.input_kind, case.labels, HOLDOUT_SIZE, seed=2)
+    model = case.model()
+    for data, label in train:
+        model.learn(data, label)
+    return Trained(case, model, model.snapshot(), train, holdout)
+
+
+def _json_copy(value: Any) -> Any:
+    # Fresh objects for every string, as a model fed from a queue or the store would get.
+    return json.loads(json.dumps(value))
+
+
+# The contract: every preset, every input kind, two and three labels.
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_untrained_model_predicts_uniform_without_a_label(case: Case, make_items: Any) -> None:
+    model = case.model()
+    data, _ = make_items(case.input_kind, case.labels, 1)[0]
+
+    prediction = model.predict(data)
+
+    k = len(case.labels)
+    assert prediction.label is None
+    assert prediction.probabilities == dict.fromkeys(case.labels, 1.0 / k)
+    assert prediction.uncertainty == 1.0
+    assert prediction.model_version == 0
+
+
+def test_learns_separable_data_better_than_chance(trained: Trained) -> None:
+    predictions = trained.model.predict_many([data for data, _ in trained.holdout])
+    hits = sum(p.label == label for p, (_, label) in zip(predictions, trained.holdout, strict=True))
+
+    chance = 1 / len(trained.case.labels)
+    assert hits / len(trained.holdout) > chance + 0.2
+    assert trained.model.metrics.report()["accuracy"] > chance
+
+
+def test_probabilities_cover_the_labels_in_order_and_sum_to_one(trained: Trained) -> None:
+    for data, _ in trained.holdout:
+        prediction = trained.model.predict(data)
+
+        probabilities = prediction.probabilities
+        assert tuple(probabilities) == trained.case.labels
+        assert math.isclose(sum(probabilities.values()), 1.0, rel_tol=1e-9)
+        assert all(0.0 <= p <= 1.0 for p in probabilities.values())
+        assert prediction.label == max(probabilities, key=probabilities.__getitem__)
+        assert prediction.uncertainty == uncertainty(DEFAULT_STRATEGY, probabilities)
+        assert prediction.model_version == TRAIN_SIZE
+
+
+def test_predict_many_matches_predict(trained: Trained) -> None:
+    rows = [data for data, _ in trained.holdout[:20]]
+
+    assert trained.model.predict_many(rows) == [trained.model.predict(row) for row in rows]
+
+
+def test_predicting_leaves_the_model_unchanged(trained: Trained) -> None:
+    trained.model.predict_many([data for data, _ in trained.holdout])
+    trained.model.metrics.report()
+    trained.model.metrics.confusion()
+
+    assert trained.model.snapshot() == trained.blob
+
+
+def test_restored_model_has_the_same_bytes_and_predictions(trained: Trained) -> None:
+    restored = OnlineModel.restore(trained.blob)
+
+    assert restored.snapshot() == trained.blob
+    assert restored.version == TRAIN_SIZE
+    assert restored.metrics.report() == trained.model.metrics.report()
+    rows = [data for data, _ in trained.holdout]
+    assert restored.predict_many(rows) == trained.model.predict_many(rows)
+
+
+def test_replaying_the_labels_gives_identical_bytes(trained: Trained) -> None:
+    replayed = trained.case.model()
+    for data, label in _json_copy(trained.train):
+        replayed.learn(data, label)
+
+    assert replayed.snapshot() == trained.blob
+
+
+def test_restored_model_learns_on_exactly_like_one_never_stopped(
+    trained: Trained, make_items: Any
+) -> None:
+    more = make_items(trained.case.input_kind, trained.case.labels, 30, seed=3)
+    uninterrupted = OnlineModel.restore(trained.blob)
+    resumed = OnlineModel.restore(OnlineModel.restore(trained.blob).snapshot())
+    for data, label in more:
+        uninterrupted.learn(data, label)
+        resumed.learn(*_json_copy([data, label]))
+
+    assert resumed.snapshot() == uninterrupted.snapshot()
+
+
+def test_learn_scores_the_prediction_made_before_learning(trained: Trained) -> None:
+    model = OnlineModel.restore(trained.blob)
+    data, label = trained.holdout[0]
+    before = model.predict(data)
+
+    learned = model.learn(data, label)
+
+    assert learned.predicted == before.label
+    assert learned.correct == (before.label == label)
+    assert learned.model_version == model.version == TRAIN_SIZE + 1
+    assert model.metrics.report()["labels_total"] == TRAIN_SIZE + 1
+
+
+# Edges.
+
+
+def test_learning_counts_versions_from_zero(make_items: Any) -> None:
+    model = Case("naive_bayes", "text", LABEL_SETS["2"]).model()
+    outcomes = [model.learn(data, label) for data, label in make_items("text", model.labels, 3)]
+
+    assert [outcome.model_version for outcome in outcomes] == [1, 2, 3]
+    assert outcomes[0].predicted is None
+    assert not outcomes[0].correct
+
+
+def test_labels_the_model_has_not_seen_get_zero() -> None:
+    model = Case("logistic_regression", "tabular", LABEL_SETS["3"]).model()
+    model.learn({"x": 1.0}, "ham")
+
+    prediction = model.predict({"x": 1.0})
+
+    assert prediction.probabilities == {"spam": 0.0, "ham": 1.0, "eggs": 0.0}
+    assert prediction.label == "ham"
+    assert prediction.uncertainty == 0.0
+
+
+def test_ties_go_to_the_earlier_project_label() -> None:
+    model = Case("naive_bayes", "text", LABEL_SETS["2"]).model()
+    model.learn({"text": "same words"}, "ham")
+    model.learn({"text": "same words"}, "spam")
+
+    prediction = model.predict({"text": "same words"})
+
+    assert prediction.probabilities["spam"] == prediction.probabilities["ham"]
+    assert prediction.label == "spam"
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_uncertainty_follows_the_project_strategy(strategy: str, make_items: Any) -> None:
+    model = Case("naive_bayes", "tabular", LABEL_SETS["3"]).model(strategy=strategy)
+    items = make_items("tabular", model.labels, 20)
+    for data, label in items:
+        model.learn(data, label)
+
+    prediction = model.predict(items[0][0])
+
+    assert model.strategy == strategy
+    assert prediction.uncertainty == uncertainty(strategy, prediction.probabilities)
+
+
+def test_model_exposes_its_settings() -> None:
+    model = OnlineModel(
+        labels=["spam", "ham"],
+        input_kind="tabular",
+        preset="hoeffding_tree",
+        strategy="entropy",
+        seed=7,
+        window=50,
+    )
+
+    assert model.labels == ("spam", "ham")
+    assert (model.input_kind, model.preset, model.strategy, model.seed) == (
+        "tabular",
+        "hoeffding_tree",
+        "entropy",
+        7,
+    )
+    assert model.version == 0
+    assert model.metrics.report()["window"] == 50
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"labels": ["spam"]}, "two or more"),
+        ({"labels": ["spam", "spam"]}, "distinct"),
+        ({"labels": ["spam", 3]}, "strings"),
+        ({"labels": "spam"}, "strings"),
+        ({"preset": "svm"}, "unknown preset"),
+        ({"input_kind": "image"}, "unknown input kind"),
+        ({"strategy": "vibes"}, "unknown strategy"),
+        ({"window": 0}, "window"),
+    ],
+)
+def test_rejects_invalid_settings(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Case("naive_bayes", "text", LABEL_SETS["2"]).model(**overrides)
+
+
+@pytest.mark.parametrize(
+    ("input_kind", "data", "label", "message"),
+    [
+        ("text", {"text": "fine"}, "eggs", "unknown label"),
+        ("text", {"body": "no text field"}, "spam", "string field 'text'"),
+        ("text", {"text": 42}, "spam", "string field 'text'"),
+        ("tabular", {"x": float("inf")}, "spam", "finite"),
+        ("tabular", {"x": [1, 2]}, "spam", "number, boolean or string"),
+    ],
+)
+def test_bad_input_is_refused_and_leaves_the_model_unchanged(
+    input_kind: str, data: dict[str, Any], label: str, message: str
+) -> None:
+    model = Case("logistic_regression", input_kind, LABEL_SETS["2"]).model()
+    model.learn({"text": "good words"} if input_kind == "text" else {"x": 1.0}, "spam")
+    before = model.snapshot()
+
+    with pytest.raises(ValueError, match=message):
+        model.learn(data, label)
+    if label in model.labels:
+        with pytest.raises(ValueError, match=message):
+            model.predict(data)
+    assert model.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [b"", b"not a pickle", pickle.dumps({"a": "dict"}, protocol=pickle.HIGHEST_PROTOCOL)],
+    ids=["empty", "garbage", "other-object"],
+)
+def test_restore_refuses_what_is_not_a_model_snapshot(blob: bytes) -> None:
+    with pytest.raises(ValueError, match="snapshot"):
+        OnlineModel.restore(blob)

@@ -1,0 +1,109 @@
+"""The store: duplicate events, group-committed labels, replay order, snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamloop.errors import Conflict, NotFound
+from streamloop.store import NewEvent, NewLabel, ProjectRecord, Store
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'test.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def project(store: Store) -> ProjectRecord:
+    return store.create_project(name="tickets", labels=["a", "b"], input="text",
+                                model="logistic_regression", strategy="margin",
+                                exploration=0.05, lease_seconds=120.0)
+
+
+def events(*ids: str) -> list[NewEvent]:
+    return [NewEvent(i, {"text": f"text of {i}"}, "queued", 1.0) for i in ids]
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(store: Store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+
+
+def test_an_existing_project_name_conflicts(store: Store, project: ProjectRecord):
+    with pytest.raises(Conflict):
+        store.create_project(name="tickets", labels=["x", "y"], input="text",
+                             model="naive_bayes", strategy="margin", exploration=0.0,
+                             lease_seconds=1.0)
+    assert [p.name for p in store.list_projects()] == ["tickets"]
+
+
+def test_an_event_id_seen_before_is_a_duplicate(store: Store, project: ProjectRecord):
+    first = store.insert_events(project.id, events("e1", "e2", "e1"))
+    assert [r.duplicate for r in first] == [False, False, True]
+    assert first[0].id == first[2].id
+    again = store.insert_events(project.id, events("e2", "e3"))
+    assert [r.duplicate for r in again] == [True, False]
+    assert again[0].id == first[1].id
+    assert store.count_events(project.id) == 3
+
+
+def test_labels_get_consecutive_versions_and_a_retried_label_id_is_a_duplicate(
+    store: Store, project: ProjectRecord
+):
+    items = store.insert_events(project.id, events("e1", "e2"))
+    outcomes = store.commit_labels(project.id, [
+        NewLabel("l1", "a", "annotator", item_id=items[0].id, annotator="alice"),
+        NewLabel("l2", "b", "production", event_id="e2"),
+        NewLabel("l1", "a", "annotator", item_id=items[0].id, annotator="alice"),
+    ], base_version=7)
+    assert [(o.model_version, o.duplicate) for o in outcomes] == [(8, False), (9, False),
+                                                                   (8, True)]
+    retried = store.commit_labels(project.id, [NewLabel("l2", "b", "production",
+                                                        event_id="e2")], base_version=9)
+    assert retried[0].duplicate and retried[0].model_version == 9
+    assert [r.label for r in store.replay_labels(project.id, 0)] == ["a", "b"]
+
+
+def test_refused_labels_leave_the_rest_of_the_batch_stored(
+    store: Store, project: ProjectRecord
+):
+    items = store.insert_events(project.id, events("e1"))
+    outcomes = store.commit_labels(project.id, [
+        NewLabel("l1", "a", "annotator", item_id=items[0].id),
+        NewLabel("l2", "b", "annotator", item_id=items[0].id),
+        NewLabel("l3", "b", "annotator", event_id="nope"),
+    ], base_version=0)
+    assert outcomes[0].error is None and outcomes[0].model_version == 1
+    assert isinstance(outcomes[1].error, Conflict)
+    assert isinstance(outcomes[2].error, NotFound)
+    assert len(store.replay_labels(project.id, 0)) == 1
+
+
+def test_replay_starts_after_the_snapshot(store: Store, project: ProjectRecord):
+    store.insert_events(project.id, events("e1", "e2", "e3"))
+    outcomes = store.commit_labels(project.id, [
+        NewLabel(f"l{i}", "a", "production", event_id=f"e{i}") for i in (1, 2, 3)
+    ], base_version=0)
+    store.save_snapshot(project.id, 1, outcomes[0].row_id, b"model at 1")
+    version, last_label_id, blob = store.latest_snapshot(project.id)
+    assert (version, blob) == (1, b"model at 1")
+    assert [r.model_version for r in store.replay_labels(project.id, last_label_id)] == [2, 3]
+
+
+def test_only_the_newest_snapshots_are_kept(store: Store, project: ProjectRecord):
+    for version in range(1, 7):
+        store.save_snapshot(project.id, version, 0, f"v{version}".encode())
+    with store.engine.connect() as conn:
+        count = conn.exec_driver_sql("SELECT count(*) FROM snapshots").scalar()
+    assert count == 3
+    assert store.latest_snapshot(project.id)[2] == b"v6"
+
+
+def test_missing_events_names_what_was_never_received(store: Store, project: ProjectRecord):
+    store.insert_events(project.id, events("e1"))
+    assert store.missing_events(project.id, ["e1", "x", "y", "x"]) == ["x", "y"]

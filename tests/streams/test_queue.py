@@ -1,0 +1,130 @@
+"""The routing queue: ranking with fresh scores, exclusive leases, skips, expiry, shedding."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import pytest
+
+from streamloop.streams.queue import QueuedItem, RoutingQueue
+
+
+def item(item_id: int, score: float = 0.5) -> QueuedItem:
+    return QueuedItem(item_id, f"evt-{item_id}", {"text": str(item_id)}, score)
+
+
+def fixed_scores(scores: dict[int, float]):
+    def scorer(items: Sequence[QueuedItem]) -> list[float]:
+        return [scores.get(i.item_id, i.score) for i in items]
+
+    return scorer
+
+
+def keep_scores(items: Sequence[QueuedItem]) -> list[float]:
+    return [i.score for i in items]
+
+
+def lease(queue: RoutingQueue, holder: str = "c1", annotator: str = "alice", *,
+          now: float = 0.0, scorer=keep_scores, explore: bool = False):
+    return queue.lease(holder=holder, annotator=annotator, now=now, duration=10.0,
+                       scorer=scorer, candidates=8, explore=explore)
+
+
+def test_lease_gives_the_most_uncertain_item():
+    queue = RoutingQueue(100, random.Random(0))
+    for i, score in enumerate([0.1, 0.9, 0.5]):
+        queue.push(item(i, score))
+    assert lease(queue).item.item_id == 1
+
+
+def test_lease_ranks_by_scores_of_the_current_model_not_stale_ones():
+    queue = RoutingQueue(100, random.Random(0))
+    queue.push(item(1, 0.9))
+    queue.push(item(2, 0.2))
+    # The model has since learned: item 1 is now easy and item 2 hard.
+    chosen = lease(queue, scorer=fixed_scores({1: 0.05, 2: 0.8}))
+    assert chosen.item.item_id == 2
+    assert queue.waiting_items().__iter__().__next__().score == pytest.approx(0.05)
+
+
+def test_two_holders_never_lease_the_same_item():
+    queue = RoutingQueue(100, random.Random(0))
+    for i in range(50):
+        queue.push(item(i, i / 50))
+    held: set[int] = set()
+    for n in range(50):
+        got = lease(queue, holder=f"c{n % 4}", annotator=f"a{n % 4}")
+        assert got is not None and got.item.item_id not in held
+        held.add(got.item.item_id)
+    assert lease(queue) is None
+    assert queue.leased == 50 and len(queue) == 0
+
+
+def test_a_skipped_item_never_returns_to_the_same_annotator():
+    queue = RoutingQueue(100, random.Random(0))
+    queue.push(item(1, 0.9))
+    first = lease(queue, annotator="alice")
+    assert queue.release(first.item.item_id, skipped_by="alice")
+    assert lease(queue, annotator="alice") is None
+    assert lease(queue, holder="c2", annotator="bob").item.item_id == 1
+
+
+def test_skipped_items_are_passed_over_for_the_next_best():
+    queue = RoutingQueue(100, random.Random(0))
+    for i in range(20):
+        queue.push(item(i, i / 20))
+    for _ in range(10):
+        got = lease(queue, annotator="alice")
+        queue.release(got.item.item_id, skipped_by="alice")
+    got = lease(queue, annotator="alice")
+    assert got.item.item_id == 9
+
+
+def test_an_expired_lease_returns_its_item():
+    queue = RoutingQueue(100, random.Random(0))
+    queue.push(item(1, 0.9))
+    got = lease(queue, now=100.0)
+    assert queue.expire(1, now=105.0) is None
+    assert queue.expire(1, now=got.expires_at) is not None
+    assert queue.counters.expired == 1
+    assert lease(queue, holder="c2", annotator="bob").item.item_id == 1
+
+
+def test_releasing_a_holder_returns_all_its_items():
+    queue = RoutingQueue(100, random.Random(0))
+    for i in range(3):
+        queue.push(item(i))
+    for _ in range(3):
+        lease(queue, holder="gone")
+    assert sorted(queue.release_holder("gone")) == [0, 1, 2]
+    assert len(queue) == 3 and queue.leased == 0
+
+
+def test_a_full_queue_sheds_the_least_uncertain():
+    queue = RoutingQueue(3, random.Random(0))
+    for i, score in enumerate([0.5, 0.2, 0.7]):
+        assert queue.push(item(i, score)) == []
+    assert queue.push(item(3, 0.9)) == [1]
+    assert queue.push(item(4, 0.1)) == [4]
+    assert queue.counters.shed == 2
+    assert sorted(i.item_id for i in queue.waiting_items()) == [0, 2, 3]
+    assert queue.find("evt-1") is None and queue.find("evt-3") == 3
+
+
+def test_exploration_draws_items_regardless_of_score():
+    queue = RoutingQueue(1000, random.Random(0))
+    for i in range(1000):
+        queue.push(item(i, i / 1000))
+    drawn = [lease(queue, holder=f"c{n}", explore=True).item.item_id for n in range(30)]
+    # Uncertainty ranking would hand out 999, 998, ...; random draws spread over the pool.
+    assert min(drawn) < 500
+
+
+def test_removing_a_leased_item_ends_its_lease():
+    queue = RoutingQueue(10, random.Random(0))
+    queue.push(item(1))
+    lease(queue)
+    assert queue.remove(1) is not None
+    assert 1 not in queue and queue.leased == 0
+    assert queue.release(1) is False

@@ -1,0 +1,149 @@
+"""Helpers shared by the tests: a live in-process server, clients for it, test data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from streamloop.app import create_app
+from streamloop.config import Settings
+
+#: Upper bound on waiting for one message: a safety net against hangs, not a timing assertion.
+RECEIVE_TIMEOUT = 20.0
+
+TICKET_WORDS = {
+    "billing": ["invoice", "charged", "refund", "payment", "card", "price"],
+    "bug": ["crash", "error", "broken", "blank", "exception", "freeze"],
+    "other": ["hello", "question", "feedback", "thanks", "idea", "meeting"],
+}
+
+
+def ticket(label: str, n: int) -> dict[str, str]:
+    words = TICKET_WORDS[label]
+    return {"text": f"{words[n % len(words)]} {words[(n * 7 + 3) % len(words)]} number {n}"}
+
+
+def project_spec(name: str = "tickets", **overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "labels": list(TICKET_WORDS), "input": "text"}
+    spec.update(overrides)
+    return spec
+
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that tells when it is listening, instead of being polled."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+
+class Service:
+    """A running streamloop: an HTTP client and annotator/dashboard sockets on it."""
+
+    def __init__(self, base: str, http: httpx.AsyncClient, app: Any) -> None:
+        self.base = base
+        self.ws_base = base.replace("http://", "ws://")
+        self.http = http
+        self.app = app
+        self._ids = itertools.count(1)
+
+    @property
+    def engine(self) -> Any:
+        return self.app.state.engine
+
+    async def create_project(self, **overrides: Any) -> dict[str, Any]:
+        response = await self.http.post("/api/projects", json=project_spec(**overrides))
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def send_events(self, project: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        response = await self.http.post(f"/api/projects/{project}/events", json={"events": events})
+        assert response.status_code == 200, response.text
+        return response.json()["results"]
+
+    async def metrics(self, project: str) -> dict[str, Any]:
+        response = await self.http.get(f"/api/projects/{project}/metrics")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    @contextlib.asynccontextmanager
+    async def annotator(self, project: str, name: str, **query: Any) -> AsyncIterator[Socket]:
+        params = httpx.QueryParams({"annotator": name, **query})
+        async with connect(f"{self.ws_base}/ws/projects/{project}/annotate?{params}") as ws:
+            yield Socket(ws)
+
+    @contextlib.asynccontextmanager
+    async def dashboard(self, project: str) -> AsyncIterator[Socket]:
+        async with connect(f"{self.ws_base}/ws/projects/{project}/dashboard") as ws:
+            yield Socket(ws)
+
+
+class Socket:
+    """A client WebSocket speaking the contract's JSON messages."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        #: Items that arrived while :meth:`label` waited for its ack.
+        self.items: list[dict[str, Any]] = []
+
+    async def recv(self) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), RECEIVE_TIMEOUT)
+        message: dict[str, Any] = orjson.loads(raw)
+        return message
+
+    async def expect(self, *types: str) -> dict[str, Any]:
+        """The next message of one of ``types``, passing over hello and idle notices."""
+        while True:
+            message = await self.recv()
+            if message["type"] in types:
+                return message
+            assert message["type"] in {"hello", "idle", "metrics"}, message
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        if isinstance(message, dict):
+            message = orjson.dumps(message).decode()
+        await self.ws.send(message)
+
+    async def label(self, item_id: str, label: str, label_id: str) -> dict[str, Any]:
+        """Send a label; its ack (or error), keeping items that arrive meanwhile."""
+        await self.send({"type": "label", "item_id": item_id, "label": label,
+                         "label_id": label_id})
+        while True:
+            message = await self.expect("ack", "error", "item")
+            if message["type"] != "item":
+                return message
+            self.items.append(message)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Service]:
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio",
+                            ws_max_size=settings.max_frame_bytes * 4, log_level="warning",
+                            lifespan="on")
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    await asyncio.wait_for(server.listening.wait(), RECEIVE_TIMEOUT)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            yield Service(base, http, app)
+    finally:
+        server.should_exit = True
+        await task
+
+

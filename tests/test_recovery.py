@@ -1,0 +1,151 @@
+"""A real ``streamloop serve`` process: killed with SIGKILL it loses nothing acknowledged;
+stopped with SIGTERM it snapshots and exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from support import RECEIVE_TIMEOUT, project_spec, ticket
+from websockets.asyncio.client import connect
+
+pytestmark = pytest.mark.slow
+
+LABELS = ["billing", "bug", "other"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, port: int) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "STREAMLOOP_SNAPSHOT_EVERY_LABELS": "10"}
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamloop", "serve", "--port", str(port),
+             "--data-dir", str(data_dir), "--log-level", "warning"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+        )
+
+    async def ready(self) -> list[str]:
+        """Lines printed up to the ready banner (which means: listening)."""
+        lines: list[str] = []
+        assert self.process.stdout is not None
+        while True:
+            line = await asyncio.wait_for(asyncio.to_thread(self.process.stdout.readline),
+                                          RECEIVE_TIMEOUT)
+            assert line, f"serve exited early: {''.join(lines)}"
+            lines.append(line)
+            if "annotate:" in line:
+                return lines
+
+    def kill(self, sig: int) -> int:
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=RECEIVE_TIMEOUT)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+
+@contextlib.asynccontextmanager
+async def serve(data_dir: Path, port: int) -> AsyncIterator[ServeProcess]:
+    process = ServeProcess(data_dir, port)
+    try:
+        await process.ready()
+        yield process
+    finally:
+        if process.process.poll() is None:
+            process.kill(signal.SIGKILL)
+        elif process.process.stdout is not None:
+            process.process.stdout.close()
+
+
+async def label_over_websocket(base: str, count: int) -> list[dict]:
+    acks = []
+    url = base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=alice"
+    async with connect(url) as ws:
+        while len(acks) < count:
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+            if message["type"] == "item":
+                n = int(message["item"]["id"].split("-")[1])
+                await ws.send(orjson.dumps({"type": "label", "item_id": message["item"]["id"],
+                                            "label": LABELS[n % 3],
+                                            "label_id": f"label-{n}"}).decode())
+            elif message["type"] == "ack":
+                acks.append(message)
+    return acks
+
+
+async def predictions(http: httpx.AsyncClient) -> list[dict]:
+    probes = [ticket(label, 1000 + n) for n, label in enumerate(LABELS * 4)]
+    return [
+        (await http.post("/api/projects/tickets/predict", json={"data": data})).json()
+        for data in probes
+    ]
+
+
+async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_same_model(
+    tmp_path: Path,
+):
+    port = free_port()
+    async with serve(tmp_path, port) as first:
+        async with httpx.AsyncClient(base_url=first.base) as http:
+            assert (await http.post("/api/projects", json=project_spec())).status_code == 201
+            events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(60)]
+            assert (await http.post("/api/projects/tickets/events",
+                                    json={"events": events})).status_code == 200
+            acks = await label_over_websocket(first.base, 25)
+            before = await predictions(http)
+            metrics_before = (await http.get("/api/projects/tickets/metrics")).json()
+        first.kill(signal.SIGKILL)
+    assert [a["model_version"] for a in acks] == list(range(1, 26))
+
+    async with serve(tmp_path, port) as second, httpx.AsyncClient(base_url=second.base) as http:
+        metrics = (await http.get("/api/projects/tickets/metrics")).json()
+        assert metrics["labels_total"] == 25 and metrics["model_version"] == 25
+        assert metrics["accuracy"] == metrics_before["accuracy"]
+        assert metrics["events_total"] == 60 and metrics["queue_depth"] == 35
+        assert await predictions(http) == before
+        # A client retrying an acknowledged label after the crash: acked again, learned once.
+        url = second.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
+        async with connect(url) as ws:
+            first_acked = acks[0]
+            await ws.send(orjson.dumps({"type": "label", "item_id": first_acked["item_id"],
+                                        "label": "bug",
+                                        "label_id": first_acked["label_id"]}).decode())
+            while True:
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+                if message["type"] == "ack":
+                    break
+        assert message["duplicate"] is True and message["model_version"] == 1
+        assert (await http.get("/api/projects/tickets/metrics")).json()["labels_total"] == 25
+
+
+async def test_sigterm_snapshots_every_model_and_exits_zero(tmp_path: Path):
+    port = free_port()
+    async with serve(tmp_path, port) as process:
+        async with httpx.AsyncClient(base_url=process.base) as http:
+            await http.post("/api/projects", json=project_spec())
+            events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(5)]
+            await http.post("/api/projects/tickets/events", json={"events": events})
+            await http.post("/api/projects/tickets/labels", json={"labels": [
+                {"event_id": e["id"], "label": LABELS[i % 3]} for i, e in enumerate(events)]})
+        assert process.kill(signal.SIGTERM) == 0
+    with contextlib.closing(sqlite3.connect(tmp_path / "streamloop.db")) as db:
+        versions = [row[0] for row in db.execute("SELECT model_version FROM snapshots")]
+    assert max(versions) == 5

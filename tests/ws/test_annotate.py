@@ -1,0 +1,181 @@
+"""The annotate socket: items, acks, exclusive leases, expiry, skips, retries and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from support import ticket
+from websockets.exceptions import ConnectionClosed
+
+LABELS = ["billing", "bug", "other"]
+
+
+async def seed(service, n: int, **project) -> list[str]:
+    await service.create_project(**project)
+    events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(n)]
+    await service.send_events(project.get("name", "tickets"), events)
+    return [e["id"] for e in events]
+
+
+async def test_hello_item_label_ack_then_the_next_item(service):
+    await seed(service, 2)
+    async with service.annotator("tickets", "alice") as alice:
+        hello = await alice.recv()
+        assert hello["type"] == "hello" and hello["annotator"] == "alice"
+        assert hello["project"]["name"] == "tickets"
+        message = await alice.expect("item")
+        item = message["item"]
+        assert set(item) >= {"id", "data", "prediction", "probabilities", "uncertainty",
+                             "model_version"}
+        assert item["data"]["text"] and message["lease_expires_at"].endswith("Z")
+        label_id = str(uuid.uuid4())
+        ack = await alice.label(item["id"], "bug", label_id)
+        assert ack == {"type": "ack", "item_id": item["id"], "label_id": label_id,
+                       "model_version": 1, "duplicate": False}
+        following = await alice.expect("item")
+        assert following["item"]["id"] != item["id"]
+        assert following["item"]["model_version"] == 1
+
+
+async def test_four_annotators_labelling_concurrently_never_hold_the_same_item(service):
+    ids = await seed(service, 60)
+    delivered: list[str] = []
+
+    async def annotate(name: str) -> int:
+        labelled = 0
+        async with service.annotator("tickets", name, prefetch=3) as socket:
+            held: set[str] = set()
+            while True:
+                message = await socket.recv()
+                if message["type"] == "item":
+                    item_id = message["item"]["id"]
+                    delivered.append(item_id)
+                    held.add(item_id)
+                    await socket.send({"type": "label", "item_id": item_id,
+                                       "label": LABELS[int(item_id.split("-")[1]) % 3],
+                                       "label_id": f"{name}-{item_id}"})
+                elif message["type"] == "ack":
+                    assert not message["duplicate"]
+                    held.discard(message["item_id"])
+                    labelled += 1
+                elif message["type"] == "idle" and not held:
+                    return labelled
+                else:
+                    assert message["type"] in {"hello", "idle"}, message
+
+    counts = await asyncio.gather(*(annotate(f"annotator-{n}") for n in range(4)))
+    assert sorted(delivered) == sorted(ids)  # every item exactly once, to one annotator
+    assert sum(counts) == 60 and all(counts)
+    metrics = await service.metrics("tickets")
+    assert metrics["labels_total"] == 60 and metrics["queue_depth"] == 0
+    assert metrics["model_version"] == 60
+
+
+async def test_an_expired_lease_returns_its_item_to_the_queue(service):
+    await seed(service, 1, lease_seconds=0.5)
+    async with service.annotator("tickets", "alice") as alice:
+        first = await alice.expect("item")
+        async with service.annotator("tickets", "bob") as bob:
+            assert (await bob.expect("idle"))["type"] == "idle"
+            expired = await alice.expect("lease_expired")
+            assert expired["item_id"] == first["item"]["id"]
+            returned = await bob.expect("item")
+            assert returned["item"]["id"] == first["item"]["id"]
+            late = await alice.label(first["item"]["id"], "bug", "late-label")
+            assert late["type"] == "error" and late["code"] == "lease_lost"
+    assert (await service.metrics("tickets"))["leases_expired_total"] == 1
+
+
+async def test_a_closed_connection_returns_its_items(service):
+    await seed(service, 1)
+    async with service.annotator("tickets", "alice") as alice:
+        held = (await alice.expect("item"))["item"]["id"]
+    async with service.annotator("tickets", "bob") as bob:
+        assert (await bob.expect("item"))["item"]["id"] == held
+
+
+async def test_a_retried_label_id_is_acked_as_duplicate_and_learned_once(service):
+    await seed(service, 3)
+    async with service.annotator("tickets", "alice") as alice:
+        item = (await alice.expect("item"))["item"]
+        first = await alice.label(item["id"], "bug", "label-1")
+        again = await alice.label(item["id"], "bug", "label-1")
+        assert first["duplicate"] is False and again["duplicate"] is True
+        assert again["model_version"] == first["model_version"] == 1
+    # A retry from a new connection, after the item left the queue, is a duplicate too.
+    async with service.annotator("tickets", "alice") as alice:
+        retry = await alice.label(item["id"], "bug", "label-1")
+        assert retry["duplicate"] is True and retry["model_version"] == 1
+    metrics = await service.metrics("tickets")
+    assert metrics["labels_total"] == 1 and metrics["model_version"] == 1
+
+
+async def test_a_skipped_item_goes_to_someone_else_never_back(service):
+    await seed(service, 1)
+    async with service.annotator("tickets", "alice") as alice:
+        item = (await alice.expect("item"))["item"]["id"]
+        await alice.send({"type": "skip", "item_id": item})
+        assert (await alice.expect("idle"))["type"] == "idle"
+        async with service.annotator("tickets", "bob") as bob:
+            assert (await bob.expect("item"))["item"]["id"] == item
+
+
+async def test_an_idle_annotator_gets_an_item_as_soon_as_one_is_routed(service):
+    await service.create_project()
+    async with service.annotator("tickets", "alice") as alice:
+        assert (await alice.expect("idle"))["type"] == "idle"
+        await service.send_events("tickets", [{"id": "late", "data": ticket("bug", 1)}])
+        assert (await alice.expect("item"))["item"]["id"] == "late"
+
+
+async def test_prefetch_keeps_that_many_items_leased(service):
+    await seed(service, 5)
+    async with service.annotator("tickets", "alice", prefetch=3) as alice:
+        items = {(await alice.expect("item"))["item"]["id"] for _ in range(3)}
+        assert len(items) == 3
+        metrics = await service.metrics("tickets")
+        assert (metrics["leased"], metrics["queue_depth"]) == (3, 2)
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ("{not json", "malformed_json"),
+    ("[1, 2]", "malformed_message"),
+    ({"type": "dance"}, "unknown_type"),
+    ({"type": "label", "item_id": "evt-0"}, "invalid_input"),
+    ({"type": "label", "item_id": "evt-0", "label": "bug", "label_id": "x", "extra": 1},
+     "invalid_input"),
+    ({"type": "label", "item_id": "evt-0", "label": "cat", "label_id": "x"}, "unknown_label"),
+    ({"type": "label", "item_id": "nope", "label": "bug", "label_id": "x"}, "unknown_item"),
+    ({"type": "skip", "item_id": "nope"}, "not_leased"),
+    ({"type": "label", "item_id": "evt-0", "label": "bug", "label_id": "x" * 70_000},
+     "frame_too_large"),
+])
+async def test_bad_input_gets_an_error_and_the_connection_goes_on(service, frame, code):
+    await seed(service, 2)
+    async with service.annotator("tickets", "alice") as alice:
+        item = (await alice.expect("item"))["item"]["id"]
+        await alice.send(frame)
+        error = await alice.expect("error")
+        assert error["code"] == code and error["message"]
+        ack = await alice.label(item, "bug", "after-error")
+        assert ack["type"] == "ack" and ack["duplicate"] is False
+
+
+async def test_an_unknown_project_gets_an_error_and_a_policy_close(service):
+    async with service.annotator("ghost", "alice") as alice:
+        error = await alice.recv()
+        assert error["type"] == "error" and error["code"] == "unknown_project"
+        with pytest.raises(ConnectionClosed) as closed:
+            await alice.recv()
+    assert closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize("query", [{"prefetch": "0"}, {"prefetch": "many"},
+                                   {"annotator": "bad name!"}])
+async def test_a_bad_query_is_refused_with_an_error(service, query):
+    await service.create_project()
+    async with service.annotator("tickets", query.pop("annotator", "alice"), **query) as s:
+        error = await s.recv()
+        assert error["type"] == "error" and error["code"].startswith("invalid_")

@@ -1,0 +1,80 @@
+"""Projects over HTTP: create, list, read, and every way a spec can be wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+
+async def test_a_created_project_is_returned_listed_and_readable(service):
+    created = await service.create_project(name="tickets", strategy="entropy",
+                                           exploration=0.2, lease_seconds=30)
+    assert created["name"] == "tickets"
+    assert created["labels"] == ["billing", "bug", "other"]
+    assert (created["input"], created["model"]) == ("text", "logistic_regression")
+    assert (created["strategy"], created["exploration"]) == ("entropy", 0.2)
+    assert created["lease_seconds"] == 30
+    listed = (await service.http.get("/api/projects")).json()["projects"]
+    assert [p["name"] for p in listed] == ["tickets"]
+    assert (await service.http.get("/api/projects/tickets")).json() == created
+
+
+async def test_defaults_fill_optional_fields(service):
+    response = await service.http.post("/api/projects", json={"name": "p", "labels": ["x", "y"]})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["strategy"] == "margin" and body["input"] == "text"
+    assert body["exploration"] == 0.05 and body["lease_seconds"] == 120
+
+
+async def test_an_existing_name_is_a_conflict(service):
+    await service.create_project(name="dup")
+    response = await service.http.post("/api/projects", json={"name": "dup", "labels": ["a", "b"]})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "project_exists"
+
+
+async def test_an_unknown_project_is_404(service):
+    response = await service.http.get("/api/projects/nope")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "unknown_project",
+                                         "message": "no project named 'nope'"}}
+
+
+@pytest.mark.parametrize(("spec", "mentions"), [
+    ({"name": "Bad Name", "labels": ["a", "b"]}, "name"),
+    ({"name": "x" * 65, "labels": ["a", "b"]}, "name"),
+    ({"name": "p", "labels": ["a"]}, "labels"),
+    ({"name": "p", "labels": ["a", "a"]}, "distinct"),
+    ({"name": "p", "labels": ["a", ""]}, "labels"),
+    ({"name": "p", "labels": ["a", "b"], "model": "gpt"}, "model"),
+    ({"name": "p", "labels": ["a", "b"], "strategy": "vibes"}, "strategy"),
+    ({"name": "p", "labels": ["a", "b"], "input": "image"}, "input"),
+    ({"name": "p", "labels": ["a", "b"], "exploration": 1.5}, "exploration"),
+    ({"name": "p", "labels": ["a", "b"], "lease_seconds": 0}, "lease_seconds"),
+    ({"name": "p", "labels": ["a", "b"], "colour": "red"}, "unknown field"),
+    ({"labels": ["a", "b"]}, "name"),
+    (["not", "an", "object"], "object"),
+])
+async def test_an_invalid_spec_is_422_and_says_why(service, spec, mentions):
+    response = await service.http.post("/api/projects", json=spec)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert mentions in error["message"]
+    assert (await service.http.get("/api/projects")).json()["projects"] == []
+
+
+async def test_malformed_json_is_400(service):
+    response = await service.http.post("/api/projects", content=b"{not json",
+                                       headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+async def test_an_unknown_route_answers_in_the_error_shape(service):
+    response = await service.http.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    response = await service.http.delete("/api/projects")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
