@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from support import Service, running
 
 from streamloop.config import Settings
+from support import Service, running
 
 
 @pytest.fixture

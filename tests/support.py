@@ -37,7 +37,6 @@ def project_spec(name: str = "tickets", **overrides: Any) -> dict[str, Any]:
     return spec
 
 
-
 class _Server(uvicorn.Server):
     """uvicorn that tells when it is listening, instead of being polled."""
 
@@ -119,8 +118,7 @@ class Socket:
 
     async def label(self, item_id: str, label: str, label_id: str) -> dict[str, Any]:
         """Send a label; its ack (or error), keeping items that arrive meanwhile."""
-        await self.send({"type": "label", "item_id": item_id, "label": label,
-                         "label_id": label_id})
+        await self.send({"type": "label", "item_id": item_id, "label": label, "label_id": label_id})
         while True:
             message = await self.expect("ack", "error", "item")
             if message["type"] != "item":
@@ -131,9 +129,15 @@ class Socket:
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Service]:
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="websockets-sansio",
-                            ws_max_size=settings.max_frame_bytes * 4, log_level="warning",
-                            lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes * 4,
+        log_level="warning",
+        lifespan="on",
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
     await asyncio.wait_for(server.listening.wait(), RECEIVE_TIMEOUT)
@@ -145,5 +149,3 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
     finally:
         server.should_exit = True
         await task
-
-

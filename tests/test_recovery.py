@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from support import RECEIVE_TIMEOUT, project_spec, ticket
 from websockets.asyncio.client import connect
+
+from support import RECEIVE_TIMEOUT, project_spec, ticket
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +38,22 @@ class ServeProcess:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamloop", "serve", "--port", str(port),
-             "--data-dir", str(data_dir), "--log-level", "warning"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+            [
+                sys.executable,
+                "-m",
+                "streamloop",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
         )
 
     async def ready(self) -> list[str]:
@@ -47,8 +61,9 @@ class ServeProcess:
         lines: list[str] = []
         assert self.process.stdout is not None
         while True:
-            line = await asyncio.wait_for(asyncio.to_thread(self.process.stdout.readline),
-                                          RECEIVE_TIMEOUT)
+            line = await asyncio.wait_for(
+                asyncio.to_thread(self.process.stdout.readline), RECEIVE_TIMEOUT
+            )
             assert line, f"serve exited early: {''.join(lines)}"
             lines.append(line)
             if "annotate:" in line:
@@ -83,9 +98,16 @@ async def label_over_websocket(base: str, count: int) -> list[dict]:
             message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
             if message["type"] == "item":
                 n = int(message["item"]["id"].split("-")[1])
-                await ws.send(orjson.dumps({"type": "label", "item_id": message["item"]["id"],
-                                            "label": LABELS[n % 3],
-                                            "label_id": f"label-{n}"}).decode())
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "type": "label",
+                            "item_id": message["item"]["id"],
+                            "label": LABELS[n % 3],
+                            "label_id": f"label-{n}",
+                        }
+                    ).decode()
+                )
             elif message["type"] == "ack":
                 acks.append(message)
     return acks
@@ -107,8 +129,9 @@ async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_sa
         async with httpx.AsyncClient(base_url=first.base) as http:
             assert (await http.post("/api/projects", json=project_spec())).status_code == 201
             events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(60)]
-            assert (await http.post("/api/projects/tickets/events",
-                                    json={"events": events})).status_code == 200
+            assert (
+                await http.post("/api/projects/tickets/events", json={"events": events})
+            ).status_code == 200
             acks = await label_over_websocket(first.base, 25)
             before = await predictions(http)
             metrics_before = (await http.get("/api/projects/tickets/metrics")).json()
@@ -125,9 +148,16 @@ async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_sa
         url = second.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
         async with connect(url) as ws:
             first_acked = acks[0]
-            await ws.send(orjson.dumps({"type": "label", "item_id": first_acked["item_id"],
-                                        "label": "bug",
-                                        "label_id": first_acked["label_id"]}).decode())
+            await ws.send(
+                orjson.dumps(
+                    {
+                        "type": "label",
+                        "item_id": first_acked["item_id"],
+                        "label": "bug",
+                        "label_id": first_acked["label_id"],
+                    }
+                ).decode()
+            )
             while True:
                 message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
                 if message["type"] == "ack":
@@ -143,8 +173,14 @@ async def test_sigterm_snapshots_every_model_and_exits_zero(tmp_path: Path):
             await http.post("/api/projects", json=project_spec())
             events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(5)]
             await http.post("/api/projects/tickets/events", json={"events": events})
-            await http.post("/api/projects/tickets/labels", json={"labels": [
-                {"event_id": e["id"], "label": LABELS[i % 3]} for i, e in enumerate(events)]})
+            await http.post(
+                "/api/projects/tickets/labels",
+                json={
+                    "labels": [
+                        {"event_id": e["id"], "label": LABELS[i % 3]} for i, e in enumerate(events)
+                    ]
+                },
+            )
         assert process.kill(signal.SIGTERM) == 0
     with contextlib.closing(sqlite3.connect(tmp_path / "streamloop.db")) as db:
         versions = [row[0] for row in db.execute("SELECT model_version FROM snapshots")]

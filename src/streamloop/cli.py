@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -27,25 +28,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = Settings.from_env(
-            host=args.host, port=args.port, data_dir=args.data_dir, database=args.database,
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            database=args.database,
             broker=getattr(args, "broker", None),
         )
     except ValueError as exc:
         parser.error(str(exc))
     if args.command == "worker" or settings.broker:
-        print("streamloop: the Kafka engine (--broker, `streamloop worker`) is not available "
-              "in this release; run `streamloop serve` without --broker.", file=sys.stderr)
+        print(
+            "streamloop: the Kafka engine (--broker, `streamloop worker`) is not available "
+            "in this release; run `streamloop serve` without --broker.",
+            file=sys.stderr,
+        )
         return 2
     return asyncio.run(_serve(settings, demo=args.command == "demo", log_level=args.log_level))
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="streamloop", description="Active learning as one real-time streaming loop.")
+        prog="streamloop", description="Active learning as one real-time streaming loop."
+    )
     parser.add_argument("--version", action="version", version=f"streamloop {__version__}")
     commands = parser.add_subparsers(dest="command")
     helps = {
@@ -57,12 +66,14 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--host", help=f"address to listen on [{env_name('host')}]")
         command.add_argument("--port", type=int, help=f"TCP port [{env_name('port')}]")
-        command.add_argument("--data-dir", type=Path,
-                             help=f"folder for the SQLite database [{env_name('data_dir')}]")
+        command.add_argument(
+            "--data-dir", type=Path, help=f"folder for the SQLite database [{env_name('data_dir')}]"
+        )
         command.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
         command.add_argument("--broker", help=f"kafka://host:port [{env_name('broker')}]")
-        command.add_argument("--log-level", default="info",
-                             choices=["debug", "info", "warning", "error"])
+        command.add_argument(
+            "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        )
     return parser
 
 
@@ -87,8 +98,9 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, server.stop)
     serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
-        await asyncio.sleep(0.05)
+    listening = asyncio.create_task(server.listening.wait())
+    await asyncio.wait({serving, listening}, return_when=asyncio.FIRST_COMPLETED)
+    listening.cancel()
     producer: asyncio.Task[None] | None = None
     if server.started:
         base = f"http://{_display_host(settings.host)}:{settings.port}"
@@ -113,6 +125,14 @@ class _Server(uvicorn.Server):
     uvicorn re-raises the signal it caught once shut down, which makes the exit status
     -15 instead of the 0 a clean, complete shutdown deserves; so the handlers are ours.
     """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -12,50 +12,72 @@ from typing import Any
 __all__ = ["Settings", "setting_docs"]
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """How one streamloop process runs. Build with :meth:`from_env`."""
 
-    host: str = _setting("127.0.0.1", "Address to listen on.")
-    port: int = _setting(8000, "TCP port to listen on.")
-    data_dir: Path = _setting(
-        Path("streamloop-data"), "Folder for the SQLite database when no database URL is given."
+    host: str = field(default="127.0.0.1", metadata=_help("Address to listen on."))
+    port: int = field(default=8000, metadata=_help("TCP port to listen on."))
+    data_dir: Path = field(
+        default=Path("streamloop-data"),
+        metadata=_help("Folder for the SQLite database when no database URL is given."),
     )
-    database: str | None = _setting(
-        None, "SQLAlchemy database URL; default: a SQLite file (WAL) in the data dir."
+    database: str | None = field(
+        default=None,
+        metadata=_help("SQLAlchemy database URL; default: a SQLite file (WAL) in the data dir."),
     )
-    broker: str | None = _setting(
-        None, "Stream engine: unset for the embedded engine, kafka://host:port for Kafka."
+    broker: str | None = field(
+        default=None,
+        metadata=_help(
+            "Stream engine: unset for the embedded engine, kafka://host:port for Kafka."
+        ),
     )
-    max_body_bytes: int = _setting(1_048_576, "Largest HTTP request body accepted (413 beyond).")
-    max_frame_bytes: int = _setting(65_536, "Largest WebSocket message accepted from a client.")
-    max_events_per_request: int = _setting(1000, "Most events in one POST .../events (413 beyond).")
-    queue_capacity: int = _setting(
-        10_000, "Items waiting for annotators per project; beyond, the least uncertain are shed."
+    max_body_bytes: int = field(
+        default=1_048_576, metadata=_help("Largest HTTP request body accepted (413 beyond).")
     )
-    rescore_candidates: int = _setting(
-        64, "Queued items re-scored with the current model each time an item is leased."
+    max_frame_bytes: int = field(
+        default=65_536, metadata=_help("Largest WebSocket message accepted from a client.")
     )
-    label_batch_max: int = _setting(256, "Most labels stored in one transaction (group commit).")
-    pending_labels_max: int = _setting(
-        10_000, "Labels waiting to be stored and learned per project; beyond, 429."
+    max_events_per_request: int = field(
+        default=1000, metadata=_help("Most events in one POST .../events (413 beyond).")
     )
-    snapshot_every_labels: int = _setting(1000, "Snapshot a model after this many new labels.")
-    snapshot_interval_seconds: float = _setting(
-        60.0, "Also snapshot a model that has changed after this many seconds."
+    queue_capacity: int = field(
+        default=10_000,
+        metadata=_help(
+            "Items waiting for annotators per project; beyond, the least uncertain are shed."
+        ),
     )
-    metrics_interval_seconds: float = _setting(
-        0.25, "Shortest time between two metrics pushes on a dashboard socket."
+    rescore_candidates: int = field(
+        default=64,
+        metadata=_help(
+            "Queued items re-scored with the current model each time an item is leased."
+        ),
+    )
+    label_batch_max: int = field(
+        default=256, metadata=_help("Most labels stored in one transaction (group commit).")
+    )
+    pending_labels_max: int = field(
+        default=10_000,
+        metadata=_help("Labels waiting to be stored and learned per project; beyond, 429."),
+    )
+    snapshot_every_labels: int = field(
+        default=1000, metadata=_help("Snapshot a model after this many new labels.")
+    )
+    snapshot_interval_seconds: float = field(
+        default=60.0,
+        metadata=_help("Also snapshot a model that has changed after this many seconds."),
+    )
+    metrics_interval_seconds: float = field(
+        default=0.25,
+        metadata=_help("Shortest time between two metrics pushes on a dashboard socket."),
     )
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``STREAMLOOP_<NAME>`` variables, then explicit ``overrides``.
 
         ``None`` overrides are ignored, so unset command-line options fall through.

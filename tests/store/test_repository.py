@@ -19,9 +19,15 @@ def store(tmp_path: Path):
 
 @pytest.fixture
 def project(store: Store) -> ProjectRecord:
-    return store.create_project(name="tickets", labels=["a", "b"], input="text",
-                                model="logistic_regression", strategy="margin",
-                                exploration=0.05, lease_seconds=120.0)
+    return store.create_project(
+        name="tickets",
+        labels=["a", "b"],
+        input="text",
+        model="logistic_regression",
+        strategy="margin",
+        exploration=0.05,
+        lease_seconds=120.0,
+    )
 
 
 def events(*ids: str) -> list[NewEvent]:
@@ -36,9 +42,15 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(store: Store):
 
 def test_an_existing_project_name_conflicts(store: Store, project: ProjectRecord):
     with pytest.raises(Conflict):
-        store.create_project(name="tickets", labels=["x", "y"], input="text",
-                             model="naive_bayes", strategy="margin", exploration=0.0,
-                             lease_seconds=1.0)
+        store.create_project(
+            name="tickets",
+            labels=["x", "y"],
+            input="text",
+            model="naive_bayes",
+            strategy="margin",
+            exploration=0.0,
+            lease_seconds=1.0,
+        )
     assert [p.name for p in store.list_projects()] == ["tickets"]
 
 
@@ -56,28 +68,34 @@ def test_labels_get_consecutive_versions_and_a_retried_label_id_is_a_duplicate(
     store: Store, project: ProjectRecord
 ):
     items = store.insert_events(project.id, events("e1", "e2"))
-    outcomes = store.commit_labels(project.id, [
-        NewLabel("l1", "a", "annotator", item_id=items[0].id, annotator="alice"),
-        NewLabel("l2", "b", "production", event_id="e2"),
-        NewLabel("l1", "a", "annotator", item_id=items[0].id, annotator="alice"),
-    ], base_version=7)
-    assert [(o.model_version, o.duplicate) for o in outcomes] == [(8, False), (9, False),
-                                                                   (8, True)]
-    retried = store.commit_labels(project.id, [NewLabel("l2", "b", "production",
-                                                        event_id="e2")], base_version=9)
+    outcomes = store.commit_labels(
+        project.id,
+        [
+            NewLabel("l1", "a", "annotator", item_id=items[0].id, annotator="alice"),
+            NewLabel("l2", "b", "production", event_id="e2"),
+            NewLabel("l1", "a", "annotator", item_id=items[0].id, annotator="alice"),
+        ],
+        base_version=7,
+    )
+    assert [(o.model_version, o.duplicate) for o in outcomes] == [(8, False), (9, False), (8, True)]
+    retried = store.commit_labels(
+        project.id, [NewLabel("l2", "b", "production", event_id="e2")], base_version=9
+    )
     assert retried[0].duplicate and retried[0].model_version == 9
     assert [r.label for r in store.replay_labels(project.id, 0)] == ["a", "b"]
 
 
-def test_refused_labels_leave_the_rest_of_the_batch_stored(
-    store: Store, project: ProjectRecord
-):
+def test_refused_labels_leave_the_rest_of_the_batch_stored(store: Store, project: ProjectRecord):
     items = store.insert_events(project.id, events("e1"))
-    outcomes = store.commit_labels(project.id, [
-        NewLabel("l1", "a", "annotator", item_id=items[0].id),
-        NewLabel("l2", "b", "annotator", item_id=items[0].id),
-        NewLabel("l3", "b", "annotator", event_id="nope"),
-    ], base_version=0)
+    outcomes = store.commit_labels(
+        project.id,
+        [
+            NewLabel("l1", "a", "annotator", item_id=items[0].id),
+            NewLabel("l2", "b", "annotator", item_id=items[0].id),
+            NewLabel("l3", "b", "annotator", event_id="nope"),
+        ],
+        base_version=0,
+    )
     assert outcomes[0].error is None and outcomes[0].model_version == 1
     assert isinstance(outcomes[1].error, Conflict)
     assert isinstance(outcomes[2].error, NotFound)
@@ -86,9 +104,11 @@ def test_refused_labels_leave_the_rest_of_the_batch_stored(
 
 def test_replay_starts_after_the_snapshot(store: Store, project: ProjectRecord):
     store.insert_events(project.id, events("e1", "e2", "e3"))
-    outcomes = store.commit_labels(project.id, [
-        NewLabel(f"l{i}", "a", "production", event_id=f"e{i}") for i in (1, 2, 3)
-    ], base_version=0)
+    outcomes = store.commit_labels(
+        project.id,
+        [NewLabel(f"l{i}", "a", "production", event_id=f"e{i}") for i in (1, 2, 3)],
+        base_version=0,
+    )
     store.save_snapshot(project.id, 1, outcomes[0].row_id, b"model at 1")
     version, last_label_id, blob = store.latest_snapshot(project.id)
     assert (version, blob) == (1, b"model at 1")

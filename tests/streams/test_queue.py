@@ -25,10 +25,24 @@ def keep_scores(items: Sequence[QueuedItem]) -> list[float]:
     return [i.score for i in items]
 
 
-def lease(queue: RoutingQueue, holder: str = "c1", annotator: str = "alice", *,
-          now: float = 0.0, scorer=keep_scores, explore: bool = False):
-    return queue.lease(holder=holder, annotator=annotator, now=now, duration=10.0,
-                       scorer=scorer, candidates=8, explore=explore)
+def lease(
+    queue: RoutingQueue,
+    holder: str = "c1",
+    annotator: str = "alice",
+    *,
+    now: float = 0.0,
+    scorer=keep_scores,
+    explore: bool = False,
+):
+    return queue.lease(
+        holder=holder,
+        annotator=annotator,
+        now=now,
+        duration=10.0,
+        scorer=scorer,
+        candidates=8,
+        explore=explore,
+    )
 
 
 def test_lease_gives_the_most_uncertain_item():

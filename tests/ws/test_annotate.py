@@ -6,8 +6,9 @@ import asyncio
 import uuid
 
 import pytest
-from support import ticket
 from websockets.exceptions import ConnectionClosed
+
+from support import ticket
 
 LABELS = ["billing", "bug", "other"]
 
@@ -27,13 +28,24 @@ async def test_hello_item_label_ack_then_the_next_item(service):
         assert hello["project"]["name"] == "tickets"
         message = await alice.expect("item")
         item = message["item"]
-        assert set(item) >= {"id", "data", "prediction", "probabilities", "uncertainty",
-                             "model_version"}
+        assert set(item) >= {
+            "id",
+            "data",
+            "prediction",
+            "probabilities",
+            "uncertainty",
+            "model_version",
+        }
         assert item["data"]["text"] and message["lease_expires_at"].endswith("Z")
         label_id = str(uuid.uuid4())
         ack = await alice.label(item["id"], "bug", label_id)
-        assert ack == {"type": "ack", "item_id": item["id"], "label_id": label_id,
-                       "model_version": 1, "duplicate": False}
+        assert ack == {
+            "type": "ack",
+            "item_id": item["id"],
+            "label_id": label_id,
+            "model_version": 1,
+            "duplicate": False,
+        }
         following = await alice.expect("item")
         assert following["item"]["id"] != item["id"]
         assert following["item"]["model_version"] == 1
@@ -53,9 +65,14 @@ async def test_four_annotators_labelling_concurrently_never_hold_the_same_item(s
                     item_id = message["item"]["id"]
                     delivered.append(item_id)
                     held.add(item_id)
-                    await socket.send({"type": "label", "item_id": item_id,
-                                       "label": LABELS[int(item_id.split("-")[1]) % 3],
-                                       "label_id": f"{name}-{item_id}"})
+                    await socket.send(
+                        {
+                            "type": "label",
+                            "item_id": item_id,
+                            "label": LABELS[int(item_id.split("-")[1]) % 3],
+                            "label_id": f"{name}-{item_id}",
+                        }
+                    )
                 elif message["type"] == "ack":
                     assert not message["duplicate"]
                     held.discard(message["item_id"])
@@ -139,19 +156,26 @@ async def test_prefetch_keeps_that_many_items_leased(service):
         assert (metrics["leased"], metrics["queue_depth"]) == (3, 2)
 
 
-@pytest.mark.parametrize(("frame", "code"), [
-    ("{not json", "malformed_json"),
-    ("[1, 2]", "malformed_message"),
-    ({"type": "dance"}, "unknown_type"),
-    ({"type": "label", "item_id": "evt-0"}, "invalid_input"),
-    ({"type": "label", "item_id": "evt-0", "label": "bug", "label_id": "x", "extra": 1},
-     "invalid_input"),
-    ({"type": "label", "item_id": "evt-0", "label": "cat", "label_id": "x"}, "unknown_label"),
-    ({"type": "label", "item_id": "nope", "label": "bug", "label_id": "x"}, "unknown_item"),
-    ({"type": "skip", "item_id": "nope"}, "not_leased"),
-    ({"type": "label", "item_id": "evt-0", "label": "bug", "label_id": "x" * 70_000},
-     "frame_too_large"),
-])
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", "malformed_json"),
+        ("[1, 2]", "malformed_message"),
+        ({"type": "dance"}, "unknown_type"),
+        ({"type": "label", "item_id": "evt-0"}, "invalid_input"),
+        (
+            {"type": "label", "item_id": "evt-0", "label": "bug", "label_id": "x", "extra": 1},
+            "invalid_input",
+        ),
+        ({"type": "label", "item_id": "evt-0", "label": "cat", "label_id": "x"}, "unknown_label"),
+        ({"type": "label", "item_id": "nope", "label": "bug", "label_id": "x"}, "unknown_item"),
+        ({"type": "skip", "item_id": "nope"}, "not_leased"),
+        (
+            {"type": "label", "item_id": "evt-0", "label": "bug", "label_id": "x" * 70_000},
+            "frame_too_large",
+        ),
+    ],
+)
 async def test_bad_input_gets_an_error_and_the_connection_goes_on(service, frame, code):
     await seed(service, 2)
     async with service.annotator("tickets", "alice") as alice:
@@ -172,8 +196,9 @@ async def test_an_unknown_project_gets_an_error_and_a_policy_close(service):
     assert closed.value.rcvd.code == 1008
 
 
-@pytest.mark.parametrize("query", [{"prefetch": "0"}, {"prefetch": "many"},
-                                   {"annotator": "bad name!"}])
+@pytest.mark.parametrize(
+    "query", [{"prefetch": "0"}, {"prefetch": "many"}, {"annotator": "bad name!"}]
+)
 async def test_a_bad_query_is_refused_with_an_error(service, query):
     await service.create_project()
     async with service.annotator("tickets", query.pop("annotator", "alice"), **query) as s:

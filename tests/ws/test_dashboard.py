@@ -10,20 +10,31 @@ LABELS = ["billing", "bug", "other"]
 async def test_metrics_have_the_contract_fields(service):
     await service.create_project()
     metrics = await service.metrics("tickets")
-    assert set(metrics) >= {"model_version", "labels_total", "accuracy", "rolling_accuracy",
-                            "window", "per_class", "queue_depth", "events_total",
-                            "annotators_online", "labels_per_minute"}
+    assert set(metrics) >= {
+        "model_version",
+        "labels_total",
+        "accuracy",
+        "rolling_accuracy",
+        "window",
+        "per_class",
+        "queue_depth",
+        "events_total",
+        "annotators_online",
+        "labels_per_minute",
+    }
     assert metrics["accuracy"] is None and metrics["labels_total"] == 0
     assert set(metrics["per_class"]) == set(LABELS)
 
 
 async def test_accuracy_is_prequential_the_first_label_always_counts_as_a_miss(service):
     await service.create_project()
-    await service.send_events("tickets", [{"id": "a", "data": ticket("bug", 1)},
-                                          {"id": "b", "data": ticket("bug", 1)}])
-    await service.http.post("/api/projects/tickets/labels",
-                            json={"labels": [{"event_id": "a", "label": "bug"},
-                                             {"event_id": "b", "label": "bug"}]})
+    await service.send_events(
+        "tickets", [{"id": "a", "data": ticket("bug", 1)}, {"id": "b", "data": ticket("bug", 1)}]
+    )
+    await service.http.post(
+        "/api/projects/tickets/labels",
+        json={"labels": [{"event_id": "a", "label": "bug"}, {"event_id": "b", "label": "bug"}]},
+    )
     metrics = await service.metrics("tickets")
     # The first label met an untrained model; the second, an identical text, was predicted
     # by a model that had learned the first: test, then train.

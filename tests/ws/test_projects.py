@@ -6,8 +6,9 @@ import pytest
 
 
 async def test_a_created_project_is_returned_listed_and_readable(service):
-    created = await service.create_project(name="tickets", strategy="entropy",
-                                           exploration=0.2, lease_seconds=30)
+    created = await service.create_project(
+        name="tickets", strategy="entropy", exploration=0.2, lease_seconds=30
+    )
     assert created["name"] == "tickets"
     assert created["labels"] == ["billing", "bug", "other"]
     assert (created["input"], created["model"]) == ("text", "logistic_regression")
@@ -36,25 +37,29 @@ async def test_an_existing_name_is_a_conflict(service):
 async def test_an_unknown_project_is_404(service):
     response = await service.http.get("/api/projects/nope")
     assert response.status_code == 404
-    assert response.json() == {"error": {"code": "unknown_project",
-                                         "message": "no project named 'nope'"}}
+    assert response.json() == {
+        "error": {"code": "unknown_project", "message": "no project named 'nope'"}
+    }
 
 
-@pytest.mark.parametrize(("spec", "mentions"), [
-    ({"name": "Bad Name", "labels": ["a", "b"]}, "name"),
-    ({"name": "x" * 65, "labels": ["a", "b"]}, "name"),
-    ({"name": "p", "labels": ["a"]}, "labels"),
-    ({"name": "p", "labels": ["a", "a"]}, "distinct"),
-    ({"name": "p", "labels": ["a", ""]}, "labels"),
-    ({"name": "p", "labels": ["a", "b"], "model": "gpt"}, "model"),
-    ({"name": "p", "labels": ["a", "b"], "strategy": "vibes"}, "strategy"),
-    ({"name": "p", "labels": ["a", "b"], "input": "image"}, "input"),
-    ({"name": "p", "labels": ["a", "b"], "exploration": 1.5}, "exploration"),
-    ({"name": "p", "labels": ["a", "b"], "lease_seconds": 0}, "lease_seconds"),
-    ({"name": "p", "labels": ["a", "b"], "colour": "red"}, "unknown field"),
-    ({"labels": ["a", "b"]}, "name"),
-    (["not", "an", "object"], "object"),
-])
+@pytest.mark.parametrize(
+    ("spec", "mentions"),
+    [
+        ({"name": "Bad Name", "labels": ["a", "b"]}, "name"),
+        ({"name": "x" * 65, "labels": ["a", "b"]}, "name"),
+        ({"name": "p", "labels": ["a"]}, "labels"),
+        ({"name": "p", "labels": ["a", "a"]}, "distinct"),
+        ({"name": "p", "labels": ["a", ""]}, "labels"),
+        ({"name": "p", "labels": ["a", "b"], "model": "gpt"}, "model"),
+        ({"name": "p", "labels": ["a", "b"], "strategy": "vibes"}, "strategy"),
+        ({"name": "p", "labels": ["a", "b"], "input": "image"}, "input"),
+        ({"name": "p", "labels": ["a", "b"], "exploration": 1.5}, "exploration"),
+        ({"name": "p", "labels": ["a", "b"], "lease_seconds": 0}, "lease_seconds"),
+        ({"name": "p", "labels": ["a", "b"], "colour": "red"}, "unknown field"),
+        ({"labels": ["a", "b"]}, "name"),
+        (["not", "an", "object"], "object"),
+    ],
+)
 async def test_an_invalid_spec_is_422_and_says_why(service, spec, mentions):
     response = await service.http.post("/api/projects", json=spec)
     assert response.status_code == 422, response.text
@@ -65,8 +70,9 @@ async def test_an_invalid_spec_is_422_and_says_why(service, spec, mentions):
 
 
 async def test_malformed_json_is_400(service):
-    response = await service.http.post("/api/projects", content=b"{not json",
-                                       headers={"content-type": "application/json"})
+    response = await service.http.post(
+        "/api/projects", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_json"
 

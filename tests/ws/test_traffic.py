@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import pytest
+
 from support import ticket
 
 
 async def test_events_are_scored_and_queued_before_any_label(service):
     await service.create_project()
-    results = await service.send_events("tickets", [
-        {"id": "evt-1", "data": ticket("billing", 1)},
-        {"id": "evt-2", "data": ticket("bug", 2)},
-    ])
+    results = await service.send_events(
+        "tickets",
+        [
+            {"id": "evt-1", "data": ticket("billing", 1)},
+            {"id": "evt-2", "data": ticket("bug", 2)},
+        ],
+    )
     assert [r["id"] for r in results] == ["evt-1", "evt-2"]
     for result in results:
         assert result["prediction"] is None
-        assert result["probabilities"] == pytest.approx({"billing": 1 / 3, "bug": 1 / 3,
-                                                         "other": 1 / 3})
+        assert result["probabilities"] == pytest.approx(
+            {"billing": 1 / 3, "bug": 1 / 3, "other": 1 / 3}
+        )
         assert result["uncertainty"] == pytest.approx(1.0)
         assert result["model_version"] == 0
         assert result["queued"] is True and result["duplicate"] is False
@@ -27,11 +32,14 @@ async def test_events_are_scored_and_queued_before_any_label(service):
 async def test_a_repeated_event_id_is_a_duplicate_not_a_second_item(service):
     await service.create_project()
     await service.send_events("tickets", [{"id": "evt-1", "data": ticket("bug", 1)}])
-    results = await service.send_events("tickets", [
-        {"id": "evt-1", "data": ticket("bug", 1)},
-        {"id": "evt-2", "data": ticket("bug", 2)},
-        {"id": "evt-2", "data": ticket("bug", 2)},
-    ])
+    results = await service.send_events(
+        "tickets",
+        [
+            {"id": "evt-1", "data": ticket("bug", 1)},
+            {"id": "evt-2", "data": ticket("bug", 2)},
+            {"id": "evt-2", "data": ticket("bug", 2)},
+        ],
+    )
     assert [r["duplicate"] for r in results] == [True, False, True]
     metrics = await service.metrics("tickets")
     assert (metrics["events_total"], metrics["queue_depth"]) == (2, 2)
@@ -39,8 +47,9 @@ async def test_a_repeated_event_id_is_a_duplicate_not_a_second_item(service):
 
 async def test_predict_scores_without_storing(service):
     await service.create_project()
-    response = await service.http.post("/api/projects/tickets/predict",
-                                       json={"data": ticket("bug", 3)})
+    response = await service.http.post(
+        "/api/projects/tickets/predict", json={"data": ticket("bug", 3)}
+    )
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"prediction", "probabilities", "uncertainty", "model_version"}
@@ -49,11 +58,15 @@ async def test_predict_scores_without_storing(service):
 
 async def test_production_labels_teach_the_model_once(service):
     await service.create_project()
-    events = [{"id": f"e{i}", "data": ticket(label, i)}
-              for i, label in enumerate(["billing", "bug", "other"] * 10)]
+    events = [
+        {"id": f"e{i}", "data": ticket(label, i)}
+        for i, label in enumerate(["billing", "bug", "other"] * 10)
+    ]
     await service.send_events("tickets", events)
-    labels = [{"event_id": e["id"], "label": ["billing", "bug", "other"][i % 3]}
-              for i, e in enumerate(events)]
+    labels = [
+        {"event_id": e["id"], "label": ["billing", "bug", "other"][i % 3]}
+        for i, e in enumerate(events)
+    ]
     response = await service.http.post("/api/projects/tickets/labels", json={"labels": labels})
     assert response.status_code == 200, response.text
     results = response.json()["results"]
@@ -65,16 +78,21 @@ async def test_production_labels_teach_the_model_once(service):
     assert metrics["labels_total"] == 30 and metrics["model_version"] == 30
     # Labelled items leave the annotators' queue.
     assert metrics["queue_depth"] == 0
-    predicted = await service.http.post("/api/projects/tickets/predict",
-                                        json={"data": ticket("bug", 100)})
+    predicted = await service.http.post(
+        "/api/projects/tickets/predict", json={"data": ticket("bug", 100)}
+    )
     assert predicted.json()["prediction"] == "bug"
 
 
 async def test_a_label_for_an_unknown_event_is_404_and_nothing_is_learned(service):
     await service.create_project()
     await service.send_events("tickets", [{"id": "e1", "data": ticket("bug", 1)}])
-    response = await service.http.post("/api/projects/tickets/labels", json={"labels": [
-        {"event_id": "e1", "label": "bug"}, {"event_id": "ghost", "label": "bug"}]})
+    response = await service.http.post(
+        "/api/projects/tickets/labels",
+        json={
+            "labels": [{"event_id": "e1", "label": "bug"}, {"event_id": "ghost", "label": "bug"}]
+        },
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_event"
     assert (await service.metrics("tickets"))["labels_total"] == 0
@@ -83,20 +101,24 @@ async def test_a_label_for_an_unknown_event_is_404_and_nothing_is_learned(servic
 async def test_a_label_outside_the_project_is_422(service):
     await service.create_project()
     await service.send_events("tickets", [{"id": "e1", "data": ticket("bug", 1)}])
-    response = await service.http.post("/api/projects/tickets/labels",
-                                       json={"labels": [{"event_id": "e1", "label": "cat"}]})
+    response = await service.http.post(
+        "/api/projects/tickets/labels", json={"labels": [{"event_id": "e1", "label": "cat"}]}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "unknown_label"
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({"events": [{"id": "e1", "data": {"txt": "no text field"}}]}, "invalid_data"),
-    ({"events": [{"id": "e1", "data": {"text": 42}}]}, "invalid_data"),
-    ({"events": [{"id": "e1"}]}, "invalid_input"),
-    ({"events": [{"id": 7, "data": {"text": "id is not a string"}}]}, "invalid_input"),
-    ({"events": []}, "invalid_input"),
-    ({"evts": []}, "invalid_input"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"events": [{"id": "e1", "data": {"txt": "no text field"}}]}, "invalid_data"),
+        ({"events": [{"id": "e1", "data": {"text": 42}}]}, "invalid_data"),
+        ({"events": [{"id": "e1"}]}, "invalid_input"),
+        ({"events": [{"id": 7, "data": {"text": "id is not a string"}}]}, "invalid_input"),
+        ({"events": []}, "invalid_input"),
+        ({"evts": []}, "invalid_input"),
+    ],
+)
 async def test_a_bad_event_batch_is_422_and_stores_nothing(service, body, code):
     await service.create_project()
     response = await service.http.post("/api/projects/tickets/events", json=body)
@@ -107,11 +129,13 @@ async def test_a_bad_event_batch_is_422_and_stores_nothing(service, body, code):
 
 async def test_tabular_data_must_be_flat(service):
     await service.create_project(name="tab", input="tabular")
-    bad = await service.http.post("/api/projects/tab/events", json={"events": [
-        {"id": "e1", "data": {"x": {"nested": 1}}}]})
+    bad = await service.http.post(
+        "/api/projects/tab/events", json={"events": [{"id": "e1", "data": {"x": {"nested": 1}}}]}
+    )
     assert bad.status_code == 422 and "flat" in bad.json()["error"]["message"]
-    good = await service.send_events("tab", [{"id": "e1", "data": {"x": 1.5, "city": "Oslo",
-                                                                   "vip": True}}])
+    good = await service.send_events(
+        "tab", [{"id": "e1", "data": {"x": 1.5, "city": "Oslo", "vip": True}}]
+    )
     assert good[0]["queued"] is True
 
 
@@ -132,6 +156,7 @@ async def test_a_body_over_the_size_limit_is_413(service):
 
 
 async def test_events_for_an_unknown_project_are_404(service):
-    response = await service.http.post("/api/projects/ghost/events",
-                                       json={"events": [{"id": "e", "data": {"text": "x"}}]})
+    response = await service.http.post(
+        "/api/projects/ghost/events", json={"events": [{"id": "e", "data": {"text": "x"}}]}
+    )
     assert response.status_code == 404

@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from streamloop.errors import Conflict, NotFound
 from streamloop.store.database import open_database
@@ -37,6 +37,7 @@ T = TypeVar("T")
 SNAPSHOTS_KEPT = 3
 _ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
 _LABELS = LabelRow.__table__  # type: ignore[attr-defined]
+_SNAPSHOTS = SnapshotRow.__table__  # type: ignore[attr-defined]
 
 
 class Store:
@@ -73,7 +74,7 @@ class Store:
 
     def list_projects(self) -> list[ProjectRecord]:
         with Session(self.engine) as session:
-            rows = session.exec(select(ProjectRow).order_by(ProjectRow.id)).scalars()  # type: ignore[call-overload, arg-type]
+            rows = session.scalars(select(ProjectRow).order_by(col(ProjectRow.id)))
             return [_project_record(row) for row in rows]
 
     # -- items ------------------------------------------------------------------------------
@@ -89,9 +90,13 @@ class Store:
                 row.event_id: row
                 for chunk in _chunks(ids)
                 for row in conn.execute(
-                    select(_ITEMS.c.id, _ITEMS.c.event_id, _ITEMS.c.data, _ITEMS.c.status,
-                           _ITEMS.c.uncertainty)
-                    .where(_ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk))
+                    select(
+                        _ITEMS.c.id,
+                        _ITEMS.c.event_id,
+                        _ITEMS.c.data,
+                        _ITEMS.c.status,
+                        _ITEMS.c.uncertainty,
+                    ).where(_ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk))
                 )
             }
             fresh: dict[str, NewEvent] = {}
@@ -102,13 +107,20 @@ class Store:
             if fresh:
                 now = utcnow()
                 rows = [
-                    {"project_id": project_id, "event_id": e.event_id, "data": e.data,
-                     "status": e.status, "uncertainty": e.uncertainty, "created_at": now}
+                    {
+                        "project_id": project_id,
+                        "event_id": e.event_id,
+                        "data": e.data,
+                        "status": e.status,
+                        "uncertainty": e.uncertainty,
+                        "created_at": now,
+                    }
                     for e in fresh.values()
                 ]
                 result = conn.execute(
-                    insert(_ITEMS).returning(_ITEMS.c.id, _ITEMS.c.event_id,
-                                             sort_by_parameter_order=True),
+                    insert(_ITEMS).returning(
+                        _ITEMS.c.id, _ITEMS.c.event_id, sort_by_parameter_order=True
+                    ),
                     rows,
                 )
                 created = {event_id: item_id for item_id, event_id in result}
@@ -117,17 +129,28 @@ class Store:
         for e in events:
             if e.event_id in created and e.event_id not in first_seen:
                 first_seen.add(e.event_id)
-                records.append(ItemRecord(created[e.event_id], e.event_id, e.data, e.status,
-                                          e.uncertainty))
+                records.append(
+                    ItemRecord(created[e.event_id], e.event_id, e.data, e.status, e.uncertainty)
+                )
             elif e.event_id in existing:
                 row = existing[e.event_id]
-                records.append(ItemRecord(row.id, row.event_id, row.data, row.status,
-                                          row.uncertainty, duplicate=True))
+                records.append(
+                    ItemRecord(
+                        row.id, row.event_id, row.data, row.status, row.uncertainty, duplicate=True
+                    )
+                )
             else:
                 fresh_event = fresh[e.event_id]
-                records.append(ItemRecord(created[e.event_id], e.event_id, fresh_event.data,
-                                          fresh_event.status, fresh_event.uncertainty,
-                                          duplicate=True))
+                records.append(
+                    ItemRecord(
+                        created[e.event_id],
+                        e.event_id,
+                        fresh_event.data,
+                        fresh_event.status,
+                        fresh_event.uncertainty,
+                        duplicate=True,
+                    )
+                )
         return records
 
     def set_item_status(self, item_ids: Sequence[int], status: str) -> None:
@@ -139,8 +162,13 @@ class Store:
         """Items still waiting for a label, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(_ITEMS.c.id, _ITEMS.c.event_id, _ITEMS.c.data, _ITEMS.c.status,
-                       _ITEMS.c.uncertainty)
+                select(
+                    _ITEMS.c.id,
+                    _ITEMS.c.event_id,
+                    _ITEMS.c.data,
+                    _ITEMS.c.status,
+                    _ITEMS.c.uncertainty,
+                )
                 .where(_ITEMS.c.project_id == project_id, _ITEMS.c.status == "queued")
                 .order_by(_ITEMS.c.id)
             )
@@ -152,17 +180,24 @@ class Store:
         found: set[str] = set()
         with self.engine.connect() as conn:
             for chunk in _chunks(wanted):
-                found.update(conn.execute(
-                    select(_ITEMS.c.event_id)
-                    .where(_ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk))
-                ).scalars())
+                found.update(
+                    conn.execute(
+                        select(_ITEMS.c.event_id).where(
+                            _ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk)
+                        )
+                    ).scalars()
+                )
         return [event_id for event_id in wanted if event_id not in found]
 
     def count_events(self, project_id: int) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(_ITEMS).where(_ITEMS.c.project_id == project_id)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(_ITEMS)
+                    .where(_ITEMS.c.project_id == project_id)
+                ).scalar_one()
+            )
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -182,9 +217,9 @@ class Store:
                 r.label_id: r
                 for chunk in _chunks(list({lb.label_id for lb in labels}))
                 for r in conn.execute(
-                    select(_LABELS.c.id, _LABELS.c.label_id, _LABELS.c.model_version,
-                           _LABELS.c.item_id)
-                    .where(_LABELS.c.project_id == project_id, _LABELS.c.label_id.in_(chunk))
+                    select(
+                        _LABELS.c.id, _LABELS.c.label_id, _LABELS.c.model_version, _LABELS.c.item_id
+                    ).where(_LABELS.c.project_id == project_id, _LABELS.c.label_id.in_(chunk))
                 )
             }
             items = self._items_for(conn, project_id, labels)
@@ -225,11 +260,18 @@ class Store:
                 outcome.item_id, outcome.event_id, outcome.data = item.id, item.event_id, item.data
                 outcome.model_version = version
                 fresh.append(outcome)
-                new_rows.append({
-                    "project_id": project_id, "label_id": label.label_id, "item_id": item.id,
-                    "label": label.label, "annotator": label.annotator, "source": label.source,
-                    "model_version": version, "created_at": now,
-                })
+                new_rows.append(
+                    {
+                        "project_id": project_id,
+                        "label_id": label.label_id,
+                        "item_id": item.id,
+                        "label": label.label,
+                        "annotator": label.annotator,
+                        "source": label.source,
+                        "model_version": version,
+                        "created_at": now,
+                    }
+                )
             if new_rows:
                 result = conn.execute(
                     insert(_LABELS).returning(_LABELS.c.id, sort_by_parameter_order=True),
@@ -249,8 +291,13 @@ class Store:
         by_id = list({lb.item_id for lb in labels if lb.item_id is not None})
         by_event = list({lb.event_id for lb in labels if lb.item_id is None and lb.event_id})
         found: dict[int | str | None, ItemRecord] = {}
-        columns = (_ITEMS.c.id, _ITEMS.c.event_id, _ITEMS.c.data, _ITEMS.c.status,
-                   _ITEMS.c.uncertainty)
+        columns = (
+            _ITEMS.c.id,
+            _ITEMS.c.event_id,
+            _ITEMS.c.data,
+            _ITEMS.c.status,
+            _ITEMS.c.uncertainty,
+        )
         for column, keys in ((_ITEMS.c.id, by_id), (_ITEMS.c.event_id, by_event)):
             for chunk in _chunks(keys):
                 for r in conn.execute(
@@ -281,40 +328,57 @@ class Store:
         self, project_id: int, model_version: int, last_label_id: int, blob: bytes
     ) -> None:
         """Store a snapshot and prune all but the newest few."""
-        with Session(self.engine) as session:
-            session.add(SnapshotRow(project_id=project_id, model_version=model_version,
-                                    last_label_id=last_label_id, blob=blob))
-            session.commit()
-            keep = select(SnapshotRow.id).where(SnapshotRow.project_id == project_id)  # type: ignore[arg-type]
-            keep = keep.order_by(SnapshotRow.model_version.desc()).limit(SNAPSHOTS_KEPT)  # type: ignore[union-attr]
-            session.execute(
-                delete(SnapshotRow).where(
-                    SnapshotRow.project_id == project_id,  # type: ignore[arg-type]
-                    SnapshotRow.id.not_in(keep.scalar_subquery()),  # type: ignore[union-attr]
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(_SNAPSHOTS).values(
+                    project_id=project_id,
+                    model_version=model_version,
+                    last_label_id=last_label_id,
+                    blob=blob,
+                    created_at=utcnow(),
                 )
             )
-            session.commit()
+            newest = (
+                select(_SNAPSHOTS.c.id)
+                .where(_SNAPSHOTS.c.project_id == project_id)
+                .order_by(_SNAPSHOTS.c.model_version.desc(), _SNAPSHOTS.c.id.desc())
+                .limit(SNAPSHOTS_KEPT)
+            )
+            conn.execute(
+                delete(_SNAPSHOTS).where(
+                    _SNAPSHOTS.c.project_id == project_id,
+                    _SNAPSHOTS.c.id.not_in(newest.scalar_subquery()),
+                )
+            )
 
     def latest_snapshot(self, project_id: int) -> tuple[int, int, bytes] | None:
         """(model_version, last_label_id, blob) of the newest snapshot, if any."""
-        with Session(self.engine) as session:
-            row = session.execute(
-                select(SnapshotRow.model_version, SnapshotRow.last_label_id, SnapshotRow.blob)  # type: ignore[call-overload]
-                .where(SnapshotRow.project_id == project_id)
-                .order_by(SnapshotRow.model_version.desc())  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_SNAPSHOTS.c.model_version, _SNAPSHOTS.c.last_label_id, _SNAPSHOTS.c.blob)
+                .where(_SNAPSHOTS.c.project_id == project_id)
+                .order_by(_SNAPSHOTS.c.model_version.desc(), _SNAPSHOTS.c.id.desc())
                 .limit(1)
             ).first()
-            return None if row is None else (row[0], row[1], row[2])
+            return None if row is None else (int(row[0]), int(row[1]), bytes(row[2]))
 
 
 def _project_record(row: ProjectRow) -> ProjectRecord:
     assert row.id is not None
-    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(
-        tzinfo=utcnow().tzinfo)
+    created = (
+        row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=utcnow().tzinfo)
+    )
     return ProjectRecord(
-        id=row.id, name=row.name, labels=tuple(row.labels), input=row.input, model=row.model,
-        strategy=row.strategy, exploration=row.exploration, lease_seconds=row.lease_seconds,
-        seed=row.seed, created_at=created,
+        id=row.id,
+        name=row.name,
+        labels=tuple(row.labels),
+        input=row.input,
+        model=row.model,
+        strategy=row.strategy,
+        exploration=row.exploration,
+        lease_seconds=row.lease_seconds,
+        seed=row.seed,
+        created_at=created,
     )
 
 

@@ -23,28 +23,71 @@ DEMO_PROJECT = "support-tickets"
 
 _TOPICS: dict[str, tuple[list[str], list[str]]] = {
     "billing": (
-        ["I was charged twice for", "Why did my invoice go up for", "Please refund",
-         "My card was declined when paying for", "Can I get a receipt for"],
-        ["my subscription", "the annual plan", "last month's invoice", "the upgrade",
-         "a payment I did not make", "the VAT on my bill"],
+        [
+            "I was charged twice for",
+            "Why did my invoice go up for",
+            "Please refund",
+            "My card was declined when paying for",
+            "Can I get a receipt for",
+        ],
+        [
+            "my subscription",
+            "the annual plan",
+            "last month's invoice",
+            "the upgrade",
+            "a payment I did not make",
+            "the VAT on my bill",
+        ],
     ),
     "bug": (
-        ["The app crashes when I open", "I get an error 500 on", "Nothing happens when I click",
-         "The page is blank after loading", "Export is broken for"],
-        ["the reports page", "the settings screen", "the mobile app", "the CSV export",
-         "the search box", "the dashboard since the update"],
+        [
+            "The app crashes when I open",
+            "I get an error 500 on",
+            "Nothing happens when I click",
+            "The page is blank after loading",
+            "Export is broken for",
+        ],
+        [
+            "the reports page",
+            "the settings screen",
+            "the mobile app",
+            "the CSV export",
+            "the search box",
+            "the dashboard since the update",
+        ],
     ),
     "account": (
-        ["I cannot log in to", "Please reset the password of", "How do I delete",
-         "I want to change the email of", "Two-factor codes do not work for"],
-        ["my account", "our team account", "the admin user", "my profile",
-         "the account of a colleague who left"],
+        [
+            "I cannot log in to",
+            "Please reset the password of",
+            "How do I delete",
+            "I want to change the email of",
+            "Two-factor codes do not work for",
+        ],
+        [
+            "my account",
+            "our team account",
+            "the admin user",
+            "my profile",
+            "the account of a colleague who left",
+        ],
     ),
     "feature": (
-        ["It would be great to have", "Could you add", "Do you plan to support",
-         "We would pay more for", "Please consider"],
-        ["a dark mode", "an API for exports", "single sign-on", "Slack notifications",
-         "keyboard shortcuts", "bulk editing"],
+        [
+            "It would be great to have",
+            "Could you add",
+            "Do you plan to support",
+            "We would pay more for",
+            "Please consider",
+        ],
+        [
+            "a dark mode",
+            "an API for exports",
+            "single sign-on",
+            "Slack notifications",
+            "keyboard shortcuts",
+            "bulk editing",
+        ],
     ),
 }
 _OPENERS = ["Hi,", "Hello team,", "Urgent:", "Quick question.", "", "Good morning,"]
@@ -74,12 +117,17 @@ class TicketGenerator:
         # A fifth of tickets borrow an object from another topic: those are the hard ones.
         if self.rng.random() < 0.2:
             objects = _TOPICS[self.rng.choice(self.labels)][1]
-        text = " ".join(part for part in (
-            self.rng.choice(_OPENERS),
-            f"{self.rng.choice(starts)} {self.rng.choice(objects)}.",
-            self.rng.choice(_CLOSERS),
-        ) if part)
-        return f"ticket-{next(self._count):07d}-{self.rng.randrange(16**6):06x}", {"text": text}, label
+        text = " ".join(
+            part
+            for part in (
+                self.rng.choice(_OPENERS),
+                f"{self.rng.choice(starts)} {self.rng.choice(objects)}.",
+                self.rng.choice(_CLOSERS),
+            )
+            if part
+        )
+        event_id = f"ticket-{next(self._count):07d}-{self.rng.randrange(16**6):06x}"
+        return event_id, {"text": text}, label
 
 
 async def run_demo(engine: Engine, *, per_second: float = 4.0, seed: int = 0) -> None:
@@ -87,11 +135,18 @@ async def run_demo(engine: Engine, *, per_second: float = 4.0, seed: int = 0) ->
     try:
         runtime = engine.project(DEMO_PROJECT)
     except StreamloopError:
-        await engine.create_project({
-            "name": DEMO_PROJECT, "labels": list(TicketGenerator.labels), "input": "text",
-            "model": "logistic_regression", "strategy": "margin", "exploration": 0.05,
-            "lease_seconds": 120.0, "seed": seed,
-        })
+        await engine.create_project(
+            {
+                "name": DEMO_PROJECT,
+                "labels": list(TicketGenerator.labels),
+                "input": "text",
+                "model": "logistic_regression",
+                "strategy": "margin",
+                "exploration": 0.05,
+                "lease_seconds": 120.0,
+                "seed": seed,
+            }
+        )
         runtime = engine.project(DEMO_PROJECT)
     tickets = iter(TicketGenerator(seed=seed + runtime.events_total))
     log.info("demo: streaming tickets into project %s", DEMO_PROJECT)

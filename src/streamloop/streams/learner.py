@@ -126,6 +126,5 @@ class Learner:
         learned = self.model.learn(outcome.data, outcome.label.label)
         if learned.model_version != outcome.model_version:
             # Cannot happen while this learner is the only writer of the project's labels.
-            log.error("model version %s != stored %s", learned.model_version,
-                      outcome.model_version)
+            log.error("model version %s != stored %s", learned.model_version, outcome.model_version)
         self.last_label_id = outcome.row_id

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamloop.config import Settings
-from streamloop.errors import Conflict, InvalidInput, NotFound, StreamloopError
+from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams.annotators import AnnotatorSession
@@ -66,9 +66,7 @@ class ProjectRuntime:
         self._background: set[asyncio.Task[Any]] = set()
 
     @classmethod
-    async def open(
-        cls, record: ProjectRecord, store: Store, settings: Settings
-    ) -> ProjectRuntime:
+    async def open(cls, record: ProjectRecord, store: Store, settings: Settings) -> ProjectRuntime:
         """Rebuild a project: its latest snapshot, the labels after it, its waiting items."""
         snapshot = await store.run(store.latest_snapshot, record.id)
         last_label_id = 0
@@ -81,21 +79,31 @@ class ProjectRuntime:
         for label in replay:
             learned = model.learn(label.data, label.label)
             if learned.model_version != label.model_version:
-                log.warning("project %s: replayed label %d gave version %d, stored %d",
-                            record.name, label.row_id, learned.model_version,
-                            label.model_version)
+                log.warning(
+                    "project %s: replayed label %d gave version %d, stored %d",
+                    record.name,
+                    label.row_id,
+                    learned.model_version,
+                    label.model_version,
+                )
             last_label_id = label.row_id
         events_total = await store.run(store.count_events, record.id)
-        runtime = cls(record, model, store, settings, last_label_id=last_label_id,
-                      events_total=events_total)
+        runtime = cls(
+            record, model, store, settings, last_label_id=last_label_id, events_total=events_total
+        )
         if snapshot is not None and not replay:
             runtime.snapshot_version = model.version
         else:
             runtime.snapshot_version = -1
         waiting = await store.run(store.queued_items, record.id)
         runtime._requeue(waiting)
-        log.info("project %s: model version %d (%d labels replayed), %d items waiting",
-                 record.name, model.version, len(replay), len(runtime.queue))
+        log.info(
+            "project %s: model version %d (%d labels replayed), %d items waiting",
+            record.name,
+            model.version,
+            len(replay),
+            len(runtime.queue),
+        )
         return runtime
 
     def start(self) -> None:
@@ -121,17 +129,21 @@ class ProjectRuntime:
         records = await self.store.run(
             self.store.insert_events,
             self.record.id,
-            [NewEvent(event_id, data, "queued", p.uncertainty)
-             for (event_id, data), p in zip(events, predictions, strict=True)],
+            [
+                NewEvent(event_id, data, "queued", p.uncertainty)
+                for (event_id, data), p in zip(events, predictions, strict=True)
+            ],
         )
         shed: list[int] = []
         for record, prediction in zip(records, predictions, strict=True):
             if record.duplicate:
                 continue
             self.events_total += 1
-            shed.extend(self.queue.push(
-                QueuedItem(record.id, record.event_id, record.data, prediction.uncertainty)
-            ))
+            shed.extend(
+                self.queue.push(
+                    QueuedItem(record.id, record.event_id, record.data, prediction.uncertainty)
+                )
+            )
         if shed:
             self._in_background(self.store.run(self.store.set_item_status, shed, "shed"))
         results = []
@@ -156,18 +168,25 @@ class ProjectRuntime:
         )
         if missing:
             shown = ", ".join(repr(event_id) for event_id in missing[:5])
-            raise NotFound(f"no event {shown} in this project; nothing was learned",
-                           code="unknown_event")
-        outcomes = await self.learner.submit([
-            NewLabel(label_id or f"event:{event_id}", label, "production", event_id=event_id)
-            for event_id, label, label_id in labels
-        ])
+            raise NotFound(
+                f"no event {shown} in this project; nothing was learned", code="unknown_event"
+            )
+        outcomes = await self.learner.submit(
+            [
+                NewLabel(label_id or f"event:{event_id}", label, "production", event_id=event_id)
+                for event_id, label, label_id in labels
+            ]
+        )
         errors = [o.error for o in outcomes if o.error is not None]
         if errors:
             raise errors[0]
         return [
-            {"event_id": o.label.event_id, "label_id": o.label.label_id,
-             "model_version": o.model_version, "duplicate": o.duplicate}
+            {
+                "event_id": o.label.event_id,
+                "label_id": o.label.label_id,
+                "model_version": o.model_version,
+                "duplicate": o.duplicate,
+            }
             for o in outcomes
         ]
 
@@ -234,18 +253,29 @@ class ProjectRuntime:
             item_id = self.queue.find(event_id)
             other = self.queue.holder_of(item_id) if item_id is not None else None
             if other is not None:
-                raise Conflict(f"item {event_id!r} is leased to another annotator",
-                               code="lease_lost")
-        new = NewLabel(label_id, label, "annotator",
-                       item_id=lease.item.item_id if lease else None, event_id=event_id,
-                       annotator=session.annotator)
+                raise Conflict(
+                    f"item {event_id!r} is leased to another annotator", code="lease_lost"
+                )
+        new = NewLabel(
+            label_id,
+            label,
+            "annotator",
+            item_id=lease.item.item_id if lease else None,
+            event_id=event_id,
+            annotator=session.annotator,
+        )
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:
             raise outcome.error
         if not outcome.duplicate:
             session.labels_done += 1
-        return {"type": "ack", "item_id": event_id, "label_id": label_id,
-                "model_version": outcome.model_version, "duplicate": outcome.duplicate}
+        return {
+            "type": "ack",
+            "item_id": event_id,
+            "label_id": label_id,
+            "model_version": outcome.model_version,
+            "duplicate": outcome.duplicate,
+        }
 
     def skip(self, session: AnnotatorSession, event_id: str) -> None:
         lease = session.holding(event_id)
@@ -301,8 +331,9 @@ class ProjectRuntime:
             if version == self.snapshot_version:
                 return False
             blob = await asyncio.to_thread(self.model.snapshot)
-            await self.store.run(self.store.save_snapshot, self.record.id, version,
-                                 self.learner.last_label_id, blob)
+            await self.store.run(
+                self.store.save_snapshot, self.record.id, version, self.learner.last_label_id, blob
+            )
         self.snapshot_version = version
         self.snapshot_time = time.monotonic()
         return True
@@ -389,8 +420,9 @@ class ProjectRuntime:
             session.held.pop(outcome.item_id, None)
             if outcome.label.source != "annotator" or outcome.label.annotator != session.annotator:
                 # Someone else labelled it (production ground truth): take it back.
-                session.send({"type": "lease_revoked", "item_id": lease.item.event_id,
-                              "reason": "labelled"})
+                session.send(
+                    {"type": "lease_revoked", "item_id": lease.item.event_id, "reason": "labelled"}
+                )
                 self.fill(session)
         if learned:
             self._changed()
@@ -401,8 +433,11 @@ class ProjectRuntime:
         scores = self.model.predict_many([item.data for item in items])
         shed: list[int] = []
         for item, prediction in zip(items, scores, strict=True):
-            shed.extend(self.queue.push(
-                QueuedItem(item.id, item.event_id, item.data, prediction.uncertainty)))
+            shed.extend(
+                self.queue.push(
+                    QueuedItem(item.id, item.event_id, item.data, prediction.uncertainty)
+                )
+            )
         if shed:
             self._in_background(self.store.run(self.store.set_item_status, shed, "shed"))
 
@@ -422,8 +457,13 @@ class ProjectRuntime:
 
 
 def new_model(record: ProjectRecord) -> OnlineModel:
-    return OnlineModel(labels=record.labels, input_kind=record.input, preset=record.model,
-                       strategy=record.strategy, seed=record.seed)
+    return OnlineModel(
+        labels=record.labels,
+        input_kind=record.input,
+        preset=record.model,
+        strategy=record.strategy,
+        seed=record.seed,
+    )
 
 
 def prediction_json(prediction: Prediction) -> dict[str, Any]:
@@ -437,4 +477,3 @@ def prediction_json(prediction: Prediction) -> dict[str, Any]:
 
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-

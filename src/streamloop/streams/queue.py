@@ -234,4 +234,3 @@ class RoutingQueue:
             if self._eligible(item_id, annotator):
                 return self._waiting[item_id]
         return None
-

@@ -49,8 +49,14 @@ async def annotate(websocket: WebSocket) -> None:
             writer.cancel()
 
     session = AnnotatorSession(annotator=annotator, prefetch=prefetch, send=send)
-    send({"type": "hello", "project": runtime.record.as_json(), "annotator": annotator,
-          "prefetch": prefetch})
+    send(
+        {
+            "type": "hello",
+            "project": runtime.record.as_json(),
+            "annotator": annotator,
+            "prefetch": prefetch,
+        }
+    )
     runtime.join(session)
     try:
         await _read(websocket, runtime, session, settings_of(websocket).max_frame_bytes, writer)
@@ -64,12 +70,14 @@ async def annotate(websocket: WebSocket) -> None:
 def _identity(websocket: WebSocket) -> tuple[str, int]:
     annotator = websocket.query_params.get("annotator", "anonymous")
     if not _ANNOTATOR.match(annotator):
-        raise InvalidInput("annotator must be 1-64 letters, digits or . _ @ + -",
-                           code="invalid_annotator")
+        raise InvalidInput(
+            "annotator must be 1-64 letters, digits or . _ @ + -", code="invalid_annotator"
+        )
     raw = websocket.query_params.get("prefetch", "1")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PREFETCH:
-        raise InvalidInput(f"prefetch must be an integer from 1 to {MAX_PREFETCH}",
-                           code="invalid_prefetch")
+        raise InvalidInput(
+            f"prefetch must be an integer from 1 to {MAX_PREFETCH}", code="invalid_prefetch"
+        )
     return annotator, int(raw)
 
 
@@ -104,16 +112,18 @@ async def _handle(
 ) -> dict[str, Any] | None:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > max_frame:
-        raise PayloadTooLarge(f"a message of {size} bytes is over the limit of {max_frame}",
-                              code="frame_too_large")
+        raise PayloadTooLarge(
+            f"a message of {size} bytes is over the limit of {max_frame}", code="frame_too_large"
+        )
     payload = loads(raw)
     if not isinstance(payload, dict):
         raise BadRequest("a message must be a JSON object", code="malformed_message")
     kind = payload.get("type")
     model = _MESSAGES.get(kind) if isinstance(kind, str) else None
     if model is None:
-        raise InvalidInput(f"unknown message type {kind!r}; expected one of {list(_MESSAGES)}",
-                           code="unknown_type")
+        raise InvalidInput(
+            f"unknown message type {kind!r}; expected one of {list(_MESSAGES)}", code="unknown_type"
+        )
     runtime.touch(session)
     parsed = parse(model, payload)
     if isinstance(parsed, LabelMessage):
@@ -130,4 +140,3 @@ async def _write(websocket: WebSocket, outbox: asyncio.Queue[dict[str, Any]]) ->
             await websocket.send_text(dumps(message).decode())
         finally:
             outbox.task_done()
-

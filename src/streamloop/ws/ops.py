@@ -45,28 +45,39 @@ class _LoopCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         gauges = {
             "model_version": GaugeMetricFamily(
-                "streamloop_model_version", "Model version (labels learned).", labels=["project"]),
+                "streamloop_model_version", "Model version (labels learned).", labels=["project"]
+            ),
             "queue_depth": GaugeMetricFamily(
-                "streamloop_queue_depth", "Items waiting for an annotator.", labels=["project"]),
+                "streamloop_queue_depth", "Items waiting for an annotator.", labels=["project"]
+            ),
             "leased": GaugeMetricFamily(
-                "streamloop_leased_items", "Items leased to annotators.", labels=["project"]),
+                "streamloop_leased_items", "Items leased to annotators.", labels=["project"]
+            ),
             "annotators_online": GaugeMetricFamily(
-                "streamloop_annotators_online", "Annotators connected.", labels=["project"]),
+                "streamloop_annotators_online", "Annotators connected.", labels=["project"]
+            ),
             "label_backlog": GaugeMetricFamily(
-                "streamloop_label_backlog", "Labels waiting to be stored.", labels=["project"]),
+                "streamloop_label_backlog", "Labels waiting to be stored.", labels=["project"]
+            ),
             "rolling_accuracy": GaugeMetricFamily(
-                "streamloop_rolling_accuracy", "Prequential accuracy over the window.",
-                labels=["project"]),
+                "streamloop_rolling_accuracy",
+                "Prequential accuracy over the window.",
+                labels=["project"],
+            ),
         }
         counters = {
             "events_total": CounterMetricFamily(
-                "streamloop_events", "Events received.", labels=["project"]),
+                "streamloop_events", "Events received.", labels=["project"]
+            ),
             "labels_total": CounterMetricFamily(
-                "streamloop_labels", "Labels learned.", labels=["project"]),
+                "streamloop_labels", "Labels learned.", labels=["project"]
+            ),
             "shed_total": CounterMetricFamily(
-                "streamloop_shed_items", "Items shed from a full queue.", labels=["project"]),
+                "streamloop_shed_items", "Items shed from a full queue.", labels=["project"]
+            ),
             "leases_expired_total": CounterMetricFamily(
-                "streamloop_lease_expiries", "Leases that expired.", labels=["project"]),
+                "streamloop_lease_expiries", "Leases that expired.", labels=["project"]
+            ),
         }
         if self.engine.ready:
             for runtime in self.engine.projects():

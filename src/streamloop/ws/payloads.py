@@ -45,8 +45,10 @@ class ProjectSpec(BaseModel):
     model_config = _STRICT
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")]
-    labels: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]],
-                      Field(min_length=2, max_length=1000)]
+    labels: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=128)]],
+        Field(min_length=2, max_length=1000),
+    ]
     input: Literal["text", "tabular"] = "text"
     model: str = "logistic_regression"
     strategy: str = DEFAULT_STRATEGY
@@ -135,8 +137,9 @@ async def read_json(request: Request, limit: int) -> Any:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes",
-                                  code="body_too_large")
+            raise PayloadTooLarge(
+                f"the body is over the limit of {limit} bytes", code="body_too_large"
+            )
         chunks.append(chunk)
     return loads(b"".join(chunks))
 
@@ -174,8 +177,9 @@ def check_data(input_kind: str, data: dict[str, Any], where: str = "data") -> No
     """An item's ``data`` must suit the project's input kind (422 otherwise)."""
     if input_kind == "text":
         if not isinstance(data.get("text"), str):
-            raise InvalidInput(f"{where}.text must be a string for a text project",
-                               code="invalid_data")
+            raise InvalidInput(
+                f"{where}.text must be a string for a text project", code="invalid_data"
+            )
         return
     if not data:
         raise InvalidInput(f"{where} must have at least one field", code="invalid_data")
@@ -187,4 +191,3 @@ def check_data(input_kind: str, data: dict[str, Any], where: str = "data") -> No
                 f"{where}.{key} must be a number, string or boolean (tabular data is flat)",
                 code="invalid_data",
             )
-

@@ -1,0 +1,83 @@
+"""Feature fronts: what a pipeline sees of an item's data."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from streamloop.online.features import (
+    DenseHasher,
+    OrderedTFIDF,
+    tabular_front,
+    text_bucket_front,
+    text_tfidf_front,
+)
+
+
+def test_dense_hasher_emits_every_bucket() -> None:
+    hasher = DenseHasher(n_buckets=8)
+
+    out = hasher.transform_one({"spam": 2, "eggs": 1})
+
+    assert list(out) == [f"bucket_{i}" for i in range(8)]
+    assert sum(out.values()) == 3.0
+    assert hasher.transform_one({}) == dict.fromkeys(out, 0.0)
+
+
+def test_dense_hasher_buckets_are_fixed_across_processes() -> None:
+    # CRC-32 of the UTF-8 name, not hash(), so this holds under any PYTHONHASHSEED:
+    # zlib.crc32(b"spam") % 64 == 61.
+    out = DenseHasher(n_buckets=64).transform_one({"spam": 1})
+
+    assert [name for name, value in out.items() if value] == ["bucket_61"]
+
+
+def test_dense_hasher_needs_a_bucket() -> None:
+    with pytest.raises(ValueError, match="n_buckets"):
+        DenseHasher(n_buckets=0)
+
+
+def test_text_buckets_fold_any_vocabulary_into_fixed_features() -> None:
+    front = text_bucket_front()
+
+    short = front.transform_one({"text": "hi"})
+    long = front.transform_one({"text": "a much longer text with many different words in it"})
+
+    assert list(short) == list(long)
+
+
+def test_ordered_tfidf_counts_documents_not_occurrences() -> None:
+    tfidf = OrderedTFIDF(on="text")
+    tfidf.learn_one({"text": "eggs spam spam"})
+    tfidf.learn_one({"text": "spam ham"})
+
+    assert list(tfidf.dfs.items()) == [("eggs", 1), ("spam", 2), ("ham", 1)]
+    assert tfidf.n == 2
+
+
+def test_tfidf_front_gives_unit_length_vectors() -> None:
+    front = text_tfidf_front()
+    front.learn_one({"text": "spam and eggs"})
+
+    vector = front.transform_one({"text": "spam spam eggs"})
+
+    assert sum(value**2 for value in vector.values()) == pytest.approx(1.0)
+
+
+def test_tabular_front_scales_numbers_and_booleans_and_encodes_strings() -> None:
+    front = tabular_front()
+    for data in [{"size": 1.0, "new": True, "colour": "red"}, {"size": 3.0, "new": False}]:
+        front.learn_one(data)
+
+    out = front.transform_one({"size": 3.0, "new": True, "colour": "blue"})
+
+    assert out == {"size": pytest.approx(1.0), "new": pytest.approx(1.0), "colour_blue": 1}
+
+
+def test_fronts_pickle() -> None:
+    for front in (text_tfidf_front(), text_bucket_front(), tabular_front()):
+        restored = pickle.loads(pickle.dumps(front))
+        assert restored.transform_one({"text": "spam", "size": 1.0}) == front.transform_one(
+            {"text": "spam", "size": 1.0}
+        )

@@ -1,0 +1,52 @@
+"""Item data is checked before any model sees it."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from streamloop.online.inputs import model_input
+
+
+def test_text_keeps_only_the_text_field() -> None:
+    assert model_input("text", {"text": "Hello", "id": 3}) == {"text": "Hello"}
+
+
+def test_empty_text_is_allowed() -> None:
+    assert model_input("text", {"text": ""}) == {"text": ""}
+
+
+def test_tabular_numbers_become_floats() -> None:
+    out = model_input("tabular", {"count": 3, "ratio": Fraction(1, 4), "size": 2.5})
+
+    assert out == {"count": 3.0, "ratio": 0.25, "size": 2.5}
+    assert all(type(value) is float for value in out.values())
+
+
+def test_tabular_keeps_booleans_and_strings_and_drops_missing_values() -> None:
+    out = model_input("tabular", {"new": True, "colour": "red", "note": None})
+
+    assert out == {"new": True, "colour": "red"}
+    assert out["new"] is True
+
+
+@pytest.mark.parametrize(
+    ("input_kind", "data", "message"),
+    [
+        ("text", {}, "string field 'text', got nothing"),
+        ("text", {"text": None}, "string field 'text', got nothing"),
+        ("text", {"text": ["a"]}, "string field 'text', got list"),
+        ("text", "just a string", "must be an object"),
+        ("tabular", {"size": float("nan")}, "'size' must be finite"),
+        ("tabular", {"size": float("-inf")}, "'size' must be finite"),
+        ("tabular", {"tags": ["a", "b"]}, "'tags' must be a number, boolean or string"),
+        ("tabular", {"nested": {"a": 1}}, "'nested' must be a number, boolean or string"),
+        ("tabular", {1: 2.0}, "field names must be strings"),
+        ("image", {}, "unknown input kind"),
+    ],
+)
+def test_bad_data_is_refused(input_kind: str, data: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        model_input(input_kind, data)
