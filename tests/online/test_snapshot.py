@@ -89,7 +89,7 @@ json.dump(digests, sys.stdout)
 @pytest.mark.slow
 def test_snapshots_are_equal_across_processes(make_items: Any) -> None:
     labels = ["spam", "ham", "eggs"]
-    request = {
+    request: dict[str, Any] = {
         "labels": labels,
         "cases": [[preset, kind] for preset in PRESETS for kind in INPUT_KINDS],
         "items": {kind: make_items(kind, labels, 80) for kind in INPUT_KINDS},

@@ -238,11 +238,10 @@ class OnlineModel:
         raw = self._pipeline.predict_proba_one(x) if self._version else {}
         probabilities = self._project_probabilities(raw)
         label = None
-        if raw and probabilities is not None:
-            best = max(range(len(self._labels)), key=probabilities.__getitem__)
-            label = self._labels[best]
-        else:
+        if probabilities is None:
             probabilities = [1.0 / len(self._labels)] * len(self._labels)
+        else:
+            label = self._labels[max(range(len(self._labels)), key=probabilities.__getitem__)]
         by_label = dict(zip(self._labels, probabilities, strict=True))
         return Prediction(
             label=label,

@@ -22,8 +22,8 @@ PRESETS: tuple[str, ...] = (
 )
 INPUT_KINDS: tuple[str, ...] = ("text", "tabular")
 
-# Small enough that the forest learns and pickles quickly per label, large enough for its vote
-# to beat a single tree.
+# River's default size: learning a label then costs about a millisecond, and a snapshot of a
+# forest that has learned thousands stays in the hundreds of kilobytes.
 _FOREST_SIZE = 10
 
 # TF-IDF vectors have unit length, so River's default step (0.01) moves the weights too little
