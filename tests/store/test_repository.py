@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from streamloop.errors import Conflict, NotFound
+from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store import NewEvent, NewLabel, ProjectRecord, Store
+from streamloop.store.tables import utcnow
 
 
 @pytest.fixture
@@ -127,3 +129,56 @@ def test_only_the_newest_snapshots_are_kept(store: Store, project: ProjectRecord
 def test_missing_events_names_what_was_never_received(store: Store, project: ProjectRecord):
     store.insert_events(project.id, events("e1"))
     assert store.missing_events(project.id, ["e1", "x", "y", "x"]) == ["x", "y"]
+
+
+def test_journal_entries_record_leases_and_shed_items(store: Store, project: ProjectRecord):
+    items = store.insert_events(project.id, events("e1", "e2"))
+    now = utcnow()
+    store.apply_journal(
+        [
+            (
+                "lease_started",
+                {
+                    "id": "l1",
+                    "project_id": project.id,
+                    "item_id": items[0].id,
+                    "annotator": "alice",
+                    "leased_at": now,
+                    "expires_at": now,
+                },
+            ),
+            ("lease_ended", {"id": "l1", "outcome": "skipped", "ended_at": now}),
+            (
+                "lease_started",
+                {
+                    "id": "l2",
+                    "project_id": project.id,
+                    "item_id": items[1].id,
+                    "annotator": "bob",
+                    "leased_at": now,
+                    "expires_at": now,
+                },
+            ),
+            ("items_shed", {"item_ids": [items[1].id]}),
+        ]
+    )
+    assert store.skips(project.id) == [(items[0].id, "alice")]
+    assert [i.event_id for i in store.queued_items(project.id)] == ["e1"]
+    assert store.end_open_leases() == 1  # bob's lease, left open by a stopped process
+    assert store.end_open_leases() == 0
+
+
+async def test_a_locked_database_is_a_503_not_a_crash(store: Store, project: ProjectRecord):
+    locker = sqlite3.connect(store.url.removeprefix("sqlite:///"), timeout=0)
+    locker.execute("BEGIN EXCLUSIVE")
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        with pytest.raises(NotReady) as refused:
+            await store.run(store.insert_events, project.id, events("e1"))
+        assert refused.value.code == "store_unavailable"
+    finally:
+        locker.rollback()
+        locker.close()
+    stored = await store.run(store.insert_events, project.id, events("e1"))
+    assert stored[0].duplicate is False

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import uuid
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from support import ticket
+from support import running, ticket
 
 LABELS = ["billing", "bug", "other"]
 
@@ -204,3 +206,44 @@ async def test_a_bad_query_is_refused_with_an_error(service, query):
     async with service.annotator("tickets", query.pop("annotator", "alice"), **query) as s:
         error = await s.recv()
         assert error["type"] == "error" and error["code"].startswith("invalid_")
+
+
+async def test_a_skip_is_remembered_across_a_restart(settings):
+    async with running(settings) as service:
+        await seed(service, 1)
+        async with service.annotator("tickets", "alice") as alice:
+            item = (await alice.expect("item"))["item"]["id"]
+            await alice.send({"type": "skip", "item_id": item})
+            await alice.expect("idle")
+    async with running(settings) as service:
+        async with service.annotator("tickets", "alice") as alice:
+            assert (await alice.expect("idle"))["type"] == "idle"
+        async with service.annotator("tickets", "bob") as bob:
+            assert (await bob.expect("item"))["item"]["id"] == item
+
+
+async def test_every_lease_is_recorded_with_how_it_ended(settings):
+    async with running(settings) as service:
+        await seed(service, 3, lease_seconds=0.5)
+        async with service.annotator("tickets", "alice") as alice:
+            first = (await alice.expect("item"))["item"]["id"]
+            await alice.label(first, "bug", "l-1")
+            second = (
+                alice.items.pop()["item"]["id"]
+                if alice.items
+                else (await alice.expect("item"))["item"]["id"]
+            )
+            await alice.send({"type": "skip", "item_id": second})
+            third = (await alice.expect("item"))["item"]["id"]
+            assert (await alice.expect("lease_expired"))["item_id"] == third
+            # Any message, even a wrong one, tells the server the annotator is back.
+            await alice.send({"type": "skip", "item_id": "wake-up"})
+            replies = {(await alice.expect("error", "item"))["type"] for _ in range(2)}
+            assert replies == {"error", "item"}
+    outcomes = dict(store_rows(settings, "SELECT outcome, count(*) FROM leases GROUP BY outcome"))
+    assert outcomes == {"labelled": 1, "skipped": 1, "expired": 1, "released": 1}
+
+
+def store_rows(settings, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(settings.data_dir / "streamloop.db")) as db:
+        return list(db.execute(sql))

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
-from streamloop.errors import Conflict, NotFound
+from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store.database import open_database
 from streamloop.store.records import (
     ItemRecord,
@@ -26,7 +26,7 @@ from streamloop.store.records import (
     ProjectRecord,
     ReplayLabel,
 )
-from streamloop.store.tables import ItemRow, LabelRow, ProjectRow, SnapshotRow, utcnow
+from streamloop.store.tables import ItemRow, LabelRow, LeaseRow, ProjectRow, SnapshotRow, utcnow
 
 __all__ = ["Store"]
 
@@ -38,6 +38,7 @@ SNAPSHOTS_KEPT = 3
 _ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
 _LABELS = LabelRow.__table__  # type: ignore[attr-defined]
 _SNAPSHOTS = SnapshotRow.__table__  # type: ignore[attr-defined]
+_LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
 
 
 class Store:
@@ -51,7 +52,15 @@ class Store:
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store method on the store's thread and wait for it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
+        except OperationalError as exc:
+            # Locked, full or gone: the caller answers 503 and may retry; nothing is lost.
+            raise NotReady(
+                f"the database is unavailable: {exc.orig}", code="store_unavailable"
+            ) from exc
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -321,6 +330,55 @@ class Store:
 
     def replay_labels(self, project_id: int, last_label_id: int) -> list[ReplayLabel]:
         return list(self.labels_after(project_id, last_label_id))
+
+    # -- leases and other journal entries ----------------------------------------------------
+
+    def apply_journal(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Write a batch of journal entries (see :class:`~streamloop.store.journal.Journal`)."""
+        with self.engine.begin() as conn:
+            for kind, fields in entries:
+                if kind == "lease_started":
+                    conn.execute(insert(_LEASES).values(**fields))
+                elif kind == "lease_ended":
+                    conn.execute(
+                        update(_LEASES)
+                        .where(_LEASES.c.id == fields["id"], _LEASES.c.ended_at.is_(None))
+                        .values(outcome=fields["outcome"], ended_at=fields["ended_at"])
+                    )
+                elif kind == "items_shed":
+                    for chunk in _chunks(fields["item_ids"]):
+                        conn.execute(
+                            update(_ITEMS)
+                            .where(_ITEMS.c.id.in_(chunk), _ITEMS.c.status == "queued")
+                            .values(status="shed")
+                        )
+                else:
+                    raise ValueError(f"unknown journal entry {kind!r}")
+
+    def end_open_leases(self, outcome: str = "interrupted") -> int:
+        """Close the leases a stopped process left open; returns how many."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(_LEASES)
+                .where(_LEASES.c.ended_at.is_(None))
+                .values(outcome=outcome, ended_at=utcnow())
+            )
+            return int(result.rowcount)
+
+    def skips(self, project_id: int) -> list[tuple[int, str]]:
+        """(item id, annotator) of every skip of an item still waiting for a label."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(_LEASES.c.item_id, _LEASES.c.annotator)
+                .join(_ITEMS, _ITEMS.c.id == _LEASES.c.item_id)
+                .where(
+                    _LEASES.c.project_id == project_id,
+                    _LEASES.c.outcome == "skipped",
+                    _ITEMS.c.status == "queued",
+                )
+                .distinct()
+            )
+            return [(int(r.item_id), str(r.annotator)) for r in rows]
 
     # -- snapshots --------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ItemRow", "LabelRow", "ProjectRow", "SnapshotRow", "utcnow"]
+__all__ = ["ItemRow", "LabelRow", "LeaseRow", "ProjectRow", "SnapshotRow", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -49,6 +49,26 @@ class ItemRow(SQLModel, table=True):
     status: str = Field(index=True)
     uncertainty: float
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LeaseRow(SQLModel, table=True):
+    """One lease of an item to an annotator's connection, and how it ended.
+
+    ``outcome``: ``labelled``, ``skipped``, ``expired``, ``released`` (the connection closed),
+    ``revoked`` (labelled from elsewhere) or ``interrupted`` (the process stopped); ``None``
+    while it runs. A skipped item is never offered to that annotator again, restarts included.
+    """
+
+    __tablename__ = "leases"
+
+    id: str = Field(primary_key=True, max_length=32)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    item_id: int = Field(foreign_key="items.id", index=True)
+    annotator: str
+    leased_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    outcome: str | None = None
 
 
 class LabelRow(SQLModel, table=True):

@@ -11,6 +11,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import NotFound
 from streamloop.store import ProjectRecord, Store
+from streamloop.store.journal import Journal
 from streamloop.streams.engine import Engine
 from streamloop.streams.project import ProjectRuntime
 
@@ -28,12 +29,17 @@ class EmbeddedEngine(Engine):
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings.database_url)
+        self.journal = Journal(self.store)
         self._projects: dict[str, ProjectRuntime] = {}
         self._snapshotter: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        interrupted = await self.store.run(self.store.end_open_leases)
+        if interrupted:
+            log.info("%d leases left open by the last run were ended", interrupted)
+        self.journal.start()
         for record in await self.store.run(self.store.list_projects):
-            runtime = await ProjectRuntime.open(record, self.store, self.settings)
+            runtime = await ProjectRuntime.open(record, self.store, self.settings, self.journal)
             runtime.start()
             self._projects[record.name] = runtime
         self._snapshotter = asyncio.create_task(self._snapshot_loop(), name="snapshots")
@@ -48,11 +54,12 @@ class EmbeddedEngine(Engine):
         for runtime in self._projects.values():
             await runtime.close()
             await runtime.snapshot()
+        await self.journal.close()
         self.store.close()
 
     async def create_project(self, spec: dict[str, Any]) -> ProjectRecord:
         record = await self.store.run(self.store.create_project, **spec)
-        runtime = await ProjectRuntime.open(record, self.store, self.settings)
+        runtime = await ProjectRuntime.open(record, self.store, self.settings, self.journal)
         runtime.start()
         self._projects[record.name] = runtime
         return record

@@ -15,6 +15,7 @@ from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
+from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import Learner
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
@@ -36,6 +37,7 @@ class ProjectRuntime:
         model: OnlineModel,
         store: Store,
         settings: Settings,
+        journal: Journal,
         *,
         last_label_id: int = 0,
         events_total: int = 0,
@@ -44,6 +46,7 @@ class ProjectRuntime:
         self.model = model
         self.store = store
         self.settings = settings
+        self.journal = journal
         self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
         self._rng = random.Random(record.seed + 1)
         self.learner = Learner(
@@ -63,10 +66,11 @@ class ProjectRuntime:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._label_times: deque[float] = deque(maxlen=100_000)
         self._listeners: set[Callable[[], None]] = set()
-        self._background: set[asyncio.Task[Any]] = set()
 
     @classmethod
-    async def open(cls, record: ProjectRecord, store: Store, settings: Settings) -> ProjectRuntime:
+    async def open(
+        cls, record: ProjectRecord, store: Store, settings: Settings, journal: Journal
+    ) -> ProjectRuntime:
         """Rebuild a project: its latest snapshot, the labels after it, its waiting items."""
         snapshot = await store.run(store.latest_snapshot, record.id)
         last_label_id = 0
@@ -89,7 +93,13 @@ class ProjectRuntime:
             last_label_id = label.row_id
         events_total = await store.run(store.count_events, record.id)
         runtime = cls(
-            record, model, store, settings, last_label_id=last_label_id, events_total=events_total
+            record,
+            model,
+            store,
+            settings,
+            journal,
+            last_label_id=last_label_id,
+            events_total=events_total,
         )
         if snapshot is not None and not replay:
             runtime.snapshot_version = model.version
@@ -97,6 +107,8 @@ class ProjectRuntime:
             runtime.snapshot_version = -1
         waiting = await store.run(store.queued_items, record.id)
         runtime._requeue(waiting)
+        for item_id, annotator in await store.run(store.skips, record.id):
+            runtime.queue.mark_skipped(item_id, annotator)
         log.info(
             "project %s: model version %d (%d labels replayed), %d items waiting",
             record.name,
@@ -115,8 +127,8 @@ class ProjectRuntime:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        for session in list(self._sessions.values()):
+            self.leave(session)
 
     # -- production traffic -----------------------------------------------------------------
 
@@ -145,7 +157,7 @@ class ProjectRuntime:
                 )
             )
         if shed:
-            self._in_background(self.store.run(self.store.set_item_status, shed, "shed"))
+            self.journal.items_shed(shed)
         results = []
         for record, prediction in zip(records, predictions, strict=True):
             result = prediction_json(prediction)
@@ -200,8 +212,9 @@ class ProjectRuntime:
     def leave(self, session: AnnotatorSession) -> None:
         self._sessions.pop(session.holder, None)
         self._waiting.pop(session.holder, None)
-        for item_id in list(session.held):
+        for item_id, lease in session.held.items():
             self._cancel_timer(item_id)
+            self.journal.lease_ended(lease.lease_id, "released")
         returned = self.queue.release_holder(session.holder)
         session.held.clear()
         if returned:
@@ -233,7 +246,11 @@ class ProjectRuntime:
             session.held[lease.item.item_id] = lease
             session.idle_sent = False
             self._start_timer(lease)
-            session.send(self._item_message(lease))
+            deadline = self._deadline(lease)
+            self.journal.lease_started(
+                lease.lease_id, self.record.id, lease.item.item_id, session.annotator, deadline
+            )
+            session.send(self._item_message(lease, deadline))
         if len(session.held) < session.prefetch:
             self._waiting[session.holder] = session
             if not session.held and not session.idle_sent:
@@ -285,6 +302,7 @@ class ProjectRuntime:
         session.held.pop(item_id, None)
         self._cancel_timer(item_id)
         self.queue.release(item_id, skipped_by=session.annotator)
+        self.journal.lease_ended(lease.lease_id, "skipped")
         self.fill(session)
         self._serve_waiting()
 
@@ -362,14 +380,18 @@ class ProjectRuntime:
     def _score(self, items: Sequence[QueuedItem]) -> list[float]:
         return [p.uncertainty for p in self.model.predict_many([i.data for i in items])]
 
-    def _item_message(self, lease: Lease) -> dict[str, Any]:
+    def _item_message(self, lease: Lease, deadline: datetime) -> dict[str, Any]:
         item = lease.item
         body = prediction_json(self.model.predict(item.data))
         body["id"] = item.event_id
         body["data"] = item.data
+        return {"type": "item", "item": body, "lease_expires_at": iso(deadline)}
+
+    @staticmethod
+    def _deadline(lease: Lease) -> datetime:
+        """The lease's end on the wall clock (leases run on the event loop's clock)."""
         remaining = lease.expires_at - asyncio.get_running_loop().time()
-        expires = datetime.now(UTC) + timedelta(seconds=remaining)
-        return {"type": "item", "item": body, "lease_expires_at": iso(expires)}
+        return datetime.now(UTC) + timedelta(seconds=remaining)
 
     def _start_timer(self, lease: Lease) -> None:
         loop = asyncio.get_running_loop()
@@ -387,6 +409,7 @@ class ProjectRuntime:
         lease = self.queue.expire(item_id, asyncio.get_running_loop().time())
         if lease is None:
             return
+        self.journal.lease_ended(lease.lease_id, "expired")
         session = self._sessions.get(lease.holder)
         if session is not None:
             session.held.pop(item_id, None)
@@ -414,11 +437,15 @@ class ProjectRuntime:
             if lease is None:
                 continue
             self._cancel_timer(outcome.item_id)
+            by_holder = (
+                outcome.label.source == "annotator" and outcome.label.annotator == lease.annotator
+            )
+            self.journal.lease_ended(lease.lease_id, "labelled" if by_holder else "revoked")
             session = self._sessions.get(lease.holder)
             if session is None:
                 continue
             session.held.pop(outcome.item_id, None)
-            if outcome.label.source != "annotator" or outcome.label.annotator != session.annotator:
+            if not by_holder:
                 # Someone else labelled it (production ground truth): take it back.
                 session.send(
                     {"type": "lease_revoked", "item_id": lease.item.event_id, "reason": "labelled"}
@@ -439,17 +466,7 @@ class ProjectRuntime:
                 )
             )
         if shed:
-            self._in_background(self.store.run(self.store.set_item_status, shed, "shed"))
-
-    def _in_background(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background_done)
-
-    def _background_done(self, task: asyncio.Task[Any]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background store write failed", exc_info=task.exception())
+            self.journal.items_shed(shed)
 
     def _changed(self) -> None:
         for listener in list(self._listeners):

@@ -9,8 +9,9 @@ item whose uncertainty rose can surface) with the model as it is now, and keeps 
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -33,6 +34,7 @@ class Lease:
     holder: str
     annotator: str
     expires_at: float
+    lease_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 #: Scores items with the current model: one uncertainty in [0, 1] per item, in order.
@@ -137,6 +139,11 @@ class RoutingQueue:
         lease = Lease(chosen, holder, annotator, now + duration)
         self._leases[chosen.item_id] = lease
         return lease
+
+    def mark_skipped(self, item_id: int, annotator: str) -> None:
+        """Remember that ``annotator`` skipped a waiting item (when rebuilding after a restart)."""
+        if item_id in self:
+            self._skipped.setdefault(item_id, set()).add(annotator)
 
     def holder_of(self, item_id: int) -> Lease | None:
         return self._leases.get(item_id)

@@ -1,0 +1,93 @@
+"""The journal: writes nobody waits for, batched into one transaction at a time.
+
+Lease history and shed items are worth keeping but not worth an fsync each, nor worth making
+an annotator wait: they are queued here and written together shortly after. The queue is
+bounded; when the store falls that far behind, the oldest entries are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+from streamloop.store.repository import Store
+from streamloop.store.tables import utcnow
+
+__all__ = ["Journal"]
+
+log = logging.getLogger(__name__)
+
+#: An operation for :meth:`Store.apply_journal`: (kind, fields).
+Entry = tuple[str, dict[str, Any]]
+
+
+class Journal:
+    """Batches background writes to the store."""
+
+    def __init__(self, store: Store, *, capacity: int = 100_000) -> None:
+        self.store = store
+        self.capacity = capacity
+        self.dropped = 0
+        self._entries: deque[Entry] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="journal")
+
+    def lease_started(
+        self, lease_id: str, project_id: int, item_id: int, annotator: str, expires_at: datetime
+    ) -> None:
+        self._add(
+            (
+                "lease_started",
+                {
+                    "id": lease_id,
+                    "project_id": project_id,
+                    "item_id": item_id,
+                    "annotator": annotator,
+                    "leased_at": utcnow(),
+                    "expires_at": expires_at,
+                },
+            )
+        )
+
+    def lease_ended(self, lease_id: str, outcome: str) -> None:
+        self._add(("lease_ended", {"id": lease_id, "outcome": outcome, "ended_at": utcnow()}))
+
+    def items_shed(self, item_ids: list[int]) -> None:
+        self._add(("items_shed", {"item_ids": item_ids}))
+
+    async def flush(self) -> None:
+        """Write everything queued so far."""
+        while self._entries:
+            batch = list(self._entries)
+            self._entries.clear()
+            await self.store.run(self.store.apply_journal, batch)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    def _add(self, entry: Entry) -> None:
+        if len(self._entries) >= self.capacity:
+            self._entries.popleft()
+            self.dropped += 1
+        self._entries.append(entry)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # history is best effort; the loop must go on
+                log.exception("writing the journal failed")
