@@ -52,7 +52,7 @@ class Settings:
         ),
     )
     rescore_candidates: int = field(
-        default=64,
+        default=32,
         metadata=_help(
             "Queued items re-scored with the current model each time an item is leased."
         ),

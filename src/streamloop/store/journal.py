@@ -28,9 +28,10 @@ Entry = tuple[str, dict[str, Any]]
 class Journal:
     """Batches background writes to the store."""
 
-    def __init__(self, store: Store, *, capacity: int = 100_000) -> None:
+    def __init__(self, store: Store, *, capacity: int = 100_000, interval: float = 0.2) -> None:
         self.store = store
         self.capacity = capacity
+        self.interval = interval
         self.dropped = 0
         self._entries: deque[Entry] = deque()
         self._wake = asyncio.Event()
@@ -91,3 +92,5 @@ class Journal:
                 await self.flush()
             except Exception:  # history is best effort; the loop must go on
                 log.exception("writing the journal failed")
+            # Gather what arrives meanwhile into the next transaction: one fsync per interval.
+            await asyncio.sleep(self.interval)

@@ -56,6 +56,8 @@ class Learner:
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=pending_max)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        #: Transactions committed, for the average group-commit size.
+        self.commits = 0
 
     @property
     def backlog(self) -> int:
@@ -113,6 +115,7 @@ class Learner:
             outcomes = await self.store.run(
                 self.store.commit_labels, self.project_id, labels, self.model.version
             )
+            self.commits += 1
             for outcome in outcomes:
                 if outcome.error is None and not outcome.duplicate:
                     self._learn(outcome)

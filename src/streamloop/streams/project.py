@@ -334,6 +334,7 @@ class ProjectRuntime:
             "annotators_online": len({s.annotator for s in self._sessions.values()}),
             "labels_per_minute": float(len(self._label_times)) * 60.0 / _RATE_WINDOW,
             "label_backlog": self.learner.backlog,
+            "label_commits_total": self.learner.commits,
         }
 
     @property

@@ -1,0 +1,157 @@
+"""Labels per second and acknowledgement latency with N annotators over real WebSockets.
+
+Starts ``streamloop serve`` in a subprocess (its own data dir), creates a text project, sends
+events, then N annotator connections label as fast as they can, each label stored, learned and
+acknowledged before the next is sent on that connection. Prints one JSON line per run.
+
+    python bench/labels.py --annotators 1 20 100 --labels 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+import orjson
+from websockets.asyncio.client import connect
+
+LABELS = ["billing", "bug", "other"]
+WORDS = {
+    "billing": ["invoice", "charged", "refund", "payment", "card", "price"],
+    "bug": ["crash", "error", "broken", "blank", "exception", "freeze"],
+    "other": ["hello", "question", "feedback", "thanks", "idea", "meeting"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def text(n: int) -> str:
+    words = WORDS[LABELS[n % 3]]
+    return f"{words[n % 6]} {words[(n * 7 + 3) % 6]} {n}"
+
+
+async def annotator(url: str, quota: int, latencies: list[float]) -> None:
+    async with connect(url) as ws:
+        done = 0
+        sent_at = 0.0
+        while done < quota:
+            message = orjson.loads(await ws.recv())
+            if message["type"] == "item":
+                n = int(message["item"]["id"].split("-")[1])
+                sent_at = time.perf_counter()
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "type": "label",
+                            "item_id": message["item"]["id"],
+                            "label": LABELS[n % 3],
+                            "label_id": message["item"]["id"],
+                        }
+                    )
+                )
+            elif message["type"] == "ack":
+                latencies.append(time.perf_counter() - sent_at)
+                done += 1
+            elif message["type"] == "error":
+                raise RuntimeError(message)
+
+
+async def run(annotators: int, labels: int) -> dict[str, object]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamloop",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                data_dir,
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert server.stdout is not None
+            while "annotate:" not in server.stdout.readline():
+                pass
+            base = f"http://127.0.0.1:{port}"
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+                await http.post("/api/projects", json={"name": "bench", "labels": LABELS})
+                total = labels + annotators * 2
+                for start in range(0, total, 1000):
+                    events = [
+                        {"id": f"evt-{n}", "data": {"text": text(n)}}
+                        for n in range(start, min(total, start + 1000))
+                    ]
+                    (
+                        await http.post("/api/projects/bench/events", json={"events": events})
+                    ).raise_for_status()
+                latencies: list[float] = []
+                quota = labels // annotators
+                started = time.perf_counter()
+                await asyncio.gather(
+                    *(
+                        annotator(
+                            f"ws://127.0.0.1:{port}/ws/projects/bench/annotate?annotator=a{i}",
+                            quota,
+                            latencies,
+                        )
+                        for i in range(annotators)
+                    )
+                )
+                elapsed = time.perf_counter() - started
+                metrics = (await http.get("/api/projects/bench/metrics")).json()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+    latencies.sort()
+    return {
+        "annotators": annotators,
+        "labels": len(latencies),
+        "labels_per_second": round(len(latencies) / elapsed, 1),
+        "ack_p50_ms": round(1000 * statistics.median(latencies), 2),
+        "ack_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2),
+        "commits": metrics["label_commits_total"],
+        "labels_per_commit": round(metrics["labels_total"] / metrics["label_commits_total"], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotators", type=int, nargs="+", default=[1, 20, 100])
+    parser.add_argument("--labels", type=int, default=3000)
+    args = parser.parse_args()
+    print(
+        orjson.dumps(
+            {
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                "python": platform.python_version(),
+            }
+        ).decode()
+    )
+    for n in args.annotators:
+        print(orjson.dumps(asyncio.run(run(n, args.labels))).decode(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
