@@ -127,6 +127,18 @@ def test_predicting_leaves_the_model_unchanged(trained: Trained) -> None:
     assert trained.model.snapshot() == trained.blob
 
 
+def test_scoring_unseen_fields_and_words_leaves_the_model_unchanged(trained: Trained) -> None:
+    novel = [
+        {"text": f"never seen word{i} zz{i}"}
+        if trained.case.input_kind == "text"
+        else {f"new_number_{i}": float(i), f"new_text_{i}": f"v{i}"}
+        for i in range(50)
+    ]
+    trained.model.predict_many(novel)
+
+    assert trained.model.snapshot() == trained.blob
+
+
 def test_restored_model_has_the_same_bytes_and_predictions(trained: Trained) -> None:
     restored = OnlineModel.restore(trained.blob)
 

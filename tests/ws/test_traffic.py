@@ -132,7 +132,8 @@ async def test_tabular_data_must_be_flat(service):
     bad = await service.http.post(
         "/api/projects/tab/events", json={"events": [{"id": "e1", "data": {"x": {"nested": 1}}}]}
     )
-    assert bad.status_code == 422 and "flat" in bad.json()["error"]["message"]
+    assert bad.status_code == 422
+    assert "must be a number, boolean or string" in bad.json()["error"]["message"]
     good = await service.send_events(
         "tab", [{"id": "e1", "data": {"x": 1.5, "city": "Oslo", "vip": True}}]
     )
@@ -160,3 +161,30 @@ async def test_events_for_an_unknown_project_are_404(service):
         "/api/projects/ghost/events", json={"events": [{"id": "e", "data": {"text": "x"}}]}
     )
     assert response.status_code == 404
+
+
+async def test_an_item_is_learned_once_whoever_labels_it_second(service):
+    await service.create_project()
+    await service.send_events(
+        "tickets", [{"id": "e1", "data": ticket("bug", 1)}, {"id": "e2", "data": ticket("bug", 2)}]
+    )
+    async with service.annotator("tickets", "alice") as alice:
+        item = (await alice.expect("item"))["item"]["id"]
+        assert (await alice.label(item, "bug", "by-alice"))["type"] == "ack"
+    other = "e2" if item == "e1" else "e1"
+    response = await service.http.post(
+        "/api/projects/tickets/labels",
+        json={
+            "labels": [
+                {"event_id": item, "label": "bug", "label_id": "p1"},
+                {"event_id": item, "label": "other", "label_id": "p2"},
+                {"event_id": other, "label": "bug"},
+            ]
+        },
+    )
+    assert response.status_code == 200
+    first, second, third = response.json()["results"]
+    assert first["error"]["code"] == second["error"]["code"] == "already_labelled"
+    assert third["model_version"] == 2 and third["duplicate"] is False
+    metrics = await service.metrics("tickets")
+    assert metrics["labels_total"] == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import zlib
+from collections.abc import Hashable
 from typing import Any
 
 from river import base, compose, feature_extraction, preprocessing
@@ -129,6 +130,33 @@ def text_bucket_front() -> Any:
     return feature_extraction.BagOfWords(on=TEXT_FIELD) | DenseHasher()
 
 
+class ReadOnlyScaler(preprocessing.StandardScaler):
+    """A standard scaler whose ``transform_one`` never changes its state.
+
+    River's reads its running statistics from defaultdicts, so scoring an item with a field
+    never learned adds an entry: the model would grow with every new field name production
+    sends, and a snapshot pickled while the event loop scores could see a dict change size.
+    An unseen field scales to 0.0, as River's does.
+
+    Examples
+    --------
+    >>> scaler = ReadOnlyScaler()
+    >>> scaler.learn_one({"a": 1.0})
+    >>> scaler.transform_one({"a": 1.0, "unseen": 5.0})
+    {'a': 0.0, 'unseen': 0.0}
+    >>> sorted(scaler.means)
+    ['a']
+    """
+
+    def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
+        means, variances = self.means, self.vars
+        scaled: dict[Hashable, Any] = {}
+        for name, value in x.items():
+            variance = variances.get(name, 0.0)
+            scaled[name] = (value - means.get(name, 0.0)) / variance**0.5 if variance else 0.0
+        return scaled
+
+
 def tabular_front() -> Any:
     """Standardise numbers and booleans, one-hot encode strings; other values are dropped.
 
@@ -139,7 +167,7 @@ def tabular_front() -> Any:
     >>> front.transform_one({"size": 2.0, "colour": "red"})
     {'colour_red': 1, 'size': 0.0}
     """
-    numeric = compose.SelectType(numbers.Number) | preprocessing.StandardScaler()
+    numeric = compose.SelectType(numbers.Number) | ReadOnlyScaler()
     # drop_zeros keeps the encoder stateless: otherwise it remembers categories in sets, and
     # its zero-filled output would grow with every category ever seen.
     categorical = compose.SelectType(str) | preprocessing.OneHotEncoder(drop_zeros=True)

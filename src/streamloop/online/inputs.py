@@ -13,7 +13,10 @@ from typing import Any
 
 from streamloop.online.features import TEXT_FIELD
 
-__all__ = ["model_input"]
+__all__ = ["MAX_MAGNITUDE", "model_input"]
+
+#: Largest magnitude a tabular number may have.
+MAX_MAGNITUDE = 1e150
 
 
 def model_input(input_kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,6 +79,9 @@ def _tabular(data: Mapping[str, Any]) -> dict[str, Any]:
             number = float(value)
             if not math.isfinite(number):
                 raise ValueError(f"field {name!r} must be finite, got {number}")
+            if abs(number) > MAX_MAGNITUDE:
+                # Squared in running variances, such a value overflows them to inf for good.
+                raise ValueError(f"field {name!r} must be within ±{MAX_MAGNITUDE:g}, got {number}")
             x[name] = number
         else:
             raise ValueError(

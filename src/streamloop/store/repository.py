@@ -217,8 +217,9 @@ class Store:
 
         Each new label gets the next model version after ``base_version``, in order. A
         ``label_id`` already stored (or earlier in the batch) is a duplicate and keeps its
-        stored version. A label for an unknown item, or an annotator's label for an item
-        already labelled, is refused. Nothing in the batch is visible until the commit returns.
+        stored version. A label for an unknown item, or for an item already labelled (an item
+        is learned once, so accuracy is never measured on data the model has learned), is
+        refused. Nothing in the batch is visible until the commit returns.
         """
         outcomes = [LabelOutcome(label=label) for label in labels]
         with self.engine.begin() as conn:
@@ -259,7 +260,7 @@ class Store:
                     )
                     continue
                 already = item.status == "labelled" or item.id in newly_labelled
-                if already and label.source == "annotator":
+                if already:
                     outcome.error = Conflict(
                         f"item {item.event_id!r} is already labelled", code="already_labelled"
                     )

@@ -189,18 +189,7 @@ class ProjectRuntime:
                 for event_id, label, label_id in labels
             ]
         )
-        errors = [o.error for o in outcomes if o.error is not None]
-        if errors:
-            raise errors[0]
-        return [
-            {
-                "event_id": o.label.event_id,
-                "label_id": o.label.label_id,
-                "model_version": o.model_version,
-                "duplicate": o.duplicate,
-            }
-            for o in outcomes
-        ]
+        return [_production_result(outcome) for outcome in outcomes]
 
     # -- annotators -------------------------------------------------------------------------
 
@@ -472,6 +461,20 @@ class ProjectRuntime:
     def _changed(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+
+def _production_result(outcome: LabelOutcome) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "event_id": outcome.label.event_id,
+        "label_id": outcome.label.label_id,
+    }
+    if outcome.error is not None:
+        # Refused for this label alone (its item was already labelled); the rest stand.
+        result["error"] = {"code": outcome.error.code, "message": outcome.error.message}
+        return result
+    result["model_version"] = outcome.model_version
+    result["duplicate"] = outcome.duplicate
+    return result
 
 
 def new_model(record: ProjectRecord) -> OnlineModel:

@@ -9,18 +9,20 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette import status
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge, StreamloopError
 from streamloop.streams import AnnotatorSession, ProjectRuntime
 from streamloop.ws.context import engine_of, settings_of
 from streamloop.ws.payloads import LabelMessage, SkipMessage, dumps, loads, parse
 
-__all__ = ["annotate"]
+__all__ = ["annotate", "send_error_and_close"]
 
 log = logging.getLogger(__name__)
 
 _ANNOTATOR = re.compile(r"^[\w.@+-]{1,64}$")
+_PREFETCH = re.compile(r"^[0-9]{1,3}$")
 #: Most prefetched items one connection may ask for.
 MAX_PREFETCH = 50
 #: Messages waiting to be written to one annotator; a client this far behind is dropped.
@@ -35,8 +37,7 @@ async def annotate(websocket: WebSocket) -> None:
         runtime = engine_of(websocket).project(websocket.path_params["project"])
         annotator, prefetch = _identity(websocket)
     except StreamloopError as exc:
-        await websocket.send_bytes(dumps(exc.frame()))
-        await websocket.close(code=exc.ws_close_code, reason=exc.message[:120])
+        await send_error_and_close(websocket, exc)
         return
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=OUTBOX_MAX)
     writer = asyncio.create_task(_write(websocket, outbox))
@@ -45,26 +46,33 @@ async def annotate(websocket: WebSocket) -> None:
         try:
             outbox.put_nowait(message)
         except asyncio.QueueFull:
-            log.warning("annotator %s is not reading; closing", annotator)
+            # The client stopped reading: end the connection, which returns its leases.
+            log.warning("annotator %s is not reading its messages; closing", annotator)
             writer.cancel()
 
     session = AnnotatorSession(annotator=annotator, prefetch=prefetch, send=send)
-    send(
-        {
-            "type": "hello",
-            "project": runtime.record.as_json(),
-            "annotator": annotator,
-            "prefetch": prefetch,
-        }
-    )
+    hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
+    send({**hello, "prefetch": prefetch})
     runtime.join(session)
+    max_frame = settings_of(websocket).max_frame_bytes
+    reader = asyncio.create_task(_read(websocket, runtime, session, max_frame))
     try:
-        await _read(websocket, runtime, session, settings_of(websocket).max_frame_bytes, writer)
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         runtime.leave(session)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await writer
+        for task in (reader, writer):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if writer.cancelled() and websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(status.WS_1008_POLICY_VIOLATION, "not reading messages")
+
+
+async def send_error_and_close(websocket: WebSocket, error: StreamloopError) -> None:
+    """Tell the client why it is refused, in the contract's shape, then close."""
+    await websocket.send_text(dumps(error.frame()).decode())
+    await websocket.close(code=error.ws_close_code, reason=error.message[:120])
 
 
 def _identity(websocket: WebSocket) -> tuple[str, int]:
@@ -74,7 +82,7 @@ def _identity(websocket: WebSocket) -> tuple[str, int]:
             "annotator must be 1-64 letters, digits or . _ @ + -", code="invalid_annotator"
         )
     raw = websocket.query_params.get("prefetch", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PREFETCH:
+    if not _PREFETCH.match(raw) or not 1 <= int(raw) <= MAX_PREFETCH:
         raise InvalidInput(
             f"prefetch must be an integer from 1 to {MAX_PREFETCH}", code="invalid_prefetch"
         )
@@ -82,13 +90,9 @@ def _identity(websocket: WebSocket) -> tuple[str, int]:
 
 
 async def _read(
-    websocket: WebSocket,
-    runtime: ProjectRuntime,
-    session: AnnotatorSession,
-    max_frame: int,
-    writer: asyncio.Task[None],
+    websocket: WebSocket, runtime: ProjectRuntime, session: AnnotatorSession, max_frame: int
 ) -> None:
-    while not writer.done():
+    while True:
         try:
             message = await websocket.receive()
         except WebSocketDisconnect:
@@ -98,6 +102,8 @@ async def _read(
         raw = message.get("text")
         if raw is None:
             raw = message.get("bytes") or b""
+        # Any message, even a bad one, shows the annotator is there again.
+        runtime.touch(session)
         try:
             reply = await _handle(raw, runtime, session, max_frame)
         except StreamloopError as exc:
@@ -122,9 +128,9 @@ async def _handle(
     model = _MESSAGES.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise InvalidInput(
-            f"unknown message type {kind!r}; expected one of {list(_MESSAGES)}", code="unknown_type"
+            f"unknown message type {kind!r}; expected one of {list(_MESSAGES)}",
+            code="unknown_type",
         )
-    runtime.touch(session)
     parsed = parse(model, payload)
     if isinstance(parsed, LabelMessage):
         return await runtime.label(session, parsed.item_id, parsed.label, parsed.label_id)
@@ -136,7 +142,4 @@ async def _handle(
 async def _write(websocket: WebSocket, outbox: asyncio.Queue[dict[str, Any]]) -> None:
     while True:
         message = await outbox.get()
-        try:
-            await websocket.send_text(dumps(message).decode())
-        finally:
-            outbox.task_done()
+        await websocket.send_text(dumps(message).decode())

@@ -17,10 +17,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from streamloop.errors import StreamloopError
 from streamloop.streams import ProjectRuntime
+from streamloop.ws.annotate import send_error_and_close
 from streamloop.ws.context import engine_of, settings_of
 from streamloop.ws.payloads import OrjsonResponse, dumps
 
 __all__ = ["DashboardHubs", "dashboard", "get_metrics"]
+
+#: Longest time a dashboard goes without fresh figures while nothing happens.
+_IDLE_REFRESH_SECONDS = 5.0
 
 
 async def get_metrics(request: Request) -> Response:
@@ -43,7 +47,10 @@ class _Hub:
 
     async def _run(self) -> None:
         while True:
-            await self._dirty.wait()
+            # Figures such as labels per minute also change with time alone: refresh them
+            # now and then even when nothing happens.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), _IDLE_REFRESH_SECONDS)
             self._dirty.clear()
             latest = self._render()
             if latest != self.latest:
@@ -83,8 +90,7 @@ async def dashboard(websocket: WebSocket) -> None:
     try:
         runtime = engine_of(websocket).project(websocket.path_params["project"])
     except StreamloopError as exc:
-        await websocket.send_bytes(dumps(exc.frame()))
-        await websocket.close(code=exc.ws_close_code, reason=exc.message[:120])
+        await send_error_and_close(websocket, exc)
         return
     hubs: DashboardHubs = websocket.app.state.dashboards
     hub = hubs.hub(runtime, settings_of(websocket).metrics_interval_seconds)

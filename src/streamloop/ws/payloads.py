@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -12,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge
 from streamloop.online import DEFAULT_STRATEGY, PRESETS, STRATEGIES
+from streamloop.online.inputs import model_input
 
 __all__ = [
     "EventsBody",
@@ -52,8 +52,8 @@ class ProjectSpec(BaseModel):
     input: Literal["text", "tabular"] = "text"
     model: str = "logistic_regression"
     strategy: str = DEFAULT_STRATEGY
-    exploration: Annotated[float, Field(ge=0.0, le=1.0, strict=False)] = 0.05
-    lease_seconds: Annotated[float, Field(gt=0.0, le=86_400.0, strict=False)] = 120.0
+    exploration: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    lease_seconds: Annotated[float, Field(gt=0.0, le=86_400.0)] = 120.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     @field_validator("labels")
@@ -175,19 +175,9 @@ def describe(exc: ValidationError) -> str:
 
 def check_data(input_kind: str, data: dict[str, Any], where: str = "data") -> None:
     """An item's ``data`` must suit the project's input kind (422 otherwise)."""
-    if input_kind == "text":
-        if not isinstance(data.get("text"), str):
-            raise InvalidInput(
-                f"{where}.text must be a string for a text project", code="invalid_data"
-            )
-        return
-    if not data:
+    if input_kind == "tabular" and not any(value is not None for value in data.values()):
         raise InvalidInput(f"{where} must have at least one field", code="invalid_data")
-    for key, value in data.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInput(f"{where}.{key} must be a finite number", code="invalid_data")
-        if not isinstance(value, str | int | float | bool):
-            raise InvalidInput(
-                f"{where}.{key} must be a number, string or boolean (tabular data is flat)",
-                code="invalid_data",
-            )
+    try:
+        model_input(input_kind, data)
+    except ValueError as exc:
+        raise InvalidInput(f"{where}: {exc}", code="invalid_data") from None
