@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import uuid
 
+import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -199,13 +200,19 @@ async def test_an_unknown_project_gets_an_error_and_a_policy_close(service):
 
 
 @pytest.mark.parametrize(
-    "query", [{"prefetch": "0"}, {"prefetch": "many"}, {"annotator": "bad name!"}]
+    "query",
+    [{"prefetch": "0"}, {"prefetch": "many"}, {"prefetch": "²"}, {"annotator": "bad name!"}],
 )
 async def test_a_bad_query_is_refused_with_an_error(service, query):
     await service.create_project()
     async with service.annotator("tickets", query.pop("annotator", "alice"), **query) as s:
-        error = await s.recv()
+        frame = await s.ws.recv()
+        assert isinstance(frame, str)  # a text frame: browsers JSON.parse it directly
+        error = orjson.loads(frame)
         assert error["type"] == "error" and error["code"].startswith("invalid_")
+        with pytest.raises(ConnectionClosed) as closed:
+            await s.recv()
+    assert closed.value.rcvd.code == 1008
 
 
 async def test_a_skip_is_remembered_across_a_restart(settings):

@@ -134,6 +134,10 @@ async def test_tabular_data_must_be_flat(service):
     )
     assert bad.status_code == 422
     assert "must be a number, boolean or string" in bad.json()["error"]["message"]
+    huge = await service.http.post(
+        "/api/projects/tab/events", json={"events": [{"id": "e1", "data": {"x": 1e308}}]}
+    )
+    assert huge.status_code == 422 and "within" in huge.json()["error"]["message"]
     good = await service.send_events(
         "tab", [{"id": "e1", "data": {"x": 1.5, "city": "Oslo", "vip": True}}]
     )
