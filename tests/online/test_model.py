@@ -302,3 +302,41 @@ def test_bad_input_is_refused_and_leaves_the_model_unchanged(
 def test_restore_refuses_what_is_not_a_model_snapshot(blob: bytes) -> None:
     with pytest.raises(ValueError, match="snapshot"):
         OnlineModel.restore(blob)
+
+
+@pytest.mark.parametrize("input_kind", ["text", "tabular"])
+def test_rehearsal_keeps_replays_bit_for_bit(make_items: Any, input_kind: str) -> None:
+    items = make_items(input_kind, ("a", "b", "c"), 120, seed=3)
+    first, second = (
+        OnlineModel(
+            labels=("a", "b", "c"),
+            input_kind=input_kind,
+            preset="logistic_regression",
+            strategy="margin",
+            seed=5,
+            rehearsal=3,
+            memory=50,
+        )
+        for _ in range(2)
+    )
+    for data, label in items[:80]:
+        first.learn(data, label)
+        second.learn(data, label)
+    restored = OnlineModel.restore(first.snapshot())
+    for data, label in items[80:]:
+        first.learn(data, label, drawn_at_random=True)
+        restored.learn(data, label, drawn_at_random=True)
+    assert first.snapshot() == restored.snapshot()
+    assert second.snapshot() != first.snapshot()  # it stopped at 80 labels
+    assert first.sampled_accuracy.report()["samples"] == 40
+
+
+def test_only_labels_drawn_at_random_feed_the_unbiased_estimate(make_items: Any) -> None:
+    model = OnlineModel(
+        labels=("a", "b"), input_kind="tabular", preset="logistic_regression", strategy="margin"
+    )
+    for n, (data, label) in enumerate(make_items("tabular", ("a", "b"), 30, seed=1)):
+        model.learn(data, label, drawn_at_random=n % 3 == 0)
+    report = model.sampled_accuracy.report()
+    assert report["samples"] == 10
+    assert report["low"] <= report["estimate"] <= report["high"]

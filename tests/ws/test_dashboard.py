@@ -59,3 +59,22 @@ async def test_a_dashboard_for_an_unknown_project_gets_an_error(service):
     async with service.dashboard("ghost") as dashboard:
         error = await dashboard.recv()
         assert error["type"] == "error" and error["code"] == "unknown_project"
+
+
+async def test_the_unbiased_estimate_counts_only_items_drawn_at_random(service):
+    await service.create_project(warmup=5, exploration=0.0)
+    await service.send_events(
+        "tickets", [{"id": f"e{i}", "data": ticket(LABELS[i % 3], i)} for i in range(20)]
+    )
+    async with service.annotator("tickets", "alice") as alice:
+        for n in range(8):
+            item = (await alice.expect("item"))["item"]["id"]
+            await alice.label(item, LABELS[int(item[1:]) % 3], f"label-{n}")
+            for queued in alice.items:  # the next item may have come with the ack
+                await alice.send({"type": "skip", "item_id": queued["item"]["id"]})
+            alice.items.clear()
+    estimate = (await service.metrics("tickets"))["unbiased_accuracy"]
+    # The first five labels were the warm-up's random draws; the next three were chosen
+    # for their uncertainty and must not bias the estimate.
+    assert estimate["samples"] == 5
+    assert estimate["low"] <= estimate["estimate"] <= estimate["high"]

@@ -25,6 +25,8 @@ async def test_defaults_fill_optional_fields(service):
     body = response.json()
     assert body["strategy"] == "margin" and body["input"] == "text"
     assert body["exploration"] == 0.05 and body["lease_seconds"] == 120
+    # Evidence-based defaults (BENCHMARKS.md): a random warm-up, rehearsal for SGD models.
+    assert body["warmup"] == 20 and body["rehearsal"] == 3
 
 
 async def test_an_existing_name_is_a_conflict(service):
@@ -56,6 +58,9 @@ async def test_an_unknown_project_is_404(service):
         ({"name": "p", "labels": ["a", "b"], "exploration": 1.5}, "exploration"),
         ({"name": "p", "labels": ["a", "b"], "lease_seconds": 0}, "lease_seconds"),
         ({"name": "p", "labels": ["a", "b"], "colour": "red"}, "unknown field"),
+        ({"name": "p", "labels": ["a", "b"], "warmup": -1}, "warmup"),
+        ({"name": "p", "labels": ["a", "b"], "rehearsal": 99}, "rehearsal"),
+        ({"name": "p", "labels": ["a", "b"], "exploration": "0.5"}, "exploration"),
         ({"labels": ["a", "b"]}, "name"),
         (["not", "an", "object"], "object"),
     ],

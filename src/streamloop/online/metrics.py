@@ -103,6 +103,17 @@ class PrequentialMetrics:
             "per_class": {label: self._per_class(label) for label in self._labels},
         }
 
+    def label_counts(self) -> dict[str, int]:
+        """How many labels of each class were learned.
+
+        >>> scores = PrequentialMetrics(["spam", "ham"])
+        >>> scores.update("spam", None)
+        >>> scores.label_counts()
+        {'spam': 1, 'ham': 0}
+        """
+        rows = self._confusion.sum_row
+        return {label: int(rows.get(label, 0)) for label in self._labels}
+
     def confusion(self) -> dict[str, dict[str, int]]:
         """Count every pair of true and predicted labels, zeros included.
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from streamloop.online import snapshot
+from streamloop.online.estimate import RandomSampleAccuracy
 from streamloop.online.inputs import model_input
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.presets import Classifier, build_pipeline
@@ -111,6 +113,8 @@ class OnlineModel:
         strategy: str,
         seed: int = 0,
         window: int = 200,
+        rehearsal: int = 0,
+        memory: int = 1000,
     ) -> None:
         if isinstance(labels, str) or not all(isinstance(label, str) for label in labels):
             raise ValueError("labels must be a sequence of strings")
@@ -127,7 +131,16 @@ class OnlineModel:
         self._strategy = strategy
         self._seed = seed
         self._metrics = PrequentialMetrics(self._labels, window)
+        self._sampled = RandomSampleAccuracy(window)
         self._version = 0
+        # Rehearsal: after each new label, re-learn a few earlier ones drawn from a bounded
+        # reservoir, so an SGD model fed only hard, boundary items does not forget the rest.
+        # Its random draws are seeded and pickled with the model: replays stay bit for bit.
+        self._rehearsal = rehearsal
+        self._memory_size = memory
+        self._memory: list[tuple[dict[str, Any], str]] = []
+        self._memory_seen = 0
+        self._rng = random.Random(seed)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -185,8 +198,18 @@ class OnlineModel:
         inputs = [model_input(self._input_kind, data) for data in rows]
         return [self._predict(x) for x in inputs]
 
-    def learn(self, data: Mapping[str, Any], label: str) -> Learned:
+    @property
+    def sampled_accuracy(self) -> RandomSampleAccuracy:
+        """Prequential accuracy on items drawn at random: unbiased for the stream."""
+        return self._sampled
+
+    def learn(
+        self, data: Mapping[str, Any], label: str, *, drawn_at_random: bool = False
+    ) -> Learned:
         """Test the model on one labelled item, then teach it the label.
+
+        ``drawn_at_random`` says the item was picked at random (not for its uncertainty), so
+        the test counts towards the unbiased estimate too.
 
         Raises
         ------
@@ -199,7 +222,11 @@ class OnlineModel:
         x = model_input(self._input_kind, data)
         prediction = self._predict(x)
         self._metrics.update(label, prediction.label)
+        if drawn_at_random:
+            self._sampled.update(prediction.label == label)
         self._pipeline.learn_one(x, label)
+        if self._rehearsal:
+            self._rehearse(x, label)
         self._version += 1
         return Learned(
             predicted=prediction.label,
@@ -231,6 +258,19 @@ class OnlineModel:
         if not isinstance(model, cls):
             raise ValueError(f"snapshot holds a {type(model).__name__}, not a model")
         return model
+
+    def _rehearse(self, x: dict[str, Any], label: str) -> None:
+        for _ in range(min(self._rehearsal, len(self._memory))):
+            old_x, old_label = self._memory[self._rng.randrange(len(self._memory))]
+            self._pipeline.learn_one(old_x, old_label)
+        # Reservoir sampling: every label learned so far is equally likely to be kept.
+        self._memory_seen += 1
+        if len(self._memory) < self._memory_size:
+            self._memory.append((x, label))
+        else:
+            slot = self._rng.randrange(self._memory_seen)
+            if slot < self._memory_size:
+                self._memory[slot] = (x, label)
 
     def _predict(self, x: dict[str, Any]) -> Prediction:
         # An untrained pipeline has nothing to say, and asking it may build caches that would

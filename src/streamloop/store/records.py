@@ -21,6 +21,8 @@ class ProjectRecord:
     strategy: str
     exploration: float
     lease_seconds: float
+    warmup: int
+    rehearsal: int
     seed: int
     created_at: datetime
 
@@ -34,6 +36,8 @@ class ProjectRecord:
             "strategy": self.strategy,
             "exploration": self.exploration,
             "lease_seconds": self.lease_seconds,
+            "warmup": self.warmup,
+            "rehearsal": self.rehearsal,
             "seed": self.seed,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
         }
@@ -67,6 +71,7 @@ class NewLabel:
     item_id: int | None = None
     event_id: str | None = None
     annotator: str | None = None
+    drawn_at_random: bool = False
 
 
 @dataclass(slots=True)
@@ -94,3 +99,4 @@ class ReplayLabel:
     data: dict[str, Any]
     label: str
     model_version: int
+    drawn_at_random: bool = False

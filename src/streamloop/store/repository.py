@@ -278,6 +278,7 @@ class Store:
                         "label": label.label,
                         "annotator": label.annotator,
                         "source": label.source,
+                        "drawn_at_random": label.drawn_at_random,
                         "model_version": version,
                         "created_at": now,
                     }
@@ -321,13 +322,19 @@ class Store:
         """Labels learned after ``last_label_id``, in learning order, with their items' data."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(_LABELS.c.id, _ITEMS.c.data, _LABELS.c.label, _LABELS.c.model_version)
+                select(
+                    _LABELS.c.id,
+                    _ITEMS.c.data,
+                    _LABELS.c.label,
+                    _LABELS.c.model_version,
+                    _LABELS.c.drawn_at_random,
+                )
                 .join(_ITEMS, _ITEMS.c.id == _LABELS.c.item_id)
                 .where(_LABELS.c.project_id == project_id, _LABELS.c.id > last_label_id)
                 .order_by(_LABELS.c.id)
             )
             for r in rows:
-                yield ReplayLabel(r.id, r.data, r.label, r.model_version)
+                yield ReplayLabel(r.id, r.data, r.label, r.model_version, r.drawn_at_random)
 
     def replay_labels(self, project_id: int, last_label_id: int) -> list[ReplayLabel]:
         return list(self.labels_after(project_id, last_label_id))
@@ -436,6 +443,8 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         strategy=row.strategy,
         exploration=row.exploration,
         lease_seconds=row.lease_seconds,
+        warmup=row.warmup,
+        rehearsal=row.rehearsal,
         seed=row.seed,
         created_at=created,
     )

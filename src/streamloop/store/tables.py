@@ -28,6 +28,8 @@ class ProjectRow(SQLModel, table=True):
     strategy: str
     exploration: float
     lease_seconds: float
+    warmup: int = 0
+    rehearsal: int = 0
     seed: int = 0
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -84,6 +86,7 @@ class LabelRow(SQLModel, table=True):
     label: str
     annotator: str | None = None
     source: str
+    drawn_at_random: bool = False
     model_version: int
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -126,7 +126,9 @@ class Learner:
 
     def _learn(self, outcome: LabelOutcome) -> None:
         assert outcome.data is not None and outcome.row_id is not None
-        learned = self.model.learn(outcome.data, outcome.label.label)
+        learned = self.model.learn(
+            outcome.data, outcome.label.label, drawn_at_random=outcome.label.drawn_at_random
+        )
         if learned.model_version != outcome.model_version:
             # Cannot happen while this learner is the only writer of the project's labels.
             log.error("model version %s != stored %s", learned.model_version, outcome.model_version)

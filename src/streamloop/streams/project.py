@@ -14,6 +14,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
+from streamloop.online.routing import RoutingPolicy
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
@@ -48,6 +49,9 @@ class ProjectRuntime:
         self.settings = settings
         self.journal = journal
         self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
+        self.policy = RoutingPolicy(
+            record.strategy, exploration=record.exploration, warmup=record.warmup
+        )
         self._rng = random.Random(record.seed + 1)
         self.learner = Learner(
             project_id=record.id,
@@ -81,7 +85,7 @@ class ProjectRuntime:
             model = OnlineModel.restore(blob)
         replay = await store.run(store.replay_labels, record.id, last_label_id)
         for label in replay:
-            learned = model.learn(label.data, label.label)
+            learned = model.learn(label.data, label.label, drawn_at_random=label.drawn_at_random)
             if learned.model_version != label.model_version:
                 log.warning(
                     "project %s: replayed label %d gave version %d, stored %d",
@@ -269,6 +273,7 @@ class ProjectRuntime:
             item_id=lease.item.item_id if lease else None,
             event_id=event_id,
             annotator=session.annotator,
+            drawn_at_random=lease.drawn_at_random if lease else False,
         )
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:
@@ -323,6 +328,7 @@ class ProjectRuntime:
             "annotators_online": len({s.annotator for s in self._sessions.values()}),
             "labels_per_minute": float(len(self._label_times)) * 60.0 / _RATE_WINDOW,
             "label_backlog": self.learner.backlog,
+            "unbiased_accuracy": self.model.sampled_accuracy.report(),
             "label_commits_total": self.learner.commits,
         }
 
@@ -363,12 +369,11 @@ class ProjectRuntime:
             )
 
     def _explore(self) -> bool:
-        if self.record.strategy == "random":
-            return True
-        return self._rng.random() < self.record.exploration
+        return self.policy.explore(self.model.version, self._rng)
 
     def _score(self, items: Sequence[QueuedItem]) -> list[float]:
-        return [p.uncertainty for p in self.model.predict_many([i.data for i in items])]
+        predictions = self.model.predict_many([i.data for i in items])
+        return self.policy.priorities(predictions, self.model.metrics.label_counts())
 
     def _item_message(self, lease: Lease, deadline: datetime) -> dict[str, Any]:
         item = lease.item
@@ -484,6 +489,7 @@ def new_model(record: ProjectRecord) -> OnlineModel:
         preset=record.model,
         strategy=record.strategy,
         seed=record.seed,
+        rehearsal=record.rehearsal,
     )
 
 

@@ -35,6 +35,8 @@ class Lease:
     annotator: str
     expires_at: float
     lease_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: Drawn at random (not for its uncertainty): its label is a fair sample of the pool.
+    drawn_at_random: bool = False
 
 
 #: Scores items with the current model: one uncertainty in [0, 1] per item, in order.
@@ -127,16 +129,14 @@ class RoutingQueue:
 
         With ``explore`` the item is drawn at random from the eligible ones instead.
         """
-        if explore:
-            chosen = self._random_eligible(annotator, tries=max(candidates, 8))
-            if chosen is None:
-                chosen = self._best(annotator, scorer, candidates)
-        else:
+        chosen = self._random_eligible(annotator, tries=max(candidates, 8)) if explore else None
+        drawn_at_random = chosen is not None
+        if chosen is None:
             chosen = self._best(annotator, scorer, candidates)
         if chosen is None:
             return None
         self._discard(chosen.item_id)
-        lease = Lease(chosen, holder, annotator, now + duration)
+        lease = Lease(chosen, holder, annotator, now + duration, drawn_at_random=drawn_at_random)
         self._leases[chosen.item_id] = lease
         return lease
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge
 from streamloop.online import DEFAULT_STRATEGY, PRESETS, STRATEGIES
 from streamloop.online.inputs import model_input
+from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 
 __all__ = [
     "EventsBody",
@@ -54,7 +62,15 @@ class ProjectSpec(BaseModel):
     strategy: str = DEFAULT_STRATEGY
     exploration: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     lease_seconds: Annotated[float, Field(gt=0.0, le=86_400.0)] = 120.0
+    warmup: Annotated[int, Field(ge=0, le=10_000)] = DEFAULT_WARMUP
+    rehearsal: Annotated[int | None, Field(ge=0, le=20)] = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+    @model_validator(mode="after")
+    def _preset_defaults(self) -> ProjectSpec:
+        if self.rehearsal is None:
+            self.rehearsal = default_rehearsal(self.model)
+        return self
 
     @field_validator("labels")
     @classmethod

@@ -1,0 +1,305 @@
+"""Label efficiency: does routing by uncertainty save annotators work, and how much?
+
+An oracle annotator (the datasets' true labels) labels a pool of items one at a time, in the
+order the routing policy chooses; every 25 labels the model is scored on a held-out set it never
+learned. Each policy is compared with random sampling on the same pools, seeds and model.
+
+Two modes:
+
+``--mode inprocess`` (fast, for exploring) drives the service's own routing code directly:
+``OnlineModel``, ``RoutingQueue`` and ``RoutingPolicy``, exactly as a project's loop does.
+
+``--mode service`` plays the annotator against a real ``streamloop serve``: events over HTTP,
+labels over the annotate WebSocket, held-out accuracy through ``POST .../predict``.
+
+    python bench/label_efficiency.py --mode inprocess --seeds 5
+    python bench/label_efficiency.py --mode service --datasets wine phishing --seeds 2
+
+Writes ``bench/results/label_efficiency-<mode>.json``, one PNG of learning curves per dataset,
+and prints the tables that BENCHMARKS.md quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from datasets import DATASETS, Rows
+
+from streamloop.online import OnlineModel
+from streamloop.online.estimate import wilson_interval
+from streamloop.online.routing import RoutingPolicy
+from streamloop.streams.queue import QueuedItem, RoutingQueue
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STEP = 25
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    strategy: str
+    exploration: float = 0.0
+    warmup: int = 0
+    starvation_boost: float = 0.0
+    candidates: int = 32
+    rehearsal: int = 0
+
+
+VARIANTS = {
+    v.name: v
+    for v in [
+        Variant("random", "random"),
+        Variant("margin", "margin"),
+        Variant("entropy", "entropy"),
+        Variant("least_confidence", "least_confidence"),
+        Variant("margin+warmup", "margin", warmup=20),
+        Variant("margin+warmup+explore", "margin", exploration=0.2, warmup=20),
+        Variant("margin+warmup+explore+guard", "margin", 0.2, 20, starvation_boost=0.5),
+        Variant("entropy+warmup+explore", "entropy", exploration=0.2, warmup=20),
+        Variant("margin+warmup+explore/all", "margin", 0.2, 20, candidates=100_000),
+        Variant("random+rehearsal", "random", rehearsal=3),
+        Variant("margin+warmup+explore+rehearsal", "margin", 0.2, 20, rehearsal=3),
+        Variant("margin+warmup+explore+guard+rehearsal", "margin", 0.2, 20, 0.5, rehearsal=3),
+    ]
+}
+
+
+@dataclass
+class Split:
+    pool: Rows
+    pool_labels: list[str]
+    holdout: Rows
+    holdout_labels: list[str]
+    classes: list[str]
+
+
+def split(rows: Rows, labels: list[str], seed: int, pool_size: int, holdout_size: int) -> Split:
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    held = min(holdout_size, len(rows) * 3 // 10)
+    pool = order[held : held + pool_size]
+    return Split(
+        pool=[rows[i] for i in pool],
+        pool_labels=[labels[i] for i in pool],
+        holdout=[rows[i] for i in order[:held]],
+        holdout_labels=[labels[i] for i in order[:held]],
+        classes=sorted(set(labels)),
+    )
+
+
+def accuracy(predicted: list[str | None], truth: list[str]) -> float:
+    return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
+
+
+def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset: str) -> dict:
+    """One learning curve, driving the service's routing code as a project's loop does."""
+    model = OnlineModel(
+        labels=data.classes,
+        input_kind="tabular",
+        preset=preset,
+        strategy="margin" if variant.strategy == "random" else variant.strategy,
+        seed=seed,
+        rehearsal=variant.rehearsal,
+    )
+    policy = RoutingPolicy(
+        variant.strategy, variant.exploration, variant.warmup, variant.starvation_boost
+    )
+    queue = RoutingQueue(len(data.pool) + 1, random.Random(seed))
+    for i, row in enumerate(data.pool):
+        queue.push(QueuedItem(i, str(i), row, 1.0))
+    counts: Counter[str] = Counter({c: 0 for c in data.classes})
+    rng = random.Random(seed + 1)
+    curve, estimates, explored_hits = [], [], []
+
+    def scorer(items: Any) -> list[float]:
+        return policy.priorities(model.predict_many([i.data for i in items]), counts)
+
+    for n in range(1, budget + 1):
+        explore = policy.explore(model.version, rng)
+        lease = queue.lease(
+            holder="oracle",
+            annotator="oracle",
+            now=0.0,
+            duration=1e9,
+            scorer=scorer,
+            candidates=variant.candidates,
+            explore=explore,
+        )
+        if lease is None:
+            break
+        queue.remove(lease.item.item_id)
+        truth = data.pool_labels[lease.item.item_id]
+        learned = model.learn(lease.item.data, truth, drawn_at_random=explore)
+        counts[truth] += 1
+        if explore:
+            explored_hits.append(learned.correct)
+        if n % STEP == 0:
+            predicted = [p.label for p in model.predict_many(data.holdout)]
+            curve.append(accuracy(predicted, data.holdout_labels))
+            estimates.append(wilson_interval(sum(explored_hits), len(explored_hits)))
+    return {
+        "curve": curve,
+        "unbiased": estimates,
+        "classes_seen": sum(1 for c in counts.values() if c),
+    }
+
+
+def labels_to_reach(curve: list[float], target: float) -> float | None:
+    """Labels from which a mean curve stays at or above ``target`` (linear between checkpoints).
+
+    A curve that touches the target and falls back below it has not reached it.
+    """
+    first = len(curve)
+    while first > 0 and curve[first - 1] >= target:
+        first -= 1
+    if first == len(curve):
+        return None
+    n = (first + 1) * STEP
+    if first == 0:
+        return float(n)
+    previous, value = curve[first - 1], curve[first]
+    return n - STEP + STEP * (target - previous) / (value - previous)
+
+
+def summarise(results: dict, pools: dict[str, int]) -> dict:
+    """Per dataset and variant: mean curve, and the labels needed to match random."""
+    summary: dict[str, Any] = {}
+    for dataset, by_variant in results.items():
+        mean = {
+            name: [statistics.fmean(c) for c in zip(*[r["curve"] for r in runs], strict=True)]
+            for name, runs in by_variant.items()
+        }
+        # 200 labels, or half the pool for small datasets: with the whole pool labelled every
+        # policy has seen the same items.
+        reference_index = min(200 // STEP, max(1, pools[dataset] // 2 // STEP)) - 1
+        reference_labels = (reference_index + 1) * STEP
+        target = mean["random"][reference_index]
+        rows = {}
+        for name, curve in mean.items():
+            reach = labels_to_reach(curve, target)
+            rows[name] = {
+                "mean_curve": curve,
+                "area": statistics.fmean(curve),
+                "final": curve[-1],
+                "labels_to_random_reference": reach,
+                "share_of_reference": None if reach is None else reach / reference_labels,
+            }
+        summary[dataset] = {
+            "reference_labels": reference_labels,
+            "random_accuracy_at_reference": target,
+            "variants": rows,
+        }
+    return summary
+
+
+def plot(summary: dict, mode: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for dataset, result in summary.items():
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for name, row in result["variants"].items():
+            xs = [(i + 1) * STEP for i in range(len(row["mean_curve"]))]
+            style = {"color": "black", "linewidth": 2.5} if name == "random" else {}
+            ax.plot(xs, row["mean_curve"], label=name, **style)
+        ax.axhline(result["random_accuracy_at_reference"], color="grey", linestyle=":")
+        ax.set_title(f"{dataset}: held-out accuracy by labels ({mode})")
+        ax.set_xlabel("labels")
+        ax.set_ylabel("held-out accuracy")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3)
+        path = RESULTS / f"curves-{dataset}-{mode}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def table(summary: dict) -> str:
+    lines = []
+    for dataset, result in summary.items():
+        lines.append(
+            f"\n### {dataset} (random reaches {result['random_accuracy_at_reference']:.3f} "
+            f"with {result['reference_labels']} labels)\n"
+        )
+        lines.append("| policy | labels to match random | share | mean acc. | final acc. |")
+        lines.append("|---|---:|---:|---:|---:|")
+        for name, row in result["variants"].items():
+            reach = row["labels_to_random_reference"]
+            share = row["share_of_reference"]
+            lines.append(
+                f"| {name} | {'never' if reach is None else f'{reach:.0f}'} | "
+                f"{'-' if share is None else f'{100 * share:.0f}%'} | "
+                f"{row['area']:.3f} | {row['final']:.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["inprocess", "service"], default="inprocess")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--pool", type=int, default=1400)
+    parser.add_argument("--holdout", type=int, default=1000)
+    parser.add_argument("--preset", default="logistic_regression")
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    if args.mode == "service":
+        from label_efficiency_service import run_service as runner
+    else:
+        runner = run_inprocess
+    started = time.perf_counter()
+    results: dict[str, dict[str, list]] = {}
+    pools: dict[str, int] = {}
+    for dataset in args.datasets:
+        rows, labels = DATASETS[dataset]()
+        results[dataset] = {}
+        for seed in range(args.seeds):
+            data = split(rows, labels, seed, args.pool, args.holdout)
+            pools[dataset] = len(data.pool)
+            budget = min(args.budget, len(data.pool) // STEP * STEP)
+            for name in args.variants:
+                run = runner(data, VARIANTS[name], seed, budget, args.preset)
+                results[dataset].setdefault(name, []).append(run)
+        print(f"{dataset}: done", file=sys.stderr, flush=True)
+    summary = summarise(results, pools)
+    meta = {
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "mode": args.mode,
+        "seeds": list(range(args.seeds)),
+        "preset": args.preset,
+        "variants": {name: asdict(VARIANTS[name]) for name in args.variants},
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    out = RESULTS / f"label_efficiency-{args.mode}.json"
+    out.write_text(json.dumps({"meta": meta, "summary": summary, "runs": results}, indent=1))
+    plot(summary, args.mode)
+    print(json.dumps(meta))
+    print(table(summary))
+
+
+if __name__ == "__main__":
+    main()
