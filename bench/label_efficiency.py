@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import DATASETS, Rows
 
 from streamloop.online import OnlineModel
-from streamloop.online.estimate import wilson_interval
 from streamloop.online.routing import RoutingPolicy
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
@@ -62,17 +61,21 @@ VARIANTS = {
     v.name: v
     for v in [
         Variant("random", "random"),
+        # Plain uncertainty sampling, as textbooks have it.
         Variant("margin", "margin"),
         Variant("entropy", "entropy"),
         Variant("least_confidence", "least_confidence"),
-        Variant("margin+warmup", "margin", warmup=20),
-        Variant("margin+warmup+explore", "margin", exploration=0.2, warmup=20),
-        Variant("margin+warmup+explore+guard", "margin", 0.2, 20, starvation_boost=0.5),
-        Variant("entropy+warmup+explore", "entropy", exploration=0.2, warmup=20),
-        Variant("margin+warmup+explore/all", "margin", 0.2, 20, candidates=100_000),
+        # One ingredient at a time.
+        Variant("margin+warmup+explore", "margin", exploration=0.05, warmup=20),
+        Variant("entropy+warmup+explore", "entropy", exploration=0.05, warmup=20),
+        Variant("margin+warmup+explore+guard", "margin", 0.05, 20, starvation_boost=0.5),
+        Variant("margin+rehearsal", "margin", rehearsal=3),
         Variant("random+rehearsal", "random", rehearsal=3),
-        Variant("margin+warmup+explore+rehearsal", "margin", 0.2, 20, rehearsal=3),
-        Variant("margin+warmup+explore+guard+rehearsal", "margin", 0.2, 20, 0.5, rehearsal=3),
+        # The service's default: margin, a 20-label random warm-up, 5% exploration, rehearsal.
+        Variant("default", "margin", exploration=0.05, warmup=20, rehearsal=3),
+        Variant("default+explore20", "margin", exploration=0.2, warmup=20, rehearsal=3),
+        Variant("entropy+default", "entropy", exploration=0.05, warmup=20, rehearsal=3),
+        Variant("default/all-candidates", "margin", 0.05, 20, rehearsal=3, candidates=100_000),
     ]
 }
 
@@ -122,13 +125,14 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
         queue.push(QueuedItem(i, str(i), row, 1.0))
     counts: Counter[str] = Counter({c: 0 for c in data.classes})
     rng = random.Random(seed + 1)
-    curve, estimates, explored_hits = [], [], []
+    curve: list[float] = []
+    estimates: list[tuple[float, float, float] | None] = []
+    prequential: list[float | None] = []
 
     def scorer(items: Any) -> list[float]:
         return policy.priorities(model.predict_many([i.data for i in items]), counts)
 
     for n in range(1, budget + 1):
-        explore = policy.explore(model.version, rng)
         lease = queue.lease(
             holder="oracle",
             annotator="oracle",
@@ -136,25 +140,23 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
             duration=1e9,
             scorer=scorer,
             candidates=variant.candidates,
-            explore=explore,
+            explore=policy.explore(model.version, rng),
         )
         if lease is None:
             break
         queue.remove(lease.item.item_id)
         truth = data.pool_labels[lease.item.item_id]
-        learned = model.learn(lease.item.data, truth, drawn_at_random=explore)
+        model.learn(lease.item.data, truth, drawn_at_random=lease.drawn_at_random)
         counts[truth] += 1
-        if explore:
-            explored_hits.append(learned.correct)
         if n % STEP == 0:
             predicted = [p.label for p in model.predict_many(data.holdout)]
             curve.append(accuracy(predicted, data.holdout_labels))
-            estimates.append(wilson_interval(sum(explored_hits), len(explored_hits)))
-    return {
-        "curve": curve,
-        "unbiased": estimates,
-        "classes_seen": sum(1 for c in counts.values() if c),
-    }
+            u = model.sampled_accuracy.report()
+            estimates.append(
+                None if u["estimate"] is None else (u["estimate"], u["low"], u["high"])
+            )
+            prequential.append(model.metrics.report()["accuracy"])
+    return {"curve": curve, "unbiased": estimates, "prequential": prequential}
 
 
 def labels_to_reach(curve: list[float], target: float) -> float | None:
@@ -203,6 +205,37 @@ def summarise(results: dict, pools: dict[str, int]) -> dict:
             "variants": rows,
         }
     return summary
+
+
+def estimate_quality(results: dict, variant: str) -> str:
+    """How well the unbiased estimate, and the prequential accuracy, track held-out accuracy."""
+    lines = [
+        f"\n### Accuracy estimates against held-out accuracy ({variant}, every checkpoint)\n",
+        "| dataset | unbiased: mean abs. error | 95% interval covers held-out | "
+        "prequential: mean error (signed) |",
+        "|---|---:|---:|---:|",
+    ]
+    for dataset, by_variant in results.items():
+        errors, covered, total, biased = [], 0, 0, []
+        for run in by_variant.get(variant, []):
+            for truth, estimate, preq in zip(
+                run["curve"], run["unbiased"], run.get("prequential", []), strict=False
+            ):
+                if preq is not None:
+                    biased.append(preq - truth)
+                if estimate is None:
+                    continue
+                value, low, high = estimate
+                errors.append(abs(value - truth))
+                covered += low <= truth <= high
+                total += 1
+        if not total:
+            continue
+        lines.append(
+            f"| {dataset} | {statistics.fmean(errors):.3f} | {100 * covered / total:.0f}% | "
+            f"{statistics.fmean(biased):+.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def plot(summary: dict, mode: str) -> list[Path]:
@@ -262,6 +295,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=1400)
     parser.add_argument("--holdout", type=int, default=1000)
     parser.add_argument("--preset", default="logistic_regression")
+    parser.add_argument("--tag", default="", help="suffix for the output files")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.mode == "service":
@@ -294,11 +328,14 @@ def main() -> None:
         ),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    out = RESULTS / f"label_efficiency-{args.mode}.json"
+    name = f"{args.mode}{'-' + args.tag if args.tag else ''}"
+    out = RESULTS / f"label_efficiency-{name}.json"
     out.write_text(json.dumps({"meta": meta, "summary": summary, "runs": results}, indent=1))
-    plot(summary, args.mode)
+    plot(summary, name)
     print(json.dumps(meta))
     print(table(summary))
+    if args.mode == "inprocess" and "default" in args.variants:
+        print(estimate_quality(results, "default"))
 
 
 if __name__ == "__main__":

@@ -74,7 +74,8 @@ async def test_the_unbiased_estimate_counts_only_items_drawn_at_random(service):
                 await alice.send({"type": "skip", "item_id": queued["item"]["id"]})
             alice.items.clear()
     estimate = (await service.metrics("tickets"))["unbiased_accuracy"]
-    # The first five labels were the warm-up's random draws; the next three were chosen
-    # for their uncertainty and must not bias the estimate.
-    assert estimate["samples"] == 5
+    # The first five labels were the warm-up's random draws (the very first met an untrained
+    # model, which has nothing to estimate); the next three were chosen for their uncertainty
+    # and must not bias the estimate.
+    assert estimate["samples"] == 4
     assert estimate["low"] <= estimate["estimate"] <= estimate["high"]

@@ -3,8 +3,9 @@
 Prequential accuracy over routed items is pessimistic: they were chosen *because* the model
 found them hard. Items drawn at random (the warm-up and the exploration share) are a fair
 sample of what arrives, so the model's prequential hits on them estimate its accuracy on the
-production stream without that bias. Only the latest ``window`` of them count, so the estimate
-follows the model as it learns.
+production stream without that bias. Only the latest ``window`` of them count (50 by default:
+a model that is still learning fast changes more between older draws than a wider interval
+would cost), so the estimate follows the model as it learns.
 """
 
 from __future__ import annotations
@@ -42,26 +43,45 @@ def wilson_interval(hits: int, n: int, z: float = Z_95) -> tuple[float, float, f
 
 
 class RandomSampleAccuracy:
-    """Prequential hits on randomly drawn items, over a sliding window.
+    """Prequential hits on randomly drawn items, weighted towards the latest.
+
+    Each hit counts half as much every ``half_life`` draws, so the estimate follows a model
+    that is still learning instead of averaging over the weaker models it used to be. The
+    interval is Wilson's at the weights' effective sample size (Kish).
 
     Examples
     --------
-    >>> estimate = RandomSampleAccuracy(window=3)
-    >>> for hit in [False, True, True, True]:
+    >>> estimate = RandomSampleAccuracy(half_life=2)
+    >>> for hit in [False, False, True, True, True, True]:
     ...     estimate.update(hit)
-    >>> estimate.report()["estimate"], estimate.report()["samples"]
-    (1.0, 3)
+    >>> report = estimate.report()
+    >>> round(report["estimate"], 2), report["samples"]
+    (0.86, 6)
     """
 
-    def __init__(self, window: int = 200) -> None:
-        self.window = window
-        self._hits: deque[bool] = deque(maxlen=window)
+    def __init__(self, half_life: float = 15.0, memory: int = 200) -> None:
+        self.half_life = half_life
+        self._hits: deque[bool] = deque(maxlen=memory)
 
     def update(self, correct: bool) -> None:
         self._hits.append(correct)
 
     def report(self) -> dict[str, Any]:
-        """``estimate`` with its 95% interval ``low``/``high`` over ``samples`` draws."""
-        interval = wilson_interval(sum(self._hits), len(self._hits))
-        estimate, low, high = interval if interval is not None else (None, None, None)
-        return {"estimate": estimate, "low": low, "high": high, "samples": len(self._hits)}
+        """``estimate`` with its 95% interval ``low``/``high``, from ``samples`` draws."""
+        if not self._hits:
+            return {"estimate": None, "low": None, "high": None, "samples": 0}
+        decay = 0.5 ** (1.0 / self.half_life)
+        weights = [decay**age for age in range(len(self._hits))]
+        hits = reversed(self._hits)  # newest first, matching age 0
+        total = math.fsum(weights)
+        share = math.fsum(w for w, hit in zip(weights, hits, strict=True) if hit) / total
+        effective = total * total / math.fsum(w * w for w in weights)
+        interval = wilson_interval(round(share * effective), max(1, round(effective)))
+        assert interval is not None
+        _, low, high = interval
+        return {
+            "estimate": share,
+            "low": min(low, share),
+            "high": max(high, share),
+            "samples": len(self._hits),
+        }

@@ -131,7 +131,7 @@ class OnlineModel:
         self._strategy = strategy
         self._seed = seed
         self._metrics = PrequentialMetrics(self._labels, window)
-        self._sampled = RandomSampleAccuracy(window)
+        self._sampled = RandomSampleAccuracy()
         self._version = 0
         # Rehearsal: after each new label, re-learn a few earlier ones drawn from a bounded
         # reservoir, so an SGD model fed only hard, boundary items does not forget the rest.
@@ -222,7 +222,8 @@ class OnlineModel:
         x = model_input(self._input_kind, data)
         prediction = self._predict(x)
         self._metrics.update(label, prediction.label)
-        if drawn_at_random:
+        if drawn_at_random and prediction.label is not None:
+            # An untrained model has no accuracy to estimate: its first guesses are left out.
             self._sampled.update(prediction.label == label)
         self._pipeline.learn_one(x, label)
         if self._rehearsal:
