@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from streamloop.online import Prediction
-from streamloop.online.routing import RoutingPolicy, default_rehearsal
+from streamloop.online.routing import RoutingPolicy, StreamGate, default_rehearsal
 
 
 def prediction(probabilities: dict[str, float], uncertainty: float) -> Prediction:
@@ -49,3 +49,45 @@ def test_the_guard_lifts_items_likely_of_a_starved_label():
 def test_rehearsal_is_on_by_default_for_sgd_models_only():
     assert default_rehearsal("logistic_regression") > 0
     assert default_rehearsal("naive_bayes") == default_rehearsal("hoeffding_tree") == 0
+
+
+def admitted_share(gate: StreamGate, uncertainties: list[float], annotators: int) -> float:
+    rng = random.Random(0)
+    decisions = [
+        gate.admit(u, now=float(i), annotators=annotators, rng=rng)
+        for i, u in enumerate(uncertainties)
+    ]
+    return sum(routed for routed, _ in decisions[len(decisions) // 2 :]) / (len(decisions) // 2)
+
+
+def test_the_stream_gate_admits_what_the_annotators_online_can_label():
+    # One event a second; one annotator labels 360 an hour: a tenth can be labelled.
+    uncertainties = [random.Random(i).random() for i in range(4000)]
+    one = admitted_share(StreamGate(360, exploration=0.0), uncertainties, annotators=1)
+    three = admitted_share(StreamGate(360, exploration=0.0), uncertainties, annotators=3)
+    assert 0.08 < one < 0.12
+    assert 0.27 < three < 0.33
+
+
+def test_the_stream_gate_admits_the_most_uncertain():
+    gate = StreamGate(360, exploration=0.0)
+    rng = random.Random(1)
+    for i in range(2000):
+        gate.admit(rng.random(), now=float(i), annotators=1, rng=rng)
+    assert gate.admit(0.99, now=2000.0, annotators=1, rng=rng) == (True, False)
+    assert gate.admit(0.10, now=2001.0, annotators=1, rng=rng) == (False, False)
+
+
+def test_ties_at_the_threshold_keep_the_budget():
+    # An untrained model: every event is equally (fully) uncertain.
+    share = admitted_share(StreamGate(360, exploration=0.0), [1.0] * 4000, annotators=1)
+    assert 0.07 < share < 0.13
+
+
+def test_the_gate_flags_its_random_draws():
+    gate = StreamGate(360, exploration=0.5)
+    rng = random.Random(2)
+    decisions = [gate.admit(0.0, now=float(i), annotators=1, rng=rng) for i in range(4000)]
+    # Certain events only get through as random draws, flagged as such.
+    assert all(drawn for routed, drawn in decisions[100:] if routed)
+    assert 0.02 < sum(routed for routed, _ in decisions[2000:]) / 2000 < 0.08

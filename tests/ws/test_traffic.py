@@ -192,3 +192,17 @@ async def test_an_item_is_learned_once_whoever_labels_it_second(service):
     assert third["model_version"] == 2 and third["duplicate"] is False
     metrics = await service.metrics("tickets")
     assert metrics["labels_total"] == 2
+
+
+async def test_stream_mode_routes_only_what_the_labelling_budget_can_take(service):
+    await service.create_project(routing="stream", labels_per_annotator_hour=100_000)
+    events = [{"id": f"e{i}", "data": ticket("bug", i)} for i in range(300)]
+    results = await service.send_events("tickets", events)
+    queued = sum(r["queued"] for r in results)
+    # 300 events in one second against a budget of ~28 labels a second.
+    assert 0 < queued < 150
+    metrics = await service.metrics("tickets")
+    assert metrics["queue_depth"] == queued and metrics["events_total"] == 300
+    routing = metrics["routing"]
+    assert routing["mode"] == "stream" and routing["budget_per_hour"] == 100_000
+    assert routing["admitted_share"] < 0.2

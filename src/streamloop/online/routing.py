@@ -12,13 +12,21 @@ re-scored at lease time.
 
 from __future__ import annotations
 
+import bisect
 import random
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from streamloop.online.model import Prediction
 
-__all__ = ["DEFAULT_REHEARSAL", "DEFAULT_WARMUP", "RoutingPolicy", "default_rehearsal"]
+__all__ = [
+    "DEFAULT_REHEARSAL",
+    "DEFAULT_WARMUP",
+    "RoutingPolicy",
+    "StreamGate",
+    "default_rehearsal",
+]
 
 #: Labels drawn at random before uncertainty ranking starts (see BENCHMARKS.md).
 DEFAULT_WARMUP = 20
@@ -99,3 +107,91 @@ class RoutingPolicy:
             * sum(p.probabilities.get(label, 0.0) * gap for label, gap in deficit.items())
             for score, p in zip(scores, predictions, strict=True)
         ]
+
+
+class StreamGate:
+    """Stream mode: decide at arrival whether an event is worth a label.
+
+    The labelling budget per hour follows the annotators online (``per_annotator_hour`` each,
+    at least one annotator's worth, so a queue is ready when someone arrives). The gate admits
+    the share of events the budget can label: those whose uncertainty is above the matching
+    quantile of recent uncertainties, plus an ``exploration`` share of that budget drawn at
+    random, which keeps the unbiased accuracy estimate fed.
+
+    Parameters
+    ----------
+    per_annotator_hour
+        Labels one annotator gives in an hour.
+    exploration
+        Share of the admitted events drawn at random.
+    memory
+        How many recent uncertainties the threshold is computed from.
+
+    Examples
+    --------
+    >>> gate = StreamGate(per_annotator_hour=360, exploration=0.0)
+    >>> rng = random.Random(0)
+    >>> decisions = [gate.admit(i % 10 / 10, now=i, annotators=1, rng=rng) for i in range(3600)]
+    >>> admitted = [routed for routed, _drawn_at_random in decisions]
+    >>> # 1 event a second, one annotator labelling 360 an hour: about a tenth get through,
+    >>> # the most uncertain ones.
+    >>> 0.08 < sum(admitted) / len(admitted) < 0.15
+    True
+    """
+
+    def __init__(
+        self, per_annotator_hour: float, exploration: float = 0.05, memory: int = 1000
+    ) -> None:
+        self.per_annotator_hour = per_annotator_hour
+        self.exploration = exploration
+        self._recent: deque[float] = deque(maxlen=memory)
+        self._sorted: list[float] = []
+        self._arrivals: deque[float] = deque(maxlen=memory)
+        self._rate = 0.0  # events per second over the recent arrivals
+        self.threshold = 0.0
+        self.share = 1.0
+
+    def admit(
+        self, uncertainty: float, *, now: float, annotators: int, rng: random.Random
+    ) -> tuple[bool, bool]:
+        """Whether the event arriving ``now`` (seconds) is routed, and whether by random draw."""
+        self._observe(uncertainty, now)
+        budget = max(1, annotators) * self.per_annotator_hour / 3600.0
+        self.share = 1.0 if self._rate <= 0.0 else min(1.0, budget / self._rate)
+        if self.share >= 1.0:
+            self.threshold = 0.0
+            return True, rng.random() < self.exploration
+        if rng.random() < self.exploration * self.share:
+            return True, True
+        uncertain_share = self.share * (1.0 - self.exploration)
+        ranked = self._sorted
+        rank = min(len(ranked) - 1, int(len(ranked) * (1.0 - uncertain_share)))
+        self.threshold = ranked[rank]
+        if uncertainty <= 0.0:
+            return False, False  # a certain prediction teaches nothing
+        if uncertainty != self.threshold:
+            return uncertainty > self.threshold, False
+        # Ties at the threshold (an untrained model finds everything equally uncertain) are
+        # admitted at random, in the proportion that keeps the budget.
+        above = len(ranked) - bisect.bisect_right(ranked, uncertainty)
+        tied = len(ranked) - above - bisect.bisect_left(ranked, uncertainty)
+        wanted = uncertain_share * len(ranked) - above
+        return rng.random() < wanted / tied, False
+
+    def report(self, annotators: int) -> dict[str, float]:
+        return {
+            "arrivals_per_hour": self._rate * 3600.0,
+            "budget_per_hour": max(1, annotators) * self.per_annotator_hour,
+            "admitted_share": self.share,
+            "threshold": self.threshold,
+        }
+
+    def _observe(self, uncertainty: float, now: float) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._sorted.pop(bisect.bisect_left(self._sorted, self._recent[0]))
+        self._recent.append(uncertainty)
+        bisect.insort(self._sorted, uncertainty)
+        self._arrivals.append(now)
+        # Events that arrive together (one batch) count as arriving within a second.
+        span = max(now - self._arrivals[0], 1.0)
+        self._rate = len(self._arrivals) / span

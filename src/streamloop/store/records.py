@@ -23,6 +23,8 @@ class ProjectRecord:
     lease_seconds: float
     warmup: int
     rehearsal: int
+    routing: str
+    labels_per_annotator_hour: float
     seed: int
     created_at: datetime
 
@@ -38,6 +40,8 @@ class ProjectRecord:
             "lease_seconds": self.lease_seconds,
             "warmup": self.warmup,
             "rehearsal": self.rehearsal,
+            "routing": self.routing,
+            "labels_per_annotator_hour": self.labels_per_annotator_hour,
             "seed": self.seed,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
         }
@@ -49,6 +53,7 @@ class NewEvent:
     data: dict[str, Any]
     status: str
     uncertainty: float
+    drawn_at_random: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ class ItemRecord:
     status: str
     uncertainty: float
     duplicate: bool = False
+    drawn_at_random: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,7 @@ class Store:
                         "data": e.data,
                         "status": e.status,
                         "uncertainty": e.uncertainty,
+                        "drawn_at_random": e.drawn_at_random,
                         "created_at": now,
                     }
                     for e in fresh.values()
@@ -177,11 +178,22 @@ class Store:
                     _ITEMS.c.data,
                     _ITEMS.c.status,
                     _ITEMS.c.uncertainty,
+                    _ITEMS.c.drawn_at_random,
                 )
                 .where(_ITEMS.c.project_id == project_id, _ITEMS.c.status == "queued")
                 .order_by(_ITEMS.c.id)
             )
-            return [ItemRecord(r.id, r.event_id, r.data, r.status, r.uncertainty) for r in rows]
+            return [
+                ItemRecord(
+                    r.id,
+                    r.event_id,
+                    r.data,
+                    r.status,
+                    r.uncertainty,
+                    drawn_at_random=r.drawn_at_random,
+                )
+                for r in rows
+            ]
 
     def missing_events(self, project_id: int, event_ids: Sequence[str]) -> list[str]:
         """Which of ``event_ids`` this project has never received."""
@@ -445,6 +457,8 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         lease_seconds=row.lease_seconds,
         warmup=row.warmup,
         rehearsal=row.rehearsal,
+        routing=row.routing,
+        labels_per_annotator_hour=row.labels_per_annotator_hour,
         seed=row.seed,
         created_at=created,
     )

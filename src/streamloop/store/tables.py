@@ -30,6 +30,8 @@ class ProjectRow(SQLModel, table=True):
     lease_seconds: float
     warmup: int = 0
     rehearsal: int = 0
+    routing: str = "pool"
+    labels_per_annotator_hour: float = 120.0
     seed: int = 0
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -50,6 +52,8 @@ class ItemRow(SQLModel, table=True):
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(index=True)
     uncertainty: float
+    #: Routed by a random draw (stream mode), not for its uncertainty: a fair sample.
+    drawn_at_random: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 

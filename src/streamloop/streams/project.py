@@ -14,7 +14,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
-from streamloop.online.routing import RoutingPolicy
+from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
@@ -49,9 +49,17 @@ class ProjectRuntime:
         self.settings = settings
         self.journal = journal
         self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
-        self.policy = RoutingPolicy(
-            record.strategy, exploration=record.exploration, warmup=record.warmup
-        )
+        self.gate: StreamGate | None = None
+        self._gate_rng = random.Random(record.seed + 2)
+        if record.routing == "stream":
+            # The gate chooses (and draws the random share) at arrival; leases then simply
+            # take the most uncertain admitted item.
+            self.gate = StreamGate(record.labels_per_annotator_hour, record.exploration)
+            self.policy = RoutingPolicy(record.strategy)
+        else:
+            self.policy = RoutingPolicy(
+                record.strategy, exploration=record.exploration, warmup=record.warmup
+            )
         self._rng = random.Random(record.seed + 1)
         self.learner = Learner(
             project_id=record.id,
@@ -142,12 +150,15 @@ class ProjectRuntime:
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Score a batch, store it, and route the new items into the queue."""
         predictions = self.model.predict_many([data for _event_id, data in events])
+        routes = [self._route(p.uncertainty) for p in predictions]
         records = await self.store.run(
             self.store.insert_events,
             self.record.id,
             [
-                NewEvent(event_id, data, "queued", p.uncertainty)
-                for (event_id, data), p in zip(events, predictions, strict=True)
+                NewEvent(event_id, data, status, p.uncertainty, drawn_at_random=random_draw)
+                for (event_id, data), p, (status, random_draw) in zip(
+                    events, predictions, routes, strict=True
+                )
             ],
         )
         shed: list[int] = []
@@ -155,9 +166,17 @@ class ProjectRuntime:
             if record.duplicate:
                 continue
             self.events_total += 1
+            if record.status != "queued":
+                continue
             shed.extend(
                 self.queue.push(
-                    QueuedItem(record.id, record.event_id, record.data, prediction.uncertainty)
+                    QueuedItem(
+                        record.id,
+                        record.event_id,
+                        record.data,
+                        prediction.uncertainty,
+                        drawn_at_random=record.drawn_at_random,
+                    )
                 )
             )
         if shed:
@@ -329,8 +348,15 @@ class ProjectRuntime:
             "labels_per_minute": float(len(self._label_times)) * 60.0 / _RATE_WINDOW,
             "label_backlog": self.learner.backlog,
             "unbiased_accuracy": self.model.sampled_accuracy.report(),
+            "routing": self._routing_report(),
             "label_commits_total": self.learner.commits,
         }
+
+    def _routing_report(self) -> dict[str, Any]:
+        if self.gate is None:
+            return {"mode": "pool"}
+        annotators = len({s.annotator for s in self._sessions.values()})
+        return {"mode": "stream", **self.gate.report(annotators)}
 
     @property
     def sessions(self) -> list[AnnotatorSession]:
@@ -367,6 +393,16 @@ class ProjectRuntime:
                 f"{label!r} is not one of this project's labels {list(self.record.labels)}",
                 code="unknown_label",
             )
+
+    def _route(self, uncertainty: float) -> tuple[str, bool]:
+        """(status, drawn at random) of a new event: pool mode queues every one."""
+        if self.gate is None:
+            return "queued", False
+        annotators = len({s.annotator for s in self._sessions.values()})
+        admitted, drawn_at_random = self.gate.admit(
+            uncertainty, now=time.monotonic(), annotators=annotators, rng=self._gate_rng
+        )
+        return ("queued" if admitted else "scored"), drawn_at_random
 
     def _explore(self) -> bool:
         return self.policy.explore(self.model.version, self._rng)
@@ -457,7 +493,13 @@ class ProjectRuntime:
         for item, prediction in zip(items, scores, strict=True):
             shed.extend(
                 self.queue.push(
-                    QueuedItem(item.id, item.event_id, item.data, prediction.uncertainty)
+                    QueuedItem(
+                        item.id,
+                        item.event_id,
+                        item.data,
+                        prediction.uncertainty,
+                        drawn_at_random=item.drawn_at_random,
+                    )
                 )
             )
         if shed:

@@ -26,6 +26,8 @@ class QueuedItem:
     data: Mapping[str, Any]
     score: float
     seq: int = 0
+    #: Admitted by a random draw (stream mode): its label is a fair sample of the stream.
+    drawn_at_random: bool = False
 
 
 @dataclass(slots=True)
@@ -135,6 +137,7 @@ class RoutingQueue:
             chosen = self._best(annotator, scorer, candidates)
         if chosen is None:
             return None
+        drawn_at_random = drawn_at_random or chosen.drawn_at_random
         self._discard(chosen.item_id)
         lease = Lease(chosen, holder, annotator, now + duration, drawn_at_random=drawn_at_random)
         self._leases[chosen.item_id] = lease

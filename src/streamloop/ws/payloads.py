@@ -64,6 +64,8 @@ class ProjectSpec(BaseModel):
     lease_seconds: Annotated[float, Field(gt=0.0, le=86_400.0)] = 120.0
     warmup: Annotated[int, Field(ge=0, le=10_000)] = DEFAULT_WARMUP
     rehearsal: Annotated[int | None, Field(ge=0, le=20)] = None
+    routing: Literal["pool", "stream"] = "pool"
+    labels_per_annotator_hour: Annotated[float, Field(gt=0.0, le=100_000.0)] = 120.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     @model_validator(mode="after")
