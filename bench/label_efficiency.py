@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import DATASETS, Rows
 
 from streamloop.online import OnlineModel
-from streamloop.online.routing import RoutingPolicy
+from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -159,6 +159,82 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
     return {"curve": curve, "unbiased": estimates, "prequential": prequential}
 
 
+def run_stream(data: Split, variant: Variant, seed: int, budget: int, preset: str) -> dict:
+    """The pool arrives as a stream, one event a second; one annotator labels ``budget`` of them.
+
+    ``stream-gate`` decides at arrival (the service's stream mode), ``stream-random`` admits a
+    random share of the same size, and ``stream-pool`` queues every event and lets each lease
+    pick (the service's pool mode).
+    """
+    model = OnlineModel(
+        labels=data.classes,
+        input_kind="tabular",
+        preset=preset,
+        strategy="margin",
+        seed=seed,
+        rehearsal=variant.rehearsal,
+    )
+    per_second = budget / len(data.pool)
+    gate = StreamGate(per_second * 3600, exploration=variant.exploration)
+    pool_mode = variant.name == "stream-pool"
+    policy = RoutingPolicy("margin", variant.exploration, variant.warmup) if pool_mode else None
+    queue = RoutingQueue(len(data.pool) + 1, random.Random(seed))
+    rng, gate_rng = random.Random(seed + 1), random.Random(seed + 2)
+    curve: list[float] = []
+    labelled, owed = 0, 0.0
+
+    def scorer(items: Any) -> list[float]:
+        return [p.uncertainty for p in model.predict_many([i.data for i in items])]
+
+    for t, row in enumerate(data.pool):
+        uncertainty = model.predict(row).uncertainty
+        if pool_mode:
+            admitted, drawn = True, False
+        else:
+            admitted, drawn = gate.admit(
+                uncertainty,
+                now=float(t),
+                annotators=1,
+                rng=gate_rng,
+                warming_up=model.version < variant.warmup,
+            )
+        if admitted:
+            queue.push(QueuedItem(t, str(t), row, uncertainty, drawn_at_random=drawn))
+        owed += per_second
+        while owed >= 1.0 and labelled < budget:
+            explore = policy.explore(model.version, rng) if policy else False
+            lease = queue.lease(
+                holder="a",
+                annotator="a",
+                now=0.0,
+                duration=1e9,
+                scorer=scorer,
+                candidates=variant.candidates,
+                explore=explore,
+            )
+            if lease is None:
+                break
+            owed -= 1.0
+            queue.remove(lease.item.item_id)
+            truth = data.pool_labels[lease.item.item_id]
+            model.learn(lease.item.data, truth, drawn_at_random=lease.drawn_at_random)
+            labelled += 1
+            if labelled % STEP == 0:
+                predicted = [p.label for p in model.predict_many(data.holdout)]
+                curve.append(accuracy(predicted, data.holdout_labels))
+    return {"curve": curve, "unbiased": [], "prequential": []}
+
+
+STREAM_VARIANTS = {
+    v.name: v
+    for v in [
+        Variant("stream-random", "margin", exploration=1.0, rehearsal=3),
+        Variant("stream-gate", "margin", exploration=0.05, warmup=20, rehearsal=3),
+        Variant("stream-pool", "margin", exploration=0.05, warmup=20, rehearsal=3),
+    ]
+}
+
+
 def labels_to_reach(curve: list[float], target: float) -> float | None:
     """Labels from which a mean curve stays at or above ``target`` (linear between checkpoints).
 
@@ -176,19 +252,21 @@ def labels_to_reach(curve: list[float], target: float) -> float | None:
     return n - STEP + STEP * (target - previous) / (value - previous)
 
 
-def summarise(results: dict, pools: dict[str, int]) -> dict:
+def summarise(results: dict, pools: dict[str, int], baseline: str = "random") -> dict:
     """Per dataset and variant: mean curve, and the labels needed to match random."""
     summary: dict[str, Any] = {}
     for dataset, by_variant in results.items():
         mean = {
-            name: [statistics.fmean(c) for c in zip(*[r["curve"] for r in runs], strict=True)]
+            # Runs that ran out of items end early: the mean covers the checkpoints all reached.
+            name: [statistics.fmean(c) for c in zip(*[r["curve"] for r in runs], strict=False)]
             for name, runs in by_variant.items()
         }
         # 200 labels, or half the pool for small datasets: with the whole pool labelled every
         # policy has seen the same items.
         reference_index = min(200 // STEP, max(1, pools[dataset] // 2 // STEP)) - 1
         reference_labels = (reference_index + 1) * STEP
-        target = mean["random"][reference_index]
+        reference_index = min(reference_index, len(mean[baseline]) - 1)
+        target = mean[baseline][reference_index]
         rows = {}
         for name, curve in mean.items():
             reach = labels_to_reach(curve, target)
@@ -238,6 +316,21 @@ def estimate_quality(results: dict, variant: str) -> str:
     return "\n".join(lines)
 
 
+#: The curves drawn (the tables list every variant), with their line styles.
+PLOTTED: dict[str, dict[str, Any]] = {
+    "random": {"color": "black", "linewidth": 2.5},
+    "stream-random": {"color": "black", "linewidth": 2.5},
+    "margin": {"color": "tab:blue", "linestyle": "--"},
+    "entropy": {"color": "tab:orange", "linestyle": "--"},
+    "margin+warmup+explore": {"color": "tab:green", "linestyle": ":"},
+    "margin+rehearsal": {"color": "tab:purple", "linestyle": ":"},
+    "random+rehearsal": {"color": "grey", "linestyle": "-."},
+    "default": {"color": "tab:red", "linewidth": 2.5},
+    "stream-gate": {"color": "tab:green", "linewidth": 2},
+    "stream-pool": {"color": "tab:red", "linewidth": 2.5},
+}
+
+
 def plot(summary: dict, mode: str) -> list[Path]:
     import matplotlib
 
@@ -246,16 +339,17 @@ def plot(summary: dict, mode: str) -> list[Path]:
 
     paths = []
     for dataset, result in summary.items():
-        fig, ax = plt.subplots(figsize=(7, 4.2))
+        fig, ax = plt.subplots(figsize=(8.5, 4.2))
         for name, row in result["variants"].items():
+            if name not in PLOTTED:
+                continue
             xs = [(i + 1) * STEP for i in range(len(row["mean_curve"]))]
-            style = {"color": "black", "linewidth": 2.5} if name == "random" else {}
-            ax.plot(xs, row["mean_curve"], label=name, **style)
+            ax.plot(xs, row["mean_curve"], label=name, **PLOTTED[name])
         ax.axhline(result["random_accuracy_at_reference"], color="grey", linestyle=":")
         ax.set_title(f"{dataset}: held-out accuracy by labels ({mode})")
         ax.set_xlabel("labels")
         ax.set_ylabel("held-out accuracy")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(alpha=0.3)
         path = RESULTS / f"curves-{dataset}-{mode}.png"
         fig.tight_layout()
@@ -287,7 +381,7 @@ def table(summary: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["inprocess", "service"], default="inprocess")
+    parser.add_argument("--mode", choices=["inprocess", "service", "stream"], default="inprocess")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, default=5)
@@ -296,10 +390,19 @@ def main() -> None:
     parser.add_argument("--holdout", type=int, default=1000)
     parser.add_argument("--preset", default="logistic_regression")
     parser.add_argument("--tag", default="", help="suffix for the output files")
+    parser.add_argument("--replot", type=Path, help="redraw the plots of a results file")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
+    if args.replot:
+        saved = json.loads(args.replot.read_text())
+        plot(saved["summary"], args.replot.stem.removeprefix("label_efficiency-"))
+        return
+    variants, baseline = VARIANTS, "random"
     if args.mode == "service":
         from label_efficiency_service import run_service as runner
+    elif args.mode == "stream":
+        runner, variants, baseline = run_stream, STREAM_VARIANTS, "stream-random"
+        args.variants = list(STREAM_VARIANTS)
     else:
         runner = run_inprocess
     started = time.perf_counter()
@@ -312,17 +415,21 @@ def main() -> None:
             data = split(rows, labels, seed, args.pool, args.holdout)
             pools[dataset] = len(data.pool)
             budget = min(args.budget, len(data.pool) // STEP * STEP)
+            if args.mode == "stream":
+                # A stream offers several times more events than can be labelled.
+                budget = min(args.budget, len(data.pool) // 4 // STEP * STEP)
+                pools[dataset] = 2 * budget  # compare at the end of the budget
             for name in args.variants:
-                run = runner(data, VARIANTS[name], seed, budget, args.preset)
+                run = runner(data, variants[name], seed, budget, args.preset)
                 results[dataset].setdefault(name, []).append(run)
         print(f"{dataset}: done", file=sys.stderr, flush=True)
-    summary = summarise(results, pools)
+    summary = summarise(results, pools, baseline)
     meta = {
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "mode": args.mode,
         "seeds": list(range(args.seeds)),
         "preset": args.preset,
-        "variants": {name: asdict(VARIANTS[name]) for name in args.variants},
+        "variants": {name: asdict(variants[name]) for name in args.variants},
         "machine": (
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         ),

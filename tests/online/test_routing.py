@@ -88,6 +88,19 @@ def test_the_gate_flags_its_random_draws():
     gate = StreamGate(360, exploration=0.5)
     rng = random.Random(2)
     decisions = [gate.admit(0.0, now=float(i), annotators=1, rng=rng) for i in range(4000)]
-    # Certain events only get through as random draws, flagged as such.
-    assert all(drawn for routed, drawn in decisions[100:] if routed)
-    assert 0.02 < sum(routed for routed, _ in decisions[2000:]) / 2000 < 0.08
+    routed = [drawn for admitted, drawn in decisions[2000:] if admitted]
+    # The budget (a tenth) is kept, and half of it is random draws, flagged as such.
+    assert 0.08 < len(routed) / 2000 < 0.12
+    assert 0.4 < sum(routed) / len(routed) < 0.6
+
+
+def test_the_warmup_spends_the_whole_budget_on_random_draws():
+    gate = StreamGate(360, exploration=0.05)
+    rng = random.Random(3)
+    decisions = [
+        gate.admit(rng.random(), now=float(i), annotators=1, rng=rng, warming_up=True)
+        for i in range(4000)
+    ]
+    routed = [drawn for admitted, drawn in decisions[2000:] if admitted]
+    assert 0.08 < len(routed) / 2000 < 0.12
+    assert all(routed)

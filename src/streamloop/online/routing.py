@@ -152,23 +152,33 @@ class StreamGate:
         self.share = 1.0
 
     def admit(
-        self, uncertainty: float, *, now: float, annotators: int, rng: random.Random
+        self,
+        uncertainty: float,
+        *,
+        now: float,
+        annotators: int,
+        rng: random.Random,
+        warming_up: bool = False,
     ) -> tuple[bool, bool]:
-        """Whether the event arriving ``now`` (seconds) is routed, and whether by random draw."""
+        """Whether the event arriving ``now`` (seconds) is routed, and whether by random draw.
+
+        While ``warming_up``, the whole budget goes to random draws: an untrained model's
+        uncertainty says nothing yet (after one label it is sure of everything).
+        """
         self._observe(uncertainty, now)
         budget = max(1, annotators) * self.per_annotator_hour / 3600.0
         self.share = 1.0 if self._rate <= 0.0 else min(1.0, budget / self._rate)
         if self.share >= 1.0:
             self.threshold = 0.0
-            return True, rng.random() < self.exploration
-        if rng.random() < self.exploration * self.share:
+            return True, warming_up or rng.random() < self.exploration
+        if rng.random() < (1.0 if warming_up else self.exploration) * self.share:
             return True, True
+        if warming_up:
+            return False, False
         uncertain_share = self.share * (1.0 - self.exploration)
         ranked = self._sorted
         rank = min(len(ranked) - 1, int(len(ranked) * (1.0 - uncertain_share)))
         self.threshold = ranked[rank]
-        if uncertainty <= 0.0:
-            return False, False  # a certain prediction teaches nothing
         if uncertainty != self.threshold:
             return uncertainty > self.threshold, False
         # Ties at the threshold (an untrained model finds everything equally uncertain) are

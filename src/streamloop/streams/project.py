@@ -400,7 +400,11 @@ class ProjectRuntime:
             return "queued", False
         annotators = len({s.annotator for s in self._sessions.values()})
         admitted, drawn_at_random = self.gate.admit(
-            uncertainty, now=time.monotonic(), annotators=annotators, rng=self._gate_rng
+            uncertainty,
+            now=time.monotonic(),
+            annotators=annotators,
+            rng=self._gate_rng,
+            warming_up=self.model.version < self.record.warmup,
         )
         return ("queued" if admitted else "scored"), drawn_at_random
 
