@@ -29,7 +29,6 @@ import random
 import statistics
 import sys
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,8 @@ class Variant:
     starvation_boost: float = 0.0
     candidates: int = 32
     rehearsal: int = 0
+    batch: int = 1
+    diversity: float = 0.0
 
 
 VARIANTS = {
@@ -76,6 +77,10 @@ VARIANTS = {
         Variant("default+explore20", "margin", exploration=0.2, warmup=20, rehearsal=3),
         Variant("entropy+default", "entropy", exploration=0.05, warmup=20, rehearsal=3),
         Variant("default/all-candidates", "margin", 0.05, 20, rehearsal=3, candidates=100_000),
+        # Eight annotators at once: each leases before any label comes back.
+        Variant("random@8", "random", rehearsal=3, batch=8),
+        Variant("default@8", "margin", 0.05, 20, rehearsal=3, batch=8),
+        Variant("default+diversity@8", "margin", 0.05, 20, rehearsal=3, batch=8, diversity=0.5),
     ]
 }
 
@@ -108,7 +113,11 @@ def accuracy(predicted: list[str | None], truth: list[str]) -> float:
 
 
 def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset: str) -> dict:
-    """One learning curve, driving the service's routing code as a project's loop does."""
+    """One learning curve, driving the service's routing code as a project's loop does.
+
+    With ``variant.batch`` > 1, that many annotators each lease an item before any of the
+    labels comes back, as concurrent annotators do.
+    """
     model = OnlineModel(
         labels=data.classes,
         input_kind="tabular",
@@ -118,44 +127,57 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
         rehearsal=variant.rehearsal,
     )
     policy = RoutingPolicy(
-        variant.strategy, variant.exploration, variant.warmup, variant.starvation_boost
+        variant.strategy,
+        variant.exploration,
+        variant.warmup,
+        variant.starvation_boost,
+        variant.diversity,
     )
     queue = RoutingQueue(len(data.pool) + 1, random.Random(seed))
     for i, row in enumerate(data.pool):
         queue.push(QueuedItem(i, str(i), row, 1.0))
-    counts: Counter[str] = Counter({c: 0 for c in data.classes})
     rng = random.Random(seed + 1)
     curve: list[float] = []
     estimates: list[tuple[float, float, float] | None] = []
     prequential: list[float | None] = []
 
     def scorer(items: Any) -> list[float]:
-        return policy.priorities(model.predict_many([i.data for i in items]), counts)
+        held = [le.features for le in queue.leases() if le.features is not None]
+        return policy.score(model, [i.data for i in items], held)
 
-    for n in range(1, budget + 1):
-        lease = queue.lease(
-            holder="oracle",
-            annotator="oracle",
-            now=0.0,
-            duration=1e9,
-            scorer=scorer,
-            candidates=variant.candidates,
-            explore=policy.explore(model.version, rng),
-        )
-        if lease is None:
-            break
-        queue.remove(lease.item.item_id)
-        truth = data.pool_labels[lease.item.item_id]
-        model.learn(lease.item.data, truth, drawn_at_random=lease.drawn_at_random)
-        counts[truth] += 1
-        if n % STEP == 0:
-            predicted = [p.label for p in model.predict_many(data.holdout)]
-            curve.append(accuracy(predicted, data.holdout_labels))
-            u = model.sampled_accuracy.report()
-            estimates.append(
-                None if u["estimate"] is None else (u["estimate"], u["low"], u["high"])
+    labelled = 0
+    while labelled < budget:
+        leases = []
+        for slot in range(min(variant.batch, budget - labelled)):
+            lease = queue.lease(
+                holder=f"annotator-{slot}",
+                annotator=f"annotator-{slot}",
+                now=0.0,
+                duration=1e9,
+                scorer=scorer,
+                candidates=variant.candidates,
+                explore=policy.explore(model.version, rng),
             )
-            prequential.append(model.metrics.report()["accuracy"])
+            if lease is None:
+                break
+            if policy.diversity > 0.0:
+                lease.features = model.features(lease.item.data)
+            leases.append(lease)
+        if not leases:
+            break
+        for lease in leases:
+            queue.remove(lease.item.item_id)
+            truth = data.pool_labels[lease.item.item_id]
+            model.learn(lease.item.data, truth, drawn_at_random=lease.drawn_at_random)
+            labelled += 1
+            if labelled % STEP == 0:
+                predicted = [p.label for p in model.predict_many(data.holdout)]
+                curve.append(accuracy(predicted, data.holdout_labels))
+                u = model.sampled_accuracy.report()
+                estimates.append(
+                    None if u["estimate"] is None else (u["estimate"], u["low"], u["high"])
+                )
+                prequential.append(model.metrics.report()["accuracy"])
     return {"curve": curve, "unbiased": estimates, "prequential": prequential}
 
 

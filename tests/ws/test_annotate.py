@@ -254,3 +254,30 @@ async def test_every_lease_is_recorded_with_how_it_ended(settings):
 def store_rows(settings, sql: str) -> list[tuple]:
     with contextlib.closing(sqlite3.connect(settings.data_dir / "streamloop.db")) as db:
         return list(db.execute(sql))
+
+
+async def test_diversity_spreads_concurrent_annotators_over_different_items(service):
+    await service.create_project(warmup=0, exploration=0.0, diversity=1.0)
+    crashes = [
+        {"id": f"crash-{i}", "data": {"text": f"app crash error broken v{i}"}} for i in range(10)
+    ]
+    invoices = [
+        {"id": f"bill-{i}", "data": {"text": f"invoice refund payment card {i}"}} for i in range(10)
+    ]
+    await service.send_events("tickets", crashes + invoices)
+    # Teach the model a little so that its features and uncertainties mean something.
+    await service.http.post(
+        "/api/projects/tickets/labels",
+        json={
+            "labels": [
+                {"event_id": "crash-0", "label": "bug"},
+                {"event_id": "bill-0", "label": "billing"},
+            ]
+        },
+    )
+    async with service.annotator("tickets", "alice") as alice:
+        first = (await alice.expect("item"))["item"]["id"]
+        async with service.annotator("tickets", "bob") as bob:
+            second = (await bob.expect("item"))["item"]["id"]
+    # With both kinds waiting, the second annotator gets the other kind.
+    assert first.split("-")[0] != second.split("-")[0]

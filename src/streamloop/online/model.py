@@ -198,6 +198,13 @@ class OnlineModel:
         inputs = [model_input(self._input_kind, data) for data in rows]
         return [self._predict(x) for x in inputs]
 
+    def features(self, data: Mapping[str, Any]) -> dict[Any, float]:
+        """The item as the classifier sees it: the pipeline's features, without predicting."""
+        transformed: dict[Any, float] = self._pipeline.transform_one(
+            model_input(self._input_kind, data)
+        )
+        return transformed
+
     @property
     def sampled_accuracy(self) -> RandomSampleAccuracy:
         """Prequential accuracy on items drawn at random: unbiased for the stream."""

@@ -38,6 +38,8 @@ class Classifier(Protocol):
 
     def predict_proba_one(self, x: dict[str, Any]) -> dict[str, float]: ...
 
+    def transform_one(self, x: dict[str, Any]) -> dict[Any, float]: ...
+
 
 def build_pipeline(preset: str, input_kind: str, *, seed: int = 0) -> Any:
     """Build an untrained River pipeline: a feature front, then a classifier.

@@ -17,8 +17,10 @@ import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from streamloop.online.model import Prediction
+from streamloop.online.diversity import diversify
+from streamloop.online.model import OnlineModel, Prediction
 
 __all__ = [
     "DEFAULT_REHEARSAL",
@@ -71,12 +73,30 @@ class RoutingPolicy:
     exploration: float = 0.0
     warmup: int = 0
     starvation_boost: float = 0.0
+    #: Weight of the penalty for resembling an item already leased (0: off).
+    diversity: float = 0.0
 
     def explore(self, labelled: int, rng: random.Random) -> bool:
         """Whether the next item is drawn at random rather than by uncertainty."""
         if self.strategy == "random" or labelled < self.warmup:
             return True
         return self.exploration > 0.0 and rng.random() < self.exploration
+
+    def score(
+        self,
+        model: OnlineModel,
+        rows: Sequence[Mapping[str, Any]],
+        held: Sequence[Mapping[Any, float]] = (),
+    ) -> list[float]:
+        """Priorities of candidate items under the model as it is now.
+
+        ``held`` are the features of items leased already, for the diversity penalty.
+        """
+        priorities = self.priorities(model.predict_many(rows), model.metrics.label_counts())
+        if self.diversity > 0.0 and held:
+            features = [model.features(row) for row in rows]
+            priorities = diversify(priorities, features, held, self.diversity)
+        return priorities
 
     def priorities(
         self, predictions: Sequence[Prediction], label_counts: Mapping[str, int]

@@ -25,6 +25,7 @@ class ProjectRecord:
     rehearsal: int
     routing: str
     labels_per_annotator_hour: float
+    diversity: float
     seed: int
     created_at: datetime
 
@@ -42,6 +43,7 @@ class ProjectRecord:
             "rehearsal": self.rehearsal,
             "routing": self.routing,
             "labels_per_annotator_hour": self.labels_per_annotator_hour,
+            "diversity": self.diversity,
             "seed": self.seed,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
         }

@@ -459,6 +459,7 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         rehearsal=row.rehearsal,
         routing=row.routing,
         labels_per_annotator_hour=row.labels_per_annotator_hour,
+        diversity=row.diversity,
         seed=row.seed,
         created_at=created,
     )

@@ -32,6 +32,7 @@ class ProjectRow(SQLModel, table=True):
     rehearsal: int = 0
     routing: str = "pool"
     labels_per_annotator_hour: float = 120.0
+    diversity: float = 0.0
     seed: int = 0
     created_at: datetime = Field(default_factory=utcnow)
 

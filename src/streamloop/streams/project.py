@@ -25,6 +25,8 @@ __all__ = ["ProjectRuntime"]
 
 log = logging.getLogger(__name__)
 
+#: How many of the newest leases a candidate is compared with for diversity.
+_DIVERSITY_HELD = 32
 #: Labels per minute are counted over this many seconds.
 _RATE_WINDOW = 60.0
 
@@ -55,10 +57,13 @@ class ProjectRuntime:
             # The gate chooses (and draws the random share) at arrival; leases then simply
             # take the most uncertain admitted item.
             self.gate = StreamGate(record.labels_per_annotator_hour, record.exploration)
-            self.policy = RoutingPolicy(record.strategy)
+            self.policy = RoutingPolicy(record.strategy, diversity=record.diversity)
         else:
             self.policy = RoutingPolicy(
-                record.strategy, exploration=record.exploration, warmup=record.warmup
+                record.strategy,
+                exploration=record.exploration,
+                warmup=record.warmup,
+                diversity=record.diversity,
             )
         self._rng = random.Random(record.seed + 1)
         self.learner = Learner(
@@ -256,6 +261,8 @@ class ProjectRuntime:
             if lease is None:
                 break
             session.held[lease.item.item_id] = lease
+            if self.policy.diversity > 0.0:
+                lease.features = self.model.features(lease.item.data)
             session.idle_sent = False
             self._start_timer(lease)
             deadline = self._deadline(lease)
@@ -412,8 +419,9 @@ class ProjectRuntime:
         return self.policy.explore(self.model.version, self._rng)
 
     def _score(self, items: Sequence[QueuedItem]) -> list[float]:
-        predictions = self.model.predict_many([i.data for i in items])
-        return self.policy.priorities(predictions, self.model.metrics.label_counts())
+        held = [lease.features for lease in self.queue.leases() if lease.features is not None]
+        # The latest leases are enough to spread the work; older ones are being labelled.
+        return self.policy.score(self.model, [i.data for i in items], held[-_DIVERSITY_HELD:])
 
     def _item_message(self, lease: Lease, deadline: datetime) -> dict[str, Any]:
         item = lease.item

@@ -39,6 +39,8 @@ class Lease:
     lease_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Drawn at random (not for its uncertainty): its label is a fair sample of the pool.
     drawn_at_random: bool = False
+    #: The item in the model's feature space, when diversity needs it.
+    features: Mapping[Any, float] | None = None
 
 
 #: Scores items with the current model: one uncertainty in [0, 1] per item, in order.
@@ -181,6 +183,10 @@ class RoutingQueue:
         for item_id in items:
             self.release(item_id)
         return items
+
+    def leases(self) -> Iterable[Lease]:
+        """The leases in force, oldest first."""
+        return self._leases.values()
 
     def waiting_items(self) -> Iterable[QueuedItem]:
         return self._waiting.values()

@@ -66,6 +66,7 @@ class ProjectSpec(BaseModel):
     rehearsal: Annotated[int | None, Field(ge=0, le=20)] = None
     routing: Literal["pool", "stream"] = "pool"
     labels_per_annotator_hour: Annotated[float, Field(gt=0.0, le=100_000.0)] = 120.0
+    diversity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     @model_validator(mode="after")
