@@ -33,8 +33,10 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, database: str | None = None) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "STREAMLOOP_SNAPSHOT_EVERY_LABELS": "10"}
+        if database:
+            env["STREAMLOOP_DATABASE"] = database
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
@@ -78,8 +80,10 @@ class ServeProcess:
 
 
 @contextlib.asynccontextmanager
-async def serve(data_dir: Path, port: int) -> AsyncIterator[ServeProcess]:
-    process = ServeProcess(data_dir, port)
+async def serve(
+    data_dir: Path, port: int, database: str | None = None
+) -> AsyncIterator[ServeProcess]:
+    process = ServeProcess(data_dir, port, database)
     try:
         await process.ready()
         yield process
@@ -121,11 +125,15 @@ async def predictions(http: httpx.AsyncClient) -> list[dict]:
     ]
 
 
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_same_model(
-    tmp_path: Path,
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
 ):
     port = free_port()
-    async with serve(tmp_path, port) as first:
+    url = None if database == "sqlite" else request.getfixturevalue("postgres_url")
+    async with serve(tmp_path, port, url) as first:
         async with httpx.AsyncClient(base_url=first.base) as http:
             assert (await http.post("/api/projects", json=project_spec())).status_code == 201
             events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(60)]
@@ -138,7 +146,10 @@ async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_sa
         first.kill(signal.SIGKILL)
     assert [a["model_version"] for a in acks] == list(range(1, 26))
 
-    async with serve(tmp_path, port) as second, httpx.AsyncClient(base_url=second.base) as http:
+    async with (
+        serve(tmp_path, port, url) as second,
+        httpx.AsyncClient(base_url=second.base) as http,
+    ):
         metrics = (await http.get("/api/projects/tickets/metrics")).json()
         assert metrics["labels_total"] == 25 and metrics["model_version"] == 25
         assert metrics["accuracy"] == metrics_before["accuracy"]

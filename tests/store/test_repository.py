@@ -12,8 +12,20 @@ from streamloop.store import NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.tables import utcnow
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    """The same store code on each database it supports."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = Store(url)
+    yield store
+    store.close()
+
+
 @pytest.fixture
-def store(tmp_path: Path):
+def sqlite_store(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'test.db'}")
     yield store
     store.close()
@@ -21,6 +33,10 @@ def store(tmp_path: Path):
 
 @pytest.fixture
 def project(store: Store) -> ProjectRecord:
+    return make_project(store)
+
+
+def make_project(store: Store) -> ProjectRecord:
     return store.create_project(
         name="tickets",
         labels=["a", "b"],
@@ -36,8 +52,8 @@ def events(*ids: str) -> list[NewEvent]:
     return [NewEvent(i, {"text": f"text of {i}"}, "queued", 1.0) for i in ids]
 
 
-def test_sqlite_runs_in_wal_mode_with_full_sync(store: Store):
-    with store.engine.connect() as conn:
+def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_store: Store):
+    with sqlite_store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
 
@@ -168,7 +184,9 @@ def test_journal_entries_record_leases_and_shed_items(store: Store, project: Pro
     assert store.end_open_leases() == 0
 
 
-async def test_a_locked_database_is_a_503_not_a_crash(store: Store, project: ProjectRecord):
+async def test_a_locked_database_is_a_503_not_a_crash(sqlite_store: Store):
+    store = sqlite_store
+    project = make_project(store)
     locker = sqlite3.connect(store.url.removeprefix("sqlite:///"), timeout=0)
     locker.execute("BEGIN EXCLUSIVE")
     with store.engine.connect() as conn:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import uuid
 
 import orjson
 import pytest
+from sqlalchemy import create_engine, text
 from websockets.exceptions import ConnectionClosed
 
+from streamloop.store.database import sqlalchemy_url
 from support import running, ticket
 
 LABELS = ["billing", "bug", "other"]
@@ -205,6 +205,7 @@ async def test_an_unknown_project_gets_an_error_and_a_policy_close(service):
 )
 async def test_a_bad_query_is_refused_with_an_error(service, query):
     await service.create_project()
+    query = dict(query)  # parameters are shared between runs: leave them untouched
     async with service.annotator("tickets", query.pop("annotator", "alice"), **query) as s:
         frame = await s.ws.recv()
         assert isinstance(frame, str)  # a text frame: browsers JSON.parse it directly
@@ -252,8 +253,12 @@ async def test_every_lease_is_recorded_with_how_it_ended(settings):
 
 
 def store_rows(settings, sql: str) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(settings.data_dir / "streamloop.db")) as db:
-        return list(db.execute(sql))
+    engine = create_engine(sqlalchemy_url(settings.database_url))
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
 async def test_diversity_spreads_concurrent_annotators_over_different_items(service):

@@ -10,16 +10,20 @@ from sqlmodel import SQLModel
 
 from streamloop.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
-__all__ = ["open_database"]
+__all__ = ["open_database", "sqlalchemy_url"]
 
 
 def open_database(url: str) -> Engine:
     """An engine for ``url`` with the schema created.
 
     SQLite runs in WAL mode with ``synchronous=FULL``: a commit that returned is on disk, which
-    is what lets a label be acknowledged right after its commit.
+    is what lets a label be acknowledged right after its commit. PostgreSQL is reached through
+    psycopg 3 (``postgresql://`` URLs need no driver name) with the session in UTC.
     """
-    if url.startswith("sqlite"):
+    url = sqlalchemy_url(url)
+    if url.startswith("postgresql+psycopg"):
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    elif url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -29,6 +33,20 @@ def open_database(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
     return engine
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL SQLAlchemy needs: ``postgresql://`` and ``postgres://`` mean psycopg 3.
+
+    >>> sqlalchemy_url("postgresql://u@localhost/db")
+    'postgresql+psycopg://u@localhost/db'
+    >>> sqlalchemy_url("sqlite:///x.db")
+    'sqlite:///x.db'
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
