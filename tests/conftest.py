@@ -14,6 +14,8 @@ from streamloop.config import Settings
 from streamloop.store.database import sqlalchemy_url
 from support import Service, running
 
+#: The broker that scripts/kafka/broker started; likewise required under CI.
+KAFKA_ENV = "STREAMLOOP_TEST_KAFKA"
 #: The server that scripts/postgres started; CI sets it, and there a PostgreSQL test that
 #: cannot run is a failure, not a skip.
 POSTGRES_ENV = "STREAMLOOP_TEST_POSTGRES"
@@ -51,3 +53,15 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def kafka_bootstrap() -> str:
+    """The test broker's address; topics in tests carry a unique prefix."""
+    address = os.environ.get(KAFKA_ENV)
+    if not address:
+        message = f"{KAFKA_ENV} is unset; `export {KAFKA_ENV}=$(scripts/kafka/broker start)`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return address

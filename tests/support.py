@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -149,3 +155,67 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
     finally:
         server.should_exit = True
         await task
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    """``streamloop serve`` in a subprocess; ``ready()`` waits for its banner."""
+
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamloop", "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+    async def ready(self) -> list[str]:
+        """Lines printed up to the ready banner (printed once it listens)."""
+        lines: list[str] = []
+        assert self.process.stdout is not None
+        while True:
+            line = await asyncio.wait_for(
+                asyncio.to_thread(self.process.stdout.readline), RECEIVE_TIMEOUT
+            )
+            assert line, f"serve exited early: {''.join(lines)}"
+            lines.append(line)
+            if "annotate:" in line:
+                return lines
+
+    def kill(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=RECEIVE_TIMEOUT * 3)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+
+class WorkerProcess:
+    """``streamloop worker`` in a subprocess, its output in a file."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self._out = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamloop", "worker", *args],
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+    def kill(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=RECEIVE_TIMEOUT * 3)
+        self._out.close()
+        return code

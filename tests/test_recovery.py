@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,71 +15,21 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
-from support import RECEIVE_TIMEOUT, project_spec, ticket
+from support import RECEIVE_TIMEOUT, ServeProcess, free_port, project_spec, ticket
 
 pytestmark = pytest.mark.slow
 
 LABELS = ["billing", "bug", "other"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServeProcess:
-    def __init__(self, data_dir: Path, port: int, database: str | None = None) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "STREAMLOOP_SNAPSHOT_EVERY_LABELS": "10"}
-        if database:
-            env["STREAMLOOP_DATABASE"] = database
-        self.port = port
-        self.base = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamloop",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-        )
-
-    async def ready(self) -> list[str]:
-        """Lines printed up to the ready banner (which means: listening)."""
-        lines: list[str] = []
-        assert self.process.stdout is not None
-        while True:
-            line = await asyncio.wait_for(
-                asyncio.to_thread(self.process.stdout.readline), RECEIVE_TIMEOUT
-            )
-            assert line, f"serve exited early: {''.join(lines)}"
-            lines.append(line)
-            if "annotate:" in line:
-                return lines
-
-    def kill(self, sig: int) -> int:
-        self.process.send_signal(sig)
-        code = self.process.wait(timeout=RECEIVE_TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return code
-
-
 @contextlib.asynccontextmanager
 async def serve(
     data_dir: Path, port: int, database: str | None = None
 ) -> AsyncIterator[ServeProcess]:
-    process = ServeProcess(data_dir, port, database)
+    env = {"STREAMLOOP_SNAPSHOT_EVERY_LABELS": "10"}
+    if database:
+        env["STREAMLOOP_DATABASE"] = database
+    process = ServeProcess(["--data-dir", str(data_dir), "--log-level", "warning"], env, port)
     try:
         await process.ready()
         yield process

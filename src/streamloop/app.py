@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from streamloop.config import Settings
 from streamloop.streams import EmbeddedEngine, Engine
+from streamloop.streams.bridge import KafkaBridge
 from streamloop.ws import routes
 from streamloop.ws.dashboard import DashboardHubs
 from streamloop.ws.handlers import exception_handlers
@@ -20,20 +21,24 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     """The streamloop ASGI application. The engine starts and stops with the lifespan."""
     settings = settings or Settings.from_env()
-    if settings.broker:
-        raise ValueError(
-            f"broker {settings.broker!r}: the Kafka engine is not available in this release; "
-            "leave the broker unset for the embedded engine"
-        )
     engine = engine or EmbeddedEngine(settings)
+    bridge = None
+    if settings.broker:
+        if not isinstance(engine, EmbeddedEngine):
+            raise ValueError("the Kafka bridge runs on the embedded engine's loop")
+        bridge = KafkaBridge(engine, settings.broker, settings.topic_prefix)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.start()
+        if bridge is not None:
+            await bridge.start()
         try:
             yield
         finally:
             await app.state.dashboards.close()
+            if bridge is not None:
+                await bridge.stop()
             await engine.stop()
 
     app = Starlette(routes=routes(), exception_handlers=exception_handlers, lifespan=lifespan)

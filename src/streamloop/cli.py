@@ -8,7 +8,6 @@ import contextlib
 import logging
 import signal
 import socket
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -41,13 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
-    if args.command == "worker" or settings.broker:
-        print(
-            "streamloop: the Kafka engine (--broker, `streamloop worker`) is not available "
-            "in this release; run `streamloop serve` without --broker.",
-            file=sys.stderr,
-        )
-        return 2
+    if args.command == "worker":
+        if not settings.broker:
+            parser.error("worker needs --broker kafka://host:port (or STREAMLOOP_BROKER)")
+        return _work(settings, args.log_level)
     return asyncio.run(_serve(settings, demo=args.command == "demo", log_level=args.log_level))
 
 
@@ -142,6 +138,17 @@ class _Server(uvicorn.Server):
         if self.should_exit:
             self.force_exit = True
         self.should_exit = True
+
+
+def _work(settings: Settings, log_level: str) -> int:
+    import faust
+
+    from streamloop.streams.worker import create_worker_app
+
+    app = create_worker_app(settings)
+    level = {"warning": "warn"}.get(log_level, log_level)
+    faust.Worker(app, loglevel=level, quiet=True).execute_from_commandline()
+    return 0
 
 
 def _display_host(host: str) -> str:

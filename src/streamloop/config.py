@@ -36,6 +36,10 @@ class Settings:
             "Stream engine: unset for the embedded engine, kafka://host:port for Kafka."
         ),
     )
+    topic_prefix: str = field(
+        default="streamloop",
+        metadata=_help("Prefix of the Kafka topic names, so deployments can share a cluster."),
+    )
     max_body_bytes: int = field(
         default=1_048_576, metadata=_help("Largest HTTP request body accepted (413 beyond).")
     )

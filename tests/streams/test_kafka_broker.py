@@ -6,7 +6,6 @@ no streamloop code, against the broker CI starts.
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -14,21 +13,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 pytestmark = pytest.mark.kafka
 
-KAFKA_ENV = "STREAMLOOP_TEST_KAFKA"
 
-
-@pytest.fixture
-def bootstrap() -> str:
-    address = os.environ.get(KAFKA_ENV)
-    if not address:
-        message = f"{KAFKA_ENV} is unset; `export {KAFKA_ENV}=$(scripts/kafka/broker start)`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return address
-
-
-async def test_a_record_produced_is_consumed_in_order_per_key(bootstrap: str):
+async def test_a_record_produced_is_consumed_in_order_per_key(kafka_bootstrap: str):
+    bootstrap = kafka_bootstrap
     topic = f"smoke-{uuid.uuid4().hex[:8]}"
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()

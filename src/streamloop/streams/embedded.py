@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from streamloop.config import Settings
@@ -31,6 +32,8 @@ class EmbeddedEngine(Engine):
         self.store = store or Store(settings.database_url)
         self.journal = Journal(self.store)
         self._projects: dict[str, ProjectRuntime] = {}
+        #: Called with each project created while running.
+        self.project_listeners: list[Callable[[ProjectRuntime], None]] = []
         self._snapshotter: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -62,6 +65,8 @@ class EmbeddedEngine(Engine):
         runtime = await ProjectRuntime.open(record, self.store, self.settings, self.journal)
         runtime.start()
         self._projects[record.name] = runtime
+        for listener in self.project_listeners:
+            listener(runtime)
         return record
 
     def project(self, name: str) -> ProjectRuntime:

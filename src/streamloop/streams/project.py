@@ -83,6 +83,8 @@ class ProjectRuntime:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._label_times: deque[float] = deque(maxlen=100_000)
         self._listeners: set[Callable[[], None]] = set()
+        #: Called after each batch of labels changed the model.
+        self.model_listeners: list[Callable[[], None]] = []
 
     @classmethod
     async def open(
@@ -369,6 +371,29 @@ class ProjectRuntime:
     def sessions(self) -> list[AnnotatorSession]:
         return list(self._sessions.values())
 
+    def route_scored(self, result: Mapping[str, Any]) -> None:
+        """Route an item a Kafka worker scored, stored and queued."""
+        item_id = int(result["item_id"])
+        if item_id in self.queue:
+            return
+        if not result.get("duplicate"):
+            self.events_total += 1
+        item = QueuedItem(
+            item_id, str(result["id"]), dict(result["data"]), float(result["uncertainty"])
+        )
+        shed = self.queue.push(item)
+        if shed:
+            self.journal.items_shed(shed)
+        self._serve_waiting()
+        self._changed()
+
+    async def model_blob(self) -> tuple[int, bytes]:
+        """(version, snapshot) of the model as it is now, pickled off the event loop."""
+        async with self.learner.lock:
+            version = self.model.version
+            blob = await asyncio.to_thread(self.model.snapshot)
+        return version, blob
+
     # -- snapshots --------------------------------------------------------------------------
 
     async def snapshot(self) -> bool:
@@ -495,6 +520,8 @@ class ProjectRuntime:
                 )
                 self.fill(session)
         if learned:
+            for listener in self.model_listeners:
+                listener()
             self._changed()
 
     def _requeue(self, items: Sequence[ItemRecord]) -> None:

@@ -1,0 +1,197 @@
+"""The loop on Kafka: faust workers score events from the topic; serve routes and learns.
+
+Real services: the broker scripts/kafka/broker starts, the PostgreSQL scripts/postgres starts,
+and ``streamloop serve`` and ``streamloop worker`` processes. Events are produced by a plain
+aiokafka producer, not by streamloop's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from websockets.asyncio.client import connect
+
+from streamloop.store import Store
+from support import RECEIVE_TIMEOUT, ServeProcess, WorkerProcess, project_spec, ticket
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+
+LABELS = ["billing", "bug", "other"]
+
+
+class Cluster:
+    """serve, workers, and plain Kafka clients, on one topic prefix and one database."""
+
+    def __init__(self, bootstrap: str, database: str, tmp_path: Path) -> None:
+        self.bootstrap = bootstrap
+        self.database = database
+        self.tmp_path = tmp_path
+        self.prefix = f"t{uuid.uuid4().hex[:10]}"
+        self.env = {"STREAMLOOP_TOPIC_PREFIX": self.prefix}
+        self.serve: ServeProcess | None = None
+        self.workers: list[WorkerProcess] = []
+        self.producer: AIOKafkaProducer | None = None
+        self.scored: AIOKafkaConsumer | None = None
+
+    @property
+    def broker_args(self) -> list[str]:
+        return ["--broker", f"kafka://{self.bootstrap}", "--database", self.database]
+
+    async def start_serve(self) -> ServeProcess:
+        args = [*self.broker_args, "--data-dir", str(self.tmp_path), "--log-level", "error"]
+        self.serve = ServeProcess(args, self.env)
+        await self.serve.ready()
+        return self.serve
+
+    def start_worker(self) -> WorkerProcess:
+        n = len(self.workers)
+        log = self.tmp_path / f"worker-{n}.log"
+        worker = WorkerProcess([*self.broker_args, "--log-level", "warning"], log, self.env)
+        self.workers.append(worker)
+        return worker
+
+    async def produce(self, events: list[dict[str, Any]]) -> None:
+        if self.producer is None:
+            self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            await self.producer.start()
+        for event in events:
+            await self.producer.send_and_wait(
+                f"{self.prefix}.events", orjson.dumps(event), key=event["id"].encode()
+            )
+
+    async def next_scored(self) -> dict[str, Any]:
+        if self.scored is None:
+            self.scored = AIOKafkaConsumer(
+                f"{self.prefix}.scored",
+                bootstrap_servers=self.bootstrap,
+                group_id=None,
+                auto_offset_reset="earliest",
+            )
+            await self.scored.start()
+        message = await asyncio.wait_for(self.scored.getone(), RECEIVE_TIMEOUT * 3)
+        record: dict[str, Any] = orjson.loads(message.value)
+        return record
+
+    async def close(self) -> None:
+        for client in (self.producer, self.scored):
+            if client is not None:
+                await client.stop()
+        for worker in self.workers:
+            worker.kill(signal.SIGTERM)
+        if self.serve is not None:
+            self.serve.kill(signal.SIGTERM)
+
+
+@pytest.fixture
+async def cluster(
+    kafka_bootstrap: str, postgres_url: str, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    cluster = Cluster(kafka_bootstrap, postgres_url, tmp_path)
+    try:
+        yield cluster
+    finally:
+        await cluster.close()
+
+
+def event(n: int, project: str = "tickets") -> dict[str, Any]:
+    return {"project": project, "id": f"evt-{n}", "data": ticket(LABELS[n % 3], n)}
+
+
+async def test_events_from_a_plain_producer_are_scored_and_reach_annotators(cluster: Cluster):
+    serve = await cluster.start_serve()
+    async with httpx.AsyncClient(base_url=serve.base) as http:
+        assert (await http.post("/api/projects", json=project_spec())).status_code == 201
+    cluster.start_worker()
+    await cluster.produce([event(n) for n in range(5)])
+    await cluster.produce([{"project": "tickets", "id": "bad", "data": {"no": "text"}}])
+    scored = {(await cluster.next_scored())["id"] for _ in range(5)}
+    assert scored == {f"evt-{n}" for n in range(5)}
+    dead = AIOKafkaConsumer(
+        f"{cluster.prefix}.dead-letter",
+        bootstrap_servers=cluster.bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await dead.start()
+    try:
+        refused = orjson.loads((await asyncio.wait_for(dead.getone(), RECEIVE_TIMEOUT)).value)
+    finally:
+        await dead.stop()
+    assert "text" in refused["error"] and '"bad"' in refused["event"]
+
+    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a&prefetch=5"
+    async with connect(url) as ws:
+        items: set[str] = set()
+        while len(items) < 5:
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+            if message["type"] == "item":
+                items.add(message["item"]["id"])
+    assert items == scored
+
+
+async def test_a_label_reaches_every_worker_as_a_new_model_version(cluster: Cluster):
+    serve = await cluster.start_serve()
+    async with httpx.AsyncClient(base_url=serve.base) as http:
+        await http.post("/api/projects", json=project_spec())
+    first, second = cluster.start_worker(), cluster.start_worker()
+    await cluster.produce([event(0)])
+    assert (await cluster.next_scored())["model_version"] == 0
+
+    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
+    async with connect(url) as ws:
+        while True:
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+            if message["type"] == "item":
+                await ws.send(
+                    orjson.dumps(
+                        {"type": "label", "item_id": "evt-0", "label": "billing", "label_id": "l-0"}
+                    ).decode()
+                )
+            elif message["type"] == "ack":
+                assert message["model_version"] == 1
+                break
+
+    # Events keyed over every partition, so both workers score some; each must have
+    # hot-swapped to version 1 by the time it scores them.
+    by_worker: dict[str, int] = {}
+    for n in range(1, 400):
+        await cluster.produce([event(n)])
+        record = await cluster.next_scored()
+        by_worker[record["worker"]] = max(
+            by_worker.get(record["worker"], 0), record["model_version"]
+        )
+        if len(by_worker) == 2 and min(by_worker.values()) >= 1:
+            break
+    assert len(by_worker) == 2, f"the two workers did not share the partitions: {by_worker}"
+    assert min(by_worker.values()) == 1
+    assert first.process.poll() is None and second.process.poll() is None
+
+
+async def test_a_worker_killed_mid_stream_loses_no_event(cluster: Cluster):
+    serve = await cluster.start_serve()
+    async with httpx.AsyncClient(base_url=serve.base) as http:
+        await http.post("/api/projects", json=project_spec())
+    doomed, survivor = cluster.start_worker(), cluster.start_worker()
+    await cluster.produce([event(n) for n in range(300)])
+    seen: set[str] = set()
+    while len(seen) < 50:
+        seen.add((await cluster.next_scored())["id"])
+    doomed.kill(signal.SIGKILL)
+    while len(seen) < 300:
+        seen.add((await cluster.next_scored())["id"])
+    assert survivor.process.poll() is None
+    store = Store(cluster.database)
+    try:
+        [project] = store.list_projects()
+        assert store.count_events(project.id) == 300
+    finally:
+        store.close()
