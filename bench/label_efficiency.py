@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import DATASETS, Rows
 
 from streamloop.online import OnlineModel
-from streamloop.online.routing import RoutingPolicy, StreamGate
+from streamloop.online.routing import Ranking, RoutingPolicy, StreamGate
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -134,14 +134,17 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
         variant.diversity,
     )
     queue = RoutingQueue(len(data.pool) + 1, random.Random(seed))
+    # As the service's ingest does: an exploration share of arrivals is a random sample.
+    sample_rng = random.Random(seed + 3)
     for i, row in enumerate(data.pool):
-        queue.push(QueuedItem(i, str(i), row, 1.0))
+        sampled = variant.strategy != "random" and sample_rng.random() < variant.exploration
+        queue.push(QueuedItem(i, str(i), row, 1.0, drawn_at_random=sampled))
     rng = random.Random(seed + 1)
     curve: list[float] = []
     estimates: list[tuple[float, float, float] | None] = []
     prequential: list[float | None] = []
 
-    def scorer(items: Any) -> list[float]:
+    def scorer(items: Any) -> Ranking:
         held = [le.features for le in queue.leases() if le.features is not None]
         return policy.score(model, [i.data for i in items], held)
 
@@ -157,6 +160,7 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
                 scorer=scorer,
                 candidates=variant.candidates,
                 explore=policy.explore(model.version, rng),
+                random_counts=policy.random_counts(model.version),
             )
             if lease is None:
                 break
@@ -292,8 +296,11 @@ def summarise(results: dict, pools: dict[str, int], baseline: str = "random") ->
         rows = {}
         for name, curve in mean.items():
             reach = labels_to_reach(curve, target)
+            runs = by_variant[name]
             rows[name] = {
                 "mean_curve": curve,
+                # A run ends early when no item is left to lease (stream mode admitted too few).
+                "labels_reached": STEP * min(len(r["curve"]) for r in runs),
                 "area": statistics.fmean(curve),
                 "final": curve[-1],
                 "labels_to_random_reference": reach,
@@ -388,15 +395,17 @@ def table(summary: dict) -> str:
             f"\n### {dataset} (random reaches {result['random_accuracy_at_reference']:.3f} "
             f"with {result['reference_labels']} labels)\n"
         )
-        lines.append("| policy | labels to match random | share | mean acc. | final acc. |")
-        lines.append("|---|---:|---:|---:|---:|")
+        lines.append(
+            "| policy | labels to match random | share | mean acc. | final acc. | labels reached |"
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|")
         for name, row in result["variants"].items():
             reach = row["labels_to_random_reference"]
             share = row["share_of_reference"]
             lines.append(
                 f"| {name} | {'never' if reach is None else f'{reach:.0f}'} | "
                 f"{'-' if share is None else f'{100 * share:.0f}%'} | "
-                f"{row['area']:.3f} | {row['final']:.3f} |"
+                f"{row['area']:.3f} | {row['final']:.3f} | {row['labels_reached']} |"
             )
     return "\n".join(lines)
 
@@ -440,7 +449,7 @@ def main() -> None:
             if args.mode == "stream":
                 # A stream offers several times more events than can be labelled.
                 budget = min(args.budget, len(data.pool) // 4 // STEP * STEP)
-                pools[dataset] = 2 * budget  # compare at the end of the budget
+                pools[dataset] = 2 * budget  # compare at min(200, budget) labels
             for name in args.variants:
                 run = runner(data, variants[name], seed, budget, args.preset)
                 results[dataset].setdefault(name, []).append(run)

@@ -104,3 +104,24 @@ def test_the_warmup_spends_the_whole_budget_on_random_draws():
     routed = [drawn for admitted, drawn in decisions[2000:] if admitted]
     assert 0.08 < len(routed) / 2000 < 0.12
     assert all(routed)
+
+
+def test_the_gate_rate_recovers_after_a_long_idle_spell():
+    gate = StreamGate(360, exploration=0.0)
+    rng = random.Random(4)
+    for i in range(2000):
+        gate.admit(rng.random(), now=float(i), annotators=1, rng=rng)
+    start = 2000.0 + 10 * 3600  # ten hours later, the stream resumes at one event a second
+    decisions = [
+        gate.admit(rng.random(), now=start + i, annotators=1, rng=rng) for i in range(1000)
+    ]
+    # A tenth of 1000 is the budget; the rate needs about two minutes of stream to catch up,
+    # which costs a few dozen extra, not the whole stream.
+    assert sum(routed for routed, _ in decisions) < 200
+
+
+def test_a_burst_is_not_admitted_wholesale():
+    gate = StreamGate(360, exploration=0.0)
+    rng = random.Random(5)
+    burst = [gate.admit(rng.random(), now=0.0, annotators=1, rng=rng) for _ in range(5000)]
+    assert sum(routed for routed, _ in burst) < 100

@@ -142,3 +142,47 @@ def test_removing_a_leased_item_ends_its_lease():
     assert queue.remove(1) is not None
     assert 1 not in queue and queue.leased == 0
     assert queue.release(1) is False
+
+
+def sampled(item_id: int, score: float = 0.5) -> QueuedItem:
+    return QueuedItem(
+        item_id, f"evt-{item_id}", {"text": str(item_id)}, score, drawn_at_random=True
+    )
+
+
+def test_items_sampled_at_arrival_are_only_leased_by_exploration():
+    queue = RoutingQueue(100, random.Random(0))
+    queue.push(sampled(1, score=0.99))
+    queue.push(item(2, score=0.10))
+    by_uncertainty = lease(queue, holder="c1")
+    assert by_uncertainty.item.item_id == 2 and not by_uncertainty.drawn_at_random
+    explored = lease(queue, holder="c2", annotator="bob", explore=True)
+    assert explored.item.item_id == 1 and explored.drawn_at_random
+
+
+def test_an_exploration_of_the_pool_counts_as_a_sample_only_when_asked():
+    queue = RoutingQueue(100, random.Random(0))
+    queue.push(item(1))
+    queue.push(item(2))
+    assert not lease(queue, holder="c1", explore=True).drawn_at_random
+    got = queue.lease(
+        holder="c2",
+        annotator="bob",
+        now=0.0,
+        duration=1.0,
+        scorer=keep_scores,
+        candidates=8,
+        explore=True,
+        random_counts=True,
+    )
+    assert got.drawn_at_random
+
+
+def test_sampled_items_are_shed_last_and_served_when_nothing_else_is_left():
+    queue = RoutingQueue(2, random.Random(0))
+    queue.push(sampled(1, score=0.01))
+    queue.push(item(2, score=0.5))
+    assert queue.push(item(3, score=0.9)) == [2]
+    assert lease(queue, holder="c1").item.item_id == 3
+    last = lease(queue, holder="c2", annotator="bob")
+    assert last.item.item_id == 1 and last.drawn_at_random

@@ -206,3 +206,12 @@ async def test_stream_mode_routes_only_what_the_labelling_budget_can_take(servic
     routing = metrics["routing"]
     assert routing["mode"] == "stream" and routing["budget_per_hour"] == 100_000
     assert routing["admitted_share"] < 0.2
+
+
+async def test_a_nul_in_an_id_is_refused_before_it_reaches_the_database(service):
+    await service.create_project()
+    response = await service.http.post(
+        "/api/projects/tickets/events", json={"events": [{"id": "a\x00b", "data": {"text": "x"}}]}
+    )
+    assert response.status_code == 422
+    assert (await service.metrics("tickets"))["events_total"] == 0

@@ -3,9 +3,9 @@
 Prequential accuracy over routed items is pessimistic: they were chosen *because* the model
 found them hard. Items drawn at random (the warm-up and the exploration share) are a fair
 sample of what arrives, so the model's prequential hits on them estimate its accuracy on the
-production stream without that bias. Only the latest ``window`` of them count (50 by default:
-a model that is still learning fast changes more between older draws than a wider interval
-would cost), so the estimate follows the model as it learns.
+production stream without that bias. Recent draws weigh more (each counts half as much every
+15 draws), so the estimate follows a model that is still learning; ``samples`` is how many
+draws are kept, the interval uses their effective number.
 """
 
 from __future__ import annotations

@@ -13,11 +13,12 @@ re-scored at lease time.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamloop.online.diversity import diversify
 from streamloop.online.model import OnlineModel, Prediction
@@ -25,6 +26,7 @@ from streamloop.online.model import OnlineModel, Prediction
 __all__ = [
     "DEFAULT_REHEARSAL",
     "DEFAULT_WARMUP",
+    "Ranking",
     "RoutingPolicy",
     "StreamGate",
     "default_rehearsal",
@@ -35,6 +37,13 @@ DEFAULT_WARMUP = 20
 #: Earlier labels re-learned after each new one, for SGD-trained presets (see BENCHMARKS.md);
 #: the others count what they learn, and re-learning would only skew their counts.
 DEFAULT_REHEARSAL = {"logistic_regression": 3}
+
+
+class Ranking(NamedTuple):
+    """Scores of candidates: ``uncertainty`` to keep, ``priority`` to choose by now."""
+
+    uncertainty: Sequence[float]
+    priority: Sequence[float]
 
 
 def default_rehearsal(preset: str) -> int:
@@ -87,16 +96,27 @@ class RoutingPolicy:
         model: OnlineModel,
         rows: Sequence[Mapping[str, Any]],
         held: Sequence[Mapping[Any, float]] = (),
-    ) -> list[float]:
-        """Priorities of candidate items under the model as it is now.
+    ) -> Ranking:
+        """Rank candidate items under the model as it is now.
 
-        ``held`` are the features of items leased already, for the diversity penalty.
+        ``held`` are the features of items leased already, for the diversity penalty. The
+        uncertainty is what an item keeps as its score; the guard and the diversity penalty
+        only shape this one choice, since they depend on what is leased and labelled now.
         """
-        priorities = self.priorities(model.predict_many(rows), model.metrics.label_counts())
+        predictions = model.predict_many(rows)
+        priorities = self.priorities(predictions, model.metrics.label_counts())
         if self.diversity > 0.0 and held:
             features = [model.features(row) for row in rows]
             priorities = diversify(priorities, features, held, self.diversity)
-        return priorities
+        return Ranking([p.uncertainty for p in predictions], priorities)
+
+    def random_counts(self, labelled: int) -> bool:
+        """Whether a random pick from the whole pool is a fair sample of the stream.
+
+        True while nothing has been chosen for its uncertainty yet (the warm-up), or when
+        nothing ever is (the ``random`` strategy).
+        """
+        return self.strategy == "random" or labelled < self.warmup
 
     def priorities(
         self, predictions: Sequence[Prediction], label_counts: Mapping[str, int]
@@ -160,14 +180,23 @@ class StreamGate:
     """
 
     def __init__(
-        self, per_annotator_hour: float, exploration: float = 0.05, memory: int = 1000
+        self,
+        per_annotator_hour: float,
+        exploration: float = 0.05,
+        memory: int = 200,
+        time_constant: float = 120.0,
     ) -> None:
         self.per_annotator_hour = per_annotator_hour
         self.exploration = exploration
+        self.time_constant = time_constant
+        # Recent uncertainties only: the model improves, and scores from its weaker past
+        # would set the bar where little of today's stream reaches it.
         self._recent: deque[float] = deque(maxlen=memory)
         self._sorted: list[float] = []
-        self._arrivals: deque[float] = deque(maxlen=memory)
-        self._rate = 0.0  # events per second over the recent arrivals
+        self._weight = 0.0  # arrivals, each decaying with time_constant
+        self._first: float | None = None
+        self._last = 0.0
+        self._rate = 0.0  # events per second
         self.threshold = 0.0
         self.share = 1.0
 
@@ -221,7 +250,12 @@ class StreamGate:
             self._sorted.pop(bisect.bisect_left(self._sorted, self._recent[0]))
         self._recent.append(uncertainty)
         bisect.insort(self._sorted, uncertainty)
-        self._arrivals.append(now)
-        # Events that arrive together (one batch) count as arriving within a second.
-        span = max(now - self._arrivals[0], 1.0)
-        self._rate = len(self._arrivals) / span
+        # Arrivals decay exponentially with time, so the rate follows the stream: a burst
+        # raises it at once (each event counts as it comes), an idle spell lets it fall.
+        if self._first is None:
+            self._first = now
+        self._weight = self._weight * math.exp(-max(0.0, now - self._last) / self.time_constant)
+        self._weight += 1.0
+        self._last = now
+        observed = min(self.time_constant, max(1.0, now - self._first))
+        self._rate = self._weight / observed

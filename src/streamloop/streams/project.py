@@ -14,7 +14,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
-from streamloop.online.routing import RoutingPolicy, StreamGate
+from streamloop.online.routing import Ranking, RoutingPolicy, StreamGate
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
@@ -53,6 +53,7 @@ class ProjectRuntime:
         self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
         self.gate: StreamGate | None = None
         self._gate_rng = random.Random(record.seed + 2)
+        self._sample_rng = random.Random(record.seed + 3)
         if record.routing == "stream":
             # The gate chooses (and draws the random share) at arrival; leases then simply
             # take the most uncertain admitted item.
@@ -157,7 +158,16 @@ class ProjectRuntime:
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Score a batch, store it, and route the new items into the queue."""
         predictions = self.model.predict_many([data for _event_id, data in events])
-        routes = [self._route(p.uncertainty) for p in predictions]
+        known: set[str] = set()
+        if self.gate is not None:
+            # Retried events must not count twice towards the gate's arrival rate.
+            ids = [event_id for event_id, _data in events]
+            missing = await self.store.run(self.store.missing_events, self.record.id, ids)
+            known = set(ids) - set(missing)
+        routes = [
+            ("queued", False) if event_id in known else self._route(p.uncertainty)
+            for (event_id, _data), p in zip(events, predictions, strict=True)
+        ]
         records = await self.store.run(
             self.store.insert_events,
             self.record.id,
@@ -259,6 +269,7 @@ class ProjectRuntime:
                 scorer=self._score,
                 candidates=self.settings.rescore_candidates,
                 explore=self._explore(),
+                random_counts=self.policy.random_counts(self.model.version),
             )
             if lease is None:
                 break
@@ -429,7 +440,10 @@ class ProjectRuntime:
     def _route(self, uncertainty: float) -> tuple[str, bool]:
         """(status, drawn at random) of a new event: pool mode queues every one."""
         if self.gate is None:
-            return "queued", False
+            # Pool mode: a share of arrivals is set aside as a random sample of the stream,
+            # for exploration to lease and the unbiased accuracy estimate to learn from.
+            sampled = self.record.strategy != "random"  # there, every pick is random anyway
+            return "queued", sampled and self._sample_rng.random() < self.record.exploration
         annotators = len({s.annotator for s in self._sessions.values()})
         admitted, drawn_at_random = self.gate.admit(
             uncertainty,
@@ -443,7 +457,7 @@ class ProjectRuntime:
     def _explore(self) -> bool:
         return self.policy.explore(self.model.version, self._rng)
 
-    def _score(self, items: Sequence[QueuedItem]) -> list[float]:
+    def _score(self, items: Sequence[QueuedItem]) -> Ranking:
         held = [lease.features for lease in self.queue.leases() if lease.features is not None]
         # The latest leases are enough to spread the work; older ones are being labelled.
         return self.policy.score(self.model, [i.data for i in items], held[-_DIVERSITY_HELD:])

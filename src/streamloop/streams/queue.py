@@ -16,6 +16,8 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from streamloop.online.routing import Ranking
+
 __all__ = ["Lease", "QueuedItem", "RoutingQueue", "Scorer"]
 
 
@@ -44,7 +46,8 @@ class Lease:
 
 
 #: Scores items with the current model: one uncertainty in [0, 1] per item, in order.
-Scorer = Callable[[Sequence[QueuedItem]], Sequence[float]]
+#: Or a `Ranking`: uncertainties to keep as scores, and priorities for this one choice.
+Scorer = Callable[[Sequence[QueuedItem]], Sequence[float] | Ranking]
 
 
 @dataclass(slots=True)
@@ -77,6 +80,9 @@ class RoutingQueue:
         self._leases: dict[int, Lease] = {}
         self._skipped: dict[int, set[str]] = {}
         self._by_event: dict[str, int] = {}
+        # Items sampled at random on arrival, kept apart: only exploration leases them, and
+        # they are shed last, so their labels stay a fair sample of the stream.
+        self._sample: SortedList = SortedList()
         self._seq = 0
 
     def __len__(self) -> int:
@@ -103,7 +109,10 @@ class RoutingQueue:
         self._by_event[item.event_id] = item.item_id
         shed: list[int] = []
         while len(self._waiting) > self.capacity:
-            _score, _seq, lowest = self._ranked[0]
+            lowest = next(
+                (i for _s, _q, i in self._ranked if not self._waiting[i].drawn_at_random),
+                self._sample[0][1] if self._sample else self._ranked[0][2],
+            )
             self.remove(lowest)
             shed.append(lowest)
         self.counters.shed += len(shed)
@@ -128,18 +137,28 @@ class RoutingQueue:
         scorer: Scorer,
         candidates: int,
         explore: bool = False,
+        random_counts: bool = False,
     ) -> Lease | None:
         """Lease the most useful item this annotator may see, or ``None`` if there is none.
 
-        With ``explore`` the item is drawn at random from the eligible ones instead.
+        With ``explore`` the item is drawn at random instead: from the items sampled at
+        arrival when there are any (the lease is then ``drawn_at_random``), else from the
+        whole pool (``drawn_at_random`` only if ``random_counts``: while the pool is still
+        the stream as it arrived, during a warm-up, or when every pick is random).
         """
-        chosen = self._random_eligible(annotator, tries=max(candidates, 8)) if explore else None
+        chosen = self._random_sampled(annotator) if explore else None
         drawn_at_random = chosen is not None
+        if chosen is None and explore:
+            chosen = self._random_eligible(annotator, tries=max(candidates, 8))
+            drawn_at_random = chosen is not None and random_counts
         if chosen is None:
             chosen = self._best(annotator, scorer, candidates)
         if chosen is None:
+            # Only sampled items are left: they go out too, still as random draws.
+            chosen = self._random_sampled(annotator)
+            drawn_at_random = chosen is not None
+        if chosen is None:
             return None
-        drawn_at_random = drawn_at_random or chosen.drawn_at_random
         self._discard(chosen.item_id)
         lease = Lease(chosen, holder, annotator, now + duration, drawn_at_random=drawn_at_random)
         self._leases[chosen.item_id] = lease
@@ -196,12 +215,23 @@ class RoutingQueue:
     def _add(self, item: QueuedItem) -> None:
         self._waiting[item.item_id] = item
         self._ranked.add((item.score, item.seq, item.item_id))
+        if item.drawn_at_random:
+            self._sample.add((item.seq, item.item_id))
 
     def _discard(self, item_id: int) -> QueuedItem | None:
         item = self._waiting.pop(item_id, None)
         if item is not None:
             self._ranked.remove((item.score, item.seq, item_id))
+            if item.drawn_at_random:
+                self._sample.remove((item.seq, item_id))
         return item
+
+    def _random_sampled(self, annotator: str) -> QueuedItem | None:
+        for _ in range(min(len(self._sample), 16)):
+            _seq, item_id = self._sample[self.rng.randrange(len(self._sample))]
+            if self._eligible(item_id, annotator):
+                return self._waiting[item_id]
+        return None
 
     def _eligible(self, item_id: int, annotator: str) -> bool:
         skipped = self._skipped.get(item_id)
@@ -211,15 +241,20 @@ class RoutingQueue:
         pool = self._candidates(annotator, candidates)
         if not pool:
             return None
-        scores = scorer(pool)
+        ranking = scorer(pool)
+        if isinstance(ranking, Ranking):
+            scores, priorities = ranking.uncertainty, ranking.priority
+        else:
+            scores = priorities = ranking
         self.counters.rescored += len(pool)
         best: QueuedItem | None = None
-        for item, score in zip(pool, scores, strict=True):
+        best_priority = 0.0
+        for item, score, priority in zip(pool, scores, priorities, strict=True):
             self._ranked.remove((item.score, item.seq, item.item_id))
             item.score = float(score)
             self._ranked.add((item.score, item.seq, item.item_id))
-            if best is None or item.score > best.score:
-                best = item
+            if best is None or priority > best_priority:
+                best, best_priority = item, float(priority)
         return best
 
     def _candidates(self, annotator: str, candidates: int) -> list[QueuedItem]:
@@ -230,15 +265,17 @@ class RoutingQueue:
         for _score, _seq, item_id in reversed(self._ranked):
             if len(chosen) >= top_n:
                 break
-            if self._eligible(item_id, annotator):
+            if self._eligible(item_id, annotator) and not self._waiting[item_id].drawn_at_random:
                 chosen[item_id] = self._waiting[item_id]
         if not chosen:
             return []
         size = len(self._ranked)
         for _ in range(candidates - top_n):
             _score, _seq, item_id = self._ranked[self.rng.randrange(size)]
-            if item_id not in chosen and self._eligible(item_id, annotator):
-                chosen[item_id] = self._waiting[item_id]
+            item = self._waiting[item_id]
+            eligible = item_id not in chosen and self._eligible(item_id, annotator)
+            if eligible and not item.drawn_at_random:
+                chosen[item_id] = item
         return list(chosen.values())
 
     def _random_eligible(self, annotator: str, tries: int) -> QueuedItem | None:

@@ -37,7 +37,9 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 _STRICT = ConfigDict(extra="forbid", strict=True)
-ClientId = Annotated[str, Field(min_length=1, max_length=256)]
+# NUL cannot be stored by PostgreSQL; refusing it here keeps one bad id from failing a batch.
+ClientId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]+$")]
+LabelName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
 
 
 class OrjsonResponse(JSONResponse):
@@ -54,7 +56,7 @@ class ProjectSpec(BaseModel):
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")]
     labels: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=128)]],
+        list[LabelName],
         Field(min_length=2, max_length=1000),
     ]
     input: Literal["text", "tabular"] = "text"
