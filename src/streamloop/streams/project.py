@@ -390,7 +390,11 @@ class ProjectRuntime:
         if not result.get("duplicate"):
             self.events_total += 1
         item = QueuedItem(
-            item_id, str(result["id"]), dict(result["data"]), float(result["uncertainty"])
+            item_id,
+            str(result["id"]),
+            dict(result["data"]),
+            float(result["uncertainty"]),
+            drawn_at_random=bool(result.get("drawn_at_random")),
         )
         shed = self.queue.push(item)
         if shed:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 from typing import Any
 
@@ -45,6 +46,7 @@ class EventScorer:
         self._projects: dict[str, ProjectRecord] = {}
         self._blobs: dict[str, tuple[int, bytes]] = {}
         self._models: dict[str, OnlineModel] = {}
+        self._sample_rng = random.Random()
 
     def offer_model(self, project: str, version: int, blob: bytes) -> None:
         """A model version from the models topic: kept if newer than the one in use."""
@@ -67,10 +69,12 @@ class EventScorer:
         record = await self._project(name)
         model = self._model(record)
         prediction = model.predict(data)  # ValueError for data that does not fit the project
+        # As serve's ingest does: an exploration share of arrivals is a random sample.
+        sampled = record.strategy != "random" and self._sample_rng.random() < record.exploration
         [item] = await self.store.run(
             self.store.insert_events,
             record.id,
-            [NewEvent(event_id, data, "queued", prediction.uncertainty)],
+            [NewEvent(event_id, data, "queued", prediction.uncertainty, sampled)],
         )
         result = prediction_json(prediction)
         result.update(
@@ -80,6 +84,7 @@ class EventScorer:
             data=item.data,
             status=item.status,
             duplicate=item.duplicate,
+            drawn_at_random=item.drawn_at_random,
             origin="worker",
             worker=WORKER_ID,
         )
