@@ -72,15 +72,15 @@ VARIANTS = {
         Variant("margin+warmup+explore+guard", "margin", 0.05, 20, starvation_boost=0.5),
         Variant("margin+rehearsal", "margin", rehearsal=3),
         Variant("random+rehearsal", "random", rehearsal=3),
-        # The service's default: margin, a 20-label random warm-up, 5% exploration, rehearsal.
-        Variant("default", "margin", exploration=0.05, warmup=20, rehearsal=3),
-        Variant("default+explore20", "margin", exploration=0.2, warmup=20, rehearsal=3),
-        Variant("entropy+default", "entropy", exploration=0.05, warmup=20, rehearsal=3),
-        Variant("default/all-candidates", "margin", 0.05, 20, rehearsal=3, candidates=100_000),
+        # The service's default: margin, a 20-label random warm-up, 20% exploration, rehearsal.
+        Variant("default", "margin", exploration=0.2, warmup=20, rehearsal=3),
+        Variant("default/explore5", "margin", exploration=0.05, warmup=20, rehearsal=3),
+        Variant("entropy+default", "entropy", exploration=0.2, warmup=20, rehearsal=3),
+        Variant("default/all-candidates", "margin", 0.2, 20, rehearsal=3, candidates=100_000),
         # Eight annotators at once: each leases before any label comes back.
         Variant("random@8", "random", rehearsal=3, batch=8),
-        Variant("default@8", "margin", 0.05, 20, rehearsal=3, batch=8),
-        Variant("default+diversity@8", "margin", 0.05, 20, rehearsal=3, batch=8, diversity=0.5),
+        Variant("default@8", "margin", 0.2, 20, rehearsal=3, batch=8),
+        Variant("default+diversity@8", "margin", 0.2, 20, rehearsal=3, batch=8, diversity=0.5),
     ]
 }
 

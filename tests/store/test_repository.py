@@ -200,3 +200,10 @@ async def test_a_locked_database_is_a_503_not_a_crash(sqlite_store: Store):
         locker.close()
     stored = await store.run(store.insert_events, project.id, events("e1"))
     assert stored[0].duplicate is False
+
+
+def test_the_random_sample_flag_is_kept_with_the_item(store: Store, project: ProjectRecord):
+    new = [NewEvent("e1", {"text": "x"}, "queued", 1.0, drawn_at_random=True)]
+    assert store.insert_events(project.id, new)[0].drawn_at_random
+    assert store.insert_events(project.id, new)[0].drawn_at_random  # the duplicate too
+    assert store.queued_items(project.id)[0].drawn_at_random

@@ -24,7 +24,7 @@ async def test_defaults_fill_optional_fields(service):
     assert response.status_code == 201
     body = response.json()
     assert body["strategy"] == "margin" and body["input"] == "text"
-    assert body["exploration"] == 0.05 and body["lease_seconds"] == 120
+    assert body["exploration"] == 0.2 and body["lease_seconds"] == 120
     # Evidence-based defaults (BENCHMARKS.md): a random warm-up, rehearsal for SGD models.
     assert body["warmup"] == 20 and body["rehearsal"] == 3
 

@@ -105,6 +105,7 @@ class Store:
                         _ITEMS.c.data,
                         _ITEMS.c.status,
                         _ITEMS.c.uncertainty,
+                        _ITEMS.c.drawn_at_random,
                     ).where(_ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk))
                 )
             }
@@ -140,13 +141,26 @@ class Store:
             if e.event_id in created and e.event_id not in first_seen:
                 first_seen.add(e.event_id)
                 records.append(
-                    ItemRecord(created[e.event_id], e.event_id, e.data, e.status, e.uncertainty)
+                    ItemRecord(
+                        created[e.event_id],
+                        e.event_id,
+                        e.data,
+                        e.status,
+                        e.uncertainty,
+                        drawn_at_random=e.drawn_at_random,
+                    )
                 )
             elif e.event_id in existing:
                 row = existing[e.event_id]
                 records.append(
                     ItemRecord(
-                        row.id, row.event_id, row.data, row.status, row.uncertainty, duplicate=True
+                        row.id,
+                        row.event_id,
+                        row.data,
+                        row.status,
+                        row.uncertainty,
+                        duplicate=True,
+                        drawn_at_random=row.drawn_at_random,
                     )
                 )
             else:
@@ -159,6 +173,7 @@ class Store:
                         fresh_event.status,
                         fresh_event.uncertainty,
                         duplicate=True,
+                        drawn_at_random=fresh_event.drawn_at_random,
                     )
                 )
         return records

@@ -142,7 +142,7 @@ async def run_demo(engine: Engine, *, per_second: float = 4.0, seed: int = 0) ->
                 "input": "text",
                 "model": "logistic_regression",
                 "strategy": "margin",
-                "exploration": 0.05,
+                "exploration": 0.2,
                 "lease_seconds": 120.0,
                 "seed": seed,
             }
