@@ -360,6 +360,45 @@ PLOTTED: dict[str, dict[str, Any]] = {
 }
 
 
+def report(summary: dict, variants: list[str]) -> str:
+    """The tables BENCHMARKS.md quotes: default against random, then one row per policy."""
+    lines = [
+        "| dataset | reference labels | random's accuracy there | default needs | "
+        "random final | default final | random mean | default mean |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for dataset, result in summary.items():
+        rows = result["variants"]
+        if "default" not in rows or "random" not in rows:
+            continue
+        default, rnd = rows["default"], rows["random"]
+        reach = default["labels_to_random_reference"]
+        needs = (
+            "never"
+            if reach is None
+            else (
+                f"{reach:.0f} ({100 * default['share_of_reference']:.0f}%)"
+                if reach > STEP
+                else f"≤{STEP} (≤{100 * STEP / result['reference_labels']:.0f}%)"
+            )
+        )
+        lines.append(
+            f"| {dataset} | {result['reference_labels']} | "
+            f"{result['random_accuracy_at_reference']:.3f} | {needs} | {rnd['final']:.3f} | "
+            f"{default['final']:.3f} | {rnd['area']:.3f} | {default['area']:.3f} |"
+        )
+    datasets = list(summary)
+    lines += ["", "| policy | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
+    for name in variants:
+        cells = []
+        for dataset in datasets:
+            row = summary[dataset]["variants"].get(name)
+            reach = None if row is None else row["labels_to_random_reference"]
+            cells.append("never" if reach is None else (f"{reach:.0f}" if reach > STEP else "≤25"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(summary: dict, mode: str) -> list[Path]:
     import matplotlib
 
@@ -427,6 +466,7 @@ def main() -> None:
     if args.replot:
         saved = json.loads(args.replot.read_text())
         plot(saved["summary"], args.replot.stem.removeprefix("label_efficiency-"))
+        print(report(saved["summary"], list(saved["meta"]["variants"])))
         return
     variants, baseline = VARIANTS, "random"
     if args.mode == "service":
