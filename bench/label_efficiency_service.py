@@ -9,54 +9,25 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 from typing import Any
 
 import httpx
 import orjson
+from server import Server
 from websockets.asyncio.client import connect
 
 STEP = 25
-_server: dict[str, Any] = {}
+_server: dict[str, Server] = {}
 _names = itertools.count(1)
 
 
 def _start() -> str:
-    if "base" in _server:
-        return str(_server["base"])
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data_dir = tempfile.mkdtemp(prefix="streamloop-bench-")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamloop",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            data_dir,
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    while "annotate:" not in process.stdout.readline():
-        if process.poll() is not None:
-            raise RuntimeError("streamloop serve did not start")
-    atexit.register(lambda: (process.send_signal(signal.SIGTERM), process.wait(60)))
-    _server.update(base=f"http://127.0.0.1:{port}", process=process)
-    return str(_server["base"])
+    if "server" not in _server:
+        server = Server(tempfile.mkdtemp(prefix="streamloop-bench-"))
+        atexit.register(server.stop)
+        _server["server"] = server
+    return str(_server["server"].base)
 
 
 def run_service(data: Any, variant: Any, seed: int, budget: int, preset: str) -> dict:

@@ -13,16 +13,14 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
 import httpx
 import orjson
+from server import Server
 from websockets.asyncio.client import connect
 
 LABELS = ["billing", "bug", "other"]
@@ -71,29 +69,10 @@ async def annotator(url: str, quota: int, latencies: list[float]) -> None:
 
 
 async def run(annotators: int, labels: int) -> dict[str, object]:
-    port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
-        server = subprocess.Popen(  # noqa: ASYNC220  (started once, before timing)
-            [
-                sys.executable,
-                "-m",
-                "streamloop",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                data_dir,
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        server = Server(data_dir)  # started once, before timing
+        port = server.port
         try:
-            assert server.stdout is not None
-            while "annotate:" not in server.stdout.readline():
-                pass
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                 await http.post("/api/projects", json={"name": "bench", "labels": LABELS})
@@ -122,8 +101,7 @@ async def run(annotators: int, labels: int) -> dict[str, object]:
                 elapsed = time.perf_counter() - started
                 metrics = (await http.get("/api/projects/bench/metrics")).json()
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
+            server.stop()
     latencies.sort()
     return {
         "annotators": annotators,

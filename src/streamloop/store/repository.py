@@ -39,6 +39,14 @@ _ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
 _LABELS = LabelRow.__table__  # type: ignore[attr-defined]
 _SNAPSHOTS = SnapshotRow.__table__  # type: ignore[attr-defined]
 _LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
+_ITEM_COLUMNS = (
+    _ITEMS.c.id,
+    _ITEMS.c.event_id,
+    _ITEMS.c.data,
+    _ITEMS.c.status,
+    _ITEMS.c.uncertainty,
+    _ITEMS.c.drawn_at_random,
+)
 
 
 class Store:
@@ -99,14 +107,9 @@ class Store:
                 row.event_id: row
                 for chunk in _chunks(ids)
                 for row in conn.execute(
-                    select(
-                        _ITEMS.c.id,
-                        _ITEMS.c.event_id,
-                        _ITEMS.c.data,
-                        _ITEMS.c.status,
-                        _ITEMS.c.uncertainty,
-                        _ITEMS.c.drawn_at_random,
-                    ).where(_ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk))
+                    select(*_ITEM_COLUMNS).where(
+                        _ITEMS.c.project_id == project_id, _ITEMS.c.event_id.in_(chunk)
+                    )
                 )
             }
             fresh: dict[str, NewEvent] = {}
@@ -151,18 +154,7 @@ class Store:
                     )
                 )
             elif e.event_id in existing:
-                row = existing[e.event_id]
-                records.append(
-                    ItemRecord(
-                        row.id,
-                        row.event_id,
-                        row.data,
-                        row.status,
-                        row.uncertainty,
-                        duplicate=True,
-                        drawn_at_random=row.drawn_at_random,
-                    )
-                )
+                records.append(_item_record(existing[e.event_id], duplicate=True))
             else:
                 fresh_event = fresh[e.event_id]
                 records.append(
@@ -187,28 +179,11 @@ class Store:
         """Items still waiting for a label, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(
-                    _ITEMS.c.id,
-                    _ITEMS.c.event_id,
-                    _ITEMS.c.data,
-                    _ITEMS.c.status,
-                    _ITEMS.c.uncertainty,
-                    _ITEMS.c.drawn_at_random,
-                )
+                select(*_ITEM_COLUMNS)
                 .where(_ITEMS.c.project_id == project_id, _ITEMS.c.status == "queued")
                 .order_by(_ITEMS.c.id)
             )
-            return [
-                ItemRecord(
-                    r.id,
-                    r.event_id,
-                    r.data,
-                    r.status,
-                    r.uncertainty,
-                    drawn_at_random=r.drawn_at_random,
-                )
-                for r in rows
-            ]
+            return [_item_record(r) for r in rows]
 
     def missing_events(self, project_id: int, event_ids: Sequence[str]) -> list[str]:
         """Which of ``event_ids`` this project has never received."""
@@ -329,20 +304,14 @@ class Store:
         by_id = list({lb.item_id for lb in labels if lb.item_id is not None})
         by_event = list({lb.event_id for lb in labels if lb.item_id is None and lb.event_id})
         found: dict[int | str | None, ItemRecord] = {}
-        columns = (
-            _ITEMS.c.id,
-            _ITEMS.c.event_id,
-            _ITEMS.c.data,
-            _ITEMS.c.status,
-            _ITEMS.c.uncertainty,
-        )
         for column, keys in ((_ITEMS.c.id, by_id), (_ITEMS.c.event_id, by_event)):
             for chunk in _chunks(keys):
                 for r in conn.execute(
-                    select(*columns).where(_ITEMS.c.project_id == project_id, column.in_(chunk))
+                    select(*_ITEM_COLUMNS).where(
+                        _ITEMS.c.project_id == project_id, column.in_(chunk)
+                    )
                 ):
-                    record = ItemRecord(r.id, r.event_id, r.data, r.status, r.uncertainty)
-                    found[r.id if column is _ITEMS.c.id else r.event_id] = record
+                    found[r.id if column is _ITEMS.c.id else r.event_id] = _item_record(r)
         return found
 
     def labels_after(self, project_id: int, last_label_id: int) -> Iterator[ReplayLabel]:
@@ -454,6 +423,18 @@ class Store:
                 .limit(1)
             ).first()
             return None if row is None else (int(row[0]), int(row[1]), bytes(row[2]))
+
+
+def _item_record(row: Any, duplicate: bool = False) -> ItemRecord:
+    return ItemRecord(
+        row.id,
+        row.event_id,
+        row.data,
+        row.status,
+        row.uncertainty,
+        duplicate=duplicate,
+        drawn_at_random=row.drawn_at_random,
+    )
 
 
 def _project_record(row: ProjectRow) -> ProjectRecord:

@@ -178,26 +178,9 @@ class ProjectRuntime:
                 )
             ],
         )
-        shed: list[int] = []
-        for record, prediction in zip(records, predictions, strict=True):
-            if record.duplicate:
-                continue
-            self.events_total += 1
-            if record.status != "queued":
-                continue
-            shed.extend(
-                self.queue.push(
-                    QueuedItem(
-                        record.id,
-                        record.event_id,
-                        record.data,
-                        prediction.uncertainty,
-                        drawn_at_random=record.drawn_at_random,
-                    )
-                )
-            )
-        if shed:
-            self.journal.items_shed(shed)
+        fresh = [(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate]
+        self.events_total += len(fresh)
+        self._enqueue([(r, p) for r, p in fresh if r.status == "queued"])
         results = []
         for record, prediction in zip(records, predictions, strict=True):
             result = prediction_json(prediction)
@@ -543,22 +526,22 @@ class ProjectRuntime:
             self._changed()
 
     def _requeue(self, items: Sequence[ItemRecord]) -> None:
-        if not items:
-            return
-        scores = self.model.predict_many([item.data for item in items])
+        if items:
+            predictions = self.model.predict_many([item.data for item in items])
+            self._enqueue(list(zip(items, predictions, strict=True)))
+
+    def _enqueue(self, scored: Sequence[tuple[ItemRecord, Prediction]]) -> None:
+        """Put stored items in the routing queue; what a full queue sheds is journalled."""
         shed: list[int] = []
-        for item, prediction in zip(items, scores, strict=True):
-            shed.extend(
-                self.queue.push(
-                    QueuedItem(
-                        item.id,
-                        item.event_id,
-                        item.data,
-                        prediction.uncertainty,
-                        drawn_at_random=item.drawn_at_random,
-                    )
-                )
+        for item, prediction in scored:
+            queued = QueuedItem(
+                item.id,
+                item.event_id,
+                item.data,
+                prediction.uncertainty,
+                drawn_at_random=item.drawn_at_random,
             )
+            shed.extend(self.queue.push(queued))
         if shed:
             self.journal.items_shed(shed)
 

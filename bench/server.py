@@ -1,0 +1,45 @@
+"""A ``streamloop serve`` subprocess for the benchmarks: started, waited for, stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+
+class Server:
+    """``streamloop serve`` on a free loopback port, data in ``data_dir``."""
+
+    def __init__(self, data_dir: str, *args: str) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamloop",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                data_dir,
+                "--log-level",
+                "warning",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.process.stdout is not None
+        while "annotate:" not in self.process.stdout.readline():
+            if self.process.poll() is not None:
+                raise RuntimeError("streamloop serve did not start")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
