@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 #: Which worker scored an event, in its scored record.
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+#: Most events scored and stored together, and the longest wait to fill a batch (seconds).
+BATCH = 200
+BATCH_WAIT = 0.02
 #: Attempts at an event whose failure may pass (the store unavailable) before it is dead-lettered.
 ATTEMPTS = 5
 
@@ -59,36 +63,47 @@ class EventScorer:
         current = self._blobs.get(project)
         return current[0] if current else 0
 
-    async def score(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Score, store and describe one event message; ``ValueError`` if it is bad."""
-        name, event_id, data = message.get("project"), message.get("id"), message.get("data")
-        if not isinstance(name, str) or not isinstance(event_id, str) or not event_id:
-            raise ValueError("an event needs a string project and a non-empty string id")
-        if not isinstance(data, dict):
-            raise ValueError("an event's data must be an object")
-        record = await self._project(name)
-        model = self._model(record)
-        prediction = model.predict(data)  # ValueError for data that does not fit the project
-        # As serve's ingest does: an exploration share of arrivals is a random sample.
-        sampled = record.strategy != "random" and self._sample_rng.random() < record.exploration
-        [item] = await self.store.run(
-            self.store.insert_events,
-            record.id,
-            [NewEvent(event_id, data, "queued", prediction.uncertainty, sampled)],
-        )
-        result = prediction_json(prediction)
-        result.update(
-            project=name,
-            id=event_id,
-            item_id=item.id,
-            data=item.data,
-            status=item.status,
-            duplicate=item.duplicate,
-            drawn_at_random=item.drawn_at_random,
-            origin="worker",
-            worker=WORKER_ID,
-        )
-        return result
+    async def score(self, raws: Sequence[bytes]) -> list[dict[str, Any]]:
+        """Score, store and describe a batch of event messages, one transaction per project.
+
+        A bad event gets an ``{"error", "event"}`` result (for the dead-letter topic) and
+        leaves the others alone. ``NotReady`` (the store unavailable) fails the batch, which
+        is then retried as a whole: stored events come back as duplicates, not new items.
+        """
+        results: list[dict[str, Any] | None] = [None] * len(raws)
+        by_project: dict[str, list[tuple[int, str, dict[str, Any], Any, bool]]] = {}
+        for index, raw in enumerate(raws):
+            try:
+                name, event_id, data = _event(topics.decode(raw))
+                record = await self._project(name)
+                prediction = self._model(record).predict(data)  # ValueError if it does not fit
+            except ValueError as exc:
+                results[index] = {"error": str(exc), "event": raw.decode("utf-8", "replace")}
+                continue
+            # As serve's ingest does: an exploration share of arrivals is a random sample.
+            sampled = record.strategy != "random" and self._sample_rng.random() < record.exploration
+            by_project.setdefault(name, []).append((index, event_id, data, prediction, sampled))
+        for name, events in by_project.items():
+            items = await self.store.run(
+                self.store.insert_events,
+                self._projects[name].id,
+                [NewEvent(e, d, "queued", p.uncertainty, s) for _, e, d, p, s in events],
+            )
+            for (index, event_id, _data, prediction, _s), item in zip(events, items, strict=True):
+                result = prediction_json(prediction)
+                result.update(
+                    project=name,
+                    id=event_id,
+                    item_id=item.id,
+                    data=item.data,
+                    status=item.status,
+                    duplicate=item.duplicate,
+                    drawn_at_random=item.drawn_at_random,
+                    origin="worker",
+                    worker=WORKER_ID,
+                )
+                results[index] = result
+        return [result for result in results if result is not None]
 
     async def _project(self, name: str) -> ProjectRecord:
         if name not in self._projects:
@@ -106,6 +121,15 @@ class EventScorer:
             model = OnlineModel.restore(blob[1]) if blob else new_model(record)
             self._models[record.name] = model
         return model
+
+
+def _event(message: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    name, event_id, data = message.get("project"), message.get("id"), message.get("data")
+    if not isinstance(name, str) or not isinstance(event_id, str) or not event_id:
+        raise ValueError("an event needs a string project and a non-empty string id")
+    if not isinstance(data, dict):
+        raise ValueError("an event's data must be an object")
+    return name, event_id, data
 
 
 def create_worker_app(settings: Settings) -> faust.App:
@@ -133,12 +157,13 @@ def create_worker_app(settings: Settings) -> faust.App:
 
     @app.agent(events)
     async def score(stream: Any) -> None:
-        async for key, value in stream.items():
-            result = await _score_with_retries(scorer, key, value)
-            if "error" in result:
-                await dead.send(key=key, value=topics.encode(result))
-            else:
-                await scored.send(key=key, value=topics.encode(result))
+        # Batches: one transaction stores many events, instead of one commit each.
+        async for raws in stream.take(BATCH, within=BATCH_WAIT):
+            for result in await _score_with_retries(scorer, raws):
+                target = dead if "error" in result else scored
+                await target.send(
+                    key=str(result.get("id", "")).encode(), value=topics.encode(result)
+                )
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_models() -> None:
@@ -149,23 +174,19 @@ def create_worker_app(settings: Settings) -> faust.App:
     return app
 
 
-async def _score_with_retries(scorer: EventScorer, key: bytes | None, raw: bytes) -> dict[str, Any]:
+async def _score_with_retries(scorer: EventScorer, raws: Sequence[bytes]) -> list[dict[str, Any]]:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return await scorer.score(topics.decode(raw))
-        except ValueError as exc:
-            return {"error": str(exc), "event": raw.decode("utf-8", "replace")}
+            return await scorer.score(raws)
         except NotReady as exc:
             if attempt == ATTEMPTS:
-                return {"error": exc.message, "event": raw.decode("utf-8", "replace")}
-            log.warning("scoring event %r failed (%s); retrying", key, exc.message)
+                return [{"error": exc.message, "event": r.decode("utf-8", "replace")} for r in raws]
+            log.warning("scoring %d events failed (%s); retrying", len(raws), exc.message)
             await asyncio.sleep(0.2 * 2**attempt)
-        except Exception as exc:  # anything else: dead-letter it rather than skip silently
-            log.exception("scoring event %r failed", key)
-            return {
-                "error": f"{type(exc).__name__}: {exc}",
-                "event": raw.decode("utf-8", "replace"),
-            }
+        except Exception as exc:  # anything else: dead-letter them rather than skip silently
+            log.exception("scoring %d events failed", len(raws))
+            reason = f"{type(exc).__name__}: {exc}"
+            return [{"error": reason, "event": r.decode("utf-8", "replace")} for r in raws]
     raise AssertionError("unreachable")
 
 
