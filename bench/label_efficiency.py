@@ -112,6 +112,23 @@ def accuracy(predicted: list[str | None], truth: list[str]) -> float:
     return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
 
 
+def checkpoint(
+    model: OnlineModel,
+    data: Split,
+    curve: list[float],
+    estimates: list[tuple[float, float, float] | None] | None = None,
+    prequential: list[float | None] | None = None,
+) -> None:
+    """Score the model on the held-out set; note its accuracy estimates too, if asked."""
+    predicted = [p.label for p in model.predict_many(data.holdout)]
+    curve.append(accuracy(predicted, data.holdout_labels))
+    if estimates is not None:
+        u = model.sampled_accuracy.report()
+        estimates.append(None if u["estimate"] is None else (u["estimate"], u["low"], u["high"]))
+    if prequential is not None:
+        prequential.append(model.metrics.report()["accuracy"])
+
+
 def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset: str) -> dict:
     """One learning curve, driving the service's routing code as a project's loop does.
 
@@ -175,13 +192,7 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
             model.learn(lease.item.data, truth, drawn_at_random=lease.drawn_at_random)
             labelled += 1
             if labelled % STEP == 0:
-                predicted = [p.label for p in model.predict_many(data.holdout)]
-                curve.append(accuracy(predicted, data.holdout_labels))
-                u = model.sampled_accuracy.report()
-                estimates.append(
-                    None if u["estimate"] is None else (u["estimate"], u["low"], u["high"])
-                )
-                prequential.append(model.metrics.report()["accuracy"])
+                checkpoint(model, data, curve, estimates, prequential)
     return {"curve": curve, "unbiased": estimates, "prequential": prequential}
 
 
@@ -246,8 +257,7 @@ def run_stream(data: Split, variant: Variant, seed: int, budget: int, preset: st
             model.learn(lease.item.data, truth, drawn_at_random=lease.drawn_at_random)
             labelled += 1
             if labelled % STEP == 0:
-                predicted = [p.label for p in model.predict_many(data.holdout)]
-                curve.append(accuracy(predicted, data.holdout_labels))
+                checkpoint(model, data, curve)
     return {"curve": curve, "unbiased": [], "prequential": []}
 
 

@@ -207,3 +207,9 @@ def test_the_random_sample_flag_is_kept_with_the_item(store: Store, project: Pro
     assert store.insert_events(project.id, new)[0].drawn_at_random
     assert store.insert_events(project.id, new)[0].drawn_at_random  # the duplicate too
     assert store.queued_items(project.id)[0].drawn_at_random
+
+
+def test_still_queued_leaves_out_labelled_items(store: Store, project: ProjectRecord):
+    items = store.insert_events(project.id, events("e1", "e2"))
+    store.commit_labels(project.id, [NewLabel("l1", "a", "production", event_id="e1")], 0)
+    assert store.still_queued(project.id, [i.id for i in items]) == {items[1].id}

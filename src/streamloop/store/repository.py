@@ -185,6 +185,22 @@ class Store:
             )
             return [_item_record(r) for r in rows]
 
+    def still_queued(self, project_id: int, item_ids: Sequence[int]) -> set[int]:
+        """Which of ``item_ids`` are still waiting for a label."""
+        found: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(set(item_ids))):
+                found.update(
+                    conn.execute(
+                        select(_ITEMS.c.id).where(
+                            _ITEMS.c.project_id == project_id,
+                            _ITEMS.c.id.in_(chunk),
+                            _ITEMS.c.status == "queued",
+                        )
+                    ).scalars()
+                )
+        return found
+
     def missing_events(self, project_id: int, event_ids: Sequence[str]) -> list[str]:
         """Which of ``event_ids`` this project has never received."""
         wanted = list(dict.fromkeys(event_ids))

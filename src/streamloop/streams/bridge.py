@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -106,11 +107,32 @@ class KafkaBridge:
 
     async def _route(self) -> None:
         assert self._consumer is not None
-        async for message in self._consumer:
-            try:
-                result = topics.decode(message.value)
-                if result.get("origin") != "worker" or result.get("status") != "queued":
-                    continue
-                self.engine.project(str(result["project"])).route_scored(result)
-            except (StreamloopError, ValueError, KeyError) as exc:
-                log.warning("a scored record could not be routed: %s", exc)
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=1000)
+            by_project: dict[str, list[dict[str, Any]]] = {}
+            for messages in batch.values():
+                for message in messages:
+                    try:
+                        result = topics.decode(message.value)
+                    except ValueError as exc:
+                        log.warning("a scored record could not be read: %s", exc)
+                        continue
+                    if result.get("origin") == "worker" and result.get("status") == "queued":
+                        by_project.setdefault(str(result.get("project")), []).append(result)
+            for name, results in by_project.items():
+                try:
+                    await self._route_project(name, results)
+                except (StreamloopError, ValueError, KeyError) as exc:
+                    log.warning("scored records of %s could not be routed: %s", name, exc)
+
+    async def _route_project(self, name: str, results: list[dict[str, Any]]) -> None:
+        # Records come again after a restart (at-least-once): route only the items the
+        # store still has waiting, never one labelled since it was scored.
+        runtime = self.engine.project(name)
+        store = self.engine.store
+        waiting = await store.run(
+            store.still_queued, runtime.record.id, [int(r["item_id"]) for r in results]
+        )
+        for result in results:
+            if int(result["item_id"]) in waiting:
+                runtime.route_scored(result)
