@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,56 @@ def test_still_queued_leaves_out_labelled_items(store: Store, project: ProjectRe
     items = store.insert_events(project.id, events("e1", "e2"))
     store.commit_labels(project.id, [NewLabel("l1", "a", "production", event_id="e1")], 0)
     assert store.still_queued(project.id, [i.id for i in items]) == {items[1].id}
+
+
+@pytest.mark.postgres
+def test_concurrent_claims_on_postgres_lease_each_item_once(postgres_url: str):
+    # Several processes' stores race for the same items from many threads, as web processes
+    # sharing one database do: each item is claimed by exactly one lease.
+    stores = [Store(postgres_url) for _ in range(4)]
+    try:
+        project = make_project(stores[0])
+        items = stores[0].insert_events(project.id, events(*(f"e{n}" for n in range(40))))
+        ids = [item.id for item in items]
+
+        def claim_all(store: Store, worker: int) -> list[int]:
+            return [
+                item_id
+                for item_id in ids
+                if store.claim_item(project.id, item_id, f"w{worker}-{item_id}", f"a{worker}", 60)
+            ]
+
+        with ThreadPoolExecutor(8) as pool:
+            claims = list(pool.map(claim_all, stores * 2, range(8)))
+        claimed = [item_id for batch in claims for item_id in batch]
+        assert sorted(claimed) == sorted(ids)
+        with stores[0].engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT count(*) FROM leases").scalar()
+        assert rows == len(ids)
+    finally:
+        for store in stores:
+            store.close()
+
+
+@pytest.mark.postgres
+def test_a_claim_ends_with_its_lease_and_a_labelled_item_cannot_be_claimed(postgres_url: str):
+    store = Store(postgres_url)
+    try:
+        project = make_project(store)
+        first, second = store.insert_events(project.id, events("e1", "e2"))
+        assert store.claim_item(project.id, first.id, "lease-1", "ann", 60)
+        assert not store.claim_item(project.id, first.id, "lease-2", "other", 60)
+        assert [i.id for i in store.unclaimed_items(project.id, [])] == [second.id]
+        store.apply_journal(
+            [("lease_ended", {"id": "lease-1", "outcome": "released", "ended_at": utcnow()})]
+        )
+        assert store.claim_item(project.id, first.id, "lease-3", "other", 60)
+        store.commit_labels(project.id, [NewLabel("l1", "a", "annotator", item_id=second.id)], 0)
+        assert not store.claim_item(project.id, second.id, "lease-4", "ann", 60)
+        # A lease past its end no longer holds the item.
+        assert store.claim_item(project.id, first.id, "lease-5", "ann", 60) is False
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE items SET lease_until = now() - interval '1 second'")
+        assert store.claim_item(project.id, first.id, "lease-5", "ann", 60)
+    finally:
+        store.close()

@@ -10,6 +10,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -55,6 +56,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = open_database(url)
+        #: Several processes may share this database (PostgreSQL): leases are claimed in it.
+        self.shared = self.engine.dialect.name == "postgresql"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamloop-store")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -200,6 +203,64 @@ class Store:
                     ).scalars()
                 )
         return found
+
+    def claim_item(
+        self, project_id: int, item_id: int, lease_id: str, annotator: str, seconds: float
+    ) -> bool:
+        """Claim a waiting item for a lease, unless another process holds it; True if claimed.
+
+        ``SELECT ... FOR UPDATE SKIP LOCKED`` passes over an item another transaction is
+        claiming at this moment, and the claim itself updates the item row, so a claimer that
+        read the row before that commit re-checks it and sees the lease. The lease's history
+        row is written in the same transaction. Times are the database's own clock.
+        """
+        free = (
+            select(_ITEMS.c.id)
+            .where(
+                _ITEMS.c.id == item_id,
+                _ITEMS.c.project_id == project_id,
+                _ITEMS.c.status == "queued",
+                (_ITEMS.c.lease_until.is_(None)) | (_ITEMS.c.lease_until < func.now()),
+            )
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        until = func.now() + timedelta(seconds=seconds)
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(_ITEMS)
+                .where(_ITEMS.c.id == free)
+                .values(lease_id=lease_id, lease_until=until)
+                .returning(_ITEMS.c.lease_until)
+            ).first()
+            if claimed is None:
+                return False
+            conn.execute(
+                insert(_LEASES).values(
+                    id=lease_id,
+                    project_id=project_id,
+                    item_id=item_id,
+                    annotator=annotator,
+                    leased_at=func.now(),
+                    expires_at=claimed.lease_until,
+                )
+            )
+        return True
+
+    def unclaimed_items(self, project_id: int, known: Sequence[int]) -> list[ItemRecord]:
+        """Waiting items no lease holds, except the ``known`` ones, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*_ITEM_COLUMNS)
+                .where(
+                    _ITEMS.c.project_id == project_id,
+                    _ITEMS.c.status == "queued",
+                    (_ITEMS.c.lease_until.is_(None)) | (_ITEMS.c.lease_until < func.now()),
+                )
+                .order_by(_ITEMS.c.id)
+            )
+            skip = set(known)
+            return [_item_record(r) for r in rows if r.id not in skip]
 
     def missing_events(self, project_id: int, event_ids: Sequence[str]) -> list[str]:
         """Which of ``event_ids`` this project has never received."""
@@ -365,6 +426,12 @@ class Store:
                         .where(_LEASES.c.id == fields["id"], _LEASES.c.ended_at.is_(None))
                         .values(outcome=fields["outcome"], ended_at=fields["ended_at"])
                     )
+                    if self.shared:
+                        conn.execute(
+                            update(_ITEMS)
+                            .where(_ITEMS.c.lease_id == fields["id"])
+                            .values(lease_id=None, lease_until=None)
+                        )
                 elif kind == "items_shed":
                     for chunk in _chunks(fields["item_ids"]):
                         conn.execute(
@@ -376,12 +443,17 @@ class Store:
                     raise ValueError(f"unknown journal entry {kind!r}")
 
     def end_open_leases(self, outcome: str = "interrupted") -> int:
-        """Close the leases a stopped process left open; returns how many."""
+        """Close the leases a stopped process left open; returns how many.
+
+        On a shared database other processes' leases are alive: only those past their end
+        are closed, and the items of the others return when their leases end.
+        """
         with self.engine.begin() as conn:
+            open_leases = _LEASES.c.ended_at.is_(None)
+            if self.shared:
+                open_leases = open_leases & (_LEASES.c.expires_at < func.now())
             result = conn.execute(
-                update(_LEASES)
-                .where(_LEASES.c.ended_at.is_(None))
-                .values(outcome=outcome, ended_at=utcnow())
+                update(_LEASES).where(open_leases).values(outcome=outcome, ended_at=utcnow())
             )
             return int(result.rowcount)
 

@@ -41,7 +41,9 @@ class ItemRow(SQLModel, table=True):
     """An event as received; ``status`` says where it is in the loop.
 
     ``scored`` (predicted, not routed), ``queued`` (waiting for or held by an annotator),
-    ``labelled``, or ``shed`` (dropped from a full queue).
+    ``labelled``, or ``shed`` (dropped from a full queue). ``lease_id`` and ``lease_until``
+    are the item's claim when web processes share a PostgreSQL store: the lease holding it
+    and when that lease ends (the database's clock).
     """
 
     __tablename__ = "items"
@@ -56,6 +58,8 @@ class ItemRow(SQLModel, table=True):
     #: Routed by a random draw (stream mode), not for its uncertainty: a fair sample.
     drawn_at_random: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    lease_id: str | None = Field(default=None, max_length=32, index=True)
+    lease_until: datetime | None = None
 
 
 class LeaseRow(SQLModel, table=True):

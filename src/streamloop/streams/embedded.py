@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: How often the snapshot policy is checked.
 _SNAPSHOT_CHECK_SECONDS = 1.0
+#: How often a process sharing its store looks there for items released by the others.
+RESYNC_SECONDS = 5.0
 
 
 class EmbeddedEngine(Engine):
@@ -34,7 +36,7 @@ class EmbeddedEngine(Engine):
         self._projects: dict[str, ProjectRuntime] = {}
         #: Called with each project created while running.
         self.project_listeners: list[Callable[[ProjectRuntime], None]] = []
-        self._snapshotter: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         interrupted = await self.store.run(self.store.end_open_leases)
@@ -45,15 +47,17 @@ class EmbeddedEngine(Engine):
             runtime = await ProjectRuntime.open(record, self.store, self.settings, self.journal)
             runtime.start()
             self._projects[record.name] = runtime
-        self._snapshotter = asyncio.create_task(self._snapshot_loop(), name="snapshots")
+        self._tasks = [asyncio.create_task(self._snapshot_loop(), name="snapshots")]
+        if self.store.shared:
+            self._tasks.append(asyncio.create_task(self._resync_loop(), name="resync"))
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
-        if self._snapshotter is not None:
-            self._snapshotter.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._snapshotter
+                await task
         for runtime in self._projects.values():
             await runtime.close()
             await runtime.snapshot()
@@ -88,3 +92,12 @@ class EmbeddedEngine(Engine):
                         await runtime.snapshot()
                     except Exception:
                         log.exception("snapshot of project %s failed", runtime.record.name)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_SECONDS)
+            for runtime in list(self._projects.values()):
+                try:
+                    await runtime.resync()
+                except Exception:
+                    log.exception("resync of project %s failed", runtime.record.name)

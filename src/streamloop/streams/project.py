@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamloop.config import Settings
-from streamloop.errors import Conflict, InvalidInput, NotFound
+from streamloop.errors import Conflict, InvalidInput, NotFound, NotReady
 from streamloop.online import OnlineModel, Prediction
 from streamloop.online.routing import Ranking, RoutingPolicy, StreamGate
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
@@ -82,6 +82,7 @@ class ProjectRuntime:
         self._sessions: dict[str, AnnotatorSession] = {}
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._claims: set[asyncio.Task[None]] = set()
         self._label_times: deque[float] = deque(maxlen=100_000)
         self._listeners: set[Callable[[], None]] = set()
         #: Called after each batch of labels changed the model.
@@ -144,6 +145,8 @@ class ProjectRuntime:
     async def close(self) -> None:
         """Finish the labels already submitted and stop the timers."""
         await self.learner.close()
+        for task in list(self._claims):
+            task.cancel()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -262,10 +265,16 @@ class ProjectRuntime:
             session.idle_sent = False
             self._start_timer(lease)
             deadline = self._deadline(lease)
-            self.journal.lease_started(
-                lease.lease_id, self.record.id, lease.item.item_id, session.annotator, deadline
-            )
-            session.send(self._item_message(lease, deadline))
+            if self.store.shared:
+                # Other web processes lease from the same store: claim the item there first.
+                task = asyncio.create_task(self._claim(session, lease, deadline))
+                self._claims.add(task)
+                task.add_done_callback(self._claims.discard)
+            else:
+                self.journal.lease_started(
+                    lease.lease_id, self.record.id, lease.item.item_id, session.annotator, deadline
+                )
+                session.send(self._item_message(lease, deadline))
         if len(session.held) < session.prefetch:
             self._waiting[session.holder] = session
             if not session.held and not session.idle_sent:
@@ -440,6 +449,55 @@ class ProjectRuntime:
             warming_up=self.model.version < self.record.warmup,
         )
         return ("queued" if admitted else "scored"), drawn_at_random
+
+    async def _claim(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
+        """Claim a leased item in the shared store; send it if claimed, else lease another."""
+        item_id = lease.item.item_id
+        try:
+            claimed = await self.store.run(
+                self.store.claim_item,
+                self.record.id,
+                item_id,
+                lease.lease_id,
+                session.annotator,
+                self.record.lease_seconds,
+            )
+        except NotReady as exc:
+            log.warning("project %s: claiming item %d failed: %s", self.record.name, item_id, exc)
+            if session.held.get(item_id) is lease:
+                session.held.pop(item_id)
+                self._cancel_timer(item_id)
+                self.queue.release(item_id)  # kept here; the next fill tries again
+            return
+        if session.held.get(item_id) is not lease:
+            return  # the lease ended meanwhile; its end is journalled after this claim
+        if claimed:
+            session.send(self._item_message(lease, deadline))
+            return
+        # Another process holds it, or labelled it: it is that process's to hand out now.
+        session.held.pop(item_id)
+        self._cancel_timer(item_id)
+        self.queue.remove(item_id)
+        self.fill(session)
+
+    async def resync(self) -> int:
+        """Take in the waiting items of a shared store this process lacks; returns how many.
+
+        An item another process held comes back to the store when that lease ends, not to
+        this process's queue, so a process sharing the store looks for such items now and then.
+        """
+        known = self.queue.item_ids()
+        items = await self.store.run(self.store.unclaimed_items, self.record.id, list(known))
+        items = [item for item in items if item.id not in self.queue]
+        if items:
+            self._requeue(items)
+            ids = {item.id for item in items}
+            for item_id, annotator in await self.store.run(self.store.skips, self.record.id):
+                if item_id in ids:
+                    self.queue.mark_skipped(item_id, annotator)
+            self._serve_waiting()
+            self._changed()
+        return len(items)
 
     def _explore(self) -> bool:
         return self.policy.explore(self.model.version, self._rng)

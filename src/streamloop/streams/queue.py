@@ -210,6 +210,10 @@ class RoutingQueue:
     def waiting_items(self) -> Iterable[QueuedItem]:
         return self._waiting.values()
 
+    def item_ids(self) -> set[int]:
+        """Every item here, waiting or leased."""
+        return set(self._waiting) | set(self._leases)
+
     # -- internals --------------------------------------------------------------------------
 
     def _add(self, item: QueuedItem) -> None:
