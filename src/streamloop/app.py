@@ -26,20 +26,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if settings.broker:
         if not isinstance(engine, EmbeddedEngine):
             raise ValueError("the Kafka bridge runs on the embedded engine's loop")
-        bridge = KafkaBridge(engine, settings.broker, settings.topic_prefix)
+        bridge = KafkaBridge(engine, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if bridge is not None:
+            await bridge.start()  # follows the learners' outcomes before any label is sent
         await engine.start()
         if bridge is not None:
-            await bridge.start()
+            bridge.attach()
         try:
             yield
         finally:
             await app.state.dashboards.close()
+            await engine.stop()  # waits for the outcomes of labels in flight
             if bridge is not None:
                 await bridge.stop()
-            await engine.stop()
 
     app = Starlette(routes=routes(), exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.settings = settings

@@ -68,6 +68,13 @@ class Settings:
         default=10_000,
         metadata=_help("Labels waiting to be stored and learned per project; beyond, 429."),
     )
+    learner_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_help(
+            "With --broker: how long a label waits for its project's learner before a 503 "
+            "(retrying with the same label_id is safe)."
+        ),
+    )
     snapshot_every_labels: int = field(
         default=1000, metadata=_help("Snapshot a model after this many new labels.")
     )

@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from streamloop.store import Store
 from support import RECEIVE_TIMEOUT, ServeProcess, WorkerProcess, project_spec, ticket
@@ -37,7 +37,7 @@ class Cluster:
         self.tmp_path = tmp_path
         self.prefix = f"t{uuid.uuid4().hex[:10]}"
         self.env = {"STREAMLOOP_TOPIC_PREFIX": self.prefix}
-        self.serve: ServeProcess | None = None
+        self.serves: list[ServeProcess] = []
         self.workers: list[WorkerProcess] = []
         self.producer: AIOKafkaProducer | None = None
         self.scored: AIOKafkaConsumer | None = None
@@ -48,9 +48,10 @@ class Cluster:
 
     async def start_serve(self) -> ServeProcess:
         args = [*self.broker_args, "--data-dir", str(self.tmp_path), "--log-level", "error"]
-        self.serve = ServeProcess(args, self.env)
-        await self.serve.ready()
-        return self.serve
+        serve = ServeProcess(args, self.env)
+        self.serves.append(serve)
+        await serve.ready()
+        return serve
 
     def start_worker(self) -> WorkerProcess:
         n = len(self.workers)
@@ -87,8 +88,8 @@ class Cluster:
                 await client.stop()
         for worker in self.workers:
             worker.kill(signal.SIGTERM)
-        if self.serve is not None:
-            self.serve.kill(signal.SIGTERM)
+        for serve in self.serves:
+            serve.kill(signal.SIGTERM)
 
 
 @pytest.fixture
@@ -195,3 +196,80 @@ async def test_a_worker_killed_mid_stream_loses_no_event(cluster: Cluster):
         assert store.count_events(project.id) == 300
     finally:
         store.close()
+
+
+async def metrics_until(serve: ServeProcess, done: Any) -> dict[str, Any]:
+    """The first metrics pushed on a dashboard socket for which ``done(metrics)`` holds."""
+    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/dashboard"
+    async with connect(url) as ws:
+        while True:
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+            if message["type"] == "metrics" and done(message):
+                return dict(message)
+
+
+async def test_two_web_processes_on_one_postgresql_never_lease_an_item_twice(cluster: Cluster):
+    first = await cluster.start_serve()
+    async with httpx.AsyncClient(base_url=first.base) as http:
+        spec = project_spec(lease_seconds=600.0)
+        assert (await http.post("/api/projects", json=spec)).status_code == 201
+    cluster.start_worker()
+    total = 40
+    await cluster.produce([event(n) for n in range(total)])
+    for _ in range(total):
+        await cluster.next_scored()
+    # Started now, the second process takes every waiting item from the store, as the first
+    # holds them all in its queue: both rank the same items first, and only the claims in
+    # PostgreSQL keep their annotators apart.
+    second = await cluster.start_serve()
+
+    received: dict[str, list[str]] = {}
+    acked: set[str] = set()
+    all_acked = asyncio.Event()
+
+    async def annotate(serve: ServeProcess, name: str) -> None:
+        url = serve.base.replace("http", "ws")
+        url += f"/ws/projects/tickets/annotate?annotator={name}&prefetch=3"
+        async with connect(url) as ws:
+            await label_everything(ws, name)
+
+    async def label_everything(ws: ClientConnection, name: str) -> None:
+        while not all_acked.is_set():
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+            if message["type"] == "item":
+                item = message["item"]["id"]
+                received.setdefault(item, []).append(name)
+                label = {"type": "label", "item_id": item, "label": "bug", "label_id": item}
+                await ws.send(orjson.dumps(label).decode())
+            elif message["type"] == "ack":
+                assert not message["duplicate"], message
+                acked.add(message["item_id"])
+                if len(acked) == total:
+                    all_acked.set()
+            else:
+                assert message["type"] in ("hello", "idle"), message
+
+    annotators = [
+        asyncio.create_task(annotate(serve, f"{tag}{n}"))
+        for serve, tag in ((first, "a"), (second, "b"))
+        for n in range(2)
+    ]
+    finished = asyncio.create_task(all_acked.wait())
+    await asyncio.wait(
+        [finished, *annotators], timeout=RECEIVE_TIMEOUT * 3, return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in annotators:
+        if task.done():
+            task.result()  # an annotator's failed assertion fails the test
+        task.cancel()
+    assert all_acked.is_set(), f"{len(acked)} of {total} labels acked"
+
+    twice = {item: names for item, names in received.items() if len(names) > 1}
+    assert not twice, f"items leased twice: {twice}"
+    assert set(received) == {f"evt-{n}" for n in range(total)}
+    assert {names[0][0] for names in received.values()} == {"a", "b"}, "one process did all"
+    # Every label was learned once, by the project's one learner, and both web processes
+    # hot-swapped to the version holding all of them.
+    for serve in (first, second):
+        metrics = await metrics_until(serve, lambda m: m["model_version"] == total)
+        assert metrics["labels_total"] == total

@@ -40,6 +40,7 @@ _ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
 _LABELS = LabelRow.__table__  # type: ignore[attr-defined]
 _SNAPSHOTS = SnapshotRow.__table__  # type: ignore[attr-defined]
 _LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
+_PROJECTS = ProjectRow.__table__  # type: ignore[attr-defined]
 _ITEM_COLUMNS = (
     _ITEMS.c.id,
     _ITEMS.c.event_id,
@@ -290,7 +291,12 @@ class Store:
     # -- labels -----------------------------------------------------------------------------
 
     def commit_labels(
-        self, project_id: int, labels: Sequence[NewLabel], base_version: int
+        self,
+        project_id: int,
+        labels: Sequence[NewLabel],
+        base_version: int,
+        *,
+        after_label_id: int | None = None,
     ) -> list[LabelOutcome]:
         """Store a batch of labels in one transaction (a group commit).
 
@@ -299,9 +305,25 @@ class Store:
         stored version. A label for an unknown item, or for an item already labelled (an item
         is learned once, so accuracy is never measured on data the model has learned), is
         refused. Nothing in the batch is visible until the commit returns.
+
+        ``after_label_id`` fences a learner that may have been replaced: the batch is refused
+        (``Conflict``, code ``stale_learner``) unless the project's newest stored label is that
+        one, checked under a lock on the project's row.
         """
         outcomes = [LabelOutcome(label=label) for label in labels]
         with self.engine.begin() as conn:
+            if after_label_id is not None:
+                conn.execute(
+                    select(_PROJECTS.c.id).where(_PROJECTS.c.id == project_id).with_for_update()
+                )
+                newest = conn.execute(
+                    select(func.max(_LABELS.c.id)).where(_LABELS.c.project_id == project_id)
+                ).scalar_one()
+                if (newest or 0) != after_label_id:
+                    raise Conflict(
+                        f"labels after {after_label_id} were stored by another learner",
+                        code="stale_learner",
+                    )
             stored = {
                 r.label_id: r
                 for chunk in _chunks(list({lb.label_id for lb in labels}))

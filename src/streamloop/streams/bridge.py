@@ -1,9 +1,17 @@
-"""The serve process on Kafka: model versions out to the workers, their scored items in.
+"""The serve process on Kafka: labels out to their learners, models and scored items in.
 
-The ``serve`` process keeps the embedded engine's loop (leases, the learner, snapshots) and
-connects it to the workers through Kafka: after labels are learned it publishes the project's
-new model to the compacted models topic (at most one publication in flight per project, the
-newest version always last), and it routes the items workers scored and queued to annotators.
+With ``--broker`` a web process (any number of them, sharing one PostgreSQL) keeps the embedded
+engine's routing, leases and annotator sessions, and reaches the rest of the loop through Kafka:
+
+- a label is sent on the labels topic to its project's learner (in a worker) and acked when
+  the learner's outcome comes back on the learned topic (:class:`RemoteLearner`);
+- every outcome on the learned topic updates the queues here (labelled items out, their
+  leases ended), whichever web process took the label;
+- each new model version on the models topic is restored off the event loop and hot-swapped;
+- items the workers scored and queued are routed here from the scored topic (a faust agent;
+  web processes share its partitions), and events posted over HTTP are published there too.
+
+faust runs inside the Starlette lifespan (``faust.contrib.asgi``), without its web server.
 """
 
 from __future__ import annotations
@@ -11,124 +19,255 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import faust
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faust.contrib.asgi import faust_app_running
 
-from streamloop.errors import StreamloopError
+from streamloop.config import Settings
+from streamloop.errors import NotFound, StreamloopError
+from streamloop.online import OnlineModel
+from streamloop.store import NewLabel, ProjectRecord
 from streamloop.streams import topics
 from streamloop.streams.embedded import EmbeddedEngine
 from streamloop.streams.project import ProjectRuntime
+from streamloop.streams.remote import RemoteLearner
 
 __all__ = ["KafkaBridge"]
 
 log = logging.getLogger(__name__)
 
+#: Most scored records routed together, and the longest wait to fill a batch (seconds).
+ROUTE_BATCH = 500
+ROUTE_WAIT = 0.01
+
 
 class KafkaBridge:
-    """Publishes model versions and routes worker-scored items, for one serve process."""
+    """Connects one web process's engine to the workers and learners through Kafka."""
 
-    def __init__(self, engine: EmbeddedEngine, broker: str, prefix: str = "streamloop") -> None:
+    def __init__(self, engine: EmbeddedEngine, settings: Settings) -> None:
+        assert settings.broker is not None
         self.engine = engine
-        self.bootstrap = topics.bootstrap_servers(broker)
-        self.names = topics.Topics(prefix)
-        self.published: dict[str, int] = {}
-        self._dirty: set[str] = set()
-        self._publishing: dict[str, asyncio.Task[None]] = {}
-        self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._router: asyncio.Task[None] | None = None
+        self.settings = settings
+        self.bootstrap = topics.bootstrap_servers(settings.broker)
+        self.names = topics.Topics(settings.topic_prefix)
+        self.app = faust.App(
+            f"{self.names.prefix}-serve",
+            broker=settings.broker,
+            web_enabled=False,
+            store="memory://",
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=4,
+            producer_max_request_size=topics.MODEL_MESSAGE_MAX,
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=2.0,
+        )
+        self._labels = self.app.topic(self.names.labels, key_type=bytes, value_type=bytes)
+        self._scored = self.app.topic(self.names.scored, key_type=bytes, value_type=bytes)
+        self._models_topic = self.app.topic(self.names.models, key_type=bytes, value_type=bytes)
+        self.app.agent(self._scored, name="route")(self._route_agent)
+        self._learners: dict[str, RemoteLearner] = {}
+        self._pending_models: dict[str, tuple[int, bytes]] = {}
+        self._restoring: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._exits = contextlib.AsyncExitStack()
+        self._follower: AIOKafkaConsumer | None = None
+        self._following: asyncio.Task[None] | None = None
+        self._engine_ready = asyncio.Event()
+        engine.remote = self.learner_for
+
+    # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect, before the engine starts: labels need their outcomes followed first."""
         await topics.ensure_topics(self.bootstrap, self.names)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
-            acks="all",
-            max_request_size=topics.MODEL_MESSAGE_MAX,
-        )
-        await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            self.names.scored,
-            bootstrap_servers=self.bootstrap,
-            group_id=f"{self.names.prefix}-serve",
-            auto_offset_reset="earliest",
-        )
-        await self._consumer.start()
-        self._router = asyncio.create_task(self._route(), name="kafka-router")
-        self.engine.project_listeners.append(self.watch)
+        self._follower = await self._start_follower()
+        self._following = asyncio.create_task(self._follow(), name="kafka-follow")
+        await self._exits.enter_async_context(faust_app_running(self.app))
+
+    def attach(self) -> None:
+        """The engine has started: publish what it ingests, route what workers queue."""
+        self.engine.project_listeners.append(self._created)
         for runtime in self.engine.projects():
-            self.watch(runtime)
+            self._watch(runtime)
+        self._engine_ready.set()
 
     async def stop(self) -> None:
-        if self._router is not None:
-            self._router.cancel()
+        if self._following is not None:
+            self._following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._router
-        for task in list(self._publishing.values()):
-            with contextlib.suppress(Exception):
-                await task
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._producer is not None:
-            await self._producer.stop()
+                await self._following
+        for task in [*self._restoring.values(), *self._tasks]:
+            task.cancel()
+        await self._exits.aclose()
+        if self._follower is not None:
+            await self._follower.stop()
 
-    def watch(self, runtime: ProjectRuntime) -> None:
-        """Publish this project's model now and after every change."""
-        runtime.model_listeners.append(lambda: self._schedule(runtime))
-        self._schedule(runtime)
+    # -- labels -----------------------------------------------------------------------------
 
-    def _schedule(self, runtime: ProjectRuntime) -> None:
-        name = runtime.record.name
-        self._dirty.add(name)
-        if name not in self._publishing:
-            task = asyncio.create_task(self._publish(runtime), name=f"publish-{name}")
-            self._publishing[name] = task
+    def learner_for(self, record: ProjectRecord) -> RemoteLearner:
+        learner = RemoteLearner(
+            record.name,
+            self._send_labels,
+            timeout=self.settings.learner_timeout_seconds,
+            pending_max=self.settings.pending_labels_max,
+        )
+        self._learners[record.name] = learner
+        return learner
 
-    async def _publish(self, runtime: ProjectRuntime) -> None:
-        name = runtime.record.name
-        try:
-            while name in self._dirty:
-                self._dirty.discard(name)
-                version, blob = await runtime.model_blob()
-                if self.published.get(name, -1) >= version:
-                    continue
-                assert self._producer is not None
-                await self._producer.send_and_wait(
-                    self.names.models,
-                    key=name.encode(),
-                    value=blob,
-                    headers=[("version", str(version).encode())],
-                )
-                self.published[name] = version
-        except Exception:
-            log.exception("publishing the model of %s failed", name)
-        finally:
-            self._publishing.pop(name, None)
+    async def _send_labels(self, project: str, labels: Sequence[NewLabel]) -> None:
+        key = project.encode()
+        sent = [
+            await self._labels.send(
+                key=key, value=topics.encode(topics.label_message(project, label))
+            )
+            for label in labels
+        ]
+        await asyncio.gather(*sent)  # delivered: the broker has them (acks=all)
 
-    async def _route(self) -> None:
-        assert self._consumer is not None
+    # -- following the models and learned topics ----------------------------------------------
+
+    async def _start_follower(self) -> AIOKafkaConsumer:
+        """Every model version from the start, every outcome from now: outside any group."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_bytes=topics.MODEL_MESSAGE_MAX,
+            max_partition_fetch_bytes=topics.MODEL_MESSAGE_MAX,
+        )
+        counts = await topics.partition_counts(
+            self.bootstrap, [self.names.models, self.names.learned]
+        )
+        models = [TopicPartition(self.names.models, p) for p in range(counts[self.names.models])]
+        learned = [TopicPartition(self.names.learned, p) for p in range(counts[self.names.learned])]
+        await consumer.start()
+        consumer.assign([*models, *learned])
+        await consumer.seek_to_beginning(*models)
+        await consumer.seek_to_end(*learned)
+        for partition in learned:
+            await consumer.position(partition)  # fixed now, before any label is sent
+        return consumer
+
+    async def _follow(self) -> None:
+        assert self._follower is not None
+        await self._engine_ready.wait()
         while True:
-            batch = await self._consumer.getmany(timeout_ms=1000)
-            by_project: dict[str, list[dict[str, Any]]] = {}
-            for messages in batch.values():
+            batch = await self._follower.getmany(timeout_ms=1000)
+            for partition, messages in batch.items():
                 for message in messages:
                     try:
-                        result = topics.decode(message.value)
-                    except ValueError as exc:
-                        log.warning("a scored record could not be read: %s", exc)
-                        continue
-                    if result.get("origin") == "worker" and result.get("status") == "queued":
-                        by_project.setdefault(str(result.get("project")), []).append(result)
+                        if partition.topic == self.names.models:
+                            await self._model_arrived(message)
+                        else:
+                            await self._outcomes_arrived(message)
+                    except (StreamloopError, ValueError, KeyError, TypeError) as exc:
+                        log.warning("a record on %s could not be used: %s", partition.topic, exc)
+
+    async def _outcomes_arrived(self, message: ConsumerRecord[bytes, bytes]) -> None:
+        body = topics.decode(message.value)
+        runtime = await self._runtime(str(body["project"]))
+        outcomes = [topics.outcome_from(o) for o in body["outcomes"]]
+        runtime.on_learned(outcomes)
+        learner = self._learners.get(runtime.record.name)
+        if learner is not None:
+            learner.resolve(outcomes)
+
+    async def _model_arrived(self, message: ConsumerRecord[bytes, bytes]) -> None:
+        headers = dict(message.headers or ())
+        if message.key is None or message.value is None or "version" not in headers:
+            return
+        name, version = message.key.decode(), int(headers["version"])
+        runtime = await self._runtime(name)
+        if version <= runtime.model.version:
+            return
+        self._pending_models[name] = (version, message.value)
+        if name not in self._restoring:
+            self._restoring[name] = asyncio.create_task(self._restore(runtime))
+
+    async def _restore(self, runtime: ProjectRuntime) -> None:
+        """Restore the newest pending version off the event loop, then swap it in."""
+        name = runtime.record.name
+        try:
+            while name in self._pending_models:
+                _version, blob = self._pending_models.pop(name)
+                model = await asyncio.to_thread(OnlineModel.restore, blob)
+                runtime.swap_model(model)
+        except Exception:
+            log.exception("a model version of %s could not be restored", name)
+        finally:
+            self._restoring.pop(name, None)
+
+    async def _runtime(self, name: str) -> ProjectRuntime:
+        """A project by name, opening it if another web process created it since we started."""
+        try:
+            return self.engine.project(name)
+        except NotFound:
+            for runtime in await self.engine.refresh():
+                self._watch(runtime)
+            return self.engine.project(name)
+
+    # -- scored records -----------------------------------------------------------------------
+
+    def _created(self, runtime: ProjectRuntime) -> None:
+        """A project created here: announce it to the other processes with its first model."""
+        self._watch(runtime)
+        self._spawn(self._announce(runtime))
+
+    async def _announce(self, runtime: ProjectRuntime) -> None:
+        model = runtime.model
+        blob = await asyncio.to_thread(model.snapshot)
+        await self._models_topic.send(
+            key=runtime.record.name.encode(),
+            value=blob,
+            headers={"version": str(model.version).encode()},
+        )
+
+    def _watch(self, runtime: ProjectRuntime) -> None:
+        runtime.ingest_listeners.append(self._publish_scored)
+
+    def _publish_scored(self, records: list[dict[str, Any]]) -> None:
+        self._spawn(self._send_scored(records))
+
+    async def _send_scored(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            await self._scored.send(key=str(record["id"]).encode(), value=topics.encode(record))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("publishing on Kafka failed: %s", task.exception())
+
+    async def _route_agent(self, stream: Any) -> None:
+        await self._engine_ready.wait()
+        async for raws in stream.take(ROUTE_BATCH, within=ROUTE_WAIT):
+            by_project: dict[str, list[dict[str, Any]]] = {}
+            for raw in raws:
+                try:
+                    result = topics.decode(raw)
+                except ValueError as exc:
+                    log.warning("a scored record could not be read: %s", exc)
+                    continue
+                if result.get("status") == "queued" and "item_id" in result:
+                    by_project.setdefault(str(result.get("project")), []).append(result)
             for name, results in by_project.items():
                 try:
                     await self._route_project(name, results)
-                except (StreamloopError, ValueError, KeyError) as exc:
+                except (StreamloopError, ValueError, KeyError, TypeError) as exc:
                     log.warning("scored records of %s could not be routed: %s", name, exc)
 
     async def _route_project(self, name: str, results: list[dict[str, Any]]) -> None:
         # Records come again after a restart (at-least-once): route only the items the
         # store still has waiting, never one labelled since it was scored.
-        runtime = self.engine.project(name)
+        runtime = await self._runtime(name)
         store = self.engine.store
         waiting = await store.run(
             store.still_queued, runtime.record.id, [int(r["item_id"]) for r in results]

@@ -14,7 +14,7 @@ from streamloop.errors import NotFound
 from streamloop.store import ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.engine import Engine
-from streamloop.streams.project import ProjectRuntime
+from streamloop.streams.project import ProjectRuntime, RemoteFactory
 
 __all__ = ["EmbeddedEngine"]
 
@@ -29,9 +29,16 @@ RESYNC_SECONDS = 5.0
 class EmbeddedEngine(Engine):
     """Every project's loop in one process: the default, nothing to install."""
 
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        remote: RemoteFactory | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store or Store(settings.database_url)
+        #: With --broker: each project's learner runs in a worker; this makes its stand-in.
+        self.remote = remote
         self.journal = Journal(self.store)
         self._projects: dict[str, ProjectRuntime] = {}
         #: Called with each project created while running.
@@ -43,10 +50,7 @@ class EmbeddedEngine(Engine):
         if interrupted:
             log.info("%d leases left open by the last run were ended", interrupted)
         self.journal.start()
-        for record in await self.store.run(self.store.list_projects):
-            runtime = await ProjectRuntime.open(record, self.store, self.settings, self.journal)
-            runtime.start()
-            self._projects[record.name] = runtime
+        await self.refresh()
         self._tasks = [asyncio.create_task(self._snapshot_loop(), name="snapshots")]
         if self.store.shared:
             self._tasks.append(asyncio.create_task(self._resync_loop(), name="resync"))
@@ -66,12 +70,28 @@ class EmbeddedEngine(Engine):
 
     async def create_project(self, spec: dict[str, Any]) -> ProjectRecord:
         record = await self.store.run(self.store.create_project, **spec)
-        runtime = await ProjectRuntime.open(record, self.store, self.settings, self.journal)
-        runtime.start()
-        self._projects[record.name] = runtime
+        runtime = await self._open(record)
         for listener in self.project_listeners:
             listener(runtime)
         return record
+
+    async def refresh(self) -> list[ProjectRuntime]:
+        """Open the stored projects not running here (another process created them)."""
+        opened = []
+        for record in await self.store.run(self.store.list_projects):
+            if record.name not in self._projects:
+                opened.append(await self._open(record))
+        return opened
+
+    async def _open(self, record: ProjectRecord) -> ProjectRuntime:
+        runtime = await ProjectRuntime.open(
+            record, self.store, self.settings, self.journal, self.remote
+        )
+        if record.name in self._projects:  # opened meanwhile by a concurrent refresh
+            return self._projects[record.name]
+        runtime.start()
+        self._projects[record.name] = runtime
+        return runtime
 
     def project(self, name: str) -> ProjectRuntime:
         try:

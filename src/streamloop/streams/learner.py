@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 
-from streamloop.errors import NotReady, TooManyRequests
+from streamloop.config import Settings
+from streamloop.errors import Conflict, NotReady, TooManyRequests
 from streamloop.online import OnlineModel
-from streamloop.store import LabelOutcome, NewLabel, Store
+from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
 
-__all__ = ["Learner"]
+__all__ = ["Learner", "learn_replayed", "new_model", "rebuild_model"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,10 @@ class Learner:
     ----------
     on_learned
         Called on the event loop with each committed batch's outcomes, after learning.
+    fenced
+        Another process may have learned this project before (a Kafka learner that took
+        over a partition): each commit checks no label was stored after ``last_label_id``,
+        and if one was, the learner learns those first and commits again.
     """
 
     def __init__(
@@ -40,24 +46,29 @@ class Learner:
         model: OnlineModel,
         store: Store,
         last_label_id: int,
-        batch_max: int,
-        pending_max: int,
+        settings: Settings,
         on_learned: Callable[[Sequence[LabelOutcome]], None],
+        fenced: bool = False,
     ) -> None:
         self.project_id = project_id
         self.model = model
         self.store = store
         self.last_label_id = last_label_id
-        self.batch_max = batch_max
+        self.settings = settings
+        self.batch_max = settings.label_batch_max
         self.on_learned = on_learned
+        self.fenced = fenced
         # Held while a batch is being stored and learned; a snapshot holds it too, so the
         # pickled model always matches ``last_label_id``.
         self.lock = asyncio.Lock()
-        self._pending: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=pending_max)
+        self._pending: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=settings.pending_labels_max)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         #: Transactions committed, for the average group-commit size.
         self.commits = 0
+        #: The model version of the newest snapshot stored (-1: a snapshot is owed now).
+        self.snapshot_version = model.version
+        self.snapshot_time = time.monotonic()
 
     @property
     def backlog(self) -> int:
@@ -112,9 +123,14 @@ class Learner:
     async def _apply(self, batch: list[_Pending]) -> None:
         async with self.lock:
             labels = [label for label, _future in batch]
-            outcomes = await self.store.run(
-                self.store.commit_labels, self.project_id, labels, self.model.version
-            )
+            try:
+                outcomes = await self._commit(labels)
+            except Conflict as exc:
+                if exc.code != "stale_learner":
+                    raise
+                log.info("project %d: learning labels another learner stored", self.project_id)
+                await self._catch_up()
+                outcomes = await self._commit(labels)
             self.commits += 1
             for outcome in outcomes:
                 if outcome.error is None and not outcome.duplicate:
@@ -123,6 +139,49 @@ class Learner:
         for (_label, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+
+    async def _commit(self, labels: list[NewLabel]) -> list[LabelOutcome]:
+        return await self.store.run(
+            self.store.commit_labels,
+            self.project_id,
+            labels,
+            self.model.version,
+            after_label_id=self.last_label_id if self.fenced else None,
+        )
+
+    async def _catch_up(self) -> None:
+        replay = await self.store.run(self.store.replay_labels, self.project_id, self.last_label_id)
+        self.last_label_id = learn_replayed(self.model, replay, self.last_label_id)
+
+    # -- snapshots --------------------------------------------------------------------------
+
+    async def snapshot(self) -> bool:
+        """Persist the model if it changed since the last snapshot. Off the event loop."""
+        async with self.lock:
+            version = self.model.version
+            if version == self.snapshot_version:
+                return False
+            blob = await asyncio.to_thread(self.model.snapshot)
+            await self.store.run(
+                self.store.save_snapshot, self.project_id, version, self.last_label_id, blob
+            )
+        self.snapshot_version = version
+        self.snapshot_time = time.monotonic()
+        return True
+
+    def snapshot_due(self, now: float) -> bool:
+        changed = self.model.version - max(self.snapshot_version, 0)
+        if self.snapshot_version < 0 or changed >= self.settings.snapshot_every_labels:
+            return True
+        elapsed = now - self.snapshot_time
+        return changed > 0 and elapsed >= self.settings.snapshot_interval_seconds
+
+    async def model_blob(self) -> tuple[int, bytes]:
+        """(version, snapshot) of the model as it is now, pickled off the event loop."""
+        async with self.lock:
+            version = self.model.version
+            blob = await asyncio.to_thread(self.model.snapshot)
+        return version, blob
 
     def _learn(self, outcome: LabelOutcome) -> None:
         assert outcome.data is not None and outcome.row_id is not None
@@ -133,3 +192,49 @@ class Learner:
             # Cannot happen while this learner is the only writer of the project's labels.
             log.error("model version %s != stored %s", learned.model_version, outcome.model_version)
         self.last_label_id = outcome.row_id
+
+
+def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:
+    """Learn stored labels in their order; returns the id of the last one learned."""
+    for label in replay:
+        learned = model.learn(label.data, label.label, drawn_at_random=label.drawn_at_random)
+        if learned.model_version != label.model_version:
+            log.warning(
+                "replayed label %d gave version %d, stored %d",
+                label.row_id,
+                learned.model_version,
+                label.model_version,
+            )
+        last_label_id = label.row_id
+    return last_label_id
+
+
+async def rebuild_model(store: Store, record: ProjectRecord) -> tuple[OnlineModel, int, bool]:
+    """A project's model as its labels made it: the latest snapshot plus the labels after it.
+
+    Returns the model, the id of its last label, and whether a snapshot is owed (there was
+    none, or labels were replayed on top of it).
+    """
+    snapshot = await store.run(store.latest_snapshot, record.id)
+    last_label_id = 0
+    if snapshot is None:
+        model = new_model(record)
+    else:
+        _version, last_label_id, blob = snapshot
+        model = await asyncio.to_thread(OnlineModel.restore, blob)
+    replay = await store.run(store.replay_labels, record.id, last_label_id)
+    last_label_id = learn_replayed(model, replay, last_label_id)
+    if replay:
+        log.info("project %s: %d labels replayed", record.name, len(replay))
+    return model, last_label_id, snapshot is None or bool(replay)
+
+
+def new_model(record: ProjectRecord) -> OnlineModel:
+    return OnlineModel(
+        labels=record.labels,
+        input_kind=record.input,
+        preset=record.model,
+        strategy=record.strategy,
+        seed=record.seed,
+        rehearsal=record.rehearsal,
+    )

@@ -18,8 +18,12 @@ from streamloop.online.routing import Ranking, RoutingPolicy, StreamGate
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
-from streamloop.streams.learner import Learner
+from streamloop.streams.learner import Learner, rebuild_model
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
+from streamloop.streams.remote import RemoteLearner
+
+#: Makes the stand-in of a project's learner that runs elsewhere (with --broker).
+RemoteFactory = Callable[[ProjectRecord], RemoteLearner]
 
 __all__ = ["ProjectRuntime"]
 
@@ -44,6 +48,7 @@ class ProjectRuntime:
         *,
         last_label_id: int = 0,
         events_total: int = 0,
+        remote: RemoteFactory | None = None,
     ) -> None:
         self.record = record
         self.model = model
@@ -67,18 +72,21 @@ class ProjectRuntime:
                 diversity=record.diversity,
             )
         self._rng = random.Random(record.seed + 1)
-        self.learner = Learner(
-            project_id=record.id,
-            model=model,
-            store=store,
-            last_label_id=last_label_id,
-            batch_max=settings.label_batch_max,
-            pending_max=settings.pending_labels_max,
-            on_learned=self._on_learned,
+        # Where labels are stored and learned: here, or (with --broker) in the worker that
+        # holds the project's labels partition, whose outcomes come back to `on_learned`.
+        self.learner: Learner | RemoteLearner = (
+            remote(record)
+            if remote is not None
+            else Learner(
+                project_id=record.id,
+                model=model,
+                store=store,
+                last_label_id=last_label_id,
+                settings=settings,
+                on_learned=self.on_learned,
+            )
         )
         self.events_total = events_total
-        self.snapshot_version = model.version
-        self.snapshot_time = time.monotonic()
         self._sessions: dict[str, AnnotatorSession] = {}
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -87,31 +95,20 @@ class ProjectRuntime:
         self._listeners: set[Callable[[], None]] = set()
         #: Called after each batch of labels changed the model.
         self.model_listeners: list[Callable[[], None]] = []
+        #: Called with the scored records of each batch of events ingested here.
+        self.ingest_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
 
     @classmethod
     async def open(
-        cls, record: ProjectRecord, store: Store, settings: Settings, journal: Journal
+        cls,
+        record: ProjectRecord,
+        store: Store,
+        settings: Settings,
+        journal: Journal,
+        remote: RemoteFactory | None = None,
     ) -> ProjectRuntime:
         """Rebuild a project: its latest snapshot, the labels after it, its waiting items."""
-        snapshot = await store.run(store.latest_snapshot, record.id)
-        last_label_id = 0
-        if snapshot is None:
-            model = new_model(record)
-        else:
-            _version, last_label_id, blob = snapshot
-            model = OnlineModel.restore(blob)
-        replay = await store.run(store.replay_labels, record.id, last_label_id)
-        for label in replay:
-            learned = model.learn(label.data, label.label, drawn_at_random=label.drawn_at_random)
-            if learned.model_version != label.model_version:
-                log.warning(
-                    "project %s: replayed label %d gave version %d, stored %d",
-                    record.name,
-                    label.row_id,
-                    learned.model_version,
-                    label.model_version,
-                )
-            last_label_id = label.row_id
+        model, last_label_id, snapshot_owed = await rebuild_model(store, record)
         events_total = await store.run(store.count_events, record.id)
         runtime = cls(
             record,
@@ -121,20 +118,18 @@ class ProjectRuntime:
             journal,
             last_label_id=last_label_id,
             events_total=events_total,
+            remote=remote,
         )
-        if snapshot is not None and not replay:
-            runtime.snapshot_version = model.version
-        else:
-            runtime.snapshot_version = -1
+        if snapshot_owed and isinstance(runtime.learner, Learner):
+            runtime.learner.snapshot_version = -1
         waiting = await store.run(store.queued_items, record.id)
         runtime._requeue(waiting)
         for item_id, annotator in await store.run(store.skips, record.id):
             runtime.queue.mark_skipped(item_id, annotator)
         log.info(
-            "project %s: model version %d (%d labels replayed), %d items waiting",
+            "project %s: model version %d, %d items waiting",
             record.name,
             model.version,
-            len(replay),
             len(runtime.queue),
         )
         return runtime
@@ -184,6 +179,10 @@ class ProjectRuntime:
         fresh = [(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate]
         self.events_total += len(fresh)
         self._enqueue([(r, p) for r, p in fresh if r.status == "queued"])
+        if self.ingest_listeners and fresh:
+            scored = [_scored_record(self.record.name, r, p) for r, p in fresh]
+            for listener in self.ingest_listeners:
+                listener(scored)
         results = []
         for record, prediction in zip(records, predictions, strict=True):
             result = prediction_json(prediction)
@@ -274,7 +273,7 @@ class ProjectRuntime:
                 self.journal.lease_started(
                     lease.lease_id, self.record.id, lease.item.item_id, session.annotator, deadline
                 )
-                session.send(self._item_message(lease, deadline))
+                self._deliver(session, lease, deadline)
         if len(session.held) < session.prefetch:
             self._waiting[session.holder] = session
             if not session.held and not session.idle_sent:
@@ -394,35 +393,14 @@ class ProjectRuntime:
         self._serve_waiting()
         self._changed()
 
-    async def model_blob(self) -> tuple[int, bytes]:
-        """(version, snapshot) of the model as it is now, pickled off the event loop."""
-        async with self.learner.lock:
-            version = self.model.version
-            blob = await asyncio.to_thread(self.model.snapshot)
-        return version, blob
-
     # -- snapshots --------------------------------------------------------------------------
 
     async def snapshot(self) -> bool:
-        """Persist the model if it changed since the last snapshot. Off the event loop."""
-        async with self.learner.lock:
-            version = self.model.version
-            if version == self.snapshot_version:
-                return False
-            blob = await asyncio.to_thread(self.model.snapshot)
-            await self.store.run(
-                self.store.save_snapshot, self.record.id, version, self.learner.last_label_id, blob
-            )
-        self.snapshot_version = version
-        self.snapshot_time = time.monotonic()
-        return True
+        """Persist the model if it changed since the last snapshot."""
+        return await self.learner.snapshot()
 
     def snapshot_due(self, now: float) -> bool:
-        changed = self.model.version - max(self.snapshot_version, 0)
-        if self.snapshot_version < 0 or changed >= self.settings.snapshot_every_labels:
-            return True
-        elapsed = now - self.snapshot_time
-        return changed > 0 and elapsed >= self.settings.snapshot_interval_seconds
+        return self.learner.snapshot_due(now)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -472,13 +450,17 @@ class ProjectRuntime:
         if session.held.get(item_id) is not lease:
             return  # the lease ended meanwhile; its end is journalled after this claim
         if claimed:
-            session.send(self._item_message(lease, deadline))
+            self._deliver(session, lease, deadline)
             return
         # Another process holds it, or labelled it: it is that process's to hand out now.
         session.held.pop(item_id)
         self._cancel_timer(item_id)
         self.queue.remove(item_id)
         self.fill(session)
+
+    def _deliver(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
+        lease.delivered = True
+        session.send(self._item_message(lease, deadline))
 
     async def resync(self) -> int:
         """Take in the waiting items of a shared store this process lacks; returns how many.
@@ -540,8 +522,9 @@ class ProjectRuntime:
         session = self._sessions.get(lease.holder)
         if session is not None:
             session.held.pop(item_id, None)
-            session.stalled = True
-            session.send({"type": "lease_expired", "item_id": lease.item.event_id})
+            if lease.delivered:
+                session.stalled = True
+                session.send({"type": "lease_expired", "item_id": lease.item.event_id})
         self._serve_waiting()
         self._changed()
 
@@ -551,7 +534,14 @@ class ProjectRuntime:
                 break
             self.fill(session)
 
-    def _on_learned(self, outcomes: Sequence[LabelOutcome]) -> None:
+    def swap_model(self, model: OnlineModel) -> None:
+        """Serve with a newer version of the model, learned elsewhere (the hot swap)."""
+        if model.version > self.model.version:
+            self.model = model
+            self._changed()
+
+    def on_learned(self, outcomes: Sequence[LabelOutcome]) -> None:
+        """Labels were stored and learned: take their items out, end their leases."""
         now = time.monotonic()
         learned = False
         for outcome in outcomes:
@@ -572,7 +562,9 @@ class ProjectRuntime:
             if session is None:
                 continue
             session.held.pop(outcome.item_id, None)
-            if not by_holder:
+            if not lease.delivered:  # still being claimed: the annotator never saw it
+                self.fill(session)
+            elif not by_holder:
                 # Someone else labelled it (production ground truth): take it back.
                 session.send(
                     {"type": "lease_revoked", "item_id": lease.item.event_id, "reason": "labelled"}
@@ -608,6 +600,22 @@ class ProjectRuntime:
             listener()
 
 
+def _scored_record(project: str, item: ItemRecord, prediction: Prediction) -> dict[str, Any]:
+    """What the scored topic says of an event ingested here (as workers say of theirs)."""
+    record = prediction_json(prediction)
+    record.update(
+        project=project,
+        id=item.event_id,
+        item_id=item.id,
+        data=item.data,
+        status=item.status,
+        duplicate=item.duplicate,
+        drawn_at_random=item.drawn_at_random,
+        origin="serve",
+    )
+    return record
+
+
 def _production_result(outcome: LabelOutcome) -> dict[str, Any]:
     result: dict[str, Any] = {
         "event_id": outcome.label.event_id,
@@ -620,17 +628,6 @@ def _production_result(outcome: LabelOutcome) -> dict[str, Any]:
     result["model_version"] = outcome.model_version
     result["duplicate"] = outcome.duplicate
     return result
-
-
-def new_model(record: ProjectRecord) -> OnlineModel:
-    return OnlineModel(
-        labels=record.labels,
-        input_kind=record.input,
-        preset=record.model,
-        strategy=record.strategy,
-        seed=record.seed,
-        rehearsal=record.rehearsal,
-    )
 
 
 def prediction_json(prediction: Prediction) -> dict[str, Any]:

@@ -43,6 +43,8 @@ class Lease:
     drawn_at_random: bool = False
     #: The item in the model's feature space, when diversity needs it.
     features: Mapping[Any, float] | None = None
+    #: The item was sent to the annotator (with a shared store, only once it is claimed).
+    delivered: bool = False
 
 
 #: Scores items with the current model: one uncertainty in [0, 1] per item, in order.

@@ -9,18 +9,26 @@ deployments can share a cluster:
   the ``serve`` process that routes the queued ones to annotators.
 - ``streamloop.models``: compacted, keyed by project: the newest model snapshot of each
   project (header ``version``), which every worker follows and hot-swaps.
+- ``streamloop.labels``: labels on their way to their project's learner, keyed by project so
+  one worker (the partition's owner) learns each project, in order.
+- ``streamloop.learned``: what the learner made of each batch of labels (stored, duplicate or
+  refused, and the model version), which the web process that took a label waits for.
 - ``streamloop.dead-letter``: events that could not be scored, with the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from streamloop import errors
+from streamloop.store import LabelOutcome, NewLabel
 
 __all__ = [
     "MODEL_MESSAGE_MAX",
@@ -29,6 +37,11 @@ __all__ = [
     "decode",
     "encode",
     "ensure_topics",
+    "label_from",
+    "label_message",
+    "outcome_from",
+    "outcome_message",
+    "partition_counts",
 ]
 
 
@@ -53,6 +66,14 @@ class Topics:
     @property
     def models(self) -> str:
         return f"{self.prefix}.models"
+
+    @property
+    def labels(self) -> str:
+        return f"{self.prefix}.labels"
+
+    @property
+    def learned(self) -> str:
+        return f"{self.prefix}.learned"
 
     @property
     def dead_letter(self) -> str:
@@ -82,7 +103,13 @@ async def ensure_topics(bootstrap: str, names: Topics, partitions: int = 4) -> N
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, partitions, 1)
-            for name in (names.events, names.scored, names.dead_letter)
+            for name in (
+                names.events,
+                names.scored,
+                names.labels,
+                names.learned,
+                names.dead_letter,
+            )
             if name not in existing
         ]
         if names.models not in existing:
@@ -102,6 +129,74 @@ async def ensure_topics(bootstrap: str, names: Topics, partitions: int = 4) -> N
                 await admin.create_topics(wanted)
     finally:
         await admin.close()
+
+
+async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
+    """How many partitions each of these topics has."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    counts = {str(t["topic"]): len(t["partitions"]) for t in described if not t["error_code"]}
+    missing = [name for name in names if not counts.get(name)]
+    if missing:
+        raise RuntimeError(f"topics {missing} are missing from the cluster")
+    return counts
+
+
+def label_message(project: str, label: NewLabel) -> dict[str, Any]:
+    return {"project": project, **dataclasses.asdict(label)}
+
+
+def label_from(message: dict[str, Any]) -> tuple[str, NewLabel]:
+    """(project, label) of a labels-topic message; ``ValueError`` if it is not one."""
+    try:
+        names = [f.name for f in dataclasses.fields(NewLabel)]
+        fields = {name: message[name] for name in names if name in message}
+        return str(message["project"]), NewLabel(**fields)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a label: {exc}") from None
+
+
+def outcome_message(outcome: LabelOutcome) -> dict[str, Any]:
+    """A label's outcome for the learned topic (the item's data stays in the store)."""
+    message: dict[str, Any] = {
+        "label": dataclasses.asdict(outcome.label),
+        "duplicate": outcome.duplicate,
+        "row_id": outcome.row_id,
+        "model_version": outcome.model_version,
+        "item_id": outcome.item_id,
+        "event_id": outcome.event_id,
+    }
+    if outcome.error is not None:
+        message["error"] = {
+            "kind": type(outcome.error).__name__,
+            "code": outcome.error.code,
+            "message": outcome.error.message,
+        }
+    return message
+
+
+def outcome_from(message: dict[str, Any]) -> LabelOutcome:
+    """The :class:`LabelOutcome` an :func:`outcome_message` describes."""
+    error = None
+    if message.get("error"):
+        spec = message["error"]
+        kind = getattr(errors, str(spec.get("kind")), None)
+        if not (isinstance(kind, type) and issubclass(kind, errors.StreamloopError)):
+            kind = errors.StreamloopError
+        error = kind(str(spec.get("message")), code=str(spec.get("code")))
+    return LabelOutcome(
+        label=NewLabel(**message["label"]),
+        duplicate=bool(message.get("duplicate")),
+        row_id=message.get("row_id"),
+        model_version=message.get("model_version"),
+        item_id=message.get("item_id"),
+        event_id=message.get("event_id"),
+        error=error,
+    )
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -1,4 +1,4 @@
-"""``streamloop worker``: a faust-streaming worker that scores events from Kafka.
+"""``streamloop worker``: a faust-streaming worker that scores events and learns labels.
 
 Any number of workers share the events topic's partitions. Each scores an event with the newest
 model version of its project it has seen on the models topic (hot-swapped, never redeployed),
@@ -6,6 +6,10 @@ stores the item (a redelivered event is a duplicate, not a second item), and pub
 result on the scored topic, from which ``serve`` routes the queued items to annotators. An
 event that cannot be scored is retried when the failure may pass (the database), and otherwise
 goes to the dead-letter topic with the reason: a faust agent that raises would skip it silently.
+
+Workers also share the labels topic, keyed by project: the worker holding a project's
+partition is its learner (:mod:`streamloop.streams.learning`). It stores and learns each batch,
+answers on the learned topic and publishes the new model version on the models topic.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import faust
 from aiokafka import AIOKafkaConsumer
 
 from streamloop.config import Settings
-from streamloop.errors import NotReady
+from streamloop.errors import NotReady, StreamloopError
 from streamloop.online import OnlineModel
-from streamloop.store import NewEvent, ProjectRecord, Store
+from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams import topics
-from streamloop.streams.project import new_model, prediction_json
+from streamloop.streams.learner import new_model
+from streamloop.streams.learning import ProjectLearners
+from streamloop.streams.project import prediction_json
 
 __all__ = ["EventScorer", "create_worker_app"]
 
@@ -38,6 +44,9 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 #: Most events scored and stored together, and the longest wait to fill a batch (seconds).
 BATCH = 200
 BATCH_WAIT = 0.02
+#: Most labels learned together, and the longest wait to fill a batch (seconds).
+LABEL_BATCH = 500
+LABEL_WAIT = 0.005
 #: Attempts at an event whose failure may pass (the store unavailable) before it is dead-lettered.
 ATTEMPTS = 5
 
@@ -154,6 +163,18 @@ def create_worker_app(settings: Settings) -> faust.App:
     events = app.topic(names.events, key_type=bytes, value_type=bytes)
     scored = app.topic(names.scored, key_type=bytes, value_type=bytes)
     dead = app.topic(names.dead_letter, key_type=bytes, value_type=bytes)
+    labels = app.topic(names.labels, key_type=bytes, value_type=bytes)
+    learned = app.topic(names.learned, key_type=bytes, value_type=bytes)
+    models = app.topic(names.models, key_type=bytes, value_type=bytes)
+
+    async def publish_model(project: str, version: int, blob: bytes) -> None:
+        delivery = await models.send(
+            key=project.encode(), value=blob, headers={"version": str(version).encode()}
+        )
+        await delivery
+
+    # Learning has a store (and its thread) of its own: a label never waits behind scoring.
+    learners = ProjectLearners(Store(settings.database_url), settings, publish_model)
 
     @app.agent(events)
     async def score(stream: Any) -> None:
@@ -164,6 +185,34 @@ def create_worker_app(settings: Settings) -> faust.App:
                 await target.send(
                     key=str(result.get("id", "")).encode(), value=topics.encode(result)
                 )
+
+    @app.agent(labels)
+    async def learn(stream: Any) -> None:
+        async for raws in stream.take(LABEL_BATCH, within=LABEL_WAIT):
+            by_project: dict[str, list[NewLabel]] = {}
+            for raw in raws:
+                try:
+                    project, label = topics.label_from(topics.decode(raw))
+                except ValueError as exc:
+                    reason = f"not a label: {exc}"
+                    await dead.send(value=topics.encode({"error": reason, "label": raw.decode()}))
+                    continue
+                by_project.setdefault(project, []).append(label)
+            for project, batch in by_project.items():
+                outcomes = await _learn_with_retries(learners, project, batch)
+                message = {
+                    "project": project,
+                    "outcomes": [topics.outcome_message(o) for o in outcomes],
+                }
+                await learned.send(key=project.encode(), value=topics.encode(message))
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def snapshots() -> None:
+        await learners.snapshot_due()
+
+    @app.on_before_shutdown.connect
+    async def finish_learning(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        await learners.close()
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_models() -> None:
@@ -187,6 +236,27 @@ async def _score_with_retries(scorer: EventScorer, raws: Sequence[bytes]) -> lis
             log.exception("scoring %d events failed", len(raws))
             reason = f"{type(exc).__name__}: {exc}"
             return [{"error": reason, "event": r.decode("utf-8", "replace")} for r in raws]
+    raise AssertionError("unreachable")
+
+
+async def _learn_with_retries(
+    learners: ProjectLearners, project: str, labels: list[NewLabel]
+) -> list[LabelOutcome]:
+    """The outcomes of a batch; a failure becomes each label's error, never a silent skip."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await learners.learn(project, labels)
+        except NotReady as exc:
+            if attempt == ATTEMPTS:
+                return [LabelOutcome(label=label, error=exc) for label in labels]
+            log.warning("learning %d labels failed (%s); retrying", len(labels), exc.message)
+            await asyncio.sleep(0.2 * 2**attempt)
+        except StreamloopError as exc:  # an unknown project, a full backlog: the web says so
+            return [LabelOutcome(label=label, error=exc) for label in labels]
+        except Exception as exc:
+            log.exception("learning %d labels of %s failed", len(labels), project)
+            error = NotReady(f"the label could not be learned: {exc}", code="learner_failed")
+            return [LabelOutcome(label=label, error=error) for label in labels]
     raise AssertionError("unreachable")
 
 

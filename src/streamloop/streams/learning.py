@@ -1,0 +1,113 @@
+"""The learners of a worker: one per project whose labels partition the worker holds.
+
+The labels topic is keyed by project, so each project's labels reach one worker, in order. Its
+learner there is the same :class:`~streamloop.streams.learner.Learner` the embedded engine
+runs: group commits, learning in commit order, snapshots. It is fenced, because a partition
+moves when workers come and go: a learner that finds labels stored by its predecessor learns
+those first. After each batch the project's new model is published (at most one publication
+in flight per project, the newest version always last).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from streamloop.config import Settings
+from streamloop.errors import NotFound
+from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, Store
+from streamloop.streams.learner import Learner, rebuild_model
+
+__all__ = ["ProjectLearners"]
+
+log = logging.getLogger(__name__)
+
+#: Publishes (project, version, model snapshot) on the models topic.
+PublishModel = Callable[[str, int, bytes], Awaitable[None]]
+
+
+class ProjectLearners:
+    """Learns the labels of the projects whose partitions this worker holds."""
+
+    def __init__(self, store: Store, settings: Settings, publish: PublishModel) -> None:
+        self.store = store
+        self.settings = settings
+        self.publish = publish
+        self.published: dict[str, int] = {}
+        self._learners: dict[str, Learner] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
+        self._dirty: set[str] = set()
+        self._publishing: dict[str, asyncio.Task[None]] = {}
+
+    async def learn(self, project: str, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
+        """Store and learn a project's labels, in order; their outcomes."""
+        learner = await self._learner(project)
+        return await learner.submit(labels)
+
+    async def snapshot_due(self) -> None:
+        """Snapshot each model the snapshot policy says is due."""
+        now = time.monotonic()
+        for name, learner in list(self._learners.items()):
+            if learner.snapshot_due(now):
+                try:
+                    await learner.snapshot()
+                except Exception:
+                    log.exception("snapshot of project %s failed", name)
+
+    async def close(self) -> None:
+        for learner in self._learners.values():
+            await learner.close()
+            await learner.snapshot()
+        for task in list(self._publishing.values()):
+            task.cancel()
+
+    async def _learner(self, name: str) -> Learner:
+        learner = self._learners.get(name)
+        if learner is not None:
+            return learner
+        async with self._opening.setdefault(name, asyncio.Lock()):
+            if name not in self._learners:
+                record = await self._record(name)
+                model, last_label_id, owed = await rebuild_model(self.store, record)
+                learner = Learner(
+                    project_id=record.id,
+                    model=model,
+                    store=self.store,
+                    last_label_id=last_label_id,
+                    settings=self.settings,
+                    on_learned=lambda _outcomes: self._schedule(name),
+                    fenced=True,
+                )
+                if owed:
+                    learner.snapshot_version = -1
+                learner.start()
+                self._learners[name] = learner
+                log.info("learning project %s from model version %d", name, model.version)
+            return self._learners[name]
+
+    async def _record(self, name: str) -> ProjectRecord:
+        for record in await self.store.run(self.store.list_projects):
+            if record.name == name:
+                return record
+        raise NotFound(f"no project named {name!r}", code="unknown_project")
+
+    def _schedule(self, name: str) -> None:
+        self._dirty.add(name)
+        if name not in self._publishing:
+            self._publishing[name] = asyncio.create_task(self._publish(name))
+
+    async def _publish(self, name: str) -> None:
+        try:
+            while name in self._dirty:
+                self._dirty.discard(name)
+                version, blob = await self._learners[name].model_blob()
+                if self.published.get(name, -1) >= version:
+                    continue
+                await self.publish(name, version, blob)
+                self.published[name] = version
+        except Exception:
+            log.exception("publishing the model of %s failed", name)
+        finally:
+            self._publishing.pop(name, None)

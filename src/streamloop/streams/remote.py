@@ -1,0 +1,103 @@
+"""A project's learner seen from a web process on Kafka: labels out, outcomes back.
+
+With ``--broker``, the one learner of each project runs in a worker (the owner of the project's
+partition of the labels topic). A web process sends each label there and answers the annotator
+only when the learner's outcome comes back on the learned topic: the label is then stored and
+learned, as the contract requires of an ack. A label whose outcome does not come back in time
+gets a 503; retrying it with the same ``label_id`` is safe, since the learner drops duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+
+from streamloop.errors import NotReady, TooManyRequests
+from streamloop.store import LabelOutcome, NewLabel
+
+__all__ = ["RemoteLearner"]
+
+#: Sends a project's labels to its learner (the labels topic); raises if the broker refuses.
+Send = Callable[[str, Sequence[NewLabel]], Awaitable[None]]
+
+
+class RemoteLearner:
+    """Stands in a web process for the learner of one project, which runs in a worker."""
+
+    def __init__(self, project: str, send: Send, *, timeout: float, pending_max: int) -> None:
+        self.project = project
+        self.send = send
+        self.timeout = timeout
+        self.pending_max = pending_max
+        #: Batches of outcomes received from the learner.
+        self.commits = 0
+        self._waiting: dict[str, list[asyncio.Future[LabelOutcome]]] = {}
+        self._closing = False
+
+    @property
+    def backlog(self) -> int:
+        return len(self._waiting)
+
+    def start(self) -> None:
+        """Nothing runs here: the learner is in a worker."""
+
+    async def close(self) -> None:
+        """Stop taking labels; wait a little for the outcomes of those already sent."""
+        self._closing = True
+        futures = [f for waiting in self._waiting.values() for f in waiting]
+        if futures:
+            await asyncio.wait(futures, timeout=min(self.timeout, 5.0))
+
+    async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
+        """Send ``labels`` to the learner; returns their outcomes once it has stored them."""
+        if self._closing:
+            raise NotReady("the server is shutting down", code="shutting_down")
+        if self.backlog + len(labels) > self.pending_max:
+            raise TooManyRequests(
+                "too many labels are waiting to be learned; retry shortly", code="learner_busy"
+            )
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[LabelOutcome]] = []
+        for label in labels:
+            future: asyncio.Future[LabelOutcome] = loop.create_future()
+            self._waiting.setdefault(label.label_id, []).append(future)
+            futures.append(future)
+        try:
+            try:
+                await self.send(self.project, labels)
+            except Exception as exc:
+                raise NotReady(
+                    f"the label could not be sent to its learner: {exc}", code="broker_unavailable"
+                ) from exc
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return list(await asyncio.gather(*futures))
+            except TimeoutError:
+                raise NotReady(
+                    f"the learner did not confirm the label within {self.timeout:g} s; "
+                    "retry with the same label_id",
+                    code="learner_timeout",
+                ) from None
+        finally:
+            for label, future in zip(labels, futures, strict=True):
+                waiting = self._waiting.get(label.label_id, [])
+                with contextlib.suppress(ValueError):
+                    waiting.remove(future)
+                if not waiting:
+                    self._waiting.pop(label.label_id, None)
+
+    def resolve(self, outcomes: Sequence[LabelOutcome]) -> None:
+        """Outcomes from the learned topic: answer whoever waits for them here."""
+        self.commits += 1
+        for outcome in outcomes:
+            for future in self._waiting.get(outcome.label.label_id, []):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def snapshot(self) -> bool:
+        """The learner snapshots the model; this process's copy is never stored."""
+        return False
+
+    def snapshot_due(self, now: float) -> bool:
+        return False
