@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,8 @@ class ServeProcess:
     ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        #: What it printed after the ready banner.
+        self.output: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamloop", "serve", "--port", str(self.port), *args],
             stdout=subprocess.PIPE,
@@ -190,7 +193,15 @@ class ServeProcess:
             assert line, f"serve exited early: {''.join(lines)}"
             lines.append(line)
             if "annotate:" in line:
+                # Keep reading: a pipe nobody empties would block the server once it is full.
+                threading.Thread(target=self._drain, daemon=True).start()
                 return lines
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        with contextlib.suppress(ValueError, OSError):
+            for line in self.process.stdout:
+                self.output.append(line)
 
     def kill(self, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:

@@ -1,0 +1,98 @@
+"""A streamloop cluster on Kafka for the tests: serve and worker processes, plain clients."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from websockets.asyncio.client import connect
+
+from support import RECEIVE_TIMEOUT, ServeProcess, WorkerProcess, ticket
+
+LABELS = ["billing", "bug", "other"]
+
+
+class Cluster:
+    """serve, workers, and plain Kafka clients, on one topic prefix and one database."""
+
+    def __init__(self, bootstrap: str, database: str, tmp_path: Path) -> None:
+        self.bootstrap = bootstrap
+        self.database = database
+        self.tmp_path = tmp_path
+        self.prefix = f"t{uuid.uuid4().hex[:10]}"
+        self.env = {"STREAMLOOP_TOPIC_PREFIX": self.prefix}
+        self.serves: list[ServeProcess] = []
+        self.workers: list[WorkerProcess] = []
+        self.producer: AIOKafkaProducer | None = None
+        self.scored: AIOKafkaConsumer | None = None
+
+    @property
+    def broker_args(self) -> list[str]:
+        return ["--broker", f"kafka://{self.bootstrap}", "--database", self.database]
+
+    async def start_serve(self) -> ServeProcess:
+        args = [*self.broker_args, "--data-dir", str(self.tmp_path), "--log-level", "error"]
+        serve = ServeProcess(args, self.env)
+        self.serves.append(serve)
+        await serve.ready()
+        return serve
+
+    def start_worker(self) -> WorkerProcess:
+        n = len(self.workers)
+        log = self.tmp_path / f"worker-{n}.log"
+        worker = WorkerProcess([*self.broker_args, "--log-level", "warning"], log, self.env)
+        self.workers.append(worker)
+        return worker
+
+    async def produce(self, events: list[dict[str, Any]]) -> None:
+        if self.producer is None:
+            self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+            await self.producer.start()
+        for event in events:
+            await self.producer.send_and_wait(
+                f"{self.prefix}.events", orjson.dumps(event), key=event["id"].encode()
+            )
+
+    async def next_scored(self) -> dict[str, Any]:
+        if self.scored is None:
+            self.scored = AIOKafkaConsumer(
+                f"{self.prefix}.scored",
+                bootstrap_servers=self.bootstrap,
+                group_id=None,
+                auto_offset_reset="earliest",
+            )
+            await self.scored.start()
+        message = await asyncio.wait_for(self.scored.getone(), RECEIVE_TIMEOUT * 3)
+        record: dict[str, Any] = orjson.loads(message.value)
+        return record
+
+    async def close(self) -> None:
+        for client in (self.producer, self.scored):
+            if client is not None:
+                await client.stop()
+        for worker in self.workers:
+            worker.kill(signal.SIGTERM)
+        for serve in self.serves:
+            serve.kill(signal.SIGTERM)
+
+
+def event(n: int, project: str = "tickets") -> dict[str, Any]:
+    return {"project": project, "id": f"evt-{n}", "data": ticket(LABELS[n % 3], n)}
+
+
+async def metrics_until(
+    serve: ServeProcess, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The first metrics pushed on a dashboard socket for which ``done(metrics)`` holds."""
+    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/dashboard"
+    async with connect(url) as ws:
+        while True:
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+            if message["type"] == "metrics" and done(message):
+                return dict(message)
