@@ -6,10 +6,12 @@ Needs a broker and a PostgreSQL server (the project's scripts start both):
     export STREAMLOOP_BENCH_DATABASE=$(scripts/postgres start)
     python bench/kafka_loop.py --labels 40 --events 5000
 
-Propagation lag: from the moment a label's ack reaches the annotator to the moment *every*
-worker scores an event with the version that includes it (probed with back-to-back events keyed
-over all partitions). Throughput: events produced by a plain producer until all are scored,
-stored and published, with one worker and with two.
+Label round trip: from sending a label over the WebSocket to its ack, which comes once the
+project's learner (in a worker) has stored and learned it and its outcome is back. Propagation
+lag: from the moment a label's ack reaches the annotator to the moment *every* worker scores an
+event with the version that includes it (probed with back-to-back events keyed over all
+partitions). Throughput: events produced by a plain producer until all are scored, stored and
+published, with one worker and with two (measured once every worker is scoring).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from server import Server
 from websockets.asyncio.client import connect
 
 LABELS = ["billing", "bug", "other"]
+#: No wait in this benchmark may exceed this (seconds): it fails instead of hanging.
+PATIENCE = 60.0
 
 
 def text(n: int) -> dict[str, str]:
@@ -88,10 +92,21 @@ class Loop:
             )
         await self.producer.flush()
 
+    async def all_scoring(self, project: str, workers: int) -> set[str]:
+        """Probe until every worker has scored an event (partitions assigned to each)."""
+        seen: set[str] = set()
+        probe = 0
+        while len(seen) < workers:
+            probe += 1
+            event = {"project": project, "id": f"warm-{probe}", "data": text(probe)}
+            await self.produce([event])
+            seen.add((await self.until_scored({event["id"]}))[-1]["worker"])
+        return seen
+
     async def until_scored(self, ids: set[str]) -> list[dict[str, Any]]:
         records = []
         while ids:
-            batch = await self.scored.getmany(timeout_ms=60_000)
+            batch = await self.scored.getmany(timeout_ms=int(PATIENCE * 1000))
             if not batch:
                 raise TimeoutError(f"{len(ids)} events never came back scored")
             for messages in batch.values():
@@ -111,35 +126,36 @@ async def propagation(bootstrap: str, database: str, labels: int) -> dict[str, A
         await loop.produce(seeds)
         await loop.until_scored({e["id"] for e in seeds})
         # Both workers must be scoring before the clock starts.
+        workers = await loop.all_scoring(project, 2)
         probe = 0
-        workers: set[str] = set()
-        while len(workers) < 2:
-            await loop.produce([{"project": project, "id": f"warm-{probe}", "data": text(probe)}])
-            workers.add((await loop.until_scored({f"warm-{probe}"}))[-1]["worker"])
-            probe += 1
-        lags = []
+        lags, round_trips = [], []
         url = (
             loop.server.base.replace("http", "ws") + f"/ws/projects/{project}/annotate?annotator=b"
         )
         async with connect(url) as ws:
             while len(lags) < labels:
-                message = orjson.loads(await ws.recv())
+                message = orjson.loads(await asyncio.wait_for(ws.recv(), PATIENCE))
                 if message["type"] != "item":
                     continue
                 n = int(message["item"]["id"].split("-")[1])
+                sent = time.perf_counter()
                 await ws.send(
                     orjson.dumps(
                         {
                             "type": "label",
                             "item_id": message["item"]["id"],
                             "label": LABELS[n % 3],
-                            "label_id": str(n),
+                            "label_id": message["item"]["id"],
                         }
                     ).decode()
                 )
-                while (ack := orjson.loads(await ws.recv()))["type"] != "ack":
-                    pass
+                while True:
+                    ack = orjson.loads(await asyncio.wait_for(ws.recv(), PATIENCE))
+                    if ack["type"] == "ack":
+                        break
+                    assert ack["type"] != "error", ack
                 acked, version = time.perf_counter(), ack["model_version"]
+                round_trips.append(acked - sent)
                 caught_up: set[str] = set()
                 while caught_up != workers:
                     probe += 1
@@ -149,22 +165,28 @@ async def propagation(bootstrap: str, database: str, labels: int) -> dict[str, A
                         if record["model_version"] >= version:
                             caught_up.add(record["worker"])
                 lags.append(time.perf_counter() - acked)
-    lags.sort()
     return {
         "labels": len(lags),
-        "lag_p50_ms": round(1000 * statistics.median(lags), 1),
-        "lag_p99_ms": round(1000 * lags[int(0.99 * (len(lags) - 1))], 1),
+        "ack_p50_ms": _ms(round_trips, 0.5),
+        "ack_p99_ms": _ms(round_trips, 0.99),
+        "lag_p50_ms": _ms(lags, 0.5),
+        "lag_p99_ms": _ms(lags, 0.99),
         "probes": probe,
     }
+
+
+def _ms(values: list[float], quantile: float) -> float:
+    ordered = sorted(values)
+    if quantile == 0.5:
+        return round(1000 * statistics.median(ordered), 1)
+    return round(1000 * ordered[int(quantile * (len(ordered) - 1))], 1)
 
 
 async def throughput(bootstrap: str, database: str, workers: int, events: int) -> dict[str, Any]:
     async with Loop(bootstrap, database, workers=workers) as loop:
         async with httpx.AsyncClient(base_url=loop.server.base) as http:
             await http.post("/api/projects", json={"name": loop.prefix, "labels": LABELS})
-        warm = [{"project": loop.prefix, "id": f"warm-{n}", "data": text(n)} for n in range(50)]
-        await loop.produce(warm)
-        await loop.until_scored({e["id"] for e in warm})
+        await loop.all_scoring(loop.prefix, workers)
         batch = [{"project": loop.prefix, "id": f"evt-{n}", "data": text(n)} for n in range(events)]
         started = time.perf_counter()
         await loop.produce(batch)

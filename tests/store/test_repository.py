@@ -267,3 +267,25 @@ def test_a_claim_ends_with_its_lease_and_a_labelled_item_cannot_be_claimed(postg
         assert store.claim_item(project.id, first.id, "lease-5", "ann", 60)
     finally:
         store.close()
+
+
+def test_tables_of_an_earlier_version_get_the_columns_added_since(tmp_path: Path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # items as the first release made them
+        conn.execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, project_id INTEGER, event_id VARCHAR, "
+            "data JSON NOT NULL, status VARCHAR, uncertainty FLOAT, created_at DATETIME)"
+        )
+        conn.execute(
+            "INSERT INTO items (project_id, event_id, data, status, uncertainty) "
+            "VALUES (1, 'e1', '{}', 'queued', 0.5)"
+        )
+    store = Store(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT drawn_at_random, lease_id, lease_until FROM items"
+            ).one()
+        assert tuple(row) == (0, None, None)
+    finally:
+        store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlmodel import SQLModel
 
 from streamloop.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -32,7 +32,31 @@ def open_database(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    _add_new_columns(engine)
     return engine
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Bring tables made by an earlier version up to date: add the columns they lack.
+
+    ``create_all`` creates missing tables but leaves existing ones alone. Columns added since
+    are nullable or have a default, so adding them keeps every stored row valid.
+    """
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = ""
+            if column.default is not None and getattr(column.default, "is_scalar", False):
+                value = getattr(column.default, "arg", None)
+                default = f" DEFAULT {int(value) if isinstance(value, bool) else value!r}"
+            with engine.begin() as conn:
+                conn.exec_driver_sql(
+                    f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{default}'
+                )
 
 
 def sqlalchemy_url(url: str) -> str:

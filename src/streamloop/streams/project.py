@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamloop.config import Settings
-from streamloop.errors import Conflict, InvalidInput, NotFound, NotReady
+from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
 from streamloop.online.routing import Ranking, RoutingPolicy, StreamGate
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
@@ -440,7 +440,7 @@ class ProjectRuntime:
                 session.annotator,
                 self.record.lease_seconds,
             )
-        except NotReady as exc:
+        except Exception as exc:  # the store unavailable, or worse: never keep the lease
             log.warning("project %s: claiming item %d failed: %s", self.record.name, item_id, exc)
             if session.held.get(item_id) is lease:
                 session.held.pop(item_id)
