@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from websockets.exceptions import ConnectionClosed
 
+from streamloop.config import Settings
 from streamloop.store.database import sqlalchemy_url
 from support import running, ticket
 
@@ -286,3 +287,26 @@ async def test_diversity_spreads_concurrent_annotators_over_different_items(serv
             second = (await bob.expect("item"))["item"]["id"]
     # With both kinds waiting, the second annotator gets the other kind.
     assert first.split("-")[0] != second.split("-")[0]
+
+
+@pytest.mark.postgres
+async def test_an_item_another_process_released_comes_back_on_resync(postgres_url, tmp_path):
+    # Two engines on one PostgreSQL, as two web processes: the second finds the item claimed
+    # by the first, passes over it, and takes it in once the first process's lease ends.
+    first_settings = Settings.from_env({}, data_dir=tmp_path / "a", port=0, database=postgres_url)
+    second_settings = Settings.from_env({}, data_dir=tmp_path / "b", port=0, database=postgres_url)
+    async with running(first_settings) as first, running(second_settings) as second:
+        await seed(first, 1, exploration=0.0)
+        [runtime] = await second.engine.refresh()
+        async with first.annotator("tickets", "alice") as alice:
+            assert (await alice.expect("item"))["item"]["id"] == "evt-0"
+            async with second.annotator("tickets", "bob") as bob:
+                await bob.expect("idle")  # the claim failed: alice holds it
+                assert "evt-0" not in {i.event_id for i in runtime.queue.waiting_items()}
+                assert await runtime.resync() == 0  # still claimed
+                await alice.send({"type": "skip", "item_id": "evt-0"})
+                await alice.send("not json")  # answered after the skip: the skip is done
+                await alice.expect("error")
+                await first.engine.journal.flush()  # the lease's end, written
+                assert await runtime.resync() == 1
+                assert (await bob.expect("item"))["item"]["id"] == "evt-0"

@@ -250,18 +250,22 @@ class Store:
 
     def unclaimed_items(self, project_id: int, known: Sequence[int]) -> list[ItemRecord]:
         """Waiting items no lease holds, except the ``known`` ones, oldest first."""
+        free = (_ITEMS.c.lease_until.is_(None)) | (_ITEMS.c.lease_until < func.now())
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(*_ITEM_COLUMNS)
-                .where(
-                    _ITEMS.c.project_id == project_id,
-                    _ITEMS.c.status == "queued",
-                    (_ITEMS.c.lease_until.is_(None)) | (_ITEMS.c.lease_until < func.now()),
+            ids = conn.execute(
+                select(_ITEMS.c.id).where(
+                    _ITEMS.c.project_id == project_id, _ITEMS.c.status == "queued", free
                 )
-                .order_by(_ITEMS.c.id)
-            )
+            ).scalars()
             skip = set(known)
-            return [_item_record(r) for r in rows if r.id not in skip]
+            wanted = sorted(item_id for item_id in ids if item_id not in skip)
+            return [
+                _item_record(r)
+                for chunk in _chunks(wanted)
+                for r in conn.execute(
+                    select(*_ITEM_COLUMNS).where(_ITEMS.c.id.in_(chunk)).order_by(_ITEMS.c.id)
+                )
+            ]
 
     def missing_events(self, project_id: int, event_ids: Sequence[str]) -> list[str]:
         """Which of ``event_ids`` this project has never received."""
