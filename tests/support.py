@@ -116,7 +116,13 @@ class Socket:
             message = await self.recv()
             if message["type"] in types:
                 return message
-            assert message["type"] in {"hello", "idle", "metrics"}, message
+            assert message["type"] in {"hello", "idle", "metrics", "history"}, message
+
+    async def next_item(self) -> dict[str, Any]:
+        """The next item: one that arrived during a label's wait, or the next sent."""
+        if self.items:
+            return self.items.pop(0)
+        return await self.expect("item")
 
     async def send(self, message: dict[str, Any] | str | bytes) -> None:
         if isinstance(message, dict):

@@ -310,3 +310,41 @@ async def test_an_item_another_process_released_comes_back_on_resync(postgres_ur
                 await first.engine.journal.flush()  # the lease's end, written
                 assert await runtime.resync() == 1
                 assert (await bob.expect("item"))["item"]["id"] == "evt-0"
+
+
+async def test_a_correction_is_learned_and_the_first_label_stays_in_the_history(settings):
+    async with running(settings) as service:
+        await seed(service, 1, exploration=0.0)
+        async with service.annotator("tickets", "alice") as alice:
+            item = (await alice.next_item())["item"]["id"]
+            first = await alice.label(item, "billing", "first")
+            assert first["model_version"] == 1
+            correction = {"type": "correct", "corrects": "first", "label": "bug", "label_id": "fix"}
+            await alice.send(correction)
+            ack = await alice.expect("ack")
+            assert ack == {
+                "type": "ack",
+                "item_id": item,
+                "label_id": "fix",
+                "corrects": "first",
+                "model_version": 2,
+                "duplicate": False,
+            }
+            await alice.send(correction)  # a retry: acked as a duplicate, learned once
+            assert (await alice.expect("ack"))["duplicate"] is True
+            await alice.send({**correction, "corrects": "ghost", "label_id": "x"})
+            assert (await alice.expect("error"))["code"] == "unknown_label_id"
+            await alice.send({**correction, "label": "nope", "label_id": "y"})
+            assert (await alice.expect("error"))["code"] == "unknown_label"
+            async with service.annotator("tickets", "bob") as bob:
+                await bob.send({**correction, "label_id": "bobs"})
+                assert (await bob.expect("error"))["code"] == "not_your_label"
+        metrics = await service.metrics("tickets")
+    # Learned, not tested: the model had seen the item, so accuracy counts one label.
+    assert metrics["model_version"] == 2 and metrics["labels_total"] == 1
+    assert metrics["annotators"]["alice"]["corrections"] == 1
+    async with running(settings) as again:  # replayed after a restart: the same model
+        replayed = await again.metrics("tickets")
+    assert replayed["model_version"] == 2 and replayed["annotators"] == {
+        "alice": {"labels": 1, "agreement": 0.0, "corrections": 1, "online": False}
+    }

@@ -68,7 +68,7 @@ async def test_the_unbiased_estimate_counts_only_items_drawn_at_random(service):
     )
     async with service.annotator("tickets", "alice") as alice:
         for n in range(8):
-            item = (await alice.expect("item"))["item"]["id"]
+            item = (await alice.next_item())["item"]["id"]
             await alice.label(item, LABELS[int(item[1:]) % 3], f"label-{n}")
             for queued in alice.items:  # the next item may have come with the ack
                 await alice.send({"type": "skip", "item_id": queued["item"]["id"]})
@@ -79,3 +79,36 @@ async def test_the_unbiased_estimate_counts_only_items_drawn_at_random(service):
     # and must not bias the estimate.
     assert estimate["samples"] == 4
     assert estimate["low"] <= estimate["estimate"] <= estimate["high"]
+
+
+async def test_a_dashboard_starts_with_the_accuracy_curve_so_far(service):
+    await service.create_project()
+    events = [{"id": f"e{n}", "data": ticket(LABELS[n % 3], n)} for n in range(6)]
+    await service.send_events("tickets", events)
+    labels = [{"event_id": e["id"], "label": LABELS[n % 3]} for n, e in enumerate(events)]
+    await service.http.post("/api/projects/tickets/labels", json={"labels": labels})
+    async with service.dashboard("tickets") as dashboard:
+        history = await dashboard.recv()
+    assert history["type"] == "history" and history["model_version"] == 6
+    assert [point[0] for point in history["accuracy"]] == [1, 2, 3, 4, 5, 6]
+    assert history["accuracy"][0][1] == 0.0  # the untrained model's first answer is a miss
+    over_http = (await service.http.get("/api/projects/tickets/history")).json()
+    assert over_http["accuracy"] == history["accuracy"]
+
+
+async def test_each_annotator_has_a_count_and_an_agreement_with_the_model(service):
+    await service.create_project(exploration=0.0)
+    await service.send_events(
+        "tickets", [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(3)]
+    )
+    async with service.annotator("tickets", "alice") as alice:
+        for n in range(2):
+            item = (await alice.next_item())["item"]["id"]
+            await alice.label(item, "bug", f"l{n}")
+        metrics = await service.metrics("tickets")
+    alice_figures = metrics["annotators"]["alice"]
+    assert alice_figures["labels"] == 2 and alice_figures["online"] is True
+    # The first label met an untrained model (no agreement); the second, a model that had
+    # learned "bug" once already.
+    assert alice_figures["agreement"] == 0.5
+    assert alice_figures["corrections"] == 0

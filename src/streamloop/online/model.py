@@ -10,6 +10,7 @@ from typing import Any
 
 from streamloop.online import snapshot
 from streamloop.online.estimate import RandomSampleAccuracy
+from streamloop.online.history import AnnotatorStats, Curve
 from streamloop.online.inputs import model_input
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.presets import Classifier, build_pipeline
@@ -133,6 +134,9 @@ class OnlineModel:
         self._metrics = PrequentialMetrics(self._labels, window)
         self._sampled = RandomSampleAccuracy()
         self._version = 0
+        self._curve = Curve()
+        self._unbiased_curve = Curve()
+        self._annotators = AnnotatorStats()
         # Rehearsal: after each new label, re-learn a few earlier ones drawn from a bounded
         # reservoir, so an SGD model fed only hard, boundary items does not forget the rest.
         # Its random draws are seeded and pickled with the model: replays stay bit for bit.
@@ -211,12 +215,21 @@ class OnlineModel:
         return self._sampled
 
     def learn(
-        self, data: Mapping[str, Any], label: str, *, drawn_at_random: bool = False
+        self,
+        data: Mapping[str, Any],
+        label: str,
+        *,
+        drawn_at_random: bool = False,
+        annotator: str | None = None,
+        correction: bool = False,
     ) -> Learned:
         """Test the model on one labelled item, then teach it the label.
 
         ``drawn_at_random`` says the item was picked at random (not for its uncertainty), so
-        the test counts towards the unbiased estimate too.
+        the test counts towards the unbiased estimate too. ``annotator`` is counted in the
+        per-annotator figures. A ``correction`` relabels an item the model has already
+        learned: it is learned, but not tested (the model has seen the item), so no
+        accuracy figure moves.
 
         Raises
         ------
@@ -228,12 +241,13 @@ class OnlineModel:
             raise ValueError(f"unknown label {label!r}; expected one of: {self._labels}")
         x = model_input(self._input_kind, data)
         prediction = self._predict(x)
-        self._metrics.update(label, prediction.label)
-        if drawn_at_random and prediction.label is not None:
-            # An untrained model has no accuracy to estimate: its first guesses are left out.
-            self._sampled.update(prediction.label == label)
+        if correction:
+            if annotator is not None:
+                self._annotators.corrected(annotator)
+        else:
+            self._test(label, prediction.label, drawn_at_random, annotator)
         self._pipeline.learn_one(x, label)
-        if self._rehearsal:
+        if self._rehearsal and not correction:
             self._rehearse(x, label)
         self._version += 1
         return Learned(
@@ -266,6 +280,29 @@ class OnlineModel:
         if not isinstance(model, cls):
             raise ValueError(f"snapshot holds a {type(model).__name__}, not a model")
         return model
+
+    def history(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The accuracy curve: ``accuracy`` as ``(labels, accuracy, rolling accuracy)``
+        points, ``unbiased`` as ``(labels, estimate)`` points (a bounded number of each)."""
+        return {"accuracy": self._curve.points, "unbiased": self._unbiased_curve.points}
+
+    def annotators(self) -> dict[str, dict[str, Any]]:
+        """Per annotator: ``labels``, ``agreement`` with the model's prior prediction,
+        ``corrections``."""
+        return self._annotators.report()
+
+    def _test(
+        self, label: str, predicted: str | None, drawn_at_random: bool, annotator: str | None
+    ) -> None:
+        self._metrics.update(label, predicted)
+        report = self._metrics.report()
+        self._curve.add(report["labels_total"], report["accuracy"], report["rolling_accuracy"])
+        if drawn_at_random and predicted is not None:
+            # An untrained model has no accuracy to estimate: its first guesses are left out.
+            self._sampled.update(predicted == label)
+            self._unbiased_curve.add(report["labels_total"], self._sampled.report()["estimate"])
+        if annotator is not None:
+            self._annotators.labelled(annotator, agreed=predicted == label)
 
     def _rehearse(self, x: dict[str, Any], label: str) -> None:
         for _ in range(min(self._rehearsal, len(self._memory))):

@@ -80,6 +80,8 @@ class NewLabel:
     event_id: str | None = None
     annotator: str | None = None
     drawn_at_random: bool = False
+    #: A correction: the ``label_id`` of the label it replaces (kept in the history).
+    corrects: str | None = None
 
 
 @dataclass(slots=True)
@@ -108,3 +110,5 @@ class ReplayLabel:
     label: str
     model_version: int
     drawn_at_random: bool = False
+    annotator: str | None = None
+    correction: bool = False

@@ -365,7 +365,7 @@ class Store:
                     )
                     continue
                 already = item.status == "labelled" or item.id in newly_labelled
-                if already:
+                if already and label.corrects is None:
                     outcome.error = Conflict(
                         f"item {item.event_id!r} is already labelled", code="already_labelled"
                     )
@@ -384,6 +384,7 @@ class Store:
                         "annotator": label.annotator,
                         "source": label.source,
                         "drawn_at_random": label.drawn_at_random,
+                        "corrects": label.corrects,
                         "model_version": version,
                         "created_at": now,
                     }
@@ -427,13 +428,33 @@ class Store:
                     _LABELS.c.label,
                     _LABELS.c.model_version,
                     _LABELS.c.drawn_at_random,
+                    _LABELS.c.annotator,
+                    _LABELS.c.corrects,
                 )
                 .join(_ITEMS, _ITEMS.c.id == _LABELS.c.item_id)
                 .where(_LABELS.c.project_id == project_id, _LABELS.c.id > last_label_id)
                 .order_by(_LABELS.c.id)
             )
             for r in rows:
-                yield ReplayLabel(r.id, r.data, r.label, r.model_version, r.drawn_at_random)
+                yield ReplayLabel(
+                    r.id,
+                    r.data,
+                    r.label,
+                    r.model_version,
+                    r.drawn_at_random,
+                    annotator=r.annotator,
+                    correction=r.corrects is not None,
+                )
+
+    def label_of(self, project_id: int, label_id: str) -> tuple[int, str, str | None] | None:
+        """(item id, event id, annotator) of a stored label, by its ``label_id``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_LABELS.c.item_id, _ITEMS.c.event_id, _LABELS.c.annotator)
+                .join(_ITEMS, _ITEMS.c.id == _LABELS.c.item_id)
+                .where(_LABELS.c.project_id == project_id, _LABELS.c.label_id == label_id)
+            ).first()
+        return None if row is None else (int(row.item_id), str(row.event_id), row.annotator)
 
     def replay_labels(self, project_id: int, last_label_id: int) -> list[ReplayLabel]:
         return list(self.labels_after(project_id, last_label_id))

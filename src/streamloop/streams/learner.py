@@ -185,8 +185,13 @@ class Learner:
 
     def _learn(self, outcome: LabelOutcome) -> None:
         assert outcome.data is not None and outcome.row_id is not None
+        label = outcome.label
         learned = self.model.learn(
-            outcome.data, outcome.label.label, drawn_at_random=outcome.label.drawn_at_random
+            outcome.data,
+            label.label,
+            drawn_at_random=label.drawn_at_random,
+            annotator=label.annotator if label.source != "production" else None,
+            correction=label.corrects is not None,
         )
         if learned.model_version != outcome.model_version:
             # Cannot happen while this learner is the only writer of the project's labels.
@@ -197,7 +202,13 @@ class Learner:
 def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:
     """Learn stored labels in their order; returns the id of the last one learned."""
     for label in replay:
-        learned = model.learn(label.data, label.label, drawn_at_random=label.drawn_at_random)
+        learned = model.learn(
+            label.data,
+            label.label,
+            drawn_at_random=label.drawn_at_random,
+            annotator=label.annotator,
+            correction=label.correction,
+        )
         if learned.model_version != label.model_version:
             log.warning(
                 "replayed label %d gave version %d, stored %d",

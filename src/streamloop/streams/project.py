@@ -318,6 +318,44 @@ class ProjectRuntime:
             "duplicate": outcome.duplicate,
         }
 
+    async def correct(
+        self, session: AnnotatorSession, corrects: str, label: str, label_id: str
+    ) -> dict[str, Any]:
+        """Relabel an item this annotator labelled (``corrects``: that label's ``label_id``).
+
+        The model learns the new label (not tested on it: it has seen the item); the first
+        label stays in the history. Returns the ack, which names the corrected label.
+        """
+        self._check_label(label)
+        original = await self.store.run(self.store.label_of, self.record.id, corrects)
+        if original is None:
+            raise NotFound(f"no label {corrects!r} in this project", code="unknown_label_id")
+        item_id, event_id, annotator = original
+        if annotator != session.annotator:
+            raise Conflict(
+                f"label {corrects!r} was not given by {session.annotator!r}", code="not_your_label"
+            )
+        new = NewLabel(
+            label_id,
+            label,
+            "annotator",
+            item_id=item_id,
+            event_id=event_id,
+            annotator=session.annotator,
+            corrects=corrects,
+        )
+        [outcome] = await self.learner.submit([new])
+        if outcome.error is not None:
+            raise outcome.error
+        return {
+            "type": "ack",
+            "item_id": event_id,
+            "label_id": label_id,
+            "corrects": corrects,
+            "model_version": outcome.model_version,
+            "duplicate": outcome.duplicate,
+        }
+
     def skip(self, session: AnnotatorSession, event_id: str) -> None:
         lease = session.holding(event_id)
         if lease is None:
@@ -361,7 +399,21 @@ class ProjectRuntime:
             "unbiased_accuracy": self.model.sampled_accuracy.report(),
             "routing": self._routing_report(),
             "label_commits_total": self.learner.commits,
+            "annotators": self._annotators_report(),
         }
+
+    def _annotators_report(self) -> dict[str, dict[str, Any]]:
+        online = {s.annotator for s in self._sessions.values()}
+        report = self.model.annotators()
+        for name in online - set(report):
+            report[name] = {"labels": 0, "agreement": None, "corrections": 0}
+        for name, figures in report.items():
+            figures["online"] = name in online
+        return dict(sorted(report.items()))
+
+    def history(self) -> dict[str, Any]:
+        """The accuracy curve so far (bounded), for charts."""
+        return {"model_version": self.model.version, **self.model.history()}
 
     def _routing_report(self) -> dict[str, Any]:
         if self.gate is None:

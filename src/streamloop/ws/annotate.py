@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge, StreamloopError
 from streamloop.streams import AnnotatorSession, ProjectRuntime
 from streamloop.ws.context import engine_of, settings_of
-from streamloop.ws.payloads import LabelMessage, SkipMessage, dumps, loads, parse
+from streamloop.ws.payloads import CorrectMessage, LabelMessage, SkipMessage, dumps, loads, parse
 
 __all__ = ["annotate", "send_error_and_close"]
 
@@ -28,7 +28,11 @@ MAX_PREFETCH = 50
 #: Messages waiting to be written to one annotator; a client this far behind is dropped.
 OUTBOX_MAX = 1000
 
-_MESSAGES: dict[str, type[BaseModel]] = {"label": LabelMessage, "skip": SkipMessage}
+_MESSAGES: dict[str, type[BaseModel]] = {
+    "label": LabelMessage,
+    "correct": CorrectMessage,
+    "skip": SkipMessage,
+}
 
 
 async def annotate(websocket: WebSocket) -> None:
@@ -134,6 +138,8 @@ async def _handle(
     parsed = parse(model, payload)
     if isinstance(parsed, LabelMessage):
         return await runtime.label(session, parsed.item_id, parsed.label, parsed.label_id)
+    if isinstance(parsed, CorrectMessage):
+        return await runtime.correct(session, parsed.corrects, parsed.label, parsed.label_id)
     assert isinstance(parsed, SkipMessage)
     runtime.skip(session, parsed.item_id)
     return None

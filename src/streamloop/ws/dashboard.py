@@ -85,6 +85,11 @@ class DashboardHubs:
         self._hubs.clear()
 
 
+async def get_history(request: Request) -> Response:
+    runtime = engine_of(request).project(request.path_params["project"])
+    return OrjsonResponse(runtime.history())
+
+
 async def dashboard(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
@@ -92,6 +97,8 @@ async def dashboard(websocket: WebSocket) -> None:
     except StreamloopError as exc:
         await send_error_and_close(websocket, exc)
         return
+    # The curve so far first, so a chart opened late starts complete; metrics follow.
+    await websocket.send_text(dumps({"type": "history", **runtime.history()}).decode())
     hubs: DashboardHubs = websocket.app.state.dashboards
     hub = hubs.hub(runtime, settings_of(websocket).metrics_interval_seconds)
     wake = asyncio.Event()

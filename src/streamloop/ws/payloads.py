@@ -143,6 +143,17 @@ class LabelMessage(BaseModel):
     label_id: ClientId
 
 
+class CorrectMessage(BaseModel):
+    """Replace this annotator's earlier label (``corrects``, its ``label_id``) with ``label``."""
+
+    model_config = _STRICT
+
+    type: Literal["correct"]
+    corrects: ClientId
+    label: str
+    label_id: ClientId
+
+
 class SkipMessage(BaseModel):
     model_config = _STRICT
 

@@ -33,6 +33,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects/{project}/predict", traffic.predict, methods=["POST"]),
         Route("/api/projects/{project}/labels", traffic.post_labels, methods=["POST"]),
         Route("/api/projects/{project}/metrics", dashboard.get_metrics, methods=["GET"]),
+        Route("/api/projects/{project}/history", dashboard.get_history, methods=["GET"]),
         WebSocketRoute("/ws/projects/{project}/annotate", annotate.annotate),
         WebSocketRoute("/ws/projects/{project}/dashboard", dashboard.dashboard),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
