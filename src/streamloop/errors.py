@@ -35,6 +35,8 @@ class StreamloopError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
+        #: Extra fields for the WebSocket error frame (the ``label_id`` a refusal concerns).
+        self.context: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
         """The contract's error object for an HTTP response."""
@@ -42,7 +44,7 @@ class StreamloopError(Exception):
 
     def frame(self) -> dict[str, Any]:
         """The contract's error message for a WebSocket."""
-        return {"type": "error", "code": self.code, "message": self.message}
+        return {"type": "error", "code": self.code, "message": self.message, **self.context}
 
 
 class BadRequest(StreamloopError):

@@ -1,85 +1,296 @@
-// A minimal annotator: one item at a time, label by click or number key, skip with "s".
-// Unacknowledged labels are re-sent with their label_id after a reconnect.
-const params = new URLSearchParams(location.search);
-const project = params.get("project") ?? "support-tickets";
-const annotator = params.get("annotator") ?? `annotator-${Math.random().toString(16).slice(2, 6)}`;
+// The annotator app: one item at a time, labelled by keyboard (or mouse), over the annotate
+// socket. Nothing an annotator does is lost to a flaky network or a server restart: every
+// label waits in an outbox (kept in localStorage too) until its ack, and the outbox is sent
+// again, with the original label_ids, after each reconnect.
+import { api, backoff, el, socketUrl } from "/static/lib.js";
+
 const $ = (id) => document.getElementById(id);
-$("project").textContent = project;
+const params = new URLSearchParams(location.search);
+const project = params.get("project");
+const annotator = params.get("annotator");
 
-let socket;
-let labels = [];
-let current = null;
-let done = 0;
-let backoff = 500;
-const unacked = new Map();
+const state = {
+  socket: null,
+  attempt: 0,
+  labels: [],
+  current: null, // {item, expiresAt}
+  stashed: null, // the item put aside while correcting
+  correcting: null, // the history entry being corrected
+  history: [], // labels sent this session, newest last: {item, label, labelId, acked}
+  done: 0,
+  retry: null,
+};
+const outboxKey = `streamloop:outbox:${project}:${annotator}`;
+const outbox = new Map(JSON.parse(localStorage.getItem(outboxKey) ?? "[]"));
 
-function setStatus(state, text) {
-  $("status").dataset.state = state;
+function saveOutbox() {
+  localStorage.setItem(outboxKey, JSON.stringify([...outbox]));
+  $("pending").textContent = outbox.size;
+}
+
+function setStatus(stateName, text) {
+  $("status").dataset.state = stateName;
   $("status").textContent = text;
 }
 
-function send(message) {
-  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+function notice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
 }
 
-function show(item) {
-  current = item;
-  $("idle").hidden = true;
-  $("item").hidden = false;
-  $("content").textContent = typeof item.data.text === "string"
-    ? item.data.text : JSON.stringify(item.data, null, 1);
-  const p = item.prediction ? item.probabilities[item.prediction] : null;
-  $("suggestion").textContent = item.prediction
-    ? `Model suggests: ${item.prediction} (${(100 * p).toFixed(0)} %)` : "The model has not learned yet.";
-  $("labels").replaceChildren(...labels.map((label, i) => {
-    const button = document.createElement("button");
-    button.textContent = `${i + 1} · ${label}`;
-    button.classList.toggle("suggested", label === item.prediction);
-    button.addEventListener("click", () => choose(label));
-    return button;
-  }));
-  $("labels").querySelector("button")?.focus();
+function send(message) {
+  if (state.socket?.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
 }
+
+function flushOutbox() {
+  for (const message of outbox.values()) send(message);
+}
+
+// -- showing an item ----------------------------------------------------------------------
+
+function renderData(data) {
+  if (typeof data.text === "string" && Object.keys(data).length === 1) {
+    return el("p", { class: "text", "data-testid": "text" }, data.text);
+  }
+  const rows = Object.entries(data).map(([key, value]) =>
+    el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, value === null ? "–" : String(value))));
+  return el("table", { class: "fields", "data-testid": "fields" }, el("tbody", {}, ...rows));
+}
+
+function renderSuggestion(item) {
+  if (!item.prediction) return [el("span", {}, "The model has not learned anything yet.")];
+  const confidence = item.probabilities[item.prediction];
+  return [
+    el("span", {}, "Model suggests "),
+    el("b", { "data-testid": "suggested" }, item.prediction),
+    el("span", { class: "meter", role: "meter", "aria-valuemin": 0, "aria-valuemax": 100,
+      "aria-valuenow": Math.round(100 * confidence), "aria-label": "confidence" },
+    el("span", { style: `width: ${(100 * confidence).toFixed(0)}%` })),
+    el("span", {}, ` ${(100 * confidence).toFixed(0)} % sure`),
+  ];
+}
+
+function show(item, expiresAt) {
+  state.current = { item, expiresAt };
+  $("idle").hidden = true;
+  $("expired").hidden = true;
+  $("item").hidden = false;
+  $("item").dataset.itemId = item.id;
+  $("content").replaceChildren(renderData(item.data));
+  $("suggestion").replaceChildren(...renderSuggestion(item));
+  const chosen = state.correcting?.label;
+  $("labels").replaceChildren(...state.labels.map((label, i) => el("button", {
+    type: "button",
+    class: ["label", label === item.prediction ? "suggested" : "", label === chosen ? "chosen" : ""].join(" "),
+    "data-label": label,
+    onclick: () => choose(label),
+  }, el("kbd", {}, String(i + 1)), ` ${label}`)));
+  $("correcting").hidden = !state.correcting;
+  if (state.correcting) {
+    $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or Esc to leave it.`;
+  }
+  $("labels").querySelector(".label")?.focus();
+  tick();
+}
+
+function clearItem() {
+  state.current = null;
+  $("item").hidden = true;
+  $("lease").hidden = true;
+}
+
+function idle() {
+  if (state.current) return;
+  $("idle").hidden = false;
+}
+
+// -- labelling ----------------------------------------------------------------------------
 
 function choose(label) {
-  if (!current) return;
-  const message = { type: "label", item_id: current.id, label, label_id: crypto.randomUUID() };
-  unacked.set(message.label_id, message);
+  if (!state.current) return;
+  const { item } = state.current;
+  let message;
+  if (state.correcting) {
+    const entry = state.correcting;
+    if (label === entry.label) { cancelCorrection(); return; }
+    message = { type: "correct", corrects: entry.labelId, label, label_id: crypto.randomUUID() };
+    entry.label = label;
+    entry.labelId = message.label_id;
+    entry.acked = false;
+  } else {
+    message = { type: "label", item_id: item.id, label, label_id: crypto.randomUUID() };
+    state.history.push({ item, label, labelId: message.label_id, acked: false });
+    state.history = state.history.slice(-50);
+  }
+  outbox.set(message.label_id, message);
+  saveOutbox();
   send(message);
-  current = null;
-  $("item").hidden = true;
+  const wasCorrecting = Boolean(state.correcting);
+  state.correcting = null;
+  clearItem();
+  if (wasCorrecting) restoreStashed(); else idle();
+}
+
+function undo() {
+  const entry = state.history.at(-1);
+  if (!entry) { notice("Nothing to undo yet."); return; }
+  if (!entry.acked) { notice("That label is still being saved; undo it once it is."); return; }
+  if (state.current && !state.correcting) state.stashed = state.current;
+  state.correcting = entry;
+  notice("");
+  show(entry.item, null);
+}
+
+function cancelCorrection() {
+  state.correcting = null;
+  clearItem();
+  restoreStashed();
+}
+
+function restoreStashed() {
+  const stashed = state.stashed;
+  state.stashed = null;
+  if (stashed) show(stashed.item, stashed.expiresAt); else idle();
+}
+
+function skip() {
+  if (!state.current || state.correcting) return;
+  send({ type: "skip", item_id: state.current.item.id });
+  clearItem();
+  idle();
+}
+
+function resume() {
+  $("expired").hidden = true;
+  send({ type: "resume" });
+}
+
+// -- the lease's time left ------------------------------------------------------------------
+
+function tick() {
+  const expiresAt = state.correcting ? null : state.current?.expiresAt;
+  $("lease").hidden = !expiresAt;
+  if (!expiresAt) return;
+  const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+  $("lease-left").textContent = left >= 60 ? `${Math.floor(left / 60)} min ${left % 60} s` : `${left} s`;
+  $("lease").classList.toggle("urgent", left < 20);
+}
+setInterval(tick, 1000);
+
+// -- the socket -----------------------------------------------------------------------------
+
+const RETRYABLE = new Set(["learner_timeout", "broker_unavailable", "store_unavailable",
+  "store_failed", "learner_busy", "shutting_down"]);
+
+function onMessage(message) {
+  switch (message.type) {
+    case "hello":
+      state.labels = message.project.labels;
+      break;
+    case "item": {
+      const expiresAt = Date.parse(message.lease_expires_at);
+      if (state.correcting) state.stashed = { item: message.item, expiresAt };
+      else show(message.item, expiresAt);
+      break;
+    }
+    case "idle":
+      idle();
+      break;
+    case "ack": {
+      if (!outbox.delete(message.label_id)) break;
+      saveOutbox();
+      const entry = state.history.find((h) => h.labelId === message.label_id);
+      if (entry) entry.acked = true;
+      if (!message.corrects) $("done").textContent = ++state.done;
+      break;
+    }
+    case "lease_expired":
+    case "lease_revoked":
+      if (state.current?.item.id === message.item_id && !state.correcting) {
+        clearItem();
+        if (message.type === "lease_expired") $("expired").hidden = false;
+        else { notice("Someone else labelled that item; here is the next one."); idle(); }
+      } else if (state.stashed?.item.id === message.item_id) {
+        state.stashed = null;
+      }
+      break;
+    case "error":
+      notice(message.message);
+      if (RETRYABLE.has(message.code)) {
+        if (!state.retry) state.retry = setTimeout(() => { state.retry = null; flushOutbox(); }, 1000);
+      } else if (message.label_id && outbox.delete(message.label_id)) {
+        // Refused for good (someone else labelled the item, say): never re-send it.
+        saveOutbox();
+        state.history = state.history.filter((h) => h.labelId !== message.label_id);
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  setStatus(state.attempt ? "reconnecting" : "connecting", state.attempt ? "reconnecting…" : "connecting…");
   const query = new URLSearchParams({ annotator });
-  socket = new WebSocket(`${scheme}://${location.host}/ws/projects/${encodeURIComponent(project)}/annotate?${query}`);
+  const socket = new WebSocket(socketUrl(`/ws/projects/${encodeURIComponent(project)}/annotate?${query}`));
+  state.socket = socket;
   socket.addEventListener("open", () => {
-    backoff = 500;
-    setStatus("connected", `connected as ${annotator}`);
-    for (const message of unacked.values()) send(message);
+    state.attempt = 0;
+    setStatus("connected", "connected");
+    flushOutbox();
   });
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(event.data);
-    if (message.type === "hello") labels = message.project.labels;
-    else if (message.type === "item") show(message.item);
-    else if (message.type === "idle") { $("idle").hidden = false; $("item").hidden = true; }
-    else if (message.type === "ack") {
-      if (unacked.delete(message.label_id) && !message.duplicate) $("done").textContent = ++done;
-    } else if (message.type === "error") setStatus("connected", `error: ${message.message}`);
-  });
-  socket.addEventListener("close", () => {
-    setStatus("reconnecting", "reconnecting…");
-    setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 10000);
+  socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => {
+    if (event.code === 1008) {
+      setStatus("offline", `refused: ${event.reason}`);
+      return;
+    }
+    // The server hands our lease back when we go; whatever it sends next replaces it.
+    if (!state.correcting) clearItem();
+    const delay = backoff(state.attempt++);
+    setStatus("reconnecting", `reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    setTimeout(connect, delay);
   });
 }
 
 document.addEventListener("keydown", (event) => {
-  if (!current) return;
-  const n = Number.parseInt(event.key, 10);
-  if (n >= 1 && n <= labels.length) choose(labels[n - 1]);
-  else if (event.key === "s") { send({ type: "skip", item_id: current.id }); current = null; }
+  if ($("work").hidden || event.target.closest?.("input, select, textarea")) return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const key = event.key.toLowerCase();
+  const n = Number.parseInt(key, 10);
+  if (n >= 1 && n <= Math.min(9, state.labels.length)) { event.preventDefault(); choose(state.labels[n - 1]); }
+  else if (key === "s") skip();
+  else if (key === "u") undo();
+  else if (key === "escape" && state.correcting) cancelCorrection();
+  else if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
 });
+$("resume").addEventListener("click", resume);
 
-connect();
+// -- arriving: by a link that carries project and annotator, or through the form -------------
+
+async function join() {
+  $("join").hidden = false;
+  const { projects } = await api("/api/projects");
+  $("join-project").replaceChildren(...projects.map((p) => el("option", { value: p.name }, p.name)));
+  if (project) $("join-project").value = project;
+  $("join-name").value = annotator ?? localStorage.getItem("streamloop:name") ?? "";
+  $("join-name").focus();
+  $("join").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem("streamloop:name", $("join-name").value);
+    const next = new URLSearchParams({ project: $("join-project").value, annotator: $("join-name").value });
+    location.search = next.toString();
+  });
+}
+
+if (project && annotator) {
+  $("project").textContent = project;
+  $("who").textContent = annotator;
+  $("crumb").replaceChildren(el("a", { href: `/static/dashboard.html?project=${encodeURIComponent(project)}` }, "dashboard"));
+  $("work").hidden = false;
+  saveOutbox();
+  connect();
+} else {
+  setStatus("offline", "not connected");
+  join();
+}

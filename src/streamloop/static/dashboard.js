@@ -1,54 +1,102 @@
-// A minimal live dashboard: the metrics object pushed by the dashboard socket.
-const project = new URLSearchParams(location.search).get("project") ?? "support-tickets";
-document.getElementById("project").textContent = project;
+// The supervisor dashboard: the dashboard socket's history first, then live metrics.
+import { LineChart } from "/static/chart.js";
+import { api, backoff, el, number, percent, socketUrl } from "/static/lib.js";
 
-const pct = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)} %`);
-const FIGURES = [
-  ["Model version", (m) => m.model_version],
-  ["Labels", (m) => m.labels_total],
-  ["Accuracy (prequential)", (m) => pct(m.accuracy)],
-  [`Rolling accuracy`, (m) => pct(m.rolling_accuracy)],
-  ["Queue depth", (m) => m.queue_depth],
-  ["Events", (m) => m.events_total],
-  ["Annotators online", (m) => m.annotators_online],
-  ["Labels / minute", (m) => m.labels_per_minute.toFixed(1)],
-];
+const $ = (id) => document.getElementById(id);
+const project = new URLSearchParams(location.search).get("project");
+
+const chart = new LineChart($("chart"), [
+  { name: "accuracy", color: "#2f6fdb" },
+  { name: "rolling accuracy", color: "#9aa4b1" },
+  { name: "accuracy on random draws", color: "#d9730d", dashed: true },
+], { yLabel: "accuracy against labels learned", xLabel: "labels" });
+
+function setStatus(stateName, text) {
+  $("status").dataset.state = stateName;
+  $("status").textContent = text;
+}
+
+function history(message) {
+  chart.set("accuracy", message.accuracy.map(([n, accuracy]) => [n, accuracy]));
+  chart.set("rolling accuracy", message.accuracy.map(([n, , rolling]) => [n, rolling]));
+  chart.set("accuracy on random draws", message.unbiased);
+}
 
 function render(m) {
-  document.getElementById("figures").replaceChildren(...FIGURES.map(([name, value]) => {
-    const div = document.createElement("div");
-    div.className = "figure";
-    const b = document.createElement("b");
-    b.textContent = value(m);
-    div.append(b, name);
-    return div;
-  }));
-  const rows = Object.entries(m.per_class).map(([label, c]) => {
-    const tr = document.createElement("tr");
-    for (const text of [label, pct(c.precision), pct(c.recall), c.support]) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
-    return tr;
-  });
-  document.querySelector("#classes tbody").replaceChildren(...rows);
+  for (const key of ["model_version", "labels_total", "queue_depth", "leased", "annotators_online", "events_total"]) {
+    $(key).textContent = number(m[key]);
+  }
+  $("accuracy").textContent = percent(m.accuracy);
+  $("rolling_accuracy").textContent = percent(m.rolling_accuracy);
+  $("labels_per_minute").textContent = m.labels_per_minute.toFixed(1);
+  const unbiased = m.unbiased_accuracy;
+  $("unbiased").textContent = percent(unbiased?.estimate);
+  $("unbiased_interval").textContent = unbiased?.estimate === null || !unbiased
+    ? "no random draws yet"
+    : `95 % from ${percent(unbiased.low)} to ${percent(unbiased.high)}, ${unbiased.samples} draws`;
+  if (m.labels_total) {
+    chart.add("accuracy", [m.labels_total, m.accuracy]);
+    chart.add("rolling accuracy", [m.labels_total, m.rolling_accuracy]);
+    if (unbiased?.estimate !== null && unbiased) chart.add("accuracy on random draws", [m.labels_total, unbiased.estimate]);
+  }
+  $("per-class").tBodies[0].replaceChildren(...Object.entries(m.per_class).map(([label, c]) => el("tr", {},
+    el("td", {}, label), el("td", { class: "num" }, percent(c.precision)),
+    el("td", { class: "num" }, percent(c.recall)), el("td", { class: "num" }, number(c.support)))));
+  renderConfusion(m.confusion);
+  $("annotators").tBodies[0].replaceChildren(...Object.entries(m.annotators ?? {}).map(([name, a]) =>
+    el("tr", {}, el("td", {}, name),
+      el("td", {}, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
+      el("td", { class: "num" }, number(a.labels)), el("td", { class: "num" }, percent(a.agreement)),
+      el("td", { class: "num" }, number(a.corrections)))));
 }
 
+function renderConfusion(confusion) {
+  const labels = Object.keys(confusion);
+  const max = Math.max(1, ...labels.flatMap((t) => labels.map((p) => confusion[t][p])));
+  const head = el("tr", {}, el("th", {}, ""), ...labels.map((p) => el("th", { scope: "col" }, p)));
+  const rows = labels.map((truth) => el("tr", {}, el("th", { scope: "row" }, truth),
+    ...labels.map((predicted) => {
+      const count = confusion[truth][predicted];
+      const shade = count / max;
+      return el("td", {
+        class: truth === predicted ? "num hit" : "num",
+        style: `--shade: ${shade.toFixed(3)}`,
+        title: `${count} labelled ${truth}, predicted ${predicted}`,
+      }, number(count));
+    })));
+  $("confusion").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+let attempt = 0;
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/projects/${encodeURIComponent(project)}/dashboard`);
-  const status = document.getElementById("status");
-  socket.addEventListener("open", () => { status.textContent = "live"; });
+  const socket = new WebSocket(socketUrl(`/ws/projects/${encodeURIComponent(project)}/dashboard`));
+  socket.addEventListener("open", () => { attempt = 0; setStatus("connected", "live"); });
   socket.addEventListener("message", (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "metrics") render(message);
-    else if (message.type === "error") status.textContent = `error: ${message.message}`;
+    if (message.type === "history") history(message);
+    else if (message.type === "metrics") render(message);
+    else if (message.type === "error") setStatus("offline", message.message);
   });
-  socket.addEventListener("close", () => {
-    status.textContent = "reconnecting…";
-    setTimeout(connect, 1000);
+  socket.addEventListener("close", (event) => {
+    if (event.code === 1008) return;
+    const delay = backoff(attempt++);
+    setStatus("reconnecting", `reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    setTimeout(connect, delay);
   });
 }
 
-connect();
+async function choose() {
+  const { projects } = await api("/api/projects");
+  const list = el("ul", { class: "choices" }, ...projects.map((p) =>
+    el("li", {}, el("a", { href: `?project=${encodeURIComponent(p.name)}` }, p.name))));
+  document.querySelector("main").replaceChildren(el("section", { class: "card" }, el("h2", {}, "Choose a project"), list));
+  setStatus("offline", "no project chosen");
+}
+
+if (project) {
+  $("project").textContent = project;
+  $("crumb").replaceChildren(el("a", { href: `/static/annotate.html?project=${encodeURIComponent(project)}` }, "annotate"));
+  connect();
+} else {
+  choose();
+}

@@ -1,37 +1,83 @@
-// Home: every project with its live figures, refreshed every few seconds.
-const body = document.querySelector("#projects tbody");
+// Home: every project with its live figures, and a form to create one.
+import { api, el, number, percent } from "/static/lib.js";
 
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
-function link(href, text) {
-  const a = document.createElement("a");
-  a.href = href;
-  a.textContent = text;
-  return a;
-}
+const $ = (id) => document.getElementById(id);
+const REFRESH_MS = 2000;
 
 async function refresh() {
-  const { projects } = await (await fetch("/api/projects")).json();
-  document.querySelector("#empty").hidden = projects.length > 0;
-  const rows = await Promise.all(projects.map(async (project) => {
-    const m = await (await fetch(`/api/projects/${project.name}/metrics`)).json();
-    const tr = document.createElement("tr");
-    const pct = m.accuracy === null ? "–" : `${(100 * m.accuracy).toFixed(1)} %`;
-    tr.append(cell(project.name), cell(project.labels.join(", ")), cell(m.model_version),
-      cell(pct), cell(m.queue_depth));
-    const actions = document.createElement("td");
-    const q = encodeURIComponent(project.name);
-    actions.append(link(`/static/annotate.html?project=${q}`, "annotate"), " · ",
-      link(`/static/dashboard.html?project=${q}`, "dashboard"));
-    tr.append(actions);
-    return tr;
-  }));
-  body.replaceChildren(...rows);
+  try {
+    const { projects } = await api("/api/projects");
+    const figures = await Promise.all(projects.map((p) =>
+      api(`/api/projects/${encodeURIComponent(p.name)}/metrics`).catch(() => null)));
+    $("empty").hidden = projects.length > 0;
+    $("projects").tBodies[0].replaceChildren(...projects.map((p, i) => {
+      const m = figures[i] ?? {};
+      const name = encodeURIComponent(p.name);
+      return el("tr", { "data-project": p.name },
+        el("td", {}, el("b", {}, p.name), el("br"), el("small", {}, `${p.input} · ${p.model} · ${p.strategy}`)),
+        el("td", {}, p.labels.join(", ")),
+        el("td", { class: "num" }, number(m.model_version)),
+        el("td", { class: "num" }, percent(m.accuracy)),
+        el("td", { class: "num" }, number(m.queue_depth)),
+        el("td", { class: "num" }, number(m.annotators_online)),
+        el("td", { class: "num" }, m.labels_per_minute?.toFixed(1) ?? "–"),
+        el("td", { class: "actions" },
+          el("a", { href: `/static/annotate.html?project=${name}` }, "annotate"), " ",
+          el("a", { href: `/static/dashboard.html?project=${name}` }, "dashboard")));
+    }));
+  } finally {
+    setTimeout(refresh, REFRESH_MS);
+  }
 }
 
+function fieldError(field, message) {
+  const slot = document.querySelector(`.field-error[data-for="${field}"]`);
+  if (slot) slot.textContent = message;
+  document.querySelector(`[name="${field}"]`)?.setAttribute("aria-invalid", message ? "true" : "false");
+}
+
+function validate(spec) {
+  const problems = {};
+  if (!/^[a-z0-9_-]{1,64}$/.test(spec.name)) {
+    problems.name = "Use 1–64 lowercase letters, digits, - or _ (no spaces).";
+  }
+  if (spec.labels.length < 2) problems.labels = "Give at least two labels.";
+  else if (new Set(spec.labels).size !== spec.labels.length) problems.labels = "Labels must differ.";
+  if (!(spec.exploration >= 0 && spec.exploration <= 1)) problems.exploration = "Between 0 and 1.";
+  if (!(spec.lease_seconds > 0)) problems.lease_seconds = "More than 0 seconds.";
+  return problems;
+}
+
+$("create").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const spec = {
+    name: form.get("name").trim(),
+    labels: form.get("labels").split(",").map((l) => l.trim()).filter(Boolean),
+    input: form.get("input"),
+    model: form.get("model"),
+    strategy: form.get("strategy"),
+    exploration: Number(form.get("exploration")),
+    lease_seconds: Number(form.get("lease_seconds")),
+    routing: form.get("routing"),
+  };
+  const problems = validate(spec);
+  for (const field of ["name", "labels", "exploration", "lease_seconds"]) fieldError(field, problems[field] ?? "");
+  $("create-error").hidden = true;
+  if (Object.keys(problems).length) {
+    document.querySelector('[aria-invalid="true"]')?.focus();
+    return;
+  }
+  try {
+    await api("/api/projects", { method: "POST", body: JSON.stringify(spec) });
+    event.target.reset();
+    location.href = `/static/dashboard.html?project=${encodeURIComponent(spec.name)}`;
+  } catch (error) {
+    // The server's own words, in the contract's shape: shown as they come.
+    $("create-error").textContent = error.code === "project_exists"
+      ? `A project named “${spec.name}” exists already.` : error.message;
+    $("create-error").hidden = false;
+  }
+});
+
 refresh();
-setInterval(refresh, 3000);

@@ -15,7 +15,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge, StreamloopError
 from streamloop.streams import AnnotatorSession, ProjectRuntime
 from streamloop.ws.context import engine_of, settings_of
-from streamloop.ws.payloads import CorrectMessage, LabelMessage, SkipMessage, dumps, loads, parse
+from streamloop.ws.payloads import (
+    CorrectMessage,
+    LabelMessage,
+    ResumeMessage,
+    SkipMessage,
+    dumps,
+    loads,
+    parse,
+)
 
 __all__ = ["annotate", "send_error_and_close"]
 
@@ -32,6 +40,7 @@ _MESSAGES: dict[str, type[BaseModel]] = {
     "label": LabelMessage,
     "correct": CorrectMessage,
     "skip": SkipMessage,
+    "resume": ResumeMessage,
 }
 
 
@@ -136,13 +145,18 @@ async def _handle(
             code="unknown_type",
         )
     parsed = parse(model, payload)
-    if isinstance(parsed, LabelMessage):
-        return await runtime.label(session, parsed.item_id, parsed.label, parsed.label_id)
-    if isinstance(parsed, CorrectMessage):
-        return await runtime.correct(session, parsed.corrects, parsed.label, parsed.label_id)
-    assert isinstance(parsed, SkipMessage)
-    runtime.skip(session, parsed.item_id)
-    return None
+    if isinstance(parsed, LabelMessage | CorrectMessage):
+        try:
+            if isinstance(parsed, LabelMessage):
+                return await runtime.label(session, parsed.item_id, parsed.label, parsed.label_id)
+            return await runtime.correct(session, parsed.corrects, parsed.label, parsed.label_id)
+        except StreamloopError as exc:
+            # Say which label was refused, so a client knows which one to retry or drop.
+            exc.context = {"label_id": parsed.label_id}
+            raise
+    if isinstance(parsed, SkipMessage):
+        runtime.skip(session, parsed.item_id)
+    return None  # resume: reading it was enough
 
 
 async def _write(websocket: WebSocket, outbox: asyncio.Queue[dict[str, Any]]) -> None:

@@ -154,6 +154,14 @@ class CorrectMessage(BaseModel):
     label_id: ClientId
 
 
+class ResumeMessage(BaseModel):
+    """Ask for items again after a lease expired (any message does; this one says so)."""
+
+    model_config = _STRICT
+
+    type: Literal["resume"]
+
+
 class SkipMessage(BaseModel):
     model_config = _STRICT
 

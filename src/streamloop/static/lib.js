@@ -1,0 +1,43 @@
+// Small helpers shared by the pages: elements, the API, socket URLs, number formats.
+
+/** Build an element: el("td", {class: "num"}, "42"). Children may be nodes or strings. */
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+/** JSON from the API; throws an Error carrying the contract's error code and message. */
+export async function api(path, options = {}) {
+  const response = await fetch(path, {
+    ...options,
+    headers: { "content-type": "application/json", ...(options.headers ?? {}) },
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error(body?.error?.message ?? `HTTP ${response.status}`);
+    error.code = body?.error?.code ?? "http_error";
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+export function socketUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${location.host}${path}`;
+}
+
+export const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)} %`);
+export const number = (value) => (value === null || value === undefined ? "–" : value.toLocaleString("en"));
+
+/** Reconnect delays: exponential, capped, with jitter so many clients do not stampede. */
+export function backoff(attempt, base = 500, cap = 10000) {
+  const delay = Math.min(cap, base * 2 ** attempt);
+  return delay / 2 + Math.random() * (delay / 2);
+}
