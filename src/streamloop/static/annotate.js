@@ -245,8 +245,12 @@ function connect() {
       setStatus("offline", `refused: ${event.reason}`);
       return;
     }
-    // The server hands our lease back when we go; whatever it sends next replaces it.
-    if (!state.correcting) clearItem();
+    // The server hands our lease back when we go. The item stays on screen so the work goes
+    // on: a label given now waits in the outbox and is sent on reconnecting (it is accepted
+    // unless someone else labelled the item meanwhile). Whatever the server sends next
+    // replaces it.
+    if (state.current) state.current.expiresAt = null;
+    tick();
     const delay = backoff(state.attempt++);
     setStatus("reconnecting", `reconnecting in ${Math.ceil(delay / 1000)} s…`);
     setTimeout(connect, delay);

@@ -16,7 +16,23 @@ function setStatus(stateName, text) {
   $("status").textContent = text;
 }
 
+let charted = 0; // labels up to which the chart is exact
+let fetching = false;
+
+// Pushes are coalesced (a few a second at most), so several labels may land in one push:
+// the chart then takes the curve from the server again instead of drawing a straight line.
+async function catchUp() {
+  if (fetching) return;
+  fetching = true;
+  try {
+    history(await api(`/api/projects/${encodeURIComponent(project)}/history`));
+  } finally {
+    fetching = false;
+  }
+}
+
 function history(message) {
+  charted = message.accuracy.at(-1)?.[0] ?? 0;
   chart.set("accuracy", message.accuracy.map(([n, accuracy]) => [n, accuracy]));
   chart.set("rolling accuracy", message.accuracy.map(([n, , rolling]) => [n, rolling]));
   chart.set("accuracy on random draws", message.unbiased);
@@ -34,10 +50,15 @@ function render(m) {
   $("unbiased_interval").textContent = unbiased?.estimate === null || !unbiased
     ? "no random draws yet"
     : `95 % from ${percent(unbiased.low)} to ${percent(unbiased.high)}, ${unbiased.samples} draws`;
-  if (m.labels_total) {
+  if (m.labels_total > charted + 1) {
+    catchUp();
+  } else if (m.labels_total === charted + 1) {
+    charted = m.labels_total;
     chart.add("accuracy", [m.labels_total, m.accuracy]);
     chart.add("rolling accuracy", [m.labels_total, m.rolling_accuracy]);
-    if (unbiased?.estimate !== null && unbiased) chart.add("accuracy on random draws", [m.labels_total, unbiased.estimate]);
+    if (unbiased && unbiased.estimate !== null) {
+      chart.add("accuracy on random draws", [m.labels_total, unbiased.estimate]);
+    }
   }
   $("per-class").tBodies[0].replaceChildren(...Object.entries(m.per_class).map(([label, c]) => el("tr", {},
     el("td", {}, label), el("td", { class: "num" }, percent(c.precision)),

@@ -1,0 +1,203 @@
+"""The annotator app, the dashboard and the home page, used in a real browser.
+
+Debian's chromium, headless, driven by Playwright for Python, against a live server: the
+in-process one, or a real ``streamloop serve`` process where the test kills it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from streamloop.config import Settings
+from support import ServeProcess, free_port, project_spec, running, ticket
+
+pytestmark = pytest.mark.browser
+
+LABELS = ["billing", "bug", "other"]
+#: Generous: a safety net against hangs (each expect returns as soon as its condition holds).
+PATIENCE_MS = 30_000
+
+
+async def seed(http: httpx.AsyncClient, count: int, **spec: object) -> None:
+    assert (await http.post("/api/projects", json=project_spec(**spec))).status_code == 201
+    events = [{"id": f"evt-{n}", "data": ticket(LABELS[n % 3], n)} for n in range(count)]
+    response = await http.post("/api/projects/tickets/events", json={"events": events})
+    assert response.status_code == 200
+
+
+async def annotator_page(browser: Browser, base: str, name: str) -> Page:
+    context = await browser.new_context()  # its own storage: a separate annotator
+    page = await context.new_page()
+    await page.goto(f"{base}/static/annotate.html?project=tickets&annotator={name}")
+    return page
+
+
+async def next_item(page: Page, seen: list[str]) -> str:
+    """Wait for an item this page has not shown before; its event id."""
+    handle = await page.wait_for_function(
+        """(seen) => {
+            const item = document.getElementById("item");
+            return !item.hidden && !seen.includes(item.dataset.itemId) && item.dataset.itemId;
+        }""",
+        arg=seen,
+        timeout=PATIENCE_MS,
+    )
+    item_id = await handle.json_value()
+    assert isinstance(item_id, str)
+    return item_id
+
+
+async def test_two_annotators_label_by_keyboard_and_never_see_the_same_item(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 12)
+        pages = [await annotator_page(browser, service.base, name) for name in ("ana", "ben")]
+        seen: dict[str, list[str]] = {"ana": [], "ben": []}
+
+        async def work(page: Page, name: str) -> None:
+            for n in range(6):
+                item = await next_item(page, seen[name])
+                seen[name].append(item)
+                await page.keyboard.press(str(1 + n % 3))  # number keys choose a label
+            await expect(page.get_by_test_id("done")).to_have_text("6", timeout=PATIENCE_MS)
+            await expect(page.get_by_test_id("pending")).to_have_text("0")
+
+        await asyncio.gather(*(work(page, name) for page, name in zip(pages, seen, strict=True)))
+        assert not set(seen["ana"]) & set(seen["ben"]), seen
+        metrics = await service.metrics("tickets")
+        assert metrics["labels_total"] == 12
+        assert {name: a["labels"] for name, a in metrics["annotators"].items()} == {
+            "ana": 6,
+            "ben": 6,
+        }
+
+
+async def test_text_shows_as_text_tabular_data_as_a_table_and_labels_keep_their_order(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        spec = {"name": "tickets", "labels": ["low", "high"], "input": "tabular"}
+        assert (await service.http.post("/api/projects", json=spec)).status_code == 201
+        await service.http.post(
+            "/api/projects/tickets/events",
+            json={"events": [{"id": "row-1", "data": {"amount": 12.5, "country": "fr"}}]},
+        )
+        page = await annotator_page(browser, service.base, "ana")
+        await next_item(page, [])
+        table = page.get_by_test_id("fields")
+        await expect(table).to_contain_text("amount")
+        await expect(table).to_contain_text("12.5")
+        await expect(page.locator("#labels button")).to_have_text(["1 low", "2 high"])
+        await expect(page.locator("#labels button").first).to_be_focused()
+
+
+async def test_undo_corrects_the_last_label_and_the_model_learns_it(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 3, exploration=0.0)
+        page = await annotator_page(browser, service.base, "ana")
+        first = await next_item(page, [])
+        await page.keyboard.press("1")
+        await expect(page.get_by_test_id("done")).to_have_text("1", timeout=PATIENCE_MS)
+        await next_item(page, [first])
+        await page.keyboard.press("u")  # the last label comes back, to be corrected
+        await expect(page.locator("#item")).to_have_attribute("data-item-id", first)
+        await expect(page.locator("#correcting")).to_be_visible()
+        await page.keyboard.press("2")
+        await expect(page.get_by_test_id("pending")).to_have_text("0", timeout=PATIENCE_MS)
+        await expect(page.locator("#item")).not_to_have_attribute("data-item-id", first)
+        metrics = await service.metrics("tickets")
+        assert metrics["model_version"] == 2 and metrics["labels_total"] == 1
+        assert metrics["annotators"]["ana"]["corrections"] == 1
+
+
+async def test_the_dashboard_moves_after_labels(browser: Browser, sqlite_settings: Settings):
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 4)
+        dashboard = await (await browser.new_context()).new_page()
+        await dashboard.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        await expect(dashboard.get_by_test_id("labels_total")).to_have_text("0")
+        await expect(dashboard.get_by_test_id("queue_depth")).to_have_text("4")
+        page = await annotator_page(browser, service.base, "ana")
+        seen: list[str] = []
+        for _ in range(3):
+            seen.append(await next_item(page, seen))
+            await page.keyboard.press("2")
+        await expect(dashboard.get_by_test_id("labels_total")).to_have_text(
+            "3", timeout=PATIENCE_MS
+        )
+        await expect(dashboard.get_by_test_id("model_version")).to_have_text("3")
+        # The fourth item is the one the annotator holds now: leased, no longer waiting.
+        await expect(dashboard.get_by_test_id("queue_depth")).to_have_text("0")
+        await expect(dashboard.locator("#leased")).to_have_text("1")
+        accuracy_line = dashboard.locator('path[data-series="accuracy"]')
+        await expect(accuracy_line).to_have_attribute("data-points", "3")
+        await expect(dashboard.locator("#annotators")).to_contain_text("ana")
+
+
+async def test_a_server_killed_mid_session_loses_no_label(browser: Browser, tmp_path: Path):
+    port = free_port()
+    args = ["--data-dir", str(tmp_path / "data")]
+    server = ServeProcess(args, port=port)
+    await server.ready()
+    try:
+        async with httpx.AsyncClient(base_url=server.base) as http:
+            await seed(http, 5, exploration=0.0)
+        page = await annotator_page(browser, server.base, "ana")
+        first = await next_item(page, [])
+        await page.keyboard.press("1")
+        await expect(page.get_by_test_id("done")).to_have_text("1", timeout=PATIENCE_MS)
+        second = await next_item(page, [first])
+
+        server.kill(signal.SIGKILL)
+        await expect(page.locator("#status")).to_have_attribute("data-state", "reconnecting")
+        await page.keyboard.press("2")  # labelled while the server is down: kept in the outbox
+        await expect(page.get_by_test_id("pending")).to_have_text("1")
+
+        server = ServeProcess(args, port=port)
+        await server.ready()
+        # Reconnected, the page sends the label again with its label_id, until acked.
+        await expect(page.get_by_test_id("pending")).to_have_text("0", timeout=PATIENCE_MS)
+        await expect(page.get_by_test_id("done")).to_have_text("2")
+        async with httpx.AsyncClient(base_url=server.base) as http:
+            metrics = (await http.get("/api/projects/tickets/metrics")).json()
+        assert metrics["labels_total"] == 2
+        assert {first, second}.isdisjoint(
+            await page.evaluate("[document.getElementById('item').dataset.itemId]")
+        )
+    finally:
+        server.kill(signal.SIGTERM)
+
+
+async def test_creating_a_project_with_a_bad_name_shows_the_error(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{service.base}/")
+        await page.fill("[name=name]", "Support Tickets")
+        await page.fill("[name=labels]", "billing, bug")
+        await page.press("[name=labels]", "Enter")
+        error = page.locator('.field-error[data-for="name"]')
+        await expect(error).to_contain_text("lowercase letters")
+        await expect(page.locator("[name=name]")).to_be_focused()
+        assert (await service.http.get("/api/projects")).json()["projects"] == []
+
+        # A name the server refuses (it exists) shows the server's own message.
+        await service.http.post("/api/projects", json=project_spec(name="taken"))
+        await page.fill("[name=name]", "taken")
+        await page.press("[name=labels]", "Enter")
+        await expect(page.locator("#create-error")).to_contain_text("exists already")
+
+        await page.fill("[name=name]", "support")
+        await page.press("[name=labels]", "Enter")
+        await page.wait_for_url("**/dashboard.html?project=support", timeout=PATIENCE_MS)
+        await expect(page.locator("#project")).to_have_text("support")
