@@ -6,8 +6,8 @@ const $ = (id) => document.getElementById(id);
 const project = new URLSearchParams(location.search).get("project");
 
 const chart = new LineChart($("chart"), [
-  { name: "accuracy", color: "#2f6fdb" },
   { name: "rolling accuracy", color: "#9aa4b1" },
+  { name: "accuracy", color: "#2f6fdb" },
   { name: "accuracy on random draws", color: "#d9730d", dashed: true },
 ], { yLabel: "accuracy against labels learned", xLabel: "labels" });
 
