@@ -201,3 +201,30 @@ async def test_creating_a_project_with_a_bad_name_shows_the_error(
         await page.press("[name=labels]", "Enter")
         await page.wait_for_url("**/dashboard.html?project=support", timeout=PATIENCE_MS)
         await expect(page.locator("#project")).to_have_text("support")
+
+
+async def test_the_chart_draws_fifty_thousand_points_as_a_path_no_longer_than_its_width(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 1)
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        drawn = await page.evaluate(
+            """async () => {
+                const { LineChart } = await import("/static/chart.js");
+                const box = document.createElement("div");
+                box.style.width = "600px";
+                document.body.append(box);
+                const chart = new LineChart(box, [{ name: "s", color: "#000" }]);
+                const points = Array.from({ length: 50000 }, (_, i) => [i + 1, (i % 97) / 96]);
+                chart.set("s", points);
+                chart.draw();
+                const path = box.querySelector("path");
+                return { commands: path.getAttribute("d").split(/[ML]/).length - 1,
+                         points: Number(path.dataset.points), width: box.clientWidth };
+            }"""
+        )
+    assert drawn["points"] == 50_000
+    # At most two points per pixel column of the plot: the shape, not the raw series.
+    assert drawn["commands"] <= 2 * drawn["width"]
