@@ -35,6 +35,7 @@ class Journal:
         self.dropped = 0
         self._entries: deque[Entry] = deque()
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -64,11 +65,12 @@ class Journal:
         self._add(("items_shed", {"item_ids": item_ids}))
 
     async def flush(self) -> None:
-        """Write everything queued so far."""
-        while self._entries:
-            batch = list(self._entries)
-            self._entries.clear()
-            await self.store.run(self.store.apply_journal, batch)
+        """Write everything queued so far, including a batch being written right now."""
+        async with self._writing:
+            while self._entries:
+                batch = list(self._entries)
+                self._entries.clear()
+                await self.store.run(self.store.apply_journal, batch)
 
     async def close(self) -> None:
         if self._task is not None:
