@@ -23,6 +23,8 @@ import orjson
 from server import Server
 from websockets.asyncio.client import connect
 
+from streamloop.online.presets import build_pipeline
+
 LABELS = ["billing", "bug", "other"]
 WORDS = {
     "billing": ["invoice", "charged", "refund", "payment", "card", "price"],
@@ -42,14 +44,30 @@ def text(n: int) -> str:
     return f"{words[n % 6]} {words[(n * 7 + 3) % 6]} {n}"
 
 
-async def annotator(url: str, quota: int, latencies: list[float]) -> None:
+def raw_river(count: int) -> float:
+    """Predict-then-learn per second of the preset's own pipeline, in process, no I/O."""
+    pipeline = build_pipeline("logistic_regression", "text")
+    rows = [({"text": text(n)}, LABELS[n % 3]) for n in range(count)]
+    started = time.perf_counter()
+    for x, y in rows:
+        pipeline.predict_proba_one(x)
+        pipeline.learn_one(x, y)
+    return count / (time.perf_counter() - started)
+
+
+async def annotator(url: str, quota: int, latencies: list[float], pace: float | None) -> None:
     async with connect(url) as ws:
         done = 0
         sent_at = 0.0
+        next_at = time.perf_counter()
         while done < quota:
             message = orjson.loads(await ws.recv())
             if message["type"] == "item":
                 n = int(message["item"]["id"].split("-")[1])
+                if pace:
+                    # A person: one label every 1/pace seconds, not as fast as acks return.
+                    next_at += 1.0 / pace
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 sent_at = time.perf_counter()
                 await ws.send(
                     orjson.dumps(
@@ -68,7 +86,7 @@ async def annotator(url: str, quota: int, latencies: list[float]) -> None:
                 raise RuntimeError(message)
 
 
-async def run(annotators: int, labels: int) -> dict[str, object]:
+async def run(annotators: int, labels: int, pace: float | None) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as data_dir:
         server = Server(data_dir)  # started once, before timing
         port = server.port
@@ -94,6 +112,7 @@ async def run(annotators: int, labels: int) -> dict[str, object]:
                             f"ws://127.0.0.1:{port}/ws/projects/bench/annotate?annotator=a{i}",
                             quota,
                             latencies,
+                            pace,
                         )
                         for i in range(annotators)
                     )
@@ -105,6 +124,7 @@ async def run(annotators: int, labels: int) -> dict[str, object]:
     latencies.sort()
     return {
         "annotators": annotators,
+        "pace": pace,
         "labels": len(latencies),
         "labels_per_second": round(len(latencies) / elapsed, 1),
         "ack_p50_ms": round(1000 * statistics.median(latencies), 2),
@@ -118,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotators", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--labels", type=int, default=3000)
+    parser.add_argument("--pace", type=float, default=None, help="labels/s per annotator")
     args = parser.parse_args()
     print(
         orjson.dumps(
@@ -127,8 +148,12 @@ def main() -> None:
             }
         ).decode()
     )
+    raw = raw_river(args.labels)
+    print(orjson.dumps({"same_run_raw_river_predict_then_learn_per_s": round(raw)}).decode())
     for n in args.annotators:
-        print(orjson.dumps(asyncio.run(run(n, args.labels))).decode(), flush=True)
+        result = asyncio.run(run(n, args.labels, args.pace))
+        result["ratio_to_raw_river"] = round(float(result["labels_per_second"]) / raw, 3)
+        print(orjson.dumps(result).decode(), flush=True)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ async def test_two_annotators_label_by_keyboard_and_never_see_the_same_item(
     browser: Browser, sqlite_settings: Settings
 ):
     async with running(sqlite_settings) as service:
-        await seed(service.http, 12)
+        # Two more than are labelled: each page holds its next item once it has done its six.
+        await seed(service.http, 14)
         pages = [await annotator_page(browser, service.base, name) for name in ("ana", "ben")]
         seen: dict[str, list[str]] = {"ana": [], "ben": []}
 

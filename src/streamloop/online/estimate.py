@@ -66,6 +66,20 @@ class RandomSampleAccuracy:
     def update(self, correct: bool) -> None:
         self._hits.append(correct)
 
+    def estimate(self) -> float | None:
+        """The weighted share of hits alone: what :meth:`report` says, without the interval."""
+        if not self._hits:
+            return None
+        decay = 0.5 ** (1.0 / self.half_life)
+        hit = total = 0.0
+        weight = 1.0
+        for correct in reversed(self._hits):  # newest first, weight 1
+            total += weight
+            if correct:
+                hit += weight
+            weight *= decay
+        return hit / total
+
     def report(self) -> dict[str, Any]:
         """``estimate`` with its 95% interval ``low``/``high``, from ``samples`` draws."""
         if not self._hits:

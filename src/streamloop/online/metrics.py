@@ -80,6 +80,17 @@ class PrequentialMetrics:
         self._accuracy.update(y_true, y_pred)
         self._rolling.update(y_true, y_pred)
 
+    @property
+    def labels_total(self) -> int:
+        """How many labels were counted."""
+        return int(self._confusion.n_samples)
+
+    def accuracies(self) -> tuple[float | None, float | None]:
+        """(accuracy, rolling accuracy) now, cheaply; ``None`` before any label."""
+        if not self._confusion.n_samples:
+            return None, None
+        return self._accuracy.get(), self._rolling.get()
+
     def report(self) -> dict[str, Any]:
         """Summarise the metrics; undefined values (such as before any label) are ``None``.
 

@@ -295,12 +295,12 @@ class OnlineModel:
         self, label: str, predicted: str | None, drawn_at_random: bool, annotator: str | None
     ) -> None:
         self._metrics.update(label, predicted)
-        report = self._metrics.report()
-        self._curve.add(report["labels_total"], report["accuracy"], report["rolling_accuracy"])
+        total = self._metrics.labels_total
+        self._curve.add(total, *self._metrics.accuracies())
         if drawn_at_random and predicted is not None:
             # An untrained model has no accuracy to estimate: its first guesses are left out.
             self._sampled.update(predicted == label)
-            self._unbiased_curve.add(report["labels_total"], self._sampled.report()["estimate"])
+            self._unbiased_curve.add(total, self._sampled.estimate())
         if annotator is not None:
             self._annotators.labelled(annotator, agreed=predicted == label)
 

@@ -1,0 +1,185 @@
+"""Events scored per second through HTTP batches, against raw River in the same run; memory.
+
+Starts ``streamloop serve`` (SQLite, WAL, ``synchronous=FULL``), creates a tabular project
+(64 numeric features, 10 classes: scaler plus one-vs-rest logistic regression, the reference
+model of the performance issue), teaches it a few hundred labels, then posts events in batches
+of ``--batch`` from ``--clients`` concurrent clients: each event scored, stored and routed
+before its response. In the same run, raw River scores the same rows with
+``predict_proba_one`` and, in batches, ``predict_proba_many``. With ``--total`` (say 1,000,000)
+it then reports the server's resident memory after that many events in one project.
+
+    python bench/events.py --events 20000 --batch 500 --clients 4
+    python bench/events.py --events 20000 --total 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import tempfile
+import time
+from typing import Any
+
+import httpx
+import orjson
+import pandas as pd
+from server import Server
+
+from streamloop.online.presets import build_pipeline
+
+FEATURES = 64
+CLASSES = 10
+
+
+def rows(count: int, seed: int = 0) -> list[tuple[dict[str, float], str]]:
+    rng = random.Random(seed)
+    centres = [[random.Random(c).gauss(0, 1) for _ in range(FEATURES)] for c in range(CLASSES)]
+    out = []
+    for _ in range(count):
+        c = rng.randrange(CLASSES)
+        out.append(({f"f{i}": centres[c][i] + rng.gauss(0, 1) for i in range(FEATURES)}, f"c{c}"))
+    return out
+
+
+def raw_river(
+    train: list[tuple[dict[str, float], str]], xs: list[dict[str, float]]
+) -> dict[str, Any]:
+    pipeline = build_pipeline("logistic_regression", "tabular")
+    for x, y in train:
+        pipeline.learn_one(x, y)
+    started = time.perf_counter()
+    for x in xs:
+        pipeline.predict_proba_one(x)
+    one = len(xs) / (time.perf_counter() - started)
+    frames = [pd.DataFrame(xs[i : i + 256]) for i in range(0, len(xs), 256)]
+    started = time.perf_counter()
+    for frame in frames:
+        pipeline.predict_proba_many(frame)
+    many = len(xs) / (time.perf_counter() - started)
+    return {
+        "raw_predict_proba_one_per_s": round(one),
+        "raw_predict_proba_many_256_per_s": round(many),
+    }
+
+
+def folder_mib(folder: str) -> float:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        total += sum(os.path.getsize(os.path.join(root, name)) for name in files)
+    return total / 2**20
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def post_all(base: str, events: list[dict[str, Any]], batch: int, clients: int) -> None:
+    batches = [events[i : i + batch] for i in range(0, len(events), batch)]
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for chunk in batches:
+        queue.put_nowait(chunk)
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                body = orjson.dumps({"events": chunk})
+                response = await http.post(
+                    "/api/projects/bench/events",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                )
+                response.raise_for_status()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def run(args: argparse.Namespace) -> None:
+    train = rows(300, seed=1)
+    data = rows(args.events, seed=2)
+    xs = [x for x, _ in data]
+    print(orjson.dumps({"same_run_raw_river": raw_river(train, xs)}).decode(), flush=True)
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = Server(data_dir)
+        try:
+            base = server.base
+            async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+                spec = {
+                    "name": "bench",
+                    "labels": [f"c{c}" for c in range(CLASSES)],
+                    "input": "tabular",
+                }
+                (await http.post("/api/projects", json=spec)).raise_for_status()
+                seed_events = [{"id": f"seed-{n}", "data": x} for n, (x, _) in enumerate(train)]
+                await post_all(base, seed_events, 300, 1)
+                labels = [{"event_id": f"seed-{n}", "label": y} for n, (_, y) in enumerate(train)]
+                (
+                    await http.post("/api/projects/bench/labels", json={"labels": labels})
+                ).raise_for_status()
+            events = [{"id": f"evt-{n}", "data": x} for n, x in enumerate(xs)]
+            started = time.perf_counter()
+            await post_all(base, events, args.batch, args.clients)
+            elapsed = time.perf_counter() - started
+            print(
+                orjson.dumps(
+                    {
+                        "events": len(events),
+                        "batch": args.batch,
+                        "clients": args.clients,
+                        "http_events_per_s": round(len(events) / elapsed),
+                        "server_rss_mib": round(rss_mib(server.process.pid), 1),
+                    }
+                ).decode(),
+                flush=True,
+            )
+            done = len(events) + len(train)
+            while done < args.total:
+                count = min(args.events, args.total - done)
+                more = [{"id": f"more-{done + n}", "data": xs[n % len(xs)]} for n in range(count)]
+                await post_all(base, more, args.batch, args.clients)
+                done += count
+            if args.total:
+                async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+                    metrics = (await http.get("/api/projects/bench/metrics")).json()
+                print(
+                    orjson.dumps(
+                        {
+                            "events_total": metrics["events_total"],
+                            "queue_depth": metrics["queue_depth"],
+                            "server_rss_mib": round(rss_mib(server.process.pid), 1),
+                            "database_mib": round(folder_mib(data_dir), 1),
+                        }
+                    ).decode(),
+                    flush=True,
+                )
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--total", type=int, default=0, help="events in all, for the memory figure")
+    args = parser.parse_args()
+    print(
+        orjson.dumps(
+            {
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                "python": platform.python_version(),
+            }
+        ).decode()
+    )
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

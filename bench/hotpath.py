@@ -1,0 +1,224 @@
+"""The hot path in one process: streamloop's model work against raw River, and routing cost.
+
+Everything here runs in this process, with no I/O, so it isolates what streamloop adds on top
+of River from what the network and the disk add (bench/labels.py and bench/events.py measure
+those, with the same raw River figure in the same run):
+
+- ``model``: predict-then-learn and prediction rates of raw River pipelines (exactly the
+  pipelines the presets build) against `OnlineModel` doing the same work (which also keeps
+  prequential metrics, the accuracy curve, per-annotator figures and rehearsal).
+- ``routing``: the time to choose the next item for an annotator (a lease, with its re-scoring
+  of a bounded candidate set by the model) with 1 thousand to 1 million items waiting, and the
+  resident memory of the process holding them.
+
+    python bench/hotpath.py model
+    python bench/hotpath.py routing --sizes 1000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import river
+
+from streamloop.online import OnlineModel
+from streamloop.online.presets import build_pipeline
+from streamloop.streams.queue import QueuedItem, RoutingQueue
+
+WORDS = {
+    "billing": ["invoice", "charged", "refund", "payment", "card", "price"],
+    "bug": ["crash", "error", "broken", "blank", "exception", "freeze"],
+    "other": ["hello", "question", "feedback", "thanks", "idea", "meeting"],
+}
+TEXT_LABELS = list(WORDS)
+
+
+def text_rows(count: int) -> list[tuple[dict[str, Any], str]]:
+    rows = []
+    for n in range(count):
+        label = TEXT_LABELS[n % 3]
+        words = WORDS[label]
+        rows.append(({"text": f"{words[n % 6]} {words[(n * 7 + 3) % 6]} {n}"}, label))
+    return rows
+
+
+def tabular_rows(
+    count: int, features: int = 64, classes: int = 10
+) -> list[tuple[dict[str, Any], str]]:
+    rng = random.Random(0)
+    centres = [[rng.gauss(0, 1) for _ in range(features)] for _ in range(classes)]
+    rows = []
+    for n in range(count):
+        c = n % classes
+        rows.append(({f"f{i}": centres[c][i] + rng.gauss(0, 1) for i in range(features)}, f"c{c}"))
+    return rows
+
+
+def rate(work: Callable[[], int]) -> float:
+    """Operations per second of one call of ``work`` (which returns how many it did)."""
+    gc.collect()
+    started = time.perf_counter()
+    done = work()
+    return done / (time.perf_counter() - started)
+
+
+def model_figures(
+    kind: str, rows: list[tuple[dict[str, Any], str]], labels: list[str]
+) -> dict[str, Any]:
+    warm, timed = rows[:200], rows[200:]
+
+    def raw_learn() -> int:
+        pipeline = build_pipeline("logistic_regression", kind)
+        for x, y in warm:
+            pipeline.learn_one(x, y)
+        raw_learn.pipeline = pipeline  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        for x, y in timed:
+            pipeline.predict_proba_one(x)
+            pipeline.learn_one(x, y)
+        raw_learn.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
+        return len(timed)
+
+    raw_learn()
+    raw_learn_rate = len(timed) / raw_learn.seconds  # type: ignore[attr-defined]
+    trained = raw_learn.pipeline  # type: ignore[attr-defined]
+
+    def ours_learn(rehearsal: int) -> float:
+        model = OnlineModel(
+            labels=labels,
+            input_kind=kind,
+            preset="logistic_regression",
+            strategy="margin",
+            rehearsal=rehearsal,
+        )
+        for x, y in warm:
+            model.learn(x, y)
+        started = time.perf_counter()
+        for n, (x, y) in enumerate(timed):
+            model.learn(x, y, annotator=f"a{n % 20}", drawn_at_random=n % 5 == 0)
+        ours_learn.model = model  # type: ignore[attr-defined]
+        return len(timed) / (time.perf_counter() - started)
+
+    ours_learn_rates = {r: ours_learn(r) for r in (0, 3)}
+    model = ours_learn.model  # type: ignore[attr-defined]
+    xs = [x for x, _ in timed]
+
+    raw_predict = rate(lambda: sum(1 for x in xs if trained.predict_proba_one(x) is not None))
+    ours_predict = rate(lambda: sum(1 for x in xs if model.predict(x) is not None))
+    ours_predict_many = rate(
+        lambda: sum(len(model.predict_many(xs[i : i + 256])) for i in range(0, len(xs), 256))
+    )
+    figures: dict[str, Any] = {
+        "kind": kind,
+        "rows": len(timed),
+        "raw_predict_then_learn_per_s": round(raw_learn_rate),
+        "ours_learn_per_s_rehearsal_0": round(ours_learn_rates[0]),
+        "ours_learn_per_s_rehearsal_3": round(ours_learn_rates[3]),
+        "raw_predict_proba_one_per_s": round(raw_predict),
+        "ours_predict_per_s": round(ours_predict),
+        "ours_predict_many_256_per_s": round(ours_predict_many),
+    }
+    if kind == "tabular":
+        import pandas as pd
+
+        frames = [pd.DataFrame(xs[i : i + 256]) for i in range(0, len(xs), 256)]
+        figures["raw_predict_proba_many_256_per_s"] = round(
+            rate(lambda: sum(len(trained.predict_proba_many(f)) for f in frames))
+        )
+    return figures
+
+
+def routing_figures(size: int, leases: int, candidates: int) -> dict[str, Any]:
+    rng = random.Random(size)
+    model = OnlineModel(
+        labels=TEXT_LABELS, input_kind="text", preset="logistic_regression", strategy="margin"
+    )
+    for x, y in text_rows(300):
+        model.learn(x, y)
+    queue = RoutingQueue(capacity=size + 1, rng=random.Random(1))
+    rss_before = _rss_mib()
+    rows = text_rows(size)
+    for n, (x, _y) in enumerate(rows):
+        queue.push(QueuedItem(n, f"evt-{n}", x, rng.random()))
+    del rows
+    gc.collect()
+    rss_after = _rss_mib()
+
+    def scorer(items: Any) -> list[float]:
+        return [p.uncertainty for p in model.predict_many([i.data for i in items])]
+
+    times = []
+    for n in range(leases):
+        started = time.perf_counter()
+        lease = queue.lease(
+            holder=f"h{n}",
+            annotator="a",
+            now=0.0,
+            duration=60.0,
+            scorer=scorer,
+            candidates=candidates,
+        )
+        times.append(time.perf_counter() - started)
+        assert lease is not None
+        queue.remove(lease.item.item_id)  # labelled: the queue shrinks by one, as in use
+    times.sort()
+    return {
+        "waiting": size,
+        "leases": leases,
+        "candidates": candidates,
+        "lease_p50_us": round(1e6 * statistics.median(times), 1),
+        "lease_p99_us": round(1e6 * times[int(0.99 * (len(times) - 1))], 1),
+        "queue_rss_mib": round(rss_after - rss_before, 1),
+    }
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["model", "routing"])
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
+    parser.add_argument("--leases", type=int, default=2000)
+    parser.add_argument("--candidates", type=int, default=32)
+    args = parser.parse_args()
+    print(
+        orjson.dumps(
+            {
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                "python": platform.python_version(),
+                "river": river.__version__,
+            }
+        ).decode()
+    )
+    if args.what == "model":
+        print(orjson.dumps(model_figures("text", text_rows(args.rows + 200), TEXT_LABELS)).decode())
+        tabular = tabular_rows(args.rows + 200)
+        print(
+            orjson.dumps(model_figures("tabular", tabular, [f"c{c}" for c in range(10)])).decode()
+        )
+    else:
+        for size in args.sizes:
+            print(
+                orjson.dumps(routing_figures(size, args.leases, args.candidates)).decode(),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
