@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import platform
+import random
 import socket
 import statistics
 import tempfile
@@ -59,14 +60,15 @@ async def annotator(url: str, quota: int, latencies: list[float], pace: float | 
     async with connect(url) as ws:
         done = 0
         sent_at = 0.0
-        next_at = time.perf_counter()
+        # People are not in step: each starts at a random moment within its first interval.
+        next_at = time.perf_counter() + (random.uniform(0, 1.0 / pace) if pace else 0.0)
         while done < quota:
             message = orjson.loads(await ws.recv())
             if message["type"] == "item":
                 n = int(message["item"]["id"].split("-")[1])
                 if pace:
                     # A person: one label every 1/pace seconds, not as fast as acks return.
-                    next_at += 1.0 / pace
+                    next_at += random.uniform(0.5, 1.5) / pace
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 sent_at = time.perf_counter()
                 await ws.send(

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
@@ -462,32 +462,49 @@ class Store:
     # -- leases and other journal entries ----------------------------------------------------
 
     def apply_journal(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Write a batch of journal entries (see :class:`~streamloop.store.journal.Journal`)."""
+        """Write a batch of journal entries (see :class:`~streamloop.store.journal.Journal`).
+
+        One statement per kind, each with all its rows (``executemany``): every lease's start
+        is written before any end, which is all the order that matters, since an end always
+        follows its own start.
+        """
+        started: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
+        shed: list[int] = []
+        for kind, fields in entries:
+            if kind == "lease_started":
+                started.append(fields)
+            elif kind == "lease_ended":
+                ended.append(
+                    {"lease": fields["id"], "outcome": fields["outcome"], "at": fields["ended_at"]}
+                )
+            elif kind == "items_shed":
+                shed.extend(fields["item_ids"])
+            else:
+                raise ValueError(f"unknown journal entry {kind!r}")
         with self.engine.begin() as conn:
-            for kind, fields in entries:
-                if kind == "lease_started":
-                    conn.execute(insert(_LEASES).values(**fields))
-                elif kind == "lease_ended":
+            if started:
+                conn.execute(insert(_LEASES), started)
+            if ended:
+                conn.execute(
+                    update(_LEASES)
+                    .where(_LEASES.c.id == bindparam("lease"), _LEASES.c.ended_at.is_(None))
+                    .values(outcome=bindparam("outcome"), ended_at=bindparam("at")),
+                    ended,
+                )
+                if self.shared:
                     conn.execute(
-                        update(_LEASES)
-                        .where(_LEASES.c.id == fields["id"], _LEASES.c.ended_at.is_(None))
-                        .values(outcome=fields["outcome"], ended_at=fields["ended_at"])
+                        update(_ITEMS)
+                        .where(_ITEMS.c.lease_id == bindparam("lease"))
+                        .values(lease_id=None, lease_until=None),
+                        [{"lease": e["lease"]} for e in ended],
                     )
-                    if self.shared:
-                        conn.execute(
-                            update(_ITEMS)
-                            .where(_ITEMS.c.lease_id == fields["id"])
-                            .values(lease_id=None, lease_until=None)
-                        )
-                elif kind == "items_shed":
-                    for chunk in _chunks(fields["item_ids"]):
-                        conn.execute(
-                            update(_ITEMS)
-                            .where(_ITEMS.c.id.in_(chunk), _ITEMS.c.status == "queued")
-                            .values(status="shed")
-                        )
-                else:
-                    raise ValueError(f"unknown journal entry {kind!r}")
+            for chunk in _chunks(shed):
+                conn.execute(
+                    update(_ITEMS)
+                    .where(_ITEMS.c.id.in_(chunk), _ITEMS.c.status == "queued")
+                    .values(status="shed")
+                )
 
     def end_open_leases(self, outcome: str = "interrupted") -> int:
         """Close the leases a stopped process left open; returns how many.

@@ -8,6 +8,7 @@ item whose uncertainty rose can surface) with the model as it is now, and keeps 
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,13 +39,23 @@ class Lease:
     holder: str
     annotator: str
     expires_at: float
-    lease_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    lease_id: str = field(default_factory=lambda: _new_lease_id())
     #: Drawn at random (not for its uncertainty): its label is a fair sample of the pool.
     drawn_at_random: bool = False
     #: The item in the model's feature space, when diversity needs it.
     features: Mapping[Any, float] | None = None
     #: The item was sent to the annotator (with a shared store, only once it is claimed).
     delivered: bool = False
+
+
+#: Lease ids: this process's random prefix and a counter, unique across the processes that
+#: share a store without a system call per lease (as ``uuid4`` makes).
+_LEASE_PREFIX = uuid.uuid4().hex[:16]
+_lease_counter = itertools.count(1)
+
+
+def _new_lease_id() -> str:
+    return f"{_LEASE_PREFIX}{next(_lease_counter):016x}"
 
 
 #: Scores items with the current model: one uncertainty in [0, 1] per item, in order.
@@ -85,6 +96,10 @@ class RoutingQueue:
         # Items sampled at random on arrival, kept apart: only exploration leases them, and
         # they are shed last, so their labels stay a fair sample of the stream.
         self._sample: SortedList = SortedList()
+        # The waiting ids again, in no order, for drawing at random in O(1): a SortedList's
+        # positional index is rebuilt after every change, which costs O(n) on a big queue.
+        self._ids: list[int] = []
+        self._slot: dict[int, int] = {}
         self._seq = 0
 
     def __len__(self) -> int:
@@ -221,6 +236,8 @@ class RoutingQueue:
     def _add(self, item: QueuedItem) -> None:
         self._waiting[item.item_id] = item
         self._ranked.add((item.score, item.seq, item.item_id))
+        self._slot[item.item_id] = len(self._ids)
+        self._ids.append(item.item_id)
         if item.drawn_at_random:
             self._sample.add((item.seq, item.item_id))
 
@@ -228,6 +245,11 @@ class RoutingQueue:
         item = self._waiting.pop(item_id, None)
         if item is not None:
             self._ranked.remove((item.score, item.seq, item_id))
+            slot = self._slot.pop(item_id)
+            last = self._ids.pop()
+            if last != item_id:  # move the last id into the freed slot
+                self._ids[slot] = last
+                self._slot[last] = slot
             if item.drawn_at_random:
                 self._sample.remove((item.seq, item_id))
         return item
@@ -277,7 +299,7 @@ class RoutingQueue:
             return []
         size = len(self._ranked)
         for _ in range(candidates - top_n):
-            _score, _seq, item_id = self._ranked[self.rng.randrange(size)]
+            item_id = self._ids[self.rng.randrange(size)]
             item = self._waiting[item_id]
             eligible = item_id not in chosen and self._eligible(item_id, annotator)
             if eligible and not item.drawn_at_random:
@@ -289,7 +311,7 @@ class RoutingQueue:
         if size == 0:
             return None
         for _ in range(tries):
-            _score, _seq, item_id = self._ranked[self.rng.randrange(size)]
+            item_id = self._ids[self.rng.randrange(size)]
             if self._eligible(item_id, annotator):
                 return self._waiting[item_id]
         return None
