@@ -67,24 +67,36 @@ def _text(data: Mapping[str, Any]) -> dict[str, Any]:
 def _tabular(data: Mapping[str, Any]) -> dict[str, Any]:
     x: dict[str, Any] = {}
     for name, value in data.items():
-        if not isinstance(name, str):
+        if type(name) is not str and not isinstance(name, str):
             raise ValueError(f"field names must be strings, got {name!r}")
-        if value is None:
+        kind = type(value)
+        if kind is float or kind is int:
+            # The common case first, without the costly ABC check below (hot: every field
+            # of every event).
+            number = float(value)
+            if not -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:  # False for NaN too
+                _refuse_number(name, number)
+            x[name] = number
+        elif value is None:
             continue
-        if isinstance(value, bool | str):
+        elif isinstance(value, bool | str):
             x[name] = value
         elif isinstance(value, numbers.Real):
             # One numeric type for every source (JSON ints, numpy scalars) keeps equal data
             # equal state; a NaN or infinity would poison the running statistics for good.
             number = float(value)
-            if not math.isfinite(number):
-                raise ValueError(f"field {name!r} must be finite, got {number}")
-            if abs(number) > MAX_MAGNITUDE:
-                # Squared in running variances, such a value overflows them to inf for good.
-                raise ValueError(f"field {name!r} must be within ±{MAX_MAGNITUDE:g}, got {number}")
+            if not -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:
+                _refuse_number(name, number)
             x[name] = number
         else:
             raise ValueError(
                 f"field {name!r} must be a number, boolean or string, got {type(value).__name__}"
             )
     return x
+
+
+def _refuse_number(name: str, number: float) -> None:
+    if not math.isfinite(number):
+        raise ValueError(f"field {name!r} must be finite, got {number}")
+    # Squared in running variances, such a value overflows them to inf for good.
+    raise ValueError(f"field {name!r} must be within ±{MAX_MAGNITUDE:g}, got {number}")
