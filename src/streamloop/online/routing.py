@@ -96,14 +96,18 @@ class RoutingPolicy:
         model: OnlineModel,
         rows: Sequence[Mapping[str, Any]],
         held: Sequence[Mapping[Any, float]] = (),
+        predictions: Sequence[Prediction] | None = None,
     ) -> Ranking:
         """Rank candidate items under the model as it is now.
 
         ``held`` are the features of items leased already, for the diversity penalty. The
         uncertainty is what an item keeps as its score; the guard and the diversity penalty
         only shape this one choice, since they depend on what is leased and labelled now.
+        ``predictions``, when given, are the model's own for ``rows`` (made at its current
+        version), so they are not made again.
         """
-        predictions = model.predict_many(rows)
+        if predictions is None:
+            predictions = model.predict_many(rows)
         priorities = self.priorities(predictions, model.metrics.label_counts())
         if self.diversity > 0.0 and held:
             features = [model.features(row) for row in rows]

@@ -91,6 +91,8 @@ class ProjectRuntime:
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._claims: set[asyncio.Task[None]] = set()
+        self._cache_key: tuple[int, int] = (0, -1)
+        self._cache: dict[int, Prediction] = {}
         self._label_times: deque[float] = deque(maxlen=100_000)
         self._listeners: set[Callable[[], None]] = set()
         #: Called after each batch of labels changed the model.
@@ -538,12 +540,35 @@ class ProjectRuntime:
 
     def _score(self, items: Sequence[QueuedItem]) -> Ranking:
         held = [lease.features for lease in self.queue.leases() if lease.features is not None]
+        rows = [i.data for i in items]
+        predictions = self._predictions([i.item_id for i in items], rows)
         # The latest leases are enough to spread the work; older ones are being labelled.
-        return self.policy.score(self.model, [i.data for i in items], held[-_DIVERSITY_HELD:])
+        return self.policy.score(self.model, rows, held[-_DIVERSITY_HELD:], predictions)
+
+    def _predictions(
+        self, item_ids: Sequence[int], rows: Sequence[Mapping[str, Any]]
+    ) -> list[Prediction]:
+        """The model's predictions for queued items, each made once per model version.
+
+        Leases between two versions (a group commit acks many labels at once, and each ack
+        leases the next item) re-score mostly the same top candidates: with the same model,
+        the same answer, so it is kept until the model changes.
+        """
+        key = (id(self.model), self.model.version)
+        if self._cache_key != key:
+            self._cache_key, self._cache = key, {}
+        cache = self._cache
+        missing = [n for n, item_id in enumerate(item_ids) if item_id not in cache]
+        if missing:
+            fresh = self.model.predict_many([rows[n] for n in missing])
+            for n, prediction in zip(missing, fresh, strict=True):
+                cache[item_ids[n]] = prediction
+        return [cache[item_id] for item_id in item_ids]
 
     def _item_message(self, lease: Lease, deadline: datetime) -> dict[str, Any]:
         item = lease.item
-        body = prediction_json(self.model.predict(item.data))
+        [prediction] = self._predictions([item.item_id], [item.data])
+        body = prediction_json(prediction)
         body["id"] = item.event_id
         body["data"] = item.data
         return {"type": "item", "item": body, "lease_expires_at": iso(deadline)}

@@ -88,7 +88,8 @@ class RoutingQueue:
         self.rng = rng or random.Random()
         self.counters = _Counters()
         self._waiting: dict[int, QueuedItem] = {}
-        # (score, seq, item_id): the highest score is last, the lowest first.
+        # (score, seq, item_id) of the items not sampled at arrival: the highest score is
+        # last, the lowest first.
         self._ranked: SortedList = SortedList()
         self._leases: dict[int, Lease] = {}
         self._skipped: dict[int, set[str]] = {}
@@ -126,10 +127,8 @@ class RoutingQueue:
         self._by_event[item.event_id] = item.item_id
         shed: list[int] = []
         while len(self._waiting) > self.capacity:
-            lowest = next(
-                (i for _s, _q, i in self._ranked if not self._waiting[i].drawn_at_random),
-                self._sample[0][1] if self._sample else self._ranked[0][2],
-            )
+            # The least uncertain item, or when only sampled items wait, the oldest of those.
+            lowest = self._ranked[0][2] if self._ranked else self._sample[0][1]
             self.remove(lowest)
             shed.append(lowest)
         self.counters.shed += len(shed)
@@ -235,16 +234,16 @@ class RoutingQueue:
 
     def _add(self, item: QueuedItem) -> None:
         self._waiting[item.item_id] = item
-        self._ranked.add((item.score, item.seq, item.item_id))
         self._slot[item.item_id] = len(self._ids)
         self._ids.append(item.item_id)
         if item.drawn_at_random:
             self._sample.add((item.seq, item.item_id))
+        else:
+            self._ranked.add((item.score, item.seq, item.item_id))
 
     def _discard(self, item_id: int) -> QueuedItem | None:
         item = self._waiting.pop(item_id, None)
         if item is not None:
-            self._ranked.remove((item.score, item.seq, item_id))
             slot = self._slot.pop(item_id)
             last = self._ids.pop()
             if last != item_id:  # move the last id into the freed slot
@@ -252,6 +251,8 @@ class RoutingQueue:
                 self._slot[last] = slot
             if item.drawn_at_random:
                 self._sample.remove((item.seq, item_id))
+            else:
+                self._ranked.remove((item.score, item.seq, item_id))
         return item
 
     def _random_sampled(self, annotator: str) -> QueuedItem | None:
@@ -290,14 +291,14 @@ class RoutingQueue:
         chosen: dict[int, QueuedItem] = {}
         # Walk down from the top; only this annotator's skipped items are passed over, so
         # the walk is bounded by candidates plus what this annotator skipped.
-        for _score, _seq, item_id in reversed(self._ranked):
+        for _score, _seq, item_id in reversed(self._ranked):  # sampled items are not in it
             if len(chosen) >= top_n:
                 break
-            if self._eligible(item_id, annotator) and not self._waiting[item_id].drawn_at_random:
+            if self._eligible(item_id, annotator):
                 chosen[item_id] = self._waiting[item_id]
         if not chosen:
             return []
-        size = len(self._ranked)
+        size = len(self._ids)
         for _ in range(candidates - top_n):
             item_id = self._ids[self.rng.randrange(size)]
             item = self._waiting[item_id]
@@ -307,7 +308,7 @@ class RoutingQueue:
         return list(chosen.values())
 
     def _random_eligible(self, annotator: str, tries: int) -> QueuedItem | None:
-        size = len(self._ranked)
+        size = len(self._ids)
         if size == 0:
             return None
         for _ in range(tries):
