@@ -50,6 +50,28 @@ _ITEM_COLUMNS = (
     _ITEMS.c.drawn_at_random,
 )
 
+# Statements of the label path, built once: building one costs more than running it on SQLite.
+_STORED_LABELS = select(
+    _LABELS.c.id, _LABELS.c.label_id, _LABELS.c.model_version, _LABELS.c.item_id
+).where(
+    _LABELS.c.project_id == bindparam("project"),
+    _LABELS.c.label_id.in_(bindparam("keys", expanding=True)),
+)
+_ITEMS_BY_ID = select(*_ITEM_COLUMNS).where(
+    _ITEMS.c.project_id == bindparam("project"), _ITEMS.c.id.in_(bindparam("keys", expanding=True))
+)
+_ITEMS_BY_EVENT = select(*_ITEM_COLUMNS).where(
+    _ITEMS.c.project_id == bindparam("project"),
+    _ITEMS.c.event_id.in_(bindparam("keys", expanding=True)),
+)
+
+_INSERT_LABELS = insert(_LABELS).returning(_LABELS.c.id, sort_by_parameter_order=True)
+_MARK_LABELLED = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id.in_(bindparam("keys", expanding=True)))
+    .values(status="labelled")
+)
+
 
 class Store:
     """Projects, items, labels and snapshots in one SQL database."""
@@ -331,11 +353,7 @@ class Store:
             stored = {
                 r.label_id: r
                 for chunk in _chunks(list({lb.label_id for lb in labels}))
-                for r in conn.execute(
-                    select(
-                        _LABELS.c.id, _LABELS.c.label_id, _LABELS.c.model_version, _LABELS.c.item_id
-                    ).where(_LABELS.c.project_id == project_id, _LABELS.c.label_id.in_(chunk))
-                )
+                for r in conn.execute(_STORED_LABELS, {"project": project_id, "keys": chunk})
             }
             items = self._items_for(conn, project_id, labels)
             version = base_version
@@ -390,16 +408,11 @@ class Store:
                     }
                 )
             if new_rows:
-                result = conn.execute(
-                    insert(_LABELS).returning(_LABELS.c.id, sort_by_parameter_order=True),
-                    new_rows,
-                )
+                result = conn.execute(_INSERT_LABELS, new_rows)
                 for outcome, (row_id,) in zip(fresh, result, strict=True):
                     outcome.row_id = row_id
                 for chunk in _chunks(list(newly_labelled)):
-                    conn.execute(
-                        update(_ITEMS).where(_ITEMS.c.id.in_(chunk)).values(status="labelled")
-                    )
+                    conn.execute(_MARK_LABELLED, {"keys": chunk})
         return outcomes
 
     def _items_for(
@@ -408,14 +421,10 @@ class Store:
         by_id = list({lb.item_id for lb in labels if lb.item_id is not None})
         by_event = list({lb.event_id for lb in labels if lb.item_id is None and lb.event_id})
         found: dict[int | str | None, ItemRecord] = {}
-        for column, keys in ((_ITEMS.c.id, by_id), (_ITEMS.c.event_id, by_event)):
+        for statement, keys in ((_ITEMS_BY_ID, by_id), (_ITEMS_BY_EVENT, by_event)):
             for chunk in _chunks(keys):
-                for r in conn.execute(
-                    select(*_ITEM_COLUMNS).where(
-                        _ITEMS.c.project_id == project_id, column.in_(chunk)
-                    )
-                ):
-                    found[r.id if column is _ITEMS.c.id else r.event_id] = _item_record(r)
+                for r in conn.execute(statement, {"project": project_id, "keys": chunk}):
+                    found[r.id if statement is _ITEMS_BY_ID else r.event_id] = _item_record(r)
         return found
 
     def labels_after(self, project_id: int, last_label_id: int) -> Iterator[ReplayLabel]:
