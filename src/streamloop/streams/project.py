@@ -8,34 +8,32 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
-from streamloop.online.routing import Ranking, RoutingPolicy, StreamGate
+from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import Learner, rebuild_model
-from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
+from streamloop.streams.leasing import Leasing, iso, prediction_json
+from streamloop.streams.queue import QueuedItem, RoutingQueue
 from streamloop.streams.remote import RemoteLearner
 
 #: Makes the stand-in of a project's learner that runs elsewhere (with --broker).
 RemoteFactory = Callable[[ProjectRecord], RemoteLearner]
 
-__all__ = ["ProjectRuntime"]
+__all__ = ["ProjectRuntime", "iso", "prediction_json"]
 
 log = logging.getLogger(__name__)
 
-#: How many of the newest leases a candidate is compared with for diversity.
-_DIVERSITY_HELD = 32
 #: Labels per minute are counted over this many seconds.
 _RATE_WINDOW = 60.0
 
 
-class ProjectRuntime:
+class ProjectRuntime(Leasing):
     """Scores events, routes uncertain items, leases them to annotators and learns labels."""
 
     def __init__(
@@ -220,71 +218,6 @@ class ProjectRuntime:
 
     # -- annotators -------------------------------------------------------------------------
 
-    def join(self, session: AnnotatorSession) -> None:
-        self._sessions[session.holder] = session
-        self.fill(session)
-        self._changed()
-
-    def leave(self, session: AnnotatorSession) -> None:
-        self._sessions.pop(session.holder, None)
-        self._waiting.pop(session.holder, None)
-        for item_id, lease in session.held.items():
-            self._cancel_timer(item_id)
-            self.journal.lease_ended(lease.lease_id, "released")
-        returned = self.queue.release_holder(session.holder)
-        session.held.clear()
-        if returned:
-            self._serve_waiting()
-        self._changed()
-
-    def touch(self, session: AnnotatorSession) -> None:
-        """The annotator is active again: resume handing out items."""
-        if session.stalled:
-            session.stalled = False
-            self.fill(session)
-
-    def fill(self, session: AnnotatorSession) -> None:
-        """Lease items to a session until it holds ``prefetch`` of them, or say it is idle."""
-        if session.holder not in self._sessions or session.stalled:
-            return
-        while len(session.held) < session.prefetch:
-            lease = self.queue.lease(
-                holder=session.holder,
-                annotator=session.annotator,
-                now=asyncio.get_running_loop().time(),
-                duration=self.record.lease_seconds,
-                scorer=self._score,
-                candidates=self.settings.rescore_candidates,
-                explore=self._explore(),
-                random_counts=self.policy.random_counts(self.model.version),
-            )
-            if lease is None:
-                break
-            session.held[lease.item.item_id] = lease
-            if self.policy.diversity > 0.0:
-                lease.features = self.model.features(lease.item.data)
-            session.idle_sent = False
-            self._start_timer(lease)
-            deadline = self._deadline(lease)
-            if self.store.shared:
-                # Other web processes lease from the same store: claim the item there first.
-                task = asyncio.create_task(self._claim(session, lease, deadline))
-                self._claims.add(task)
-                task.add_done_callback(self._claims.discard)
-            else:
-                self.journal.lease_started(
-                    lease.lease_id, self.record.id, lease.item.item_id, session.annotator, deadline
-                )
-                self._deliver(session, lease, deadline)
-        if len(session.held) < session.prefetch:
-            self._waiting[session.holder] = session
-            if not session.held and not session.idle_sent:
-                session.idle_sent = True
-                session.send({"type": "idle"})
-        else:
-            self._waiting.pop(session.holder, None)
-        self._changed()
-
     async def label(
         self, session: AnnotatorSession, event_id: str, label: str, label_id: str
     ) -> dict[str, Any]:
@@ -357,18 +290,6 @@ class ProjectRuntime:
             "model_version": outcome.model_version,
             "duplicate": outcome.duplicate,
         }
-
-    def skip(self, session: AnnotatorSession, event_id: str) -> None:
-        lease = session.holding(event_id)
-        if lease is None:
-            raise Conflict(f"item {event_id!r} is not leased to you", code="not_leased")
-        item_id = lease.item.item_id
-        session.held.pop(item_id, None)
-        self._cancel_timer(item_id)
-        self.queue.release(item_id, skipped_by=session.annotator)
-        self.journal.lease_ended(lease.lease_id, "skipped")
-        self.fill(session)
-        self._serve_waiting()
 
     # -- supervision ------------------------------------------------------------------------
 
@@ -482,135 +403,6 @@ class ProjectRuntime:
         )
         return ("queued" if admitted else "scored"), drawn_at_random
 
-    async def _claim(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
-        """Claim a leased item in the shared store; send it if claimed, else lease another."""
-        item_id = lease.item.item_id
-        try:
-            claimed = await self.store.run(
-                self.store.claim_item,
-                self.record.id,
-                item_id,
-                lease.lease_id,
-                session.annotator,
-                self.record.lease_seconds,
-            )
-        except Exception as exc:  # the store unavailable, or worse: never keep the lease
-            log.warning("project %s: claiming item %d failed: %s", self.record.name, item_id, exc)
-            if session.held.get(item_id) is lease:
-                session.held.pop(item_id)
-                self._cancel_timer(item_id)
-                self.queue.release(item_id)  # kept here; the next fill tries again
-            return
-        if session.held.get(item_id) is not lease:
-            return  # the lease ended meanwhile; its end is journalled after this claim
-        if claimed:
-            self._deliver(session, lease, deadline)
-            return
-        # Another process holds it, or labelled it: it is that process's to hand out now.
-        session.held.pop(item_id)
-        self._cancel_timer(item_id)
-        self.queue.remove(item_id)
-        self.fill(session)
-
-    def _deliver(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
-        lease.delivered = True
-        session.send(self._item_message(lease, deadline))
-
-    async def resync(self) -> int:
-        """Take in the waiting items of a shared store this process lacks; returns how many.
-
-        An item another process held comes back to the store when that lease ends, not to
-        this process's queue, so a process sharing the store looks for such items now and then.
-        """
-        known = self.queue.item_ids()
-        items = await self.store.run(self.store.unclaimed_items, self.record.id, list(known))
-        items = [item for item in items if item.id not in self.queue]
-        if items:
-            self._requeue(items)
-            ids = {item.id for item in items}
-            for item_id, annotator in await self.store.run(self.store.skips, self.record.id):
-                if item_id in ids:
-                    self.queue.mark_skipped(item_id, annotator)
-            self._serve_waiting()
-            self._changed()
-        return len(items)
-
-    def _explore(self) -> bool:
-        return self.policy.explore(self.model.version, self._rng)
-
-    def _score(self, items: Sequence[QueuedItem]) -> Ranking:
-        held = [lease.features for lease in self.queue.leases() if lease.features is not None]
-        rows = [i.data for i in items]
-        predictions = self._predictions([i.item_id for i in items], rows)
-        # The latest leases are enough to spread the work; older ones are being labelled.
-        return self.policy.score(self.model, rows, held[-_DIVERSITY_HELD:], predictions)
-
-    def _predictions(
-        self, item_ids: Sequence[int], rows: Sequence[Mapping[str, Any]]
-    ) -> list[Prediction]:
-        """The model's predictions for queued items, each made once per model version.
-
-        Leases between two versions (a group commit acks many labels at once, and each ack
-        leases the next item) re-score mostly the same top candidates: with the same model,
-        the same answer, so it is kept until the model changes.
-        """
-        key = (id(self.model), self.model.version)
-        if self._cache_key != key:
-            self._cache_key, self._cache = key, {}
-        cache = self._cache
-        missing = [n for n, item_id in enumerate(item_ids) if item_id not in cache]
-        if missing:
-            fresh = self.model.predict_many([rows[n] for n in missing])
-            for n, prediction in zip(missing, fresh, strict=True):
-                cache[item_ids[n]] = prediction
-        return [cache[item_id] for item_id in item_ids]
-
-    def _item_message(self, lease: Lease, deadline: datetime) -> dict[str, Any]:
-        item = lease.item
-        [prediction] = self._predictions([item.item_id], [item.data])
-        body = prediction_json(prediction)
-        body["id"] = item.event_id
-        body["data"] = item.data
-        return {"type": "item", "item": body, "lease_expires_at": iso(deadline)}
-
-    @staticmethod
-    def _deadline(lease: Lease) -> datetime:
-        """The lease's end on the wall clock (leases run on the event loop's clock)."""
-        remaining = lease.expires_at - asyncio.get_running_loop().time()
-        return datetime.now(UTC) + timedelta(seconds=remaining)
-
-    def _start_timer(self, lease: Lease) -> None:
-        loop = asyncio.get_running_loop()
-        item_id = lease.item.item_id
-        self._cancel_timer(item_id)
-        self._timers[item_id] = loop.call_at(lease.expires_at, self._expire, item_id)
-
-    def _cancel_timer(self, item_id: int) -> None:
-        timer = self._timers.pop(item_id, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _expire(self, item_id: int) -> None:
-        self._timers.pop(item_id, None)
-        lease = self.queue.expire(item_id, asyncio.get_running_loop().time())
-        if lease is None:
-            return
-        self.journal.lease_ended(lease.lease_id, "expired")
-        session = self._sessions.get(lease.holder)
-        if session is not None:
-            session.held.pop(item_id, None)
-            if lease.delivered:
-                session.stalled = True
-                session.send({"type": "lease_expired", "item_id": lease.item.event_id})
-        self._serve_waiting()
-        self._changed()
-
-    def _serve_waiting(self) -> None:
-        for session in list(self._waiting.values()):
-            if not len(self.queue):
-                break
-            self.fill(session)
-
     def swap_model(self, model: OnlineModel) -> None:
         """Serve with a newer version of the model, learned elsewhere (the hot swap)."""
         if model.version > self.model.version:
@@ -652,26 +444,6 @@ class ProjectRuntime:
                 listener()
             self._changed()
 
-    def _requeue(self, items: Sequence[ItemRecord]) -> None:
-        if items:
-            predictions = self.model.predict_many([item.data for item in items])
-            self._enqueue(list(zip(items, predictions, strict=True)))
-
-    def _enqueue(self, scored: Sequence[tuple[ItemRecord, Prediction]]) -> None:
-        """Put stored items in the routing queue; what a full queue sheds is journalled."""
-        shed: list[int] = []
-        for item, prediction in scored:
-            queued = QueuedItem(
-                item.id,
-                item.event_id,
-                item.data,
-                prediction.uncertainty,
-                drawn_at_random=item.drawn_at_random,
-            )
-            shed.extend(self.queue.push(queued))
-        if shed:
-            self.journal.items_shed(shed)
-
     def _changed(self) -> None:
         for listener in list(self._listeners):
             listener()
@@ -705,16 +477,3 @@ def _production_result(outcome: LabelOutcome) -> dict[str, Any]:
     result["model_version"] = outcome.model_version
     result["duplicate"] = outcome.duplicate
     return result
-
-
-def prediction_json(prediction: Prediction) -> dict[str, Any]:
-    return {
-        "prediction": prediction.label,
-        "probabilities": prediction.probabilities,
-        "uncertainty": prediction.uncertainty,
-        "model_version": prediction.model_version,
-    }
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
