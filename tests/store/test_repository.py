@@ -7,9 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store import NewEvent, NewLabel, ProjectRecord, Store
+from streamloop.store.database import sqlalchemy_url
 from streamloop.store.tables import utcnow
 
 
@@ -269,23 +271,46 @@ def test_a_claim_ends_with_its_lease_and_a_labelled_item_cannot_be_claimed(postg
         store.close()
 
 
-def test_tables_of_an_earlier_version_get_the_columns_added_since(tmp_path: Path):
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:  # items as the first release made them
-        conn.execute(
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_tables_of_an_earlier_version_get_the_columns_added_since(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+):
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    old = create_engine(sqlalchemy_url(url))
+    with old.begin() as conn:  # projects and items as the first release made them
+        conn.exec_driver_sql(
+            "CREATE TABLE projects (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL UNIQUE, "
+            "labels JSON NOT NULL, input VARCHAR NOT NULL, model VARCHAR NOT NULL, "
+            "strategy VARCHAR NOT NULL, exploration FLOAT NOT NULL, "
+            "lease_seconds FLOAT NOT NULL, created_at TIMESTAMP)"
+        )
+        conn.exec_driver_sql(
             "CREATE TABLE items (id INTEGER PRIMARY KEY, project_id INTEGER, event_id VARCHAR, "
-            "data JSON NOT NULL, status VARCHAR, uncertainty FLOAT, created_at DATETIME)"
+            "data JSON NOT NULL, status VARCHAR, uncertainty FLOAT, created_at TIMESTAMP)"
         )
-        conn.execute(
-            "INSERT INTO items (project_id, event_id, data, status, uncertainty) "
-            "VALUES (1, 'e1', '{}', 'queued', 0.5)"
+        conn.exec_driver_sql(
+            "INSERT INTO projects (id, name, labels, input, model, strategy, exploration, "
+            "lease_seconds, created_at) VALUES (1, 'old', '[\"a\", \"b\"]', 'text', "
+            "'logistic_regression', 'margin', 0.1, 60, '2026-01-01 00:00:00')"
         )
-    store = Store(f"sqlite:///{path}")
+        conn.exec_driver_sql(
+            "INSERT INTO items (id, project_id, event_id, data, status, uncertainty, created_at) "
+            "VALUES (1, 1, 'e1', '{}', 'queued', 0.5, '2026-01-01 00:00:00')"
+        )
+    old.dispose()
+    store = Store(url)
     try:
         with store.engine.connect() as conn:
             row = conn.exec_driver_sql(
                 "SELECT drawn_at_random, lease_id, lease_until FROM items"
             ).one()
-        assert tuple(row) == (0, None, None)
+        assert (bool(row[0]), row[1], row[2]) == (False, None, None)
+        [project] = store.list_projects()
+        assert project.warmup == 0 and project.routing == "pool"
     finally:
         store.close()

@@ -52,7 +52,8 @@ def _add_new_columns(engine: Engine) -> None:
             default = ""
             if column.default is not None and getattr(column.default, "is_scalar", False):
                 value = getattr(column.default, "arg", None)
-                default = f" DEFAULT {int(value) if isinstance(value, bool) else value!r}"
+                literal = str(value).upper() if isinstance(value, bool) else repr(value)
+                default = f" DEFAULT {literal}"  # TRUE/FALSE: both SQLite and PostgreSQL
             with engine.begin() as conn:
                 conn.exec_driver_sql(
                     f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{default}'
