@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import tempfile
 import time
@@ -27,7 +26,7 @@ import httpx
 import orjson
 import pandas as pd
 from river import linear_model, multiclass, preprocessing
-from server import Server
+from server import Server, machine_line
 
 from streamloop.online.presets import build_pipeline
 
@@ -187,14 +186,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--total", type=int, default=0, help="events in all, for the memory figure")
     args = parser.parse_args()
-    print(
-        orjson.dumps(
-            {
-                "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                "python": platform.python_version(),
-            }
-        ).decode()
-    )
+    print(machine_line())
     asyncio.run(run(args))
 
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import base64
 import os
-import platform
 import socket
 import statistics
 import tempfile
@@ -24,7 +23,7 @@ import time
 
 import httpx
 import orjson
-from server import Server
+from server import Server, machine_line
 from websockets.asyncio.client import ClientConnection, connect
 
 
@@ -91,7 +90,7 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
-    print(orjson.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cores"}).decode())
+    print(machine_line())
     print(orjson.dumps(asyncio.run(run(args.sockets, args.rounds))).decode())
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import random
 import statistics
 import time
@@ -28,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import river
+from server import machine_line
 
 from streamloop.online import OnlineModel
 from streamloop.online.presets import build_pipeline
@@ -71,28 +69,30 @@ def rate(work: Callable[[], int]) -> float:
     return done / (time.perf_counter() - started)
 
 
+def _raw_predict_then_learn(pipeline: Any, rows: list[tuple[dict[str, Any], str]]) -> int:
+    for x, y in rows:
+        pipeline.predict_proba_one(x)
+        pipeline.learn_one(x, y)
+    return len(rows)
+
+
+def _our_learn(model: OnlineModel, rows: list[tuple[dict[str, Any], str]]) -> int:
+    for n, (x, y) in enumerate(rows):
+        model.learn(x, y, annotator=f"a{n % 20}", drawn_at_random=n % 5 == 0)
+    return len(rows)
+
+
 def model_figures(
     kind: str, rows: list[tuple[dict[str, Any], str]], labels: list[str]
 ) -> dict[str, Any]:
     warm, timed = rows[:200], rows[200:]
 
-    def raw_learn() -> int:
-        pipeline = build_pipeline("logistic_regression", kind)
-        for x, y in warm:
-            pipeline.learn_one(x, y)
-        raw_learn.pipeline = pipeline  # type: ignore[attr-defined]
-        started = time.perf_counter()
-        for x, y in timed:
-            pipeline.predict_proba_one(x)
-            pipeline.learn_one(x, y)
-        raw_learn.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
-        return len(timed)
-
-    raw_learn()
-    raw_learn_rate = len(timed) / raw_learn.seconds  # type: ignore[attr-defined]
-    trained = raw_learn.pipeline  # type: ignore[attr-defined]
-
-    def ours_learn(rehearsal: int) -> float:
+    trained = build_pipeline("logistic_regression", kind)
+    for x, y in warm:
+        trained.learn_one(x, y)
+    raw_learn_rate = rate(lambda: _raw_predict_then_learn(trained, timed))
+    ours_learn_rates = {}
+    for rehearsal in (0, 3):
         model = OnlineModel(
             labels=labels,
             input_kind=kind,
@@ -102,14 +102,7 @@ def model_figures(
         )
         for x, y in warm:
             model.learn(x, y)
-        started = time.perf_counter()
-        for n, (x, y) in enumerate(timed):
-            model.learn(x, y, annotator=f"a{n % 20}", drawn_at_random=n % 5 == 0)
-        ours_learn.model = model  # type: ignore[attr-defined]
-        return len(timed) / (time.perf_counter() - started)
-
-    ours_learn_rates = {r: ours_learn(r) for r in (0, 3)}
-    model = ours_learn.model  # type: ignore[attr-defined]
+        ours_learn_rates[rehearsal] = rate(lambda: _our_learn(model, timed))  # noqa: B023
     xs = [x for x, _ in timed]
 
     raw_predict = rate(lambda: sum(1 for x in xs if trained.predict_proba_one(x) is not None))
@@ -209,15 +202,7 @@ def main() -> None:
     parser.add_argument("--leases", type=int, default=2000)
     parser.add_argument("--candidates", type=int, default=32)
     args = parser.parse_args()
-    print(
-        orjson.dumps(
-            {
-                "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                "python": platform.python_version(),
-                "river": river.__version__,
-            }
-        ).decode()
-    )
+    print(machine_line())
     if args.what == "model":
         print(orjson.dumps(model_figures("text", text_rows(args.rows + 200), TEXT_LABELS)).decode())
         tabular = tabular_rows(args.rows + 200)

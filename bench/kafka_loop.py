@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from server import Server
+from server import Server, label_frame, machine_line
 from websockets.asyncio.client import connect
 
 LABELS = ["billing", "bug", "other"]
@@ -139,16 +138,7 @@ async def propagation(bootstrap: str, database: str, labels: int) -> dict[str, A
                     continue
                 n = int(message["item"]["id"].split("-")[1])
                 sent = time.perf_counter()
-                await ws.send(
-                    orjson.dumps(
-                        {
-                            "type": "label",
-                            "item_id": message["item"]["id"],
-                            "label": LABELS[n % 3],
-                            "label_id": message["item"]["id"],
-                        }
-                    ).decode()
-                )
+                await ws.send(label_frame(message["item"]["id"], LABELS[n % 3]))
                 while True:
                     ack = orjson.loads(await asyncio.wait_for(ws.recv(), PATIENCE))
                     if ack["type"] == "ack":
@@ -207,14 +197,7 @@ async def main() -> None:
     args = parser.parse_args()
     bootstrap = os.environ["STREAMLOOP_BENCH_KAFKA"]
     database = os.environ["STREAMLOOP_BENCH_DATABASE"]
-    print(
-        orjson.dumps(
-            {
-                "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                "python": platform.python_version(),
-            }
-        ).decode()
-    )
+    print(machine_line())
     print(orjson.dumps(await propagation(bootstrap, database, args.labels)).decode(), flush=True)
     for workers in (1, 2):
         result = await throughput(bootstrap, database, workers, args.events)

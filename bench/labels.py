@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import random
 import socket
 import statistics
@@ -21,7 +19,7 @@ import time
 
 import httpx
 import orjson
-from server import Server
+from server import Server, label_frame, machine_line
 from websockets.asyncio.client import connect
 
 from streamloop.online.presets import build_pipeline
@@ -71,16 +69,7 @@ async def annotator(url: str, quota: int, latencies: list[float], pace: float | 
                     next_at += random.uniform(0.5, 1.5) / pace
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 sent_at = time.perf_counter()
-                await ws.send(
-                    orjson.dumps(
-                        {
-                            "type": "label",
-                            "item_id": message["item"]["id"],
-                            "label": LABELS[n % 3],
-                            "label_id": message["item"]["id"],
-                        }
-                    )
-                )
+                await ws.send(label_frame(message["item"]["id"], LABELS[n % 3]))
             elif message["type"] == "ack":
                 latencies.append(time.perf_counter() - sent_at)
                 done += 1
@@ -142,14 +131,7 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=3000)
     parser.add_argument("--pace", type=float, default=None, help="labels/s per annotator")
     args = parser.parse_args()
-    print(
-        orjson.dumps(
-            {
-                "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                "python": platform.python_version(),
-            }
-        ).decode()
-    )
+    print(machine_line())
     raw = raw_river(args.labels)
     print(orjson.dumps({"same_run_raw_river_predict_then_learn_per_s": round(raw)}).decode())
     for n in args.annotators:

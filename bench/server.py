@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import socket
 import subprocess
 import sys
+
+import orjson
+import river
+
+
+def machine_line() -> str:
+    """Where a benchmark ran, as the JSON line each one prints first."""
+    return orjson.dumps(
+        {
+            "machine": f"{platform.machine()} {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "river": river.__version__,
+        }
+    ).decode()
+
+
+def label_frame(item_id: str, label: str) -> str:
+    """An annotator's label message; its ``label_id`` is the item's, unique in a run."""
+    return orjson.dumps(
+        {"type": "label", "item_id": item_id, "label": label, "label_id": item_id}
+    ).decode()
 
 
 class Server:

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from streamloop.config import Settings
 from streamloop.store.database import sqlalchemy_url
-from support import Service, running
+from support import Service, running, service_missing
 
 #: The broker that scripts/kafka/broker started; likewise required under CI.
 KAFKA_ENV = "STREAMLOOP_TEST_KAFKA"
@@ -39,10 +39,9 @@ def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     server = os.environ.get(POSTGRES_ENV)
     if not server:
-        message = f"{POSTGRES_ENV} is unset; `export {POSTGRES_ENV}=$(scripts/postgres start)`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        service_missing(
+            f"{POSTGRES_ENV} is unset; `export {POSTGRES_ENV}=$(scripts/postgres start)`"
+        )
     name = f"streamloop_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(sqlalchemy_url(server), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -60,8 +59,5 @@ def kafka_bootstrap() -> str:
     """The test broker's address; topics in tests carry a unique prefix."""
     address = os.environ.get(KAFKA_ENV)
     if not address:
-        message = f"{KAFKA_ENV} is unset; `export {KAFKA_ENV}=$(scripts/kafka/broker start)`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        service_missing(f"{KAFKA_ENV} is unset; `export {KAFKA_ENV}=$(scripts/kafka/broker start)`")
     return address

@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from streamloop.config import Settings
+from support import service_missing
 
 #: The flags every launch uses: no sandbox (CI runs as root), nothing phoning home.
 CHROMIUM_ARGS = [
@@ -30,10 +31,7 @@ def chromium_path() -> str | None:
 async def browser() -> AsyncIterator[Browser]:
     executable = chromium_path()
     if executable is None:
-        message = "no chromium: `apt-get install chromium` (scripts/test does it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        service_missing("no chromium: `apt-get install chromium` (scripts/test does it as root)")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS

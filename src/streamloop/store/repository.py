@@ -169,30 +169,12 @@ class Store:
         for e in events:
             if e.event_id in created and e.event_id not in first_seen:
                 first_seen.add(e.event_id)
-                records.append(
-                    ItemRecord(
-                        created[e.event_id],
-                        e.event_id,
-                        e.data,
-                        e.status,
-                        e.uncertainty,
-                        drawn_at_random=e.drawn_at_random,
-                    )
-                )
+                records.append(_new_item_record(created[e.event_id], e))
             elif e.event_id in existing:
                 records.append(_item_record(existing[e.event_id], duplicate=True))
-            else:
-                fresh_event = fresh[e.event_id]
+            else:  # sent twice in this batch: the first one is the item
                 records.append(
-                    ItemRecord(
-                        created[e.event_id],
-                        e.event_id,
-                        fresh_event.data,
-                        fresh_event.status,
-                        fresh_event.uncertainty,
-                        duplicate=True,
-                        drawn_at_random=fresh_event.drawn_at_random,
-                    )
+                    _new_item_record(created[e.event_id], fresh[e.event_id], duplicate=True)
                 )
         return records
 
@@ -595,6 +577,18 @@ def _item_record(row: Any, duplicate: bool = False) -> ItemRecord:
         row.uncertainty,
         duplicate=duplicate,
         drawn_at_random=row.drawn_at_random,
+    )
+
+
+def _new_item_record(item_id: int, event: NewEvent, duplicate: bool = False) -> ItemRecord:
+    return ItemRecord(
+        item_id,
+        event.event_id,
+        event.data,
+        event.status,
+        event.uncertainty,
+        duplicate=duplicate,
+        drawn_at_random=event.drawn_at_random,
     )
 
 

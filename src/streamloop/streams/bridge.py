@@ -22,7 +22,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.contrib.asgi import faust_app_running
 
@@ -53,18 +52,7 @@ class KafkaBridge:
         self.settings = settings
         self.bootstrap = topics.bootstrap_servers(settings.broker)
         self.names = topics.Topics(settings.topic_prefix)
-        self.app = faust.App(
-            f"{self.names.prefix}-serve",
-            broker=settings.broker,
-            web_enabled=False,
-            store="memory://",
-            key_serializer="raw",
-            value_serializer="raw",
-            topic_partitions=4,
-            producer_max_request_size=topics.MODEL_MESSAGE_MAX,
-            broker_session_timeout=10.0,
-            broker_heartbeat_interval=2.0,
-        )
+        self.app = topics.faust_app(f"{self.names.prefix}-serve", settings.broker)
         self._labels = self.app.topic(self.names.labels, key_type=bytes, value_type=bytes)
         self._scored = self.app.topic(self.names.scored, key_type=bytes, value_type=bytes)
         self._models_topic = self.app.topic(self.names.models, key_type=bytes, value_type=bytes)

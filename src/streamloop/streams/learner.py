@@ -19,7 +19,7 @@ from streamloop.errors import Conflict, NotReady, TooManyRequests
 from streamloop.online import OnlineModel
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
 
-__all__ = ["Learner", "learn_replayed", "new_model", "rebuild_model"]
+__all__ = ["Learner", "admit", "learn_replayed", "new_model", "rebuild_model"]
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,7 @@ class Learner:
 
     async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
         """Store and learn ``labels``; returns once each is committed (or refused)."""
-        if self._closing:
-            raise NotReady("the server is shutting down", code="shutting_down")
-        if self._pending.maxsize - self._pending.qsize() < len(labels):
-            raise TooManyRequests(
-                "too many labels are waiting to be learned; retry shortly", code="learner_busy"
-            )
+        admit(self._closing, self._pending.maxsize - self._pending.qsize(), len(labels))
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[LabelOutcome]] = []
         for label in labels:
@@ -197,6 +192,17 @@ class Learner:
             # Cannot happen while this learner is the only writer of the project's labels.
             log.error("model version %s != stored %s", learned.model_version, outcome.model_version)
         self.last_label_id = outcome.row_id
+
+
+def admit(closing: bool, room: int, count: int) -> None:
+    """Refuse ``count`` labels a learner cannot take now: it is stopping (503), or it has room
+    for fewer (429, retry shortly)."""
+    if closing:
+        raise NotReady("the server is shutting down", code="shutting_down")
+    if room < count:
+        raise TooManyRequests(
+            "too many labels are waiting to be learned; retry shortly", code="learner_busy"
+        )
 
 
 def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:

@@ -14,8 +14,9 @@ from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.online import OnlineModel, Prediction
 from streamloop.online.routing import RoutingPolicy, StreamGate
-from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
+from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
+from streamloop.streams import topics
 from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import Learner, rebuild_model
 from streamloop.streams.leasing import Leasing, iso, prediction_json
@@ -180,7 +181,8 @@ class ProjectRuntime(Leasing):
         self.events_total += len(fresh)
         self._enqueue([(r, p) for r, p in fresh if r.status == "queued"])
         if self.ingest_listeners and fresh:
-            scored = [_scored_record(self.record.name, r, p) for r, p in fresh]
+            name = self.record.name
+            scored = [topics.scored_record(name, r, prediction_json(p), "serve") for r, p in fresh]
             for listener in self.ingest_listeners:
                 listener(scored)
         results = []
@@ -447,22 +449,6 @@ class ProjectRuntime(Leasing):
     def _changed(self) -> None:
         for listener in list(self._listeners):
             listener()
-
-
-def _scored_record(project: str, item: ItemRecord, prediction: Prediction) -> dict[str, Any]:
-    """What the scored topic says of an event ingested here (as workers say of theirs)."""
-    record = prediction_json(prediction)
-    record.update(
-        project=project,
-        id=item.event_id,
-        item_id=item.id,
-        data=item.data,
-        status=item.status,
-        duplicate=item.duplicate,
-        drawn_at_random=item.drawn_at_random,
-        origin="serve",
-    )
-    return record
 
 
 def _production_result(outcome: LabelOutcome) -> dict[str, Any]:

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
-from streamloop.errors import NotReady, TooManyRequests
+from streamloop.errors import NotReady
 from streamloop.store import LabelOutcome, NewLabel
+from streamloop.streams.learner import admit
 
 __all__ = ["RemoteLearner"]
 
@@ -51,12 +52,7 @@ class RemoteLearner:
 
     async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
         """Send ``labels`` to the learner; returns their outcomes once it has stored them."""
-        if self._closing:
-            raise NotReady("the server is shutting down", code="shutting_down")
-        if self.backlog + len(labels) > self.pending_max:
-            raise TooManyRequests(
-                "too many labels are waiting to be learned; retry shortly", code="learner_busy"
-            )
+        admit(self._closing, self.pending_max - self.backlog, len(labels))
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[LabelOutcome]] = []
         for label in labels:

@@ -23,12 +23,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import faust
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streamloop import errors
-from streamloop.store import LabelOutcome, NewLabel
+from streamloop.store import ItemRecord, LabelOutcome, NewLabel
 
 __all__ = [
     "MODEL_MESSAGE_MAX",
@@ -37,11 +38,13 @@ __all__ = [
     "decode",
     "encode",
     "ensure_topics",
+    "faust_app",
     "label_from",
     "label_message",
     "outcome_from",
     "outcome_message",
     "partition_counts",
+    "scored_record",
 ]
 
 
@@ -82,6 +85,42 @@ class Topics:
 
 #: Largest model snapshot a message may carry (forests of text models reach megabytes).
 MODEL_MESSAGE_MAX = 32 * 1024 * 1024
+
+
+def faust_app(app_id: str, broker: str) -> faust.App:
+    """A faust app as streamloop runs them: raw bytes in and out, no web server, no tables.
+
+    A process that dies hands its partitions over within seconds, not a minute.
+    """
+    return faust.App(
+        app_id,
+        broker=broker,
+        web_enabled=False,
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=4,
+        producer_max_request_size=MODEL_MESSAGE_MAX,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+    )
+
+
+def scored_record(
+    project: str, item: ItemRecord, prediction: dict[str, Any], origin: str
+) -> dict[str, Any]:
+    """A scored-topic record: the prediction (as the events endpoint gives it) and the item."""
+    return {
+        **prediction,
+        "project": project,
+        "id": item.event_id,
+        "item_id": item.id,
+        "data": item.data,
+        "status": item.status,
+        "duplicate": item.duplicate,
+        "drawn_at_random": item.drawn_at_random,
+        "origin": origin,
+    }
 
 
 def bootstrap_servers(broker: str) -> str:

@@ -98,19 +98,9 @@ class EventScorer:
                 self._projects[name].id,
                 [NewEvent(e, d, "queued", p.uncertainty, s) for _, e, d, p, s in events],
             )
-            for (index, event_id, _data, prediction, _s), item in zip(events, items, strict=True):
-                result = prediction_json(prediction)
-                result.update(
-                    project=name,
-                    id=event_id,
-                    item_id=item.id,
-                    data=item.data,
-                    status=item.status,
-                    duplicate=item.duplicate,
-                    drawn_at_random=item.drawn_at_random,
-                    origin="worker",
-                    worker=WORKER_ID,
-                )
+            for (index, _id, _data, prediction, _s), item in zip(events, items, strict=True):
+                result = topics.scored_record(name, item, prediction_json(prediction), "worker")
+                result["worker"] = WORKER_ID
                 results[index] = result
         return [result for result in results if result is not None]
 
@@ -145,19 +135,7 @@ def create_worker_app(settings: Settings) -> faust.App:
     """The faust app of a scoring worker."""
     assert settings.broker is not None
     names = topics.Topics(settings.topic_prefix)
-    app = faust.App(
-        f"{settings.topic_prefix}-workers",
-        broker=settings.broker,
-        web_enabled=False,
-        store="memory://",
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_partitions=4,
-        producer_max_request_size=topics.MODEL_MESSAGE_MAX,
-        # A worker that dies hands its partitions over within seconds, not a minute.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
-    )
+    app = topics.faust_app(f"{settings.topic_prefix}-workers", settings.broker)
     store = Store(settings.database_url)
     scorer = EventScorer(store)
     events = app.topic(names.events, key_type=bytes, value_type=bytes)
