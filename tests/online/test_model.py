@@ -18,6 +18,7 @@ from streamloop.online import (
     OnlineModel,
     uncertainty,
 )
+from streamloop.online.model import Prediction
 
 LABEL_SETS = {"2": ("spam", "ham"), "3": ("spam", "ham", "eggs")}
 TRAIN_SIZE = 300
@@ -113,10 +114,57 @@ def test_probabilities_cover_the_labels_in_order_and_sum_to_one(trained: Trained
         assert prediction.model_version == TRAIN_SIZE
 
 
-def test_predict_many_matches_predict(trained: Trained) -> None:
-    rows = [data for data, _ in trained.holdout[:20]]
+def _same_predictions(many: list[Prediction], ones: list[Prediction]) -> None:
+    """Equal up to float rounding: a batch path sums in another order."""
+    assert [p.label for p in many] == [p.label for p in ones]
+    assert [p.model_version for p in many] == [p.model_version for p in ones]
+    for batch, one in zip(many, ones, strict=True):
+        assert list(batch.probabilities) == list(one.probabilities)
+        assert list(batch.probabilities.values()) == pytest.approx(
+            list(one.probabilities.values()), abs=1e-12
+        )
+        assert batch.uncertainty == pytest.approx(one.uncertainty, abs=1e-12)
 
-    assert trained.model.predict_many(rows) == [trained.model.predict(row) for row in rows]
+
+@pytest.mark.parametrize("size", [3, 20, 64])
+def test_predict_many_matches_predict(trained: Trained, size: int) -> None:
+    rows = [data for data, _ in trained.holdout[:size]]
+
+    _same_predictions(trained.model.predict_many(rows), [trained.model.predict(r) for r in rows])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},  # every row has the same fields
+        {"unseen_number": 3.0, "colour": "never-seen"},
+        {"mixed": "a string"},  # a field that is a number in other rows: one at a time
+        {"flag_sometimes": True},  # a boolean missing from other rows: one at a time
+    ],
+    ids=["plain", "unseen", "mixed-types", "sparse-boolean"],
+)
+def test_predict_many_matches_predict_on_uneven_tabular_rows(
+    make_items: Any, extra: dict[str, Any]
+) -> None:
+    model = OnlineModel(
+        labels=LABEL_SETS["3"],
+        input_kind="tabular",
+        preset="logistic_regression",
+        strategy="margin",
+    )
+    for data, label in make_items("tabular", LABEL_SETS["3"], 200, seed=3):
+        model.learn(data, label)
+    rows = [dict(data) for data, _ in make_items("tabular", LABEL_SETS["3"], 40, seed=4)]
+    for n, row in enumerate(rows):
+        row["mixed"] = float(n)
+        if n % 4 == 1:
+            del row["x"]  # a known number missing from some rows
+        if n % 3 == 0:
+            row.update(extra)
+    before = model.snapshot()
+
+    _same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])
+    assert model.snapshot() == before
 
 
 def test_predicting_leaves_the_model_unchanged(trained: Trained) -> None:

@@ -10,12 +10,16 @@ import zlib
 from collections.abc import Hashable
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from river import base, feature_extraction, preprocessing
 
 __all__ = [
     "TEXT_FIELD",
     "DenseHasher",
+    "OneHot",
     "OrderedTFIDF",
+    "batchable",
     "tabular_front",
     "text_bucket_front",
     "text_count_front",
@@ -155,6 +159,17 @@ class ReadOnlyScaler(preprocessing.StandardScaler):
             scaled[name] = (value - means.get(name, 0.0)) / variance**0.5 if variance else 0.0
         return scaled
 
+    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:  # type: ignore[override]
+        """Scale a batch of rows; a missing value (NaN) scales to 0.0, as an absent field adds
+        nothing to a linear model's dot product."""
+        columns = list(X.columns)
+        means = np.array([self.means.get(name, 0.0) for name in columns])
+        deviations = np.sqrt(np.array([self.vars.get(name, 0.0) for name in columns]))
+        known = deviations > 0.0
+        scaled = (X.to_numpy(dtype=np.float64) - means) / np.where(known, deviations, 1.0)
+        scaled[:, ~known] = 0.0
+        return pd.DataFrame(np.nan_to_num(scaled, nan=0.0), columns=columns, index=X.index)
+
 
 #: What a tabular row's numbers are once `model_input` has read it (booleans count as 0/1).
 _NUMERIC = frozenset({float, int, bool})
@@ -185,6 +200,35 @@ class SelectValues(base.Transformer):
             return {name: value for name, value in x.items() if type(value) is str}
         return {name: value for name, value in x.items() if type(value) in _NUMERIC}
 
+    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The string columns, or else the numeric ones: `batchable` has checked that every
+        column is one or the other."""
+        keep = [name for name, dtype in X.dtypes.items() if _numeric(dtype) != self.strings]
+        return X[keep]
+
+
+def batchable(X: pd.DataFrame) -> bool:
+    """Whether `tabular_front` scores this batch as it would each row: every column numbers
+    and booleans (NaN where a row lacks the field), or strings (with gaps)."""
+    return all(
+        _numeric(dtype) or pd.api.types.infer_dtype(X[name], skipna=True) == "string"
+        for name, dtype in X.dtypes.items()
+    )
+
+
+def _numeric(dtype: Any) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(dtype))  # booleans included
+
+
+class OneHot(preprocessing.OneHotEncoder):
+    """River's one-hot encoder, whose batch path also takes a batch without string fields."""
+
+    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:  # type: ignore[override]
+        if not len(X.columns):
+            return X
+        encoded: pd.DataFrame = super().transform_many(X)
+        return encoded
+
 
 def tabular_front() -> Any:
     """Standardise numbers and booleans, one-hot encode strings; other values are dropped.
@@ -199,5 +243,5 @@ def tabular_front() -> Any:
     numeric = SelectValues(strings=False) | ReadOnlyScaler()
     # drop_zeros keeps the encoder stateless: otherwise it remembers categories in sets, and
     # its zero-filled output would grow with every category ever seen.
-    categorical = SelectValues(strings=True) | preprocessing.OneHotEncoder(drop_zeros=True)
+    categorical = SelectValues(strings=True) | OneHot(drop_zeros=True)
     return numeric + categorical
