@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlmodel import SQLModel
 
@@ -21,19 +22,28 @@ def open_database(url: str) -> Engine:
     psycopg 3 (``postgresql://`` URLs need no driver name) with the session in UTC.
     """
     url = sqlalchemy_url(url)
+    # JSON columns (event data, predictions) through orjson: the stdlib's encoder was a tenth
+    # of the server's time under a stream of events.
+    json = {"json_serializer": _dump_json, "json_deserializer": orjson.loads}
     if url.startswith("postgresql+psycopg"):
-        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+        engine = create_engine(
+            url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}, **json
+        )
     elif url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **json)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, **json)
     SQLModel.metadata.create_all(engine)
     _add_new_columns(engine)
     return engine
+
+
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _add_new_columns(engine: Engine) -> None:
