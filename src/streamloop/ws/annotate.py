@@ -123,7 +123,9 @@ async def _read(
             reply = exc.frame()
         if reply is not None:
             session.send(reply)
-        runtime.fill(session)
+        # Lease the next item once the writer has sent the reply: choosing it re-scores
+        # candidates, which must not delay the ack.
+        asyncio.get_running_loop().call_soon(runtime.fill, session)
 
 
 async def _handle(
