@@ -6,16 +6,21 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from streamloop.config import Settings
 from streamloop.streams import EmbeddedEngine, Engine
 from streamloop.streams.bridge import KafkaBridge
 from streamloop.ws import routes
+from streamloop.ws.auth import Authenticate, Keyring
 from streamloop.ws.dashboard import DashboardHubs
 from streamloop.ws.handlers import exception_handlers
 from streamloop.ws.ops import registry_for
 
 __all__ = ["create_app"]
+
+#: A token made or revoked with the CLI takes effect within this many seconds.
+_TOKENS_RELOAD_SECONDS = 2.0
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
@@ -28,6 +33,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             raise ValueError("the Kafka bridge runs on the embedded engine's loop")
         bridge = KafkaBridge(engine, settings)
 
+    keyring = Keyring(required=not (settings.on_loopback or settings.open))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if bridge is not None:
@@ -36,16 +43,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if bridge is not None:
             bridge.attach()
         try:
-            yield
+            async with keyring.kept_fresh(engine, every=_TOKENS_RELOAD_SECONDS):
+                yield
         finally:
             await app.state.dashboards.close()
             await engine.stop()  # waits for the outcomes of labels in flight
             if bridge is not None:
                 await bridge.stop()
 
-    app = Starlette(routes=routes(), exception_handlers=exception_handlers, lifespan=lifespan)
+    app = Starlette(
+        routes=routes(),
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+        middleware=[Middleware(Authenticate, keyring=keyring)],
+    )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.keyring = keyring
     app.state.dashboards = DashboardHubs()
     app.state.prometheus = registry_for(engine)
     return app

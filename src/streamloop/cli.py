@@ -1,4 +1,4 @@
-"""The ``streamloop`` command: ``serve``, ``demo`` and ``worker``."""
+"""The ``streamloop`` command: ``serve``, ``demo``, ``worker`` and ``token``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import uvicorn
 
 from streamloop import __version__
 from streamloop.config import Settings, env_name
+from streamloop.errors import StreamloopError
+from streamloop.store.tokens import ROLES
 
 __all__ = ["main"]
 
@@ -28,18 +31,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=getattr(args, "log_level", "warning").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         settings = Settings.from_env(
-            host=args.host,
-            port=args.port,
-            data_dir=args.data_dir,
-            database=args.database,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+            database=getattr(args, "database", None),
             broker=getattr(args, "broker", None),
+            open=getattr(args, "open", None) or None,
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if args.command == "token":
+        if args.action is None:
+            parser.parse_args(["token", "--help"])
+        return _token(settings, args)
     if args.command == "worker":
         if not settings.broker:
             parser.error("worker needs --broker kafka://host:port (or STREAMLOOP_BROKER)")
@@ -68,15 +77,74 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
         command.add_argument("--broker", help=f"kafka://host:port [{env_name('broker')}]")
         command.add_argument(
+            "--open",
+            action="store_true",
+            help=f"serve beyond loopback with no API tokens, so no auth [{env_name('open')}]",
+        )
+        command.add_argument(
             "--log-level", default="info", choices=["debug", "info", "warning", "error"]
         )
+    token = commands.add_parser("token", help="create, list and revoke API tokens")
+    actions = token.add_subparsers(dest="action")
+    create = actions.add_parser("create", help="make a token and print it, once")
+    create.add_argument("--role", required=True, choices=list(ROLES))
+    create.add_argument("--name", required=True, help="who holds it (an annotator's name)")
+    actions.add_parser("list", help="every token, with its role and whether it is revoked")
+    revoke = actions.add_parser("revoke", help="revoke the token in force with this name")
+    revoke.add_argument("name")
+    for action in actions.choices.values():
+        action.add_argument(
+            "--data-dir", type=Path, help=f"folder for the SQLite database [{env_name('data_dir')}]"
+        )
+        action.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
     return parser
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from streamloop.store import Store
+
+    store = Store(settings.database_url)
+    try:
+        if args.action == "create":
+            record, secret = store.tokens.create(args.name, args.role)
+            print(secret)
+            print(
+                f"token {record.name!r} ({record.role}) created; it is shown only this once",
+                file=sys.stderr,
+            )
+        elif args.action == "list":
+            print(f"{'name':<24} {'role':<11} {'created':<20} revoked")
+            for token in store.tokens.list():
+                revoked = token.revoked_at.strftime("%Y-%m-%d %H:%M") if token.revoked_at else "-"
+                created = token.created_at.strftime("%Y-%m-%d %H:%M")
+                print(f"{token.name:<24} {token.role:<11} {created:<20} {revoked}")
+        else:
+            record = store.tokens.revoke(args.name)
+            print(f"token {record.name!r} ({record.role}) revoked", file=sys.stderr)
+    except StreamloopError as exc:
+        print(f"streamloop token: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
 
 
 async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     from streamloop.app import create_app  # imported here: argument errors stay instant
+    from streamloop.ws.auth import RedactTokens
 
     app = create_app(settings)
+    if not (settings.on_loopback or settings.open):
+        tokens = await app.state.engine.tokens()
+        if not tokens:
+            print(
+                f"streamloop: refusing to serve on {settings.host} with no API tokens: anyone "
+                "who can reach it could read and change every project.\n"
+                "  Make one first:  streamloop token create --role admin --name you\n"
+                f"  or say it is meant to be open:  --open ({env_name('open')}=1)",
+                file=sys.stderr,
+            )
+            return 2
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -89,6 +157,8 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
+    # uvicorn has set up its loggers now; a socket's ?token=... never reaches a log line.
+    RedactTokens.install("uvicorn", "uvicorn.error", "uvicorn.access", "streamloop")
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
@@ -109,6 +179,8 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         print(f"  annotate:   {base}/static/annotate.html", flush=True)
         print(f"  dashboard:  {base}/static/dashboard.html", flush=True)
         print(f"  API:        {base}/api/projects", flush=True)
+        auth = "on (API tokens)" if app.state.keyring.enabled else "off (loopback, no tokens)"
+        print(f"  auth:       {auth}", flush=True)
     await serving
     if producer is not None:
         producer.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,13 @@ class Settings:
     topic_prefix: str = field(
         default="streamloop",
         metadata=_help("Prefix of the Kafka topic names, so deployments can share a cluster."),
+    )
+    open: bool = field(
+        default=False,
+        metadata=_help(
+            "Serve beyond loopback without API tokens (no auth). Without it, a server bound to "
+            "another address refuses to start until `streamloop token create` has made one."
+        ),
     )
     max_body_bytes: int = field(
         default=1_048_576, metadata=_help("Largest HTTP request body accepted (413 beyond).")
@@ -106,6 +114,21 @@ class Settings:
         return cls(**values)
 
     @property
+    def on_loopback(self) -> bool:
+        """Whether the server listens on loopback only.
+
+        >>> Settings(host="127.0.0.1").on_loopback, Settings(host="0.0.0.0").on_loopback
+        (True, False)
+        """
+        host = self.host.strip("[]")
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
     def database_url(self) -> str:
         """The database URL in force."""
         if self.database:
@@ -132,6 +155,12 @@ def setting_docs() -> list[tuple[str, str, Any, str]]:
 
 def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
     kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", "")
+    if kind == "bool":
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{env_name(spec.name)}={raw!r} is not a boolean (1/0, true/false)")
     try:
         if kind.startswith("int"):
             return int(raw)

@@ -15,12 +15,14 @@ from starlette import status
 __all__ = [
     "BadRequest",
     "Conflict",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "NotReady",
     "PayloadTooLarge",
     "StreamloopError",
     "TooManyRequests",
+    "Unauthenticated",
 ]
 
 
@@ -53,6 +55,22 @@ class BadRequest(StreamloopError):
     http_status = status.HTTP_400_BAD_REQUEST
     default_code = "malformed_request"
     ws_close_code = status.WS_1003_UNSUPPORTED_DATA
+
+
+class Unauthenticated(StreamloopError):
+    """No token, or one that is unknown or revoked."""
+
+    http_status = status.HTTP_401_UNAUTHORIZED
+    default_code = "unauthenticated"
+    ws_close_code = status.WS_1008_POLICY_VIOLATION
+
+
+class Forbidden(StreamloopError):
+    """A valid token whose role may not do this."""
+
+    http_status = status.HTTP_403_FORBIDDEN
+    default_code = "forbidden"
+    ws_close_code = status.WS_1008_POLICY_VIOLATION
 
 
 class NotFound(StreamloopError):

@@ -186,6 +186,7 @@ function onMessage(message) {
   switch (message.type) {
     case "hello":
       state.labels = message.project.labels;
+      $("who").textContent = message.annotator; // with auth on, the token's name
       break;
     case "item": {
       const expiresAt = Date.parse(message.lease_expires_at);

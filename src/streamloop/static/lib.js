@@ -12,11 +12,33 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/**
+ * The API token for this tab, when the server has auth on. A link carries it in its fragment
+ * (`#token=...`), which browsers never send to a server, so it stays out of every log; it is
+ * then kept in this tab's sessionStorage and removed from the address bar.
+ */
+export function token() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const given = fragment.get("token");
+  if (given) {
+    sessionStorage.setItem("streamloop.token", given);
+    fragment.delete("token");
+    const rest = fragment.toString();
+    history.replaceState(null, "", `${location.pathname}${location.search}${rest ? `#${rest}` : ""}`);
+  }
+  return sessionStorage.getItem("streamloop.token");
+}
+
 /** JSON from the API; throws an Error carrying the contract's error code and message. */
 export async function api(path, options = {}) {
+  const secret = token();
   const response = await fetch(path, {
     ...options,
-    headers: { "content-type": "application/json", ...(options.headers ?? {}) },
+    headers: {
+      "content-type": "application/json",
+      ...(secret ? { authorization: `Bearer ${secret}` } : {}),
+      ...(options.headers ?? {}),
+    },
   });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
@@ -28,9 +50,12 @@ export async function api(path, options = {}) {
   return body;
 }
 
+/** A socket's URL; with auth on it carries the token, the one way a browser socket can. */
 export function socketUrl(path) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return `${scheme}://${location.host}${path}`;
+  const secret = token();
+  const withToken = secret ? `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(secret)}` : path;
+  return `${scheme}://${location.host}${withToken}`;
 }
 
 export const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)} %`);

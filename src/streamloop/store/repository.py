@@ -28,6 +28,7 @@ from streamloop.store.records import (
     ReplayLabel,
 )
 from streamloop.store.tables import ItemRow, LabelRow, LeaseRow, ProjectRow, SnapshotRow, utcnow
+from streamloop.store.tokens import Tokens
 
 __all__ = ["Store"]
 
@@ -81,6 +82,7 @@ class Store:
         self.engine: Engine = open_database(url)
         #: Several processes may share this database (PostgreSQL): leases are claimed in it.
         self.shared = self.engine.dialect.name == "postgresql"
+        self.tokens = Tokens(self.engine)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamloop-store")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

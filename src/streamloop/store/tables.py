@@ -1,4 +1,4 @@
-"""The tables: projects, items (every event received), labels, and model snapshots."""
+"""The tables: projects, items (every event received), labels, model snapshots, API tokens."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["ItemRow", "LabelRow", "LeaseRow", "ProjectRow", "SnapshotRow", "utcnow"]
+__all__ = [
+    "ItemRow",
+    "LabelRow",
+    "LeaseRow",
+    "ProjectRow",
+    "SnapshotRow",
+    "TokenRow",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -113,3 +121,16 @@ class SnapshotRow(SQLModel, table=True):
     last_label_id: int
     blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class TokenRow(SQLModel, table=True):
+    """An API token: its holder's name and role, and the SHA-256 of its secret, never the secret."""
+
+    __tablename__ = "tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, max_length=64)
+    role: str = Field(max_length=16)
+    digest: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None

@@ -13,6 +13,7 @@ from streamloop.config import Settings
 from streamloop.errors import NotFound
 from streamloop.store import ProjectRecord, Store
 from streamloop.store.journal import Journal
+from streamloop.store.tokens import Principal
 from streamloop.streams.engine import Engine
 from streamloop.streams.project import ProjectRuntime, RemoteFactory
 
@@ -67,6 +68,9 @@ class EmbeddedEngine(Engine):
             await runtime.snapshot()
         await self.journal.close()
         self.store.close()
+
+    async def tokens(self) -> dict[str, Principal]:
+        return await self.store.run(self.store.tokens.in_force)
 
     async def create_project(self, spec: dict[str, Any]) -> ProjectRecord:
         record = await self.store.run(self.store.create_project, **spec)

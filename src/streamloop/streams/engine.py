@@ -6,6 +6,7 @@ import abc
 from typing import Any
 
 from streamloop.store import ProjectRecord
+from streamloop.store.tokens import Principal
 from streamloop.streams.project import ProjectRuntime
 
 __all__ = ["Engine"]
@@ -40,3 +41,7 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def projects(self) -> list[ProjectRuntime]:
         """Every running project, oldest first."""
+
+    async def tokens(self) -> dict[str, Principal]:
+        """The API tokens in force, by digest; none unless the engine keeps a store."""
+        return {}

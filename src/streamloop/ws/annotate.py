@@ -89,7 +89,11 @@ async def send_error_and_close(websocket: WebSocket, error: StreamloopError) -> 
 
 
 def _identity(websocket: WebSocket) -> tuple[str, int]:
-    annotator = websocket.query_params.get("annotator", "anonymous")
+    principal = websocket.state.principal
+    # With auth on, the token says who this is; the query is not asked.
+    annotator = (
+        principal.name if principal else websocket.query_params.get("annotator", "anonymous")
+    )
     if not _ANNOTATOR.match(annotator):
         raise InvalidInput(
             "annotator must be 1-64 letters, digits or . _ @ + -", code="invalid_annotator"

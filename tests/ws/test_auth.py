@@ -1,0 +1,185 @@
+"""API tokens and roles: who may do what, identity from the token, and secrets kept out of logs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from streamloop.config import Settings
+from streamloop.store import Store
+from streamloop.ws.auth import Keyring
+from support import RECEIVE_TIMEOUT, ServeProcess, Socket, project_spec, running, ticket
+
+ROLES = ("admin", "producer", "annotator", "supervisor")
+
+
+def make_tokens(database_url: str) -> dict[str, str]:
+    """One token per role (named after it, and 'alice' for the annotator)."""
+    store = Store(database_url)
+    try:
+        return {
+            role: store.tokens.create("alice" if role == "annotator" else role, role)[1]
+            for role in ROLES
+        }
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def tokens(settings: Settings) -> dict[str, str]:
+    """Tokens made before the service starts."""
+    return make_tokens(settings.database_url)
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {secret}"}
+
+
+def assert_error(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+async def test_each_role_may_do_its_own_work_and_nothing_else(settings, tokens):
+    async with running(settings) as service:
+        http = service.http
+        spec = project_spec()
+        for role in ("producer", "annotator", "supervisor"):
+            assert_error(
+                await http.post("/api/projects", json=spec, headers=bearer(tokens[role])),
+                403,
+                "forbidden",
+            )
+        assert (
+            await http.post("/api/projects", json=spec, headers=bearer(tokens["admin"]))
+        ).status_code == 201
+
+        events = {"events": [{"id": "e1", "data": ticket("bug", 1)}]}
+        for role in ("annotator", "supervisor"):
+            response = await http.post(
+                "/api/projects/tickets/events", json=events, headers=bearer(tokens[role])
+            )
+            assert_error(response, 403, "forbidden")
+        response = await http.post(
+            "/api/projects/tickets/events", json=events, headers=bearer(tokens["producer"])
+        )
+        assert response.status_code == 200, response.text
+
+        for role in ("producer", "annotator"):
+            response = await http.get("/api/projects/tickets/metrics", headers=bearer(tokens[role]))
+            assert_error(response, 403, "forbidden")
+        for role in ("supervisor", "admin"):
+            response = await http.get("/api/projects/tickets/metrics", headers=bearer(tokens[role]))
+            assert response.json()["events_total"] == 1
+        for role in ROLES:  # every role may read the projects
+            assert (
+                await http.get("/api/projects", headers=bearer(tokens[role]))
+            ).status_code == 200
+        assert (await http.get("/healthz")).status_code == 200  # probes need no token
+
+
+async def test_no_token_or_a_wrong_one_gets_401_in_the_contract_shape(settings, tokens):
+    async with running(settings) as service:
+        response = await service.http.get("/api/projects")
+        assert_error(response, 401, "token_required")
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert_error(
+            await service.http.get("/api/projects", headers=bearer("sl_guess")),
+            401,
+            "invalid_token",
+        )
+        # A token in the query is for sockets only: it would end up in logs and histories.
+        response = await service.http.get(f"/api/projects?token={tokens['admin']}")
+        assert_error(response, 401, "token_required")
+
+
+async def test_a_revoked_token_is_refused_once_the_tokens_are_reloaded(settings, tokens):
+    async with running(settings) as service:
+        headers = bearer(tokens["supervisor"])
+        assert (await service.http.get("/api/projects", headers=headers)).status_code == 200
+        store = service.engine.store
+        await store.run(store.tokens.revoke, "supervisor")
+        keyring: Keyring = service.app.state.keyring
+        keyring.load(await service.engine.tokens())  # what the reload task does every 2 s
+        assert_error(await service.http.get("/api/projects", headers=headers), 401, "invalid_token")
+
+
+async def test_the_annotator_is_who_the_token_says_never_the_query(settings, tokens):
+    async with running(settings) as service:
+        await service.http.post(
+            "/api/projects", json=project_spec(), headers=bearer(tokens["admin"])
+        )
+        url = service.base.replace("http", "ws") + "/ws/projects/tickets/annotate"
+        async with websockets.connect(f"{url}?token={tokens['annotator']}&annotator=mallory") as ws:
+            hello = await Socket(ws).expect("hello")
+        assert hello["annotator"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("annotator=alice", "token_required"),
+        ("token=sl_guess", "invalid_token"),
+        ("token={supervisor}", "forbidden"),
+    ],
+)
+async def test_a_socket_without_a_fitting_token_gets_an_error_then_a_policy_close(
+    settings, tokens, query, code
+):
+    async with running(settings) as service:
+        url = service.base.replace("http", "ws") + "/ws/projects/tickets/annotate"
+        async with websockets.connect(f"{url}?{query.format(**tokens)}") as ws:
+            error = await Socket(ws).expect("error")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert error["code"] == code
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_revoking_every_token_does_not_turn_auth_off(settings, tokens):
+    keyring = Keyring(required=False)
+    keyring.load({"digest": object()})  # type: ignore[dict-item]
+    keyring.load({})
+    assert keyring.enabled
+
+
+async def test_the_token_never_reaches_the_logs(tmp_path: Path):
+    tokens = make_tokens(Settings.from_env({}, data_dir=tmp_path).database_url)
+    server = ServeProcess(["--data-dir", str(tmp_path), "--log-level", "debug"])
+    try:
+        printed = await server.ready()
+        url = server.base.replace("http", "ws") + "/ws/projects/nope/annotate"
+        async with websockets.connect(f"{url}?token={tokens['annotator']}") as ws:
+            assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
+    finally:
+        assert server.kill() == 0
+    output = "".join(printed + server.output)
+    assert "auth:       on" in output
+    assert "/ws/projects/nope/annotate" in output  # the socket was logged...
+    assert tokens["annotator"] not in output  # ...but not its token
+
+
+def test_serving_beyond_loopback_without_tokens_is_refused(tmp_path: Path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamloop",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RECEIVE_TIMEOUT * 3,
+    )
+    assert result.returncode == 2
+    assert "refusing to serve on 0.0.0.0 with no API tokens" in result.stderr
+    assert "--open" in result.stderr
