@@ -15,6 +15,7 @@ from streamloop.ws import routes
 from streamloop.ws.auth import Authenticate, Keyring
 from streamloop.ws.dashboard import DashboardHubs
 from streamloop.ws.handlers import exception_handlers
+from streamloop.ws.limits import Refusals
 from streamloop.ws.ops import registry_for
 
 __all__ = ["create_app"]
@@ -61,5 +62,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.keyring = keyring
     app.state.dashboards = DashboardHubs()
-    app.state.prometheus = registry_for(engine)
+    app.state.refused = Refusals()
+    app.state.prometheus = registry_for(engine, app.state.refused)
     return app

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "setting_docs"]
+__all__ = ["Settings", "setting_docs", "settings_table"]
 
 
 def _help(text: str) -> dict[str, str]:
@@ -30,6 +30,13 @@ class Settings:
     database: str | None = field(
         default=None,
         metadata=_help("SQLAlchemy database URL; default: a SQLite file (WAL) in the data dir."),
+    )
+    database_busy_timeout_seconds: float = field(
+        default=5.0,
+        metadata=_help(
+            "SQLite: how long a write waits for a lock held elsewhere before a 503 "
+            "store_unavailable (retry; nothing acknowledged is lost)."
+        ),
     )
     broker: str | None = field(
         default=None,
@@ -81,6 +88,19 @@ class Settings:
         metadata=_help(
             "With --broker: how long a label waits for its project's learner before a 503 "
             "(retrying with the same label_id is safe)."
+        ),
+    )
+    store_backlog_max: int = field(
+        default=64,
+        metadata=_help(
+            "Database calls waiting at once; beyond, new events get 429 with Retry-After."
+        ),
+    )
+    socket_messages_per_second: float = field(
+        default=1000.0,
+        metadata=_help(
+            "Messages a second one annotate socket may send (bursts of twice that); beyond, "
+            "each is refused with rate_limited."
         ),
     )
     snapshot_every_labels: int = field(
@@ -153,6 +173,26 @@ def setting_docs() -> list[tuple[str, str, Any, str]]:
     ]
 
 
+#: Settings that are also options of ``streamloop serve``, ``demo`` and ``worker``.
+CLI_OPTIONS = ("host", "port", "data_dir", "database", "broker", "open")
+
+
+def settings_table() -> str:
+    """The README's table of every setting, generated here so it cannot fall behind.
+
+    Print it with ``python -m streamloop.config``.
+    """
+    rows = [
+        "| variable | option | default | what it does |",
+        "|---|---|---|---|",
+    ]
+    for name, variable, default, help_text in setting_docs():
+        option = f"`--{name.replace('_', '-')}`" if name in CLI_OPTIONS else ""
+        shown = "unset" if default is None else f"`{default}`"
+        rows.append(f"| `{variable}` | {option} | {shown} | {help_text} |")
+    return "\n".join(rows)
+
+
 def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
     kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", "")
     if kind == "bool":
@@ -171,3 +211,7 @@ def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
     except ValueError as exc:
         raise ValueError(f"{env_name(spec.name)}={raw!r} is not a valid {kind}") from exc
     return raw
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -179,7 +179,7 @@ setInterval(tick, 1000);
 
 // -- the socket -----------------------------------------------------------------------------
 
-const RETRYABLE = new Set(["learner_timeout", "broker_unavailable", "store_unavailable",
+const RETRYABLE = new Set(["rate_limited", "learner_timeout", "broker_unavailable", "store_unavailable",
   "store_failed", "learner_busy", "shutting_down"]);
 
 function onMessage(message) {

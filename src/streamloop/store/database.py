@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ from streamloop.store import tables  # noqa: F401  (registers the tables on SQLM
 __all__ = ["open_database", "sqlalchemy_url"]
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, *, busy_timeout: float = 5.0) -> Engine:
     """An engine for ``url`` with the schema created.
 
     SQLite runs in WAL mode with ``synchronous=FULL``: a commit that returned is on disk, which
     is what lets a label be acknowledged right after its commit. PostgreSQL is reached through
-    psycopg 3 (``postgresql://`` URLs need no driver name) with the session in UTC.
+    psycopg 3 (``postgresql://`` URLs need no driver name) with the session in UTC. A SQLite
+    write waits up to ``busy_timeout`` seconds for a lock another connection holds.
     """
     url = sqlalchemy_url(url)
     # JSON columns (event data, predictions) through orjson: the stdlib's encoder was a tenth
@@ -34,7 +36,7 @@ def open_database(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **json)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
     else:
         engine = create_engine(url, pool_pre_ping=True, **json)
     SQLModel.metadata.create_all(engine)
@@ -84,10 +86,10 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     cursor.close()

@@ -70,7 +70,16 @@ class Journal:
             while self._entries:
                 batch = list(self._entries)
                 self._entries.clear()
-                await self.store.run(self.store.apply_journal, batch)
+                try:
+                    await self.store.run(self.store.apply_journal, batch)
+                except Exception:
+                    # Keep the batch for the next try (the database locked or full for now),
+                    # within the journal's bound: the oldest entries go first.
+                    self._entries.extendleft(reversed(batch))
+                    while len(self._entries) > self.capacity:
+                        self._entries.popleft()
+                        self.dropped += 1
+                    raise
 
     async def close(self) -> None:
         if self._task is not None:

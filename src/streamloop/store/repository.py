@@ -77,17 +77,20 @@ _MARK_LABELLED = (
 class Store:
     """Projects, items, labels and snapshots in one SQL database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
         self.url = url
-        self.engine: Engine = open_database(url)
+        self.engine: Engine = open_database(url, busy_timeout=busy_timeout)
         #: Several processes may share this database (PostgreSQL): leases are claimed in it.
         self.shared = self.engine.dialect.name == "postgresql"
         self.tokens = Tokens(self.engine)
+        #: Calls waiting for or running on the store's thread: how far behind it is.
+        self.backlog = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamloop-store")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store method on the store's thread and wait for it."""
         loop = asyncio.get_running_loop()
+        self.backlog += 1
         try:
             return await loop.run_in_executor(
                 self._executor, functools.partial(fn, *args, **kwargs)
@@ -97,6 +100,8 @@ class Store:
             raise NotReady(
                 f"the database is unavailable: {exc.orig}", code="store_unavailable"
             ) from exc
+        finally:
+            self.backlog -= 1
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -37,7 +37,9 @@ class EmbeddedEngine(Engine):
         remote: RemoteFactory | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or Store(settings.database_url)
+        self.store = store or Store(
+            settings.database_url, busy_timeout=settings.database_busy_timeout_seconds
+        )
         #: With --broker: each project's learner runs in a worker; this makes its stand-in.
         self.remote = remote
         self.journal = Journal(self.store)

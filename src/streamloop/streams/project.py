@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from streamloop.config import Settings
-from streamloop.errors import Conflict, InvalidInput, NotFound
+from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from streamloop.online import OnlineModel, Prediction
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
@@ -153,6 +153,16 @@ class ProjectRuntime(Leasing):
 
     def predict(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return prediction_json(self.model.predict(data))
+
+    def admit_events(self) -> None:
+        """Refuse new events while the store or the learner is behind: 429, retry shortly.
+
+        Waiting requests would otherwise hold their events in memory without bound.
+        """
+        if self.store.backlog >= self.settings.store_backlog_max:
+            raise TooManyRequests("the database is behind; retry shortly", code="store_busy")
+        if self.learner.backlog >= self.settings.pending_labels_max:
+            raise TooManyRequests("the learner is behind; retry shortly", code="learner_busy")
 
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Score a batch, store it, and route the new items into the queue."""

@@ -6,15 +6,23 @@ import asyncio
 import contextlib
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge, StreamloopError
+from streamloop.errors import (
+    BadRequest,
+    InvalidInput,
+    PayloadTooLarge,
+    StreamloopError,
+    TooManyRequests,
+)
 from streamloop.streams import AnnotatorSession, ProjectRuntime
 from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.limits import Rate, Refusals
 from streamloop.ws.payloads import (
     CorrectMessage,
     LabelMessage,
@@ -55,20 +63,28 @@ async def annotate(websocket: WebSocket) -> None:
     outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=OUTBOX_MAX)
     writer = asyncio.create_task(_write(websocket, outbox))
 
+    refused: Refusals = websocket.app.state.refused
+
     def send(message: dict[str, Any]) -> None:
         try:
             outbox.put_nowait(message)
         except asyncio.QueueFull:
             # The client stopped reading: end the connection, which returns its leases.
             log.warning("annotator %s is not reading its messages; closing", annotator)
+            refused["annotate_not_reading"] += 1
             writer.cancel()
 
     session = AnnotatorSession(annotator=annotator, prefetch=prefetch, send=send)
     hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
     send({**hello, "prefetch": prefetch})
     runtime.join(session)
-    max_frame = settings_of(websocket).max_frame_bytes
-    reader = asyncio.create_task(_read(websocket, runtime, session, max_frame))
+    settings = settings_of(websocket)
+    limits = _Limits(
+        settings.max_frame_bytes,
+        Rate(settings.socket_messages_per_second, burst=2 * settings.socket_messages_per_second),
+        refused,
+    )
+    reader = asyncio.create_task(_read(websocket, runtime, session, limits))
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -106,8 +122,15 @@ def _identity(websocket: WebSocket) -> tuple[str, int]:
     return annotator, int(raw)
 
 
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    max_frame: int
+    rate: Rate
+    refused: Refusals
+
+
 async def _read(
-    websocket: WebSocket, runtime: ProjectRuntime, session: AnnotatorSession, max_frame: int
+    websocket: WebSocket, runtime: ProjectRuntime, session: AnnotatorSession, limits: _Limits
 ) -> None:
     while True:
         try:
@@ -122,14 +145,31 @@ async def _read(
         # Any message, even a bad one, shows the annotator is there again.
         runtime.touch(session)
         try:
-            reply = await _handle(raw, runtime, session, max_frame)
+            if not limits.rate.allow():
+                raise _rate_limited(raw, limits.rate.per_second)
+            reply = await _handle(raw, runtime, session, limits.max_frame)
         except StreamloopError as exc:
+            if isinstance(exc, TooManyRequests):
+                limits.refused[exc.code] += 1
             reply = exc.frame()
         if reply is not None:
             session.send(reply)
         # Lease the next item once the writer has sent the reply: choosing it re-scores
         # candidates, which must not delay the ack.
         asyncio.get_running_loop().call_soon(runtime.fill, session)
+
+
+def _rate_limited(raw: str | bytes, per_second: float) -> TooManyRequests:
+    error = TooManyRequests(
+        f"more than {per_second:g} messages a second; this one was not read",
+        code="rate_limited",
+    )
+    # Name the refused label, if it was one, so the client knows which to send again.
+    with contextlib.suppress(Exception):
+        payload = loads(raw)
+        if isinstance(payload, dict) and isinstance(payload.get("label_id"), str):
+            error.context = {"label_id": payload["label_id"]}
+    return error
 
 
 async def _handle(

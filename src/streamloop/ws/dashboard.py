@@ -19,6 +19,7 @@ from streamloop.errors import StreamloopError
 from streamloop.streams import ProjectRuntime
 from streamloop.ws.annotate import send_error_and_close
 from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse, dumps
 
 __all__ = ["DashboardHubs", "dashboard", "get_metrics"]
@@ -37,6 +38,8 @@ class _Hub:
         self.runtime = runtime
         self.interval = interval
         self.latest = self._render()
+        #: How many renders there have been: a socket that skipped some dropped old figures.
+        self.renders = 1
         self.sockets: set[asyncio.Event] = set()
         self._dirty = asyncio.Event()
         self._unsubscribe = runtime.subscribe(self._dirty.set)
@@ -55,6 +58,7 @@ class _Hub:
             latest = self._render()
             if latest != self.latest:
                 self.latest = latest
+                self.renders += 1
                 for wake in self.sockets:
                     wake.set()
             # Throttle: at most one push per interval, however fast the project changes.
@@ -103,7 +107,8 @@ async def dashboard(websocket: WebSocket) -> None:
     hub = hubs.hub(runtime, settings_of(websocket).metrics_interval_seconds)
     wake = asyncio.Event()
     hub.sockets.add(wake)
-    pusher = asyncio.create_task(_push(websocket, hub, wake))
+    refused: Refusals = websocket.app.state.refused
+    pusher = asyncio.create_task(_push(websocket, hub, wake, refused))
     try:
         await _drain(websocket)
     finally:
@@ -113,11 +118,17 @@ async def dashboard(websocket: WebSocket) -> None:
             await pusher
 
 
-async def _push(websocket: WebSocket, hub: _Hub, wake: asyncio.Event) -> None:
+async def _push(websocket: WebSocket, hub: _Hub, wake: asyncio.Event, refused: Refusals) -> None:
+    # A socket slower than the figures change gets only the newest: the ones it missed are
+    # dropped (and counted), never queued, and nobody else waits for it.
     sent: bytes | None = None
+    sent_render = hub.renders
     while True:
         if hub.latest is not sent:
             sent = hub.latest
+            if hub.renders - sent_render > 1:
+                refused["dashboard_push_dropped"] += hub.renders - sent_render - 1
+            sent_render = hub.renders
             await websocket.send_text(sent.decode())
         await wake.wait()
         wake.clear()

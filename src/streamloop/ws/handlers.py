@@ -22,9 +22,12 @@ _HTTP_CODES = {
 }
 
 
-async def _streamloop_error(_request: Request, exc: Exception) -> Response:
+async def _streamloop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StreamloopError)
-    headers = {"Retry-After": "1"} if exc.http_status == status.HTTP_429_TOO_MANY_REQUESTS else None
+    headers = None
+    if exc.http_status == status.HTTP_429_TOO_MANY_REQUESTS:
+        headers = {"Retry-After": "1"}
+        request.app.state.refused[exc.code] += 1
     return OrjsonResponse(exc.body(), status_code=exc.http_status, headers=headers)
 
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from streamloop.streams import Engine
+from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
 
 __all__ = ["healthz", "prometheus_metrics", "readyz", "registry_for"]
@@ -39,8 +40,9 @@ async def prometheus_metrics(request: Request) -> Response:
 class _LoopCollector(Collector):
     """Reads every project's figures at scrape time, so nothing is counted twice."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, refused: Refusals) -> None:
         self.engine = engine
+        self.refused = refused
 
     def collect(self) -> Iterator[Metric]:
         gauges = {
@@ -90,9 +92,17 @@ class _LoopCollector(Collector):
                     counter.add_metric(name, float(figures[key]))
         yield from gauges.values()
         yield from counters.values()
+        refused = CounterMetricFamily(
+            "streamloop_refused",
+            "Requests and messages refused or dropped under load, by reason.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.refused.items()):
+            refused.add_metric([reason], float(count))
+        yield refused
 
 
-def registry_for(engine: Engine) -> CollectorRegistry:
+def registry_for(engine: Engine, refused: Refusals) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_LoopCollector(engine))
+    registry.register(_LoopCollector(engine, refused))
     return registry

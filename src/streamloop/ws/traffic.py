@@ -25,6 +25,7 @@ __all__ = ["post_events", "post_labels", "predict"]
 async def post_events(request: Request) -> Response:
     settings = settings_of(request)
     runtime = engine_of(request).project(request.path_params["project"])
+    runtime.admit_events()  # before reading the body: a refusal costs next to nothing
     body: Any = await read_json(request, settings.max_body_bytes)
     events = body.get("events") if isinstance(body, dict) else None
     if isinstance(events, list) and len(events) > settings.max_events_per_request:

@@ -1,0 +1,48 @@
+"""Limits on what one client may ask, and the count of what was refused or dropped."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+
+__all__ = ["Rate", "Refusals"]
+
+
+class Rate:
+    """A token bucket: ``per_second`` messages a second on average, bursts up to ``burst``.
+
+    >>> clock = iter([0.0, 0.0, 0.0, 1.0]).__next__
+    >>> rate = Rate(1.0, burst=2.0, clock=clock)
+    >>> [rate.allow(), rate.allow(), rate.allow()]
+    [True, True, False]
+    >>> rate.allow()  # a second later, one more
+    True
+    """
+
+    def __init__(
+        self, per_second: float, *, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._at = clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_second)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class Refusals(Counter[str]):
+    """What this process refused or dropped, by reason (an error code, or a kind of drop).
+
+    Exported as ``streamloop_refused_total{reason=...}``: requests answered 429, socket
+    messages over the rate limit, dashboard pushes a slow socket never got, annotate sockets
+    closed because their client stopped reading.
+    """
