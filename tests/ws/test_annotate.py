@@ -117,6 +117,18 @@ async def test_a_closed_connection_returns_its_items(service):
         assert (await bob.expect("item"))["item"]["id"] == held
 
 
+async def test_an_annotator_whose_connection_vanishes_gives_its_items_back(service):
+    # No closing handshake: the client's TCP connection is simply gone (a reset), as when a
+    # laptop drops off the network and the server hears of it. (One that says nothing at all
+    # loses its items when their leases expire: see above.)
+    await seed(service, 2)
+    async with service.annotator("tickets", "alice", prefetch=2) as alice:
+        held = {(await alice.expect("item"))["item"]["id"] for _ in range(2)}
+        alice.ws.transport.abort()
+    async with service.annotator("tickets", "bob", prefetch=2) as bob:
+        assert {(await bob.expect("item"))["item"]["id"] for _ in range(2)} == held
+
+
 async def test_a_retried_label_id_is_acked_as_duplicate_and_learned_once(service):
     await seed(service, 3)
     async with service.annotator("tickets", "alice") as alice:

@@ -1,0 +1,164 @@
+"""A bounded soak: 50 annotators at human pace and steady producers for ten minutes.
+
+Starts ``streamloop serve`` (SQLite), creates a text project, then runs N annotators (each one
+label every 1/pace seconds, ±50%) and producers posting batches at a steady rate, for
+``--minutes``. Every 30 s it samples the server's resident memory, and it counts every error
+the clients saw. Prints one JSON line per sample and a summary; exits 1 if any error was seen
+or memory grew by more than ``--max-growth-mib`` between the first sample after warm-up and
+the last.
+
+    python bench/soak.py --minutes 10 --annotators 50 --events-per-second 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import orjson
+from server import Server, label_frame, machine_line
+from websockets.asyncio.client import connect
+
+LABELS = ["billing", "bug", "other"]
+WORDS = {
+    "billing": ["invoice", "charged", "refund", "payment", "card", "price"],
+    "bug": ["crash", "error", "broken", "blank", "exception", "freeze"],
+    "other": ["hello", "question", "feedback", "thanks", "idea", "meeting"],
+}
+
+
+def text(n: int) -> str:
+    words = WORDS[LABELS[n % 3]]
+    return f"{words[n % 6]} {words[(n * 7 + 3) % 6]} {n}"
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.labels = 0
+        self.events = 0
+        self.errors: Counter[str] = Counter()
+
+
+async def annotate(url: str, pace: float, until: float, tally: Tally) -> None:
+    async with connect(url) as ws:
+        next_at = time.perf_counter() + random.uniform(0, 1.0 / pace)
+        while time.perf_counter() < until:
+            try:
+                message = orjson.loads(
+                    await asyncio.wait_for(ws.recv(), until - time.perf_counter())
+                )
+            except TimeoutError:
+                return
+            if message["type"] == "item":
+                n = int(message["item"]["id"].split("-")[1])
+                next_at += random.uniform(0.5, 1.5) / pace
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                await ws.send(label_frame(message["item"]["id"], LABELS[n % 3]))
+            elif message["type"] == "ack":
+                tally.labels += 1
+            elif message["type"] == "error":
+                tally.errors[message["code"]] += 1
+
+
+async def produce(
+    http: httpx.AsyncClient, start: int, per_second: float, until: float, tally: Tally
+) -> None:
+    batch = 50
+    n = start
+    next_at = time.perf_counter()
+    while time.perf_counter() < until:
+        events = [{"id": f"evt-{k}", "data": {"text": text(k)}} for k in range(n, n + batch)]
+        response = await http.post("/api/projects/soak/events", json={"events": events})
+        if response.status_code == 200:
+            tally.events += batch
+            n += batch
+        else:
+            tally.errors[f"http_{response.status_code}"] += 1
+        next_at += batch / per_second
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+
+async def run(args: argparse.Namespace) -> int:
+    tally = Tally()
+    samples: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = Server(data_dir)
+        try:
+            async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
+                await http.post("/api/projects", json={"name": "soak", "labels": LABELS})
+                seed = [{"id": f"evt-{k}", "data": {"text": text(k)}} for k in range(1000)]
+                (
+                    await http.post("/api/projects/soak/events", json={"events": seed})
+                ).raise_for_status()
+                started = time.perf_counter()
+                until = started + 60 * args.minutes
+                ws = server.base.replace("http", "ws") + "/ws/projects/soak/annotate?annotator="
+                tasks = [
+                    asyncio.create_task(annotate(f"{ws}a{i}", args.pace, until, tally))
+                    for i in range(args.annotators)
+                ]
+                tasks.append(
+                    asyncio.create_task(produce(http, 1000, args.events_per_second, until, tally))
+                )
+                while time.perf_counter() < until:
+                    await asyncio.sleep(min(30.0, max(0.0, until - time.perf_counter())))
+                    metrics = (await http.get("/api/projects/soak/metrics")).json()
+                    sample = {
+                        "minute": round((time.perf_counter() - started) / 60, 1),
+                        "rss_mib": round(rss_mib(server.process.pid), 1),
+                        "labels": tally.labels,
+                        "events": tally.events,
+                        "queue_depth": metrics["queue_depth"],
+                        "errors": sum(tally.errors.values()),
+                    }
+                    samples.append(sample)
+                    print(orjson.dumps(sample).decode(), flush=True)
+                for result in await asyncio.gather(*tasks, return_exceptions=True):
+                    if isinstance(result, BaseException):
+                        tally.errors[type(result).__name__] += 1
+        finally:
+            server.stop()
+    # Warm-up: the first two minutes fill caches and the queue; growth is judged after.
+    settled = [s for s in samples if s["minute"] >= 2.0] or samples
+    growth = settled[-1]["rss_mib"] - settled[0]["rss_mib"]
+    summary = {
+        "minutes": args.minutes,
+        "annotators": args.annotators,
+        "labels": tally.labels,
+        "events": tally.events,
+        "errors": dict(tally.errors),
+        "rss_first_settled_mib": settled[0]["rss_mib"],
+        "rss_last_mib": settled[-1]["rss_mib"],
+        "rss_growth_mib": round(growth, 1),
+    }
+    print(orjson.dumps(summary).decode())
+    return 1 if tally.errors or growth > args.max_growth_mib else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--annotators", type=int, default=50)
+    parser.add_argument("--pace", type=float, default=1.0, help="labels/s per annotator")
+    parser.add_argument("--events-per-second", type=float, default=200.0)
+    parser.add_argument("--max-growth-mib", type=float, default=32.0)
+    args = parser.parse_args()
+    print(machine_line())
+    raise SystemExit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
