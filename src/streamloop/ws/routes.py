@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from streamloop.ws import annotate, dashboard, ops, projects, traffic
+from streamloop.ws import annotate, dashboard, openapi, ops, projects, traffic
 
 __all__ = ["STATIC_DIR", "routes"]
 
@@ -26,6 +26,7 @@ def routes() -> list[BaseRoute]:
         Route("/healthz", ops.healthz),
         Route("/readyz", ops.readyz),
         Route("/metrics", ops.prometheus_metrics),
+        Route("/openapi.json", openapi.openapi_json),
         Route("/api/projects", projects.create_project, methods=["POST"]),
         Route("/api/projects", projects.list_projects, methods=["GET"]),
         Route("/api/projects/{project}", projects.get_project, methods=["GET"]),

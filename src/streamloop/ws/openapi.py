@@ -1,0 +1,329 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from the routes and the table below.
+
+Every ``/api/`` route (and the health checks) needs an entry in ``OPERATIONS``; building the
+document raises when one is missing or names a route that is gone, so it cannot go stale
+silently. Request bodies are the pydantic models the handlers validate with; responses are
+written out here, and ``tests/ws/test_openapi.py`` holds the server to them.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from starlette import status
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from streamloop import __version__
+from streamloop.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotReady,
+    PayloadTooLarge,
+    StreamloopError,
+    TooManyRequests,
+    Unauthenticated,
+)
+from streamloop.ws.payloads import (
+    EventsBody,
+    OrjsonResponse,
+    PredictBody,
+    ProductionLabelsBody,
+    ProjectSpec,
+)
+
+__all__ = ["OPERATIONS", "Operation", "build", "openapi_json"]
+
+Schema = dict[str, Any]
+
+_REF_TEMPLATE = "#/components/schemas/{model}"
+#: Documented besides everything under /api/.
+_OPS_PATHS = frozenset({"/healthz", "/readyz"})
+_PATH_PARAMETER = re.compile(r"{(\w+)}")
+#: The auth middleware's refusals (ws/auth.py), possible on every /api operation.
+_AUTH_ERRORS = (Unauthenticated, Forbidden)
+#: Headers that always come with an error's response.
+_ERROR_HEADERS = {
+    status.HTTP_401_UNAUTHORIZED: ("WWW-Authenticate", "The scheme to use: Bearer.", "string"),
+    status.HTTP_429_TOO_MANY_REQUESTS: ("Retry-After", "Seconds to wait, then retry.", "integer"),
+}
+_INFO = {
+    "title": "streamloop",
+    "version": __version__,
+    "description": "Active learning as one real-time streaming loop. The WebSockets "
+    "(/ws/projects/{project}/annotate and /dashboard) are described in PROTOCOL.md.",
+}
+_SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+#: Anonymous (auth is off on loopback without tokens) or a bearer token.
+_SECURITY: list[dict[str, list[str]]] = [{}, {"bearerAuth": []}]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": _REF_TEMPLATE.format(model=name)}
+
+
+def _object(**properties: Schema) -> Schema:
+    """An object that always carries these properties (and may gain more: the contract grows)."""
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+_COUNT: Schema = {"type": "integer", "minimum": 0}
+_SHARE: Schema = {"type": "number", "minimum": 0, "maximum": 1}
+_SHARE_OR_NULL: Schema = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_POSITIVE: Schema = {"type": "number", "exclusiveMinimum": 0}
+_LABEL: Schema = {"type": "string", "minLength": 1}
+_STRING: Schema = {"type": "string"}
+_BOOLEAN: Schema = {"type": "boolean"}
+_PROJECT_NAME: Schema = {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
+_ERROR_BODY = _object(code={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}, message=_LABEL)
+_PATH_PARAMETERS = {"project": _PROJECT_NAME}
+_PREDICTION: dict[str, Schema] = {
+    "prediction": {"type": ["string", "null"], "description": "null before any label"},
+    "probabilities": {"type": "object", "additionalProperties": _SHARE},
+    "uncertainty": _SHARE,
+    "model_version": _COUNT,
+}
+
+
+def _list(name: str) -> Schema:
+    return {"type": "array", "items": _ref(name)}
+
+
+def _pairs(item: Schema) -> Schema:
+    return {"type": "object", "additionalProperties": item}
+
+
+def _points(size: int) -> Schema:
+    """Curve points: ``[labels, value, ...]``. (``prefixItems`` would say which is the count,
+    but schemathesis 4.32 cannot validate responses with it: its issues #3842, #4099.)"""
+    point = {"type": "array", "items": {"type": "number", "minimum": 0}}
+    return {"type": "array", "items": {**point, "minItems": size, "maxItems": size}}
+
+
+#: Response bodies, under components/schemas beside the request models.
+_SCHEMAS: dict[str, Schema] = {
+    "Error": _object(error=_ERROR_BODY),
+    "Project": _object(
+        name=_PROJECT_NAME,
+        labels={"type": "array", "items": _LABEL, "minItems": 2, "uniqueItems": True},
+        input={"enum": ["text", "tabular"]},
+        model=_STRING,
+        strategy=_STRING,
+        exploration=_SHARE,
+        lease_seconds=_POSITIVE,
+        warmup=_COUNT,
+        rehearsal=_COUNT,
+        routing={"enum": ["pool", "stream"]},
+        labels_per_annotator_hour=_POSITIVE,
+        diversity=_SHARE,
+        seed=_COUNT,
+        created_at={"type": "string", "format": "date-time"},
+    ),
+    "Prediction": _object(**_PREDICTION),
+    "EventResult": _object(id=_STRING, queued=_BOOLEAN, duplicate=_BOOLEAN, **_PREDICTION),
+    "LabelResult": {
+        "oneOf": [
+            _object(event_id=_STRING, label_id=_STRING, model_version=_COUNT, duplicate=_BOOLEAN),
+            # Refused for this label alone (its item was already labelled); the rest stand.
+            _object(event_id=_STRING, label_id=_STRING, error=_ERROR_BODY),
+        ]
+    },
+    "Metrics": _object(
+        model_version=_COUNT,
+        labels_total=_COUNT,
+        accuracy=_SHARE_OR_NULL,
+        rolling_accuracy=_SHARE_OR_NULL,
+        window={"type": "integer", "minimum": 1},
+        per_class=_pairs(_object(precision=_SHARE_OR_NULL, recall=_SHARE_OR_NULL, support=_COUNT)),
+        confusion=_pairs(_pairs(_COUNT)),
+        queue_depth=_COUNT,
+        leased=_COUNT,
+        shed_total=_COUNT,
+        leases_expired_total=_COUNT,
+        events_total=_COUNT,
+        annotators_online=_COUNT,
+        labels_per_minute={"type": "number", "minimum": 0},
+        label_backlog=_COUNT,
+        unbiased_accuracy=_object(
+            estimate=_SHARE_OR_NULL, low=_SHARE_OR_NULL, high=_SHARE_OR_NULL, samples=_COUNT
+        ),
+        # Stream mode adds the gate's figures: arrivals_per_hour, budget_per_hour, ...
+        routing=_object(mode={"enum": ["pool", "stream"]}),
+        label_commits_total=_COUNT,
+        annotators=_pairs(
+            _object(labels=_COUNT, agreement=_SHARE_OR_NULL, corrections=_COUNT, online=_BOOLEAN)
+        ),
+    ),
+    "History": _object(model_version=_COUNT, accuracy=_points(3), unbiased=_points(2)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What the routes cannot tell about one operation."""
+
+    summary: str
+    #: The success status, its description and its body's schema.
+    success: tuple[int, str, Schema]
+    #: The errors the handler can answer with, besides the auth middleware's.
+    errors: tuple[type[StreamloopError], ...] = ()
+    body: type[BaseModel] | None = None
+    example: Schema | None = None
+
+
+_OK = status.HTTP_200_OK
+_TEXT_ITEM = {"text": "I was charged twice"}
+_READING = (NotReady,)
+_PROJECT_READING = (NotFound, NotReady)
+_POSTING = (BadRequest, NotFound, PayloadTooLarge, InvalidInput, NotReady)
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
+    ("/readyz", "GET"): Operation(
+        "Readiness",
+        (_OK, "Ready to serve.", _object(status={"const": "ready"}, projects=_COUNT)),
+        _READING,
+    ),
+    ("/api/projects", "POST"): Operation(
+        "Create a project",
+        (status.HTTP_201_CREATED, "The project as stored.", _ref("Project")),
+        (BadRequest, Conflict, PayloadTooLarge, InvalidInput, NotReady),
+        ProjectSpec,
+        {"name": "tickets", "labels": ["billing", "bug", "other"], "input": "text"},
+    ),
+    ("/api/projects", "GET"): Operation(
+        "List the projects",
+        (_OK, "Every project.", _object(projects=_list("Project"))),
+        _READING,
+    ),
+    ("/api/projects/{project}", "GET"): Operation(
+        "Read a project", (_OK, "The project.", _ref("Project")), _PROJECT_READING
+    ),
+    ("/api/projects/{project}/events", "POST"): Operation(
+        "Score a batch of events and route the uncertain ones to annotators",
+        (_OK, "One result per event, in order.", _object(results=_list("EventResult"))),
+        (*_POSTING, TooManyRequests),
+        EventsBody,
+        {"events": [{"id": "evt-1", "data": _TEXT_ITEM}]},
+    ),
+    ("/api/projects/{project}/predict", "POST"): Operation(
+        "Score one item without storing it",
+        (_OK, "The model's prediction.", _ref("Prediction")),
+        _POSTING,
+        PredictBody,
+        {"data": _TEXT_ITEM},
+    ),
+    ("/api/projects/{project}/labels", "POST"): Operation(
+        "Learn ground truth from production",
+        (_OK, "One result per label, in order.", _object(results=_list("LabelResult"))),
+        (*_POSTING, TooManyRequests),
+        ProductionLabelsBody,
+        {"labels": [{"event_id": "evt-1", "label": "billing"}]},
+    ),
+    ("/api/projects/{project}/metrics", "GET"): Operation(
+        "The project's figures", (_OK, "The metrics object.", _ref("Metrics")), _PROJECT_READING
+    ),
+    ("/api/projects/{project}/history", "GET"): Operation(
+        "The accuracy curve so far", (_OK, "The curve.", _ref("History")), _PROJECT_READING
+    ),
+}
+
+
+async def openapi_json(request: Request) -> Response:
+    """``GET /openapi.json``: the document of the application's own routes."""
+    return OrjsonResponse(build(request.app.routes))
+
+
+def build(routes: Iterable[BaseRoute]) -> Schema:
+    """The document of ``routes``; raises ``LookupError`` if they and ``OPERATIONS`` differ."""
+    schemas = dict(_SCHEMAS)
+    paths: dict[str, dict[str, Schema]] = {}
+    undocumented = []
+    for route, method in _documented(routes):
+        operation = OPERATIONS.get((route.path, method))
+        if operation is None:
+            undocumented.append(f"{method} {route.path}")
+            continue
+        paths.setdefault(route.path, {})[method.lower()] = _operation(route, operation, schemas)
+    if undocumented:
+        raise LookupError(f"no entry in streamloop.ws.openapi.OPERATIONS for {undocumented}")
+    gone = [f"{m} {path}" for path, m in OPERATIONS if m.lower() not in paths.get(path, {})]
+    if gone:
+        raise LookupError(f"streamloop.ws.openapi.OPERATIONS documents missing routes {gone}")
+    components = {"schemas": schemas, "securitySchemes": _SECURITY_SCHEMES}
+    document = {"openapi": "3.1.0", "info": _INFO, "paths": paths, "components": components}
+    # Its parts are module constants shared between documents: each caller gets its own.
+    return copy.deepcopy(document)
+
+
+def _documented(routes: Iterable[BaseRoute]) -> list[tuple[Route, str]]:
+    return [
+        (route, method)
+        for route in routes
+        if isinstance(route, Route) and (route.path.startswith("/api/") or route.path in _OPS_PATHS)
+        # Starlette answers HEAD wherever it answers GET.
+        for method in sorted(route.methods or ())
+        if method != "HEAD"
+    ]
+
+
+def _operation(route: Route, operation: Operation, schemas: dict[str, Schema]) -> Schema:
+    code, description, body = operation.success
+    responses: dict[str, Schema] = {str(code): _json(description, body)}
+    api = route.path.startswith("/api/")
+    for error in (*operation.errors, *(_AUTH_ERRORS if api else ())):
+        responses[str(error.http_status)] = _error_response(error)
+    document: Schema = {"operationId": route.name, "summary": operation.summary}
+    if api:
+        document["security"] = _SECURITY
+    parameters = _path_parameters(route.path)
+    if parameters:
+        document["parameters"] = parameters
+    if operation.body is not None:
+        document["requestBody"] = _request_body(operation.body, operation.example, schemas)
+    document["responses"] = dict(sorted(responses.items()))
+    return document
+
+
+def _path_parameters(path: str) -> list[Schema]:
+    names = _PATH_PARAMETER.findall(path)
+    if unknown := set(names) - _PATH_PARAMETERS.keys():
+        raise LookupError(f"no schema for the path parameters {sorted(unknown)} of {path}")
+    return [
+        {"name": n, "in": "path", "required": True, "schema": _PATH_PARAMETERS[n]} for n in names
+    ]
+
+
+def _json(description: str, schema: Schema) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error_response(error: type[StreamloopError]) -> Schema:
+    response = _json((error.__doc__ or error.__name__).strip(), _ref("Error"))
+    if error.http_status in _ERROR_HEADERS:
+        name, description, kind = _ERROR_HEADERS[error.http_status]
+        header = {"description": description, "required": True, "schema": {"type": kind}}
+        response["headers"] = {name: header}
+    return response
+
+
+def _request_body(
+    model: type[BaseModel], example: Schema | None, schemas: dict[str, Schema]
+) -> Schema:
+    schema = model.model_json_schema(ref_template=_REF_TEMPLATE)
+    for name, definition in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+        if schemas.setdefault(name, definition) != definition:
+            raise ValueError(f"two different schemas are named {name!r}")
+    media: Schema = {"schema": _ref(model.__name__)}
+    if example is not None:
+        media["example"] = example
+    return {"required": True, "content": {"application/json": media}}
