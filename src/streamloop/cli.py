@@ -1,4 +1,4 @@
-"""The ``streamloop`` command: ``serve``, ``demo``, ``worker`` and ``token``."""
+"""The ``streamloop`` command: serve, demo, worker, token, export and import."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if args.command == "export":
+        return _export(settings, args)
     if args.command == "token":
         if args.action is None:
             parser.parse_args(["token", "--help"])
@@ -92,12 +94,38 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="every token, with its role and whether it is revoked")
     revoke = actions.add_parser("revoke", help="revoke the token in force with this name")
     revoke.add_argument("name")
-    for action in actions.choices.values():
+    export = commands.add_parser(
+        "export", help="write every label of a project, in learning order (JSON lines or CSV)"
+    )
+    export.add_argument("project")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("-o", "--output", type=Path, help="file to write; default: stdout")
+    for action in (*actions.choices.values(), export):
         action.add_argument(
             "--data-dir", type=Path, help=f"folder for the SQLite database [{env_name('data_dir')}]"
         )
         action.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
     return parser
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from streamloop.store import Store
+    from streamloop.transfer import export_labels, write_csv, write_jsonl
+
+    store = Store(settings.database_url)
+    write = write_csv if args.format == "csv" else write_jsonl
+    try:
+        with contextlib.ExitStack() as files:
+            out = files.enter_context(args.output.open("wb")) if args.output else sys.stdout.buffer
+            count = write(export_labels(store, args.project), out)
+            out.flush()
+    except StreamloopError as exc:
+        print(f"streamloop export: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"{count} labels of {args.project!r} exported", file=sys.stderr)
+    return 0
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:

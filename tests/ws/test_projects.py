@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+from importlib.metadata import version
+
 import pytest
+
+from support import ticket
 
 
 async def test_a_created_project_is_returned_listed_and_readable(service):
@@ -89,3 +94,29 @@ async def test_an_unknown_route_answers_in_the_error_shape(service):
     response = await service.http.delete("/api/projects")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_the_downloaded_model_is_the_river_pipeline_being_served(service):
+    await service.create_project()
+    labels = ["billing", "bug", "other"]
+    events = [{"id": f"e{n}", "data": ticket(labels[n % 3], n)} for n in range(30)]
+    await service.send_events("tickets", events)
+    truth = [{"event_id": f"e{n}", "label": labels[n % 3]} for n in range(30)]
+    assert (
+        await service.http.post("/api/projects/tickets/labels", json={"labels": truth})
+    ).status_code == 200
+
+    response = await service.http.get("/api/projects/tickets/model")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["x-streamloop-model-version"] == "30"
+    assert response.headers["x-river-version"] == version("river")
+    assert "tickets-v30.pkl" in response.headers["content-disposition"]
+    pipeline = pickle.loads(response.content)  # as the README says to load it elsewhere
+    probe = ticket("bug", 1001)
+    served = (await service.http.post("/api/projects/tickets/predict", json={"data": probe})).json()
+    local = pipeline.predict_proba_one(probe)
+    assert max(local, key=local.get) == served["prediction"]
+    assert [local[label] for label in labels] == pytest.approx(
+        [served["probabilities"][label] for label in labels]
+    )

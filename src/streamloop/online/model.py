@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -287,6 +288,13 @@ class OnlineModel:
             correct=prediction.label == label,
             model_version=self._version,
         )
+
+    def pipeline_pickle(self) -> bytes:
+        """The River pipeline alone, pickled: the model to take elsewhere.
+
+        Loading it needs River and streamloop installed (its feature classes live here).
+        """
+        return pickle.dumps(self._pipeline, protocol=pickle.HIGHEST_PROTOCOL)
 
     def snapshot(self) -> bytes:
         """Serialise the whole model: pipeline, metrics and version.

@@ -415,6 +415,19 @@ class ProjectRuntime(Leasing):
         )
         return ("queued" if admitted else "scored"), drawn_at_random
 
+    async def model_pickle(self) -> tuple[int, bytes]:
+        """(version, pickled River pipeline) of the model being served, pickled off the loop.
+
+        Here the learner changes the model on the loop: its lock keeps it still meanwhile. A
+        model learned elsewhere (``--broker``) is a hot-swapped copy that nothing changes.
+        """
+        if isinstance(self.learner, Learner):
+            async with self.learner.lock:
+                model = self.model
+                return model.version, await asyncio.to_thread(model.pipeline_pickle)
+        model = self.model
+        return model.version, await asyncio.to_thread(model.pipeline_pickle)
+
     def swap_model(self, model: OnlineModel) -> None:
         """Serve with a newer version of the model, learned elsewhere (the hot swap)."""
         if model.version > self.model.version:

@@ -178,6 +178,8 @@ class Operation:
     errors: tuple[type[StreamloopError], ...] = ()
     body: type[BaseModel] | None = None
     example: Schema | None = None
+    #: The success body's media type.
+    media: str = "application/json"
 
 
 _OK = status.HTTP_200_OK
@@ -232,6 +234,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/projects/{project}/metrics", "GET"): Operation(
         "The project's figures", (_OK, "The metrics object.", _ref("Metrics")), _PROJECT_READING
     ),
+    ("/api/projects/{project}/model", "GET"): Operation(
+        "Download the model: its River pipeline, pickled, with its version in the headers",
+        (_OK, "The pickle.", {"type": "string", "contentMediaType": "application/octet-stream"}),
+        _PROJECT_READING,
+        media="application/octet-stream",
+    ),
     ("/api/projects/{project}/history", "GET"): Operation(
         "The accuracy curve so far", (_OK, "The curve.", _ref("History")), _PROJECT_READING
     ),
@@ -278,7 +286,9 @@ def _documented(routes: Iterable[BaseRoute]) -> list[tuple[Route, str]]:
 
 def _operation(route: Route, operation: Operation, schemas: dict[str, Schema]) -> Schema:
     code, description, body = operation.success
-    responses: dict[str, Schema] = {str(code): _json(description, body)}
+    responses: dict[str, Schema] = {
+        str(code): {"description": description, "content": {operation.media: {"schema": body}}}
+    }
     api = route.path.startswith("/api/")
     for error in (*operation.errors, *(_AUTH_ERRORS if api else ())):
         responses[str(error.http_status)] = _error_response(error)

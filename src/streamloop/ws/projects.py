@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+
 from starlette import status
 from starlette.requests import Request
 from starlette.responses import Response
 
+from streamloop import __version__
 from streamloop.ws.context import engine_of, settings_of
 from streamloop.ws.payloads import OrjsonResponse, ProjectSpec, parse, read_json
 
-__all__ = ["create_project", "get_project", "list_projects"]
+__all__ = ["create_project", "get_model", "get_project", "list_projects"]
 
 
 async def create_project(request: Request) -> Response:
@@ -26,3 +29,17 @@ async def list_projects(request: Request) -> Response:
 async def get_project(request: Request) -> Response:
     runtime = engine_of(request).project(request.path_params["project"])
     return OrjsonResponse(runtime.record.as_json())
+
+
+async def get_model(request: Request) -> Response:
+    """The project's model as it is now: its River pipeline, pickled (see the README)."""
+    runtime = engine_of(request).project(request.path_params["project"])
+    version, blob = await runtime.model_pickle()
+    name = f"{runtime.record.name}-v{version}.pkl"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Streamloop-Model-Version": str(version),
+        "X-River-Version": package_version("river"),
+        "X-Streamloop-Version": __version__,
+    }
+    return Response(blob, media_type="application/octet-stream", headers=headers)

@@ -1,0 +1,116 @@
+"""Taking a project's labels out (``streamloop export``) and data in (``streamloop import``).
+
+An export has one row per label, in the order the model learned them, with the item, who gave
+it, when, the model version that includes it, and what the model predicted just before
+learning it. That prediction is not stored: the labels are replayed through a new model, which
+the project's determinism makes the very model that learned them (restarts rely on the same).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+import orjson
+from sqlalchemy import select
+
+from streamloop.errors import NotFound
+from streamloop.store import ProjectRecord, Store
+from streamloop.store.tables import ItemRow, LabelRow
+from streamloop.streams.learner import new_model
+
+__all__ = ["EXPORT_FIELDS", "export_labels", "find_project", "write_csv", "write_jsonl"]
+
+#: The columns of an export, in order.
+EXPORT_FIELDS = (
+    "label_id",
+    "event_id",
+    "data",
+    "label",
+    "source",
+    "annotator",
+    "corrects",
+    "drawn_at_random",
+    "labelled_at",
+    "model_version",
+    "predicted",
+)
+
+_ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
+_LABELS = LabelRow.__table__  # type: ignore[attr-defined]
+
+
+def find_project(store: Store, name: str) -> ProjectRecord:
+    for record in store.list_projects():
+        if record.name == name:
+            return record
+    raise NotFound(f"no project named {name!r}", code="unknown_project")
+
+
+def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
+    """Every label of ``project``, in learning order, as export rows (see `EXPORT_FIELDS`)."""
+    record = find_project(store, project)
+    model = new_model(record)
+    query = (
+        select(
+            _LABELS.c.label_id,
+            _ITEMS.c.event_id,
+            _ITEMS.c.data,
+            _LABELS.c.label,
+            _LABELS.c.source,
+            _LABELS.c.annotator,
+            _LABELS.c.corrects,
+            _LABELS.c.drawn_at_random,
+            _LABELS.c.created_at,
+            _LABELS.c.model_version,
+        )
+        .join(_ITEMS, _ITEMS.c.id == _LABELS.c.item_id)
+        .where(_LABELS.c.project_id == record.id)
+        .order_by(_LABELS.c.id)
+    )
+    with store.engine.connect() as conn:
+        for row in conn.execution_options(yield_per=1000).execute(query):
+            learned = model.learn(
+                row.data,
+                row.label,
+                drawn_at_random=row.drawn_at_random,
+                annotator=row.annotator if row.source != "production" else None,
+                correction=row.corrects is not None,
+            )
+            yield {
+                "label_id": row.label_id,
+                "event_id": row.event_id,
+                "data": row.data,
+                "label": row.label,
+                "source": row.source,
+                "annotator": row.annotator,
+                "corrects": row.corrects,
+                "drawn_at_random": bool(row.drawn_at_random),
+                "labelled_at": row.created_at.isoformat(),
+                "model_version": learned.model_version,
+                "predicted": learned.predicted,
+            }
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
+    """One JSON object per line; returns how many."""
+    count = 0
+    for row in rows:
+        out.write(orjson.dumps(row) + b"\n")
+        count += 1
+    return count
+
+
+def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
+    """A header, then a row per label; ``data`` as JSON text. Returns how many."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = csv.DictWriter(text, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    count = 0
+    for row in rows:
+        writer.writerow({**row, "data": orjson.dumps(row["data"]).decode()})
+        count += 1
+    text.detach()
+    return count
