@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import subprocess
@@ -54,7 +55,11 @@ async def test_the_cli_writes_jsonl_and_csv(tmp_path, settings):
         assert (
             await service.http.post("/api/projects/tickets/labels", json=truth)
         ).status_code == 200
-    where = ["--database", settings.database_url]
+    await asyncio.to_thread(check_cli, tmp_path, settings.database_url)
+
+
+def check_cli(tmp_path, database_url: str) -> None:
+    where = ["--database", database_url]
     command = [sys.executable, "-m", "streamloop", "export", "tickets", *where]
     lines = subprocess.run(command, capture_output=True, check=True).stdout.splitlines()
     assert [orjson.loads(line)["label"] for line in lines] == ["billing"]

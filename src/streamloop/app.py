@@ -17,6 +17,7 @@ from streamloop.ws.dashboard import DashboardHubs
 from streamloop.ws.handlers import exception_handlers
 from streamloop.ws.limits import Refusals
 from streamloop.ws.ops import registry_for
+from streamloop.ws.telemetry import Observe, Telemetry
 
 __all__ = ["create_app"]
 
@@ -52,16 +53,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             if bridge is not None:
                 await bridge.stop()
 
+    refused = Refusals()
+    prometheus = registry_for(engine, refused)
+    telemetry = Telemetry(prometheus)
     app = Starlette(
         routes=routes(),
         exception_handlers=exception_handlers,
         lifespan=lifespan,
-        middleware=[Middleware(Authenticate, keyring=keyring)],
+        # Outermost first: every request is timed and logged with its id, refused ones too.
+        middleware=[
+            Middleware(Observe, telemetry=telemetry),
+            Middleware(Authenticate, keyring=keyring),
+        ],
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = keyring
     app.state.dashboards = DashboardHubs()
-    app.state.refused = Refusals()
-    app.state.prometheus = registry_for(engine, app.state.refused)
+    app.state.refused = refused
+    app.state.prometheus = prometheus
+    app.state.telemetry = telemetry
     return app

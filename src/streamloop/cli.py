@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if settings.log_format not in {"text", "json"}:
+        parser.error(f"{env_name('log_format')} must be text or json")
     if args.command == "export":
         return _export(settings, args)
     if args.command == "token":
@@ -160,6 +162,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     from streamloop.app import create_app  # imported here: argument errors stay instant
     from streamloop.ws.auth import RedactTokens
+    from streamloop.ws.telemetry import install_logging
 
     app = create_app(settings)
     if not (settings.on_loopback or settings.open):
@@ -186,7 +189,9 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         timeout_graceful_shutdown=10,
     )
     # uvicorn has set up its loggers now; a socket's ?token=... never reaches a log line.
-    RedactTokens.install("uvicorn", "uvicorn.error", "uvicorn.access", "streamloop")
+    loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", "streamloop")
+    RedactTokens.install(*loggers)
+    install_logging(settings.log_format, *loggers)
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):

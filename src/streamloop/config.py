@@ -55,6 +55,10 @@ class Settings:
             "another address refuses to start until `streamloop token create` has made one."
         ),
     )
+    log_format: str = field(
+        default="text",
+        metadata=_help("Log lines as `text`, or as `json` (one object a line, with request ids)."),
+    )
     max_body_bytes: int = field(
         default=1_048_576, metadata=_help("Largest HTTP request body accepted (413 beyond).")
     )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from support import ticket
+import httpx
+import orjson
+import websockets
+
+from support import ServeProcess, Socket, project_spec, ticket
 
 
 async def test_health_and_readiness(service):
@@ -28,3 +32,53 @@ async def test_the_home_page_is_served(service):
     assert response.status_code == 200 and "streamloop" in response.text
     script = await service.http.get("/static/annotate.js")
     assert script.status_code == 200
+
+
+async def test_latencies_are_histograms_by_route_and_project(service):
+    await service.create_project()
+    await service.send_events(
+        "tickets", [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(3)]
+    )
+    async with service.annotator("tickets", "alice") as alice:
+        for n in range(2):
+            item = (await alice.next_item())["item"]["id"]
+            assert (await alice.label(item, "bug", f"l{n}"))["type"] == "ack"
+    text = (await service.http.get("/metrics")).text
+    events = 'method="POST",route="/api/projects/{project}/events",status="200"'
+    assert f"streamloop_http_request_seconds_count{{{events}}} 1.0" in text
+    assert 'streamloop_label_ack_seconds_count{project="tickets"} 2.0' in text
+    assert 'streamloop_label_ack_seconds_bucket{le="+Inf",project="tickets"} 2.0' in text
+
+
+async def test_a_request_id_comes_back_and_is_made_when_missing(service):
+    given = await service.http.get("/healthz", headers={"x-request-id": "client-42"})
+    assert given.headers["x-request-id"] == "client-42"
+    made = await service.http.get("/api/projects/nope")
+    assert made.status_code == 404 and len(made.headers["x-request-id"]) == 16
+
+
+async def test_json_logs_carry_request_and_label_ids(tmp_path):
+    server = ServeProcess(
+        ["--data-dir", str(tmp_path), "--log-level", "info"], {"STREAMLOOP_LOG_FORMAT": "json"}
+    )
+    try:
+        await server.ready()
+        async with httpx.AsyncClient(base_url=server.base) as http:
+            headers = {"x-request-id": "req-7"}
+            await http.post("/api/projects", json=project_spec(), headers=headers)
+            url = server.base.replace("http", "ws") + "/ws/projects/tickets/annotate"
+            async with websockets.connect(f"{url}?annotator=alice") as ws:
+                socket = Socket(ws)
+                refused = await socket.label("no-such-item", "bug", "label-9")
+                assert refused["code"] == "unknown_item"
+            assert (await http.get("/readyz")).status_code == 200  # logged after the label's
+    finally:
+        assert server.kill() == 0
+    lines = [orjson.loads(line) for line in server.output if line.startswith("{")]
+    created = [e for e in lines if e.get("request_id") == "req-7"]
+    # The access line, and the project's own line logged while creating it.
+    assert any(e["message"].startswith("POST /api/projects 201") for e in created)
+    assert any(e["message"].startswith("project tickets:") for e in created)
+    refusal = [e for e in lines if e.get("label_id") == "label-9"]
+    assert refusal and "unknown_item" in refusal[0]["message"]
+    assert {"ts", "level", "logger", "message"} <= set(refusal[0])

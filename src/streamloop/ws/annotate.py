@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Histogram
 from pydantic import BaseModel
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -32,6 +34,7 @@ from streamloop.ws.payloads import (
     loads,
     parse,
 )
+from streamloop.ws.telemetry import handling_label
 
 __all__ = ["annotate", "send_error_and_close"]
 
@@ -83,6 +86,7 @@ async def annotate(websocket: WebSocket) -> None:
         settings.max_frame_bytes,
         Rate(settings.socket_messages_per_second, burst=2 * settings.socket_messages_per_second),
         refused,
+        websocket.app.state.telemetry.acks,
     )
     reader = asyncio.create_task(_read(websocket, runtime, session, limits))
     try:
@@ -127,6 +131,7 @@ class _Limits:
     max_frame: int
     rate: Rate
     refused: Refusals
+    acks: Histogram
 
 
 async def _read(
@@ -147,7 +152,7 @@ async def _read(
         try:
             if not limits.rate.allow():
                 raise _rate_limited(raw, limits.rate.per_second)
-            reply = await _handle(raw, runtime, session, limits.max_frame)
+            reply = await _handle(raw, runtime, session, limits.max_frame, limits.acks)
         except StreamloopError as exc:
             if isinstance(exc, TooManyRequests):
                 limits.refused[exc.code] += 1
@@ -173,7 +178,11 @@ def _rate_limited(raw: str | bytes, per_second: float) -> TooManyRequests:
 
 
 async def _handle(
-    raw: str | bytes, runtime: ProjectRuntime, session: AnnotatorSession, max_frame: int
+    raw: str | bytes,
+    runtime: ProjectRuntime,
+    session: AnnotatorSession,
+    max_frame: int,
+    acks: Histogram,
 ) -> dict[str, Any] | None:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > max_frame:
@@ -192,14 +201,24 @@ async def _handle(
         )
     parsed = parse(model, payload)
     if isinstance(parsed, LabelMessage | CorrectMessage):
+        started = time.perf_counter()
         try:
-            if isinstance(parsed, LabelMessage):
-                return await runtime.label(session, parsed.item_id, parsed.label, parsed.label_id)
-            return await runtime.correct(session, parsed.corrects, parsed.label, parsed.label_id)
+            with handling_label(parsed.label_id):
+                if isinstance(parsed, LabelMessage):
+                    return await runtime.label(
+                        session, parsed.item_id, parsed.label, parsed.label_id
+                    )
+                return await runtime.correct(
+                    session, parsed.corrects, parsed.label, parsed.label_id
+                )
         except StreamloopError as exc:
             # Say which label was refused, so a client knows which one to retry or drop.
             exc.context = {"label_id": parsed.label_id}
+            with handling_label(parsed.label_id):
+                log.info("label refused for %s: %s", session.annotator, exc.code)
             raise
+        finally:
+            acks.labels(runtime.record.name).observe(time.perf_counter() - started)
     if isinstance(parsed, SkipMessage):
         runtime.skip(session, parsed.item_id)
     return None  # resume: reading it was enough
