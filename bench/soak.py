@@ -33,9 +33,14 @@ WORDS = {
 }
 
 
+VOCABULARY = 0  # set by --vocabulary: 0 for a new word in every text
+
+
 def text(n: int) -> str:
+    """A ticket; its last word is new with each text, or one of ``VOCABULARY`` words."""
     words = WORDS[LABELS[n % 3]]
-    return f"{words[n % 6]} {words[(n * 7 + 3) % 6]} {n}"
+    word = n % VOCABULARY if VOCABULARY else n
+    return f"{words[n % 6]} {words[(n * 7 + 3) % 6]} w{word}"
 
 
 def rss_mib(pid: int) -> float:
@@ -116,12 +121,14 @@ async def run(args: argparse.Namespace) -> int:
                 while time.perf_counter() < until:
                     await asyncio.sleep(min(30.0, max(0.0, until - time.perf_counter())))
                     metrics = (await http.get("/api/projects/soak/metrics")).json()
+                    model = await http.get("/api/projects/soak/model")
                     sample = {
                         "minute": round((time.perf_counter() - started) / 60, 1),
                         "rss_mib": round(rss_mib(server.process.pid), 1),
                         "labels": tally.labels,
                         "events": tally.events,
                         "queue_depth": metrics["queue_depth"],
+                        "model_kib": round(len(model.content) / 1024),
                         "errors": sum(tally.errors.values()),
                     }
                     samples.append(sample)
@@ -136,6 +143,7 @@ async def run(args: argparse.Namespace) -> int:
     growth = settled[-1]["rss_mib"] - settled[0]["rss_mib"]
     summary = {
         "minutes": args.minutes,
+        "vocabulary": args.vocabulary,
         "annotators": args.annotators,
         "labels": tally.labels,
         "events": tally.events,
@@ -155,7 +163,12 @@ def main() -> None:
     parser.add_argument("--pace", type=float, default=1.0, help="labels/s per annotator")
     parser.add_argument("--events-per-second", type=float, default=200.0)
     parser.add_argument("--max-growth-mib", type=float, default=32.0)
+    parser.add_argument(
+        "--vocabulary", type=int, default=0, help="distinct rare words (0: a new one per text)"
+    )
     args = parser.parse_args()
+    global VOCABULARY
+    VOCABULARY = args.vocabulary
     print(machine_line())
     raise SystemExit(asyncio.run(run(args)))
 
