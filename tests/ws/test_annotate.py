@@ -199,6 +199,8 @@ async def test_bad_input_gets_an_error_and_the_connection_goes_on(service, frame
         await alice.send(frame)
         error = await alice.expect("error")
         assert error["code"] == code and error["message"]
+        if code == "not_leased":
+            assert error["item_id"] == "nope"  # which skip was refused
         ack = await alice.label(item, "bug", "after-error")
         assert ack["type"] == "ack" and ack["duplicate"] is False
 

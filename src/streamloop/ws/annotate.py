@@ -169,11 +169,15 @@ def _rate_limited(raw: str | bytes, per_second: float) -> TooManyRequests:
         f"more than {per_second:g} messages a second; this one was not read",
         code="rate_limited",
     )
-    # Name the refused label, if it was one, so the client knows which to send again.
     with contextlib.suppress(Exception):
         payload = loads(raw)
-        if isinstance(payload, dict) and isinstance(payload.get("label_id"), str):
-            error.context = {"label_id": payload["label_id"]}
+        if isinstance(payload, dict):
+            # Name the refused label or skip, so the client knows which to send again.
+            error.context = {
+                key: payload[key]
+                for key in ("label_id", "item_id")
+                if isinstance(payload.get(key), str)
+            }
     return error
 
 
@@ -220,7 +224,11 @@ async def _handle(
         finally:
             acks.labels(runtime.record.name).observe(time.perf_counter() - started)
     if isinstance(parsed, SkipMessage):
-        runtime.skip(session, parsed.item_id)
+        try:
+            runtime.skip(session, parsed.item_id)
+        except StreamloopError as exc:
+            exc.context = {"item_id": parsed.item_id}  # which skip was refused
+            raise
     return None  # resume: reading it was enough
 
 

@@ -1,0 +1,419 @@
+"""`AsyncClient`: the HTTP API and scripted annotators for asyncio code (httpx, websockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from streamloop.client.calls import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BODY_BYTES,
+    Call,
+    Event,
+    Label,
+    annotate_url,
+    create_project_call,
+    event_calls,
+    get_call,
+    headers,
+    json_list,
+    json_object,
+    label_calls,
+    parse_response,
+    predict_call,
+    retry_delay,
+)
+from streamloop.client.errors import StreamloopError, closed_error
+from streamloop.client.session import (
+    Item,
+    SessionState,
+    Signal,
+    correct_message,
+    label_message,
+    new_label_id,
+    resume_message,
+    skip_message,
+)
+
+__all__ = ["AsyncAnnotateSession", "AsyncClient"]
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """A streamloop service, for asyncio code.
+
+    Parameters
+    ----------
+    base_url
+        Where the service listens, e.g. ``"http://127.0.0.1:8000"``.
+    token
+        An API token (``streamloop token create``), sent as ``Authorization: Bearer``; None
+        while the service runs without auth.
+    timeout
+        Seconds to wait for an HTTP answer or for a socket to open.
+    retries
+        How many times a request refused with 429 or 503 (or a label refused for a passing
+        reason) is sent again before its `StreamloopError` is raised.
+    backoff
+        First wait between retries when the service names none (``Retry-After``); it doubles.
+    batch_size, max_body_bytes
+        The service's limits per request: `send_events` and `send_labels` split to fit.
+
+    Examples
+    --------
+    ::
+
+        async with AsyncClient("http://127.0.0.1:8000", token="sl_...") as client:
+            await client.create_project("tickets", ["billing", "bug", "other"])
+            results = await client.send_events(
+                "tickets", [("evt-1", {"text": "I was charged twice"})]
+            )
+            print(results[0]["prediction"], results[0]["uncertainty"])
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.batch_size = batch_size
+        self.max_body_bytes = max_body_bytes
+        self._headers = headers(token)
+        self._http = httpx.AsyncClient(base_url=base_url, headers=self._headers, timeout=timeout)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (annotate sessions close on their own)."""
+        await self._http.aclose()
+
+    async def create_project(
+        self, name: str, labels: Iterable[str], **options: Any
+    ) -> dict[str, Any]:
+        """Create a project; ``options`` are the contract's optional fields. Needs ``admin``.
+
+        ::
+
+            await client.create_project("tickets", ["billing", "bug"], input="text", seed=7)
+        """
+        return json_object(await self._send(create_project_call(name, labels, options)))
+
+    async def projects(self) -> list[dict[str, Any]]:
+        """Every project, as stored."""
+        return json_list(await self._send(get_call()), "projects")
+
+    async def project(self, name: str) -> dict[str, Any]:
+        """One project; `StreamloopError` ``unknown_project`` (404) if there is none."""
+        return json_object(await self._send(get_call(name)))
+
+    async def send_events(self, project: str, events: Iterable[Event]) -> list[dict[str, Any]]:
+        """Score production events and route them to annotators; one result per event, in order.
+
+        ``events`` are ``{"id", "data"}`` dicts or ``(id, data)`` pairs, as many as you like:
+        they go in requests of at most ``batch_size``. An id sent before is not stored again
+        (its result says ``"duplicate": true``), so sending a batch again after an error is safe.
+
+        ::
+
+            results = await client.send_events("tickets", [("evt-1", {"text": "refund"})])
+        """
+        results: list[dict[str, Any]] = []
+        for call in event_calls(
+            project, events, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+        ):
+            results.extend(json_list(await self._send(call), "results"))
+        return results
+
+    async def predict(self, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Score one item without storing it: prediction, probabilities, uncertainty, version."""
+        return json_object(await self._send(predict_call(project, data)))
+
+    async def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
+        """Teach the model ground truth from production; one result per label, in order.
+
+        A label is ``(event_id, label)``, ``(event_id, label, label_id)`` or a dict with those
+        keys (``label_id`` optional: by default ``event:<event_id>``, so a repeat is learned
+        once). A label refused alone (``already_labelled``) has an ``"error"`` in its result.
+
+        ::
+
+            await client.send_labels("tickets", [("evt-1", "billing")])
+        """
+        results: list[dict[str, Any]] = []
+        for call in label_calls(
+            project, labels, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+        ):
+            results.extend(json_list(await self._send(call), "results"))
+        return results
+
+    async def metrics(self, project: str) -> dict[str, Any]:
+        """The project's figures: model version, prequential accuracy, queue depth, ..."""
+        return json_object(await self._send(get_call(project, "metrics")))
+
+    async def history(self, project: str) -> dict[str, Any]:
+        """The accuracy curve so far: ``{"model_version", "accuracy", "unbiased"}``."""
+        return json_object(await self._send(get_call(project, "history")))
+
+    def annotate(
+        self, project: str, annotator: str | None = None, prefetch: int = 1
+    ) -> AsyncAnnotateSession:
+        """An annotate socket for a scripted annotator; use it with ``async with``.
+
+        ``annotator`` names it while auth is off (with auth on, the token's name is used);
+        ``prefetch`` is how many items the server keeps leased to it.
+
+        ::
+
+            async with client.annotate("tickets", annotator="bot", prefetch=2) as session:
+                async for item in session.items():
+                    await session.label(item.id, guess(item.data))
+        """
+        return AsyncAnnotateSession(
+            annotate_url(self.base_url, project, annotator, prefetch),
+            self._headers,
+            open_timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+
+    async def _send(self, call: Call) -> Any:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, content=call.content, headers=call.headers
+                )
+            except httpx.HTTPError as exc:
+                raise StreamloopError("connection_failed", str(exc) or repr(exc)) from exc
+            try:
+                return parse_response(response.status_code, response.headers, response.content)
+            except StreamloopError as error:
+                retries = self.retries if call.idempotent else 0
+                delay = retry_delay(error, attempt, retries, self.backoff)
+                if delay is None:
+                    raise
+            attempt += 1
+            await asyncio.sleep(delay)
+
+
+class AsyncAnnotateSession:
+    """One annotate socket: items in, labels out, acks back. Made by `AsyncClient.annotate`.
+
+    Items are handed out in the order they came, including those that arrived while a label
+    waited for its ack, so none is lost with ``prefetch`` above 1. `held` is every item leased
+    to this socket; one whose lease expires or is revoked (production labelled it) leaves it.
+    Closing the socket gives back every item still held.
+
+    Examples
+    --------
+    ::
+
+        async with client.annotate("tickets", prefetch=2) as session:
+            item = await session.next_item()
+            ack = await session.label(item.id, "bug")
+            print(ack["model_version"])
+    """
+
+    def __init__(
+        self,
+        url: str,
+        request_headers: Mapping[str, str],
+        *,
+        open_timeout: float,
+        retries: int,
+        backoff: float,
+    ) -> None:
+        self.url = url
+        self.retries = retries
+        self.backoff = backoff
+        self._headers = dict(request_headers)
+        self._open_timeout = open_timeout
+        self._state = SessionState()
+        self._receiving = asyncio.Lock()
+        self._stack = contextlib.AsyncExitStack()
+        self._ws: ClientConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect and read the ``hello``; a refusal (auth, unknown project) is raised."""
+        try:
+            self._ws = await self._stack.enter_async_context(
+                connect(
+                    self.url,
+                    additional_headers=self._headers,
+                    open_timeout=self._open_timeout,
+                    # Frames are small JSON: compressing them costs more than it saves.
+                    compression=None,
+                    max_size=None,  # items are as large as the service accepted them
+                )
+            )
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            raise StreamloopError("connection_failed", str(exc) or repr(exc)) from exc
+        try:
+            async with asyncio.timeout(self._open_timeout):
+                await self._until(self._state.hello_ready)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close the socket; the server returns the items it still leased to it."""
+        await self._stack.aclose()
+        self._ws = None
+
+    @property
+    def annotator(self) -> str:
+        """Who the server says this is (with auth on, the token's name)."""
+        return str(self._hello_message()["annotator"])
+
+    @property
+    def project(self) -> dict[str, Any]:
+        """The project, as the ``hello`` described it."""
+        project: dict[str, Any] = self._hello_message()["project"]
+        return project
+
+    @property
+    def held(self) -> Mapping[str, Item]:
+        """Items leased to this socket, by id: handed out, or waiting to be."""
+        return MappingProxyType(self._state.held)
+
+    @property
+    def idle(self) -> bool:
+        """Whether the server last said it has nothing for this socket."""
+        return self._state.idle
+
+    async def next_item(self) -> Item:
+        """The next item, waiting for one if need be (bound the wait with `asyncio.timeout`).
+
+        An error the server sent that named no label (a refused skip) is raised here.
+        """
+        item = await self._next(until_idle=False)
+        assert item is not None
+        return item
+
+    async def items(self, *, until_idle: bool = False) -> AsyncIterator[Item]:
+        """Every item as it comes; with ``until_idle``, stop when the server has none left.
+
+        ::
+
+            async for item in session.items(until_idle=True):
+                await session.label(item.id, "other")
+        """
+        while (item := await self._next(until_idle)) is not None:
+            yield item
+
+    async def label(self, item_id: str, label: str, label_id: str | None = None) -> dict[str, Any]:
+        """Label an item; returns the ack, once the label is stored and learned.
+
+        A refusal for a passing reason (``rate_limited``, ``learner_busy``, ...) is retried
+        with backoff under the same ``label_id`` (a new uuid4 if none is given), which the
+        server learns once: a label already taken is acked with ``"duplicate": true``.
+        """
+        label_id = label_id or new_label_id()
+        return await self._settle(item_id, label_id, label_message(item_id, label, label_id))
+
+    async def correct(self, label_id: str, label: str) -> dict[str, Any]:
+        """Replace an earlier label of this annotator's (by its ``label_id``); returns the ack."""
+        new_id = new_label_id()
+        return await self._settle("", new_id, correct_message(label_id, label, new_id))
+
+    async def skip(self, item_id: str) -> None:
+        """Give an item back; it is not sent to this annotator again.
+
+        The server does not confirm a skip; if it refuses one (``not_leased``), the error is
+        raised by the next `next_item`.
+        """
+        self._state.forget(item_id)
+        await self._write(skip_message(item_id))
+
+    async def _settle(self, item_id: str, label_id: str, message: str) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            await self._write(message, label_id)
+            try:
+                return await self._until(lambda: self._state.take_reply(item_id, label_id))
+            except StreamloopError as error:
+                error.label_id = label_id
+                delay = retry_delay(error, attempt, self.retries, self.backoff)
+                if delay is None:
+                    raise
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _next(self, until_idle: bool) -> Item | None:
+        ready = self._state.item_ready(until_idle)
+        while True:
+            result = await self._until(ready)
+            if isinstance(result, Item):
+                return result
+            if result is Signal.IDLE:
+                return None
+            await self._write(resume_message())  # the sign of life a stalled server waits for
+
+    def _hello_message(self) -> dict[str, Any]:
+        if self._state.hello is None:
+            raise RuntimeError("the session is not open: use it in 'async with'")
+        return self._state.hello
+
+    async def _until(self, ready: Callable[[], T | None]) -> T:
+        """Read messages until ``ready()`` has something; one reader at a time."""
+        while (value := ready()) is None:
+            async with self._receiving:
+                if (value := ready()) is not None:
+                    return value
+                ws = self._socket()
+                try:
+                    raw = await ws.recv()
+                except ConnectionClosed as exc:
+                    raise closed_error(exc) from exc
+                self._state.feed(raw)
+        return value
+
+    async def _write(self, message: str, label_id: str | None = None) -> None:
+        try:
+            await self._socket().send(message)
+        except ConnectionClosed as exc:
+            raise closed_error(exc, label_id) from exc
+
+    def _socket(self) -> ClientConnection:
+        if self._ws is None:
+            raise RuntimeError("the session is not open: use it in 'async with'")
+        return self._ws

@@ -1,0 +1,273 @@
+"""The HTTP API as plain values: each request to make, how to split big ones, how to read answers.
+
+Nothing here does I/O, so `Client` and `AsyncClient` share all of it and differ only in how they
+send a `Call` and how they wait before a retry.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from streamloop.client.errors import StreamloopError, error_from_response
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_BODY_BYTES",
+    "Call",
+    "Event",
+    "Label",
+    "annotate_url",
+    "backoff_delay",
+    "create_project_call",
+    "event_calls",
+    "get_call",
+    "headers",
+    "json_list",
+    "json_object",
+    "label_calls",
+    "parse_response",
+    "predict_call",
+    "retry_delay",
+]
+
+#: The service's default limits (``STREAMLOOP_MAX_EVENTS_PER_REQUEST``, ``..._MAX_BODY_BYTES``).
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+#: Longest wait between two retries when the service names no delay.
+_BACKOFF_CAP = 30.0
+
+#: A production event: ``{"id": ..., "data": {...}}`` or ``(id, data)``.
+Event = Mapping[str, Any] | tuple[str, Mapping[str, Any]]
+#: Production ground truth: ``(event_id, label)``, ``(event_id, label, label_id)`` or a dict.
+Label = Mapping[str, Any] | tuple[str, str] | tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One HTTP request: method, path (below the base URL), JSON body already encoded.
+
+    ``idempotent`` calls may be sent again after a 429 or 503: events and labels are
+    deduplicated by their ids, reads change nothing. Creating a project is not retried.
+    """
+
+    method: str
+    path: str
+    content: bytes | None = None
+    idempotent: bool = True
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """The request's own headers (the token is the client's)."""
+        return {"content-type": "application/json"} if self.content is not None else None
+
+
+def headers(token: str | None) -> dict[str, str]:
+    """Headers for every request (and the WebSocket handshake).
+
+    >>> headers("sl_abc")
+    {'authorization': 'Bearer sl_abc'}
+    >>> headers(None)
+    {}
+    """
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def _project_path(project: str, *rest: str) -> str:
+    return "/".join(["/api/projects", quote(project, safe=""), *rest])
+
+
+def get_call(project: str | None = None, what: str | None = None) -> Call:
+    """A GET: every project, one project, or one project's ``metrics``/``history``.
+
+    >>> get_call().path, get_call("tickets").path, get_call("tickets", "metrics").path
+    ('/api/projects', '/api/projects/tickets', '/api/projects/tickets/metrics')
+    """
+    if project is None:
+        return Call("GET", "/api/projects")
+    return Call("GET", _project_path(project, *([what] if what else [])))
+
+
+def create_project_call(name: str, labels: Iterable[str], options: Mapping[str, Any]) -> Call:
+    """``POST /api/projects``; ``options`` are the contract's optional fields.
+
+    >>> create_project_call("tickets", ["bug", "other"], {"input": "text"}).content
+    b'{"name":"tickets","labels":["bug","other"],"input":"text"}'
+    """
+    body = {"name": name, "labels": list(labels), **options}
+    return Call("POST", "/api/projects", orjson.dumps(body), idempotent=False)
+
+
+def predict_call(project: str, data: Mapping[str, Any]) -> Call:
+    return Call("POST", _project_path(project, "predict"), orjson.dumps({"data": data}))
+
+
+def event_calls(
+    project: str,
+    events: Iterable[Event],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Iterator[Call]:
+    """``POST .../events`` requests for ``events``: ``{"id", "data"}`` dicts or (id, data) pairs.
+
+    Each request has at most ``batch_size`` events and, unless one event alone is larger, at
+    most ``max_body_bytes`` of body; results come back in the order given.
+
+    >>> calls = list(event_calls("t", [(f"e{n}", {"text": "hi"}) for n in range(2500)]))
+    >>> [call.content.count(b'"id"') for call in calls]
+    [1000, 1000, 500]
+    >>> calls[0].path
+    '/api/projects/t/events'
+    >>> big = [(f"e{n}", {"text": "x" * 400}) for n in range(10)]
+    >>> [call.content.count(b'"id"') for call in event_calls("t", big, max_body_bytes=2000)]
+    [4, 4, 2]
+    """
+    path = _project_path(project, "events")
+    encoded = (orjson.dumps(_event(event)) for event in events)
+    for batch in _batches(encoded, batch_size, max_body_bytes, envelope=len(b'{"events":[]}')):
+        yield Call("POST", path, b'{"events":[' + b",".join(batch) + b"]}")
+
+
+def label_calls(
+    project: str,
+    labels: Iterable[Label],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Iterator[Call]:
+    """``POST .../labels`` requests for production ground truth, split like `event_calls`.
+
+    A label is an ``(event_id, label)`` pair, an ``(event_id, label, label_id)`` triple, or a
+    dict with ``event_id``, ``label`` and optionally ``label_id``.
+
+    >>> [call.content for call in label_calls("t", [("e1", "bug"), ("e2", "other", "fix-2")])]
+    [b'{"labels":[{"event_id":"e1","label":"bug"},{"event_id":"e2","label":"other","label_id":"fix-2"}]}']
+    """
+    path = _project_path(project, "labels")
+    encoded = (orjson.dumps(_label(label)) for label in labels)
+    for batch in _batches(encoded, batch_size, max_body_bytes, envelope=len(b'{"labels":[]}')):
+        yield Call("POST", path, b'{"labels":[' + b",".join(batch) + b"]}")
+
+
+def _event(event: Event) -> Mapping[str, Any]:
+    if isinstance(event, tuple):
+        event_id, data = event
+        return {"id": event_id, "data": data}
+    return event
+
+
+def _label(label: Label) -> Mapping[str, Any]:
+    if isinstance(label, tuple):
+        body = {"event_id": label[0], "label": label[1]}
+        if len(label) == 3:
+            body["label_id"] = label[2]
+        return body
+    return label
+
+
+def _batches(
+    items: Iterable[bytes], size: int, max_bytes: int, *, envelope: int
+) -> Iterator[list[bytes]]:
+    """Encoded items grouped so a group has at most ``size`` items and fits in ``max_bytes``."""
+    batch: list[bytes] = []
+    length = envelope
+    for item in items:
+        if batch and (len(batch) >= size or length + 1 + len(item) > max_bytes):
+            yield batch
+            batch, length = [], envelope
+        batch.append(item)
+        length += len(item) + 1  # and its comma
+    if batch:
+        yield batch
+
+
+def annotate_url(base_url: str, project: str, annotator: str | None, prefetch: int) -> str:
+    """The annotate socket's URL (the token goes in a header, never in the URL).
+
+    >>> annotate_url("https://sl.example.com/prefix/", "tickets", "bot-1", 2)
+    'wss://sl.example.com/prefix/ws/projects/tickets/annotate?prefetch=2&annotator=bot-1'
+    """
+    base = base_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base.removeprefix("https://")
+    elif base.startswith("http://"):
+        base = "ws://" + base.removeprefix("http://")
+    query: dict[str, str | int] = {"prefetch": prefetch}
+    if annotator is not None:
+        query["annotator"] = annotator
+    return f"{base}/ws/projects/{quote(project, safe='')}/annotate?{urlencode(query)}"
+
+
+def parse_response(status: int, response_headers: Mapping[str, str], content: bytes) -> Any:
+    """The JSON body of a 2xx answer; any other answer raises its `StreamloopError`."""
+    if 200 <= status < 300:
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            text = content[:200].decode("utf-8", "replace")
+            raise StreamloopError(
+                "http_error", f"HTTP {status}, not JSON: {text}", status
+            ) from None
+    raise error_from_response(status, response_headers, content)
+
+
+def json_object(body: Any) -> dict[str, Any]:
+    """``body``, checked to be the JSON object the contract promises.
+
+    >>> json_object({"name": "tickets"})
+    {'name': 'tickets'}
+    >>> json_object([1])
+    Traceback (most recent call last):
+    ...
+    streamloop.client.errors.StreamloopError: http_error: expected a JSON object, got list
+    """
+    if not isinstance(body, dict):
+        raise StreamloopError("http_error", f"expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def json_list(body: Any, key: str) -> list[dict[str, Any]]:
+    """The list of objects under ``key`` in ``body`` (``projects``, ``results``).
+
+    >>> json_list({"results": [{"id": "e1"}]}, "results")
+    [{'id': 'e1'}]
+    """
+    value = json_object(body).get(key)
+    if not isinstance(value, list):
+        raise StreamloopError("http_error", f"expected a list under {key!r}")
+    return value
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Exponential backoff with jitter: about ``base * 2**attempt``, at most 30 s.
+
+    >>> 0.5 <= backoff_delay(0, 1.0) <= 1.0 and 4.0 <= backoff_delay(3, 1.0) <= 8.0
+    True
+    """
+    ceiling = min(_BACKOFF_CAP, base * 2.0**attempt)
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def retry_delay(error: StreamloopError, attempt: int, retries: int, backoff: float) -> float | None:
+    """How long to wait before attempt ``attempt + 1``, or None to give up and raise ``error``.
+
+    The service's ``Retry-After`` wins; otherwise exponential backoff from ``backoff`` seconds.
+
+    >>> busy = StreamloopError("learner_busy", "later", 429, retry_after=1.0)
+    >>> retry_delay(busy, 0, 5, 0.5), retry_delay(busy, 5, 5, 0.5)
+    (1.0, None)
+    >>> retry_delay(StreamloopError("unknown_label", "no", 422), 0, 5, 0.5) is None
+    True
+    """
+    if not error.retryable or attempt >= retries:
+        return None
+    if error.retry_after is not None:
+        return error.retry_after
+    return backoff_delay(attempt, backoff)

@@ -1,0 +1,360 @@
+"""streamloop.client against a live service: projects, traffic, labels, annotate sessions, auth."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import orjson
+import pytest
+
+from streamloop.client import AsyncClient, Client, StreamloopError
+from streamloop.client.session import SessionState
+from streamloop.config import Settings
+from streamloop.errors import TooManyRequests
+from streamloop.store import Store
+from streamloop.streams.project import ProjectRuntime
+from support import RECEIVE_TIMEOUT, Service, running, ticket
+
+LABELS = ["billing", "bug", "other"]
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T]) -> T:
+    """A safety net against hangs, not a timing assertion."""
+    return await asyncio.wait_for(awaitable, RECEIVE_TIMEOUT)
+
+
+def events(n: int, start: int = 0) -> list[tuple[str, dict[str, str]]]:
+    return [(f"evt-{i}", ticket(LABELS[i % 3], i)) for i in range(start, start + n)]
+
+
+def test_items_that_arrive_while_a_label_waits_are_kept_in_order() -> None:
+    state = SessionState()
+    for item_id in ("e1", "e2"):  # prefetch 2
+        state.feed(orjson.dumps({"type": "item", "item": {"id": item_id, "data": {}}}))
+    assert state.take_item().id == "e1"
+    # Labelling e1: another item comes before its ack.
+    state.feed(orjson.dumps({"type": "item", "item": {"id": "e3", "data": {}}}))
+    assert state.take_reply("e1", "l-1") is None
+    state.feed(orjson.dumps({"type": "ack", "item_id": "e1", "label_id": "l-1"}))
+    assert state.take_reply("e1", "l-1") == {"type": "ack", "item_id": "e1", "label_id": "l-1"}
+    assert list(state.held) == ["e2", "e3"]
+    assert [state.take_item().id, state.take_item().id] == ["e2", "e3"]
+    assert state.take_item() is None
+
+
+async def test_create_list_and_get_projects(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        created = await client.create_project("tickets", LABELS, input="text", seed=3)
+        assert created["name"] == "tickets" and created["labels"] == LABELS
+        assert created["seed"] == 3
+        await client.create_project("rows", ["yes", "no"], input="tabular")
+        assert sorted(p["name"] for p in await client.projects()) == ["rows", "tickets"]
+        assert (await client.project("tickets"))["seed"] == 3
+
+
+async def test_a_contract_error_raises_streamloop_error_with_its_code(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        with pytest.raises(StreamloopError) as missing:
+            await client.project("nope")
+        assert (missing.value.code, missing.value.status) == ("unknown_project", 404)
+        assert not missing.value.retryable and missing.value.message
+
+        await client.create_project("tickets", LABELS)
+        with pytest.raises(StreamloopError) as taken:
+            await client.create_project("tickets", LABELS)
+        assert taken.value.status == 409
+        with pytest.raises(StreamloopError) as unknown_field:
+            await client.create_project("other", LABELS, colour="blue")
+        assert (unknown_field.value.code, unknown_field.value.status) == ("invalid_input", 422)
+
+        with pytest.raises(StreamloopError) as no_socket:
+            async with client.annotate("nope", annotator="bot"):
+                pass
+        assert no_socket.value.code == "unknown_project" and no_socket.value.status is None
+
+
+async def test_send_events_splits_big_batches_and_answers_each_event(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        # Pairs and dicts alike; 2500 is over the service's 1000 per request.
+        batch: list[Any] = events(1250) + [{"id": i, "data": d} for i, d in events(1250, 1250)]
+        results = await client.send_events("tickets", batch)
+        assert [r["id"] for r in results] == [f"evt-{i}" for i in range(2500)]
+        assert all(r["duplicate"] is False and r["queued"] for r in results)
+        assert all(r["prediction"] is None and r["model_version"] == 0 for r in results)
+
+        again = await client.send_events("tickets", events(3))
+        assert [r["duplicate"] for r in again] == [True, True, True]
+        assert (await client.metrics("tickets"))["events_total"] == 2500
+
+
+async def test_send_events_retries_back_pressure_as_the_service_asks(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refusals = iter([True, False])
+    admit = ProjectRuntime.admit_events
+
+    def busy_once(runtime: ProjectRuntime) -> None:
+        if next(refusals, False):
+            raise TooManyRequests("the database is behind; retry shortly", code="store_busy")
+        admit(runtime)
+
+    async with (
+        AsyncClient(service.base, retries=0) as impatient,
+        AsyncClient(service.base) as client,
+    ):
+        await client.create_project("tickets", LABELS)
+        monkeypatch.setattr(ProjectRuntime, "admit_events", busy_once)
+        with pytest.raises(StreamloopError) as refused:
+            await impatient.send_events("tickets", events(2))
+        assert (refused.value.code, refused.value.status) == ("store_busy", 429)
+        assert refused.value.retryable and refused.value.retry_after == 1.0
+
+        refusals = iter([True, False])  # refused once more, then let through
+        results = await client.send_events("tickets", events(2))
+        assert [r["duplicate"] for r in results] == [False, False]
+        assert service.app.state.refused["store_busy"] == 2
+
+
+async def test_predict_and_production_labels_teach_the_model(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(6))
+        before = await client.predict("tickets", {"text": "refund my card"})
+        assert before["prediction"] is None and before["model_version"] == 0
+        assert set(before["probabilities"]) == set(LABELS)
+
+        labels: list[Any] = [
+            ("evt-0", "billing"),
+            ("evt-1", "bug", "truth-1"),
+            {"event_id": "evt-2", "label": "other"},
+        ]
+        results = await client.send_labels("tickets", labels)
+        assert [r["label_id"] for r in results] == ["event:evt-0", "truth-1", "event:evt-2"]
+        assert [r["duplicate"] for r in results] == [False, False, False]
+
+        after = await client.predict("tickets", {"text": "refund my card"})
+        assert after["model_version"] == 3 and after["prediction"] in LABELS
+        metrics = await client.metrics("tickets")
+        assert metrics["model_version"] == 3 and metrics["labels_total"] == 3
+        assert (await client.history("tickets"))["model_version"] == 3
+
+        repeated = await client.send_labels("tickets", [("evt-0", "billing")])
+        assert repeated[0]["duplicate"] is True
+        assert (await client.metrics("tickets"))["labels_total"] == 3
+
+
+async def test_an_annotate_session_keeps_items_that_arrive_while_a_label_waits(
+    service: Service,
+) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(1))
+        async with client.annotate("tickets", annotator="bot", prefetch=2) as session:
+            assert session.annotator == "bot" and session.project["name"] == "tickets"
+            first = await within(session.next_item())
+            assert first.id == "evt-0" and first.data == ticket("billing", 0)
+            # Leased to this socket at once (prefetch 2): sent before the ack below, unless
+            # the store is shared (PostgreSQL), where the lease is claimed there first.
+            await client.send_events("tickets", events(1, start=1))
+            ack = await within(session.label(first.id, "billing"))
+            assert ack["item_id"] == "evt-0" and ack["model_version"] == 1
+            assert ack["duplicate"] is False and ack["label_id"]
+            if not service.engine.store.shared:
+                assert list(session.held) == ["evt-1"]  # came during the wait, kept
+            assert (await within(session.next_item())).id == "evt-1"
+
+            await within(session.label("evt-1", "bug"))
+            labelled = [first.id, "evt-1"]
+            await client.send_events("tickets", events(4, start=2))
+            for _ in range(4):
+                item = await within(session.next_item())
+                ack = await within(session.label(item.id, LABELS[len(labelled) % 3]))
+                assert ack["item_id"] == item.id
+                labelled.append(item.id)
+            assert sorted(labelled) == [f"evt-{i}" for i in range(6)]
+            assert ack["model_version"] == 6 and not session.held
+            # Nothing left: the server says so once the last item is labelled.
+            assert [item async for item in session.items(until_idle=True)] == []
+            assert session.idle
+
+
+async def test_several_tasks_may_label_on_one_session(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(2))
+        async with client.annotate("tickets", annotator="bot", prefetch=2) as session:
+            items = [await within(session.next_item()) for _ in range(2)]
+            acks = await within(asyncio.gather(*(session.label(i.id, "bug") for i in items)))
+        assert [ack["item_id"] for ack in acks] == [item.id for item in items]
+        assert sorted(ack["model_version"] for ack in acks) == [1, 2]
+
+
+async def test_sending_a_label_again_with_its_label_id_is_a_duplicate(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(2))
+        async with client.annotate("tickets", annotator="bot") as session:
+            item = await within(session.next_item())
+            first = await within(session.label(item.id, "bug", label_id="label-1"))
+            again = await within(session.label(item.id, "bug", label_id="label-1"))
+        assert first["duplicate"] is False and again["duplicate"] is True
+        assert first["model_version"] == again["model_version"] == 1
+        assert (await client.metrics("tickets"))["labels_total"] == 1
+
+
+async def test_a_label_can_be_corrected(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(2))
+        async with client.annotate("tickets", annotator="bot") as session:
+            item = await within(session.next_item())
+            first = await within(session.label(item.id, "bug"))
+            fixed = await within(session.correct(first["label_id"], "billing"))
+        assert fixed["corrects"] == first["label_id"] and fixed["item_id"] == item.id
+        assert fixed["label_id"] != first["label_id"] and fixed["model_version"] == 2
+
+
+async def test_a_refused_label_is_retried_with_the_same_label_id(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class RefuseTheSecondMessage:
+        """The socket's rate limit, refusing exactly its second message."""
+
+        def __init__(self, per_second: float, *, burst: float) -> None:
+            self.per_second = per_second
+            self.seen = 0
+
+        def allow(self) -> bool:
+            self.seen += 1
+            return self.seen != 2
+
+    monkeypatch.setattr("streamloop.ws.annotate.Rate", RefuseTheSecondMessage)
+    async with AsyncClient(service.base, backoff=0.01) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(2))
+        async with client.annotate("tickets", annotator="bot") as session:
+            await within(session.label((await within(session.next_item())).id, "bug"))
+            item = await within(session.next_item())
+            ack = await within(session.label(item.id, "other", label_id="retried"))
+        assert ack["label_id"] == "retried" and ack["duplicate"] is False
+        assert service.app.state.refused["rate_limited"] == 1
+        assert (await client.metrics("tickets"))["labels_total"] == 2
+
+
+async def test_a_label_refused_for_good_is_raised_and_the_item_kept(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(1))
+        async with client.annotate("tickets", annotator="bot") as session:
+            item = await within(session.next_item())
+            with pytest.raises(StreamloopError) as refused:
+                await within(session.label(item.id, "spam", label_id="bad"))
+            assert refused.value.code == "unknown_label" and refused.value.label_id == "bad"
+            assert list(session.held) == [item.id]
+            assert (await within(session.label(item.id, "bug")))["duplicate"] is False
+
+
+async def test_skips_and_revoked_leases_leave_the_held_items(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(3))
+        async with client.annotate("tickets", annotator="bot") as session:
+            held = await within(session.next_item())
+            await session.skip("not-mine")
+            with pytest.raises(StreamloopError) as refused:
+                await within(session.next_item())
+            assert refused.value.code == "not_leased"
+
+            await session.skip(held.id)
+            assert held.id not in session.held
+            revoked = await within(session.next_item())
+            assert revoked.id != held.id
+            # Production ground truth labels the item this socket holds: the lease is revoked.
+            await client.send_labels("tickets", [(revoked.id, "bug")])
+            last = await within(session.next_item())
+            assert list(session.held) == [last.id] and last.id not in (held.id, revoked.id)
+
+
+async def test_after_a_lease_expires_the_session_resumes(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS, lease_seconds=0.2)
+        await client.send_events("tickets", events(1))
+        async with client.annotate("tickets", annotator="bot") as session:
+            item = await within(session.next_item())
+            # Left alone, the lease runs out; the server waits for a sign of life, which the
+            # session gives, and the item comes back.
+            again = await within(session.next_item())
+            assert again.id == item.id and list(session.held) == [item.id]
+
+
+async def test_with_a_token_the_client_works_and_without_one_it_is_refused(
+    settings: Settings,
+) -> None:
+    store = Store(settings.database_url)
+    try:
+        _, secret = store.tokens.create("alice", "admin")
+    finally:
+        store.close()
+    async with running(settings) as service:
+        async with AsyncClient(service.base, token=secret) as client:
+            await client.create_project("tickets", LABELS)
+            assert [p["name"] for p in await client.projects()] == ["tickets"]
+            await client.send_events("tickets", events(1))
+            async with client.annotate("tickets", annotator="mallory") as session:
+                assert session.annotator == "alice"  # the token's name, never the query's
+                item = await within(session.next_item())
+                assert (await within(session.label(item.id, "bug")))["model_version"] == 1
+
+        async with AsyncClient(service.base) as anonymous:
+            with pytest.raises(StreamloopError) as refused:
+                await anonymous.projects()
+            assert (refused.value.code, refused.value.status) == ("token_required", 401)
+            with pytest.raises(StreamloopError) as no_socket:
+                async with anonymous.annotate("tickets"):
+                    pass
+            assert no_socket.value.code == "token_required"
+        async with AsyncClient(service.base, token="sl_guess") as guessing:
+            with pytest.raises(StreamloopError) as wrong:
+                await guessing.projects()
+            assert wrong.value.code == "invalid_token"
+
+
+def _sync_basics(base: str) -> dict[str, Any]:
+    """The basics with the blocking client (in a thread: the service runs on the test's loop)."""
+    seen: dict[str, Any] = {}
+    with Client(base) as client:
+        client.create_project("tickets", LABELS)
+        seen["projects"] = [p["name"] for p in client.projects()]
+        seen["project"] = client.project("tickets")["name"]
+        seen["results"] = client.send_events("tickets", events(1200))
+        seen["labels"] = client.send_labels("tickets", [("evt-0", "billing")])
+        seen["predict"] = client.predict("tickets", {"text": "refund"})
+        with client.annotate("tickets", annotator="bot", prefetch=2) as session:
+            seen["annotator"] = session.annotator
+            items = [session.next_item(timeout=RECEIVE_TIMEOUT) for _ in range(2)]
+            seen["acks"] = [session.label(item.id, "bug", label_id=item.id) for item in items]
+            seen["again"] = session.label(items[0].id, "bug", label_id=items[0].id)
+        seen["metrics"] = client.metrics("tickets")
+        seen["history"] = client.history("tickets")
+        try:
+            client.project("nope")
+        except StreamloopError as error:
+            seen["error"] = (error.code, error.status)
+    return seen
+
+
+async def test_the_sync_client_does_the_same(service: Service) -> None:
+    seen = await within(asyncio.to_thread(_sync_basics, service.base))
+    assert seen["projects"] == ["tickets"] and seen["project"] == "tickets"
+    assert [r["id"] for r in seen["results"]] == [f"evt-{i}" for i in range(1200)]
+    assert seen["labels"][0]["model_version"] == 1
+    assert seen["predict"]["model_version"] == 1
+    assert seen["annotator"] == "bot"
+    assert [ack["model_version"] for ack in seen["acks"]] == [2, 3]
+    assert seen["again"]["duplicate"] is True
+    assert seen["metrics"]["labels_total"] == 3 and seen["history"]["model_version"] == 3
+    assert seen["error"] == ("unknown_project", 404)
