@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -49,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{env_name('log_format')} must be text or json")
     if args.command == "export":
         return _export(settings, args)
+    if args.command == "import":
+        return _import(args)
     if args.command == "token":
         if args.action is None:
             parser.parse_args(["token", "--help"])
@@ -102,12 +105,48 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("project")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("-o", "--output", type=Path, help="file to write; default: stdout")
+    importing = commands.add_parser(
+        "import",
+        help="send a JSON lines file of events, labelled or not, to a running service",
+        description='Each line: {"id" (or "event_id"), "data", "label"?}. Events '
+        "are scored and routed; labels are learned in the file's order. An export of another "
+        "project imports as it is. Safe to run again: events and labels are idempotent by id.",
+    )
+    importing.add_argument("project")
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--url", default="http://127.0.0.1:8000", help="the service")
+    importing.add_argument("--token", help="a producer token, when auth is on [STREAMLOOP_TOKEN]")
+    importing.add_argument("--batch", type=int, default=500, help="rows per request")
     for action in (*actions.choices.values(), export):
         action.add_argument(
             "--data-dir", type=Path, help=f"folder for the SQLite database [{env_name('data_dir')}]"
         )
         action.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
     return parser
+
+
+def _import(args: argparse.Namespace) -> int:
+    from streamloop.client import Client
+    from streamloop.client import StreamloopError as ClientError
+    from streamloop.transfer import import_rows, read_rows
+
+    def progress(rows: int, labels: int) -> None:
+        print(f"\r{rows:,} rows sent, {labels:,} labels learned", end="", file=sys.stderr)
+
+    token = args.token or os.environ.get("STREAMLOOP_TOKEN")
+    try:
+        with args.file.open("rb") as lines, Client(args.url, token) as client:
+            rows, labels = import_rows(
+                client, args.project, read_rows(lines), batch=args.batch, progress=progress
+            )
+    except (StreamloopError, ClientError, OSError) as exc:
+        print(f"\nstreamloop import: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    print(
+        f"\r{rows:,} rows of {args.file} imported into {args.project!r}, {labels:,} labels learned",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
