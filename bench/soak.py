@@ -1,7 +1,8 @@
 """A bounded soak: 50 annotators at human pace and steady producers for ten minutes.
 
 Starts ``streamloop serve`` (SQLite), creates a text project, then runs N annotators (each one
-label every 1/pace seconds, ±50%) and producers posting batches at a steady rate, for
+label every 1/pace seconds, ±50%) and producers posting batches at a steady rate, all through
+``streamloop.client`` as a user's scripts would, for
 ``--minutes``. Every 30 s it samples the server's resident memory, and it counts every error
 the clients saw. Prints one JSON line per sample and a summary; exits 1 if any error was seen
 or memory grew by more than ``--max-growth-mib`` between the first sample after warm-up and
@@ -22,8 +23,9 @@ from pathlib import Path
 
 import httpx
 import orjson
-from server import Server, label_frame, machine_line
-from websockets.asyncio.client import connect
+from server import Server, machine_line
+
+from streamloop.client import AsyncClient, StreamloopError
 
 LABELS = ["billing", "bug", "other"]
 WORDS = {
@@ -57,41 +59,39 @@ class Tally:
         self.errors: Counter[str] = Counter()
 
 
-async def annotate(url: str, pace: float, until: float, tally: Tally) -> None:
-    async with connect(url) as ws:
+async def annotate(client: AsyncClient, name: str, pace: float, until: float, tally: Tally) -> None:
+    async with client.annotate("soak", annotator=name) as session:
         next_at = time.perf_counter() + random.uniform(0, 1.0 / pace)
         while time.perf_counter() < until:
             try:
-                message = orjson.loads(
-                    await asyncio.wait_for(ws.recv(), until - time.perf_counter())
-                )
+                async with asyncio.timeout(until - time.perf_counter()):
+                    item = await session.next_item()
             except TimeoutError:
                 return
-            if message["type"] == "item":
-                n = int(message["item"]["id"].split("-")[1])
-                next_at += random.uniform(0.5, 1.5) / pace
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-                await ws.send(label_frame(message["item"]["id"], LABELS[n % 3]))
-            elif message["type"] == "ack":
+            n = int(item.id.split("-")[1])
+            next_at += random.uniform(0.5, 1.5) / pace
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            try:
+                await session.label(item.id, LABELS[n % 3], label_id=item.id)
                 tally.labels += 1
-            elif message["type"] == "error":
-                tally.errors[message["code"]] += 1
+            except StreamloopError as error:  # after the client's own retries
+                tally.errors[error.code] += 1
 
 
 async def produce(
-    http: httpx.AsyncClient, start: int, per_second: float, until: float, tally: Tally
+    client: AsyncClient, start: int, per_second: float, until: float, tally: Tally
 ) -> None:
     batch = 50
     n = start
     next_at = time.perf_counter()
     while time.perf_counter() < until:
-        events = [{"id": f"evt-{k}", "data": {"text": text(k)}} for k in range(n, n + batch)]
-        response = await http.post("/api/projects/soak/events", json={"events": events})
-        if response.status_code == 200:
+        events = [(f"evt-{k}", {"text": text(k)}) for k in range(n, n + batch)]
+        try:
+            await client.send_events("soak", events)
             tally.events += batch
             n += batch
-        else:
-            tally.errors[f"http_{response.status_code}"] += 1
+        except StreamloopError as error:
+            tally.errors[error.code] += 1
         next_at += batch / per_second
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
@@ -102,25 +102,24 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         server = Server(data_dir)
         try:
-            async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
-                await http.post("/api/projects", json={"name": "soak", "labels": LABELS})
-                seed = [{"id": f"evt-{k}", "data": {"text": text(k)}} for k in range(1000)]
-                (
-                    await http.post("/api/projects/soak/events", json={"events": seed})
-                ).raise_for_status()
+            async with (
+                AsyncClient(server.base, timeout=60) as client,
+                httpx.AsyncClient(base_url=server.base, timeout=60) as http,
+            ):
+                await client.create_project("soak", LABELS)
+                seed = [(f"evt-{k}", {"text": text(k)}) for k in range(1000)]
+                await client.send_events("soak", seed)
                 started = time.perf_counter()
                 until = started + 60 * args.minutes
-                ws = server.base.replace("http", "ws") + "/ws/projects/soak/annotate?annotator="
                 tasks = [
-                    asyncio.create_task(annotate(f"{ws}a{i}", args.pace, until, tally))
+                    asyncio.create_task(annotate(client, f"a{i}", args.pace, until, tally))
                     for i in range(args.annotators)
                 ]
-                tasks.append(
-                    asyncio.create_task(produce(http, 1000, args.events_per_second, until, tally))
-                )
+                producer = produce(client, 1000, args.events_per_second, until, tally)
+                tasks.append(asyncio.create_task(producer))
                 while time.perf_counter() < until:
                     await asyncio.sleep(min(30.0, max(0.0, until - time.perf_counter())))
-                    metrics = (await http.get("/api/projects/soak/metrics")).json()
+                    metrics = await client.metrics("soak")
                     model = await http.get("/api/projects/soak/model")
                     sample = {
                         "minute": round((time.perf_counter() - started) / 60, 1),
