@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from streamloop.config import Settings
+from streamloop.store import Store
 from support import ServeProcess, free_port, project_spec, running, ticket
 
 pytestmark = pytest.mark.browser
@@ -229,3 +230,34 @@ async def test_the_chart_draws_fifty_thousand_points_as_a_path_no_longer_than_it
     assert drawn["points"] == 50_000
     # At most two points per pixel column of the plot: the shape, not the raw series.
     assert drawn["commands"] <= 2 * drawn["width"]
+
+
+async def test_with_auth_on_the_app_works_from_a_token_link_and_hides_the_token(
+    browser: Browser, sqlite_settings: Settings
+):
+    store = Store(sqlite_settings.database_url)
+    try:
+        admin = store.tokens.create("root", "admin")[1]
+        alice = store.tokens.create("alice", "annotator")[1]
+    finally:
+        store.close()
+    async with running(sqlite_settings) as service:
+        service.http.headers["authorization"] = f"Bearer {admin}"
+        await seed(service.http, 3)
+        context = await browser.new_context()
+        page = await context.new_page()
+        # The link names someone else: with auth on, the token decides who labels.
+        link = "/static/annotate.html?project=tickets&annotator=mallory"
+        await page.goto(f"{service.base}{link}#token={alice}")
+        item = await next_item(page, [])
+        await expect(page.locator("#who")).to_have_text("alice", timeout=PATIENCE_MS)
+        assert alice not in page.url  # taken out of the address bar, kept for the tab
+        await page.keyboard.press("2")
+        await expect(page.get_by_test_id("done")).to_have_text("1", timeout=PATIENCE_MS)
+        metrics = await service.metrics("tickets")
+        assert list(metrics["annotators"]) == ["alice"] and metrics["labels_total"] == 1
+        assert item.startswith("evt-")
+        # Without the token the same page is refused, and says so.
+        stranger = await (await browser.new_context()).new_page()
+        await stranger.goto(f"{service.base}{link}")
+        await expect(stranger.locator("body")).to_contain_text("token", timeout=PATIENCE_MS)
