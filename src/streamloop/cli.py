@@ -205,7 +205,7 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
 
     app = create_app(settings)
     if not (settings.on_loopback or settings.open):
-        tokens = await app.state.engine.tokens()
+        tokens, _ever_made = await app.state.engine.tokens()
         if not tokens:
             print(
                 f"streamloop: refusing to serve on {settings.host} with no API tokens: anyone "

@@ -389,3 +389,15 @@ def test_only_labels_drawn_at_random_feed_the_unbiased_estimate(make_items: Any)
     # Ten were drawn at random; the first met an untrained model, which has no accuracy yet.
     assert report["samples"] == 9
     assert report["low"] <= report["estimate"] <= report["high"]
+
+
+def test_a_model_that_cannot_score_yet_is_unsure_instead_of_failing():
+    # River's multinomial naive Bayes divides by zero until it has learned a text with a word.
+    model = OnlineModel(
+        labels=["spam", "ham"], input_kind="text", preset="naive_bayes", strategy="margin"
+    )
+    model.learn({"text": ""}, "spam")
+    prediction = model.predict({"text": "cheap pills"})
+    assert prediction.label is None and prediction.uncertainty == 1.0
+    assert model.learn({"text": "cheap pills"}, "spam").model_version == 2
+    assert model.predict_many([{"text": "cheap"}] * 20)[0].model_version == 2

@@ -105,7 +105,7 @@ async def test_a_revoked_token_is_refused_once_the_tokens_are_reloaded(settings,
         store = service.engine.store
         await store.run(store.tokens.revoke, "supervisor")
         keyring: Keyring = service.app.state.keyring
-        keyring.load(await service.engine.tokens())  # what the reload task does every 2 s
+        keyring.load(*await service.engine.tokens())  # what the reload task does every 2 s
         assert_error(await service.http.get("/api/projects", headers=headers), 401, "invalid_token")
 
 
@@ -141,11 +141,18 @@ async def test_a_socket_without_a_fitting_token_gets_an_error_then_a_policy_clos
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
-async def test_revoking_every_token_does_not_turn_auth_off(settings, tokens):
-    keyring = Keyring(required=False)
-    keyring.load({"digest": object()})  # type: ignore[dict-item]
-    keyring.load({})
-    assert keyring.enabled
+async def test_revoking_every_token_does_not_turn_auth_off_even_after_a_restart(settings):
+    store = Store(settings.database_url)
+    try:
+        admin = store.tokens.create("root", "admin")[1]
+        store.tokens.revoke("root")
+    finally:
+        store.close()
+    async with running(settings) as service:  # on loopback, with no token in force
+        assert service.app.state.keyring.enabled
+        response = await service.http.get("/api/projects", headers=bearer(admin))
+        assert_error(response, 401, "invalid_token")
+        assert_error(await service.http.get("/api/projects"), 401, "token_required")
 
 
 async def test_the_token_never_reaches_the_logs(tmp_path: Path):

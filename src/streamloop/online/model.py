@@ -360,7 +360,16 @@ class OnlineModel:
     def _predict(self, x: dict[str, Any]) -> Prediction:
         # An untrained pipeline has nothing to say, and asking it may build caches that would
         # make an untrained model's snapshot depend on whether it was ever asked.
-        return self._prediction(self._pipeline.predict_proba_one(x) if self._version else {})
+        if not self._version:
+            return self._prediction({})
+        try:
+            raw = self._pipeline.predict_proba_one(x)
+        except ArithmeticError:
+            # An estimator that cannot score this item yet, such as River's multinomial naive
+            # Bayes, which divides by zero until it has learned a text with a word: it is
+            # unsure (uniform), which routes the item to annotators; traffic goes on.
+            raw = {}
+        return self._prediction(raw)
 
     def _prediction(self, raw: Mapping[str, float]) -> Prediction:
         probabilities = self._project_probabilities(raw)

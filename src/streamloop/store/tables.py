@@ -104,7 +104,7 @@ class LabelRow(SQLModel, table=True):
     annotator: str | None = None
     source: str
     drawn_at_random: bool = False
-    #: For a correction (``source`` "correction"): the ``label_id`` it corrects.
+    #: For a correction (an annotator's, so ``source`` "annotator"): the ``label_id`` it corrects.
     corrects: str | None = None
     model_version: int
     created_at: datetime = Field(default_factory=utcnow)

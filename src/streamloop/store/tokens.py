@@ -109,6 +109,11 @@ class Tokens:
             session.refresh(row)
             return _record(row)
 
+    def ever_made(self) -> bool:
+        """Whether any token was ever made here, revoked or not: then auth stays on."""
+        with Session(self.engine) as session:
+            return session.scalars(select(TokenRow.id).limit(1)).first() is not None
+
     def in_force(self) -> dict[str, Principal]:
         """Every token not revoked, by digest."""
         with Session(self.engine) as session:

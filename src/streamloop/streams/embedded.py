@@ -71,8 +71,9 @@ class EmbeddedEngine(Engine):
         await self.journal.close()
         self.store.close()
 
-    async def tokens(self) -> dict[str, Principal]:
-        return await self.store.run(self.store.tokens.in_force)
+    async def tokens(self) -> tuple[dict[str, Principal], bool]:
+        tokens = self.store.tokens
+        return await self.store.run(lambda: (tokens.in_force(), tokens.ever_made()))
 
     async def create_project(self, spec: dict[str, Any]) -> ProjectRecord:
         record = await self.store.run(self.store.create_project, **spec)

@@ -42,6 +42,6 @@ class Engine(abc.ABC):
     def projects(self) -> list[ProjectRuntime]:
         """Every running project, oldest first."""
 
-    async def tokens(self) -> dict[str, Principal]:
-        """The API tokens in force, by digest; none unless the engine keeps a store."""
-        return {}
+    async def tokens(self) -> tuple[dict[str, Principal], bool]:
+        """The API tokens in force, by digest, and whether any token was ever made."""
+        return {}, False

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from streamloop.config import Settings
-from streamloop.errors import Conflict, NotReady, TooManyRequests
+from streamloop.errors import Conflict, NotReady, StreamloopError, TooManyRequests
 from streamloop.online import OnlineModel
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
 
@@ -107,7 +107,11 @@ class Learner:
                 await self._apply(batch)
             except Exception as exc:  # the loop must survive a failing batch
                 log.exception("storing a batch of %d labels failed", len(batch))
-                error = NotReady(f"the label could not be stored: {exc}", code="store_failed")
+                error = (
+                    exc  # the store locked or full: say so, as the events endpoint does
+                    if isinstance(exc, StreamloopError)
+                    else NotReady(f"the label could not be stored: {exc}", code="store_failed")
+                )
                 for _label, future in batch:
                     if not future.done():
                         future.set_exception(error)

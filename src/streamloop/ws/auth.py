@@ -100,9 +100,11 @@ class Keyring:
         self.enabled = required
         self._principals: dict[str, Principal] = {}
 
-    def load(self, principals: dict[str, Principal]) -> None:
+    def load(self, principals: dict[str, Principal], ever_made: bool = False) -> None:
+        """The tokens in force; ``ever_made`` says whether any token was ever made, so that
+        revoking every token, even before a restart, never turns auth off."""
         self._principals = principals
-        self.enabled = self.enabled or bool(principals)
+        self.enabled = self.enabled or bool(principals) or ever_made
 
     def who(self, secret: str) -> Principal | None:
         return self._principals.get(digest(secret))
@@ -110,13 +112,13 @@ class Keyring:
     @contextlib.asynccontextmanager
     async def kept_fresh(self, engine: Engine, every: float) -> AsyncIterator[None]:
         """Load the tokens now, then reload them in the background while the block runs."""
-        self.load(await engine.tokens())
+        self.load(*await engine.tokens())
 
         async def reload() -> None:
             while True:
                 await asyncio.sleep(every)
                 try:
-                    self.load(await engine.tokens())
+                    self.load(*await engine.tokens())
                 except StreamloopError as exc:  # the store unavailable: keep the last set
                     log.warning("could not reload the API tokens: %s", exc.message)
 

@@ -1,9 +1,10 @@
 """What an operator watches besides the figures: latency histograms, request ids, JSON logs.
 
 Every HTTP request and every socket gets a request id (the client's ``X-Request-Id`` if it
-sent one, else a new one), returned in the response's ``X-Request-Id`` and carried by every
-log line written while serving it, with the ``label_id`` of the label being handled, if any.
-``STREAMLOOP_LOG_FORMAT=json`` writes the logs as JSON lines.
+sent one, else a new one). An HTTP response carries it back in ``X-Request-Id``. Log records
+written while serving carry it, with the ``label_id`` of the label being handled, if any;
+``STREAMLOOP_LOG_FORMAT=json`` writes them as JSON lines, which show both (the text format
+does not).
 """
 
 from __future__ import annotations
