@@ -12,7 +12,7 @@ __all__ = ["Rate", "Refusals"]
 class Rate:
     """A token bucket: ``per_second`` messages a second on average, bursts up to ``burst``.
 
-    >>> clock = iter([0.0, 0.0, 0.0, 1.0]).__next__
+    >>> clock = iter([0.0, 0.0, 0.0, 0.0, 1.0]).__next__  # made at 0, three at 0, one at 1
     >>> rate = Rate(1.0, burst=2.0, clock=clock)
     >>> [rate.allow(), rate.allow(), rate.allow()]
     [True, True, False]
