@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from streamloop.config import Settings
-from streamloop.store.database import sqlalchemy_url
-from support import Service, running, service_missing
+from support import Service, postgres_database, running, service_missing
 
 #: The broker that scripts/kafka/broker started; likewise required under CI.
 KAFKA_ENV = "STREAMLOOP_TEST_KAFKA"
-#: The server that scripts/postgres started; CI sets it, and there a PostgreSQL test that
-#: cannot run is a failure, not a skip.
-POSTGRES_ENV = "STREAMLOOP_TEST_POSTGRES"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -37,21 +31,8 @@ async def service(settings: Settings) -> AsyncIterator[Service]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    server = os.environ.get(POSTGRES_ENV)
-    if not server:
-        service_missing(
-            f"{POSTGRES_ENV} is unset; `export {POSTGRES_ENV}=$(scripts/postgres start)`"
-        )
-    name = f"streamloop_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(sqlalchemy_url(server), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

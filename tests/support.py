@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,10 +20,12 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from sqlalchemy import create_engine, text
 from websockets.asyncio.client import ClientConnection, connect
 
 from streamloop.app import create_app
 from streamloop.config import Settings
+from streamloop.store.database import sqlalchemy_url
 
 #: Upper bound on waiting for one message: a safety net against hangs, not a timing assertion.
 RECEIVE_TIMEOUT = 20.0
@@ -244,3 +247,28 @@ class WorkerProcess:
         code = self.process.wait(timeout=RECEIVE_TIMEOUT * 3)
         self._out.close()
         return code
+
+
+#: The server that scripts/postgres started; CI sets it, and there a PostgreSQL test that
+#: cannot run is a failure, not a skip.
+POSTGRES_ENV = "STREAMLOOP_TEST_POSTGRES"
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the test server, dropped afterwards; its URL."""
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        service_missing(
+            f"{POSTGRES_ENV} is unset; `export {POSTGRES_ENV}=$(scripts/postgres start)`"
+        )
+    name = f"streamloop_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(sqlalchemy_url(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
