@@ -401,3 +401,20 @@ def test_a_model_that_cannot_score_yet_is_unsure_instead_of_failing():
     assert prediction.label is None and prediction.uncertainty == 1.0
     assert model.learn({"text": "cheap pills"}, "spam").model_version == 2
     assert model.predict_many([{"text": "cheap"}] * 20)[0].model_version == 2
+
+
+def test_a_label_the_estimator_cannot_learn_still_counts_so_versions_match_the_store(caplog):
+    model = OnlineModel(
+        labels=["spam", "ham"], input_kind="text", preset="naive_bayes", strategy="margin"
+    )
+    model.learn({"text": "cheap pills"}, "spam")
+    learn_one = model._pipeline.learn_one
+
+    def failing(x: Any, y: str) -> None:
+        raise ZeroDivisionError("a numeric failure inside the estimator")
+
+    model._pipeline.learn_one = failing  # type: ignore[method-assign]
+    assert model.learn({"text": "lunch at noon"}, "ham").model_version == 2
+    assert "failed to learn a label" in caplog.text
+    model._pipeline.learn_one = learn_one  # type: ignore[method-assign]
+    assert model.learn({"text": "lunch at noon"}, "ham").model_version == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import pickle
 import random
@@ -21,6 +22,8 @@ from streamloop.online.presets import Classifier, build_pipeline
 from streamloop.online.strategies import STRATEGIES, uncertainty
 
 __all__ = ["Learned", "OnlineModel", "Prediction"]
+
+log = logging.getLogger(__name__)
 
 # From this many rows on, a batchable model scores through River's mini-batch path: below it,
 # building the data frame costs more than it saves.
@@ -279,9 +282,15 @@ class OnlineModel:
                 self._annotators.corrected(annotator)
         else:
             self._test(label, prediction.label, drawn_at_random, annotator)
-        self._pipeline.learn_one(x, label)
-        if self._rehearsal and not correction:
-            self._rehearse(x, label)
+        try:
+            self._pipeline.learn_one(x, label)
+            if self._rehearsal and not correction:
+                self._rehearse(x, label)
+        except ArithmeticError:
+            # The estimator could not take this item (a numeric failure inside River). The
+            # label is stored and counted all the same, so versions keep matching the store
+            # (a replay fails the same way, deterministically); the model goes on without it.
+            log.exception("model version %d: the estimator failed to learn a label", self._version)
         self._version += 1
         return Learned(
             predicted=prediction.label,
