@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer
 from streamloop.config import Settings
 from streamloop.errors import NotReady, StreamloopError
 from streamloop.online import OnlineModel
+from streamloop.online.model import Prediction
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams import topics
 from streamloop.streams.learner import new_model
@@ -80,29 +81,59 @@ class EventScorer:
         is then retried as a whole: stored events come back as duplicates, not new items.
         """
         results: list[dict[str, Any] | None] = [None] * len(raws)
-        by_project: dict[str, list[tuple[int, str, dict[str, Any], Any, bool]]] = {}
+        by_project: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         for index, raw in enumerate(raws):
             try:
                 name, event_id, data = _event(topics.decode(raw))
-                record = await self._project(name)
-                prediction = self._model(record).predict(data)  # ValueError if it does not fit
+                await self._project(name)
             except ValueError as exc:
-                results[index] = {"error": str(exc), "event": raw.decode("utf-8", "replace")}
+                results[index] = _dead_letter(raw, exc)
                 continue
-            # As serve's ingest does: an exploration share of arrivals is a random sample.
-            sampled = record.strategy != "random" and self._sample_rng.random() < record.exploration
-            by_project.setdefault(name, []).append((index, event_id, data, prediction, sampled))
+            by_project.setdefault(name, []).append((index, event_id, data))
         for name, events in by_project.items():
+            record = self._projects[name]
+            scored = self._predict(record, events, raws, results)
+            if not scored:
+                continue
             items = await self.store.run(
                 self.store.insert_events,
-                self._projects[name].id,
-                [NewEvent(e, d, "queued", p.uncertainty, s) for _, e, d, p, s in events],
+                record.id,
+                [NewEvent(e, d, "queued", p.uncertainty, s) for _, e, d, p, s in scored],
             )
-            for (index, _id, _data, prediction, _s), item in zip(events, items, strict=True):
+            for (index, _id, _data, prediction, _s), item in zip(scored, items, strict=True):
                 result = topics.scored_record(name, item, prediction_json(prediction), "worker")
                 result["worker"] = WORKER_ID
                 results[index] = result
         return [result for result in results if result is not None]
+
+    def _predict(
+        self,
+        record: ProjectRecord,
+        events: list[tuple[int, str, dict[str, Any]]],
+        raws: Sequence[bytes],
+        results: list[dict[str, Any] | None],
+    ) -> list[tuple[int, str, dict[str, Any], Prediction, bool]]:
+        """Score one project's events as a batch (River's mini-batch path where the model has
+        one); an event that does not fit the model goes to ``results`` as a dead letter."""
+        model = self._model(record)
+        try:
+            predictions: list[Prediction | None] = list(
+                model.predict_many([data for _, _, data in events])
+            )
+        except ValueError:  # some event does not fit: one at a time, to find which
+            predictions = [None] * len(events)
+        scored = []
+        for (index, event_id, data), prediction in zip(events, predictions, strict=True):
+            if prediction is None:
+                try:
+                    prediction = model.predict(data)
+                except ValueError as exc:
+                    results[index] = _dead_letter(raws[index], exc)
+                    continue
+            # As serve's ingest does: an exploration share of arrivals is a random sample.
+            sampled = record.strategy != "random" and self._sample_rng.random() < record.exploration
+            scored.append((index, event_id, data, prediction, sampled))
+        return scored
 
     async def _project(self, name: str) -> ProjectRecord:
         if name not in self._projects:
@@ -120,6 +151,10 @@ class EventScorer:
             model = OnlineModel.restore(blob[1]) if blob else new_model(record)
             self._models[record.name] = model
         return model
+
+
+def _dead_letter(raw: bytes, exc: Exception) -> dict[str, Any]:
+    return {"error": str(exc), "event": raw.decode("utf-8", "replace")}
 
 
 def _event(message: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
