@@ -1,0 +1,1 @@
+"""Property tests of the HTTP API and WebSockets against one live service per database."""
