@@ -110,6 +110,7 @@ async def run(annotators: int, labels: int, pace: float | None) -> dict[str, obj
                 )
                 elapsed = time.perf_counter() - started
                 metrics = (await http.get("/api/projects/bench/metrics")).json()
+                server_side = ack_buckets((await http.get("/metrics")).text)
         finally:
             server.stop()
     latencies.sort()
@@ -122,6 +123,27 @@ async def run(annotators: int, labels: int, pace: float | None) -> dict[str, obj
         "ack_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2),
         "commits": metrics["label_commits_total"],
         "labels_per_commit": round(metrics["labels_total"] / metrics["label_commits_total"], 1),
+        # The server's own view (label read to ack written): the share of acks within each
+        # bound, from its histogram; the rest of a client's latency is the network stack, the
+        # client's loop, and both waking up.
+        "server_ack_within_ms": server_side,
+    }
+
+
+def ack_buckets(prometheus: str) -> dict[str, float]:
+    """Share of acks the server answered within each histogram bound (ms), up to 10 ms."""
+    counts: dict[float, float] = {}
+    for line in prometheus.splitlines():
+        if line.startswith("streamloop_label_ack_seconds_bucket{"):
+            bound = line.split('le="')[1].split('"')[0]
+            if bound != "+Inf":
+                counts[float(bound)] = float(line.split()[-1])
+        elif line.startswith("streamloop_label_ack_seconds_count{"):
+            total = float(line.split()[-1])
+    return {
+        f"{1000 * bound:g}": round(count / total, 4)
+        for bound, count in sorted(counts.items())
+        if bound <= 0.01
     }
 
 
