@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -418,3 +419,22 @@ def test_a_label_the_estimator_cannot_learn_still_counts_so_versions_match_the_s
     assert "failed to learn a label" in caplog.text
     model._pipeline.learn_one = learn_one  # type: ignore[method-assign]
     assert model.learn({"text": "lunch at noon"}, "ham").model_version == 3
+
+
+def test_predict_many_matches_predict_on_outliers(make_items: Any) -> None:
+    # Logits beyond ±30, where River's sigmoid is exactly 0 or 1: all-zero rows are uniform
+    # (the most uncertain), and ties are ties, in a batch as one at a time.
+    model = OnlineModel(
+        labels=LABEL_SETS["3"],
+        input_kind="tabular",
+        preset="logistic_regression",
+        strategy="margin",
+    )
+    for data, label in make_items("tabular", LABEL_SETS["3"], 200, seed=3):
+        model.learn(data, label)
+    base = make_items("tabular", LABEL_SETS["3"], 1, seed=4)[0][0]
+    rng = random.Random(0)
+    fields = ("x", "y", "noise", "count")
+    rows = [base | {f: rng.uniform(-300.0, 300.0) for f in fields} for _ in range(400)]
+
+    _same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from streamloop.online import snapshot
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 # From this many rows on, a batchable model scores through River's mini-batch path: below it,
 # building the data frame costs more than it saves.
 _BATCH_FROM = 16
+#: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`).
+_LOGIT_BOUND = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +234,25 @@ class OnlineModel:
         )
 
     def _predict_frame(self, frame: pd.DataFrame) -> list[Prediction]:
-        scores = self._pipeline.predict_proba_many(frame)  # type: ignore[attr-defined]
-        labels = list(scores.columns)
+        # The front's mini-batch path, then each one-vs-rest model's logits as a matrix
+        # product. The probabilities follow River's scalar sigmoid, which is exactly 0 below a
+        # logit of -30 and 1 above 30: numpy's smooth one would score outliers differently
+        # from `predict`, and outliers are what annotators should see.
+        steps = self._pipeline.steps  # type: ignore[attr-defined]
+        features = steps["TransformerUnion"].transform_many(frame)
+        columns = list(features.columns)
+        matrix = features.to_numpy(dtype=np.float64)
+        scores: dict[str, list[float]] = {}
+        for label, binary in steps["OneVsRestClassifier"].classifiers.items():
+            logits = binary._raw_dot_many(matrix, columns)  # River's own: X @ w + intercept
+            inside = 1.0 / (1.0 + np.exp(-np.clip(logits, -_LOGIT_BOUND, _LOGIT_BOUND)))
+            sigmoid = np.where(
+                logits < -_LOGIT_BOUND, 0.0, np.where(logits > _LOGIT_BOUND, 1.0, inside)
+            )
+            scores[label] = sigmoid.tolist()
         return [
-            self._prediction(dict(zip(labels, row, strict=True)))
-            for row in scores.to_numpy(dtype=float).tolist()
+            self._prediction({label: values[n] for label, values in scores.items()})
+            for n in range(len(frame))
         ]
 
     def features(self, data: Mapping[str, Any]) -> dict[Any, float]:
