@@ -12,7 +12,7 @@ import websockets
 
 from streamloop.config import Settings
 from streamloop.store import Store
-from streamloop.ws.auth import Keyring
+from streamloop.ws.auth import Keyring, _route_path, required_roles
 from support import RECEIVE_TIMEOUT, ServeProcess, Socket, project_spec, running, ticket
 
 ROLES = ("admin", "producer", "annotator", "supervisor")
@@ -190,3 +190,10 @@ def test_serving_beyond_loopback_without_tokens_is_refused(tmp_path: Path):
     assert result.returncode == 2
     assert "refusing to serve on 0.0.0.0 with no API tokens" in result.stderr
     assert "--open" in result.stderr
+
+
+def test_roles_are_matched_on_the_routed_path_under_a_root_path():
+    # Behind a proxy that mounts the app under /sl, the rules still see /api/projects.
+    scope = {"path": "/sl/api/projects", "root_path": "/sl"}
+    assert required_roles("POST", _route_path(scope)) == {"admin"}
+    assert required_roles("PATCH", "/api/projects/p") == {"admin"}  # no rule: admin only

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
+
+import orjson
 
 from streamloop.ws.dashboard import _push
 from streamloop.ws.limits import Refusals
@@ -104,3 +107,32 @@ async def test_a_slow_dashboard_gets_only_the_newest_figures_and_the_dropped_are
         pusher.cancel()
     assert socket.sent == ["v1", "v6"]  # never queued behind: v2..v5 were dropped
     assert counts["dashboard_push_dropped"] == 4
+
+
+async def test_a_request_still_sending_its_body_holds_its_place(settings):
+    # Admission is held from before the body is read until the answer: slow senders cannot
+    # pile up bodies in memory behind the cap.
+    one = dataclasses.replace(settings, store_backlog_max=1)
+    async with running(one) as service:
+        await service.create_project()
+        body = orjson.dumps({"events": events(0, 2)})
+        go_on, started = asyncio.Event(), asyncio.Event()
+
+        async def slowly() -> AsyncIterator[bytes]:
+            yield body[:10]
+            started.set()
+            await go_on.wait()
+            yield body[10:]
+
+        first = asyncio.create_task(
+            service.http.post("/api/projects/tickets/events", content=slowly())
+        )
+        await started.wait()
+        refused = await service.http.post(
+            "/api/projects/tickets/events", json={"events": events(2, 1)}
+        )
+        go_on.set()
+        assert (await first).status_code == 200
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "store_busy"
+        assert (await service.metrics("tickets"))["events_total"] == 2

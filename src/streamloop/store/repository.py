@@ -85,6 +85,8 @@ class Store:
         self.tokens = Tokens(self.engine)
         #: Calls waiting for or running on the store's thread: how far behind it is.
         self.backlog = 0
+        #: Events requests admitted and not yet answered (see `admitting_events`).
+        self.admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamloop-store")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from streamloop.config import Settings
@@ -154,15 +155,25 @@ class ProjectRuntime(Leasing):
     def predict(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return prediction_json(self.model.predict(data))
 
-    def admit_events(self) -> None:
-        """Refuse new events while the store or the learner is behind: 429, retry shortly.
+    @contextlib.contextmanager
+    def admitting_events(self) -> Iterator[None]:
+        """Hold a place for one events request, from before its body is read until it is
+        answered, or refuse it now: 429, retry shortly.
 
-        Waiting requests would otherwise hold their events in memory without bound.
+        Requests admitted share the store's cap (``store_backlog_max``), so that however many
+        clients post at once, at most that many bodies are in memory while the database or
+        the learner is behind.
         """
-        if self.store.backlog >= self.settings.store_backlog_max:
+        store = self.store
+        if store.backlog + store.admitted >= self.settings.store_backlog_max:
             raise TooManyRequests("the database is behind; retry shortly", code="store_busy")
         if self.learner.backlog >= self.settings.pending_labels_max:
             raise TooManyRequests("the learner is behind; retry shortly", code="learner_busy")
+        store.admitted += 1
+        try:
+            yield
+        finally:
+            store.admitted -= 1
 
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Score a batch, store it, and route the new items into the queue."""

@@ -29,6 +29,7 @@ __all__ = ["Authenticate", "Keyring", "RedactTokens", "redact", "required_roles"
 log = logging.getLogger(__name__)
 
 _ANY = frozenset({"admin", "producer", "annotator", "supervisor"})
+_ADMIN = frozenset({"admin"})
 _PUBLIC: frozenset[str] = frozenset()
 _PROJECT = r"/api/projects/[^/]+"
 
@@ -36,7 +37,7 @@ _PROJECT = r"/api/projects/[^/]+"
 _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("*", re.compile(r"/(healthz|readyz|openapi\.json)?"), _PUBLIC),
     ("*", re.compile(r"/static/.*"), _PUBLIC),
-    ("POST", re.compile(r"/api/projects"), frozenset({"admin"})),
+    ("POST", re.compile(r"/api/projects"), _ADMIN),
     ("GET", re.compile(r"/api/projects"), _ANY),
     ("GET", re.compile(_PROJECT), _ANY),
     ("POST", re.compile(_PROJECT + r"/(events|predict|labels)"), frozenset({"producer"})),
@@ -52,17 +53,19 @@ _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
 def required_roles(method: str, path: str) -> frozenset[str] | None:
     """The roles that may call ``method path`` (``"WS"`` for a socket); None if anyone may.
 
-    Paths no rule names need a token of any role: a route added later is closed, not open.
+    Paths no rule names need an admin token: a route added later is closed, not open.
 
     >>> sorted(required_roles("POST", "/api/projects/t/events") or [])
     ['admin', 'producer']
     >>> required_roles("GET", "/healthz") is None
     True
+    >>> sorted(required_roles("DELETE", "/api/projects/t") or [])
+    ['admin']
     """
     for rule_method, pattern, roles in _RULES:
         if rule_method in ("*", method) and pattern.fullmatch(path):
             return roles | {"admin"} if roles else None
-    return _ANY
+    return _ADMIN
 
 
 def redact(text: str) -> str:
@@ -119,8 +122,8 @@ class Keyring:
                 await asyncio.sleep(every)
                 try:
                     self.load(*await engine.tokens())
-                except StreamloopError as exc:  # the store unavailable: keep the last set
-                    log.warning("could not reload the API tokens: %s", exc.message)
+                except Exception:  # the store unavailable, or worse: keep the last set, go on
+                    log.exception("could not reload the API tokens; keeping the last ones")
 
         task = asyncio.create_task(reload(), name="tokens")
         try:
@@ -148,7 +151,7 @@ class Authenticate:
             return
         scope.setdefault("state", {})["principal"] = None
         method = "WS" if scope["type"] == "websocket" else scope["method"]
-        roles = required_roles("GET" if method == "HEAD" else method, scope["path"])
+        roles = required_roles("GET" if method == "HEAD" else method, _route_path(scope))
         if roles is not None and self.keyring.enabled:
             try:
                 scope["state"]["principal"] = self._check(scope, roles)
@@ -174,6 +177,13 @@ class Authenticate:
                 f"a {principal.role} token may not do this; it needs {allowed}", code="forbidden"
             )
         return principal
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches: without the ``root_path`` a proxy mounts the app under."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _secret(scope: Scope) -> str | None:

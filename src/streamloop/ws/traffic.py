@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from streamloop.errors import PayloadTooLarge
+from streamloop.streams import ProjectRuntime
 from streamloop.ws.context import engine_of, settings_of
 from streamloop.ws.payloads import (
     EventsBody,
@@ -23,9 +24,14 @@ __all__ = ["post_events", "post_labels", "predict"]
 
 
 async def post_events(request: Request) -> Response:
-    settings = settings_of(request)
     runtime = engine_of(request).project(request.path_params["project"])
-    runtime.admit_events()  # before reading the body: a refusal costs next to nothing
+    # Admitted (or refused, which costs next to nothing) before the body is read.
+    with runtime.admitting_events():
+        return await _post_events(request, runtime)
+
+
+async def _post_events(request: Request, runtime: ProjectRuntime) -> Response:
+    settings = settings_of(request)
     body: Any = await read_json(request, settings.max_body_bytes)
     events = body.get("events") if isinstance(body, dict) else None
     if isinstance(events, list) and len(events) > settings.max_events_per_request:
