@@ -163,12 +163,16 @@ async def test_the_token_never_reaches_the_logs(tmp_path: Path):
         url = server.base.replace("http", "ws") + "/ws/projects/nope/annotate"
         async with websockets.connect(f"{url}?token={tokens['annotator']}") as ws:
             assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
+        # The same key percent-encoded: still the token, still not logged.
+        async with websockets.connect(f"{url}?%74oken={tokens['producer']}") as ws:
+            assert (await Socket(ws).expect("error"))["code"] == "forbidden"
     finally:
         assert server.kill() == 0
     output = "".join(printed + server.output)
     assert "auth:       on" in output
     assert "/ws/projects/nope/annotate" in output  # the socket was logged...
     assert tokens["annotator"] not in output  # ...but not its token
+    assert tokens["producer"] not in output
 
 
 def test_serving_beyond_loopback_without_tokens_is_refused(tmp_path: Path):

@@ -14,6 +14,7 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
+from streamloop.errors import NotReady
 from streamloop.store.repository import Store
 from streamloop.store.tables import utcnow
 
@@ -72,9 +73,10 @@ class Journal:
                 self._entries.clear()
                 try:
                     await self.store.run(self.store.apply_journal, batch)
-                except Exception:
+                except NotReady:
                     # Keep the batch for the next try (the database locked or full for now),
-                    # within the journal's bound: the oldest entries go first.
+                    # within the journal's bound: the oldest entries go first. Any other
+                    # failure would fail again: that batch is dropped (and logged).
                     self._entries.extendleft(reversed(batch))
                     while len(self._entries) > self.capacity:
                         self._entries.popleft()

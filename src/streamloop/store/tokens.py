@@ -96,18 +96,21 @@ class Tokens:
             ]
 
     def revoke(self, name: str) -> TokenRecord:
-        """Revoke the token in force named ``name``."""
+        """Revoke the token in force named ``name`` (every one, should two have been made at
+        once by two ``create`` runs racing)."""
         with Session(self.engine) as session:
-            row = session.scalars(
+            rows = session.scalars(
                 select(TokenRow).where(TokenRow.name == name, col(TokenRow.revoked_at).is_(None))
-            ).first()
-            if row is None:
+            ).all()
+            if not rows:
                 raise NotFound(f"no token named {name!r} is in force", code="unknown_token")
-            row.revoked_at = utcnow()
-            session.add(row)
+            now = utcnow()
+            for row in rows:
+                row.revoked_at = now
+                session.add(row)
             session.commit()
-            session.refresh(row)
-            return _record(row)
+            session.refresh(rows[0])
+            return _record(rows[0])
 
     def ever_made(self) -> bool:
         """Whether any token was ever made here, revoked or not: then auth stays on."""

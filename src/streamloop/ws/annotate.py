@@ -44,6 +44,8 @@ _ANNOTATOR = re.compile(r"^[\w.@+-]{1,64}$")
 _PREFETCH = re.compile(r"^[0-9]{1,3}$")
 #: Most prefetched items one connection may ask for.
 MAX_PREFETCH = 50
+#: Longest client string echoed back in an error (the contract's ids are shorter).
+_ECHOED_MAX = 256
 #: Messages waiting to be written to one annotator; a client this far behind is dropped.
 OUTBOX_MAX = 1000
 
@@ -72,6 +74,8 @@ async def annotate(websocket: WebSocket) -> None:
         try:
             outbox.put_nowait(message)
         except asyncio.QueueFull:
+            if writer.cancelling():
+                return  # already being closed
             # The client stopped reading: end the connection, which returns its leases.
             log.warning("annotator %s is not reading its messages; closing", annotator)
             refused["annotate_not_reading"] += 1
@@ -151,7 +155,7 @@ async def _read(
         runtime.touch(session)
         try:
             if not limits.rate.allow():
-                raise _rate_limited(raw, limits.rate.per_second)
+                raise _rate_limited(raw, limits.rate.per_second, limits.max_frame)
             reply = await _handle(raw, runtime, session, limits.max_frame, limits.acks)
         except StreamloopError as exc:
             if isinstance(exc, TooManyRequests):
@@ -164,11 +168,13 @@ async def _read(
         asyncio.get_running_loop().call_soon(runtime.fill, session)
 
 
-def _rate_limited(raw: str | bytes, per_second: float) -> TooManyRequests:
+def _rate_limited(raw: str | bytes, per_second: float, max_frame: int) -> TooManyRequests:
     error = TooManyRequests(
         f"more than {per_second:g} messages a second; this one was not read",
         code="rate_limited",
     )
+    if len(raw) > max_frame:
+        return error  # not read at all
     with contextlib.suppress(Exception):
         payload = loads(raw)
         if isinstance(payload, dict):
@@ -176,7 +182,7 @@ def _rate_limited(raw: str | bytes, per_second: float) -> TooManyRequests:
             error.context = {
                 key: payload[key]
                 for key in ("label_id", "item_id")
-                if isinstance(payload.get(key), str)
+                if isinstance(payload.get(key), str) and len(payload[key]) <= _ECHOED_MAX
             }
     return error
 

@@ -48,6 +48,8 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
 ]
 
 _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
+# Any query string in a log line: its keys may be percent-encoded (``%74oken=``).
+_QUERY_IN_TEXT = re.compile(r"(/[^\s\"'?]*\?)[^\s\"']+")
 
 
 def required_roles(method: str, path: str) -> frozenset[str] | None:
@@ -69,12 +71,14 @@ def required_roles(method: str, path: str) -> frozenset[str] | None:
 
 
 def redact(text: str) -> str:
-    """``text`` with any ``token=...`` value hidden.
+    """``text`` with the query of any path hidden, and any other ``token=...`` value.
 
-    >>> redact("GET /ws/projects/t/annotate?token=sl_abc&prefetch=2")
-    'GET /ws/projects/t/annotate?token=[redacted]&prefetch=2'
+    >>> redact('"WebSocket /ws/projects/t/annotate?%74oken=sl_abc&prefetch=2" [accepted]')
+    '"WebSocket /ws/projects/t/annotate?[redacted]" [accepted]'
+    >>> redact("token=sl_abc")
+    'token=[redacted]'
     """
-    return _TOKEN_IN_TEXT.sub(r"\1[redacted]", text)
+    return _TOKEN_IN_TEXT.sub(r"\1[redacted]", _QUERY_IN_TEXT.sub(r"\1[redacted]", text))
 
 
 class RedactTokens(logging.Filter):
@@ -82,7 +86,7 @@ class RedactTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message:
+        if "token=" in message or "?" in message:
             record.msg, record.args = redact(message), ()
         return True
 

@@ -248,7 +248,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 async def openapi_json(request: Request) -> Response:
     """``GET /openapi.json``: the document of the application's own routes."""
-    return OrjsonResponse(build(request.app.routes))
+    document = getattr(request.app.state, "openapi", None)
+    if document is None:  # built once: the routes do not change while serving
+        document = request.app.state.openapi = build(request.app.routes)
+    return OrjsonResponse(document)
 
 
 def build(routes: Iterable[BaseRoute]) -> Schema:

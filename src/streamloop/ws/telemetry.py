@@ -31,6 +31,8 @@ access_log = logging.getLogger("streamloop.access")
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request", default=None)
 _label_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("label", default=None)
+#: Methods with their own series; any other is "other", so clients cannot add series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CLIENT_ID = re.compile(r"^[\w.:-]{1,64}$")
 # Seconds: from a fraction of a millisecond (an embedded ack) to the broker's timeouts.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -105,7 +107,8 @@ class Observe:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
-            self.telemetry.requests.labels(scope["method"], route, str(status)).observe(elapsed)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.telemetry.requests.labels(method, route, str(status)).observe(elapsed)
             # The path only: a query could carry a secret.
             access_log.info(
                 "%s %s %d %.1f ms", scope["method"], scope["path"], status, 1000 * elapsed
