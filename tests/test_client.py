@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -95,19 +96,19 @@ async def test_send_events_retries_back_pressure_as_the_service_asks(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     refusals = iter([True, False])
-    admit = ProjectRuntime.admit_events
+    admit = ProjectRuntime.admitting_events
 
-    def busy_once(runtime: ProjectRuntime) -> None:
+    def busy_once(runtime: ProjectRuntime) -> contextlib.AbstractContextManager[None]:
         if next(refusals, False):
             raise TooManyRequests("the database is behind; retry shortly", code="store_busy")
-        admit(runtime)
+        return admit(runtime)
 
     async with (
         AsyncClient(service.base, retries=0) as impatient,
         AsyncClient(service.base) as client,
     ):
         await client.create_project("tickets", LABELS)
-        monkeypatch.setattr(ProjectRuntime, "admit_events", busy_once)
+        monkeypatch.setattr(ProjectRuntime, "admitting_events", busy_once)
         with pytest.raises(StreamloopError) as refused:
             await impatient.send_events("tickets", events(2))
         assert (refused.value.code, refused.value.status) == ("store_busy", 429)
