@@ -26,7 +26,7 @@ from sqlalchemy import select
 from streamloop.client import Client
 from streamloop.errors import InvalidInput, NotFound
 from streamloop.store import ProjectRecord, Store
-from streamloop.store.tables import ItemRow, LabelRow
+from streamloop.store.statements import ITEMS, LABELS
 from streamloop.streams.learner import new_model
 
 __all__ = [
@@ -55,9 +55,6 @@ EXPORT_FIELDS = (
     "predicted",
 )
 
-_ITEMS = ItemRow.__table__  # type: ignore[attr-defined]
-_LABELS = LabelRow.__table__  # type: ignore[attr-defined]
-
 
 def find_project(store: Store, name: str) -> ProjectRecord:
     for record in store.list_projects():
@@ -72,20 +69,20 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
     model = new_model(record)
     query = (
         select(
-            _LABELS.c.label_id,
-            _ITEMS.c.event_id,
-            _ITEMS.c.data,
-            _LABELS.c.label,
-            _LABELS.c.source,
-            _LABELS.c.annotator,
-            _LABELS.c.corrects,
-            _LABELS.c.drawn_at_random,
-            _LABELS.c.created_at,
-            _LABELS.c.model_version,
+            LABELS.c.label_id,
+            ITEMS.c.event_id,
+            ITEMS.c.data,
+            LABELS.c.label,
+            LABELS.c.source,
+            LABELS.c.annotator,
+            LABELS.c.corrects,
+            LABELS.c.drawn_at_random,
+            LABELS.c.created_at,
+            LABELS.c.model_version,
         )
-        .join(_ITEMS, _ITEMS.c.id == _LABELS.c.item_id)
-        .where(_LABELS.c.project_id == record.id)
-        .order_by(_LABELS.c.id)
+        .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
+        .where(LABELS.c.project_id == record.id)
+        .order_by(LABELS.c.id)
     )
     with store.engine.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(query):
