@@ -134,6 +134,19 @@ def test_predict_many_matches_predict(trained: Trained, size: int) -> None:
     _same_predictions(trained.model.predict_many(rows), [trained.model.predict(r) for r in rows])
 
 
+def trained_tabular_model(make_items: Any) -> OnlineModel:
+    """The tabular linear preset (the one with a batch path), taught 200 rows."""
+    model = OnlineModel(
+        labels=LABEL_SETS["3"],
+        input_kind="tabular",
+        preset="logistic_regression",
+        strategy="margin",
+    )
+    for data, label in make_items("tabular", LABEL_SETS["3"], 200, seed=3):
+        model.learn(data, label)
+    return model
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -147,14 +160,7 @@ def test_predict_many_matches_predict(trained: Trained, size: int) -> None:
 def test_predict_many_matches_predict_on_uneven_tabular_rows(
     make_items: Any, extra: dict[str, Any]
 ) -> None:
-    model = OnlineModel(
-        labels=LABEL_SETS["3"],
-        input_kind="tabular",
-        preset="logistic_regression",
-        strategy="margin",
-    )
-    for data, label in make_items("tabular", LABEL_SETS["3"], 200, seed=3):
-        model.learn(data, label)
+    model = trained_tabular_model(make_items)
     rows = [dict(data) for data, _ in make_items("tabular", LABEL_SETS["3"], 40, seed=4)]
     for n, row in enumerate(rows):
         row["mixed"] = float(n)
@@ -424,14 +430,7 @@ def test_a_label_the_estimator_cannot_learn_still_counts_so_versions_match_the_s
 def test_predict_many_matches_predict_on_outliers(make_items: Any) -> None:
     # Logits beyond ±30, where River's sigmoid is exactly 0 or 1: all-zero rows are uniform
     # (the most uncertain), and ties are ties, in a batch as one at a time.
-    model = OnlineModel(
-        labels=LABEL_SETS["3"],
-        input_kind="tabular",
-        preset="logistic_regression",
-        strategy="margin",
-    )
-    for data, label in make_items("tabular", LABEL_SETS["3"], 200, seed=3):
-        model.learn(data, label)
+    model = trained_tabular_model(make_items)
     base = make_items("tabular", LABEL_SETS["3"], 1, seed=4)[0][0]
     rng = random.Random(0)
     fields = ("x", "y", "noise", "count")

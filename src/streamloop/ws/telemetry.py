@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry, Histogram
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["JsonLines", "Observe", "Telemetry", "handling_label", "install_logging"]
@@ -74,6 +74,21 @@ class Observe:
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self.app = app
         self.telemetry = telemetry
+        self._templates: dict[Any, str] | None = None
+
+    def _route_of(self, scope: Scope) -> str:
+        """The route's template (``/api/projects/{project}/events``): bounded label values.
+
+        The router has matched the request already and left its endpoint in the scope; the
+        endpoint names its route, so nothing is matched twice.
+        """
+        if self._templates is None:
+            routes = scope["app"].routes if "app" in scope else ()
+            self._templates = {r.endpoint: r.path for r in routes if isinstance(r, Route)}
+        template = self._templates.get(scope.get("endpoint"))
+        if template is not None:
+            return template
+        return "static" if scope["path"].startswith("/static/") else "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -106,21 +121,13 @@ class Observe:
             await self.app(scope, receive, sending)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_of(scope)
+            route = self._route_of(scope)
             method = scope["method"] if scope["method"] in _METHODS else "other"
             self.telemetry.requests.labels(method, route, str(status)).observe(elapsed)
             # The path only: a query could carry a secret.
             access_log.info(
                 "%s %s %d %.1f ms", scope["method"], scope["path"], status, 1000 * elapsed
             )
-
-
-def _route_of(scope: Scope) -> str:
-    """The route's template (``/api/projects/{project}/events``): bounded label values."""
-    for route in scope["app"].routes if "app" in scope else ():
-        if isinstance(route, Route) and route.matches(scope)[0] == Match.FULL:
-            return route.path
-    return "static" if scope["path"].startswith("/static/") else "other"
 
 
 class JsonLines(logging.Formatter):
