@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 import signal
@@ -24,6 +25,7 @@ from sqlalchemy import create_engine, text
 from websockets.asyncio.client import ClientConnection, connect
 
 from streamloop.app import create_app
+from streamloop.cli import server_config
 from streamloop.config import Settings
 from streamloop.store.database import sqlalchemy_url
 
@@ -153,14 +155,9 @@ class Socket:
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Service]:
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_frame_bytes * 4,
-        log_level="warning",
-        lifespan="on",
+    # Served as `streamloop serve` serves it, with its limits, on a free loopback port.
+    config = server_config(
+        app, dataclasses.replace(settings, host="127.0.0.1", port=0), log_level="warning"
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())

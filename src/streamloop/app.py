@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from streamloop.config import Settings
 from streamloop.streams import EmbeddedEngine, Engine
@@ -15,8 +16,10 @@ from streamloop.ws import routes
 from streamloop.ws.auth import Authenticate, Keyring
 from streamloop.ws.dashboard import DashboardHubs
 from streamloop.ws.handlers import exception_handlers
+from streamloop.ws.headers import SecurityHeaders
 from streamloop.ws.limits import Refusals
 from streamloop.ws.ops import registry_for
+from streamloop.ws.origins import SameOrigin, allowed_origins, origin_text
 from streamloop.ws.telemetry import Observe, Telemetry
 
 __all__ = ["create_app"]
@@ -54,23 +57,42 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 await bridge.stop()
 
     refused = Refusals()
+    if bridge is not None:
+        bridge.refused = refused  # model records refused on Kafka count with the rest
     prometheus = registry_for(engine, refused)
     telemetry = Telemetry(prometheus)
+    # Outermost first: every request is timed and logged with its id, refused ones too, and
+    # every answer carries the security headers; then hosts and origins, before any token.
+    middleware = [
+        Middleware(Observe, telemetry=telemetry),
+        Middleware(SecurityHeaders),
+        Middleware(SameOrigin, settings=settings),
+    ]
+    if settings.allow_origin:
+        # CORS headers for the origins named, and for no other.
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=[origin_text(origin) for origin in allowed_origins(settings)],
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["retry-after", "x-request-id", "x-streamloop-model-version"],
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(Authenticate, keyring=keyring))
     app = Starlette(
         routes=routes(),
         exception_handlers=exception_handlers,
         lifespan=lifespan,
-        # Outermost first: every request is timed and logged with its id, refused ones too.
-        middleware=[
-            Middleware(Observe, telemetry=telemetry),
-            Middleware(Authenticate, keyring=keyring),
-        ],
+        middleware=middleware,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = keyring
     app.state.dashboards = DashboardHubs()
     app.state.refused = refused
+    app.state.bodies_in_flight = 0  # see streamloop.ws.context.admitting_body
     app.state.prometheus = prometheus
     app.state.telemetry = telemetry
     return app

@@ -20,9 +20,11 @@ __all__ = [
     "NotFound",
     "NotReady",
     "PayloadTooLarge",
+    "RequestTimeout",
     "StreamloopError",
     "TooManyRequests",
     "Unauthenticated",
+    "UnsupportedMediaType",
 ]
 
 
@@ -32,21 +34,33 @@ class StreamloopError(Exception):
     http_status: ClassVar[int] = status.HTTP_500_INTERNAL_SERVER_ERROR
     default_code: ClassVar[str] = "internal_error"
     ws_close_code: ClassVar[int] = status.WS_1011_INTERNAL_ERROR
+    #: Whether the same request or message, sent again unchanged, may succeed. Clients decide
+    #: from this flag alone whether to resend, so a new code never needs a client release.
+    default_retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, retryable: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
+        self.retryable = self.default_retryable if retryable is None else retryable
         #: Extra fields for the WebSocket error frame (the ``label_id`` a refusal concerns).
         self.context: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
         """The contract's error object for an HTTP response."""
-        return {"error": {"code": self.code, "message": self.message}}
+        return {"error": {"code": self.code, "message": self.message, "retryable": self.retryable}}
 
     def frame(self) -> dict[str, Any]:
         """The contract's error message for a WebSocket."""
-        return {"type": "error", "code": self.code, "message": self.message, **self.context}
+        return {
+            "type": "error",
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            **self.context,
+        }
 
 
 class BadRequest(StreamloopError):
@@ -89,12 +103,29 @@ class Conflict(StreamloopError):
     ws_close_code = status.WS_1008_POLICY_VIOLATION
 
 
+class RequestTimeout(StreamloopError):
+    """A request body that did not arrive in time."""
+
+    http_status = status.HTTP_408_REQUEST_TIMEOUT
+    default_code = "body_timeout"
+    ws_close_code = status.WS_1008_POLICY_VIOLATION
+    default_retryable = True
+
+
 class PayloadTooLarge(StreamloopError):
     """A body, frame or batch over its limit."""
 
     http_status = status.HTTP_413_CONTENT_TOO_LARGE
     default_code = "too_large"
     ws_close_code = status.WS_1009_MESSAGE_TOO_BIG
+
+
+class UnsupportedMediaType(StreamloopError):
+    """A request that changes state without ``Content-Type: application/json``."""
+
+    http_status = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_code = "unsupported_media_type"
+    ws_close_code = status.WS_1003_UNSUPPORTED_DATA
 
 
 class InvalidInput(StreamloopError):
@@ -111,6 +142,7 @@ class TooManyRequests(StreamloopError):
     http_status = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "overloaded"
     ws_close_code = status.WS_1013_TRY_AGAIN_LATER
+    default_retryable = True
 
 
 class NotReady(StreamloopError):
@@ -119,3 +151,4 @@ class NotReady(StreamloopError):
     http_status = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "not_ready"
     ws_close_code = status.WS_1013_TRY_AGAIN_LATER
+    default_retryable = True

@@ -221,9 +221,11 @@ def assert_error_body(response: httpx.Response, statuses: frozenset[int] = ERROR
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
     # The contract may be extended with new fields, never fewer.
-    assert isinstance(error, dict) and {"code", "message"} <= set(error), body
+    assert isinstance(error, dict) and {"code", "message", "retryable"} <= set(error), body
     assert isinstance(error["code"], str) and SNAKE_CASE.match(error["code"]), body
     assert isinstance(error["message"], str) and error["message"].strip(), body
+    # Back-pressure and "not ready" may pass if sent again unchanged; nothing else does.
+    assert error["retryable"] is (response.status_code in {429, 503}), body
     return str(error["code"])
 
 
@@ -231,9 +233,10 @@ def assert_error_frame(frame: dict[str, Any]) -> str:
     """The contract's error message on a socket; returns the code."""
     assert frame["type"] == "error", frame
     # Extensions add fields (the refused item_id or label_id): code and message are always there.
-    assert {"code", "message"} <= set(frame), frame
+    assert {"code", "message", "retryable"} <= set(frame), frame
     assert isinstance(frame["code"], str) and SNAKE_CASE.match(frame["code"]), frame
     assert isinstance(frame["message"], str) and frame["message"].strip(), frame
+    assert isinstance(frame["retryable"], bool), frame
     return str(frame["code"])
 
 

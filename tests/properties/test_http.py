@@ -168,7 +168,12 @@ PROJECT_PATHS = [
 def test_any_method_on_any_project_path_answers_in_the_contract(live, method, template, name, body):
     known = live.shared_project("paths")
     name = known if name == KNOWN else name
-    response = live.http.request(method, template.format(quote(name, safe="")), content=body)
+    response = live.http.request(
+        method,
+        template.format(quote(name, safe="")),
+        content=body,
+        headers={"content-type": "application/json"},
+    )
     note(f"{method} {response.url} -> {response.status_code} {response.text[:300]}")
     assert response.status_code != 500, response.text
     if response.status_code >= 400:

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed
 
 from streamloop.ws.dashboard import _push
 from streamloop.ws.limits import Refusals
-from support import running, ticket
+from support import RECEIVE_TIMEOUT, running, ticket
 
 
 def events(start: int, count: int) -> list[dict[str, object]]:
@@ -125,7 +127,11 @@ async def test_a_request_still_sending_its_body_holds_its_place(settings):
             yield body[10:]
 
         first = asyncio.create_task(
-            service.http.post("/api/projects/tickets/events", content=slowly())
+            service.http.post(
+                "/api/projects/tickets/events",
+                content=slowly(),
+                headers={"content-type": "application/json"},
+            )
         )
         await started.wait()
         refused = await service.http.post(
@@ -136,3 +142,195 @@ async def test_a_request_still_sending_its_body_holds_its_place(settings):
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "store_busy"
         assert (await service.metrics("tickets"))["events_total"] == 2
+
+
+def nested(depth: int) -> dict[str, object]:
+    data: dict[str, object] = {"text": "deep"}
+    inner: dict[str, object] = data
+    for _ in range(depth - 1):
+        inner["more"] = {}
+        inner = inner["more"]  # type: ignore[assignment]
+    return data
+
+
+async def test_data_nested_too_deep_or_too_wide_is_refused_whole(settings):
+    async with running(settings) as service:
+        await service.create_project()
+        assert (await service.create_project(name="table", input="tabular"))["name"] == "table"
+        good = {"id": "good", "data": ticket("bug", 1)}
+        wide = {f"f{n}": n for n in range(settings.max_data_fields + 1)}
+        cases = [
+            ("tickets", nested(settings.max_data_depth + 1), "too_deep"),
+            ("tickets", nested(253), "too_deep"),  # stored before, and broke every socket
+            ("tickets", nested(300), "too_deep"),  # a 500 before: past orjson's own limit
+            ("table", wide, "too_many_fields"),
+        ]
+        for project, data, code in cases:
+            for path, body in [
+                ("events", {"events": [good, {"id": "bad", "data": data}]}),
+                ("predict", {"data": data}),
+            ]:
+                response = await service.http.post(f"/api/projects/{project}/{path}", json=body)
+                assert response.status_code == 422, (path, code, response.text[:300])
+                assert response.json()["error"]["code"] == code
+        assert (await service.metrics("tickets"))["events_total"] == 0
+        # At the limit it is accepted, and an annotator gets it.
+        deepest = {"id": "deepest", "data": nested(settings.max_data_depth)}
+        assert (await service.send_events("tickets", [deepest]))[0]["queued"] is True
+        async with service.annotator("tickets", "alice") as alice:
+            assert (await alice.next_item())["item"]["id"] == "deepest"
+
+
+async def stall(service, path: str) -> bytes:
+    """Send a request's headers and the start of its body, then nothing: the server's answer."""
+    host, port = service.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 1000\r\n\r\n{".encode()
+        )
+        await writer.drain()
+        async with asyncio.timeout(RECEIVE_TIMEOUT):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            return head + await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+async def test_a_body_that_stops_arriving_is_cut_off_and_frees_its_place(settings):
+    impatient = dataclasses.replace(settings, body_timeout_seconds=0.2, store_backlog_max=1)
+    async with running(impatient) as service:
+        await service.create_project()
+        for path in ("events", "predict", "labels"):
+            answer = await stall(service, f"/api/projects/tickets/{path}")
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 408"), answer
+            error = orjson.loads(body)["error"]
+            assert (error["code"], error["retryable"]) == ("body_timeout", True)
+        # The one place under the store's cap is free again.
+        assert len(await service.send_events("tickets", events(0, 1))) == 1
+
+
+async def held_body(started: asyncio.Event, go_on: asyncio.Event) -> AsyncIterator[bytes]:
+    yield b'{"data": '
+    started.set()
+    await go_on.wait()
+    yield orjson.dumps(ticket("bug", 1)) + b"}"
+
+
+async def test_bodies_being_read_are_admitted_on_every_endpoint_that_reads_one(settings):
+    one = dataclasses.replace(settings, bodies_in_flight_max=1, store_backlog_max=1)
+    async with running(one) as service:
+        await service.create_project()
+        await service.send_events("tickets", events(0, 1))
+        json_headers = {"content-type": "application/json"}
+        for path, admitted_too in [
+            ("/api/projects/tickets/predict", "/api/projects"),
+            ("/api/projects/tickets/labels", "/api/projects/tickets/events"),
+        ]:
+            started = asyncio.Event()
+            go_on = asyncio.Event()
+
+            held = asyncio.create_task(
+                service.http.post(path, content=held_body(started, go_on), headers=json_headers)
+            )
+            await started.wait()
+            for busy in (path, admitted_too):
+                refused = await service.http.post(busy, json={}, headers=json_headers)
+                assert refused.status_code == 429, (busy, refused.text)
+                assert refused.headers["retry-after"] == "1"
+                assert refused.json()["error"]["retryable"] is True
+            go_on.set()
+            await held
+        again = await service.http.post(
+            "/api/projects/tickets/predict", json={"data": ticket("bug", 2)}
+        )
+        assert again.status_code == 200
+
+
+async def test_a_connection_that_never_sends_a_request_is_closed(settings):
+    quick = dataclasses.replace(settings, keep_alive_seconds=1)
+    async with running(quick) as service:
+        host, port = service.base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            # Says nothing: the server closes it (EOF) instead of holding it for ever.
+            assert await asyncio.wait_for(reader.read(1), timeout=RECEIVE_TIMEOUT) == b""
+        finally:
+            writer.close()
+
+
+async def test_a_client_that_goes_away_mid_body_is_not_a_server_error(settings, caplog):
+    async with running(settings) as service:
+        await service.create_project()
+        host, port = service.base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /api/projects/tickets/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"events": ['
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await reader.read()
+        # The request was seen and answered (to nobody), counted without a 500.
+        text = ""
+        while 'route="/api/projects/{project}/events"' not in text:
+            text = (await service.http.get("/metrics")).text
+        assert 'status="500"' not in text
+        assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+        assert len(await service.send_events("tickets", events(0, 1))) == 1
+
+
+async def test_one_annotator_cannot_take_every_lease(settings):
+    capped = dataclasses.replace(settings, sockets_per_annotator_max=2, leases_per_annotator_max=3)
+    async with running(capped) as service:
+        await service.create_project()
+        await service.send_events("tickets", events(0, 10))
+        async with (
+            service.annotator("tickets", "alice", prefetch=2) as first,
+            service.annotator("tickets", "alice", prefetch=1) as second,
+        ):
+            await first.next_item()
+            await second.next_item()
+            for query, code in [({"prefetch": 1}, "too_many_sockets")]:
+                async with service.annotator("tickets", "alice", **query) as third:
+                    error = await third.expect("error")
+                    assert (error["code"], error["retryable"]) == (code, True)
+                    with pytest.raises(ConnectionClosed) as closed:
+                        await third.recv()
+                    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            async with service.annotator("tickets", "bob", prefetch=3) as bob:
+                assert (await bob.next_item())["type"] == "item"  # others still get work
+        async with (
+            service.annotator("tickets", "alice", prefetch=2),
+            service.annotator("tickets", "alice", prefetch=2) as greedy,
+        ):
+            error = await greedy.expect("error")
+            assert error["code"] == "too_many_leases"
+
+
+async def test_a_burst_over_the_rate_limit_gets_a_reply_each_and_the_socket_stays(settings):
+    limited = dataclasses.replace(settings, socket_messages_per_second=0.1)
+    async with running(limited) as service:
+        await service.create_project()
+        async with service.annotator("tickets", "alice") as alice:
+            await alice.expect("idle")
+            burst = 3000  # three times the outbox: the replies alone used to overflow it
+            frames = [
+                orjson.dumps({"type": "skip", "item_id": f"i{n}"}).decode() for n in range(burst)
+            ]
+            sending = asyncio.create_task(_send_all(alice, frames))
+            codes = [(await alice.expect("error"))["code"] for _ in range(burst)]
+            await sending
+            assert set(codes) == {"rate_limited"}
+            await alice.send({"type": "resume"})  # still open
+        text = (await service.http.get("/metrics")).text
+        assert refused(text, "annotate_not_reading") == 0
+
+
+async def _send_all(socket, frames: list[str]) -> None:
+    for frame in frames:
+        await socket.ws.send(frame)

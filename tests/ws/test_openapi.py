@@ -67,7 +67,7 @@ SCHEMA = schemathesis.openapi.from_dict(
 def app(tmp_path):
     """A streamloop with no project yet; the first call starts its lifespan, and schemathesis's
     pytest plugin ends it when the test ends."""
-    return create_app(Settings.from_env({}, data_dir=tmp_path / "data"))
+    return create_app(Settings.from_env({}, data_dir=tmp_path / "data", allow_host=("testserver",)))
 
 
 @pytest.fixture
@@ -129,7 +129,11 @@ def test_every_api_operation_documents_auth_and_the_error_shape():
 
 def test_without_a_token_every_api_operation_answers_its_documented_401(tmp_path):
     # Beyond loopback, auth is on even before any token exists (ws/auth.py).
-    app = create_app(Settings.from_env({}, data_dir=tmp_path / "data", host="0.0.0.0"))
+    app = create_app(
+        Settings.from_env(
+            {}, data_dir=tmp_path / "data", host="0.0.0.0", allow_host=("testserver",)
+        )
+    )
     checks = [*CHECKS, response_headers_conformance]  # WWW-Authenticate
     for (path, method), operation in OPERATIONS.items():
         response = call(app, path, method, operation.example, checks=checks)

@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 from streamloop.client.async_client import AsyncAnnotateSession, AsyncClient
-from streamloop.client.errors import RETRYABLE_CODES, StreamloopError
+from streamloop.client.errors import StreamloopError
 from streamloop.client.session import Item
 from streamloop.client.sync_client import AnnotateSession, Client
 
 __all__ = [
-    "RETRYABLE_CODES",
     "AnnotateSession",
     "AsyncAnnotateSession",
     "AsyncClient",

@@ -211,7 +211,9 @@ class AsyncClient:
                     call.method, call.path, content=call.content, headers=call.headers
                 )
             except httpx.HTTPError as exc:
-                raise StreamloopError("connection_failed", str(exc) or repr(exc)) from exc
+                raise StreamloopError(
+                    "connection_failed", str(exc) or repr(exc), retryable=True
+                ) from exc
             try:
                 return parse_response(response.status_code, response.headers, response.content)
             except StreamloopError as error:
@@ -286,7 +288,9 @@ class AsyncAnnotateSession:
                 )
             )
         except (OSError, TimeoutError, WebSocketException) as exc:
-            raise StreamloopError("connection_failed", str(exc) or repr(exc)) from exc
+            raise StreamloopError(
+                "connection_failed", str(exc) or repr(exc), retryable=True
+            ) from exc
         try:
             async with asyncio.timeout(self._open_timeout):
                 await self._until(self._state.hello_ready)

@@ -1,9 +1,11 @@
 """The client's one exception: every error the service reports, and how to read it off the wire.
 
 The service answers every refusal in one shape, ``{"error": {"code", "message"}}`` over HTTP
-and ``{"type": "error", "code", "message"}`` on a socket; both become a `StreamloopError`
-carrying that ``code``. The client adds a few codes of its own for failures that never reached
-the service's contract: ``connection_failed``, ``connection_closed`` and ``http_error``.
+and ``{"type": "error", "code", "message"}`` on a socket, each with ``retryable``; both
+become a `StreamloopError` carrying that ``code`` and flag. Whether to send again is decided
+from the service's flag alone, so a code added to the service later needs no client release.
+The client adds a few codes of its own for failures that never reached the service's contract:
+``connection_failed``, ``connection_closed`` and ``http_error``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 
 __all__ = [
-    "RETRYABLE_CODES",
     "StreamloopError",
     "closed_error",
     "error_from_frame",
@@ -26,24 +27,8 @@ __all__ = [
     "parse_retry_after",
 ]
 
-#: Codes that mean "not now": the same request, sent again later, may well succeed. Labels
-#: and events are idempotent (by ``label_id`` and event id), so sending them again is safe.
-RETRYABLE_CODES: frozenset[str] = frozenset(
-    {
-        "rate_limited",
-        "learner_busy",
-        "store_busy",
-        "store_unavailable",
-        "store_failed",
-        "learner_timeout",
-        "learner_failed",
-        "broker_unavailable",
-        "not_ready",
-        "shutting_down",
-    }
-)
-
-_RETRYABLE_STATUS = frozenset({429, 503})
+#: Statuses of answers not in the contract's shape (a proxy's, most likely) that may pass.
+_TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 
 
 class StreamloopError(Exception):
@@ -62,10 +47,14 @@ class StreamloopError(Exception):
         Seconds the service asked to wait (its ``Retry-After`` header), if it said.
     label_id
         The label a socket error concerns, when the service named one.
+    retryable
+        Whether the same request or message, sent again unchanged, may succeed: the service's
+        own flag; for the client's own codes, whether the service may be reachable later.
 
     Examples
     --------
-    >>> error = StreamloopError("learner_busy", "retry shortly", 429, retry_after=1.0)
+    >>> error = StreamloopError("learner_busy", "retry shortly", 429, retry_after=1.0,
+    ...                         retryable=True)
     >>> error.retryable, error.retry_after
     (True, 1.0)
     >>> str(StreamloopError("unknown_project", "no project 'x'", 404))
@@ -80,6 +69,7 @@ class StreamloopError(Exception):
         *,
         retry_after: float | None = None,
         label_id: str | None = None,
+        retryable: bool = False,
     ) -> None:
         super().__init__(code, message, status)
         self.code = code
@@ -87,11 +77,7 @@ class StreamloopError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.label_id = label_id
-
-    @property
-    def retryable(self) -> bool:
-        """Whether sending the same request again later may succeed (back-pressure, a restart)."""
-        return self.code in RETRYABLE_CODES or self.status in _RETRYABLE_STATUS
+        self.retryable = retryable
 
     def __str__(self) -> str:
         where = f" ({self.status})" if self.status is not None else ""
@@ -104,10 +90,12 @@ class StreamloopError(Exception):
 def error_from_response(status: int, headers: Mapping[str, str], content: bytes) -> StreamloopError:
     """The error an HTTP response carries (a body in the contract's shape, or anything else).
 
-    >>> error_from_response(404, {}, b'{"error": {"code": "unknown_project", "message": "no"}}')
+    >>> error_from_response(404, {}, b'{"error": {"code": "unknown_project", "message": "no",'
+    ...                                b' "retryable": false}}')
     StreamloopError('unknown_project', 'no', 404)
-    >>> error_from_response(502, {}, b"<html>Bad Gateway</html>").code
-    'http_error'
+    >>> gateway = error_from_response(502, {}, b"<html>Bad Gateway</html>")
+    >>> gateway.code, gateway.retryable
+    ('http_error', True)
     """
     retry_after = parse_retry_after(headers.get("retry-after"))
     try:
@@ -115,13 +103,23 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes)
         error = body["error"]
         code, message = error["code"], error["message"]
         if isinstance(code, str) and isinstance(message, str):
-            return StreamloopError(code, message, status, retry_after=retry_after)
+            return StreamloopError(
+                code,
+                message,
+                status,
+                retry_after=retry_after,
+                retryable=error.get("retryable") is True,
+            )
     except (orjson.JSONDecodeError, KeyError, TypeError):
         pass
     # Not the contract's shape: a proxy in between, most likely. Show what came back.
     text = content[:200].decode("utf-8", "replace").strip()
     return StreamloopError(
-        "http_error", f"HTTP {status}: {text or 'no body'}", status, retry_after=retry_after
+        "http_error",
+        f"HTTP {status}: {text or 'no body'}",
+        status,
+        retry_after=retry_after,
+        retryable=status in _TRANSIENT_STATUS,
     )
 
 
@@ -129,15 +127,16 @@ def error_from_frame(frame: Mapping[str, Any]) -> StreamloopError:
     """The error in a socket's ``{"type": "error"}`` message.
 
     >>> error = error_from_frame({"type": "error", "code": "rate_limited", "message": "slow",
-    ...                           "label_id": "l-1"})
-    >>> error.code, error.label_id, error.status
-    ('rate_limited', 'l-1', None)
+    ...                           "retryable": True, "label_id": "l-1"})
+    >>> error.code, error.label_id, error.status, error.retryable
+    ('rate_limited', 'l-1', None, True)
     """
     label_id = frame.get("label_id")
     return StreamloopError(
         str(frame.get("code", "unknown_error")),
         str(frame.get("message", "")),
         label_id=label_id if isinstance(label_id, str) else None,
+        retryable=frame.get("retryable") is True,
     )
 
 
@@ -150,7 +149,10 @@ def closed_error(exc: ConnectionClosed, label_id: str | None = None) -> Streamlo
     close = exc.rcvd or exc.sent
     why = f"{close.code} {close.reason}".strip() if close else "no close frame"
     return StreamloopError(
-        "connection_closed", f"the annotate socket closed ({why})", label_id=label_id
+        "connection_closed",
+        f"the annotate socket closed ({why})",
+        label_id=label_id,
+        retryable=True,
     )
 
 

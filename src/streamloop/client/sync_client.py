@@ -172,7 +172,9 @@ class Client:
                     call.method, call.path, content=call.content, headers=call.headers
                 )
             except httpx.HTTPError as exc:
-                raise StreamloopError("connection_failed", str(exc) or repr(exc)) from exc
+                raise StreamloopError(
+                    "connection_failed", str(exc) or repr(exc), retryable=True
+                ) from exc
             try:
                 return parse_response(response.status_code, response.headers, response.content)
             except StreamloopError as error:
@@ -233,7 +235,9 @@ class AnnotateSession:
                 )
             )
         except (OSError, TimeoutError, WebSocketException) as exc:
-            raise StreamloopError("connection_failed", str(exc) or repr(exc)) from exc
+            raise StreamloopError(
+                "connection_failed", str(exc) or repr(exc), retryable=True
+            ) from exc
         try:
             self._until(self._state.hello_ready, self._open_timeout)
         except BaseException:

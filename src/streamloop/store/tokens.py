@@ -29,7 +29,7 @@ ROLES = {
     "supervisor": "read metrics and history, watch the dashboard",
 }
 
-_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,64}$")  # the annotator names the contract allows
+_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")  # the annotator names the contract allows
 _PREFIX = "sl_"
 
 
@@ -70,7 +70,7 @@ class Tokens:
             raise InvalidInput(
                 f"unknown role {role!r}; expected one of: {', '.join(ROLES)}", code="invalid_role"
             )
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise InvalidInput(
                 "a token's name must be 1-64 letters, digits or . _ @ + -", code="invalid_name"
             )

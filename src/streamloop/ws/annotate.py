@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from streamloop.config import Settings
 from streamloop.errors import (
     BadRequest,
     InvalidInput,
@@ -24,6 +25,7 @@ from streamloop.errors import (
 )
 from streamloop.streams import AnnotatorSession, ProjectRuntime
 from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Rate, Refusals
 from streamloop.ws.payloads import (
     CorrectMessage,
@@ -36,18 +38,22 @@ from streamloop.ws.payloads import (
 )
 from streamloop.ws.telemetry import handling_label
 
-__all__ = ["annotate", "send_error_and_close"]
+__all__ = ["annotate"]
 
 log = logging.getLogger(__name__)
 
-_ANNOTATOR = re.compile(r"^[\w.@+-]{1,64}$")
-_PREFETCH = re.compile(r"^[0-9]{1,3}$")
+# Matched whole (fullmatch): "$" alone would let a final newline through, into log lines.
+_ANNOTATOR = re.compile(r"[\w.@+-]{1,64}")
+_PREFETCH = re.compile(r"[0-9]{1,3}")
 #: Most prefetched items one connection may ask for.
 MAX_PREFETCH = 50
 #: Longest client string echoed back in an error (the contract's ids are shorter).
 _ECHOED_MAX = 256
 #: Messages waiting to be written to one annotator; a client this far behind is dropped.
 OUTBOX_MAX = 1000
+#: Past this many waiting, the socket's own messages are not read until the client has read
+#: some: its replies (rate_limited among them) then never fill the outbox.
+_READ_PAUSE_AT = OUTBOX_MAX // 2
 
 _MESSAGES: dict[str, type[BaseModel]] = {
     "label": LabelMessage,
@@ -62,10 +68,11 @@ async def annotate(websocket: WebSocket) -> None:
     try:
         runtime = engine_of(websocket).project(websocket.path_params["project"])
         annotator, prefetch = _identity(websocket)
+        _check_share(runtime, annotator, prefetch, settings_of(websocket))
     except StreamloopError as exc:
         await send_error_and_close(websocket, exc)
         return
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=OUTBOX_MAX)
+    outbox = _Outbox()
     writer = asyncio.create_task(_write(websocket, outbox))
 
     refused: Refusals = websocket.app.state.refused
@@ -76,7 +83,8 @@ async def annotate(websocket: WebSocket) -> None:
         except asyncio.QueueFull:
             if writer.cancelling():
                 return  # already being closed
-            # The client stopped reading: end the connection, which returns its leases.
+            # The client stopped reading: end the connection, which returns its leases; 1013
+            # tells it to come back later.
             log.warning("annotator %s is not reading its messages; closing", annotator)
             refused["annotate_not_reading"] += 1
             writer.cancel()
@@ -92,7 +100,7 @@ async def annotate(websocket: WebSocket) -> None:
         refused,
         websocket.app.state.telemetry.acks,
     )
-    reader = asyncio.create_task(_read(websocket, runtime, session, limits))
+    reader = asyncio.create_task(_read(websocket, runtime, session, limits, outbox))
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -103,13 +111,7 @@ async def annotate(websocket: WebSocket) -> None:
                 await task
         if writer.cancelled() and websocket.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
-                await websocket.close(status.WS_1008_POLICY_VIOLATION, "not reading messages")
-
-
-async def send_error_and_close(websocket: WebSocket, error: StreamloopError) -> None:
-    """Tell the client why it is refused, in the contract's shape, then close."""
-    await websocket.send_text(dumps(error.frame()).decode())
-    await websocket.close(code=error.ws_close_code, reason=error.message[:120])
+                await websocket.close(status.WS_1013_TRY_AGAIN_LATER, "not reading messages")
 
 
 def _identity(websocket: WebSocket) -> tuple[str, int]:
@@ -118,16 +120,56 @@ def _identity(websocket: WebSocket) -> tuple[str, int]:
     annotator = (
         principal.name if principal else websocket.query_params.get("annotator", "anonymous")
     )
-    if not _ANNOTATOR.match(annotator):
+    if not _ANNOTATOR.fullmatch(annotator):
         raise InvalidInput(
             "annotator must be 1-64 letters, digits or . _ @ + -", code="invalid_annotator"
         )
     raw = websocket.query_params.get("prefetch", "1")
-    if not _PREFETCH.match(raw) or not 1 <= int(raw) <= MAX_PREFETCH:
+    if not _PREFETCH.fullmatch(raw) or not 1 <= int(raw) <= MAX_PREFETCH:
         raise InvalidInput(
             f"prefetch must be an integer from 1 to {MAX_PREFETCH}", code="invalid_prefetch"
         )
     return annotator, int(raw)
+
+
+def _check_share(
+    runtime: ProjectRuntime, annotator: str, prefetch: int, settings: Settings
+) -> None:
+    """One annotator (a token, or a name with auth off) may not crowd out the others."""
+    theirs = [session for session in runtime.sessions if session.annotator == annotator]
+    if len(theirs) >= settings.sockets_per_annotator_max:
+        raise TooManyRequests(
+            f"{annotator} has {len(theirs)} annotate sockets open in this project; at most "
+            f"{settings.sockets_per_annotator_max}: close one first",
+            code="too_many_sockets",
+        )
+    leases = sum(session.prefetch for session in theirs) + prefetch
+    if leases > settings.leases_per_annotator_max:
+        raise TooManyRequests(
+            f"{annotator} would hold up to {leases} items at once in this project; at most "
+            f"{settings.leases_per_annotator_max}: ask for a smaller prefetch",
+            code="too_many_leases",
+        )
+
+
+class _Outbox(asyncio.Queue[dict[str, Any]]):
+    """Messages waiting to be written, with a signal for a reader waiting for room."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=OUTBOX_MAX)
+        self.room = asyncio.Event()
+        self.room.set()
+
+    async def next(self) -> dict[str, Any]:
+        message = await self.get()
+        if self.qsize() < _READ_PAUSE_AT:
+            self.room.set()
+        return message
+
+    async def wait_for_room(self) -> None:
+        if self.qsize() >= _READ_PAUSE_AT:
+            self.room.clear()
+            await self.room.wait()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +181,16 @@ class _Limits:
 
 
 async def _read(
-    websocket: WebSocket, runtime: ProjectRuntime, session: AnnotatorSession, limits: _Limits
+    websocket: WebSocket,
+    runtime: ProjectRuntime,
+    session: AnnotatorSession,
+    limits: _Limits,
+    outbox: _Outbox,
 ) -> None:
     while True:
+        # A client that sends without reading waits here (TCP pushes back on it), instead of
+        # being answered into an overflowing outbox.
+        await outbox.wait_for_room()
         try:
             message = await websocket.receive()
         except WebSocketDisconnect:
@@ -238,7 +287,7 @@ async def _handle(
     return None  # resume: reading it was enough
 
 
-async def _write(websocket: WebSocket, outbox: asyncio.Queue[dict[str, Any]]) -> None:
+async def _write(websocket: WebSocket, outbox: _Outbox) -> None:
     while True:
-        message = await outbox.get()
+        message = await outbox.next()
         await websocket.send_text(dumps(message).decode())

@@ -16,13 +16,11 @@ from collections.abc import AsyncIterator
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from streamloop.errors import Forbidden, StreamloopError, Unauthenticated
 from streamloop.store.tokens import Principal, digest
 from streamloop.streams import Engine
-from streamloop.ws.annotate import send_error_and_close
-from streamloop.ws.payloads import OrjsonResponse
+from streamloop.ws.handlers import refuse
 
 __all__ = ["Authenticate", "Keyring", "RedactTokens", "redact", "required_roles"]
 
@@ -48,8 +46,15 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
 ]
 
 _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
-# Any query string in a log line: its keys may be percent-encoded (``%74oken=``).
-_QUERY_IN_TEXT = re.compile(r"(/[^\s\"'?]*\?)[^\s\"']+")
+# Any query string in a log line, to the next space: its keys may be percent-encoded
+# (``%74oken=``) and its values may hold quotes (``?a="&token=...``).
+_QUERY_IN_TEXT = re.compile(r"(/[^\s\"'?]*\?)\S+")
+# A header as a protocol library may log it at debug level.
+_AUTHORIZATION_IN_TEXT = re.compile(r"(?i)(authorization:\s*)[^\r\n]+")
+# Any streamloop token, wherever it turns up.
+_SECRET_IN_TEXT = re.compile(r"sl_[A-Za-z0-9_-]{16,}")
+# Line breaks, ANSI escapes and other controls: written as they are, they forge log lines.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def required_roles(method: str, path: str) -> frozenset[str] | None:
@@ -71,23 +76,37 @@ def required_roles(method: str, path: str) -> frozenset[str] | None:
 
 
 def redact(text: str) -> str:
-    """``text`` with the query of any path hidden, and any other ``token=...`` value.
+    """``text`` with secrets hidden (the query of any path, ``token=...``, an
+    ``Authorization`` header, any streamloop token) and control characters escaped.
 
     >>> redact('"WebSocket /ws/projects/t/annotate?%74oken=sl_abc&prefetch=2" [accepted]')
-    '"WebSocket /ws/projects/t/annotate?[redacted]" [accepted]'
-    >>> redact("token=sl_abc")
-    'token=[redacted]'
+    '"WebSocket /ws/projects/t/annotate?[redacted] [accepted]'
+    >>> redact("token=sl_abc"), redact("authorization: Bearer sl_abc")
+    ('token=[redacted]', 'authorization: [redacted]')
+    >>> print(redact("GET /a\\nforged line \\x1b[31m"))
+    GET /a\\x0aforged line \\x1b[31m
     """
-    return _TOKEN_IN_TEXT.sub(r"\1[redacted]", _QUERY_IN_TEXT.sub(r"\1[redacted]", text))
+    text = _QUERY_IN_TEXT.sub(r"\1[redacted]", text)
+    text = _TOKEN_IN_TEXT.sub(r"\1[redacted]", text)
+    text = _AUTHORIZATION_IN_TEXT.sub(r"\1[redacted]", text)
+    text = _SECRET_IN_TEXT.sub("sl_[redacted]", text)
+    return _CONTROLS.sub(_escaped, text)
+
+
+def _escaped(control: re.Match[str]) -> str:
+    code = ord(control.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class RedactTokens(logging.Filter):
-    """A logging filter that hides ``token=...`` in every record, whoever logs it."""
+    """A logging filter that hides secrets and escapes control characters in every record's
+    message, whoever logs it (see `redact`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message or "?" in message:
-            record.msg, record.args = redact(message), ()
+        safe = redact(message)
+        if safe != message:
+            record.msg, record.args = safe, ()
         return True
 
     @classmethod
@@ -160,7 +179,10 @@ class Authenticate:
             try:
                 scope["state"]["principal"] = self._check(scope, roles)
             except StreamloopError as exc:
-                await _refuse(scope, receive, send, exc)
+                headers = (
+                    {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+                )
+                await refuse(scope, receive, send, exc, headers)
                 return
         await self.app(scope, receive, send)
 
@@ -200,16 +222,3 @@ def _secret(scope: Scope) -> str | None:
         if token:
             return token
     return None
-
-
-async def _refuse(scope: Scope, receive: Receive, send: Send, exc: StreamloopError) -> None:
-    if scope["type"] == "websocket":
-        # Accept, say why in the contract's shape, then close: a browser sees no reason for a
-        # refused handshake.
-        websocket = WebSocket(scope, receive, send)
-        await websocket.accept()
-        await send_error_and_close(websocket, exc)
-        return
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-    response = OrjsonResponse(exc.body(), status_code=exc.http_status, headers=headers)
-    await response(scope, receive, send)

@@ -17,8 +17,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from streamloop.errors import StreamloopError
 from streamloop.streams import ProjectRuntime
-from streamloop.ws.annotate import send_error_and_close
 from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse, dumps
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
 
-__all__ = ["Rate", "Refusals"]
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["IdleClosingHttp", "Rate", "Refusals"]
 
 
 class Rate:
@@ -46,3 +49,18 @@ class Refusals(Counter[str]):
     messages over the rate limit, dashboard pushes a slow socket never got, annotate sockets
     closed because their client stopped reading.
     """
+
+
+class IdleClosingHttp(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, also closing a connection that never sends a request.
+
+    uvicorn starts its keep-alive timer only after a response, so a client could open
+    connections, say nothing, and hold them for ever. Here the same timer also runs from the
+    moment a connection opens; the first bytes of a request stop it, as before.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )

@@ -32,6 +32,7 @@ from streamloop.errors import (
     StreamloopError,
     TooManyRequests,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from streamloop.ws.payloads import (
     EventsBody,
@@ -51,6 +52,8 @@ _OPS_PATHS = frozenset({"/healthz", "/readyz"})
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 #: The auth middleware's refusals (ws/auth.py), possible on every /api operation.
 _AUTH_ERRORS = (Unauthenticated, Forbidden)
+#: Every route's: a Host it does not answer to (400), another site's Origin (403).
+_SAME_ORIGIN_ERRORS = (BadRequest, Forbidden)
 #: Headers that always come with an error's response.
 _ERROR_HEADERS = {
     status.HTTP_401_UNAUTHORIZED: ("WWW-Authenticate", "The scheme to use: Bearer.", "string"),
@@ -84,7 +87,14 @@ _LABEL: Schema = {"type": "string", "minLength": 1}
 _STRING: Schema = {"type": "string"}
 _BOOLEAN: Schema = {"type": "boolean"}
 _PROJECT_NAME: Schema = {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
-_ERROR_BODY = _object(code={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}, message=_LABEL)
+_ERROR_BODY = _object(
+    code={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+    message=_LABEL,
+    retryable={
+        "type": "boolean",
+        "description": "whether the same request, sent again unchanged, may succeed",
+    },
+)
 _PATH_PARAMETERS = {"project": _PROJECT_NAME}
 _PREDICTION: dict[str, Schema] = {
     "prediction": {"type": ["string", "null"], "description": "null before any label"},
@@ -186,7 +196,7 @@ _OK = status.HTTP_200_OK
 _TEXT_ITEM = {"text": "I was charged twice"}
 _READING = (NotReady,)
 _PROJECT_READING = (NotFound, NotReady)
-_POSTING = (BadRequest, NotFound, PayloadTooLarge, InvalidInput, NotReady)
+_POSTING = (BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, InvalidInput, NotReady)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
@@ -198,7 +208,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/projects", "POST"): Operation(
         "Create a project",
         (status.HTTP_201_CREATED, "The project as stored.", _ref("Project")),
-        (BadRequest, Conflict, PayloadTooLarge, InvalidInput, NotReady),
+        (BadRequest, Conflict, PayloadTooLarge, UnsupportedMediaType, InvalidInput, NotReady),
         ProjectSpec,
         {"name": "tickets", "labels": ["billing", "bug", "other"], "input": "text"},
     ),
@@ -293,7 +303,7 @@ def _operation(route: Route, operation: Operation, schemas: dict[str, Schema]) -
         str(code): {"description": description, "content": {operation.media: {"schema": body}}}
     }
     api = route.path.startswith("/api/")
-    for error in (*operation.errors, *(_AUTH_ERRORS if api else ())):
+    for error in (*operation.errors, *_SAME_ORIGIN_ERRORS, *(_AUTH_ERRORS if api else ())):
         responses[str(error.http_status)] = _error_response(error)
     document: Schema = {"operationId": route.name, "summary": operation.summary}
     if api:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette import status
 from starlette.requests import Request
 from starlette.responses import Response
 
+from streamloop.errors import NotReady
 from streamloop.streams import Engine
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
@@ -27,8 +27,8 @@ async def healthz(_request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     if not engine.ready:
-        body = {"error": {"code": "not_ready", "message": "streamloop is starting or stopping"}}
-        return OrjsonResponse(body, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        error = NotReady("streamloop is starting or stopping")
+        return OrjsonResponse(error.body(), status_code=error.http_status)
     return OrjsonResponse({"status": "ready", "projects": len(engine.projects())})
 
 

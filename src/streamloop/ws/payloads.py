@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -16,7 +19,14 @@ from pydantic import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from streamloop.errors import BadRequest, InvalidInput, PayloadTooLarge
+from streamloop.config import Settings
+from streamloop.errors import (
+    BadRequest,
+    InvalidInput,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from streamloop.online import DEFAULT_STRATEGY, PRESETS, STRATEGIES
 from streamloop.online.inputs import model_input
 from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
@@ -31,8 +41,10 @@ __all__ = [
     "SkipMessage",
     "check_data",
     "dumps",
+    "nesting",
     "parse",
     "read_json",
+    "require_json",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,7 +60,12 @@ class OrjsonResponse(JSONResponse):
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # orjson stops at 254 levels of nesting; data stored before the depth cap may be
+        # deeper, and must still reach annotators and exports rather than end their sockets.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class ProjectSpec(BaseModel):
@@ -169,20 +186,42 @@ class SkipMessage(BaseModel):
     item_id: ClientId
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body; 413 past ``limit`` bytes, 400 when it is not JSON."""
+def require_json(request: Request) -> None:
+    """415 unless the request says its body is JSON.
+
+    A web page may send ``text/plain`` to any origin without asking first (no CORS
+    preflight), never ``application/json``: so no other page can change anything here.
+    """
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            "a request that changes anything must be sent with 'Content-Type: application/json'"
+        )
+
+
+async def read_json(request: Request, settings: Settings) -> Any:
+    """The request's JSON body: 415 unless sent as JSON, 413 past ``max_body_bytes``, 408 when
+    it takes longer than ``body_timeout_seconds`` to arrive, 400 when it is not JSON."""
+    require_json(request)
+    limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is over the limit of {limit} bytes", code="body_too_large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"the body is over the limit of {limit} bytes", code="body_too_large"
-            )
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(settings.body_timeout_seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"the body is over the limit of {limit} bytes", code="body_too_large"
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body did not arrive within {settings.body_timeout_seconds:g} s"
+        ) from None
     return loads(b"".join(chunks))
 
 
@@ -215,11 +254,47 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def check_data(input_kind: str, data: dict[str, Any], where: str = "data") -> None:
-    """An item's ``data`` must suit the project's input kind (422 otherwise)."""
+def check_data(
+    input_kind: str, data: dict[str, Any], settings: Settings, where: str = "data"
+) -> None:
+    """An item's ``data`` must be bounded and suit the project's input kind (422 otherwise)."""
+    if len(data) > settings.max_data_fields:
+        raise InvalidInput(
+            f"{where} has {len(data)} fields; at most {settings.max_data_fields}",
+            code="too_many_fields",
+        )
+    if nesting(data, settings.max_data_depth) > settings.max_data_depth:
+        raise InvalidInput(
+            f"{where} is nested more than {settings.max_data_depth} levels deep", code="too_deep"
+        )
     if input_kind == "tabular" and not any(value is not None for value in data.values()):
         raise InvalidInput(f"{where} must have at least one field", code="invalid_data")
     try:
         model_input(input_kind, data)
     except ValueError as exc:
         raise InvalidInput(f"{where}: {exc}", code="invalid_data") from None
+
+
+def nesting(value: Any, limit: int) -> int:
+    """How deeply objects and lists nest in ``value`` (a scalar is 0), counted up to
+    ``limit + 1``: no further, so a hostile value costs no more than a bounded one.
+
+    >>> nesting({"a": [1, {"b": 2}]}, 32), nesting("text", 32), nesting([[[[]]]], 2)
+    (3, 0, 3)
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest

@@ -9,15 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from streamloop import __version__
-from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.context import admitting_body, engine_of, settings_of
 from streamloop.ws.payloads import OrjsonResponse, ProjectSpec, parse, read_json
 
 __all__ = ["create_project", "get_model", "get_project", "list_projects"]
 
 
 async def create_project(request: Request) -> Response:
-    spec = parse(ProjectSpec, await read_json(request, settings_of(request).max_body_bytes))
-    record = await engine_of(request).create_project(spec.model_dump())
+    with admitting_body(request):
+        spec = parse(ProjectSpec, await read_json(request, settings_of(request)))
+        record = await engine_of(request).create_project(spec.model_dump())
     return OrjsonResponse(record.as_json(), status_code=status.HTTP_201_CREATED)
 
 

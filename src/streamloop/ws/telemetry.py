@@ -33,7 +33,7 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("reques
 _label_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("label", default=None)
 #: Methods with their own series; any other is "other", so clients cannot add series.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_CLIENT_ID = re.compile(r"^[\w.:-]{1,64}$")
+_CLIENT_ID = re.compile(r"[\w.:-]{1,64}")  # matched whole: no final newline
 # Seconds: from a fraction of a millisecond (an embedded ack) to the broker's timeouts.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -95,7 +95,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get("x-request-id", "")
-        request_id = given if _CLIENT_ID.match(given) else secrets.token_hex(8)
+        request_id = given if _CLIENT_ID.fullmatch(given) else secrets.token_hex(8)
         token = _request_id.set(request_id)
         try:
             if scope["type"] == "websocket":

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from streamloop.errors import PayloadTooLarge
 from streamloop.streams import ProjectRuntime
-from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.context import admitting_body, engine_of, settings_of
 from streamloop.ws.payloads import (
     EventsBody,
     OrjsonResponse,
@@ -32,7 +32,7 @@ async def post_events(request: Request) -> Response:
 
 async def _post_events(request: Request, runtime: ProjectRuntime) -> Response:
     settings = settings_of(request)
-    body: Any = await read_json(request, settings.max_body_bytes)
+    body: Any = await read_json(request, settings)
     events = body.get("events") if isinstance(body, dict) else None
     if isinstance(events, list) and len(events) > settings.max_events_per_request:
         raise PayloadTooLarge(
@@ -41,22 +41,30 @@ async def _post_events(request: Request, runtime: ProjectRuntime) -> Response:
         )
     batch = parse(EventsBody, body)
     for index, event in enumerate(batch.events):
-        check_data(runtime.record.input, event.data, where=f"events.{index}.data")
+        check_data(runtime.record.input, event.data, settings, where=f"events.{index}.data")
     results = await runtime.ingest([(event.id, event.data) for event in batch.events])
     return OrjsonResponse({"results": results})
 
 
 async def predict(request: Request) -> Response:
+    settings = settings_of(request)
     runtime = engine_of(request).project(request.path_params["project"])
-    body = parse(PredictBody, await read_json(request, settings_of(request).max_body_bytes))
-    check_data(runtime.record.input, body.data)
-    return OrjsonResponse(runtime.predict(body.data))
+    with admitting_body(request):
+        body = parse(PredictBody, await read_json(request, settings))
+        check_data(runtime.record.input, body.data, settings)
+        return OrjsonResponse(runtime.predict(body.data))
 
 
 async def post_labels(request: Request) -> Response:
-    settings = settings_of(request)
     runtime = engine_of(request).project(request.path_params["project"])
-    body = parse(ProductionLabelsBody, await read_json(request, settings.max_body_bytes))
+    # Labels go to the store and the learner: they share the events' admission.
+    with runtime.admitting_events():
+        return await _post_labels(request, runtime)
+
+
+async def _post_labels(request: Request, runtime: ProjectRuntime) -> Response:
+    settings = settings_of(request)
+    body = parse(ProductionLabelsBody, await read_json(request, settings))
     if len(body.labels) > settings.max_events_per_request:
         raise PayloadTooLarge(
             f"{len(body.labels)} labels in one request; at most {settings.max_events_per_request}",
