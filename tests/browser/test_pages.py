@@ -14,44 +14,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from browser.pages import PATIENCE_MS, annotator_page, next_item, seed
 from streamloop.config import Settings
 from streamloop.store import Store
-from support import ServeProcess, free_port, project_spec, running, ticket
+from support import ServeProcess, free_port, project_spec, running
 
 pytestmark = pytest.mark.browser
-
-LABELS = ["billing", "bug", "other"]
-#: Generous: a safety net against hangs (each expect returns as soon as its condition holds).
-PATIENCE_MS = 30_000
-
-
-async def seed(http: httpx.AsyncClient, count: int, **spec: object) -> None:
-    assert (await http.post("/api/projects", json=project_spec(**spec))).status_code == 201
-    events = [{"id": f"evt-{n}", "data": ticket(LABELS[n % 3], n)} for n in range(count)]
-    response = await http.post("/api/projects/tickets/events", json={"events": events})
-    assert response.status_code == 200
-
-
-async def annotator_page(browser: Browser, base: str, name: str) -> Page:
-    context = await browser.new_context()  # its own storage: a separate annotator
-    page = await context.new_page()
-    await page.goto(f"{base}/static/annotate.html?project=tickets&annotator={name}")
-    return page
-
-
-async def next_item(page: Page, seen: list[str]) -> str:
-    """Wait for an item this page has not shown before; its event id."""
-    handle = await page.wait_for_function(
-        """(seen) => {
-            const item = document.getElementById("item");
-            return !item.hidden && !seen.includes(item.dataset.itemId) && item.dataset.itemId;
-        }""",
-        arg=seen,
-        timeout=PATIENCE_MS,
-    )
-    item_id = await handle.json_value()
-    assert isinstance(item_id, str)
-    return item_id
 
 
 async def test_two_annotators_label_by_keyboard_and_never_see_the_same_item(
@@ -97,7 +65,8 @@ async def test_text_shows_as_text_tabular_data_as_a_table_and_labels_keep_their_
         await expect(table).to_contain_text("amount")
         await expect(table).to_contain_text("12.5")
         await expect(page.locator("#labels button")).to_have_text(["1 low", "2 high"])
-        await expect(page.locator("#labels button").first).to_be_focused()
+        # The item has the focus, not a label button, which Space or Enter would press.
+        await expect(page.get_by_test_id("content")).to_be_focused()
 
 
 async def test_undo_corrects_the_last_label_and_the_model_learns_it(

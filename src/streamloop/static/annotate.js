@@ -1,7 +1,8 @@
 // The annotator app: one item at a time, labelled by keyboard (or mouse), over the annotate
 // socket. Nothing an annotator does is lost to a flaky network or a server restart: every
 // label waits in an outbox (kept in localStorage too) until its ack, and the outbox is sent
-// again, with the original label_ids, after each reconnect.
+// again, with the original label_ids, after each reconnect. A label is one deliberate act: its
+// number key, or a click; Space and Enter never label, so a stray key teaches the model nothing.
 import { api, backoff, el, socketUrl } from "/static/lib.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +19,9 @@ const state = {
   correcting: null, // the history entry being corrected
   history: [], // labels sent this session, newest last: {item, label, labelId, acked}
   done: 0,
-  retry: null,
+  retry: null, // the timer that sends refused labels again
+  retryAttempt: 0, // refusals in a row: the backoff's exponent
+  retrying: new Set(), // label_ids the server asked to be sent again
 };
 const outboxKey = `streamloop:outbox:${project}:${annotator}`;
 const outbox = new Map(JSON.parse(localStorage.getItem(outboxKey) ?? "[]"));
@@ -33,8 +36,9 @@ function setStatus(stateName, text) {
   $("status").textContent = text;
 }
 
-function notice(text) {
+function notice(text, kind = "") {
   $("notice").textContent = text;
+  $("notice").dataset.kind = kind;
   $("notice").hidden = !text;
 }
 
@@ -65,7 +69,7 @@ function renderSuggestion(item) {
     el("b", { "data-testid": "suggested" }, item.prediction),
     el("span", { class: "meter", role: "meter", "aria-valuemin": 0, "aria-valuemax": 100,
       "aria-valuenow": Math.round(100 * confidence), "aria-label": "confidence" },
-    el("span", { style: `width: ${(100 * confidence).toFixed(0)}%` })),
+    el("span", { style: { width: `${(100 * confidence).toFixed(0)}%` } })),
     el("span", {}, ` ${(100 * confidence).toFixed(0)} % sure`),
   ];
 }
@@ -83,13 +87,17 @@ function show(item, expiresAt) {
     type: "button",
     class: ["label", label === item.prediction ? "suggested" : "", label === chosen ? "chosen" : ""].join(" "),
     "data-label": label,
+    // A click does not leave the button focused, where a later Space or Enter would find it.
+    onmousedown: (event) => event.preventDefault(),
     onclick: () => choose(label),
   }, el("kbd", {}, String(i + 1)), ` ${label}`)));
   $("correcting").hidden = !state.correcting;
   if (state.correcting) {
     $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or Esc to leave it.`;
   }
-  $("labels").querySelector(".label")?.focus();
+  // Focus on the item itself, never on a label button: a key meant for something else must
+  // not label the item that just appeared.
+  $("content").focus();
   tick();
 }
 
@@ -179,8 +187,52 @@ setInterval(tick, 1000);
 
 // -- the socket -----------------------------------------------------------------------------
 
-const RETRYABLE = new Set(["rate_limited", "learner_timeout", "broker_unavailable", "store_unavailable",
-  "store_failed", "learner_busy", "shutting_down"]);
+// Close codes (RFC 6455): a policy violation is final (the server refused this connection: no
+// token, an unknown project); "try again later" (a busy server, a slow reader) is not.
+const WS_POLICY_VIOLATION = 1008;
+const WS_TRY_AGAIN_LATER = 1013;
+
+// A refusal says itself whether sending the same message again may succeed (`retryable`): the
+// page decides from that alone, so a new error code never needs a new page.
+function refused(message) {
+  if (message.retryable === true) {
+    notice(`${message.message} Your labels are kept and sent again.`, "retrying");
+    if (message.label_id) state.retrying.add(message.label_id);
+    else for (const labelId of outbox.keys()) state.retrying.add(labelId);
+    if (!state.retry) state.retry = setTimeout(retry, backoff(state.retryAttempt++));
+    return;
+  }
+  const entry = state.history.find((h) => h.labelId === message.label_id);
+  if (message.label_id && outbox.delete(message.label_id)) {
+    // Refused for good (someone else labelled the item, say): never sent again.
+    saveOutbox();
+    state.history = state.history.filter((h) => h.labelId !== message.label_id);
+    notice(`Your label “${entry?.label ?? ""}” was not saved: ${message.message}`, "refused");
+  } else {
+    notice(message.message, "refused");
+  }
+}
+
+function retry() {
+  state.retry = null;
+  const labelIds = [...state.retrying];
+  state.retrying.clear();
+  for (const labelId of labelIds) {
+    const message = outbox.get(labelId);
+    if (message) send(message);
+  }
+}
+
+function acked(message) {
+  if (!outbox.delete(message.label_id)) return;
+  saveOutbox();
+  state.retryAttempt = 0;
+  state.retrying.delete(message.label_id);
+  const entry = state.history.find((h) => h.labelId === message.label_id);
+  if (entry) entry.acked = true;
+  if (!message.corrects) $("done").textContent = ++state.done;
+  if (!outbox.size && $("notice").dataset.kind === "retrying") notice("");
+}
 
 function onMessage(message) {
   switch (message.type) {
@@ -197,14 +249,9 @@ function onMessage(message) {
     case "idle":
       idle();
       break;
-    case "ack": {
-      if (!outbox.delete(message.label_id)) break;
-      saveOutbox();
-      const entry = state.history.find((h) => h.labelId === message.label_id);
-      if (entry) entry.acked = true;
-      if (!message.corrects) $("done").textContent = ++state.done;
+    case "ack":
+      acked(message);
       break;
-    }
     case "lease_expired":
     case "lease_revoked":
       if (state.current?.item.id === message.item_id && !state.correcting) {
@@ -216,14 +263,7 @@ function onMessage(message) {
       }
       break;
     case "error":
-      notice(message.message);
-      if (RETRYABLE.has(message.code)) {
-        if (!state.retry) state.retry = setTimeout(() => { state.retry = null; flushOutbox(); }, 1000);
-      } else if (message.label_id && outbox.delete(message.label_id)) {
-        // Refused for good (someone else labelled the item, say): never re-send it.
-        saveOutbox();
-        state.history = state.history.filter((h) => h.labelId !== message.label_id);
-      }
+      refused(message);
       break;
     default:
       break;
@@ -238,12 +278,17 @@ function connect() {
   socket.addEventListener("open", () => {
     state.attempt = 0;
     setStatus("connected", "connected");
+    // The whole outbox goes again, the labels waiting for a retry with it.
+    clearTimeout(state.retry);
+    state.retry = null;
+    state.retrying.clear();
     flushOutbox();
   });
   socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
   socket.addEventListener("close", (event) => {
-    if (event.code === 1008) {
-      setStatus("offline", `refused: ${event.reason}`);
+    if (event.code === WS_POLICY_VIOLATION) {
+      const why = event.reason || "the server turned this connection away";
+      setStatus("offline", `refused: ${why}. Reload the page once that is put right.`);
       return;
     }
     // The server hands our lease back when we go. The item stays on screen so the work goes
@@ -253,9 +298,25 @@ function connect() {
     if (state.current) state.current.expiresAt = null;
     tick();
     const delay = backoff(state.attempt++);
-    setStatus("reconnecting", `reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    const why = event.code === WS_TRY_AGAIN_LATER ? "the server is busy: " : "";
+    setStatus("reconnecting", `${why}reconnecting in ${Math.ceil(delay / 1000)} s…`);
     setTimeout(connect, delay);
   });
+}
+
+// Space and Enter would activate a label button that has focus (reached with Tab, say): on one,
+// they do nothing but say which key labels. All three events, as browsers activate a button on
+// keydown, keypress or keyup.
+const ACTIVATING_KEYS = new Set([" ", "Spacebar", "Enter"]);
+for (const type of ["keydown", "keypress", "keyup"]) {
+  window.addEventListener(type, (event) => {
+    const button = event.target.closest?.("#labels button");
+    if (!button || !ACTIVATING_KEYS.has(event.key)) return;
+    event.preventDefault();
+    if (type !== "keydown" || event.repeat) return;
+    const n = state.labels.indexOf(button.dataset.label) + 1;
+    notice(`Press ${n} to label “${button.dataset.label}”: Space and Enter never label.`);
+  }, { capture: true });
 }
 
 document.addEventListener("keydown", (event) => {

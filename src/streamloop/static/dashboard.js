@@ -81,7 +81,7 @@ function renderConfusion(confusion) {
       const shade = count / max;
       return el("td", {
         class: truth === predicted ? "num hit" : "num",
-        style: `--shade: ${shade.toFixed(3)}`,
+        style: { "--shade": shade.toFixed(3) },
         title: `${count} labelled ${truth}, predicted ${predicted}`,
       }, number(count));
     })));

@@ -1,15 +1,25 @@
 // Small helpers shared by the pages: elements, the API, socket URLs, number formats.
 
-/** Build an element: el("td", {class: "num"}, "42"). Children may be nodes or strings. */
+/**
+ * Build an element: el("td", {class: "num"}, "42"). Children may be nodes or strings.
+ * `style` takes an object of properties ({width: "40%", "--shade": 0.3}), set one by one: the
+ * pages' Content-Security-Policy refuses style attributes, not properties set from a script.
+ */
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === false || value === null || value === undefined) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    if (name === "style") setStyle(node, value);
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
   node.append(...children.filter((child) => child !== null && child !== undefined));
   return node;
+}
+
+function setStyle(node, properties) {
+  if (typeof properties !== "object") throw new TypeError("el(): style takes an object of properties");
+  for (const [property, value] of Object.entries(properties)) node.style.setProperty(property, String(value));
 }
 
 /**

@@ -1,0 +1,83 @@
+"""What the browser tests share: a seeded project, an annotator's page, a page on another origin."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import uvicorn
+from playwright.async_api import Browser, Page, WebSocketRoute
+
+from support import project_spec, ticket
+
+LABELS = ["billing", "bug", "other"]
+#: Generous: a safety net against hangs (each expect returns as soon as its condition holds).
+PATIENCE_MS = 30_000
+
+
+async def seed(http: httpx.AsyncClient, count: int, **spec: object) -> None:
+    assert (await http.post("/api/projects", json=project_spec(**spec))).status_code == 201
+    events = [{"id": f"evt-{n}", "data": ticket(LABELS[n % 3], n)} for n in range(count)]
+    response = await http.post("/api/projects/tickets/events", json={"events": events})
+    assert response.status_code == 200
+
+
+async def annotator_page(
+    browser: Browser,
+    base: str,
+    name: str,
+    socket_route: Callable[[WebSocketRoute], Any] | None = None,
+) -> Page:
+    """An annotator's page on project tickets; ``socket_route`` stands between it and the server."""
+    context = await browser.new_context()  # its own storage: a separate annotator
+    page = await context.new_page()
+    if socket_route is not None:
+        await page.route_web_socket(re.compile(r"/annotate\?"), socket_route)
+    await page.goto(f"{base}/static/annotate.html?project=tickets&annotator={name}")
+    return page
+
+
+async def next_item(page: Page, seen: list[str]) -> str:
+    """Wait for an item this page has not shown before; its event id."""
+    handle = await page.wait_for_function(
+        """(seen) => {
+            const item = document.getElementById("item");
+            return !item.hidden && !seen.includes(item.dataset.itemId) && item.dataset.itemId;
+        }""",
+        arg=seen,
+        timeout=PATIENCE_MS,
+    )
+    item_id = await handle.json_value()
+    assert isinstance(item_id, str)
+    return item_id
+
+
+@contextlib.asynccontextmanager
+async def another_origin(html: str) -> AsyncIterator[str]:
+    """``html`` served at every path of another loopback port: a page of another origin."""
+
+    async def app(scope: dict[str, Any], _receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": html.encode()})
+
+    # Listening before uvicorn starts: a request made at once waits in the backlog.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        listener.close()
