@@ -12,6 +12,7 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -20,7 +21,7 @@ from streamloop.config import Settings, env_name
 from streamloop.errors import StreamloopError
 from streamloop.store.tokens import ROLES
 
-__all__ = ["main"]
+__all__ = ["main", "server_config"]
 
 log = logging.getLogger("streamloop")
 
@@ -43,9 +44,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             database=getattr(args, "database", None),
             broker=getattr(args, "broker", None),
             open=getattr(args, "open", None) or None,
+            allow_origin=_listed(getattr(args, "allow_origin", None)),
+            allow_host=_listed(getattr(args, "allow_host", None)),
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if args.command in ("serve", "demo"):
+        from streamloop.ws.origins import allowed_origins
+
+        try:
+            allowed_origins(settings)
+        except ValueError as exc:
+            parser.error(str(exc))
     if settings.log_format not in {"text", "json"}:
         parser.error(f"{env_name('log_format')} must be text or json")
     if args.command == "export":
@@ -56,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action is None:
             parser.parse_args(["token", "--help"])
         return _token(settings, args)
+    if args.command == "key":
+        if args.action is None:
+            parser.parse_args(["key", "--help"])
+        return _key(args)
     if args.command == "worker":
         if not settings.broker:
             parser.error("worker needs --broker kafka://host:port (or STREAMLOOP_BROKER)")
@@ -91,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--log-level", default="info", choices=["debug", "info", "warning", "error"]
         )
+        if name == "worker":
+            continue  # a worker serves no HTTP
+        command.add_argument(
+            "--allow-origin",
+            action="append",
+            metavar="ORIGIN",
+            help="another origin whose pages may use the API, such as https://labels.example.com;"
+            f" repeatable [{env_name('allow_origin')}]",
+        )
+        command.add_argument(
+            "--allow-host",
+            action="append",
+            metavar="HOST",
+            help="a host name to answer to besides this address and loopback's (a reverse "
+            f"proxy's); repeatable [{env_name('allow_host')}]",
+        )
     token = commands.add_parser("token", help="create, list and revoke API tokens")
     actions = token.add_subparsers(dest="action")
     create = actions.add_parser("create", help="make a token and print it, once")
@@ -117,6 +147,17 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("--url", default="http://127.0.0.1:8000", help="the service")
     importing.add_argument("--token", help="a producer token, when auth is on [STREAMLOOP_TOKEN]")
     importing.add_argument("--batch", type=int, default=500, help="rows per request")
+    key = commands.add_parser(
+        "key", help="make the secret key that signs model snapshots on Kafka (--broker)"
+    )
+    key_actions = key.add_subparsers(dest="action")
+    key_create = key_actions.add_parser(
+        "create",
+        help="write a new random key to a new file that only you may read",
+        description="Give the file to every serve and worker of the deployment with "
+        f"{env_name('secret_key_file')}=PATH. An existing file is never overwritten.",
+    )
+    key_create.add_argument("--file", type=Path, required=True, help="the file to create")
     for action in (*actions.choices.values(), export):
         action.add_argument(
             "--data-dir", type=Path, help=f"folder for the SQLite database [{env_name('data_dir')}]"
@@ -170,6 +211,39 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _key(args: argparse.Namespace) -> int:
+    from streamloop.streams.signing import create_key_file
+
+    try:
+        create_key_file(args.file)
+    except OSError as exc:  # an existing file among them: a key in use is never replaced
+        print(f"streamloop key: {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(
+        f"key written to {args.file} (mode 0600); give every serve and worker of the "
+        f"deployment {env_name('secret_key_file')}={args.file}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _key_usable(settings: Settings) -> bool:
+    """Whether the key that signs model snapshots on Kafka is set and good; if not, says so."""
+    from streamloop.streams.signing import HOW_TO_MAKE_ONE, SecretKeyError, load_key
+
+    try:
+        load_key(settings)
+    except SecretKeyError as exc:
+        print(
+            f"streamloop: refusing to start with --broker: {exc}.\n"
+            "  Anyone who can write to the models topic could otherwise run code in every "
+            f"process.\n{HOW_TO_MAKE_ONE}",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from streamloop.store import Store
 
@@ -204,6 +278,8 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     from streamloop.ws.auth import RedactTokens
     from streamloop.ws.telemetry import install_logging
 
+    if settings.broker and not _key_usable(settings):
+        return 2
     app = create_app(settings)
     if not (settings.on_loopback or settings.open):
         tokens, _ever_made = await app.state.engine.tokens()
@@ -216,18 +292,10 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
                 file=sys.stderr,
             )
             return 2
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_frame_bytes * 4,
-        ws_per_message_deflate=False,
-        log_level=log_level,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
+    config = server_config(app, settings, log_level)
+    # At debug level the websockets library logs every handshake's headers, Authorization
+    # among them: its protocol chatter is never wanted, so it stops at info.
+    logging.getLogger("websockets").setLevel(max(logging.INFO, logging.getLogger().level))
     # uvicorn has set up its loggers now; a socket's ?token=... never reaches a log line.
     loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", "streamloop")
     RedactTokens.install(*loggers)
@@ -260,6 +328,27 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     return 0 if server.started else 1
 
 
+def server_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Config:
+    """How uvicorn serves the app: the limits on connections are set here (and in tests)."""
+    from streamloop.ws.limits import IdleClosingHttp
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes * 4,
+        ws_per_message_deflate=False,
+        http=IdleClosingHttp,
+        limit_concurrency=settings.connections_max,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
 class _Server(uvicorn.Server):
     """uvicorn whose stop on SIGINT/SIGTERM ends the process with status 0.
 
@@ -290,10 +379,19 @@ def _work(settings: Settings, log_level: str) -> int:
 
     from streamloop.streams.worker import create_worker_app
 
+    if not _key_usable(settings):
+        return 2
     app = create_worker_app(settings)
     level = {"warning": "warn"}.get(log_level, log_level)
     faust.Worker(app, loglevel=level, quiet=True).execute_from_commandline()
     return 0
+
+
+def _listed(values: list[str] | None) -> tuple[str, ...] | None:
+    """Repeated options, each of which may hold several comma-separated values."""
+    if not values:
+        return None
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
 def _display_host(host: str) -> str:

@@ -48,11 +48,43 @@ class Settings:
         default="streamloop",
         metadata=_help("Prefix of the Kafka topic names, so deployments can share a cluster."),
     )
+    secret_key: str | None = field(
+        default=None,
+        repr=False,  # a logged or printed Settings never shows the key
+        metadata=_help(
+            "With --broker, required (or the key file): the key, 32 characters or more, that "
+            "every serve and worker of a deployment shares to sign the model snapshots on "
+            "Kafka; a snapshot whose signature does not verify is refused, never loaded."
+        ),
+    )
+    secret_key_file: Path | None = field(
+        default=None,
+        metadata=_help(
+            "With --broker: a file holding the secret key instead (make one with "
+            "`streamloop key create --file PATH`)."
+        ),
+    )
     open: bool = field(
         default=False,
         metadata=_help(
             "Serve beyond loopback without API tokens (no auth). Without it, a server bound to "
             "another address refuses to start until `streamloop token create` has made one."
+        ),
+    )
+    allow_origin: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "Other origins (`https://labels.example.com`) whose pages may call the API and open "
+            "sockets, with CORS; repeatable, comma-separated in the variable. Requests carrying "
+            "any other `Origin` than the server's own get 403 forbidden_origin."
+        ),
+    )
+    allow_host: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "Host names the server answers to besides its own address and loopback's "
+            "(a reverse proxy's; `*.example.com` for subdomains, `*` for any); repeatable, "
+            "comma-separated in the variable. Any other `Host` gets 400 invalid_host."
         ),
     )
     log_format: str = field(
@@ -67,6 +99,56 @@ class Settings:
     )
     max_events_per_request: int = field(
         default=1000, metadata=_help("Most events in one POST .../events (413 beyond).")
+    )
+    max_data_depth: int = field(
+        default=32,
+        metadata=_help("Deepest nesting of objects and lists in an item's data (422 too_deep)."),
+    )
+    max_data_fields: int = field(
+        default=1000,
+        metadata=_help("Most fields in an item's data (422 too_many_fields)."),
+    )
+    body_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_help(
+            "How long a client may take to send a request body once it has sent the headers "
+            "(408 body_timeout beyond), so stalled senders cannot hold their place."
+        ),
+    )
+    bodies_in_flight_max: int = field(
+        default=64,
+        metadata=_help(
+            "Request bodies being read or handled at once for predict and project creation "
+            "(events and labels share the store's cap instead); beyond, 429 server_busy."
+        ),
+    )
+    connections_max: int = field(
+        default=1000,
+        metadata=_help(
+            "Open HTTP connections and sockets at once (uvicorn's limit_concurrency); beyond, "
+            "new requests get 503."
+        ),
+    )
+    keep_alive_seconds: int = field(
+        default=5,
+        metadata=_help(
+            "An HTTP connection idle this many seconds (after a response, or from its opening "
+            "with no request yet) is closed."
+        ),
+    )
+    sockets_per_annotator_max: int = field(
+        default=4,
+        metadata=_help(
+            "Annotate sockets one annotator (a token, or a name with auth off) may hold open in "
+            "one project; beyond, refused with too_many_sockets."
+        ),
+    )
+    leases_per_annotator_max: int = field(
+        default=50,
+        metadata=_help(
+            "Items one annotator may hold leased at once in one project, over all their sockets "
+            "(the sum of their prefetch); beyond, refused with too_many_leases."
+        ),
     )
     queue_capacity: int = field(
         default=10_000,
@@ -178,7 +260,16 @@ def setting_docs() -> list[tuple[str, str, Any, str]]:
 
 
 #: Settings that are also options of ``streamloop serve``, ``demo`` and ``worker``.
-CLI_OPTIONS = ("host", "port", "data_dir", "database", "broker", "open")
+CLI_OPTIONS = (
+    "host",
+    "port",
+    "data_dir",
+    "database",
+    "broker",
+    "open",
+    "allow_origin",
+    "allow_host",
+)
 
 
 def settings_table() -> str:
@@ -192,7 +283,7 @@ def settings_table() -> str:
     ]
     for name, variable, default, help_text in setting_docs():
         option = f"`--{name.replace('_', '-')}`" if name in CLI_OPTIONS else ""
-        shown = "unset" if default is None else f"`{default}`"
+        shown = "unset" if default in (None, ()) else f"`{default}`"
         rows.append(f"| `{variable}` | {option} | {shown} | {help_text} |")
     return "\n".join(rows)
 
@@ -212,6 +303,8 @@ def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
             return float(raw)
         if kind.startswith("Path"):
             return Path(raw)
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
     except ValueError as exc:
         raise ValueError(f"{env_name(spec.name)}={raw!r} is not a valid {kind}") from exc
     return raw
