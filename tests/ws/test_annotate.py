@@ -216,7 +216,14 @@ async def test_an_unknown_project_gets_an_error_and_a_policy_close(service):
 
 @pytest.mark.parametrize(
     "query",
-    [{"prefetch": "0"}, {"prefetch": "many"}, {"prefetch": "²"}, {"annotator": "bad name!"}],
+    [
+        {"prefetch": "0"},
+        {"prefetch": "many"},
+        {"prefetch": "²"},
+        {"prefetch": "1\n"},
+        {"annotator": "bad name!"},
+        {"annotator": "alice\n"},  # "$" alone matches before a final newline: a forged log line
+    ],
 )
 async def test_a_bad_query_is_refused_with_an_error(service, query):
     await service.create_project()

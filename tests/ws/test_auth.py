@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
@@ -163,16 +164,33 @@ async def test_the_token_never_reaches_the_logs(tmp_path: Path):
         url = server.base.replace("http", "ws") + "/ws/projects/nope/annotate"
         async with websockets.connect(f"{url}?token={tokens['annotator']}") as ws:
             assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
-        # The same key percent-encoded: still the token, still not logged.
+        # The same key percent-encoded, or after a quote: still the token, still not logged.
         async with websockets.connect(f"{url}?%74oken={tokens['producer']}") as ws:
             assert (await Socket(ws).expect("error"))["code"] == "forbidden"
+        async with websockets.connect(f'{url}?a="&%74oken={tokens["admin"]}') as ws:
+            assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
+        # In a header, which the websockets library logs at debug level.
+        dashboard = server.base.replace("http", "ws") + "/ws/projects/nope/dashboard"
+        supervisor = {"Authorization": f"Bearer {tokens['supervisor']}"}
+        async with websockets.connect(dashboard, additional_headers=supervisor) as ws:
+            assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
+        # A path that tries to write lines of its own into the log: a newline, an ANSI escape.
+        async with httpx.AsyncClient(base_url=server.base) as http:
+            forged = "/api/projects%0a2026-01-01 00:00:00 ERROR forged%1b[2K"
+            response = await http.get(
+                forged, headers={"Authorization": f"Bearer {tokens['admin']}"}
+            )
+            assert response.status_code == 404
     finally:
         assert server.kill() == 0
     output = "".join(printed + server.output)
     assert "auth:       on" in output
     assert "/ws/projects/nope/annotate" in output  # the socket was logged...
-    assert tokens["annotator"] not in output  # ...but not its token
-    assert tokens["producer"] not in output
+    for secret in tokens.values():  # ...but no token, however it was sent
+        assert secret not in output
+    assert "\\x0a2026-01-01 00:00:00 ERROR forged\\x1b[2K" in output  # the path, escaped
+    assert not any(line.startswith("2026-01-01") for line in output.splitlines())
+    assert "\x1b" not in output
 
 
 def test_serving_beyond_loopback_without_tokens_is_refused(tmp_path: Path):
