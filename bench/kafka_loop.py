@@ -6,6 +6,9 @@ Needs a broker and a PostgreSQL server (the project's scripts start both):
     export STREAMLOOP_BENCH_DATABASE=$(scripts/postgres start)
     python bench/kafka_loop.py --labels 40 --events 5000
 
+serve and the workers sign model snapshots with the key in ``STREAMLOOP_SECRET_KEY`` or
+``STREAMLOOP_SECRET_KEY_FILE``; with neither set, the benchmark makes a key of its own.
+
 Label round trip: from sending a label over the WebSocket to its ack, which comes once the
 project's learner (in a worker) has stored and learned it and its outcome is back. Propagation
 lag: from the moment a label's ack reaches the annotator to the moment *every* worker scores an
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -53,6 +57,11 @@ class Loop:
         self.bootstrap = bootstrap
         self.prefix = f"bench{uuid.uuid4().hex[:8]}"
         os.environ["STREAMLOOP_TOPIC_PREFIX"] = self.prefix
+        if not (
+            os.environ.get("STREAMLOOP_SECRET_KEY") or os.environ.get("STREAMLOOP_SECRET_KEY_FILE")
+        ):
+            # Every process started here inherits it: they all sign and verify with one key.
+            os.environ["STREAMLOOP_SECRET_KEY"] = secrets.token_hex(32)
         args = ["--broker", f"kafka://{bootstrap}", "--database", database]
         self.server = Server(tempfile.mkdtemp(prefix="streamloop-bench-"), *args)
         self.workers = [

@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from websockets.asyncio.client import connect
 
+from streamloop.streams.signing import create_key_file
 from support import RECEIVE_TIMEOUT, ServeProcess, WorkerProcess, ticket
 
 LABELS = ["billing", "bug", "other"]
@@ -26,7 +27,14 @@ class Cluster:
         self.database = database
         self.tmp_path = tmp_path
         self.prefix = f"t{uuid.uuid4().hex[:10]}"
-        self.env = {"STREAMLOOP_TOPIC_PREFIX": self.prefix}
+        #: The key every process of this cluster shares, made as an operator would make it.
+        self.key_file = tmp_path / f"{self.prefix}.key"
+        create_key_file(self.key_file)
+        self.env = {
+            "STREAMLOOP_TOPIC_PREFIX": self.prefix,
+            "STREAMLOOP_SECRET_KEY_FILE": str(self.key_file),
+            "STREAMLOOP_SECRET_KEY": "",  # unset: a key in the caller's environment is not ours
+        }
         self.serves: list[ServeProcess] = []
         self.workers: list[WorkerProcess] = []
         self.producer: AIOKafkaProducer | None = None

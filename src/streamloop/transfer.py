@@ -16,8 +16,12 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
+import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -31,14 +35,20 @@ from streamloop.streams.learner import new_model
 
 __all__ = [
     "EXPORT_FIELDS",
+    "EXPORT_FILE_MODE",
+    "FORMULA_STARTS",
     "ImportRow",
     "export_labels",
     "find_project",
     "import_rows",
+    "open_export",
     "read_rows",
+    "spreadsheet_safe",
     "write_csv",
     "write_jsonl",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The columns of an export, in order.
 EXPORT_FIELDS = (
@@ -54,6 +64,13 @@ EXPORT_FIELDS = (
     "model_version",
     "predicted",
 )
+
+
+#: The mode of an export file this creates: its owner's alone, as it holds labelled data.
+EXPORT_FILE_MODE = 0o600
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def find_project(store: Store, name: str) -> ProjectRecord:
@@ -108,26 +125,103 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
             }
 
 
+def open_export(path: Path) -> IO[bytes]:
+    """Open ``path`` to write an export into, creating it readable by its owner alone.
+
+    An export holds every labelled item of a project, so a new file gets `EXPORT_FILE_MODE`
+    from the start, whatever the umask. A file that exists already keeps the mode its owner
+    gave it, and is truncated.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, EXPORT_FILE_MODE)
+    except FileExistsError:
+        # Possibly not a file at all (``-o /dev/stdout``): never change its mode.
+        descriptor = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    else:
+        os.fchmod(descriptor, EXPORT_FILE_MODE)  # exactly, whatever the umask took off
+    return os.fdopen(descriptor, "wb")
+
+
 def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
-    """One JSON object per line; returns how many."""
+    """One JSON object per line; returns how many.
+
+    A row orjson cannot write (data nested deeper than its limit of 254 levels, which it
+    stored before event data had a depth limit) is written by the standard library's encoder
+    instead; a row neither can write is left out with an error in the log naming it, and the
+    export goes on.
+    """
     count = 0
     for row in rows:
-        out.write(orjson.dumps(row) + b"\n")
+        line = _json(row)
+        if line is None:
+            _left_out(row)
+            continue
+        out.write(line + b"\n")
         count += 1
     return count
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
-    """A header, then a row per label; ``data`` as JSON text. Returns how many."""
+    """A header, then a row per label; ``data`` as JSON text. Returns how many.
+
+    Spreadsheet-safe: a text cell that begins with one of `FORMULA_STARTS` gets a ``'`` in
+    front (see `spreadsheet_safe`), so that a spreadsheet shows it as text instead of running
+    it as a formula, whoever wrote it: labels, ids, annotators' names and event data all come
+    from users. Values this writes as numbers or booleans (``model_version``,
+    ``drawn_at_random``) are data, not text someone typed, and are left as they are. The JSON
+    lines export is exact; prefer it when a program reads the export.
+
+    Data that cannot be written as JSON is handled as by `write_jsonl`.
+    """
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     writer = csv.DictWriter(text, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     count = 0
     for row in rows:
-        writer.writerow({**row, "data": orjson.dumps(row["data"]).decode()})
+        data = _json(row["data"])
+        if data is None:
+            _left_out(row)
+            continue
+        cells = {**row, "data": data.decode()}
+        writer.writerow({name: spreadsheet_safe(value) for name, value in cells.items()})
         count += 1
     text.detach()
     return count
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value``, with a ``'`` in front when it is text a spreadsheet would run as a formula.
+
+    >>> spreadsheet_safe("=SUM(A1:A9)")
+    "'=SUM(A1:A9)"
+    >>> spreadsheet_safe("-1"), spreadsheet_safe(-1), spreadsheet_safe("billing")
+    ("'-1", -1, 'billing')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _json(value: Any) -> bytes | None:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        # The standard library's encoder nests as deep as Python's recursion limit allows.
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+
+
+def _left_out(row: dict[str, Any]) -> None:
+    log.error(
+        "label %r of event %r left out of the export: its data cannot be written as JSON",
+        row.get("label_id"),
+        row.get("event_id"),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,15 +7,20 @@ so that equal learning histories give equal snapshots in any process.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Hashable, Iterable
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from river import base, feature_extraction, preprocessing
 
 __all__ = [
+    "HASHED_BUCKETS",
+    "HASHED_PREFIX",
+    "MAX_FEATURES",
+    "MAX_VALUES",
     "TEXT_FIELD",
+    "BoundedVocabulary",
     "DenseHasher",
     "OneHot",
     "OrderedTFIDF",
@@ -230,8 +235,190 @@ class OneHot(preprocessing.OneHotEncoder):
         return encoded
 
 
-def tabular_front() -> Any:
-    """Standardise numbers and booleans, one-hot encode strings; other values are dropped.
+#: Most features a tabular model keeps of its own: each number field is one, and so is each value
+#: of a string field (one-hot).
+MAX_FEATURES = 1_000
+#: Most values of one string field that a tabular model keeps as features of their own.
+MAX_VALUES = 100
+#: How many shared features everything beyond `MAX_FEATURES` and `MAX_VALUES` is folded into,
+#: once for string values (counted) and once for numbers (summed).
+HASHED_BUCKETS = 64
+#: Names of the folded features start with it, so fields whose names start with it are always
+#: folded: a kept field can then never share a name with a folded feature.
+HASHED_PREFIX = "~hashed:"
+_STRING_BUCKET = HASHED_PREFIX + "string_{}"
+_NUMBER_BUCKET = HASHED_PREFIX + "number_{}"
+
+
+class BoundedVocabulary(base.Transformer):
+    """Keep the first features learned as they are; fold the rest into a few hashed buckets.
+
+    Without a bound a tabular model grows with every field name and string value production
+    sends: each becomes a feature with its own weights, or statistics in every tree leaf, and
+    learning a label that brings thousands of new ones takes seconds. Here a number field, and
+    each value of a string field, is kept as a feature of its own when a label first brings
+    it, until ``max_features`` are kept; a string field keeps at most ``max_values`` values, so
+    that one identifier-like field cannot take the whole budget. Once a field or value can no
+    longer be kept, it goes into one of ``buckets`` shared features, by a CRC-32 of its field
+    name (numbers: their sum) or of its field name and value (strings: a count), the same in
+    every process. A model therefore learns at most ``max_features + 2 * buckets`` distinct
+    features, whatever it is sent.
+
+    While there is room, a field or value not learned yet passes as it is, as it would once
+    learned (the classifier ignores features it has never learned). What is kept depends only
+    on the labels learned, in order, so replays and snapshots stay bit for bit; scoring never
+    changes it.
+
+    Parameters
+    ----------
+    max_features
+        Most features kept as they are: number fields and string values.
+    max_values
+        Most values of one string field kept as they are.
+    buckets
+        How many folded features there are of each kind (strings, numbers).
+
+    Examples
+    --------
+    >>> vocabulary = BoundedVocabulary(max_features=3, max_values=1, buckets=4)
+    >>> vocabulary.learn_one({"size": 2.0, "colour": "red", "shape": "round"})
+    >>> vocabulary.learn_one({"colour": "blue", "weight": 5.0})
+    >>> vocabulary.numbers, vocabulary.strings
+    ({'size': None}, {'colour': {'red': None}, 'shape': {'round': None}})
+    >>> vocabulary.transform_one({"size": 1.0, "colour": "red"})
+    {'size': 1.0, 'colour': 'red'}
+    >>> vocabulary.transform_one({"colour": "blue", "shape": "square", "weight": 5.0})
+    {'~hashed:string_1': 1.0, '~hashed:string_0': 1.0, '~hashed:number_1': 5.0}
+    """
+
+    def __init__(
+        self,
+        max_features: int = MAX_FEATURES,
+        max_values: int = MAX_VALUES,
+        buckets: int = HASHED_BUCKETS,
+    ) -> None:
+        if max_features < 0 or max_values < 0:
+            raise ValueError(
+                f"max_features and max_values must not be negative, got {max_features}, "
+                f"{max_values}"
+            )
+        if buckets < 1:
+            raise ValueError(f"buckets must be at least 1, got {buckets}")
+        self.max_features = max_features
+        self.max_values = max_values
+        self.buckets = buckets
+        # Dicts rather than sets: they pickle in the order learned, whatever the string hashes.
+        #: The number fields kept.
+        self.numbers: dict[str, None] = {}
+        #: The string fields with a value kept, and their values kept.
+        self.strings: dict[str, dict[str, None]] = {}
+        #: How many features are kept: number fields and string values.
+        self.kept = 0
+
+    def learn_one(self, x: dict[base.typing.FeatureName, Any]) -> None:
+        for name, value in _named(x):
+            if type(value) is str:
+                values = self.strings.get(name)
+                if values is not None and value in values:
+                    continue
+                if self._room_for_value(name, values):
+                    self.strings.setdefault(name, {})[value] = None
+                    self.kept += 1
+            elif name not in self.numbers and self._room(name):
+                self.numbers[name] = None
+                self.kept += 1
+
+    def transform_one(
+        self, x: dict[base.typing.FeatureName, Any]
+    ) -> dict[base.typing.FeatureName, Any]:
+        out: dict[base.typing.FeatureName, Any] = {}
+        for name, value in _named(x):
+            if type(value) is str:
+                values = self.strings.get(name)
+                if (values is not None and value in values) or self._room_for_value(name, values):
+                    out[name] = value
+                else:
+                    bucket = _STRING_BUCKET.format(self._string_bucket(name, value))
+                    out[bucket] = out.get(bucket, 0.0) + 1.0
+            elif name in self.numbers or self._room(name):
+                out[name] = value
+            else:
+                bucket = _NUMBER_BUCKET.format(self._number_bucket(name))
+                out[bucket] = out.get(bucket, 0.0) + float(value)
+        return out
+
+    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Fold a batch of rows as `transform_one` folds each: `batchable` has checked that
+        every column is numbers and booleans, or strings; an absent value is NaN."""
+        rows = len(X)
+        passed: dict[str, pd.Series] = {}
+        strings = np.zeros((rows, self.buckets))
+        numbers = np.full((rows, self.buckets), np.nan)
+        for name in map(str, X.columns):
+            column = X[name]
+            if _numeric(column.dtype):
+                if name in self.numbers or self._room(name):
+                    passed[name] = column
+                    continue
+                # Added column by column, as `transform_one` adds field by field.
+                bucket = self._number_bucket(name)
+                added = column.to_numpy(dtype=np.float64)
+                total = numbers[:, bucket]
+                numbers[:, bucket] = np.where(
+                    np.isnan(total), added, np.where(np.isnan(added), total, total + added)
+                )
+                continue
+            values = self.strings.get(name)
+            if self._room_for_value(name, values):
+                passed[name] = column
+                continue
+            known = column.isin(list(values or ())).to_numpy()
+            passed[name] = column.where(known)
+            for row in np.flatnonzero(column.notna().to_numpy() & ~known).tolist():
+                strings[row, self._string_bucket(name, str(column.iat[row]))] += 1.0
+        out = pd.DataFrame(passed, index=X.index)
+        # A bucket nothing went into is absent, as from `transform_one`.
+        for template, totals in (
+            (_STRING_BUCKET, np.where(strings > 0.0, strings, np.nan)),
+            (_NUMBER_BUCKET, numbers),
+        ):
+            for bucket in np.flatnonzero(~np.isnan(totals).all(axis=0)).tolist():
+                out[template.format(bucket)] = totals[:, bucket]
+        return out
+
+    def _room(self, name: str) -> bool:
+        # Whether a new feature of this field would be kept if learned now.
+        return self.kept < self.max_features and not name.startswith(HASHED_PREFIX)
+
+    def _room_for_value(self, name: str, values: dict[str, None] | None) -> bool:
+        # The same for a new value of a string field, given the values it has kept.
+        limit = self.max_values if values is None else self.max_values - len(values)
+        return limit > 0 and self._room(name)
+
+    def _string_bucket(self, name: str, value: str) -> int:
+        # "surrogatepass": a lone surrogate in a JSON string is a valid str, not valid UTF-8.
+        key = f"{name}\0{value}".encode("utf-8", "surrogatepass")
+        return zlib.crc32(key) % self.buckets
+
+    def _number_bucket(self, name: str) -> int:
+        return zlib.crc32(name.encode("utf-8", "surrogatepass")) % self.buckets
+
+
+def _named(x: dict[base.typing.FeatureName, Any]) -> Iterable[tuple[str, Any]]:
+    # `model_input` leaves a tabular row with str field names only.
+    return cast("dict[str, Any]", x).items()
+
+
+def tabular_front(
+    max_features: int = MAX_FEATURES,
+    max_values: int = MAX_VALUES,
+    buckets: int = HASHED_BUCKETS,
+) -> Any:
+    """Bound the vocabulary, standardise numbers and booleans, one-hot encode strings; other
+    values are dropped.
+
+    The bound (see `BoundedVocabulary`) comes first, so the scaler's statistics, the one-hot
+    features and the classifier behind them are all bounded by it.
 
     Examples
     --------
@@ -244,4 +431,4 @@ def tabular_front() -> Any:
     # drop_zeros keeps the encoder stateless: otherwise it remembers categories in sets, and
     # its zero-filled output would grow with every category ever seen.
     categorical = SelectValues(strings=True) | OneHot(drop_zeros=True)
-    return numeric + categorical
+    return BoundedVocabulary(max_features, max_values, buckets) | (numeric + categorical)

@@ -215,7 +215,8 @@ class OnlineModel:
         """
         inputs = [model_input(self._input_kind, data) for data in rows]
         if len(inputs) >= _BATCH_FROM and self._version and self._batches():
-            frame = pd.DataFrame.from_records(inputs)
+            # The index keeps a row that has no field: without it, such rows are dropped.
+            frame = pd.DataFrame.from_records(inputs, index=range(len(inputs)))
             if batchable(frame):
                 return self._predict_frame(frame)
         return [self._predict(x) for x in inputs]
@@ -239,6 +240,9 @@ class OnlineModel:
         # logit of -30 and 1 above 30: numpy's smooth one would score outliers differently
         # from `predict`, and outliers are what annotators should see.
         steps = self._pipeline.steps  # type: ignore[attr-defined]
+        vocabulary = steps.get("BoundedVocabulary")
+        if vocabulary is not None:  # absent from models made before the bound
+            frame = vocabulary.transform_many(frame)
         features = steps["TransformerUnion"].transform_many(frame)
         columns = list(features.columns)
         matrix = features.to_numpy(dtype=np.float64)

@@ -1,18 +1,38 @@
-"""Opening the database: SQLite in WAL mode by default, any SQLAlchemy URL otherwise."""
+"""Opening the database: SQLite in WAL mode by default, any SQLAlchemy URL otherwise.
+
+A SQLite database holds events, labels, model snapshots and token hashes, so its folder and
+files are private to their owner: the folder 0700, the files 0600, from the moment they are
+created rather than as the umask leaves them.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlmodel import SQLModel
 
 from streamloop.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
-__all__ = ["open_database", "sqlalchemy_url"]
+__all__ = ["DIRECTORY_MODE", "FILE_MODE", "open_database", "sqlalchemy_url"]
+
+log = logging.getLogger(__name__)
+
+#: The mode of the folder of a SQLite database that streamloop creates: its owner's alone.
+DIRECTORY_MODE = 0o700
+#: The mode of a SQLite database file and its companions: read and written by its owner alone.
+FILE_MODE = 0o600
+#: The files SQLite keeps beside a database, named after it; it creates them with the
+#: database file's own mode.
+_COMPANIONS = ("-wal", "-shm", "-journal")
+#: Permission bits for anyone but the owner.
+_OTHERS = 0o077
 
 
 def open_database(url: str, *, busy_timeout: float = 5.0) -> Engine:
@@ -32,9 +52,9 @@ def open_database(url: str, *, busy_timeout: float = 5.0) -> Engine:
             url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}, **json
         )
     elif url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_sqlite_files(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False}, **json)
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
     else:
@@ -42,6 +62,67 @@ def open_database(url: str, *, busy_timeout: float = 5.0) -> Engine:
     SQLModel.metadata.create_all(engine)
     _add_new_columns(engine)
     return engine
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """Create the database's folder and file private to their owner; make existing ones so.
+
+    An existing folder or file with looser modes (as earlier versions left them) is tightened,
+    with a warning, when this user owns it; otherwise the warning says what to do. A folder
+    is tightened only when it holds nothing but this database, so that the folder of a
+    database placed among other files, such as a home folder, keeps the modes its owner chose.
+    """
+    if os.name != "posix":  # these modes mean nothing elsewhere
+        return
+    folder = path.parent
+    files = [path, *(path.with_name(path.name + suffix) for suffix in _COMPANIONS)]
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        ours = {file.name for file in files}
+        with os.scandir(folder) as entries:
+            only_ours = all(entry.name in ours for entry in entries)
+        _tighten(folder, "folder", DIRECTORY_MODE, may_change=only_ours)
+    else:
+        # Exactly this mode, whatever the umask, which filters mkdir's.
+        os.chmod(folder, DIRECTORY_MODE)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        # An empty file is a valid new database; SQLite gives its companions the same mode.
+        os.fchmod(descriptor, FILE_MODE)
+        os.close(descriptor)
+    for file in files:
+        if file.exists():
+            _tighten(file, "database file", FILE_MODE, may_change=True)
+
+
+def _tighten(path: Path, kind: str, private: int, *, may_change: bool) -> None:
+    # Takes away what others may do, and leaves the owner's own bits as they were.
+    status = path.stat()
+    mode = stat.S_IMODE(status.st_mode)
+    if not mode & _OTHERS:
+        return
+    if may_change and status.st_uid == os.geteuid():
+        os.chmod(path, mode & ~_OTHERS)
+        log.warning(
+            "the %s %s was open to other users (mode %03o): now %03o",
+            kind,
+            path,
+            mode,
+            mode & ~_OTHERS,
+        )
+    else:
+        log.warning(
+            "the %s %s is open to other users (mode %03o); make it private: chmod %03o %s",
+            kind,
+            path,
+            mode,
+            private,
+            path,
+        )
 
 
 def _dump_json(value: Any) -> str:

@@ -7,7 +7,9 @@ engine's routing, leases and annotator sessions, and reaches the rest of the loo
   the learner's outcome comes back on the learned topic (:class:`RemoteLearner`);
 - every outcome on the learned topic updates the queues here (labelled items out, their
   leases ended), whichever web process took the label;
-- each new model version on the models topic is restored off the event loop and hot-swapped;
+- each new model version on the models topic is restored off the event loop and hot-swapped,
+  once its signature is verified (:mod:`streamloop.streams.signing`): a record that is not
+  signed with the deployment's key is refused, logged and counted, never unpickled;
 - items the workers scored and queued are routed here from the scored topic (a faust agent;
   web processes share its partitions), and events posted over HTTP are published there too.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +36,7 @@ from streamloop.streams import topics
 from streamloop.streams.embedded import EmbeddedEngine
 from streamloop.streams.project import ProjectRuntime
 from streamloop.streams.remote import RemoteLearner
+from streamloop.streams.signing import Refused, Signer, load_key
 
 __all__ = ["KafkaBridge"]
 
@@ -50,6 +54,10 @@ class KafkaBridge:
         assert settings.broker is not None
         self.engine = engine
         self.settings = settings
+        #: Signs the snapshots published here and verifies those received (the key is a must).
+        self.signer = Signer(load_key(settings))
+        #: Model records refused, by reason; the app exports them as streamloop_refused_total.
+        self.refused: Counter[str] = Counter()
         self.bootstrap = topics.bootstrap_servers(settings.broker)
         self.names = topics.Topics(settings.topic_prefix)
         self.app = topics.faust_app(f"{self.names.prefix}-serve", settings.broker)
@@ -165,14 +173,27 @@ class KafkaBridge:
             learner.resolve(outcomes)
 
     async def _model_arrived(self, message: ConsumerRecord[bytes, bytes]) -> None:
-        headers = dict(message.headers or ())
-        if message.key is None or message.value is None or "version" not in headers:
+        try:
+            # Verified before anything else, so a forged record never takes a good one's place
+            # among the pending versions; off the loop, as hashing megabytes takes milliseconds.
+            record = await asyncio.to_thread(
+                topics.model_from, message.key, message.value, message.headers, self.signer
+            )
+        except Refused as exc:
+            self.refused[exc.reason] += 1
+            log.warning(
+                "refused the model record at offset %d of %s (key %s): %s",
+                message.offset,
+                message.topic,
+                topics.shown_key(message.key),
+                exc,
+            )
             return
-        name, version = message.key.decode(), int(headers["version"])
+        name, version = record.project, record.version
         runtime = await self._runtime(name)
         if version <= runtime.model.version:
             return
-        self._pending_models[name] = (version, message.value)
+        self._pending_models[name] = (version, record.blob)
         if name not in self._restoring:
             self._restoring[name] = asyncio.create_task(self._restore(runtime))
 
@@ -207,12 +228,10 @@ class KafkaBridge:
 
     async def _announce(self, runtime: ProjectRuntime) -> None:
         model = runtime.model
+        name, version = runtime.record.name, model.version
         blob = await asyncio.to_thread(model.snapshot)
-        await self._models_topic.send(
-            key=runtime.record.name.encode(),
-            value=blob,
-            headers={"version": str(model.version).encode()},
-        )
+        headers = await asyncio.to_thread(topics.model_headers, self.signer, name, version, blob)
+        await self._models_topic.send(key=name.encode(), value=blob, headers=headers)
 
     def _watch(self, runtime: ProjectRuntime) -> None:
         runtime.ingest_listeners.append(self._publish_scored)

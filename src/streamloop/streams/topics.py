@@ -8,7 +8,8 @@ deployments can share a cluster:
 - ``streamloop.scored``: what a worker made of each event, for production consumers and for
   the ``serve`` process that routes the queued ones to annotators.
 - ``streamloop.models``: compacted, keyed by project: the newest model snapshot of each
-  project (header ``version``), which every worker follows and hot-swaps.
+  project (headers ``version`` and ``signature``, :mod:`streamloop.streams.signing`), which
+  every worker follows and hot-swaps once its signature is verified.
 - ``streamloop.labels``: labels on their way to their project's learner, keyed by project so
   one worker (the partition's owner) learns each project, in order.
 - ``streamloop.learned``: what the learner made of each batch of labels (stored, duplicate or
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +32,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streamloop import errors
 from streamloop.store import ItemRecord, LabelOutcome, NewLabel
+from streamloop.streams.signing import Refused, Signer
 
 __all__ = [
     "MODEL_MESSAGE_MAX",
+    "ModelRecord",
     "Topics",
     "bootstrap_servers",
     "decode",
@@ -41,6 +45,8 @@ __all__ = [
     "faust_app",
     "label_from",
     "label_message",
+    "model_from",
+    "model_headers",
     "outcome_from",
     "outcome_message",
     "partition_counts",
@@ -85,6 +91,83 @@ class Topics:
 
 #: Largest model snapshot a message may carry (forests of text models reach megabytes).
 MODEL_MESSAGE_MAX = 32 * 1024 * 1024
+#: Headers of a models-topic record: the model version, and the snapshot's signature.
+VERSION_HEADER = "version"
+SIGNATURE_HEADER = "signature"
+#: Most characters of a record's key shown in a log line (keys of forged records are anything).
+_KEY_SHOWN = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """A model snapshot from the models topic, its signature verified: safe to restore."""
+
+    project: str
+    version: int
+    blob: bytes = dataclasses.field(repr=False)
+
+
+def model_headers(signer: Signer, project: str, version: int, blob: bytes) -> dict[str, bytes]:
+    """The headers of a models-topic record: its version, and its signature."""
+    return {
+        VERSION_HEADER: str(version).encode(),
+        SIGNATURE_HEADER: signer.sign(project, version, blob),
+    }
+
+
+def model_from(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]] | None,
+    signer: Signer,
+) -> ModelRecord:
+    """The snapshot a models-topic record carries, once its signature is verified.
+
+    Nothing here unpickles: only the record's bytes are read.
+
+    Raises
+    ------
+    Refused
+        ``unsigned_model`` for a record without a signature, ``forged_model`` for one whose
+        signature does not verify or that cannot be verified (no key, no value, no version).
+
+    Examples
+    --------
+    >>> signer = Signer(b"k" * 32)
+    >>> headers = list(model_headers(signer, "tickets", 2, b"model").items())
+    >>> model_from(b"tickets", b"model", headers, signer)
+    ModelRecord(project='tickets', version=2)
+    >>> model_from(b"tickets", b"model", headers[:1], signer)
+    Traceback (most recent call last):
+    ...
+    streamloop.streams.signing.Refused: the snapshot is not signed
+    """
+    found = dict(headers or ())
+    signature = found.get(SIGNATURE_HEADER)
+    if not signature:
+        raise Refused("unsigned_model", "the snapshot is not signed")
+    if key is None or value is None:
+        raise Refused("forged_model", "a signed record without a key or a snapshot")
+    try:
+        project = key.decode()
+        version = int(found[VERSION_HEADER])
+    except (KeyError, UnicodeDecodeError, ValueError):
+        raise Refused("forged_model", "a signed record without a project or version") from None
+    signer.verify(project, version, value, signature)
+    return ModelRecord(project, version, value)
+
+
+def shown_key(key: bytes | None) -> str:
+    """A record's key as a log line may show it: escaped, and cut short.
+
+    >>> print(shown_key(b"tickets\\nFAKE LOG LINE"), shown_key(b"x" * 100)[-6:])
+    'tickets\\nFAKE LOG LINE' xx'...
+    """
+    if key is None:
+        return "none"
+    return repr(key[:_KEY_SHOWN].decode("utf-8", "replace")) + (
+        "..." if len(key) > _KEY_SHOWN else ""
+    )
 
 
 def faust_app(app_id: str, broker: str) -> faust.App:

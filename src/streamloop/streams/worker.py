@@ -1,7 +1,8 @@
 """``streamloop worker``: a faust-streaming worker that scores events and learns labels.
 
 Any number of workers share the events topic's partitions. Each scores an event with the newest
-model version of its project it has seen on the models topic (hot-swapped, never redeployed),
+model version of its project it has seen on the models topic (hot-swapped, never redeployed;
+only versions signed with the deployment's key, :mod:`streamloop.streams.signing`),
 stores the item (a redelivered event is a duplicate, not a second item), and publishes the
 result on the scored topic, from which ``serve`` routes the queued items to annotators. An
 event that cannot be scored is retried when the failure may pass (the database), and otherwise
@@ -20,6 +21,7 @@ import logging
 import os
 import random
 import socket
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +37,7 @@ from streamloop.streams import topics
 from streamloop.streams.learner import new_model
 from streamloop.streams.learning import ProjectLearners
 from streamloop.streams.project import prediction_json
+from streamloop.streams.signing import Refused, Signer, load_key
 
 __all__ = ["EventScorer", "create_worker_app"]
 
@@ -169,6 +172,7 @@ def _event(message: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 def create_worker_app(settings: Settings) -> faust.App:
     """The faust app of a scoring worker."""
     assert settings.broker is not None
+    signer = Signer(load_key(settings))
     names = topics.Topics(settings.topic_prefix)
     app = topics.faust_app(f"{settings.topic_prefix}-workers", settings.broker)
     store = Store(settings.database_url)
@@ -181,9 +185,8 @@ def create_worker_app(settings: Settings) -> faust.App:
     models = app.topic(names.models, key_type=bytes, value_type=bytes)
 
     async def publish_model(project: str, version: int, blob: bytes) -> None:
-        delivery = await models.send(
-            key=project.encode(), value=blob, headers={"version": str(version).encode()}
-        )
+        headers = await asyncio.to_thread(topics.model_headers, signer, project, version, blob)
+        delivery = await models.send(key=project.encode(), value=blob, headers=headers)
         await delivery
 
     # Learning has a store (and its thread) of its own: a label never waits behind scoring.
@@ -231,7 +234,7 @@ def create_worker_app(settings: Settings) -> faust.App:
     async def follow_models() -> None:
         bootstrap = topics.bootstrap_servers(settings.broker or "")
         await topics.ensure_topics(bootstrap, names)
-        await _follow_models(settings.broker or "", names, scorer)
+        await _follow_models(settings.broker or "", names, scorer, signer)
 
     return app
 
@@ -273,8 +276,15 @@ async def _learn_with_retries(
     raise AssertionError("unreachable")
 
 
-async def _follow_models(broker: str, names: topics.Topics, scorer: EventScorer) -> None:
-    """Read every project's model versions, from the start, outside any consumer group."""
+async def _follow_models(
+    broker: str, names: topics.Topics, scorer: EventScorer, signer: Signer
+) -> None:
+    """Read every project's model versions, from the start, outside any consumer group.
+
+    Only a record whose signature verifies reaches the scorer, which unpickles it; the others
+    are refused and counted in the log, since a worker has no ``/metrics``.
+    """
+    refused: Counter[str] = Counter()
     consumer = AIOKafkaConsumer(
         names.models,
         bootstrap_servers=topics.bootstrap_servers(broker),
@@ -287,10 +297,23 @@ async def _follow_models(broker: str, names: topics.Topics, scorer: EventScorer)
     await consumer.start()
     try:
         async for message in consumer:
-            headers = dict(message.headers or ())
-            if message.key is None or message.value is None or "version" not in headers:
+            try:
+                # Off the loop that scores: hashing a snapshot of megabytes takes milliseconds.
+                record = await asyncio.to_thread(
+                    topics.model_from, message.key, message.value, message.headers, signer
+                )
+            except Refused as exc:
+                refused[exc.reason] += 1
+                log.warning(
+                    "refused the model record at offset %d of %s (key %s): %s; %s refused so far",
+                    message.offset,
+                    message.topic,
+                    topics.shown_key(message.key),
+                    exc,
+                    dict(refused),
+                )
                 continue
-            scorer.offer_model(message.key.decode(), int(headers["version"]), message.value)
+            scorer.offer_model(record.project, record.version, record.blob)
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()

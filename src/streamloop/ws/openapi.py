@@ -29,6 +29,7 @@ from streamloop.errors import (
     NotFound,
     NotReady,
     PayloadTooLarge,
+    RequestTimeout,
     StreamloopError,
     TooManyRequests,
     Unauthenticated,
@@ -196,7 +197,16 @@ _OK = status.HTTP_200_OK
 _TEXT_ITEM = {"text": "I was charged twice"}
 _READING = (NotReady,)
 _PROJECT_READING = (NotFound, NotReady)
-_POSTING = (BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, InvalidInput, NotReady)
+_POSTING = (
+    BadRequest,
+    NotFound,
+    RequestTimeout,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    InvalidInput,
+    TooManyRequests,
+    NotReady,
+)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
@@ -208,7 +218,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/projects", "POST"): Operation(
         "Create a project",
         (status.HTTP_201_CREATED, "The project as stored.", _ref("Project")),
-        (BadRequest, Conflict, PayloadTooLarge, UnsupportedMediaType, InvalidInput, NotReady),
+        (
+            BadRequest,
+            Conflict,
+            RequestTimeout,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            InvalidInput,
+            TooManyRequests,
+            NotReady,
+        ),
         ProjectSpec,
         {"name": "tickets", "labels": ["billing", "bug", "other"], "input": "text"},
     ),
@@ -223,7 +242,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/projects/{project}/events", "POST"): Operation(
         "Score a batch of events and route the uncertain ones to annotators",
         (_OK, "One result per event, in order.", _object(results=_list("EventResult"))),
-        (*_POSTING, TooManyRequests),
+        _POSTING,
         EventsBody,
         {"events": [{"id": "evt-1", "data": _TEXT_ITEM}]},
     ),
@@ -237,7 +256,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/projects/{project}/labels", "POST"): Operation(
         "Learn ground truth from production",
         (_OK, "One result per label, in order.", _object(results=_list("LabelResult"))),
-        (*_POSTING, TooManyRequests),
+        _POSTING,
         ProductionLabelsBody,
         {"labels": [{"event_id": "evt-1", "label": "billing"}]},
     ),
