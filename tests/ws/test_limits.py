@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import orjson
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from streamloop.ws.dashboard import _push
@@ -334,3 +335,44 @@ async def test_a_burst_over_the_rate_limit_gets_a_reply_each_and_the_socket_stay
 async def _send_all(socket, frames: list[str]) -> None:
     for frame in frames:
         await socket.ws.send(frame)
+
+
+async def test_an_annotator_that_stops_reading_is_closed_with_try_again_later(
+    settings, monkeypatch
+):
+    # Items far larger than the kernel's buffers, and room for three waiting messages: the
+    # writer blocks on a client that reads nothing, and the outbox overflows.
+    monkeypatch.setattr("streamloop.ws.annotate.OUTBOX_MAX", 3)
+    async with running(settings) as service:
+        await service.create_project()
+        big = "word " * 180_000  # 900 kB
+        for n in range(30):
+            await service.send_events("tickets", [{"id": f"big{n}", "data": {"text": big}}])
+        watched = WatchedRefusals()
+        service.app.state.refused = watched  # read by each socket as it opens
+        params = "annotator=alice&prefetch=30"
+        url = f"{service.ws_base}/ws/projects/tickets/annotate?{params}"
+        async with connect(url, max_size=None, max_queue=1) as ws:
+            await asyncio.wait_for(watched.changed.wait(), RECEIVE_TIMEOUT)
+            assert watched["annotate_not_reading"] == 1
+            with pytest.raises(ConnectionClosed) as closed:
+                await read_to_the_end(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert (await service.metrics("tickets"))["leased"] == 0  # its leases came back
+
+
+class WatchedRefusals(Refusals):
+    """The refusals counter, telling when it changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    def __setitem__(self, reason: str, count: int) -> None:
+        super().__setitem__(reason, count)
+        self.changed.set()
+
+
+async def read_to_the_end(ws) -> None:
+    while True:
+        await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT)
