@@ -260,7 +260,7 @@ def retry_delay(error: StreamloopError, attempt: int, retries: int, backoff: flo
 
     The service's ``Retry-After`` wins; otherwise exponential backoff from ``backoff`` seconds.
 
-    >>> busy = StreamloopError("learner_busy", "later", 429, retry_after=1.0)
+    >>> busy = StreamloopError("learner_busy", "later", 429, retry_after=1.0, retryable=True)
     >>> retry_delay(busy, 0, 5, 0.5), retry_delay(busy, 5, 5, 0.5)
     (1.0, None)
     >>> retry_delay(StreamloopError("unknown_label", "no", 422), 0, 5, 0.5) is None

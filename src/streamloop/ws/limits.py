@@ -47,7 +47,8 @@ class Refusals(Counter[str]):
 
     Exported as ``streamloop_refused_total{reason=...}``: requests answered 429, socket
     messages over the rate limit, dashboard pushes a slow socket never got, annotate sockets
-    closed because their client stopped reading.
+    closed because their client stopped reading, model snapshots on Kafka that were not
+    signed with the deployment's key (``unsigned_model``, ``forged_model``).
     """
 
 
