@@ -45,7 +45,11 @@ async def test_an_unknown_project_is_404(service):
     response = await service.http.get("/api/projects/nope")
     assert response.status_code == 404
     assert response.json() == {
-        "error": {"code": "unknown_project", "message": "no project named 'nope'"}
+        "error": {
+            "code": "unknown_project",
+            "message": "no project named 'nope'",
+            "retryable": False,
+        }
     }
 
 
