@@ -192,14 +192,23 @@ def _import(args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from streamloop.store import Store
-    from streamloop.transfer import export_labels, find_project, write_csv, write_jsonl
+    from streamloop.transfer import (
+        export_labels,
+        find_project,
+        open_export,
+        write_csv,
+        write_jsonl,
+    )
 
     store = Store(settings.database_url)
     write = write_csv if args.format == "csv" else write_jsonl
     try:
         find_project(store, args.project)  # before opening the output: a typo truncates nothing
         with contextlib.ExitStack() as files:
-            out = files.enter_context(args.output.open("wb")) if args.output else sys.stdout.buffer
+            # A new output file is made 0600: an export is every label, as private as the store.
+            out = (
+                files.enter_context(open_export(args.output)) if args.output else sys.stdout.buffer
+            )
             count = write(export_labels(store, args.project), out)
             out.flush()
     except StreamloopError as exc:

@@ -331,6 +331,18 @@ class BoundedVocabulary(base.Transformer):
     def transform_one(
         self, x: dict[base.typing.FeatureName, Any]
     ) -> dict[base.typing.FeatureName, Any]:
+        # Every field and value learned already is the common case, and scoring is hot: it
+        # passes the item itself, uncopied.
+        numbers, strings = self.numbers, self.strings
+        for name, value in _named(x):
+            if type(value) is str:
+                values = strings.get(name)
+                if values is None or value not in values:
+                    break
+            elif name not in numbers:
+                break
+        else:
+            return x
         out: dict[base.typing.FeatureName, Any] = {}
         for name, value in _named(x):
             if type(value) is str:
@@ -350,13 +362,21 @@ class BoundedVocabulary(base.Transformer):
     def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:
         """Fold a batch of rows as `transform_one` folds each: `batchable` has checked that
         every column is numbers and booleans, or strings; an absent value is NaN."""
+        numeric = {str(name): _numeric(dtype) for name, dtype in X.dtypes.items()}
+        if all(
+            (name in self.numbers or self._room(name))
+            if is_numeric
+            else self._room_for_value(name, self.strings.get(name))
+            for name, is_numeric in numeric.items()
+        ):
+            return X  # nothing to fold: the common case, at no copy
         rows = len(X)
         passed: dict[str, pd.Series] = {}
         strings = np.zeros((rows, self.buckets))
         numbers = np.full((rows, self.buckets), np.nan)
-        for name in map(str, X.columns):
+        for name, is_numeric in numeric.items():
             column = X[name]
-            if _numeric(column.dtype):
+            if is_numeric:
                 if name in self.numbers or self._room(name):
                     passed[name] = column
                     continue

@@ -53,6 +53,10 @@ def build_pipeline(preset: str, input_kind: str, *, seed: int = 0) -> Any:
     ``adaptive_random_forest`` hashed word counts, forest     scaled + one-hot, forest
     ========================== ============================== ============================
 
+    A tabular front keeps at most `features.MAX_FEATURES` features of its own and folds the
+    rest into hashed buckets (`features.BoundedVocabulary`), so no event can grow a model
+    without bound.
+
     Parameters
     ----------
     preset
