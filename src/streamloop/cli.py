@@ -50,10 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     if args.command in ("serve", "demo"):
-        from streamloop.ws.origins import allowed_origins
+        from streamloop.ws.origins import allowed_origins, check_hosts
 
         try:
             allowed_origins(settings)
+            check_hosts(settings)
         except ValueError as exc:
             parser.error(str(exc))
     if settings.log_format not in {"text", "json"}:
@@ -214,6 +215,11 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
     except StreamloopError as exc:
         print(f"streamloop export: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader stopped (`| head`): what it wanted was written. Python would report the
+        # pipe again while flushing at exit, so stdout goes to /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         store.close()
     print(f"{count} labels of {args.project!r} exported", file=sys.stderr)
@@ -331,6 +337,13 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         print(f"  API:        {base}/api/projects", flush=True)
         auth = "on (API tokens)" if app.state.keyring.enabled else "off (loopback, no tokens)"
         print(f"  auth:       {auth}", flush=True)
+        if settings.allow_host and not app.state.keyring.enabled:
+            print(
+                "  warning:    auth is off, yet this server answers to "
+                f"{', '.join(settings.allow_host)}: anyone who reaches it by that name can use "
+                "it. Make a token first: streamloop token create --role admin --name you",
+                flush=True,
+            )
     await serving
     if producer is not None:
         producer.cancel()

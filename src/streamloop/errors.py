@@ -24,6 +24,7 @@ __all__ = [
     "StreamloopError",
     "TooManyRequests",
     "Unauthenticated",
+    "UnknownHost",
     "UnsupportedMediaType",
 ]
 
@@ -69,6 +70,13 @@ class BadRequest(StreamloopError):
     http_status = status.HTTP_400_BAD_REQUEST
     default_code = "malformed_request"
     ws_close_code = status.WS_1003_UNSUPPORTED_DATA
+
+
+class UnknownHost(BadRequest):
+    """A ``Host`` the server does not answer to (a rebound DNS name, say)."""
+
+    default_code = "invalid_host"
+    ws_close_code = status.WS_1008_POLICY_VIOLATION
 
 
 class Unauthenticated(StreamloopError):

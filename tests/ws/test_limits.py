@@ -281,6 +281,7 @@ async def test_a_client_that_goes_away_mid_body_is_not_a_server_error(settings, 
         while 'route="/api/projects/{project}/events"' not in text:
             text = (await service.http.get("/metrics")).text
         assert 'status="500"' not in text
+        assert refused(text, "client_disconnected") == 1
         assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
         assert len(await service.send_events("tickets", events(0, 1))) == 1
 

@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from streamloop.config import Settings
-from streamloop.ws.origins import Hosts
+from streamloop.ws.origins import Hosts, check_hosts
 from support import project_spec, running, ticket
 
 EVIL = "http://evil.example"
@@ -115,6 +115,14 @@ async def test_a_host_name_the_server_does_not_answer_to_is_refused(settings):
         for host in (f"localhost:{port}", f"[::1]:{port}", f"127.0.0.1:{port}", "LOCALHOST"):
             response = await service.http.get("/api/projects", headers={"host": host})
             assert response.status_code == 200, (host, response.text)
+        # A socket too: the error, then a policy close.
+        url = f"ws://evil.example:{port}/ws/projects/tickets/annotate?annotator=alice"
+        async with connect(url, host="127.0.0.1", port=int(port)) as ws:  # a rebound name
+            frame = orjson.loads(await ws.recv())
+            assert (frame["type"], frame["code"]) == ("error", "invalid_host")
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
 
 async def test_allow_host_adds_a_proxys_name(settings):
@@ -193,6 +201,14 @@ async def test_pages_and_static_files_carry_the_security_headers(settings):
         # Refusals too.
         refused = await service.http.get("/", headers={"host": "evil.example"})
         assert refused.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    "value", ["https://labels.example.com", "labels.example.com:443", "a/b", "", "[::1]"]
+)
+def test_an_allow_host_that_could_never_match_is_refused_at_start(value):
+    with pytest.raises(ValueError, match="is not a host name"):
+        check_hosts(Settings(allow_host=(value,)))
 
 
 def test_hosts_a_server_answers_to():

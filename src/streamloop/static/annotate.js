@@ -196,7 +196,7 @@ const WS_TRY_AGAIN_LATER = 1013;
 // page decides from that alone, so a new error code never needs a new page.
 function refused(message) {
   if (message.retryable === true) {
-    notice(`${message.message} Your labels are kept and sent again.`, "retrying");
+    notice(`${sentence(message.message)} Your labels are kept and sent again.`, "retrying");
     if (message.label_id) state.retrying.add(message.label_id);
     else for (const labelId of outbox.keys()) state.retrying.add(labelId);
     if (!state.retry) state.retry = setTimeout(retry, backoff(state.retryAttempt++));
@@ -211,6 +211,11 @@ function refused(message) {
   } else {
     notice(message.message, "refused");
   }
+}
+
+/** A server's message as a sentence, so that another can follow it. */
+function sentence(text) {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 function retry() {
@@ -282,12 +287,17 @@ function connect() {
     clearTimeout(state.retry);
     state.retry = null;
     state.retrying.clear();
+    // A notice of why the last connection failed is no longer true.
+    if ($("notice").dataset.kind === "retrying") notice("");
     flushOutbox();
   });
   socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
   socket.addEventListener("close", (event) => {
     if (event.code === WS_POLICY_VIOLATION) {
-      const why = event.reason || "the server turned this connection away";
+      // This page takes its token from the link's #token=..., never from ?token=.
+      const why = /needs an API token/.test(event.reason)
+        ? "this needs an API token: open the link you were given, which ends in #token=…"
+        : event.reason || "the server turned this connection away";
       setStatus("offline", `refused: ${why}. Reload the page once that is put right.`);
       return;
     }

@@ -166,7 +166,10 @@ class ProjectRuntime(Leasing):
         """
         store = self.store
         if store.backlog + store.admitted >= self.settings.store_backlog_max:
-            raise TooManyRequests("the database is behind; retry shortly", code="store_busy")
+            raise TooManyRequests(
+                "too many requests are being stored or read at once; retry shortly",
+                code="store_busy",
+            )
         if self.learner.backlog >= self.settings.pending_labels_max:
             raise TooManyRequests("the learner is behind; retry shortly", code="learner_busy")
         store.admitted += 1

@@ -200,7 +200,9 @@ class Authenticate:
         if principal.role not in roles:
             allowed = " or ".join(sorted(roles))
             raise Forbidden(
-                f"a {principal.role} token may not do this; it needs {allowed}", code="forbidden"
+                f"{_article(principal.role)} {principal.role} token may not do this; "
+                f"it needs {allowed}",
+                code="forbidden",
             )
         return principal
 
@@ -222,3 +224,7 @@ def _secret(scope: Scope) -> str | None:
         if token:
             return token
     return None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

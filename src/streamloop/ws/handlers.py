@@ -44,6 +44,7 @@ async def _client_gone(request: Request, _exc: Exception) -> Response:
     # The client closed the connection before its body was read: nothing was accepted, and
     # nobody is left to read an answer. Not the server's error; counted by status, not logged.
     log.debug("client went away during %s %s", request.method, request.url.path)
+    request.app.state.refused["client_disconnected"] += 1
     body = {
         "error": {
             "code": "client_disconnected",

@@ -31,13 +31,14 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamloop.config import Settings
-from streamloop.errors import BadRequest, Forbidden, StreamloopError
+from streamloop.errors import Forbidden, StreamloopError, UnknownHost
 from streamloop.ws.handlers import refuse
 
 __all__ = [
     "Hosts",
     "SameOrigin",
     "allowed_origins",
+    "check_hosts",
     "origin_text",
     "parse_origin",
     "split_host",
@@ -105,6 +106,24 @@ def origin_text(origin: Origin) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}" if port == _DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
+
+
+def check_hosts(settings: Settings) -> None:
+    """``ValueError`` naming an ``--allow-host`` value that could never match a ``Host``.
+
+    >>> check_hosts(Settings(allow_host=("labels.example.com", "*.example.com", "*")))
+    >>> check_hosts(Settings(allow_host=("https://labels.example.com",)))
+    Traceback (most recent call last):
+    ...
+    ValueError: --allow-host 'https://labels.example.com' is not a host name: ...
+    """
+    for value in settings.allow_host:
+        name = value.strip()
+        if not name or any(mark in name for mark in ":/[]@ "):
+            raise ValueError(
+                f"--allow-host {value!r} is not a host name: give the name alone, such as "
+                "labels.example.com, with no scheme, port or path"
+            )
 
 
 def allowed_origins(settings: Settings) -> frozenset[Origin]:
@@ -185,10 +204,9 @@ class SameOrigin:
         if host is not None:
             name, _port = split_host(host)
             if not self.hosts.allows(name):
-                raise BadRequest(
+                raise UnknownHost(
                     f"this server does not answer to the host {host[:_SHOWN_MAX]!r}; behind a "
-                    "proxy, start it with --allow-host NAME (STREAMLOOP_ALLOW_HOST)",
-                    code="invalid_host",
+                    "proxy, start it with --allow-host NAME (STREAMLOOP_ALLOW_HOST)"
                 )
         origin = headers.get("origin")
         if origin is not None and not self._origin_allowed(scope, origin, host):
