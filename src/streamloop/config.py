@@ -136,6 +136,13 @@ class Settings:
             "with no request yet) is closed."
         ),
     )
+    slow_reader_seconds: float = field(
+        default=10.0,
+        metadata=_help(
+            "An annotate socket with 500 replies waiting is not read from until its client "
+            "reads some; after this many seconds without, it is closed with 1013."
+        ),
+    )
     sockets_per_annotator_max: int = field(
         default=4,
         metadata=_help(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +16,8 @@ import websockets
 
 from streamloop.config import Settings
 from streamloop.store import Store
-from streamloop.ws.auth import Keyring, _route_path, required_roles
+from streamloop.ws.auth import Keyring, RedactTokens, _route_path, required_roles
+from streamloop.ws.telemetry import JsonLines
 from support import RECEIVE_TIMEOUT, ServeProcess, Socket, project_spec, running, ticket
 
 ROLES = ("admin", "producer", "annotator", "supervisor")
@@ -219,3 +223,26 @@ def test_roles_are_matched_on_the_routed_path_under_a_root_path():
     scope = {"path": "/sl/api/projects", "root_path": "/sl"}
     assert required_roles("POST", _route_path(scope)) == {"admin"}
     assert required_roles("PATCH", "/api/projects/p") == {"admin"}  # no rule: admin only
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_an_exceptions_text_is_redacted_and_cannot_forge_a_line(log_format):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    if log_format == "json":
+        handler.setFormatter(JsonLines())
+    handler.addFilter(RedactTokens())
+    log = logging.getLogger(f"streamloop.test.redact.{log_format}")
+    log.addHandler(handler)
+    log.propagate = False
+    secret = "not-shaped-like-a-token-7731"
+    try:
+        raise ValueError(f'x\n2026-01-01 00:00:00 ERROR forged ?a="&%74oken={secret} \x1b[2K')
+    except ValueError:
+        log.exception("handling a request failed")
+    finally:
+        log.removeHandler(handler)
+    output = stream.getvalue()
+    assert secret not in output and "\x1b" not in output
+    written = output if log_format == "text" else json.loads(output)["exception"]
+    assert not any(line.startswith("2026-01-01") for line in written.splitlines())

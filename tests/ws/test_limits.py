@@ -195,13 +195,18 @@ async def stall(service, path: str) -> bytes:
         async with asyncio.timeout(RECEIVE_TIMEOUT):
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            return head + await reader.readexactly(length)
+            answer = head + await reader.readexactly(length)
+            # The rest of that body could still come: the server does not keep the connection.
+            assert await reader.read(1) == b""
+            return answer
     finally:
         writer.close()
 
 
 async def test_a_body_that_stops_arriving_is_cut_off_and_frees_its_place(settings):
-    impatient = dataclasses.replace(settings, body_timeout_seconds=0.2, store_backlog_max=1)
+    impatient = dataclasses.replace(
+        settings, body_timeout_seconds=0.2, store_backlog_max=1, keep_alive_seconds=600
+    )
     async with running(impatient) as service:
         await service.create_project()
         for path in ("events", "predict", "labels"):
@@ -251,13 +256,16 @@ async def test_bodies_being_read_are_admitted_on_every_endpoint_that_reads_one(s
         assert again.status_code == 200
 
 
-async def test_a_connection_that_never_sends_a_request_is_closed(settings):
+@pytest.mark.parametrize("sent", [b"", b"G", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
+async def test_a_connection_that_never_completes_a_request_is_closed(settings, sent):
     quick = dataclasses.replace(settings, keep_alive_seconds=1)
     async with running(quick) as service:
         host, port = service.base.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
-            # Says nothing: the server closes it (EOF) instead of holding it for ever.
+            # Says nothing, or the start of a request: the server closes it (EOF) instead of
+            # holding it for ever.
+            writer.write(sent)
             assert await asyncio.wait_for(reader.read(1), timeout=RECEIVE_TIMEOUT) == b""
         finally:
             writer.close()
@@ -278,8 +286,9 @@ async def test_a_client_that_goes_away_mid_body_is_not_a_server_error(settings, 
         await reader.read()
         # The request was seen and answered (to nobody), counted without a 500.
         text = ""
-        while 'route="/api/projects/{project}/events"' not in text:
-            text = (await service.http.get("/metrics")).text
+        async with asyncio.timeout(RECEIVE_TIMEOUT):  # the answer is recorded as it is sent
+            while 'route="/api/projects/{project}/events"' not in text:
+                text = (await service.http.get("/metrics")).text
         assert 'status="500"' not in text
         assert refused(text, "client_disconnected") == 1
         assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
@@ -297,13 +306,12 @@ async def test_one_annotator_cannot_take_every_lease(settings):
         ):
             await first.next_item()
             await second.next_item()
-            for query, code in [({"prefetch": 1}, "too_many_sockets")]:
-                async with service.annotator("tickets", "alice", **query) as third:
-                    error = await third.expect("error")
-                    assert (error["code"], error["retryable"]) == (code, True)
-                    with pytest.raises(ConnectionClosed) as closed:
-                        await third.recv()
-                    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            async with service.annotator("tickets", "alice", prefetch=1) as third:
+                error = await third.expect("error")
+                assert (error["code"], error["retryable"]) == ("too_many_sockets", True)
+                with pytest.raises(ConnectionClosed) as closed:
+                    await third.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
             async with service.annotator("tickets", "bob", prefetch=3) as bob:
                 assert (await bob.next_item())["type"] == "item"  # others still get work
         async with (
@@ -311,7 +319,11 @@ async def test_one_annotator_cannot_take_every_lease(settings):
             service.annotator("tickets", "alice", prefetch=2) as greedy,
         ):
             error = await greedy.expect("error")
-            assert error["code"] == "too_many_leases"
+            assert (error["code"], error["retryable"]) == ("too_many_leases", True)
+        # A prefetch over the cap by itself never passes: not worth trying again.
+        async with service.annotator("tickets", "carol", prefetch=4) as greedy:
+            error = await greedy.expect("error")
+            assert (error["code"], error["retryable"]) == ("too_many_leases", False)
 
 
 async def test_a_burst_over_the_rate_limit_gets_a_reply_each_and_the_socket_stays(settings):
@@ -324,18 +336,13 @@ async def test_a_burst_over_the_rate_limit_gets_a_reply_each_and_the_socket_stay
             frames = [
                 orjson.dumps({"type": "skip", "item_id": f"i{n}"}).decode() for n in range(burst)
             ]
-            sending = asyncio.create_task(_send_all(alice, frames))
+            sending = asyncio.create_task(_send_all_frames(alice.ws, frames))
             codes = [(await alice.expect("error"))["code"] for _ in range(burst)]
             await sending
             assert set(codes) == {"rate_limited"}
             await alice.send({"type": "resume"})  # still open
         text = (await service.http.get("/metrics")).text
         assert refused(text, "annotate_not_reading") == 0
-
-
-async def _send_all(socket, frames: list[str]) -> None:
-    for frame in frames:
-        await socket.ws.send(frame)
 
 
 async def test_an_annotator_that_stops_reading_is_closed_with_try_again_later(
@@ -377,3 +384,34 @@ class WatchedRefusals(Refusals):
 async def read_to_the_end(ws) -> None:
     while True:
         await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT)
+
+
+async def test_an_annotator_that_floods_then_stops_reading_is_closed(settings):
+    # Its replies fill the outbox past the read pause; it never reads: closed within the
+    # patience allowed, its leases returned, instead of holding them until a ping times out.
+    impatient = dataclasses.replace(settings, slow_reader_seconds=0.5)
+    async with running(impatient) as service:
+        await service.create_project()
+        big = "word " * 180_000  # 900 kB: the kernel's buffers fill, and the writer waits
+        for n in range(30):
+            await service.send_events("tickets", [{"id": f"big{n}", "data": {"text": big}}])
+        watched = WatchedRefusals()
+        service.app.state.refused = watched
+        url = f"{service.ws_base}/ws/projects/tickets/annotate?annotator=alice&prefetch=30"
+        async with connect(url, max_size=None, max_queue=1) as ws:
+            skips = [
+                orjson.dumps({"type": "skip", "item_id": f"nope{n}"}).decode() for n in range(3000)
+            ]
+            flooding = asyncio.create_task(_send_all_frames(ws, skips))
+            await asyncio.wait_for(watched.changed.wait(), RECEIVE_TIMEOUT)
+            assert watched["annotate_not_reading"] == 1
+            flooding.cancel()
+            with pytest.raises(ConnectionClosed) as closed:
+                await read_to_the_end(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert (await service.metrics("tickets"))["leased"] == 0
+
+
+async def _send_all_frames(ws, frames: list[str]) -> None:
+    for frame in frames:
+        await ws.send(frame)

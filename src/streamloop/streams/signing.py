@@ -13,8 +13,10 @@ field preceded by its length (so bytes cannot move from one field to the next).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -31,6 +33,8 @@ __all__ = [
     "create_key_file",
     "load_key",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Shortest key accepted, in bytes: an HMAC-SHA256 key shorter than the hash is weaker than it.
 KEY_MIN_LENGTH = 32
@@ -154,6 +158,9 @@ def load_key(settings: Settings) -> bytes:
                 f"the key file {str(path)!r} ({file_var}) cannot be read: {exc.strerror}"
             ) from None
         source = f"in {str(path)!r} ({file_var})"
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                log.warning("the key file %r can be read by other users: chmod 600 it", str(path))
     else:
         raise SecretKeyError(
             "model snapshots on Kafka are signed with a secret key that the deployment "

@@ -297,6 +297,8 @@ def outcome_message(outcome: LabelOutcome) -> dict[str, Any]:
             "kind": type(outcome.error).__name__,
             "code": outcome.error.code,
             "message": outcome.error.message,
+            # Carried, not re-derived: a web process may not know a newer worker's error class.
+            "retryable": outcome.error.retryable,
         }
     return message
 
@@ -309,7 +311,12 @@ def outcome_from(message: dict[str, Any]) -> LabelOutcome:
         kind = getattr(errors, str(spec.get("kind")), None)
         if not (isinstance(kind, type) and issubclass(kind, errors.StreamloopError)):
             kind = errors.StreamloopError
-        error = kind(str(spec.get("message")), code=str(spec.get("code")))
+        retryable = spec.get("retryable")
+        error = kind(
+            str(spec.get("message")),
+            code=str(spec.get("code")),
+            retryable=retryable if isinstance(retryable, bool) else None,
+        )
     return LabelOutcome(
         label=NewLabel(**message["label"]),
         duplicate=bool(message.get("duplicate")),

@@ -77,17 +77,20 @@ async def annotate(websocket: WebSocket) -> None:
 
     refused: Refusals = websocket.app.state.refused
 
+    def not_reading() -> None:
+        if writer.cancelling():
+            return  # already being closed
+        # The client stopped reading: end the connection, which returns its leases; 1013
+        # tells it to come back later.
+        log.warning("annotator %s is not reading its messages; closing", annotator)
+        refused["annotate_not_reading"] += 1
+        writer.cancel()
+
     def send(message: dict[str, Any]) -> None:
         try:
             outbox.put_nowait(message)
         except asyncio.QueueFull:
-            if writer.cancelling():
-                return  # already being closed
-            # The client stopped reading: end the connection, which returns its leases; 1013
-            # tells it to come back later.
-            log.warning("annotator %s is not reading its messages; closing", annotator)
-            refused["annotate_not_reading"] += 1
-            writer.cancel()
+            not_reading()
 
     session = AnnotatorSession(annotator=annotator, prefetch=prefetch, send=send)
     hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
@@ -100,9 +103,13 @@ async def annotate(websocket: WebSocket) -> None:
         refused,
         websocket.app.state.telemetry.acks,
     )
-    reader = asyncio.create_task(_read(websocket, runtime, session, limits, outbox))
+    reader = asyncio.create_task(
+        _read(websocket, runtime, session, limits, outbox, settings.slow_reader_seconds)
+    )
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not reader.cancelled() and isinstance(reader.exception(), _NotReading):
+            not_reading()
     finally:
         runtime.leave(session)
         for task in (reader, writer):
@@ -149,6 +156,8 @@ def _check_share(
             f"{annotator} would hold up to {leases} items at once in this project; at most "
             f"{settings.leases_per_annotator_max}: ask for a smaller prefetch",
             code="too_many_leases",
+            # Passes once other sockets close, never if this prefetch alone is over.
+            retryable=prefetch <= settings.leases_per_annotator_max,
         )
 
 
@@ -166,10 +175,20 @@ class _Outbox(asyncio.Queue[dict[str, Any]]):
             self.room.set()
         return message
 
-    async def wait_for_room(self) -> None:
+    async def wait_for_room(self, patience: float) -> None:
+        """Return once there is room; `_NotReading` if the client read nothing for
+        ``patience`` seconds meanwhile."""
         if self.qsize() >= _READ_PAUSE_AT:
             self.room.clear()
-            await self.room.wait()
+            try:
+                async with asyncio.timeout(patience):
+                    await self.room.wait()
+            except TimeoutError:
+                raise _NotReading from None
+
+
+class _NotReading(Exception):
+    """The client sends but has stopped reading what it is sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +205,12 @@ async def _read(
     session: AnnotatorSession,
     limits: _Limits,
     outbox: _Outbox,
+    patience: float,
 ) -> None:
     while True:
         # A client that sends without reading waits here (TCP pushes back on it), instead of
-        # being answered into an overflowing outbox.
-        await outbox.wait_for_room()
+        # being answered into an overflowing outbox; one that never reads again is closed.
+        await outbox.wait_for_room(patience)
         try:
             message = await websocket.receive()
         except WebSocketDisconnect:

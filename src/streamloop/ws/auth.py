@@ -22,7 +22,14 @@ from streamloop.store.tokens import Principal, digest
 from streamloop.streams import Engine
 from streamloop.ws.handlers import refuse
 
-__all__ = ["Authenticate", "Keyring", "RedactTokens", "redact", "required_roles"]
+__all__ = [
+    "Authenticate",
+    "Keyring",
+    "RedactTokens",
+    "redact",
+    "redact_traceback",
+    "required_roles",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +52,10 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("WS", re.compile(r"/ws/projects/[^/]+/dashboard"), frozenset({"supervisor"})),
 ]
 
-_TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
+# ``token=`` anywhere, in any case, any of its letters (or the ``=``) percent-encoded.
+_TOKEN_IN_TEXT = re.compile(
+    r"(?i)((?:t|%74)(?:o|%6f)(?:k|%6b)(?:e|%65)(?:n|%6e)(?:=|%3d))[^&\s\"']+"
+)
 # Any query string in a log line, to the next space: its keys may be percent-encoded
 # (``%74oken=``) and its values may hold quotes (``?a="&token=...``).
 _QUERY_IN_TEXT = re.compile(r"(/[^\s\"'?]*\?)\S+")
@@ -54,6 +64,7 @@ _AUTHORIZATION_IN_TEXT = re.compile(r"(?i)(authorization:\s*)[^\r\n]+")
 # Any streamloop token, wherever it turns up.
 _SECRET_IN_TEXT = re.compile(r"sl_[A-Za-z0-9_-]{16,}")
 # Line breaks, ANSI escapes and other controls: written as they are, they forge log lines.
+_TRACEBACKS = logging.Formatter()
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -75,6 +86,18 @@ def required_roles(method: str, path: str) -> frozenset[str] | None:
     return _ADMIN
 
 
+def redact_traceback(text: str) -> str:
+    """A formatted exception with secrets hidden, its controls escaped but its line breaks
+    kept, and every line indented, so no line of it can pass for a log line of its own.
+
+    >>> print(redact_traceback("Traceback:\\nValueError: x\\n2026-01-01 ERROR forged token=abc"))
+      Traceback:
+      ValueError: x
+      2026-01-01 ERROR forged token=[redacted]
+    """
+    return "\n".join("  " + redact(line) for line in text.splitlines())
+
+
 def redact(text: str) -> str:
     """``text`` with secrets hidden (the query of any path, ``token=...``, an
     ``Authorization`` header, any streamloop token) and control characters escaped.
@@ -83,6 +106,9 @@ def redact(text: str) -> str:
     '"WebSocket /ws/projects/t/annotate?[redacted] [accepted]'
     >>> redact("token=sl_abc"), redact("authorization: Bearer sl_abc")
     ('token=[redacted]', 'authorization: [redacted]')
+    >>> redact('no path ?a="&%74oKEN=secret&b=1')
+    'no path ?a="&%74oKEN=[redacted]&b=1'
+
     >>> print(redact("GET /a\\nforged line \\x1b[31m"))
     GET /a\\x0aforged line \\x1b[31m
     """
@@ -107,6 +133,10 @@ class RedactTokens(logging.Filter):
         safe = redact(message)
         if safe != message:
             record.msg, record.args = safe, ()
+        if record.exc_info and not record.exc_text:
+            # Formatters use exc_text when it is set: an exception's text (which may quote
+            # client input) is written redacted, whatever the format.
+            record.exc_text = redact_traceback(_TRACEBACKS.formatException(record.exc_info))
         return True
 
     @classmethod

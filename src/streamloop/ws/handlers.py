@@ -11,13 +11,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from streamloop.errors import StreamloopError
+from streamloop.errors import BadRequest, StreamloopError
 from streamloop.ws.payloads import OrjsonResponse, dumps
 
 __all__ = ["exception_handlers", "refuse", "send_error_and_close"]
 
 log = logging.getLogger(__name__)
 
+_BODY_LEFT_UNREAD = frozenset({status.HTTP_408_REQUEST_TIMEOUT, status.HTTP_413_CONTENT_TOO_LARGE})
 _HTTP_CODES = {
     status.HTTP_404_NOT_FOUND: "not_found",
     status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
@@ -30,6 +31,10 @@ async def _streamloop_error(request: Request, exc: Exception) -> Response:
     if exc.http_status == status.HTTP_429_TOO_MANY_REQUESTS:
         headers = {"Retry-After": "1"}
         request.app.state.refused[exc.code] += 1
+    elif exc.http_status in _BODY_LEFT_UNREAD:
+        # The rest of the body may still be on its way: this connection cannot carry another
+        # request, and is not kept for one.
+        headers = {"Connection": "close"}
     return OrjsonResponse(exc.body(), status_code=exc.http_status, headers=headers)
 
 
@@ -45,26 +50,18 @@ async def _client_gone(request: Request, _exc: Exception) -> Response:
     # nobody is left to read an answer. Not the server's error; counted by status, not logged.
     log.debug("client went away during %s %s", request.method, request.url.path)
     request.app.state.refused["client_disconnected"] += 1
-    body = {
-        "error": {
-            "code": "client_disconnected",
-            "message": "the connection closed before the body was read",
-            "retryable": True,
-        }
-    }
-    return OrjsonResponse(body, status_code=status.HTTP_400_BAD_REQUEST)
+    error = BadRequest(
+        "the connection closed before the body was read",
+        code="client_disconnected",
+        retryable=True,
+    )
+    return OrjsonResponse(error.body(), status_code=error.http_status)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    body = {
-        "error": {
-            "code": "internal_error",
-            "message": "an unexpected error occurred",
-            "retryable": False,
-        }
-    }
-    return OrjsonResponse(body, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    error = StreamloopError("an unexpected error occurred")
+    return OrjsonResponse(error.body(), status_code=error.http_status)
 
 
 exception_handlers = {

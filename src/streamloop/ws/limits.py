@@ -53,15 +53,44 @@ class Refusals(Counter[str]):
 
 
 class IdleClosingHttp(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, also closing a connection that never sends a request.
+    """uvicorn's HTTP protocol, also closing a connection that never finishes a request's
+    headers.
 
-    uvicorn starts its keep-alive timer only after a response, so a client could open
-    connections, say nothing, and hold them for ever. Here the same timer also runs from the
-    moment a connection opens; the first bytes of a request stop it, as before.
+    uvicorn starts its keep-alive timer only after a response, and nothing times the headers,
+    so a client could open connections, send a byte or nothing, and hold them for ever. Here
+    a connection has ``timeout_keep_alive`` seconds from its opening, and from the start of
+    each request, to complete the request's headers; the body has its own deadline
+    (``body_timeout_seconds``, in `streamloop.ws.payloads.read_json`).
     """
+
+    _headers_due: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.timeout_keep_alive, self.timeout_keep_alive_handler
-        )
+        self._expect_headers()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._expect_headers()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_headers_due()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_headers_due()
+        super().connection_lost(exc)
+
+    def _expect_headers(self) -> None:
+        self._cancel_headers_due()
+        self._headers_due = self.loop.call_later(self.timeout_keep_alive, self._headers_late)
+
+    def _cancel_headers_due(self) -> None:
+        if self._headers_due is not None:
+            self._headers_due.cancel()
+            self._headers_due = None
+
+    def _headers_late(self) -> None:
+        self._headers_due = None
+        if not self.transport.is_closing():
+            self.transport.close()

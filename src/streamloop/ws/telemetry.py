@@ -144,7 +144,9 @@ class JsonLines(logging.Formatter):
             value = getattr(record, key, None)
             if value:
                 line[key] = value
-        if record.exc_info:
+        if record.exc_text:
+            line["exception"] = record.exc_text  # as the log filters left it (redacted)
+        elif record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line).decode()
 
