@@ -50,7 +50,7 @@ export class LineChart {
       const key = document.createElement("span");
       key.style.setProperty("--color", s.color);
       key.className = s.dashed ? "key dashed" : "key";
-      key.textContent = s.name;
+      key.textContent = s.label ?? s.name;
       return key;
     }));
     container.append(this.legend);

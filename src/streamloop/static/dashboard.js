@@ -6,9 +6,10 @@ const $ = (id) => document.getElementById(id);
 const project = new URLSearchParams(location.search).get("project");
 
 const chart = new LineChart($("chart"), [
-  { name: "rolling accuracy", color: "#9aa4b1" },
-  { name: "accuracy", color: "#2f6fdb" },
-  { name: "accuracy on random draws", color: "#d9730d", dashed: true },
+  // A series' name is its key here; its label says, in the legend, what it measures.
+  { name: "rolling accuracy", label: "annotators' items, rolling", color: "#9aa4b1" },
+  { name: "accuracy", label: "annotators' items (hardest)", color: "#2f6fdb" },
+  { name: "accuracy on random draws", label: "traffic (estimate)", color: "#d9730d", dashed: true },
 ], { yLabel: "accuracy against labels learned", xLabel: "labels" });
 
 function setStatus(stateName, text) {
