@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 
 from streamloop import __version__
-from streamloop.config import Settings, env_name
+from streamloop.config import Settings, env_name, split_list
 from streamloop.errors import StreamloopError
 from streamloop.store.tokens import ROLES
 
@@ -411,9 +411,7 @@ def _work(settings: Settings, log_level: str) -> int:
 
 def _listed(values: list[str] | None) -> tuple[str, ...] | None:
     """Repeated options, each of which may hold several comma-separated values."""
-    if not values:
-        return None
-    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+    return split_list(*values) if values else None
 
 
 def _display_host(host: str) -> str:

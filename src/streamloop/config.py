@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "setting_docs", "settings_table"]
+__all__ = ["Settings", "setting_docs", "settings_table", "split_list"]
 
 
 def _help(text: str) -> dict[str, str]:
@@ -249,6 +249,15 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'streamloop.db').resolve()}"
 
 
+def split_list(*values: str) -> tuple[str, ...]:
+    """The items of comma-separated lists, in order, stripped, empty ones dropped.
+
+    >>> split_list("a, b,", "c")
+    ('a', 'b', 'c')
+    """
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
 def env_name(name: str) -> str:
     """The environment variable of a setting.
 
@@ -311,7 +320,7 @@ def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
         if kind.startswith("Path"):
             return Path(raw)
         if kind.startswith("tuple"):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
+            return split_list(raw)
     except ValueError as exc:
         raise ValueError(f"{env_name(spec.name)}={raw!r} is not a valid {kind}") from exc
     return raw

@@ -158,8 +158,9 @@ class Hosts:
         names = set(_LOOPBACK_NAMES)
         bound = settings.host.strip("[]").lower()
         if bound in _WILDCARD_BINDS:
-            # Listening everywhere: this machine's own names too.
-            names.update({socket.gethostname().lower(), socket.getfqdn().lower()})
+            # Listening everywhere: this machine's own name too (not its fully qualified one:
+            # that asks DNS, which may hang; --allow-host names it).
+            names.add(socket.gethostname().lower())
         else:
             names.add(bound)
         suffixes = []
