@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 
 import orjson
@@ -360,13 +362,31 @@ async def test_an_annotator_that_stops_reading_is_closed_with_try_again_later(
         service.app.state.refused = watched  # read by each socket as it opens
         params = "annotator=alice&prefetch=30"
         url = f"{service.ws_base}/ws/projects/tickets/annotate?{params}"
-        async with connect(url, max_size=None, max_queue=1) as ws:
-            await asyncio.wait_for(watched.changed.wait(), RECEIVE_TIMEOUT)
-            assert watched["annotate_not_reading"] == 1
-            with pytest.raises(ConnectionClosed) as closed:
-                await read_to_the_end(ws)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
-        assert (await service.metrics("tickets"))["leased"] == 0  # its leases came back
+        with logged_errors() as errors:
+            async with connect(url, max_size=None, max_queue=1) as ws:
+                await asyncio.wait_for(watched.changed.wait(), RECEIVE_TIMEOUT)
+                assert watched["annotate_not_reading"] == 1
+                with pytest.raises(ConnectionClosed) as closed:
+                    await read_to_the_end(ws)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            assert (await service.metrics("tickets"))["leased"] == 0  # its leases came back
+        assert not errors, [record.getMessage() for record in errors]  # closed, not crashed
+
+
+@contextlib.contextmanager
+def logged_errors() -> Iterator[list[logging.LogRecord]]:
+    """Error records of the server (uvicorn's loggers do not reach pytest's caplog)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "streamloop")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
 
 
 class WatchedRefusals(Refusals):

@@ -108,8 +108,9 @@ async def annotate(websocket: WebSocket) -> None:
     )
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        if not reader.cancelled() and isinstance(reader.exception(), _NotReading):
-            not_reading()
+        if reader.done() and not reader.cancelled():
+            if isinstance(reader.exception(), _NotReading):
+                not_reading()
     finally:
         runtime.leave(session)
         for task in (reader, writer):
