@@ -183,7 +183,7 @@ class Hosts:
 
 
 class SameOrigin:
-    """ASGI middleware: the host, origin and content-type checks of the module docstring."""
+    """ASGI middleware: the host and origin checks of the module docstring."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
