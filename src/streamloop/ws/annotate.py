@@ -108,9 +108,9 @@ async def annotate(websocket: WebSocket) -> None:
     )
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        if reader.done() and not reader.cancelled():
-            if isinstance(reader.exception(), _NotReading):
-                not_reading()
+        finished_reading = reader.done() and not reader.cancelled()
+        if finished_reading and isinstance(reader.exception(), _NotReading):
+            not_reading()
     finally:
         runtime.leave(session)
         for task in (reader, writer):
