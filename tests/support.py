@@ -51,6 +51,19 @@ def service_missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def make_project(store: Any, name: str = "tickets") -> Any:
+    """A text project made in the store directly (the store's own tests)."""
+    return store.create_project(
+        name=name,
+        labels=["a", "b"],
+        input="text",
+        model="logistic_regression",
+        strategy="margin",
+        exploration=0.05,
+        lease_seconds=120.0,
+    )
+
+
 def project_spec(name: str = "tickets", **overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": name, "labels": list(TICKET_WORDS), "input": "text"}
     spec.update(overrides)

@@ -12,6 +12,7 @@ import pytest
 
 from streamloop.config import Settings
 from streamloop.store import NewEvent, NewLabel, Store
+from support import make_project
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 
@@ -36,15 +37,7 @@ def use(database: Path) -> dict[str, int]:
     (SQLite removes its WAL companions when the last connection closes)."""
     store = Store(f"sqlite:///{database}")
     try:
-        project = store.create_project(
-            name=f"p{len(store.list_projects())}",
-            labels=["a", "b"],
-            input="text",
-            model="logistic_regression",
-            strategy="margin",
-            exploration=0.05,
-            lease_seconds=120.0,
-        )
+        project = make_project(store, name=f"p{len(store.list_projects())}")
         store.insert_events(project.id, [NewEvent("e1", {"text": "hello"}, "queued", 1.0)])
         store.commit_labels(project.id, [NewLabel("l1", "a", "production", event_id="e1")], 0)
         return {suffix: mode(database.with_name(database.name + suffix)) for suffix in FILES}

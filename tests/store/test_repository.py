@@ -13,6 +13,7 @@ from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store import NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.database import sqlalchemy_url
 from streamloop.store.tables import utcnow
+from support import make_project
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -37,18 +38,6 @@ def sqlite_store(tmp_path: Path):
 @pytest.fixture
 def project(store: Store) -> ProjectRecord:
     return make_project(store)
-
-
-def make_project(store: Store) -> ProjectRecord:
-    return store.create_project(
-        name="tickets",
-        labels=["a", "b"],
-        input="text",
-        model="logistic_regression",
-        strategy="margin",
-        exploration=0.05,
-        lease_seconds=120.0,
-    )
 
 
 def events(*ids: str) -> list[NewEvent]:

@@ -197,9 +197,9 @@ _OK = status.HTTP_200_OK
 _TEXT_ITEM = {"text": "I was charged twice"}
 _READING = (NotReady,)
 _PROJECT_READING = (NotFound, NotReady)
-_POSTING = (
+#: Any operation that reads a body (see `streamloop.ws.payloads.read_json` and admission).
+_READING_A_BODY = (
     BadRequest,
-    NotFound,
     RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -207,6 +207,7 @@ _POSTING = (
     TooManyRequests,
     NotReady,
 )
+_POSTING = (NotFound, *_READING_A_BODY)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
@@ -218,16 +219,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/api/projects", "POST"): Operation(
         "Create a project",
         (status.HTTP_201_CREATED, "The project as stored.", _ref("Project")),
-        (
-            BadRequest,
-            Conflict,
-            RequestTimeout,
-            PayloadTooLarge,
-            UnsupportedMediaType,
-            InvalidInput,
-            TooManyRequests,
-            NotReady,
-        ),
+        (Conflict, *_READING_A_BODY),
         ProjectSpec,
         {"name": "tickets", "labels": ["billing", "bug", "other"], "input": "text"},
     ),
