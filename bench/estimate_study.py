@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import estimators as est
 from datasets import DATASETS
-from drift_tests import WarnConfirm
+from drift_tests import SurpriseWarnConfirm, WarnConfirm
 
 from streamloop.online import OnlineModel
 from streamloop.online.routing import Ranking, RoutingPolicy, default_rehearsal
@@ -297,6 +297,10 @@ class Config:
     fresh_sample: bool = False
     #: Cross-fitted shadow models to run: "random2", "random4", "all10".
     crossfit: tuple[str, ...] = ()
+    #: Parameters of `SurpriseWarnConfirm`, as (name, value) pairs; empty: `WarnConfirm`.
+    surprise: tuple[tuple[str, Any], ...] = ()
+    #: Arrivals are sampled at the exploration share of the moment, boosts included.
+    sample_follows: bool = False
 
 
 class CrossFit:
@@ -418,6 +422,7 @@ def simulate(
     alarms: list[int] = []  # the two-stage test's drifts, whether or not the loop responds
     warnings: list[int] = []
     two_stage = WarnConfirm(**dict(config.test))
+    surprise = SurpriseWarnConfirm(**dict(config.surprise)) if config.surprise else None
 
     def arrive(k: int) -> None:
         start = len(arrivals)
@@ -432,7 +437,9 @@ def simulate(
             arrival_conf.append(max(p.probabilities.values()))
             arrival_label.append(source[i])
             # As serve's ingest does: an exploration share of arrivals is a random sample.
-            sampled = config.strategy != "random" and sample_rng.random() < config.exploration
+            # The share follows the exploration now, so more exploration samples more arrivals.
+            share = policy.exploration if config.sample_follows else config.exploration
+            sampled = config.strategy != "random" and sample_rng.random() < share
             queue.push(QueuedItem(i, str(i), row, p.uncertainty, drawn_at_random=sampled))
 
     def scorer(items: Any) -> Ranking:
@@ -514,12 +521,17 @@ def simulate(
             log.labelled_at.append(labelled)
             p_true = before.probabilities[truth]
             bank.update(labelled, hit, confidence, p_true, lease.drawn_at_random)
-            change = two_stage.update(labelled, not hit) if lease.drawn_at_random else None
+            if surprise is not None:
+                change = surprise.observe(
+                    labelled, hit, confidence, p_true, lease.drawn_at_random
+                )
+            else:
+                change = two_stage.update(labelled, not hit) if lease.drawn_at_random else None
             responds = config.trigger == "two-stage"
             if change == "warning":
                 warnings.append(labelled)
                 if responds:  # a warning only buys more random draws, while it lasts
-                    explore_more(labelled + two_stage.patience)
+                    explore_more(labelled + (surprise or two_stage).patience)
             elif change == "drift":
                 alarms.append(labelled)
                 if responds:
