@@ -1,4 +1,11 @@
-"""An unbiased accuracy estimate, from the labels of items drawn at random.
+"""Estimates of the current model's accuracy on production traffic.
+
+`prediction_powered` is the one the service reports (`OnlineModel.accuracy_estimate`): the
+current model's mean confidence over recent traffic, corrected per confidence bin by the
+residuals (hit minus confidence) of random draws, each scored by a shadow model that never
+learned it (see BENCHMARKS.md for the study that chose it). `RandomSampleAccuracy`, below, is
+what it falls back on while too few draws are held out.
+
 
 Prequential accuracy over routed items is pessimistic: they were chosen *because* the model
 found them hard. Items drawn at random (the warm-up and the exploration share) are a fair
@@ -12,9 +19,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RandomSampleAccuracy", "wilson_interval"]
+import numpy as np
+
+__all__ = ["RandomSampleAccuracy", "prediction_powered", "wilson_interval"]
 
 #: Normal quantile of a two-sided 95% interval.
 Z_95 = 1.959963984540054
@@ -99,3 +109,67 @@ class RandomSampleAccuracy:
             "high": max(high, share),
             "samples": len(self._hits),
         }
+
+
+def _mean_and_variance(values: np.ndarray) -> tuple[float, float]:
+    """The mean of ``values`` and the variance of that mean (0 for a single value)."""
+    n = len(values)
+    return float(values.mean()), (float(values.var(ddof=1)) / n if n > 1 else 0.0)
+
+
+def prediction_powered(
+    traffic: Sequence[float],
+    hits: Sequence[bool],
+    confidences: Sequence[float],
+    *,
+    bins: int = 5,
+    min_draws: int = 20,
+) -> dict[str, Any] | None:
+    """Accuracy on traffic: mean confidence there plus the calibration gap per bin.
+
+    ``traffic`` holds the current model's confidence (its largest probability) in each recent
+    production event. ``hits`` and ``confidences`` are fair labelled draws, each scored by a
+    model as current as the deployed one that never learned it. The bins are quantiles of the
+    traffic's confidences, merged until each holds ``min_draws`` draws; each bin's gap (mean of
+    hit minus confidence over its draws) is weighted by its share of traffic (Angelopoulos et
+    al. 2023, stratified). The 95% interval is the normal one, from the variance of the
+    traffic's mean and of each bin's gap. ``None`` without traffic or draws.
+
+    Examples
+    --------
+    >>> report = prediction_powered([0.9] * 100, [True] * 7 + [False] * 3, [0.9] * 10)
+    >>> round(report["estimate"], 3), report["samples"], report["bins"]
+    (0.7, 10, 1)
+    """
+    c = np.asarray(traffic, dtype=float)
+    h = np.asarray(hits, dtype=float)
+    ch = np.asarray(confidences, dtype=float)
+    if not len(c) or not len(h):
+        return None
+    edges = list(np.quantile(c, np.linspace(0.0, 1.0, bins + 1))[1:-1])
+    while edges:  # drop the inner edge beside the first bin short of draws
+        counts = np.bincount(np.searchsorted(edges, ch, side="right"), minlength=len(edges) + 1)
+        short = np.flatnonzero(counts < min_draws)
+        if not len(short):
+            break
+        edges.pop(min(int(short[0]), len(edges) - 1))
+    estimate, variance = _mean_and_variance(c)
+    in_traffic = np.searchsorted(edges, c, side="right")
+    in_draws = np.searchsorted(edges, ch, side="right")
+    for b in range(len(edges) + 1):
+        members = in_draws == b
+        share = float((in_traffic == b).mean())
+        if members.any() and share > 0.0:
+            gap, gap_variance = _mean_and_variance(h[members] - ch[members])
+            estimate += share * gap
+            variance += share * share * gap_variance
+    half = Z_95 * math.sqrt(variance)
+    estimate = min(1.0, max(0.0, estimate))
+    return {
+        "estimate": estimate,
+        "low": max(0.0, estimate - half),
+        "high": min(1.0, estimate + half),
+        "samples": len(h),
+        "traffic": len(c),
+        "bins": len(edges) + 1,
+    }

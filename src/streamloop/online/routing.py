@@ -30,6 +30,7 @@ __all__ = [
     "RoutingPolicy",
     "StreamGate",
     "default_rehearsal",
+    "exploration_now",
 ]
 
 #: Labels drawn at random before uncertainty ranking starts (see BENCHMARKS.md).
@@ -37,6 +38,27 @@ DEFAULT_WARMUP = 20
 #: Earlier labels re-learned after each new one, for SGD-trained presets (see BENCHMARKS.md);
 #: the others count what they learn, and re-learning would only skew their counts.
 DEFAULT_REHEARSAL = {"logistic_regression": 3}
+
+
+#: Exploration while a drift warning lasts: every pick is a random draw, and arrivals are
+#: sampled at this share, so the evidence that confirms or clears the warning comes quickly.
+WARNING_EXPLORATION = 1.0
+#: Exploration (at least) while a confirmed drift is shown: the model meets the new concept
+#: across the stream, not only at its old boundary (BENCHMARKS.md, drift).
+DRIFT_EXPLORATION = 0.5
+
+
+def exploration_now(base: float, drift_state: str) -> float:
+    """The exploration share to route with, given the model's drift state.
+
+    >>> exploration_now(0.2, "none"), exploration_now(0.2, "warning"), exploration_now(0.2, "drift")
+    (0.2, 1.0, 0.5)
+    """
+    if drift_state == "warning":
+        return WARNING_EXPLORATION
+    if drift_state == "drift":
+        return max(base, DRIFT_EXPLORATION)
+    return base
 
 
 class Ranking(NamedTuple):
@@ -85,11 +107,15 @@ class RoutingPolicy:
     #: Weight of the penalty for resembling an item already leased (0: off).
     diversity: float = 0.0
 
-    def explore(self, labelled: int, rng: random.Random) -> bool:
-        """Whether the next item is drawn at random rather than by uncertainty."""
+    def explore(self, labelled: int, rng: random.Random, share: float | None = None) -> bool:
+        """Whether the next item is drawn at random rather than by uncertainty.
+
+        ``share`` overrides the policy's exploration for this pick (see `exploration_now`).
+        """
         if self.strategy == "random" or labelled < self.warmup:
             return True
-        return self.exploration > 0.0 and rng.random() < self.exploration
+        share = self.exploration if share is None else share
+        return share > 0.0 and rng.random() < share
 
     def score(
         self,

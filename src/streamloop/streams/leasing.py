@@ -17,7 +17,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import Conflict
 from streamloop.online import OnlineModel, Prediction
-from streamloop.online.routing import Ranking, RoutingPolicy
+from streamloop.online.routing import Ranking, RoutingPolicy, exploration_now
 from streamloop.store import ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
@@ -184,7 +184,11 @@ class Leasing:
         return len(items)
 
     def _explore(self) -> bool:
-        return self.policy.explore(self.model.version, self._rng)
+        return self.policy.explore(self.model.version, self._rng, share=self.exploration())
+
+    def exploration(self) -> float:
+        """The exploration share now: the project's, raised while drift is suspected or shown."""
+        return exploration_now(self.record.exploration, self.model.drift["state"])
 
     def _score(self, items: Sequence[QueuedItem]) -> Ranking:
         held = [lease.features for lease in self.queue.leases() if lease.features is not None]

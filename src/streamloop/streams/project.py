@@ -14,6 +14,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from streamloop.online import OnlineModel, Prediction
+from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 
 #: Labels per minute are counted over this many seconds.
 _RATE_WINDOW = 60.0
+#: Recent production events whose confidence, under the current model, the accuracy estimate
+#: averages (BENCHMARKS.md: 500 makes that term's error about 0.01).
+_TRAFFIC_WINDOW = 500
+#: The estimate is computed again when the model changed, or after this many new events.
+_ESTIMATE_EVERY_EVENTS = 100
 
 
 class ProjectRuntime(Leasing):
@@ -94,6 +100,12 @@ class ProjectRuntime(Leasing):
         self._cache_key: tuple[int, int] = (0, -1)
         self._cache: dict[int, Prediction] = {}
         self._label_times: deque[float] = deque(maxlen=100_000)
+        # Recent production events, which the accuracy estimate is about, and its last figures.
+        self._traffic: deque[Mapping[str, Any]] = deque(maxlen=_TRAFFIC_WINDOW)
+        self._estimate: dict[str, Any] = {}
+        self._estimate_key = (-1, 0)
+        self._estimate_curve = Curve()
+        self._drifts_answered = model.drift["drifts_total"]
         self._listeners: set[Callable[[], None]] = set()
         #: Called after each batch of labels changed the model.
         self.model_listeners: list[Callable[[], None]] = []
@@ -203,6 +215,7 @@ class ProjectRuntime(Leasing):
         )
         fresh = [(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate]
         self.events_total += len(fresh)
+        self._traffic.extend(r.data for r, _p in fresh)
         self._enqueue([(r, p) for r, p in fresh if r.status == "queued"])
         if self.ingest_listeners and fresh:
             name = self.record.name
@@ -345,7 +358,10 @@ class ProjectRuntime(Leasing):
             "annotators_online": len({s.annotator for s in self._sessions.values()}),
             "labels_per_minute": float(len(self._label_times)) * 60.0 / _RATE_WINDOW,
             "label_backlog": self.learner.backlog,
-            "unbiased_accuracy": self.model.sampled_accuracy.report(),
+            "unbiased_accuracy": self.accuracy_estimate(),
+            "drift": self.model.drift,
+            "exploration": self.exploration(),
+            "aged_out_total": self.queue.counters.aged_out,
             "routing": self._routing_report(),
             "label_commits_total": self.learner.commits,
             "annotators": self._annotators_report(),
@@ -360,9 +376,27 @@ class ProjectRuntime(Leasing):
             figures["online"] = name in online
         return dict(sorted(report.items()))
 
+    def accuracy_estimate(self) -> dict[str, Any]:
+        """The current model's accuracy on traffic (`OnlineModel.accuracy_estimate`) over the
+        recent events; computed again when the model changed or many events came since."""
+        key = (self.model.version, self.events_total)
+        stale = key[0] != self._estimate_key[0]
+        if stale or key[1] - self._estimate_key[1] >= _ESTIMATE_EVERY_EVENTS:
+            self._estimate = self.model.accuracy_estimate(list(self._traffic))
+            self._estimate_key = key
+            if stale and self._estimate.get("estimate") is not None:
+                labels = self.model.metrics.labels_total
+                self._estimate_curve.add(labels, self._estimate["estimate"])
+        return dict(self._estimate)
+
     def history(self) -> dict[str, Any]:
-        """The accuracy curve so far (bounded), for charts."""
-        return {"model_version": self.model.version, **self.model.history()}
+        """The accuracy curve so far (bounded), for charts: the estimate's points are those
+        this process computed (before any, the random draws' own)."""
+        history = self.model.history()
+        self.accuracy_estimate()
+        if self._estimate_curve.points:
+            history["unbiased"] = self._estimate_curve.points
+        return {"model_version": self.model.version, **history}
 
     def _routing_report(self) -> dict[str, Any]:
         if self.gate is None:
@@ -381,6 +415,7 @@ class ProjectRuntime(Leasing):
             return
         if not result.get("duplicate"):
             self.events_total += 1
+            self._traffic.append(dict(result["data"]))
         item = QueuedItem(
             item_id,
             str(result["id"]),
@@ -417,9 +452,12 @@ class ProjectRuntime(Leasing):
         if self.gate is None:
             # Pool mode: a share of arrivals is set aside as a random sample of the stream,
             # for exploration to lease and the unbiased accuracy estimate to learn from.
+            # The share follows the exploration now: while drift is suspected, more arrivals
+            # are sampled, so the draws that settle it come from after the change.
             sampled = self.record.strategy != "random"  # there, every pick is random anyway
-            return "queued", sampled and self._sample_rng.random() < self.record.exploration
+            return "queued", sampled and self._sample_rng.random() < self.exploration()
         annotators = len({s.annotator for s in self._sessions.values()})
+        self.gate.exploration = self.exploration()
         admitted, drawn_at_random = self.gate.admit(
             uncertainty,
             now=time.monotonic(),
@@ -446,6 +484,7 @@ class ProjectRuntime(Leasing):
         """Serve with a newer version of the model, learned elsewhere (the hot swap)."""
         if model.version > self.model.version:
             self.model = model
+            self._answer_drift()
             self._changed()
 
     def on_learned(self, outcomes: Sequence[LabelOutcome]) -> None:
@@ -479,9 +518,29 @@ class ProjectRuntime(Leasing):
                 )
                 self.fill(session)
         if learned:
+            self._answer_drift()
             for listener in self.model_listeners:
                 listener()
             self._changed()
+
+    def _answer_drift(self) -> None:
+        """A drift newly confirmed: items waiting from before it leave the queue, and it is
+        logged. (Exploration follows the model's drift state by itself, see `exploration`.)"""
+        drift = self.model.drift
+        if drift["drifts_total"] <= self._drifts_answered:
+            return
+        self._drifts_answered = drift["drifts_total"]
+        aged = self.queue.age_out()
+        if aged:
+            self.journal.items_shed(aged)
+        log.warning(
+            "project %s: drift confirmed at %d labels; %d waiting items from before it aged "
+            "out; exploring at %.0f%% while it is shown",
+            self.record.name,
+            drift["changed_at"],
+            len(aged),
+            100 * self.exploration(),
+        )
 
     def _changed(self) -> None:
         for listener in list(self._listeners):

@@ -66,6 +66,7 @@ Scorer = Callable[[Sequence[QueuedItem]], Sequence[float] | Ranking]
 @dataclass(slots=True)
 class _Counters:
     shed: int = 0
+    aged_out: int = 0
     expired: int = 0
     rescored: int = 0
 
@@ -133,6 +134,14 @@ class RoutingQueue:
             shed.append(lowest)
         self.counters.shed += len(shed)
         return shed
+
+    def age_out(self) -> list[int]:
+        """Take out every waiting item (leased ones stay): after a drift, they show the past."""
+        aged = list(self._waiting)
+        for item_id in aged:
+            self.remove(item_id)
+        self.counters.aged_out += len(aged)
+        return aged
 
     def remove(self, item_id: int) -> QueuedItem | None:
         """Take an item out for good (it was labelled), whether waiting or leased."""
@@ -256,8 +265,10 @@ class RoutingQueue:
         return item
 
     def _random_sampled(self, annotator: str) -> QueuedItem | None:
-        for _ in range(min(len(self._sample), 16)):
-            _seq, item_id = self._sample[self.rng.randrange(len(self._sample))]
+        # The newest sampled item: under a stream that does not change, arrival order says
+        # nothing about an item, so it is as fair a draw as any; after a drift, it is the one
+        # that shows the new concept (BENCHMARKS.md, drift).
+        for _seq, item_id in itertools.islice(reversed(self._sample), 64):
             if self._eligible(item_id, annotator):
                 return self._waiting[item_id]
         return None

@@ -32,6 +32,7 @@ from streamloop.config import Settings
 from streamloop.errors import NotReady, StreamloopError
 from streamloop.online import OnlineModel
 from streamloop.online.model import Prediction
+from streamloop.online.routing import exploration_now
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams import topics
 from streamloop.streams.learner import new_model
@@ -134,7 +135,8 @@ class EventScorer:
                     results[index] = _dead_letter(raws[index], exc)
                     continue
             # As serve's ingest does: an exploration share of arrivals is a random sample.
-            sampled = record.strategy != "random" and self._sample_rng.random() < record.exploration
+            share = exploration_now(record.exploration, model.drift["state"])
+            sampled = record.strategy != "random" and self._sample_rng.random() < share
             scored.append((index, event_id, data, prediction, sampled))
         return scored
 
