@@ -79,6 +79,22 @@ async def test_the_unbiased_estimate_counts_only_items_drawn_at_random(service):
     # and must not bias the estimate.
     assert estimate["samples"] == 4
     assert estimate["low"] <= estimate["estimate"] <= estimate["high"]
+    # Four draws are too few for the shadows' estimate: it says it fell back.
+    assert estimate["method"] == "random_draws"
+
+
+async def test_metrics_carry_the_drift_state_and_the_exploration_now(service):
+    await service.create_project(exploration=0.2)
+    metrics = await service.metrics("tickets")
+    assert metrics["drift"] == {
+        "state": "none",
+        "changed_at": 0,
+        "warnings_total": 0,
+        "drifts_total": 0,
+        "drifts": [],
+        "evidence": {"draws_since_warning": 0, "needed": 20},
+    }
+    assert metrics["exploration"] == 0.2 and metrics["aged_out_total"] == 0
 
 
 async def test_a_dashboard_starts_with_the_accuracy_curve_so_far(service):

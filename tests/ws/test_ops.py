@@ -25,6 +25,8 @@ async def test_prometheus_metrics_count_the_loop(service):
     assert 'streamloop_events_total{project="tickets"} 1.0' in text
     assert 'streamloop_queue_depth{project="tickets"} 1.0' in text
     assert 'streamloop_model_version{project="tickets"} 0.0' in text
+    assert 'streamloop_drift_state{project="tickets"} 0.0' in text
+    assert 'streamloop_drifts_total{project="tickets"} 0.0' in text
 
 
 async def test_the_home_page_is_served(service):

@@ -133,8 +133,9 @@ class DriftMonitor:
             if labels - self.changed_at >= self.patience:
                 return self._set("none", labels)
             return None
-        if self.state == "drift" and labels - self.changed_at >= self.hold:
-            return self._set("none", labels)
+        if self.state == "drift":
+            # While a drift is shown the loop explores more already: no warning on top.
+            return self._set("none", labels) if labels - self.changed_at >= self.hold else None
         if self._test.drift_detected and len(self._draws) >= self.reference // 2:
             self._before = list(self._draws)[-self.reference :]
             self._since = []

@@ -44,6 +44,7 @@ export class LineChart {
     this.xLabel = xLabel;
     this.yLabel = yLabel;
     this.pending = false;
+    this.marks = []; // [{x, label}]: vertical lines, such as a confirmed drift
     this.legend = document.createElement("p");
     this.legend.className = "legend";
     this.legend.append(...this.series.map((s) => {
@@ -71,6 +72,12 @@ export class LineChart {
     this.redraw();
   }
 
+  /** Vertical lines at these x values, each with a short label (replaces the earlier ones). */
+  mark(marks) {
+    this.marks = marks;
+    this.redraw();
+  }
+
   find(name) {
     const found = this.series.find((s) => s.name === name);
     if (!found) throw new Error(`no series ${name}`);
@@ -92,7 +99,7 @@ export class LineChart {
     const { top, right, bottom, left } = this.margin;
     const plotW = width - left - right;
     const plotH = this.height - top - bottom;
-    const xs = this.series.flatMap((s) => s.points.map((p) => p[0]));
+    const xs = [...this.series.flatMap((s) => s.points.map((p) => p[0])), ...this.marks.map((m) => m.x)];
     const xMax = Math.max(1, ...xs);
     const x = (value) => left + (value / xMax) * plotW;
     const y = (value) => top + (1 - value) * plotH;
@@ -106,6 +113,12 @@ export class LineChart {
     const xText = svg("text", { x: left + plotW, y: this.height - 6, class: "tick", "text-anchor": "end" });
     xText.textContent = `${xMax.toLocaleString("en")} ${this.xLabel}`;
     nodes.push(xText);
+    for (const mark of this.marks) {
+      nodes.push(svg("line", { x1: x(mark.x), x2: x(mark.x), y1: top, y2: top + plotH, class: "mark", "data-mark": mark.x }));
+      const text = svg("text", { x: x(mark.x) + 3, y: top + 10, class: "tick mark-label" });
+      text.textContent = mark.label;
+      nodes.push(text);
+    }
     for (const series of this.series) {
       const points = thin(series.points, x, plotW);
       if (!points.length) continue;

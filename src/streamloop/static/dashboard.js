@@ -51,6 +51,7 @@ function render(m) {
   $("unbiased_interval").textContent = unbiased?.estimate === null || !unbiased
     ? "no random draws yet"
     : `95 % from ${percent(unbiased.low)} to ${percent(unbiased.high)}, ${unbiased.samples} draws`;
+  renderDrift(m.drift, m.exploration);
   if (m.labels_total > charted + 1) {
     catchUp();
   } else if (m.labels_total === charted + 1) {
@@ -70,6 +71,22 @@ function render(m) {
       el("td", {}, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
       el("td", { class: "num" }, number(a.labels)), el("td", { class: "num" }, percent(a.agreement)),
       el("td", { class: "num" }, number(a.corrections)))));
+}
+
+const DRIFT_TEXT = {
+  none: ["none seen", "random draws agree with the model"],
+  warning: ["checking", "labels surprise the model: drawing items at random to confirm"],
+  drift: ["drift", "the stream changed: older waiting items set aside, exploring more"],
+};
+
+function renderDrift(drift, exploration) {
+  if (!drift) return;
+  const [word, detail] = DRIFT_TEXT[drift.state] ?? [drift.state, ""];
+  $("drift").textContent = word;
+  $("drift").closest(".figure").dataset.state = drift.state;
+  const since = drift.state === "none" ? "" : ` since label ${number(drift.changed_at)}`;
+  $("drift_detail").textContent = `${detail}${since}; exploring ${percent(exploration)}`;
+  chart.mark(drift.drifts.map((at) => ({ x: at, label: "drift" })));
 }
 
 function renderConfusion(confusion) {

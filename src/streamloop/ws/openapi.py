@@ -165,8 +165,22 @@ _SCHEMAS: dict[str, Schema] = {
         labels_per_minute={"type": "number", "minimum": 0},
         label_backlog=_COUNT,
         unbiased_accuracy=_object(
-            estimate=_SHARE_OR_NULL, low=_SHARE_OR_NULL, high=_SHARE_OR_NULL, samples=_COUNT
+            estimate=_SHARE_OR_NULL,
+            low=_SHARE_OR_NULL,
+            high=_SHARE_OR_NULL,
+            samples=_COUNT,
+            effective_samples=_COUNT,
+            method={"enum": ["cross_fit_prediction_powered", "random_draws"]},
         ),
+        drift=_object(
+            state={"enum": ["none", "warning", "drift"]},
+            changed_at=_COUNT,
+            warnings_total=_COUNT,
+            drifts_total=_COUNT,
+            drifts={"type": "array", "items": _COUNT},
+        ),
+        exploration=_SHARE,
+        aged_out_total=_COUNT,
         # Stream mode adds the gate's figures: arrivals_per_hour, budget_per_hour, ...
         routing=_object(mode={"enum": ["pool", "stream"]}),
         label_commits_total=_COUNT,

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from streamloop.errors import NotReady
+from streamloop.online.drift import DRIFT_STATES
 from streamloop.streams import Engine
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
@@ -67,6 +68,19 @@ class _LoopCollector(Collector):
                 labels=["project"],
             ),
         }
+        estimate = GaugeMetricFamily(
+            "streamloop_accuracy_estimate",
+            "Estimated accuracy of the current model on production traffic.",
+            labels=["project"],
+        )
+        drift = GaugeMetricFamily(
+            "streamloop_drift_state",
+            "Drift: 0 none, 1 warning (checking with random draws), 2 drift confirmed.",
+            labels=["project"],
+        )
+        drifts = CounterMetricFamily(
+            "streamloop_drifts", "Drifts confirmed since the model began.", labels=["project"]
+        )
         counters = {
             "events_total": CounterMetricFamily(
                 "streamloop_events", "Events received.", labels=["project"]
@@ -90,7 +104,12 @@ class _LoopCollector(Collector):
                         family.add_metric(name, float(figures[key]))
                 for key, counter in counters.items():
                     counter.add_metric(name, float(figures[key]))
+                if figures["unbiased_accuracy"]["estimate"] is not None:
+                    estimate.add_metric(name, float(figures["unbiased_accuracy"]["estimate"]))
+                drift.add_metric(name, float(DRIFT_STATES.index(figures["drift"]["state"])))
+                drifts.add_metric(name, float(figures["drift"]["drifts_total"]))
         yield from gauges.values()
+        yield from (estimate, drift, drifts)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",
