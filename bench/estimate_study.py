@@ -522,9 +522,7 @@ def simulate(
             p_true = before.probabilities[truth]
             bank.update(labelled, hit, confidence, p_true, lease.drawn_at_random)
             if surprise is not None:
-                change = surprise.observe(
-                    labelled, hit, confidence, p_true, lease.drawn_at_random
-                )
+                change = surprise.observe(labelled, hit, confidence, p_true, lease.drawn_at_random)
             else:
                 change = two_stage.update(labelled, not hit) if lease.drawn_at_random else None
             responds = config.trigger == "two-stage"
