@@ -54,7 +54,7 @@ from datasets import DATASETS
 from drift_tests import SurpriseWarnConfirm, WarnConfirm
 
 from streamloop.online import OnlineModel
-from streamloop.online.routing import Ranking, RoutingPolicy, default_rehearsal
+from streamloop.online.routing import Ranking, RoutingPolicy, default_rehearsal, exploration_now
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -301,6 +301,10 @@ class Config:
     surprise: tuple[tuple[str, Any], ...] = ()
     #: Arrivals are sampled at the exploration share of the moment, boosts included.
     sample_follows: bool = False
+    #: The service's own answer to drift: exploration follows the model's drift state
+    #: (`exploration_now`), a confirmed drift ages out the queue (the model restarts its
+    #: rehearsal memory itself).
+    service_drift: bool = False
 
 
 class CrossFit:
@@ -404,6 +408,7 @@ def simulate(
             strategy="margin",
             seed=seed,
             rehearsal=rehearsal,
+            shadows=0,
         )
 
     crossfits = {
@@ -483,6 +488,12 @@ def simulate(
         arrive(events_per_label)
         if labelled == boost_until:
             policy = base_policy
+        if config.service_drift:
+            share = exploration_now(config.exploration, model.drift["state"])
+            policy = RoutingPolicy(config.strategy, share, config.warmup)
+            if model.drift["drifts_total"] > len(alarms):
+                alarms.append(labelled)
+                queue.age_out()
         lease = queue.lease(
             holder="a",
             annotator="a",
@@ -521,7 +532,9 @@ def simulate(
             log.labelled_at.append(labelled)
             p_true = before.probabilities[truth]
             bank.update(labelled, hit, confidence, p_true, lease.drawn_at_random)
-            if surprise is not None:
+            if config.service_drift:
+                change = None
+            elif surprise is not None:
                 change = surprise.observe(labelled, hit, confidence, p_true, lease.drawn_at_random)
             else:
                 change = two_stage.update(labelled, not hit) if lease.drawn_at_random else None
@@ -663,6 +676,14 @@ def _checkpoint(
         h_x, c_x, _ = crossfits["random10"].score(since=restart, at_least=10)
         found["cross-fit random10: binned ppi, min 20, restarted at alarm"] = est.binned_ppi(
             c_now, h_x, c_x, min_samples=20
+        )
+    service = model.accuracy_estimate(arrivals[-WINDOW:])
+    if service["estimate"] is not None:
+        found["the service's accuracy_estimate"] = (
+            service["estimate"],
+            service["low"],
+            service["high"],
+            service["samples"],
         )
     point["estimates"] = {k: v for k, v in found.items() if v is not None}
     point["random_draws"] = int(rand.sum())
