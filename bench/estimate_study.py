@@ -485,15 +485,15 @@ def simulate(
             and labelled == drift_at + config.trigger_delay
         ):
             respond(labelled)
-        arrive(events_per_label)
-        if labelled == boost_until:
-            policy = base_policy
-        if config.service_drift:
+        if config.service_drift:  # before the arrivals: they come after the drift
             share = exploration_now(config.exploration, model.drift["state"])
             policy = RoutingPolicy(config.strategy, share, config.warmup)
             if model.drift["drifts_total"] > len(alarms):
                 alarms.append(labelled)
                 queue.age_out()
+        arrive(events_per_label)
+        if labelled == boost_until:
+            policy = base_policy
         lease = queue.lease(
             holder="a",
             annotator="a",
