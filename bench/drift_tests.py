@@ -7,21 +7,16 @@ allows: a loose test raises a *warning*, which only buys more random draws (more
 cheap if it was a false warning); a strict test on the draws gathered since then confirms the
 *drift*, or the warning lapses.
 
-Both stages are one-sided Fisher exact tests of "recent draws are wrong more often than the
-draws before them": the reference is the draws just before the warning window, which under a
-model that is still learning are if anything *worse*, so learning never raises an alarm.
+(The service's `streamloop.online.drift.DriftMonitor` grew out of this: it takes its warning
+from every label instead.) Both stages are one-sided Fisher exact tests of "recent draws are
+wrong more often than the draws before them": the reference is the draws just before the
+warning window, which under a model that is still learning are if anything *worse*, so
+learning never raises an alarm.
 """
 
 from __future__ import annotations
 
-from scipy.stats import fisher_exact
-
-
-def more_errors(recent: list[bool], reference: list[bool]) -> float:
-    """One-sided p-value that ``recent`` has a higher error rate than ``reference``."""
-    a, b = sum(recent), sum(reference)
-    table = [[a, len(recent) - a], [b, len(reference) - b]]
-    return float(fisher_exact(table, alternative="greater").pvalue)
+from streamloop.online.drift import more_errors
 
 
 class WarnConfirm:
@@ -89,85 +84,3 @@ class WarnConfirm:
     def _set(self, state: str, labelled: int) -> str:
         self.state, self.changed_at = state, labelled
         return state
-
-
-class SurpriseWarnConfirm:
-    """A warning from *every* label, confirmed on fresh random draws.
-
-    Routed labels are most of what a loop gets, so the warning listens to them: a Page-Hinkley
-    test (River's) on each label's surprise, ``c - h`` (the model's confidence when it was
-    wrong, 0-ish when right). It fires early and often, also on stationary streams, where the
-    routed items' surprise creeps up as the model learns; so a warning only buys random draws
-    (the loop explores more while it lasts). The drift is confirmed when the draws since the
-    warning are wrong more often than the ``reference`` draws before it (one-sided Fisher exact
-    test below ``drift_p``); otherwise the warning lapses after ``patience`` labels.
-    """
-
-    def __init__(
-        self,
-        threshold: float = 2.0,
-        reference: int = 40,
-        drift_p: float = 0.01,
-        confirm_after: int = 12,
-        patience: int = 40,
-        min_labels: int = 40,
-        feed: str = "res",
-        confirm: str = "err",
-    ) -> None:
-        from river.drift import PageHinkley
-
-        self._make = lambda: PageHinkley(
-            min_instances=10, delta=0.01, threshold=threshold, mode="up"
-        )
-        self.ph = self._make()
-        self.reference, self.drift_p = reference, drift_p
-        self.confirm_after, self.patience, self.min_labels = confirm_after, patience, min_labels
-        self.feed, self.confirm = feed, confirm
-        self.state = "none"
-        self.changed_at = 0
-        self._draws: list[float] = []  # errors (or surprises) of random draws, oldest first
-        self._start = 0
-        self._ref: list[bool] = []
-
-    def observe(
-        self, labelled: int, hit: bool, confidence: float, p_true: float, drawn: bool
-    ) -> str | None:
-        """Count one label; returns the new state when it changes."""
-        if labelled < self.min_labels:
-            return None
-        if drawn:
-            self._draws.append(confidence - hit if self.confirm == "res" else float(not hit))
-        value = confidence - hit if self.feed == "res" else float(not hit)
-        self.ph.update(value)
-        if self.state == "warning":
-            since = self._draws[self._start :]
-            if len(since) >= self.confirm_after and self._p(since) < self.drift_p:
-                self._draws = self._draws[self._start :]
-                self.ph = self._make()
-                return self._set("drift", labelled)
-            if labelled - self.changed_at > self.patience:
-                self.ph = self._make()
-                return self._set("none", labelled)
-            return None
-        if self.state == "drift" and labelled - self.changed_at > self.patience:
-            self._set("none", labelled)
-        if (
-            self.state == "none"
-            and self.ph.drift_detected
-            and len(self._draws) >= self.reference // 2
-        ):
-            self._start = len(self._draws)
-            self._ref = self._draws[-self.reference :]
-            return self._set("warning", labelled)
-        return None
-
-    def _set(self, state: str, labelled: int) -> str:
-        self.state, self.changed_at = state, labelled
-        return state
-
-    def _p(self, since: list[float]) -> float:
-        if self.confirm == "res":
-            from scipy.stats import ttest_ind
-
-            return float(ttest_ind(since, self._ref, equal_var=False, alternative="greater").pvalue)
-        return more_errors([bool(e) for e in since], [bool(e) for e in self._ref])

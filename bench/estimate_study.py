@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import estimators as est
 from datasets import DATASETS
-from drift_tests import SurpriseWarnConfirm, WarnConfirm
+from drift_tests import WarnConfirm
 
 from streamloop.online import OnlineModel
 from streamloop.online.routing import Ranking, RoutingPolicy, default_rehearsal, exploration_now
@@ -297,13 +297,9 @@ class Config:
     fresh_sample: bool = False
     #: Cross-fitted shadow models to run: "random2", "random4", "all10".
     crossfit: tuple[str, ...] = ()
-    #: Parameters of `SurpriseWarnConfirm`, as (name, value) pairs; empty: `WarnConfirm`.
-    surprise: tuple[tuple[str, Any], ...] = ()
-    #: Arrivals are sampled at the exploration share of the moment, boosts included.
-    sample_follows: bool = False
-    #: The service's own answer to drift: exploration follows the model's drift state
-    #: (`exploration_now`), a confirmed drift ages out the queue (the model restarts its
-    #: rehearsal memory itself).
+    #: The service's own answer to drift: exploration, and the share of arrivals sampled,
+    #: follow the model's drift state (`exploration_now`), a confirmed drift ages out the queue
+    #: (the model restarts its rehearsal memory itself).
     service_drift: bool = False
 
 
@@ -427,7 +423,6 @@ def simulate(
     alarms: list[int] = []  # the two-stage test's drifts, whether or not the loop responds
     warnings: list[int] = []
     two_stage = WarnConfirm(**dict(config.test))
-    surprise = SurpriseWarnConfirm(**dict(config.surprise)) if config.surprise else None
 
     def arrive(k: int) -> None:
         start = len(arrivals)
@@ -443,7 +438,7 @@ def simulate(
             arrival_label.append(source[i])
             # As serve's ingest does: an exploration share of arrivals is a random sample.
             # The share follows the exploration now, so more exploration samples more arrivals.
-            share = policy.exploration if config.sample_follows else config.exploration
+            share = policy.exploration if config.service_drift else config.exploration
             sampled = config.strategy != "random" and sample_rng.random() < share
             queue.push(QueuedItem(i, str(i), row, p.uncertainty, drawn_at_random=sampled))
 
@@ -534,15 +529,13 @@ def simulate(
             bank.update(labelled, hit, confidence, p_true, lease.drawn_at_random)
             if config.service_drift:
                 change = None
-            elif surprise is not None:
-                change = surprise.observe(labelled, hit, confidence, p_true, lease.drawn_at_random)
             else:
                 change = two_stage.update(labelled, not hit) if lease.drawn_at_random else None
             responds = config.trigger == "two-stage"
             if change == "warning":
                 warnings.append(labelled)
                 if responds:  # a warning only buys more random draws, while it lasts
-                    explore_more(labelled + (surprise or two_stage).patience)
+                    explore_more(labelled + two_stage.patience)
             elif change == "drift":
                 alarms.append(labelled)
                 if responds:

@@ -406,6 +406,12 @@ class OnlineModel:
         return report
 
     @property
+    def drift_state(self) -> str:
+        """``"none"``, ``"warning"`` or ``"drift"``: `drift`'s ``state``, without the report."""
+        monitor: DriftMonitor | None = getattr(self, "_drift", None)
+        return "none" if monitor is None else monitor.state
+
+    @property
     def drift(self) -> dict[str, Any]:
         """The drift state (`DriftMonitor.report`): ``state``, ``changed_at`` and counts."""
         monitor: DriftMonitor | None = getattr(self, "_drift", None)

@@ -188,7 +188,7 @@ class Leasing:
 
     def exploration(self) -> float:
         """The exploration share now: the project's, raised while drift is suspected or shown."""
-        return exploration_now(self.record.exploration, self.model.drift["state"])
+        return exploration_now(self.record.exploration, self.model.drift_state)
 
     def _score(self, items: Sequence[QueuedItem]) -> Ranking:
         held = [lease.features for lease in self.queue.leases() if lease.features is not None]

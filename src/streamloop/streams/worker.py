@@ -135,7 +135,7 @@ class EventScorer:
                     results[index] = _dead_letter(raws[index], exc)
                     continue
             # As serve's ingest does: an exploration share of arrivals is a random sample.
-            share = exploration_now(record.exploration, model.drift["state"])
+            share = exploration_now(record.exploration, model.drift_state)
             sampled = record.strategy != "random" and self._sample_rng.random() < share
             scored.append((index, event_id, data, prediction, sampled))
         return scored
