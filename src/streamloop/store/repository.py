@@ -173,6 +173,17 @@ class Store(LabelStore):
             )
             return [item_record(r) for r in rows]
 
+    def recent_events(self, project_id: int, limit: int) -> list[dict[str, Any]]:
+        """The data of the project's latest ``limit`` events, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*ITEM_COLUMNS)
+                .where(ITEMS.c.project_id == project_id)
+                .order_by(ITEMS.c.id.desc())
+                .limit(limit)
+            )
+            return [item_record(r).data for r in rows][::-1]
+
     def still_queued(self, project_id: int, item_ids: Sequence[int]) -> set[int]:
         """Which of ``item_ids`` are still waiting for a label."""
         found: set[int] = set()

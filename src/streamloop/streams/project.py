@@ -138,6 +138,8 @@ class ProjectRuntime(Leasing):
         )
         if snapshot_owed and isinstance(runtime.learner, Learner):
             runtime.learner.snapshot_version = -1
+        # The estimate's traffic: the latest events, as they were before the restart.
+        runtime._traffic.extend(await store.run(store.recent_events, record.id, _TRAFFIC_WINDOW))
         waiting = await store.run(store.queued_items, record.id)
         runtime._requeue(waiting)
         for item_id, annotator in await store.run(store.skips, record.id):
