@@ -123,7 +123,7 @@ def prediction_powered(
     confidences: Sequence[float],
     *,
     bins: int = 5,
-    min_draws: int = 20,
+    min_draws: int = 10,
 ) -> dict[str, Any] | None:
     """Accuracy on traffic: mean confidence there plus the calibration gap per bin.
 
