@@ -113,7 +113,7 @@ async def test_the_dashboard_moves_after_labels(browser: Browser, sqlite_setting
         await expect(accuracy_line).to_have_attribute("data-points", "3")
         await expect(dashboard.locator("#annotators")).to_contain_text("ana")
         # The drift figure: nothing seen on four tickets, exploring at the project's share.
-        await expect(dashboard.get_by_test_id("drift")).to_have_text("none seen")
+        await expect(dashboard.get_by_test_id("drift")).to_have_text("none")
         await expect(dashboard.locator("#drift_detail")).to_contain_text("exploring 20")
 
 

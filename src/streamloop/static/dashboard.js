@@ -74,7 +74,7 @@ function render(m) {
 }
 
 const DRIFT_TEXT = {
-  none: ["none seen", "random draws agree with the model"],
+  none: ["none", "random draws agree with the model"],
   warning: ["checking", "labels surprise the model: drawing items at random to confirm"],
   drift: ["drift", "the stream changed: older waiting items set aside, exploring more"],
 };

@@ -396,12 +396,15 @@ class ProjectRuntime(Leasing):
         return dict(self._estimate)
 
     def history(self) -> dict[str, Any]:
-        """The accuracy curve so far (bounded), for charts: the estimate's points are those
-        this process computed (before any, the random draws' own)."""
+        """The accuracy curve so far (bounded), for charts. The estimate's points are those
+        this process computed, after the model's own from before them (the random draws'
+        prequential hits, the estimate of that time)."""
         history = self.model.history()
         self.accuracy_estimate()
-        if self._estimate_curve.points:
-            history["unbiased"] = self._estimate_curve.points
+        computed = self._estimate_curve.points
+        if computed:
+            first = computed[0][0]
+            history["unbiased"] = [p for p in history["unbiased"] if p[0] < first] + computed
         return {"model_version": self.model.version, **history}
 
     def _routing_report(self) -> dict[str, Any]:
