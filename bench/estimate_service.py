@@ -7,7 +7,8 @@ items scored through ``POST .../predict``. Streams and data are ``bench/estimate
 on the drift streams a fifth of the items change class after 150 labels, and an item's label is
 the concept it arrived under.
 
-    python bench/estimate_service.py              # 3 seeds, about 10 minutes on 2 cores
+    python bench/estimate_service.py              # 3 seeds, about 13 minutes on 2 cores
+    python bench/estimate_service.py --plot-only  # the plot again, from the saved results
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import estimate_study as es
@@ -144,12 +146,51 @@ def _drift_row(runs: list[dict]) -> dict[str, Any]:
     return {"delays": delays, "recover": recover}
 
 
+def plot(runs: list[dict]) -> Path:
+    """Per stream, every run's truth (solid) and estimate with its interval (dashed, band)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    streams = list(dict.fromkeys(r["stream"] for r in runs))
+    fig, axes = plt.subplots(1, len(streams), figsize=(4 * len(streams), 3.4), sharey=True)
+    for ax, stream in zip(axes, streams, strict=True):
+        for n, r in enumerate(r for r in runs if r["stream"] == stream):
+            points = [c for c in r["checkpoints"] if c["estimate"]["estimate"] is not None]
+            x = [c["labels"] for c in points]
+            color = f"C{n}"
+            ax.plot(x, [c["truth"] for c in points], color=color, lw=1.5)
+            ax.plot(x, [c["estimate"]["estimate"] for c in points], color=color, ls="--", lw=1)
+            ax.fill_between(
+                x,
+                [c["estimate"]["low"] for c in points],
+                [c["estimate"]["high"] for c in points],
+                color=color,
+                alpha=0.12,
+            )
+        if any(r["drift"] for r in runs if r["stream"] == stream):
+            ax.axvline(es.DRIFT_AT, color="#c0392b", lw=1, ls=":")
+        ax.set_title(stream, fontsize=10)
+        ax.set_xlabel("labels")
+    axes[0].set_ylabel("held-out accuracy (solid), estimate (dashed)")
+    fig.tight_layout()
+    path = es.RESULTS / "estimate_service.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", type=int, default=400)
     parser.add_argument("--drift-budget", type=int, default=450)
+    parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
+    if args.plot_only:
+        saved = json.loads((es.RESULTS / "estimate_service.json").read_text())
+        print(plot(saved["runs"]))
+        return
     print(machine_line())
     started = time.perf_counter()
     server = Server(tempfile.mkdtemp(prefix="streamloop-bench-"))
@@ -192,6 +233,7 @@ async def main() -> None:
     print(text)
     (es.RESULTS / "estimate_service.txt").write_text(text + "\n")
     (es.RESULTS / "estimate_service.json").write_text(json.dumps(out, default=str))
+    print(plot(runs))
 
 
 if __name__ == "__main__":
