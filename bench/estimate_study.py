@@ -469,6 +469,7 @@ def simulate(
                 m._memory_seen = 0
 
     arrive(PREFILL)
+    warning_mark: int | None = None
     labelled = 0
     checkpoints: list[dict[str, Any]] = []
     while labelled < budget:
@@ -480,12 +481,18 @@ def simulate(
             and labelled == drift_at + config.trigger_delay
         ):
             respond(labelled)
-        if config.service_drift:  # before the arrivals: they come after the drift
-            share = exploration_now(config.exploration, model.drift["state"])
+        if config.service_drift:  # as ProjectRuntime._answer_drift does
+            state = model.drift_state
+            share = exploration_now(config.exploration, state)
             policy = RoutingPolicy(config.strategy, share, config.warmup)
+            if state == "warning" and warning_mark is None:
+                warning_mark = queue.arrivals
+            elif state == "none":
+                warning_mark = None
             if model.drift["drifts_total"] > len(alarms):
                 alarms.append(labelled)
-                queue.age_out()
+                queue.age_out(before=queue.arrivals if warning_mark is None else warning_mark)
+                warning_mark = None
         arrive(events_per_label)
         if labelled == boost_until:
             policy = base_policy

@@ -30,25 +30,29 @@ def _label(x: dict[str, float], drifted: bool) -> str:
 
 
 def _run(seed: int, labels: int, drift_at: int | None) -> tuple[OnlineModel, list[tuple]]:
-    """Label ``labels`` items as the service routes them; returns the model and its changes."""
+    """Label ``labels`` items as the service routes them (`ProjectRuntime`'s answer to drift
+    included); returns the model and its changes of drift state."""
+    model, changes, _ = _run_logged(seed, labels, drift_at)
+    return model, changes
+
+
+def _run_logged(
+    seed: int, labels: int, drift_at: int | None
+) -> tuple[OnlineModel, list[tuple], list[tuple]]:
+    """`_run`, also returning every label learned, as ``(data, label, drawn_at_random)``."""
     rng, sample_rng, pick_rng = (
         random.Random(seed),
         random.Random(seed + 3),
         random.Random(seed + 1),
     )
-    model = OnlineModel(
-        labels=["yes", "no"],
-        input_kind="tabular",
-        preset="logistic_regression",
-        strategy="margin",
-        seed=seed,
-        rehearsal=default_rehearsal("logistic_regression"),
-    )
+    model = _model(seed)
     policy = RoutingPolicy("margin", exploration=EXPLORATION, warmup=20)
     queue = RoutingQueue(10_000, random.Random(seed))
     changes: list[tuple] = []
+    learned: list[tuple] = []
     arrived = 0
     state = "none"
+    mark: int | None = None
     for n in range(labels):
         drifted = drift_at is not None and n >= drift_at
         share = exploration_now(EXPLORATION, state)
@@ -56,15 +60,9 @@ def _run(seed: int, labels: int, drift_at: int | None) -> tuple[OnlineModel, lis
             x = _item(rng)
             p = model.predict(x)
             sampled = sample_rng.random() < share
-            queue.push(
-                QueuedItem(
-                    arrived,
-                    str(arrived),
-                    x | {"_y": _label(x, drifted)},
-                    p.uncertainty,
-                    drawn_at_random=sampled,
-                )
-            )
+            item = QueuedItem(arrived, str(arrived), x | {"_y": _label(x, drifted)}, p.uncertainty)
+            item.drawn_at_random = sampled
+            queue.push(item)
             arrived += 1
         lease = queue.lease(
             holder="a",
@@ -80,13 +78,27 @@ def _run(seed: int, labels: int, drift_at: int | None) -> tuple[OnlineModel, lis
         queue.remove(lease.item.item_id)
         x = {k: v for k, v in lease.item.data.items() if k != "_y"}
         model.learn(x, lease.item.data["_y"], drawn_at_random=lease.drawn_at_random)
+        learned.append((x, lease.item.data["_y"], lease.drawn_at_random))
         drift = model.drift
         if drift["state"] != state:
             state = drift["state"]
             changes.append((n + 1, state))
-            if state == "drift":
-                queue.age_out()
-    return model, changes
+            if state == "warning":
+                mark = queue.arrivals
+            elif state == "drift":
+                queue.age_out(before=queue.arrivals if mark is None else mark)
+    return model, changes, learned
+
+
+def _model(seed: int) -> OnlineModel:
+    return OnlineModel(
+        labels=["yes", "no"],
+        input_kind="tabular",
+        preset="logistic_regression",
+        strategy="margin",
+        seed=seed,
+        rehearsal=default_rehearsal("logistic_regression"),
+    )
 
 
 SEEDS = range(8)
@@ -134,20 +146,53 @@ def test_the_estimate_covers_the_current_models_accuracy_on_traffic(seed):
     assert abs(estimate["estimate"] - truth) < 0.05, (truth, estimate)
 
 
-def test_a_replayed_model_reaches_the_same_drift_state():
-    model, _ = _run(0, 300, drift_at=150)
-    again = OnlineModel.restore(model.snapshot())
+def test_a_model_rebuilt_from_a_snapshot_and_its_later_labels_is_the_same_model():
+    model, changes, learned = _run_logged(0, 300, drift_at=150)
+    assert any(state == "drift" for _, state in changes)
+    # As a restart does: the snapshot taken at label 160 (mid-warning), then the labels after.
+    again = _model(0)
+    for x, label, drawn in learned[:160]:
+        again.learn(x, label, drawn_at_random=drawn)
+    again = OnlineModel.restore(again.snapshot())
+    for x, label, drawn in learned[160:]:
+        again.learn(x, label, drawn_at_random=drawn)
     assert again.drift == model.drift
     assert again.accuracy_estimate() == model.accuracy_estimate()
+    assert again.snapshot() == model.snapshot()
 
 
-def test_a_model_from_before_drift_was_watched_reports_none():
-    model = OnlineModel(
-        labels=["yes", "no"], input_kind="tabular", preset="logistic_regression", strategy="margin"
-    )
-    del model._drift, model._shadows
-    assert model.drift["state"] == "none"
-    assert model.accuracy_estimate()["method"] == "random_draws"
+def test_a_trained_model_from_before_the_shadows_and_drift_still_reports():
+    model = _model(0)
+    for n in range(30):
+        x = _item(random.Random(n))
+        model.learn(x, _label(x, False), drawn_at_random=n % 2 == 0)
+    for name in ("_drift", "_shadows", "_held", "_draws", "_fresh_from", "_warning_draw"):
+        delattr(model, name)
+    assert model.drift["state"] == "none" and model.drift_state == "none"
+    report = model.accuracy_estimate([_item(random.Random(99))])
+    assert report["method"] == "random_draws" and report["samples"] == 14
+    x = _item(random.Random(7))
+    model.learn(x, _label(x, False), drawn_at_random=True)  # learning goes on too
+    assert model.version == 31
+
+
+def test_a_corrected_draw_stays_unseen_by_its_shadow_and_counts_with_its_new_label():
+    model = _model(0)
+    rng = random.Random(1)
+    for _ in range(20):
+        x = _item(rng)
+        model.learn(x, _label(x, False), drawn_at_random=True)
+    x = _item(rng)
+    wrong = "no" if _label(x, False) == "yes" else "yes"
+    model.learn(x, wrong, drawn_at_random=True)  # the 21st draw: fold 20 % 4 = 0
+    before = [shadow.version for shadow in model._shadows]
+    model.learn(x, _label(x, False), correction=True)
+    # The shadow that holds it out still never learned it; the others learn the correction.
+    assert [shadow.version for shadow in model._shadows] == [
+        before[0],
+        *(v + 1 for v in before[1:]),
+    ]
+    assert model._held[0][-1][2] == _label(x, False)
 
 
 def test_the_monitor_warns_before_it_confirms():

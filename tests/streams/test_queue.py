@@ -186,3 +186,22 @@ def test_sampled_items_are_shed_last_and_served_when_nothing_else_is_left():
     assert lease(queue, holder="c1").item.item_id == 3
     last = lease(queue, holder="c2", annotator="bob")
     assert last.item.item_id == 1 and last.drawn_at_random
+
+
+def test_aging_out_takes_the_waiting_items_from_before_the_mark_and_keeps_the_rest():
+    queue = RoutingQueue(capacity=100)
+    for n in range(3):
+        queue.push(item(n))
+    sampled = QueuedItem(3, "evt-3", {"text": "3"}, 0.5, drawn_at_random=True)
+    queue.push(sampled)
+    held = lease(queue)  # a leased item stays, whenever it came
+    mark = queue.arrivals
+    queue.push(item(10))
+    for n in range(11, 20):
+        queue.push(QueuedItem(n, f"evt-{n}", {"text": str(n)}, 0.1, drawn_at_random=True))
+    aged = queue.age_out(before=mark)
+    assert sorted(aged) == sorted({0, 1, 2, 3} - {held.item.item_id})
+    assert queue.item_ids() == {held.item.item_id, 10, *range(11, 20)}
+    assert queue.counters.aged_out == 3
+    # Exploration takes the newest sampled item first.
+    assert [lease(queue, explore=True).item.item_id for _ in range(3)] == [19, 18, 17]

@@ -115,9 +115,9 @@ class DriftMonitor:
         if labels < self.min_labels:
             return None
         if drawn_at_random:
-            self._draws.append(not hit)
-            if self.state == "warning":
-                self._since.append(not hit)
+            # The reference keeps to draws from before any warning: those during one may show
+            # the change it is testing for, even when it lapses unconfirmed.
+            (self._since if self.state == "warning" else self._draws).append(not hit)
         self._test.update(confidence - float(hit))  # type: ignore[no-untyped-call]
         if self.state == "warning":
             if (

@@ -193,6 +193,7 @@ class OnlineModel:
         ]
         self._draws = 0
         self._fresh_from = 0  # the first draw counted since the last drift
+        self._warning_draw = 0  # the draw count when the latest warning began
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -341,7 +342,9 @@ class OnlineModel:
         shadows = getattr(self, "_shadows", [])  # none in models made before them
         if shadows:
             fold = -1
-            if drawn_at_random and not correction:
+            if correction:
+                fold = self._relabel_held(x, label)
+            elif drawn_at_random:
                 fold = self._draws % len(shadows)
                 self._held[fold].append((self._draws, x, label))
                 self._draws += 1
@@ -355,6 +358,16 @@ class OnlineModel:
             correct=prediction.label == label,
             model_version=self._version,
         )
+
+    def _relabel_held(self, x: dict[str, Any], label: str) -> int:
+        """A correction of a held-out draw: it keeps the new label, and its shadow still does
+        not learn it. Returns the draw's fold, or -1 if the item is not held out."""
+        for fold, held in enumerate(self._held):
+            for index, (n, held_x, _old) in enumerate(held):
+                if held_x == x:
+                    held[index] = (n, held_x, label)
+                    return fold
+        return -1
 
     def _teach(self, x: dict[str, Any], label: str, *, rehearse: bool) -> None:
         try:
@@ -381,9 +394,10 @@ class OnlineModel:
         hits: list[bool] = []
         confidences: list[float] = []
         drawn: list[dict[str, Any]] = []
-        if self._version:
+        shadows = getattr(self, "_shadows", None)  # none in models made before them
+        if self._version and shadows:
             fresh = self._draws - self._fresh_from >= _FRESH_DRAWS
-            for shadow, held in zip(getattr(self, "_shadows", []), self._held, strict=True):
+            for shadow, held in zip(shadows, self._held, strict=True):
                 for n, x, y in held:
                     if fresh and n < self._fresh_from:
                         continue
@@ -480,7 +494,9 @@ class OnlineModel:
                 confidence=max(prediction.probabilities.values()),
                 drawn_at_random=drawn_at_random,
             )
-            if change == "drift":
+            if change == "warning":
+                self._warning_draw = self._draws
+            elif change == "drift":
                 self._answer_drift()
         if annotator is not None:
             self._annotators.labelled(annotator, agreed=predicted == label)
@@ -488,10 +504,11 @@ class OnlineModel:
     def _answer_drift(self) -> None:
         # What the model itself does about a drift: rehearsal re-learns labels from after it
         # only, and the accuracy estimate counts only draws from after it once it has a few.
-        for model in [self, *self._shadows]:
+        for model in [self, *getattr(self, "_shadows", [])]:
             model._memory.clear()
             model._memory_seen = 0
-        self._fresh_from = self._draws
+        # The draws since the warning began already show the new concept.
+        self._fresh_from = getattr(self, "_warning_draw", 0)
 
     def _rehearse(self, x: dict[str, Any], label: str) -> None:
         for _ in range(min(self._rehearsal, len(self._memory))):

@@ -51,9 +51,15 @@ DRIFT_EXPLORATION = 0.5
 def exploration_now(base: float, drift_state: str) -> float:
     """The exploration share to route with, given the model's drift state.
 
+    A project that turned exploration off keeps it off: drift then shows no more than warnings.
+
     >>> exploration_now(0.2, "none"), exploration_now(0.2, "warning"), exploration_now(0.2, "drift")
     (0.2, 1.0, 0.5)
+    >>> exploration_now(0.0, "warning")
+    0.0
     """
+    if base <= 0.0:
+        return base
     if drift_state == "warning":
         return WARNING_EXPLORATION
     if drift_state == "drift":

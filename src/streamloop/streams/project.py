@@ -108,6 +108,9 @@ class ProjectRuntime(Leasing):
         self._estimate_key = (-1, 0)
         self._estimate_curve = Curve()
         self._drifts_answered = model.drift["drifts_total"]
+        # How many items the queue had taken in when the latest warning began: a confirmed
+        # drift ages out only those, not the fresh ones sampled to confirm it.
+        self._warning_mark: int | None = None
         self._listeners: set[Callable[[], None]] = set()
         #: Called after each batch of labels changed the model.
         self.model_listeners: list[Callable[[], None]] = []
@@ -533,13 +536,21 @@ class ProjectRuntime(Leasing):
             self._changed()
 
     def _answer_drift(self) -> None:
-        """A drift newly confirmed: items waiting from before it leave the queue, and it is
-        logged. (Exploration follows the model's drift state by itself, see `exploration`.)"""
+        """A drift newly confirmed: items waiting from before its warning leave the queue, and
+        it is logged. (Exploration follows the model's drift state by itself, see
+        `exploration`.)"""
+        state = self.model.drift_state
+        if state == "warning" and self._warning_mark is None:
+            self._warning_mark = self.queue.arrivals
+        elif state == "none":
+            self._warning_mark = None
         drift = self.model.drift
         if drift["drifts_total"] <= self._drifts_answered:
             return
         self._drifts_answered = drift["drifts_total"]
-        aged = self.queue.age_out()
+        mark = self.queue.arrivals if self._warning_mark is None else self._warning_mark
+        self._warning_mark = None
+        aged = self.queue.age_out(before=mark)
         if aged:
             self.journal.items_shed(aged)
         log.warning(

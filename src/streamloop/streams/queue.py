@@ -135,9 +135,15 @@ class RoutingQueue:
         self.counters.shed += len(shed)
         return shed
 
-    def age_out(self) -> list[int]:
-        """Take out every waiting item (leased ones stay): after a drift, they show the past."""
-        aged = list(self._waiting)
+    @property
+    def arrivals(self) -> int:
+        """Items pushed so far: a mark that `age_out` can take out the items from before."""
+        return self._seq
+
+    def age_out(self, before: int) -> list[int]:
+        """Take out the waiting items (leased ones stay) pushed before the ``before`` mark (an
+        `arrivals` count): after a drift, they show the past."""
+        aged = [item_id for item_id, item in self._waiting.items() if item.seq <= before]
         for item_id in aged:
             self.remove(item_id)
         self.counters.aged_out += len(aged)
