@@ -554,8 +554,8 @@ class ProjectRuntime(Leasing):
         if aged:
             self.journal.items_shed(aged)
         log.warning(
-            "project %s: drift confirmed at %d labels; %d waiting items from before it aged "
-            "out; exploring at %.0f%% while it is shown",
+            "project %s: drift confirmed at %d labels; %d items waiting since before its "
+            "warning aged out; exploring at %.0f%% while it is shown",
             self.record.name,
             drift["changed_at"],
             len(aged),
