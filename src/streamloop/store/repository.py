@@ -17,7 +17,7 @@ from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
-from streamloop.errors import Conflict, NotReady
+from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store.database import open_database
 from streamloop.store.labels import LabelStore
 from streamloop.store.records import (
@@ -99,6 +99,14 @@ class Store(LabelStore):
         with Session(self.engine) as session:
             rows = session.scalars(select(ProjectRow).order_by(col(ProjectRow.id)))
             return [_project_record(row) for row in rows]
+
+    def project(self, name: str) -> ProjectRecord:
+        """The project named ``name`` (404 ``unknown_project`` if there is none)."""
+        with Session(self.engine) as session:
+            row = session.scalars(select(ProjectRow).where(col(ProjectRow.name) == name)).first()
+        if row is None:
+            raise NotFound(f"no project named {name!r}", code="unknown_project")
+        return _project_record(row)
 
     # -- items ------------------------------------------------------------------------------
 
