@@ -11,16 +11,30 @@ from starlette.staticfiles import StaticFiles
 
 from streamloop.ws import annotate, dashboard, openapi, ops, projects, traffic
 
-__all__ = ["STATIC_DIR", "routes"]
+__all__ = ["routes", "static_dir"]
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+_PACKAGE = Path(__file__).resolve().parent.parent
+#: Where the web app is: inside the package when installed from a wheel (pyproject.toml's
+#: force-include puts it there), or the checkout's own `static/` beside `src/`, which an
+#: editable install serves.
+_STATIC_PLACES = (_PACKAGE / "static", _PACKAGE.parent.parent / "static")
 
 
-async def index(_request: Request) -> Response:
-    return FileResponse(STATIC_DIR / "index.html")
+def static_dir() -> Path:
+    """The web app's directory, installed or in a checkout; an error if neither has it."""
+    for place in _STATIC_PLACES:
+        if (place / "index.html").is_file():
+            return place
+    searched = " or ".join(str(place) for place in _STATIC_PLACES)
+    raise RuntimeError(f"the web app is missing: no index.html in {searched}")
 
 
 def routes() -> list[BaseRoute]:
+    static = static_dir()
+
+    async def index(_request: Request) -> Response:
+        return FileResponse(static / "index.html")
+
     return [
         Route("/", index),
         Route("/healthz", ops.healthz),
@@ -38,5 +52,5 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects/{project}/history", dashboard.get_history, methods=["GET"]),
         WebSocketRoute("/ws/projects/{project}/annotate", annotate.annotate),
         WebSocketRoute("/ws/projects/{project}/dashboard", dashboard.dashboard),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", StaticFiles(directory=static), name="static"),
     ]
