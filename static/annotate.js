@@ -3,16 +3,14 @@
 // label waits in an outbox (kept in localStorage too) until its ack, and the outbox is sent
 // again, with the original label_ids, after each reconnect. A label is one deliberate act: its
 // number key, or a click; Space and Enter never label, so a stray key teaches the model nothing.
-import { api, backoff, el, socketUrl } from "/static/lib.js";
+import { $, api, backoff, el, reconnecting, setStatus } from "/static/lib.js";
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const project = params.get("project");
 const annotator = params.get("annotator");
 
 const state = {
-  socket: null,
-  attempt: 0,
+  send: null, // sends a message on the open connection, if there is one
   labels: [],
   current: null, // {item, expiresAt}
   stashed: null, // the item put aside while correcting
@@ -31,11 +29,6 @@ function saveOutbox() {
   $("pending").textContent = outbox.size;
 }
 
-function setStatus(stateName, text) {
-  $("status").dataset.state = stateName;
-  $("status").textContent = text;
-}
-
 function notice(text, kind = "") {
   $("notice").textContent = text;
   $("notice").dataset.kind = kind;
@@ -43,7 +36,7 @@ function notice(text, kind = "") {
 }
 
 function send(message) {
-  if (state.socket?.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+  state.send?.(message);
 }
 
 function flushOutbox() {
@@ -187,11 +180,6 @@ setInterval(tick, 1000);
 
 // -- the socket -----------------------------------------------------------------------------
 
-// Close codes (RFC 6455): a policy violation is final (the server refused this connection: no
-// token, an unknown project); "try again later" (a busy server, a slow reader) is not.
-const WS_POLICY_VIOLATION = 1008;
-const WS_TRY_AGAIN_LATER = 1013;
-
 // A refusal says itself whether sending the same message again may succeed (`retryable`): the
 // page decides from that alone, so a new error code never needs a new page.
 function refused(message) {
@@ -276,41 +264,26 @@ function onMessage(message) {
 }
 
 function connect() {
-  setStatus(state.attempt ? "reconnecting" : "connecting", state.attempt ? "reconnecting…" : "connecting…");
   const query = new URLSearchParams({ annotator });
-  const socket = new WebSocket(socketUrl(`/ws/projects/${encodeURIComponent(project)}/annotate?${query}`));
-  state.socket = socket;
-  socket.addEventListener("open", () => {
-    state.attempt = 0;
-    setStatus("connected", "connected");
-    // The whole outbox goes again, the labels waiting for a retry with it.
-    clearTimeout(state.retry);
-    state.retry = null;
-    state.retrying.clear();
-    // A notice of why the last connection failed is no longer true.
-    if ($("notice").dataset.kind === "retrying") notice("");
-    flushOutbox();
-  });
-  socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
-    if (event.code === WS_POLICY_VIOLATION) {
-      // This page takes its token from the link's #token=..., never from ?token=.
-      const why = /needs an API token/.test(event.reason)
-        ? "this needs an API token: open the link you were given, which ends in #token=…"
-        : event.reason || "the server turned this connection away";
-      setStatus("offline", `refused: ${why}. Reload the page once that is put right.`);
-      return;
-    }
-    // The server hands our lease back when we go. The item stays on screen so the work goes
-    // on: a label given now waits in the outbox and is sent on reconnecting (it is accepted
-    // unless someone else labelled the item meanwhile). Whatever the server sends next
-    // replaces it.
-    if (state.current) state.current.expiresAt = null;
-    tick();
-    const delay = backoff(state.attempt++);
-    const why = event.code === WS_TRY_AGAIN_LATER ? "the server is busy: " : "";
-    setStatus("reconnecting", `${why}reconnecting in ${Math.ceil(delay / 1000)} s…`);
-    setTimeout(connect, delay);
+  state.send = reconnecting(`/ws/projects/${encodeURIComponent(project)}/annotate?${query}`, {
+    opened() {
+      // The whole outbox goes again, the labels waiting for a retry with it.
+      clearTimeout(state.retry);
+      state.retry = null;
+      state.retrying.clear();
+      // A notice of why the last connection failed is no longer true.
+      if ($("notice").dataset.kind === "retrying") notice("");
+      flushOutbox();
+    },
+    message: onMessage,
+    lost() {
+      // The server hands our lease back when we go. The item stays on screen so the work goes
+      // on: a label given now waits in the outbox and is sent on reconnecting (it is accepted
+      // unless someone else labelled the item meanwhile). Whatever the server sends next
+      // replaces it.
+      if (state.current) state.current.expiresAt = null;
+      tick();
+    },
   });
 }
 

@@ -1,8 +1,7 @@
 // The supervisor dashboard: the dashboard socket's history first, then live metrics.
 import { LineChart } from "/static/chart.js";
-import { api, backoff, el, number, percent, socketUrl } from "/static/lib.js";
+import { $, api, el, number, percent, reconnecting, setStatus } from "/static/lib.js";
 
-const $ = (id) => document.getElementById(id);
 const project = new URLSearchParams(location.search).get("project");
 
 const chart = new LineChart($("chart"), [
@@ -11,11 +10,6 @@ const chart = new LineChart($("chart"), [
   { name: "accuracy", label: "annotators' items (hardest)", color: "#2f6fdb" },
   { name: "accuracy on random draws", label: "traffic (estimate)", color: "#d9730d", dashed: true },
 ], { yLabel: "accuracy against labels learned", xLabel: "labels" });
-
-function setStatus(stateName, text) {
-  $("status").dataset.state = stateName;
-  $("status").textContent = text;
-}
 
 let charted = 0; // labels up to which the chart is exact
 let fetching = false;
@@ -106,21 +100,14 @@ function renderConfusion(confusion) {
   $("confusion").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
 }
 
-let attempt = 0;
 function connect() {
-  const socket = new WebSocket(socketUrl(`/ws/projects/${encodeURIComponent(project)}/dashboard`));
-  socket.addEventListener("open", () => { attempt = 0; setStatus("connected", "live"); });
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(event.data);
-    if (message.type === "history") history(message);
-    else if (message.type === "metrics") render(message);
-    else if (message.type === "error") setStatus("offline", message.message);
-  });
-  socket.addEventListener("close", (event) => {
-    if (event.code === 1008) return;
-    const delay = backoff(attempt++);
-    setStatus("reconnecting", `reconnecting in ${Math.ceil(delay / 1000)} s…`);
-    setTimeout(connect, delay);
+  reconnecting(`/ws/projects/${encodeURIComponent(project)}/dashboard`, {
+    connectedText: "live",
+    message(message) {
+      if (message.type === "history") history(message);
+      else if (message.type === "metrics") render(message);
+      else if (message.type === "error") setStatus("offline", message.message);
+    },
   });
 }
 

@@ -1,4 +1,8 @@
-// Small helpers shared by the pages: elements, the API, socket URLs, number formats.
+// Small helpers shared by the pages: elements, the status pill, the API, sockets that come
+// back, number formats.
+
+/** The page's element with this id. */
+export const $ = (id) => document.getElementById(id);
 
 /**
  * Build an element: el("td", {class: "num"}, "42"). Children may be nodes or strings.
@@ -20,6 +24,12 @@ export function el(tag, attributes = {}, ...children) {
 function setStyle(node, properties) {
   if (typeof properties !== "object") throw new TypeError("el(): style takes an object of properties");
   for (const [property, value] of Object.entries(properties)) node.style.setProperty(property, String(value));
+}
+
+/** The connection pill (#status): its state, which the stylesheet colours, and its words. */
+export function setStatus(state, text) {
+  $("status").dataset.state = state;
+  $("status").textContent = text;
 }
 
 /**
@@ -75,4 +85,50 @@ export const number = (value) => (value === null || value === undefined ? "–" 
 export function backoff(attempt, base = 500, cap = 10000) {
   const delay = Math.min(cap, base * 2 ** attempt);
   return delay / 2 + Math.random() * (delay / 2);
+}
+
+// Close codes (RFC 6455): a policy violation is final (the server refused this connection: no
+// token, an unknown project); "try again later" (a busy server, a slow reader) is not.
+const WS_POLICY_VIOLATION = 1008;
+const WS_TRY_AGAIN_LATER = 1013;
+
+/**
+ * A socket to `path` that comes back: after each close it connects again, with backoff, and the
+ * status pill says where things stand; a refusal of the connection itself (1008) is final. The
+ * page's handlers: `opened()` on each connection, `message(json)` for each message, `lost()`
+ * when a connection ends and another will be tried. Returns `send(message)`, which sends JSON
+ * on the open connection and drops it when there is none.
+ */
+export function reconnecting(path, { connectedText = "connected", opened, message, lost }) {
+  let socket = null;
+  let attempt = 0;
+  function connect() {
+    setStatus(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
+    socket = new WebSocket(socketUrl(path));
+    socket.addEventListener("open", () => {
+      attempt = 0;
+      setStatus("connected", connectedText);
+      opened?.();
+    });
+    socket.addEventListener("message", (event) => message(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      if (event.code === WS_POLICY_VIOLATION) {
+        // A page takes its token from the link's #token=..., never from ?token=.
+        const why = /needs an API token/.test(event.reason)
+          ? "this needs an API token: open the link you were given, which ends in #token=…"
+          : event.reason || "the server turned this connection away";
+        setStatus("offline", `refused: ${why}. Reload the page once that is put right.`);
+        return;
+      }
+      lost?.();
+      const delay = backoff(attempt++);
+      const busy = event.code === WS_TRY_AGAIN_LATER ? "the server is busy: " : "";
+      setStatus("reconnecting", `${busy}reconnecting in ${Math.ceil(delay / 1000)} s…`);
+      setTimeout(connect, delay);
+    });
+  }
+  connect();
+  return (outgoing) => {
+    if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(outgoing));
+  };
 }

@@ -7,12 +7,13 @@ in-process one, or a real ``streamloop serve`` process where the test kills it.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from browser.pages import PATIENCE_MS, annotator_page, next_item, seed
 from streamloop.config import Settings
@@ -115,6 +116,34 @@ async def test_the_dashboard_moves_after_labels(browser: Browser, sqlite_setting
         # The drift figure: nothing seen on four tickets, exploring at the project's share.
         await expect(dashboard.get_by_test_id("drift")).to_have_text("none")
         await expect(dashboard.locator("#drift_detail")).to_contain_text("exploring 20")
+
+
+async def test_the_dashboard_reconnects_after_a_close_and_a_policy_close_is_final(
+    browser: Browser, sqlite_settings: Settings
+):
+    connections: list[WebSocketRoute] = []
+    reconnected = asyncio.Event()
+
+    def route(page_side: WebSocketRoute) -> None:
+        page_side.connect_to_server()
+        connections.append(page_side)
+        if len(connections) == 2:
+            reconnected.set()
+
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 1)
+        page = await (await browser.new_context()).new_page()
+        await page.route_web_socket(re.compile(r"/dashboard$"), route)
+        await page.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        status = page.locator("#status")
+        await expect(status).to_have_text("live", timeout=PATIENCE_MS)
+        await connections[0].close(code=1013, reason="try again later")
+        await asyncio.wait_for(reconnected.wait(), PATIENCE_MS / 1000)
+        await expect(status).to_have_text("live", timeout=PATIENCE_MS)
+
+        await connections[1].close(code=1008, reason="token revoked")
+        await expect(status).to_have_attribute("data-state", "offline", timeout=PATIENCE_MS)
+        await expect(status).to_contain_text("refused: token revoked")
 
 
 async def test_a_server_killed_mid_session_loses_no_label(browser: Browser, tmp_path: Path):
