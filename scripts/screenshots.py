@@ -19,7 +19,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from streamloop.streams.demo import _TOPICS
+from streamloop.demo import _TOPICS
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 ARGS = [

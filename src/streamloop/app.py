@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from streamloop.config import Settings
-from streamloop.streams import EmbeddedEngine, Engine
+from streamloop.streams import Service
 from streamloop.streams.bridge import KafkaBridge
 from streamloop.ws import routes
 from streamloop.ws.auth import Authenticate, Keyring
@@ -28,37 +28,29 @@ __all__ = ["create_app"]
 _TOKENS_RELOAD_SECONDS = 2.0
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
-    """The streamloop ASGI application. The engine starts and stops with the lifespan."""
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The streamloop ASGI application. The service starts and stops with the lifespan; with
+    a broker it is linked to the workers over Kafka, else the whole loop runs here."""
     settings = settings or Settings.from_env()
-    engine = engine or EmbeddedEngine(settings)
-    bridge = None
+    refused = Refusals()
+    link = None
     if settings.broker:
-        if not isinstance(engine, EmbeddedEngine):
-            raise ValueError("the Kafka bridge runs on the embedded engine's loop")
-        bridge = KafkaBridge(engine, settings)
+        # Model records refused on Kafka count with the rest.
+        link = KafkaBridge(settings, refused=refused)
+    engine = Service(settings, link=link)
 
     keyring = Keyring(required=not (settings.on_loopback or settings.open))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if bridge is not None:
-            await bridge.start()  # follows the learners' outcomes before any label is sent
         await engine.start()
-        if bridge is not None:
-            bridge.attach()
         try:
             async with keyring.kept_fresh(engine, every=_TOKENS_RELOAD_SECONDS):
                 yield
         finally:
             await app.state.dashboards.close()
             await engine.stop()  # waits for the outcomes of labels in flight
-            if bridge is not None:
-                await bridge.stop()
 
-    refused = Refusals()
-    if bridge is not None:
-        bridge.refused = refused  # model records refused on Kafka count with the rest
     prometheus = registry_for(engine, refused)
     telemetry = Telemetry(prometheus)
     # Outermost first: every request is timed and logged with its id, refused ones too, and

@@ -327,7 +327,7 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     if server.started:
         base = f"http://{_display_host(settings.host)}:{settings.port}"
         if demo:
-            from streamloop.streams.demo import run_demo
+            from streamloop.demo import run_demo
 
             producer = asyncio.create_task(run_demo(app.state.engine))
         print(f"streamloop {__version__} ready", flush=True)

@@ -324,12 +324,12 @@ async def test_an_item_another_process_released_comes_back_on_resync(postgres_ur
             async with second.annotator("tickets", "bob") as bob:
                 await bob.expect("idle")  # the claim failed: alice holds it
                 assert "evt-0" not in {i.event_id for i in runtime.queue.waiting_items()}
-                assert await runtime.resync() == 0  # still claimed
+                assert await runtime.leasing.resync() == 0  # still claimed
                 await alice.send({"type": "skip", "item_id": "evt-0"})
                 await alice.send("not json")  # answered after the skip: the skip is done
                 await alice.expect("error")
                 await first.engine.journal.flush()  # the lease's end, written
-                assert await runtime.resync() == 1
+                assert await runtime.leasing.resync() == 1
                 assert (await bob.expect("item"))["item"]["id"] == "evt-0"
 
 

@@ -64,6 +64,15 @@ class Prediction:
     uncertainty: float
     model_version: int
 
+    def as_json(self) -> dict[str, Any]:
+        """The prediction as the contract gives it (events, ``/predict``, items, records)."""
+        return {
+            "prediction": self.label,
+            "probabilities": self.probabilities,
+            "uncertainty": self.uncertainty,
+            "model_version": self.model_version,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Learned:

@@ -1,19 +1,23 @@
-"""How events and labels travel: one engine interface, the embedded engine by default."""
+"""How events and labels travel: one service, embedded by default or linked over Kafka."""
 
 from __future__ import annotations
 
 from streamloop.streams.annotators import AnnotatorSession
-from streamloop.streams.embedded import EmbeddedEngine
-from streamloop.streams.engine import Engine
 from streamloop.streams.project import ProjectRuntime
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
+from streamloop.streams.service import Embedded, Link, Service
 
 __all__ = [
     "AnnotatorSession",
-    "EmbeddedEngine",
+    "Embedded",
     "Engine",
     "Lease",
+    "Link",
     "ProjectRuntime",
     "QueuedItem",
     "RoutingQueue",
+    "Service",
 ]
+
+#: The old name, until the web layer's edits land (issue 16).
+Engine = Service

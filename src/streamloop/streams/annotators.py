@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from streamloop.streams.notices import Notice
 from streamloop.streams.queue import Lease
 
 __all__ = ["AnnotatorSession"]
@@ -16,19 +16,18 @@ __all__ = ["AnnotatorSession"]
 class AnnotatorSession:
     """One annotator connection.
 
-    ``send`` must not block: the transport queues the message and writes it in its own time.
+    ``send`` must not block: the transport queues the notice and writes it in its own time.
     ``stalled`` is set when a lease expired unanswered, so an absent annotator is not handed
     item after item; any message from them clears it.
     """
 
     annotator: str
     prefetch: int
-    send: Callable[[dict[str, Any]], None]
+    send: Callable[[Notice], None]
     holder: str = field(default_factory=lambda: uuid.uuid4().hex)
     held: dict[int, Lease] = field(default_factory=dict)
     idle_sent: bool = False
     stalled: bool = False
-    labels_done: int = 0
 
     def holding(self, event_id: str) -> Lease | None:
         for lease in self.held.values():

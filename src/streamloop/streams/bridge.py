@@ -1,7 +1,7 @@
 """The serve process on Kafka: labels out to their learners, models and scored items in.
 
-With ``--broker`` a web process (any number of them, sharing one PostgreSQL) keeps the embedded
-engine's routing, leases and annotator sessions, and reaches the rest of the loop through Kafka:
+With ``--broker`` a web process (any number of them, sharing one PostgreSQL) keeps the service's
+routing, leases and annotator sessions, and reaches the rest of the loop through Kafka:
 
 - a label is sent on the labels topic to its project's learner (in a worker) and acked when
   the learner's outcome comes back on the learned topic (:class:`RemoteLearner`);
@@ -31,12 +31,14 @@ from faust.contrib.asgi import faust_app_running
 from streamloop.config import Settings
 from streamloop.errors import NotFound, StreamloopError
 from streamloop.online import OnlineModel
-from streamloop.store import NewLabel, ProjectRecord
+from streamloop.store import NewLabel, ProjectRecord, Store
 from streamloop.streams import topics
-from streamloop.streams.embedded import EmbeddedEngine
+from streamloop.streams.learner import LearnerFactory, OnLearned, Rebuilt
+from streamloop.streams.notices import ScoredItem
 from streamloop.streams.project import ProjectRuntime
 from streamloop.streams.remote import RemoteLearner
-from streamloop.streams.signing import Refused, Signer, load_key
+from streamloop.streams.service import Service
+from streamloop.streams.signing import Signer, load_key
 
 __all__ = ["KafkaBridge"]
 
@@ -48,16 +50,19 @@ ROUTE_WAIT = 0.01
 
 
 class KafkaBridge:
-    """Connects one web process's engine to the workers and learners through Kafka."""
+    """The `Link` of a service on Kafka: connects its projects to the workers and learners.
 
-    def __init__(self, engine: EmbeddedEngine, settings: Settings) -> None:
+    ``refused`` counts the model records refused, by reason (the app exports it as
+    ``streamloop_refused_total``).
+    """
+
+    def __init__(self, settings: Settings, refused: Counter[str] | None = None) -> None:
         assert settings.broker is not None
-        self.engine = engine
         self.settings = settings
         #: Signs the snapshots published here and verifies those received (the key is a must).
         self.signer = Signer(load_key(settings))
-        #: Model records refused, by reason; the app exports them as streamloop_refused_total.
-        self.refused: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter() if refused is None else refused
+        self._service: Service | None = None
         self.bootstrap = topics.bootstrap_servers(settings.broker)
         self.names = topics.Topics(settings.topic_prefix)
         self.app = topics.faust_app(f"{self.names.prefix}-serve", settings.broker)
@@ -72,26 +77,35 @@ class KafkaBridge:
         self._exits = contextlib.AsyncExitStack()
         self._follower: AIOKafkaConsumer | None = None
         self._following: asyncio.Task[None] | None = None
-        self._engine_ready = asyncio.Event()
-        engine.remote = self.learner_for
+        self._service_ready = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect, before the engine starts: labels need their outcomes followed first."""
+    @property
+    def service(self) -> Service:
+        assert self._service is not None, "attached once the service has started"
+        return self._service
+
+    def learners(self, store: Store, settings: Settings) -> LearnerFactory:
+        return self.learner_for
+
+    async def open(self) -> None:
+        """Connect, before any project opens: labels need their outcomes followed first."""
         await topics.ensure_topics(self.bootstrap, self.names)
         self._follower = await self._start_follower()
         self._following = asyncio.create_task(self._follow(), name="kafka-follow")
         await self._exits.enter_async_context(faust_app_running(self.app))
 
-    def attach(self) -> None:
-        """The engine has started: publish what it ingests, route what workers queue."""
-        self.engine.project_listeners.append(self._created)
-        for runtime in self.engine.projects():
+    def attach(self, service: Service) -> None:
+        """The service has opened its projects: publish what it ingests, route what workers
+        queue."""
+        self._service = service
+        self.service.project_listeners.append(self._created)
+        for runtime in self.service.projects():
             self._watch(runtime)
-        self._engine_ready.set()
+        self._service_ready.set()
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         if self._following is not None:
             self._following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -104,10 +118,15 @@ class KafkaBridge:
 
     # -- labels -----------------------------------------------------------------------------
 
-    def learner_for(self, record: ProjectRecord) -> RemoteLearner:
+    def learner_for(
+        self, record: ProjectRecord, rebuilt: Rebuilt, on_learned: OnLearned
+    ) -> RemoteLearner:
+        """The stand-in of a project's learner, which runs in a worker (``rebuilt``: the model
+        this process serves until the worker's versions arrive)."""
         learner = RemoteLearner(
             record.name,
             self._send_labels,
+            on_learned,
             timeout=self.settings.learner_timeout_seconds,
             pending_max=self.settings.pending_labels_max,
         )
@@ -128,13 +147,7 @@ class KafkaBridge:
 
     async def _start_follower(self) -> AIOKafkaConsumer:
         """Every model version from the start, every outcome from now: outside any group."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_bytes=topics.MODEL_MESSAGE_MAX,
-            max_partition_fetch_bytes=topics.MODEL_MESSAGE_MAX,
-        )
+        consumer = topics.follower(self.bootstrap)
         counts = await topics.partition_counts(
             self.bootstrap, [self.names.models, self.names.learned]
         )
@@ -150,7 +163,7 @@ class KafkaBridge:
 
     async def _follow(self) -> None:
         assert self._follower is not None
-        await self._engine_ready.wait()
+        await self._service_ready.wait()
         while True:
             batch = await self._follower.getmany(timeout_ms=1000)
             for partition, messages in batch.items():
@@ -167,27 +180,13 @@ class KafkaBridge:
         body = topics.decode(message.value)
         runtime = await self._runtime(str(body["project"]))
         outcomes = [topics.outcome_from(o) for o in body["outcomes"]]
-        runtime.on_learned(outcomes)
-        learner = self._learners.get(runtime.record.name)
-        if learner is not None:
-            learner.resolve(outcomes)
+        self._learners[runtime.record.name].resolve(outcomes)
 
     async def _model_arrived(self, message: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            # Verified before anything else, so a forged record never takes a good one's place
-            # among the pending versions; off the loop, as hashing megabytes takes milliseconds.
-            record = await asyncio.to_thread(
-                topics.model_from, message.key, message.value, message.headers, self.signer
-            )
-        except Refused as exc:
-            self.refused[exc.reason] += 1
-            log.warning(
-                "refused the model record at offset %d of %s (key %s): %s",
-                message.offset,
-                message.topic,
-                topics.shown_key(message.key),
-                exc,
-            )
+        # Verified before anything else, so a forged record never takes a good one's place
+        # among the pending versions.
+        record = await topics.verified_model(message, self.signer, self.refused)
+        if record is None:
             return
         name, version = record.project, record.version
         runtime = await self._runtime(name)
@@ -213,11 +212,11 @@ class KafkaBridge:
     async def _runtime(self, name: str) -> ProjectRuntime:
         """A project by name, opening it if another web process created it since we started."""
         try:
-            return self.engine.project(name)
+            return self.service.project(name)
         except NotFound:
-            for runtime in await self.engine.refresh():
+            for runtime in await self.service.refresh():
                 self._watch(runtime)
-            return self.engine.project(name)
+            return self.service.project(name)
 
     # -- scored records -----------------------------------------------------------------------
 
@@ -234,9 +233,11 @@ class KafkaBridge:
         await self._models_topic.send(key=name.encode(), value=blob, headers=headers)
 
     def _watch(self, runtime: ProjectRuntime) -> None:
-        runtime.ingest_listeners.append(self._publish_scored)
+        name = runtime.record.name
+        runtime.ingest_listeners.append(lambda scored: self._publish_scored(name, scored))
 
-    def _publish_scored(self, records: list[dict[str, Any]]) -> None:
+    def _publish_scored(self, project: str, scored: list[ScoredItem]) -> None:
+        records = [topics.scored_record(project, s.item, s.prediction, "serve") for s in scored]
         self._spawn(self._send_scored(records))
 
     async def _send_scored(self, records: list[dict[str, Any]]) -> None:
@@ -254,7 +255,7 @@ class KafkaBridge:
             log.warning("publishing on Kafka failed: %s", task.exception())
 
     async def _route_agent(self, stream: Any) -> None:
-        await self._engine_ready.wait()
+        await self._service_ready.wait()
         async for raws in stream.take(ROUTE_BATCH, within=ROUTE_WAIT):
             by_project: dict[str, list[dict[str, Any]]] = {}
             for raw in raws:
@@ -275,7 +276,7 @@ class KafkaBridge:
         # Records come again after a restart (at-least-once): route only the items the
         # store still has waiting, never one labelled since it was scored.
         runtime = await self._runtime(name)
-        store = self.engine.store
+        store = self.service.store
         waiting = await store.run(
             store.still_queued, runtime.record.id, [int(r["item_id"]) for r in results]
         )

@@ -1,9 +1,15 @@
-"""The learner: one per project, it stores labels in group commits and learns them in order.
+"""Where a project's labels are stored and learned: the `Learner` protocol, and the learner
+that does it in this process.
 
 A label is acknowledged only after the transaction holding it has committed, and it is learned
 right after that commit, in the order the database gave it (``labels.id``), which is the order a
 restart replays. Batching many waiting labels into one transaction keeps the fsync cost per
 label small under load while a lone label still commits at once.
+
+The same `LocalLearner` runs in ``serve`` (embedded) and in a Kafka worker (for the projects
+whose labels partition it holds); ``serve --broker`` reaches that one through
+`streamloop.streams.remote.RemoteLearner`. The runtime is handed a `LearnerFactory` and never
+asks which it got.
 """
 
 from __future__ import annotations
@@ -13,21 +19,100 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, NotReady, StreamloopError, TooManyRequests
 from streamloop.online import OnlineModel
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
 
-__all__ = ["Learner", "admit", "learn_replayed", "new_model", "rebuild_model"]
+__all__ = [
+    "Learner",
+    "LearnerFactory",
+    "LocalLearner",
+    "OnLearned",
+    "Rebuilt",
+    "admit",
+    "learn_replayed",
+    "local_learners",
+    "new_model",
+    "rebuild_model",
+]
 
 log = logging.getLogger(__name__)
 
 _Pending = tuple[NewLabel, "asyncio.Future[LabelOutcome]"]
 
+#: Called on the event loop with each committed batch's outcomes, once they are learned.
+OnLearned = Callable[[Sequence[LabelOutcome]], None]
 
-class Learner:
-    """Stores and learns the labels of one project, strictly in order.
+
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """A project's model as its stored labels made it (`rebuild_model`)."""
+
+    model: OnlineModel
+    #: The id of the last label the model learned.
+    last_label_id: int
+    #: No snapshot has this model yet (there was none, or labels were replayed on top).
+    snapshot_owed: bool
+
+
+class Learner(Protocol):
+    """Stores and learns one project's labels, in order, and answers each once it is."""
+
+    #: Batches of outcomes committed (or received from the learner), for the group size.
+    commits: int
+
+    @property
+    def backlog(self) -> int:
+        """Labels submitted and not yet answered."""
+
+    def start(self) -> None: ...
+
+    async def close(self) -> None:
+        """Stop taking labels; finish (or wait a little for) those already submitted."""
+
+    async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
+        """Store and learn ``labels``; their outcomes once each is committed (or refused)."""
+
+    async def snapshot(self) -> bool:
+        """Persist the model if it changed since the last snapshot; whether it did."""
+
+    def snapshot_due(self, now: float) -> bool: ...
+
+    def steady(self) -> AbstractAsyncContextManager[object]:
+        """Held while the served model must not change (while it is pickled)."""
+
+
+#: Makes the learner of a project, given its rebuilt model and whom to tell of outcomes.
+LearnerFactory = Callable[[ProjectRecord, Rebuilt, OnLearned], Learner]
+
+
+def local_learners(
+    store: Store, settings: Settings, *, fenced: bool = False
+) -> Callable[[ProjectRecord, Rebuilt, OnLearned], LocalLearner]:
+    """Learners in this process, on ``store`` (``fenced``: see `LocalLearner`)."""
+
+    def make(record: ProjectRecord, rebuilt: Rebuilt, on_learned: OnLearned) -> LocalLearner:
+        return LocalLearner(
+            project_id=record.id,
+            model=rebuilt.model,
+            store=store,
+            last_label_id=rebuilt.last_label_id,
+            settings=settings,
+            on_learned=on_learned,
+            fenced=fenced,
+            snapshot_owed=rebuilt.snapshot_owed,
+        )
+
+    return make
+
+
+class LocalLearner:
+    """Stores and learns the labels of one project, strictly in order, in this process.
 
     Parameters
     ----------
@@ -47,8 +132,9 @@ class Learner:
         store: Store,
         last_label_id: int,
         settings: Settings,
-        on_learned: Callable[[Sequence[LabelOutcome]], None],
+        on_learned: OnLearned,
         fenced: bool = False,
+        snapshot_owed: bool = False,
     ) -> None:
         self.project_id = project_id
         self.model = model
@@ -67,12 +153,15 @@ class Learner:
         #: Transactions committed, for the average group-commit size.
         self.commits = 0
         #: The model version of the newest snapshot stored (-1: a snapshot is owed now).
-        self.snapshot_version = model.version
+        self.snapshot_version = -1 if snapshot_owed else model.version
         self.snapshot_time = time.monotonic()
 
     @property
     def backlog(self) -> int:
         return self._pending.qsize()
+
+    def steady(self) -> asyncio.Lock:
+        return self.lock
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"learner-{self.project_id}")
@@ -184,19 +273,19 @@ class Learner:
 
     def _learn(self, outcome: LabelOutcome) -> None:
         assert outcome.data is not None and outcome.row_id is not None
+        assert outcome.model_version is not None
         label = outcome.label
-        learned = self.model.learn(
-            outcome.data,
-            label.label,
+        stored = ReplayLabel(
+            row_id=outcome.row_id,
+            data=outcome.data,
+            label=label.label,
+            model_version=outcome.model_version,
             drawn_at_random=label.drawn_at_random,
             annotator=label.annotator if label.source != "production" else None,
             correction=label.corrects is not None,
         )
-        if learned.model_version != outcome.model_version:
-            # Cannot happen while this learner is the only writer of the project's labels.
-            log.error("model version %s != stored %s", learned.model_version, outcome.model_version)
-        self.last_label_id = outcome.row_id
-
+        # Cannot be off while this learner is the only writer of the project's labels.
+        self.last_label_id = learn_replayed(self.model, [stored], self.last_label_id)
 
 def admit(closing: bool, room: int, count: int) -> None:
     """Refuse ``count`` labels a learner cannot take now: it is stopping (503), or it has room
@@ -210,7 +299,8 @@ def admit(closing: bool, room: int, count: int) -> None:
 
 
 def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:
-    """Learn stored labels in their order; returns the id of the last one learned."""
+    """Learn stored labels in their order; returns the id of the last one learned. The one
+    place a stored label becomes a `OnlineModel.learn` call: live, replayed, or exported."""
     for label in replay:
         learned = model.learn(
             label.data,
@@ -230,12 +320,8 @@ def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label
     return last_label_id
 
 
-async def rebuild_model(store: Store, record: ProjectRecord) -> tuple[OnlineModel, int, bool]:
-    """A project's model as its labels made it: the latest snapshot plus the labels after it.
-
-    Returns the model, the id of its last label, and whether a snapshot is owed (there was
-    none, or labels were replayed on top of it).
-    """
+async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
+    """A project's model as its labels made it: the latest snapshot plus the labels after it."""
     snapshot = await store.run(store.latest_snapshot, record.id)
     last_label_id = 0
     if snapshot is None:
@@ -247,7 +333,7 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> tuple[OnlineMode
     last_label_id = learn_replayed(model, replay, last_label_id)
     if replay:
         log.info("project %s: %d labels replayed", record.name, len(replay))
-    return model, last_label_id, snapshot is None or bool(replay)
+    return Rebuilt(model, last_label_id, snapshot_owed=snapshot is None or bool(replay))
 
 
 def new_model(record: ProjectRecord) -> OnlineModel:

@@ -1,8 +1,9 @@
 """Leasing a project's items to its annotators: who holds what, until when, and what comes next.
 
-`ProjectRuntime` is built on this: the annotator sessions, the routing queue and its leases,
-the lease timers, the claims a shared store needs, the re-scoring of candidates with the model
-as it is now, and the item messages. What labels do to all of it is the runtime's part.
+`Leasing` owns the annotator sessions, the routing queue and its leases, the lease timers, the
+claims a shared store needs, and the re-scoring of candidates with the model as it is now. It
+tells sessions what happens to them with `streamloop.streams.notices`; the runtime tells it
+what labels did (`settle`).
 """
 
 from __future__ import annotations
@@ -10,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
 from streamloop.online import OnlineModel, Prediction
-from streamloop.online.routing import Ranking, RoutingPolicy, exploration_now
+from streamloop.online.routing import Ranking, RoutingPolicy
 from streamloop.store import ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
+from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 
-__all__ = ["Leasing", "iso", "prediction_json"]
+__all__ = ["Leasing"]
 
 log = logging.getLogger(__name__)
 
@@ -32,26 +34,69 @@ _DIVERSITY_HELD = 32
 
 
 class Leasing:
-    """The annotator side of a project's loop (the base of `ProjectRuntime`)."""
+    """The annotator side of a project's loop.
 
-    record: ProjectRecord
-    model: OnlineModel
-    store: Store
-    settings: Settings
-    journal: Journal
-    queue: RoutingQueue
-    policy: RoutingPolicy
-    _rng: random.Random
-    _sessions: dict[str, AnnotatorSession]
-    _waiting: dict[str, AnnotatorSession]
-    _timers: dict[int, asyncio.TimerHandle]
-    _claims: set[asyncio.Task[None]]
-    _cache_key: tuple[int, int]
-    _cache: dict[int, Prediction]
+    Parameters
+    ----------
+    model
+        The model being served now (it is hot-swapped, so it is asked for each time).
+    exploration
+        The share of leases drawn at random now.
+    changed
+        Called whenever the figures a supervisor watches may have changed.
+    """
 
-    def _changed(self) -> None:
-        """Tell whoever watches the project's figures (the runtime's)."""
-        raise NotImplementedError
+    def __init__(
+        self,
+        record: ProjectRecord,
+        store: Store,
+        settings: Settings,
+        journal: Journal,
+        policy: RoutingPolicy,
+        *,
+        model: Callable[[], OnlineModel],
+        exploration: Callable[[], float],
+        changed: Callable[[], None],
+    ) -> None:
+        self.record = record
+        self.store = store
+        self.settings = settings
+        self.journal = journal
+        self.policy = policy
+        self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
+        self._model = model
+        self._exploration = exploration
+        self._changed = changed
+        # Each seeded source of randomness of a project has a seed of its own, from its name.
+        self._rng = random.Random(f"{record.seed}:leasing")
+        self._sessions: dict[str, AnnotatorSession] = {}
+        self._waiting: dict[str, AnnotatorSession] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._claims: set[asyncio.Task[None]] = set()
+        self._cache_key: tuple[int, int] = (0, -1)
+        self._cache: dict[int, Prediction] = {}
+
+    @property
+    def model(self) -> OnlineModel:
+        return self._model()
+
+    def sessions_of(self, annotator: str) -> list[AnnotatorSession]:
+        """The open sessions of one annotator."""
+        return [s for s in self._sessions.values() if s.annotator == annotator]
+
+    def online(self) -> set[str]:
+        """The annotators with a session open."""
+        return {s.annotator for s in self._sessions.values()}
+
+    def close(self) -> None:
+        """End every session and timer (the runtime is closing)."""
+        for task in list(self._claims):
+            task.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for session in list(self._sessions.values()):
+            self.leave(session)
 
     def join(self, session: AnnotatorSession) -> None:
         self._sessions[session.holder] = session
@@ -67,7 +112,7 @@ class Leasing:
         returned = self.queue.release_holder(session.holder)
         session.held.clear()
         if returned:
-            self._serve_waiting()
+            self.serve_waiting()
         self._changed()
 
     def touch(self, session: AnnotatorSession) -> None:
@@ -113,7 +158,7 @@ class Leasing:
             self._waiting[session.holder] = session
             if not session.held and not session.idle_sent:
                 session.idle_sent = True
-                session.send({"type": "idle"})
+                session.send(Idle())
         else:
             self._waiting.pop(session.holder, None)
         self._changed()
@@ -128,7 +173,7 @@ class Leasing:
         self.queue.release(item_id, skipped_by=session.annotator)
         self.journal.lease_ended(lease.lease_id, "skipped")
         self.fill(session)
-        self._serve_waiting()
+        self.serve_waiting()
 
     async def _claim(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
         """Claim a leased item in the shared store; send it if claimed, else lease another."""
@@ -162,7 +207,9 @@ class Leasing:
 
     def _deliver(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
         lease.delivered = True
-        session.send(self._item_message(lease, deadline))
+        item = lease.item
+        [prediction] = self._predictions([item.item_id], [item.data])
+        session.send(ItemOffered(item.event_id, item.data, prediction, deadline))
 
     async def resync(self) -> int:
         """Take in the waiting items of a shared store this process lacks; returns how many.
@@ -174,21 +221,17 @@ class Leasing:
         items = await self.store.run(self.store.unclaimed_items, self.record.id, list(known))
         items = [item for item in items if item.id not in self.queue]
         if items:
-            self._requeue(items)
+            self.requeue(items)
             ids = {item.id for item in items}
             for item_id, annotator in await self.store.run(self.store.skips, self.record.id):
                 if item_id in ids:
                     self.queue.mark_skipped(item_id, annotator)
-            self._serve_waiting()
+            self.serve_waiting()
             self._changed()
         return len(items)
 
     def _explore(self) -> bool:
-        return self.policy.explore(self.model.version, self._rng, share=self.exploration())
-
-    def exploration(self) -> float:
-        """The exploration share now: the project's, raised while drift is suspected or shown."""
-        return exploration_now(self.record.exploration, self.model.drift_state)
+        return self.policy.explore(self.model.version, self._rng, share=self._exploration())
 
     def _score(self, items: Sequence[QueuedItem]) -> Ranking:
         held = [lease.features for lease in self.queue.leases() if lease.features is not None]
@@ -216,14 +259,6 @@ class Leasing:
             for n, prediction in zip(missing, fresh, strict=True):
                 cache[item_ids[n]] = prediction
         return [cache[item_id] for item_id in item_ids]
-
-    def _item_message(self, lease: Lease, deadline: datetime) -> dict[str, Any]:
-        item = lease.item
-        [prediction] = self._predictions([item.item_id], [item.data])
-        body = prediction_json(prediction)
-        body["id"] = item.event_id
-        body["data"] = item.data
-        return {"type": "item", "item": body, "lease_expires_at": iso(deadline)}
 
     @staticmethod
     def _deadline(lease: Lease) -> datetime:
@@ -253,22 +288,44 @@ class Leasing:
             session.held.pop(item_id, None)
             if lease.delivered:
                 session.stalled = True
-                session.send({"type": "lease_expired", "item_id": lease.item.event_id})
-        self._serve_waiting()
+                session.send(LeaseExpired(lease.item.event_id))
+        self.serve_waiting()
         self._changed()
 
-    def _serve_waiting(self) -> None:
+    def settle(self, item_id: int, *, by: str | None) -> None:
+        """An item was labelled and learned (``by``: the annotator, or None from production):
+        it leaves the queue, and its lease, if any, ends; a holder who did not label it is
+        told, and gets another item."""
+        lease = self.queue.holder_of(item_id)
+        self.queue.remove(item_id)
+        if lease is None:
+            return
+        self._cancel_timer(item_id)
+        by_holder = by is not None and by == lease.annotator
+        self.journal.lease_ended(lease.lease_id, "labelled" if by_holder else "revoked")
+        session = self._sessions.get(lease.holder)
+        if session is None:
+            return
+        session.held.pop(item_id, None)
+        if not lease.delivered:  # still being claimed: the annotator never saw it
+            self.fill(session)
+        elif not by_holder:
+            # Someone else labelled it (production ground truth): take it back.
+            session.send(LeaseRevoked(lease.item.event_id, "labelled"))
+            self.fill(session)
+
+    def serve_waiting(self) -> None:
         for session in list(self._waiting.values()):
             if not len(self.queue):
                 break
             self.fill(session)
 
-    def _requeue(self, items: Sequence[ItemRecord]) -> None:
+    def requeue(self, items: Sequence[ItemRecord]) -> None:
         if items:
             predictions = self.model.predict_many([item.data for item in items])
-            self._enqueue(list(zip(items, predictions, strict=True)))
+            self.enqueue(list(zip(items, predictions, strict=True)))
 
-    def _enqueue(self, scored: Sequence[tuple[ItemRecord, Prediction]]) -> None:
+    def enqueue(self, scored: Sequence[tuple[ItemRecord, Prediction]]) -> None:
         """Put stored items in the routing queue; what a full queue sheds is journalled."""
         shed: list[int] = []
         for item, prediction in scored:
@@ -283,15 +340,3 @@ class Leasing:
         if shed:
             self.journal.items_shed(shed)
 
-
-def prediction_json(prediction: Prediction) -> dict[str, Any]:
-    return {
-        "prediction": prediction.label,
-        "probabilities": prediction.probabilities,
-        "uncertainty": prediction.uncertainty,
-        "model_version": prediction.model_version,
-    }
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -18,17 +18,14 @@ from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.journal import Journal
-from streamloop.streams import topics
+from streamloop.streams import arrivals
 from streamloop.streams.annotators import AnnotatorSession
-from streamloop.streams.learner import Learner, rebuild_model
-from streamloop.streams.leasing import Leasing, iso, prediction_json
+from streamloop.streams.learner import LearnerFactory, Rebuilt, rebuild_model
+from streamloop.streams.leasing import Leasing
+from streamloop.streams.notices import Scored, ScoredItem
 from streamloop.streams.queue import QueuedItem, RoutingQueue
-from streamloop.streams.remote import RemoteLearner
 
-#: Makes the stand-in of a project's learner that runs elsewhere (with --broker).
-RemoteFactory = Callable[[ProjectRecord], RemoteLearner]
-
-__all__ = ["ProjectRuntime", "iso", "prediction_json"]
+__all__ = ["ProjectRuntime"]
 
 log = logging.getLogger(__name__)
 
@@ -43,79 +40,68 @@ _ESTIMATE_EVERY_LABELS = 0.05
 _ESTIMATE_EVERY_EVENTS = _TRAFFIC_WINDOW // 2
 
 
-class ProjectRuntime(Leasing):
+class ProjectRuntime:
     """Scores events, routes uncertain items, leases them to annotators and learns labels."""
 
     def __init__(
         self,
         record: ProjectRecord,
-        model: OnlineModel,
         store: Store,
         settings: Settings,
         journal: Journal,
+        rebuilt: Rebuilt,
+        learners: LearnerFactory,
         *,
-        last_label_id: int = 0,
         events_total: int = 0,
-        remote: RemoteFactory | None = None,
     ) -> None:
         self.record = record
-        self.model = model
+        self.model = rebuilt.model
         self.store = store
         self.settings = settings
         self.journal = journal
-        self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
         self.gate: StreamGate | None = None
-        self._gate_rng = random.Random(record.seed + 2)
-        self._sample_rng = random.Random(record.seed + 3)
         if record.routing == "stream":
             # The gate chooses (and draws the random share) at arrival; leases then simply
             # take the most uncertain admitted item.
             self.gate = StreamGate(record.labels_per_annotator_hour, record.exploration)
-            self.policy = RoutingPolicy(record.strategy, diversity=record.diversity)
+            policy = RoutingPolicy(record.strategy, diversity=record.diversity)
         else:
-            self.policy = RoutingPolicy(
+            policy = RoutingPolicy(
                 record.strategy,
                 exploration=record.exploration,
                 warmup=record.warmup,
                 diversity=record.diversity,
             )
-        self._rng = random.Random(record.seed + 1)
-        # Where labels are stored and learned: here, or (with --broker) in the worker that
-        # holds the project's labels partition, whose outcomes come back to `on_learned`.
-        self.learner: Learner | RemoteLearner = (
-            remote(record)
-            if remote is not None
-            else Learner(
-                project_id=record.id,
-                model=model,
-                store=store,
-                last_label_id=last_label_id,
-                settings=settings,
-                on_learned=self.on_learned,
-            )
+        self.leasing = Leasing(
+            record,
+            store,
+            settings,
+            journal,
+            policy,
+            model=lambda: self.model,
+            exploration=self.exploration,
+            changed=self._changed,
         )
+        self._arrivals_rng = random.Random(f"{record.seed}:arrivals")
+        # Where labels are stored and learned: here, or (with --broker) in the worker that
+        # holds the project's labels partition; either way outcomes come to `on_learned`.
+        self.learner = learners(record, rebuilt, self.on_learned)
         self.events_total = events_total
-        self._sessions: dict[str, AnnotatorSession] = {}
-        self._waiting: dict[str, AnnotatorSession] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._claims: set[asyncio.Task[None]] = set()
-        self._cache_key: tuple[int, int] = (0, -1)
-        self._cache: dict[int, Prediction] = {}
         self._label_times: deque[float] = deque(maxlen=100_000)
         # Recent production events, which the accuracy estimate is about, and its last figures.
         self._traffic: deque[Mapping[str, Any]] = deque(maxlen=_TRAFFIC_WINDOW)
         self._estimate: dict[str, Any] = {}
         self._estimate_key = (-1, 0)
         self._estimate_curve = Curve()
-        self._drifts_answered = model.drift["drifts_total"]
+        self._drifts_answered = self.model.drift["drifts_total"]
         # How many items the queue had taken in when the latest warning began: a confirmed
         # drift ages out only those, not the fresh ones sampled to confirm it.
         self._warning_mark: int | None = None
         self._listeners: set[Callable[[], None]] = set()
         #: Called after each batch of labels changed the model.
         self.model_listeners: list[Callable[[], None]] = []
-        #: Called with the scored records of each batch of events ingested here.
-        self.ingest_listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        #: Called with the scored items of each batch of events ingested here.
+        self.ingest_listeners: list[Callable[[list[ScoredItem]], None]] = []
 
     @classmethod
     async def open(
@@ -124,36 +110,31 @@ class ProjectRuntime(Leasing):
         store: Store,
         settings: Settings,
         journal: Journal,
-        remote: RemoteFactory | None = None,
+        learners: LearnerFactory,
     ) -> ProjectRuntime:
         """Rebuild a project: its latest snapshot, the labels after it, its waiting items."""
-        model, last_label_id, snapshot_owed = await rebuild_model(store, record)
+        rebuilt = await rebuild_model(store, record)
         events_total = await store.run(store.count_events, record.id)
         runtime = cls(
-            record,
-            model,
-            store,
-            settings,
-            journal,
-            last_label_id=last_label_id,
-            events_total=events_total,
-            remote=remote,
+            record, store, settings, journal, rebuilt, learners, events_total=events_total
         )
-        if snapshot_owed and isinstance(runtime.learner, Learner):
-            runtime.learner.snapshot_version = -1
         # The estimate's traffic: the latest events, as they were before the restart.
         runtime._traffic.extend(await store.run(store.recent_events, record.id, _TRAFFIC_WINDOW))
         waiting = await store.run(store.queued_items, record.id)
-        runtime._requeue(waiting)
+        runtime.leasing.requeue(waiting)
         for item_id, annotator in await store.run(store.skips, record.id):
             runtime.queue.mark_skipped(item_id, annotator)
         log.info(
             "project %s: model version %d, %d items waiting",
             record.name,
-            model.version,
+            runtime.model.version,
             len(runtime.queue),
         )
         return runtime
+
+    @property
+    def queue(self) -> RoutingQueue:
+        return self.leasing.queue
 
     def start(self) -> None:
         self.learner.start()
@@ -161,18 +142,16 @@ class ProjectRuntime(Leasing):
     async def close(self) -> None:
         """Finish the labels already submitted and stop the timers."""
         await self.learner.close()
-        for task in list(self._claims):
-            task.cancel()
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        for session in list(self._sessions.values()):
-            self.leave(session)
+        self.leasing.close()
+
+    def exploration(self) -> float:
+        """The exploration share now: the project's, raised while drift is suspected or shown."""
+        return arrivals.exploration(self.record, self.model)
 
     # -- production traffic -----------------------------------------------------------------
 
-    def predict(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return prediction_json(self.model.predict(data))
+    def predict(self, data: Mapping[str, Any]) -> Prediction:
+        return self.model.predict(data)
 
     @contextlib.contextmanager
     def admitting_events(self) -> Iterator[None]:
@@ -197,52 +176,57 @@ class ProjectRuntime(Leasing):
         finally:
             store.admitted -= 1
 
-    async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[Scored]:
         """Score a batch, store it, and route the new items into the queue."""
         predictions = self.model.predict_many([data for _event_id, data in events])
         known: set[str] = set()
         if self.gate is not None:
-            # Retried events must not count twice towards the gate's arrival rate.
+            # Retried events must not count towards the gate's arrival rate a second time.
             ids = [event_id for event_id, _data in events]
             missing = await self.store.run(self.store.missing_events, self.record.id, ids)
             known = set(ids) - set(missing)
+        annotators = len(self.leasing.online())
         routes = [
-            ("queued", False) if event_id in known else self._route(p.uncertainty)
+            arrivals.Route("queued", False)
+            if event_id in known
+            else arrivals.route(
+                self.record,
+                self.model,
+                p,
+                self._arrivals_rng,
+                gate=self.gate,
+                annotators=annotators,
+            )
             for (event_id, _data), p in zip(events, predictions, strict=True)
         ]
         records = await self.store.run(
             self.store.insert_events,
             self.record.id,
             [
-                NewEvent(event_id, data, status, p.uncertainty, drawn_at_random=random_draw)
-                for (event_id, data), p, (status, random_draw) in zip(
-                    events, predictions, routes, strict=True
-                )
+                NewEvent(event_id, data, r.status, p.uncertainty, drawn_at_random=r.drawn_at_random)
+                for (event_id, data), p, r in zip(events, predictions, routes, strict=True)
             ],
         )
-        fresh = [(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate]
+        fresh = [
+            ScoredItem(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate
+        ]
         self.events_total += len(fresh)
-        self._traffic.extend(r.data for r, _p in fresh)
-        self._enqueue([(r, p) for r, p in fresh if r.status == "queued"])
-        if self.ingest_listeners and fresh:
-            name = self.record.name
-            scored = [topics.scored_record(name, r, prediction_json(p), "serve") for r, p in fresh]
+        self._traffic.extend(s.item.data for s in fresh)
+        self.leasing.enqueue([(s.item, s.prediction) for s in fresh if s.item.status == "queued"])
+        if fresh:
             for listener in self.ingest_listeners:
-                listener(scored)
-        results = []
-        for record, prediction in zip(records, predictions, strict=True):
-            result = prediction_json(prediction)
-            result["id"] = record.event_id
-            result["queued"] = record.id in self.queue
-            result["duplicate"] = record.duplicate
-            results.append(result)
-        self._serve_waiting()
+                listener(fresh)
+        results = [
+            Scored(record.event_id, prediction, record.id in self.queue, record.duplicate)
+            for record, prediction in zip(records, predictions, strict=True)
+        ]
+        self.leasing.serve_waiting()
         self._changed()
         return results
 
     async def label_events(
         self, labels: Sequence[tuple[str, str, str | None]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[LabelOutcome]:
         """Learn ground truth from production: (event id, label, optional label id) each."""
         for _event_id, label, _label_id in labels:
             self._check_label(label)
@@ -254,20 +238,19 @@ class ProjectRuntime(Leasing):
             raise NotFound(
                 f"no event {shown} in this project; nothing was learned", code="unknown_event"
             )
-        outcomes = await self.learner.submit(
+        return await self.learner.submit(
             [
                 NewLabel(label_id or f"event:{event_id}", label, "production", event_id=event_id)
                 for event_id, label, label_id in labels
             ]
         )
-        return [_production_result(outcome) for outcome in outcomes]
 
     # -- annotators -------------------------------------------------------------------------
 
     async def label(
         self, session: AnnotatorSession, event_id: str, label: str, label_id: str
-    ) -> dict[str, Any]:
-        """Store and learn an annotator's label; returns the ack to send."""
+    ) -> LabelOutcome:
+        """Store and learn an annotator's label; its outcome, once it is learned."""
         self._check_label(label)
         lease = session.holding(event_id)
         if lease is None:
@@ -289,23 +272,15 @@ class ProjectRuntime(Leasing):
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:
             raise outcome.error
-        if not outcome.duplicate:
-            session.labels_done += 1
-        return {
-            "type": "ack",
-            "item_id": event_id,
-            "label_id": label_id,
-            "model_version": outcome.model_version,
-            "duplicate": outcome.duplicate,
-        }
+        return outcome
 
     async def correct(
         self, session: AnnotatorSession, corrects: str, label: str, label_id: str
-    ) -> dict[str, Any]:
+    ) -> LabelOutcome:
         """Relabel an item this annotator labelled (``corrects``: that label's ``label_id``).
 
         The model learns the new label (not tested on it: it has seen the item); the first
-        label stays in the history. Returns the ack, which names the corrected label.
+        label stays in the history. Returns its outcome, once it is learned.
         """
         self._check_label(label)
         original = await self.store.run(self.store.label_of, self.record.id, corrects)
@@ -328,14 +303,7 @@ class ProjectRuntime(Leasing):
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:
             raise outcome.error
-        return {
-            "type": "ack",
-            "item_id": event_id,
-            "label_id": label_id,
-            "corrects": corrects,
-            "model_version": outcome.model_version,
-            "duplicate": outcome.duplicate,
-        }
+        return outcome
 
     # -- supervision ------------------------------------------------------------------------
 
@@ -362,7 +330,7 @@ class ProjectRuntime(Leasing):
             "shed_total": self.queue.counters.shed,
             "leases_expired_total": self.queue.counters.expired,
             "events_total": self.events_total,
-            "annotators_online": len({s.annotator for s in self._sessions.values()}),
+            "annotators_online": len(self.leasing.online()),
             "labels_per_minute": float(len(self._label_times)) * 60.0 / _RATE_WINDOW,
             "label_backlog": self.learner.backlog,
             "unbiased_accuracy": self.accuracy_estimate(),
@@ -371,11 +339,12 @@ class ProjectRuntime(Leasing):
             "aged_out_total": self.queue.counters.aged_out,
             "routing": self._routing_report(),
             "label_commits_total": self.learner.commits,
+            "journal_dropped_total": self.journal.dropped,
             "annotators": self._annotators_report(),
         }
 
     def _annotators_report(self) -> dict[str, dict[str, Any]]:
-        online = {s.annotator for s in self._sessions.values()}
+        online = self.leasing.online()
         report = self.model.annotators()
         for name in online - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
@@ -413,12 +382,7 @@ class ProjectRuntime(Leasing):
     def _routing_report(self) -> dict[str, Any]:
         if self.gate is None:
             return {"mode": "pool"}
-        annotators = len({s.annotator for s in self._sessions.values()})
-        return {"mode": "stream", **self.gate.report(annotators)}
-
-    @property
-    def sessions(self) -> list[AnnotatorSession]:
-        return list(self._sessions.values())
+        return {"mode": "stream", **self.gate.report(len(self.leasing.online()))}
 
     def route_scored(self, result: Mapping[str, Any]) -> None:
         """Route an item a Kafka worker scored, stored and queued."""
@@ -438,7 +402,7 @@ class ProjectRuntime(Leasing):
         shed = self.queue.push(item)
         if shed:
             self.journal.items_shed(shed)
-        self._serve_waiting()
+        self.leasing.serve_waiting()
         self._changed()
 
     # -- snapshots --------------------------------------------------------------------------
@@ -459,38 +423,15 @@ class ProjectRuntime(Leasing):
                 code="unknown_label",
             )
 
-    def _route(self, uncertainty: float) -> tuple[str, bool]:
-        """(status, drawn at random) of a new event: pool mode queues every one."""
-        if self.gate is None:
-            # Pool mode: a share of arrivals is set aside as a random sample of the stream,
-            # for exploration to lease and the unbiased accuracy estimate to learn from.
-            # The share follows the exploration now: while drift is suspected, more arrivals
-            # are sampled, so the draws that settle it come from after the change.
-            sampled = self.record.strategy != "random"  # there, every pick is random anyway
-            return "queued", sampled and self._sample_rng.random() < self.exploration()
-        annotators = len({s.annotator for s in self._sessions.values()})
-        self.gate.exploration = self.exploration()
-        admitted, drawn_at_random = self.gate.admit(
-            uncertainty,
-            now=time.monotonic(),
-            annotators=annotators,
-            rng=self._gate_rng,
-            warming_up=self.model.version < self.record.warmup,
-        )
-        return ("queued" if admitted else "scored"), drawn_at_random
-
     async def model_pickle(self) -> tuple[int, bytes]:
         """(version, pickled River pipeline) of the model being served, pickled off the loop.
 
-        Here the learner changes the model on the loop: its lock keeps it still meanwhile. A
-        model learned elsewhere (``--broker``) is a hot-swapped copy that nothing changes.
+        A learner in this process changes the model on the loop: `Learner.steady` keeps it
+        still meanwhile. A model learned elsewhere (``--broker``) is hot-swapped whole.
         """
-        if isinstance(self.learner, Learner):
-            async with self.learner.lock:
-                model = self.model
-                return model.version, await asyncio.to_thread(model.pipeline_pickle)
-        model = self.model
-        return model.version, await asyncio.to_thread(model.pipeline_pickle)
+        async with self.learner.steady():
+            model = self.model
+            return model.version, await asyncio.to_thread(model.pipeline_pickle)
 
     def swap_model(self, model: OnlineModel) -> None:
         """Serve with a newer version of the model, learned elsewhere (the hot swap)."""
@@ -508,27 +449,9 @@ class ProjectRuntime(Leasing):
                 continue
             learned = True
             self._label_times.append(now)
-            lease = self.queue.holder_of(outcome.item_id)
-            self.queue.remove(outcome.item_id)
-            if lease is None:
-                continue
-            self._cancel_timer(outcome.item_id)
-            by_holder = (
-                outcome.label.source == "annotator" and outcome.label.annotator == lease.annotator
-            )
-            self.journal.lease_ended(lease.lease_id, "labelled" if by_holder else "revoked")
-            session = self._sessions.get(lease.holder)
-            if session is None:
-                continue
-            session.held.pop(outcome.item_id, None)
-            if not lease.delivered:  # still being claimed: the annotator never saw it
-                self.fill(session)
-            elif not by_holder:
-                # Someone else labelled it (production ground truth): take it back.
-                session.send(
-                    {"type": "lease_revoked", "item_id": lease.item.event_id, "reason": "labelled"}
-                )
-                self.fill(session)
+            label = outcome.label
+            by = label.annotator if label.source == "annotator" else None
+            self.leasing.settle(outcome.item_id, by=by)
         if learned:
             self._answer_drift()
             for listener in self.model_listeners:
@@ -566,16 +489,3 @@ class ProjectRuntime(Leasing):
         for listener in list(self._listeners):
             listener()
 
-
-def _production_result(outcome: LabelOutcome) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "event_id": outcome.label.event_id,
-        "label_id": outcome.label.label_id,
-    }
-    if outcome.error is not None:
-        # Refused for this label alone (its item was already labelled); the rest stand.
-        result["error"] = {"code": outcome.error.code, "message": outcome.error.message}
-        return result
-    result["model_version"] = outcome.model_version
-    result["duplicate"] = outcome.duplicate
-    return result

@@ -68,7 +68,6 @@ class _Counters:
     shed: int = 0
     aged_out: int = 0
     expired: int = 0
-    rescored: int = 0
 
 
 class RoutingQueue:
@@ -222,11 +221,6 @@ class RoutingQueue:
         self.counters.expired += 1
         return lease
 
-    def expire_all(self, now: float) -> list[Lease]:
-        """End every lease due at ``now``."""
-        due = [i for i, lease in self._leases.items() if lease.expires_at <= now]
-        return [lease for i in due if (lease := self.expire(i, now)) is not None]
-
     def release_holder(self, holder: str) -> list[int]:
         """Return every item a holder (a closed connection) still leases."""
         items = [i for i, lease in self._leases.items() if lease.holder == holder]
@@ -292,7 +286,6 @@ class RoutingQueue:
             scores, priorities = ranking.uncertainty, ranking.priority
         else:
             scores = priorities = ranking
-        self.counters.rescored += len(pool)
         best: QueuedItem | None = None
         best_priority = 0.0
         for item, score, priority in zip(pool, scores, priorities, strict=True):

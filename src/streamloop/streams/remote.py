@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 
 from streamloop.errors import NotReady
 from streamloop.store import LabelOutcome, NewLabel
-from streamloop.streams.learner import admit
+from streamloop.streams.learner import OnLearned, admit
 
 __all__ = ["RemoteLearner"]
 
@@ -26,9 +27,18 @@ Send = Callable[[str, Sequence[NewLabel]], Awaitable[None]]
 class RemoteLearner:
     """Stands in a web process for the learner of one project, which runs in a worker."""
 
-    def __init__(self, project: str, send: Send, *, timeout: float, pending_max: int) -> None:
+    def __init__(
+        self,
+        project: str,
+        send: Send,
+        on_learned: OnLearned,
+        *,
+        timeout: float,
+        pending_max: int,
+    ) -> None:
         self.project = project
         self.send = send
+        self.on_learned = on_learned
         self.timeout = timeout
         self.pending_max = pending_max
         #: Batches of outcomes received from the learner.
@@ -84,8 +94,10 @@ class RemoteLearner:
                     self._waiting.pop(label.label_id, None)
 
     def resolve(self, outcomes: Sequence[LabelOutcome]) -> None:
-        """Outcomes from the learned topic: answer whoever waits for them here."""
+        """Outcomes from the learned topic, whichever process sent the labels: the project
+        hears of them (as of a local learner's), then whoever waits for them here is answered."""
         self.commits += 1
+        self.on_learned(outcomes)
         for outcome in outcomes:
             for future in self._waiting.get(outcome.label.label_id, []):
                 if not future.done():
@@ -97,3 +109,7 @@ class RemoteLearner:
 
     def snapshot_due(self, now: float) -> bool:
         return False
+
+    def steady(self) -> AbstractAsyncContextManager[object]:
+        """Nothing changes the model here: it is hot-swapped whole, never learned in place."""
+        return contextlib.nullcontext()

@@ -19,20 +19,27 @@ deployments can share a cluster:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streamloop import errors
+from streamloop.online import Prediction
 from streamloop.store import ItemRecord, LabelOutcome, NewLabel
 from streamloop.streams.signing import Refused, Signer
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "MODEL_MESSAGE_MAX",
@@ -43,6 +50,7 @@ __all__ = [
     "encode",
     "ensure_topics",
     "faust_app",
+    "follower",
     "label_from",
     "label_message",
     "model_from",
@@ -51,6 +59,8 @@ __all__ = [
     "outcome_message",
     "partition_counts",
     "scored_record",
+    "shown_key",
+    "verified_model",
 ]
 
 
@@ -157,6 +167,43 @@ def model_from(
     return ModelRecord(project, version, value)
 
 
+async def verified_model(
+    message: ConsumerRecord[bytes, bytes], signer: Signer, refused: Counter[str]
+) -> ModelRecord | None:
+    """The snapshot a models-topic record carries, verified off the event loop (hashing
+    megabytes takes milliseconds); a refused record is counted in ``refused`` by reason,
+    logged, and gives None. Only a verified record may be unpickled."""
+    try:
+        return await asyncio.to_thread(
+            model_from, message.key, message.value, message.headers, signer
+        )
+    except Refused as exc:
+        refused[exc.reason] += 1
+        log.warning(
+            "refused the model record at offset %d of %s (key %s): %s; %s refused so far",
+            message.offset,
+            message.topic,
+            shown_key(message.key),
+            exc,
+            dict(refused),
+        )
+        return None
+
+
+def follower(bootstrap: str, *topics: str) -> AIOKafkaConsumer:
+    """A consumer outside any consumer group (it reads every partition from the start and
+    commits nothing), able to fetch whole model snapshots."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_bytes=MODEL_MESSAGE_MAX,
+        max_partition_fetch_bytes=MODEL_MESSAGE_MAX,
+    )
+
+
 def shown_key(key: bytes | None) -> str:
     """A record's key as a log line may show it: escaped, and cut short.
 
@@ -190,11 +237,11 @@ def faust_app(app_id: str, broker: str) -> faust.App:
 
 
 def scored_record(
-    project: str, item: ItemRecord, prediction: dict[str, Any], origin: str
+    project: str, item: ItemRecord, prediction: Prediction, origin: str
 ) -> dict[str, Any]:
     """A scored-topic record: the prediction (as the events endpoint gives it) and the item."""
     return {
-        **prediction,
+        **prediction.as_json(),
         "project": project,
         "id": item.event_id,
         "item_id": item.id,

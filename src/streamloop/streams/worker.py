@@ -9,7 +9,7 @@ event that cannot be scored is retried when the failure may pass (the database),
 goes to the dead-letter topic with the reason: a faust agent that raises would skip it silently.
 
 Workers also share the labels topic, keyed by project: the worker holding a project's
-partition is its learner (:mod:`streamloop.streams.learning`). It stores and learns each batch,
+partition is its learner (:mod:`streamloop.streams.partitions`). It stores and learns each batch,
 answers on the learned topic and publishes the new model version on the models topic.
 """
 
@@ -26,19 +26,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer
 
 from streamloop.config import Settings
-from streamloop.errors import NotReady, StreamloopError
-from streamloop.online import OnlineModel
-from streamloop.online.model import Prediction
-from streamloop.online.routing import exploration_now
+from streamloop.errors import NotFound, NotReady, StreamloopError
+from streamloop.online import OnlineModel, Prediction
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
-from streamloop.streams import topics
+from streamloop.streams import arrivals, topics
 from streamloop.streams.learner import new_model
-from streamloop.streams.learning import ProjectLearners
-from streamloop.streams.project import prediction_json
-from streamloop.streams.signing import Refused, Signer, load_key
+from streamloop.streams.partitions import ProjectLearners
+from streamloop.streams.signing import Signer, load_key
 
 __all__ = ["EventScorer", "create_worker_app"]
 
@@ -64,7 +60,7 @@ class EventScorer:
         self._projects: dict[str, ProjectRecord] = {}
         self._blobs: dict[str, tuple[int, bytes]] = {}
         self._models: dict[str, OnlineModel] = {}
-        self._sample_rng = random.Random()
+        self._arrivals_rng = random.Random()
 
     def offer_model(self, project: str, version: int, blob: bytes) -> None:
         """A model version from the models topic: kept if newer than the one in use."""
@@ -102,10 +98,13 @@ class EventScorer:
             items = await self.store.run(
                 self.store.insert_events,
                 record.id,
-                [NewEvent(e, d, "queued", p.uncertainty, s) for _, e, d, p, s in scored],
+                [
+                    NewEvent(e, d, r.status, p.uncertainty, r.drawn_at_random)
+                    for _, e, d, p, r in scored
+                ],
             )
-            for (index, _id, _data, prediction, _s), item in zip(scored, items, strict=True):
-                result = topics.scored_record(name, item, prediction_json(prediction), "worker")
+            for (index, _id, _data, prediction, _r), item in zip(scored, items, strict=True):
+                result = topics.scored_record(name, item, prediction, "worker")
                 result["worker"] = WORKER_ID
                 results[index] = result
         return [result for result in results if result is not None]
@@ -116,38 +115,28 @@ class EventScorer:
         events: list[tuple[int, str, dict[str, Any]]],
         raws: Sequence[bytes],
         results: list[dict[str, Any] | None],
-    ) -> list[tuple[int, str, dict[str, Any], Prediction, bool]]:
-        """Score one project's events as a batch (River's mini-batch path where the model has
-        one); an event that does not fit the model goes to ``results`` as a dead letter."""
+    ) -> list[tuple[int, str, dict[str, Any], Prediction, arrivals.Route]]:
+        """Score and route one project's events as serve does (`streamloop.streams.arrivals`);
+        an event that does not fit the model goes to ``results`` as a dead letter. Workers
+        queue every arrival: the stream gate, which needs the annotators online, is serve's."""
         model = self._model(record)
-        try:
-            predictions: list[Prediction | None] = list(
-                model.predict_many([data for _, _, data in events])
-            )
-        except ValueError:  # some event does not fit: one at a time, to find which
-            predictions = [None] * len(events)
+        predictions = arrivals.score(model, [data for _, _, data in events])
         scored = []
         for (index, event_id, data), prediction in zip(events, predictions, strict=True):
-            if prediction is None:
-                try:
-                    prediction = model.predict(data)
-                except ValueError as exc:
-                    results[index] = _dead_letter(raws[index], exc)
-                    continue
-            # As serve's ingest does: an exploration share of arrivals is a random sample.
-            share = exploration_now(record.exploration, model.drift_state)
-            sampled = record.strategy != "random" and self._sample_rng.random() < share
-            scored.append((index, event_id, data, prediction, sampled))
+            if isinstance(prediction, ValueError):
+                results[index] = _dead_letter(raws[index], prediction)
+                continue
+            route = arrivals.route(record, model, prediction, self._arrivals_rng)
+            scored.append((index, event_id, data, prediction, route))
         return scored
 
     async def _project(self, name: str) -> ProjectRecord:
         if name not in self._projects:
-            for record in await self.store.run(self.store.list_projects):
-                self._projects[record.name] = record
-        try:
-            return self._projects[name]
-        except KeyError:
-            raise ValueError(f"no project named {name!r}") from None
+            try:
+                self._projects[name] = await self.store.run(self.store.project, name)
+            except NotFound as exc:
+                raise ValueError(exc.message) from None
+        return self._projects[name]
 
     def _model(self, record: ProjectRecord) -> OnlineModel:
         model = self._models.get(record.name)
@@ -287,35 +276,13 @@ async def _follow_models(
     are refused and counted in the log, since a worker has no ``/metrics``.
     """
     refused: Counter[str] = Counter()
-    consumer = AIOKafkaConsumer(
-        names.models,
-        bootstrap_servers=topics.bootstrap_servers(broker),
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_bytes=topics.MODEL_MESSAGE_MAX,
-        max_partition_fetch_bytes=topics.MODEL_MESSAGE_MAX,
-    )
+    consumer = topics.follower(topics.bootstrap_servers(broker), names.models)
     await consumer.start()
     try:
         async for message in consumer:
-            try:
-                # Off the loop that scores: hashing a snapshot of megabytes takes milliseconds.
-                record = await asyncio.to_thread(
-                    topics.model_from, message.key, message.value, message.headers, signer
-                )
-            except Refused as exc:
-                refused[exc.reason] += 1
-                log.warning(
-                    "refused the model record at offset %d of %s (key %s): %s; %s refused so far",
-                    message.offset,
-                    message.topic,
-                    topics.shown_key(message.key),
-                    exc,
-                    dict(refused),
-                )
-                continue
-            scorer.offer_model(record.project, record.version, record.blob)
+            record = await topics.verified_model(message, signer, refused)
+            if record is not None:
+                scorer.offer_model(record.project, record.version, record.blob)
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from streamloop.errors import (
     TooManyRequests,
 )
 from streamloop.streams import AnnotatorSession, ProjectRuntime
+from streamloop.ws import frames
 from streamloop.ws.context import engine_of, settings_of
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Rate, Refusals
@@ -86,16 +88,18 @@ async def annotate(websocket: WebSocket) -> None:
         refused["annotate_not_reading"] += 1
         writer.cancel()
 
-    def send(message: dict[str, Any]) -> None:
+    def send(frame: dict[str, Any]) -> None:
         try:
-            outbox.put_nowait(message)
+            outbox.put_nowait(frame)
         except asyncio.QueueFull:
             not_reading()
 
-    session = AnnotatorSession(annotator=annotator, prefetch=prefetch, send=send)
+    session = AnnotatorSession(
+        annotator=annotator, prefetch=prefetch, send=lambda sent: send(frames.notice(sent))
+    )
     hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
     send({**hello, "prefetch": prefetch})
-    runtime.join(session)
+    runtime.leasing.join(session)
     settings = settings_of(websocket)
     limits = _Limits(
         settings.max_frame_bytes,
@@ -104,7 +108,7 @@ async def annotate(websocket: WebSocket) -> None:
         websocket.app.state.telemetry.acks,
     )
     reader = asyncio.create_task(
-        _read(websocket, runtime, session, limits, outbox, settings.slow_reader_seconds)
+        _read(websocket, runtime, session, limits, outbox, settings.slow_reader_seconds, send)
     )
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
@@ -112,7 +116,7 @@ async def annotate(websocket: WebSocket) -> None:
         if finished_reading and isinstance(reader.exception(), _NotReading):
             not_reading()
     finally:
-        runtime.leave(session)
+        runtime.leasing.leave(session)
         for task in (reader, writer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -144,7 +148,7 @@ def _check_share(
     runtime: ProjectRuntime, annotator: str, prefetch: int, settings: Settings
 ) -> None:
     """One annotator (a token, or a name with auth off) may not crowd out the others."""
-    theirs = [session for session in runtime.sessions if session.annotator == annotator]
+    theirs = runtime.leasing.sessions_of(annotator)
     if len(theirs) >= settings.sockets_per_annotator_max:
         raise TooManyRequests(
             f"{annotator} has {len(theirs)} annotate sockets open in this project; at most "
@@ -207,6 +211,7 @@ async def _read(
     limits: _Limits,
     outbox: _Outbox,
     patience: float,
+    send: Callable[[dict[str, Any]], None],
 ) -> None:
     while True:
         # A client that sends without reading waits here (TCP pushes back on it), instead of
@@ -222,7 +227,7 @@ async def _read(
         if raw is None:
             raw = message.get("bytes") or b""
         # Any message, even a bad one, shows the annotator is there again.
-        runtime.touch(session)
+        runtime.leasing.touch(session)
         try:
             if not limits.rate.allow():
                 raise _rate_limited(raw, limits.rate.per_second, limits.max_frame)
@@ -232,10 +237,10 @@ async def _read(
                 limits.refused[exc.code] += 1
             reply = exc.frame()
         if reply is not None:
-            session.send(reply)
+            send(reply)
         # Lease the next item once the writer has sent the reply: choosing it re-scores
         # candidates, which must not delay the ack.
-        asyncio.get_running_loop().call_soon(runtime.fill, session)
+        asyncio.get_running_loop().call_soon(runtime.leasing.fill, session)
 
 
 def _rate_limited(raw: str | bytes, per_second: float, max_frame: int) -> TooManyRequests:
@@ -285,12 +290,14 @@ async def _handle(
         try:
             with handling_label(parsed.label_id):
                 if isinstance(parsed, LabelMessage):
-                    return await runtime.label(
+                    outcome = await runtime.label(
                         session, parsed.item_id, parsed.label, parsed.label_id
                     )
-                return await runtime.correct(
-                    session, parsed.corrects, parsed.label, parsed.label_id
-                )
+                else:
+                    outcome = await runtime.correct(
+                        session, parsed.corrects, parsed.label, parsed.label_id
+                    )
+                return frames.ack(outcome)
         except StreamloopError as exc:
             # Say which label was refused, so a client knows which one to retry or drop.
             exc.context = {"label_id": parsed.label_id}
@@ -301,7 +308,7 @@ async def _handle(
             acks.labels(runtime.record.name).observe(time.perf_counter() - started)
     if isinstance(parsed, SkipMessage):
         try:
-            runtime.skip(session, parsed.item_id)
+            runtime.leasing.skip(session, parsed.item_id)
         except StreamloopError as exc:
             exc.context = {"item_id": parsed.item_id}  # which skip was refused
             raise

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from streamloop.errors import PayloadTooLarge
 from streamloop.streams import ProjectRuntime
+from streamloop.ws import frames
 from streamloop.ws.context import admitting_body, engine_of, settings_of
 from streamloop.ws.payloads import (
     EventsBody,
@@ -43,7 +44,7 @@ async def _post_events(request: Request, runtime: ProjectRuntime) -> Response:
     for index, event in enumerate(batch.events):
         check_data(runtime.record.input, event.data, settings, where=f"events.{index}.data")
     results = await runtime.ingest([(event.id, event.data) for event in batch.events])
-    return OrjsonResponse({"results": results})
+    return OrjsonResponse({"results": [frames.scored(result) for result in results]})
 
 
 async def predict(request: Request) -> Response:
@@ -52,7 +53,7 @@ async def predict(request: Request) -> Response:
     with admitting_body(request):
         body = parse(PredictBody, await read_json(request, settings))
         check_data(runtime.record.input, body.data, settings)
-        return OrjsonResponse(runtime.predict(body.data))
+        return OrjsonResponse(runtime.predict(body.data).as_json())
 
 
 async def post_labels(request: Request) -> Response:
@@ -70,7 +71,7 @@ async def _post_labels(request: Request, runtime: ProjectRuntime) -> Response:
             f"{len(body.labels)} labels in one request; at most {settings.max_events_per_request}",
             code="too_many_labels",
         )
-    results = await runtime.label_events(
+    outcomes = await runtime.label_events(
         [(label.event_id, label.label, label.label_id) for label in body.labels]
     )
-    return OrjsonResponse({"results": results})
+    return OrjsonResponse({"results": [frames.production_result(o) for o in outcomes]})

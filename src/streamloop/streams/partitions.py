@@ -1,8 +1,8 @@
 """The learners of a worker: one per project whose labels partition the worker holds.
 
 The labels topic is keyed by project, so each project's labels reach one worker, in order. Its
-learner there is the same :class:`~streamloop.streams.learner.Learner` the embedded engine
-runs: group commits, learning in commit order, snapshots. It is fenced, because a partition
+learner there is the same :class:`~streamloop.streams.learner.LocalLearner` the embedded
+service runs: group commits, learning in commit order, snapshots. It is fenced, because a partition
 moves when workers come and go: a learner that finds labels stored by its predecessor learns
 those first. After each batch the project's new model is published (at most one publication
 in flight per project, the newest version always last).
@@ -16,9 +16,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from streamloop.config import Settings
-from streamloop.errors import NotFound
-from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, Store
-from streamloop.streams.learner import Learner, rebuild_model
+from streamloop.store import LabelOutcome, NewLabel, Store
+from streamloop.streams.learner import LocalLearner, local_learners, rebuild_model
 
 __all__ = ["ProjectLearners"]
 
@@ -36,7 +35,9 @@ class ProjectLearners:
         self.settings = settings
         self.publish = publish
         self.published: dict[str, int] = {}
-        self._learners: dict[str, Learner] = {}
+        # Fenced: a partition moves when workers come and go (see the module's docstring).
+        self._make = local_learners(store, settings, fenced=True)
+        self._learners: dict[str, LocalLearner] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         self._dirty: set[str] = set()
         self._publishing: dict[str, asyncio.Task[None]] = {}
@@ -63,35 +64,19 @@ class ProjectLearners:
         for task in list(self._publishing.values()):
             task.cancel()
 
-    async def _learner(self, name: str) -> Learner:
+    async def _learner(self, name: str) -> LocalLearner:
         learner = self._learners.get(name)
         if learner is not None:
             return learner
         async with self._opening.setdefault(name, asyncio.Lock()):
             if name not in self._learners:
-                record = await self._record(name)
-                model, last_label_id, owed = await rebuild_model(self.store, record)
-                learner = Learner(
-                    project_id=record.id,
-                    model=model,
-                    store=self.store,
-                    last_label_id=last_label_id,
-                    settings=self.settings,
-                    on_learned=lambda _outcomes: self._schedule(name),
-                    fenced=True,
-                )
-                if owed:
-                    learner.snapshot_version = -1
+                record = await self.store.run(self.store.project, name)
+                rebuilt = await rebuild_model(self.store, record)
+                learner = self._make(record, rebuilt, lambda _outcomes: self._schedule(name))
                 learner.start()
                 self._learners[name] = learner
-                log.info("learning project %s from model version %d", name, model.version)
+                log.info("learning project %s from model version %d", name, rebuilt.model.version)
             return self._learners[name]
-
-    async def _record(self, name: str) -> ProjectRecord:
-        for record in await self.store.run(self.store.list_projects):
-            if record.name == name:
-                return record
-        raise NotFound(f"no project named {name!r}", code="unknown_project")
 
     def _schedule(self, name: str) -> None:
         self._dirty.add(name)

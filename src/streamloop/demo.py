@@ -13,7 +13,7 @@ import logging
 import random
 
 from streamloop.errors import StreamloopError
-from streamloop.streams.engine import Engine
+from streamloop.streams import Service
 
 __all__ = ["DEMO_PROJECT", "TicketGenerator", "run_demo"]
 
@@ -130,7 +130,7 @@ class TicketGenerator:
         return event_id, {"text": text}, label
 
 
-async def run_demo(engine: Engine, *, per_second: float = 4.0, seed: int = 0) -> None:
+async def run_demo(engine: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
     """Create the demo project if needed, then stream tickets into it until cancelled."""
     try:
         runtime = engine.project(DEMO_PROJECT)

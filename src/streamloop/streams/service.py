@@ -1,4 +1,10 @@
-"""The embedded engine: the whole loop in this process, on asyncio, with one SQL store."""
+"""The service: every project's loop in this process, on asyncio, with one SQL store.
+
+A `Service` runs in one of two modes, chosen by its `Link` to the rest of a deployment:
+`Embedded` (the default, nothing to install: labels are stored and learned here) or
+`streamloop.streams.bridge.KafkaBridge` (``--broker``: labels are learned by workers, models
+and scored items come back over Kafka). The web layer talks to projects only through it.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from streamloop.config import Settings
 from streamloop.errors import NotFound
 from streamloop.store import ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.store.tokens import Principal
-from streamloop.streams.engine import Engine
-from streamloop.streams.project import ProjectRuntime, RemoteFactory
+from streamloop.streams.learner import LearnerFactory, local_learners
+from streamloop.streams.project import ProjectRuntime
 
-__all__ = ["EmbeddedEngine"]
+__all__ = ["Embedded", "Link", "Service"]
 
 log = logging.getLogger(__name__)
 
@@ -27,28 +33,61 @@ _SNAPSHOT_CHECK_SECONDS = 1.0
 RESYNC_SECONDS = 5.0
 
 
-class EmbeddedEngine(Engine):
-    """Every project's loop in one process: the default, nothing to install."""
+class Link(Protocol):
+    """What connects a service to the rest of its deployment."""
+
+    def learners(self, store: Store, settings: Settings) -> LearnerFactory:
+        """Makes each project's learner."""
+
+    async def open(self) -> None:
+        """Connect, before any project is opened."""
+
+    def attach(self, service: Service) -> None:
+        """Every stored project is open: start exchanging with the rest of the deployment."""
+
+    async def close(self) -> None:
+        """Disconnect, after every project has closed."""
+
+
+class Embedded:
+    """The default mode: the whole loop in this process, labels learned here."""
+
+    def learners(self, store: Store, settings: Settings) -> LearnerFactory:
+        return local_learners(store, settings)
+
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    def attach(self, service: Service) -> None:
+        """Nothing to exchange with."""
+
+    async def close(self) -> None:
+        """Nothing to disconnect."""
+
+
+class Service:
+    """Runs the loop of every project: scoring, routing, learning, snapshots."""
 
     def __init__(
-        self,
-        settings: Settings,
-        store: Store | None = None,
-        remote: RemoteFactory | None = None,
+        self, settings: Settings, store: Store | None = None, link: Link | None = None
     ) -> None:
         self.settings = settings
         self.store = store or Store(
             settings.database_url, busy_timeout=settings.database_busy_timeout_seconds
         )
-        #: With --broker: each project's learner runs in a worker; this makes its stand-in.
-        self.remote = remote
+        self.link: Link = link or Embedded()
         self.journal = Journal(self.store)
+        self._learners = self.link.learners(self.store, settings)
         self._projects: dict[str, ProjectRuntime] = {}
         #: Called with each project created while running.
         self.project_listeners: list[Callable[[ProjectRuntime], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        #: True once :meth:`start` finished and until :meth:`stop` begins.
+        self.ready = False
 
     async def start(self) -> None:
+        """Recover every project and start serving."""
+        await self.link.open()  # on Kafka: follows the learners' outcomes before any label
         interrupted = await self.store.run(self.store.end_open_leases)
         if interrupted:
             log.info("%d leases left open by the last run were ended", interrupted)
@@ -57,25 +96,30 @@ class EmbeddedEngine(Engine):
         self._tasks = [asyncio.create_task(self._snapshot_loop(), name="snapshots")]
         if self.store.shared:
             self._tasks.append(asyncio.create_task(self._resync_loop(), name="resync"))
+        self.link.attach(self)
         self.ready = True
 
     async def stop(self) -> None:
+        """Finish in-flight acknowledgements, snapshot every model, release resources."""
         self.ready = False
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for runtime in self._projects.values():
-            await runtime.close()
+            await runtime.close()  # on Kafka: waits for the outcomes of labels in flight
             await runtime.snapshot()
         await self.journal.close()
+        await self.link.close()
         self.store.close()
 
     async def tokens(self) -> tuple[dict[str, Principal], bool]:
+        """The API tokens in force, by digest, and whether any token was ever made."""
         tokens = self.store.tokens
         return await self.store.run(lambda: (tokens.in_force(), tokens.ever_made()))
 
     async def create_project(self, spec: dict[str, Any]) -> ProjectRecord:
+        """Store a new project and start its loop (409 if the name exists)."""
         record = await self.store.run(self.store.create_project, **spec)
         runtime = await self._open(record)
         for listener in self.project_listeners:
@@ -92,7 +136,7 @@ class EmbeddedEngine(Engine):
 
     async def _open(self, record: ProjectRecord) -> ProjectRuntime:
         runtime = await ProjectRuntime.open(
-            record, self.store, self.settings, self.journal, self.remote
+            record, self.store, self.settings, self.journal, self._learners
         )
         if record.name in self._projects:  # opened meanwhile by a concurrent refresh
             return self._projects[record.name]
@@ -101,12 +145,14 @@ class EmbeddedEngine(Engine):
         return runtime
 
     def project(self, name: str) -> ProjectRuntime:
+        """A running project (404 if unknown)."""
         try:
             return self._projects[name]
         except KeyError:
             raise NotFound(f"no project named {name!r}", code="unknown_project") from None
 
     def projects(self) -> list[ProjectRuntime]:
+        """Every running project, oldest first."""
         return sorted(self._projects.values(), key=lambda runtime: runtime.record.id)
 
     async def _snapshot_loop(self) -> None:
@@ -125,6 +171,6 @@ class EmbeddedEngine(Engine):
             await asyncio.sleep(RESYNC_SECONDS)
             for runtime in list(self._projects.values()):
                 try:
-                    await runtime.resync()
+                    await runtime.leasing.resync()
                 except Exception:
                     log.exception("resync of project %s failed", runtime.record.name)

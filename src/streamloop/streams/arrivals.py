@@ -1,0 +1,84 @@
+"""What happens to production events as they arrive: scored, then routed.
+
+The same functions run in ``serve`` (events over HTTP) and in Kafka workers (events from the
+events topic), so both paths score and route alike.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streamloop.online import OnlineModel, Prediction
+from streamloop.online.routing import StreamGate, exploration_now
+from streamloop.store import ProjectRecord
+
+__all__ = ["Route", "exploration", "route", "score"]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where an arrival goes: ``queued`` for annotators, or only ``scored``; and whether it was
+    drawn at random (its label is then a fair sample of the stream)."""
+
+    status: str
+    drawn_at_random: bool
+
+
+def exploration(record: ProjectRecord, model: OnlineModel) -> float:
+    """The exploration share now: the project's, raised while drift is suspected or shown."""
+    return exploration_now(record.exploration, model.drift_state)
+
+
+def score(
+    model: OnlineModel, rows: Sequence[Mapping[str, Any]]
+) -> list[Prediction | ValueError]:
+    """Each row's prediction, as a batch where the model has a batch path; a row that does
+    not fit the model gets its error instead, and the others are scored one at a time."""
+    try:
+        return list(model.predict_many(rows))
+    except ValueError:
+        pass
+    found: list[Prediction | ValueError] = []
+    for row in rows:
+        try:
+            found.append(model.predict(row))
+        except ValueError as exc:
+            found.append(exc)
+    return found
+
+
+def route(
+    record: ProjectRecord,
+    model: OnlineModel,
+    prediction: Prediction,
+    rng: random.Random,
+    *,
+    gate: StreamGate | None = None,
+    annotators: int = 0,
+) -> Route:
+    """Route one new arrival.
+
+    Pool mode (no ``gate``) queues every arrival, and sets aside an exploration share of them
+    as a random sample of the stream, for exploration to lease and the accuracy estimate to
+    learn from. The share follows the exploration now: while drift is suspected, more arrivals
+    are sampled, so the draws that settle it come from after the change. Stream mode admits an
+    arrival through the gate, which draws its random share itself.
+    """
+    share = exploration(record, model)
+    if gate is None:
+        # With the random strategy every pick is random anyway: nothing is set aside.
+        sampled = record.strategy != "random" and rng.random() < share
+        return Route("queued", sampled)
+    gate.exploration = share
+    admitted, drawn_at_random = gate.admit(
+        prediction.uncertainty,
+        now=time.monotonic(),
+        annotators=annotators,
+        rng=rng,
+        warming_up=model.version < record.warmup,
+    )
+    return Route("queued" if admitted else "scored", drawn_at_random)

@@ -1,0 +1,76 @@
+"""The contract's frames and bodies, made from what the loop reports (`streamloop.streams.notices`,
+label outcomes): the one place the web layer decides what goes on the wire.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from streamloop.store import LabelOutcome
+from streamloop.streams.notices import (
+    Idle,
+    ItemOffered,
+    LeaseExpired,
+    LeaseRevoked,
+    Notice,
+    Scored,
+)
+
+__all__ = ["ack", "iso", "notice", "production_result", "scored"]
+
+
+def notice(sent: Notice) -> dict[str, Any]:
+    """The frame that tells an annotator of ``sent``."""
+    match sent:
+        case ItemOffered():
+            item = sent.prediction.as_json()
+            item["id"] = sent.event_id
+            item["data"] = sent.data
+            return {"type": "item", "item": item, "lease_expires_at": iso(sent.expires_at)}
+        case Idle():
+            return {"type": "idle"}
+        case LeaseExpired():
+            return {"type": "lease_expired", "item_id": sent.event_id}
+        case LeaseRevoked():
+            return {"type": "lease_revoked", "item_id": sent.event_id, "reason": sent.reason}
+
+
+def ack(outcome: LabelOutcome) -> dict[str, Any]:
+    """The ``ack`` of an annotator's label (or correction, which names the label it corrects)."""
+    label = outcome.label
+    frame: dict[str, Any] = {"type": "ack", "item_id": label.event_id, "label_id": label.label_id}
+    if label.corrects is not None:
+        frame["corrects"] = label.corrects
+    frame["model_version"] = outcome.model_version
+    frame["duplicate"] = outcome.duplicate
+    return frame
+
+
+def scored(result: Scored) -> dict[str, Any]:
+    """One result of ``POST /events``."""
+    body = result.prediction.as_json()
+    body["id"] = result.event_id
+    body["queued"] = result.queued
+    body["duplicate"] = result.duplicate
+    return body
+
+
+def production_result(outcome: LabelOutcome) -> dict[str, Any]:
+    """One result of ``POST /labels``: refused for this label alone (its item was already
+    labelled), or where it stands; the other labels of the request stand either way."""
+    result: dict[str, Any] = {
+        "event_id": outcome.label.event_id,
+        "label_id": outcome.label.label_id,
+    }
+    if outcome.error is not None:
+        result["error"] = {"code": outcome.error.code, "message": outcome.error.message}
+        return result
+    result["model_version"] = outcome.model_version
+    result["duplicate"] = outcome.duplicate
+    return result
+
+
+def iso(moment: datetime) -> str:
+    """A UTC moment as the contract writes it: ``2026-01-31T12:00:00.000Z``."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
