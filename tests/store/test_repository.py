@@ -12,6 +12,8 @@ from sqlalchemy import create_engine
 from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store import NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.database import sqlalchemy_url
+from streamloop.store.journal import Journal
+from streamloop.store.records import ItemsShed, LeaseEnded, LeaseStarted
 from streamloop.store.tables import utcnow
 from support import make_project
 
@@ -144,30 +146,10 @@ def test_journal_entries_record_leases_and_shed_items(store: Store, project: Pro
     now = utcnow()
     store.apply_journal(
         [
-            (
-                "lease_started",
-                {
-                    "id": "l1",
-                    "project_id": project.id,
-                    "item_id": items[0].id,
-                    "annotator": "alice",
-                    "leased_at": now,
-                    "expires_at": now,
-                },
-            ),
-            ("lease_ended", {"id": "l1", "outcome": "skipped", "ended_at": now}),
-            (
-                "lease_started",
-                {
-                    "id": "l2",
-                    "project_id": project.id,
-                    "item_id": items[1].id,
-                    "annotator": "bob",
-                    "leased_at": now,
-                    "expires_at": now,
-                },
-            ),
-            ("items_shed", {"item_ids": [items[1].id]}),
+            LeaseStarted("l1", project.id, items[0].id, "alice", now, now),
+            LeaseEnded("l1", "skipped", now),
+            LeaseStarted("l2", project.id, items[1].id, "bob", now, now),
+            ItemsShed((items[1].id,)),
         ]
     )
     assert store.skips(project.id) == [(items[0].id, "alice")]
@@ -245,9 +227,7 @@ def test_a_claim_ends_with_its_lease_and_a_labelled_item_cannot_be_claimed(postg
         assert store.claim_item(project.id, first.id, "lease-1", "ann", 60)
         assert not store.claim_item(project.id, first.id, "lease-2", "other", 60)
         assert [i.id for i in store.unclaimed_items(project.id, [])] == [second.id]
-        store.apply_journal(
-            [("lease_ended", {"id": "lease-1", "outcome": "released", "ended_at": utcnow()})]
-        )
+        store.apply_journal([LeaseEnded("lease-1", "released", utcnow())])
         assert store.claim_item(project.id, first.id, "lease-3", "other", 60)
         store.commit_labels(project.id, [NewLabel("l1", "a", "annotator", item_id=second.id)], 0)
         assert not store.claim_item(project.id, second.id, "lease-4", "ann", 60)
@@ -303,3 +283,17 @@ def test_tables_of_an_earlier_version_get_the_columns_added_since(
         assert project.warmup == 0 and project.routing == "pool"
     finally:
         store.close()
+
+
+async def test_a_full_journal_drops_its_oldest_entries_and_counts_them(sqlite_store: Store):
+    store = sqlite_store
+    project = make_project(store)
+    items = store.insert_events(project.id, events("e1", "e2", "e3"))
+    journal = Journal(store, capacity=2)
+    journal.items_shed([items[0].id])  # dropped: the oldest when the third entry arrives
+    journal.items_shed([items[1].id])
+    journal.items_shed([items[2].id])
+    assert journal.dropped == 1
+    await journal.flush()
+    assert [i.event_id for i in store.queued_items(project.id)] == ["e1"]
+    assert journal.dropped == 1

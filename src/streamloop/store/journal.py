@@ -12,18 +12,15 @@ import contextlib
 import logging
 from collections import deque
 from datetime import datetime
-from typing import Any
 
 from streamloop.errors import NotReady
+from streamloop.store.records import ItemsShed, JournalEntry, LeaseEnded, LeaseStarted
 from streamloop.store.repository import Store
 from streamloop.store.tables import utcnow
 
 __all__ = ["Journal"]
 
 log = logging.getLogger(__name__)
-
-#: An operation for :meth:`Store.apply_journal`: (kind, fields).
-Entry = tuple[str, dict[str, Any]]
 
 
 class Journal:
@@ -33,8 +30,9 @@ class Journal:
         self.store = store
         self.capacity = capacity
         self.interval = interval
+        #: Entries dropped, oldest first, because the store fell too far behind.
         self.dropped = 0
-        self._entries: deque[Entry] = deque()
+        self._entries: deque[JournalEntry] = deque()
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -45,25 +43,13 @@ class Journal:
     def lease_started(
         self, lease_id: str, project_id: int, item_id: int, annotator: str, expires_at: datetime
     ) -> None:
-        self._add(
-            (
-                "lease_started",
-                {
-                    "id": lease_id,
-                    "project_id": project_id,
-                    "item_id": item_id,
-                    "annotator": annotator,
-                    "leased_at": utcnow(),
-                    "expires_at": expires_at,
-                },
-            )
-        )
+        self._add(LeaseStarted(lease_id, project_id, item_id, annotator, utcnow(), expires_at))
 
     def lease_ended(self, lease_id: str, outcome: str) -> None:
-        self._add(("lease_ended", {"id": lease_id, "outcome": outcome, "ended_at": utcnow()}))
+        self._add(LeaseEnded(lease_id, outcome, utcnow()))
 
     def items_shed(self, item_ids: list[int]) -> None:
-        self._add(("items_shed", {"item_ids": item_ids}))
+        self._add(ItemsShed(tuple(item_ids)))
 
     async def flush(self) -> None:
         """Write everything queued so far, including a batch being written right now."""
@@ -90,7 +76,7 @@ class Journal:
                 await self._task
         await self.flush()
 
-    def _add(self, entry: Entry) -> None:
+    def _add(self, entry: JournalEntry) -> None:
         if len(self._entries) >= self.capacity:
             self._entries.popleft()
             self.dropped += 1

@@ -8,7 +8,18 @@ from typing import Any
 
 from streamloop.errors import StreamloopError
 
-__all__ = ["ItemRecord", "LabelOutcome", "NewEvent", "NewLabel", "ProjectRecord", "ReplayLabel"]
+__all__ = [
+    "ItemRecord",
+    "ItemsShed",
+    "JournalEntry",
+    "LabelOutcome",
+    "LeaseEnded",
+    "LeaseStarted",
+    "NewEvent",
+    "NewLabel",
+    "ProjectRecord",
+    "ReplayLabel",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +123,34 @@ class ReplayLabel:
     drawn_at_random: bool = False
     annotator: str | None = None
     correction: bool = False
+
+
+# -- journal entries: writes nobody waits for (see streamloop.store.journal) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStarted:
+    lease_id: str
+    project_id: int
+    item_id: int
+    annotator: str
+    leased_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseEnded:
+    lease_id: str
+    outcome: str
+    ended_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsShed:
+    """Items dropped from a full queue: they wait no more (status ``shed``)."""
+
+    item_ids: tuple[int, ...]
+
+
+#: What :meth:`Store.apply_journal <streamloop.store.Store.apply_journal>` writes.
+JournalEntry = LeaseStarted | LeaseEnded | ItemsShed

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, assert_never
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -22,6 +22,10 @@ from streamloop.store.database import open_database
 from streamloop.store.labels import LabelStore
 from streamloop.store.records import (
     ItemRecord,
+    ItemsShed,
+    JournalEntry,
+    LeaseEnded,
+    LeaseStarted,
     NewEvent,
     ProjectRecord,
 )
@@ -295,7 +299,7 @@ class Store(LabelStore):
 
     # -- leases and other journal entries ----------------------------------------------------
 
-    def apply_journal(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def apply_journal(self, entries: Sequence[JournalEntry]) -> None:
         """Write a batch of journal entries (see :class:`~streamloop.store.journal.Journal`).
 
         One statement per kind, each with all its rows (``executemany``): every lease's start
@@ -305,17 +309,27 @@ class Store(LabelStore):
         started: list[dict[str, Any]] = []
         ended: list[dict[str, Any]] = []
         shed: list[int] = []
-        for kind, fields in entries:
-            if kind == "lease_started":
-                started.append(fields)
-            elif kind == "lease_ended":
-                ended.append(
-                    {"lease": fields["id"], "outcome": fields["outcome"], "at": fields["ended_at"]}
-                )
-            elif kind == "items_shed":
-                shed.extend(fields["item_ids"])
-            else:
-                raise ValueError(f"unknown journal entry {kind!r}")
+        for entry in entries:
+            match entry:
+                case LeaseStarted():
+                    started.append(
+                        {
+                            "id": entry.lease_id,
+                            "project_id": entry.project_id,
+                            "item_id": entry.item_id,
+                            "annotator": entry.annotator,
+                            "leased_at": entry.leased_at,
+                            "expires_at": entry.expires_at,
+                        }
+                    )
+                case LeaseEnded():
+                    ended.append(
+                        {"lease": entry.lease_id, "outcome": entry.outcome, "at": entry.ended_at}
+                    )
+                case ItemsShed():
+                    shed.extend(entry.item_ids)
+                case _:
+                    assert_never(entry)
         with self.engine.begin() as conn:
             if started:
                 conn.execute(insert(LEASES), started)
