@@ -1,4 +1,8 @@
-"""Helpers shared by the tests: a live in-process server, clients for it, test data."""
+"""Helpers shared by the tests: a live in-process server, clients for it, test data.
+
+Every test that talks to an annotate or dashboard socket does it through :class:`Socket`
+(asyncio) or :class:`SyncSocket` (a thread, for Hypothesis), which share their frame logic.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection as SyncClientConnection
+from websockets.sync.client import connect as sync_connect
 
 from streamloop.app import create_app
 from streamloop.cli import server_config
@@ -87,7 +93,7 @@ class Service:
 
     def __init__(self, base: str, http: httpx.AsyncClient, app: Any) -> None:
         self.base = base
-        self.ws_base = base.replace("http://", "ws://")
+        self.ws_base = ws_url(base)
         self.http = http
         self.app = app
         self._ids = itertools.count(1)
@@ -113,56 +119,193 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def annotator(self, project: str, name: str, **query: Any) -> AsyncIterator[Socket]:
-        params = httpx.QueryParams({"annotator": name, **query})
-        async with connect(f"{self.ws_base}/ws/projects/{project}/annotate?{params}") as ws:
-            yield Socket(ws)
+        async with annotator(self.base, project, name, **query) as socket:
+            yield socket
 
     @contextlib.asynccontextmanager
     async def dashboard(self, project: str) -> AsyncIterator[Socket]:
         async with connect(f"{self.ws_base}/ws/projects/{project}/dashboard") as ws:
-            yield Socket(ws)
+            yield Socket(ws, DASHBOARD_NOTICES)
 
 
-class Socket:
-    """A client WebSocket speaking the contract's JSON messages."""
+# -- client sockets: the frame logic once, over asyncio and over threads ----------------------
 
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        #: Items that arrived while :meth:`label` waited for its ack.
+#: What a socket passes over while it waits for another kind of message.
+ANNOTATOR_NOTICES = frozenset({"hello", "idle"})
+DASHBOARD_NOTICES = frozenset({"history", "metrics"})
+
+
+def ws_url(base: str) -> str:
+    """``base`` (``http://``, ``https://`` or already ``ws://``) as a WebSocket URL."""
+    return base if base.startswith("ws") else "ws" + base.removeprefix("http")
+
+
+def annotate_url(base: str, project: str, annotator: str, **query: Any) -> str:
+    """The annotate socket of ``project`` on the service at ``base``."""
+    params = httpx.QueryParams({"annotator": annotator, **query})
+    return f"{ws_url(base)}/ws/projects/{project}/annotate?{params}"
+
+
+def frame(message: dict[str, Any] | str | bytes) -> str | bytes:
+    """A message as sent: a dict as JSON text, anything else as it is (junk on purpose)."""
+    return orjson.dumps(message).decode() if isinstance(message, dict) else message
+
+
+class Frames:
+    """What a client socket was sent and holds: the logic both transports share.
+
+    Waiting for some kinds of message, a socket passes over its notices only (an annotator's
+    hello and idle, a dashboard's history and metrics); any other message fails the test.
+    Items are kept instead while a label waits for its answer, and always on a socket made with
+    ``keep_items`` (an annotator that holds what it is sent while it does something else).
+    """
+
+    def __init__(self, notices: frozenset[str], keep_items: bool = False) -> None:
+        self.notices = notices
+        self.keep_items = keep_items
+        #: Item messages kept, oldest first, that :meth:`next_item` has not handed out.
         self.items: list[dict[str, Any]] = []
+        #: Whether an idle notice came after the last item: nothing more is on its way.
+        self.idle = False
 
-    async def recv(self) -> dict[str, Any]:
-        raw = await asyncio.wait_for(self.ws.recv(), RECEIVE_TIMEOUT)
+    @property
+    def held(self) -> list[str]:
+        """The ids of the items kept."""
+        return [message["item"]["id"] for message in self.items]
+
+    def forget(self, item_id: str) -> None:
+        """Stop holding a kept item the test has labelled or skipped."""
+        self.items = [message for message in self.items if message["item"]["id"] != item_id]
+
+    def _read(self, raw: str | bytes) -> dict[str, Any]:
         message: dict[str, Any] = orjson.loads(raw)
+        if message["type"] in {"item", "idle"}:
+            self.idle = message["type"] == "idle"
         return message
 
-    async def expect(self, *types: str) -> dict[str, Any]:
-        """The next message of one of ``types``, passing over hello and idle notices."""
-        while True:
-            message = await self.recv()
-            if message["type"] in types:
-                return message
-            assert message["type"] in {"hello", "idle", "metrics", "history"}, message
+    def _settles(self, message: dict[str, Any], types: tuple[str, ...], keep_items: bool) -> bool:
+        """Whether ``message`` ends a wait for ``types``; if not, keeps it or passes over it."""
+        if message["type"] in types:
+            return True
+        if message["type"] == "item" and (keep_items or self.keep_items):
+            self.items.append(message)
+        else:
+            assert message["type"] in self.notices, message
+        return False
+
+    @staticmethod
+    def _label(item_id: str, label: str, label_id: str) -> str | bytes:
+        return frame({"type": "label", "item_id": item_id, "label": label, "label_id": label_id})
+
+
+class Socket(Frames):
+    """A client WebSocket on asyncio speaking the contract's JSON messages."""
+
+    def __init__(
+        self,
+        ws: ClientConnection,
+        notices: frozenset[str] = ANNOTATOR_NOTICES,
+        keep_items: bool = False,
+    ) -> None:
+        super().__init__(notices, keep_items)
+        self.ws = ws
+
+    async def recv(self) -> dict[str, Any]:
+        return self._read(await asyncio.wait_for(self.ws.recv(), RECEIVE_TIMEOUT))
+
+    async def expect(self, *types: str, keep_items: bool = False) -> dict[str, Any]:
+        """The next message of one of ``types``, passing over notices (and keeping items)."""
+        while not self._settles(message := await self.recv(), types, keep_items):
+            pass
+        return message
 
     async def next_item(self) -> dict[str, Any]:
-        """The next item: one that arrived during a label's wait, or the next sent."""
+        """The next item: one kept, or the next sent."""
         if self.items:
             return self.items.pop(0)
         return await self.expect("item")
 
     async def send(self, message: dict[str, Any] | str | bytes) -> None:
-        if isinstance(message, dict):
-            message = orjson.dumps(message).decode()
-        await self.ws.send(message)
+        await self.ws.send(frame(message))
 
     async def label(self, item_id: str, label: str, label_id: str) -> dict[str, Any]:
         """Send a label; its ack (or error), keeping items that arrive meanwhile."""
-        await self.send({"type": "label", "item_id": item_id, "label": label, "label_id": label_id})
-        while True:
-            message = await self.expect("ack", "error", "item")
-            if message["type"] != "item":
-                return message
-            self.items.append(message)
+        await self.ws.send(self._label(item_id, label, label_id))
+        return await self.expect("ack", "error", keep_items=True)
+
+
+class SyncSocket(Frames):
+    """A client WebSocket on a thread (``websockets.sync``), for Hypothesis' ``@given`` tests."""
+
+    def __init__(
+        self,
+        ws: SyncClientConnection,
+        notices: frozenset[str] = ANNOTATOR_NOTICES,
+        keep_items: bool = False,
+    ) -> None:
+        super().__init__(notices, keep_items)
+        self.ws = ws
+
+    def recv(self) -> dict[str, Any]:
+        return self._read(self.ws.recv(timeout=RECEIVE_TIMEOUT))
+
+    def expect(self, *types: str, keep_items: bool = False) -> dict[str, Any]:
+        """The next message of one of ``types``, passing over notices (and keeping items)."""
+        while not self._settles(message := self.recv(), types, keep_items):
+            pass
+        return message
+
+    def next_item(self) -> dict[str, Any]:
+        """The next item: one kept, or the next sent."""
+        if self.items:
+            return self.items.pop(0)
+        return self.expect("item")
+
+    def held_item(self) -> str | None:
+        """The first item kept, waiting for one if none is; None once the queue is idle."""
+        while not self.items and not self.idle:
+            if (message := self.expect("item", "idle"))["type"] == "item":
+                self.items.append(message)
+        return self.held[0] if self.items else None
+
+    def send(self, message: dict[str, Any] | str | bytes) -> None:
+        self.ws.send(frame(message))
+
+    def label(self, item_id: str, label: str, label_id: str) -> dict[str, Any]:
+        """Send a label; its ack (or error), keeping items that arrive meanwhile."""
+        self.ws.send(self._label(item_id, label, label_id))
+        return self.expect("ack", "error", keep_items=True)
+
+
+@contextlib.asynccontextmanager
+async def annotator(base: str, project: str, name: str, **query: Any) -> AsyncIterator[Socket]:
+    """An annotator's socket on the service at ``base`` (a :class:`Service`'s or a process's)."""
+    async with connect(annotate_url(base, project, name, **query)) as ws:
+        yield Socket(ws)
+
+
+@contextlib.contextmanager
+def sync_annotator(
+    base: str, project: str, name: str, keep_items: bool = False, **query: Any
+) -> Iterator[SyncSocket]:
+    """An annotator's socket on a thread; ``keep_items``: see :class:`Frames`."""
+    with sync_connect(
+        annotate_url(base, project, name, **query),
+        open_timeout=RECEIVE_TIMEOUT,
+        close_timeout=RECEIVE_TIMEOUT,
+    ) as ws:
+        yield SyncSocket(ws, keep_items=keep_items)
+
+
+@contextlib.contextmanager
+def sync_dashboard(base: str, project: str) -> Iterator[SyncSocket]:
+    """A dashboard's socket on a thread."""
+    with sync_connect(
+        f"{ws_url(base)}/ws/projects/{project}/dashboard",
+        open_timeout=RECEIVE_TIMEOUT,
+        close_timeout=RECEIVE_TIMEOUT,
+    ) as ws:
+        yield SyncSocket(ws, DASHBOARD_NOTICES)
 
 
 @contextlib.asynccontextmanager

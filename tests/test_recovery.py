@@ -11,11 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
-from websockets.asyncio.client import connect
 
-from support import RECEIVE_TIMEOUT, ServeProcess, free_port, project_spec, ticket
+from support import RECEIVE_TIMEOUT, ServeProcess, annotator, free_port, project_spec, ticket
 
 pytestmark = pytest.mark.slow
 
@@ -42,24 +40,13 @@ async def serve(
 
 async def label_over_websocket(base: str, count: int) -> list[dict]:
     acks = []
-    url = base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=alice"
-    async with connect(url) as ws:
+    async with annotator(base, "tickets", "alice") as alice:
         while len(acks) < count:
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
-            if message["type"] == "item":
-                n = int(message["item"]["id"].split("-")[1])
-                await ws.send(
-                    orjson.dumps(
-                        {
-                            "type": "label",
-                            "item_id": message["item"]["id"],
-                            "label": LABELS[n % 3],
-                            "label_id": f"label-{n}",
-                        }
-                    ).decode()
-                )
-            elif message["type"] == "ack":
-                acks.append(message)
+            item = (await alice.next_item())["item"]["id"]
+            n = int(item.split("-")[1])
+            ack = await alice.label(item, LABELS[n % 3], f"label-{n}")
+            assert ack["type"] == "ack", ack
+            acks.append(ack)
     return acks
 
 
@@ -108,23 +95,9 @@ async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_sa
         assert metrics["events_total"] == 60 and metrics["queue_depth"] == 35
         assert await predictions(http) == before
         # A client retrying an acknowledged label after the crash: acked again, learned once.
-        url = second.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
-        async with connect(url) as ws:
-            first_acked = acks[0]
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "type": "label",
-                        "item_id": first_acked["item_id"],
-                        "label": "bug",
-                        "label_id": first_acked["label_id"],
-                    }
-                ).decode()
-            )
-            while True:
-                message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
-                if message["type"] == "ack":
-                    break
+        async with annotator(second.base, "tickets", "a") as a:
+            message = await a.label(acks[0]["item_id"], "bug", acks[0]["label_id"])
+        assert message["type"] == "ack", message
         assert message["duplicate"] is True and message["model_version"] == 1
         assert (await http.get("/api/projects/tickets/metrics")).json()["labels_total"] == 25
 
@@ -160,17 +133,18 @@ async def test_sigkill_under_load_keeps_every_ack_and_retries_count_once(tmp_pat
     enough = asyncio.Event()
 
     async def annotate(base: str, name: str) -> None:
-        url = base.replace("http", "ws") + f"/ws/projects/tickets/annotate?annotator={name}"
-        async with connect(url) as ws:
-            async for raw in ws:
-                message = orjson.loads(raw)
+        """Labels what it is sent until the connection ends (with the process)."""
+        async with annotator(base, "tickets", name) as socket:
+            while True:
+                # A label refused under load (an error) is sent again after the restart.
+                message = await socket.expect("item", "ack", "error")
                 if message["type"] == "item":
                     item = message["item"]["id"]
                     label_id = f"{name}:{item}"
                     sent[label_id] = item
                     n = int(item.split("-")[1])
                     frame = {"type": "label", "item_id": item, "label": LABELS[n % 3]}
-                    await ws.send(orjson.dumps({**frame, "label_id": label_id}).decode())
+                    await socket.send({**frame, "label_id": label_id})
                 elif message["type"] == "ack":
                     acked.add(message["label_id"])
                     if len(acked) >= 60:
@@ -205,16 +179,10 @@ async def test_sigkill_under_load_keeps_every_ack_and_retries_count_once(tmp_pat
         stored = (await http.get("/api/projects/tickets/metrics")).json()["labels_total"]
         assert stored >= len(acknowledged)  # every ack survived; some unacked may have too
         outcomes: dict[str, bool] = {}
-        url = second.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=r"
-        async with connect(url) as ws:
+        async with annotator(second.base, "tickets", "r") as retrier:
             for label_id, item in sent.items():
                 n = int(item.split("-")[1])
-                frame = {"type": "label", "item_id": item, "label": LABELS[n % 3]}
-                await ws.send(orjson.dumps({**frame, "label_id": label_id}).decode())
-                while True:
-                    message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
-                    if message["type"] in {"ack", "error"}:
-                        break
+                message = await retrier.label(item, LABELS[n % 3], label_id)
                 assert message["type"] == "ack", message
                 outcomes[label_id] = message["duplicate"]
         # Acknowledged before the crash: a duplicate now. Sent but never acknowledged: stored

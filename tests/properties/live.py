@@ -1,7 +1,7 @@
 """One live service per database for the properties, and the checks every answer must pass.
 
 The service runs in a thread of its own, so that the properties can drive it synchronously
-(``httpx.Client``, ``websockets.sync``) from Hypothesis' ``@given`` tests.
+(``httpx.Client``, :class:`support.SyncSocket`) from Hypothesis' ``@given`` tests.
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 from hypothesis import event, note
-from websockets.sync.client import ClientConnection, connect
 
 from streamloop.config import Settings
-from support import RECEIVE_TIMEOUT, postgres_database, project_spec, running
+from support import (
+    RECEIVE_TIMEOUT,
+    SyncSocket,
+    postgres_database,
+    project_spec,
+    running,
+    sync_annotator,
+    sync_dashboard,
+)
 
 #: Small limits, so that bodies, frames and batches over them are cheap to make.
 MAX_BODY_BYTES = 16_384
@@ -35,8 +41,6 @@ MAX_EVENTS = 20
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 #: The statuses the contract gives errors (no auth here, so no 401/403).
 ERROR_STATUSES = frozenset({400, 404, 409, 413, 422, 429, 503})
-#: Messages an annotator may get besides the one a step waits for.
-ANNOTATOR_NOTICES = frozenset({"hello", "idle", "item"})
 
 
 def encode(value: Any, ascii_only: bool = False) -> bytes:
@@ -76,7 +80,7 @@ class LiveService:
         self._failure: BaseException | None = None
         # A daemon: a service that would not stop must not keep pytest from exiting too.
         self._thread = threading.Thread(target=self._run, name="streamloop-under-test", daemon=True)
-        self.base = self.ws_base = ""
+        self.base = ""
 
     def __enter__(self) -> LiveService:
         self._thread.start()
@@ -110,7 +114,7 @@ class LiveService:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with running(self.settings) as service:
-            self.base, self.ws_base = service.base, service.ws_base
+            self.base = service.base
             self._started.set()
             await self._stop.wait()
 
@@ -144,12 +148,14 @@ class LiveService:
         metrics: dict[str, Any] = response.json()
         return metrics
 
-    def socket(self, path: str, **query: str) -> ClientConnection:
-        return connect(
-            f"{self.ws_base}{path}?{httpx.QueryParams(query)}",
-            open_timeout=RECEIVE_TIMEOUT,
-            close_timeout=RECEIVE_TIMEOUT,
-        )
+    def annotator(
+        self, project: str, **query: Any
+    ) -> contextlib.AbstractContextManager[SyncSocket]:
+        """An annotator, "prop", that holds the items it is sent while it does other things."""
+        return sync_annotator(self.base, project, "prop", keep_items=True, **query)
+
+    def dashboard(self, project: str) -> contextlib.AbstractContextManager[SyncSocket]:
+        return sync_dashboard(self.base, project)
 
     def assert_no_server_errors(self) -> None:
         assert not (logged := self.errors.take()), f"the server logged errors: {logged}"
@@ -173,41 +179,6 @@ def live_service(database: str, tmp_dir: Path) -> Iterator[LiveService]:
             metrics_interval_seconds=0.02,
         )
         yield stack.enter_context(LiveService(settings))
-
-
-class Annotator:
-    """A synchronous annotate socket that keeps track of the items it was sent."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.held: list[str] = []
-        self.idle = False
-
-    def expect(self, *types: str) -> dict[str, Any]:
-        while True:
-            message: dict[str, Any] = orjson.loads(self.ws.recv(timeout=RECEIVE_TIMEOUT))
-            if message["type"] == "item":
-                self.held.append(message["item"]["id"])
-                self.idle = False
-            elif message["type"] == "idle":
-                self.idle = True
-            if message["type"] in types:
-                return message
-            assert message["type"] in ANNOTATOR_NOTICES, message
-
-    def item(self) -> str | None:
-        """An item held, waiting for one if none is; None once the queue is empty."""
-        while not self.held and not self.idle:
-            self.expect("item", "idle")
-        return self.held[0] if self.held else None
-
-    def label(self, item: str, label_id: str) -> dict[str, Any]:
-        self.ws.send(
-            encode(
-                {"type": "label", "item_id": item, "label": "bug", "label_id": label_id}
-            ).decode()
-        )
-        return self.expect("ack", "error")
 
 
 # -- what every answer must look like ---------------------------------------------------------

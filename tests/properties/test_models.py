@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
-from properties.live import Annotator, LiveService, assert_scored, encode
+from properties.live import LiveService, assert_scored, encode
 from properties.strategies import LABELS, PRESETS, PROPERTY, event_data
 
 
@@ -39,8 +39,7 @@ def learn_then_score(
     for result in response.json()["results"]:
         assert_scored(result, LABELS)
     # Items are re-scored as they are leased: an annotator gets one, scored by the model now.
-    with live.socket(f"/ws/projects/{project}/annotate", annotator="prop") as ws:
-        annotator = Annotator(ws)
+    with live.annotator(project) as annotator:
         annotator.expect("hello")
         item = annotator.expect("item")["item"]
         assert item["id"] in {event["id"] for event in events}, item

@@ -9,13 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
 from hypothesis import event, given, note, settings
 
 from properties.frames import Frame, annotator_steps, dashboard_junk
-from properties.live import MAX_FRAME_BYTES, Annotator, assert_error_frame, encode
+from properties.live import MAX_FRAME_BYTES, assert_error_frame
 from properties.strategies import LABELS, PROPERTY, SEEDED
-from support import RECEIVE_TIMEOUT, ticket
+from support import ticket
 
 
 @settings(PROPERTY, max_examples=60)
@@ -28,13 +27,12 @@ def test_the_annotate_socket_answers_every_bad_frame_and_goes_on(live, steps):
     )
     acks: dict[str, dict[str, Any]] = {}  # label_id -> its first ack
     skipped: set[str] = set()
-    with live.socket(f"/ws/projects/{project}/annotate", annotator="prop") as ws:
-        alice = Annotator(ws)
+    with live.annotator(project) as alice:
         alice.expect("hello")
         for step in steps:
             if isinstance(step, Frame):
-                frame = step.render(alice.item() or SEEDED[0])
-                ws.send(frame)
+                frame = step.render(alice.held_item() or SEEDED[0])
+                alice.send(frame)
                 error = alice.expect("error")
                 note(f"{step.why}: {frame!r:.200} -> {error}")
                 code = assert_error_frame(error)
@@ -46,15 +44,15 @@ def test_the_annotate_socket_answers_every_bad_frame_and_goes_on(live, steps):
                     assert error.get("label_id") == step.label_id, (step, error)
             elif step == "retry" and acks:
                 label_id, first = next(reversed(acks.items()))
-                again = alice.label(first["item_id"], label_id)
+                again = alice.label(first["item_id"], "bug", label_id)
                 assert again == {**first, "duplicate": True}, (first, again)
-            elif step == "skip" and (item := alice.item()) is not None:
-                ws.send(encode({"type": "skip", "item_id": item}).decode())
-                alice.held.remove(item)
+            elif step == "skip" and (item := alice.held_item()) is not None:
+                alice.send({"type": "skip", "item_id": item})
+                alice.forget(item)
                 skipped.add(item)
-            elif step == "label" and (item := alice.item()) is not None:
+            elif step == "label" and (item := alice.held_item()) is not None:
                 label_id = uuid.uuid4().hex
-                ack = alice.label(item, label_id)
+                ack = alice.label(item, "bug", label_id)
                 assert ack == {
                     "type": "ack",
                     "item_id": item,
@@ -62,7 +60,7 @@ def test_the_annotate_socket_answers_every_bad_frame_and_goes_on(live, steps):
                     "model_version": len(acks) + 1,
                     "duplicate": False,
                 }, ack
-                alice.held.remove(item)
+                alice.forget(item)
                 acks[label_id] = ack
                 event("label -> ack")
             # A skipped item is never sent to this annotator again.
@@ -78,17 +76,17 @@ def test_the_annotate_socket_answers_every_bad_frame_and_goes_on(live, steps):
 def test_the_dashboard_socket_ignores_what_clients_send_and_keeps_pushing(live, frames):
     note(f"frames: {frames!r}")
     project = live.new_project()
-    with live.socket(f"/ws/projects/{project}/dashboard") as ws:
-        first = orjson.loads(ws.recv(timeout=RECEIVE_TIMEOUT))
+    with live.dashboard(project) as dashboard:
+        first = dashboard.recv()
         assert first["type"] == "history", first
         for frame in frames:
-            ws.send(frame)
+            dashboard.send(frame)
         # Changes are still pushed: the socket goes on, and so does the project's hub. Twice,
         # so that the server has long read the junk by the second push.
         for n in (1, 2):
             live.send_events(project, [{"id": f"evt-{n}", "data": ticket("bug", n)}])
             while True:
-                message = orjson.loads(ws.recv(timeout=RECEIVE_TIMEOUT))
+                message = dashboard.recv()
                 assert message["type"] == "metrics", message
                 if message["events_total"] == n:
                     break
