@@ -285,6 +285,23 @@ def test_tables_of_an_earlier_version_get_the_columns_added_since(
         store.close()
 
 
+def test_a_request_admitted_counts_in_flight_until_it_is_answered(sqlite_store: Store):
+    store = sqlite_store
+    assert store.in_flight == 0
+
+    def failing_request() -> None:
+        with store.admitting():
+            assert store.in_flight == 2
+            raise RuntimeError("the request failed")
+
+    with store.admitting():
+        assert store.in_flight == store.admitted == 1
+        with pytest.raises(RuntimeError):
+            failing_request()
+        assert store.in_flight == 1
+    assert store.in_flight == store.admitted == 0
+
+
 async def test_a_full_journal_drops_its_oldest_entries_and_counts_them(sqlite_store: Store):
     store = sqlite_store
     project = make_project(store)

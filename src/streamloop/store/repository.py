@@ -7,8 +7,9 @@ SQLite never contend and the event loop never waits on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, assert_never
@@ -60,9 +61,24 @@ class Store(LabelStore):
         self.tokens = Tokens(self.engine)
         #: Calls waiting for or running on the store's thread: how far behind it is.
         self.backlog = 0
-        #: Events requests admitted and not yet answered (see `admitting_events`).
+        #: Requests admitted and not yet answered (see `admitting`); read, never set, outside.
         self.admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamloop-store")
+
+    @property
+    def in_flight(self) -> int:
+        """Work the store has taken on: calls on its thread (`backlog`) plus requests admitted
+        whose writes are still to come (`admitted`). A caller caps this to bound memory."""
+        return self.backlog + self.admitted
+
+    @contextlib.contextmanager
+    def admitting(self) -> Iterator[None]:
+        """Count one request in `in_flight` from before its body is read until it is answered."""
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store method on the store's thread and wait for it."""
