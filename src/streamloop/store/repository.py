@@ -186,11 +186,6 @@ class Store(LabelStore):
                 )
         return records
 
-    def set_item_status(self, item_ids: Sequence[int], status: str) -> None:
-        with self.engine.begin() as conn:
-            for chunk in chunks(list(item_ids)):
-                conn.execute(update(ITEMS).where(ITEMS.c.id.in_(chunk)).values(status=status))
-
     def queued_items(self, project_id: int) -> list[ItemRecord]:
         """Items still waiting for a label, oldest first."""
         with self.engine.connect() as conn:
