@@ -30,6 +30,10 @@ from properties.strategies import (
     spec_requests,
 )
 
+#: Hundreds of Hypothesis examples against a live service: `-m "not slow"` leaves them out of
+#: a quick run; CI runs them.
+pytestmark = pytest.mark.slow
+
 
 @settings(PROPERTY, max_examples=150)
 @given(attempt=spec_requests)

@@ -15,6 +15,10 @@ from hypothesis import strategies as st
 from properties.live import LiveService, assert_scored, encode
 from properties.strategies import LABELS, PRESETS, PROPERTY, event_data
 
+#: Hundreds of Hypothesis examples against a live service: `-m "not slow"` leaves them out of
+#: a quick run; CI runs them.
+pytestmark = pytest.mark.slow
+
 
 def learn_then_score(
     live: LiveService, model: str, input_kind: str, learned: list[Any], scored: list[Any]

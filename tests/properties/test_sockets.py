@@ -9,12 +9,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import event, given, note, settings
 
 from properties.frames import Frame, annotator_steps, dashboard_junk
 from properties.live import MAX_FRAME_BYTES, assert_error_frame
 from properties.strategies import LABELS, PROPERTY, SEEDED
 from support import ticket
+
+#: Hundreds of Hypothesis examples against a live service: `-m "not slow"` leaves them out of
+#: a quick run; CI runs them.
+pytestmark = pytest.mark.slow
 
 
 @settings(PROPERTY, max_examples=60)
