@@ -1,17 +1,16 @@
 // Home: every project with its live figures, and a form to create one.
-import { api, el, number, percent } from "/static/lib.js";
+import { $, api, el, number, percent } from "/static/lib.js";
 
-const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 2000;
 
 async function refresh() {
   try {
+    // One request: each project comes with the figures this table shows, its `summary` (null
+    // for a token that may not read metrics).
     const { projects } = await api("/api/projects");
-    const figures = await Promise.all(projects.map((p) =>
-      api(`/api/projects/${encodeURIComponent(p.name)}/metrics`).catch(() => null)));
     $("empty").hidden = projects.length > 0;
-    $("projects").tBodies[0].replaceChildren(...projects.map((p, i) => {
-      const m = figures[i] ?? {};
+    $("projects").tBodies[0].replaceChildren(...projects.map((p) => {
+      const m = p.summary ?? {};
       const name = encodeURIComponent(p.name);
       return el("tr", { "data-project": p.name },
         el("td", {}, el("b", {}, p.name), el("br"), el("small", {}, `${p.input} · ${p.model} · ${p.strategy}`)),
@@ -36,11 +35,9 @@ function fieldError(field, message) {
   document.querySelector(`[name="${field}"]`)?.setAttribute("aria-invalid", message ? "true" : "false");
 }
 
+// The name's rule is the server's alone: a name it refuses comes back as its 422's message.
 function validate(spec) {
   const problems = {};
-  if (!/^[a-z0-9_-]{1,64}$/.test(spec.name)) {
-    problems.name = "Use 1–64 lowercase letters, digits, - or _ (no spaces).";
-  }
   if (spec.labels.length < 2) problems.labels = "Give at least two labels.";
   else if (new Set(spec.labels).size !== spec.labels.length) problems.labels = "Labels must differ.";
   if (!(spec.exploration >= 0 && spec.exploration <= 1)) problems.exploration = "Between 0 and 1.";
@@ -62,7 +59,7 @@ $("create").addEventListener("submit", async (event) => {
     routing: form.get("routing"),
   };
   const problems = validate(spec);
-  for (const field of ["name", "labels", "exploration", "lease_seconds"]) fieldError(field, problems[field] ?? "");
+  for (const field of ["labels", "exploration", "lease_seconds"]) fieldError(field, problems[field] ?? "");
   $("create-error").hidden = true;
   if (Object.keys(problems).length) {
     document.querySelector('[aria-invalid="true"]')?.focus();

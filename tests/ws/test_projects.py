@@ -7,7 +7,10 @@ from importlib.metadata import version
 
 import pytest
 
-from support import ticket
+from streamloop.store import Store
+from support import running, ticket
+
+ROLES = ("admin", "producer", "annotator", "supervisor")
 
 
 async def test_a_created_project_is_returned_listed_and_readable(service):
@@ -124,3 +127,49 @@ async def test_the_downloaded_model_is_the_river_pipeline_being_served(service):
     assert [local[label] for label in labels] == pytest.approx(
         [served["probabilities"][label] for label in labels]
     )
+
+
+async def test_the_list_gives_each_project_a_summary_of_the_figures_the_home_page_shows(service):
+    await service.create_project()
+    events = [{"id": "e1", "data": ticket("bug", 1)}, {"id": "e2", "data": ticket("billing", 2)}]
+    await service.send_events("tickets", events)
+    label = {"labels": [{"event_id": "e1", "label": "bug"}]}
+    assert (await service.http.post("/api/projects/tickets/labels", json=label)).status_code == 200
+
+    [listed] = (await service.http.get("/api/projects")).json()["projects"]
+    summary = listed.pop("summary")
+    # One label, learned; the other event waits; nobody at work; the label within the minute.
+    assert summary == {
+        "model_version": 1,
+        "accuracy": 0.0,
+        "queue_depth": 1,
+        "annotators_online": 0,
+        "labels_per_minute": 1.0,
+    }
+    metrics = await service.metrics("tickets")
+    assert summary == {figure: metrics[figure] for figure in summary}
+    assert listed == (await service.http.get("/api/projects/tickets")).json()
+
+
+async def test_the_list_summarises_a_project_only_for_a_token_that_may_read_its_metrics(settings):
+    store = Store(settings.database_url)
+    try:
+        tokens = {role: store.tokens.create(role, role)[1] for role in ROLES}
+    finally:
+        store.close()
+    async with running(settings) as service:
+        service.http.headers["authorization"] = f"Bearer {tokens['admin']}"
+        await service.create_project()
+        summaries = {}
+        for role, secret in tokens.items():
+            response = await service.http.get(
+                "/api/projects", headers={"authorization": f"Bearer {secret}"}
+            )
+            [listed] = response.json()["projects"]
+            summaries[role] = listed["summary"]
+    # The roles that may read GET /api/projects/{project}/metrics: the figures are theirs.
+    assert {role for role, summary in summaries.items() if summary is not None} == {
+        "admin",
+        "supervisor",
+    }
+    assert summaries["supervisor"]["queue_depth"] == 0

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import version as package_version
+from typing import Any
 
 from starlette import status
 from starlette.requests import Request
 from starlette.responses import Response
 
 from streamloop import __version__
+from streamloop.store.tokens import Principal
+from streamloop.ws.auth import required_roles
 from streamloop.ws.context import admitting_body, engine_of, settings_of
 from streamloop.ws.payloads import OrjsonResponse, ProjectSpec, parse, read_json
 
-__all__ = ["create_project", "get_model", "get_project", "list_projects"]
+__all__ = ["SUMMARY_FIGURES", "create_project", "get_model", "get_project", "list_projects"]
+
+#: The figures the list gives for each project (its `summary`), read from its metrics: what the
+#: home page shows, so that one request fills the page. Null for a caller whose token may not
+#: read the metrics: the list is open to every role, the figures are not.
+SUMMARY_FIGURES = (
+    "model_version",
+    "accuracy",
+    "queue_depth",
+    "annotators_online",
+    "labels_per_minute",
+)
 
 
 async def create_project(request: Request) -> Response:
@@ -23,8 +38,25 @@ async def create_project(request: Request) -> Response:
 
 
 async def list_projects(request: Request) -> Response:
-    projects = [runtime.record.as_json() for runtime in engine_of(request).projects()]
+    summarised = _may_read_metrics(request.state.principal)
+    projects = [
+        {
+            **runtime.record.as_json(),
+            "summary": _summary(runtime.metrics()) if summarised else None,
+        }
+        for runtime in engine_of(request).projects()
+    ]
     return OrjsonResponse({"projects": projects})
+
+
+def _may_read_metrics(principal: Principal | None) -> bool:
+    # No principal: auth is off. The roles are the ones the metrics route itself asks for.
+    allowed = required_roles("GET", "/api/projects/{project}/metrics")
+    return principal is None or allowed is None or principal.role in allowed
+
+
+def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {figure: metrics[figure] for figure in SUMMARY_FIGURES}
 
 
 async def get_project(request: Request) -> Response:
