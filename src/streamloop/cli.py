@@ -291,13 +291,15 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     from streamloop.app import create_app  # imported here: argument errors stay instant
     from streamloop.ws.auth import RedactTokens
+    from streamloop.ws.context import engine_of, keyring_of
     from streamloop.ws.telemetry import install_logging
 
     if settings.broker and not _key_usable(settings):
         return 2
     app = create_app(settings)
+    engine = engine_of(app, ready=False)  # not started yet: the lifespan starts it
     if not (settings.on_loopback or settings.open):
-        tokens, _ever_made = await app.state.engine.tokens()
+        tokens, _ever_made = await engine.tokens()
         if not tokens:
             print(
                 f"streamloop: refusing to serve on {settings.host} with no API tokens: anyone "
@@ -329,15 +331,16 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         if demo:
             from streamloop.demo import run_demo
 
-            producer = asyncio.create_task(run_demo(app.state.engine))
+            producer = asyncio.create_task(run_demo(engine))
         print(f"streamloop {__version__} ready", flush=True)
         print(f"  home:       {base}/", flush=True)
         print(f"  annotate:   {base}/static/annotate.html", flush=True)
         print(f"  dashboard:  {base}/static/dashboard.html", flush=True)
         print(f"  API:        {base}/api/projects", flush=True)
-        auth = "on (API tokens)" if app.state.keyring.enabled else "off (loopback, no tokens)"
+        keyring = keyring_of(app)
+        auth = "on (API tokens)" if keyring.enabled else "off (loopback, no tokens)"
         print(f"  auth:       {auth}", flush=True)
-        if settings.allow_host and not app.state.keyring.enabled:
+        if settings.allow_host and not keyring.enabled:
             print(
                 "  warning:    auth is off, yet this server answers to "
                 f"{', '.join(settings.allow_host)}: anyone who reaches it by that name can use "

@@ -1,37 +1,106 @@
-"""What every endpoint needs from the application: the engine and the settings."""
+"""What endpoints need from the application, typed: the one place that reads ``app.state``.
+
+`streamloop.app.create_app` puts each of these on the application's state; everything else
+reaches them through the accessors here, from a request, a socket or the application itself.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.requests import HTTPConnection
 
 from streamloop.config import Settings
 from streamloop.errors import NotReady, TooManyRequests
 from streamloop.streams import Engine
+from streamloop.ws.limits import Refusals
+from streamloop.ws.telemetry import Telemetry
 
-__all__ = ["admitting_body", "engine_of", "settings_of"]
+if TYPE_CHECKING:  # both import this module
+    from streamloop.ws.auth import Keyring
+    from streamloop.ws.dashboard import DashboardHubs
+
+__all__ = [
+    "admitting_body",
+    "dashboards_of",
+    "engine_of",
+    "keyring_of",
+    "openapi_of",
+    "prometheus_of",
+    "refused_of",
+    "settings_of",
+    "telemetry_of",
+]
+
+#: A request or socket, or the application they reach.
+Owner = HTTPConnection | Starlette
 
 
-def engine_of(connection: HTTPConnection) -> Engine:
-    """The running engine; 503 while starting or stopping."""
-    engine: Engine = connection.app.state.engine
-    if not engine.ready:
+def _state(owner: Owner) -> State:
+    app: Starlette = owner if isinstance(owner, Starlette) else owner.app
+    return app.state
+
+
+def engine_of(owner: Owner, *, ready: bool = True) -> Engine:
+    """The running engine; 503 while starting or stopping, unless ``ready`` is False (as for
+    the command line, which holds the engine before the lifespan starts it)."""
+    engine: Engine = _state(owner).engine
+    if ready and not engine.ready:
         raise NotReady("streamloop is starting or stopping; retry shortly")
     return engine
 
 
-def settings_of(connection: HTTPConnection) -> Settings:
-    settings: Settings = connection.app.state.settings
+def settings_of(owner: Owner) -> Settings:
+    settings: Settings = _state(owner).settings
     return settings
+
+
+def refused_of(owner: Owner) -> Refusals:
+    """The counts of requests and messages refused or dropped, by reason."""
+    refused: Refusals = _state(owner).refused
+    return refused
+
+
+def telemetry_of(owner: Owner) -> Telemetry:
+    telemetry: Telemetry = _state(owner).telemetry
+    return telemetry
+
+
+def dashboards_of(owner: Owner) -> DashboardHubs:
+    hubs: DashboardHubs = _state(owner).dashboards
+    return hubs
+
+
+def prometheus_of(owner: Owner) -> CollectorRegistry:
+    registry: CollectorRegistry = _state(owner).prometheus
+    return registry
+
+
+def keyring_of(owner: Owner) -> Keyring:
+    keyring: Keyring = _state(owner).keyring
+    return keyring
+
+
+def openapi_of(owner: Owner, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The application's OpenAPI document: made by ``build`` on first use, then kept (the
+    routes do not change while serving)."""
+    state = _state(owner)
+    document: dict[str, Any] | None = getattr(state, "openapi", None)
+    if document is None:
+        document = state.openapi = build()
+    return document
 
 
 @contextlib.contextmanager
 def admitting_body(connection: HTTPConnection) -> Iterator[None]:
     """Hold one of ``bodies_in_flight_max`` places from before a body is read until it is
     answered, or refuse now (429 ``server_busy``): bodies in memory stay bounded."""
-    state = connection.app.state
+    state = _state(connection)
     if state.bodies_in_flight >= settings_of(connection).bodies_in_flight_max:
         raise TooManyRequests("too many requests are being read; retry shortly", code="server_busy")
     state.bodies_in_flight += 1

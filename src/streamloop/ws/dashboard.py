@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from streamloop.errors import StreamloopError
 from streamloop.streams import ProjectRuntime
-from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.context import dashboards_of, engine_of, refused_of, settings_of
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse, dumps
@@ -103,12 +103,10 @@ async def dashboard(websocket: WebSocket) -> None:
         return
     # The curve so far first, so a chart opened late starts complete; metrics follow.
     await websocket.send_text(dumps({"type": "history", **runtime.history()}).decode())
-    hubs: DashboardHubs = websocket.app.state.dashboards
-    hub = hubs.hub(runtime, settings_of(websocket).metrics_interval_seconds)
+    hub = dashboards_of(websocket).hub(runtime, settings_of(websocket).metrics_interval_seconds)
     wake = asyncio.Event()
     hub.sockets.add(wake)
-    refused: Refusals = websocket.app.state.refused
-    pusher = asyncio.create_task(_push(websocket, hub, wake, refused))
+    pusher = asyncio.create_task(_push(websocket, hub, wake, refused_of(websocket)))
     try:
         await _drain(websocket)
     finally:

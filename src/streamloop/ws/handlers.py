@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from streamloop.errors import BadRequest, StreamloopError
+from streamloop.ws.context import refused_of
 from streamloop.ws.payloads import OrjsonResponse, dumps
 
 __all__ = ["exception_handlers", "refuse", "send_error_and_close"]
@@ -30,7 +31,7 @@ async def _streamloop_error(request: Request, exc: Exception) -> Response:
     headers = None
     if exc.http_status == status.HTTP_429_TOO_MANY_REQUESTS:
         headers = {"Retry-After": "1"}
-        request.app.state.refused[exc.code] += 1
+        refused_of(request)[exc.code] += 1
     elif exc.http_status in _BODY_LEFT_UNREAD:
         # The rest of the body may still be on its way: this connection cannot carry another
         # request, and is not kept for one.
@@ -49,7 +50,7 @@ async def _client_gone(request: Request, _exc: Exception) -> Response:
     # The client closed the connection before its body was read: nothing was accepted, and
     # nobody is left to read an answer. Not the server's error; counted by status, not logged.
     log.debug("client went away during %s %s", request.method, request.url.path)
-    request.app.state.refused["client_disconnected"] += 1
+    refused_of(request)["client_disconnected"] += 1
     error = BadRequest(
         "the connection closed before the body was read",
         code="client_disconnected",

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from streamloop.errors import NotReady
 from streamloop.online.drift import DRIFT_STATES
 from streamloop.streams import Engine
+from streamloop.ws.context import engine_of, prometheus_of
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
 
@@ -26,16 +27,15 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    engine: Engine = request.app.state.engine
-    if not engine.ready:
-        error = NotReady("streamloop is starting or stopping")
+    try:
+        engine = engine_of(request)
+    except NotReady as error:
         return OrjsonResponse(error.body(), status_code=error.http_status)
     return OrjsonResponse({"status": "ready", "projects": len(engine.projects())})
 
 
 async def prometheus_metrics(request: Request) -> Response:
-    registry: CollectorRegistry = request.app.state.prometheus
-    return Response(generate_latest(registry), media_type=_PROMETHEUS_TYPE)
+    return Response(generate_latest(prometheus_of(request)), media_type=_PROMETHEUS_TYPE)
 
 
 class _LoopCollector(Collector):
