@@ -224,6 +224,24 @@ _READING_A_BODY = (
 )
 _POSTING = (NotFound, *_READING_A_BODY)
 
+#: The list's projects: each with a `summary`, the figures of its metrics that the home page
+#: shows (`streamloop.ws.projects.SUMMARY_FIGURES`), so one request fills the page; null when
+#: the caller's token may not read the project's metrics.
+_SUMMARY: Schema = {
+    **_object(
+        model_version=_COUNT,
+        accuracy=_SHARE_OR_NULL,
+        queue_depth=_COUNT,
+        annotators_online=_COUNT,
+        labels_per_minute={"type": "number", "minimum": 0},
+    ),
+    "type": ["object", "null"],
+}
+_LISTED_PROJECTS: Schema = {
+    "type": "array",
+    "items": {"allOf": [_ref("Project"), _object(summary=_SUMMARY)]},
+}
+
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
     ("/readyz", "GET"): Operation(
@@ -240,7 +258,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/api/projects", "GET"): Operation(
         "List the projects",
-        (_OK, "Every project.", _object(projects=_list("Project"))),
+        (_OK, "Every project, with a summary.", _object(projects=_LISTED_PROJECTS)),
         _READING,
     ),
     ("/api/projects/{project}", "GET"): Operation(
