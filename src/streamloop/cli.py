@@ -170,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
 def _import(args: argparse.Namespace) -> int:
     from streamloop.client import Client
     from streamloop.client import StreamloopError as ClientError
-    from streamloop.transfer import import_rows, read_rows
+    from streamloop.streams.transfer import import_rows, read_rows
 
     def progress(rows: int, labels: int) -> None:
         print(f"\r{rows:,} rows sent, {labels:,} labels learned", end="", file=sys.stderr)
@@ -193,18 +193,12 @@ def _import(args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from streamloop.store import Store
-    from streamloop.transfer import (
-        export_labels,
-        find_project,
-        open_export,
-        write_csv,
-        write_jsonl,
-    )
+    from streamloop.streams.transfer import export_labels, open_export, write_csv, write_jsonl
 
     store = Store(settings.database_url)
     write = write_csv if args.format == "csv" else write_jsonl
     try:
-        find_project(store, args.project)  # before opening the output: a typo truncates nothing
+        store.project(args.project)  # before opening the output: a typo truncates nothing
         with contextlib.ExitStack() as files:
             # A new output file is made 0600: an export is every label, as private as the store.
             out = (

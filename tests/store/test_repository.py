@@ -285,6 +285,33 @@ def test_tables_of_an_earlier_version_get_the_columns_added_since(
         store.close()
 
 
+def test_labels_to_export_come_in_learning_order_with_their_items(
+    store: Store, project: ProjectRecord
+):
+    store.insert_events(project.id, events("e1", "e2"))
+    store.commit_labels(
+        project.id,
+        [
+            NewLabel("l2", "b", "annotator", event_id="e2", annotator="alice"),
+            NewLabel("l1", "a", "production", event_id="e1", drawn_at_random=True),
+        ],
+        0,
+    )
+    store.commit_labels(
+        project.id, [NewLabel("l3", "a", "annotator", event_id="e2", corrects="l2")], 2
+    )
+    exported = list(store.labels_to_export(project.id))
+    assert [(e.label_id, e.event_id, e.label) for e in exported] == [
+        ("l2", "e2", "b"),
+        ("l1", "e1", "a"),
+        ("l3", "e2", "a"),
+    ]
+    assert exported[0].annotator == "alice" and exported[0].source == "annotator"
+    assert exported[1].drawn_at_random is True and exported[1].data == {"text": "text of e1"}
+    assert exported[2].corrects == "l2" and exported[0].corrects is None
+    assert list(store.labels_to_export(project.id + 1)) == []
+
+
 def test_a_request_admitted_counts_in_flight_until_it_is_answered(sqlite_store: Store):
     store = sqlite_store
     assert store.in_flight == 0
@@ -314,3 +341,10 @@ async def test_a_full_journal_drops_its_oldest_entries_and_counts_them(sqlite_st
     await journal.flush()
     assert [i.event_id for i in store.queued_items(project.id)] == ["e1"]
     assert journal.dropped == 1
+
+
+def test_a_project_is_found_by_name_or_is_unknown(store: Store, project: ProjectRecord):
+    assert store.project("tickets") == project
+    with pytest.raises(NotFound) as missing:
+        store.project("nope")
+    assert missing.value.code == "unknown_project"

@@ -19,7 +19,7 @@ import pytest
 
 from streamloop.errors import InvalidInput
 from streamloop.store import NewEvent, NewLabel, Store
-from streamloop.transfer import (
+from streamloop.streams.transfer import (
     EXPORT_FIELDS,
     EXPORT_FILE_MODE,
     export_labels,
@@ -269,7 +269,7 @@ def test_a_row_no_encoder_can_write_is_left_out_and_named(
     ]
     out = io.BytesIO()
 
-    with caplog.at_level(logging.ERROR, logger="streamloop.transfer"):
+    with caplog.at_level(logging.ERROR, logger="streamloop.streams.transfer"):
         assert write_jsonl(rows, out) == 2
 
     assert [orjson.loads(line)["label_id"] for line in out.getvalue().splitlines()] == ["l1", "l3"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamloop.store.records import (
+    ExportLabel,
     ItemRecord,
     LabelOutcome,
     NewEvent,
@@ -13,6 +14,7 @@ from streamloop.store.records import (
 from streamloop.store.repository import Store
 
 __all__ = [
+    "ExportLabel",
     "ItemRecord",
     "LabelOutcome",
     "NewEvent",

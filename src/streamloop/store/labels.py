@@ -1,4 +1,4 @@
-"""The labels' part of the store: the group commit, replay, and looking a label up."""
+"""The labels' part of the store: the group commit, replay, export, and looking a label up."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from streamloop.errors import Conflict, NotFound
-from streamloop.store.records import ItemRecord, LabelOutcome, NewLabel, ReplayLabel
+from streamloop.store.records import (
+    ExportLabel,
+    ItemRecord,
+    LabelOutcome,
+    NewLabel,
+    ReplayLabel,
+)
 from streamloop.store.statements import (
     INSERT_LABELS,
     ITEMS,
@@ -168,6 +174,41 @@ class LabelStore:
                     r.drawn_at_random,
                     annotator=r.annotator,
                     correction=r.corrects is not None,
+                )
+
+    def labels_to_export(self, project_id: int) -> Iterator[ExportLabel]:
+        """Every label of the project with its item, in learning order, read in pages.
+
+        The connection stays open while the caller iterates: consume it on one thread.
+        """
+        query = (
+            select(
+                LABELS.c.label_id,
+                ITEMS.c.event_id,
+                ITEMS.c.data,
+                LABELS.c.label,
+                LABELS.c.source,
+                LABELS.c.annotator,
+                LABELS.c.corrects,
+                LABELS.c.drawn_at_random,
+                LABELS.c.created_at,
+            )
+            .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
+            .where(LABELS.c.project_id == project_id)
+            .order_by(LABELS.c.id)
+        )
+        with self.engine.connect() as conn:
+            for r in conn.execution_options(yield_per=1000).execute(query):
+                yield ExportLabel(
+                    label_id=r.label_id,
+                    event_id=r.event_id,
+                    data=r.data,
+                    label=r.label,
+                    source=r.source,
+                    annotator=r.annotator,
+                    corrects=r.corrects,
+                    drawn_at_random=bool(r.drawn_at_random),
+                    labelled_at=r.created_at,
                 )
 
     def label_of(self, project_id: int, label_id: str) -> tuple[int, str, str | None] | None:

@@ -9,6 +9,7 @@ from typing import Any
 from streamloop.errors import StreamloopError
 
 __all__ = [
+    "ExportLabel",
     "ItemRecord",
     "ItemsShed",
     "JournalEntry",
@@ -123,6 +124,21 @@ class ReplayLabel:
     drawn_at_random: bool = False
     annotator: str | None = None
     correction: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLabel:
+    """A stored label with its item, as an export shows it (in learning order)."""
+
+    label_id: str
+    event_id: str
+    data: dict[str, Any]
+    label: str
+    source: str
+    annotator: str | None
+    corrects: str | None
+    drawn_at_random: bool
+    labelled_at: datetime
 
 
 # -- journal entries: writes nobody waits for (see streamloop.store.journal) -----------------

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import select
 
 from streamloop.client import Client
-from streamloop.errors import InvalidInput, NotFound
-from streamloop.store import ProjectRecord, Store
-from streamloop.store.statements import ITEMS, LABELS
+from streamloop.errors import InvalidInput
+from streamloop.store import Store
 from streamloop.streams.learner import new_model
 
 __all__ = [
@@ -39,7 +37,6 @@ __all__ = [
     "FORMULA_STARTS",
     "ImportRow",
     "export_labels",
-    "find_project",
     "import_rows",
     "open_export",
     "read_rows",
@@ -73,56 +70,32 @@ EXPORT_FILE_MODE = 0o600
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def find_project(store: Store, name: str) -> ProjectRecord:
-    for record in store.list_projects():
-        if record.name == name:
-            return record
-    raise NotFound(f"no project named {name!r}", code="unknown_project")
-
-
 def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
     """Every label of ``project``, in learning order, as export rows (see `EXPORT_FIELDS`)."""
-    record = find_project(store, project)
+    record = store.project(project)
     model = new_model(record)
-    query = (
-        select(
-            LABELS.c.label_id,
-            ITEMS.c.event_id,
-            ITEMS.c.data,
-            LABELS.c.label,
-            LABELS.c.source,
-            LABELS.c.annotator,
-            LABELS.c.corrects,
-            LABELS.c.drawn_at_random,
-            LABELS.c.created_at,
-            LABELS.c.model_version,
+    # Not `learn_replayed`: each row needs the prediction the model made before learning it.
+    for row in store.labels_to_export(record.id):
+        learned = model.learn(
+            row.data,
+            row.label,
+            drawn_at_random=row.drawn_at_random,
+            annotator=row.annotator if row.source != "production" else None,
+            correction=row.corrects is not None,
         )
-        .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
-        .where(LABELS.c.project_id == record.id)
-        .order_by(LABELS.c.id)
-    )
-    with store.engine.connect() as conn:
-        for row in conn.execution_options(yield_per=1000).execute(query):
-            learned = model.learn(
-                row.data,
-                row.label,
-                drawn_at_random=row.drawn_at_random,
-                annotator=row.annotator if row.source != "production" else None,
-                correction=row.corrects is not None,
-            )
-            yield {
-                "label_id": row.label_id,
-                "event_id": row.event_id,
-                "data": row.data,
-                "label": row.label,
-                "source": row.source,
-                "annotator": row.annotator,
-                "corrects": row.corrects,
-                "drawn_at_random": bool(row.drawn_at_random),
-                "labelled_at": row.created_at.isoformat(),
-                "model_version": learned.model_version,
-                "predicted": learned.predicted,
-            }
+        yield {
+            "label_id": row.label_id,
+            "event_id": row.event_id,
+            "data": row.data,
+            "label": row.label,
+            "source": row.source,
+            "annotator": row.annotator,
+            "corrects": row.corrects,
+            "drawn_at_random": row.drawn_at_random,
+            "labelled_at": row.labelled_at.isoformat(),
+            "model_version": learned.model_version,
+            "predicted": learned.predicted,
+        }
 
 
 def open_export(path: Path) -> IO[bytes]:
