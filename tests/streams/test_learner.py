@@ -1,0 +1,295 @@
+"""The learner alone on SQLite: group commits, learning order, duplicates, fencing, closing,
+back-pressure and snapshots (streams/learner.py), with no web layer in between."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamloop.config import Settings
+from streamloop.errors import NotReady, TooManyRequests
+from streamloop.online import OnlineModel
+from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
+from streamloop.streams.learner import (
+    LocalLearner,
+    OnLearned,
+    local_learners,
+    new_model,
+    rebuild_model,
+)
+from support import RECEIVE_TIMEOUT, make_project, ticket
+
+#: The project's labels (see `make_project`) and the kind of ticket text each one gets.
+KINDS = {"a": "billing", "b": "bug"}
+#: Items no test labels, to compare what two models predict.
+PROBES = [ticket(kind, n) for n in range(1000, 1006) for kind in ("billing", "bug", "other")]
+
+
+#: Opens a learner (see the `open_learner` fixture).
+OpenLearner = Callable[..., Awaitable[LocalLearner]]
+
+
+def ignore(outcomes: Sequence[LabelOutcome]) -> None:
+    """An `OnLearned` for the tests that do not look at what the project hears."""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def project(store: Store) -> ProjectRecord:
+    return make_project(store)
+
+
+@pytest.fixture
+async def open_learner(
+    store: Store, project: ProjectRecord, tmp_path: Path
+) -> AsyncIterator[OpenLearner]:
+    """Opens learners of the project as the runtime does (each from `rebuild_model` now),
+    and closes them after the test."""
+    opened: list[LocalLearner] = []
+
+    async def open_(
+        *,
+        fenced: bool = False,
+        start: bool = True,
+        on_learned: OnLearned = ignore,
+        **settings: Any,
+    ) -> LocalLearner:
+        config = Settings.from_env({}, data_dir=tmp_path / "data", **settings)
+        rebuilt = await rebuild_model(store, project)
+        learner = local_learners(store, config, fenced=fenced)(project, rebuilt, on_learned)
+        opened.append(learner)
+        if start:
+            learner.start()
+        return learner
+
+    yield open_
+    for learner in opened:
+        await learner.close()
+
+
+async def stored_items(
+    store: Store, project: ProjectRecord, count: int, first: int = 0
+) -> list[ItemRecord]:
+    """``count`` queued items, ``e{first}`` on; even numbers read as "a", odd ones as "b"."""
+    events = [
+        NewEvent(f"e{n}", ticket(KINDS[label_of(n)], n), "queued", 1.0)
+        for n in range(first, first + count)
+    ]
+    return await store.run(store.insert_events, project.id, events)
+
+
+def label_of(n: int) -> str:
+    return "a" if n % 2 == 0 else "b"
+
+
+def annotated(items: Sequence[ItemRecord]) -> list[NewLabel]:
+    """One label by alice for each item, its label_id named after the item."""
+    return [
+        NewLabel(
+            f"label-{item.event_id}",
+            label_of(int(item.event_id[1:])),
+            "annotator",
+            item_id=item.id,
+            annotator="alice",
+        )
+        for item in items
+    ]
+
+
+def assert_same_model(model: OnlineModel, reference: OnlineModel) -> None:
+    """The two models learned the same labels in the same order."""
+    assert model.version == reference.version
+    assert model.predict_many(PROBES) == reference.predict_many(PROBES)
+    assert model.metrics.report() == reference.metrics.report()
+    assert model.snapshot() == reference.snapshot()
+
+
+async def test_labels_submitted_together_share_commits_and_are_learned_in_submission_order(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    batches: list[list[LabelOutcome]] = []
+    learner = await open_learner(
+        label_batch_max=16, on_learned=lambda outcomes: batches.append(list(outcomes))
+    )
+    items = await stored_items(store, project, 50)
+    labels = annotated(items)
+
+    answers = await asyncio.gather(*(learner.submit([label]) for label in labels))
+
+    outcomes = [outcome for [outcome] in answers]
+    assert [outcome.label for outcome in outcomes] == labels
+    assert all(o.error is None and not o.duplicate for o in outcomes)
+    assert [outcome.model_version for outcome in outcomes] == list(range(1, 51))
+    assert learner.commits < len(labels)
+    assert learner.commits == len(batches)
+    assert max(len(batch) for batch in batches) <= 16
+    # The project heard of every outcome once, in the order they were committed.
+    assert [outcome for batch in batches for outcome in batch] == outcomes
+    reference = new_model(project)
+    for item, label in zip(items, labels, strict=True):
+        reference.learn(item.data, label.label, annotator="alice")
+    assert_same_model(learner.model, reference)
+
+
+async def test_labels_are_learned_in_the_order_the_store_gave_them(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    batches: list[list[LabelOutcome]] = []
+    learner = await open_learner(
+        label_batch_max=4, on_learned=lambda outcomes: batches.append(list(outcomes))
+    )
+    items = await stored_items(store, project, 24)
+    labels = annotated(items[:12]) + [
+        NewLabel(f"prod-{item.event_id}", label_of(n), "production", event_id=item.event_id)
+        for n, item in enumerate(items[12:], start=12)
+    ]
+    # Annotators and production, in groups of different sizes, all at once.
+    groups = [labels[0:3], labels[3:4], labels[12:19], labels[4:12], labels[19:24]]
+
+    answers = await asyncio.gather(*(learner.submit(group) for group in groups))
+
+    outcomes = [outcome for answer in answers for outcome in answer]
+    assert all(o.error is None and not o.duplicate for o in outcomes)
+    in_row_order = sorted(outcomes, key=lambda outcome: outcome.row_id or 0)
+    assert [outcome.model_version for outcome in in_row_order] == list(range(1, 25))
+    heard = [outcome.row_id for batch in batches for outcome in batch]
+    assert heard == sorted(heard)
+    # A restart replays the labels by row id: the learner learned them in that order.
+    rebuilt = await rebuild_model(store, project)
+    assert learner.last_label_id == rebuilt.last_label_id == in_row_order[-1].row_id
+    assert_same_model(learner.model, rebuilt.model)
+
+
+async def test_a_label_id_sent_again_is_a_duplicate_and_learned_once(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    learner = await open_learner()
+    first, second = annotated(await stored_items(store, project, 2))
+
+    [stored] = await learner.submit([first])
+    [again, other, twice] = await learner.submit([first, second, second])
+
+    assert not stored.duplicate and stored.model_version == 1
+    assert again.duplicate and (again.row_id, again.model_version) == (stored.row_id, 1)
+    assert not other.duplicate and other.model_version == 2
+    assert twice.duplicate and twice.model_version == 2
+    assert learner.model.version == 2
+    assert len(await store.run(store.replay_labels, project.id, 0)) == 2
+    assert_same_model(learner.model, (await rebuild_model(store, project)).model)
+
+
+async def test_a_fenced_learner_learns_what_another_stored_before_committing_its_own(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    labels = annotated(await stored_items(store, project, 15))
+    first = await open_learner(fenced=True)
+    stale = await open_learner(fenced=True)  # built from the store before `first` commits
+
+    await first.submit(labels[:5])
+    outcomes = await stale.submit(labels[5:10])
+
+    assert all(o.error is None and not o.duplicate for o in outcomes)
+    assert [outcome.model_version for outcome in outcomes] == [6, 7, 8, 9, 10]
+    rebuilt = await rebuild_model(store, project)
+    assert stale.last_label_id == rebuilt.last_label_id
+    assert_same_model(stale.model, rebuilt.model)
+
+    # Now `first` is the stale one: it catches up in turn.
+    outcomes = await first.submit(labels[10:])
+
+    assert [outcome.model_version for outcome in outcomes] == [11, 12, 13, 14, 15]
+    assert_same_model(first.model, (await rebuild_model(store, project)).model)
+
+
+async def test_without_the_fence_a_stale_learner_does_not_catch_up(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    """What the fence is for: an embedded learner is the only writer, and does not check."""
+    labels = annotated(await stored_items(store, project, 10))
+    first = await open_learner()
+    stale = await open_learner()
+
+    await first.submit(labels[:5])
+    outcomes = await stale.submit(labels[5:])
+
+    assert [outcome.model_version for outcome in outcomes] == [1, 2, 3, 4, 5]
+    assert stale.model.version == 5
+    assert (await rebuild_model(store, project)).model.version == 10
+
+
+async def test_close_finishes_the_labels_submitted_before_it_and_refuses_the_rest(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    learner = await open_learner()
+    labels = annotated(await stored_items(store, project, 11))
+
+    # The submit runs first (tasks start in order), so its labels are taken before close.
+    outcomes, _ = await asyncio.wait_for(
+        asyncio.gather(learner.submit(labels[:10]), learner.close()), RECEIVE_TIMEOUT
+    )
+
+    assert [outcome.model_version for outcome in outcomes] == list(range(1, 11))
+    assert learner.model.version == 10
+    with pytest.raises(NotReady) as refused:
+        await learner.submit(labels[10:])
+    assert refused.value.code == "shutting_down"
+    assert len(await store.run(store.replay_labels, project.id, 0)) == 10
+
+
+async def test_a_full_backlog_refuses_more_labels_until_it_drains(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    learner = await open_learner(start=False, pending_labels_max=3)
+    labels = annotated(await stored_items(store, project, 4))
+
+    with pytest.raises(TooManyRequests) as too_many:
+        await learner.submit(labels)  # more at once than there is room for
+    assert too_many.value.code == "learner_busy"
+    assert learner.backlog == 0
+
+    waiting = asyncio.ensure_future(learner.submit(labels[:3]))
+    refused = asyncio.ensure_future(learner.submit(labels[3:]))
+    await asyncio.wait([refused])
+
+    error = refused.exception()
+    assert isinstance(error, TooManyRequests) and error.code == "learner_busy"
+    assert learner.backlog == 3
+    learner.start()
+    assert [outcome.model_version for outcome in await waiting] == [1, 2, 3]
+    assert learner.backlog == 0
+    [late] = await learner.submit(labels[3:])
+    assert late.model_version == 4
+
+
+async def test_a_snapshot_is_stored_once_per_change_and_spares_the_replay(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    learner = await open_learner()
+    labels = annotated(await stored_items(store, project, 6))
+    await learner.submit(labels)
+    assert (await rebuild_model(store, project)).snapshot_owed
+    assert learner.snapshot_due(time.monotonic())
+
+    assert await learner.snapshot() is True
+    assert await learner.snapshot() is False
+
+    assert not learner.snapshot_due(time.monotonic())
+    stored = await store.run(store.latest_snapshot, project.id)
+    assert stored is not None
+    version, last_label_id, _blob = stored
+    assert (version, last_label_id) == (6, learner.last_label_id)
+    rebuilt = await rebuild_model(store, project)
+    assert not rebuilt.snapshot_owed  # restored from the snapshot, nothing replayed on top
+    assert rebuilt.last_label_id == learner.last_label_id
+    assert_same_model(rebuilt.model, learner.model)

@@ -1,0 +1,267 @@
+"""Leasing alone on SQLite: exclusive leases, expiry on the loop's clock, skips, abandoned
+sessions and settled items (streams/leasing.py), told to sessions as notices."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from streamloop.config import Settings
+from streamloop.errors import Conflict
+from streamloop.online.routing import RoutingPolicy
+from streamloop.store import ItemRecord, NewEvent, ProjectRecord, Store
+from streamloop.store.journal import Journal
+from streamloop.streams.annotators import AnnotatorSession
+from streamloop.streams.learner import new_model
+from streamloop.streams.leasing import Leasing
+from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked, Notice
+from support import RECEIVE_TIMEOUT, make_project, ticket
+
+#: Makes the leasing of a project record (see the `open_leasing` fixture).
+OpenLeasing = Callable[[ProjectRecord], Leasing]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def project(store: Store) -> ProjectRecord:
+    return make_project(store)
+
+
+@pytest.fixture
+async def journal(store: Store) -> AsyncIterator[Journal]:
+    journal = Journal(store)
+    journal.start()
+    yield journal
+    await journal.close()
+
+
+@pytest.fixture
+async def open_leasing(
+    store: Store, journal: Journal, tmp_path: Path
+) -> AsyncIterator[OpenLeasing]:
+    """Leasing as the runtime makes it, with an untrained model and no exploration; every
+    session and timer ends after the test."""
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    opened: list[Leasing] = []
+
+    def open_(record: ProjectRecord) -> Leasing:
+        model = new_model(record)
+        leasing = Leasing(
+            record,
+            store,
+            settings,
+            journal,
+            RoutingPolicy(record.strategy),
+            model=lambda: model,
+            exploration=lambda: 0.0,
+            changed=lambda: None,
+        )
+        opened.append(leasing)
+        return leasing
+
+    yield open_
+    for leasing in opened:
+        leasing.close()
+
+
+async def queue_items(store: Store, leasing: Leasing, *event_ids: str) -> dict[str, ItemRecord]:
+    """Store queued items and put them in the leasing's queue, by event id."""
+    events = [
+        NewEvent(event_id, ticket("bug", n), "queued", 1.0) for n, event_id in enumerate(event_ids)
+    ]
+    items = await store.run(store.insert_events, leasing.record.id, events)
+    leasing.requeue(items)
+    return {item.event_id: item for item in items}
+
+
+def session(annotator: str, prefetch: int = 1) -> tuple[AnnotatorSession, list[Notice]]:
+    """A session whose notices are kept, in the order sent."""
+    notices: list[Notice] = []
+    return AnnotatorSession(annotator, prefetch, send=notices.append), notices
+
+
+def said(notices: Sequence[Notice]) -> list[tuple[str, ...]]:
+    """What a session was told, without the predictions and deadlines."""
+    told: list[tuple[str, ...]] = []
+    for notice in notices:
+        match notice:
+            case ItemOffered():
+                told.append(("offered", notice.event_id))
+            case Idle():
+                told.append(("idle",))
+            case LeaseExpired():
+                told.append(("expired", notice.event_id))
+            case LeaseRevoked():
+                told.append(("revoked", notice.event_id, notice.reason))
+    return told
+
+
+def offered(notices: Sequence[Notice]) -> list[str]:
+    return [notice.event_id for notice in notices if isinstance(notice, ItemOffered)]
+
+
+async def test_two_sessions_never_hold_the_same_item(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing
+):
+    leasing = open_leasing(project)
+    items = await queue_items(store, leasing, "e0", "e1", "e2")
+    alice, to_alice = session("alice", prefetch=2)
+    bob, to_bob = session("bob", prefetch=2)
+    carol, to_carol = session("carol", prefetch=2)
+
+    for joining in (alice, bob, carol):
+        leasing.join(joining)
+
+    every = offered(to_alice) + offered(to_bob) + offered(to_carol)
+    assert sorted(every) == sorted(items)  # three offers, each item once
+    assert len(offered(to_alice)) == 2 and len(offered(to_bob)) == 1
+    assert said(to_carol) == [("idle",)]
+    assert {lease.item.event_id for lease in alice.held.values()} == set(offered(to_alice))
+    assert {lease.item.event_id for lease in bob.held.values()} == set(offered(to_bob))
+
+
+async def test_an_expired_lease_stalls_its_session_and_goes_to_one_waiting(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing
+):
+    leasing = open_leasing(dataclasses.replace(project, lease_seconds=0.05))
+    await queue_items(store, leasing, "e0")
+    to_alice: list[Notice] = []
+    expired = asyncio.Event()
+
+    def tell_alice(notice: Notice) -> None:
+        to_alice.append(notice)
+        if isinstance(notice, LeaseExpired):
+            expired.set()
+
+    alice = AnnotatorSession("alice", 1, send=tell_alice)
+    leasing.join(alice)
+    # Only alice's lease is short: bob's, leased after, must not run out while the test
+    # looks (which would be a timing assumption).
+    leasing.record = project
+    bob, to_bob = session("bob")
+    leasing.join(bob)
+    assert said(to_bob) == [("idle",)]
+
+    await asyncio.wait_for(expired.wait(), RECEIVE_TIMEOUT)
+
+    assert said(to_alice) == [("offered", "e0"), ("expired", "e0")]
+    assert alice.stalled and not alice.held
+    assert said(to_bob) == [("idle",), ("offered", "e0")]
+    # A stalled session is handed nothing, however much waits, until its annotator is back.
+    await queue_items(store, leasing, "e1")
+    leasing.serve_waiting()
+    leasing.fill(alice)
+    assert said(to_alice) == [("offered", "e0"), ("expired", "e0")]
+    leasing.touch(alice)
+    assert said(to_alice)[2:] == [("offered", "e1")]
+    assert not alice.stalled
+
+
+async def test_a_skipped_item_goes_to_another_annotator_never_back_to_the_same(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing
+):
+    leasing = open_leasing(project)
+    await queue_items(store, leasing, "e0")
+    alice, to_alice = session("alice")
+    bob, to_bob = session("bob")
+    leasing.join(alice)
+    leasing.join(bob)
+
+    leasing.skip(alice, "e0")
+
+    assert said(to_alice) == [("offered", "e0"), ("idle",)]
+    assert said(to_bob) == [("idle",), ("offered", "e0")]
+    # Back in the queue, it still passes alice by, in this session and in another one.
+    leasing.leave(bob)
+    assert said(to_alice) == [("offered", "e0"), ("idle",)]
+    again, to_again = session("alice")
+    leasing.join(again)
+    assert said(to_again) == [("idle",)]
+    carol, to_carol = session("carol")
+    leasing.join(carol)
+    assert said(to_carol) == [("offered", "e0")]
+
+
+async def test_skipping_an_item_not_held_is_refused(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing
+):
+    leasing = open_leasing(project)
+    await queue_items(store, leasing, "e0")
+    alice, _to_alice = session("alice")
+    bob, _to_bob = session("bob")
+    leasing.join(bob)
+    leasing.join(alice)
+
+    for event_id in ("e0", "never-sent"):  # bob's item, and no item at all
+        with pytest.raises(Conflict) as refused:
+            leasing.skip(alice, event_id)
+        assert refused.value.code == "not_leased"
+    assert [lease.item.event_id for lease in bob.held.values()] == ["e0"]
+
+
+async def test_the_items_of_a_session_that_leaves_go_to_one_waiting(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing
+):
+    leasing = open_leasing(project)
+    await queue_items(store, leasing, "e0", "e1")
+    alice, to_alice = session("alice", prefetch=2)
+    bob, to_bob = session("bob", prefetch=2)
+    leasing.join(alice)
+    leasing.join(bob)
+    assert sorted(offered(to_alice)) == ["e0", "e1"]
+
+    leasing.leave(alice)
+
+    assert said(to_bob)[0] == ("idle",)
+    assert sorted(offered(to_bob)) == ["e0", "e1"]
+    assert len(to_alice) == 2  # told nothing more
+    assert leasing.online() == {"bob"}
+
+
+@pytest.mark.parametrize("labeller", ["bob", None], ids=["another annotator", "production"])
+async def test_an_item_labelled_by_another_is_taken_back_and_replaced(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing, labeller: str | None
+):
+    leasing = open_leasing(project)
+    items = await queue_items(store, leasing, "e0", "e1")
+    alice, to_alice = session("alice")
+    leasing.join(alice)
+    [first] = offered(to_alice)
+    [other] = set(items) - {first}
+
+    leasing.settle(items[first].id, by=labeller)
+
+    assert said(to_alice) == [
+        ("offered", first),
+        ("revoked", first, "labelled"),
+        ("offered", other),
+    ]
+    assert items[first].id not in leasing.queue
+
+
+async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing
+):
+    leasing = open_leasing(project)
+    items = await queue_items(store, leasing, "e0")
+    alice, to_alice = session("alice")
+    leasing.join(alice)
+
+    leasing.settle(items["e0"].id, by="alice")
+
+    assert said(to_alice) == [("offered", "e0")]
+    assert not alice.held
+    assert items["e0"].id not in leasing.queue
+    bob, to_bob = session("bob")
+    leasing.join(bob)
+    assert said(to_bob) == [("idle",)]
