@@ -99,8 +99,9 @@ class Service:
         self._ids = itertools.count(1)
 
     @property
-    def engine(self) -> Any:
-        return self.app.state.engine
+    def core(self) -> Any:
+        """The app's `streamloop.streams.Service` (projects, store, journal)."""
+        return self.app.state.service
 
     async def create_project(self, **overrides: Any) -> dict[str, Any]:
         response = await self.http.post("/api/projects", json=project_spec(**overrides))

@@ -164,7 +164,7 @@ async def test_an_annotate_session_keeps_items_that_arrive_while_a_label_waits(
             ack = await within(session.label(first.id, "billing"))
             assert ack["item_id"] == "evt-0" and ack["model_version"] == 1
             assert ack["duplicate"] is False and ack["label_id"]
-            if not service.engine.store.shared:
+            if not service.core.store.shared:
                 assert list(session.held) == ["evt-1"]  # came during the wait, kept
             assert (await within(session.next_item())).id == "evt-1"
 

@@ -1,4 +1,4 @@
-"""Wiring: the Starlette application around an engine, with its lifespan."""
+"""Wiring: the Starlette application around an service, with its lifespan."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from streamloop.streams import Service
 from streamloop.streams.bridge import KafkaBridge
 from streamloop.ws import routes
 from streamloop.ws.auth import Authenticate, Keyring
+from streamloop.ws.context import dashboards_of
 from streamloop.ws.dashboard import DashboardHubs
 from streamloop.ws.handlers import exception_handlers
 from streamloop.ws.headers import SecurityHeaders
@@ -37,21 +38,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.broker:
         # Model records refused on Kafka count with the rest.
         link = KafkaBridge(settings, refused=refused)
-    engine = Service(settings, link=link)
+    service = Service(settings, link=link)
 
     keyring = Keyring(required=not (settings.on_loopback or settings.open))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await engine.start()
+        await service.start()
         try:
-            async with keyring.kept_fresh(engine, every=_TOKENS_RELOAD_SECONDS):
+            async with keyring.kept_fresh(service, every=_TOKENS_RELOAD_SECONDS):
                 yield
         finally:
-            await app.state.dashboards.close()
-            await engine.stop()  # waits for the outcomes of labels in flight
+            await dashboards_of(app).close()
+            await service.stop()  # waits for the outcomes of labels in flight
 
-    prometheus = registry_for(engine, refused)
+    prometheus = registry_for(service, refused)
     telemetry = Telemetry(prometheus)
     # Outermost first: every request is timed and logged with its id, refused ones too, and
     # every answer carries the security headers; then hosts and origins, before any token.
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=middleware,
     )
     app.state.settings = settings
-    app.state.engine = engine
+    app.state.service = service
     app.state.keyring = keyring
     app.state.dashboards = DashboardHubs()
     app.state.refused = refused

@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     helps = {
         "serve": "run the whole loop in one process",
         "demo": "serve with a ready-made project and a live stream of events",
-        "worker": "a Faust worker that scores and routes events (Kafka engine)",
+        "worker": "a Faust worker that scores and routes events (Kafka service)",
     }
     for name, help_text in helps.items():
         command = commands.add_parser(name, help=help_text, description=help_text)
@@ -285,15 +285,15 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     from streamloop.app import create_app  # imported here: argument errors stay instant
     from streamloop.ws.auth import RedactTokens
-    from streamloop.ws.context import engine_of, keyring_of
+    from streamloop.ws.context import keyring_of, service_of
     from streamloop.ws.telemetry import install_logging
 
     if settings.broker and not _key_usable(settings):
         return 2
     app = create_app(settings)
-    engine = engine_of(app, ready=False)  # not started yet: the lifespan starts it
+    service = service_of(app, ready=False)  # not started yet: the lifespan starts it
     if not (settings.on_loopback or settings.open):
-        tokens, _ever_made = await engine.tokens()
+        tokens, _ever_made = await service.tokens()
         if not tokens:
             print(
                 f"streamloop: refusing to serve on {settings.host} with no API tokens: anyone "
@@ -325,7 +325,7 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         if demo:
             from streamloop.demo import run_demo
 
-            producer = asyncio.create_task(run_demo(engine))
+            producer = asyncio.create_task(run_demo(service))
         print(f"streamloop {__version__} ready", flush=True)
         print(f"  home:       {base}/", flush=True)
         print(f"  annotate:   {base}/static/annotate.html", flush=True)

@@ -130,12 +130,12 @@ class TicketGenerator:
         return event_id, {"text": text}, label
 
 
-async def run_demo(engine: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
+async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
     """Create the demo project if needed, then stream tickets into it until cancelled."""
     try:
-        runtime = engine.project(DEMO_PROJECT)
+        runtime = service.project(DEMO_PROJECT)
     except StreamloopError:
-        await engine.create_project(
+        await service.create_project(
             {
                 "name": DEMO_PROJECT,
                 "labels": list(TicketGenerator.labels),
@@ -147,10 +147,10 @@ async def run_demo(engine: Service, *, per_second: float = 4.0, seed: int = 0) -
                 "seed": seed,
             }
         )
-        runtime = engine.project(DEMO_PROJECT)
+        runtime = service.project(DEMO_PROJECT)
     tickets = iter(TicketGenerator(seed=seed + runtime.events_total))
     log.info("demo: streaming tickets into project %s", DEMO_PROJECT)
-    while engine.ready:
+    while service.ready:
         batch = [next(tickets) for _ in range(4)]
         try:
             await runtime.ingest([(event_id, data) for event_id, data, _label in batch])

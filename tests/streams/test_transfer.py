@@ -97,7 +97,7 @@ async def test_importing_an_export_rebuilds_the_same_model_in_a_new_project(tmp_
         truth = [{"event_id": f"e{n}", "label": LABELS[(n * n) % 3]} for n in range(45)]
         response = await service.http.post("/api/projects/tickets/labels", json={"labels": truth})
         assert response.status_code == 200
-        store = service.engine.store
+        store = service.core.store
         exported = tmp_path / "tickets.jsonl"
         with exported.open("wb") as out:
             await store.run(lambda: write_jsonl(export_labels(store, "tickets"), out))

@@ -316,7 +316,7 @@ async def test_an_item_another_process_released_comes_back_on_resync(postgres_ur
     second_settings = Settings.from_env({}, data_dir=tmp_path / "b", port=0, database=postgres_url)
     async with running(first_settings) as first, running(second_settings) as second:
         await seed(first, 1, exploration=0.0)
-        [runtime] = await second.engine.refresh()
+        [runtime] = await second.core.refresh()
         async with first.annotator("tickets", "alice") as alice:
             assert (await alice.expect("item"))["item"]["id"] == "evt-0"
             async with second.annotator("tickets", "bob") as bob:
@@ -326,7 +326,7 @@ async def test_an_item_another_process_released_comes_back_on_resync(postgres_ur
                 await alice.send({"type": "skip", "item_id": "evt-0"})
                 await alice.send("not json")  # answered after the skip: the skip is done
                 await alice.expect("error")
-                await first.engine.journal.flush()  # the lease's end, written
+                await first.core.journal.flush()  # the lease's end, written
                 assert await runtime.leasing.resync() == 1
                 assert (await bob.expect("item"))["item"]["id"] == "evt-0"
 

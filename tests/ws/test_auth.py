@@ -107,10 +107,10 @@ async def test_a_revoked_token_is_refused_once_the_tokens_are_reloaded(settings,
     async with running(settings) as service:
         headers = bearer(tokens["supervisor"])
         assert (await service.http.get("/api/projects", headers=headers)).status_code == 200
-        store = service.engine.store
+        store = service.core.store
         await store.run(store.tokens.revoke, "supervisor")
         keyring: Keyring = service.app.state.keyring
-        keyring.load(*await service.engine.tokens())  # what the reload task does every 2 s
+        keyring.load(*await service.core.tokens())  # what the reload task does every 2 s
         assert_error(await service.http.get("/api/projects", headers=headers), 401, "invalid_token")
 
 

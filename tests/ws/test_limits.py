@@ -60,7 +60,7 @@ async def test_events_get_429_with_retry_after_while_the_store_is_behind(setting
     async with running(behind) as service:
         await service.create_project()
         await service.send_events("tickets", events(0, 2))
-        store = service.engine.store
+        store = service.core.store
         release = threading.Event()
         # Occupy the store's one thread: the next database call has to wait behind this one.
         holding = asyncio.create_task(store.run(release.wait, 30))

@@ -61,24 +61,24 @@ class Store(LabelStore):
         self.tokens = Tokens(self.engine)
         #: Calls waiting for or running on the store's thread: how far behind it is.
         self.backlog = 0
-        #: Requests admitted and not yet answered (see `admitting`); read, never set, outside.
-        self.admitted = 0
+        #: Requests admitted and not yet answered (see `admitting`).
+        self._admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamloop-store")
 
     @property
     def in_flight(self) -> int:
         """Work the store has taken on: calls on its thread (`backlog`) plus requests admitted
-        whose writes are still to come (`admitted`). A caller caps this to bound memory."""
-        return self.backlog + self.admitted
+        whose writes are still to come. A caller caps this to bound memory."""
+        return self.backlog + self._admitted
 
     @contextlib.contextmanager
     def admitting(self) -> Iterator[None]:
         """Count one request in `in_flight` from before its body is read until it is answered."""
-        self.admitted += 1
+        self._admitted += 1
         try:
             yield
         finally:
-            self.admitted -= 1
+            self._admitted -= 1
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store method on the store's thread and wait for it."""

@@ -10,7 +10,6 @@ from streamloop.streams.service import Embedded, Link, Service
 __all__ = [
     "AnnotatorSession",
     "Embedded",
-    "Engine",
     "Lease",
     "Link",
     "ProjectRuntime",
@@ -18,6 +17,3 @@ __all__ = [
     "RoutingQueue",
     "Service",
 ]
-
-#: The old name, until the web layer's edits land (issue 16).
-Engine = Service

@@ -33,9 +33,7 @@ def exploration(record: ProjectRecord, model: OnlineModel) -> float:
     return exploration_now(record.exploration, model.drift_state)
 
 
-def score(
-    model: OnlineModel, rows: Sequence[Mapping[str, Any]]
-) -> list[Prediction | ValueError]:
+def score(model: OnlineModel, rows: Sequence[Mapping[str, Any]]) -> list[Prediction | ValueError]:
     """Each row's prediction, as a batch where the model has a batch path; a row that does
     not fit the model gets its error instead, and the others are scored one at a time."""
     try:

@@ -287,6 +287,7 @@ class LocalLearner:
         # Cannot be off while this learner is the only writer of the project's labels.
         self.last_label_id = learn_replayed(self.model, [stored], self.last_label_id)
 
+
 def admit(closing: bool, room: int, count: int) -> None:
     """Refuse ``count`` labels a learner cannot take now: it is stopping (503), or it has room
     for fewer (429, retry shortly)."""
@@ -299,8 +300,9 @@ def admit(closing: bool, room: int, count: int) -> None:
 
 
 def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:
-    """Learn stored labels in their order; returns the id of the last one learned. The one
-    place a stored label becomes a `OnlineModel.learn` call: live, replayed, or exported."""
+    """Learn stored labels in their order; returns the id of the last one learned. A label is
+    learned through here live (`LocalLearner`) and replayed (restarts, a fenced catch-up); an
+    export learns its rows itself, as it needs each one's prediction."""
     for label in replay:
         learned = model.learn(
             label.data,

@@ -339,4 +339,3 @@ class Leasing:
             shed.extend(self.queue.push(queued))
         if shed:
             self.journal.items_shed(shed)
-

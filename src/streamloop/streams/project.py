@@ -162,19 +162,15 @@ class ProjectRuntime:
         clients post at once, at most that many bodies are in memory while the database or
         the learner is behind.
         """
-        store = self.store
-        if store.backlog + store.admitted >= self.settings.store_backlog_max:
+        if self.store.in_flight >= self.settings.store_backlog_max:
             raise TooManyRequests(
                 "too many requests are being stored or read at once; retry shortly",
                 code="store_busy",
             )
         if self.learner.backlog >= self.settings.pending_labels_max:
             raise TooManyRequests("the learner is behind; retry shortly", code="learner_busy")
-        store.admitted += 1
-        try:
+        with self.store.admitting():
             yield
-        finally:
-            store.admitted -= 1
 
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[Scored]:
         """Score a batch, store it, and route the new items into the queue."""
@@ -488,4 +484,3 @@ class ProjectRuntime:
     def _changed(self) -> None:
         for listener in list(self._listeners):
             listener()
-

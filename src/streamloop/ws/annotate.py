@@ -26,7 +26,7 @@ from streamloop.errors import (
 )
 from streamloop.streams import AnnotatorSession, ProjectRuntime
 from streamloop.ws import frames
-from streamloop.ws.context import engine_of, settings_of
+from streamloop.ws.context import refused_of, service_of, settings_of, telemetry_of
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Rate, Refusals
 from streamloop.ws.payloads import (
@@ -68,7 +68,7 @@ _MESSAGES: dict[str, type[BaseModel]] = {
 async def annotate(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
-        runtime = engine_of(websocket).project(websocket.path_params["project"])
+        runtime = service_of(websocket).project(websocket.path_params["project"])
         annotator, prefetch = _identity(websocket)
         _check_share(runtime, annotator, prefetch, settings_of(websocket))
     except StreamloopError as exc:
@@ -77,7 +77,7 @@ async def annotate(websocket: WebSocket) -> None:
     outbox = _Outbox()
     writer = asyncio.create_task(_write(websocket, outbox))
 
-    refused: Refusals = websocket.app.state.refused
+    refused = refused_of(websocket)
 
     def not_reading() -> None:
         if writer.cancelling():
@@ -105,7 +105,7 @@ async def annotate(websocket: WebSocket) -> None:
         settings.max_frame_bytes,
         Rate(settings.socket_messages_per_second, burst=2 * settings.socket_messages_per_second),
         refused,
-        websocket.app.state.telemetry.acks,
+        telemetry_of(websocket).acks,
     )
     reader = asyncio.create_task(
         _read(websocket, runtime, session, limits, outbox, settings.slow_reader_seconds, send)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamloop.errors import Forbidden, StreamloopError, Unauthenticated
 from streamloop.store.tokens import Principal, digest
-from streamloop.streams import Engine
+from streamloop.streams import Service
 from streamloop.ws.handlers import refuse
 
 __all__ = [
@@ -166,15 +166,15 @@ class Keyring:
         return self._principals.get(digest(secret))
 
     @contextlib.asynccontextmanager
-    async def kept_fresh(self, engine: Engine, every: float) -> AsyncIterator[None]:
+    async def kept_fresh(self, service: Service, every: float) -> AsyncIterator[None]:
         """Load the tokens now, then reload them in the background while the block runs."""
-        self.load(*await engine.tokens())
+        self.load(*await service.tokens())
 
         async def reload() -> None:
             while True:
                 await asyncio.sleep(every)
                 try:
-                    self.load(*await engine.tokens())
+                    self.load(*await service.tokens())
                 except Exception:  # the store unavailable, or worse: keep the last set, go on
                     log.exception("could not reload the API tokens; keeping the last ones")
 

@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 
 from streamloop.config import Settings
 from streamloop.errors import NotReady, TooManyRequests
-from streamloop.streams import Engine
+from streamloop.streams import Service
 from streamloop.ws.limits import Refusals
 from streamloop.ws.telemetry import Telemetry
 
@@ -28,11 +28,11 @@ if TYPE_CHECKING:  # both import this module
 __all__ = [
     "admitting_body",
     "dashboards_of",
-    "engine_of",
     "keyring_of",
     "openapi_of",
     "prometheus_of",
     "refused_of",
+    "service_of",
     "settings_of",
     "telemetry_of",
 ]
@@ -46,13 +46,13 @@ def _state(owner: Owner) -> State:
     return app.state
 
 
-def engine_of(owner: Owner, *, ready: bool = True) -> Engine:
-    """The running engine; 503 while starting or stopping, unless ``ready`` is False (as for
-    the command line, which holds the engine before the lifespan starts it)."""
-    engine: Engine = _state(owner).engine
-    if ready and not engine.ready:
+def service_of(owner: Owner, *, ready: bool = True) -> Service:
+    """The running service; 503 while starting or stopping, unless ``ready`` is False (as for
+    the command line, which holds the service before the lifespan starts it)."""
+    service: Service = _state(owner).service
+    if ready and not service.ready:
         raise NotReady("streamloop is starting or stopping; retry shortly")
-    return engine
+    return service
 
 
 def settings_of(owner: Owner) -> Settings:

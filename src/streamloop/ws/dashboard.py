@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from streamloop.errors import StreamloopError
 from streamloop.streams import ProjectRuntime
-from streamloop.ws.context import dashboards_of, engine_of, refused_of, settings_of
+from streamloop.ws.context import dashboards_of, refused_of, service_of, settings_of
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse, dumps
@@ -29,7 +29,7 @@ _IDLE_REFRESH_SECONDS = 5.0
 
 
 async def get_metrics(request: Request) -> Response:
-    runtime = engine_of(request).project(request.path_params["project"])
+    runtime = service_of(request).project(request.path_params["project"])
     return OrjsonResponse(runtime.metrics())
 
 
@@ -90,14 +90,14 @@ class DashboardHubs:
 
 
 async def get_history(request: Request) -> Response:
-    runtime = engine_of(request).project(request.path_params["project"])
+    runtime = service_of(request).project(request.path_params["project"])
     return OrjsonResponse(runtime.history())
 
 
 async def dashboard(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
-        runtime = engine_of(websocket).project(websocket.path_params["project"])
+        runtime = service_of(websocket).project(websocket.path_params["project"])
     except StreamloopError as exc:
         await send_error_and_close(websocket, exc)
         return

@@ -12,8 +12,8 @@ from starlette.responses import Response
 
 from streamloop.errors import NotReady
 from streamloop.online.drift import DRIFT_STATES
-from streamloop.streams import Engine
-from streamloop.ws.context import engine_of, prometheus_of
+from streamloop.streams import Service
+from streamloop.ws.context import prometheus_of, service_of
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
 
@@ -28,10 +28,10 @@ async def healthz(_request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     try:
-        engine = engine_of(request)
+        service = service_of(request)
     except NotReady as error:
         return OrjsonResponse(error.body(), status_code=error.http_status)
-    return OrjsonResponse({"status": "ready", "projects": len(engine.projects())})
+    return OrjsonResponse({"status": "ready", "projects": len(service.projects())})
 
 
 async def prometheus_metrics(request: Request) -> Response:
@@ -41,8 +41,8 @@ async def prometheus_metrics(request: Request) -> Response:
 class _LoopCollector(Collector):
     """Reads every project's figures at scrape time, so nothing is counted twice."""
 
-    def __init__(self, engine: Engine, refused: Refusals) -> None:
-        self.engine = engine
+    def __init__(self, service: Service, refused: Refusals) -> None:
+        self.service = service
         self.refused = refused
 
     def collect(self) -> Iterator[Metric]:
@@ -95,8 +95,8 @@ class _LoopCollector(Collector):
                 "streamloop_lease_expiries", "Leases that expired.", labels=["project"]
             ),
         }
-        if self.engine.ready:
-            for runtime in self.engine.projects():
+        if self.service.ready:
+            for runtime in self.service.projects():
                 figures = runtime.metrics()
                 name = [runtime.record.name]
                 for key, family in gauges.items():
@@ -121,7 +121,7 @@ class _LoopCollector(Collector):
         yield refused
 
 
-def registry_for(engine: Engine, refused: Refusals) -> CollectorRegistry:
+def registry_for(service: Service, refused: Refusals) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_LoopCollector(engine, refused))
+    registry.register(_LoopCollector(service, refused))
     return registry

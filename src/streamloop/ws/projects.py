@@ -13,7 +13,7 @@ from starlette.responses import Response
 from streamloop import __version__
 from streamloop.store.tokens import Principal
 from streamloop.ws.auth import required_roles
-from streamloop.ws.context import admitting_body, engine_of, settings_of
+from streamloop.ws.context import admitting_body, service_of, settings_of
 from streamloop.ws.payloads import OrjsonResponse, ProjectSpec, parse, read_json
 
 __all__ = ["SUMMARY_FIGURES", "create_project", "get_model", "get_project", "list_projects"]
@@ -33,7 +33,7 @@ SUMMARY_FIGURES = (
 async def create_project(request: Request) -> Response:
     with admitting_body(request):
         spec = parse(ProjectSpec, await read_json(request, settings_of(request)))
-        record = await engine_of(request).create_project(spec.model_dump())
+        record = await service_of(request).create_project(spec.model_dump())
     return OrjsonResponse(record.as_json(), status_code=status.HTTP_201_CREATED)
 
 
@@ -44,7 +44,7 @@ async def list_projects(request: Request) -> Response:
             **runtime.record.as_json(),
             "summary": _summary(runtime.metrics()) if summarised else None,
         }
-        for runtime in engine_of(request).projects()
+        for runtime in service_of(request).projects()
     ]
     return OrjsonResponse({"projects": projects})
 
@@ -60,13 +60,13 @@ def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def get_project(request: Request) -> Response:
-    runtime = engine_of(request).project(request.path_params["project"])
+    runtime = service_of(request).project(request.path_params["project"])
     return OrjsonResponse(runtime.record.as_json())
 
 
 async def get_model(request: Request) -> Response:
     """The project's model as it is now: its River pipeline, pickled (see the README)."""
-    runtime = engine_of(request).project(request.path_params["project"])
+    runtime = service_of(request).project(request.path_params["project"])
     version, blob = await runtime.model_pickle()
     name = f"{runtime.record.name}-v{version}.pkl"
     headers = {

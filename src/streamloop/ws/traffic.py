@@ -10,7 +10,7 @@ from starlette.responses import Response
 from streamloop.errors import PayloadTooLarge
 from streamloop.streams import ProjectRuntime
 from streamloop.ws import frames
-from streamloop.ws.context import admitting_body, engine_of, settings_of
+from streamloop.ws.context import admitting_body, service_of, settings_of
 from streamloop.ws.payloads import (
     EventsBody,
     OrjsonResponse,
@@ -25,7 +25,7 @@ __all__ = ["post_events", "post_labels", "predict"]
 
 
 async def post_events(request: Request) -> Response:
-    runtime = engine_of(request).project(request.path_params["project"])
+    runtime = service_of(request).project(request.path_params["project"])
     # Admitted (or refused, which costs next to nothing) before the body is read.
     with runtime.admitting_events():
         return await _post_events(request, runtime)
@@ -49,7 +49,7 @@ async def _post_events(request: Request, runtime: ProjectRuntime) -> Response:
 
 async def predict(request: Request) -> Response:
     settings = settings_of(request)
-    runtime = engine_of(request).project(request.path_params["project"])
+    runtime = service_of(request).project(request.path_params["project"])
     with admitting_body(request):
         body = parse(PredictBody, await read_json(request, settings))
         check_data(runtime.record.input, body.data, settings)
@@ -57,7 +57,7 @@ async def predict(request: Request) -> Response:
 
 
 async def post_labels(request: Request) -> Response:
-    runtime = engine_of(request).project(request.path_params["project"])
+    runtime = service_of(request).project(request.path_params["project"])
     # Labels go to the store and the learner: they share the events' admission.
     with runtime.admitting_events():
         return await _post_labels(request, runtime)
