@@ -29,6 +29,18 @@ async def test_prometheus_metrics_count_the_loop(service):
     assert 'streamloop_drifts_total{project="tickets"} 0.0' in text
 
 
+async def test_journal_writes_dropped_are_counted_where_an_operator_looks(service):
+    # The journal's own test drops entries for real (tests/store); this one follows the count
+    # to the two places it is read.
+    await service.create_project()
+    figures = (await service.http.get("/api/projects/tickets/metrics")).json()
+    assert figures["journal_dropped_total"] == 0
+    service.core.journal.dropped = 7
+    figures = (await service.http.get("/api/projects/tickets/metrics")).json()
+    assert figures["journal_dropped_total"] == 7
+    assert "streamloop_journal_dropped_total 7.0" in (await service.http.get("/metrics")).text
+
+
 async def test_the_home_page_is_served(service):
     response = await service.http.get("/")
     assert response.status_code == 200 and "streamloop" in response.text

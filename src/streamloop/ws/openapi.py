@@ -185,6 +185,7 @@ _SCHEMAS: dict[str, Schema] = {
         # Stream mode adds the gate's figures: arrivals_per_hour, budget_per_hour, ...
         routing=_object(mode={"enum": ["pool", "stream"]}),
         label_commits_total=_COUNT,
+        journal_dropped_total=_COUNT,
         annotators=_pairs(
             _object(labels=_COUNT, agreement=_SHARE_OR_NULL, corrections=_COUNT, online=_BOOLEAN)
         ),

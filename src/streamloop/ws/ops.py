@@ -119,6 +119,13 @@ class _LoopCollector(Collector):
         for reason, count in sorted(self.refused.items()):
             refused.add_metric([reason], float(count))
         yield refused
+        dropped = CounterMetricFamily(
+            "streamloop_journal_dropped",
+            "Background writes (lease history, shed items) dropped because the store fell "
+            "that far behind.",
+        )
+        dropped.add_metric([], float(self.service.journal.dropped))
+        yield dropped
 
 
 def registry_for(service: Service, refused: Refusals) -> CollectorRegistry:
