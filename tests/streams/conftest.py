@@ -1,13 +1,28 @@
-"""Fixtures of the stream tests: a streamloop cluster on the test broker and database."""
+"""Fixtures of the stream tests: a store and a project on SQLite for the parts alone, and a
+streamloop cluster on the test broker and database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from kafka_cluster import Cluster
+from streamloop.store import ProjectRecord, Store
+from support import make_project
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def project(store: Store) -> ProjectRecord:
+    return make_project(store)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from streamloop.streams.learner import (
     new_model,
     rebuild_model,
 )
-from support import RECEIVE_TIMEOUT, make_project, ticket
+from support import RECEIVE_TIMEOUT, ticket
 
 #: The project's labels (see `make_project`) and the kind of ticket text each one gets.
 KINDS = {"a": "billing", "b": "bug"}
@@ -36,18 +36,6 @@ OpenLearner = Callable[..., Awaitable[LocalLearner]]
 
 def ignore(outcomes: Sequence[LabelOutcome]) -> None:
     """An `OnLearned` for the tests that do not look at what the project hears."""
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def project(store: Store) -> ProjectRecord:
-    return make_project(store)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,22 +19,10 @@ from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import new_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked, Notice
-from support import RECEIVE_TIMEOUT, make_project, ticket
+from support import RECEIVE_TIMEOUT, ticket
 
 #: Makes the leasing of a project record (see the `open_leasing` fixture).
 OpenLeasing = Callable[[ProjectRecord], Leasing]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def project(store: Store) -> ProjectRecord:
-    return make_project(store)
 
 
 @pytest.fixture
