@@ -62,7 +62,7 @@ function render(m) {
   renderConfusion(m.confusion);
   $("annotators").tBodies[0].replaceChildren(...Object.entries(m.annotators ?? {}).map(([name, a]) =>
     el("tr", {}, el("td", {}, name),
-      el("td", {}, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
+      el("td", { class: "status" }, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
       el("td", { class: "num" }, number(a.labels)), el("td", { class: "num" }, percent(a.agreement)),
       el("td", { class: "num" }, number(a.corrections)))));
 }

@@ -16,7 +16,7 @@ async function refresh() {
         el("td", {}, el("b", {}, p.name), el("br"), el("small", {}, `${p.input} · ${p.model} · ${p.strategy}`)),
         el("td", {}, p.labels.join(", ")),
         el("td", { class: "num" }, number(m.model_version)),
-        el("td", { class: "num" }, percent(m.accuracy)),
+        el("td", { class: "num" }, percent(m.accuracy_estimate)),
         el("td", { class: "num" }, number(m.queue_depth)),
         el("td", { class: "num" }, number(m.annotators_online)),
         el("td", { class: "num" }, m.labels_per_minute?.toFixed(1) ?? "–"),

@@ -194,9 +194,10 @@ async def test_the_home_page_shows_each_projects_figures_from_the_list_alone(
         requested: list[str] = []
         page.on("request", lambda request: requested.append(urlsplit(request.url).path))
         await page.goto(f"{service.base}/")
-        # Model version, accuracy, queue, annotators online, labels per minute.
+        # Model version, accuracy on traffic (none yet: no random draw labelled), queue,
+        # annotators online, labels per minute.
         figures = page.locator('tr[data-project="tickets"] td.num')
-        await expect(figures).to_have_text(["1", "0.0 %", "2", "0", "1.0"], timeout=PATIENCE_MS)
+        await expect(figures).to_have_text(["1", "–", "2", "0", "1.0"], timeout=PATIENCE_MS)
         assert {path for path in requested if path.startswith("/api/")} == {"/api/projects"}
 
 
@@ -295,3 +296,25 @@ async def test_with_auth_on_the_app_works_from_a_token_link_and_hides_the_token(
         stranger = await (await browser.new_context()).new_page()
         await stranger.goto(f"{service.base}{link}")
         await expect(stranger.locator("body")).to_contain_text("token", timeout=PATIENCE_MS)
+
+
+async def test_on_a_phone_no_page_is_wider_than_the_screen(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 3)
+        # Online, so the dashboard's annotators table has a row, with a long name.
+        ana = await annotator_page(browser, service.base, "ana-with-a-long-name")
+        await next_item(ana, [])
+        phone = await browser.new_context(viewport={"width": 390, "height": 844})
+        pages = {
+            "/": "#projects tbody tr",
+            "/static/dashboard.html?project=tickets": "#annotators tbody tr",
+            "/static/annotate.html?project=tickets&annotator=bob": "#work",
+        }
+        for path, filled in pages.items():
+            screen = await phone.new_page()
+            await screen.goto(f"{service.base}{path}")
+            await expect(screen.locator(filled).first).to_be_visible(timeout=PATIENCE_MS)
+            width = await screen.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{path} is {width} px wide on a 390 px screen"

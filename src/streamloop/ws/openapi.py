@@ -231,7 +231,7 @@ _POSTING = (NotFound, *_READING_A_BODY)
 _SUMMARY: Schema = {
     **_object(
         model_version=_COUNT,
-        accuracy=_SHARE_OR_NULL,
+        accuracy_estimate=_SHARE_OR_NULL,
         queue_depth=_COUNT,
         annotators_online=_COUNT,
         labels_per_minute={"type": "number", "minimum": 0},

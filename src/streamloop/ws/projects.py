@@ -20,10 +20,11 @@ __all__ = ["SUMMARY_FIGURES", "create_project", "get_model", "get_project", "lis
 
 #: The figures the list gives for each project (its `summary`), read from its metrics: what the
 #: home page shows, so that one request fills the page. Null for a caller whose token may not
-#: read the metrics: the list is open to every role, the figures are not.
+#: read the metrics: the list is open to every role, the figures are not. The accuracy shown is
+#: the estimate on traffic (`unbiased_accuracy.estimate`), the figure the dashboard leads with.
 SUMMARY_FIGURES = (
     "model_version",
-    "accuracy",
+    "accuracy_estimate",
     "queue_depth",
     "annotators_online",
     "labels_per_minute",
@@ -56,7 +57,8 @@ def _may_read_metrics(principal: Principal | None) -> bool:
 
 
 def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    return {figure: metrics[figure] for figure in SUMMARY_FIGURES}
+    figures = {**metrics, "accuracy_estimate": metrics["unbiased_accuracy"]["estimate"]}
+    return {figure: figures[figure] for figure in SUMMARY_FIGURES}
 
 
 async def get_project(request: Request) -> Response:
