@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.sync.client import ClientConnection as SyncClientConnection
 from websockets.sync.client import connect as sync_connect
+from websockets.typing import Origin
 
 from streamloop.app import create_app
 from streamloop.cli import server_config
@@ -125,8 +126,8 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def dashboard(self, project: str) -> AsyncIterator[Socket]:
-        async with connect(f"{self.ws_base}/ws/projects/{project}/dashboard") as ws:
-            yield Socket(ws, DASHBOARD_NOTICES)
+        async with dashboard(self.base, project) as socket:
+            yield socket
 
 
 # -- client sockets: the frame logic once, over asyncio and over threads ----------------------
@@ -141,9 +142,13 @@ def ws_url(base: str) -> str:
     return base if base.startswith("ws") else "ws" + base.removeprefix("http")
 
 
-def annotate_url(base: str, project: str, annotator: str, **query: Any) -> str:
-    """The annotate socket of ``project`` on the service at ``base``."""
-    params = httpx.QueryParams({"annotator": annotator, **query})
+def annotate_url(base: str, project: str, annotator: str | None, **query: Any) -> str:
+    """The annotate socket of ``project`` on the service at ``base``.
+
+    ``annotator`` None sends no name: with tokens on, the token names the annotator.
+    """
+    named = {} if annotator is None else {"annotator": annotator}
+    params = httpx.QueryParams({**named, **query})
     return f"{ws_url(base)}/ws/projects/{project}/annotate?{params}"
 
 
@@ -164,6 +169,8 @@ class Frames:
     def __init__(self, notices: frozenset[str], keep_items: bool = False) -> None:
         self.notices = notices
         self.keep_items = keep_items
+        #: How long one message may take; a test that knows the server waits longer raises it.
+        self.timeout = RECEIVE_TIMEOUT
         #: Item messages kept, oldest first, that :meth:`next_item` has not handed out.
         self.items: list[dict[str, Any]] = []
         #: Whether an idle notice came after the last item: nothing more is on its way.
@@ -212,7 +219,7 @@ class Socket(Frames):
         self.ws = ws
 
     async def recv(self) -> dict[str, Any]:
-        return self._read(await asyncio.wait_for(self.ws.recv(), RECEIVE_TIMEOUT))
+        return self._read(await asyncio.wait_for(self.ws.recv(), self.timeout))
 
     async def expect(self, *types: str, keep_items: bool = False) -> dict[str, Any]:
         """The next message of one of ``types``, passing over notices (and keeping items)."""
@@ -248,7 +255,7 @@ class SyncSocket(Frames):
         self.ws = ws
 
     def recv(self) -> dict[str, Any]:
-        return self._read(self.ws.recv(timeout=RECEIVE_TIMEOUT))
+        return self._read(self.ws.recv(timeout=self.timeout))
 
     def expect(self, *types: str, keep_items: bool = False) -> dict[str, Any]:
         """The next message of one of ``types``, passing over notices (and keeping items)."""
@@ -279,10 +286,42 @@ class SyncSocket(Frames):
 
 
 @contextlib.asynccontextmanager
-async def annotator(base: str, project: str, name: str, **query: Any) -> AsyncIterator[Socket]:
-    """An annotator's socket on the service at ``base`` (a :class:`Service`'s or a process's)."""
-    async with connect(annotate_url(base, project, name, **query)) as ws:
+async def annotator(
+    base: str,
+    project: str,
+    name: str | None,
+    *,
+    additional_headers: dict[str, str] | None = None,
+    origin: str | None = None,
+    **query: Any,
+) -> AsyncIterator[Socket]:
+    """An annotator's socket on the service at ``base`` (a :class:`Service`'s or a process's).
+
+    ``additional_headers`` and ``origin`` go into the handshake (a token, a page's origin).
+    """
+    async with connect(
+        annotate_url(base, project, name, **query),
+        additional_headers=additional_headers,
+        origin=Origin(origin) if origin else None,
+    ) as ws:
         yield Socket(ws)
+
+
+@contextlib.asynccontextmanager
+async def dashboard(
+    base: str,
+    project: str,
+    *,
+    additional_headers: dict[str, str] | None = None,
+    origin: str | None = None,
+) -> AsyncIterator[Socket]:
+    """A dashboard's socket on the service at ``base``; the handshake as for :func:`annotator`."""
+    async with connect(
+        f"{ws_url(base)}/ws/projects/{project}/dashboard",
+        additional_headers=additional_headers,
+        origin=Origin(origin) if origin else None,
+    ) as ws:
+        yield Socket(ws, DASHBOARD_NOTICES)
 
 
 @contextlib.contextmanager

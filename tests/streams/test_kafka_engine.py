@@ -14,11 +14,10 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
-from websockets.asyncio.client import ClientConnection, connect
 
 from kafka_cluster import Cluster, event, metrics_until
 from streamloop.store import Store
-from support import RECEIVE_TIMEOUT, ServeProcess, project_spec
+from support import RECEIVE_TIMEOUT, ServeProcess, Socket, annotator, project_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -45,14 +44,9 @@ async def test_events_from_a_plain_producer_are_scored_and_reach_annotators(clus
         await dead.stop()
     assert "text" in refused["error"] and '"bad"' in refused["event"]
 
-    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a&prefetch=5"
-    async with connect(url) as ws:
-        items: set[str] = set()
-        while len(items) < 5:
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
-            if message["type"] == "item":
-                items.add(message["item"]["id"])
-    assert items == scored
+    async with annotator(serve.base, "tickets", "a", prefetch=5) as socket:
+        items = [(await socket.next_item())["item"]["id"] for _ in range(5)]
+    assert sorted(items) == sorted(scored)  # each scored event once, the refused one never
 
 
 async def test_a_label_reaches_every_worker_as_a_new_model_version(cluster: Cluster):
@@ -63,19 +57,10 @@ async def test_a_label_reaches_every_worker_as_a_new_model_version(cluster: Clus
     await cluster.produce([event(0)])
     assert (await cluster.next_scored())["model_version"] == 0
 
-    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
-    async with connect(url) as ws:
-        while True:
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
-            if message["type"] == "item":
-                await ws.send(
-                    orjson.dumps(
-                        {"type": "label", "item_id": "evt-0", "label": "billing", "label_id": "l-0"}
-                    ).decode()
-                )
-            elif message["type"] == "ack":
-                assert message["model_version"] == 1
-                break
+    async with annotator(serve.base, "tickets", "a") as socket:
+        assert (await socket.next_item())["item"]["id"] == "evt-0"
+        ack = await socket.label("evt-0", "billing", "l-0")
+        assert ack["type"] == "ack" and ack["model_version"] == 1, ack
 
     # Events keyed over every partition, so both workers score some; each must have
     # hot-swapped to version 1 by the time it scores them.
@@ -134,26 +119,25 @@ async def test_two_web_processes_on_one_postgresql_never_lease_an_item_twice(clu
     all_acked = asyncio.Event()
 
     async def annotate(serve: ServeProcess, name: str) -> None:
-        url = serve.base.replace("http", "ws")
-        url += f"/ws/projects/tickets/annotate?annotator={name}&prefetch=3"
-        async with connect(url) as ws:
-            await label_everything(ws, name)
+        async with annotator(serve.base, "tickets", name, prefetch=3) as socket:
+            await label_everything(socket, name)
 
-    async def label_everything(ws: ClientConnection, name: str) -> None:
+    async def label_everything(socket: Socket, name: str) -> None:
+        # Every item is labelled as it comes, without waiting for the acks before it.
         while not all_acked.is_set():
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
+            message = await socket.expect("item", "ack")
             if message["type"] == "item":
                 item = message["item"]["id"]
                 received.setdefault(item, []).append(name)
-                label = {"type": "label", "item_id": item, "label": "bug", "label_id": item}
-                await ws.send(orjson.dumps(label).decode())
-            elif message["type"] == "ack":
+                await socket.send(
+                    {"type": "label", "item_id": item, "label": "bug", "label_id": item}
+                )
+            else:
                 assert not message["duplicate"], message
+                assert message["label_id"] == message["item_id"], message
                 acked.add(message["item_id"])
                 if len(acked) == total:
                     all_acked.set()
-            else:
-                assert message["type"] in ("hello", "idle"), message
 
     annotators = [
         asyncio.create_task(annotate(serve, f"{tag}{n}"))

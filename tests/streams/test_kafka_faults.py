@@ -7,7 +7,6 @@ SIGKILL between labels. Nothing acknowledged is lost, and learning goes on.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -16,13 +15,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
 
 from kafka_cluster import Cluster, event, metrics_until
 from streamloop.store import Store
-from support import RECEIVE_TIMEOUT, ServeProcess, project_spec
+from support import RECEIVE_TIMEOUT, ServeProcess, Socket, annotator, project_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -87,31 +84,32 @@ async def own_cluster(broker: Broker, postgres_url: str, tmp_path: Path) -> Asyn
         await cluster.close()
 
 
-async def label_items(ws: ClientConnection, count: int, prefix: str) -> list[int]:
+async def label_items(socket: Socket, count: int, prefix: str) -> list[int]:
     """Label the next ``count`` items sent, as a client should; the model version of each.
 
     A label the server could not confirm (a 503-like error frame) is sent again with the same
     ``label_id``, which the contract makes safe: it is learned once whatever happened to the
     first attempt.
     """
+    # A broker reconnecting or a labels partition moving may hold a label's answer a while.
+    socket.timeout = RECEIVE_TIMEOUT * 3
     versions: dict[str, int] = {}
     sent: list[dict[str, str]] = []
     while len(versions) < count:
-        message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT * 3))
+        message = await socket.expect("item", "ack", "error")
         if message["type"] == "item":
             item = message["item"]["id"]
             label = {"type": "label", "item_id": item, "label": "bug", "label_id": prefix + item}
             sent.append(label)
-            await ws.send(orjson.dumps(label).decode())
+            await socket.send(label)
         elif message["type"] == "ack":
+            assert message["label_id"] in {label["label_id"] for label in sent}, message
             versions[message["label_id"]] = message["model_version"]
-        elif message["type"] == "error":
+        else:
             assert message["code"] in ("learner_timeout", "broker_unavailable"), message
             for label in sent:
                 if label["label_id"] not in versions:
-                    await ws.send(orjson.dumps(label).decode())
-        else:
-            assert message["type"] in ("hello", "idle"), message
+                    await socket.send(label)
     return sorted(versions.values())
 
 
@@ -130,17 +128,16 @@ async def test_a_broker_restart_loses_nothing_acknowledged(own_cluster: Cluster,
     await cluster.produce([event(n) for n in range(20)])
     for _ in range(20):
         await cluster.next_scored()
-    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
-    async with connect(url) as ws:
-        assert await label_items(ws, 5, "before-") == [1, 2, 3, 4, 5]
+    async with annotator(serve.base, "tickets", "a") as socket:
+        assert await label_items(socket, 5, "before-") == [1, 2, 3, 4, 5]
 
     broker.stop()
     broker.start()
 
     # The producer, serve, the worker and its learner all reconnect by themselves.
     await cluster.produce([event(n) for n in range(20, 40)])
-    async with connect(url) as ws:
-        assert await label_items(ws, 5, "after-") == [6, 7, 8, 9, 10]
+    async with annotator(serve.base, "tickets", "a") as socket:
+        assert await label_items(socket, 5, "after-") == [6, 7, 8, 9, 10]
     metrics = await metrics_until(serve, lambda m: m["model_version"] == 10)
     assert metrics["labels_total"] == 10
     while True:  # every event acknowledged by the broker was scored and stored
@@ -163,14 +160,13 @@ async def test_the_learner_killed_mid_stream_hands_its_project_over(cluster: Clu
     await cluster.produce([event(n) for n in range(30)])
     for _ in range(30):
         await cluster.next_scored()
-    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
-    async with connect(url) as ws:
-        assert await label_items(ws, 5, "") == [1, 2, 3, 4, 5]
+    async with annotator(serve.base, "tickets", "a") as socket:
+        assert await label_items(socket, 5, "") == [1, 2, 3, 4, 5]
         second = cluster.start_worker()
         first.kill(signal.SIGKILL)
         # The labels partition moves to the second worker, which rebuilds the model from
         # the store (snapshot plus labels) and goes on from version 5: none lost or repeated.
-        assert await label_items(ws, 5, "") == [6, 7, 8, 9, 10]
+        assert await label_items(socket, 5, "") == [6, 7, 8, 9, 10]
     metrics = await metrics_until(serve, lambda m: m["model_version"] == 10)
     assert metrics["labels_total"] == 10
     assert second.process.poll() is None

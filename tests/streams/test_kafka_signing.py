@@ -8,22 +8,19 @@ count them, and still load the next version the project's real learner publishes
 
 from __future__ import annotations
 
-import asyncio
 import pathlib
 import pickle
 import secrets
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from websockets.asyncio.client import connect
 
 from kafka_cluster import Cluster, event, metrics_until
 from streamloop.streams import topics
 from streamloop.streams.signing import Signer
-from support import RECEIVE_TIMEOUT, project_spec
+from support import annotator, project_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -105,13 +102,7 @@ async def test_forged_model_records_are_refused_and_the_next_good_version_loads(
 
 async def label_first_item(base: str) -> None:
     """Label the item an annotator is given first; wait for its ack, the new version's."""
-    url = base.replace("http", "ws") + "/ws/projects/tickets/annotate?annotator=a"
-    async with connect(url) as ws:
-        while True:
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
-            if message["type"] == "item":
-                label = {"type": "label", "item_id": "evt-0", "label": "billing", "label_id": "l"}
-                await ws.send(orjson.dumps(label).decode())
-            elif message["type"] == "ack":
-                assert message["model_version"] == 1, message
-                return
+    async with annotator(base, "tickets", "a") as socket:
+        assert (await socket.next_item())["item"]["id"] == "evt-0"
+        ack = await socket.label("evt-0", "billing", "l")
+        assert ack["type"] == "ack" and ack["model_version"] == 1, ack

@@ -12,13 +12,23 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from streamloop.config import Settings
 from streamloop.store import Store
 from streamloop.ws.auth import Keyring, RedactTokens, _route_path, required_roles
 from streamloop.ws.telemetry import JsonLines
-from support import RECEIVE_TIMEOUT, ServeProcess, Socket, project_spec, running, ticket
+from support import (
+    RECEIVE_TIMEOUT,
+    ServeProcess,
+    Socket,
+    annotator,
+    dashboard,
+    project_spec,
+    running,
+    ticket,
+)
 
 ROLES = ("admin", "producer", "annotator", "supervisor")
 
@@ -119,29 +129,30 @@ async def test_the_annotator_is_who_the_token_says_never_the_query(settings, tok
         await service.http.post(
             "/api/projects", json=project_spec(), headers=bearer(tokens["admin"])
         )
-        url = service.base.replace("http", "ws") + "/ws/projects/tickets/annotate"
-        async with websockets.connect(f"{url}?token={tokens['annotator']}&annotator=mallory") as ws:
-            hello = await Socket(ws).expect("hello")
+        async with annotator(
+            service.base, "tickets", "mallory", token=tokens["annotator"]
+        ) as socket:
+            hello = await socket.expect("hello")
         assert hello["annotator"] == "alice"
 
 
 @pytest.mark.parametrize(
-    ("query", "code"),
+    ("name", "token", "code"),
     [
-        ("annotator=alice", "token_required"),
-        ("token=sl_guess", "invalid_token"),
-        ("token={supervisor}", "forbidden"),
+        ("alice", None, "token_required"),
+        (None, "sl_guess", "invalid_token"),
+        (None, "{supervisor}", "forbidden"),
     ],
 )
 async def test_a_socket_without_a_fitting_token_gets_an_error_then_a_policy_close(
-    settings, tokens, query, code
+    settings, tokens, name, token, code
 ):
+    query = {} if token is None else {"token": token.format(**tokens)}
     async with running(settings) as service:
-        url = service.base.replace("http", "ws") + "/ws/projects/tickets/annotate"
-        async with websockets.connect(f"{url}?{query.format(**tokens)}") as ws:
-            error = await Socket(ws).expect("error")
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                await ws.recv()
+        async with annotator(service.base, "tickets", name, **query) as socket:
+            error = await socket.expect("error")
+            with pytest.raises(ConnectionClosed) as closed:
+                await socket.recv()
         assert error["code"] == code
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 
@@ -165,19 +176,20 @@ async def test_the_token_never_reaches_the_logs(tmp_path: Path):
     server = ServeProcess(["--data-dir", str(tmp_path), "--log-level", "debug"])
     try:
         printed = await server.ready()
-        url = server.base.replace("http", "ws") + "/ws/projects/nope/annotate"
-        async with websockets.connect(f"{url}?token={tokens['annotator']}") as ws:
-            assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
+        async with annotator(server.base, "nope", None, token=tokens["annotator"]) as socket:
+            assert (await socket.expect("error"))["code"] == "unknown_project"
         # The same key percent-encoded, or after a quote: still the token, still not logged.
-        async with websockets.connect(f"{url}?%74oken={tokens['producer']}") as ws:
+        # Raw URLs on purpose: annotate_url would encode the % and the quote away.
+        url = server.base.replace("http", "ws") + "/ws/projects/nope/annotate"
+        async with connect(f"{url}?%74oken={tokens['producer']}") as ws:
             assert (await Socket(ws).expect("error"))["code"] == "forbidden"
-        async with websockets.connect(f'{url}?a="&%74oken={tokens["admin"]}') as ws:
+        async with connect(f'{url}?a="&%74oken={tokens["admin"]}') as ws:
             assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
         # In a header, which the websockets library logs at debug level.
-        dashboard = server.base.replace("http", "ws") + "/ws/projects/nope/dashboard"
         supervisor = {"Authorization": f"Bearer {tokens['supervisor']}"}
-        async with websockets.connect(dashboard, additional_headers=supervisor) as ws:
-            assert (await Socket(ws).expect("error"))["code"] == "unknown_project"
+        async with dashboard(server.base, "nope", additional_headers=supervisor) as socket:
+            refused = await socket.recv()  # the first frame: before any history or metrics
+            assert (refused["type"], refused["code"]) == ("error", "unknown_project")
         # A path that tries to write lines of its own into the log: a newline, an ANSI escape.
         async with httpx.AsyncClient(base_url=server.base) as http:
             forged = "/api/projects%0a2026-01-01 00:00:00 ERROR forged%1b[2K"

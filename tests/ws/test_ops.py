@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 import orjson
-import websockets
 
-from support import ServeProcess, Socket, project_spec, ticket
+from support import ServeProcess, annotator, project_spec, ticket
 
 
 async def test_health_and_readiness(service):
@@ -80,9 +79,7 @@ async def test_json_logs_carry_request_and_label_ids(tmp_path):
         async with httpx.AsyncClient(base_url=server.base) as http:
             headers = {"x-request-id": "req-7"}
             await http.post("/api/projects", json=project_spec(), headers=headers)
-            url = server.base.replace("http", "ws") + "/ws/projects/tickets/annotate"
-            async with websockets.connect(f"{url}?annotator=alice") as ws:
-                socket = Socket(ws)
+            async with annotator(server.base, "tickets", "alice") as socket:
                 refused = await socket.label("no-such-item", "bug", "label-9")
                 assert refused["code"] == "unknown_item"
             assert (await http.get("/readyz")).status_code == 200  # logged after the label's

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from streamloop.config import Settings
 from streamloop.ws.origins import Hosts, check_hosts
-from support import project_spec, running, ticket
+from support import annotator, dashboard, project_spec, running, ticket
 
 EVIL = "http://evil.example"
 TEXT = {"content-type": "text/plain"}
@@ -115,7 +115,8 @@ async def test_a_host_name_the_server_does_not_answer_to_is_refused(settings):
         for host in (f"localhost:{port}", f"[::1]:{port}", f"127.0.0.1:{port}", "LOCALHOST"):
             response = await service.http.get("/api/projects", headers={"host": host})
             assert response.status_code == 200, (host, response.text)
-        # A socket too: the error, then a policy close.
+        # A socket too: the error, then a policy close. Raw on purpose: the helpers connect to
+        # the host they name, and this one connects to 127.0.0.1 under another name.
         url = f"ws://evil.example:{port}/ws/projects/tickets/annotate?annotator=alice"
         async with connect(url, host="127.0.0.1", port=int(port)) as ws:  # a rebound name
             frame = orjson.loads(await ws.recv())
@@ -142,21 +143,20 @@ async def test_sockets_from_another_origin_are_refused_before_anything_is_sent(s
     async with running(settings) as service:
         await service.create_project()
         await service.send_events("tickets", [{"id": "e1", "data": ticket("bug", 1)}])
-        ws_base = service.base.replace("http", "ws")
-        for path in ("annotate?annotator=mallory", "dashboard"):
-            url = f"{ws_base}/ws/projects/tickets/{path}"
-            async with connect(url, origin=EVIL) as ws:
-                frame = orjson.loads(await ws.recv())
+        for refused in (
+            annotator(service.base, "tickets", "mallory", origin=EVIL),
+            dashboard(service.base, "tickets", origin=EVIL),
+        ):
+            async with refused as socket:
+                frame = await socket.recv()  # the first frame: nothing was sent before it
                 assert (frame["type"], frame["code"]) == ("error", "forbidden_origin")
                 with pytest.raises(ConnectionClosed) as closed:
-                    await ws.recv()
+                    await socket.recv()
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         # Its own origin may.
-        async with connect(
-            f"{ws_base}/ws/projects/tickets/annotate?annotator=alice", origin=service.base
-        ) as ws:
-            assert orjson.loads(await ws.recv())["type"] == "hello"
-            assert orjson.loads(await ws.recv())["type"] == "item"
+        async with annotator(service.base, "tickets", "alice", origin=service.base) as socket:
+            assert (await socket.recv())["type"] == "hello"
+            assert (await socket.recv())["type"] == "item"
         assert (await service.metrics("tickets"))["labels_total"] == 0
 
 
