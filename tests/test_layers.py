@@ -32,10 +32,18 @@ def _part(path: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
-def _imported_parts(tree: ast.AST) -> set[str]:
+def _imported_parts(tree: ast.AST, package: list[str]) -> set[str]:
+    """The parts ``tree`` imports; ``package``: its package's names, for relative imports."""
     found = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package[: len(package) - (node.level - 1)]
+            names = [*base, *(node.module.split(".") if node.module else [])]
+            if len(names) > 1:
+                found.add(names[1])
+            else:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
             names = node.module.split(".")
             if names[0] != "streamloop":
                 continue
@@ -61,7 +69,8 @@ def test_every_part_is_in_the_table():
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(SOURCE)))
 def test_no_module_imports_a_part_above_it(path: Path):
     part = _part(path)
-    above = _imported_parts(ast.parse(path.read_text())) - ALLOWED[part] - {part}
+    package = ["streamloop", *path.relative_to(SOURCE).parent.parts]
+    above = _imported_parts(ast.parse(path.read_text()), package) - ALLOWED[part] - {part}
     assert not above, f"{path.relative_to(SOURCE)} ({part}) imports {sorted(above)}"
 
 
@@ -77,3 +86,18 @@ def test_the_table_has_no_cycle():
 
     for part in ALLOWED:
         visit(part, ())
+
+
+def test_the_concepts_page_draws_the_same_layers():
+    page = (SOURCE.parent.parent / "docs" / "concepts.md").read_text()
+    drawn: dict[str, set[str]] = {}
+    for line in page[page.index("## Layout") :].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            part = cells[0].strip("`").removesuffix("/").removesuffix(".py")
+            drawn[part] = {
+                name.strip() for name in cells[2].split(",") if name.strip() != "nothing"
+            }
+    table = {part: below for part, below in ALLOWED.items() if part not in {"__main__", "__init__"}}
+    drawn["cli"] = table["cli"] if drawn.get("cli") == {"anything"} else drawn.get("cli", set())
+    assert drawn == table

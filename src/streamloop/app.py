@@ -1,4 +1,4 @@
-"""Wiring: the Starlette application around an service, with its lifespan."""
+"""Wiring: the Starlette application around a `Service`, with its lifespan."""
 
 from __future__ import annotations
 

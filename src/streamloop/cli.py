@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     helps = {
         "serve": "run the whole loop in one process",
         "demo": "serve with a ready-made project and a live stream of events",
-        "worker": "a Faust worker that scores and routes events (Kafka service)",
+        "worker": "a Faust worker that scores events and learns labels (serve --broker)",
     }
     for name, help_text in helps.items():
         command = commands.add_parser(name, help=help_text, description=help_text)

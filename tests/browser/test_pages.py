@@ -197,7 +197,7 @@ async def test_the_home_page_shows_each_projects_figures_from_the_list_alone(
         # Model version, accuracy on traffic (none yet: no random draw labelled), queue,
         # annotators online, labels per minute.
         figures = page.locator('tr[data-project="tickets"] td.num')
-        await expect(figures).to_have_text(["1", "–", "2", "0", "1.0"], timeout=PATIENCE_MS)
+        await expect(figures).to_have_text(["1", "\u2013", "2", "0", "1.0"], timeout=PATIENCE_MS)
         assert {path for path in requested if path.startswith("/api/")} == {"/api/projects"}
 
 

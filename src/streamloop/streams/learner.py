@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -39,6 +39,7 @@ __all__ = [
     "local_learners",
     "new_model",
     "rebuild_model",
+    "snapshot_due",
 ]
 
 log = logging.getLogger(__name__)
@@ -288,6 +289,18 @@ class LocalLearner:
         self.last_label_id = learn_replayed(self.model, [stored], self.last_label_id)
 
 
+async def snapshot_due(learners: Mapping[str, Learner]) -> None:
+    """Snapshot each project's model (``learners`` by project name) that the snapshot policy
+    says is due; a failure is logged and the others go on."""
+    now = time.monotonic()
+    for name, learner in list(learners.items()):
+        if learner.snapshot_due(now):
+            try:
+                await learner.snapshot()
+            except Exception:
+                log.exception("snapshot of project %s failed", name)
+
+
 def admit(closing: bool, room: int, count: int) -> None:
     """Refuse ``count`` labels a learner cannot take now: it is stopping (503), or it has room
     for fewer (429, retry shortly)."""
@@ -313,7 +326,7 @@ def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label
         )
         if learned.model_version != label.model_version:
             log.warning(
-                "replayed label %d gave version %d, stored %d",
+                "label %d learned as version %d, stored as %d",
                 label.row_id,
                 learned.model_version,
                 label.model_version,

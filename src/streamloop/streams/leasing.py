@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +21,7 @@ from streamloop.online.routing import Ranking, RoutingPolicy
 from streamloop.store import ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
+from streamloop.streams.arrivals import project_rng
 from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 
@@ -63,12 +63,11 @@ class Leasing:
         self.settings = settings
         self.journal = journal
         self.policy = policy
-        self.queue = RoutingQueue(settings.queue_capacity, random.Random(record.seed))
+        self.queue = RoutingQueue(settings.queue_capacity, project_rng(record, "queue"))
         self._model = model
         self._exploration = exploration
         self._changed = changed
-        # Each seeded source of randomness of a project has a seed of its own, from its name.
-        self._rng = random.Random(f"{record.seed}:leasing")
+        self._rng = project_rng(record, "leasing")
         self._sessions: dict[str, AnnotatorSession] = {}
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -221,14 +220,21 @@ class Leasing:
         items = await self.store.run(self.store.unclaimed_items, self.record.id, list(known))
         items = [item for item in items if item.id not in self.queue]
         if items:
-            self.requeue(items)
-            ids = {item.id for item in items}
-            for item_id, annotator in await self.store.run(self.store.skips, self.record.id):
-                if item_id in ids:
-                    self.queue.mark_skipped(item_id, annotator)
+            await self.restore(items)
             self.serve_waiting()
             self._changed()
         return len(items)
+
+    async def restore(self, items: Sequence[ItemRecord]) -> None:
+        """Put stored waiting items back in the queue, scored with the model now, each with
+        the annotators who skipped it (a restart, or items another process let go)."""
+        if not items:
+            return
+        self.requeue(items)
+        ids = {item.id for item in items}
+        for item_id, annotator in await self.store.run(self.store.skips, self.record.id):
+            if item_id in ids:
+                self.queue.mark_skipped(item_id, annotator)
 
     def _explore(self) -> bool:
         return self.policy.explore(self.model.version, self._rng, share=self._exploration())
@@ -326,16 +332,22 @@ class Leasing:
             self.enqueue(list(zip(items, predictions, strict=True)))
 
     def enqueue(self, scored: Sequence[tuple[ItemRecord, Prediction]]) -> None:
-        """Put stored items in the routing queue; what a full queue sheds is journalled."""
-        shed: list[int] = []
-        for item, prediction in scored:
-            queued = QueuedItem(
-                item.id,
-                item.event_id,
-                item.data,
-                prediction.uncertainty,
-                drawn_at_random=item.drawn_at_random,
-            )
-            shed.extend(self.queue.push(queued))
+        """Put stored items, as scored, in the routing queue."""
+        self.push(
+            [
+                QueuedItem(
+                    item.id,
+                    item.event_id,
+                    item.data,
+                    prediction.uncertainty,
+                    drawn_at_random=item.drawn_at_random,
+                )
+                for item, prediction in scored
+            ]
+        )
+
+    def push(self, items: Sequence[QueuedItem]) -> None:
+        """Put items in the routing queue; what a full queue sheds is journalled."""
+        shed = [item_id for item in items for item_id in self.queue.push(item)]
         if shed:
             self.journal.items_shed(shed)

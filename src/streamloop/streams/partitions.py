@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from streamloop.config import Settings
 from streamloop.store import LabelOutcome, NewLabel, Store
-from streamloop.streams.learner import LocalLearner, local_learners, rebuild_model
+from streamloop.streams.learner import LocalLearner, local_learners, rebuild_model, snapshot_due
 
 __all__ = ["ProjectLearners"]
 
@@ -49,13 +48,7 @@ class ProjectLearners:
 
     async def snapshot_due(self) -> None:
         """Snapshot each model the snapshot policy says is due."""
-        now = time.monotonic()
-        for name, learner in list(self._learners.items()):
-            if learner.snapshot_due(now):
-                try:
-                    await learner.snapshot()
-                except Exception:
-                    log.exception("snapshot of project %s failed", name)
+        await snapshot_due(self._learners)
 
     async def close(self) -> None:
         for learner in self._learners.values():

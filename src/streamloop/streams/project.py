@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -82,7 +81,9 @@ class ProjectRuntime:
             exploration=self.exploration,
             changed=self._changed,
         )
-        self._arrivals_rng = random.Random(f"{record.seed}:arrivals")
+        self._arrivals_rng = arrivals.project_rng(
+            record, "gate" if self.gate is not None else "sampling"
+        )
         # Where labels are stored and learned: here, or (with --broker) in the worker that
         # holds the project's labels partition; either way outcomes come to `on_learned`.
         self.learner = learners(record, rebuilt, self.on_learned)
@@ -120,10 +121,7 @@ class ProjectRuntime:
         )
         # The estimate's traffic: the latest events, as they were before the restart.
         runtime._traffic.extend(await store.run(store.recent_events, record.id, _TRAFFIC_WINDOW))
-        waiting = await store.run(store.queued_items, record.id)
-        runtime.leasing.requeue(waiting)
-        for item_id, annotator in await store.run(store.skips, record.id):
-            runtime.queue.mark_skipped(item_id, annotator)
+        await runtime.leasing.restore(await store.run(store.queued_items, record.id))
         log.info(
             "project %s: model version %d, %d items waiting",
             record.name,
@@ -206,8 +204,7 @@ class ProjectRuntime:
         fresh = [
             ScoredItem(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate
         ]
-        self.events_total += len(fresh)
-        self._traffic.extend(s.item.data for s in fresh)
+        self._took_in([s.item.data for s in fresh])
         self.leasing.enqueue([(s.item, s.prediction) for s in fresh if s.item.status == "queued"])
         if fresh:
             for listener in self.ingest_listeners:
@@ -385,30 +382,28 @@ class ProjectRuntime:
         item_id = int(result["item_id"])
         if item_id in self.queue:
             return
+        data = dict(result["data"])
         if not result.get("duplicate"):
-            self.events_total += 1
-            self._traffic.append(dict(result["data"]))
-        item = QueuedItem(
-            item_id,
-            str(result["id"]),
-            dict(result["data"]),
-            float(result["uncertainty"]),
-            drawn_at_random=bool(result.get("drawn_at_random")),
+            self._took_in([data])
+        self.leasing.push(
+            [
+                QueuedItem(
+                    item_id,
+                    str(result["id"]),
+                    data,
+                    float(result["uncertainty"]),
+                    drawn_at_random=bool(result.get("drawn_at_random")),
+                )
+            ]
         )
-        shed = self.queue.push(item)
-        if shed:
-            self.journal.items_shed(shed)
         self.leasing.serve_waiting()
         self._changed()
 
-    # -- snapshots --------------------------------------------------------------------------
-
-    async def snapshot(self) -> bool:
-        """Persist the model if it changed since the last snapshot."""
-        return await self.learner.snapshot()
-
-    def snapshot_due(self, now: float) -> bool:
-        return self.learner.snapshot_due(now)
+    def _took_in(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """New events arrived (here, or through a worker): counted, and kept as the recent
+        traffic the accuracy estimate is about."""
+        self.events_total += len(rows)
+        self._traffic.extend(rows)
 
     # -- internals --------------------------------------------------------------------------
 

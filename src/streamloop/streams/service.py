@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -20,7 +19,7 @@ from streamloop.errors import NotFound
 from streamloop.store import ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.store.tokens import Principal
-from streamloop.streams.learner import LearnerFactory, local_learners
+from streamloop.streams.learner import LearnerFactory, local_learners, snapshot_due
 from streamloop.streams.project import ProjectRuntime
 
 __all__ = ["Embedded", "Link", "Service"]
@@ -79,6 +78,7 @@ class Service:
         self.journal = Journal(self.store)
         self._learners = self.link.learners(self.store, settings)
         self._projects: dict[str, ProjectRuntime] = {}
+        self._opening: dict[str, asyncio.Lock] = {}
         #: Called with each project created while running.
         self.project_listeners: list[Callable[[ProjectRuntime], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,7 +108,7 @@ class Service:
                 await task
         for runtime in self._projects.values():
             await runtime.close()  # on Kafka: waits for the outcomes of labels in flight
-            await runtime.snapshot()
+            await runtime.learner.snapshot()
         await self.journal.close()
         await self.link.close()
         self.store.close()
@@ -122,27 +122,34 @@ class Service:
         """Store a new project and start its loop (409 if the name exists)."""
         record = await self.store.run(self.store.create_project, **spec)
         runtime = await self._open(record)
-        for listener in self.project_listeners:
-            listener(runtime)
+        if runtime is not None:
+            for listener in self.project_listeners:
+                listener(runtime)
         return record
 
     async def refresh(self) -> list[ProjectRuntime]:
-        """Open the stored projects not running here (another process created them)."""
+        """Open the stored projects not running here (another process created them); returns
+        those this call opened."""
         opened = []
         for record in await self.store.run(self.store.list_projects):
             if record.name not in self._projects:
-                opened.append(await self._open(record))
+                runtime = await self._open(record)
+                if runtime is not None:
+                    opened.append(runtime)
         return opened
 
-    async def _open(self, record: ProjectRecord) -> ProjectRuntime:
-        runtime = await ProjectRuntime.open(
-            record, self.store, self.settings, self.journal, self._learners
-        )
-        if record.name in self._projects:  # opened meanwhile by a concurrent refresh
-            return self._projects[record.name]
-        runtime.start()
-        self._projects[record.name] = runtime
-        return runtime
+    async def _open(self, record: ProjectRecord) -> ProjectRuntime | None:
+        """Open a project's runtime, once: None if it is open already (two refreshes may race
+        for a project another process created; only one may make its learner)."""
+        async with self._opening.setdefault(record.name, asyncio.Lock()):
+            if record.name in self._projects:
+                return None
+            runtime = await ProjectRuntime.open(
+                record, self.store, self.settings, self.journal, self._learners
+            )
+            runtime.start()
+            self._projects[record.name] = runtime
+            return runtime
 
     def project(self, name: str) -> ProjectRuntime:
         """A running project (404 if unknown)."""
@@ -158,13 +165,7 @@ class Service:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(_SNAPSHOT_CHECK_SECONDS)
-            now = time.monotonic()
-            for runtime in list(self._projects.values()):
-                if runtime.snapshot_due(now):
-                    try:
-                        await runtime.snapshot()
-                    except Exception:
-                        log.exception("snapshot of project %s failed", runtime.record.name)
+            await snapshot_due({name: r.learner for name, r in self._projects.items()})
 
     async def _resync_loop(self) -> None:
         while True:

@@ -190,14 +190,14 @@ async def verified_model(
         return None
 
 
-def follower(bootstrap: str, *topics: str) -> AIOKafkaConsumer:
-    """A consumer outside any consumer group (it reads every partition from the start and
-    commits nothing), able to fetch whole model snapshots."""
+def follower(bootstrap: str, *topics: str, from_start: bool = False) -> AIOKafkaConsumer:
+    """A consumer outside any consumer group (it commits nothing), able to fetch whole model
+    snapshots; where it has no position it starts at the end, or ``from_start``."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
         group_id=None,
-        auto_offset_reset="earliest",
+        auto_offset_reset="earliest" if from_start else "latest",
         enable_auto_commit=False,
         fetch_max_bytes=MODEL_MESSAGE_MAX,
         max_partition_fetch_bytes=MODEL_MESSAGE_MAX,

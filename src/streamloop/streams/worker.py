@@ -276,7 +276,7 @@ async def _follow_models(
     are refused and counted in the log, since a worker has no ``/metrics``.
     """
     refused: Counter[str] = Counter()
-    consumer = topics.follower(topics.bootstrap_servers(broker), names.models)
+    consumer = topics.follower(topics.bootstrap_servers(broker), names.models, from_start=True)
     await consumer.start()
     try:
         async for message in consumer:

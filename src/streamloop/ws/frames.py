@@ -64,7 +64,7 @@ def production_result(outcome: LabelOutcome) -> dict[str, Any]:
         "label_id": outcome.label.label_id,
     }
     if outcome.error is not None:
-        result["error"] = {"code": outcome.error.code, "message": outcome.error.message}
+        result.update(outcome.error.body())  # with `retryable`, as every error object
         return result
     result["model_version"] = outcome.model_version
     result["duplicate"] = outcome.duplicate
