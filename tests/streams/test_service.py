@@ -1,0 +1,50 @@
+"""The service alone: projects opened once, whoever asks, with the link's learners."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from streamloop.config import Settings
+from streamloop.online import OnlineModel
+from streamloop.store import ProjectRecord, Store
+from streamloop.streams import Embedded, Service
+from streamloop.streams.learner import Learner, LearnerFactory, OnLearned, Rebuilt
+from support import make_project
+
+
+class CountingLink(Embedded):
+    """The embedded link, counting the learners it makes (one per project opened)."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def learners(self, store: Store, settings: Settings) -> LearnerFactory:
+        local = super().learners(store, settings)
+
+        def make(record: ProjectRecord, rebuilt: Rebuilt, on_learned: OnLearned) -> Learner:
+            self.made.append(record.name)
+            return local(record, rebuilt, on_learned)
+
+        return make
+
+
+async def test_a_project_another_process_created_is_opened_once_by_racing_refreshes(
+    tmp_path: Path,
+):
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    link = CountingLink()
+    service = Service(settings, link=link)
+    await service.start()
+    try:
+        # Created in the store as another process would: this one learns of it by refreshing,
+        # and on Kafka two tasks may do so at once (the outcomes follower, the route agent).
+        await service.store.run(make_project, service.store, "elsewhere")
+        first, second = await asyncio.gather(service.refresh(), service.refresh())
+        assert len(first) + len(second) == 1  # opened by one of them
+        assert link.made == ["elsewhere"]  # one learner: the one outcomes will reach
+        [opened] = first + second
+        assert service.project("elsewhere") is opened
+        assert isinstance(opened.model, OnlineModel)
+    finally:
+        await service.stop()
