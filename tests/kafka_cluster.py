@@ -11,10 +11,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from websockets.asyncio.client import connect
 
 from streamloop.streams.signing import create_key_file
-from support import RECEIVE_TIMEOUT, ServeProcess, WorkerProcess, ticket
+from support import RECEIVE_TIMEOUT, ServeProcess, WorkerProcess, dashboard, ticket
 
 LABELS = ["billing", "bug", "other"]
 
@@ -98,9 +97,7 @@ async def metrics_until(
     serve: ServeProcess, done: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
     """The first metrics pushed on a dashboard socket for which ``done(metrics)`` holds."""
-    url = serve.base.replace("http", "ws") + "/ws/projects/tickets/dashboard"
-    async with connect(url) as ws:
-        while True:
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
-            if message["type"] == "metrics" and done(message):
-                return dict(message)
+    async with dashboard(serve.base, "tickets") as socket:
+        while not done(message := await socket.expect("metrics")):
+            pass
+        return dict(message)

@@ -363,6 +363,7 @@ async def test_an_annotator_that_stops_reading_is_closed_with_try_again_later(
         params = "annotator=alice&prefetch=30"
         url = f"{service.ws_base}/ws/projects/tickets/annotate?{params}"
         with logged_errors() as errors:
+            # Raw, not support.annotator: this client stops reading on purpose.
             async with connect(url, max_size=None, max_queue=1) as ws:
                 await asyncio.wait_for(watched.changed.wait(), RECEIVE_TIMEOUT)
                 assert watched["annotate_not_reading"] == 1
@@ -418,6 +419,7 @@ async def test_an_annotator_that_floods_then_stops_reading_is_closed(settings):
         watched = WatchedRefusals()
         service.app.state.refused = watched
         url = f"{service.ws_base}/ws/projects/tickets/annotate?annotator=alice&prefetch=30"
+        # Raw, not support.annotator: this client stops reading on purpose.
         async with connect(url, max_size=None, max_queue=1) as ws:
             skips = [
                 orjson.dumps({"type": "skip", "item_id": f"nope{n}"}).decode() for n in range(3000)
