@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from streamloop.config import Settings
+from streamloop.errors import InvalidInput
 from streamloop.online import OnlineModel
 from streamloop.store import ProjectRecord, Store
 from streamloop.streams import Embedded, Service
@@ -46,5 +49,24 @@ async def test_a_project_another_process_created_is_opened_once_by_racing_refres
         [opened] = first + second
         assert service.project("elsewhere") is opened
         assert isinstance(opened.model, OnlineModel)
+    finally:
+        await service.stop()
+
+
+async def test_an_event_the_model_cannot_score_refuses_its_batch_before_anything_is_stored(
+    tmp_path: Path,
+):
+    # The web layer checks data first (ws/payloads.check_data); this is the runtime's own guard,
+    # the one rule (streams/arrivals.score) a worker dead-letters by.
+    service = Service(Settings.from_env({}, data_dir=tmp_path / "data"))
+    await service.start()
+    try:
+        await service.store.run(make_project, service.store, "tickets")
+        await service.refresh()
+        runtime = service.project("tickets")
+        with pytest.raises(InvalidInput, match=r"events\.1\.data: text items need"):
+            await runtime.ingest([("e1", {"text": "charged twice"}), ("e2", {"words": 3})])
+        assert await service.store.run(service.store.count_events, runtime.record.id) == 0
+        assert runtime.events_total == 0 and len(runtime.queue) == 0
     finally:
         await service.stop()

@@ -171,8 +171,13 @@ class ProjectRuntime:
             yield
 
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[Scored]:
-        """Score a batch, store it, and route the new items into the queue."""
-        predictions = self.model.predict_many([data for _event_id, data in events])
+        """Score a batch, store it, and route the new items into the queue. An event the model
+        cannot score refuses the batch (422 naming it) before anything is stored."""
+        predictions: list[Prediction] = []
+        for index, scored in enumerate(arrivals.score(self.model, [data for _, data in events])):
+            if isinstance(scored, ValueError):
+                raise InvalidInput(f"events.{index}.data: {scored}")
+            predictions.append(scored)
         known: set[str] = set()
         if self.gate is not None:
             # Retried events must not count towards the gate's arrival rate a second time.
