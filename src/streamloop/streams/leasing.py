@@ -346,6 +346,14 @@ class Leasing:
             ]
         )
 
+    def age_out(self, before: int) -> list[int]:
+        """Set aside the waiting items that arrived before the ``before``-th arrival (a drift
+        made them stale); journalled as shed. Their ids."""
+        aged = self.queue.age_out(before=before)
+        if aged:
+            self.journal.items_shed(aged)
+        return aged
+
     def push(self, items: Sequence[QueuedItem]) -> None:
         """Put items in the routing queue; what a full queue sheds is journalled."""
         shed = [item_id for item in items for item_id in self.queue.push(item)]

@@ -469,9 +469,7 @@ class ProjectRuntime:
         self._drifts_answered = drift["drifts_total"]
         mark = self.queue.arrivals if self._warning_mark is None else self._warning_mark
         self._warning_mark = None
-        aged = self.queue.age_out(before=mark)
-        if aged:
-            self.journal.items_shed(aged)
+        aged = self.leasing.age_out(before=mark)
         log.warning(
             "project %s: drift confirmed at %d labels; %d items waiting since before its "
             "warning aged out; exploring at %.0f%% while it is shown",
