@@ -23,7 +23,7 @@ matrix), so reading them costs the number of labels in use squared, not the numb
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Hashable
 from itertools import permutations
 from typing import Any
@@ -64,7 +64,7 @@ class Agreement:
         #: For each ordered pair of annotators, their labels on the items both labelled.
         self._pairs: dict[tuple[str, str], Counter[tuple[str, str]]] = {}
         #: Krippendorff's coincidence matrix: pairable values, each item weighted 1 / (m - 1).
-        self._coincidences: Counter[tuple[str, str]] = Counter()
+        self._coincidences: defaultdict[tuple[str, str], float] = defaultdict(float)
         self._pairable = 0
 
     def record(self, item: Hashable, annotator: str, label: str) -> None:
@@ -93,7 +93,7 @@ class Agreement:
     def alpha(self) -> dict[str, Any]:
         """Krippendorff's alpha (nominal) over the items labelled by two or more annotators, and
         how many items it rests on; alpha is None until it is defined (two labels in use)."""
-        totals: Counter[str] = Counter()
+        totals: defaultdict[str, float] = defaultdict(float)
         for (value, _other), weight in self._coincidences.items():
             totals[value] += weight
         n = sum(totals.values())
