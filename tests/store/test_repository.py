@@ -281,6 +281,7 @@ def test_tables_of_an_earlier_version_get_the_columns_added_since(
         assert (bool(row[0]), row[1], row[2]) == (False, None, None)
         [project] = store.list_projects()
         assert project.warmup == 0 and project.routing == "pool"
+        assert project.gold_share is None
     finally:
         store.close()
 

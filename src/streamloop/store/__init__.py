@@ -1,12 +1,15 @@
-"""The store: projects, items, labels and model snapshots in SQL (SQLite by default)."""
+"""The store: projects, items, labels, gold items and model snapshots in SQL (SQLite by default)."""
 
 from __future__ import annotations
 
 from streamloop.store.records import (
     ExportLabel,
+    GoldAnswer,
+    GoldRecord,
     ItemRecord,
     LabelOutcome,
     NewEvent,
+    NewGold,
     NewLabel,
     ProjectRecord,
     ReplayLabel,
@@ -15,9 +18,12 @@ from streamloop.store.repository import Store
 
 __all__ = [
     "ExportLabel",
+    "GoldAnswer",
+    "GoldRecord",
     "ItemRecord",
     "LabelOutcome",
     "NewEvent",
+    "NewGold",
     "NewLabel",
     "ProjectRecord",
     "ReplayLabel",

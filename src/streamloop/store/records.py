@@ -10,6 +10,8 @@ from streamloop.errors import StreamloopError
 
 __all__ = [
     "ExportLabel",
+    "GoldAnswer",
+    "GoldRecord",
     "ItemRecord",
     "ItemsShed",
     "JournalEntry",
@@ -17,6 +19,7 @@ __all__ = [
     "LeaseEnded",
     "LeaseStarted",
     "NewEvent",
+    "NewGold",
     "NewLabel",
     "ProjectRecord",
     "ReplayLabel",
@@ -40,6 +43,8 @@ class ProjectRecord:
     diversity: float
     seed: int
     created_at: datetime
+    #: The share of each annotator's items that are gold; ``None``: the service's default.
+    gold_share: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -58,6 +63,7 @@ class ProjectRecord:
             "diversity": self.diversity,
             "seed": self.seed,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "gold_share": self.gold_share,
         }
 
 
@@ -139,6 +145,36 @@ class ExportLabel:
     corrects: str | None
     drawn_at_random: bool
     labelled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewGold:
+    """A gold item to store; ``gold_id`` is the client's id for it."""
+
+    gold_id: str
+    data: dict[str, Any]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class GoldRecord:
+    """A stored gold item; ``id`` is the store's, ``gold_id`` the client's."""
+
+    id: int
+    gold_id: str
+    data: dict[str, Any]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class GoldAnswer:
+    """What became of an annotator's answer to a gold item.
+
+    ``duplicate``: its ``label_id`` was stored before, and ``correct`` is the stored outcome.
+    """
+
+    correct: bool
+    duplicate: bool
 
 
 # -- journal entries: writes nobody waits for (see streamloop.store.journal) -----------------

@@ -1,4 +1,4 @@
-"""The store: every read and write of projects, items, labels and snapshots.
+"""The store: every read and write of projects, items, labels, gold items and snapshots.
 
 Methods are synchronous and run on one dedicated thread (:meth:`Store.run`), so writes to
 SQLite never contend and the event loop never waits on disk.
@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 
 from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store.database import open_database
+from streamloop.store.gold import GoldStore
 from streamloop.store.labels import LabelStore
 from streamloop.store.records import (
     ItemRecord,
@@ -50,8 +51,8 @@ T = TypeVar("T")
 SNAPSHOTS_KEPT = 3
 
 
-class Store(LabelStore):
-    """Projects, items, labels and snapshots in one SQL database."""
+class Store(LabelStore, GoldStore):
+    """Projects, items, labels, gold items and snapshots in one SQL database."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
         self.url = url
@@ -103,6 +104,7 @@ class Store(LabelStore):
     # -- projects ---------------------------------------------------------------------------
 
     def create_project(self, **fields: Any) -> ProjectRecord:
+        """Store a new project from `ProjectRow`'s fields (``gold_share`` may be left out)."""
         row = ProjectRow(**fields)
         with Session(self.engine) as session:
             session.add(row)
@@ -469,4 +471,5 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         diversity=row.diversity,
         seed=row.seed,
         created_at=created,
+        gold_share=row.gold_share,
     )

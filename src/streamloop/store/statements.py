@@ -8,9 +8,19 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 
 from streamloop.store.records import ItemRecord
-from streamloop.store.tables import ItemRow, LabelRow, LeaseRow, ProjectRow, SnapshotRow
+from streamloop.store.tables import (
+    GoldAnswerRow,
+    GoldItemRow,
+    ItemRow,
+    LabelRow,
+    LeaseRow,
+    ProjectRow,
+    SnapshotRow,
+)
 
 __all__ = [
+    "GOLD_ANSWERS",
+    "GOLD_ITEMS",
     "INSERT_LABELS",
     "ITEMS",
     "ITEMS_BY_EVENT",
@@ -31,6 +41,8 @@ LABELS = LabelRow.__table__  # type: ignore[attr-defined]
 SNAPSHOTS = SnapshotRow.__table__  # type: ignore[attr-defined]
 LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
 PROJECTS = ProjectRow.__table__  # type: ignore[attr-defined]
+GOLD_ITEMS = GoldItemRow.__table__  # type: ignore[attr-defined]
+GOLD_ANSWERS = GoldAnswerRow.__table__  # type: ignore[attr-defined]
 ITEM_COLUMNS = (
     ITEMS.c.id,
     ITEMS.c.event_id,

@@ -1,4 +1,5 @@
-"""The tables: projects, items (every event received), labels, model snapshots, API tokens."""
+"""The tables: projects, items (every event received), labels, model snapshots, API tokens,
+gold items and the answers annotators gave them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "GoldAnswerRow",
+    "GoldItemRow",
     "ItemRow",
     "LabelRow",
     "LeaseRow",
@@ -42,6 +45,8 @@ class ProjectRow(SQLModel, table=True):
     labels_per_annotator_hour: float = 120.0
     diversity: float = 0.0
     seed: int = 0
+    #: The share of each annotator's items that are gold; ``None``: the service's default.
+    gold_share: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -108,6 +113,38 @@ class LabelRow(SQLModel, table=True):
     corrects: str | None = None
     model_version: int
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class GoldItemRow(SQLModel, table=True):
+    """An item whose answer is known, shown to annotators to score them; never learned."""
+
+    __tablename__ = "gold_items"
+    __table_args__ = (UniqueConstraint("project_id", "gold_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    #: The client's id for it: sending it again is a duplicate.
+    gold_id: str = Field(max_length=256)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    label: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GoldAnswerRow(SQLModel, table=True):
+    """An annotator's answer to a gold item, and whether it was the known one."""
+
+    __tablename__ = "gold_answers"
+    __table_args__ = (UniqueConstraint("project_id", "label_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    gold_item_id: int = Field(foreign_key="gold_items.id")
+    annotator: str = Field(max_length=64)
+    label: str
+    correct: bool
+    #: The answer's ``label_id``: a retried answer is found by it and stored once.
+    label_id: str = Field(max_length=256)
+    answered_at: datetime = Field(default_factory=utcnow)
 
 
 class SnapshotRow(SQLModel, table=True):
