@@ -64,7 +64,15 @@ function render(m) {
     el("tr", {}, el("td", {}, name),
       el("td", { class: "status" }, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
       el("td", { class: "num" }, number(a.labels)), el("td", { class: "num" }, percent(a.agreement)),
-      el("td", { class: "num" }, number(a.corrections)))));
+      el("td", { class: "num" }, number(a.corrections)),
+      el("td", { class: "num", "data-gold": name }, goldText(a.gold)))));
+}
+
+// "80.0 % [49.0–94.3] of 10", or a dash before any gold answer.
+function goldText(gold) {
+  if (!gold) return "–";
+  const share = (value) => (100 * value).toFixed(1);
+  return `${share(gold.accuracy)} % [${share(gold.low)}–${share(gold.high)}] of ${gold.answered}`;
 }
 
 const DRIFT_TEXT = {

@@ -120,6 +120,17 @@ async def test_send_events_retries_back_pressure_as_the_service_asks(
         assert service.app.state.refused["store_busy"] == 2
 
 
+async def test_gold_items_are_stored_in_batches_and_counted_once(service: Service) -> None:
+    gold: list[Any] = [(f"g-{n}", {"text": f"gold {n}"}, "bug") for n in range(5)]
+    gold.append({"id": "g-5", "data": {"text": "gold 5"}, "label": "billing"})
+    async with AsyncClient(service.base, batch_size=4) as client:
+        await client.create_project("tickets", LABELS)
+        assert await client.add_gold("tickets", gold) == {"stored": 6, "duplicates": 0}
+    with Client(service.base) as sync:  # on a thread: the server runs on this loop
+        counts = await asyncio.to_thread(sync.add_gold, "tickets", gold[:2])
+        assert counts == {"stored": 0, "duplicates": 2}
+
+
 async def test_predict_and_production_labels_teach_the_model(service: Service) -> None:
     async with AsyncClient(service.base) as client:
         await client.create_project("tickets", LABELS)

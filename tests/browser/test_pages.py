@@ -318,3 +318,20 @@ async def test_on_a_phone_no_page_is_wider_than_the_screen(
             await expect(screen.locator(filled).first).to_be_visible(timeout=PATIENCE_MS)
             width = await screen.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+
+
+async def test_the_dashboard_shows_each_annotators_gold_accuracy(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await service.create_project(gold_share=1.0)
+        gold = {"items": [{"id": "g-1", "data": {"text": "refund my card"}, "label": "billing"}]}
+        assert (await service.http.post("/api/projects/tickets/gold", json=gold)).status_code == 200
+        async with service.annotator("tickets", "alice") as alice:
+            item = (await alice.next_item())["item"]["id"]
+            assert (await alice.label(item, "billing", "l-1"))["type"] == "ack"
+        dashboard = await (await browser.new_context()).new_page()
+        await dashboard.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        await expect(dashboard.locator('td[data-gold="alice"]')).to_have_text(
+            re.compile(r"100\.0 % \[\d+\.\d\u2013100\.0\] of 1"), timeout=PATIENCE_MS
+        )

@@ -17,11 +17,13 @@ from streamloop.client.calls import (
     DEFAULT_MAX_BODY_BYTES,
     Call,
     Event,
+    Gold,
     Label,
     annotate_url,
     create_project_call,
     event_calls,
     get_call,
+    gold_calls,
     headers,
     json_list,
     json_object,
@@ -154,6 +156,25 @@ class AsyncClient:
     async def predict(self, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Score one item without storing it: prediction, probabilities, uncertainty, version."""
         return json_object(await self._send(predict_call(project, data)))
+
+    async def add_gold(self, project: str, items: Iterable[Gold]) -> dict[str, int]:
+        """Store gold items (known answers), mixed into annotators' items unmarked; their
+        answers score the annotators and are never learned. Returns the counts of items
+        ``stored`` and ``duplicates`` (ids stored before). An item is ``(id, data, label)``
+        or a dict with those keys; needs a supervisor or admin token.
+
+        ::
+
+            await client.add_gold("tickets", [("gold-1", {"text": "refund me"}, "billing")])
+        """
+        counts = {"stored": 0, "duplicates": 0}
+        for call in gold_calls(
+            project, items, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+        ):
+            body = json_object(await self._send(call))
+            for key in counts:
+                counts[key] += int(body[key])
+        return counts
 
     async def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
         """Teach the model ground truth from production; one result per label, in order.

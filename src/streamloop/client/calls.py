@@ -21,12 +21,14 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "Call",
     "Event",
+    "Gold",
     "Label",
     "annotate_url",
     "backoff_delay",
     "create_project_call",
     "event_calls",
     "get_call",
+    "gold_calls",
     "headers",
     "json_list",
     "json_object",
@@ -47,6 +49,8 @@ _BACKOFF_CAP = 30.0
 Event = Mapping[str, Any] | tuple[str, Mapping[str, Any]]
 #: Production ground truth: ``(event_id, label)``, ``(event_id, label, label_id)`` or a dict.
 Label = Mapping[str, Any] | tuple[str, str] | tuple[str, str, str]
+#: A gold item: ``{"id", "data", "label"}`` or an (id, data, label) triple.
+Gold = Mapping[str, Any] | tuple[str, Mapping[str, Any], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,32 @@ def label_calls(
     encoded = (orjson.dumps(_label(label)) for label in labels)
     for batch in _batches(encoded, batch_size, max_body_bytes, envelope=len(b'{"labels":[]}')):
         yield Call("POST", path, b'{"labels":[' + b",".join(batch) + b"]}")
+
+
+def gold_calls(
+    project: str,
+    items: Iterable[Gold],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Iterator[Call]:
+    """``POST .../gold`` requests for gold items, split like `event_calls`. A gold item is an
+    ``(id, data, label)`` triple or a dict with those keys.
+
+    >>> [call.content for call in gold_calls("t", [("g1", {"text": "hi"}, "bug")])]
+    [b'{"items":[{"id":"g1","data":{"text":"hi"},"label":"bug"}]}']
+    """
+    path = _project_path(project, "gold")
+    encoded = (orjson.dumps(_gold(item)) for item in items)
+    for batch in _batches(encoded, batch_size, max_body_bytes, envelope=len(b'{"items":[]}')):
+        yield Call("POST", path, b'{"items":[' + b",".join(batch) + b"]}")
+
+
+def _gold(item: Gold) -> Mapping[str, Any]:
+    if isinstance(item, tuple):
+        gold_id, data, label = item
+        return {"id": gold_id, "data": data, "label": label}
+    return item
 
 
 def _event(event: Event) -> Mapping[str, Any]:

@@ -21,11 +21,13 @@ from streamloop.client.calls import (
     DEFAULT_MAX_BODY_BYTES,
     Call,
     Event,
+    Gold,
     Label,
     annotate_url,
     create_project_call,
     event_calls,
     get_call,
+    gold_calls,
     headers,
     json_list,
     json_object,
@@ -127,6 +129,17 @@ class Client:
     def predict(self, project: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Score one item without storing it."""
         return json_object(self._send(predict_call(project, data)))
+
+    def add_gold(self, project: str, items: Iterable[Gold]) -> dict[str, int]:
+        """Store gold items; see `AsyncClient.add_gold`."""
+        counts = {"stored": 0, "duplicates": 0}
+        for call in gold_calls(
+            project, items, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+        ):
+            body = json_object(self._send(call))
+            for key in counts:
+                counts[key] += int(body[key])
+        return counts
 
     def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
         """Teach ground truth from production; see `AsyncClient.send_labels`."""

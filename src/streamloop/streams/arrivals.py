@@ -20,12 +20,13 @@ __all__ = ["Route", "exploration", "project_rng", "route", "score"]
 
 #: Each seeded random choice of a project draws from a stream of its own: the project's seed
 #: plus the choice's offset. The offsets are those of 0.3.0, so a seed draws as it did.
-_SEED_OFFSETS = {"queue": 0, "leasing": 1, "gate": 2, "sampling": 3}
+_SEED_OFFSETS = {"queue": 0, "leasing": 1, "gate": 2, "sampling": 3, "gold": 4}
 
 
 def project_rng(record: ProjectRecord, use: str) -> random.Random:
     """The random stream of one of a project's choices (``queue``, ``leasing``, ``gate``: stream
-    mode's admissions, ``sampling``: pool mode's random sample of arrivals)."""
+    mode's admissions, ``sampling``: pool mode's random sample of arrivals, ``gold``: when
+    an annotator is offered a gold item, and which)."""
     return random.Random(record.seed + _SEED_OFFSETS[use])
 
 

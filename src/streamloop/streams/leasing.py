@@ -9,6 +9,7 @@ what labels did (`settle`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,10 +19,11 @@ from streamloop.config import Settings
 from streamloop.errors import Conflict
 from streamloop.online import OnlineModel, Prediction
 from streamloop.online.routing import Ranking, RoutingPolicy
-from streamloop.store import ItemRecord, ProjectRecord, Store
+from streamloop.store import GoldRecord, ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.arrivals import project_rng
+from streamloop.streams.gold import GoldPool
 from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 
@@ -68,6 +70,13 @@ class Leasing:
         self._exploration = exploration
         self._changed = changed
         self._rng = project_rng(record, "leasing")
+        #: The gold items, mixed into each annotator's items (`streamloop.streams.gold`).
+        self.gold = GoldPool(record)
+        self._gold_rng = project_rng(record, "gold")
+        # Gold leases live outside the queue, each under an id of its own (negative, so never
+        # an item's), since several annotators may hold the same gold item.
+        self._gold_leases: dict[int, Lease] = {}
+        self._gold_ids = itertools.count(1)
         self._sessions: dict[str, AnnotatorSession] = {}
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -107,7 +116,9 @@ class Leasing:
         self._waiting.pop(session.holder, None)
         for item_id, lease in session.held.items():
             self._cancel_timer(item_id)
-            self.journal.lease_ended(lease.lease_id, "released")
+            if lease.gold is None:
+                self.journal.lease_ended(lease.lease_id, "released")
+            self._gold_leases.pop(item_id, None)
         returned = self.queue.release_holder(session.holder)
         session.held.clear()
         if returned:
@@ -125,7 +136,7 @@ class Leasing:
         if session.holder not in self._sessions or session.stalled:
             return
         while len(session.held) < session.prefetch:
-            lease = self.queue.lease(
+            lease = self._gold_lease(session) or self.queue.lease(
                 holder=session.holder,
                 annotator=session.annotator,
                 now=asyncio.get_running_loop().time(),
@@ -138,12 +149,14 @@ class Leasing:
             if lease is None:
                 break
             session.held[lease.item.item_id] = lease
-            if self.policy.diversity > 0.0:
+            if self.policy.diversity > 0.0 and lease.gold is None:
                 lease.features = self.model.features(lease.item.data)
             session.idle_sent = False
             self._start_timer(lease)
             deadline = self._deadline(lease)
-            if self.store.shared:
+            if lease.gold is not None:
+                self._deliver(session, lease, deadline)  # nothing to claim or journal
+            elif self.store.shared:
                 # Other web processes lease from the same store: claim the item there first.
                 task = asyncio.create_task(self._claim(session, lease, deadline))
                 self._claims.add(task)
@@ -169,8 +182,12 @@ class Leasing:
         item_id = lease.item.item_id
         session.held.pop(item_id, None)
         self._cancel_timer(item_id)
-        self.queue.release(item_id, skipped_by=session.annotator)
-        self.journal.lease_ended(lease.lease_id, "skipped")
+        if lease.gold is not None:
+            self._gold_leases.pop(item_id, None)
+            self.gold.seen(session.annotator, lease.gold.id)
+        else:
+            self.queue.release(item_id, skipped_by=session.annotator)
+            self.journal.lease_ended(lease.lease_id, "skipped")
         self.fill(session)
         self.serve_waiting()
 
@@ -216,6 +233,8 @@ class Leasing:
         An item another process held comes back to the store when that lease ends, not to
         this process's queue, so a process sharing the store looks for such items now and then.
         """
+        # Gold items another process stored are offered here too.
+        self.gold.load(await self.store.run(self.store.gold_items, self.record.id))
         known = self.queue.item_ids()
         items = await self.store.run(self.store.unclaimed_items, self.record.id, list(known))
         items = [item for item in items if item.id not in self.queue]
@@ -285,10 +304,14 @@ class Leasing:
 
     def _expire(self, item_id: int) -> None:
         self._timers.pop(item_id, None)
-        lease = self.queue.expire(item_id, asyncio.get_running_loop().time())
+        if item_id in self._gold_leases:
+            lease: Lease | None = self._gold_leases.pop(item_id)
+        else:
+            lease = self.queue.expire(item_id, asyncio.get_running_loop().time())
+            if lease is not None:
+                self.journal.lease_ended(lease.lease_id, "expired")
         if lease is None:
             return
-        self.journal.lease_ended(lease.lease_id, "expired")
         session = self._sessions.get(lease.holder)
         if session is not None:
             session.held.pop(item_id, None)
@@ -296,6 +319,43 @@ class Leasing:
                 session.stalled = True
                 session.send(LeaseExpired(lease.item.event_id))
         self.serve_waiting()
+        self._changed()
+
+    def _gold_lease(self, session: AnnotatorSession) -> Lease | None:
+        """A gold item for this session, now and then (`GoldPool.pick`)."""
+        held = {lease.gold.id for lease in session.held.values() if lease.gold is not None}
+        gold = self.gold.pick(session.annotator, held, self._gold_rng)
+        if gold is None:
+            return None
+        lease = Lease(
+            QueuedItem(-next(self._gold_ids), gold.gold_id, gold.data, 0.0),
+            holder=session.holder,
+            annotator=session.annotator,
+            expires_at=asyncio.get_running_loop().time() + self.record.lease_seconds,
+            gold=gold,
+        )
+        self._gold_leases[lease.item.item_id] = lease
+        return lease
+
+    def gold_answered(
+        self,
+        session: AnnotatorSession,
+        gold: GoldRecord,
+        lease: Lease | None,
+        *,
+        new: bool,
+        correct: bool,
+    ) -> None:
+        """``session`` answered ``gold`` (``new``: not a retry): the lease it held it under
+        ends, the answer scores the annotator, and the item is not offered to them again."""
+        if lease is not None:
+            item_id = lease.item.item_id
+            session.held.pop(item_id, None)
+            self._cancel_timer(item_id)
+            self._gold_leases.pop(item_id, None)
+        self.gold.seen(session.annotator, gold.id)
+        if new:
+            self.gold.scored(session.annotator, correct)
         self._changed()
 
     def settle(self, item_id: int, *, by: str | None) -> None:

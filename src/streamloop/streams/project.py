@@ -15,14 +15,22 @@ from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from streamloop.online import OnlineModel, Prediction
 from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
-from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
+from streamloop.store import (
+    GoldRecord,
+    LabelOutcome,
+    NewEvent,
+    NewGold,
+    NewLabel,
+    ProjectRecord,
+    Store,
+)
 from streamloop.store.journal import Journal
 from streamloop.streams import arrivals
 from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import LearnerFactory, Rebuilt, rebuild_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Scored, ScoredItem
-from streamloop.streams.queue import QueuedItem, RoutingQueue
+from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 
 __all__ = ["ProjectRuntime"]
 
@@ -122,6 +130,11 @@ class ProjectRuntime:
         # The estimate's traffic: the latest events, as they were before the restart.
         runtime._traffic.extend(await store.run(store.recent_events, record.id, _TRAFFIC_WINDOW))
         await runtime.leasing.restore(await store.run(store.queued_items, record.id))
+        runtime.leasing.gold.load(
+            await store.run(store.gold_items, record.id),
+            await store.run(store.gold_answered, record.id),
+            await store.run(store.gold_scores, record.id),
+        )
         log.info(
             "project %s: model version %d, %d items waiting",
             record.name,
@@ -248,9 +261,15 @@ class ProjectRuntime:
     async def label(
         self, session: AnnotatorSession, event_id: str, label: str, label_id: str
     ) -> LabelOutcome:
-        """Store and learn an annotator's label; its outcome, once it is learned."""
+        """Store and learn an annotator's label; its outcome, once it is learned. An answer to
+        a gold item is stored and scores the annotator, and is never learned."""
         self._check_label(label)
         lease = session.holding(event_id)
+        if lease is not None and lease.gold is not None:
+            return await self._answer_gold(session, lease, label, label_id)
+        gold = self.leasing.gold.by_id(event_id) if lease is None else None
+        if gold is not None:  # a retry, its lease ended with the first answer
+            return await self._answer_gold(session, None, label, label_id, gold)
         if lease is None:
             item_id = self.queue.find(event_id)
             other = self.queue.holder_of(item_id) if item_id is not None else None
@@ -271,6 +290,45 @@ class ProjectRuntime:
         if outcome.error is not None:
             raise outcome.error
         return outcome
+
+    async def _answer_gold(
+        self,
+        session: AnnotatorSession,
+        lease: Lease | None,
+        label: str,
+        label_id: str,
+        gold: GoldRecord | None = None,
+    ) -> LabelOutcome:
+        """Store an answer to a gold item (held under ``lease``, or ``gold`` answered before),
+        which scores the annotator once per ``label_id``."""
+        gold = lease.gold if lease is not None else gold
+        assert gold is not None
+        answer = await self.store.run(
+            self.store.answer_gold, self.record.id, gold.id, session.annotator, label, label_id
+        )
+        self.leasing.gold_answered(
+            session, gold, lease, new=not answer.duplicate, correct=answer.correct
+        )
+        new = NewLabel(
+            label_id, label, "annotator", event_id=gold.gold_id, annotator=session.annotator
+        )
+        # Acked as any label; the model is as it was.
+        return LabelOutcome(label=new, model_version=self.model.version, duplicate=answer.duplicate)
+
+    async def add_gold(self, items: Sequence[tuple[str, dict[str, Any], str]]) -> tuple[int, int]:
+        """Store gold items (id, data, the right label); (stored, duplicates). They are offered
+        to annotators from now on."""
+        for _gold_id, _data, label in items:
+            self._check_label(label)
+        stored, duplicates = await self.store.run(
+            self.store.add_gold,
+            self.record.id,
+            [NewGold(gold_id, data, label) for gold_id, data, label in items],
+        )
+        self.leasing.gold.load(await self.store.run(self.store.gold_items, self.record.id))
+        self.leasing.serve_waiting()
+        self._changed()
+        return stored, duplicates
 
     async def correct(
         self, session: AnnotatorSession, corrects: str, label: str, label_id: str
@@ -343,11 +401,13 @@ class ProjectRuntime:
 
     def _annotators_report(self) -> dict[str, dict[str, Any]]:
         online = self.leasing.online()
+        gold = self.leasing.gold
         report = self.model.annotators()
-        for name in online - set(report):
+        for name in (online | gold.scorers()) - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
         for name, figures in report.items():
             figures["online"] = name in online
+            figures["gold"] = gold.report(name)
         return dict(sorted(report.items()))
 
     def accuracy_estimate(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from streamloop.online.routing import Ranking
+from streamloop.store import GoldRecord
 
 __all__ = ["Lease", "QueuedItem", "RoutingQueue", "Scorer"]
 
@@ -46,6 +47,8 @@ class Lease:
     features: Mapping[Any, float] | None = None
     #: The item was sent to the annotator (with a shared store, only once it is claimed).
     delivered: bool = False
+    #: A gold item (known answer), leased outside the queue: many annotators may hold it.
+    gold: GoldRecord | None = None
 
 
 #: Lease ids: this process's random prefix and a counter, unique across the processes that

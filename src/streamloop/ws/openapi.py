@@ -38,6 +38,7 @@ from streamloop.errors import (
 from streamloop.ws.context import openapi_of
 from streamloop.ws.payloads import (
     EventsBody,
+    GoldBody,
     OrjsonResponse,
     PredictBody,
     ProductionLabelsBody,
@@ -137,6 +138,7 @@ _SCHEMAS: dict[str, Schema] = {
         routing={"enum": ["pool", "stream"]},
         labels_per_annotator_hour=_POSITIVE,
         diversity=_SHARE,
+        gold_share=_SHARE_OR_NULL,
         seed=_COUNT,
         created_at={"type": "string", "format": "date-time"},
     ),
@@ -187,7 +189,18 @@ _SCHEMAS: dict[str, Schema] = {
         label_commits_total=_COUNT,
         journal_dropped_total=_COUNT,
         annotators=_pairs(
-            _object(labels=_COUNT, agreement=_SHARE_OR_NULL, corrections=_COUNT, online=_BOOLEAN)
+            _object(
+                labels=_COUNT,
+                agreement=_SHARE_OR_NULL,
+                corrections=_COUNT,
+                online=_BOOLEAN,
+                gold={
+                    **_object(
+                        answered=_COUNT, correct=_COUNT, accuracy=_SHARE, low=_SHARE, high=_SHARE
+                    ),
+                    "type": ["object", "null"],
+                },
+            )
         ),
     ),
     "History": _object(model_version=_COUNT, accuracy=_points(3), unbiased=_points(2)),
@@ -243,6 +256,8 @@ _LISTED_PROJECTS: Schema = {
     "items": {"allOf": [_ref("Project"), _object(summary=_SUMMARY)]},
 }
 
+_GOLD_STORED: Schema = _object(stored=_COUNT, duplicates=_COUNT)
+
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
     ("/readyz", "GET"): Operation(
@@ -285,6 +300,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         _POSTING,
         ProductionLabelsBody,
         {"labels": [{"event_id": "evt-1", "label": "billing"}]},
+    ),
+    ("/api/projects/{project}/gold", "POST"): Operation(
+        "Store gold items: known answers, mixed into annotators' items unmarked",
+        (_OK, "How many were new, and how many stored before.", _GOLD_STORED),
+        _POSTING,
+        GoldBody,
+        {"items": [{"id": "gold-1", "data": _TEXT_ITEM, "label": "billing"}]},
     ),
     ("/api/projects/{project}/metrics", "GET"): Operation(
         "The project's figures", (_OK, "The metrics object.", _ref("Metrics")), _PROJECT_READING

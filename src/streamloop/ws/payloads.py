@@ -33,6 +33,7 @@ from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 
 __all__ = [
     "EventsBody",
+    "GoldBody",
     "LabelMessage",
     "OrjsonResponse",
     "PredictBody",
@@ -88,6 +89,8 @@ class ProjectSpec(BaseModel):
     routing: Literal["pool", "stream"] = "pool"
     labels_per_annotator_hour: Annotated[float, Field(gt=0.0, le=100_000.0)] = 120.0
     diversity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    # The share of each annotator's items that are gold; None: 5% once the project has any.
+    gold_share: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     @model_validator(mode="after")
@@ -149,6 +152,20 @@ class ProductionLabelsBody(BaseModel):
     model_config = _STRICT
 
     labels: Annotated[list[ProductionLabel], Field(min_length=1)]
+
+
+class GoldItem(BaseModel):
+    model_config = _STRICT
+
+    id: ClientId
+    data: dict[str, Any]
+    label: str
+
+
+class GoldBody(BaseModel):
+    model_config = _STRICT
+
+    items: Annotated[list[GoldItem], Field(min_length=1)]
 
 
 class LabelMessage(BaseModel):

@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from streamloop.ws import annotate, dashboard, openapi, ops, projects, traffic
+from streamloop.ws import annotate, dashboard, openapi, ops, projects, quality, traffic
 
 __all__ = ["routes", "static_dir"]
 
@@ -48,6 +48,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects/{project}/events", traffic.post_events, methods=["POST"]),
         Route("/api/projects/{project}/predict", traffic.predict, methods=["POST"]),
         Route("/api/projects/{project}/labels", traffic.post_labels, methods=["POST"]),
+        Route("/api/projects/{project}/gold", quality.post_gold, methods=["POST"]),
         Route("/api/projects/{project}/metrics", dashboard.get_metrics, methods=["GET"]),
         Route("/api/projects/{project}/history", dashboard.get_history, methods=["GET"]),
         WebSocketRoute("/ws/projects/{project}/annotate", annotate.annotate),

@@ -1,0 +1,99 @@
+"""A project's gold items: items with known answers, mixed into annotators' work unmarked.
+
+An annotator's answer to a gold item is never learned; it scores the annotator. Each annotator
+is offered each gold item once at most (answered or skipped), and gold takes a share of the
+items they are offered (`share`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from streamloop.online.estimate import wilson_interval
+from streamloop.store import GoldRecord, ProjectRecord
+
+__all__ = ["DEFAULT_GOLD_SHARE", "GoldPool"]
+
+#: The share of an annotator's items that are gold once a project has any, unless it sets one.
+DEFAULT_GOLD_SHARE = 0.05
+
+
+class GoldPool:
+    """The gold items of a project, who has seen which, and each annotator's score."""
+
+    def __init__(self, record: ProjectRecord) -> None:
+        self.record = record
+        self.items: dict[int, GoldRecord] = {}
+        self._seen: dict[str, set[int]] = {}
+        self._scores: dict[str, list[int]] = {}
+
+    def load(
+        self,
+        items: Sequence[GoldRecord],
+        answered: Iterable[tuple[int, str]] = (),
+        scores: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
+        """The stored gold items (all of them), and, at start, the answers stored so far."""
+        self.items = {item.id: item for item in items}
+        for gold_id, annotator in answered:
+            self._seen.setdefault(annotator, set()).add(gold_id)
+        for annotator, (answered_count, correct) in (scores or {}).items():
+            self._scores[annotator] = [answered_count, correct]
+
+    def share(self) -> float:
+        """The share of items offered that are gold now (0 without gold items)."""
+        if not self.items:
+            return 0.0
+        share = self.record.gold_share
+        return DEFAULT_GOLD_SHARE if share is None else share
+
+    def pick(self, annotator: str, held: set[int], rng: random.Random) -> GoldRecord | None:
+        """A gold item to offer ``annotator`` now, with probability `share`; None otherwise,
+        or when they have seen every one (``held``: the gold items they hold now)."""
+        share = self.share()
+        if share <= 0.0 or rng.random() >= share:
+            return None
+        seen = self._seen.get(annotator, set())
+        fresh = [gold_id for gold_id in self.items if gold_id not in seen and gold_id not in held]
+        return self.items[rng.choice(fresh)] if fresh else None
+
+    def seen(self, annotator: str, gold_id: int) -> None:
+        """``annotator`` answered or skipped ``gold_id``: it is not offered to them again."""
+        self._seen.setdefault(annotator, set()).add(gold_id)
+
+    def scored(self, annotator: str, correct: bool) -> None:
+        """A new answer (not a retry) of ``annotator``."""
+        score = self._scores.setdefault(annotator, [0, 0])
+        score[0] += 1
+        score[1] += int(correct)
+
+    def report(self, annotator: str) -> dict[str, Any] | None:
+        """``{"answered", "correct", "accuracy", "low", "high"}`` (95% Wilson interval), or
+        None before the annotator answered any gold item."""
+        score = self._scores.get(annotator)
+        if not score:
+            return None
+        answered, correct = score
+        interval = wilson_interval(correct, answered)
+        assert interval is not None
+        accuracy, low, high = interval
+        return {
+            "answered": answered,
+            "correct": correct,
+            "accuracy": accuracy,
+            "low": low,
+            "high": high,
+        }
+
+    def scorers(self) -> set[str]:
+        """The annotators who answered a gold item."""
+        return set(self._scores)
+
+    def by_id(self, gold_id: str) -> GoldRecord | None:
+        """The gold item the client calls ``gold_id``."""
+        for item in self.items.values():
+            if item.gold_id == gold_id:
+                return item
+        return None

@@ -1,0 +1,93 @@
+"""Quality control through the API: gold items, whose answers score annotators and are never
+learned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamloop.config import Settings
+from support import running, ticket
+
+GOLD = [
+    {"id": "g-1", "data": ticket("bug", 101), "label": "bug"},
+    {"id": "g-2", "data": ticket("billing", 102), "label": "billing"},
+]
+
+
+async def _answer(socket: Any, answers: dict[str, str], label_id: str) -> str:
+    """Take the next item, answer it from ``answers`` (by item id, else "other"); its id."""
+    item = (await socket.next_item())["item"]
+    assert set(item) == {
+        "id",
+        "data",
+        "prediction",
+        "probabilities",
+        "uncertainty",
+        "model_version",
+    }
+    ack = await socket.label(item["id"], answers.get(item["id"], "other"), label_id)
+    assert ack["type"] == "ack" and ack["duplicate"] is False, ack
+    return str(item["id"])
+
+
+async def test_gold_answers_are_never_learned_and_score_the_annotator_who_gave_them(settings):
+    async with running(settings) as service:
+        await service.create_project(gold_share=1.0)  # every item offered is gold, while unseen
+        events = [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(2)]
+        await service.send_events("tickets", events)
+        stored = await service.http.post("/api/projects/tickets/gold", json={"items": GOLD})
+        assert stored.status_code == 200 and stored.json() == {"stored": 2, "duplicates": 0}
+        again = await service.http.post("/api/projects/tickets/gold", json={"items": GOLD[:1]})
+        assert again.json() == {"stored": 0, "duplicates": 1}
+
+        async with service.annotator("tickets", "alice") as alice:
+            # Her first two items are the gold ones, looking like any other: g-1 right, g-2 wrong.
+            seen = [await _answer(alice, {"g-1": "bug", "g-2": "bug"}, f"a{n}") for n in range(2)]
+            assert sorted(seen) == ["g-1", "g-2"]
+            assert (await service.metrics("tickets"))["labels_total"] == 0  # nothing learned
+            # Then real work: the gold is spent for her.
+            assert await _answer(alice, {}, "a2") in {"e0", "e1"}
+        async with service.annotator("tickets", "bob") as bob:
+            assert await _answer(bob, {"g-1": "bug", "g-2": "billing"}, "b0") in {"g-1", "g-2"}
+
+        metrics = await service.metrics("tickets")
+        assert metrics["labels_total"] == 1 and metrics["model_version"] == 1
+        alice_gold = metrics["annotators"]["alice"]["gold"]
+        assert {k: alice_gold[k] for k in ("answered", "correct", "accuracy")} == {
+            "answered": 2,
+            "correct": 1,
+            "accuracy": 0.5,
+        }
+        assert 0.0 < alice_gold["low"] < 0.5 < alice_gold["high"] < 1.0
+        assert metrics["annotators"]["bob"]["gold"]["answered"] == 1
+        assert metrics["annotators"]["bob"]["gold"]["correct"] == 1
+        assert metrics["annotators"]["bob"]["labels"] == 0  # gold answers are not labels
+
+    async with running(settings) as service:  # a restart keeps the scores
+        metrics = await service.metrics("tickets")
+        assert metrics["annotators"]["alice"]["gold"]["answered"] == 2
+        assert metrics["annotators"]["bob"]["gold"]["correct"] == 1
+
+
+async def test_a_retried_gold_answer_is_acked_as_a_duplicate_and_counts_once(settings: Settings):
+    async with running(settings) as service:
+        await service.create_project(gold_share=1.0)
+        await service.http.post("/api/projects/tickets/gold", json={"items": GOLD[:1]})
+        async with service.annotator("tickets", "alice") as alice:
+            item = (await alice.next_item())["item"]["id"]
+            assert item == "g-1"
+            first = await alice.label(item, "bug", "l-1")
+            retry = await alice.label(item, "bug", "l-1")
+            assert first["duplicate"] is False and retry["duplicate"] is True
+            assert retry["type"] == "ack"
+        gold = (await service.metrics("tickets"))["annotators"]["alice"]["gold"]
+        assert gold["answered"] == 1 and gold["correct"] == 1
+
+
+async def test_gold_labels_must_be_the_projects(settings: Settings):
+    async with running(settings) as service:
+        await service.create_project()
+        bad = {"items": [{"id": "g-1", "data": ticket("bug", 1), "label": "nope"}]}
+        response = await service.http.post("/api/projects/tickets/gold", json=bad)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "unknown_label"
+        assert (await service.http.get("/api/projects/tickets")).json()["gold_share"] is None
