@@ -325,6 +325,7 @@ async def test_the_dashboard_shows_each_annotators_gold_accuracy(
 ):
     async with running(sqlite_settings) as service:
         await service.create_project(gold_share=1.0)
+        await service.send_events("tickets", [{"id": "e0", "data": {"text": "it crashes"}}])
         gold = {"items": [{"id": "g-1", "data": {"text": "refund my card"}, "label": "billing"}]}
         assert (await service.http.post("/api/projects/tickets/gold", json=gold)).status_code == 200
         async with service.annotator("tickets", "alice") as alice:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from streamloop.errors import NotFound
+from streamloop.errors import Conflict, NotFound
 from streamloop.store import GoldAnswer, GoldRecord, NewGold, ProjectRecord, Store
 from streamloop.store.database import sqlalchemy_url
 from support import make_project
@@ -149,13 +149,16 @@ def test_scores_and_answered_pairs_per_annotator(store: Store, project: ProjectR
         (g2, "alice", "b", "l2"),
         (g3, "alice", "b", "l3"),
         (g1, "bob", "b", "l4"),
-        (g1, "bob", "a", "l5"),  # the same item again, under another label_id: counted
         (g1, "bob", "b", "l4"),  # a retry: not counted
     ]
     for item, annotator, label, label_id in answers:
         store.answer_gold(project.id, item.id, annotator, label, label_id)
+    # The same item again, under another label_id: refused, as a second label for an item is.
+    with pytest.raises(Conflict) as second:
+        store.answer_gold(project.id, g1.id, "bob", "a", "l5")
+    assert second.value.code == "already_labelled"
     store.answer_gold(other.id, theirs.id, "carol", "a", "l1")
-    assert store.gold_scores(project.id) == {"alice": (3, 2), "bob": (2, 1)}
+    assert store.gold_scores(project.id) == {"alice": (3, 2), "bob": (1, 0)}
     assert store.gold_scores(other.id) == {"carol": (1, 1)}
     assert store.gold_answered(project.id) == [
         (g1.id, "alice"),
@@ -219,14 +222,20 @@ def test_processes_storing_the_same_answer_at_once_store_it_once(postgres_url: s
         stores[0].add_gold(project.id, gold("g1"))
         [item] = stores[0].gold_items(project.id)
 
-        def answer(store: Store, n: int) -> GoldAnswer:
-            return store.answer_gold(project.id, item.id, "alice", "a", f"l{n % 3}")
+        def answer(store: Store, n: int) -> GoldAnswer | str:
+            try:
+                return store.answer_gold(project.id, item.id, "alice", "a", f"l{n % 3}")
+            except Conflict as exc:
+                return exc.code
 
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(answer, stores * 6, range(24)))
-        assert sum(not r.duplicate for r in results) == 3
-        assert all(r.correct for r in results)
-        assert stores[0].gold_scores(project.id) == {"alice": (3, 3)}
+        # One answer stored; its retries are duplicates, answers under other label_ids refused.
+        answers = [r for r in results if isinstance(r, GoldAnswer)]
+        assert sum(not r.duplicate for r in answers) == 1
+        assert all(r.correct for r in answers)
+        assert {r for r in results if isinstance(r, str)} <= {"already_labelled"}
+        assert stores[0].gold_scores(project.id) == {"alice": (1, 1)}
     finally:
         for store in stores:
             store.close()
@@ -254,3 +263,15 @@ def test_a_database_from_before_gold_opens_and_takes_gold(url: str):
         assert store.answer_gold(project.id, item.id, "alice", "a", "l1") == GoldAnswer(True, False)
     finally:
         store.close()
+
+
+def test_a_correction_rescores_an_answer_of_its_own_annotator(store: Store, project: ProjectRecord):
+    store.add_gold(project.id, gold("g1"))
+    [g1] = store.gold_items(project.id)
+    assert store.answer_gold(project.id, g1.id, "alice", "b", "l1").correct is False
+    assert store.correct_gold(project.id, "l1", "alice", "a") == (g1.id, False, True)
+    assert store.gold_scores(project.id) == {"alice": (1, 1)}
+    with pytest.raises(Conflict) as theirs:
+        store.correct_gold(project.id, "l1", "bob", "b")
+    assert theirs.value.code == "not_your_label"
+    assert store.correct_gold(project.id, "nope", "alice", "a") is None

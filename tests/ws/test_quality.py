@@ -72,6 +72,7 @@ async def test_gold_answers_are_never_learned_and_score_the_annotator_who_gave_t
 async def test_a_retried_gold_answer_is_acked_as_a_duplicate_and_counts_once(settings: Settings):
     async with running(settings) as service:
         await service.create_project(gold_share=1.0)
+        await service.send_events("tickets", [{"id": "e0", "data": ticket("bug", 0)}])
         await service.http.post("/api/projects/tickets/gold", json={"items": GOLD[:1]})
         async with service.annotator("tickets", "alice") as alice:
             item = (await alice.next_item())["item"]["id"]
@@ -80,8 +81,62 @@ async def test_a_retried_gold_answer_is_acked_as_a_duplicate_and_counts_once(set
             retry = await alice.label(item, "bug", "l-1")
             assert first["duplicate"] is False and retry["duplicate"] is True
             assert retry["type"] == "ack"
-        gold = (await service.metrics("tickets"))["annotators"]["alice"]["gold"]
-        assert gold["answered"] == 1 and gold["correct"] == 1
+            # Answered once: another label for it is refused, as for any item.
+            second = await alice.label(item, "billing", "l-2")
+            assert second["type"] == "error" and second["code"] == "already_labelled"
+            # A correction changes the answer, and its score; nothing is learned.
+            await alice.send(
+                {"type": "correct", "corrects": "l-1", "label": "other", "label_id": "l-3"}
+            )
+            fixed = await alice.expect("ack", keep_items=True)
+            assert fixed["corrects"] == "l-1" and fixed["item_id"] == "g-1"
+        metrics = await service.metrics("tickets")
+        gold = metrics["annotators"]["alice"]["gold"]
+        assert gold["answered"] == 1 and gold["correct"] == 0
+        assert metrics["labels_total"] == 0
+
+
+async def test_gold_is_offered_once_per_annotator_only_while_real_items_wait(settings: Settings):
+    async with running(settings) as service:
+        await service.create_project(gold_share=1.0)
+        await service.http.post("/api/projects/tickets/gold", json={"items": GOLD[:1]})
+        async with service.annotator("tickets", "alice") as alice:
+            assert (await alice.expect("idle"))["type"] == "idle"  # gold never fills an empty queue
+        await service.send_events(
+            "tickets", [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(3)]
+        )
+        async with service.annotator("tickets", "alice") as alice:
+            gold = (await alice.next_item())["item"]["id"]
+            assert gold == "g-1"
+            await alice.send({"type": "skip", "item_id": gold})
+            # Skipped, and never offered to her again: not on this socket, not on another.
+            assert (await alice.next_item())["item"]["id"] in {"e0", "e1", "e2"}
+            async with service.annotator("tickets", "alice", prefetch=2) as again:
+                ids = {(await again.next_item())["item"]["id"] for _ in range(2)}
+                assert "g-1" not in ids
+
+
+async def test_an_annotator_never_offered_a_gold_item_cannot_answer_it(settings: Settings):
+    async with running(settings) as service:
+        await service.create_project(gold_share=0.0)
+        await service.send_events("tickets", [{"id": "e0", "data": ticket("bug", 0)}])
+        await service.http.post("/api/projects/tickets/gold", json={"items": GOLD[:1]})
+        async with service.annotator("tickets", "mallory") as mallory:
+            assert (await mallory.next_item())["item"]["id"] == "e0"
+            reply = await mallory.label("g-1", "bug", "m-1")
+            assert reply["type"] == "error" and reply["code"] == "unknown_item", reply
+        metrics = await service.metrics("tickets")
+        assert "mallory" not in metrics["annotators"]  # no label, no gold answer, gone
+
+
+async def test_a_gold_id_that_is_an_events_id_is_refused(settings: Settings):
+    async with running(settings) as service:
+        await service.create_project()
+        await service.send_events("tickets", [{"id": "g-1", "data": ticket("bug", 0)}])
+        response = await service.http.post("/api/projects/tickets/gold", json={"items": GOLD})
+        assert response.status_code == 409 and response.json()["error"]["code"] == "id_taken"
+        again = await service.http.post("/api/projects/tickets/gold", json={"items": GOLD[1:]})
+        assert again.json() == {"stored": 1, "duplicates": 0}  # nothing of the first was stored
 
 
 async def test_gold_labels_must_be_the_projects(settings: Settings):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Engine, case, func, insert, select
+from sqlalchemy import Engine, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from streamloop.errors import NotFound
+from streamloop.errors import Conflict, NotFound
 from streamloop.store.records import GoldAnswer, GoldRecord, NewGold
 from streamloop.store.statements import GOLD_ANSWERS, GOLD_ITEMS, chunks
 from streamloop.store.tables import utcnow
@@ -92,6 +92,14 @@ class GoldStore:
         if stored is not None:
             return stored
         try:
+            self._refuse_second_answer(gold_item_id, annotator)
+        except Conflict:
+            # Unless the answer found is this very one, stored by a racing first attempt.
+            stored = self._gold_answer(project_id, label_id)
+            if stored is None:
+                raise
+            return stored
+        try:
             with self.engine.begin() as conn:
                 known = conn.execute(
                     select(GOLD_ITEMS.c.label).where(
@@ -115,12 +123,58 @@ class GoldStore:
                     )
                 )
         except IntegrityError:
-            # The same label_id committed by another process since the look-up.
+            # The same label_id, or another answer of theirs, committed since the look-ups.
             stored = self._gold_answer(project_id, label_id)
             if stored is None:
+                self._refuse_second_answer(gold_item_id, annotator)
                 raise
             return stored
         return GoldAnswer(correct=correct, duplicate=False)
+
+    def _refuse_second_answer(self, gold_item_id: int, annotator: str) -> None:
+        """An annotator answers a gold item once, as any item is labelled once (a correction
+        changes the answer: `correct_gold`)."""
+        with self.engine.connect() as conn:
+            answered = conn.execute(
+                select(GOLD_ANSWERS.c.id).where(
+                    GOLD_ANSWERS.c.gold_item_id == gold_item_id,
+                    GOLD_ANSWERS.c.annotator == annotator,
+                )
+            ).first()
+        if answered is not None:
+            raise Conflict("this item is already labelled", code="already_labelled")
+
+    def correct_gold(
+        self, project_id: int, corrects: str, annotator: str, label: str
+    ) -> tuple[int, bool, bool] | None:
+        """An annotator corrects their answer to a gold item (``corrects``: its label_id):
+        (gold item id, correct before, correct now), or None if ``corrects`` is no gold answer.
+        A correction of someone else's answer is refused (409 ``not_your_label``)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(
+                    GOLD_ANSWERS.c.id,
+                    GOLD_ANSWERS.c.gold_item_id,
+                    GOLD_ANSWERS.c.annotator,
+                    GOLD_ANSWERS.c.correct,
+                    GOLD_ITEMS.c.label,
+                )
+                .join(GOLD_ITEMS, GOLD_ITEMS.c.id == GOLD_ANSWERS.c.gold_item_id)
+                .where(GOLD_ANSWERS.c.project_id == project_id, GOLD_ANSWERS.c.label_id == corrects)
+            ).first()
+            if row is None:
+                return None
+            if row.annotator != annotator:
+                raise Conflict(
+                    f"label {corrects!r} was not given by {annotator!r}", code="not_your_label"
+                )
+            correct = label == row.label
+            conn.execute(
+                update(GOLD_ANSWERS)
+                .where(GOLD_ANSWERS.c.id == row.id)
+                .values(label=label, correct=correct, answered_at=utcnow())
+            )
+        return row.gold_item_id, bool(row.correct), correct
 
     def _gold_answer(self, project_id: int, label_id: str) -> GoldAnswer | None:
         with self.engine.connect() as conn:

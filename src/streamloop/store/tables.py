@@ -134,7 +134,11 @@ class GoldAnswerRow(SQLModel, table=True):
     """An annotator's answer to a gold item, and whether it was the known one."""
 
     __tablename__ = "gold_answers"
-    __table_args__ = (UniqueConstraint("project_id", "label_id"),)
+    # One answer per annotator and gold item (a correction changes it); a label_id once.
+    __table_args__ = (
+        UniqueConstraint("project_id", "label_id"),
+        UniqueConstraint("gold_item_id", "annotator"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="projects.id", index=True)

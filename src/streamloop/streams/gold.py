@@ -1,8 +1,8 @@
 """A project's gold items: items with known answers, mixed into annotators' work unmarked.
 
 An annotator's answer to a gold item is never learned; it scores the annotator. Each annotator
-is offered each gold item once at most (answered or skipped), and gold takes a share of the
-items they are offered (`share`).
+is offered each gold item once at most (whatever they do with it), and gold takes a share of
+the items they are offered (`share`), only while real items wait too.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class GoldPool:
     def __init__(self, record: ProjectRecord) -> None:
         self.record = record
         self.items: dict[int, GoldRecord] = {}
+        self._by_gold_id: dict[str, GoldRecord] = {}
         self._seen: dict[str, set[int]] = {}
         self._scores: dict[str, list[int]] = {}
 
@@ -37,9 +38,10 @@ class GoldPool:
     ) -> None:
         """The stored gold items (all of them), and, at start, the answers stored so far."""
         self.items = {item.id: item for item in items}
+        self._by_gold_id = {item.gold_id: item for item in items}
         for gold_id, annotator in answered:
             self._seen.setdefault(annotator, set()).add(gold_id)
-        for annotator, (answered_count, correct) in (scores or {}).items():
+        for annotator, (answered_count, correct) in (scores or {}).items():  # the stored ones
             self._scores[annotator] = [answered_count, correct]
 
     def share(self) -> float:
@@ -60,7 +62,7 @@ class GoldPool:
         return self.items[rng.choice(fresh)] if fresh else None
 
     def seen(self, annotator: str, gold_id: int) -> None:
-        """``annotator`` answered or skipped ``gold_id``: it is not offered to them again."""
+        """``annotator`` was offered ``gold_id``: it is not offered to them again."""
         self._seen.setdefault(annotator, set()).add(gold_id)
 
     def scored(self, annotator: str, correct: bool) -> None:
@@ -93,7 +95,13 @@ class GoldPool:
 
     def by_id(self, gold_id: str) -> GoldRecord | None:
         """The gold item the client calls ``gold_id``."""
-        for item in self.items.values():
-            if item.gold_id == gold_id:
-                return item
-        return None
+        return self._by_gold_id.get(gold_id)
+
+    def offered(self, annotator: str, gold_id: int) -> bool:
+        """Whether ``annotator`` has been offered the gold item ``gold_id``."""
+        return gold_id in self._seen.get(annotator, set())
+
+    def rescored(self, annotator: str, *, was: bool, now: bool) -> None:
+        """An answer of ``annotator`` was corrected: right ``was``, right ``now``."""
+        score = self._scores.setdefault(annotator, [0, 0])
+        score[1] += int(now) - int(was)

@@ -233,8 +233,12 @@ class Leasing:
         An item another process held comes back to the store when that lease ends, not to
         this process's queue, so a process sharing the store looks for such items now and then.
         """
-        # Gold items another process stored are offered here too.
-        self.gold.load(await self.store.run(self.store.gold_items, self.record.id))
+        # Gold items another process stored are offered here too, and answers it took count.
+        self.gold.load(
+            await self.store.run(self.store.gold_items, self.record.id),
+            await self.store.run(self.store.gold_answered, self.record.id),
+            await self.store.run(self.store.gold_scores, self.record.id),
+        )
         known = self.queue.item_ids()
         items = await self.store.run(self.store.unclaimed_items, self.record.id, list(known))
         items = [item for item in items if item.id not in self.queue]
@@ -322,11 +326,14 @@ class Leasing:
         self._changed()
 
     def _gold_lease(self, session: AnnotatorSession) -> Lease | None:
-        """A gold item for this session, now and then (`GoldPool.pick`)."""
-        held = {lease.gold.id for lease in session.held.values() if lease.gold is not None}
-        gold = self.gold.pick(session.annotator, held, self._gold_rng)
+        """A gold item for this session, now and then (`GoldPool.pick`), while real items wait
+        too: gold never fills an empty queue. Offered once per annotator, over all sessions."""
+        if not len(self.queue):
+            return None
+        gold = self.gold.pick(session.annotator, set(), self._gold_rng)
         if gold is None:
             return None
+        self.gold.seen(session.annotator, gold.id)
         lease = Lease(
             QueuedItem(-next(self._gold_ids), gold.gold_id, gold.data, 0.0),
             holder=session.holder,

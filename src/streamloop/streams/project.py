@@ -267,8 +267,8 @@ class ProjectRuntime:
         lease = session.holding(event_id)
         if lease is not None and lease.gold is not None:
             return await self._answer_gold(session, lease, label, label_id)
-        gold = self.leasing.gold.by_id(event_id) if lease is None else None
-        if gold is not None:  # a retry, its lease ended with the first answer
+        gold = self._gold_offered(session, event_id) if lease is None else None
+        if gold is not None:  # a retry, or an answer after its lease ended
             return await self._answer_gold(session, None, label, label_id, gold)
         if lease is None:
             item_id = self.queue.find(event_id)
@@ -315,11 +315,51 @@ class ProjectRuntime:
         # Acked as any label; the model is as it was.
         return LabelOutcome(label=new, model_version=self.model.version, duplicate=answer.duplicate)
 
+    async def _correct_gold(
+        self, session: AnnotatorSession, corrects: str, label: str, label_id: str
+    ) -> LabelOutcome:
+        """A correction of an answer to a gold item: it is re-scored, never learned."""
+        changed = await self.store.run(
+            self.store.correct_gold, self.record.id, corrects, session.annotator, label
+        )
+        if changed is None:
+            raise NotFound(f"no label {corrects!r} in this project", code="unknown_label_id")
+        gold_item_id, was, now = changed
+        self.leasing.gold.rescored(session.annotator, was=was, now=now)
+        gold = self.leasing.gold.items.get(gold_item_id)
+        new = NewLabel(
+            label_id,
+            label,
+            "annotator",
+            event_id=gold.gold_id if gold else None,
+            annotator=session.annotator,
+            corrects=corrects,
+        )
+        self._changed()
+        return LabelOutcome(label=new, model_version=self.model.version)
+
+    def _gold_offered(self, session: AnnotatorSession, event_id: str) -> GoldRecord | None:
+        """The gold item ``event_id`` if this annotator was offered it and no waiting item
+        has that id."""
+        gold = self.leasing.gold.by_id(event_id)
+        if gold is None or self.queue.find(event_id) is not None:
+            return None
+        return gold if self.leasing.gold.offered(session.annotator, gold.id) else None
+
     async def add_gold(self, items: Sequence[tuple[str, dict[str, Any], str]]) -> tuple[int, int]:
         """Store gold items (id, data, the right label); (stored, duplicates). They are offered
         to annotators from now on."""
         for _gold_id, _data, label in items:
             self._check_label(label)
+        ids = [gold_id for gold_id, _data, _label in items]
+        missing = set(await self.store.run(self.store.missing_events, self.record.id, ids))
+        taken = [gold_id for gold_id in ids if gold_id not in missing]
+        if taken:
+            shown = ", ".join(repr(gold_id) for gold_id in taken[:5])
+            raise Conflict(
+                f"{shown}: already an event's id in this project; nothing was stored",
+                code="id_taken",
+            )
         stored, duplicates = await self.store.run(
             self.store.add_gold,
             self.record.id,
@@ -341,7 +381,7 @@ class ProjectRuntime:
         self._check_label(label)
         original = await self.store.run(self.store.label_of, self.record.id, corrects)
         if original is None:
-            raise NotFound(f"no label {corrects!r} in this project", code="unknown_label_id")
+            return await self._correct_gold(session, corrects, label, label_id)
         item_id, event_id, annotator = original
         if annotator != session.annotator:
             raise Conflict(
