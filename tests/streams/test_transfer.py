@@ -134,6 +134,41 @@ async def test_importing_an_export_rebuilds_the_same_model_in_a_new_project(tmp_
         assert (await service.metrics("copy"))["model_version"] == 45
 
 
+async def test_gold_items_and_answers_are_exported_and_gold_items_imported(tmp_path, settings):
+    async with running(settings) as service:
+        await service.create_project(gold_share=1.0)
+        await service.send_events("tickets", [{"id": "e0", "data": ticket("bug", 0)}])
+        gold = [{"id": "g-1", "data": ticket("billing", 1), "label": "billing"}]
+        assert (await service.http.post("/api/projects/tickets/gold", json={"items": gold})).json()
+        async with service.annotator("tickets", "alice") as alice:
+            item = (await alice.next_item())["item"]["id"]
+            assert item == "g-1"
+            assert (await alice.label(item, "bug", "a-1"))["type"] == "ack"
+        store = service.core.store
+        rows = await store.run(lambda: list(export_labels(store, "tickets")))
+        assert [(r["source"], r["event_id"], r["label"], r["correct"]) for r in rows] == [
+            ("gold", "g-1", "billing", None),
+            ("gold_answer", "g-1", "bug", False),
+        ]
+        assert rows[1]["annotator"] == "alice" and rows[1]["label_id"] == "a-1"
+        assert all(set(row) == set(EXPORT_FIELDS) for row in rows)
+
+        exported = tmp_path / "tickets.jsonl"
+        with exported.open("wb") as out:
+            await store.run(lambda: write_jsonl(iter(rows), out))
+        await service.create_project(name="copy")
+        command = [sys.executable, "-m", "streamloop", "import", "copy", str(exported)]
+        done = await asyncio.to_thread(
+            subprocess.run, [*command, "--url", service.base], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        # The gold item is gold in the copy (its answer is not imported): no event, no label.
+        copied = await store.run(store.gold_items, store.project("copy").id)
+        assert [(g.gold_id, g.label) for g in copied] == [("g-1", "billing")]
+        metrics = await service.metrics("copy")
+        assert metrics["events_total"] == 0 and metrics["labels_total"] == 0
+
+
 @pytest.mark.parametrize(
     "line",
     [b'{"id": 3, "data": {}}', b'{"id": "b"}', b"not json", b'{"id": "b", "data": {}, "label": 1}'],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamloop.store.records import (
+    ExportGoldAnswer,
     ExportLabel,
     GoldAnswer,
     GoldRecord,
@@ -17,6 +18,7 @@ from streamloop.store.records import (
 from streamloop.store.repository import Store
 
 __all__ = [
+    "ExportGoldAnswer",
     "ExportLabel",
     "GoldAnswer",
     "GoldRecord",

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from streamloop.errors import Conflict, NotFound
-from streamloop.store.records import GoldAnswer, GoldRecord, NewGold
+from streamloop.store.records import ExportGoldAnswer, GoldAnswer, GoldRecord, NewGold
 from streamloop.store.statements import GOLD_ANSWERS, GOLD_ITEMS, chunks
 from streamloop.store.tables import utcnow
 
@@ -198,6 +198,28 @@ class GoldStore:
                 .group_by(GOLD_ANSWERS.c.annotator)
             )
             return {str(name): (int(answered), int(correct)) for name, answered, correct in rows}
+
+    def gold_answers_to_export(self, project_id: int) -> list[ExportGoldAnswer]:
+        """Every answer to the project's gold items, in the order they were given."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    GOLD_ANSWERS.c.label_id,
+                    GOLD_ANSWERS.c.gold_item_id,
+                    GOLD_ANSWERS.c.annotator,
+                    GOLD_ANSWERS.c.label,
+                    GOLD_ANSWERS.c.correct,
+                    GOLD_ANSWERS.c.answered_at,
+                )
+                .where(GOLD_ANSWERS.c.project_id == project_id)
+                .order_by(GOLD_ANSWERS.c.id)
+            )
+            return [
+                ExportGoldAnswer(
+                    r.label_id, r.gold_item_id, r.annotator, r.label, bool(r.correct), r.answered_at
+                )
+                for r in rows
+            ]
 
     def gold_answered(self, project_id: int) -> list[tuple[int, str]]:
         """The (gold item id, annotator) pairs answered, each once, in that order."""

@@ -133,6 +133,18 @@ class ReplayLabel:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportGoldAnswer:
+    """An annotator's answer to a gold item, as an export shows it."""
+
+    label_id: str
+    gold_item_id: int
+    annotator: str
+    label: str
+    correct: bool
+    answered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ExportLabel:
     """A stored label with its item, as an export shows it (in learning order)."""
 

@@ -9,6 +9,9 @@ An export has one row per label, in the order the model learned them, with the i
 it, when, the model version that includes it, and what the model predicted just before
 learning it. That prediction is not stored: the labels are replayed through a new model, which
 the project's determinism makes the very model that learned them (restarts rely on the same).
+After the labels come the gold items (``source`` ``gold``, ``label`` the known answer) and
+every annotator's answer to them (``gold_answer``, with ``correct``). An import takes gold
+items back as gold; gold answers, annotators' work in the service, are not imported.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ EXPORT_FIELDS = (
     "labelled_at",
     "model_version",
     "predicted",
+    "correct",
 )
 
 
@@ -95,7 +99,34 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
             "labelled_at": row.labelled_at.isoformat(),
             "model_version": learned.model_version,
             "predicted": learned.predicted,
+            "correct": None,
         }
+    gold = {item.id: item for item in store.gold_items(record.id)}
+    for item in gold.values():
+        yield _row(item.gold_id, item.gold_id, item.data, item.label, "gold")
+    for answer in store.gold_answers_to_export(record.id):
+        item = gold[answer.gold_item_id]
+        yield _row(
+            answer.label_id,
+            item.gold_id,
+            item.data,
+            answer.label,
+            "gold_answer",
+            annotator=answer.annotator,
+            labelled_at=answer.answered_at.isoformat(),
+            correct=answer.correct,
+        )
+
+
+def _row(
+    label_id: str, event_id: str, data: Any, label: str, source: str, **more: Any
+) -> dict[str, Any]:
+    """An export row that is no learned label (gold): the columns a label has are empty."""
+    row = dict.fromkeys(EXPORT_FIELDS)
+    row.update(label_id=label_id, event_id=event_id, data=data, label=label, source=source)
+    row["drawn_at_random"] = False
+    row.update(more)
+    return row
 
 
 def open_export(path: Path) -> IO[bytes]:
@@ -202,6 +233,8 @@ class ImportRow:
     event_id: str
     data: dict[str, Any]
     label: str | None
+    #: A gold item (an export's ``source: gold`` row): stored as gold, its label the answer.
+    gold: bool = False
 
 
 def read_rows(lines: Iterable[bytes]) -> Iterator[ImportRow]:
@@ -223,7 +256,12 @@ def read_rows(lines: Iterable[bytes]) -> Iterator[ImportRow]:
             raise InvalidInput(f"line {number}: needs a string id and a data object")
         if label is not None and not isinstance(label, str):
             raise InvalidInput(f"line {number}: label must be a string")
-        yield ImportRow(event_id, data, label)
+        source = row.get("source")
+        if source == "gold_answer":
+            continue  # an annotator's answer: their work in the service, not data to import
+        if source == "gold" and label is None:
+            raise InvalidInput(f"line {number}: a gold item needs its label")
+        yield ImportRow(event_id, data, label, gold=source == "gold")
 
 
 def import_rows(
@@ -242,8 +280,13 @@ def import_rows(
     sent = labelled = 0
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, batch)):
-        client.send_events(project, [(row.event_id, row.data) for row in chunk])
-        labels = [(row.event_id, row.label) for row in chunk if row.label is not None]
+        gold = [(r.event_id, r.data, r.label) for r in chunk if r.gold and r.label is not None]
+        if gold:
+            client.add_gold(project, gold)
+        events = [row for row in chunk if not row.gold]
+        if events:
+            client.send_events(project, [(row.event_id, row.data) for row in events])
+        labels = [(row.event_id, row.label) for row in events if row.label is not None]
         if labels:
             for result in client.send_labels(project, labels):
                 error = result.get("error")
