@@ -63,6 +63,10 @@ async def test_gold_answers_are_never_learned_and_score_the_annotator_who_gave_t
         assert metrics["annotators"]["bob"]["gold"]["correct"] == 1
         assert metrics["annotators"]["bob"]["labels"] == 0  # gold answers are not labels
 
+        text = (await service.http.get("/metrics")).text
+        assert 'streamloop_gold_accuracy{annotator="alice",project="tickets"} 0.5' in text
+        assert 'streamloop_gold_answers_total{annotator="bob",project="tickets"} 1.0' in text
+
     async with running(settings) as service:  # a restart keeps the scores
         metrics = await service.metrics("tickets")
         assert metrics["annotators"]["alice"]["gold"]["answered"] == 2

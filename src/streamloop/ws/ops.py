@@ -81,6 +81,16 @@ class _LoopCollector(Collector):
         drifts = CounterMetricFamily(
             "streamloop_drifts", "Drifts confirmed since the model began.", labels=["project"]
         )
+        gold = GaugeMetricFamily(
+            "streamloop_gold_accuracy",
+            "Each annotator's share of right answers to gold items.",
+            labels=["project", "annotator"],
+        )
+        gold_answered = CounterMetricFamily(
+            "streamloop_gold_answers",
+            "Answers each annotator gave to gold items.",
+            labels=["project", "annotator"],
+        )
         counters = {
             "events_total": CounterMetricFamily(
                 "streamloop_events", "Events received.", labels=["project"]
@@ -108,8 +118,14 @@ class _LoopCollector(Collector):
                     estimate.add_metric(name, float(figures["unbiased_accuracy"]["estimate"]))
                 drift.add_metric(name, float(DRIFT_STATES.index(figures["drift"]["state"])))
                 drifts.add_metric(name, float(figures["drift"]["drifts_total"]))
+                for annotator, their in figures["annotators"].items():
+                    if their["gold"] is not None:
+                        gold.add_metric([*name, annotator], float(their["gold"]["accuracy"]))
+                        gold_answered.add_metric(
+                            [*name, annotator], float(their["gold"]["answered"])
+                        )
         yield from gauges.values()
-        yield from (estimate, drift, drifts)
+        yield from (estimate, drift, drifts, gold, gold_answered)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",
