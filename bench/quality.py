@@ -1,0 +1,219 @@
+"""A careless annotator in a team, through a real ``streamloop serve``: what it costs the model,
+and how soon gold items single them out (issue 17).
+
+Three annotators label in turn over the annotate WebSocket what the service routes: two always
+right, one wrong at random 40% of the time (a uniformly drawn wrong label). Every 50 labels the
+benchmark scores the current model on held-out items through ``POST .../predict``. Teams:
+
+- ``careful``: the same three, all always right (the reference);
+- ``careless, gold 5%`` and ``careless, gold 10%``: 30 gold items from the pool are stored with
+  their true labels, the project's ``gold_share`` is 5% or 10%; gold answers are never learned,
+  so the model is the careless team's without quality control. The benchmark records how many
+  labels the team had given when the careless annotator's gold interval first lay wholly below
+  both others' (``annotators.{name}.gold.high`` under their ``low``): singled out.
+
+Overlap, review and quarantine are not built yet; their rows come with them.
+
+    python bench/quality.py             # 3 datasets, 2 seeds; about 6 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from datasets import DATASETS
+from server import Server, machine_line
+from websockets.asyncio.client import ClientConnection, connect
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NAMES = ("ana", "bo", "cy")  # cy is the careless one in the careless teams
+CARELESS, WRONG = "cy", 0.4
+STEP = 50
+GOLD_ITEMS = 30
+HOLDOUT = 300
+TEAMS = {"careful": None, "careless, gold 5%": 0.05, "careless, gold 10%": 0.1}
+
+
+async def _accuracy(http: httpx.AsyncClient, name: str, rows: list, labels: list[str]) -> float:
+    hits = 0
+    for start in range(0, len(rows), 100):
+        chunk = range(start, min(start + 100, len(rows)))
+        answers = await asyncio.gather(
+            *(http.post(f"/api/projects/{name}/predict", json={"data": rows[i]}) for i in chunk)
+        )
+        hits += sum(
+            a.json()["prediction"] == labels[i] for a, i in zip(answers, chunk, strict=True)
+        )
+    return hits / len(rows)
+
+
+async def _next_item(ws: ClientConnection) -> str | None:
+    while True:
+        message = orjson.loads(await ws.recv())
+        if message["type"] == "item":
+            return str(message["item"]["id"])
+        if message["type"] == "idle":
+            return None
+        if message["type"] == "error":
+            raise RuntimeError(message)
+
+
+async def _label(ws: ClientConnection, item: str, label: str, label_id: str) -> None:
+    await ws.send(
+        orjson.dumps({"type": "label", "item_id": item, "label": label, "label_id": label_id})
+    )
+    while True:
+        message = orjson.loads(await ws.recv())
+        if message["type"] == "ack":
+            return
+        if message["type"] == "error":
+            raise RuntimeError(message)
+
+
+async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dict[str, Any]:
+    rows, labels = DATASETS[dataset]()
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    held, gold, pool = (
+        order[:HOLDOUT],
+        order[HOLDOUT : HOLDOUT + GOLD_ITEMS],
+        order[HOLDOUT + GOLD_ITEMS :],
+    )
+    classes = sorted(set(labels))
+    truth = {f"e{i}": labels[i] for i in pool} | {f"g{i}": labels[i] for i in gold}
+    share = TEAMS[team]
+    careless = share is not None
+    rng = random.Random(seed + 1)
+    name = f"{dataset}-{seed}-{team.split(',')[0]}-{int(100 * (share or 0))}".replace("_", "-")
+    curve: list[tuple[int, float]] = []
+    singled_out: int | None = None
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        spec: dict[str, Any] = {
+            "name": name,
+            "labels": classes,
+            "input": "tabular",
+            "seed": seed,
+        }
+        if share is not None:
+            spec["gold_share"] = share
+        (await http.post("/api/projects", json=spec)).raise_for_status()
+        events = [{"id": f"e{i}", "data": rows[i]} for i in pool]
+        for start in range(0, len(events), 500):
+            chunk = {"events": events[start : start + 500]}
+            (await http.post(f"/api/projects/{name}/events", json=chunk)).raise_for_status()
+        if careless:
+            items = [{"id": f"g{i}", "data": rows[i], "label": labels[i]} for i in gold]
+            (
+                await http.post(f"/api/projects/{name}/gold", json={"items": items})
+            ).raise_for_status()
+        sockets = [
+            await connect(f"{base.replace('http', 'ws')}/ws/projects/{name}/annotate?annotator={a}")
+            for a in NAMES
+        ]
+        try:
+            labelled = answered = 0
+            # No events arrive during a run: a socket told it is idle has nothing more coming.
+            idle: set[str] = set()
+            while labelled < budget and len(idle) < len(NAMES):
+                for annotator, ws in zip(NAMES, sockets, strict=True):
+                    if annotator in idle:
+                        continue
+                    item = await _next_item(ws)
+                    if item is None:
+                        idle.add(annotator)
+                        continue
+                    label = truth[item]
+                    if careless and annotator == CARELESS and rng.random() < WRONG:
+                        label = rng.choice([c for c in classes if c != label])
+                    await _label(ws, item, label, f"{annotator}-{item}")
+                    if item.startswith("g"):
+                        answered += 1
+                    else:
+                        labelled += 1
+                    if labelled % STEP == 0 and not item.startswith("g"):
+                        accuracy = await _accuracy(
+                            http, name, [rows[i] for i in held], [labels[i] for i in held]
+                        )
+                        curve.append((labelled, accuracy))
+                if careless and singled_out is None:
+                    report = (await http.get(f"/api/projects/{name}/metrics")).json()
+                    gold_of = {a: report["annotators"].get(a, {}).get("gold") for a in NAMES}
+                    if all(gold_of.values()) and gold_of[CARELESS]["high"] < min(
+                        gold_of[a]["low"] for a in NAMES if a != CARELESS
+                    ):
+                        singled_out = labelled
+        finally:
+            for ws in sockets:
+                await ws.close()
+    return {
+        "dataset": dataset,
+        "seed": seed,
+        "team": team,
+        "curve": curve,
+        "singled_out": singled_out,
+        "gold_answers": answered,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--datasets", nargs="+", default=["phishing", "bananas", "breast_cancer"])
+    args = parser.parse_args()
+    print(machine_line())
+    started = time.perf_counter()
+    server = Server(tempfile.mkdtemp(prefix="streamloop-bench-"))
+    runs = []
+    try:
+        for dataset in args.datasets:
+            for seed in range(args.seeds):
+                for team in TEAMS:
+                    runs.append(await run(str(server.base), dataset, seed, team, args.budget))
+    finally:
+        server.stop()
+    checkpoints = [n for n in range(STEP, args.budget + 1, STEP)]
+    lines = [
+        f"# quality (python bench/quality.py --seeds {args.seeds} --budget {args.budget})",
+        "",
+        "Held-out accuracy of the model by labels learned (mean over seeds):",
+        "",
+        "| dataset | team | "
+        + " | ".join(str(n) for n in checkpoints)
+        + " | careless singled out at |",
+        "|---|---|" + "---:|" * len(checkpoints) + "---|",
+    ]
+    for dataset in args.datasets:
+        for team in TEAMS:
+            mine = [r for r in runs if r["dataset"] == dataset and r["team"] == team]
+            cells = []
+            for n in checkpoints:
+                found = [a for r in mine for labels, a in r["curve"] if labels == n]
+                cells.append(f"{statistics.mean(found):.3f}" if found else "-")
+            if team == "careful":
+                out = ""
+            else:
+                out = " ".join(
+                    "-" if r["singled_out"] is None else str(r["singled_out"]) for r in mine
+                )
+            lines.append(f"| {dataset} | {team} | " + " | ".join(cells) + f" | {out} |")
+    lines.append(f"\n{time.perf_counter() - started:.0f} s")
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "quality.txt").write_text(text + "\n")
+    (RESULTS / "quality.json").write_text(json.dumps(runs))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
