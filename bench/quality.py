@@ -152,10 +152,14 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
                         gold_of[a]["low"] for a in NAMES if a != CARELESS
                     ):
                         singled_out = labelled
+            final = (await http.get(f"/api/projects/{name}/metrics")).json()
         finally:
             for ws in sockets:
                 await ws.close()
     return {
+        "labelled": labelled,
+        "drifts": final["drift"]["drifts_total"],
+        "aged_out": final["aged_out_total"],
         "dataset": dataset,
         "seed": seed,
         "team": team,
@@ -183,6 +187,7 @@ async def main() -> None:
     finally:
         server.stop()
     checkpoints = [n for n in range(STEP, args.budget + 1, STEP)]
+    ended: list[str] = []
     lines = [
         f"# quality (python bench/quality.py --seeds {args.seeds} --budget {args.budget})",
         "",
@@ -207,6 +212,17 @@ async def main() -> None:
                     "-" if r["singled_out"] is None else str(r["singled_out"]) for r in mine
                 )
             lines.append(f"| {dataset} | {team} | " + " | ".join(cells) + f" | {out} |")
+            ended.extend(
+                f"{dataset}/{team}/seed {r['seed']}: {r['labelled']} labels, "
+                f"{r['drifts']} drifts shown, {r['aged_out']} waiting items aged out"
+                for r in mine
+            )
+    lines += [
+        "",
+        "Each run's end (a drift shown ages out the items waiting since its warning):",
+        "",
+    ]
+    lines += [f"- {line}" for line in ended]
     lines.append(f"\n{time.perf_counter() - started:.0f} s")
     text = "\n".join(lines)
     print(text)
