@@ -299,8 +299,8 @@ class ProjectRuntime:
         label_id: str,
         gold: GoldRecord | None = None,
     ) -> LabelOutcome:
-        """Store an answer to a gold item (held under ``lease``, or ``gold`` answered before),
-        which scores the annotator once per ``label_id``."""
+        """Store an answer to a gold item (held under ``lease``, or ``gold`` offered before):
+        it scores the annotator, once; a retry of its ``label_id`` is acked as a duplicate."""
         gold = lease.gold if lease is not None else gold
         assert gold is not None
         answer = await self.store.run(
