@@ -25,24 +25,11 @@ from typing import Any
 import estimate_study as es
 import httpx
 import orjson
-from server import Server, machine_line
+from server import Server, held_out_accuracy, machine_line
 from websockets.asyncio.client import connect
 
 STREAMS = ["hyperplane2/lr", "clusters10/lr", "segment/nb"]
 DRIFT_STREAMS = list(es.DRIFT_STREAMS)
-
-
-async def _truth(http: httpx.AsyncClient, name: str, rows: list, labels: list[str]) -> float:
-    hits = 0
-    for start in range(0, len(rows), 100):
-        chunk = range(start, min(start + 100, len(rows)))
-        answers = await asyncio.gather(
-            *(http.post(f"/api/projects/{name}/predict", json={"data": rows[i]}) for i in chunk)
-        )
-        hits += sum(
-            a.json()["prediction"] == labels[i] for a, i in zip(answers, chunk, strict=True)
-        )
-    return hits / len(rows)
 
 
 async def run(base: str, stream: str, seed: int, budget: int, drift: bool) -> dict[str, Any]:
@@ -97,7 +84,9 @@ async def run(base: str, stream: str, seed: int, budget: int, drift: bool) -> di
                 if labelled % es.STEP == 0 and labelled >= es.FIRST_CHECKPOINT:
                     metrics = (await http.get(f"/api/projects/{name}/metrics")).json()
                     holdout = data.holdout_after if drifted and data.holdout_after else None
-                    truth = await _truth(http, name, data.holdout, holdout or data.holdout_labels)
+                    truth = await held_out_accuracy(
+                        http, name, data.holdout, holdout or data.holdout_labels
+                    )
                     checkpoints.append(
                         {
                             "labels": labelled,

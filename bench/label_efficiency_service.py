@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
-from server import Server
+from server import Server, held_out_accuracy
 from websockets.asyncio.client import connect
 
 STEP = 25
@@ -80,7 +80,11 @@ async def _run(base: str, data: Any, variant: Any, seed: int, budget: int, prese
                 elif message["type"] == "ack":
                     labelled += 1
                     if labelled % STEP == 0:
-                        curve.append(await _holdout_accuracy(http, name, data))
+                        curve.append(
+                            await held_out_accuracy(
+                                http, name, data.holdout, data.holdout_labels, 64
+                            )
+                        )
                         metrics = (await http.get(f"/api/projects/{name}/metrics")).json()
                         u = metrics["unbiased_accuracy"]
                         estimates.append(
@@ -91,20 +95,3 @@ async def _run(base: str, data: Any, variant: Any, seed: int, budget: int, prese
                 elif message["type"] == "error":
                     raise RuntimeError(message)
     return {"curve": curve, "unbiased": estimates}
-
-
-async def _holdout_accuracy(http: httpx.AsyncClient, name: str, data: Any) -> float:
-    hits = 0
-    for start in range(0, len(data.holdout), 64):
-        chunk = range(start, min(start + 64, len(data.holdout)))
-        answers = await asyncio.gather(
-            *(
-                http.post(f"/api/projects/{name}/predict", json={"data": data.holdout[i]})
-                for i in chunk
-            )
-        )
-        hits += sum(
-            a.json()["prediction"] == data.holdout_labels[i]
-            for a, i in zip(answers, chunk, strict=True)
-        )
-    return hits / len(data.holdout)

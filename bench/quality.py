@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import orjson
 from datasets import DATASETS
-from server import Server, machine_line
+from server import Server, held_out_accuracy, machine_line
 from websockets.asyncio.client import ClientConnection, connect
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,19 +42,6 @@ STEP = 50
 GOLD_ITEMS = 30
 HOLDOUT = 300
 TEAMS = {"careful": None, "careless, gold 5%": 0.05, "careless, gold 10%": 0.1}
-
-
-async def _accuracy(http: httpx.AsyncClient, name: str, rows: list, labels: list[str]) -> float:
-    hits = 0
-    for start in range(0, len(rows), 100):
-        chunk = range(start, min(start + 100, len(rows)))
-        answers = await asyncio.gather(
-            *(http.post(f"/api/projects/{name}/predict", json={"data": rows[i]}) for i in chunk)
-        )
-        hits += sum(
-            a.json()["prediction"] == labels[i] for a, i in zip(answers, chunk, strict=True)
-        )
-    return hits / len(rows)
 
 
 async def _next_item(ws: ClientConnection) -> str | None:
@@ -141,7 +128,7 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
                     else:
                         labelled += 1
                     if labelled % STEP == 0 and not item.startswith("g"):
-                        accuracy = await _accuracy(
+                        accuracy = await held_out_accuracy(
                             http, name, [rows[i] for i in held], [labels[i] for i in held]
                         )
                         curve.append((labelled, accuracy))

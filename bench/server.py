@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
+from typing import Any
 
+import httpx
 import orjson
 import river
 
@@ -22,6 +26,27 @@ def machine_line() -> str:
             "river": river.__version__,
         }
     ).decode()
+
+
+async def held_out_accuracy(
+    http: httpx.AsyncClient,
+    project: str,
+    rows: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    batch: int = 100,
+) -> float:
+    """The project's current model's accuracy on held-out ``rows``, each scored through
+    ``POST .../predict`` as a client would, ``batch`` requests at a time."""
+    hits = 0
+    for start in range(0, len(rows), batch):
+        chunk = range(start, min(start + batch, len(rows)))
+        answers = await asyncio.gather(
+            *(http.post(f"/api/projects/{project}/predict", json={"data": rows[i]}) for i in chunk)
+        )
+        hits += sum(
+            a.json()["prediction"] == labels[i] for a, i in zip(answers, chunk, strict=True)
+        )
+    return hits / len(rows)
 
 
 def label_frame(item_id: str, label: str) -> str:

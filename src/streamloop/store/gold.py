@@ -186,7 +186,8 @@ class GoldStore:
         return None if correct is None else GoldAnswer(correct=bool(correct), duplicate=True)
 
     def gold_scores(self, project_id: int) -> dict[str, tuple[int, int]]:
-        """(answered, correct) per annotator; each ``label_id`` is stored, so counted, once."""
+        """(answered, correct) per annotator: one answer per gold item they answered (as last
+        corrected)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(

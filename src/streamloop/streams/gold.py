@@ -51,14 +51,15 @@ class GoldPool:
         share = self.record.gold_share
         return DEFAULT_GOLD_SHARE if share is None else share
 
-    def pick(self, annotator: str, held: set[int], rng: random.Random) -> GoldRecord | None:
+    def pick(self, annotator: str, rng: random.Random) -> GoldRecord | None:
         """A gold item to offer ``annotator`` now, with probability `share`; None otherwise,
-        or when they have seen every one (``held``: the gold items they hold now)."""
+        or when they have been offered every one (held ones included: `seen` marks an item
+        when it is leased)."""
         share = self.share()
         if share <= 0.0 or rng.random() >= share:
             return None
         seen = self._seen.get(annotator, set())
-        fresh = [gold_id for gold_id in self.items if gold_id not in seen and gold_id not in held]
+        fresh = [gold_id for gold_id in self.items if gold_id not in seen]
         return self.items[rng.choice(fresh)] if fresh else None
 
     def seen(self, annotator: str, gold_id: int) -> None:

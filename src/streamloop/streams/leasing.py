@@ -330,7 +330,7 @@ class Leasing:
         too: gold never fills an empty queue. Offered once per annotator, over all sessions."""
         if not len(self.queue):
             return None
-        gold = self.gold.pick(session.annotator, set(), self._gold_rng)
+        gold = self.gold.pick(session.annotator, self._gold_rng)
         if gold is None:
             return None
         self.gold.seen(session.annotator, gold.id)
