@@ -194,13 +194,20 @@ async def stall(service, path: str) -> bytes:
             "Content-Length: 1000\r\n\r\n{".encode()
         )
         await writer.drain()
-        async with asyncio.timeout(RECEIVE_TIMEOUT):
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-            answer = head + await reader.readexactly(length)
-            # The rest of that body could still come: the server does not keep the connection.
-            assert await reader.read(1) == b""
-            return answer
+        step = "the answer's head"
+        try:
+            async with asyncio.timeout(RECEIVE_TIMEOUT):
+                head = await reader.readuntil(b"\r\n\r\n")
+                step = f"the body of {head!r}"
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                answer = head + await reader.readexactly(length)
+                # The rest of that body could still come: the server does not keep the
+                # connection.
+                step = f"the connection to close after {answer!r}"
+                assert await reader.read(1) == b""
+                return answer
+        except TimeoutError:
+            raise AssertionError(f"{path}: waited {RECEIVE_TIMEOUT} s for {step}") from None
     finally:
         writer.close()
 
