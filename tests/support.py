@@ -125,6 +125,11 @@ class Service:
             yield socket
 
     @contextlib.asynccontextmanager
+    async def reviewer(self, project: str, name: str) -> AsyncIterator[Socket]:
+        async with reviewer(self.base, project, name) as socket:
+            yield socket
+
+    @contextlib.asynccontextmanager
     async def dashboard(self, project: str) -> AsyncIterator[Socket]:
         async with dashboard(self.base, project) as socket:
             yield socket
@@ -305,6 +310,23 @@ async def annotator(
         origin=Origin(origin) if origin else None,
     ) as ws:
         yield Socket(ws)
+
+
+@contextlib.asynccontextmanager
+async def reviewer(
+    base: str,
+    project: str,
+    name: str | None,
+    *,
+    additional_headers: dict[str, str] | None = None,
+) -> AsyncIterator[Socket]:
+    """A reviewer's socket on the service at ``base``; ``name`` None: the token names them."""
+    named = "" if name is None else f"?{httpx.QueryParams({'reviewer': name})}"
+    async with connect(
+        f"{ws_url(base)}/ws/projects/{project}/review{named}",
+        additional_headers=additional_headers,
+    ) as ws:
+        yield Socket(ws, ANNOTATOR_NOTICES)
 
 
 @contextlib.asynccontextmanager

@@ -41,6 +41,7 @@ CONFIG = {
     },
     "parameters": {
         "path.project": {"dictionary": "projects", "probability": 0.8},
+        "path.event_id": {"dictionary": "events", "probability": 0.8},
         "body.labels[*].label": {"dictionary": "labels", "probability": 0.7},
         "body.labels[*].event_id": {"dictionary": "events", "probability": 0.7},
     },
@@ -92,6 +93,8 @@ def call(app, path: str, method: str, body: Any, project: str = PROJECT, checks=
     fields: dict[str, Any] = {} if body is None else {"body": body}
     if "{project}" in path:
         fields["path_parameters"] = {"project": project}
+    if "{event_id}" in path:
+        fields["path_parameters"]["event_id"] = "evt-1"
     return SCHEMA[path][method].Case(**fields).call_and_validate(checks=checks, app=app)
 
 
@@ -103,7 +106,7 @@ def test_the_document_lists_every_api_route():
         if path.startswith("/api/")
         for method in operations
     }
-    assert documented == api_routes() and len(documented) == 10
+    assert documented == api_routes() and len(documented) == 11
     assert {"/healthz", "/readyz"} <= document["paths"].keys()
 
 

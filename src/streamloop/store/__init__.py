@@ -14,6 +14,7 @@ from streamloop.store.records import (
     NewLabel,
     ProjectRecord,
     ReplayLabel,
+    ReviewRecord,
 )
 from streamloop.store.repository import Store
 
@@ -29,5 +30,6 @@ __all__ = [
     "NewLabel",
     "ProjectRecord",
     "ReplayLabel",
+    "ReviewRecord",
     "Store",
 ]

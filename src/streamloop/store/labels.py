@@ -2,34 +2,95 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select
 
-from streamloop.errors import Conflict, NotFound
+from streamloop.errors import Conflict, NotFound, StreamloopError
 from streamloop.store.records import (
     ExportLabel,
     ItemRecord,
     LabelOutcome,
     NewLabel,
     ReplayLabel,
+    ReviewRecord,
 )
 from streamloop.store.statements import (
     INSERT_LABELS,
+    ITEM_COLUMNS,
     ITEMS,
     ITEMS_BY_EVENT,
     ITEMS_BY_ID,
     LABELS,
-    MARK_LABELLED,
+    LABELS_ON_ITEMS,
     PROJECTS,
+    SET_STATUS,
+    SET_WANTED,
     STORED_LABELS,
     chunks,
     item_record,
 )
 from streamloop.store.tables import utcnow
 
-__all__ = ["LabelStore"]
+__all__ = ["LabelStore", "Said", "judge"]
+
+
+class Said(NamedTuple):
+    """A label stored on an item, as the rules for the item's next label need it."""
+
+    label_id: str
+    annotator: str | None
+    label: str
+    learned: bool
+    source: str
+
+
+def judge(
+    label: NewLabel, status: str, said: Sequence[Said], wanted: int
+) -> tuple[bool, str] | StreamloopError:
+    """Whether ``label`` is learned, and its item's status after it; or why it is refused.
+
+    An item is learned once: its first label. An overlapped item (``wanted`` annotators) then
+    waits in ``overlap`` for the others' labels, recorded and not learned; once each has given
+    one it is ``labelled`` if they all agree and in ``review`` if not. A review's outcome is
+    learned as a correction when it differs from what the model learned, and only recorded
+    when it agrees. A correction is learned when the label it corrects was.
+    """
+    if label.source == "review":
+        if status != "review":
+            return Conflict(f"item {label.event_id!r} is not in review", code="not_in_review")
+        learned = [s.label for s in said if s.learned]
+        return (not learned or learned[-1] != label.label), "labelled"
+    if label.corrects is not None:
+        corrected = [s for s in said if s.label_id == label.corrects]
+        return (corrected[-1].learned if corrected else True), status
+    if status in ("labelled", "review") or (status == "overlap" and label.annotator is None):
+        return Conflict(f"item {label.event_id!r} is already labelled", code="already_labelled")
+    if status != "overlap":
+        first = label.overlap > 1 and label.annotator is not None
+        return True, "overlap" if first else "labelled"
+    latest = _latest_by_annotator(said)
+    if label.annotator in latest:
+        return Conflict(
+            f"item {label.event_id!r} was already labelled by {label.annotator!r}",
+            code="already_labelled",
+        )
+    assert label.annotator is not None
+    latest[label.annotator] = label.label
+    if len(latest) < wanted:
+        return False, "overlap"
+    return False, "labelled" if len(set(latest.values())) == 1 else "review"
+
+
+def _latest_by_annotator(said: Sequence[Said]) -> dict[str, str]:
+    """Each annotator's label of an item (a correction replaces theirs); reviews aside."""
+    latest: dict[str, str] = {}
+    for s in said:
+        if s.annotator is not None and s.source == "annotator":
+            latest[s.annotator] = s.label
+    return latest
 
 
 class LabelStore:
@@ -77,11 +138,22 @@ class LabelStore:
                 for r in conn.execute(STORED_LABELS, {"project": project_id, "keys": chunk})
             }
             items = self._items_for(conn, project_id, labels)
+            # What was said about items labelled more than once, or about to be corrected.
+            corrected = {lb.item_id or lb.event_id for lb in labels if lb.corrects is not None}
+            history = self._history(
+                conn,
+                [
+                    item.id
+                    for key, item in items.items()
+                    if item.status in ("overlap", "review") or key in corrected
+                ],
+            )
             version = base_version
             seen: dict[str, LabelOutcome] = {}
             new_rows: list[dict[str, Any]] = []
             fresh: list[LabelOutcome] = []
-            newly_labelled: set[int] = set()
+            status: dict[int, str] = {}
+            wanted: dict[int, int] = {}
             now = utcnow()
             for outcome in outcomes:
                 label = outcome.label
@@ -103,16 +175,24 @@ class LabelStore:
                         code="unknown_item",
                     )
                     continue
-                already = item.status == "labelled" or item.id in newly_labelled
-                if already and label.corrects is None:
-                    outcome.error = Conflict(
-                        f"item {item.event_id!r} is already labelled", code="already_labelled"
-                    )
+                said = history.setdefault(item.id, [])
+                judged = judge(label, status.get(item.id, item.status), said, item.wanted)
+                if isinstance(judged, StreamloopError):
+                    outcome.error = judged
                     continue
-                version += 1
-                newly_labelled.add(item.id)
+                learned, status[item.id] = judged
+                if status[item.id] == "overlap" and not said:
+                    wanted[item.id] = label.overlap
+                    item = dataclasses.replace(item, wanted=label.overlap)
+                    items[label.item_id if label.item_id is not None else label.event_id] = item
+                said.append(
+                    Said(label.label_id, label.annotator, label.label, learned, label.source)
+                )
+                if learned:
+                    version += 1
                 outcome.item_id, outcome.event_id, outcome.data = item.id, item.event_id, item.data
                 outcome.model_version = version
+                outcome.learned, outcome.item_status = learned, status[item.id]
                 fresh.append(outcome)
                 new_rows.append(
                     {
@@ -124,6 +204,7 @@ class LabelStore:
                         "source": label.source,
                         "drawn_at_random": label.drawn_at_random,
                         "corrects": label.corrects,
+                        "learned": learned,
                         "model_version": version,
                         "created_at": now,
                     }
@@ -132,9 +213,23 @@ class LabelStore:
                 result = conn.execute(INSERT_LABELS, new_rows)
                 for outcome, (row_id,) in zip(fresh, result, strict=True):
                     outcome.row_id = row_id
-                for chunk in chunks(list(newly_labelled)):
-                    conn.execute(MARK_LABELLED, {"keys": chunk})
+                for now_status in set(status.values()):
+                    changed = [i for i, s in status.items() if s == now_status]
+                    for chunk in chunks(changed):
+                        conn.execute(SET_STATUS, {"keys": chunk, "status": now_status})
+                for item_id, count in wanted.items():
+                    conn.execute(SET_WANTED, {"item": item_id, "wanted": count})
         return outcomes
+
+    def _history(self, conn: Any, item_ids: Sequence[int]) -> dict[int, list[Said]]:
+        """The labels stored on these items, in order."""
+        found: dict[int, list[Said]] = {}
+        for chunk in chunks(sorted(set(item_ids))):
+            for r in conn.execute(LABELS_ON_ITEMS, {"keys": chunk}):
+                found.setdefault(int(r.item_id), []).append(
+                    Said(r.label_id, r.annotator, r.label, bool(r.learned), r.source)
+                )
+        return found
 
     def _items_for(
         self, conn: Any, project_id: int, labels: Sequence[NewLabel]
@@ -149,7 +244,8 @@ class LabelStore:
         return found
 
     def labels_after(self, project_id: int, last_label_id: int) -> Iterator[ReplayLabel]:
-        """Labels learned after ``last_label_id``, in learning order, with their items' data."""
+        """Labels stored after ``last_label_id``, in learning order, with their items' data
+        (those only recorded, not learned, say so)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -160,6 +256,8 @@ class LabelStore:
                     LABELS.c.drawn_at_random,
                     LABELS.c.annotator,
                     LABELS.c.corrects,
+                    LABELS.c.learned,
+                    LABELS.c.source,
                 )
                 .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
                 .where(LABELS.c.project_id == project_id, LABELS.c.id > last_label_id)
@@ -173,7 +271,9 @@ class LabelStore:
                     r.model_version,
                     r.drawn_at_random,
                     annotator=r.annotator,
-                    correction=r.corrects is not None,
+                    # A review's outcome, learned, corrects what the model learned first.
+                    correction=r.corrects is not None or r.source == "review",
+                    learned=bool(r.learned),
                 )
 
     def labels_to_export(self, project_id: int) -> Iterator[ExportLabel]:
@@ -192,6 +292,7 @@ class LabelStore:
                 LABELS.c.corrects,
                 LABELS.c.drawn_at_random,
                 LABELS.c.created_at,
+                LABELS.c.learned,
             )
             .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
             .where(LABELS.c.project_id == project_id)
@@ -209,6 +310,7 @@ class LabelStore:
                     corrects=r.corrects,
                     drawn_at_random=bool(r.drawn_at_random),
                     labelled_at=r.created_at,
+                    learned=bool(r.learned),
                 )
 
     def label_of(self, project_id: int, label_id: str) -> tuple[int, str, str | None] | None:
@@ -220,6 +322,85 @@ class LabelStore:
                 .where(LABELS.c.project_id == project_id, LABELS.c.label_id == label_id)
             ).first()
         return None if row is None else (int(row.item_id), str(row.event_id), row.annotator)
+
+    # -- overlap, agreement and review ---------------------------------------------------------
+
+    def overlapping(self, project_id: int) -> list[tuple[ItemRecord, list[str]]]:
+        """Overlapped items still waiting for labels, oldest first, each with the annotators
+        who labelled it."""
+        with self.engine.connect() as conn:
+            items = [
+                item_record(r)
+                for r in conn.execute(
+                    select(*ITEM_COLUMNS)
+                    .where(ITEMS.c.project_id == project_id, ITEMS.c.status == "overlap")
+                    .order_by(ITEMS.c.id)
+                )
+            ]
+            said = self._history(conn, [item.id for item in items])
+        return [(item, sorted(_latest_by_annotator(said.get(item.id, [])))) for item in items]
+
+    def overlapped_labels(self, project_id: int) -> list[tuple[int, str, str]]:
+        """(item id, annotator, label) of annotators' labels on overlapped items, in order:
+        what agreement between annotators is computed from."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(LABELS.c.item_id, LABELS.c.annotator, LABELS.c.label)
+                .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
+                .where(
+                    LABELS.c.project_id == project_id,
+                    LABELS.c.source == "annotator",
+                    LABELS.c.annotator.is_not(None),
+                    ITEMS.c.wanted > 1,
+                )
+                .order_by(LABELS.c.id)
+            )
+            return [(int(r.item_id), str(r.annotator), str(r.label)) for r in rows]
+
+    def review_items(
+        self, project_id: int, item_ids: Sequence[int] | None = None
+    ) -> list[ReviewRecord]:
+        """Items in review (all, or those of ``item_ids`` that are), oldest first, each with
+        every label stored on it."""
+        query = select(*ITEM_COLUMNS).where(
+            ITEMS.c.project_id == project_id, ITEMS.c.status == "review"
+        )
+        if item_ids is not None:
+            query = query.where(ITEMS.c.id.in_(list(item_ids)))
+        with self.engine.connect() as conn:
+            items = [item_record(r) for r in conn.execute(query.order_by(ITEMS.c.id))]
+            said = self._history(conn, [item.id for item in items])
+        records = []
+        for item in items:
+            labels = said.get(item.id, [])
+            latest = _latest_by_annotator(labels)
+            disagree = item.wanted > 1 and len(set(latest.values())) > 1
+            records.append(
+                ReviewRecord(
+                    item.id,
+                    item.event_id,
+                    item.data,
+                    "disagreement" if disagree else "flagged",
+                    tuple(s._asdict() for s in labels),
+                )
+            )
+        return records
+
+    def flag_for_review(self, project_id: int, event_id: str) -> ReviewRecord:
+        """Send a labelled item to review (a supervisor's doubt). Already in review: as is."""
+        with self.engine.begin() as conn:
+            row = conn.execute(ITEMS_BY_EVENT, {"project": project_id, "keys": [event_id]}).first()
+            if row is None:
+                raise NotFound(f"no item {event_id!r} in this project", code="unknown_item")
+            item = item_record(row)
+            if item.status not in ("labelled", "review"):
+                raise Conflict(
+                    f"item {event_id!r} is {item.status}: only a labelled item can be reviewed",
+                    code="not_labelled",
+                )
+            conn.execute(SET_STATUS, {"keys": [item.id], "status": "review"})
+        [record] = self.review_items(project_id, [item.id])
+        return record
 
     def replay_labels(self, project_id: int, last_label_id: int) -> list[ReplayLabel]:
         return list(self.labels_after(project_id, last_label_id))

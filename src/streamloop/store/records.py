@@ -23,6 +23,7 @@ __all__ = [
     "NewLabel",
     "ProjectRecord",
     "ReplayLabel",
+    "ReviewRecord",
 ]
 
 
@@ -45,6 +46,8 @@ class ProjectRecord:
     created_at: datetime
     #: The share of each annotator's items that are gold; ``None``: the service's default.
     gold_share: float | None = None
+    #: ``{"share", "annotators"}`` or ``None`` (each item labelled once).
+    overlap: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -64,6 +67,7 @@ class ProjectRecord:
             "seed": self.seed,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
             "gold_share": self.gold_share,
+            "overlap": self.overlap,
         }
 
 
@@ -85,6 +89,8 @@ class ItemRecord:
     uncertainty: float
     duplicate: bool = False
     drawn_at_random: bool = False
+    #: How many annotators are to label it (more than one: it is overlapped).
+    wanted: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,8 @@ class NewLabel:
     drawn_at_random: bool = False
     #: A correction: the ``label_id`` of the label it replaces (kept in the history).
     corrects: str | None = None
+    #: How many annotators are to label this item independently, if this is its first label.
+    overlap: int = 1
 
 
 @dataclass(slots=True)
@@ -119,6 +127,10 @@ class LabelOutcome:
     event_id: str | None = None
     data: dict[str, Any] | None = None
     error: StreamloopError | None = None
+    #: The model learns it (False: an overlapped item's later label, recorded only).
+    learned: bool = True
+    #: Where its item is now: ``labelled``, ``overlap`` (more labels wanted) or ``review``.
+    item_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +142,21 @@ class ReplayLabel:
     drawn_at_random: bool = False
     annotator: str | None = None
     correction: bool = False
+    #: Learned by the model (False: recorded only, as an overlapped item's later labels).
+    learned: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    """An item waiting for review, with every label stored on it, in order."""
+
+    item_id: int
+    event_id: str
+    data: dict[str, Any]
+    #: ``disagreement`` (its annotators disagreed) or ``flagged`` (by a supervisor).
+    reason: str
+    #: Each ``{"label_id", "annotator", "label", "source", "learned"}``.
+    labels: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +184,7 @@ class ExportLabel:
     corrects: str | None
     drawn_at_random: bool
     labelled_at: datetime
+    learned: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -383,7 +383,8 @@ class Store(LabelStore, GoldStore):
             return int(result.rowcount)
 
     def skips(self, project_id: int) -> list[tuple[int, str]]:
-        """(item id, annotator) of every skip of an item still waiting for a label."""
+        """(item id, annotator) of every skip of an item still waiting for a label (or, if
+        overlapped, for more labels)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(LEASES.c.item_id, LEASES.c.annotator)
@@ -391,7 +392,7 @@ class Store(LabelStore, GoldStore):
                 .where(
                     LEASES.c.project_id == project_id,
                     LEASES.c.outcome == "skipped",
-                    ITEMS.c.status == "queued",
+                    ITEMS.c.status.in_(("queued", "overlap")),
                 )
                 .distinct()
             )
@@ -472,4 +473,5 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         seed=row.seed,
         created_at=created,
         gold_share=row.gold_share,
+        overlap=row.overlap,
     )

@@ -27,9 +27,11 @@ __all__ = [
     "ITEMS_BY_ID",
     "ITEM_COLUMNS",
     "LABELS",
+    "LABELS_ON_ITEMS",
     "LEASES",
-    "MARK_LABELLED",
     "PROJECTS",
+    "SET_STATUS",
+    "SET_WANTED",
     "SNAPSHOTS",
     "STORED_LABELS",
     "chunks",
@@ -50,6 +52,7 @@ ITEM_COLUMNS = (
     ITEMS.c.status,
     ITEMS.c.uncertainty,
     ITEMS.c.drawn_at_random,
+    ITEMS.c.wanted,
 )
 
 # Statements of the label path, built once: building one costs more than running it on SQLite.
@@ -68,8 +71,23 @@ ITEMS_BY_EVENT = select(*ITEM_COLUMNS).where(
 )
 
 INSERT_LABELS = insert(LABELS).returning(LABELS.c.id, sort_by_parameter_order=True)
-MARK_LABELLED = (
-    update(ITEMS).where(ITEMS.c.id.in_(bindparam("keys", expanding=True))).values(status="labelled")
+SET_STATUS = (
+    update(ITEMS)
+    .where(ITEMS.c.id.in_(bindparam("keys", expanding=True)))
+    .values(status=bindparam("status"))
+)
+SET_WANTED = update(ITEMS).where(ITEMS.c.id == bindparam("item")).values(wanted=bindparam("wanted"))
+LABELS_ON_ITEMS = (
+    select(
+        LABELS.c.item_id,
+        LABELS.c.label_id,
+        LABELS.c.annotator,
+        LABELS.c.label,
+        LABELS.c.learned,
+        LABELS.c.source,
+    )
+    .where(LABELS.c.item_id.in_(bindparam("keys", expanding=True)))
+    .order_by(LABELS.c.id)
 )
 
 
@@ -82,6 +100,7 @@ def item_record(row: Any, duplicate: bool = False) -> ItemRecord:
         row.uncertainty,
         duplicate=duplicate,
         drawn_at_random=row.drawn_at_random,
+        wanted=row.wanted,
     )
 
 

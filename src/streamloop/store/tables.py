@@ -47,6 +47,8 @@ class ProjectRow(SQLModel, table=True):
     seed: int = 0
     #: The share of each annotator's items that are gold; ``None``: the service's default.
     gold_share: float | None = None
+    #: ``{"share", "annotators"}``: that share of items is labelled by that many annotators.
+    overlap: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -54,6 +56,8 @@ class ItemRow(SQLModel, table=True):
     """An event as received; ``status`` says where it is in the loop.
 
     ``scored`` (predicted, not routed), ``queued`` (waiting for or held by an annotator),
+    ``overlap`` (labelled and learned once, waiting for more annotators' independent labels),
+    ``review`` (its annotators disagreed, or a supervisor flagged it: waiting for a reviewer),
     ``labelled``, or ``shed`` (dropped from a full queue). ``lease_id`` and ``lease_until``
     are the item's claim when web processes share a PostgreSQL store: the lease holding it
     and when that lease ends (the database's clock).
@@ -70,6 +74,8 @@ class ItemRow(SQLModel, table=True):
     uncertainty: float
     #: Routed by a random draw (stream mode), not for its uncertainty: a fair sample.
     drawn_at_random: bool = False
+    #: How many annotators are to label it, independently (more than one: overlapped).
+    wanted: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     lease_id: str | None = Field(default=None, max_length=32, index=True)
     lease_until: datetime | None = None
@@ -111,6 +117,9 @@ class LabelRow(SQLModel, table=True):
     drawn_at_random: bool = False
     #: For a correction (an annotator's, so ``source`` "annotator"): the ``label_id`` it corrects.
     corrects: str | None = None
+    #: Learned by the model. An overlapped item's later labels are recorded, not learned; so
+    #: is a review's outcome that agrees with what the model learned. Replay skips them.
+    learned: bool = True
     model_version: int
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -26,7 +26,8 @@ ROLES = {
     "admin": "create projects, and anything the other roles may do",
     "producer": "send events, ask for predictions, send production labels",
     "annotator": "label on the annotate socket, under the token's name",
-    "supervisor": "read metrics and history, watch the dashboard",
+    "supervisor": "read metrics and history, watch the dashboard, send items to review",
+    "reviewer": "settle items in review on the review socket, under the token's name",
 }
 
 _NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")  # the annotator names the contract allows

@@ -283,7 +283,8 @@ class LocalLearner:
             model_version=outcome.model_version,
             drawn_at_random=label.drawn_at_random,
             annotator=label.annotator if label.source != "production" else None,
-            correction=label.corrects is not None,
+            correction=label.corrects is not None or label.source == "review",
+            learned=outcome.learned,
         )
         # Cannot be off while this learner is the only writer of the project's labels.
         self.last_label_id = learn_replayed(self.model, [stored], self.last_label_id)
@@ -313,10 +314,14 @@ def admit(closing: bool, room: int, count: int) -> None:
 
 
 def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:
-    """Learn stored labels in their order; returns the id of the last one learned. A label is
+    """Learn stored labels in their order (those recorded only are passed over); returns the
+    id of the last one. A label is
     learned through here live (`LocalLearner`) and replayed (restarts, a fenced catch-up); an
     export learns its rows itself, as it needs each one's prediction."""
     for label in replay:
+        last_label_id = label.row_id
+        if not label.learned:
+            continue
         learned = model.learn(
             label.data,
             label.label,
@@ -331,7 +336,6 @@ def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label
                 learned.model_version,
                 label.model_version,
             )
-        last_label_id = label.row_id
     return last_label_id
 
 

@@ -25,6 +25,7 @@ from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.arrivals import project_rng
 from streamloop.streams.gold import GoldPool
 from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked
+from streamloop.streams.overlap import OverlapPool, Waiting
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 
 __all__ = ["Leasing"]
@@ -77,6 +78,9 @@ class Leasing:
         # an item's), since several annotators may hold the same gold item.
         self._gold_leases: dict[int, Lease] = {}
         self._gold_ids = itertools.count(1)
+        #: Overlapped items learned once, waiting for other annotators' labels; offered first.
+        self.overlap = OverlapPool()
+        self._overlap_leases: dict[int, Lease] = {}
         self._sessions: dict[str, AnnotatorSession] = {}
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -119,9 +123,12 @@ class Leasing:
             if lease.gold is None:
                 self.journal.lease_ended(lease.lease_id, "released")
             self._gold_leases.pop(item_id, None)
+            if self._overlap_leases.pop(item_id, None) is not None:
+                self.overlap.free(item_id)
         returned = self.queue.release_holder(session.holder)
+        freed = any(item_id in self.overlap for item_id in session.held)
         session.held.clear()
-        if returned:
+        if returned or freed:
             self.serve_waiting()
         self._changed()
 
@@ -136,15 +143,19 @@ class Leasing:
         if session.holder not in self._sessions or session.stalled:
             return
         while len(session.held) < session.prefetch:
-            lease = self._gold_lease(session) or self.queue.lease(
-                holder=session.holder,
-                annotator=session.annotator,
-                now=asyncio.get_running_loop().time(),
-                duration=self.record.lease_seconds,
-                scorer=self._score,
-                candidates=self.settings.rescore_candidates,
-                explore=self._explore(),
-                random_counts=self.policy.random_counts(self.model.version),
+            lease = (
+                self._overlap_lease(session)
+                or self._gold_lease(session)
+                or self.queue.lease(
+                    holder=session.holder,
+                    annotator=session.annotator,
+                    now=asyncio.get_running_loop().time(),
+                    duration=self.record.lease_seconds,
+                    scorer=self._score,
+                    candidates=self.settings.rescore_candidates,
+                    explore=self._explore(),
+                    random_counts=self.policy.random_counts(self.model.version),
+                )
             )
             if lease is None:
                 break
@@ -156,8 +167,10 @@ class Leasing:
             deadline = self._deadline(lease)
             if lease.gold is not None:
                 self._deliver(session, lease, deadline)  # nothing to claim or journal
-            elif self.store.shared:
+            elif self.store.shared and lease.item.item_id not in self._overlap_leases:
                 # Other web processes lease from the same store: claim the item there first.
+                # (An overlapped item is not claimed: the store refuses a second label by the
+                # same annotator, or one beyond those wanted, whichever process took it.)
                 task = asyncio.create_task(self._claim(session, lease, deadline))
                 self._claims.add(task)
                 task.add_done_callback(self._claims.discard)
@@ -185,6 +198,9 @@ class Leasing:
         if lease.gold is not None:
             self._gold_leases.pop(item_id, None)
             self.gold.seen(session.annotator, lease.gold.id)
+        elif self._overlap_leases.pop(item_id, None) is not None:
+            self.overlap.seen(item_id, session.annotator)
+            self.journal.lease_ended(lease.lease_id, "skipped")
         else:
             self.queue.release(item_id, skipped_by=session.annotator)
             self.journal.lease_ended(lease.lease_id, "skipped")
@@ -310,6 +326,10 @@ class Leasing:
         self._timers.pop(item_id, None)
         if item_id in self._gold_leases:
             lease: Lease | None = self._gold_leases.pop(item_id)
+        elif item_id in self._overlap_leases:
+            lease = self._overlap_leases.pop(item_id)
+            self.overlap.free(item_id)
+            self.journal.lease_ended(lease.lease_id, "expired")
         else:
             lease = self.queue.expire(item_id, asyncio.get_running_loop().time())
             if lease is not None:
@@ -324,6 +344,51 @@ class Leasing:
                 session.send(LeaseExpired(lease.item.event_id))
         self.serve_waiting()
         self._changed()
+
+    def _overlap_lease(self, session: AnnotatorSession) -> Lease | None:
+        """An overlapped item this annotator has not labelled or skipped, if one waits."""
+        waiting = self.overlap.pick(session.annotator)
+        if waiting is None:
+            return None
+        waiting.holder = session.holder
+        lease = Lease(
+            waiting.item,
+            holder=session.holder,
+            annotator=session.annotator,
+            expires_at=asyncio.get_running_loop().time() + self.record.lease_seconds,
+        )
+        self._overlap_leases[waiting.item.item_id] = lease
+        return lease
+
+    def overlap_holder(self, item_id: int) -> Lease | None:
+        return self._overlap_leases.get(item_id)
+
+    def overlapped(self, item: QueuedItem, wanted: int, by: str) -> None:
+        """An item's first label was learned and more annotators are to label it."""
+        self.overlap.add(item, wanted, [by])
+        self.serve_waiting()
+
+    def overlap_labelled(self, item_id: int, *, by: str, done: bool) -> Waiting | None:
+        """``by`` labelled an overlapped item (recorded, not learned); ``done``: it has every
+        label it wanted, and leaves the pool (returned). The lease it was held under ends."""
+        lease = self._overlap_leases.get(item_id)
+        if lease is not None and (lease.annotator == by or done):
+            del self._overlap_leases[item_id]
+            self._cancel_timer(item_id)
+            self.journal.lease_ended(
+                lease.lease_id, "labelled" if lease.annotator == by else "revoked"
+            )
+            session = self._sessions.get(lease.holder)
+            if session is not None:
+                session.held.pop(item_id, None)
+                # Its holder's next item follows the ack (the socket fills it after replying).
+                if lease.annotator != by:
+                    session.send(LeaseRevoked(lease.item.event_id, "labelled"))
+                    self.fill(session)
+        self.overlap.seen(item_id, by)
+        waiting = self.overlap.remove(item_id) if done else None
+        self.serve_waiting()
+        return waiting
 
     def _gold_lease(self, session: AnnotatorSession) -> Lease | None:
         """A gold item for this session, now and then (`GoldPool.pick`), while real items wait
@@ -365,20 +430,21 @@ class Leasing:
             self.gold.scored(session.annotator, correct)
         self._changed()
 
-    def settle(self, item_id: int, *, by: str | None) -> None:
+    def settle(self, item_id: int, *, by: str | None) -> QueuedItem | None:
         """An item was labelled and learned (``by``: the annotator, or None from production):
-        it leaves the queue, and its lease, if any, ends; a holder who did not label it is
-        told, and gets another item."""
+        it leaves the queue (returned, if it was there), and its lease, if any, ends; a holder
+        who did not label it is told, and gets another item."""
         lease = self.queue.holder_of(item_id)
-        self.queue.remove(item_id)
+        removed = self.queue.remove(item_id)
         if lease is None:
-            return
+            return removed
+        removed = removed or lease.item
         self._cancel_timer(item_id)
         by_holder = by is not None and by == lease.annotator
         self.journal.lease_ended(lease.lease_id, "labelled" if by_holder else "revoked")
         session = self._sessions.get(lease.holder)
         if session is None:
-            return
+            return removed
         session.held.pop(item_id, None)
         if not lease.delivered:  # still being claimed: the annotator never saw it
             self.fill(session)
@@ -386,6 +452,7 @@ class Leasing:
             # Someone else labelled it (production ground truth): take it back.
             session.send(LeaseRevoked(lease.item.event_id, "labelled"))
             self.fill(session)
+        return removed
 
     def serve_waiting(self) -> None:
         for session in list(self._waiting.values()):

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from streamloop.online import Prediction
-from streamloop.store import ItemRecord
+from streamloop.store import ItemRecord, ReviewRecord
 
 __all__ = [
     "Idle",
@@ -20,6 +20,7 @@ __all__ = [
     "LeaseExpired",
     "LeaseRevoked",
     "Notice",
+    "ReviewOffered",
     "Scored",
     "ScoredItem",
 ]
@@ -54,6 +55,14 @@ class LeaseRevoked:
 
     event_id: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOffered:
+    """An item to review is leased to one reviewer session until ``expires_at``."""
+
+    record: ReviewRecord
+    expires_at: datetime
 
 
 #: What a project sends one annotator session, unasked.

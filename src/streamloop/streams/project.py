@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from streamloop.online import OnlineModel, Prediction
+from streamloop.online.agreement import Agreement
 from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.store import (
@@ -22,6 +23,7 @@ from streamloop.store import (
     NewGold,
     NewLabel,
     ProjectRecord,
+    ReviewRecord,
     Store,
 )
 from streamloop.store.journal import Journal
@@ -30,7 +32,9 @@ from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import LearnerFactory, Rebuilt, rebuild_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Scored, ScoredItem
+from streamloop.streams.overlap import wanted
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
+from streamloop.streams.review import ReviewDesk, ReviewSession
 
 __all__ = ["ProjectRuntime"]
 
@@ -89,6 +93,14 @@ class ProjectRuntime:
             exploration=self.exploration,
             changed=self._changed,
         )
+        #: Items whose annotators disagreed, or a supervisor flagged, waiting for a reviewer.
+        self.review = ReviewDesk(record.lease_seconds, changed=self._changed)
+        #: Agreement between annotators on the items several of them labelled.
+        self.agreement = Agreement()
+        # Per annotator, since this process started: seconds from an item's offer to its
+        # label (total, count), and items skipped.
+        self._pace: dict[str, list[float]] = {}
+        self._skips: Counter[str] = Counter()
         self._arrivals_rng = arrivals.project_rng(
             record, "gate" if self.gate is not None else "sampling"
         )
@@ -107,6 +119,7 @@ class ProjectRuntime:
         # drift ages out only those, not the fresh ones sampled to confirm it.
         self._warning_mark: int | None = None
         self._listeners: set[Callable[[], None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         #: Called after each batch of labels changed the model.
         self.model_listeners: list[Callable[[], None]] = []
         #: Called with the scored items of each batch of events ingested here.
@@ -135,6 +148,7 @@ class ProjectRuntime:
             await store.run(store.gold_answered, record.id),
             await store.run(store.gold_scores, record.id),
         )
+        await runtime._restore_quality()
         log.info(
             "project %s: model version %d, %d items waiting",
             record.name,
@@ -142,6 +156,21 @@ class ProjectRuntime:
             len(runtime.queue),
         )
         return runtime
+
+    async def _restore_quality(self) -> None:
+        """Overlapped items waiting for labels, items in review, and the agreement so far."""
+        store, project_id = self.store, self.record.id
+        overlapping = await store.run(store.overlapping, project_id)
+        skips = await store.run(store.skips, project_id)
+        for item, annotators in overlapping:
+            queued = QueuedItem(item.id, item.event_id, item.data, item.uncertainty)
+            self.leasing.overlap.add(queued, item.wanted, annotators)
+        for item_id, annotator in skips:
+            if item_id in self.leasing.overlap:
+                self.leasing.overlap.seen(item_id, annotator)
+        self.review.add(await store.run(store.review_items, project_id))
+        for item_id, annotator, label in await store.run(store.overlapped_labels, project_id):
+            self.agreement.record(item_id, annotator, label)
 
     @property
     def queue(self) -> RoutingQueue:
@@ -154,6 +183,7 @@ class ProjectRuntime:
         """Finish the labels already submitted and stop the timers."""
         await self.learner.close()
         self.leasing.close()
+        self.review.close()
 
     def exploration(self) -> float:
         """The exploration share now: the project's, raised while drift is suspected or shown."""
@@ -270,21 +300,28 @@ class ProjectRuntime:
         gold = self._gold_offered(session, event_id) if lease is None else None
         if gold is not None:  # a retry, or an answer after its lease ended
             return await self._answer_gold(session, None, label, label_id, gold)
+        item_id = lease.item.item_id if lease is not None else None
         if lease is None:
             item_id = self.queue.find(event_id)
             other = self.queue.holder_of(item_id) if item_id is not None else None
+            if item_id is None:
+                item_id = self.leasing.overlap.event_ids().get(event_id)
+                other = self.leasing.overlap_holder(item_id) if item_id is not None else None
             if other is not None:
                 raise Conflict(
                     f"item {event_id!r} is leased to another annotator", code="lease_lost"
                 )
+        else:
+            self._paced(session.annotator, lease)
         new = NewLabel(
             label_id,
             label,
             "annotator",
-            item_id=lease.item.item_id if lease else None,
+            item_id=item_id,
             event_id=event_id,
             annotator=session.annotator,
             drawn_at_random=lease.drawn_at_random if lease else False,
+            overlap=wanted(self.record, item_id) if item_id is not None else 1,
         )
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:
@@ -437,6 +474,9 @@ class ProjectRuntime:
             "label_commits_total": self.learner.commits,
             "journal_dropped_total": self.journal.dropped,
             "annotators": self._annotators_report(),
+            "agreement": self.agreement.alpha(),
+            "overlap_waiting": len(self.leasing.overlap),
+            "review": self.review.report(),
         }
 
     def _annotators_report(self) -> dict[str, dict[str, Any]]:
@@ -445,9 +485,16 @@ class ProjectRuntime:
         report = self.model.annotators()
         for name in (online | gold.scorers()) - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
+        kappa = self.agreement.kappa()
+        for name in set(kappa) - set(report):
+            report[name] = {"labels": 0, "agreement": None, "corrections": 0}
         for name, figures in report.items():
             figures["online"] = name in online
             figures["gold"] = gold.report(name)
+            figures["kappa"] = kappa.get(name, {})
+            total, count = self._pace.get(name, (0.0, 0.0))
+            figures["seconds_per_label"] = total / count if count else None
+            figures["skips"] = self._skips[name]
         return dict(sorted(report.items()))
 
     def accuracy_estimate(self) -> dict[str, Any]:
@@ -540,19 +587,115 @@ class ProjectRuntime:
         """Labels were stored and learned: take their items out, end their leases."""
         now = time.monotonic()
         learned = False
+        to_review: list[int] = []
         for outcome in outcomes:
-            if outcome.error is not None or outcome.duplicate or outcome.item_id is None:
+            item_id = outcome.item_id
+            if outcome.error is not None or outcome.duplicate or item_id is None:
                 continue
-            learned = True
+            learned = learned or outcome.learned
             self._label_times.append(now)
             label = outcome.label
             by = label.annotator if label.source == "annotator" else None
-            self.leasing.settle(outcome.item_id, by=by)
-        if learned:
+            status = outcome.item_status
+            if label.source == "review":
+                self.review.settle(item_id)
+            elif by is not None and label.corrects is None and item_id in self.leasing.overlap:
+                # Another annotator's label of an overlapped item: recorded, not learned.
+                done = status != "overlap"
+                self.leasing.overlap_labelled(item_id, by=by, done=done)
+            elif label.corrects is None:
+                item = self.leasing.settle(item_id, by=by)
+                if status == "overlap" and by is not None and outcome.learned:
+                    if item is None and outcome.data is not None and outcome.event_id:
+                        item = QueuedItem(item_id, outcome.event_id, outcome.data, 0.0)
+                    if item is not None:
+                        self.leasing.overlapped(item, label.overlap, by)
+            if by is not None and (status in ("overlap", "review") or not outcome.learned):
+                self.agreement.record(item_id, by, label.label)
+            if status == "review" and item_id not in self.review:
+                to_review.append(item_id)
+        if to_review:
+            self._to_review(to_review)
+        if learned or to_review:
             self._answer_drift()
             for listener in self.model_listeners:
                 listener()
             self._changed()
+
+    def _to_review(self, item_ids: list[int]) -> None:
+        """Put items whose annotators disagreed in the review desk, with their labels (read
+        from the store, off the event loop)."""
+
+        async def load() -> None:
+            try:
+                self.review.add(
+                    await self.store.run(self.store.review_items, self.record.id, item_ids)
+                )
+            except Exception:  # the store failed: they are found again on the next restart
+                log.exception("project %s: loading items for review failed", self.record.name)
+
+        task = asyncio.create_task(load())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- review -----------------------------------------------------------------------------
+
+    def join_review(self, session: ReviewSession) -> None:
+        self.review.join(session)
+
+    def leave_review(self, session: ReviewSession) -> None:
+        self.review.leave(session)
+
+    async def resolve(
+        self, session: ReviewSession, event_id: str, label: str, label_id: str
+    ) -> LabelOutcome:
+        """A reviewer's outcome for an item in review: what the model learns from it from now
+        on (learned as a correction when it differs from what it learned)."""
+        self._check_label(label)
+        self.review.touch(session)
+        held = self.review.holding(session, event_id)
+        record = held or self.review.find(event_id)
+        if record is None:
+            raise NotFound(f"item {event_id!r} is not waiting for review", code="not_in_review")
+        holder = self.review.holder_of(record.item_id)
+        if held is None and holder is not None:
+            raise Conflict(f"item {event_id!r} is leased to another reviewer", code="lease_lost")
+        new = NewLabel(
+            label_id,
+            label,
+            "review",
+            item_id=record.item_id,
+            event_id=event_id,
+            annotator=session.reviewer,
+        )
+        [outcome] = await self.learner.submit([new])
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    def skip_review(self, session: ReviewSession, event_id: str) -> None:
+        self.review.touch(session)
+        held = self.review.holding(session, event_id)
+        if held is None:
+            raise Conflict(f"item {event_id!r} is not leased to you", code="not_leased")
+        self.review.skip(session, held.item_id)
+
+    async def flag(self, event_id: str) -> ReviewRecord:
+        """A supervisor doubts a labelled item: it goes to review."""
+        record = await self.store.run(self.store.flag_for_review, self.record.id, event_id)
+        self.review.add([record])
+        return record
+
+    def _paced(self, annotator: str, lease: Lease) -> None:
+        """Count the seconds from the lease's start to its label."""
+        loop = asyncio.get_running_loop()
+        started = lease.expires_at - self.record.lease_seconds
+        pace = self._pace.setdefault(annotator, [0.0, 0.0])
+        pace[0] += max(0.0, loop.time() - started)
+        pace[1] += 1
+
+    def skipped(self, annotator: str) -> None:
+        self._skips[annotator] += 1
 
     def _answer_drift(self) -> None:
         """A drift newly confirmed: items waiting from before its warning leave the queue, and

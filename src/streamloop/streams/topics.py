@@ -338,6 +338,8 @@ def outcome_message(outcome: LabelOutcome) -> dict[str, Any]:
         "model_version": outcome.model_version,
         "item_id": outcome.item_id,
         "event_id": outcome.event_id,
+        "learned": outcome.learned,
+        "item_status": outcome.item_status,
     }
     if outcome.error is not None:
         message["error"] = {
@@ -372,6 +374,8 @@ def outcome_from(message: dict[str, Any]) -> LabelOutcome:
         item_id=message.get("item_id"),
         event_id=message.get("event_id"),
         error=error,
+        learned=message.get("learned", True) is not False,
+        item_status=message.get("item_status"),
     )
 
 

@@ -9,6 +9,8 @@ An export has one row per label, in the order the model learned them, with the i
 it, when, the model version that includes it, and what the model predicted just before
 learning it. That prediction is not stored: the labels are replayed through a new model, which
 the project's determinism makes the very model that learned them (restarts rely on the same).
+An overlapped item has a row per annotator; ``learned`` says which label the model learned
+(the others were recorded only), and a reviewer's outcome is a row of ``source`` ``review``.
 After the labels come the gold items (``source`` ``gold``, ``label`` the known answer) and
 every annotator's answer to them (``gold_answer``, with ``correct``). An import takes gold
 items back as gold; gold answers, annotators' work in the service, are not imported.
@@ -64,6 +66,7 @@ EXPORT_FIELDS = (
     "model_version",
     "predicted",
     "correct",
+    "learned",
 )
 
 
@@ -80,13 +83,17 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
     model = new_model(record)
     # Not `learn_replayed`: each row needs the prediction the model made before learning it.
     for row in store.labels_to_export(record.id):
-        learned = model.learn(
-            row.data,
-            row.label,
-            drawn_at_random=row.drawn_at_random,
-            annotator=row.annotator if row.source != "production" else None,
-            correction=row.corrects is not None,
-        )
+        if row.learned:
+            learned = model.learn(
+                row.data,
+                row.label,
+                drawn_at_random=row.drawn_at_random,
+                annotator=row.annotator if row.source != "production" else None,
+                correction=row.corrects is not None or row.source == "review",
+            )
+            version, predicted = learned.model_version, learned.predicted
+        else:  # recorded, not learned: another annotator's label of an overlapped item
+            version, predicted = model.version, model.predict(row.data).label
         yield {
             "label_id": row.label_id,
             "event_id": row.event_id,
@@ -97,9 +104,10 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
             "corrects": row.corrects,
             "drawn_at_random": row.drawn_at_random,
             "labelled_at": row.labelled_at.isoformat(),
-            "model_version": learned.model_version,
-            "predicted": learned.predicted,
+            "model_version": version,
+            "predicted": predicted,
             "correct": None,
+            "learned": row.learned,
         }
     gold = {item.id: item for item in store.gold_items(record.id)}
     for item in gold.values():
@@ -125,6 +133,7 @@ def _row(
     row = dict.fromkeys(EXPORT_FIELDS)
     row.update(label_id=label_id, event_id=event_id, data=data, label=label, source=source)
     row["drawn_at_random"] = False
+    row["learned"] = False
     row.update(more)
     return row
 
@@ -259,6 +268,8 @@ def read_rows(lines: Iterable[bytes]) -> Iterator[ImportRow]:
         source = row.get("source")
         if source == "gold_answer":
             continue  # an annotator's answer: their work in the service, not data to import
+        if row.get("learned") is False and source != "gold":
+            continue  # recorded, not learned (an overlapped item's): its learned row imports
         if source == "gold" and label is None:
             raise InvalidInput(f"line {number}: a gold item needs its label")
         yield ImportRow(event_id, data, label, gold=source == "gold")

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from streamloop.ws.payloads import (
 )
 from streamloop.ws.telemetry import handling_label
 
-__all__ = ["annotate"]
+__all__ = ["Limits", "Seat", "annotate", "identity", "read_message", "serve_socket"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,48 @@ async def annotate(websocket: WebSocket) -> None:
     except StreamloopError as exc:
         await send_error_and_close(websocket, exc)
         return
+
+    def seat(send: Callable[[dict[str, Any]], None]) -> Seat:
+        session = AnnotatorSession(
+            annotator=annotator, prefetch=prefetch, send=lambda sent: send(frames.notice(sent))
+        )
+        hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
+        send({**hello, "prefetch": prefetch})
+        runtime.leasing.join(session)
+        return Seat(
+            handle=lambda raw, limits: _handle(raw, runtime, session, limits),
+            touch=lambda: runtime.leasing.touch(session),
+            fill=lambda: runtime.leasing.fill(session),
+            leave=lambda: runtime.leasing.leave(session),
+        )
+
+    await serve_socket(websocket, annotator, seat, kind="annotate")
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """What a socket's messages do, once its session has joined the project."""
+
+    #: Answer one message (its reply frame, or None).
+    handle: Callable[[str | bytes, Limits], Awaitable[dict[str, Any] | None]]
+    #: The person is there again (any message shows it).
+    touch: Callable[[], None]
+    #: Offer what comes next, after a reply was sent.
+    fill: Callable[[], None]
+    #: The connection ended: give back what it held.
+    leave: Callable[[], None]
+
+
+async def serve_socket(
+    websocket: WebSocket,
+    who: str,
+    seat: Callable[[Callable[[dict[str, Any]], None]], Seat],
+    *,
+    kind: str,
+) -> None:
+    """Run an accepted socket of one person: its outbox and writer, its rate limit, reading
+    its messages, and closing one whose client stopped reading. ``seat`` joins the project
+    with the function that sends a frame."""
     outbox = _Outbox()
     writer = asyncio.create_task(_write(websocket, outbox))
 
@@ -84,8 +126,8 @@ async def annotate(websocket: WebSocket) -> None:
             return  # already being closed
         # The client stopped reading: end the connection, which returns its leases; 1013
         # tells it to come back later.
-        log.warning("annotator %s is not reading its messages; closing", annotator)
-        refused["annotate_not_reading"] += 1
+        log.warning("%s socket of %s is not reading its messages; closing", kind, who)
+        refused[f"{kind}_not_reading"] += 1
         writer.cancel()
 
     def send(frame: dict[str, Any]) -> None:
@@ -94,21 +136,16 @@ async def annotate(websocket: WebSocket) -> None:
         except asyncio.QueueFull:
             not_reading()
 
-    session = AnnotatorSession(
-        annotator=annotator, prefetch=prefetch, send=lambda sent: send(frames.notice(sent))
-    )
-    hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
-    send({**hello, "prefetch": prefetch})
-    runtime.leasing.join(session)
+    joined = seat(send)
     settings = settings_of(websocket)
-    limits = _Limits(
+    limits = Limits(
         settings.max_frame_bytes,
         Rate(settings.socket_messages_per_second, burst=2 * settings.socket_messages_per_second),
         refused,
         telemetry_of(websocket).acks,
     )
     reader = asyncio.create_task(
-        _read(websocket, runtime, session, limits, outbox, settings.slow_reader_seconds, send)
+        _read(websocket, joined, limits, outbox, settings.slow_reader_seconds, send)
     )
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
@@ -116,7 +153,7 @@ async def annotate(websocket: WebSocket) -> None:
         if finished_reading and isinstance(reader.exception(), _NotReading):
             not_reading()
     finally:
-        runtime.leasing.leave(session)
+        joined.leave()
         for task in (reader, writer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -126,16 +163,20 @@ async def annotate(websocket: WebSocket) -> None:
                 await websocket.close(status.WS_1013_TRY_AGAIN_LATER, "not reading messages")
 
 
-def _identity(websocket: WebSocket) -> tuple[str, int]:
+def identity(websocket: WebSocket, role: str) -> str:
+    """Who is on this socket: the token's name with auth on, else ``?<role>=<name>``."""
     principal = websocket.state.principal
     # With auth on, the token says who this is; the query is not asked.
-    annotator = (
-        principal.name if principal else websocket.query_params.get("annotator", "anonymous")
-    )
-    if not _ANNOTATOR.fullmatch(annotator):
+    name = principal.name if principal else websocket.query_params.get(role, "anonymous")
+    if not _ANNOTATOR.fullmatch(name):
         raise InvalidInput(
-            "annotator must be 1-64 letters, digits or . _ @ + -", code="invalid_annotator"
+            f"{role} must be 1-64 letters, digits or . _ @ + -", code=f"invalid_{role}"
         )
+    return name
+
+
+def _identity(websocket: WebSocket) -> tuple[str, int]:
+    annotator = identity(websocket, "annotator")
     raw = websocket.query_params.get("prefetch", "1")
     if not _PREFETCH.fullmatch(raw) or not 1 <= int(raw) <= MAX_PREFETCH:
         raise InvalidInput(
@@ -197,7 +238,7 @@ class _NotReading(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class _Limits:
+class Limits:
     max_frame: int
     rate: Rate
     refused: Refusals
@@ -206,9 +247,8 @@ class _Limits:
 
 async def _read(
     websocket: WebSocket,
-    runtime: ProjectRuntime,
-    session: AnnotatorSession,
-    limits: _Limits,
+    seat: Seat,
+    limits: Limits,
     outbox: _Outbox,
     patience: float,
     send: Callable[[dict[str, Any]], None],
@@ -227,11 +267,11 @@ async def _read(
         if raw is None:
             raw = message.get("bytes") or b""
         # Any message, even a bad one, shows the annotator is there again.
-        runtime.leasing.touch(session)
+        seat.touch()
         try:
             if not limits.rate.allow():
                 raise _rate_limited(raw, limits.rate.per_second, limits.max_frame)
-            reply = await _handle(raw, runtime, session, limits.max_frame, limits.acks)
+            reply = await seat.handle(raw, limits)
         except StreamloopError as exc:
             if isinstance(exc, TooManyRequests):
                 limits.refused[exc.code] += 1
@@ -240,7 +280,7 @@ async def _read(
             send(reply)
         # Lease the next item once the writer has sent the reply: choosing it re-scores
         # candidates, which must not delay the ack.
-        asyncio.get_running_loop().call_soon(runtime.leasing.fill, session)
+        asyncio.get_running_loop().call_soon(seat.fill)
 
 
 def _rate_limited(raw: str | bytes, per_second: float, max_frame: int) -> TooManyRequests:
@@ -262,13 +302,10 @@ def _rate_limited(raw: str | bytes, per_second: float, max_frame: int) -> TooMan
     return error
 
 
-async def _handle(
-    raw: str | bytes,
-    runtime: ProjectRuntime,
-    session: AnnotatorSession,
-    max_frame: int,
-    acks: Histogram,
-) -> dict[str, Any] | None:
+def read_message(
+    raw: str | bytes, max_frame: int, messages: dict[str, type[BaseModel]]
+) -> BaseModel:
+    """One client message, checked: its size, JSON, and its ``type`` among ``messages``."""
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > max_frame:
         raise PayloadTooLarge(
@@ -278,13 +315,20 @@ async def _handle(
     if not isinstance(payload, dict):
         raise BadRequest("a message must be a JSON object", code="malformed_message")
     kind = payload.get("type")
-    model = _MESSAGES.get(kind) if isinstance(kind, str) else None
+    model = messages.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise InvalidInput(
-            f"unknown message type {kind!r}; expected one of {list(_MESSAGES)}",
+            f"unknown message type {kind!r}; expected one of {list(messages)}",
             code="unknown_type",
         )
-    parsed = parse(model, payload)
+    return parse(model, payload)
+
+
+async def _handle(
+    raw: str | bytes, runtime: ProjectRuntime, session: AnnotatorSession, limits: Limits
+) -> dict[str, Any] | None:
+    parsed = read_message(raw, limits.max_frame, _MESSAGES)
+    acks = limits.acks
     if isinstance(parsed, LabelMessage | CorrectMessage):
         started = time.perf_counter()
         try:
@@ -309,6 +353,7 @@ async def _handle(
     if isinstance(parsed, SkipMessage):
         try:
             runtime.leasing.skip(session, parsed.item_id)
+            runtime.skipped(session.annotator)
         except StreamloopError as exc:
             exc.context = {"item_id": parsed.item_id}  # which skip was refused
             raise

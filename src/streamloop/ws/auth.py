@@ -33,7 +33,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_ANY = frozenset({"admin", "producer", "annotator", "supervisor"})
+_ANY = frozenset({"admin", "producer", "annotator", "supervisor", "reviewer"})
 _ADMIN = frozenset({"admin"})
 _PUBLIC: frozenset[str] = frozenset()
 _PROJECT = r"/api/projects/[^/]+"
@@ -48,9 +48,11 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("POST", re.compile(_PROJECT + r"/(events|predict|labels)"), frozenset({"producer"})),
     ("GET", re.compile(_PROJECT + r"/(metrics|history|model)"), frozenset({"supervisor"})),
     ("POST", re.compile(_PROJECT + r"/gold"), frozenset({"supervisor"})),
+    ("POST", re.compile(_PROJECT + r"/items/[^/]+/review"), frozenset({"supervisor"})),
     ("GET", re.compile(r"/metrics"), frozenset({"supervisor"})),
     ("WS", re.compile(r"/ws/projects/[^/]+/annotate"), frozenset({"annotator"})),
     ("WS", re.compile(r"/ws/projects/[^/]+/dashboard"), frozenset({"supervisor"})),
+    ("WS", re.compile(r"/ws/projects/[^/]+/review"), frozenset({"reviewer", "supervisor"})),
 ]
 
 # ``token=`` anywhere, in any case, any of its letters (or the ``=``) percent-encoded.

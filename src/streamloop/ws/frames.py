@@ -14,10 +14,12 @@ from streamloop.streams.notices import (
     LeaseExpired,
     LeaseRevoked,
     Notice,
+    ReviewOffered,
     Scored,
 )
+from streamloop.streams.review import ReviewNotice
 
-__all__ = ["ack", "iso", "notice", "production_result", "scored"]
+__all__ = ["ack", "iso", "notice", "production_result", "review_notice", "scored"]
 
 
 def notice(sent: Notice) -> dict[str, Any]:
@@ -34,6 +36,26 @@ def notice(sent: Notice) -> dict[str, Any]:
             return {"type": "lease_expired", "item_id": sent.event_id}
         case LeaseRevoked():
             return {"type": "lease_revoked", "item_id": sent.event_id, "reason": sent.reason}
+
+
+def review_notice(sent: ReviewNotice) -> dict[str, Any]:
+    """The frame that tells a reviewer of ``sent``."""
+    match sent:
+        case ReviewOffered():
+            record = sent.record
+            return {
+                "type": "review",
+                "item": {"id": record.event_id, "data": record.data},
+                "reason": record.reason,
+                "labels": [
+                    {key: label[key] for key in ("label_id", "annotator", "label", "source")}
+                    | {"learned": bool(label["learned"])}
+                    for label in record.labels
+                ],
+                "lease_expires_at": iso(sent.expires_at),
+            }
+        case _:
+            return notice(sent)
 
 
 def ack(outcome: LabelOutcome) -> dict[str, Any]:

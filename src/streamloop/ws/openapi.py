@@ -38,6 +38,7 @@ from streamloop.errors import (
 from streamloop.ws.context import openapi_of
 from streamloop.ws.payloads import (
     EventsBody,
+    FlagBody,
     GoldBody,
     OrjsonResponse,
     PredictBody,
@@ -85,6 +86,14 @@ def _object(**properties: Schema) -> Schema:
 _COUNT: Schema = {"type": "integer", "minimum": 0}
 _SHARE: Schema = {"type": "number", "minimum": 0, "maximum": 1}
 _SHARE_OR_NULL: Schema = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_OVERLAP: Schema = {
+    "type": "object",
+    "properties": {
+        "share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "annotators": {"type": "integer", "minimum": 2, "maximum": 10},
+    },
+    "required": ["share", "annotators"],
+}
 _POSITIVE: Schema = {"type": "number", "exclusiveMinimum": 0}
 _LABEL: Schema = {"type": "string", "minLength": 1}
 _STRING: Schema = {"type": "string"}
@@ -98,7 +107,7 @@ _ERROR_BODY = _object(
         "description": "whether the same request, sent again unchanged, may succeed",
     },
 )
-_PATH_PARAMETERS = {"project": _PROJECT_NAME}
+_PATH_PARAMETERS = {"project": _PROJECT_NAME, "event_id": {"type": "string", "minLength": 1}}
 _PREDICTION: dict[str, Schema] = {
     "prediction": {"type": ["string", "null"], "description": "null before any label"},
     "probabilities": {"type": "object", "additionalProperties": _SHARE},
@@ -139,6 +148,7 @@ _SCHEMAS: dict[str, Schema] = {
         labels_per_annotator_hour=_POSITIVE,
         diversity=_SHARE,
         gold_share=_SHARE_OR_NULL,
+        overlap={"oneOf": [{"type": "null"}, _OVERLAP]},
         seed=_COUNT,
         created_at={"type": "string", "format": "date-time"},
     ),
@@ -200,8 +210,17 @@ _SCHEMAS: dict[str, Schema] = {
                     ),
                     "type": ["object", "null"],
                 },
+                kappa={
+                    "type": "object",
+                    "additionalProperties": {"type": ["number", "null"], "maximum": 1},
+                },
+                seconds_per_label={"type": ["number", "null"], "minimum": 0},
+                skips=_COUNT,
             )
         ),
+        agreement=_object(alpha={"type": ["number", "null"], "maximum": 1}, items=_COUNT),
+        overlap_waiting=_COUNT,
+        review=_object(waiting=_COUNT, leased=_COUNT),
     ),
     "History": _object(model_version=_COUNT, accuracy=_points(3), unbiased=_points(2)),
 }
@@ -307,6 +326,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         _POSTING,
         GoldBody,
         {"items": [{"id": "gold-1", "data": _TEXT_ITEM, "label": "billing"}]},
+    ),
+    ("/api/projects/{project}/items/{event_id}/review", "POST"): Operation(
+        "Send a labelled item to review: a reviewer settles what the model learns from it",
+        (
+            status.HTTP_202_ACCEPTED,
+            "The item waits for a reviewer.",
+            _object(item_id=_STRING, status={"const": "review"}, reason=_STRING),
+        ),
+        (Conflict, *_POSTING),
+        FlagBody,
+        {},
     ),
     ("/api/projects/{project}/metrics", "GET"): Operation(
         "The project's figures", (_OK, "The metrics object.", _ref("Metrics")), _PROJECT_READING

@@ -91,6 +91,24 @@ class _LoopCollector(Collector):
             "Answers each annotator gave to gold items.",
             labels=["project", "annotator"],
         )
+        kappa = GaugeMetricFamily(
+            "streamloop_annotator_kappa",
+            "Cohen's kappa of each pair of annotators on the items both labelled.",
+            labels=["project", "annotator", "other"],
+        )
+        alpha = GaugeMetricFamily(
+            "streamloop_agreement_alpha",
+            "Krippendorff's alpha over the items several annotators labelled.",
+            labels=["project"],
+        )
+        alpha_items = GaugeMetricFamily(
+            "streamloop_agreement_items",
+            "Items labelled by two or more annotators, which alpha rests on.",
+            labels=["project"],
+        )
+        review = GaugeMetricFamily(
+            "streamloop_review_waiting", "Items waiting for review.", labels=["project"]
+        )
         counters = {
             "events_total": CounterMetricFamily(
                 "streamloop_events", "Events received.", labels=["project"]
@@ -124,8 +142,16 @@ class _LoopCollector(Collector):
                         gold_answered.add_metric(
                             [*name, annotator], float(their["gold"]["answered"])
                         )
+                    for other, value in their["kappa"].items():
+                        if value is not None:
+                            kappa.add_metric([*name, annotator, other], float(value))
+                agreement = figures["agreement"]
+                if agreement["alpha"] is not None:
+                    alpha.add_metric(name, float(agreement["alpha"]))
+                alpha_items.add_metric(name, float(agreement["items"]))
+                review.add_metric(name, float(figures["review"]["waiting"]))
         yield from gauges.values()
-        yield from (estimate, drift, drifts, gold, gold_answered)
+        yield from (estimate, drift, drifts, gold, gold_answered, kappa, alpha, alpha_items, review)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",

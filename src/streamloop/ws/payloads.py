@@ -33,12 +33,14 @@ from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 
 __all__ = [
     "EventsBody",
+    "FlagBody",
     "GoldBody",
     "LabelMessage",
     "OrjsonResponse",
     "PredictBody",
     "ProductionLabelsBody",
     "ProjectSpec",
+    "ResolveMessage",
     "SkipMessage",
     "check_data",
     "dumps",
@@ -69,6 +71,15 @@ def dumps(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+class Overlap(BaseModel):
+    """That share of routed items is labelled, independently, by that many annotators."""
+
+    model_config = _STRICT
+
+    share: Annotated[float, Field(gt=0.0, le=1.0)]
+    annotators: Annotated[int, Field(ge=2, le=10)] = 2
+
+
 class ProjectSpec(BaseModel):
     model_config = _STRICT
 
@@ -91,6 +102,7 @@ class ProjectSpec(BaseModel):
     diversity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     # The share of each annotator's items that are gold; None: 5% once the project has any.
     gold_share: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
+    overlap: Overlap | None = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     @model_validator(mode="after")
@@ -194,6 +206,23 @@ class ResumeMessage(BaseModel):
     model_config = _STRICT
 
     type: Literal["resume"]
+
+
+class ResolveMessage(BaseModel):
+    """A reviewer's outcome for an item in review."""
+
+    model_config = _STRICT
+
+    type: Literal["resolve"]
+    item_id: ClientId
+    label: str
+    label_id: ClientId
+
+
+class FlagBody(BaseModel):
+    """``POST .../items/{id}/review``: nothing more to say (an empty object)."""
+
+    model_config = _STRICT
 
 
 class SkipMessage(BaseModel):

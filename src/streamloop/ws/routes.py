@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from streamloop.ws import annotate, dashboard, openapi, ops, projects, quality, traffic
+from streamloop.ws import annotate, dashboard, openapi, ops, projects, quality, review, traffic
 
 __all__ = ["routes", "static_dir"]
 
@@ -49,9 +49,11 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects/{project}/predict", traffic.predict, methods=["POST"]),
         Route("/api/projects/{project}/labels", traffic.post_labels, methods=["POST"]),
         Route("/api/projects/{project}/gold", quality.post_gold, methods=["POST"]),
+        Route("/api/projects/{project}/items/{event_id}/review", review.flag, methods=["POST"]),
         Route("/api/projects/{project}/metrics", dashboard.get_metrics, methods=["GET"]),
         Route("/api/projects/{project}/history", dashboard.get_history, methods=["GET"]),
         WebSocketRoute("/ws/projects/{project}/annotate", annotate.annotate),
         WebSocketRoute("/ws/projects/{project}/dashboard", dashboard.dashboard),
+        WebSocketRoute("/ws/projects/{project}/review", review.review),
         Mount("/static", StaticFiles(directory=static), name="static"),
     ]
