@@ -626,13 +626,18 @@ class ProjectRuntime:
         """Put items whose annotators disagreed in the review desk, with their labels (read
         from the store, off the event loop)."""
 
+        for item_id in item_ids:
+            self.review.coming(item_id)
+
         async def load() -> None:
             try:
-                self.review.add(
-                    await self.store.run(self.store.review_items, self.record.id, item_ids)
-                )
+                found = await self.store.run(self.store.review_items, self.record.id, item_ids)
             except Exception:  # the store failed: they are found again on the next restart
                 log.exception("project %s: loading items for review failed", self.record.name)
+                found = []
+            self.review.add(found)
+            for item_id in set(item_ids) - {record.item_id for record in found}:
+                self.review.dropped(item_id)
 
         task = asyncio.create_task(load())
         self._tasks.add(task)

@@ -52,14 +52,24 @@ class ReviewDesk:
         self.lease_seconds = lease_seconds
         self._changed = changed
         self._items: dict[int, _Desk] = {}
+        # Items sent to review whose labels are still being read from the store.
+        self._coming: set[int] = set()
         self._sessions: dict[str, ReviewSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) + len(self._coming)
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._items
+        return item_id in self._items or item_id in self._coming
+
+    def coming(self, item_id: int) -> None:
+        """An item was sent to review; its record follows (`add`), or it is `dropped`."""
+        self._coming.add(item_id)
+        self._changed()
+
+    def dropped(self, item_id: int) -> None:
+        self._coming.discard(item_id)
 
     @property
     def leased(self) -> int:
@@ -71,6 +81,7 @@ class ReviewDesk:
     def add(self, records: Sequence[ReviewRecord]) -> None:
         """Items to review (again: their competing labels are brought up to date)."""
         for record in records:
+            self._coming.discard(record.item_id)
             desk = self._items.get(record.item_id)
             if desk is None:
                 self._items[record.item_id] = _Desk(record)
@@ -124,6 +135,7 @@ class ReviewDesk:
     def settle(self, item_id: int) -> None:
         """A reviewer's outcome for the item is stored: it leaves the desk."""
         desk = self._items.pop(item_id, None)
+        self._coming.discard(item_id)
         self._cancel_timer(item_id)
         if desk is not None and desk.holder is not None:
             session = self._sessions.get(desk.holder)
@@ -138,7 +150,7 @@ class ReviewDesk:
         self._sessions.clear()
 
     def report(self) -> dict[str, Any]:
-        return {"waiting": len(self._items), "leased": self.leased}
+        return {"waiting": len(self), "leased": self.leased}
 
     # -- internals --------------------------------------------------------------------------
 
