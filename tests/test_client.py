@@ -131,6 +131,22 @@ async def test_gold_items_are_stored_in_batches_and_counted_once(service: Servic
         assert counts == {"stored": 0, "duplicates": 2}
 
 
+async def test_a_supervisor_sends_a_labelled_item_to_review(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(2))
+        await client.send_labels("tickets", [("evt-0", "bug")])
+        flagged = await client.flag_for_review("tickets", "evt-0")
+        assert flagged == {"item_id": "evt-0", "status": "review", "reason": "flagged"}
+        with pytest.raises(StreamloopError) as refused:
+            await client.flag_for_review("tickets", "evt-1")
+        assert (refused.value.code, refused.value.status) == ("not_labelled", 409)
+        assert (await client.metrics("tickets"))["review"]["waiting"] == 1
+    with Client(service.base) as sync:
+        again = await asyncio.to_thread(sync.flag_for_review, "tickets", "evt-0")
+        assert again["status"] == "review"
+
+
 async def test_predict_and_production_labels_teach_the_model(service: Service) -> None:
     async with AsyncClient(service.base) as client:
         await client.create_project("tickets", LABELS)

@@ -31,6 +31,7 @@ from streamloop.client.calls import (
     parse_response,
     predict_call,
     retry_delay,
+    review_call,
 )
 from streamloop.client.errors import StreamloopError, closed_error
 from streamloop.client.session import (
@@ -193,6 +194,12 @@ class AsyncClient:
         ):
             results.extend(json_list(await self._send(call), "results"))
         return results
+
+    async def flag_for_review(self, project: str, event_id: str) -> dict[str, Any]:
+        """Send a labelled item to review, where a reviewer settles what the model learns from
+        it; ``{"item_id", "status": "review", "reason": "flagged"}``. Needs a supervisor or
+        admin token; `StreamloopError` ``not_labelled`` (409) for an item not labelled yet."""
+        return json_object(await self._send(review_call(project, event_id)))
 
     async def metrics(self, project: str) -> dict[str, Any]:
         """The project's figures: model version, prequential accuracy, queue depth, ..."""

@@ -36,6 +36,7 @@ __all__ = [
     "parse_response",
     "predict_call",
     "retry_delay",
+    "review_call",
 ]
 
 #: The service's default limits (``STREAMLOOP_MAX_EVENTS_PER_REQUEST``, ``..._MAX_BODY_BYTES``).
@@ -110,6 +111,16 @@ def create_project_call(name: str, labels: Iterable[str], options: Mapping[str, 
 
 def predict_call(project: str, data: Mapping[str, Any]) -> Call:
     return Call("POST", _project_path(project, "predict"), orjson.dumps({"data": data}))
+
+
+def review_call(project: str, event_id: str) -> Call:
+    """``POST .../items/{event_id}/review``: send a labelled item to review.
+
+    >>> review_call("tickets", "evt/1").path
+    '/api/projects/tickets/items/evt%2F1/review'
+    """
+    path = _project_path(project, "items", quote(event_id, safe=""), "review")
+    return Call("POST", path, b"{}")
 
 
 def event_calls(

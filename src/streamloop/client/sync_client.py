@@ -35,6 +35,7 @@ from streamloop.client.calls import (
     parse_response,
     predict_call,
     retry_delay,
+    review_call,
 )
 from streamloop.client.errors import StreamloopError, closed_error
 from streamloop.client.session import (
@@ -149,6 +150,10 @@ class Client:
         ):
             results.extend(json_list(self._send(call), "results"))
         return results
+
+    def flag_for_review(self, project: str, event_id: str) -> dict[str, Any]:
+        """Send a labelled item to review; see `AsyncClient.flag_for_review`."""
+        return json_object(self._send(review_call(project, event_id)))
 
     def metrics(self, project: str) -> dict[str, Any]:
         """The project's figures: model version, prequential accuracy, queue depth, ..."""
