@@ -12,7 +12,16 @@ benchmark scores the current model on held-out items through ``POST .../predict`
   labels the team had given when the careless annotator's gold interval first lay wholly below
   both others' (``annotators.{name}.gold.high`` under their ``low``): singled out.
 
-Overlap, review and quarantine are not built yet; their rows come with them.
+- ``careless, overlap 20%``: the project's ``overlap`` is ``{"share": 0.2, "annotators": 2}``:
+  a fifth of the items are labelled by two of the three, the first label learned, the second
+  recorded. Singled out when, with at least 30 overlapped items, the careless annotator's
+  kappa with each of the others is below the two others' kappa with each other.
+- ``careless, overlap 20% + review``: the same, and an oracle reviewer settles each item in
+  review (the two disagreed) every 50 team labels; a settled label that differs from the one
+  learned is learned as a correction.
+
+Labels are counted as the team gives them (gold answers aside): an overlapped item's second
+label costs an annotator's time and teaches the model nothing by itself.
 
     python bench/quality.py             # 3 datasets, 2 seeds; about 6 minutes on 2 cores
 """
@@ -41,7 +50,53 @@ CARELESS, WRONG = "cy", 0.4
 STEP = 50
 GOLD_ITEMS = 30
 HOLDOUT = 300
-TEAMS = {"careful": None, "careless, gold 5%": 0.05, "careless, gold 10%": 0.1}
+#: Each team: (gold share, overlap share, reviewed), None for the careful reference.
+TEAMS: dict[str, tuple[float, float, bool] | None] = {
+    "careful": None,
+    "careless, gold 5%": (0.05, 0.0, False),
+    "careless, gold 10%": (0.1, 0.0, False),
+    "careless, overlap 20%": (0.0, 0.2, False),
+    "careless, overlap 20% + review": (0.0, 0.2, True),
+}
+#: Overlapped items needed before kappa may single anyone out.
+SHARED_ITEMS = 30
+
+
+def kappa_singles_out(annotators: dict[str, Any]) -> bool:
+    """The careless annotator's kappa with each other is below theirs with each other."""
+    careful = [a for a in NAMES if a != CARELESS]
+    kappa = {a: annotators.get(a, {}).get("kappa", {}) for a in NAMES}
+    theirs = kappa[careful[0]].get(careful[1])
+    mine = [kappa[CARELESS].get(a) for a in careful]
+    if theirs is None or any(k is None for k in mine):
+        return False
+    return all(k < theirs for k in mine if k is not None)
+
+
+async def review_all(base: str, name: str, truth: dict[str, str]) -> int:
+    """An oracle reviewer settles every item in review; how many."""
+    settled = 0
+    url = f"{base.replace('http', 'ws')}/ws/projects/{name}/review?reviewer=rev"
+    async with connect(url) as ws:
+        while True:
+            message = orjson.loads(await ws.recv())
+            if message["type"] == "idle":
+                return settled
+            if message["type"] == "review":
+                item = str(message["item"]["id"])
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "type": "resolve",
+                            "item_id": item,
+                            "label": truth[item],
+                            "label_id": f"rev-{item}",
+                        }
+                    )
+                )
+                settled += 1
+            elif message["type"] == "error":
+                raise RuntimeError(message)
 
 
 async def _next_item(ws: ClientConnection) -> str | None:
@@ -78,12 +133,14 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
     )
     classes = sorted(set(labels))
     truth = {f"e{i}": labels[i] for i in pool} | {f"g{i}": labels[i] for i in gold}
-    share = TEAMS[team]
-    careless = share is not None
+    setup = TEAMS[team]
+    careless = setup is not None
+    share, overlap, reviewed = setup or (0.0, 0.0, False)
     rng = random.Random(seed + 1)
-    name = f"{dataset}-{seed}-{team.split(',')[0]}-{int(100 * (share or 0))}".replace("_", "-")
+    name = f"{dataset}-{seed}-{list(TEAMS).index(team)}".replace("_", "-")
     curve: list[tuple[int, float]] = []
     singled_out: int | None = None
+    settled = 0
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         spec: dict[str, Any] = {
             "name": name,
@@ -91,14 +148,16 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
             "input": "tabular",
             "seed": seed,
         }
-        if share is not None:
+        if share:
             spec["gold_share"] = share
+        if overlap:
+            spec["overlap"] = {"share": overlap, "annotators": 2}
         (await http.post("/api/projects", json=spec)).raise_for_status()
         events = [{"id": f"e{i}", "data": rows[i]} for i in pool]
         for start in range(0, len(events), 500):
             chunk = {"events": events[start : start + 500]}
             (await http.post(f"/api/projects/{name}/events", json=chunk)).raise_for_status()
-        if careless:
+        if share:
             items = [{"id": f"g{i}", "data": rows[i], "label": labels[i]} for i in gold]
             (
                 await http.post(f"/api/projects/{name}/gold", json={"items": items})
@@ -128,6 +187,8 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
                     else:
                         labelled += 1
                     if labelled % STEP == 0 and not item.startswith("g"):
+                        if reviewed:
+                            settled += await review_all(base, name, truth)
                         accuracy = await held_out_accuracy(
                             http, name, [rows[i] for i in held], [labels[i] for i in held]
                         )
@@ -137,6 +198,13 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
                     gold_of = {a: report["annotators"].get(a, {}).get("gold") for a in NAMES}
                     if all(gold_of.values()) and gold_of[CARELESS]["high"] < min(
                         gold_of[a]["low"] for a in NAMES if a != CARELESS
+                    ):
+                        singled_out = labelled
+                    shared = report["agreement"]["items"]
+                    if (
+                        overlap
+                        and shared >= SHARED_ITEMS
+                        and kappa_singles_out(report["annotators"])
                     ):
                         singled_out = labelled
             final = (await http.get(f"/api/projects/{name}/metrics")).json()
@@ -153,7 +221,14 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
         "curve": curve,
         "singled_out": singled_out,
         "gold_answers": answered,
+        "learned": final["model_version"],
+        "reviewed": settled,
+        "alpha": final["agreement"],
     }
+
+
+def _rounded(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 async def main() -> None:
@@ -200,7 +275,9 @@ async def main() -> None:
                 )
             lines.append(f"| {dataset} | {team} | " + " | ".join(cells) + f" | {out} |")
             ended.extend(
-                f"{dataset}/{team}/seed {r['seed']}: {r['labelled']} labels, "
+                f"{dataset}/{team}/seed {r['seed']}: {r['labelled']} labels "
+                f"(model version {r['learned']}, {r['reviewed']} reviewed, alpha "
+                f"{_rounded(r['alpha']['alpha'])} on {r['alpha']['items']} items), "
                 f"{r['drifts']} drifts shown, {r['aged_out']} waiting items aged out"
                 for r in mine
             )
