@@ -360,6 +360,25 @@ class Leasing:
         self._overlap_leases[waiting.item.item_id] = lease
         return lease
 
+    def overlap_resync(
+        self, stored: Sequence[tuple[ItemRecord, list[str]]], known: set[int]
+    ) -> None:
+        """The overlapped items the shared store says wait, with who labelled them: new ones
+        are taken in; those of ``known`` (here before the store was read) that are done
+        elsewhere, and held by nobody here, leave."""
+        waiting = {item.id for item, _annotators in stored}
+        for item_id in known - waiting:
+            if item_id not in self._overlap_leases:
+                self.overlap.remove(item_id)
+        for item, annotators in stored:
+            if item.id in self.overlap:
+                for annotator in annotators:
+                    self.overlap.get(item.id).seen_by.add(annotator)  # type: ignore[union-attr]
+            else:
+                queued = QueuedItem(item.id, item.event_id, item.data, item.uncertainty)
+                self.overlap.add(queued, item.wanted, annotators)
+        self.serve_waiting()
+
     def overlap_holder(self, item_id: int) -> Lease | None:
         return self._overlap_leases.get(item_id)
 

@@ -172,6 +172,19 @@ class ProjectRuntime:
         for item_id, annotator, label in await store.run(store.overlapped_labels, project_id):
             self.agreement.record(item_id, annotator, label)
 
+    async def resync(self) -> None:
+        """With a shared store: take in what other processes changed (waiting items, gold,
+        overlapped items and their labellers, items in review)."""
+        await self.leasing.resync()
+        # Only what was here before a read may leave for not being in it: what came in while
+        # the store was read is newer than the read.
+        known = set(self.leasing.overlap.event_ids().values())
+        overlapping = await self.store.run(self.store.overlapping, self.record.id)
+        self.leasing.overlap_resync(overlapping, known)
+        known = self.review.item_ids()
+        in_review = await self.store.run(self.store.review_items, self.record.id)
+        self.review.resync(in_review, known)
+
     @property
     def queue(self) -> RoutingQueue:
         return self.leasing.queue

@@ -90,6 +90,20 @@ class ReviewDesk:
         self._serve()
         self._changed()
 
+    def item_ids(self) -> set[int]:
+        return set(self._items)
+
+    def resync(self, stored: Sequence[ReviewRecord], known: set[int]) -> None:
+        """The items the shared store says are in review: new ones come in; those of
+        ``known`` (here before the store was read) settled elsewhere, held by nobody here,
+        leave."""
+        found = {record.item_id for record in stored}
+        for item_id in known - found:
+            desk = self._items.get(item_id)
+            if desk is not None and desk.holder is None:
+                del self._items[item_id]
+        self.add([record for record in stored if record.item_id not in self._items])
+
     def join(self, session: ReviewSession) -> None:
         self._sessions[session.holder] = session
         self._fill(session)

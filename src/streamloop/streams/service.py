@@ -172,6 +172,6 @@ class Service:
             await asyncio.sleep(RESYNC_SECONDS)
             for runtime in list(self._projects.values()):
                 try:
-                    await runtime.leasing.resync()
+                    await runtime.resync()
                 except Exception:
                     log.exception("resync of project %s failed", runtime.record.name)
