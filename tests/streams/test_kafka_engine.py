@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from kafka_cluster import Cluster, event, metrics_until
 from streamloop.store import Store
-from support import RECEIVE_TIMEOUT, ServeProcess, Socket, annotator, project_spec
+from support import RECEIVE_TIMEOUT, ServeProcess, Socket, annotator, project_spec, reviewer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -97,6 +97,40 @@ async def test_a_worker_killed_mid_stream_loses_no_event(cluster: Cluster):
         assert store.count_events(project.id) == 300
     finally:
         store.close()
+
+
+async def test_an_overlapped_item_is_learned_once_and_its_review_reaches_the_workers(
+    cluster: Cluster,
+):
+    serve = await cluster.start_serve()
+    async with httpx.AsyncClient(base_url=serve.base) as http:
+        spec = project_spec(overlap={"share": 1.0, "annotators": 2})
+        assert (await http.post("/api/projects", json=spec)).status_code == 201
+    cluster.start_worker()
+    await cluster.produce([event(0)])
+    await cluster.next_scored()
+    async with annotator(serve.base, "tickets", "alice") as alice:
+        assert (await alice.next_item())["item"]["id"] == "evt-0"
+        assert (await alice.label("evt-0", "bug", "a-0"))["model_version"] == 1
+    async with annotator(serve.base, "tickets", "bob") as bob:
+        assert (await bob.next_item())["item"]["id"] == "evt-0"
+        ack = await bob.label("evt-0", "billing", "b-0")
+        assert ack["type"] == "ack" and ack["model_version"] == 1, ack  # recorded, not learned
+    await metrics_until(serve, lambda m: m["review"]["waiting"] == 1)
+    async with reviewer(serve.base, "tickets", "rita") as rita:
+        offered = await rita.expect("review")
+        assert [x["annotator"] for x in offered["labels"]] == ["alice", "bob"]
+        await rita.send(
+            {"type": "resolve", "item_id": "evt-0", "label": "billing", "label_id": "r"}
+        )
+        assert (await rita.expect("ack"))["model_version"] == 2
+    # The worker learned the review as a correction: what it scores next is version 2.
+    for n in range(1, 200):
+        await cluster.produce([event(n)])
+        if (await cluster.next_scored())["model_version"] == 2:
+            break
+    else:
+        raise AssertionError("the worker never scored with the reviewed model")
 
 
 async def test_two_web_processes_on_one_postgresql_never_lease_an_item_twice(cluster: Cluster):
