@@ -3,7 +3,7 @@
 // label waits in an outbox (kept in localStorage too) until its ack, and the outbox is sent
 // again, with the original label_ids, after each reconnect. A label is one deliberate act: its
 // number key, or a click; Space and Enter never label, so a stray key teaches the model nothing.
-import { $, api, backoff, el, reconnecting, setStatus } from "/static/lib.js";
+import { $, api, backoff, el, reconnecting, renderData, setStatus } from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
 const project = params.get("project");
@@ -44,15 +44,6 @@ function flushOutbox() {
 }
 
 // -- showing an item ----------------------------------------------------------------------
-
-function renderData(data) {
-  if (typeof data.text === "string" && Object.keys(data).length === 1) {
-    return el("p", { class: "text", "data-testid": "text" }, data.text);
-  }
-  const rows = Object.entries(data).map(([key, value]) =>
-    el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, value === null ? "–" : String(value))));
-  return el("table", { class: "fields", "data-testid": "fields" }, el("tbody", {}, ...rows));
-}
 
 function renderSuggestion(item) {
   if (!item.prediction) return [el("span", {}, "The model has not learned anything yet.")];

@@ -60,12 +60,69 @@ function render(m) {
     el("td", {}, label), el("td", { class: "num" }, percent(c.precision)),
     el("td", { class: "num" }, percent(c.recall)), el("td", { class: "num" }, number(c.support)))));
   renderConfusion(m.confusion);
-  $("annotators").tBodies[0].replaceChildren(...Object.entries(m.annotators ?? {}).map(([name, a]) =>
-    el("tr", {}, el("td", {}, name),
+  renderAnnotators(m.annotators ?? {});
+  renderAgreement(m);
+}
+
+function renderAnnotators(annotators) {
+  // A state column once the server reports one (active, rebuilding, quarantined).
+  const withState = Object.values(annotators).some((a) => a.state !== undefined);
+  $("state-head").hidden = !withState;
+  $("annotators").tBodies[0].replaceChildren(...Object.entries(annotators).map(([name, a]) =>
+    el("tr", { "data-annotator": name }, el("td", {}, name),
       el("td", { class: "status" }, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
+      withState ? el("td", { class: "state", "data-state": a.state ?? "" }, a.state ?? "–") : null,
       el("td", { class: "num" }, number(a.labels)), el("td", { class: "num" }, percent(a.agreement)),
       el("td", { class: "num" }, number(a.corrections)),
+      el("td", { class: "num", "data-seconds": name }, seconds(a.seconds_per_label)),
+      el("td", { class: "num", "data-skips": name }, number(a.skips)),
       el("td", { class: "num", "data-gold": name }, goldText(a.gold)))));
+}
+
+const seconds = (value) => (value === null || value === undefined ? "–" : `${value.toFixed(1)} s`);
+const kappaText = (value) => (value === null || value === undefined ? "\u2014" : value.toFixed(2));
+
+function renderAgreement(m) {
+  const agreement = m.agreement;
+  $("alpha").textContent = agreement?.alpha === null || !agreement ? "–" : agreement.alpha.toFixed(2);
+  $("alpha_items").textContent = agreement?.items
+    ? `on ${number(agreement.items)} item${agreement.items === 1 ? "" : "s"}` : "no shared items yet";
+  $("review_waiting").textContent = number(m.review?.waiting);
+  $("review_leased").textContent = number(m.review?.leased);
+  $("overlap_waiting").textContent = number(m.overlap_waiting);
+  renderKappa(m.annotators ?? {});
+}
+
+// Annotators × annotators: the kappa of each pair that shared items, a dash where none.
+function renderKappa(annotators) {
+  const names = Object.keys(annotators).filter((name) => Object.keys(annotators[name].kappa ?? {}).length).sort();
+  $("kappa").hidden = names.length === 0;
+  $("kappa-none").hidden = names.length > 0;
+  if (!names.length) { $("kappa").replaceChildren(); return; }
+  const head = el("tr", {}, el("th", {}, ""), ...names.map((other) => el("th", { scope: "col" }, other)));
+  const rows = names.map((name) => el("tr", {}, el("th", { scope: "row" }, name), ...names.map((other) => {
+    if (other === name) return el("td", { class: "num self" }, "");
+    const value = annotators[name].kappa?.[other];
+    const shared = value !== null && value !== undefined;
+    return el("td", {
+      class: "num",
+      "data-pair": `${name}:${other}`,
+      style: shared ? { "--shade": Math.max(0, value).toFixed(3) } : undefined,
+      title: shared ? `Cohen's kappa of ${name} and ${other}: ${value.toFixed(3)}` : `${name} and ${other}: no kappa`,
+    }, kappaText(value));
+  })));
+  $("kappa").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+async function showOverlap() {
+  try {
+    const { overlap } = await api(`/api/projects/${encodeURIComponent(project)}`);
+    $("overlap_setting").textContent = overlap
+      ? `${percent(overlap.share)} of items go to ${overlap.annotators} annotators`
+      : "overlap is off for this project";
+  } catch {
+    // The figure stands without its setting.
+  }
 }
 
 // "80.0 % [49.0–94.3] of 10", or a dash before any gold answer.
@@ -129,8 +186,13 @@ async function choose() {
 
 if (project) {
   $("project").textContent = project;
-  $("crumb").replaceChildren(el("a", { href: `/static/annotate.html?project=${encodeURIComponent(project)}` }, "annotate"));
+  const name = encodeURIComponent(project);
+  $("crumb").replaceChildren(
+    el("a", { href: `/static/annotate.html?project=${name}` }, "annotate"),
+    el("a", { href: `/static/review.html?project=${name}` }, "review"));
+  $("review-link").href = `/static/review.html?project=${name}`;
   connect();
+  showOverlap();
 } else {
   choose();
 }

@@ -22,6 +22,7 @@ async function refresh() {
         el("td", { class: "num" }, m.labels_per_minute?.toFixed(1) ?? "–"),
         el("td", { class: "actions" },
           el("a", { href: `/static/annotate.html?project=${name}` }, "annotate"), " ",
+          el("a", { href: `/static/review.html?project=${name}` }, "review"), " ",
           el("a", { href: `/static/dashboard.html?project=${name}` }, "dashboard")));
     }));
   } finally {

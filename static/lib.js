@@ -26,6 +26,16 @@ function setStyle(node, properties) {
   for (const [property, value] of Object.entries(properties)) node.style.setProperty(property, String(value));
 }
 
+/** An item's data as annotators and reviewers see it: text as text, other data as a table. */
+export function renderData(data) {
+  if (typeof data.text === "string" && Object.keys(data).length === 1) {
+    return el("p", { class: "text", "data-testid": "text" }, data.text);
+  }
+  const rows = Object.entries(data).map(([key, value]) =>
+    el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, value === null ? "–" : String(value))));
+  return el("table", { class: "fields", "data-testid": "fields" }, el("tbody", {}, ...rows));
+}
+
 /** The connection pill (#status): its state, which the stylesheet colours, and its words. */
 export function setStatus(state, text) {
   $("status").dataset.state = state;
@@ -97,11 +107,13 @@ const WS_TRY_AGAIN_LATER = 1013;
  * status pill says where things stand; a refusal of the connection itself (1008) is final. The
  * page's handlers: `opened()` on each connection, `message(json)` for each message, `lost()`
  * when a connection ends and another will be tried. Returns `send(message)`, which sends JSON
- * on the open connection and drops it when there is none.
+ * on the open connection and drops it when there is none; `send.reconnect()` ends the
+ * connection and opens another at once (a fresh session on the server).
  */
 export function reconnecting(path, { connectedText = "connected", opened, message, lost }) {
   let socket = null;
   let attempt = 0;
+  let again = false; // closed by send.reconnect(): connect again without waiting
   function connect() {
     setStatus(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
     socket = new WebSocket(socketUrl(path));
@@ -121,6 +133,11 @@ export function reconnecting(path, { connectedText = "connected", opened, messag
         return;
       }
       lost?.();
+      if (again) {
+        again = false;
+        connect();
+        return;
+      }
       const delay = backoff(attempt++);
       const busy = event.code === WS_TRY_AGAIN_LATER ? "the server is busy: " : "";
       setStatus("reconnecting", `${busy}reconnecting in ${Math.ceil(delay / 1000)} s…`);
@@ -128,7 +145,13 @@ export function reconnecting(path, { connectedText = "connected", opened, messag
     });
   }
   connect();
-  return (outgoing) => {
+  const send = (outgoing) => {
     if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(outgoing));
   };
+  send.reconnect = () => {
+    if (socket?.readyState !== WebSocket.OPEN) return; // one is on its way already
+    again = true;
+    socket.close();
+  };
+  return send;
 }

@@ -1,4 +1,5 @@
-"""What the browser tests share: a seeded project, an annotator's page, a page on another origin."""
+"""What the browser tests share: a seeded project, an annotator's page, a page on another origin,
+a watch on CSP violations."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from playwright.async_api import Browser, Page, WebSocketRoute
+from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute
 
 from support import project_spec, ticket
 
@@ -81,3 +82,34 @@ async def another_origin(html: str) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         listener.close()
+
+
+#: Reports each CSP violation in the page to the test (an init script is not subject to CSP).
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) => {
+    window.reportViolation(
+        `${location.pathname}: ${event.violatedDirective} ${event.blockedURI} ${event.sample}`);
+});"""
+
+
+async def watch_csp(context: BrowserContext) -> list[str]:
+    """Every CSP violation in the context's pages, reported or logged, as it happens."""
+    violations: list[str] = []
+
+    def report(violation: str) -> None:
+        violations.append(violation)
+
+    await context.expose_function("reportViolation", report)
+    await context.add_init_script(REPORT_VIOLATIONS)
+
+    def logged(page: Page) -> None:
+        page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+
+    context.on("page", logged)
+    return violations

@@ -311,6 +311,7 @@ async def test_on_a_phone_no_page_is_wider_than_the_screen(
             "/": "#projects tbody tr",
             "/static/dashboard.html?project=tickets": "#annotators tbody tr",
             "/static/annotate.html?project=tickets&annotator=bob": "#work",
+            "/static/review.html?project=tickets&reviewer=rita": "#work",
         }
         for path, filled in pages.items():
             screen = await phone.new_page()

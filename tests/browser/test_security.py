@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from browser.pages import PATIENCE_MS, another_origin, next_item, seed
+from browser.pages import PATIENCE_MS, another_origin, next_item, seed, watch_csp
 from streamloop.config import Settings
 from support import running
 
@@ -58,12 +58,6 @@ CSP_DIRECTIVES = {
     "frame-ancestors 'none'",
 }
 
-#: Reports each CSP violation in the page to the test (an init script is not subject to CSP).
-REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) => {
-    window.reportViolation(
-        `${location.pathname}: ${event.violatedDirective} ${event.blockedURI} ${event.sample}`);
-});"""
-
 
 async def test_a_page_of_another_origin_can_change_nothing_and_read_nothing(
     browser: Browser, sqlite_settings: Settings
@@ -105,30 +99,6 @@ async def test_a_page_of_another_origin_cannot_frame_the_annotator_app(
             # Refused, the frame holds Chromium's error page, never the app.
             assert [frame.url for frame in page.frames[1:]] == ["chrome-error://chromewebdata/"]
             assert any("frame-ancestors" in text for text in refused), refused
-
-
-async def watch_csp(context: BrowserContext) -> list[str]:
-    """Every CSP violation in the context's pages, reported or logged, as it happens."""
-    violations: list[str] = []
-
-    def report(violation: str) -> None:
-        violations.append(violation)
-
-    await context.expose_function("reportViolation", report)
-    await context.add_init_script(REPORT_VIOLATIONS)
-
-    def logged(page: Page) -> None:
-        page.on(
-            "console",
-            lambda message: (
-                violations.append(message.text)
-                if "Content Security Policy" in message.text
-                else None
-            ),
-        )
-
-    context.on("page", logged)
-    return violations
 
 
 async def assert_served_with_csp(page: Page, url: str) -> None:

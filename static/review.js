@@ -1,0 +1,289 @@
+// The review desk: items whose annotators disagreed, or that a supervisor flagged, one at a
+// time over the review socket. The reviewer sees who said what and which label the model
+// learned, and settles on a label (any of the project's): that is what the model learns from
+// the item from now on. As on the annotator app, a choice is one deliberate act (its number
+// key, or a click), and one waiting for its ack is sent again, with its label_id, after a
+// reconnect.
+import { $, api, backoff, el, reconnecting, renderData, setStatus } from "/static/lib.js";
+
+const params = new URLSearchParams(location.search);
+const project = params.get("project");
+const reviewer = params.get("reviewer");
+
+const REASONS = {
+  disagreement: "Annotators disagreed",
+  flagged: "Flagged by a supervisor",
+};
+const SOURCES = { production: "from production", review: "a reviewer", annotator: "" };
+
+const state = {
+  send: null, // sends on the open connection; .reconnect() starts a fresh session
+  labels: [],
+  current: null, // {item, reason, said, expiresAt}
+  pending: null, // the resolve sent and not yet acked: {message, item}
+  next: null, // what the server sent while a resolve was waiting: a review or idle message
+  done: 0,
+  retry: null,
+  retryAttempt: 0,
+};
+
+function notice(text, kind = "") {
+  $("notice").textContent = text;
+  $("notice").dataset.kind = kind;
+  $("notice").hidden = !text;
+}
+
+function sentence(text) {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+// -- showing an item ----------------------------------------------------------------------
+
+// A production label has no annotator: its source names it.
+function renderSaid(said) {
+  return said.map((x) => {
+    const who = x.annotator || x.source;
+    const from = x.annotator && SOURCES[x.source] ? el("small", {}, ` (${SOURCES[x.source]})`) : null;
+    return el("li", { "data-annotator": who, "data-label": x.label, class: x.learned ? "learned" : "" },
+      el("b", {}, who), from, " said ", el("b", { class: "said-label" }, x.label),
+      x.learned ? " " : null,
+      x.learned ? el("span", { class: "tag", title: "the label the model learned from this item" }, "learned") : null);
+  });
+}
+
+function show(message) {
+  const { item, reason, labels: said } = message;
+  state.current = { item, reason, said, expiresAt: Date.parse(message.lease_expires_at) };
+  $("idle").hidden = true;
+  $("expired").hidden = true;
+  $("saving").hidden = true;
+  $("item").hidden = false;
+  $("item").dataset.itemId = item.id;
+  $("item").dataset.reason = reason;
+  $("reason").textContent = REASONS[reason] ?? reason;
+  $("content").replaceChildren(renderData(item.data));
+  $("said").replaceChildren(...renderSaid(said));
+  const given = new Set(said.map((x) => x.label));
+  const learned = said.find((x) => x.learned)?.label;
+  $("labels").replaceChildren(...state.labels.map((label, i) => el("button", {
+    type: "button",
+    class: ["label", label === learned ? "suggested" : "", given.has(label) ? "given" : ""].join(" "),
+    "data-label": label,
+    onmousedown: (event) => event.preventDefault(), // not left focused for a later Space or Enter
+    onclick: () => resolve(label),
+  }, el("kbd", {}, String(i + 1)), ` ${label}`)));
+  $("skip").disabled = false;
+  // Focus on the item, never on a button: a key meant for something else must not settle it.
+  $("content").focus();
+  tick();
+}
+
+function clearItem() {
+  state.current = null;
+  $("item").hidden = true;
+  $("lease").hidden = true;
+}
+
+function idle() {
+  clearItem();
+  $("expired").hidden = true;
+  $("idle").hidden = false;
+}
+
+// -- settling, skipping -------------------------------------------------------------------
+
+function resolve(label) {
+  if (!state.current || state.pending) return;
+  const { item } = state.current;
+  const message = { type: "resolve", item_id: item.id, label, label_id: crypto.randomUUID() };
+  state.pending = { message, item };
+  for (const button of $("labels").querySelectorAll("button")) {
+    button.disabled = true;
+    button.classList.toggle("chosen", button.dataset.label === label);
+  }
+  $("skip").disabled = true;
+  $("saving").textContent = `Saving “${label}”…`;
+  $("saving").hidden = false;
+  state.send?.(message);
+}
+
+/** The resolve waiting is answered (acked or refused for good): on to what came meanwhile. */
+function settled() {
+  state.pending = null;
+  clearTimeout(state.retry);
+  state.retry = null;
+  const next = state.next;
+  state.next = null;
+  clearItem();
+  if (next?.type === "review") show(next);
+  else if (next?.type === "idle") idle();
+  // else: the server sends the next item, or idle, after its reply
+}
+
+function skip() {
+  if (!state.current || state.pending) return;
+  state.send?.({ type: "skip", item_id: state.current.item.id });
+  clearItem();
+}
+
+function resume() {
+  $("expired").hidden = true;
+  // The server offers nothing more to a session whose lease ran out: a new one starts afresh.
+  state.send?.reconnect();
+}
+
+// -- the lease's time left ------------------------------------------------------------------
+
+function tick() {
+  const expiresAt = state.pending ? null : state.current?.expiresAt;
+  $("lease").hidden = !expiresAt;
+  if (!expiresAt) return;
+  const left = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+  $("lease-left").textContent = left >= 60 ? `${Math.floor(left / 60)} min ${left % 60} s` : `${left} s`;
+  $("lease").classList.toggle("urgent", left < 20);
+}
+setInterval(tick, 1000);
+
+// -- the socket -----------------------------------------------------------------------------
+
+function refused(message) {
+  const mine = state.pending && message.label_id === state.pending.message.label_id;
+  if (mine && message.retryable === true) {
+    notice(`${sentence(message.message)} Your choice is kept and sent again.`, "retrying");
+    if (!state.retry) {
+      state.retry = setTimeout(() => {
+        state.retry = null;
+        if (state.pending) state.send?.(state.pending.message);
+      }, backoff(state.retryAttempt++));
+    }
+    return;
+  }
+  if (mine) {
+    notice(`Your choice “${state.pending.message.label}” was not saved: ${message.message}`, "refused");
+    const hadNext = Boolean(state.next);
+    settled();
+    if (!hadNext) idle(); // nothing more comes until the desk has an item for us
+    return;
+  }
+  notice(message.message, "refused");
+}
+
+function acked(message) {
+  if (!state.pending || message.label_id !== state.pending.message.label_id) return;
+  state.retryAttempt = 0;
+  $("done").textContent = ++state.done;
+  if ($("notice").dataset.kind === "retrying") notice("");
+  settled();
+}
+
+function onMessage(message) {
+  switch (message.type) {
+    case "hello":
+      state.labels = message.project.labels;
+      $("who").textContent = message.reviewer; // with auth on, the token's name
+      break;
+    case "review":
+      // Offered again after a reconnect while our choice for it is on its way: the choice
+      // stands. Anything else waits for the ack.
+      if (state.pending) {
+        if (message.item.id !== state.pending.item.id) state.next = message;
+      } else {
+        show(message);
+      }
+      break;
+    case "idle":
+      if (state.pending) state.next = message;
+      else idle();
+      break;
+    case "ack":
+      acked(message);
+      break;
+    case "lease_expired":
+      if (state.current?.item.id === message.item_id && !state.pending) {
+        clearItem();
+        $("idle").hidden = true;
+        $("expired").hidden = false;
+      }
+      break;
+    case "error":
+      refused(message);
+      break;
+    default:
+      break;
+  }
+}
+
+function connect() {
+  const query = new URLSearchParams({ reviewer });
+  state.send = reconnecting(`/ws/projects/${encodeURIComponent(project)}/review?${query}`, {
+    opened() {
+      clearTimeout(state.retry);
+      state.retry = null;
+      if ($("notice").dataset.kind === "retrying") notice("");
+      if (state.pending) state.send(state.pending.message);
+    },
+    message: onMessage,
+    lost() {
+      // The server hands the lease back when we go; what it offers next replaces the item.
+      if (state.current) state.current.expiresAt = null;
+      tick();
+    },
+  });
+}
+
+// Space and Enter would press a label button reached with Tab: there they do nothing but say
+// which key settles. All three events, as browsers press a button on any of them.
+const ACTIVATING_KEYS = new Set([" ", "Spacebar", "Enter"]);
+for (const type of ["keydown", "keypress", "keyup"]) {
+  window.addEventListener(type, (event) => {
+    const button = event.target.closest?.("#labels button");
+    if (!button || !ACTIVATING_KEYS.has(event.key)) return;
+    event.preventDefault();
+    if (type !== "keydown" || event.repeat) return;
+    const n = state.labels.indexOf(button.dataset.label) + 1;
+    notice(`Press ${n} to settle on “${button.dataset.label}”: Space and Enter never do.`);
+  }, { capture: true });
+}
+
+document.addEventListener("keydown", (event) => {
+  if ($("work").hidden || event.target.closest?.("input, select, textarea")) return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const key = event.key.toLowerCase();
+  const n = Number.parseInt(key, 10);
+  if (n >= 1 && n <= Math.min(9, state.labels.length)) { event.preventDefault(); resolve(state.labels[n - 1]); }
+  else if (key === "s") skip();
+  else if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
+});
+$("skip").addEventListener("click", skip);
+$("resume").addEventListener("click", resume);
+
+// -- arriving: by a link that carries project and reviewer, or through the form -------------
+
+async function join() {
+  $("join").hidden = false;
+  const { projects } = await api("/api/projects");
+  $("join-project").replaceChildren(...projects.map((p) => el("option", { value: p.name }, p.name)));
+  if (project) $("join-project").value = project;
+  $("join-name").value = reviewer ?? localStorage.getItem("streamloop:name") ?? "";
+  $("join-name").focus();
+  $("join").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem("streamloop:name", $("join-name").value);
+    const next = new URLSearchParams({ project: $("join-project").value, reviewer: $("join-name").value });
+    location.search = next.toString();
+  });
+}
+
+if (project && reviewer) {
+  $("project").textContent = project;
+  $("who").textContent = reviewer;
+  const name = encodeURIComponent(project);
+  $("crumb").replaceChildren(
+    el("a", { href: `/static/dashboard.html?project=${name}` }, "dashboard"),
+    el("a", { href: `/static/annotate.html?project=${name}` }, "annotate"));
+  $("work").hidden = false;
+  connect();
+} else {
+  setStatus("offline", "not connected");
+  join();
+}
