@@ -45,7 +45,9 @@ async def test_overlapped_items_reach_distinct_annotators_and_are_learned_once(s
         async with service.annotator("tickets", "bob") as bob:
             # Overlapped items come first, oldest first; his labels are recorded, not learned.
             assert await _label_all(bob, answers, "b") == hers
-        assert (await service.metrics("tickets"))["model_version"] == 3
+        metrics = await service.metrics("tickets")
+        assert metrics["model_version"] == 3
+        assert metrics["annotators"]["bob"]["recorded"] == 3
     async with running(settings) as service:  # a restart keeps who labelled what
         async with service.annotator("tickets", "bob") as bob:
             assert (await bob.expect("item", "idle"))["type"] == "idle"
@@ -54,6 +56,8 @@ async def test_overlapped_items_reach_distinct_annotators_and_are_learned_once(s
         metrics = await service.metrics("tickets")
         assert metrics["model_version"] == 3 and metrics["labels_total"] == 3
         assert metrics["overlap_waiting"] == 0 and metrics["review"]["waiting"] == 0
+        recorded = {name: their["recorded"] for name, their in metrics["annotators"].items()}
+        assert recorded == {"alice": 0, "bob": 3, "carol": 3}
         async with service.annotator("tickets", "dan") as dan:
             assert (await dan.expect("item", "idle"))["type"] == "idle"
         store = service.core.store

@@ -357,6 +357,22 @@ class LabelStore:
             )
             return [(int(r.item_id), str(r.annotator), str(r.label)) for r in rows]
 
+    def recorded_labels(self, project_id: int) -> dict[str, int]:
+        """How many labels each annotator gave that were recorded, not learned (an overlapped
+        item's later labels); corrections aside."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(LABELS.c.annotator, func.count())
+                .where(
+                    LABELS.c.project_id == project_id,
+                    LABELS.c.source == "annotator",
+                    LABELS.c.learned.is_(False),
+                    LABELS.c.corrects.is_(None),
+                )
+                .group_by(LABELS.c.annotator)
+            )
+            return {str(name): int(count) for name, count in rows if name is not None}
+
     def review_items(
         self, project_id: int, item_ids: Sequence[int] | None = None
     ) -> list[ReviewRecord]:

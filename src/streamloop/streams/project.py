@@ -101,6 +101,8 @@ class ProjectRuntime:
         # label (total, count), and items skipped.
         self._pace: dict[str, list[float]] = {}
         self._skips: Counter[str] = Counter()
+        #: Per annotator: labels recorded and not learned (an overlapped item's later ones).
+        self._recorded: Counter[str] = Counter()
         self._arrivals_rng = arrivals.project_rng(
             record, "gate" if self.gate is not None else "sampling"
         )
@@ -171,6 +173,7 @@ class ProjectRuntime:
         self.review.add(await store.run(store.review_items, project_id))
         for item_id, annotator, label in await store.run(store.overlapped_labels, project_id):
             self.agreement.record(item_id, annotator, label)
+        self._recorded.update(await store.run(store.recorded_labels, project_id))
 
     async def resync(self) -> None:
         """With a shared store: take in what other processes changed (waiting items, gold,
@@ -499,12 +502,13 @@ class ProjectRuntime:
         for name in (online | gold.scorers()) - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
         kappa = self.agreement.kappa()
-        for name in set(kappa) - set(report):
+        for name in (set(kappa) | set(self._recorded)) - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
         for name, figures in report.items():
             figures["online"] = name in online
             figures["gold"] = gold.report(name)
             figures["kappa"] = kappa.get(name, {})
+            figures["recorded"] = self._recorded[name]
             total, count = self._pace.get(name, (0.0, 0.0))
             figures["seconds_per_label"] = total / count if count else None
             figures["skips"] = self._skips[name]
@@ -625,6 +629,8 @@ class ProjectRuntime:
                         self.leasing.overlapped(item, label.overlap, by)
             if by is not None and (status in ("overlap", "review") or not outcome.learned):
                 self.agreement.record(item_id, by, label.label)
+                if not outcome.learned and label.corrects is None:
+                    self._recorded[by] += 1
             if status == "review" and item_id not in self.review:
                 to_review.append(item_id)
         if to_review:

@@ -215,6 +215,7 @@ _SCHEMAS: dict[str, Schema] = {
                     "additionalProperties": {"type": ["number", "null"], "maximum": 1},
                 },
                 seconds_per_label={"type": ["number", "null"], "minimum": 0},
+                recorded=_COUNT,
                 skips=_COUNT,
             )
         ),
