@@ -166,6 +166,8 @@ function refused(message) {
     return;
   }
   notice(message.message, "refused");
+  // A refused skip leaves nothing on screen: say so, until the desk offers something.
+  if (!state.current && !state.pending && $("expired").hidden) idle();
 }
 
 function acked(message) {

@@ -208,3 +208,44 @@ async def test_after_a_lease_runs_out_continue_brings_the_item_back(
         await expect(page.get_by_test_id("done")).to_have_text("1", timeout=PATIENCE_MS)
         metrics = await service.metrics("tickets")
         assert metrics["review"]["waiting"] == 0 and metrics["model_version"] == 2
+
+
+async def test_the_dashboard_shows_each_annotators_state_once_the_server_reports_it(
+    browser: Browser, sqlite_settings: Settings
+):
+    # The server's metrics frames pass through Playwright, which adds a state to each annotator:
+    # the page shows the column only when a state is reported.
+    states = {"alice": "active", "bob": "quarantined"}
+
+    def with_states(page_side: WebSocketRoute) -> None:
+        server_side = page_side.connect_to_server()
+
+        def from_server(raw: str | bytes) -> None:
+            message = json.loads(raw)
+            if message["type"] == "metrics":
+                for name, figures in message["annotators"].items():
+                    figures["state"] = states[name]
+            page_side.send(json.dumps(message))
+
+        server_side.on_message(from_server)
+
+    async with running(sqlite_settings) as service:
+        await service.create_project()
+        await service.send_events(
+            "tickets", [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(2)]
+        )
+        await label_all(service, "alice", {"e0": "bug", "e1": "bug"})
+        plain = await (await browser.new_context()).new_page()
+        await plain.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        await expect(plain.locator('tr[data-annotator="alice"]')).to_be_visible(timeout=PATIENCE_MS)
+        await expect(plain.locator("#state-head")).to_be_hidden()
+        await expect(plain.locator("td.state")).to_have_count(0)
+
+        await service.send_events("tickets", [{"id": "e2", "data": ticket("billing", 2)}])
+        await label_all(service, "bob", {"e2": "billing"})
+        page = await (await browser.new_context()).new_page()
+        await page.route_web_socket(re.compile(r"/dashboard$"), with_states)
+        await page.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        await expect(page.locator("#state-head")).to_be_visible(timeout=PATIENCE_MS)
+        await expect(page.locator('tr[data-annotator="bob"] td.state')).to_have_text("quarantined")
+        await expect(page.locator('tr[data-annotator="alice"] td.state')).to_have_text("active")
