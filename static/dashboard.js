@@ -72,7 +72,10 @@ function renderAnnotators(annotators) {
     el("tr", { "data-annotator": name }, el("td", {}, name),
       el("td", { class: "status" }, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
       withState ? el("td", { class: "state", "data-state": a.state ?? "" }, a.state ?? "–") : null,
-      el("td", { class: "num" }, number(a.labels)), el("td", { class: "num" }, percent(a.agreement)),
+      el("td", { class: "num", "data-labels": name }, number(a.labels), a.recorded
+        ? el("small", { title: "labels recorded, not learned: the later labels of overlapped items" }, ` + ${number(a.recorded)} recorded`)
+        : null),
+      el("td", { class: "num" }, percent(a.agreement)),
       el("td", { class: "num" }, number(a.corrections)),
       el("td", { class: "num", "data-seconds": name }, seconds(a.seconds_per_label)),
       el("td", { class: "num", "data-skips": name }, number(a.skips)),

@@ -127,6 +127,9 @@ async def test_the_dashboard_shows_kappa_alpha_and_the_review_desk(
             re.compile(r"^\d+\.\d s$")
         )
         await expect(dashboard.locator('td[data-skips="bob"]')).to_have_text("0")
+        # bob's labels came second on each item: recorded, not learned.
+        await expect(dashboard.locator('td[data-labels="bob"]')).to_have_text("0 + 3 recorded")
+        await expect(dashboard.locator('td[data-labels="alice"]')).to_have_text("3")
         await expect(dashboard.locator('td[data-gold="bob"]')).to_have_text("\u2013")
         # The desk is one click away.
         await expect(dashboard.locator("#review-link")).to_have_attribute(
