@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from streamloop.errors import Conflict, NotFound
+from streamloop.store.annotators import counted_labels
 from streamloop.store.records import (
     ExportLabel,
     ItemRecord,
@@ -148,8 +149,11 @@ class LabelStore:
                     found[r.id if statement is ITEMS_BY_ID else r.event_id] = item_record(r)
         return found
 
-    def labels_after(self, project_id: int, last_label_id: int) -> Iterator[ReplayLabel]:
-        """Labels learned after ``last_label_id``, in learning order, with their items' data."""
+    def labels_after(
+        self, project_id: int, last_label_id: int, excluded: Collection[str] = ()
+    ) -> Iterator[ReplayLabel]:
+        """Labels learned after ``last_label_id``, in learning order, with their items' data;
+        only those that count with ``excluded`` quarantined (`counted_labels`)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -162,7 +166,11 @@ class LabelStore:
                     LABELS.c.corrects,
                 )
                 .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
-                .where(LABELS.c.project_id == project_id, LABELS.c.id > last_label_id)
+                .where(
+                    LABELS.c.project_id == project_id,
+                    LABELS.c.id > last_label_id,
+                    *counted_labels(excluded),
+                )
                 .order_by(LABELS.c.id)
             )
             for r in rows:
@@ -221,5 +229,7 @@ class LabelStore:
             ).first()
         return None if row is None else (int(row.item_id), str(row.event_id), row.annotator)
 
-    def replay_labels(self, project_id: int, last_label_id: int) -> list[ReplayLabel]:
-        return list(self.labels_after(project_id, last_label_id))
+    def replay_labels(
+        self, project_id: int, last_label_id: int, excluded: Collection[str] = ()
+    ) -> list[ReplayLabel]:
+        return list(self.labels_after(project_id, last_label_id, excluded))

@@ -45,6 +45,9 @@ class ProjectRecord:
     created_at: datetime
     #: The share of each annotator's items that are gold; ``None``: the service's default.
     gold_share: float | None = None
+    #: Below this gold accuracy (sure of it: the interval's upper bound) an annotator is
+    #: quarantined; ``None``: never automatically.
+    gold_min_accuracy: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -64,6 +67,7 @@ class ProjectRecord:
             "seed": self.seed,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
             "gold_share": self.gold_share,
+            "gold_min_accuracy": self.gold_min_accuracy,
         }
 
 

@@ -156,6 +156,9 @@ class LocalLearner:
         #: The model version of the newest snapshot stored (-1: a snapshot is owed now).
         self.snapshot_version = -1 if snapshot_owed else model.version
         self.snapshot_time = time.monotonic()
+        #: While a rebuilt model is on its way (`streamloop.streams.quarantine`), the served
+        #: one holds labels that no longer count: it must not be snapshotted.
+        self.snapshots_held = False
 
     @property
     def backlog(self) -> int:
@@ -239,7 +242,10 @@ class LocalLearner:
         )
 
     async def _catch_up(self) -> None:
-        replay = await self.store.run(self.store.replay_labels, self.project_id, self.last_label_id)
+        excluded = await self.store.run(self.store.quarantined, self.project_id)
+        replay = await self.store.run(
+            self.store.replay_labels, self.project_id, self.last_label_id, excluded
+        )
         self.last_label_id = learn_replayed(self.model, replay, self.last_label_id)
 
     # -- snapshots --------------------------------------------------------------------------
@@ -248,7 +254,7 @@ class LocalLearner:
         """Persist the model if it changed since the last snapshot. Off the event loop."""
         async with self.lock:
             version = self.model.version
-            if version == self.snapshot_version:
+            if version == self.snapshot_version or self.snapshots_held:
                 return False
             blob = await asyncio.to_thread(self.model.snapshot)
             await self.store.run(
@@ -344,7 +350,9 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
     else:
         _version, last_label_id, blob = snapshot
         model = await asyncio.to_thread(OnlineModel.restore, blob)
-    replay = await store.run(store.replay_labels, record.id, last_label_id)
+    # Quarantined annotators' labels do not count (`streamloop.streams.quarantine`).
+    excluded = await store.run(store.quarantined, record.id)
+    replay = await store.run(store.replay_labels, record.id, last_label_id, excluded)
     last_label_id = learn_replayed(model, replay, last_label_id)
     if replay:
         log.info("project %s: %d labels replayed", record.name, len(replay))
