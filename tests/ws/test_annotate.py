@@ -365,5 +365,12 @@ async def test_a_correction_is_learned_and_the_first_label_stays_in_the_history(
     async with running(settings) as again:  # replayed after a restart: the same model
         replayed = await again.metrics("tickets")
     assert replayed["model_version"] == 2 and replayed["annotators"] == {
-        "alice": {"labels": 1, "agreement": 0.0, "corrections": 1, "online": False, "gold": None}
+        "alice": {
+            "labels": 1,
+            "agreement": 0.0,
+            "corrections": 1,
+            "online": False,
+            "gold": None,
+            "state": "active",
+        }
     }

@@ -30,6 +30,7 @@ from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import LearnerFactory, Rebuilt, rebuild_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Scored, ScoredItem
+from streamloop.streams.quarantine import Quarantine
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 
 __all__ = ["ProjectRuntime"]
@@ -95,6 +96,9 @@ class ProjectRuntime:
         # Where labels are stored and learned: here, or (with --broker) in the worker that
         # holds the project's labels partition; either way outcomes come to `on_learned`.
         self.learner = learners(record, rebuilt, self.on_learned)
+        #: Annotators whose labels do not count (`streamloop.streams.quarantine`).
+        self.quarantine = Quarantine(self)
+        self.leasing.gold.listeners.append(self.quarantine.gold_scored)
         self.events_total = events_total
         self._label_times: deque[float] = deque(maxlen=100_000)
         # Recent production events, which the accuracy estimate is about, and its last figures.
@@ -135,6 +139,7 @@ class ProjectRuntime:
             await store.run(store.gold_answered, record.id),
             await store.run(store.gold_scores, record.id),
         )
+        runtime.quarantine.load(await store.run(store.quarantined, record.id))
         log.info(
             "project %s: model version %d, %d items waiting",
             record.name,
@@ -152,6 +157,7 @@ class ProjectRuntime:
 
     async def close(self) -> None:
         """Finish the labels already submitted and stop the timers."""
+        await self.quarantine.close()
         await self.learner.close()
         self.leasing.close()
 
@@ -443,11 +449,13 @@ class ProjectRuntime:
         online = self.leasing.online()
         gold = self.leasing.gold
         report = self.model.annotators()
-        for name in (online | gold.scorers()) - set(report):
+        states = self.quarantine.states
+        for name in (online | gold.scorers() | set(states)) - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
         for name, figures in report.items():
             figures["online"] = name in online
             figures["gold"] = gold.report(name)
+            figures["state"] = self.quarantine.state(name)
         return dict(sorted(report.items()))
 
     def accuracy_estimate(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from streamloop.ws.context import refused_of, service_of, settings_of, telemetry
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Rate, Refusals
 from streamloop.ws.payloads import (
+    ANNOTATOR_NAME,
     CorrectMessage,
     LabelMessage,
     ResumeMessage,
@@ -45,7 +46,6 @@ __all__ = ["annotate"]
 log = logging.getLogger(__name__)
 
 # Matched whole (fullmatch): "$" alone would let a final newline through, into log lines.
-_ANNOTATOR = re.compile(r"[\w.@+-]{1,64}")
 _PREFETCH = re.compile(r"[0-9]{1,3}")
 #: Most prefetched items one connection may ask for.
 MAX_PREFETCH = 50
@@ -132,7 +132,7 @@ def _identity(websocket: WebSocket) -> tuple[str, int]:
     annotator = (
         principal.name if principal else websocket.query_params.get("annotator", "anonymous")
     )
-    if not _ANNOTATOR.fullmatch(annotator):
+    if not ANNOTATOR_NAME.fullmatch(annotator):
         raise InvalidInput(
             "annotator must be 1-64 letters, digits or . _ @ + -", code="invalid_annotator"
         )
@@ -288,7 +288,7 @@ async def _handle(
     if isinstance(parsed, LabelMessage | CorrectMessage):
         started = time.perf_counter()
         try:
-            with handling_label(parsed.label_id):
+            with handling_label(parsed.label_id), runtime.quarantine.labelling(session.annotator):
                 if isinstance(parsed, LabelMessage):
                     outcome = await runtime.label(
                         session, parsed.item_id, parsed.label, parsed.label_id

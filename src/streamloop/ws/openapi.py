@@ -37,6 +37,7 @@ from streamloop.errors import (
 )
 from streamloop.ws.context import openapi_of
 from streamloop.ws.payloads import (
+    EmptyBody,
     EventsBody,
     GoldBody,
     OrjsonResponse,
@@ -90,6 +91,8 @@ _LABEL: Schema = {"type": "string", "minLength": 1}
 _STRING: Schema = {"type": "string"}
 _BOOLEAN: Schema = {"type": "boolean"}
 _PROJECT_NAME: Schema = {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
+_ANNOTATOR_NAME: Schema = {"type": "string", "pattern": r"^[\w.@+-]{1,64}$"}
+_ANNOTATOR_STATE: Schema = {"enum": ["active", "rebuilding", "quarantined"]}
 _ERROR_BODY = _object(
     code={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
     message=_LABEL,
@@ -98,7 +101,7 @@ _ERROR_BODY = _object(
         "description": "whether the same request, sent again unchanged, may succeed",
     },
 )
-_PATH_PARAMETERS = {"project": _PROJECT_NAME}
+_PATH_PARAMETERS = {"project": _PROJECT_NAME, "annotator": _ANNOTATOR_NAME}
 _PREDICTION: dict[str, Schema] = {
     "prediction": {"type": ["string", "null"], "description": "null before any label"},
     "probabilities": {"type": "object", "additionalProperties": _SHARE},
@@ -139,6 +142,7 @@ _SCHEMAS: dict[str, Schema] = {
         labels_per_annotator_hour=_POSITIVE,
         diversity=_SHARE,
         gold_share=_SHARE_OR_NULL,
+        gold_min_accuracy=_SHARE_OR_NULL,
         seed=_COUNT,
         created_at={"type": "string", "format": "date-time"},
     ),
@@ -200,6 +204,7 @@ _SCHEMAS: dict[str, Schema] = {
                     ),
                     "type": ["object", "null"],
                 },
+                state=_ANNOTATOR_STATE,
             )
         ),
     ),
@@ -257,6 +262,9 @@ _LISTED_PROJECTS: Schema = {
 }
 
 _GOLD_STORED: Schema = _object(stored=_COUNT, duplicates=_COUNT)
+_ANNOTATOR_CHANGED: Schema = _object(
+    annotator=_STRING, state=_ANNOTATOR_STATE, model_version=_COUNT
+)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
@@ -307,6 +315,28 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         _POSTING,
         GoldBody,
         {"items": [{"id": "gold-1", "data": _TEXT_ITEM, "label": "billing"}]},
+    ),
+    ("/api/projects/{project}/annotators/{annotator}/quarantine", "POST"): Operation(
+        "Take an annotator's labels out of the model: it is rebuilt without them",
+        (
+            status.HTTP_202_ACCEPTED,
+            "Their state, and the rebuilt model's version.",
+            _ANNOTATOR_CHANGED,
+        ),
+        (Conflict, *_POSTING),
+        EmptyBody,
+        {},
+    ),
+    ("/api/projects/{project}/annotators/{annotator}/release", "POST"): Operation(
+        "Count an annotator's labels again: the model is rebuilt with them",
+        (
+            status.HTTP_202_ACCEPTED,
+            "Their state, and the rebuilt model's version.",
+            _ANNOTATOR_CHANGED,
+        ),
+        (Conflict, *_POSTING),
+        EmptyBody,
+        {},
     ),
     ("/api/projects/{project}/metrics", "GET"): Operation(
         "The project's figures", (_OK, "The metrics object.", _ref("Metrics")), _PROJECT_READING

@@ -91,6 +91,12 @@ class _LoopCollector(Collector):
             "Answers each annotator gave to gold items.",
             labels=["project", "annotator"],
         )
+        quarantined = GaugeMetricFamily(
+            "streamloop_annotator_quarantined",
+            "1 while an annotator's labels do not count (quarantined, or being rebuilt either "
+            "way), else 0.",
+            labels=["project", "annotator"],
+        )
         counters = {
             "events_total": CounterMetricFamily(
                 "streamloop_events", "Events received.", labels=["project"]
@@ -124,8 +130,9 @@ class _LoopCollector(Collector):
                         gold_answered.add_metric(
                             [*name, annotator], float(their["gold"]["answered"])
                         )
+                    quarantined.add_metric([*name, annotator], float(their["state"] != "active"))
         yield from gauges.values()
-        yield from (estimate, drift, drifts, gold, gold_answered)
+        yield from (estimate, drift, drifts, gold, gold_answered, quarantined)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",
