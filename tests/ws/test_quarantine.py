@@ -174,9 +174,12 @@ async def test_a_restart_keeps_the_quarantine_and_the_rebuilt_model(settings: Se
         await service.create_project(**SPEC)
         await _send_events(service, "tickets")
         await _two_annotators(service, rounds=3)
-        await _post(service, "alice", "quarantine")
+        version = (await _post(service, "alice", "quarantine"))["model_version"]
         served = await _predictions(service, "tickets")
-        version = (await service.metrics("tickets"))["model_version"]
+        # Snapshotted at once: a crash from now on restores it, version and all.
+        store = service.core.store
+        snapshot = await store.run(store.latest_snapshot, service.core.project("tickets").record.id)
+        assert snapshot is not None and snapshot[0] == version
 
     async with running(settings) as service:
         metrics = await service.metrics("tickets")
