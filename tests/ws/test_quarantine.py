@@ -112,6 +112,8 @@ async def test_after_quarantine_the_model_is_one_that_learned_only_the_others_la
         async with service.annotator("tickets", "alice") as alice:
             refused = await alice.label("e0", "bug", "alice-late")
             assert refused["type"] == "error" and refused["code"] == "quarantined", refused
+            # Items are offered as a session joins, so before the answer to her label: none.
+            assert alice.items == []
         text = (await service.http.get("/metrics")).text
         assert 'streamloop_annotator_quarantined{annotator="alice",project="tickets"} 1.0' in text
         assert 'streamloop_annotator_quarantined{annotator="bob",project="tickets"} 0.0' in text
