@@ -65,8 +65,17 @@ function render(m) {
       el("td", { class: "status" }, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
       el("td", { class: "num" }, number(a.labels)), el("td", { class: "num" }, percent(a.agreement)),
       el("td", { class: "num" }, number(a.corrections)),
-      el("td", { class: "num", "data-gold": name }, goldText(a.gold)))));
+      el("td", { class: "num", "data-gold": name }, goldText(a.gold)),
+      el("td", { class: "state", "data-state": a.state ?? "active", "data-annotator": name },
+        STATE_TEXT[a.state] ?? STATE_TEXT.active))));
 }
+
+// Whether an annotator's labels count (quarantine rebuilds the model without them).
+const STATE_TEXT = {
+  active: "counted",
+  rebuilding: "rebuilding the model",
+  quarantined: "quarantined: not counted",
+};
 
 // "80.0 % [49.0–94.3] of 10", or a dash before any gold answer.
 function goldText(gold) {
