@@ -54,6 +54,8 @@ class Quarantine:
         # Set when the last label in flight of an annotator being quarantined is answered.
         self._drained: dict[str, asyncio.Event] = {}
         self._automatic: set[asyncio.Task[Any]] = set()
+        # Annotators set "rebuilding" by `gold_scored` whose rebuild has not begun: active.
+        self._automatic_for: set[str] = set()
 
     def load(self, quarantined: set[str]) -> None:
         """The annotators stored as quarantined, at start."""
@@ -93,6 +95,15 @@ class Quarantine:
         report = self.runtime.leasing.gold.report(annotator)
         if report is None or report["high"] >= floor:
             return
+        if not isinstance(self.runtime.learner, LocalLearner):
+            log.warning(
+                "project %s: %s's gold accuracy is surely under %.2f, but with --broker "
+                "quarantine is not built yet: quarantine them by hand when it is",
+                self.runtime.record.name,
+                annotator,
+                floor,
+            )
+            return
         log.warning(
             "project %s: %s's gold accuracy is %.2f (at most %.2f), under %.2f: quarantining",
             self.runtime.record.name,
@@ -102,6 +113,7 @@ class Quarantine:
             floor,
         )
         # Their next label is refused already; the rebuild follows.
+        self._automatic_for.add(annotator)
         self.states[annotator] = "rebuilding"
         self.runtime.leasing.benched.add(annotator)
         task = asyncio.get_running_loop().create_task(self._quarantine_now(annotator))
@@ -139,6 +151,9 @@ class Quarantine:
                 return self._answer(annotator)
             leasing = runtime.leasing
             before = self.states.get(annotator)
+            if annotator in self._automatic_for:
+                self._automatic_for.discard(annotator)
+                before = None
             self.states[annotator] = "rebuilding"
             if quarantine:
                 leasing.benched.add(annotator)
