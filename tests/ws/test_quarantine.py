@@ -18,6 +18,8 @@ LABELS = ("billing", "bug", "other")
 EVENTS = [
     {"id": f"e{n}", "data": ticket(LABELS[n % 3], n), "truth": LABELS[n % 3]} for n in range(12)
 ]
+#: Sent while a model is rebuilt.
+EXTRA = [{"id": f"x{n}", "data": ticket("bug", 500 + n), "truth": "bug"} for n in range(5)]
 PROBES = [ticket(label, 1000 + n) for n in range(4) for label in LABELS]
 # No random draws, no gold: every event waits for an annotator, in a fixed order.
 SPEC: dict[str, Any] = {"exploration": 0.0}
@@ -31,7 +33,7 @@ async def _send_events(service: Service, project: str) -> None:
 
 
 def _truth(event_id: str) -> str:
-    return next(str(e["truth"]) for e in EVENTS if e["id"] == event_id)
+    return next(str(e["truth"]) for e in EVENTS + EXTRA if e["id"] == event_id)
 
 
 async def _label_next(socket: Socket, name: str, given: Given, *, wrong: bool = False) -> None:
@@ -71,6 +73,7 @@ async def _fresh(service: Service, given: Given, name: str = "fresh") -> list[di
     """A new project, the same events, learning ``given`` in order: its predictions."""
     await service.create_project(name=name, **SPEC)
     await _send_events(service, name)
+    await service.send_events(name, [{"id": e["id"], "data": e["data"]} for e in EXTRA])
     for n, (_who, event_id, label) in enumerate(given):
         response = await service.http.post(
             f"/api/projects/{name}/labels",
@@ -153,8 +156,8 @@ async def test_the_service_answers_events_and_learns_labels_while_the_model_is_r
         await asyncio.to_thread(entered.wait, 20.0)
         try:
             # Mid-rebuild: events scored, predictions answered, a label learned by the old model.
-            more = [{"id": f"x{n}", "data": ticket("bug", 500 + n)} for n in range(5)]
-            assert len(await service.send_events("tickets", more)) == 5
+            more = [{"id": e["id"], "data": e["data"]} for e in EXTRA]
+            assert len(await service.send_events("tickets", more)) == len(EXTRA)
             assert len(await _predictions(service, "tickets")) == len(PROBES)
             metrics = await service.metrics("tickets")
             assert metrics["annotators"]["alice"]["state"] == "rebuilding"
