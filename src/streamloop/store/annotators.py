@@ -10,7 +10,7 @@ ever learned twice.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +34,7 @@ from streamloop.store.statements import (
     ITEMS,
     LABELS,
     SNAPSHOTS,
+    chunks,
     item_record,
 )
 from streamloop.store.tables import utcnow
@@ -79,6 +80,19 @@ class AnnotatorStateStore:
                 )
             )
             return {str(r.annotator) for r in rows}
+
+    def items_of(self, project_id: int, ids: Sequence[int]) -> list[ItemRecord]:
+        """The project's items ``ids``, as stored."""
+        with self.engine.connect() as conn:
+            return [
+                item_record(r)
+                for chunk in chunks(list(ids))
+                for r in conn.execute(
+                    select(*ITEM_COLUMNS)
+                    .where(ITEMS.c.project_id == project_id, ITEMS.c.id.in_(chunk))
+                    .order_by(ITEMS.c.id)
+                )
+            ]
 
     def set_annotator_state(
         self, project_id: int, annotator: str, state: str

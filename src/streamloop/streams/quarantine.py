@@ -13,6 +13,11 @@ While quarantined, an annotator is offered nothing and their labels are refused 
 ``quarantined``); the items their labels were counted for go back to the queue for others.
 Their answers to gold items still score them. A release counts their labels again, except on
 the items someone else labelled meanwhile (those stay as the other labelled them).
+
+With ``--broker`` the learner is in a worker: the web process sends a control record on the
+labels topic (`RemoteLearner.change`), the worker stores the state and rebuilds
+(`streamloop.streams.partitions.ProjectLearners.change`, with `store_state` and `rebuild`), then
+publishes the version, which the web process waits for before it answers.
 """
 
 from __future__ import annotations
@@ -21,19 +26,20 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from streamloop.errors import Conflict, Forbidden
+from streamloop.errors import Conflict, Forbidden, NotReady
 from streamloop.online import OnlineModel
-from streamloop.store import ReplayLabel
+from streamloop.store import ItemRecord, ProjectRecord, ReplayLabel, Store
 from streamloop.streams.learner import LocalLearner, new_model
 from streamloop.streams.notices import LeaseRevoked
+from streamloop.streams.remote import REBUILD_TIMEOUT, RemoteLearner
 
 if TYPE_CHECKING:
     from streamloop.streams.project import ProjectRuntime
 
-__all__ = ["Quarantine", "State"]
+__all__ = ["Quarantine", "State", "rebuild", "store_state"]
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +101,10 @@ class Quarantine:
         report = self.runtime.leasing.gold.report(annotator)
         if report is None or report["high"] >= floor:
             return
-        if not isinstance(self.runtime.learner, LocalLearner):
+        if not isinstance(self.runtime.learner, LocalLearner | RemoteLearner):
             log.warning(
-                "project %s: %s's gold accuracy is surely under %.2f, but with --broker "
-                "quarantine is not built yet: quarantine them by hand when it is",
+                "project %s: %s's gold accuracy is surely under %.2f, but this learner cannot "
+                "rebuild the model",
                 self.runtime.record.name,
                 annotator,
                 floor,
@@ -138,10 +144,10 @@ class Quarantine:
         once the rebuilt model serves."""
         runtime = self.runtime
         learner = runtime.learner
-        if not isinstance(learner, LocalLearner):
+        if not isinstance(learner, LocalLearner | RemoteLearner):
             raise Conflict(
-                "quarantine and release rebuild the model where it is learned; with --broker "
-                "that is a worker, which does not do it yet",
+                "quarantine and release rebuild the model where it is learned, and this "
+                "project's learner cannot",
                 code="not_supported_scaled_out",
                 retryable=False,
             )
@@ -165,9 +171,19 @@ class Quarantine:
                 # and the labels to leave out are all known.
                 if self._in_flight[annotator]:
                     await self._drained.setdefault(annotator, asyncio.Event()).wait()
-                await self._store(learner, annotator, target)
-                stored = True
-                await self._rebuild(learner)
+                if isinstance(learner, RemoteLearner):
+                    # Stored and rebuilt by the learner, in a worker; served here once its
+                    # version arrives on the models topic.
+                    answer = await learner.change(
+                        annotator, "quarantine" if quarantine else "release"
+                    )
+                    stored = True
+                    await self._moved(answer["back"], answer["again"])
+                    await self._serving(int(answer["model_version"]))
+                else:
+                    await self._store(learner, annotator, target)
+                    stored = True
+                    await self._rebuild(learner)
             except BaseException:
                 if not stored:  # nothing changed: as it was
                     self._restore(annotator, before)
@@ -219,40 +235,98 @@ class Quarantine:
 
     async def _store(self, learner: LocalLearner, annotator: str, target: State) -> None:
         """Store ``annotator``'s new state; their items leave or rejoin the queue."""
-        runtime, store = self.runtime, self.runtime.store
-        async with learner.lock:  # no label is being stored while items change state
-            learner.snapshots_held = True  # from the commit below until the rebuilt model serves
-            try:
-                back, again = await store.run(
-                    store.set_annotator_state, runtime.record.id, annotator, target
-                )
-            except BaseException:
-                learner.snapshots_held = False
-                raise
+        runtime = self.runtime
+        back, again = await store_state(runtime.store, runtime.record, learner, annotator, target)
         runtime.leasing.requeue(back)
         for item_id in again:
             runtime.leasing.settle(item_id, by=None)
 
-    async def _rebuild(self, learner: LocalLearner) -> None:
-        """Rebuild the model from the labels that count, as stored, and serve it as the next
-        version."""
+    async def _moved(self, back: Sequence[int], again: Sequence[int]) -> None:
+        """The learner sent items ``back`` to the queue and labelled ``again`` others."""
         runtime, store = self.runtime, self.runtime.store
-        project_id = runtime.record.id
-        excluded = await store.run(store.quarantined, project_id)
-        replay = await store.run(store.replay_labels, project_id, 0, excluded)
-        model = await asyncio.to_thread(_replayed, new_model(runtime.record), replay)
-        last = replay[-1].row_id if replay else 0
-        async with learner.lock:
-            # The labels stored while it was rebuilt: few, learned on the loop.
-            meanwhile = await store.run(store.replay_labels, project_id, last, excluded)
-            _replayed(model, meanwhile)
-            # A new version, past the served one; the learner stamps the next labels from it.
-            model.advance_to(runtime.model.version + 1)
-            learner.model = model
-            learner.snapshot_version = -1  # owed at once
+        if back:
+            runtime.leasing.requeue(await store.run(store.items_of, runtime.record.id, back))
+        for item_id in again:
+            runtime.leasing.settle(item_id, by=None)
+
+    async def _serving(self, version: int) -> None:
+        """Return once the served model is ``version`` or newer (hot-swapped from Kafka)."""
+        runtime = self.runtime
+        arrived = asyncio.Event()
+
+        def check() -> None:
+            if runtime.model.version >= version:
+                arrived.set()
+
+        check()
+        unsubscribe = runtime.subscribe(check)
+        try:
+            async with asyncio.timeout(REBUILD_TIMEOUT):
+                await arrived.wait()
+        except TimeoutError:
+            raise NotReady(
+                f"model version {version} did not arrive within {REBUILD_TIMEOUT:g} s",
+                code="learner_timeout",
+            ) from None
+        finally:
+            unsubscribe()
+
+    def heard(self, answer: dict[str, Any]) -> None:
+        """A quarantine or release another web process asked for is done: the annotator's
+        state here follows (their items are requeued by the process that asked)."""
+        annotator = answer.get("annotator")
+        if answer.get("error") or not isinstance(annotator, str):
+            return
+        leasing = self.runtime.leasing
+        if answer.get("state") == "quarantined":
+            self.states[annotator] = "quarantined"
+            leasing.benched.add(annotator)
+            self._take_back(annotator)
+        elif answer.get("state") == "active" and self.states.get(annotator) == "quarantined":
+            self._restore(annotator, None)
+        self.runtime._changed()
+
+    async def _rebuild(self, learner: LocalLearner) -> None:
+        await rebuild(self.runtime.store, self.runtime.record, learner, self.runtime.swap_model)
+
+
+async def store_state(
+    store: Store, record: ProjectRecord, learner: LocalLearner, annotator: str, target: State
+) -> tuple[list[ItemRecord], list[int]]:
+    """Store ``annotator``'s new state (`Store.set_annotator_state`) between two batches of
+    ``learner``'s, which snapshots nothing until `rebuild` is done; (items back in the queue,
+    items labelled again)."""
+    async with learner.lock:  # no label is being stored while items change state
+        learner.snapshots_held = True  # from the commit below until the rebuilt model serves
+        try:
+            return await store.run(store.set_annotator_state, record.id, annotator, target)
+        except BaseException:
             learner.snapshots_held = False
-            runtime.swap_model(model)
-        await learner.snapshot()
+            raise
+
+
+async def rebuild(
+    store: Store, record: ProjectRecord, learner: LocalLearner, swap: Callable[[OnlineModel], None]
+) -> OnlineModel:
+    """Rebuild ``learner``'s model from the labels that count, as stored, off the event loop;
+    then, under its lock, learn the labels stored meanwhile, number it the next version,
+    ``swap`` it in, and snapshot it."""
+    excluded = await store.run(store.quarantined, record.id)
+    replay = await store.run(store.replay_labels, record.id, 0, excluded)
+    model = await asyncio.to_thread(_replayed, new_model(record), replay)
+    last = replay[-1].row_id if replay else 0
+    async with learner.lock:
+        # The labels stored while it was rebuilt: few, learned on the loop.
+        meanwhile = await store.run(store.replay_labels, record.id, last, excluded)
+        _replayed(model, meanwhile)
+        # A new version, past the served one; the learner stamps the next labels from it.
+        model.advance_to(learner.model.version + 1)
+        learner.model = model
+        learner.snapshot_version = -1  # owed at once
+        learner.snapshots_held = False
+        swap(model)
+    await learner.snapshot()
+    return model
 
 
 def _replayed(model: OnlineModel, labels: Sequence[ReplayLabel]) -> OnlineModel:
