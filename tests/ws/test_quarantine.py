@@ -220,6 +220,7 @@ async def test_a_stop_before_the_rebuilt_model_serves_replays_without_the_quaran
     async with running(settings) as service:
         metrics = await service.metrics("tickets")
         assert metrics["annotators"]["alice"]["state"] == "quarantined"
+        assert metrics["model_version"] == 6  # counting on from the newest stored: never back
         bobs = [g for g in given if g[0] == "bob"]
         assert await _predictions(service, "tickets") == await _fresh(service, bobs)
 

@@ -81,6 +81,14 @@ class AnnotatorStateStore:
             )
             return {str(r.annotator) for r in rows}
 
+    def newest_version(self, project_id: int) -> int:
+        """The highest model version a stored label of the project was given (0: none)."""
+        with self.engine.connect() as conn:
+            newest = conn.execute(
+                select(func.max(LABELS.c.model_version)).where(LABELS.c.project_id == project_id)
+            ).scalar_one()
+        return int(newest or 0)
+
     def items_of(self, project_id: int, ids: Sequence[int]) -> list[ItemRecord]:
         """The project's items ``ids``, as stored."""
         with self.engine.connect() as conn:

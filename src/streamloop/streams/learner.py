@@ -318,10 +318,17 @@ def admit(closing: bool, room: int, count: int) -> None:
         )
 
 
-def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:
+def learn_replayed(
+    model: OnlineModel,
+    replay: Sequence[ReplayLabel],
+    last_label_id: int,
+    *,
+    stamped: bool = True,
+) -> int:
     """Learn stored labels in their order; returns the id of the last one learned. A label is
     learned through here live (`LocalLearner`) and replayed (restarts, a fenced catch-up); an
-    export learns its rows itself, as it needs each one's prediction."""
+    export learns its rows itself, as it needs each one's prediction. ``stamped``: the labels'
+    stored versions are the ones the model gives them (not when some are left out)."""
     for label in replay:
         learned = model.learn(
             label.data,
@@ -330,7 +337,7 @@ def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label
             annotator=label.annotator,
             correction=label.correction,
         )
-        if learned.model_version != label.model_version:
+        if stamped and learned.model_version != label.model_version:
             log.warning(
                 "label %d learned as version %d, stored as %d",
                 label.row_id,
@@ -353,7 +360,14 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
     # Quarantined annotators' labels do not count (`streamloop.streams.quarantine`).
     excluded = await store.run(store.quarantined, record.id)
     replay = await store.run(store.replay_labels, record.id, last_label_id, excluded)
-    last_label_id = learn_replayed(model, replay, last_label_id)
+    # From no snapshot after a quarantine or release, the stored versions have gaps (labels
+    # left out, rebuilds counted): the model counts on from the newest stored one, so that
+    # versions never go back. (Without either, that is the version replay reaches.)
+    last_label_id = learn_replayed(
+        model, replay, last_label_id, stamped=snapshot is not None or not excluded
+    )
+    if snapshot is None:
+        model.advance_to(max(model.version, await store.run(store.newest_version, record.id)))
     if replay:
         log.info("project %s: %d labels replayed", record.name, len(replay))
     return Rebuilt(model, last_label_id, snapshot_owed=snapshot is None or bool(replay))
