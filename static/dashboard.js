@@ -65,13 +65,11 @@ function render(m) {
 }
 
 function renderAnnotators(annotators) {
-  // A state column once the server reports one (active, rebuilding, quarantined).
-  const withState = Object.values(annotators).some((a) => a.state !== undefined);
-  $("state-head").hidden = !withState;
   $("annotators").tBodies[0].replaceChildren(...Object.entries(annotators).map(([name, a]) =>
     el("tr", { "data-annotator": name }, el("td", {}, name),
       el("td", { class: "status" }, el("span", { class: a.online ? "dot online" : "dot" }), a.online ? " online" : " away"),
-      withState ? el("td", { class: "state", "data-state": a.state ?? "" }, a.state ?? "–") : null,
+      el("td", { class: "state", "data-state": a.state ?? "", "data-annotator": name },
+        STATE_TEXT[a.state] ?? a.state ?? "–"),
       el("td", { class: "num", "data-labels": name }, number(a.labels), a.recorded
         ? el("small", { title: "labels recorded, not learned: the later labels of overlapped items" }, ` + ${number(a.recorded)} recorded`)
         : null),
@@ -127,6 +125,13 @@ async function showOverlap() {
     // The figure stands without its setting.
   }
 }
+
+// Whether an annotator's labels count (quarantine rebuilds the model without them).
+const STATE_TEXT = {
+  active: "counted",
+  rebuilding: "rebuilding the model",
+  quarantined: "quarantined: not counted",
+};
 
 // "80.0 % [49.0–94.3] of 10", or a dash before any gold answer.
 function goldText(gold) {

@@ -147,6 +147,17 @@ async def test_a_supervisor_sends_a_labelled_item_to_review(service: Service) ->
         assert again["status"] == "review"
 
 
+async def test_quarantine_and_release_an_annotator(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        quarantined = await client.quarantine("tickets", "alice")
+        assert quarantined == {"annotator": "alice", "state": "quarantined", "model_version": 1}
+        assert (await client.metrics("tickets"))["annotators"]["alice"]["state"] == "quarantined"
+    with Client(service.base) as sync:
+        released = await asyncio.to_thread(sync.release, "tickets", "alice")
+        assert released == {"annotator": "alice", "state": "active", "model_version": 2}
+
+
 async def test_predict_and_production_labels_teach_the_model(service: Service) -> None:
     async with AsyncClient(service.base) as client:
         await client.create_project("tickets", LABELS)

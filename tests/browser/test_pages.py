@@ -337,3 +337,19 @@ async def test_the_dashboard_shows_each_annotators_gold_accuracy(
         await expect(dashboard.locator('td[data-gold="alice"]')).to_have_text(
             re.compile(r"100\.0 % \[\d+\.\d\u2013100\.0\] of 1"), timeout=PATIENCE_MS
         )
+
+
+async def test_the_dashboard_shows_a_quarantined_annotator(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await service.create_project()
+        response = await service.http.post(
+            "/api/projects/tickets/annotators/alice/quarantine", json={}
+        )
+        assert response.status_code == 202, response.text
+        dashboard = await (await browser.new_context()).new_page()
+        await dashboard.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        await expect(dashboard.locator('td[data-annotator="alice"]')).to_have_attribute(
+            "data-state", "quarantined", timeout=PATIENCE_MS
+        )

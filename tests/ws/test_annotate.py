@@ -376,5 +376,6 @@ async def test_a_correction_is_learned_and_the_first_label_stays_in_the_history(
             # Paces and skips are counted by the process that saw them.
             "seconds_per_label": None,
             "skips": 0,
+            "state": "active",
         }
     }

@@ -95,6 +95,8 @@ def call(app, path: str, method: str, body: Any, project: str = PROJECT, checks=
         fields["path_parameters"] = {"project": project}
     if "{event_id}" in path:
         fields["path_parameters"]["event_id"] = "evt-1"
+    if "{annotator}" in path:
+        fields["path_parameters"]["annotator"] = "alice"
     return SCHEMA[path][method].Case(**fields).call_and_validate(checks=checks, app=app)
 
 
@@ -106,7 +108,7 @@ def test_the_document_lists_every_api_route():
         if path.startswith("/api/")
         for method in operations
     }
-    assert documented == api_routes() and len(documented) == 11
+    assert documented == api_routes() and len(documented) == 13
     assert {"/healthz", "/readyz"} <= document["paths"].keys()
 
 

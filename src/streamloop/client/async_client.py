@@ -20,6 +20,7 @@ from streamloop.client.calls import (
     Gold,
     Label,
     annotate_url,
+    annotator_call,
     create_project_call,
     event_calls,
     get_call,
@@ -176,6 +177,23 @@ class AsyncClient:
             for key in counts:
                 counts[key] += int(body[key])
         return counts
+
+    async def quarantine(self, project: str, annotator: str) -> dict[str, Any]:
+        """Take ``annotator``'s labels out of the model: it is rebuilt without them and served
+        as a new version; their items go back to the queue and their labels are refused.
+        Answers ``{"annotator", "state", "model_version"}`` once the rebuilt model serves;
+        needs a supervisor or admin token.
+
+        ::
+
+            await client.quarantine("tickets", "alice")
+        """
+        return json_object(await self._send(annotator_call(project, annotator, "quarantine")))
+
+    async def release(self, project: str, annotator: str) -> dict[str, Any]:
+        """Count ``annotator``'s labels again (the model is rebuilt with them); see
+        `quarantine`."""
+        return json_object(await self._send(annotator_call(project, annotator, "release")))
 
     async def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
         """Teach the model ground truth from production; one result per label, in order.

@@ -24,6 +24,7 @@ __all__ = [
     "Gold",
     "Label",
     "annotate_url",
+    "annotator_call",
     "backoff_delay",
     "create_project_call",
     "event_calls",
@@ -107,6 +108,18 @@ def create_project_call(name: str, labels: Iterable[str], options: Mapping[str, 
     """
     body = {"name": name, "labels": list(labels), **options}
     return Call("POST", "/api/projects", orjson.dumps(body), idempotent=False)
+
+
+def annotator_call(project: str, annotator: str, action: str) -> Call:
+    """``POST .../annotators/{annotator}/quarantine`` or ``.../release``: asking again for the
+    state an annotator is in changes nothing, so it may be retried.
+
+    >>> annotator_call("tickets", "alice", "quarantine").path
+    '/api/projects/tickets/annotators/alice/quarantine'
+    """
+    return Call(
+        "POST", _project_path(project, "annotators", quote(annotator, safe=""), action), b"{}"
+    )
 
 
 def predict_call(project: str, data: Mapping[str, Any]) -> Call:

@@ -24,6 +24,7 @@ from streamloop.client.calls import (
     Gold,
     Label,
     annotate_url,
+    annotator_call,
     create_project_call,
     event_calls,
     get_call,
@@ -141,6 +142,14 @@ class Client:
             for key in counts:
                 counts[key] += int(body[key])
         return counts
+
+    def quarantine(self, project: str, annotator: str) -> dict[str, Any]:
+        """Take an annotator's labels out of the model; see `AsyncClient.quarantine`."""
+        return json_object(self._send(annotator_call(project, annotator, "quarantine")))
+
+    def release(self, project: str, annotator: str) -> dict[str, Any]:
+        """Count an annotator's labels again; see `AsyncClient.release`."""
+        return json_object(self._send(annotator_call(project, annotator, "release")))
 
     def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
         """Teach ground truth from production; see `AsyncClient.send_labels`."""

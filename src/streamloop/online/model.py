@@ -214,6 +214,13 @@ class OnlineModel:
         """How many labels the model has learned; 0 means untrained."""
         return self._version
 
+    def advance_to(self, version: int) -> None:
+        """Count versions on from ``version``: a model rebuilt from fewer labels (an annotator's
+        taken out) replaces one that counted further, and versions only ever grow."""
+        if version < self._version:
+            raise ValueError(f"version {version} is behind this model's {self._version}")
+        self._version = version
+
     @property
     def metrics(self) -> PrequentialMetrics:
         """The prequential metrics of every label learned."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, select
 
 from streamloop.errors import Conflict, NotFound, StreamloopError
+from streamloop.store.annotators import counted_labels
 from streamloop.store.records import (
     ExportLabel,
     ItemRecord,
@@ -243,9 +244,13 @@ class LabelStore:
                     found[r.id if statement is ITEMS_BY_ID else r.event_id] = item_record(r)
         return found
 
-    def labels_after(self, project_id: int, last_label_id: int) -> Iterator[ReplayLabel]:
-        """Labels stored after ``last_label_id``, in learning order, with their items' data
-        (those only recorded, not learned, say so)."""
+    def labels_after(
+        self, project_id: int, last_label_id: int, excluded: Collection[str] = ()
+    ) -> Iterator[ReplayLabel]:
+        """Labels stored after ``last_label_id``, in learning order, with their items' data.
+        Those the model is not to learn say so (``learned`` false): recorded only (an
+        overlapped item's later labels), or not counting with ``excluded`` quarantined
+        (`counted_labels`). Every row comes, so a replay ends at the newest stored label."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -256,7 +261,7 @@ class LabelStore:
                     LABELS.c.drawn_at_random,
                     LABELS.c.annotator,
                     LABELS.c.corrects,
-                    LABELS.c.learned,
+                    and_(LABELS.c.learned, *counted_labels(excluded)).label("counts"),
                     LABELS.c.source,
                 )
                 .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
@@ -273,11 +278,14 @@ class LabelStore:
                     annotator=r.annotator,
                     # A review's outcome, learned, corrects what the model learned first.
                     correction=r.corrects is not None or r.source == "review",
-                    learned=bool(r.learned),
+                    learned=bool(r.counts),
                 )
 
-    def labels_to_export(self, project_id: int) -> Iterator[ExportLabel]:
-        """Every label of the project with its item, in learning order, read in pages.
+    def labels_to_export(
+        self, project_id: int, excluded: Collection[str] = ()
+    ) -> Iterator[ExportLabel]:
+        """Every label of the project with its item, in learning order, read in pages; each
+        says whether the model learns it, with ``excluded`` quarantined (as `labels_after`).
 
         The connection stays open while the caller iterates: consume it on one thread.
         """
@@ -292,7 +300,7 @@ class LabelStore:
                 LABELS.c.corrects,
                 LABELS.c.drawn_at_random,
                 LABELS.c.created_at,
-                LABELS.c.learned,
+                and_(LABELS.c.learned, *counted_labels(excluded)).label("counts"),
             )
             .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
             .where(LABELS.c.project_id == project_id)
@@ -310,7 +318,7 @@ class LabelStore:
                     corrects=r.corrects,
                     drawn_at_random=bool(r.drawn_at_random),
                     labelled_at=r.created_at,
-                    learned=bool(r.learned),
+                    learned=bool(r.counts),
                 )
 
     def label_of(self, project_id: int, label_id: str) -> tuple[int, str, str | None] | None:
@@ -418,5 +426,7 @@ class LabelStore:
         [record] = self.review_items(project_id, [item.id])
         return record
 
-    def replay_labels(self, project_id: int, last_label_id: int) -> list[ReplayLabel]:
-        return list(self.labels_after(project_id, last_label_id))
+    def replay_labels(
+        self, project_id: int, last_label_id: int, excluded: Collection[str] = ()
+    ) -> list[ReplayLabel]:
+        return list(self.labels_after(project_id, last_label_id, excluded))

@@ -48,6 +48,9 @@ class ProjectRecord:
     gold_share: float | None = None
     #: ``{"share", "annotators"}`` or ``None`` (each item labelled once).
     overlap: dict[str, Any] | None = None
+    #: Below this gold accuracy (sure of it: the interval's upper bound) an annotator is
+    #: quarantined; ``None``: never automatically.
+    gold_min_accuracy: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -68,6 +71,7 @@ class ProjectRecord:
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
             "gold_share": self.gold_share,
             "overlap": self.overlap,
+            "gold_min_accuracy": self.gold_min_accuracy,
         }
 
 

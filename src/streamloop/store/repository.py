@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 
 from streamloop.errors import Conflict, NotFound, NotReady
+from streamloop.store.annotators import AnnotatorStateStore
 from streamloop.store.database import open_database
 from streamloop.store.gold import GoldStore
 from streamloop.store.labels import LabelStore
@@ -51,7 +52,7 @@ T = TypeVar("T")
 SNAPSHOTS_KEPT = 3
 
 
-class Store(LabelStore, GoldStore):
+class Store(LabelStore, GoldStore, AnnotatorStateStore):
     """Projects, items, labels, gold items and snapshots in one SQL database."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
@@ -474,4 +475,5 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         created_at=created,
         gold_share=row.gold_share,
         overlap=row.overlap,
+        gold_min_accuracy=row.gold_min_accuracy,
     )

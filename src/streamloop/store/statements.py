@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from streamloop.store.records import ItemRecord
 from streamloop.store.tables import (
+    AnnotatorStateRow,
     GoldAnswerRow,
     GoldItemRow,
     ItemRow,
@@ -19,6 +20,7 @@ from streamloop.store.tables import (
 )
 
 __all__ = [
+    "ANNOTATOR_STATES",
     "GOLD_ANSWERS",
     "GOLD_ITEMS",
     "INSERT_LABELS",
@@ -45,6 +47,7 @@ LEASES = LeaseRow.__table__  # type: ignore[attr-defined]
 PROJECTS = ProjectRow.__table__  # type: ignore[attr-defined]
 GOLD_ITEMS = GoldItemRow.__table__  # type: ignore[attr-defined]
 GOLD_ANSWERS = GoldAnswerRow.__table__  # type: ignore[attr-defined]
+ANNOTATOR_STATES = AnnotatorStateRow.__table__  # type: ignore[attr-defined]
 ITEM_COLUMNS = (
     ITEMS.c.id,
     ITEMS.c.event_id,

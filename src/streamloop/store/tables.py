@@ -1,5 +1,5 @@
 """The tables: projects, items (every event received), labels, model snapshots, API tokens,
-gold items and the answers annotators gave them."""
+gold items and the answers annotators gave them, and annotators taken out of the model."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AnnotatorStateRow",
     "GoldAnswerRow",
     "GoldItemRow",
     "ItemRow",
@@ -49,6 +50,8 @@ class ProjectRow(SQLModel, table=True):
     gold_share: float | None = None
     #: ``{"share", "annotators"}``: that share of items is labelled by that many annotators.
     overlap: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: Below this gold accuracy (its interval's upper bound) an annotator is quarantined.
+    gold_min_accuracy: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -158,6 +161,20 @@ class GoldAnswerRow(SQLModel, table=True):
     #: The answer's ``label_id``: a retried answer is found by it and stored once.
     label_id: str = Field(max_length=256)
     answered_at: datetime = Field(default_factory=utcnow)
+
+
+class AnnotatorStateRow(SQLModel, table=True):
+    """An annotator whose labels stop counting (``state`` "quarantined"), or count again
+    ("active", after a release), and since when. No row: active."""
+
+    __tablename__ = "annotator_states"
+    __table_args__ = (UniqueConstraint("project_id", "annotator"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    annotator: str = Field(max_length=64)
+    state: str = Field(max_length=16)
+    changed_at: datetime = Field(default_factory=utcnow)
 
 
 class SnapshotRow(SQLModel, table=True):

@@ -129,6 +129,7 @@ class KafkaBridge:
             on_learned,
             timeout=self.settings.learner_timeout_seconds,
             pending_max=self.settings.pending_labels_max,
+            send_control=self._send_control,
         )
         self._learners[record.name] = learner
         return learner
@@ -142,6 +143,11 @@ class KafkaBridge:
             for label in labels
         ]
         await asyncio.gather(*sent)  # delivered: the broker has them (acks=all)
+
+    async def _send_control(self, project: str, action: str, annotator: str, request: str) -> None:
+        message = topics.control_message(project, action, annotator, request)
+        delivery = await self._labels.send(key=project.encode(), value=topics.encode(message))
+        await delivery
 
     # -- following the models and learned topics ----------------------------------------------
 
@@ -179,6 +185,11 @@ class KafkaBridge:
     async def _outcomes_arrived(self, message: ConsumerRecord[bytes, bytes]) -> None:
         body = topics.decode(message.value)
         runtime = await self._runtime(str(body["project"]))
+        if "changed" in body:  # a quarantine or release done (`streamloop.streams.quarantine`)
+            answer = body["changed"]
+            if not self._learners[runtime.record.name].changed(answer):
+                runtime.quarantine.heard(answer)  # asked elsewhere: the state, here too
+            return
         outcomes = [topics.outcome_from(o) for o in body["outcomes"]]
         self._learners[runtime.record.name].resolve(outcomes)
 

@@ -8,7 +8,7 @@ the items they are offered (`share`), only while real items wait too.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from streamloop.online.estimate import wilson_interval
@@ -29,6 +29,8 @@ class GoldPool:
         self._by_gold_id: dict[str, GoldRecord] = {}
         self._seen: dict[str, set[int]] = {}
         self._scores: dict[str, list[int]] = {}
+        #: Called with an annotator's name whenever their score changes.
+        self.listeners: list[Callable[[str], None]] = []
 
     def load(
         self,
@@ -71,6 +73,8 @@ class GoldPool:
         score = self._scores.setdefault(annotator, [0, 0])
         score[0] += 1
         score[1] += int(correct)
+        for listener in self.listeners:
+            listener(annotator)
 
     def report(self, annotator: str) -> dict[str, Any] | None:
         """``{"answered", "correct", "accuracy", "low", "high"}`` (95% Wilson interval), or
@@ -106,3 +110,5 @@ class GoldPool:
         """An answer of ``annotator`` was corrected: right ``was``, right ``now``."""
         score = self._scores.setdefault(annotator, [0, 0])
         score[1] += int(now) - int(was)
+        for listener in self.listeners:
+            listener(annotator)

@@ -156,6 +156,9 @@ class LocalLearner:
         #: The model version of the newest snapshot stored (-1: a snapshot is owed now).
         self.snapshot_version = -1 if snapshot_owed else model.version
         self.snapshot_time = time.monotonic()
+        #: While a rebuilt model is on its way (`streamloop.streams.quarantine`), the served
+        #: one holds labels that no longer count: it must not be snapshotted.
+        self.snapshots_held = False
 
     @property
     def backlog(self) -> int:
@@ -239,7 +242,10 @@ class LocalLearner:
         )
 
     async def _catch_up(self) -> None:
-        replay = await self.store.run(self.store.replay_labels, self.project_id, self.last_label_id)
+        excluded = await self.store.run(self.store.quarantined, self.project_id)
+        replay = await self.store.run(
+            self.store.replay_labels, self.project_id, self.last_label_id, excluded
+        )
         self.last_label_id = learn_replayed(self.model, replay, self.last_label_id)
 
     # -- snapshots --------------------------------------------------------------------------
@@ -248,7 +254,7 @@ class LocalLearner:
         """Persist the model if it changed since the last snapshot. Off the event loop."""
         async with self.lock:
             version = self.model.version
-            if version == self.snapshot_version:
+            if version == self.snapshot_version or self.snapshots_held:
                 return False
             blob = await asyncio.to_thread(self.model.snapshot)
             await self.store.run(
@@ -313,11 +319,18 @@ def admit(closing: bool, room: int, count: int) -> None:
         )
 
 
-def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label_id: int) -> int:
-    """Learn stored labels in their order (those recorded only are passed over); returns the
-    id of the last one. A label is
+def learn_replayed(
+    model: OnlineModel,
+    replay: Sequence[ReplayLabel],
+    last_label_id: int,
+    *,
+    stamped: bool = True,
+) -> int:
+    """Learn stored labels in their order (those not to be learned are passed over); returns
+    the id of the last one stored. A label is
     learned through here live (`LocalLearner`) and replayed (restarts, a fenced catch-up); an
-    export learns its rows itself, as it needs each one's prediction."""
+    export learns its rows itself, as it needs each one's prediction. ``stamped``: the labels'
+    stored versions are the ones the model gives them (not when some are left out)."""
     for label in replay:
         last_label_id = label.row_id
         if not label.learned:
@@ -329,7 +342,7 @@ def learn_replayed(model: OnlineModel, replay: Sequence[ReplayLabel], last_label
             annotator=label.annotator,
             correction=label.correction,
         )
-        if learned.model_version != label.model_version:
+        if stamped and learned.model_version != label.model_version:
             log.warning(
                 "label %d learned as version %d, stored as %d",
                 label.row_id,
@@ -348,8 +361,17 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
     else:
         _version, last_label_id, blob = snapshot
         model = await asyncio.to_thread(OnlineModel.restore, blob)
-    replay = await store.run(store.replay_labels, record.id, last_label_id)
-    last_label_id = learn_replayed(model, replay, last_label_id)
+    # Quarantined annotators' labels do not count (`streamloop.streams.quarantine`).
+    excluded = await store.run(store.quarantined, record.id)
+    replay = await store.run(store.replay_labels, record.id, last_label_id, excluded)
+    # From no snapshot after a quarantine or release, the stored versions have gaps (labels
+    # left out, rebuilds counted): the model counts on from the newest stored one, so that
+    # versions never go back. (Without either, that is the version replay reaches.)
+    last_label_id = learn_replayed(
+        model, replay, last_label_id, stamped=snapshot is not None or not excluded
+    )
+    if snapshot is None:
+        model.advance_to(max(model.version, await store.run(store.newest_version, record.id)))
     if replay:
         log.info("project %s: %d labels replayed", record.name, len(replay))
     return Rebuilt(model, last_label_id, snapshot_owed=snapshot is None or bool(replay))

@@ -82,6 +82,8 @@ class Leasing:
         self.overlap = OverlapPool()
         self._overlap_leases: dict[int, Lease] = {}
         self._sessions: dict[str, AnnotatorSession] = {}
+        #: Annotators offered nothing (quarantined: `streamloop.streams.quarantine`).
+        self.benched: set[str] = set()
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._claims: set[asyncio.Task[None]] = set()
@@ -141,6 +143,8 @@ class Leasing:
     def fill(self, session: AnnotatorSession) -> None:
         """Lease items to a session until it holds ``prefetch`` of them, or say it is idle."""
         if session.holder not in self._sessions or session.stalled:
+            return
+        if session.annotator in self.benched:
             return
         while len(session.held) < session.prefetch:
             lease = (

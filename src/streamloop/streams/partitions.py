@@ -5,7 +5,9 @@ learner there is the same :class:`~streamloop.streams.learner.LocalLearner` the 
 service runs: group commits, learning in commit order, snapshots. It is fenced, because a partition
 moves when workers come and go: a learner that finds labels stored by its predecessor learns
 those first. After each batch the project's new model is published (at most one publication
-in flight per project, the newest version always last).
+in flight per project, the newest version always last). A quarantine or release, a control
+record among the labels, rebuilds the model here (`streamloop.streams.quarantine`) while the
+labels that follow go on being learned, and publishes it the same way.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from streamloop.config import Settings
+from streamloop.errors import Forbidden
 from streamloop.store import LabelOutcome, NewLabel, Store
 from streamloop.streams.learner import LocalLearner, local_learners, rebuild_model, snapshot_due
+from streamloop.streams.quarantine import State, rebuild, store_state
 
 __all__ = ["ProjectLearners"]
 
@@ -40,11 +45,69 @@ class ProjectLearners:
         self._opening: dict[str, asyncio.Lock] = {}
         self._dirty: set[str] = set()
         self._publishing: dict[str, asyncio.Task[None]] = {}
+        #: Per project, the annotators whose labels do not count (refused here, whichever
+        #: web process sent them), and one rebuild at a time.
+        self._quarantined: dict[str, set[str]] = {}
+        self._rebuilding: dict[str, asyncio.Lock] = {}
 
     async def learn(self, project: str, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
-        """Store and learn a project's labels, in order; their outcomes."""
+        """Store and learn a project's labels, in order; their outcomes. A quarantined
+        annotator's are refused (403 ``quarantined``)."""
         learner = await self._learner(project)
-        return await learner.submit(labels)
+        quarantined = self._quarantined.get(project, set())
+        counted = [label for label in labels if label.annotator not in quarantined]
+        learned = iter(await learner.submit(counted) if counted else [])
+        return [
+            next(learned)
+            if label.annotator not in quarantined
+            else LabelOutcome(
+                label=label,
+                error=Forbidden(
+                    f"{label.annotator!r} is quarantined in this project", code="quarantined"
+                ),
+            )
+            for label in labels
+        ]
+
+    def begin_change(
+        self, project: str, annotator: str, target: State
+    ) -> asyncio.Task[dict[str, Any]]:
+        """Start `change`; a quarantined annotator's labels are refused from now on, before
+        any of theirs that follow on the labels topic."""
+        if target == "quarantined":
+            self._quarantined.setdefault(project, set()).add(annotator)
+        return asyncio.create_task(self.change(project, annotator, target))
+
+    async def change(self, project: str, annotator: str, target: State) -> dict[str, Any]:
+        """Quarantine (``target`` "quarantined") or release ("active") ``annotator``: the
+        state stored, the model rebuilt and published (`streamloop.streams.quarantine`). The
+        answer for the web process: ``{"annotator", "state", "model_version", "back",
+        "again"}`` (the ids of the items back in the queue, or labelled again)."""
+        learner = await self._learner(project)
+        async with self._rebuilding.setdefault(project, asyncio.Lock()):
+            record = await self.store.run(self.store.project, project)
+            quarantined = self._quarantined.setdefault(project, set())
+            if target == "quarantined":
+                quarantined.add(annotator)  # refused from now on: the rebuild leaves them out
+            back, again = await store_state(self.store, record, learner, annotator, target)
+            model = await rebuild(self.store, record, learner, lambda _model: None)
+            if target == "active":
+                quarantined.discard(annotator)
+            self._schedule(project)
+            log.warning(
+                "project %s: %s %s; model version %d rebuilt",
+                project,
+                annotator,
+                target,
+                model.version,
+            )
+        return {
+            "annotator": annotator,
+            "state": target,
+            "model_version": model.version,
+            "back": [item.id for item in back],
+            "again": again,
+        }
 
     async def snapshot_due(self) -> None:
         """Snapshot each model the snapshot policy says is due."""
@@ -65,6 +128,7 @@ class ProjectLearners:
             if name not in self._learners:
                 record = await self.store.run(self.store.project, name)
                 rebuilt = await rebuild_model(self.store, record)
+                self._quarantined[name] = await self.store.run(self.store.quarantined, record.id)
                 learner = self._make(record, rebuilt, lambda _outcomes: self._schedule(name))
                 learner.start()
                 self._learners[name] = learner

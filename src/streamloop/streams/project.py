@@ -33,6 +33,7 @@ from streamloop.streams.learner import LearnerFactory, Rebuilt, rebuild_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Scored, ScoredItem
 from streamloop.streams.overlap import wanted
+from streamloop.streams.quarantine import Quarantine
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 from streamloop.streams.review import ReviewDesk, ReviewSession
 
@@ -109,6 +110,9 @@ class ProjectRuntime:
         # Where labels are stored and learned: here, or (with --broker) in the worker that
         # holds the project's labels partition; either way outcomes come to `on_learned`.
         self.learner = learners(record, rebuilt, self.on_learned)
+        #: Annotators whose labels do not count (`streamloop.streams.quarantine`).
+        self.quarantine = Quarantine(self)
+        self.leasing.gold.listeners.append(self.quarantine.gold_scored)
         self.events_total = events_total
         self._label_times: deque[float] = deque(maxlen=100_000)
         # Recent production events, which the accuracy estimate is about, and its last figures.
@@ -151,6 +155,7 @@ class ProjectRuntime:
             await store.run(store.gold_scores, record.id),
         )
         await runtime._restore_quality()
+        runtime.quarantine.load(await store.run(store.quarantined, record.id))
         log.info(
             "project %s: model version %d, %d items waiting",
             record.name,
@@ -197,6 +202,7 @@ class ProjectRuntime:
 
     async def close(self) -> None:
         """Finish the labels already submitted and stop the timers."""
+        await self.quarantine.close()
         await self.learner.close()
         self.leasing.close()
         self.review.close()
@@ -499,10 +505,10 @@ class ProjectRuntime:
         online = self.leasing.online()
         gold = self.leasing.gold
         report = self.model.annotators()
-        for name in (online | gold.scorers()) - set(report):
-            report[name] = {"labels": 0, "agreement": None, "corrections": 0}
+        states = self.quarantine.states
         kappa = self.agreement.kappa()
-        for name in (set(kappa) | set(self._recorded)) - set(report):
+        others = online | gold.scorers() | set(states) | set(kappa) | set(self._recorded)
+        for name in others - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
         for name, figures in report.items():
             figures["online"] = name in online
@@ -512,6 +518,7 @@ class ProjectRuntime:
             total, count = self._pace.get(name, (0.0, 0.0))
             figures["seconds_per_label"] = total / count if count else None
             figures["skips"] = self._skips[name]
+            figures["state"] = self.quarantine.state(name)
         return dict(sorted(report.items()))
 
     def accuracy_estimate(self) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-from streamloop.errors import NotReady
+from streamloop.errors import Conflict, NotReady, StreamloopError
 from streamloop.store import LabelOutcome, NewLabel
 from streamloop.streams.learner import OnLearned, admit
 
@@ -22,6 +24,11 @@ __all__ = ["RemoteLearner"]
 
 #: Sends a project's labels to its learner (the labels topic); raises if the broker refuses.
 Send = Callable[[str, Sequence[NewLabel]], Awaitable[None]]
+#: Sends a control record (`streamloop.streams.topics.control_message`) to the learner.
+SendControl = Callable[[str, str, str, str], Awaitable[None]]
+#: How long a rebuild of the model in the learner may take before the web process gives up
+#: waiting (it goes on there; asking again waits for it).
+REBUILD_TIMEOUT = 600.0
 
 
 class RemoteLearner:
@@ -35,6 +42,7 @@ class RemoteLearner:
         *,
         timeout: float,
         pending_max: int,
+        send_control: SendControl | None = None,
     ) -> None:
         self.project = project
         self.send = send
@@ -45,6 +53,8 @@ class RemoteLearner:
         self.commits = 0
         self._waiting: dict[str, list[asyncio.Future[LabelOutcome]]] = {}
         self._closing = False
+        self.send_control = send_control
+        self._changes: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @property
     def backlog(self) -> int:
@@ -102,6 +112,45 @@ class RemoteLearner:
             for future in self._waiting.get(outcome.label.label_id, []):
                 if not future.done():
                     future.set_result(outcome)
+
+    async def change(self, annotator: str, action: str) -> dict[str, Any]:
+        """Ask the learner to ``action`` ("quarantine" or "release") ``annotator`` and rebuild
+        the model; its answer (`ProjectLearners.change`), once it has published the version."""
+        if self.send_control is None:
+            raise Conflict("this learner cannot rebuild the model", code="not_supported_scaled_out")
+        request = uuid.uuid4().hex
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._changes[request] = future
+        try:
+            try:
+                await self.send_control(self.project, action, annotator, request)
+            except Exception as exc:
+                raise NotReady(
+                    f"the request could not be sent to the learner: {exc}",
+                    code="broker_unavailable",
+                ) from exc
+            try:
+                async with asyncio.timeout(REBUILD_TIMEOUT):
+                    answer = await future
+            except TimeoutError:
+                raise NotReady(
+                    f"the learner did not finish rebuilding within {REBUILD_TIMEOUT:g} s",
+                    code="learner_timeout",
+                ) from None
+        finally:
+            self._changes.pop(request, None)
+        error = answer.get("error")
+        if error:
+            raise StreamloopError(str(error.get("message")), code=str(error.get("code")))
+        return answer
+
+    def changed(self, answer: dict[str, Any]) -> bool:
+        """An answer to a `change` from the learned topic; whether it was asked for here."""
+        future = self._changes.get(str(answer.get("request")))
+        if future is None or future.done():
+            return False
+        future.set_result(answer)
+        return True
 
     async def snapshot(self) -> bool:
         """The learner snapshots the model; this process's copy is never stored."""

@@ -46,6 +46,7 @@ __all__ = [
     "ModelRecord",
     "Topics",
     "bootstrap_servers",
+    "control_message",
     "decode",
     "encode",
     "ensure_topics",
@@ -327,6 +328,12 @@ def label_from(message: dict[str, Any]) -> tuple[str, NewLabel]:
         return str(message["project"]), NewLabel(**fields)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a label: {exc}") from None
+
+
+def control_message(project: str, action: str, annotator: str, request: str) -> dict[str, Any]:
+    """A record on the labels topic that is no label: ``action`` "quarantine" or "release"
+    ``annotator``, in order with the project's labels (`streamloop.streams.quarantine`)."""
+    return {"project": project, "control": action, "annotator": annotator, "request": request}
 
 
 def outcome_message(outcome: LabelOutcome) -> dict[str, Any]:

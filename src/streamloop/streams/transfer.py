@@ -82,7 +82,8 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
     record = store.project(project)
     model = new_model(record)
     # Not `learn_replayed`: each row needs the prediction the model made before learning it.
-    for row in store.labels_to_export(record.id):
+    quarantined = store.quarantined(record.id)
+    for row in store.labels_to_export(record.id, quarantined):
         if row.learned:
             learned = model.learn(
                 row.data,
@@ -92,7 +93,7 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
                 correction=row.corrects is not None or row.source == "review",
             )
             version, predicted = learned.model_version, learned.predicted
-        else:  # recorded, not learned: another annotator's label of an overlapped item
+        else:  # not learned: an overlapped item's later label, or one that does not count
             version, predicted = model.version, model.predict(row.data).label
         yield {
             "label_id": row.label_id,

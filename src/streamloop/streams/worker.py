@@ -193,25 +193,47 @@ def create_worker_app(settings: Settings) -> faust.App:
                     key=str(result.get("id", "")).encode(), value=topics.encode(result)
                 )
 
+    changes: set[asyncio.Task[None]] = set()
+
+    async def answer_change(message: dict[str, Any]) -> None:
+        project = str(message["project"])
+        answer: dict[str, Any] = {"request": message.get("request")}
+        try:
+            quarantine = message["control"] == "quarantine"
+            task = learners.begin_change(
+                project, str(message["annotator"]), "quarantined" if quarantine else "active"
+            )
+            answer |= await task
+        except Exception as exc:  # the web process waits for an answer: always give one
+            log.exception("%s of %s failed", message.get("control"), message.get("annotator"))
+            code = exc.code if isinstance(exc, StreamloopError) else "rebuild_failed"
+            answer["error"] = {"code": code, "message": str(exc)}
+        reply = {"project": project, "changed": answer}
+        await learned.send(key=project.encode(), value=topics.encode(reply))
+
     @app.agent(labels)
     async def learn(stream: Any) -> None:
         async for raws in stream.take(LABEL_BATCH, within=LABEL_WAIT):
             by_project: dict[str, list[NewLabel]] = {}
             for raw in raws:
                 try:
-                    project, label = topics.label_from(topics.decode(raw))
+                    message = topics.decode(raw)
+                    if "control" in message:
+                        # The labels before it are stored first; those after wait for none of
+                        # the rebuild (it runs beside them).
+                        await _learn_batches(learners, learned, by_project)
+                        by_project = {}
+                        task = asyncio.create_task(answer_change(message))
+                        changes.add(task)
+                        task.add_done_callback(changes.discard)
+                        continue
+                    project, label = topics.label_from(message)
                 except ValueError as exc:
                     reason = f"not a label: {exc}"
                     await dead.send(value=topics.encode({"error": reason, "label": raw.decode()}))
                     continue
                 by_project.setdefault(project, []).append(label)
-            for project, batch in by_project.items():
-                outcomes = await _learn_with_retries(learners, project, batch)
-                message = {
-                    "project": project,
-                    "outcomes": [topics.outcome_message(o) for o in outcomes],
-                }
-                await learned.send(key=project.encode(), value=topics.encode(message))
+            await _learn_batches(learners, learned, by_project)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def snapshots() -> None:
@@ -244,6 +266,19 @@ async def _score_with_retries(scorer: EventScorer, raws: Sequence[bytes]) -> lis
             reason = f"{type(exc).__name__}: {exc}"
             return [{"error": reason, "event": r.decode("utf-8", "replace")} for r in raws]
     raise AssertionError("unreachable")
+
+
+async def _learn_batches(
+    learners: ProjectLearners, learned: Any, by_project: dict[str, list[NewLabel]]
+) -> None:
+    """Learn each project's labels and answer on the learned topic."""
+    for project, batch in by_project.items():
+        outcomes = await _learn_with_retries(learners, project, batch)
+        message = {
+            "project": project,
+            "outcomes": [topics.outcome_message(o) for o in outcomes],
+        }
+        await learned.send(key=project.encode(), value=topics.encode(message))
 
 
 async def _learn_with_retries(

@@ -30,6 +30,7 @@ from streamloop.ws.context import refused_of, service_of, settings_of, telemetry
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.limits import Rate, Refusals
 from streamloop.ws.payloads import (
+    ANNOTATOR_NAME,
     CorrectMessage,
     LabelMessage,
     ResumeMessage,
@@ -45,7 +46,6 @@ __all__ = ["Limits", "Seat", "annotate", "identity", "read_message", "serve_sock
 log = logging.getLogger(__name__)
 
 # Matched whole (fullmatch): "$" alone would let a final newline through, into log lines.
-_ANNOTATOR = re.compile(r"[\w.@+-]{1,64}")
 _PREFETCH = re.compile(r"[0-9]{1,3}")
 #: Most prefetched items one connection may ask for.
 MAX_PREFETCH = 50
@@ -168,7 +168,7 @@ def identity(websocket: WebSocket, role: str) -> str:
     principal = websocket.state.principal
     # With auth on, the token says who this is; the query is not asked.
     name = principal.name if principal else websocket.query_params.get(role, "anonymous")
-    if not _ANNOTATOR.fullmatch(name):
+    if not ANNOTATOR_NAME.fullmatch(name):
         raise InvalidInput(
             f"{role} must be 1-64 letters, digits or . _ @ + -", code=f"invalid_{role}"
         )
@@ -332,7 +332,7 @@ async def _handle(
     if isinstance(parsed, LabelMessage | CorrectMessage):
         started = time.perf_counter()
         try:
-            with handling_label(parsed.label_id):
+            with handling_label(parsed.label_id), runtime.quarantine.labelling(session.annotator):
                 if isinstance(parsed, LabelMessage):
                     outcome = await runtime.label(
                         session, parsed.item_id, parsed.label, parsed.label_id

@@ -49,6 +49,11 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("GET", re.compile(_PROJECT + r"/(metrics|history|model)"), frozenset({"supervisor"})),
     ("POST", re.compile(_PROJECT + r"/gold"), frozenset({"supervisor"})),
     ("POST", re.compile(_PROJECT + r"/items/[^/]+/review"), frozenset({"supervisor"})),
+    (
+        "POST",
+        re.compile(_PROJECT + r"/annotators/[^/]+/(quarantine|release)"),
+        frozenset({"supervisor"}),
+    ),
     ("GET", re.compile(r"/metrics"), frozenset({"supervisor"})),
     ("WS", re.compile(r"/ws/projects/[^/]+/annotate"), frozenset({"annotator"})),
     ("WS", re.compile(r"/ws/projects/[^/]+/dashboard"), frozenset({"supervisor"})),

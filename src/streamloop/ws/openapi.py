@@ -37,8 +37,8 @@ from streamloop.errors import (
 )
 from streamloop.ws.context import openapi_of
 from streamloop.ws.payloads import (
+    EmptyBody,
     EventsBody,
-    FlagBody,
     GoldBody,
     OrjsonResponse,
     PredictBody,
@@ -99,6 +99,8 @@ _LABEL: Schema = {"type": "string", "minLength": 1}
 _STRING: Schema = {"type": "string"}
 _BOOLEAN: Schema = {"type": "boolean"}
 _PROJECT_NAME: Schema = {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"}
+_ANNOTATOR_NAME: Schema = {"type": "string", "pattern": r"^[\w.@+-]{1,64}$"}
+_ANNOTATOR_STATE: Schema = {"enum": ["active", "rebuilding", "quarantined"]}
 _ERROR_BODY = _object(
     code={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
     message=_LABEL,
@@ -107,7 +109,11 @@ _ERROR_BODY = _object(
         "description": "whether the same request, sent again unchanged, may succeed",
     },
 )
-_PATH_PARAMETERS = {"project": _PROJECT_NAME, "event_id": {"type": "string", "minLength": 1}}
+_PATH_PARAMETERS = {
+    "project": _PROJECT_NAME,
+    "annotator": _ANNOTATOR_NAME,
+    "event_id": {"type": "string", "minLength": 1},
+}
 _PREDICTION: dict[str, Schema] = {
     "prediction": {"type": ["string", "null"], "description": "null before any label"},
     "probabilities": {"type": "object", "additionalProperties": _SHARE},
@@ -149,6 +155,7 @@ _SCHEMAS: dict[str, Schema] = {
         diversity=_SHARE,
         gold_share=_SHARE_OR_NULL,
         overlap={"oneOf": [{"type": "null"}, _OVERLAP]},
+        gold_min_accuracy=_SHARE_OR_NULL,
         seed=_COUNT,
         created_at={"type": "string", "format": "date-time"},
     ),
@@ -217,6 +224,7 @@ _SCHEMAS: dict[str, Schema] = {
                 seconds_per_label={"type": ["number", "null"], "minimum": 0},
                 recorded=_COUNT,
                 skips=_COUNT,
+                state=_ANNOTATOR_STATE,
             )
         ),
         agreement=_object(alpha={"type": ["number", "null"], "maximum": 1}, items=_COUNT),
@@ -277,6 +285,9 @@ _LISTED_PROJECTS: Schema = {
 }
 
 _GOLD_STORED: Schema = _object(stored=_COUNT, duplicates=_COUNT)
+_ANNOTATOR_CHANGED: Schema = _object(
+    annotator=_STRING, state=_ANNOTATOR_STATE, model_version=_COUNT
+)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/healthz", "GET"): Operation("Liveness", (_OK, "Alive.", _object(status={"const": "ok"}))),
@@ -336,7 +347,29 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             _object(item_id=_STRING, status={"const": "review"}, reason=_STRING),
         ),
         (Conflict, *_POSTING),
-        FlagBody,
+        EmptyBody,
+        {},
+    ),
+    ("/api/projects/{project}/annotators/{annotator}/quarantine", "POST"): Operation(
+        "Take an annotator's labels out of the model: it is rebuilt without them",
+        (
+            status.HTTP_202_ACCEPTED,
+            "Their state, and the rebuilt model's version.",
+            _ANNOTATOR_CHANGED,
+        ),
+        (Conflict, *_POSTING),
+        EmptyBody,
+        {},
+    ),
+    ("/api/projects/{project}/annotators/{annotator}/release", "POST"): Operation(
+        "Count an annotator's labels again: the model is rebuilt with them",
+        (
+            status.HTTP_202_ACCEPTED,
+            "Their state, and the rebuilt model's version.",
+            _ANNOTATOR_CHANGED,
+        ),
+        (Conflict, *_POSTING),
+        EmptyBody,
         {},
     ),
     ("/api/projects/{project}/metrics", "GET"): Operation(

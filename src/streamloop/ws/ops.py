@@ -109,6 +109,12 @@ class _LoopCollector(Collector):
         review = GaugeMetricFamily(
             "streamloop_review_waiting", "Items waiting for review.", labels=["project"]
         )
+        quarantined = GaugeMetricFamily(
+            "streamloop_annotator_quarantined",
+            "1 while an annotator's labels do not count (quarantined, or being rebuilt either "
+            "way), else 0.",
+            labels=["project", "annotator"],
+        )
         counters = {
             "events_total": CounterMetricFamily(
                 "streamloop_events", "Events received.", labels=["project"]
@@ -142,6 +148,7 @@ class _LoopCollector(Collector):
                         gold_answered.add_metric(
                             [*name, annotator], float(their["gold"]["answered"])
                         )
+                    quarantined.add_metric([*name, annotator], float(their["state"] != "active"))
                     for other, value in their["kappa"].items():
                         if value is not None:
                             kappa.add_metric([*name, annotator, other], float(value))
@@ -151,7 +158,8 @@ class _LoopCollector(Collector):
                 alpha_items.add_metric(name, float(agreement["items"]))
                 review.add_metric(name, float(figures["review"]["waiting"]))
         yield from gauges.values()
-        yield from (estimate, drift, drifts, gold, gold_answered, kappa, alpha, alpha_items, review)
+        yield from (estimate, drift, drifts, gold, gold_answered, quarantined)
+        yield from (kappa, alpha, alpha_items, review)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",

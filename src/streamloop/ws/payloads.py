@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -32,8 +33,9 @@ from streamloop.online.inputs import model_input
 from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 
 __all__ = [
+    "ANNOTATOR_NAME",
+    "EmptyBody",
     "EventsBody",
-    "FlagBody",
     "GoldBody",
     "LabelMessage",
     "OrjsonResponse",
@@ -55,6 +57,10 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 # NUL cannot be stored by PostgreSQL; refusing it here keeps one bad id from failing a batch.
 ClientId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]+$")]
 LabelName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
+
+
+#: An annotator's name: as the annotator socket takes it, and as quarantine names them.
+ANNOTATOR_NAME = re.compile(r"[\w.@+-]{1,64}")
 
 
 class OrjsonResponse(JSONResponse):
@@ -103,6 +109,8 @@ class ProjectSpec(BaseModel):
     # The share of each annotator's items that are gold; None: 5% once the project has any.
     gold_share: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
     overlap: Overlap | None = None
+    # Below this gold accuracy, once its interval is sure of it, an annotator is quarantined.
+    gold_min_accuracy: Annotated[float | None, Field(gt=0.0, le=1.0)] = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
 
     @model_validator(mode="after")
@@ -166,6 +174,12 @@ class ProductionLabelsBody(BaseModel):
     labels: Annotated[list[ProductionLabel], Field(min_length=1)]
 
 
+class EmptyBody(BaseModel):
+    """``{}``: a request whose path says it all (quarantine, release, review)."""
+
+    model_config = _STRICT
+
+
 class GoldItem(BaseModel):
     model_config = _STRICT
 
@@ -217,12 +231,6 @@ class ResolveMessage(BaseModel):
     item_id: ClientId
     label: str
     label_id: ClientId
-
-
-class FlagBody(BaseModel):
-    """``POST .../items/{id}/review``: nothing more to say (an empty object)."""
-
-    model_config = _STRICT
 
 
 class SkipMessage(BaseModel):

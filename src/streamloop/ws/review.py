@@ -19,7 +19,7 @@ from streamloop.ws.annotate import Limits, Seat, identity, read_message, serve_s
 from streamloop.ws.context import admitting_body, service_of, settings_of
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.payloads import (
-    FlagBody,
+    EmptyBody,
     OrjsonResponse,
     ResolveMessage,
     SkipMessage,
@@ -86,7 +86,7 @@ async def flag(request: Request) -> Response:
     """``POST /api/projects/{p}/items/{event_id}/review``: a labelled item goes to review."""
     runtime = service_of(request).project(request.path_params["project"])
     with admitting_body(request):
-        parse(FlagBody, await read_json(request, settings_of(request)))
+        parse(EmptyBody, await read_json(request, settings_of(request)))
         record = await runtime.flag(request.path_params["event_id"])
     return OrjsonResponse(
         {"item_id": record.event_id, "status": "review", "reason": record.reason},

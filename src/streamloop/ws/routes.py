@@ -50,6 +50,16 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects/{project}/labels", traffic.post_labels, methods=["POST"]),
         Route("/api/projects/{project}/gold", quality.post_gold, methods=["POST"]),
         Route("/api/projects/{project}/items/{event_id}/review", review.flag, methods=["POST"]),
+        Route(
+            "/api/projects/{project}/annotators/{annotator}/quarantine",
+            quality.quarantine,
+            methods=["POST"],
+        ),
+        Route(
+            "/api/projects/{project}/annotators/{annotator}/release",
+            quality.release,
+            methods=["POST"],
+        ),
         Route("/api/projects/{project}/metrics", dashboard.get_metrics, methods=["GET"]),
         Route("/api/projects/{project}/history", dashboard.get_history, methods=["GET"]),
         WebSocketRoute("/ws/projects/{project}/annotate", annotate.annotate),
