@@ -20,6 +20,12 @@ benchmark scores the current model on held-out items through ``POST .../predict`
   review (the two disagreed) every 50 team labels; a settled label that differs from the one
   learned is learned as a correction.
 
+- ``careless, quarantined at 150``: a supervisor quarantines the careless annotator after 150
+  team labels (as if the figures had singled them out): the model is rebuilt without their
+  labels, and the two others go on alone.
+- ``careless, gold 10%, gold_min_accuracy 0.8``: the project quarantines the careless one by
+  itself once their gold interval lies wholly below 0.8.
+
 Labels are counted as the team gives them (gold answers aside): an overlapped item's second
 label costs an annotator's time and teaches the model nothing by itself.
 
@@ -35,6 +41,7 @@ import random
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +57,29 @@ CARELESS, WRONG = "cy", 0.4
 STEP = 50
 GOLD_ITEMS = 30
 HOLDOUT = 300
-#: Each team: (gold share, overlap share, reviewed), None for the careful reference.
-TEAMS: dict[str, tuple[float, float, bool] | None] = {
+
+
+@dataclass(frozen=True)
+class Team:
+    """How a careless team is watched: gold share, overlap share, an oracle reviewer, the
+    project's ``gold_min_accuracy``, and a supervisor's quarantine after so many labels."""
+
+    gold: float = 0.0
+    overlap: float = 0.0
+    reviewed: bool = False
+    gold_min: float | None = None
+    quarantine_at: int | None = None
+
+
+#: Each team, None for the careful reference.
+TEAMS: dict[str, Team | None] = {
     "careful": None,
-    "careless, gold 5%": (0.05, 0.0, False),
-    "careless, gold 10%": (0.1, 0.0, False),
-    "careless, overlap 20%": (0.0, 0.2, False),
-    "careless, overlap 20% + review": (0.0, 0.2, True),
+    "careless, gold 5%": Team(gold=0.05),
+    "careless, gold 10%": Team(gold=0.1),
+    "careless, overlap 20%": Team(overlap=0.2),
+    "careless, overlap 20% + review": Team(overlap=0.2, reviewed=True),
+    "careless, quarantined at 150": Team(quarantine_at=150),
+    "careless, gold 10%, gold_min_accuracy 0.8": Team(gold=0.1, gold_min=0.8),
 }
 #: Overlapped items needed before kappa may single anyone out.
 SHARED_ITEMS = 30
@@ -135,7 +158,9 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
     truth = {f"e{i}": labels[i] for i in pool} | {f"g{i}": labels[i] for i in gold}
     setup = TEAMS[team]
     careless = setup is not None
-    share, overlap, reviewed = setup or (0.0, 0.0, False)
+    watch = setup or Team()
+    share, overlap, reviewed = watch.gold, watch.overlap, watch.reviewed
+    quarantined_at: int | None = None
     rng = random.Random(seed + 1)
     name = f"{dataset}-{seed}-{list(TEAMS).index(team)}".replace("_", "-")
     curve: list[tuple[int, float]] = []
@@ -152,6 +177,8 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
             spec["gold_share"] = share
         if overlap:
             spec["overlap"] = {"share": overlap, "annotators": 2}
+        if watch.gold_min is not None:
+            spec["gold_min_accuracy"] = watch.gold_min
         (await http.post("/api/projects", json=spec)).raise_for_status()
         events = [{"id": f"e{i}", "data": rows[i]} for i in pool]
         for start in range(0, len(events), 500):
@@ -193,6 +220,16 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
                             http, name, [rows[i] for i in held], [labels[i] for i in held]
                         )
                         curve.append((labelled, accuracy))
+                due = watch.quarantine_at
+                if due is not None and quarantined_at is None and labelled >= due:
+                    path = f"/api/projects/{name}/annotators/{CARELESS}/quarantine"
+                    (await http.post(path, json={})).raise_for_status()
+                if careless and quarantined_at is None:
+                    report = (await http.get(f"/api/projects/{name}/metrics")).json()
+                    if report["annotators"].get(CARELESS, {}).get("state") == "quarantined":
+                        # Offered nothing from now on: the others carry on.
+                        quarantined_at = labelled
+                        idle.add(CARELESS)
                 if careless and singled_out is None:
                     report = (await http.get(f"/api/projects/{name}/metrics")).json()
                     gold_of = {a: report["annotators"].get(a, {}).get("gold") for a in NAMES}
@@ -223,6 +260,7 @@ async def run(base: str, dataset: str, seed: int, team: str, budget: int) -> dic
         "gold_answers": answered,
         "learned": final["model_version"],
         "reviewed": settled,
+        "quarantined_at": quarantined_at,
         "alpha": final["agreement"],
     }
 
@@ -276,7 +314,9 @@ async def main() -> None:
             lines.append(f"| {dataset} | {team} | " + " | ".join(cells) + f" | {out} |")
             ended.extend(
                 f"{dataset}/{team}/seed {r['seed']}: {r['labelled']} labels "
-                f"(model version {r['learned']}, {r['reviewed']} reviewed, alpha "
+                f"(model version {r['learned']}, {r['reviewed']} reviewed, careless "
+                f"quarantined at {r['quarantined_at'] if r['quarantined_at'] is not None else '-'}"
+                f", alpha "
                 f"{_rounded(r['alpha']['alpha'])} on {r['alpha']['items']} items), "
                 f"{r['drifts']} drifts shown, {r['aged_out']} waiting items aged out"
                 for r in mine
