@@ -72,3 +72,11 @@ def test_a_review_is_learned_only_when_it_differs_from_what_was_learned():
     )
     elsewhere = judge(review, "labelled", disputed, 2)
     assert not isinstance(elsewhere, tuple) and elsewhere.code == "not_in_review"
+
+
+def test_a_review_compares_with_what_the_model_learned_without_a_quarantined_annotator():
+    # ana's first label was learned, then ana was quarantined: the model has nothing for it.
+    disputed = [said("ana", "bug", True), said("bo", "bug", False)]
+    review = label("rev", "bug", source="review")
+    assert judge(review, "review", disputed, 2) == (False, "labelled")
+    assert judge(review, "review", disputed, 2, {"ana"}) == (True, "labelled")

@@ -19,6 +19,7 @@ from streamloop.store.records import (
     ReviewRecord,
 )
 from streamloop.store.statements import (
+    ANNOTATOR_STATES,
     INSERT_LABELS,
     ITEM_COLUMNS,
     ITEMS,
@@ -49,7 +50,11 @@ class Said(NamedTuple):
 
 
 def judge(
-    label: NewLabel, status: str, said: Sequence[Said], wanted: int
+    label: NewLabel,
+    status: str,
+    said: Sequence[Said],
+    wanted: int,
+    quarantined: Collection[str] = (),
 ) -> tuple[bool, str] | StreamloopError:
     """Whether ``label`` is learned, and its item's status after it; or why it is refused.
 
@@ -57,12 +62,13 @@ def judge(
     waits in ``overlap`` for the others' labels, recorded and not learned; once each has given
     one it is ``labelled`` if they all agree and in ``review`` if not. A review's outcome is
     learned as a correction when it differs from what the model learned, and only recorded
-    when it agrees. A correction is learned when the label it corrects was.
+    when it agrees (a ``quarantined`` annotator's label is not what the model learned). A
+    correction is learned when the label it corrects was.
     """
     if label.source == "review":
         if status != "review":
             return Conflict(f"item {label.event_id!r} is not in review", code="not_in_review")
-        learned = [s.label for s in said if s.learned]
+        learned = [s.label for s in said if s.learned and s.annotator not in quarantined]
         return (not learned or learned[-1] != label.label), "labelled"
     if label.corrects is not None:
         corrected = [s for s in said if s.label_id == label.corrects]
@@ -149,6 +155,17 @@ class LabelStore:
                     if item.status in ("overlap", "review") or key in corrected
                 ],
             )
+            quarantined: set[str] = set()
+            if any(lb.source == "review" for lb in labels):
+                quarantined = {
+                    str(r.annotator)
+                    for r in conn.execute(
+                        select(ANNOTATOR_STATES.c.annotator).where(
+                            ANNOTATOR_STATES.c.project_id == project_id,
+                            ANNOTATOR_STATES.c.state == "quarantined",
+                        )
+                    )
+                }
             version = base_version
             seen: dict[str, LabelOutcome] = {}
             new_rows: list[dict[str, Any]] = []
@@ -177,7 +194,9 @@ class LabelStore:
                     )
                     continue
                 said = history.setdefault(item.id, [])
-                judged = judge(label, status.get(item.id, item.status), said, item.wanted)
+                judged = judge(
+                    label, status.get(item.id, item.status), said, item.wanted, quarantined
+                )
                 if isinstance(judged, StreamloopError):
                     outcome.error = judged
                     continue
