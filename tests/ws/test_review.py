@@ -194,3 +194,22 @@ async def test_kappa_and_alpha_are_the_hand_computed_values(settings):
     pair = 'streamloop_annotator_kappa{annotator="alice",other="bob",project="tickets"} '
     [value] = [line.removeprefix(pair) for line in prometheus.splitlines() if line.startswith(pair)]
     assert float(value) == pytest.approx(0.4)
+
+
+async def test_an_idle_annotator_gets_an_overlapped_item_with_the_prediction_shown_first(settings):
+    async with running(settings) as service:
+        await service.create_project(overlap=TWICE)
+        async with (
+            service.annotator("tickets", "alice") as alice,
+            service.annotator("tickets", "bob") as bob,
+        ):
+            assert (await alice.expect("item", "idle"))["type"] == "idle"
+            assert (await bob.expect("item", "idle"))["type"] == "idle"
+            await service.send_events("tickets", [{"id": "e0", "data": ticket("bug", 0)}])
+            offered = (await alice.next_item())["item"]
+            assert (await alice.label("e0", "bug", "a0"))["model_version"] == 1
+            # bob, idle, is offered it at once, with what the model said before alice's label.
+            second = (await bob.next_item())["item"]
+            assert second["id"] == "e0"
+            assert second["model_version"] == offered["model_version"] == 0
+            assert second["probabilities"] == offered["probabilities"]

@@ -204,6 +204,7 @@ class Leasing:
             self.gold.seen(session.annotator, lease.gold.id)
         elif self._overlap_leases.pop(item_id, None) is not None:
             self.overlap.seen(item_id, session.annotator)
+            self.overlap.free(item_id)
             self.journal.lease_ended(lease.lease_id, "skipped")
         else:
             self.queue.release(item_id, skipped_by=session.annotator)
@@ -244,7 +245,14 @@ class Leasing:
     def _deliver(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
         lease.delivered = True
         item = lease.item
-        [prediction] = self._predictions([item.item_id], [item.data])
+        waiting = self.overlap.get(item.item_id)
+        if waiting is not None and waiting.prediction is not None:
+            # The model has learned this item's first label since: the prediction it made
+            # before is shown, so the first annotator's answer does not show through.
+            prediction = waiting.prediction
+        else:
+            [prediction] = self._predictions([item.item_id], [item.data])
+        lease.prediction = prediction
         session.send(ItemOffered(item.event_id, item.data, prediction, deadline))
 
     async def resync(self) -> int:
@@ -386,9 +394,12 @@ class Leasing:
     def overlap_holder(self, item_id: int) -> Lease | None:
         return self._overlap_leases.get(item_id)
 
-    def overlapped(self, item: QueuedItem, wanted: int, by: str) -> None:
-        """An item's first label was learned and more annotators are to label it."""
-        self.overlap.add(item, wanted, [by])
+    def overlapped(
+        self, item: QueuedItem, wanted: int, by: str, prediction: Prediction | None = None
+    ) -> None:
+        """An item's first label was learned and more annotators are to label it; they are
+        shown ``prediction``, the one made before that label (if known)."""
+        self.overlap.add(item, wanted, [by], prediction)
         self.serve_waiting()
 
     def overlap_labelled(self, item_id: int, *, by: str, done: bool) -> Waiting | None:
@@ -397,6 +408,7 @@ class Leasing:
         lease = self._overlap_leases.get(item_id)
         if lease is not None and (lease.annotator == by or done):
             del self._overlap_leases[item_id]
+            self.overlap.free(item_id)
             self._cancel_timer(item_id)
             self.journal.lease_ended(
                 lease.lease_id, "labelled" if lease.annotator == by else "revoked"
@@ -453,21 +465,24 @@ class Leasing:
             self.gold.scored(session.annotator, correct)
         self._changed()
 
-    def settle(self, item_id: int, *, by: str | None) -> QueuedItem | None:
+    def settle(
+        self, item_id: int, *, by: str | None
+    ) -> tuple[QueuedItem | None, Prediction | None]:
         """An item was labelled and learned (``by``: the annotator, or None from production):
-        it leaves the queue (returned, if it was there), and its lease, if any, ends; a holder
-        who did not label it is told, and gets another item."""
+        it leaves the queue (returned, if it was there, with the prediction its holder was
+        shown), and its lease, if any, ends; a holder who did not label it is told, and gets
+        another item."""
         lease = self.queue.holder_of(item_id)
         removed = self.queue.remove(item_id)
         if lease is None:
-            return removed
-        removed = removed or lease.item
+            return removed, None
+        shown = lease.prediction
         self._cancel_timer(item_id)
         by_holder = by is not None and by == lease.annotator
         self.journal.lease_ended(lease.lease_id, "labelled" if by_holder else "revoked")
         session = self._sessions.get(lease.holder)
         if session is None:
-            return removed
+            return removed, shown
         session.held.pop(item_id, None)
         if not lease.delivered:  # still being claimed: the annotator never saw it
             self.fill(session)
@@ -475,11 +490,11 @@ class Leasing:
             # Someone else labelled it (production ground truth): take it back.
             session.send(LeaseRevoked(lease.item.event_id, "labelled"))
             self.fill(session)
-        return removed
+        return removed, shown
 
     def serve_waiting(self) -> None:
         for session in list(self._waiting.values()):
-            if not len(self.queue):
+            if not len(self.queue) and not len(self.overlap):
                 break
             self.fill(session)
 

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from streamloop.online import Prediction
 from streamloop.store import ProjectRecord
 from streamloop.streams.queue import QueuedItem
 
@@ -44,6 +45,8 @@ class Waiting:
     seen_by: set[str] = field(default_factory=set)
     #: The session holding it now, if one does.
     holder: str | None = None
+    #: What the model predicted before it learned the first label: what the others are shown.
+    prediction: Prediction | None = None
 
 
 class OverlapPool:
@@ -61,9 +64,15 @@ class OverlapPool:
     def get(self, item_id: int) -> Waiting | None:
         return self._items.get(item_id)
 
-    def add(self, item: QueuedItem, wanted: int, seen_by: Iterable[str]) -> None:
+    def add(
+        self,
+        item: QueuedItem,
+        wanted: int,
+        seen_by: Iterable[str],
+        prediction: Prediction | None = None,
+    ) -> None:
         if item.item_id not in self._items:
-            self._items[item.item_id] = Waiting(item, wanted, set(seen_by))
+            self._items[item.item_id] = Waiting(item, wanted, set(seen_by), None, prediction)
 
     def pick(self, annotator: str) -> Waiting | None:
         """The oldest item nobody holds that ``annotator`` has not labelled or skipped."""
@@ -73,11 +82,10 @@ class OverlapPool:
         return None
 
     def seen(self, item_id: int, annotator: str) -> None:
-        """``annotator`` labelled or skipped it; nobody holds it now."""
+        """``annotator`` labelled or skipped it: never offered to them again."""
         waiting = self._items.get(item_id)
         if waiting is not None:
             waiting.seen_by.add(annotator)
-            waiting.holder = None
 
     def free(self, item_id: int) -> None:
         """Its lease ended without a label: another annotator may have it."""

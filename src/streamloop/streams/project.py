@@ -628,12 +628,12 @@ class ProjectRuntime:
                 done = status != "overlap"
                 self.leasing.overlap_labelled(item_id, by=by, done=done)
             elif label.corrects is None:
-                item = self.leasing.settle(item_id, by=by)
+                item, shown = self.leasing.settle(item_id, by=by)
                 if status == "overlap" and by is not None and outcome.learned:
                     if item is None and outcome.data is not None and outcome.event_id:
                         item = QueuedItem(item_id, outcome.event_id, outcome.data, 0.0)
                     if item is not None:
-                        self.leasing.overlapped(item, label.overlap, by)
+                        self.leasing.overlapped(item, label.overlap, by, shown)
             if by is not None and (status in ("overlap", "review") or not outcome.learned):
                 self.agreement.record(item_id, by, label.label)
                 if not outcome.learned and label.corrects is None:

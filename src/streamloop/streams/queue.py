@@ -17,6 +17,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from streamloop.online import Prediction
 from streamloop.online.routing import Ranking
 from streamloop.store import GoldRecord
 
@@ -49,6 +50,8 @@ class Lease:
     delivered: bool = False
     #: A gold item (known answer), leased outside the queue: many annotators may hold it.
     gold: GoldRecord | None = None
+    #: What the annotator was shown with it (once delivered).
+    prediction: Prediction | None = None
 
 
 #: Lease ids: this process's random prefix and a counter, unique across the processes that
