@@ -12,6 +12,7 @@ import pytest
 from streamloop.config import Settings
 from streamloop.store import Store
 from streamloop.streams import quarantine as quarantine_module
+from streamloop.streams.quarantine import GOLD_ANSWERS_MIN
 from support import Service, Socket, running, ticket
 
 LABELS = ("billing", "bug", "other")
@@ -265,7 +266,7 @@ async def test_release_leaves_items_others_labelled_meanwhile_as_they_labelled_t
 async def test_gold_min_accuracy_quarantines_an_annotator_surely_below_it(settings: Settings):
     gold = [
         {"id": f"g{n}", "data": ticket(LABELS[n % 3], 200 + n), "label": LABELS[n % 3]}
-        for n in range(6)
+        for n in range(GOLD_ANSWERS_MIN + 4)
     ]
     truth = {g["id"]: g["label"] for g in gold}
     async with running(settings) as service:
@@ -288,13 +289,14 @@ async def test_gold_min_accuracy_quarantines_an_annotator_surely_below_it(settin
         ):
             for n in range(4):
                 await answer(dave, "dave", n, right=True)
-            for n in range(3):
+            for n in range(GOLD_ANSWERS_MIN - 1):
                 await answer(carol, "carol", n, right=False)
-            # 0 of 3: the interval still reaches 0.56, so she may yet be good enough.
+            # 0 of 19 is surely under 0.5, but too few answers to act on: one wrong answer
+            # too early would otherwise quarantine a good annotator now and then.
             metrics = await service.metrics("tickets")
+            assert metrics["annotators"]["carol"]["gold"]["high"] < 0.5
             assert metrics["annotators"]["carol"]["state"] == "active"
-            await answer(carol, "carol", 3, right=False)
-            # 0 of 4 reaches 0.49 at most: under 0.5 for sure.
+            await answer(carol, "carol", GOLD_ANSWERS_MIN, right=False)
             metrics = await service.metrics("tickets")
             assert metrics["annotators"]["carol"]["state"] in {"rebuilding", "quarantined"}
             assert metrics["annotators"]["dave"]["state"] == "active"
@@ -302,7 +304,8 @@ async def test_gold_min_accuracy_quarantines_an_annotator_surely_below_it(settin
             done = await _post(service, "carol", "quarantine")
             assert done["state"] == "quarantined"
         metrics = await service.metrics("tickets")
-        assert metrics["annotators"]["carol"]["gold"]["answered"] == 4  # her gold still counts
+        # Her gold still counts.
+        assert metrics["annotators"]["carol"]["gold"]["answered"] == GOLD_ANSWERS_MIN
         assert metrics["annotators"]["dave"]["state"] == "active"
 
 

@@ -213,3 +213,25 @@ async def test_an_idle_annotator_gets_an_overlapped_item_with_the_prediction_sho
             assert second["id"] == "e0"
             assert second["model_version"] == offered["model_version"] == 0
             assert second["probabilities"] == offered["probabilities"]
+
+
+async def test_quarantining_the_first_of_two_annotators_sends_their_shared_item_to_review(
+    settings: Settings,
+):
+    async with running(settings) as service:
+        await service.create_project(overlap=TWICE)
+        await service.send_events("tickets", [{"id": "e0", "data": ticket("bug", 0)}])
+        await _two_labels(service, "bug", "bug")  # they agree: labelled, learned from alice
+        quarantined = await service.http.post(
+            "/api/projects/tickets/annotators/alice/quarantine", json={}
+        )
+        assert quarantined.status_code == 202, quarantined.text
+        version = quarantined.json()["model_version"]
+        metrics = await service.metrics("tickets")
+        # Not back in the queue (bob's label stands), and not lost: a reviewer decides.
+        assert metrics["queue_depth"] == 0 and metrics["review"]["waiting"] == 1
+        async with service.reviewer("tickets", "rita") as rita:
+            assert (await rita.expect("review"))["item"]["id"] == "e0"
+            await rita.send({"type": "resolve", "item_id": "e0", "label": "bug", "label_id": "r"})
+            # Learned, though it agrees with alice: her label is not the model's any more.
+            assert (await rita.expect("ack"))["model_version"] == version + 1

@@ -22,6 +22,7 @@ from sqlalchemy import (
     exists,
     func,
     not_,
+    or_,
     select,
     update,
 )
@@ -63,8 +64,12 @@ def counted_labels(excluded: Collection[str] = ()) -> list[ColumnElement[bool]]:
     ``excluded`` are the quarantined annotators."""
     conditions: list[ColumnElement[bool]] = [not_(_superseded())]
     if excluded:
+        # An annotator's labels: a reviewer's outcome under the same name is a review's.
         conditions.append(
-            func.coalesce(LABELS.c.annotator, "").not_in(sorted(excluded)),
+            or_(
+                LABELS.c.source != "annotator",
+                func.coalesce(LABELS.c.annotator, "").not_in(sorted(excluded)),
+            )
         )
     return conditions
 
@@ -114,7 +119,9 @@ class AnnotatorStateStore:
 
         The project's snapshots are deleted (they hold the labels that now count differently),
         so that a restart before the rebuilt model's snapshot replays every label that counts.
-        Quarantining sends the items their labels were counted for back to the queue;
+        Quarantining sends the items their labels were counted for back to the queue, or, if
+        other annotators labelled them too (overlapped), to review (unless a reviewer settled
+        them already: that stands);
         releasing takes those of them nobody labelled meanwhile out of it again.
         """
         with self.engine.begin() as conn:
@@ -135,6 +142,37 @@ class AnnotatorStateStore:
             conn.execute(delete(SNAPSHOTS).where(SNAPSHOTS.c.project_id == project_id))
             theirs = _their_items(project_id, annotator)
             if state == "quarantined":
+                # Items someone else labelled too (overlapped) or a reviewer settled: what
+                # the others said stands; without a review yet, a reviewer decides.
+                seconded = {
+                    int(r.item_id)
+                    for r in conn.execute(
+                        select(LABELS.c.item_id)
+                        .where(
+                            LABELS.c.item_id.in_(theirs),
+                            or_(
+                                LABELS.c.source == "review",
+                                func.coalesce(LABELS.c.annotator, "") != annotator,
+                            ),
+                        )
+                        .distinct()
+                    )
+                }
+                reviewed = {
+                    int(r.item_id)
+                    for r in conn.execute(
+                        select(LABELS.c.item_id)
+                        .where(LABELS.c.item_id.in_(theirs), LABELS.c.source == "review")
+                        .distinct()
+                    )
+                }
+                to_review = sorted(seconded - reviewed)
+                for chunk in chunks(to_review):
+                    conn.execute(
+                        update(ITEMS)
+                        .where(ITEMS.c.id.in_(chunk), ITEMS.c.status.in_(("labelled", "overlap")))
+                        .values(status="review", lease_id=None, lease_until=None)
+                    )
                 rows = [
                     item_record(r)
                     for r in conn.execute(
@@ -142,10 +180,11 @@ class AnnotatorStateStore:
                         .where(ITEMS.c.id.in_(theirs), ITEMS.c.status == "labelled")
                         .order_by(ITEMS.c.id)
                     )
+                    if r.id not in seconded
                 ]
                 back = [r.id for r in rows]
-                if back:
-                    conn.execute(update(ITEMS).where(ITEMS.c.id.in_(back)).values(status="queued"))
+                for chunk in chunks(back):
+                    conn.execute(update(ITEMS).where(ITEMS.c.id.in_(chunk)).values(status="queued"))
                 return [_queued(r) for r in rows], []
             again = [
                 int(r.id)

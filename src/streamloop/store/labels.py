@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, func, select
 
-from streamloop.errors import Conflict, NotFound, StreamloopError
+from streamloop.errors import Conflict, Forbidden, NotFound, StreamloopError
 from streamloop.store.annotators import counted_labels
 from streamloop.store.records import (
     ExportLabel,
@@ -156,7 +156,10 @@ class LabelStore:
                 ],
             )
             quarantined: set[str] = set()
-            if any(lb.source == "review" for lb in labels):
+            # A review compares with what counts; a fenced learner (a worker, taking labels
+            # from every web process) refuses a quarantined annotator's labels here, in the
+            # transaction, whatever reached it before it heard of the quarantine.
+            if after_label_id is not None or any(lb.source == "review" for lb in labels):
                 quarantined = {
                     str(r.annotator)
                     for r in conn.execute(
@@ -186,6 +189,12 @@ class LabelStore:
                     outcome.model_version, outcome.item_id = first.model_version, first.item_id
                     continue
                 seen[label.label_id] = outcome
+                if label.source == "annotator" and label.annotator in quarantined:
+                    outcome.error = Forbidden(
+                        f"{label.annotator} is quarantined: their labels do not count",
+                        code="quarantined",
+                    )
+                    continue
                 item = items.get(label.item_id if label.item_id is not None else label.event_id)
                 if item is None:
                     outcome.error = NotFound(

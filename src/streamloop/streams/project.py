@@ -184,6 +184,11 @@ class ProjectRuntime:
         """With a shared store: take in what other processes changed (waiting items, gold,
         overlapped items and their labellers, items in review)."""
         await self.leasing.resync()
+        await self.refresh_quality()
+
+    async def refresh_quality(self) -> None:
+        """The overlapped items and the items in review as the store has them now (another
+        process, or a quarantine, moved some)."""
         # Only what was here before a read may leave for not being in it: what came in while
         # the store was read is newer than the read.
         known = set(self.leasing.overlap.event_ids().values())

@@ -39,9 +39,14 @@ from streamloop.streams.remote import REBUILD_TIMEOUT, RemoteLearner
 if TYPE_CHECKING:
     from streamloop.streams.project import ProjectRuntime
 
-__all__ = ["Quarantine", "State", "rebuild", "store_state"]
+__all__ = ["GOLD_ANSWERS_MIN", "Quarantine", "State", "rebuild", "store_state"]
 
 log = logging.getLogger(__name__)
+
+#: Gold answers an annotator must have given before ``gold_min_accuracy`` may quarantine them:
+#: checked after every answer, a bound alone would now and then quarantine a good annotator
+#: on an early wrong answer (at a floor of 0.8, one wrong first answer is "surely" below it).
+GOLD_ANSWERS_MIN = 20
 
 State = Literal["active", "rebuilding", "quarantined"]
 
@@ -94,12 +99,12 @@ class Quarantine:
     def gold_scored(self, annotator: str) -> None:
         """``annotator``'s gold score changed: quarantine them, in the background, once their
         gold accuracy is surely below the project's ``gold_min_accuracy`` (the upper bound of
-        its 95% interval is)."""
+        its 95% interval is) with at least `GOLD_ANSWERS_MIN` answers."""
         floor = self.runtime.record.gold_min_accuracy
         if floor is None or annotator in self.states:
             return
         report = self.runtime.leasing.gold.report(annotator)
-        if report is None or report["high"] >= floor:
+        if report is None or report["answered"] < GOLD_ANSWERS_MIN or report["high"] >= floor:
             return
         if not isinstance(self.runtime.learner, LocalLearner | RemoteLearner):
             log.warning(
@@ -240,6 +245,7 @@ class Quarantine:
         runtime.leasing.requeue(back)
         for item_id in again:
             runtime.leasing.settle(item_id, by=None)
+        await runtime.refresh_quality()  # overlapped items they labelled may be in review now
 
     async def _moved(self, back: Sequence[int], again: Sequence[int]) -> None:
         """The learner sent items ``back`` to the queue and labelled ``again`` others."""
@@ -248,6 +254,7 @@ class Quarantine:
             runtime.leasing.requeue(await store.run(store.items_of, runtime.record.id, back))
         for item_id in again:
             runtime.leasing.settle(item_id, by=None)
+        await runtime.refresh_quality()
 
     async def _serving(self, version: int) -> None:
         """Return once the served model is ``version`` or newer (hot-swapped from Kafka)."""
@@ -319,6 +326,8 @@ async def rebuild(
         # The labels stored while it was rebuilt: few, learned on the loop.
         meanwhile = await store.run(store.replay_labels, record.id, last, excluded)
         _replayed(model, meanwhile)
+        # Every label up to the newest stored is in it now (a fenced learner may have lagged).
+        learner.last_label_id = meanwhile[-1].row_id if meanwhile else last
         # A new version, past the served one; the learner stamps the next labels from it.
         model.advance_to(learner.model.version + 1)
         learner.model = model
