@@ -150,12 +150,19 @@ async def test_a_supervisor_sends_a_labelled_item_to_review(service: Service) ->
 async def test_quarantine_and_release_an_annotator(service: Service) -> None:
     async with AsyncClient(service.base) as client:
         await client.create_project("tickets", LABELS)
+        with pytest.raises(StreamloopError) as unknown:
+            await client.quarantine("tickets", "alice")
+        assert (unknown.value.code, unknown.value.status) == ("unknown_annotator", 404)
+        await client.send_events("tickets", events(1))
+        async with client.annotate("tickets", annotator="alice") as session:
+            item = await session.next_item()
+            await session.label(item.id, "bug")
         quarantined = await client.quarantine("tickets", "alice")
-        assert quarantined == {"annotator": "alice", "state": "quarantined", "model_version": 1}
+        assert quarantined == {"annotator": "alice", "state": "quarantined", "model_version": 2}
         assert (await client.metrics("tickets"))["annotators"]["alice"]["state"] == "quarantined"
     with Client(service.base) as sync:
         released = await asyncio.to_thread(sync.release, "tickets", "alice")
-        assert released == {"annotator": "alice", "state": "active", "model_version": 2}
+        assert released == {"annotator": "alice", "state": "active", "model_version": 3}
 
 
 async def test_predict_and_production_labels_teach_the_model(service: Service) -> None:

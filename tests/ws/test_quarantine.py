@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streamloop.config import Settings
-from streamloop.store import Store
+from streamloop.store import NewGold, Store
 from streamloop.streams import quarantine as quarantine_module
 from streamloop.streams.quarantine import GOLD_ANSWERS_MIN
 from support import Service, Socket, running, ticket
@@ -114,9 +114,10 @@ async def test_after_quarantine_the_model_is_one_that_learned_only_the_others_la
         # Her items wait for others again; she is offered nothing, and her labels are refused.
         assert metrics["queue_depth"] == before["queue_depth"] + 4
         async with service.annotator("tickets", "alice") as alice:
+            # Told there is nothing for her, as idle, so a client waiting for work stops.
+            assert (await alice.expect("item", "idle"))["type"] == "idle"
             refused = await alice.label("e0", "bug", "alice-late")
             assert refused["type"] == "error" and refused["code"] == "quarantined", refused
-            # Items are offered as a session joins, so before the answer to her label: none.
             assert alice.items == []
         text = (await service.http.get("/metrics")).text
         assert 'streamloop_annotator_quarantined{annotator="alice",project="tickets"} 1.0' in text
@@ -329,6 +330,14 @@ async def test_quarantine_needs_a_supervisor_and_a_known_project(settings: Setti
         )
         assert response.status_code == 201, response.text
         path = "/api/projects/tickets/annotators/alice/quarantine"
+        nobody = await service.http.post(path, json={}, headers=admin)
+        assert (nobody.status_code, nobody.json()["error"]["code"]) == (404, "unknown_annotator")
+        # One answer to a gold item is enough for alice to be known.
+        store = service.core.store
+        project = store.project("tickets")
+        store.add_gold(project.id, [NewGold("g0", ticket("bug", 1), "bug")])
+        [gold] = store.gold_items(project.id)
+        store.answer_gold(project.id, gold.id, "alice", "bug", "a-0")
         refused = await service.http.post(path, json={}, headers=bearer(tokens["annotator"]))
         assert refused.status_code == 403, refused.text
         allowed = await service.http.post(path, json={}, headers=bearer(tokens["supervisor"]))

@@ -103,6 +103,12 @@ async def test_a_disagreement_goes_to_review_and_its_outcome_is_learned_as_a_cor
             ack = await rita.expect("ack")
             assert ack["model_version"] == 2  # learned, as a correction of alice's label
             assert (await rita.expect("idle"))["type"] == "idle"
+            # A retry of the same outcome (its ack lost, say) is acked again, once learned.
+            await rita.send(
+                {"type": "resolve", "item_id": "e0", "label": "billing", "label_id": "r0"}
+            )
+            again = await rita.expect("ack")
+            assert again["duplicate"] is True and again["model_version"] == 2
         metrics = await service.metrics("tickets")
         assert metrics["review"]["waiting"] == 0 and metrics["labels_total"] == 1
         with_review = (
@@ -235,3 +241,32 @@ async def test_quarantining_the_first_of_two_annotators_sends_their_shared_item_
             await rita.send({"type": "resolve", "item_id": "e0", "label": "bug", "label_id": "r"})
             # Learned, though it agrees with alice: her label is not the model's any more.
             assert (await rita.expect("ack"))["model_version"] == version + 1
+
+
+async def test_a_review_that_agreed_with_a_quarantined_annotator_is_asked_again(settings):
+    async with running(settings) as service:
+        await service.create_project()
+        await service.send_events("tickets", [{"id": "e0", "data": ticket("bug", 0)}])
+        async with service.annotator("tickets", "alice") as alice:
+            await alice.next_item()
+            assert (await alice.label("e0", "bug", "a0"))["model_version"] == 1
+        flag = await service.http.post("/api/projects/tickets/items/e0/review", json={})
+        assert flag.status_code == 202
+        async with service.reviewer("tickets", "rita") as rita:
+            await rita.expect("review")
+            await rita.send({"type": "resolve", "item_id": "e0", "label": "bug", "label_id": "r0"})
+            assert (await rita.expect("ack"))["model_version"] == 1  # agreed: recorded only
+        quarantined = await service.http.post(
+            "/api/projects/tickets/annotators/alice/quarantine", json={}
+        )
+        version = quarantined.json()["model_version"]
+        # The review stood on alice's label, which no longer counts: it is asked again.
+        async with service.reviewer("tickets", "rob") as rob:
+            offered = await rob.expect("review")
+            assert offered["reason"] == "quarantined"
+            assert [(x["annotator"], x["learned"]) for x in offered["labels"]] == [
+                ("alice", False),
+                ("rita", False),
+            ]
+            await rob.send({"type": "resolve", "item_id": "e0", "label": "bug", "label_id": "r1"})
+            assert (await rob.expect("ack"))["model_version"] == version + 1

@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 from streamloop.store.records import ItemRecord
 from streamloop.store.statements import (
     ANNOTATOR_STATES,
+    GOLD_ANSWERS,
     ITEM_COLUMNS,
     ITEMS,
     LABELS,
@@ -89,6 +90,28 @@ class AnnotatorStateStore:
                 )
             )
             return {str(r.annotator) for r in rows}
+
+    def annotator_known(self, project_id: int, annotator: str) -> bool:
+        """Whether ``annotator`` gave the project a label (as an annotator) or a gold answer,
+        or has a stored state."""
+        with self.engine.connect() as conn:
+            for query in (
+                select(LABELS.c.id).where(
+                    LABELS.c.project_id == project_id,
+                    LABELS.c.annotator == annotator,
+                    LABELS.c.source == "annotator",
+                ),
+                select(GOLD_ANSWERS.c.id).where(
+                    GOLD_ANSWERS.c.project_id == project_id, GOLD_ANSWERS.c.annotator == annotator
+                ),
+                select(ANNOTATOR_STATES.c.annotator).where(
+                    ANNOTATOR_STATES.c.project_id == project_id,
+                    ANNOTATOR_STATES.c.annotator == annotator,
+                ),
+            ):
+                if conn.execute(query.limit(1)).first() is not None:
+                    return True
+        return False
 
     def newest_version(self, project_id: int) -> int:
         """The highest model version a stored label of the project was given (0: none)."""
@@ -158,11 +181,17 @@ class AnnotatorStateStore:
                         .distinct()
                     )
                 }
+                # A review that was learned stands; one that agreed with their label (recorded
+                # only) stood on it, and is asked again.
                 reviewed = {
                     int(r.item_id)
                     for r in conn.execute(
                         select(LABELS.c.item_id)
-                        .where(LABELS.c.item_id.in_(theirs), LABELS.c.source == "review")
+                        .where(
+                            LABELS.c.item_id.in_(theirs),
+                            LABELS.c.source == "review",
+                            LABELS.c.learned.is_(True),
+                        )
                         .distinct()
                     )
                 }
@@ -170,7 +199,10 @@ class AnnotatorStateStore:
                 for chunk in chunks(to_review):
                     conn.execute(
                         update(ITEMS)
-                        .where(ITEMS.c.id.in_(chunk), ITEMS.c.status.in_(("labelled", "overlap")))
+                        .where(
+                            ITEMS.c.id.in_(chunk),
+                            ITEMS.c.status.in_(("labelled", "overlap", "review")),
+                        )
                         .values(status="review", lease_id=None, lease_until=None)
                     )
                 rows = [

@@ -91,6 +91,18 @@ def judge(
     return False, "labelled" if len(set(latest.values())) == 1 else "review"
 
 
+def _quarantined(conn: Any, project_id: int) -> set[str]:
+    return {
+        str(r.annotator)
+        for r in conn.execute(
+            select(ANNOTATOR_STATES.c.annotator).where(
+                ANNOTATOR_STATES.c.project_id == project_id,
+                ANNOTATOR_STATES.c.state == "quarantined",
+            )
+        )
+    }
+
+
 def _latest_by_annotator(said: Sequence[Said]) -> dict[str, str]:
     """Each annotator's label of an item (a correction replaces theirs); reviews aside."""
     latest: dict[str, str] = {}
@@ -160,15 +172,7 @@ class LabelStore:
             # from every web process) refuses a quarantined annotator's labels here, in the
             # transaction, whatever reached it before it heard of the quarantine.
             if after_label_id is not None or any(lb.source == "review" for lb in labels):
-                quarantined = {
-                    str(r.annotator)
-                    for r in conn.execute(
-                        select(ANNOTATOR_STATES.c.annotator).where(
-                            ANNOTATOR_STATES.c.project_id == project_id,
-                            ANNOTATOR_STATES.c.state == "quarantined",
-                        )
-                    )
-                }
+                quarantined = _quarantined(conn, project_id)
             version = base_version
             seen: dict[str, LabelOutcome] = {}
             new_rows: list[dict[str, Any]] = []
@@ -413,7 +417,10 @@ class LabelStore:
         self, project_id: int, item_ids: Sequence[int] | None = None
     ) -> list[ReviewRecord]:
         """Items in review (all, or those of ``item_ids`` that are), oldest first, each with
-        every label stored on it."""
+        every label stored on it (``learned``: the model has it now, a quarantined annotator's
+        label aside) and why it is there: ``quarantined`` (the label the model had was a
+        quarantined annotator's), ``disagreement`` (its annotators disagreed), or ``flagged``
+        (a supervisor's doubt, or a settled item sent again)."""
         query = select(*ITEM_COLUMNS).where(
             ITEMS.c.project_id == project_id, ITEMS.c.status == "review"
         )
@@ -422,18 +429,29 @@ class LabelStore:
         with self.engine.connect() as conn:
             items = [item_record(r) for r in conn.execute(query.order_by(ITEMS.c.id))]
             said = self._history(conn, [item.id for item in items])
+            quarantined = _quarantined(conn, project_id)
         records = []
         for item in items:
-            labels = said.get(item.id, [])
+            labels = [
+                s._replace(learned=s.learned and s.annotator not in quarantined)
+                if s.source == "annotator"
+                else s
+                for s in said.get(item.id, [])
+            ]
             latest = _latest_by_annotator(labels)
-            disagree = item.wanted > 1 and len(set(latest.values())) > 1
+            if any(
+                s.learned != o.learned for s, o in zip(labels, said.get(item.id, []), strict=True)
+            ):
+                reason = "quarantined"
+            elif any(s.source == "review" for s in labels):
+                reason = "flagged"
+            elif item.wanted > 1 and len(set(latest.values())) > 1:
+                reason = "disagreement"
+            else:
+                reason = "flagged"
             records.append(
                 ReviewRecord(
-                    item.id,
-                    item.event_id,
-                    item.data,
-                    "disagreement" if disagree else "flagged",
-                    tuple(s._asdict() for s in labels),
+                    item.id, item.event_id, item.data, reason, tuple(s._asdict() for s in labels)
                 )
             )
         return records

@@ -145,6 +145,10 @@ class Leasing:
         if session.holder not in self._sessions or session.stalled:
             return
         if session.annotator in self.benched:
+            # Quarantined: nothing is offered to them; they are told so once, as idle.
+            if not session.held and not session.idle_sent:
+                session.idle_sent = True
+                session.send(Idle())
             return
         while len(session.held) < session.prefetch:
             lease = (

@@ -691,16 +691,15 @@ class ProjectRuntime:
         self.review.touch(session)
         held = self.review.holding(session, event_id)
         record = held or self.review.find(event_id)
-        if record is None:
-            raise NotFound(f"item {event_id!r} is not waiting for review", code="not_in_review")
-        holder = self.review.holder_of(record.item_id)
-        if held is None and holder is not None:
+        if record is not None and held is None and self.review.holder_of(record.item_id):
             raise Conflict(f"item {event_id!r} is leased to another reviewer", code="lease_lost")
+        # Not in the desk: the store answers a retry of a stored outcome as a duplicate, and
+        # anything else as not in review.
         new = NewLabel(
             label_id,
             label,
             "review",
-            item_id=record.item_id,
+            item_id=record.item_id if record is not None else None,
             event_id=event_id,
             annotator=session.reviewer,
         )

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from streamloop.errors import Conflict, Forbidden, NotReady
+from streamloop.errors import Conflict, Forbidden, NotFound, NotReady
 from streamloop.online import OnlineModel
 from streamloop.store import ItemRecord, ProjectRecord, ReplayLabel, Store
 from streamloop.streams.learner import LocalLearner, learn_replayed, new_model
@@ -157,6 +157,13 @@ class Quarantine:
                 retryable=False,
             )
         target: State = "quarantined" if quarantine else "active"
+        known = annotator in self.states or annotator in runtime.leasing.online()
+        if not known and not await runtime.store.run(
+            runtime.store.annotator_known, runtime.record.id, annotator
+        ):
+            raise NotFound(
+                f"no annotator {annotator!r} has labelled in this project", code="unknown_annotator"
+            )
         async with self._lock:
             if self.state(annotator) == target:
                 return self._answer(annotator)
