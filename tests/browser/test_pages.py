@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from browser.pages import PATIENCE_MS, annotator_page, next_item, seed
 from streamloop.config import Settings
 from streamloop.store import Store
-from support import ServeProcess, free_port, project_spec, running
+from support import ServeProcess, free_port, project_spec, running, ticket
 
 pytestmark = pytest.mark.browser
 
@@ -344,6 +344,10 @@ async def test_the_dashboard_shows_a_quarantined_annotator(
 ):
     async with running(sqlite_settings) as service:
         await service.create_project()
+        await service.send_events("tickets", [{"id": "e0", "data": ticket("bug", 0)}])
+        async with service.annotator("tickets", "alice") as alice:
+            await alice.next_item()
+            assert (await alice.label("e0", "bug", "a0"))["type"] == "ack"
         response = await service.http.post(
             "/api/projects/tickets/annotators/alice/quarantine", json={}
         )
