@@ -52,8 +52,11 @@ class _Hub:
         while True:
             # Figures such as labels per minute also change with time alone: refresh them
             # now and then even when nothing happens.
+            # (`asyncio.timeout`, not `wait_for`: on Python 3.11, `wait_for` can swallow a
+            # cancellation that comes as the event is set, and then closing waits for ever.)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), _IDLE_REFRESH_SECONDS)
+                async with asyncio.timeout(_IDLE_REFRESH_SECONDS):
+                    await self._dirty.wait()
             self._dirty.clear()
             latest = self._render()
             if latest != self.latest:
