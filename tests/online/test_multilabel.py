@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from river import naive_bayes
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -186,6 +187,26 @@ def test_logistic_regression_is_raw_river_bit_for_bit(
         assert model.predict(data).probabilities == {
             label: pipeline.predict_proba_one(clean)[True] for label, pipeline in raw.items()
         }
+
+
+@pytest.mark.parametrize("kind", INPUT_KINDS)
+def test_naive_bayes_matches_raw_river(kind: str, make_multilabel_items: Any) -> None:
+    # Its probabilities skip River's logsumexp for the two-class closed form: equal up to
+    # rounding.
+    items = make_multilabel_items(kind, LABELS, 120, seed=6)
+    model = _model("naive_bayes", kind)
+    binary = naive_bayes.MultinomialNB if kind == "text" else naive_bayes.GaussianNB
+    raw = {label: build_front("naive_bayes", kind) | binary() for label in LABELS}
+    for data, labels in items[:100]:
+        model.learn(data, labels)
+        for label, pipeline in raw.items():
+            pipeline.learn_one(dict(data), label in labels)
+
+    for data, _ in items[100:]:
+        clean = {k: v for k, v in data.items() if v is not None}
+        expected = [pipeline.predict_proba_one(clean)[True] for pipeline in raw.values()]
+        got = list(model.predict(data).probabilities.values())
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 def test_rehearsal_is_replayed_bit_for_bit(make_multilabel_items: Any) -> None:
