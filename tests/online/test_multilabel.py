@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,6 +223,47 @@ def test_rehearsal_is_replayed_bit_for_bit(make_multilabel_items: Any) -> None:
         second.learn(data, labels)
 
     assert first.snapshot() == second.snapshot()
+
+
+_CHILD = """
+import hashlib, json, sys
+from streamloop.online import MultiLabelModel
+request = json.load(sys.stdin)
+digests = {}
+for preset, kind in request["cases"]:
+    model = MultiLabelModel(
+        labels=request["labels"], input_kind=kind, preset=preset, rehearsal=2, memory=10
+    )
+    for data, labels in request["items"][kind]:
+        model.learn(data, labels)
+    digests[preset + "/" + kind] = hashlib.sha256(model.snapshot()).hexdigest()
+json.dump(digests, sys.stdout)
+"""
+
+
+@pytest.mark.slow
+def test_snapshots_are_equal_across_processes(make_multilabel_items: Any) -> None:
+    request: dict[str, Any] = {
+        "labels": LABELS,
+        "cases": [case.values[0] for case in CASES],
+        "items": {kind: make_multilabel_items(kind, LABELS, 80) for kind in INPUT_KINDS},
+    }
+    digests = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _CHILD],
+                input=json.dumps(request),
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            ).stdout
+        )
+        for hash_seed in ("1", "2")
+    ]
+
+    assert digests[0] == digests[1]
+    assert len(digests[0]) == len(CASES)
 
 
 # Arguments and bad input.
