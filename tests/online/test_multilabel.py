@@ -29,6 +29,7 @@ from streamloop.online.multilabel import (
 )
 from streamloop.online.multilabel_metrics import MultiLabelMetrics
 from streamloop.online.multilabel_strategies import (
+    DEFAULT_MULTILABEL_STRATEGY,
     MULTILABEL_STRATEGIES,
     label_uncertainties,
     multilabel_uncertainty,
@@ -510,6 +511,15 @@ def test_the_combinations_differ_as_documented() -> None:
     assert multilabel_uncertainty("mean_margin", probabilities, half) == pytest.approx(1 / 3)
     assert multilabel_uncertainty("entropy", probabilities, half) == pytest.approx(1 / 3)
     assert label_uncertainties(probabilities, half) == [1.0, 0.0, 0.0]
+
+
+def test_random_scores_as_the_default_does() -> None:
+    probabilities, thresholds = [0.9, 0.6, 0.2], [0.5, 0.5, 0.3]
+
+    assert multilabel_uncertainty("random", probabilities, thresholds) == multilabel_uncertainty(
+        DEFAULT_MULTILABEL_STRATEGY, probabilities, thresholds
+    )
+    assert _model("naive_bayes", "text").strategy == DEFAULT_MULTILABEL_STRATEGY == "min_margin"
 
 
 def test_an_unknown_strategy_is_refused() -> None:
