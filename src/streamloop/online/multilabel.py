@@ -39,8 +39,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: The presets a multi-label model can use. ``adaptive_random_forest`` is left out: a forest
-#: per label multiplies a forest's cost (about a millisecond to learn a label, tens of
-#: milliseconds and megabytes to snapshot) by the number of labels.
+#: per label multiplies a forest's cost by the number of labels. Measured (BENCHMARKS.md,
+#: "Multi-label"): one 10-tree forest takes about 2 ms to predict and learn an item and 150 ms
+#: to snapshot after 600 items, so ten labels would take 20 ms a label set and 1.5 s a snapshot.
 MULTILABEL_PRESETS: tuple[str, ...] = ("logistic_regression", "naive_bayes", "hoeffding_tree")
 #: Pairs of a supported preset and an input kind that are refused all the same, and why. A
 #: Hoeffding tree splits a text's hashed word buckets only once one bucket's gain beats the
