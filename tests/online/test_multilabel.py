@@ -313,6 +313,8 @@ def test_invalid_arguments_are_refused(arguments: dict[str, Any], message: str) 
         (["bug", "bug"], "must not repeat"),
         (["bug", "feature"], "unknown label 'feature'"),
         (None, "list of labels"),
+        ([["bug"]], "must be strings"),
+        ([1], "must be strings"),
     ],
 )
 def test_bad_label_sets_are_refused_and_change_nothing(labels: Any, message: str) -> None:

@@ -350,6 +350,9 @@ class MultiLabelModel:
     def _label_set(self, labels: Sequence[str]) -> frozenset[str]:
         if isinstance(labels, str) or not isinstance(labels, Sequence | frozenset | set):
             raise ValueError(f"labels must be a list of labels, got {type(labels).__name__}")
+        for label in labels:
+            if not isinstance(label, str):
+                raise ValueError(f"labels must be strings, got {label!r}")
         given = frozenset(labels)
         if len(given) != len(labels):
             raise ValueError(f"labels must not repeat, got {list(labels)}")
