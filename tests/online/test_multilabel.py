@@ -418,10 +418,25 @@ def test_metrics_match_hand_computed_values() -> None:
     assert metrics.label_counts() == {"a": 2, "b": 1, "c": 1}
 
 
+def test_rolling_micro_f1_covers_the_latest_window() -> None:
+    metrics = MultiLabelMetrics(["a", "b"], window=2)
+    metrics.update(["a"], ["b"])  # all wrong: FP b, FN a
+    metrics.update(["a"], ["a"])
+    metrics.update(["a", "b"], ["a", "b"])
+
+    report = metrics.report()
+    assert report["rolling_micro_f1"] == 1.0
+    assert report["micro_f1"] == 6 / 8
+    assert report["window"] == 2
+    with pytest.raises(ValueError, match="window"):
+        MultiLabelMetrics(["a"], window=0)
+
+
 def test_metrics_before_any_label_are_undefined() -> None:
     report = MultiLabelMetrics(["a", "b"]).report()
 
     assert report["micro_f1"] is None
+    assert report["rolling_micro_f1"] is None
     assert report["macro_f1"] is None
     assert report["hamming_loss"] is None
     assert report["exact_match"] is None

@@ -134,6 +134,8 @@ class MultiLabelModel:
         Labels to their own threshold, in (0, 1); the others have `DEFAULT_THRESHOLD`.
     seed
         Seeds the model's random choices (rehearsal's draws).
+    window
+        How many of the latest label sets the rolling micro-F1 covers.
     rehearsal
         Earlier label sets re-learned after each new one, from a reservoir of ``memory``.
 
@@ -174,6 +176,7 @@ class MultiLabelModel:
         strategy: str = DEFAULT_MULTILABEL_STRATEGY,
         thresholds: Mapping[str, float] | None = None,
         seed: int = 0,
+        window: int = 200,
         rehearsal: int = 0,
         memory: int = 1000,
     ) -> None:
@@ -213,7 +216,7 @@ class MultiLabelModel:
         self._binaries: dict[str, Any] = {
             label: _binary(preset, input_kind) for label in self._labels
         }
-        self._metrics = MultiLabelMetrics(self._labels)
+        self._metrics = MultiLabelMetrics(self._labels, window)
         self._version = 0
         self._rehearsal = rehearsal
         self._memory_size = memory

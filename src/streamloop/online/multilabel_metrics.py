@@ -6,6 +6,7 @@ nothing is measured on data the model has already seen.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ class MultiLabelMetrics:
     ----------
     labels
         The project's labels, in the order reports list them.
+    window
+        How many of the latest label sets the rolling micro-F1 covers.
 
     Examples
     --------
@@ -37,8 +40,14 @@ class MultiLabelMetrics:
     (0.5, {'precision': 1.0, 'recall': 0.5, 'f1': 0.6666666666666666, 'support': 2})
     """
 
-    def __init__(self, labels: Sequence[str]) -> None:
+    def __init__(self, labels: Sequence[str], window: int = 200) -> None:
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
         self._labels = tuple(labels)
+        self._window = window
+        # Each latest item's (true positives, false positives, false negatives), and their sums.
+        self._recent: deque[tuple[int, int, int]] = deque()
+        self._recent_sums = [0, 0, 0]
         self._true_positives = dict.fromkeys(self._labels, 0)
         self._false_positives = dict.fromkeys(self._labels, 0)
         self._false_negatives = dict.fromkeys(self._labels, 0)
@@ -50,6 +59,11 @@ class MultiLabelMetrics:
     def labels(self) -> tuple[str, ...]:
         """The project's labels."""
         return self._labels
+
+    @property
+    def window(self) -> int:
+        """How many of the latest label sets the rolling micro-F1 covers."""
+        return self._window
 
     @property
     def labels_total(self) -> int:
@@ -79,6 +93,7 @@ class MultiLabelMetrics:
             self._wrong_labels += len(self._labels)
             for label in y_true:
                 self._false_negatives[label] += 1
+            self._roll(0, 0, len(set(y_true)))
             return
         truth, predicted = set(y_true), set(y_pred)
         self._exact += truth == predicted
@@ -89,6 +104,19 @@ class MultiLabelMetrics:
             self._false_positives[label] += 1
         for label in truth - predicted:
             self._false_negatives[label] += 1
+        self._roll(len(truth & predicted), len(predicted - truth), len(truth - predicted))
+
+    def _roll(self, tp: int, fp: int, fn: int) -> None:
+        sums = self._recent_sums
+        self._recent.append((tp, fp, fn))
+        sums[0] += tp
+        sums[1] += fp
+        sums[2] += fn
+        if len(self._recent) > self._window:
+            old_tp, old_fp, old_fn = self._recent.popleft()
+            sums[0] -= old_tp
+            sums[1] -= old_fp
+            sums[2] -= old_fn
 
     def report(self) -> dict[str, Any]:
         """Summarise the metrics; undefined values (such as before any label) are ``None``.
@@ -96,7 +124,8 @@ class MultiLabelMetrics:
         Returns
         -------
         dict
-            ``labels_total``; ``micro_f1`` (over every label's counts pooled); ``macro_f1``
+            ``labels_total``; ``micro_f1`` (over every label's counts pooled);
+            ``rolling_micro_f1``, the same over the latest ``window`` label sets; ``macro_f1``
             (the mean of the per-label F1 of the labels that were given or predicted at least
             once; the others have no F1); ``hamming_loss`` (the share of item-label pairs
             wrong); ``exact_match`` (the share of items whose set was predicted exactly); and
@@ -117,6 +146,8 @@ class MultiLabelMetrics:
         return {
             "labels_total": self._total,
             "micro_f1": _f1(tp, fp, fn),
+            "rolling_micro_f1": _f1(*self._recent_sums),
+            "window": self._window,
             "macro_f1": sum(f1s) / len(f1s) if f1s else None,
             "hamming_loss": self._wrong_labels / cells if cells else None,
             "exact_match": self._exact / self._total if self._total else None,
