@@ -71,3 +71,46 @@ def make_items() -> MakeItems:
         return _tabular_items(labels, n, seed)
 
     return make
+
+
+MultiItem = tuple[dict[str, Any], list[str]]
+
+
+def _multilabel_items(input_kind: str, labels: Sequence[str], n: int, seed: int) -> list[MultiItem]:
+    rng = random.Random(seed)
+    items: list[MultiItem] = []
+    for _ in range(n):
+        # Each label applies on its own, to about a third of the items; some items get none.
+        given = [label for label in labels if rng.random() < 0.35]
+        if input_kind == "text":
+            words = [
+                f"{rng.choice(given)}{rng.choice(_SUFFIXES)}"
+                if given and rng.random() < 0.6
+                else rng.choice(_FILLER)
+                for _ in range(rng.randint(4, 12))
+            ]
+            items.append(({"text": " ".join(words).capitalize() + "."}, given))
+        else:
+            data: dict[str, Any] = {
+                f"x_{label}": rng.gauss(2.5 if label in given else 0.0, 1.0) for label in labels
+            }
+            data["noise"] = rng.random()
+            data["colour"] = rng.choice(_COLOURS)
+            data["comment"] = None if rng.random() < 0.5 else "seen"
+            items.append((data, given))
+    return items
+
+
+@pytest.fixture(scope="session")
+def make_multilabel_items() -> Callable[..., list[MultiItem]]:
+    """Make ``n`` items of an input kind, each with the set of labels that apply (maybe none).
+
+    Text items mix filler words with topic words of their labels; tabular items have one
+    number per label, raised when the label applies, plus noise, a colour and a field that is
+    often missing.
+    """
+
+    def make(input_kind: str, labels: Sequence[str], n: int, *, seed: int = 0) -> list[MultiItem]:
+        return _multilabel_items(input_kind, labels, n, seed)
+
+    return make

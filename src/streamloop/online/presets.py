@@ -12,7 +12,7 @@ from river import forest, linear_model, multiclass, naive_bayes, optim, tree
 
 from streamloop.online import features
 
-__all__ = ["INPUT_KINDS", "PRESETS", "Classifier", "build_pipeline"]
+__all__ = ["INPUT_KINDS", "PRESETS", "Classifier", "build_front", "build_pipeline", "logistic"]
 
 PRESETS: tuple[str, ...] = (
     "logistic_regression",
@@ -98,6 +98,24 @@ def build_pipeline(preset: str, input_kind: str, *, seed: int = 0) -> Any:
     return _front(preset, input_kind) | _classifier(preset, input_kind, seed)
 
 
+def build_front(preset: str, input_kind: str) -> Any:
+    """The untrained feature front of `build_pipeline`'s pipeline, alone.
+
+    Examples
+    --------
+    >>> type(build_front("logistic_regression", "text")).__name__
+    'OrderedTFIDF'
+    """
+    return _front(preset, input_kind)
+
+
+def logistic(input_kind: str) -> Any:
+    """The binary logistic regression of the ``logistic_regression`` preset."""
+    if input_kind == "text":
+        return linear_model.LogisticRegression(optimizer=optim.SGD(_TEXT_LEARNING_RATE))
+    return linear_model.LogisticRegression()
+
+
 def _front(preset: str, input_kind: str) -> Any:
     if input_kind == "tabular":
         return features.tabular_front()
@@ -110,12 +128,8 @@ def _front(preset: str, input_kind: str) -> Any:
 
 def _classifier(preset: str, input_kind: str, seed: int) -> Any:
     if preset == "logistic_regression":
-        if input_kind == "text":
-            binary = linear_model.LogisticRegression(optimizer=optim.SGD(_TEXT_LEARNING_RATE))
-        else:
-            binary = linear_model.LogisticRegression()
         # One binary model per label handles any number of labels, two included.
-        return multiclass.OneVsRestClassifier(binary)
+        return multiclass.OneVsRestClassifier(logistic(input_kind))
     if preset == "naive_bayes":
         if input_kind == "text":
             return naive_bayes.MultinomialNB()  # type: ignore[no-untyped-call]

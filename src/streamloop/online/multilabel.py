@@ -1,0 +1,472 @@
+"""A multi-label project's online model: one binary classifier per label on a shared front.
+
+Binary relevance: each label gets its own River binary classifier, which learns from every
+item whether that label applies, so each label has its own probability and none of them sum
+to anything. The feature front (the same vectoriser or tabular front as the single-label
+preset) is shared: it learns each item once, whatever the number of labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from river import naive_bayes, tree
+
+from streamloop.online import snapshot
+from streamloop.online.inputs import model_input
+from streamloop.online.multilabel_metrics import MultiLabelMetrics
+from streamloop.online.multilabel_strategies import (
+    DEFAULT_MULTILABEL_STRATEGY,
+    MULTILABEL_STRATEGIES,
+    multilabel_uncertainty,
+)
+from streamloop.online.presets import INPUT_KINDS, PRESETS, build_front, logistic
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "MULTILABEL_PRESETS",
+    "UNSUPPORTED_PAIRS",
+    "MultiLabelLearned",
+    "MultiLabelModel",
+    "MultiLabelPrediction",
+]
+
+log = logging.getLogger(__name__)
+
+#: The presets a multi-label model can use. ``adaptive_random_forest`` is left out: a forest
+#: per label multiplies a forest's cost by the number of labels. Measured (BENCHMARKS.md,
+#: "Multi-label"): one 10-tree forest takes about 2 ms to predict and learn an item and 150 ms
+#: to snapshot after 600 items, so ten labels would take 20 ms a label set and 1.5 s a snapshot.
+MULTILABEL_PRESETS: tuple[str, ...] = ("logistic_regression", "naive_bayes", "hoeffding_tree")
+#: Pairs of a supported preset and an input kind that are refused all the same, and why. A
+#: Hoeffding tree splits a text's hashed word buckets only once one bucket's gain beats the
+#: others' by its Hoeffding bound: with each label's words spread over many buckets, the first
+#: split came after about 3,300 items in our tests. Until then each label's tree predicts its
+#: base rate for every item, which is useless to route by.
+UNSUPPORTED_PAIRS: dict[tuple[str, str], str] = {
+    ("hoeffding_tree", "text"): (
+        "a Hoeffding tree per label learns nothing from text in its first few thousand labels"
+    ),
+}
+#: A label is predicted when its probability is above its threshold.
+DEFAULT_THRESHOLD = 0.5
+#: What a label's probability is when its classifier cannot say: a blind guess.
+_UNSURE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class MultiLabelPrediction:
+    """What a multi-label model made of one item.
+
+    Attributes
+    ----------
+    labels
+        The labels predicted to apply (each above its threshold), in the project's order; empty
+        when none does, ``None`` when the model has nothing to go on yet.
+    probabilities
+        Every project label, in the project's order, to the probability that it applies; each
+        is in [0, 1] and they need not sum to 1.
+    uncertainty
+        How unsure the prediction is, in [0, 1], by the project's strategy.
+    model_version
+        The version that made the prediction: how many label sets it had learned.
+    """
+
+    labels: tuple[str, ...] | None
+    probabilities: dict[str, float]
+    uncertainty: float
+    model_version: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The prediction as the contract gives it (events, ``/predict``)."""
+        return {
+            "labels": None if self.labels is None else list(self.labels),
+            "probabilities": self.probabilities,
+            "uncertainty": self.uncertainty,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MultiLabelLearned:
+    """The outcome of learning one item's label set.
+
+    Attributes
+    ----------
+    predicted
+        The set the model predicted for the item just before learning it (``None``: no
+        prediction yet).
+    correct
+        Whether that set was exactly the one given.
+    model_version
+        The first version that includes this label set.
+    """
+
+    predicted: tuple[str, ...] | None
+    correct: bool
+    model_version: int
+
+
+class MultiLabelModel:
+    """A multi-label project's model: a feature front, a binary classifier per label, its
+    prequential metrics and its version.
+
+    The version counts the label sets learned (an empty set counts), so version 0 is
+    untrained. Learning is prequential: each item is predicted first, the prediction is scored
+    against the label set, and only then is the set learned.
+
+    Parameters
+    ----------
+    labels
+        The project's labels (one or more, distinct), in the order reports list them.
+    input_kind
+        One of `INPUT_KINDS`.
+    preset
+        One of `MULTILABEL_PRESETS`, except the pairs in `UNSUPPORTED_PAIRS`.
+    strategy
+        One of `MULTILABEL_STRATEGIES`: how `MultiLabelPrediction.uncertainty` is scored.
+    thresholds
+        Labels to their own threshold, in (0, 1); the others have `DEFAULT_THRESHOLD`.
+    seed
+        Seeds the model's random choices (rehearsal's draws).
+    window
+        How many of the latest label sets the rolling micro-F1 covers.
+    rehearsal
+        Earlier label sets re-learned after each new one, from a reservoir of ``memory``.
+
+    Raises
+    ------
+    ValueError
+        If any argument is invalid; a preset other than `MULTILABEL_PRESETS`, or a pair in
+        `UNSUPPORTED_PAIRS`, is refused.
+
+    Examples
+    --------
+    >>> model = MultiLabelModel(
+    ...     labels=["bug", "billing", "ui"], input_kind="text", preset="naive_bayes"
+    ... )
+    >>> model.predict({"text": "app crashes"}).labels is None
+    True
+    >>> model.learn({"text": "the app crashes on start"}, ["bug"])
+    MultiLabelLearned(predicted=None, correct=False, model_version=1)
+    >>> model.learn({"text": "charged twice, and the button is hidden"}, ["billing", "ui"])
+    MultiLabelLearned(predicted=('bug',), correct=False, model_version=2)
+    >>> _ = model.learn({"text": "thanks, all good"}, [])  # none applies
+    >>> _ = model.learn({"text": "app crashes when charged"}, ["bug", "billing"])
+    >>> after = model.predict({"text": "charged twice"})
+    >>> after.labels, round(after.probabilities["billing"], 2)
+    (('billing', 'ui'), 0.82)
+    >>> model.predict({"text": "app crashes"}).labels
+    ('bug',)
+    >>> MultiLabelModel.restore(model.snapshot()).version
+    4
+    """
+
+    def __init__(
+        self,
+        *,
+        labels: Sequence[str],
+        input_kind: str,
+        preset: str,
+        strategy: str = DEFAULT_MULTILABEL_STRATEGY,
+        thresholds: Mapping[str, float] | None = None,
+        seed: int = 0,
+        window: int = 200,
+        rehearsal: int = 0,
+        memory: int = 1000,
+    ) -> None:
+        if isinstance(labels, str) or not all(isinstance(label, str) for label in labels):
+            raise ValueError("labels must be a sequence of strings")
+        if len(set(labels)) != len(labels) or not labels:
+            raise ValueError(f"labels must be one or more distinct strings, got {list(labels)}")
+        if preset not in MULTILABEL_PRESETS:
+            known = "a preset" if preset in PRESETS else "an unknown preset"
+            raise ValueError(
+                f"{preset!r} is {known} that multi-label projects do not support; expected one "
+                f"of: {', '.join(MULTILABEL_PRESETS)}"
+            )
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(
+                f"unknown input kind {input_kind!r}; expected one of: {', '.join(INPUT_KINDS)}"
+            )
+        why = UNSUPPORTED_PAIRS.get((preset, input_kind))
+        if why is not None:
+            raise ValueError(
+                f"multi-label projects do not support {preset!r} with {input_kind} items: {why}"
+            )
+        if strategy not in MULTILABEL_STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {strategy!r}; expected one of: "
+                f"{', '.join(MULTILABEL_STRATEGIES)}"
+            )
+        if rehearsal < 0 or memory < 1:
+            raise ValueError(f"rehearsal must be 0 or more and memory 1 or more, got {rehearsal}")
+        self._labels = tuple(labels)
+        self._thresholds = _thresholds(self._labels, thresholds or {})
+        self._input_kind = input_kind
+        self._preset = preset
+        self._strategy = strategy
+        self._seed = seed
+        self._front: Any = build_front(preset, input_kind)
+        self._binaries: dict[str, Any] = {
+            label: _binary(preset, input_kind) for label in self._labels
+        }
+        self._metrics = MultiLabelMetrics(self._labels, window)
+        self._version = 0
+        self._rehearsal = rehearsal
+        self._memory_size = memory
+        self._memory: list[tuple[dict[str, Any], frozenset[str]]] = []
+        self._memory_seen = 0
+        self._rng = random.Random(seed)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The project's labels, in order."""
+        return self._labels
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Every label to its threshold, in the project's order."""
+        return dict(zip(self._labels, self._thresholds, strict=True))
+
+    @property
+    def version(self) -> int:
+        """How many label sets the model has learned; 0 means untrained."""
+        return self._version
+
+    def advance_to(self, version: int) -> None:
+        """Count versions on from ``version`` (see `OnlineModel.advance_to`)."""
+        if version < self._version:
+            raise ValueError(f"version {version} is behind this model's {self._version}")
+        self._version = version
+
+    @property
+    def metrics(self) -> MultiLabelMetrics:
+        """The prequential metrics of every label set learned."""
+        return self._metrics
+
+    @property
+    def input_kind(self) -> str:
+        """The kind of item data the model reads."""
+        return self._input_kind
+
+    @property
+    def preset(self) -> str:
+        """The preset the front and the classifiers were built from."""
+        return self._preset
+
+    @property
+    def strategy(self) -> str:
+        """The uncertainty strategy of the project."""
+        return self._strategy
+
+    @property
+    def seed(self) -> int:
+        """The seed the model was built with."""
+        return self._seed
+
+    def predict(self, data: Mapping[str, Any]) -> MultiLabelPrediction:
+        """Predict one item without changing the model.
+
+        Raises
+        ------
+        ValueError
+            If the data does not fit the model's input kind.
+        """
+        return self._predict(model_input(self._input_kind, data))
+
+    def predict_many(self, rows: Sequence[Mapping[str, Any]]) -> list[MultiLabelPrediction]:
+        """Predict several items; the same as `predict` on each.
+
+        Raises
+        ------
+        ValueError
+            If any row does not fit the model's input kind; then nothing is returned.
+        """
+        inputs = [model_input(self._input_kind, data) for data in rows]
+        return [self._predict(x) for x in inputs]
+
+    def features(self, data: Mapping[str, Any]) -> dict[Any, float]:
+        """The item as the classifiers see it: the front's features, without predicting."""
+        transformed: dict[Any, float] = self._front.transform_one(
+            model_input(self._input_kind, data)
+        )
+        return transformed
+
+    def learn(
+        self, data: Mapping[str, Any], labels: Sequence[str], *, correction: bool = False
+    ) -> MultiLabelLearned:
+        """Test the model on one item's label set, then teach it the set.
+
+        ``labels`` are the labels that apply (none: an empty sequence). A ``correction``
+        relabels an item the model has already learned: it is learned, but not tested.
+
+        Raises
+        ------
+        ValueError
+            If a label is not one of the project's or is repeated, or the data does not fit;
+            the model is then left unchanged.
+        """
+        given = self._label_set(labels)
+        x = model_input(self._input_kind, data)
+        prediction = self._predict(x)
+        if not correction:
+            self._metrics.update(given, prediction.labels)
+        self._teach(x, given, rehearse=not correction)
+        self._version += 1
+        return MultiLabelLearned(
+            predicted=prediction.labels,
+            correct=prediction.labels is not None and set(prediction.labels) == given,
+            model_version=self._version,
+        )
+
+    def snapshot(self) -> bytes:
+        """Serialise the whole model: front, classifiers, metrics and version.
+
+        Models with equal arguments and equal learning histories give equal bytes, in any
+        process.
+        """
+        return snapshot.dumps(self)
+
+    @classmethod
+    def restore(cls, blob: bytes) -> MultiLabelModel:
+        """Rebuild a model from `snapshot` bytes; only pass blobs this project wrote.
+
+        Raises
+        ------
+        ValueError
+            If the blob is not a multi-label model snapshot.
+        """
+        try:
+            model = snapshot.loads(blob)
+        except Exception as error:
+            raise ValueError("not a readable model snapshot") from error
+        if not isinstance(model, cls):
+            raise ValueError(f"snapshot holds a {type(model).__name__}, not a multi-label model")
+        return model
+
+    def _label_set(self, labels: Sequence[str]) -> frozenset[str]:
+        if isinstance(labels, str) or not isinstance(labels, Sequence | frozenset | set):
+            raise ValueError(f"labels must be a list of labels, got {type(labels).__name__}")
+        for label in labels:
+            if not isinstance(label, str):
+                raise ValueError(f"labels must be strings, got {label!r}")
+        given = frozenset(labels)
+        if len(given) != len(labels):
+            raise ValueError(f"labels must not repeat, got {list(labels)}")
+        unknown = [label for label in labels if label not in self._binaries]
+        if unknown:
+            raise ValueError(f"unknown label {unknown[0]!r}; expected some of: {self._labels}")
+        return given
+
+    def _teach(self, x: dict[str, Any], labels: frozenset[str], *, rehearse: bool) -> None:
+        try:
+            self._learn_one(x, labels)
+            if self._rehearsal and rehearse:
+                self._rehearse(x, labels)
+        except ArithmeticError:
+            # As `OnlineModel._teach`: the set is counted all the same, so versions keep
+            # matching the store, and a replay fails the same way.
+            log.exception(
+                "model version %d: an estimator failed to learn a label set", self._version
+            )
+
+    def _learn_one(self, x: dict[str, Any], labels: frozenset[str]) -> None:
+        # As a River pipeline does: the front learns the item, then passes it on transformed.
+        self._front.learn_one(x)
+        features = self._front.transform_one(x)
+        for label, binary in self._binaries.items():
+            binary.learn_one(features, label in labels)
+
+    def _rehearse(self, x: dict[str, Any], labels: frozenset[str]) -> None:
+        for _ in range(min(self._rehearsal, len(self._memory))):
+            old_x, old_labels = self._memory[self._rng.randrange(len(self._memory))]
+            self._learn_one(old_x, old_labels)
+        # Reservoir sampling: every label set learned so far is equally likely to be kept.
+        self._memory_seen += 1
+        if len(self._memory) < self._memory_size:
+            self._memory.append((x, labels))
+        else:
+            slot = self._rng.randrange(self._memory_seen)
+            if slot < self._memory_size:
+                self._memory[slot] = (x, labels)
+
+    def _predict(self, x: dict[str, Any]) -> MultiLabelPrediction:
+        # An untrained model has nothing to say (and asking would build caches, see
+        # `OnlineModel._predict`).
+        if not self._version:
+            return MultiLabelPrediction(
+                labels=None,
+                probabilities=dict.fromkeys(self._labels, _UNSURE),
+                uncertainty=1.0,
+                model_version=0,
+            )
+        features = self._front.transform_one(x)
+        probabilities = [_probability(binary, features) for binary in self._binaries.values()]
+        return MultiLabelPrediction(
+            labels=tuple(
+                label
+                for label, p, t in zip(self._labels, probabilities, self._thresholds, strict=True)
+                if p > t
+            ),
+            probabilities=dict(zip(self._labels, probabilities, strict=True)),
+            uncertainty=multilabel_uncertainty(self._strategy, probabilities, self._thresholds),
+            model_version=self._version,
+        )
+
+
+def _probability(binary: Any, features: dict[Any, float]) -> float:
+    try:
+        if isinstance(binary, naive_bayes.base.BaseNB):
+            # River annotates it as a float; it is a dict of class to log-likelihood.
+            likelihoods = cast("dict[Any, float]", binary.joint_log_likelihood(features))
+            p = _naive_bayes_probability(likelihoods)
+        else:
+            p = float(binary.predict_proba_one(features).get(True, 0.0))
+    except ArithmeticError:
+        # Such as multinomial naive Bayes before it has learned a text with a word: unsure.
+        return _UNSURE
+    if p >= 1.0:
+        return 1.0
+    # Negative or NaN from a misbehaving estimator counts as 0 ("p > 0" is False for NaN).
+    return p if p > 0.0 else 0.0
+
+
+def _naive_bayes_probability(log_likelihoods: Mapping[Any, float]) -> float:
+    # River's `predict_proba_one` normalises through SciPy's logsumexp, which costs about
+    # 200 µs a call; with two classes the normalised probability is a logistic function of
+    # the difference of their log-likelihoods (equal up to rounding).
+    if True not in log_likelihoods:
+        return 0.0 if log_likelihoods else _UNSURE
+    if False not in log_likelihoods:
+        return 1.0
+    gap = log_likelihoods[False] - log_likelihoods[True]
+    if gap > 0.0:
+        odds = math.exp(-gap)
+        return odds / (1.0 + odds)
+    return 1.0 / (1.0 + math.exp(gap))
+
+
+def _binary(preset: str, input_kind: str) -> Any:
+    if preset == "logistic_regression":
+        return logistic(input_kind)
+    if preset == "naive_bayes":
+        if input_kind == "text":
+            return naive_bayes.MultinomialNB()  # type: ignore[no-untyped-call]
+        return naive_bayes.GaussianNB()  # type: ignore[no-untyped-call]
+    return tree.HoeffdingTreeClassifier()
+
+
+def _thresholds(labels: tuple[str, ...], given: Mapping[str, float]) -> tuple[float, ...]:
+    for label, threshold in given.items():
+        if label not in labels:
+            raise ValueError(f"threshold for unknown label {label!r}; expected one of: {labels}")
+        # NaN fails the comparison too.
+        if not (isinstance(threshold, float | int) and 0.0 < threshold < 1.0):
+            raise ValueError(f"threshold of {label!r} must be between 0 and 1, got {threshold!r}")
+    return tuple(float(given.get(label, DEFAULT_THRESHOLD)) for label in labels)
