@@ -377,7 +377,7 @@ class Leasing:
         return lease
 
     def overlap_resync(
-        self, stored: Sequence[tuple[ItemRecord, list[str]]], known: set[int]
+        self, stored: Sequence[tuple[ItemRecord, list[str]]], known: set[int], mark: int
     ) -> None:
         """The overlapped items the shared store says wait, with who labelled them: new ones
         are taken in; those of ``known`` (here before the store was read) that are done
@@ -386,7 +386,10 @@ class Leasing:
         for item_id in known - waiting:
             if item_id not in self._overlap_leases:
                 self.overlap.remove(item_id)
+        done = self.overlap.done_since(mark)
         for item, annotators in stored:
+            if item.id in done:
+                continue  # labelled here since the store was read
             if item.id in self.overlap:
                 for annotator in annotators:
                     self.overlap.get(item.id).seen_by.add(annotator)  # type: ignore[union-attr]

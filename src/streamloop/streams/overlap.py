@@ -11,6 +11,7 @@ time, as any item; nobody is told an item is overlapped or sees another's label.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,9 @@ from streamloop.store import ProjectRecord
 from streamloop.streams.queue import QueuedItem
 
 __all__ = ["OverlapPool", "Waiting", "wanted"]
+
+#: How many items that left the pool are remembered (see `OverlapPool.done`).
+_DONE_KEPT = 1000
 
 
 def wanted(record: ProjectRecord, item_id: int) -> int:
@@ -54,6 +58,10 @@ class OverlapPool:
 
     def __init__(self) -> None:
         self._items: dict[int, Waiting] = {}
+        #: The latest items that left the pool done: a store read older than their last label
+        #: (another process's resync) must not bring them back.
+        self.done: deque[int] = deque(maxlen=_DONE_KEPT)
+        self.done_total = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -94,7 +102,16 @@ class OverlapPool:
             waiting.holder = None
 
     def remove(self, item_id: int) -> Waiting | None:
-        return self._items.pop(item_id, None)
+        waiting = self._items.pop(item_id, None)
+        if waiting is not None:
+            self.done.append(item_id)
+            self.done_total += 1
+        return waiting
+
+    def done_since(self, mark: int) -> set[int]:
+        """The items that left the pool since ``mark`` (an earlier ``done_total``)."""
+        since = self.done_total - mark
+        return set(list(self.done)[-since:]) if since else set()
 
     def event_ids(self) -> dict[str, int]:
         return {w.item.event_id: item_id for item_id, w in self._items.items()}

@@ -191,12 +191,14 @@ class ProjectRuntime:
         process, or a quarantine, moved some)."""
         # Only what was here before a read may leave for not being in it: what came in while
         # the store was read is newer than the read.
+        # Nor may what left it while the store was read come back from that read.
         known = set(self.leasing.overlap.event_ids().values())
+        mark = self.leasing.overlap.done_total
         overlapping = await self.store.run(self.store.overlapping, self.record.id)
-        self.leasing.overlap_resync(overlapping, known)
-        known = self.review.item_ids()
+        self.leasing.overlap_resync(overlapping, known, mark)
+        known, mark = self.review.item_ids(), self.review.mark()
         in_review = await self.store.run(self.store.review_items, self.record.id)
-        self.review.resync(in_review, known)
+        self.review.resync(in_review, known, mark)
 
     @property
     def queue(self) -> RoutingQueue:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,10 @@ class ReviewDesk:
         self._items: dict[int, _Desk] = {}
         # Items sent to review whose labels are still being read from the store.
         self._coming: set[int] = set()
+        # Items settled here, in order: a store read begun before one was settled must not
+        # bring it back (`mark`, `resync`).
+        self._settled: deque[int] = deque(maxlen=1000)
+        self._settled_total = 0
         self._sessions: dict[str, ReviewSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
 
@@ -93,7 +98,11 @@ class ReviewDesk:
     def item_ids(self) -> set[int]:
         return set(self._items)
 
-    def resync(self, stored: Sequence[ReviewRecord], known: set[int]) -> None:
+    def mark(self) -> int:
+        """Where the settled items stand, before a store read (`resync`)."""
+        return self._settled_total
+
+    def resync(self, stored: Sequence[ReviewRecord], known: set[int], mark: int) -> None:
         """The items the shared store says are in review: new ones come in; those of
         ``known`` (here before the store was read) settled elsewhere, held by nobody here,
         leave."""
@@ -102,7 +111,15 @@ class ReviewDesk:
             desk = self._items.get(item_id)
             if desk is not None and desk.holder is None:
                 del self._items[item_id]
-        self.add([record for record in stored if record.item_id not in self._items])
+        since = self._settled_total - mark
+        settled = set(list(self._settled)[-since:]) if since else set()
+        self.add(
+            [
+                record
+                for record in stored
+                if record.item_id not in self._items and record.item_id not in settled
+            ]
+        )
 
     def join(self, session: ReviewSession) -> None:
         self._sessions[session.holder] = session
@@ -150,6 +167,8 @@ class ReviewDesk:
         """A reviewer's outcome for the item is stored: it leaves the desk."""
         desk = self._items.pop(item_id, None)
         self._coming.discard(item_id)
+        self._settled.append(item_id)
+        self._settled_total += 1
         self._cancel_timer(item_id)
         if desk is not None and desk.holder is not None:
             session = self._sessions.get(desk.holder)
