@@ -617,14 +617,16 @@ class ProjectRuntime:
     def on_learned(self, outcomes: Sequence[LabelOutcome]) -> None:
         """Labels were stored and learned: take their items out, end their leases."""
         now = time.monotonic()
-        learned = False
+        learned = stored = False
         to_review: list[int] = []
         for outcome in outcomes:
             item_id = outcome.item_id
             if outcome.error is not None or outcome.duplicate or item_id is None:
                 continue
-            learned = learned or outcome.learned
-            self._label_times.append(now)
+            stored = True
+            if outcome.learned:
+                learned = True
+                self._label_times.append(now)
             label = outcome.label
             by = label.annotator if label.source == "annotator" else None
             status = outcome.item_status
@@ -649,16 +651,16 @@ class ProjectRuntime:
                 to_review.append(item_id)
         if to_review:
             self._to_review(to_review)
-        if learned or to_review:
+        if learned:
             self._answer_drift()
             for listener in self.model_listeners:
                 listener()
+        if stored:  # a label recorded only changes the figures too (agreement, overlap)
             self._changed()
 
     def _to_review(self, item_ids: list[int]) -> None:
         """Put items whose annotators disagreed in the review desk, with their labels (read
         from the store, off the event loop)."""
-
         for item_id in item_ids:
             self.review.coming(item_id)
 
