@@ -390,9 +390,9 @@ class Leasing:
         for item, annotators in stored:
             if item.id in done:
                 continue  # labelled here since the store was read
-            if item.id in self.overlap:
-                for annotator in annotators:
-                    self.overlap.get(item.id).seen_by.add(annotator)  # type: ignore[union-attr]
+            here = self.overlap.get(item.id)
+            if here is not None:
+                here.seen_by.update(annotators)
             else:
                 queued = QueuedItem(item.id, item.event_id, item.data, item.uncertainty)
                 self.overlap.add(queued, item.wanted, annotators)
