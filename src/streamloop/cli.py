@@ -330,6 +330,7 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         print(f"  home:       {base}/", flush=True)
         print(f"  annotate:   {base}/static/annotate.html", flush=True)
         print(f"  dashboard:  {base}/static/dashboard.html", flush=True)
+        print(f"  review:     {base}/static/review.html", flush=True)
         print(f"  API:        {base}/api/projects", flush=True)
         keyring = keyring_of(app)
         auth = "on (API tokens)" if keyring.enabled else "off (loopback, no tokens)"
