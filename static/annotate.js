@@ -3,7 +3,7 @@
 // label waits in an outbox (kept in localStorage too) until its ack, and the outbox is sent
 // again, with the original label_ids, after each reconnect. A label is one deliberate act: its
 // number key, or a click; Space and Enter never label, so a stray key teaches the model nothing.
-import { $, api, backoff, el, reconnecting, renderData, setStatus } from "/static/lib.js";
+import { $, backoff, el, join, reconnecting, renderData, setStatus } from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
 const project = params.get("project");
@@ -308,20 +308,6 @@ $("resume").addEventListener("click", resume);
 
 // -- arriving: by a link that carries project and annotator, or through the form -------------
 
-async function join() {
-  $("join").hidden = false;
-  const { projects } = await api("/api/projects");
-  $("join-project").replaceChildren(...projects.map((p) => el("option", { value: p.name }, p.name)));
-  if (project) $("join-project").value = project;
-  $("join-name").value = annotator ?? localStorage.getItem("streamloop:name") ?? "";
-  $("join-name").focus();
-  $("join").addEventListener("submit", (event) => {
-    event.preventDefault();
-    localStorage.setItem("streamloop:name", $("join-name").value);
-    const next = new URLSearchParams({ project: $("join-project").value, annotator: $("join-name").value });
-    location.search = next.toString();
-  });
-}
 
 if (project && annotator) {
   $("project").textContent = project;
@@ -332,5 +318,5 @@ if (project && annotator) {
   connect();
 } else {
   setStatus("offline", "not connected");
-  join();
+  join(project, annotator, "annotator");
 }

@@ -155,3 +155,20 @@ export function reconnecting(path, { connectedText = "connected", opened, messag
   };
   return send;
 }
+
+// The join form of the annotate and review pages: pick a project and say who you are; the
+// page reloads with both in its address (`?project=P&<role>=NAME`).
+export async function join(project, name, role) {
+  $("join").hidden = false;
+  const { projects } = await api("/api/projects");
+  $("join-project").replaceChildren(...projects.map((p) => el("option", { value: p.name }, p.name)));
+  if (project) $("join-project").value = project;
+  $("join-name").value = name ?? localStorage.getItem("streamloop:name") ?? "";
+  $("join-name").focus();
+  $("join").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem("streamloop:name", $("join-name").value);
+    const next = new URLSearchParams({ project: $("join-project").value, [role]: $("join-name").value });
+    location.search = next.toString();
+  });
+}

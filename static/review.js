@@ -4,7 +4,7 @@
 // the item from now on. As on the annotator app, a choice is one deliberate act (its number
 // key, or a click), and one waiting for its ack is sent again, with its label_id, after a
 // reconnect.
-import { $, api, backoff, el, reconnecting, renderData, setStatus } from "/static/lib.js";
+import { $, backoff, el, join, reconnecting, renderData, setStatus } from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
 const project = params.get("project");
@@ -261,20 +261,6 @@ $("resume").addEventListener("click", resume);
 
 // -- arriving: by a link that carries project and reviewer, or through the form -------------
 
-async function join() {
-  $("join").hidden = false;
-  const { projects } = await api("/api/projects");
-  $("join-project").replaceChildren(...projects.map((p) => el("option", { value: p.name }, p.name)));
-  if (project) $("join-project").value = project;
-  $("join-name").value = reviewer ?? localStorage.getItem("streamloop:name") ?? "";
-  $("join-name").focus();
-  $("join").addEventListener("submit", (event) => {
-    event.preventDefault();
-    localStorage.setItem("streamloop:name", $("join-name").value);
-    const next = new URLSearchParams({ project: $("join-project").value, reviewer: $("join-name").value });
-    location.search = next.toString();
-  });
-}
 
 if (project && reviewer) {
   $("project").textContent = project;
@@ -287,5 +273,5 @@ if (project && reviewer) {
   connect();
 } else {
   setStatus("offline", "not connected");
-  join();
+  join(project, reviewer, "reviewer");
 }
