@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamloop.online import snapshot
+from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
-from streamloop.online.estimate import RandomSampleAccuracy, prediction_powered
+from streamloop.online.estimate import prediction_powered
 from streamloop.online.features import OneHot, ReadOnlyScaler, SelectValues, batchable
-from streamloop.online.history import AnnotatorStats, Curve
 from streamloop.online.inputs import model_input
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.presets import Classifier, build_pipeline
@@ -93,7 +91,7 @@ class Learned:
     model_version: int
 
 
-class OnlineModel:
+class OnlineModel(ModelBase):
     """A project's model: a River pipeline, its prequential metrics and its version.
 
     The version counts the labels learned, so version 0 is untrained. Learning is
@@ -160,26 +158,16 @@ class OnlineModel:
                 f"unknown strategy {strategy!r}; expected one of: {', '.join(STRATEGIES)}"
             )
         self._pipeline: Classifier = build_pipeline(preset, input_kind, seed=seed)
-        self._labels = tuple(labels)
-        self._input_kind = input_kind
-        self._preset = preset
-        self._strategy = strategy
-        self._seed = seed
+        self._start(
+            labels=tuple(labels),
+            input_kind=input_kind,
+            preset=preset,
+            strategy=strategy,
+            seed=seed,
+            rehearsal=rehearsal,
+            memory=memory,
+        )
         self._metrics = PrequentialMetrics(self._labels, window)
-        self._sampled = RandomSampleAccuracy()
-        self._version = 0
-        self._curve = Curve()
-        self._unbiased_curve = Curve()
-        self._annotators = AnnotatorStats()
-        # Rehearsal: after each new label, re-learn a few earlier ones drawn from a bounded
-        # reservoir, so an SGD model fed only hard, boundary items does not forget the rest.
-        # Its random draws are seeded and pickled with the model: replays stay bit for bit.
-        self._rehearsal = rehearsal
-        self._memory_size = memory
-        self._memory: list[tuple[dict[str, Any], str]] = []
-        self._memory_seen = 0
-        self._rng = random.Random(seed)
-        self._drift = DriftMonitor()
         # Cross-fitting: shadow k never learns the random draws of fold k (draw n is in fold
         # n % shadows), and keeps them, numbered, to score them as a model as current as this
         # one would score items it never saw.
@@ -205,46 +193,9 @@ class OnlineModel:
         self._warning_draw = 0  # the draw count when the latest warning began
 
     @property
-    def labels(self) -> tuple[str, ...]:
-        """The project's labels, in order."""
-        return self._labels
-
-    @property
-    def version(self) -> int:
-        """How many labels the model has learned; 0 means untrained."""
-        return self._version
-
-    def advance_to(self, version: int) -> None:
-        """Count versions on from ``version``: a model rebuilt from fewer labels (an annotator's
-        taken out) replaces one that counted further, and versions only ever grow."""
-        if version < self._version:
-            raise ValueError(f"version {version} is behind this model's {self._version}")
-        self._version = version
-
-    @property
     def metrics(self) -> PrequentialMetrics:
         """The prequential metrics of every label learned."""
         return self._metrics
-
-    @property
-    def input_kind(self) -> str:
-        """The kind of item data the model reads."""
-        return self._input_kind
-
-    @property
-    def preset(self) -> str:
-        """The preset the pipeline was built from."""
-        return self._preset
-
-    @property
-    def strategy(self) -> str:
-        """The uncertainty strategy of the project."""
-        return self._strategy
-
-    @property
-    def seed(self) -> int:
-        """The seed the pipeline was built with."""
-        return self._seed
 
     def predict(self, data: Mapping[str, Any]) -> Prediction:
         """Predict one item without changing the model.
@@ -316,11 +267,6 @@ class OnlineModel:
             model_input(self._input_kind, data)
         )
         return transformed
-
-    @property
-    def sampled_accuracy(self) -> RandomSampleAccuracy:
-        """Prequential accuracy on items drawn at random: unbiased for the stream."""
-        return self._sampled
 
     def learn(
         self,
@@ -435,61 +381,12 @@ class OnlineModel:
         report["effective_samples"] = report["samples"]
         return report
 
-    @property
-    def drift_state(self) -> str:
-        """``"none"``, ``"warning"`` or ``"drift"``: `drift`'s ``state``, without the report."""
-        monitor: DriftMonitor | None = getattr(self, "_drift", None)
-        return "none" if monitor is None else monitor.state
-
-    @property
-    def drift(self) -> dict[str, Any]:
-        """The drift state (`DriftMonitor.report`): ``state``, ``changed_at`` and counts."""
-        monitor: DriftMonitor | None = getattr(self, "_drift", None)
-        if monitor is None:  # a model from before drift was watched
-            return DriftMonitor().report()
-        return monitor.report()
-
     def pipeline_pickle(self) -> bytes:
         """The River pipeline alone, pickled: the model to take elsewhere.
 
         Loading it needs River and streamloop installed (its feature classes live here).
         """
         return pickle.dumps(self._pipeline, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def snapshot(self) -> bytes:
-        """Serialise the whole model: pipeline, metrics and version.
-
-        Models with equal arguments and equal learning histories give equal bytes, in any
-        process. Taking a snapshot of a large forest costs tens of milliseconds.
-        """
-        return snapshot.dumps(self)
-
-    @classmethod
-    def restore(cls, blob: bytes) -> OnlineModel:
-        """Rebuild a model from `snapshot` bytes; only pass blobs this project wrote.
-
-        Raises
-        ------
-        ValueError
-            If the blob is not a model snapshot.
-        """
-        try:
-            model = snapshot.loads(blob)
-        except Exception as error:
-            raise ValueError("not a readable model snapshot") from error
-        if not isinstance(model, cls):
-            raise ValueError(f"snapshot holds a {type(model).__name__}, not a model")
-        return model
-
-    def history(self) -> dict[str, list[tuple[Any, ...]]]:
-        """The accuracy curve: ``accuracy`` as ``(labels, accuracy, rolling accuracy)``
-        points, ``unbiased`` as ``(labels, estimate)`` points (a bounded number of each)."""
-        return {"accuracy": self._curve.points, "unbiased": self._unbiased_curve.points}
-
-    def annotators(self) -> dict[str, dict[str, Any]]:
-        """Per annotator: ``labels``, ``agreement`` with the model's prior prediction,
-        ``corrections``."""
-        return self._annotators.report()
 
     def _test(
         self, label: str, prediction: Prediction, drawn_at_random: bool, annotator: str | None
@@ -521,23 +418,12 @@ class OnlineModel:
         # What the model itself does about a drift: rehearsal re-learns labels from after it
         # only, and the accuracy estimate counts only draws from after it once it has a few.
         for model in [self, *getattr(self, "_shadows", [])]:
-            model._memory.clear()
-            model._memory_seen = 0
+            model._forget_rehearsal()
         # The draws since the warning began already show the new concept.
         self._fresh_from = getattr(self, "_warning_draw", 0)
 
-    def _rehearse(self, x: dict[str, Any], label: str) -> None:
-        for _ in range(min(self._rehearsal, len(self._memory))):
-            old_x, old_label = self._memory[self._rng.randrange(len(self._memory))]
-            self._pipeline.learn_one(old_x, old_label)
-        # Reservoir sampling: every label learned so far is equally likely to be kept.
-        self._memory_seen += 1
-        if len(self._memory) < self._memory_size:
-            self._memory.append((x, label))
-        else:
-            slot = self._rng.randrange(self._memory_seen)
-            if slot < self._memory_size:
-                self._memory[slot] = (x, label)
+    def _relearn(self, x: dict[str, Any], answer: Any) -> None:
+        self._pipeline.learn_one(x, answer)
 
     def _predict(self, x: dict[str, Any]) -> Prediction:
         # An untrained pipeline has nothing to say, and asking it may build caches that would

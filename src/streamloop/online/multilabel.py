@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
-import random
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from river import naive_bayes, tree
 
-from streamloop.online import snapshot
+from streamloop.online.base import ModelBase
 from streamloop.online.inputs import model_input
 from streamloop.online.multilabel_metrics import MultiLabelMetrics
 from streamloop.online.multilabel_strategies import (
@@ -112,7 +112,7 @@ class MultiLabelLearned:
     model_version: int
 
 
-class MultiLabelModel:
+class MultiLabelModel(ModelBase):
     """A multi-label project's model: a feature front, a binary classifier per label, its
     prequential metrics and its version.
 
@@ -167,6 +167,8 @@ class MultiLabelModel:
     4
     """
 
+    _kind = "multi-label model"
+
     def __init__(
         self,
         *,
@@ -206,28 +208,21 @@ class MultiLabelModel:
             )
         if rehearsal < 0 or memory < 1:
             raise ValueError(f"rehearsal must be 0 or more and memory 1 or more, got {rehearsal}")
-        self._labels = tuple(labels)
-        self._thresholds = _thresholds(self._labels, thresholds or {})
-        self._input_kind = input_kind
-        self._preset = preset
-        self._strategy = strategy
-        self._seed = seed
         self._front: Any = build_front(preset, input_kind)
-        self._binaries: dict[str, Any] = {
-            label: _binary(preset, input_kind) for label in self._labels
-        }
+        self._binaries: dict[str, Any] = {label: _binary(preset, input_kind) for label in labels}
+        self._thresholds = _thresholds(tuple(labels), thresholds or {})
+        self._start(
+            labels=tuple(labels),
+            input_kind=input_kind,
+            preset=preset,
+            strategy=strategy,
+            seed=seed,
+            rehearsal=rehearsal,
+            memory=memory,
+        )
         self._metrics = MultiLabelMetrics(self._labels, window)
-        self._version = 0
-        self._rehearsal = rehearsal
-        self._memory_size = memory
-        self._memory: list[tuple[dict[str, Any], frozenset[str]]] = []
-        self._memory_seen = 0
-        self._rng = random.Random(seed)
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The project's labels, in order."""
-        return self._labels
+        #: The same figures over the random draws alone: unbiased for the stream.
+        self._sampled_metrics = MultiLabelMetrics(self._labels, window)
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -235,40 +230,15 @@ class MultiLabelModel:
         return dict(zip(self._labels, self._thresholds, strict=True))
 
     @property
-    def version(self) -> int:
-        """How many label sets the model has learned; 0 means untrained."""
-        return self._version
-
-    def advance_to(self, version: int) -> None:
-        """Count versions on from ``version`` (see `OnlineModel.advance_to`)."""
-        if version < self._version:
-            raise ValueError(f"version {version} is behind this model's {self._version}")
-        self._version = version
-
-    @property
     def metrics(self) -> MultiLabelMetrics:
         """The prequential metrics of every label set learned."""
         return self._metrics
 
     @property
-    def input_kind(self) -> str:
-        """The kind of item data the model reads."""
-        return self._input_kind
-
-    @property
-    def preset(self) -> str:
-        """The preset the front and the classifiers were built from."""
-        return self._preset
-
-    @property
-    def strategy(self) -> str:
-        """The uncertainty strategy of the project."""
-        return self._strategy
-
-    @property
-    def seed(self) -> int:
-        """The seed the model was built with."""
-        return self._seed
+    def sampled_metrics(self) -> MultiLabelMetrics:
+        """The prequential metrics of the label sets of items drawn at random: unbiased for
+        the stream, as `sampled_accuracy` is for the exact-match ratio."""
+        return self._sampled_metrics
 
     def predict(self, data: Mapping[str, Any]) -> MultiLabelPrediction:
         """Predict one item without changing the model.
@@ -299,12 +269,20 @@ class MultiLabelModel:
         return transformed
 
     def learn(
-        self, data: Mapping[str, Any], labels: Sequence[str], *, correction: bool = False
+        self,
+        data: Mapping[str, Any],
+        labels: Sequence[str],
+        *,
+        drawn_at_random: bool = False,
+        annotator: str | None = None,
+        correction: bool = False,
     ) -> MultiLabelLearned:
         """Test the model on one item's label set, then teach it the set.
 
-        ``labels`` are the labels that apply (none: an empty sequence). A ``correction``
-        relabels an item the model has already learned: it is learned, but not tested.
+        ``labels`` are the labels that apply (none: an empty sequence). ``drawn_at_random``,
+        ``annotator`` and ``correction`` are as in `OnlineModel.learn`: a draw counts towards
+        the unbiased figures too, an annotator in the per-annotator ones, and a correction is
+        learned but not tested.
 
         Raises
         ------
@@ -315,8 +293,11 @@ class MultiLabelModel:
         given = self._label_set(labels)
         x = model_input(self._input_kind, data)
         prediction = self._predict(x)
-        if not correction:
-            self._metrics.update(given, prediction.labels)
+        if correction:
+            if annotator is not None:
+                self._annotators.corrected(annotator)
+        else:
+            self._test(given, prediction, drawn_at_random, annotator)
         self._teach(x, given, rehearse=not correction)
         self._version += 1
         return MultiLabelLearned(
@@ -325,30 +306,58 @@ class MultiLabelModel:
             model_version=self._version,
         )
 
-    def snapshot(self) -> bytes:
-        """Serialise the whole model: front, classifiers, metrics and version.
+    def accuracy_estimate(self, traffic: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """The exact-match ratio on production traffic, with its 95% interval: the random
+        draws' prequential hits (``method`` ``"random_draws"``), the latest weighted most.
 
-        Models with equal arguments and equal learning histories give equal bytes, in any
-        process.
+        ``traffic`` is accepted for the same call as `OnlineModel.accuracy_estimate`, and not
+        used: the cross-fitted correction by traffic is built for single labels only.
         """
-        return snapshot.dumps(self)
+        report = self._sampled.report() | {"method": "random_draws", "traffic": 0}
+        report["effective_samples"] = report["samples"]
+        return report
 
-    @classmethod
-    def restore(cls, blob: bytes) -> MultiLabelModel:
-        """Rebuild a model from `snapshot` bytes; only pass blobs this project wrote.
+    def pipeline_pickle(self) -> bytes:
+        """The feature front and the per-label classifiers, pickled as a dict: the model to
+        take elsewhere (``{"front": ..., "classifiers": {label: ...}, "thresholds": ...}``).
 
-        Raises
-        ------
-        ValueError
-            If the blob is not a multi-label model snapshot.
+        Loading it needs River and streamloop installed (its feature classes live here).
         """
-        try:
-            model = snapshot.loads(blob)
-        except Exception as error:
-            raise ValueError("not a readable model snapshot") from error
-        if not isinstance(model, cls):
-            raise ValueError(f"snapshot holds a {type(model).__name__}, not a multi-label model")
-        return model
+        return pickle.dumps(
+            {"front": self._front, "classifiers": self._binaries, "thresholds": self.thresholds},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    def _test(
+        self,
+        given: frozenset[str],
+        prediction: MultiLabelPrediction,
+        drawn_at_random: bool,
+        annotator: str | None,
+    ) -> None:
+        predicted = prediction.labels
+        self._metrics.update(given, predicted)
+        total = self._metrics.labels_total
+        self._curve.add(total, *self._metrics.accuracies())
+        if predicted is None:
+            if annotator is not None:
+                self._annotators.labelled(annotator, agreed=False)
+            return
+        exact = set(predicted) == given
+        if drawn_at_random:
+            self._sampled.update(exact)
+            self._sampled_metrics.update(given, predicted)
+            self._unbiased_curve.add(total, self._sampled.estimate())
+        # The confidence that the whole set is right, were the labels independent: its gap to
+        # the exact-match hit is what the drift test watches, as a single label's confidence.
+        confidence = math.prod(max(p, 1.0 - p) for p in prediction.probabilities.values())
+        change = self._drift.update(
+            total, hit=exact, confidence=confidence, drawn_at_random=drawn_at_random
+        )
+        if change == "drift":
+            self._forget_rehearsal()
+        if annotator is not None:
+            self._annotators.labelled(annotator, agreed=exact)
 
     def _label_set(self, labels: Sequence[str]) -> frozenset[str]:
         if isinstance(labels, str) or not isinstance(labels, Sequence | frozenset | set):
@@ -366,7 +375,7 @@ class MultiLabelModel:
 
     def _teach(self, x: dict[str, Any], labels: frozenset[str], *, rehearse: bool) -> None:
         try:
-            self._learn_one(x, labels)
+            self._relearn(x, labels)
             if self._rehearsal and rehearse:
                 self._rehearse(x, labels)
         except ArithmeticError:
@@ -376,25 +385,12 @@ class MultiLabelModel:
                 "model version %d: an estimator failed to learn a label set", self._version
             )
 
-    def _learn_one(self, x: dict[str, Any], labels: frozenset[str]) -> None:
+    def _relearn(self, x: dict[str, Any], answer: Any) -> None:
         # As a River pipeline does: the front learns the item, then passes it on transformed.
         self._front.learn_one(x)
         features = self._front.transform_one(x)
         for label, binary in self._binaries.items():
-            binary.learn_one(features, label in labels)
-
-    def _rehearse(self, x: dict[str, Any], labels: frozenset[str]) -> None:
-        for _ in range(min(self._rehearsal, len(self._memory))):
-            old_x, old_labels = self._memory[self._rng.randrange(len(self._memory))]
-            self._learn_one(old_x, old_labels)
-        # Reservoir sampling: every label set learned so far is equally likely to be kept.
-        self._memory_seen += 1
-        if len(self._memory) < self._memory_size:
-            self._memory.append((x, labels))
-        else:
-            slot = self._rng.randrange(self._memory_seen)
-            if slot < self._memory_size:
-                self._memory[slot] = (x, labels)
+            binary.learn_one(features, label in answer)
 
     def _predict(self, x: dict[str, Any]) -> MultiLabelPrediction:
         # An untrained model has nothing to say (and asking would build caches, see

@@ -45,9 +45,10 @@ class MultiLabelMetrics:
             raise ValueError(f"window must be at least 1, got {window}")
         self._labels = tuple(labels)
         self._window = window
-        # Each latest item's (true positives, false positives, false negatives), and their sums.
-        self._recent: deque[tuple[int, int, int]] = deque()
-        self._recent_sums = [0, 0, 0]
+        # Each latest item's (true positives, false positives, false negatives, exactly right),
+        # and their sums.
+        self._recent: deque[tuple[int, int, int, int]] = deque()
+        self._recent_sums = [0, 0, 0, 0]
         self._true_positives = dict.fromkeys(self._labels, 0)
         self._false_positives = dict.fromkeys(self._labels, 0)
         self._false_negatives = dict.fromkeys(self._labels, 0)
@@ -93,7 +94,7 @@ class MultiLabelMetrics:
             self._wrong_labels += len(self._labels)
             for label in y_true:
                 self._false_negatives[label] += 1
-            self._roll(0, 0, len(set(y_true)))
+            self._roll(0, 0, len(set(y_true)), 0)
             return
         truth, predicted = set(y_true), set(y_pred)
         self._exact += truth == predicted
@@ -104,19 +105,29 @@ class MultiLabelMetrics:
             self._false_positives[label] += 1
         for label in truth - predicted:
             self._false_negatives[label] += 1
-        self._roll(len(truth & predicted), len(predicted - truth), len(truth - predicted))
+        self._roll(
+            len(truth & predicted),
+            len(predicted - truth),
+            len(truth - predicted),
+            int(truth == predicted),
+        )
 
-    def _roll(self, tp: int, fp: int, fn: int) -> None:
+    def _roll(self, *counts: int) -> None:
         sums = self._recent_sums
-        self._recent.append((tp, fp, fn))
-        sums[0] += tp
-        sums[1] += fp
-        sums[2] += fn
+        self._recent.append((counts[0], counts[1], counts[2], counts[3]))
+        for n, count in enumerate(counts):
+            sums[n] += count
         if len(self._recent) > self._window:
-            old_tp, old_fp, old_fn = self._recent.popleft()
-            sums[0] -= old_tp
-            sums[1] -= old_fp
-            sums[2] -= old_fn
+            for n, count in enumerate(self._recent.popleft()):
+                sums[n] -= count
+
+    def accuracies(self) -> tuple[float | None, float | None]:
+        """The exact-match ratio over every label set, and over the latest ``window``."""
+        recent = len(self._recent)
+        return (
+            self._exact / self._total if self._total else None,
+            self._recent_sums[3] / recent if recent else None,
+        )
 
     def report(self) -> dict[str, Any]:
         """Summarise the metrics; undefined values (such as before any label) are ``None``.
@@ -125,7 +136,8 @@ class MultiLabelMetrics:
         -------
         dict
             ``labels_total``; ``micro_f1`` (over every label's counts pooled);
-            ``rolling_micro_f1``, the same over the latest ``window`` label sets; ``macro_f1``
+            ``rolling_micro_f1``, the same over the latest ``window`` label sets, as
+            ``rolling_exact_match`` is of ``exact_match``; ``macro_f1``
             (the mean of the per-label F1 of the labels that were given or predicted at least
             once; the others have no F1); ``hamming_loss`` (the share of item-label pairs
             wrong); ``exact_match`` (the share of items whose set was predicted exactly); and
@@ -146,11 +158,12 @@ class MultiLabelMetrics:
         return {
             "labels_total": self._total,
             "micro_f1": _f1(tp, fp, fn),
-            "rolling_micro_f1": _f1(*self._recent_sums),
+            "rolling_micro_f1": _f1(*self._recent_sums[:3]),
             "window": self._window,
             "macro_f1": sum(f1s) / len(f1s) if f1s else None,
             "hamming_loss": self._wrong_labels / cells if cells else None,
             "exact_match": self._exact / self._total if self._total else None,
+            "rolling_exact_match": self.accuracies()[1],
             "per_label": per_label,
         }
 
