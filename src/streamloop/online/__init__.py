@@ -17,6 +17,17 @@ from streamloop.online.multilabel_strategies import (
 )
 from streamloop.online.presets import INPUT_KINDS, PRESETS, build_pipeline
 from streamloop.online.strategies import DEFAULT_STRATEGY, STRATEGIES, uncertainty
+from streamloop.online.tasks import (
+    TASKS,
+    AnyLearned,
+    AnyModel,
+    AnyPrediction,
+    label_set,
+    label_set_key,
+    model_answer,
+    predicted_answer,
+    restore_model,
+)
 
 __all__ = [
     "DEFAULT_MULTILABEL_STRATEGY",
@@ -26,6 +37,10 @@ __all__ = [
     "MULTILABEL_STRATEGIES",
     "PRESETS",
     "STRATEGIES",
+    "TASKS",
+    "AnyLearned",
+    "AnyModel",
+    "AnyPrediction",
     "Learned",
     "MultiLabelLearned",
     "MultiLabelMetrics",
@@ -35,5 +50,10 @@ __all__ = [
     "Prediction",
     "PrequentialMetrics",
     "build_pipeline",
+    "label_set",
+    "label_set_key",
+    "model_answer",
+    "predicted_answer",
+    "restore_model",
     "uncertainty",
 ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from streamloop.online.diversity import diversify
-from streamloop.online.model import OnlineModel, Prediction
+from streamloop.online.tasks import AnyModel, AnyPrediction
 
 __all__ = [
     "DEFAULT_REHEARSAL",
@@ -125,10 +125,10 @@ class RoutingPolicy:
 
     def score(
         self,
-        model: OnlineModel,
+        model: AnyModel,
         rows: Sequence[Mapping[str, Any]],
         held: Sequence[Mapping[Any, float]] = (),
-        predictions: Sequence[Prediction] | None = None,
+        predictions: Sequence[AnyPrediction] | None = None,
     ) -> Ranking:
         """Rank candidate items under the model as it is now.
 
@@ -155,12 +155,13 @@ class RoutingPolicy:
         return self.strategy == "random" or labelled < self.warmup
 
     def priorities(
-        self, predictions: Sequence[Prediction], label_counts: Mapping[str, int]
+        self, predictions: Sequence[AnyPrediction], label_counts: Mapping[str, int]
     ) -> list[float]:
         """Rank candidates: their uncertainty, plus the starvation guard when it is on.
 
         Examples
         --------
+        >>> from streamloop.online.model import Prediction
         >>> p = Prediction("a", {"a": 0.6, "b": 0.4}, 0.8, 3)
         >>> RoutingPolicy("margin").priorities([p], {"a": 3, "b": 0})
         [0.8]

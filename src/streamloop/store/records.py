@@ -51,6 +51,12 @@ class ProjectRecord:
     #: Below this gold accuracy (sure of it: the interval's upper bound) an annotator is
     #: quarantined; ``None``: never automatically.
     gold_min_accuracy: float | None = None
+    #: ``classify`` or ``multilabel`` (`streamloop.online.TASKS`).
+    task: str = "classify"
+    #: Multi-label: labels to their own threshold; ``None``: every label's is 0.5.
+    thresholds: dict[str, float] | None = None
+    #: Multi-label: the model's predicted labels come already selected in the annotator app.
+    preselect: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -72,6 +78,9 @@ class ProjectRecord:
             "gold_share": self.gold_share,
             "overlap": self.overlap,
             "gold_min_accuracy": self.gold_min_accuracy,
+            "task": self.task,
+            "thresholds": self.thresholds,
+            "preselect": self.preselect,
         }
 
 

@@ -476,4 +476,7 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         gold_share=row.gold_share,
         overlap=row.overlap,
         gold_min_accuracy=row.gold_min_accuracy,
+        task=row.task,
+        thresholds=row.thresholds,
+        preselect=row.preselect,
     )

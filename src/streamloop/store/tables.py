@@ -52,6 +52,12 @@ class ProjectRow(SQLModel, table=True):
     overlap: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: Below this gold accuracy (its interval's upper bound) an annotator is quarantined.
     gold_min_accuracy: float | None = None
+    #: ``classify`` (one label an item) or ``multilabel`` (a set of labels an item).
+    task: str = "classify"
+    #: Multi-label: labels to their own threshold (the others 0.5); ``None``: all 0.5.
+    thresholds: dict[str, float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: Multi-label: annotators are shown the model's predicted labels already selected.
+    preselect: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streamloop.online import OnlineModel, Prediction
+from streamloop.online import AnyModel, AnyPrediction
 from streamloop.online.routing import StreamGate, exploration_now
 from streamloop.store import ProjectRecord
 
@@ -39,19 +39,19 @@ class Route:
     drawn_at_random: bool
 
 
-def exploration(record: ProjectRecord, model: OnlineModel) -> float:
+def exploration(record: ProjectRecord, model: AnyModel) -> float:
     """The exploration share now: the project's, raised while drift is suspected or shown."""
     return exploration_now(record.exploration, model.drift_state)
 
 
-def score(model: OnlineModel, rows: Sequence[Mapping[str, Any]]) -> list[Prediction | ValueError]:
+def score(model: AnyModel, rows: Sequence[Mapping[str, Any]]) -> list[AnyPrediction | ValueError]:
     """Each row's prediction, as a batch where the model has a batch path; a row that does
     not fit the model gets its error instead, and the others are scored one at a time."""
     try:
         return list(model.predict_many(rows))
     except ValueError:
         pass
-    found: list[Prediction | ValueError] = []
+    found: list[AnyPrediction | ValueError] = []
     for row in rows:
         try:
             found.append(model.predict(row))
@@ -62,8 +62,8 @@ def score(model: OnlineModel, rows: Sequence[Mapping[str, Any]]) -> list[Predict
 
 def route(
     record: ProjectRecord,
-    model: OnlineModel,
-    prediction: Prediction,
+    model: AnyModel,
+    prediction: AnyPrediction,
     rng: random.Random,
     *,
     gate: StreamGate | None = None,

@@ -30,7 +30,7 @@ from faust.contrib.asgi import faust_app_running
 
 from streamloop.config import Settings
 from streamloop.errors import NotFound, StreamloopError
-from streamloop.online import OnlineModel
+from streamloop.online import restore_model
 from streamloop.store import NewLabel, ProjectRecord, Store
 from streamloop.streams import topics
 from streamloop.streams.learner import LearnerFactory, OnLearned, Rebuilt
@@ -213,7 +213,7 @@ class KafkaBridge:
         try:
             while name in self._pending_models:
                 _version, blob = self._pending_models.pop(name)
-                model = await asyncio.to_thread(OnlineModel.restore, blob)
+                model = await asyncio.to_thread(restore_model, blob)
                 runtime.swap_model(model)
         except Exception:
             log.exception("a model version of %s could not be restored", name)

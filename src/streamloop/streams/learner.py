@@ -25,7 +25,13 @@ from typing import Protocol
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, NotReady, StreamloopError, TooManyRequests
-from streamloop.online import OnlineModel
+from streamloop.online import (
+    AnyModel,
+    MultiLabelModel,
+    OnlineModel,
+    model_answer,
+    restore_model,
+)
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
 
 __all__ = [
@@ -54,7 +60,7 @@ OnLearned = Callable[[Sequence[LabelOutcome]], None]
 class Rebuilt:
     """A project's model as its stored labels made it (`rebuild_model`)."""
 
-    model: OnlineModel
+    model: AnyModel
     #: The id of the last label the model learned.
     last_label_id: int
     #: No snapshot has this model yet (there was none, or labels were replayed on top).
@@ -129,7 +135,7 @@ class LocalLearner:
         self,
         *,
         project_id: int,
-        model: OnlineModel,
+        model: AnyModel,
         store: Store,
         last_label_id: int,
         settings: Settings,
@@ -320,7 +326,7 @@ def admit(closing: bool, room: int, count: int) -> None:
 
 
 def learn_replayed(
-    model: OnlineModel,
+    model: AnyModel,
     replay: Sequence[ReplayLabel],
     last_label_id: int,
     *,
@@ -337,7 +343,7 @@ def learn_replayed(
             continue
         learned = model.learn(
             label.data,
-            label.label,
+            model_answer(model, label.label),
             drawn_at_random=label.drawn_at_random,
             annotator=label.annotator,
             correction=label.correction,
@@ -360,7 +366,7 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
         model = new_model(record)
     else:
         _version, last_label_id, blob = snapshot
-        model = await asyncio.to_thread(OnlineModel.restore, blob)
+        model = await asyncio.to_thread(restore_model, blob)
     # Quarantined annotators' labels do not count (`streamloop.streams.quarantine`).
     excluded = await store.run(store.quarantined, record.id)
     replay = await store.run(store.replay_labels, record.id, last_label_id, excluded)
@@ -377,7 +383,18 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
     return Rebuilt(model, last_label_id, snapshot_owed=snapshot is None or bool(replay))
 
 
-def new_model(record: ProjectRecord) -> OnlineModel:
+def new_model(record: ProjectRecord) -> AnyModel:
+    """A project's model before any label: one label an item, or a set (``task``)."""
+    if record.task == "multilabel":
+        return MultiLabelModel(
+            labels=record.labels,
+            input_kind=record.input,
+            preset=record.model,
+            strategy=record.strategy,
+            thresholds=record.thresholds,
+            seed=record.seed,
+            rehearsal=record.rehearsal,
+        )
     return OnlineModel(
         labels=record.labels,
         input_kind=record.input,

@@ -17,7 +17,7 @@ from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
-from streamloop.online import OnlineModel, Prediction
+from streamloop.online import AnyModel, AnyPrediction
 from streamloop.online.routing import Ranking, RoutingPolicy
 from streamloop.store import GoldRecord, ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
@@ -57,7 +57,7 @@ class Leasing:
         journal: Journal,
         policy: RoutingPolicy,
         *,
-        model: Callable[[], OnlineModel],
+        model: Callable[[], AnyModel],
         exploration: Callable[[], float],
         changed: Callable[[], None],
     ) -> None:
@@ -88,10 +88,10 @@ class Leasing:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._claims: set[asyncio.Task[None]] = set()
         self._cache_key: tuple[int, int] = (0, -1)
-        self._cache: dict[int, Prediction] = {}
+        self._cache: dict[int, AnyPrediction] = {}
 
     @property
-    def model(self) -> OnlineModel:
+    def model(self) -> AnyModel:
         return self._model()
 
     def sessions_of(self, annotator: str) -> list[AnnotatorSession]:
@@ -303,7 +303,7 @@ class Leasing:
 
     def _predictions(
         self, item_ids: Sequence[int], rows: Sequence[Mapping[str, Any]]
-    ) -> list[Prediction]:
+    ) -> list[AnyPrediction]:
         """The model's predictions for queued items, each made once per model version.
 
         Leases between two versions (a group commit acks many labels at once, and each ack
@@ -316,7 +316,7 @@ class Leasing:
         cache = self._cache
         missing = [n for n, item_id in enumerate(item_ids) if item_id not in cache]
         if missing:
-            fresh = self.model.predict_many([rows[n] for n in missing])
+            fresh: Sequence[AnyPrediction] = self.model.predict_many([rows[n] for n in missing])
             for n, prediction in zip(missing, fresh, strict=True):
                 cache[item_ids[n]] = prediction
         return [cache[item_id] for item_id in item_ids]
@@ -402,7 +402,7 @@ class Leasing:
         return self._overlap_leases.get(item_id)
 
     def overlapped(
-        self, item: QueuedItem, wanted: int, by: str, prediction: Prediction | None = None
+        self, item: QueuedItem, wanted: int, by: str, prediction: AnyPrediction | None = None
     ) -> None:
         """An item's first label was learned and more annotators are to label it; they are
         shown ``prediction``, the one made before that label (if known)."""
@@ -474,7 +474,7 @@ class Leasing:
 
     def settle(
         self, item_id: int, *, by: str | None
-    ) -> tuple[QueuedItem | None, Prediction | None]:
+    ) -> tuple[QueuedItem | None, AnyPrediction | None]:
         """An item was labelled and learned (``by``: the annotator, or None from production):
         it leaves the queue (returned, if it was there, with the prediction its holder was
         shown), and its lease, if any, ends; a holder who did not label it is told, and gets
@@ -510,7 +510,7 @@ class Leasing:
             predictions = self.model.predict_many([item.data for item in items])
             self.enqueue(list(zip(items, predictions, strict=True)))
 
-    def enqueue(self, scored: Sequence[tuple[ItemRecord, Prediction]]) -> None:
+    def enqueue(self, scored: Sequence[tuple[ItemRecord, AnyPrediction]]) -> None:
         """Put stored items, as scored, in the routing queue."""
         self.push(
             [

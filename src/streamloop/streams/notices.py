@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streamloop.online import Prediction
+from streamloop.online import AnyPrediction
 from streamloop.store import ItemRecord, ReviewRecord
 
 __all__ = [
@@ -32,7 +32,7 @@ class ItemOffered:
 
     event_id: str
     data: Mapping[str, Any]
-    prediction: Prediction
+    prediction: AnyPrediction
     expires_at: datetime
 
 
@@ -75,7 +75,7 @@ class Scored:
     annotator (``queued``) or was sent before (``duplicate``)."""
 
     event_id: str
-    prediction: Prediction
+    prediction: AnyPrediction
     queued: bool
     duplicate: bool
 
@@ -85,4 +85,4 @@ class ScoredItem:
     """A stored item with the prediction it was scored with (what the scored topic carries)."""
 
     item: ItemRecord
-    prediction: Prediction
+    prediction: AnyPrediction

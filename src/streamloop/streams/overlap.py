@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streamloop.online import Prediction
+from streamloop.online import AnyPrediction
 from streamloop.store import ProjectRecord
 from streamloop.streams.queue import QueuedItem
 
@@ -50,7 +50,7 @@ class Waiting:
     #: The session holding it now, if one does.
     holder: str | None = None
     #: What the model predicted before it learned the first label: what the others are shown.
-    prediction: Prediction | None = None
+    prediction: AnyPrediction | None = None
 
 
 class OverlapPool:
@@ -77,7 +77,7 @@ class OverlapPool:
         item: QueuedItem,
         wanted: int,
         seen_by: Iterable[str],
-        prediction: Prediction | None = None,
+        prediction: AnyPrediction | None = None,
     ) -> None:
         if item.item_id not in self._items:
             self._items[item.item_id] = Waiting(item, wanted, set(seen_by), None, prediction)

@@ -12,10 +12,11 @@ from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
-from streamloop.online import OnlineModel, Prediction
+from streamloop.online import AnyModel, AnyPrediction, MultiLabelModel
 from streamloop.online.agreement import Agreement
 from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
+from streamloop.online.tasks import answer_field, label_set, label_set_key
 from streamloop.store import (
     GoldRecord,
     LabelOutcome,
@@ -220,7 +221,7 @@ class ProjectRuntime:
 
     # -- production traffic -----------------------------------------------------------------
 
-    def predict(self, data: Mapping[str, Any]) -> Prediction:
+    def predict(self, data: Mapping[str, Any]) -> AnyPrediction:
         return self.model.predict(data)
 
     @contextlib.contextmanager
@@ -245,7 +246,7 @@ class ProjectRuntime:
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[Scored]:
         """Score a batch, store it, and route the new items into the queue. An event the model
         cannot score refuses the batch (422 naming it) before anything is stored."""
-        predictions: list[Prediction] = []
+        predictions: list[AnyPrediction] = []
         for index, scored in enumerate(arrivals.score(self.model, [data for _, data in events])):
             if isinstance(scored, ValueError):
                 raise InvalidInput(f"events.{index}.data: {scored}")
@@ -299,7 +300,7 @@ class ProjectRuntime:
     ) -> list[LabelOutcome]:
         """Learn ground truth from production: (event id, label, optional label id) each."""
         for _event_id, label, _label_id in labels:
-            self._check_label(label)
+            self._check_answer(label)
         missing = await self.store.run(
             self.store.missing_events, self.record.id, [event_id for event_id, _, _ in labels]
         )
@@ -322,7 +323,7 @@ class ProjectRuntime:
     ) -> LabelOutcome:
         """Store and learn an annotator's label; its outcome, once it is learned. An answer to
         a gold item is stored and scores the annotator, and is never learned."""
-        self._check_label(label)
+        self._check_answer(label)
         lease = session.holding(event_id)
         if lease is not None and lease.gold is not None:
             return await self._answer_gold(session, lease, label, label_id)
@@ -416,7 +417,7 @@ class ProjectRuntime:
         """Store gold items (id, data, the right label); (stored, duplicates). They are offered
         to annotators from now on."""
         for _gold_id, _data, label in items:
-            self._check_label(label)
+            self._check_answer(label)
         ids = [gold_id for gold_id, _data, _label in items]
         missing = set(await self.store.run(self.store.missing_events, self.record.id, ids))
         taken = [gold_id for gold_id in ids if gold_id not in missing]
@@ -444,7 +445,7 @@ class ProjectRuntime:
         The model learns the new label (not tested on it: it has seen the item); the first
         label stays in the history. Returns its outcome, once it is learned.
         """
-        self._check_label(label)
+        self._check_answer(label)
         original = await self.store.run(self.store.label_of, self.record.id, corrects)
         if original is None:
             return await self._correct_gold(session, corrects, label, label_id)
@@ -475,18 +476,13 @@ class ProjectRuntime:
         return lambda: self._listeners.discard(listener)
 
     def metrics(self) -> dict[str, Any]:
-        report = self.model.metrics.report()
         now = time.monotonic()
         while self._label_times and self._label_times[0] < now - _RATE_WINDOW:
             self._label_times.popleft()
         return {
             "model_version": self.model.version,
-            "labels_total": report["labels_total"],
-            "accuracy": report["accuracy"],
-            "rolling_accuracy": report["rolling_accuracy"],
-            "window": report["window"],
-            "per_class": report["per_class"],
-            "confusion": self.model.metrics.confusion(),
+            "task": self.record.task,
+            **self._model_figures(),
             "queue_depth": len(self.queue),
             "leased": self.queue.leased,
             "shed_total": self.queue.counters.shed,
@@ -506,6 +502,56 @@ class ProjectRuntime:
             "agreement": self.agreement.alpha(),
             "overlap_waiting": len(self.leasing.overlap),
             "review": self.review.report(),
+        }
+
+    def _model_figures(self) -> dict[str, Any]:
+        """The prequential figures. A multilabel project's ``accuracy`` is the exact-match
+        ratio, its ``per_class`` each label's figures, and its ``multilabel`` the set metrics
+        (over every label set, and over the random draws alone: ``unbiased``)."""
+        model = self.model
+        if isinstance(model, MultiLabelModel):
+            report = model.metrics.report()
+            unbiased = model.sampled_metrics.report()
+            return {
+                "labels_total": report["labels_total"],
+                "accuracy": report["exact_match"],
+                "rolling_accuracy": report["rolling_exact_match"],
+                "window": report["window"],
+                "per_class": report["per_label"],
+                "confusion": None,
+                "multilabel": {
+                    key: report[key]
+                    for key in (
+                        "micro_f1",
+                        "macro_f1",
+                        "hamming_loss",
+                        "exact_match",
+                        "rolling_micro_f1",
+                        "rolling_exact_match",
+                    )
+                }
+                | {
+                    "thresholds": model.thresholds,
+                    "unbiased": {
+                        key: unbiased[key]
+                        for key in (
+                            "labels_total",
+                            "micro_f1",
+                            "macro_f1",
+                            "hamming_loss",
+                            "exact_match",
+                        )
+                    },
+                },
+            }
+        report = model.metrics.report()
+        return {
+            "labels_total": report["labels_total"],
+            "accuracy": report["accuracy"],
+            "rolling_accuracy": report["rolling_accuracy"],
+            "window": report["window"],
+            "per_class": report["per_class"],
+            "confusion": model.metrics.confusion(),
         }
 
     def _annotators_report(self) -> dict[str, dict[str, Any]]:
@@ -529,7 +575,7 @@ class ProjectRuntime:
         return dict(sorted(report.items()))
 
     def accuracy_estimate(self) -> dict[str, Any]:
-        """The current model's accuracy on traffic (`OnlineModel.accuracy_estimate`) over the
+        """The current model's accuracy on traffic (`AnyModel.accuracy_estimate`) over the
         recent events; computed again when the model learned 5% more labels (at least one), or
         250 events came since."""
         key = (self.model.version, self.events_total)
@@ -590,12 +636,65 @@ class ProjectRuntime:
 
     # -- internals --------------------------------------------------------------------------
 
+    def answer(self, label: str | None, labels: Sequence[str] | None, where: str = "") -> str:
+        """The stored form of an answer sent as ``label`` or ``labels``, whichever the
+        project's task wants: a label, or a label set (`label_set_key`). ``where`` names the
+        answer in the error (``labels.3``).
+
+        Raises
+        ------
+        InvalidInput
+            If the answer is in the other task's shape (naming the field expected), or names
+            a label that is not the project's, or repeats one.
+        """
+        at = f"{where}." if where else ""
+        expected = answer_field(self.record.task)
+        if expected == "labels":
+            if labels is None or label is not None:
+                raise InvalidInput(
+                    f"{at}labels: this is a multilabel project: send `labels`, a list of its "
+                    f"labels (empty when none applies), not `label`",
+                    code="invalid_input",
+                )
+            for name in labels:
+                self._check_label(name)
+            try:
+                return label_set_key(labels, self.record.labels)
+            except ValueError as exc:
+                raise InvalidInput(f"{at}labels: {exc}", code="invalid_input") from None
+        if label is None or labels is not None:
+            raise InvalidInput(
+                f"{at}label: this project's task is classify: send `label`, one of its labels, "
+                f"not `labels`",
+                code="invalid_input",
+            )
+        self._check_label(label)
+        return label
+
+    def shown(self, stored: str) -> str | list[str]:
+        """A stored answer as the contract shows it: a label, or a list of labels."""
+        if self.record.task == "multilabel":
+            return list(label_set(stored))
+        return stored
+
     def _check_label(self, label: str) -> None:
         if label not in self.record.labels:
             raise InvalidInput(
                 f"{label!r} is not one of this project's labels {list(self.record.labels)}",
                 code="unknown_label",
             )
+
+    def _check_answer(self, stored: str) -> None:
+        """An answer given to the runtime is in its stored form (`answer`)."""
+        if self.record.task != "multilabel":
+            self._check_label(stored)
+            return
+        try:
+            labels = label_set(stored)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), code="invalid_input") from None
+        for label in labels:
+            self._check_label(label)
 
     async def model_pickle(self) -> tuple[int, bytes]:
         """(version, pickled River pipeline) of the model being served, pickled off the loop.
@@ -607,7 +706,7 @@ class ProjectRuntime:
             model = self.model
             return model.version, await asyncio.to_thread(model.pipeline_pickle)
 
-    def swap_model(self, model: OnlineModel) -> None:
+    def swap_model(self, model: AnyModel) -> None:
         """Serve with a newer version of the model, learned elsewhere (the hot swap)."""
         if model.version > self.model.version:
             self.model = model
@@ -691,7 +790,7 @@ class ProjectRuntime:
     ) -> LabelOutcome:
         """A reviewer's outcome for an item in review: what the model learns from it from now
         on (learned as a correction when it differs from what it learned)."""
-        self._check_label(label)
+        self._check_answer(label)
         self.review.touch(session)
         held = self.review.holding(session, event_id)
         record = held or self.review.find(event_id)

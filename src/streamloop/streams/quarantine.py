@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from streamloop.errors import Conflict, Forbidden, NotFound, NotReady
-from streamloop.online import OnlineModel
+from streamloop.online import AnyModel
 from streamloop.store import ItemRecord, ProjectRecord, ReplayLabel, Store
 from streamloop.streams.learner import LocalLearner, learn_replayed, new_model
 from streamloop.streams.notices import LeaseRevoked
@@ -320,8 +320,8 @@ async def store_state(
 
 
 async def rebuild(
-    store: Store, record: ProjectRecord, learner: LocalLearner, swap: Callable[[OnlineModel], None]
-) -> OnlineModel:
+    store: Store, record: ProjectRecord, learner: LocalLearner, swap: Callable[[AnyModel], None]
+) -> AnyModel:
     """Rebuild ``learner``'s model from the labels that count, as stored, off the event loop;
     then, under its lock, learn the labels stored meanwhile, number it the next version,
     ``swap`` it in, and snapshot it."""
@@ -345,7 +345,7 @@ async def rebuild(
     return model
 
 
-def _replayed(model: OnlineModel, labels: Sequence[ReplayLabel]) -> OnlineModel:
+def _replayed(model: AnyModel, labels: Sequence[ReplayLabel]) -> AnyModel:
     """``model`` having learned those of ``labels`` that count, in order (their stored
     versions do not apply: a rebuilt model counts its own)."""
     learn_replayed(model, labels, 0, stamped=False)

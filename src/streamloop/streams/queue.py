@@ -17,7 +17,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from streamloop.online import Prediction
+from streamloop.online import AnyPrediction
 from streamloop.online.routing import Ranking
 from streamloop.store import GoldRecord
 
@@ -51,7 +51,7 @@ class Lease:
     #: A gold item (known answer), leased outside the queue: many annotators may hold it.
     gold: GoldRecord | None = None
     #: What the annotator was shown with it (once delivered).
-    prediction: Prediction | None = None
+    prediction: AnyPrediction | None = None
 
 
 #: Lease ids: this process's random prefix and a counter, unique across the processes that

@@ -35,7 +35,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streamloop import errors
-from streamloop.online import Prediction
+from streamloop.online import AnyPrediction
 from streamloop.store import ItemRecord, LabelOutcome, NewLabel
 from streamloop.streams.signing import Refused, Signer
 
@@ -238,7 +238,7 @@ def faust_app(app_id: str, broker: str) -> faust.App:
 
 
 def scored_record(
-    project: str, item: ItemRecord, prediction: Prediction, origin: str
+    project: str, item: ItemRecord, prediction: AnyPrediction, origin: str
 ) -> dict[str, Any]:
     """A scored-topic record: the prediction (as the events endpoint gives it) and the item."""
     return {

@@ -33,6 +33,7 @@ import orjson
 
 from streamloop.client import Client
 from streamloop.errors import InvalidInput
+from streamloop.online import label_set, model_answer, predicted_answer
 from streamloop.store import Store
 from streamloop.streams.learner import new_model
 
@@ -58,6 +59,7 @@ EXPORT_FIELDS = (
     "event_id",
     "data",
     "label",
+    "labels",
     "source",
     "annotator",
     "corrects",
@@ -81,25 +83,31 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
     """Every label of ``project``, in learning order, as export rows (see `EXPORT_FIELDS`)."""
     record = store.project(project)
     model = new_model(record)
+    sets = record.task == "multilabel"
     # Not `learn_replayed`: each row needs the prediction the model made before learning it.
     quarantined = store.quarantined(record.id)
     for row in store.labels_to_export(record.id, quarantined):
         if row.learned:
             learned = model.learn(
                 row.data,
-                row.label,
+                model_answer(model, row.label),
                 drawn_at_random=row.drawn_at_random,
                 annotator=row.annotator if row.source != "production" else None,
                 correction=row.corrects is not None or row.source == "review",
             )
-            version, predicted = learned.model_version, learned.predicted
+            version = learned.model_version
+            predicted = (
+                learned.predicted
+                if learned.predicted is None or not sets
+                else list(learned.predicted)
+            )
         else:  # not learned: an overlapped item's later label, or one that does not count
-            version, predicted = model.version, model.predict(row.data).label
+            version, predicted = model.version, predicted_answer(model.predict(row.data))
         yield {
             "label_id": row.label_id,
             "event_id": row.event_id,
             "data": row.data,
-            "label": row.label,
+            **_answer(row.label, sets),
             "source": row.source,
             "annotator": row.annotator,
             "corrects": row.corrects,
@@ -112,14 +120,14 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
         }
     gold = {item.id: item for item in store.gold_items(record.id)}
     for item in gold.values():
-        yield _row(item.gold_id, item.gold_id, item.data, item.label, "gold")
+        yield _row(item.gold_id, item.gold_id, item.data, _answer(item.label, sets), "gold")
     for answer in store.gold_answers_to_export(record.id):
         item = gold[answer.gold_item_id]
         yield _row(
             answer.label_id,
             item.gold_id,
             item.data,
-            answer.label,
+            _answer(answer.label, sets),
             "gold_answer",
             annotator=answer.annotator,
             labelled_at=answer.answered_at.isoformat(),
@@ -127,12 +135,19 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
         )
 
 
+def _answer(stored: str, sets: bool) -> dict[str, Any]:
+    """A stored answer's two columns: ``label`` (one label) or ``labels`` (a list)."""
+    if sets:
+        return {"label": None, "labels": list(label_set(stored))}
+    return {"label": stored, "labels": None}
+
+
 def _row(
-    label_id: str, event_id: str, data: Any, label: str, source: str, **more: Any
+    label_id: str, event_id: str, data: Any, answer: dict[str, Any], source: str, **more: Any
 ) -> dict[str, Any]:
     """An export row that is no learned label (gold): the columns a label has are empty."""
     row = dict.fromkeys(EXPORT_FIELDS)
-    row.update(label_id=label_id, event_id=event_id, data=data, label=label, source=source)
+    row.update(label_id=label_id, event_id=event_id, data=data, source=source, **answer)
     row["drawn_at_random"] = False
     row["learned"] = False
     row.update(more)

@@ -29,7 +29,7 @@ import faust
 
 from streamloop.config import Settings
 from streamloop.errors import NotFound, NotReady, StreamloopError
-from streamloop.online import OnlineModel, Prediction
+from streamloop.online import AnyModel, AnyPrediction, restore_model
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams import arrivals, topics
 from streamloop.streams.learner import new_model
@@ -59,7 +59,7 @@ class EventScorer:
         self.store = store
         self._projects: dict[str, ProjectRecord] = {}
         self._blobs: dict[str, tuple[int, bytes]] = {}
-        self._models: dict[str, OnlineModel] = {}
+        self._models: dict[str, AnyModel] = {}
         self._arrivals_rng = random.Random()
 
     def offer_model(self, project: str, version: int, blob: bytes) -> None:
@@ -115,7 +115,7 @@ class EventScorer:
         events: list[tuple[int, str, dict[str, Any]]],
         raws: Sequence[bytes],
         results: list[dict[str, Any] | None],
-    ) -> list[tuple[int, str, dict[str, Any], Prediction, arrivals.Route]]:
+    ) -> list[tuple[int, str, dict[str, Any], AnyPrediction, arrivals.Route]]:
         """Score and route one project's events as serve does (`streamloop.streams.arrivals`);
         an event that does not fit the model goes to ``results`` as a dead letter. Workers
         queue every arrival: the stream gate, which needs the annotators online, is serve's."""
@@ -138,11 +138,11 @@ class EventScorer:
                 raise ValueError(exc.message) from None
         return self._projects[name]
 
-    def _model(self, record: ProjectRecord) -> OnlineModel:
+    def _model(self, record: ProjectRecord) -> AnyModel:
         model = self._models.get(record.name)
         if model is None:
             blob = self._blobs.get(record.name)
-            model = OnlineModel.restore(blob[1]) if blob else new_model(record)
+            model = restore_model(blob[1]) if blob else new_model(record)
             self._models[record.name] = model
         return model
 

@@ -333,13 +333,12 @@ async def _handle(
         started = time.perf_counter()
         try:
             with handling_label(parsed.label_id), runtime.quarantine.labelling(session.annotator):
+                answer = runtime.answer(parsed.label, parsed.labels)
                 if isinstance(parsed, LabelMessage):
-                    outcome = await runtime.label(
-                        session, parsed.item_id, parsed.label, parsed.label_id
-                    )
+                    outcome = await runtime.label(session, parsed.item_id, answer, parsed.label_id)
                 else:
                     outcome = await runtime.correct(
-                        session, parsed.corrects, parsed.label, parsed.label_id
+                        session, parsed.corrects, answer, parsed.label_id
                     )
                 return frames.ack(outcome)
         except StreamloopError as exc:

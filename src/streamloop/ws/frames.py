@@ -4,6 +4,7 @@ label outcomes): the one place the web layer decides what goes on the wire.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,19 +39,26 @@ def notice(sent: Notice) -> dict[str, Any]:
             return {"type": "lease_revoked", "item_id": sent.event_id, "reason": sent.reason}
 
 
-def review_notice(sent: ReviewNotice) -> dict[str, Any]:
-    """The frame that tells a reviewer of ``sent``."""
+def review_notice(
+    sent: ReviewNotice, shown: Callable[[str], str | list[str]] = str
+) -> dict[str, Any]:
+    """The frame that tells a reviewer of ``sent``; ``shown`` gives a stored answer as the
+    contract shows it, a label or a list of them (`ProjectRuntime.shown`)."""
     match sent:
         case ReviewOffered():
             record = sent.record
+            field = "label"
+            answers = [shown(label["label"]) for label in record.labels]
+            if any(isinstance(answer, list) for answer in answers):
+                field = "labels"
             return {
                 "type": "review",
                 "item": {"id": record.event_id, "data": record.data},
                 "reason": record.reason,
                 "labels": [
-                    {key: label[key] for key in ("label_id", "annotator", "label", "source")}
-                    | {"learned": bool(label["learned"])}
-                    for label in record.labels
+                    {key: label[key] for key in ("label_id", "annotator", "source")}
+                    | {field: answer, "learned": bool(label["learned"])}
+                    for label, answer in zip(record.labels, answers, strict=True)
                 ],
                 "lease_expires_at": iso(sent.expires_at),
             }

@@ -28,12 +28,21 @@ from streamloop.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
-from streamloop.online import DEFAULT_STRATEGY, PRESETS, STRATEGIES
+from streamloop.online import (
+    DEFAULT_MULTILABEL_STRATEGY,
+    DEFAULT_STRATEGY,
+    MULTILABEL_PRESETS,
+    MULTILABEL_STRATEGIES,
+    PRESETS,
+    STRATEGIES,
+)
 from streamloop.online.inputs import model_input
+from streamloop.online.multilabel import UNSUPPORTED_PAIRS
 from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 
 __all__ = [
     "ANNOTATOR_NAME",
+    "Answer",
     "EmptyBody",
     "EventsBody",
     "GoldBody",
@@ -95,8 +104,10 @@ class ProjectSpec(BaseModel):
         Field(min_length=2, max_length=1000),
     ]
     input: Literal["text", "tabular"] = "text"
+    task: Literal["classify", "multilabel"] = "classify"
     model: str = "logistic_regression"
-    strategy: str = DEFAULT_STRATEGY
+    # None: the task's default (`DEFAULT_STRATEGY`, `DEFAULT_MULTILABEL_STRATEGY`).
+    strategy: str | None = None
     # 20%: the label-efficiency benchmark's best share (BENCHMARKS.md), and enough random
     # draws for the unbiased accuracy estimate.
     exploration: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
@@ -112,11 +123,41 @@ class ProjectSpec(BaseModel):
     # Below this gold accuracy, once its interval is sure of it, an annotator is quarantined.
     gold_min_accuracy: Annotated[float | None, Field(gt=0.0, le=1.0)] = None
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    # Multi-label: labels to their own threshold, in (0, 1); the others have 0.5.
+    thresholds: dict[LabelName, Annotated[float, Field(gt=0.0, lt=1.0)]] | None = None
+    # Multi-label: the annotator app shows the model's predicted labels already selected.
+    preselect: bool = False
 
     @model_validator(mode="after")
     def _preset_defaults(self) -> ProjectSpec:
         if self.rehearsal is None:
             self.rehearsal = default_rehearsal(self.model)
+        return self
+
+    @model_validator(mode="after")
+    def _fits_task(self) -> ProjectSpec:
+        if self.task == "classify":
+            self.strategy = self.strategy or DEFAULT_STRATEGY
+            if self.strategy not in STRATEGIES:
+                raise ValueError(f"strategy: unknown strategy; one of {list(STRATEGIES)}")
+            if self.thresholds is not None or self.preselect:
+                raise ValueError("thresholds and preselect are for multilabel projects only")
+            return self
+        self.strategy = self.strategy or DEFAULT_MULTILABEL_STRATEGY
+        if self.strategy not in MULTILABEL_STRATEGIES:
+            raise ValueError(
+                f"strategy: a multilabel project's strategy is one of {list(MULTILABEL_STRATEGIES)}"
+            )
+        if self.model not in MULTILABEL_PRESETS:
+            raise ValueError(
+                f"model: multilabel projects support the presets {list(MULTILABEL_PRESETS)}"
+            )
+        why = UNSUPPORTED_PAIRS.get((self.model, self.input))
+        if why is not None:
+            raise ValueError(f"model: not with {self.input} items in a multilabel project: {why}")
+        unknown = set(self.thresholds or ()) - set(self.labels)
+        if unknown:
+            raise ValueError(f"thresholds: {sorted(unknown)[0]!r} is not one of the labels")
         return self
 
     @field_validator("labels")
@@ -133,12 +174,15 @@ class ProjectSpec(BaseModel):
             raise ValueError(f"unknown model preset; one of {list(PRESETS)}")
         return model
 
-    @field_validator("strategy")
-    @classmethod
-    def _known_strategy(cls, strategy: str) -> str:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy; one of {list(STRATEGIES)}")
-        return strategy
+
+class Answer(BaseModel):
+    """An answer in the project's task's shape: ``label`` (classify) or ``labels``
+    (multilabel); which one the project wants is checked by `ProjectRuntime.answer`."""
+
+    model_config = _STRICT
+
+    label: str | None = None
+    labels: Annotated[list[str], Field(max_length=1000)] | None = None
 
 
 class Event(BaseModel):
@@ -160,11 +204,10 @@ class PredictBody(BaseModel):
     data: dict[str, Any]
 
 
-class ProductionLabel(BaseModel):
+class ProductionLabel(Answer):
     model_config = _STRICT
 
     event_id: ClientId
-    label: str
     label_id: ClientId | None = None
 
 
@@ -180,12 +223,11 @@ class EmptyBody(BaseModel):
     model_config = _STRICT
 
 
-class GoldItem(BaseModel):
+class GoldItem(Answer):
     model_config = _STRICT
 
     id: ClientId
     data: dict[str, Any]
-    label: str
 
 
 class GoldBody(BaseModel):
@@ -194,23 +236,21 @@ class GoldBody(BaseModel):
     items: Annotated[list[GoldItem], Field(min_length=1)]
 
 
-class LabelMessage(BaseModel):
+class LabelMessage(Answer):
     model_config = _STRICT
 
     type: Literal["label"]
     item_id: ClientId
-    label: str
     label_id: ClientId
 
 
-class CorrectMessage(BaseModel):
-    """Replace this annotator's earlier label (``corrects``, its ``label_id``) with ``label``."""
+class CorrectMessage(Answer):
+    """Replace this annotator's earlier answer (``corrects``, its ``label_id``) with this one."""
 
     model_config = _STRICT
 
     type: Literal["correct"]
     corrects: ClientId
-    label: str
     label_id: ClientId
 
 
@@ -222,14 +262,13 @@ class ResumeMessage(BaseModel):
     type: Literal["resume"]
 
 
-class ResolveMessage(BaseModel):
+class ResolveMessage(Answer):
     """A reviewer's outcome for an item in review."""
 
     model_config = _STRICT
 
     type: Literal["resolve"]
     item_id: ClientId
-    label: str
     label_id: ClientId
 
 

@@ -37,7 +37,10 @@ async def post_gold(request: Request) -> Response:
         for index, item in enumerate(body.items):
             check_data(runtime.record.input, item.data, settings, where=f"items.{index}.data")
         stored, duplicates = await runtime.add_gold(
-            [(item.id, item.data, item.label) for item in body.items]
+            [
+                (item.id, item.data, runtime.answer(item.label, item.labels, f"items.{index}"))
+                for index, item in enumerate(body.items)
+            ]
         )
     return OrjsonResponse({"stored": stored, "duplicates": duplicates})
 

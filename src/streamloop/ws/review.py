@@ -46,7 +46,9 @@ async def review(websocket: WebSocket) -> None:
         return
 
     def seat(send: Callable[[dict[str, Any]], None]) -> Seat:
-        session = ReviewSession(reviewer, send=lambda sent: send(frames.review_notice(sent)))
+        session = ReviewSession(
+            reviewer, send=lambda sent: send(frames.review_notice(sent, runtime.shown))
+        )
         send({"type": "hello", "project": runtime.record.as_json(), "reviewer": reviewer})
         runtime.join_review(session)
         return Seat(
@@ -67,7 +69,10 @@ async def _handle(
         try:
             with handling_label(parsed.label_id):
                 outcome = await runtime.resolve(
-                    session, parsed.item_id, parsed.label, parsed.label_id
+                    session,
+                    parsed.item_id,
+                    runtime.answer(parsed.label, parsed.labels),
+                    parsed.label_id,
                 )
             return frames.ack(outcome)
         except StreamloopError as exc:

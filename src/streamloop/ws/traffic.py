@@ -72,6 +72,13 @@ async def _post_labels(request: Request, runtime: ProjectRuntime) -> Response:
             code="too_many_labels",
         )
     outcomes = await runtime.label_events(
-        [(label.event_id, label.label, label.label_id) for label in body.labels]
+        [
+            (
+                label.event_id,
+                runtime.answer(label.label, label.labels, where=f"labels.{index}"),
+                label.label_id,
+            )
+            for index, label in enumerate(body.labels)
+        ]
     )
     return OrjsonResponse({"results": [frames.production_result(o) for o in outcomes]})
