@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from sklearn.metrics import (
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from streamloop.online import INPUT_KINDS, PRESETS
+from streamloop.online.inputs import model_input
 from streamloop.online.multilabel import (
     DEFAULT_THRESHOLD,
     MULTILABEL_PRESETS,
@@ -542,3 +544,60 @@ def test_random_scores_as_the_default_does() -> None:
 def test_an_unknown_strategy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         multilabel_uncertainty("margin", [0.5], [0.5])
+
+
+# What the service reads beside the metrics: random draws, annotators, drift, the estimate.
+
+
+def test_random_draws_alone_make_the_unbiased_figures(make_multilabel_items: Any) -> None:
+    model = _model("logistic_regression", "tabular")
+    items = make_multilabel_items("tabular", LABELS, 60, seed=3)
+    drawn = set(range(0, 60, 3))
+    hits = []
+    for n, (data, labels) in enumerate(items):
+        before = model.predict(data).labels
+        model.learn(data, labels, drawn_at_random=n in drawn, annotator="ann")
+        if n in drawn and before is not None:
+            hits.append(set(before) == set(labels))
+    assert model.sampled_metrics.labels_total == len(hits) == len(drawn) - 1  # the first: untrained
+    assert model.sampled_metrics.report()["exact_match"] == sum(hits) / len(hits)
+    estimate = model.accuracy_estimate()
+    assert estimate["method"] == "random_draws" and estimate["samples"] == len(hits)
+    assert model.metrics.labels_total == 60
+    assert model.annotators()["ann"]["labels"] == 60
+    assert [point[0] for point in model.history()["unbiased"]][-1] <= 60
+
+
+def test_a_correction_counts_for_its_annotator_and_moves_no_figure() -> None:
+    model = _model("naive_bayes", "text")
+    model.learn({"text": "crash"}, ["bug"], annotator="ann")
+    model.learn({"text": "crash"}, ["ui"], annotator="ann", correction=True)
+    assert model.annotators()["ann"] == {"labels": 1, "agreement": 0.0, "corrections": 1}
+    assert model.metrics.labels_total == 1 and model.version == 2
+
+
+def test_a_changed_stream_is_shown_as_drift(make_multilabel_items: Any) -> None:
+    model = _model("naive_bayes", "text")
+    items = make_multilabel_items("text", LABELS, 300, seed=4)
+    for data, labels in items:
+        model.learn(data, labels, drawn_at_random=True)
+    assert model.drift["drifts_total"] == 0
+    # Every label swapped for another: the model is now sure and wrong.
+    swap = dict(zip(LABELS, LABELS[1:] + LABELS[:1], strict=True))
+    states = set()
+    for data, labels in items:
+        model.learn(data, [swap[label] for label in labels], drawn_at_random=True)
+        states.add(model.drift_state)
+    assert "drift" in states and model.drift["drifts_total"] >= 1
+
+
+def test_the_pickled_model_predicts_as_the_served_one(trained: Trained) -> None:
+    parts = pickle.loads(trained.model.pipeline_pickle())
+    data, _labels = trained.holdout[0]
+    model = MultiLabelModel.restore(trained.blob)
+    served = model.predict(data)
+    features = parts["front"].transform_one(model_input(model.input_kind, data))
+    if trained.preset == "logistic_regression":
+        for label, binary in parts["classifiers"].items():
+            assert binary.predict_proba_one(features)[True] == served.probabilities[label]
+    assert parts["thresholds"] == model.thresholds
