@@ -197,3 +197,29 @@ async def test_two_web_processes_on_one_postgresql_never_lease_an_item_twice(clu
     for serve in (first, second):
         metrics = await metrics_until(serve, lambda m: m["model_version"] == total)
         assert metrics["labels_total"] == total
+
+
+async def test_a_multilabel_project_runs_on_kafka_with_label_sets(cluster: Cluster):
+    serve = await cluster.start_serve()
+    spec = project_spec(task="multilabel", model="naive_bayes", exploration=0.0)
+    async with httpx.AsyncClient(base_url=serve.base) as http:
+        assert (await http.post("/api/projects", json=spec)).status_code == 201
+    cluster.start_worker()
+    await cluster.produce([event(0)])
+    scored = await cluster.next_scored()
+    assert scored["labels"] is None and scored["model_version"] == 0
+    async with annotator(serve.base, "tickets", "a") as socket:
+        item = (await socket.next_item())["item"]
+        assert item["id"] == "evt-0" and item["labels"] is None
+        ack = await socket.label("evt-0", ["bug", "billing"], "l-0")
+        assert ack["type"] == "ack" and ack["model_version"] == 1, ack
+        again = await socket.label("evt-0", ["billing", "bug"], "l-0")
+        assert again["duplicate"] and again["model_version"] == 1
+    # The worker learns the set and scores with it.
+    for n in range(1, 200):
+        await cluster.produce([event(n)])
+        record = await cluster.next_scored()
+        if record["model_version"] >= 1:
+            break
+    assert record["model_version"] == 1 and isinstance(record["labels"], list)
+    assert set(record["probabilities"]) == {"billing", "bug", "other"}
