@@ -114,11 +114,28 @@ _PATH_PARAMETERS = {
     "annotator": _ANNOTATOR_NAME,
     "event_id": {"type": "string", "minLength": 1},
 }
-_PREDICTION: dict[str, Schema] = {
-    "prediction": {"type": ["string", "null"], "description": "null before any label"},
+_PREDICTION_FIGURES: dict[str, Schema] = {
     "probabilities": {"type": "object", "additionalProperties": _SHARE},
     "uncertainty": _SHARE,
     "model_version": _COUNT,
+}
+#: A prediction in the project's task's shape: one label, or a set of labels.
+_ANSWER_PREDICTED: Schema = {
+    "oneOf": [
+        _object(
+            prediction={
+                "type": ["string", "null"],
+                "description": "classify; null before any label",
+            }
+        ),
+        _object(
+            labels={
+                "type": ["array", "null"],
+                "items": _LABEL,
+                "description": "multilabel: the labels predicted to apply; null before any label",
+            }
+        ),
+    ]
 }
 
 
@@ -158,9 +175,15 @@ _SCHEMAS: dict[str, Schema] = {
         gold_min_accuracy=_SHARE_OR_NULL,
         seed=_COUNT,
         created_at={"type": "string", "format": "date-time"},
+        task={"enum": ["classify", "multilabel"]},
+        thresholds={"type": ["object", "null"], "additionalProperties": _SHARE},
+        preselect=_BOOLEAN,
     ),
-    "Prediction": _object(**_PREDICTION),
-    "EventResult": _object(id=_STRING, queued=_BOOLEAN, duplicate=_BOOLEAN, **_PREDICTION),
+    "Prediction": {**_object(**_PREDICTION_FIGURES), "allOf": [_ANSWER_PREDICTED]},
+    "EventResult": {
+        **_object(id=_STRING, queued=_BOOLEAN, duplicate=_BOOLEAN, **_PREDICTION_FIGURES),
+        "allOf": [_ANSWER_PREDICTED],
+    },
     "LabelResult": {
         "oneOf": [
             _object(event_id=_STRING, label_id=_STRING, model_version=_COUNT, duplicate=_BOOLEAN),
@@ -170,12 +193,13 @@ _SCHEMAS: dict[str, Schema] = {
     },
     "Metrics": _object(
         model_version=_COUNT,
+        task={"enum": ["classify", "multilabel"]},
         labels_total=_COUNT,
         accuracy=_SHARE_OR_NULL,
         rolling_accuracy=_SHARE_OR_NULL,
         window={"type": "integer", "minimum": 1},
         per_class=_pairs(_object(precision=_SHARE_OR_NULL, recall=_SHARE_OR_NULL, support=_COUNT)),
-        confusion=_pairs(_pairs(_COUNT)),
+        confusion={**_pairs(_pairs(_COUNT)), "type": ["object", "null"]},
         queue_depth=_COUNT,
         leased=_COUNT,
         shed_total=_COUNT,
