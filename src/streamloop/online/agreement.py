@@ -1,6 +1,6 @@
 """Agreement between annotators on items several of them labelled, kept up to date label by label.
 
-Two figures, both chance-corrected, on nominal labels:
+`Agreement` is for single-label projects. Two figures, both chance-corrected, on nominal labels:
 
 - Cohen's kappa for each pair of annotators, over the items both labelled: how much more often
   they agree than two annotators labelling at random with their own label frequencies would;
@@ -19,19 +19,39 @@ matrix), so reading them costs the number of labels in use squared, not the numb
 >>> report = team.alpha()
 >>> round(report["alpha"], 3), report["items"]
 (0.444, 3)
+
+`MultiLabelAgreement` is for multi-label projects, where each annotator gives an item a set of
+labels (possibly empty). It reports the same shapes, on sets:
+
+- for each pair of annotators, the mean over the project's labels of Cohen's kappa on whether
+  the label applies;
+- for each label, Krippendorff's alpha on whether it applies;
+- Krippendorff's alpha on whole sets, with the MASI distance (Passonneau 2006): sets that
+  overlap disagree less than disjoint ones, and a subset less than a mere overlap.
+
+>>> team = MultiLabelAgreement(["bug", "billing", "ui"])
+>>> for item, a, b in [(1, {"bug"}, {"bug"}), (2, {"bug", "ui"}, {"bug"}), (3, set(), {"billing"})]:
+...     team.record(item, "ana", a)
+...     team.record(item, "bo", b)
+>>> team.alpha()["distance"], round(team.alpha()["alpha"], 3)
+('masi', 0.242)
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence, Set
+from fractions import Fraction
 from itertools import permutations
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Agreement", "cohen_kappa"]
+__all__ = ["Agreement", "MultiLabelAgreement", "cohen_kappa", "masi_distance"]
+
+#: What annotators give an item: a label, whether a label applies, a set of labels.
+Value = TypeVar("Value", bound=Hashable)
 
 
-def cohen_kappa(table: Counter[tuple[str, str]]) -> float | None:
+def cohen_kappa(table: Mapping[tuple[Value, Value], int]) -> float | None:
     """Cohen's kappa of a contingency table ``{(label of one, label of other): items}``; None
     with no items, or when chance alone would make them agree on every item.
 
@@ -44,8 +64,8 @@ def cohen_kappa(table: Counter[tuple[str, str]]) -> float | None:
     if total == 0:
         return None
     observed = sum(n for (one, other), n in table.items() if one == other) / total
-    first: Counter[str] = Counter()
-    second: Counter[str] = Counter()
+    first: Counter[Value] = Counter()
+    second: Counter[Value] = Counter()
     for (one, other), n in table.items():
         first[one] += n
         second[other] += n
@@ -113,3 +133,264 @@ class Agreement:
             table = self._pairs.setdefault((one, other), Counter())
             table[(unit[one], unit[other])] += sign
             self._coincidences[(unit[one], unit[other])] += sign / (labelled - 1)
+
+
+def masi_distance(one: Set[str], other: Set[str]) -> float:
+    """The MASI distance between two label sets (Passonneau 2006): one minus their Jaccard
+    similarity times how monotonic they are (1 if equal, 2/3 if one holds the other, 1/3 if
+    they only overlap, 0 if disjoint). Two empty sets are equal: distance 0.
+
+    Parameters
+    ----------
+    one, other
+        The labels each annotator gave the item.
+
+    Returns
+    -------
+    float
+        0 for equal sets, 1 for disjoint ones (an empty set and a non-empty one too), and at
+        least 1/3 for any two sets that differ.
+
+    Examples
+    --------
+    >>> masi_distance({"bug"}, {"bug"}), masi_distance(set(), set())
+    (0.0, 0.0)
+    >>> round(masi_distance({"bug", "ui"}, {"bug"}), 3)  # a subset: 1 - 1/2 * 2/3
+    0.667
+    >>> round(masi_distance({"bug", "ui"}, {"bug", "billing"}), 3)  # an overlap: 1 - 1/3 * 1/3
+    0.889
+    >>> masi_distance({"bug"}, set())
+    1.0
+    """
+    if one == other:
+        return 0.0
+    shared = len(one & other)
+    if shared == min(len(one), len(other)):
+        monotonicity = 2 / 3
+    elif shared:
+        monotonicity = 1 / 3
+    else:
+        return 1.0
+    return 1.0 - shared / len(one | other) * monotonicity
+
+
+def _krippendorff_alpha(
+    coincidences: Mapping[tuple[Value, Value], Fraction], distance: Callable[[Value, Value], float]
+) -> float | None:
+    """Krippendorff's alpha of a coincidence matrix, with ``distance`` between values; None with
+    fewer than two values or when chance alone would make every pair agree."""
+    exact_totals: defaultdict[Value, Fraction] = defaultdict(Fraction)
+    for (value, _other), weight in coincidences.items():
+        exact_totals[value] += weight
+    # Each total is a whole number of values; floats from here keep the squared loop cheap.
+    totals = {value: float(total) for value, total in exact_totals.items() if total}
+    n = sum(totals.values())
+    # A value's distance to itself is 0, so only differing pairs count on either side.
+    observed = sum(
+        float(weight) * distance(one, other)
+        for (one, other), weight in coincidences.items()
+        if one != other
+    )
+    by_chance = sum(
+        totals[one] * totals[other] * distance(one, other)
+        for one in totals
+        for other in totals
+        if one != other
+    )
+    if n <= 1 or by_chance <= 0.0:
+        return None
+    return 1.0 - (n - 1.0) * observed / by_chance
+
+
+def _differ(one: bool, other: bool) -> float:
+    """The nominal distance between two answers to "does this label apply?"."""
+    return 0.0 if one == other else 1.0
+
+
+class MultiLabelAgreement:
+    """The label sets several annotators gave the same items, and how well they agree.
+
+    The multi-label counterpart of `Agreement`, with the same methods and report shapes. Every
+    figure is kept as counts that each recorded set updates, so reading them never goes over
+    the items.
+
+    Parameters
+    ----------
+    labels
+        The project's labels (distinct), in the order `per_label` lists them.
+
+    Raises
+    ------
+    ValueError
+        If a label repeats.
+
+    Examples
+    --------
+    >>> team = MultiLabelAgreement(["bug", "billing", "ui"])
+    >>> for item, a, b in [
+    ...     (1, {"bug"}, {"bug"}),
+    ...     (2, {"bug", "ui"}, {"bug"}),
+    ...     (3, set(), {"billing"}),
+    ...     (4, {"billing"}, {"billing"}),
+    ... ]:
+    ...     team.record(item, "ana", a)
+    ...     team.record(item, "bo", b)
+    >>> team.kappa()  # bug 1, billing 1/2, ui 0
+    {'ana': {'bo': 0.5}, 'bo': {'ana': 0.5}}
+    >>> {label: round(alpha, 3) for label, alpha in team.per_label().items() if alpha is not None}
+    {'bug': 1.0, 'billing': 0.533, 'ui': 0.0}
+    >>> report = team.alpha()
+    >>> round(report["alpha"], 3), report["items"], report["distance"]
+    (0.444, 4, 'masi')
+    """
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"labels must not repeat, got {list(labels)}")
+        self._labels = tuple(labels)
+        #: Each item's label set, by annotator.
+        self._units: dict[Hashable, dict[str, frozenset[str]]] = {}
+        #: How many items each ordered pair of annotators both labelled.
+        self._shared: Counter[tuple[str, str]] = Counter()
+        #: For each ordered pair of annotators sharing items, each label's 2x2 table on them:
+        #: (applies in the first one's set, applies in the other's) -> items.
+        self._pairs: dict[tuple[str, str], dict[str, Counter[tuple[bool, bool]]]] = {}
+        #: Krippendorff's coincidence matrices, each item's pairs weighted 1 / (m - 1): one of
+        #: whole sets, and one per label of whether it applies. Fractions keep them exact, so a
+        #: set no longer in use leaves its entries at exactly 0 and they can go: the matrix
+        #: stays the size of the sets in use, out of the 2 ** labels possible.
+        self._coincidences: dict[tuple[frozenset[str], frozenset[str]], Fraction] = {}
+        self._label_coincidences: dict[str, defaultdict[tuple[bool, bool], Fraction]] = {
+            label: defaultdict(Fraction) for label in self._labels
+        }
+        self._pairable = 0
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The project's labels."""
+        return self._labels
+
+    def record(self, item: Hashable, annotator: str, labels: Collection[str]) -> None:
+        """``annotator`` gave ``item`` the set ``labels`` (again: the new set replaces theirs).
+
+        Parameters
+        ----------
+        item
+            The item labelled.
+        annotator
+            Who labelled it.
+        labels
+            The labels that apply, possibly none.
+
+        Raises
+        ------
+        ValueError
+            If ``labels`` is a single string, or holds a label that is not the project's; the
+            figures are then left unchanged.
+        """
+        if isinstance(labels, str):
+            raise ValueError(f"labels must be a collection of labels, got the string {labels!r}")
+        given = frozenset(labels)
+        unknown = sorted(given.difference(self._labels))
+        if unknown:
+            raise ValueError(f"unknown label {unknown[0]!r}; expected some of: {self._labels}")
+        unit = self._units.setdefault(item, {})
+        self._count(unit, -1)
+        unit[annotator] = given
+        self._count(unit, +1)
+
+    def forget(self, annotator: str) -> None:
+        """Take every label set of ``annotator`` out (their sets no longer count)."""
+        for unit in self._units.values():
+            if annotator in unit:
+                self._count(unit, -1)
+                del unit[annotator]
+                self._count(unit, +1)
+
+    def kappa(self) -> dict[str, dict[str, float | None]]:
+        """For each annotator, each other they share items with: the mean over the project's
+        labels of Cohen's kappa on whether the label applies, over their shared items.
+
+        Only the labels whose kappa is defined are averaged (a label that neither of them gave
+        any shared item, or that both gave every one, has none); None if no label's kappa is.
+
+        Returns
+        -------
+        dict
+            ``{annotator: {other annotator: mean kappa or None}}``, by name, as
+            `Agreement.kappa`.
+        """
+        found: dict[str, dict[str, float | None]] = {}
+        for (one, other), tables in self._pairs.items():
+            defined = [
+                kappa
+                for kappa in (cohen_kappa(table) for table in tables.values())
+                if kappa is not None
+            ]
+            found.setdefault(one, {})[other] = sum(defined) / len(defined) if defined else None
+        return {name: dict(sorted(row.items())) for name, row in sorted(found.items())}
+
+    def per_label(self) -> dict[str, float | None]:
+        """For each label, Krippendorff's alpha (nominal) on whether it applies, over the items
+        labelled by two or more annotators; None until both answers are in use.
+
+        Alpha rather than Cohen's kappa pooled over pairs of annotators: kappa is defined for
+        one fixed pair, and pooling every ordered pair makes both sides' label frequencies the
+        same, which turns it into Scott's pi while counting an item m (m - 1) times. Alpha is
+        the standard figure for any number of annotators each seeing different items: each
+        item's pairs weigh 1 / (m - 1), so each label set counts once. It is also what `alpha`
+        reports on whole sets, and `Agreement.alpha` on single labels, so the figures compare.
+
+        Returns
+        -------
+        dict
+            ``{label: alpha or None}``, in the project's order.
+        """
+        return {
+            label: _krippendorff_alpha(coincidences, _differ)
+            for label, coincidences in self._label_coincidences.items()
+        }
+
+    def alpha(self) -> dict[str, Any]:
+        """Krippendorff's alpha over the items labelled by two or more annotators, on whole
+        label sets with the MASI distance (`masi_distance`).
+
+        Reading it costs the number of distinct sets in use squared: a handful in most
+        projects, at most 2 ** labels.
+
+        Returns
+        -------
+        dict
+            ``{"alpha": alpha or None, "items": items it rests on, "distance": "masi"}``;
+            alpha is None until it is defined (two different sets in use).
+        """
+        return {
+            "alpha": _krippendorff_alpha(self._coincidences, masi_distance),
+            "items": self._pairable,
+            "distance": "masi",
+        }
+
+    def _count(self, unit: dict[str, frozenset[str]], sign: int) -> None:
+        """Add (``sign`` 1) or take out (-1) one item's part in every figure."""
+        labelled = len(unit)
+        if labelled < 2:
+            return
+        self._pairable += sign
+        weight = Fraction(sign, labelled - 1)
+        for one, other in permutations(unit, 2):
+            mine, theirs = unit[one], unit[other]
+            tables = self._pairs.setdefault(
+                (one, other), {label: Counter() for label in self._labels}
+            )
+            for label in self._labels:
+                answers = (label in mine, label in theirs)
+                tables[label][answers] += sign
+                self._label_coincidences[label][answers] += weight
+            self._shared[(one, other)] += sign
+            if not self._shared[(one, other)]:
+                del self._shared[(one, other)], self._pairs[(one, other)]
+            coincidence = self._coincidences.get((mine, theirs), Fraction(0)) + weight
+            if coincidence:
+                self._coincidences[(mine, theirs)] = coincidence
+            else:
+                del self._coincidences[(mine, theirs)]
