@@ -1,8 +1,10 @@
-"""``streamloop demo``: a support-ticket project and a live stream of generated tickets.
+"""``streamloop demo``: two support-ticket projects and a live stream of generated tickets.
 
-The tickets are generated here (nothing is downloaded): each class has its own vocabulary,
-mixed with shared filler and some words of other classes, so the model has something real but
-imperfect to learn and its uncertainty varies from ticket to ticket.
+``support-tickets`` gives each ticket one topic (``classify``); ``ticket-topics`` tags each
+ticket with every topic it touches, possibly none (``multilabel``). The tickets are generated
+here (nothing is downloaded): each topic has its own vocabulary, mixed with shared filler and
+some words of other topics, so the model has something real but imperfect to learn and its
+uncertainty varies from ticket to ticket.
 """
 
 from __future__ import annotations
@@ -11,15 +13,23 @@ import asyncio
 import itertools
 import logging
 import random
+from typing import Any
 
 from streamloop.errors import StreamloopError
 from streamloop.streams import Service
 
-__all__ = ["DEMO_PROJECT", "TicketGenerator", "run_demo"]
+__all__ = [
+    "DEMO_PROJECT",
+    "MULTILABEL_DEMO_PROJECT",
+    "TicketGenerator",
+    "TopicsGenerator",
+    "run_demo",
+]
 
 log = logging.getLogger(__name__)
 
 DEMO_PROJECT = "support-tickets"
+MULTILABEL_DEMO_PROJECT = "ticket-topics"
 
 _TOPICS: dict[str, tuple[list[str], list[str]]] = {
     "billing": (
@@ -90,6 +100,11 @@ _TOPICS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
+_NOTHING = [
+    "Just wanted to say the new release looks great.",
+    "Thanks for the quick answer yesterday.",
+    "Ignore my last message, all sorted now.",
+]
 _OPENERS = ["Hi,", "Hello team,", "Urgent:", "Quick question.", "", "Good morning,"]
 _CLOSERS = ["Thanks!", "Regards", "Please help.", "", "Cheers", "This is blocking us."]
 
@@ -130,30 +145,85 @@ class TicketGenerator:
         return event_id, {"text": text}, label
 
 
-async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
-    """Create the demo project if needed, then stream tickets into it until cancelled."""
-    try:
-        runtime = service.project(DEMO_PROJECT)
-    except StreamloopError:
-        await service.create_project(
-            {
-                "name": DEMO_PROJECT,
-                "labels": list(TicketGenerator.labels),
-                "input": "text",
-                "model": "logistic_regression",
-                "strategy": "margin",
-                "exploration": 0.2,
-                "lease_seconds": 120.0,
-                "seed": seed,
-            }
+class TopicsGenerator:
+    """Endless support tickets that touch any of the topics: ``(event_id, data, topics)``.
+
+    One ticket in ten touches none (a thank-you), about half touch one, the rest two or three.
+
+    >>> generator = iter(TopicsGenerator(seed=1))
+    >>> sizes = {len(next(generator)[2]) for _ in range(200)}
+    >>> sorted(sizes)
+    [0, 1, 2, 3]
+    """
+
+    labels = tuple(_TOPICS)
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+
+    def __iter__(self) -> TopicsGenerator:
+        self._count = itertools.count(1)
+        return self
+
+    def __next__(self) -> tuple[str, dict[str, str], list[str]]:
+        draw = self.rng.random()
+        size = 0 if draw < 0.1 else 1 if draw < 0.6 else 2 if draw < 0.9 else 3
+        topics = self.rng.sample(self.labels, size)
+        sentences = [
+            f"{self.rng.choice(_TOPICS[topic][0])} {self.rng.choice(_TOPICS[topic][1])}."
+            for topic in topics
+        ] or [self.rng.choice(_NOTHING)]
+        text = " ".join(
+            part
+            for part in (self.rng.choice(_OPENERS), *sentences, self.rng.choice(_CLOSERS))
+            if part
         )
-        runtime = service.project(DEMO_PROJECT)
-    tickets = iter(TicketGenerator(seed=seed + runtime.events_total))
-    log.info("demo: streaming tickets into project %s", DEMO_PROJECT)
-    while service.ready:
-        batch = [next(tickets) for _ in range(4)]
+        event_id = f"topics-{next(self._count):07d}-{self.rng.randrange(16**6):06x}"
+        return event_id, {"text": text}, [label for label in self.labels if label in topics]
+
+
+#: The demo projects: name, then what differs from a default project.
+_DEMO_PROJECTS: dict[str, dict[str, Any]] = {
+    DEMO_PROJECT: {
+        "labels": list(TicketGenerator.labels),
+        "strategy": "margin",
+    },
+    MULTILABEL_DEMO_PROJECT: {
+        "labels": list(TopicsGenerator.labels),
+        "task": "multilabel",
+        "strategy": "min_margin",
+    },
+}
+
+
+async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
+    """Create the demo projects if needed, then stream tickets into each until cancelled."""
+    streams = []
+    for name, settings in _DEMO_PROJECTS.items():
         try:
-            await runtime.ingest([(event_id, data) for event_id, data, _label in batch])
-        except StreamloopError as exc:
-            log.warning("demo: ingest refused: %s", exc.message)
-        await asyncio.sleep(len(batch) / per_second)
+            runtime = service.project(name)
+        except StreamloopError:
+            await service.create_project(
+                {
+                    "name": name,
+                    "input": "text",
+                    "model": "logistic_regression",
+                    "rehearsal": 3,  # the preset's default (`default_rehearsal`)
+                    "exploration": 0.2,
+                    "lease_seconds": 120.0,
+                    "seed": seed,
+                    **settings,
+                }
+            )
+            runtime = service.project(name)
+        kind = TopicsGenerator if settings.get("task") == "multilabel" else TicketGenerator
+        streams.append((runtime, iter(kind(seed=seed + runtime.events_total))))
+    log.info("demo: streaming tickets into %s", ", ".join(_DEMO_PROJECTS))
+    while service.ready:
+        for runtime, tickets in streams:
+            batch = [next(tickets) for _ in range(4)]
+            try:
+                await runtime.ingest([(event_id, data) for event_id, data, _truth in batch])
+            except StreamloopError as exc:
+                log.warning("demo: ingest refused: %s", exc.message)
+        await asyncio.sleep(4 / per_second)
