@@ -225,3 +225,42 @@ async def test_gold_items_take_label_sets_and_score_annotators_by_the_exact_set(
         assert ack["type"] == "ack" and ack["model_version"] == 0
     gold = (await service.metrics("topics"))["annotators"]["alice"]["gold"]
     assert gold["answered"] == 1 and gold["correct"] == 1
+
+
+async def _two_sets(service, first: list[str], second: list[str]) -> None:
+    async with service.annotator("topics", "alice") as alice:
+        item = (await alice.expect("item"))["item"]["id"]
+        assert (await alice.label(item, first, "a0"))["type"] == "ack"
+    async with service.annotator("topics", "bob") as bob:
+        assert (await bob.expect("item"))["item"]["id"] == item
+        assert (await bob.label(item, second, "b0"))["type"] == "ack"
+
+
+async def test_overlapped_annotators_agree_on_equal_sets_in_any_order(service):
+    await multilabel_project(service, overlap={"share": 1.0, "annotators": 2})
+    await service.send_events("topics", tickets(1))
+    await _two_sets(service, ["bug", "ui"], ["ui", "bug"])
+    metrics = await service.metrics("topics")
+    assert metrics["review"]["waiting"] == 0 and metrics["overlap_waiting"] == 0
+    assert metrics["agreement"]["items"] == 1 and metrics["agreement"]["distance"] == "masi"
+
+
+async def test_different_sets_go_to_review_and_a_reviewer_resolves_with_a_set(service):
+    await multilabel_project(service, overlap={"share": 1.0, "annotators": 2})
+    await service.send_events("topics", tickets(1))
+    await _two_sets(service, ["bug"], ["bug", "billing"])
+    metrics = await service.metrics("topics")
+    assert metrics["review"]["waiting"] == 1 and metrics["model_version"] == 1
+    assert set(metrics["agreement"]["per_label"]) == set(LABELS)
+    assert "bob" in metrics["annotators"]["alice"]["kappa"]
+    async with service.reviewer("topics", "rita") as rita:
+        offered = await rita.expect("review")
+        said = {(x["annotator"], tuple(x["labels"])) for x in offered["labels"]}
+        assert said == {("alice", ("bug",)), ("bob", ("billing", "bug"))}
+        wrong = {"type": "resolve", "item_id": offered["item"]["id"], "label_id": "r0"}
+        await rita.send({**wrong, "label": "bug"})
+        assert "labels" in (await rita.expect("error"))["message"]
+        await rita.send({**wrong, "labels": ["billing", "bug"]})
+        ack = await rita.expect("ack")
+        assert ack["model_version"] == 2  # learned, as a correction of alice's set
+    assert (await service.metrics("topics"))["review"]["waiting"] == 0

@@ -13,7 +13,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from streamloop.online import AnyModel, AnyPrediction, MultiLabelModel
-from streamloop.online.agreement import Agreement
+from streamloop.online.agreement import Agreement, MultiLabelAgreement
 from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.online.tasks import answer_field, label_set, label_set_key
@@ -98,7 +98,9 @@ class ProjectRuntime:
         #: Items whose annotators disagreed, or a supervisor flagged, waiting for a reviewer.
         self.review = ReviewDesk(record.lease_seconds, changed=self._changed)
         #: Agreement between annotators on the items several of them labelled.
-        self.agreement = Agreement()
+        self.agreement: Agreement | MultiLabelAgreement = (
+            MultiLabelAgreement(record.labels) if record.task == "multilabel" else Agreement()
+        )
         # Per annotator, since this process started: seconds from an item's offer to its
         # label (total, count), and items skipped.
         self._pace: dict[str, list[float]] = {}
@@ -178,7 +180,7 @@ class ProjectRuntime:
                 self.leasing.overlap.seen(item_id, annotator)
         self.review.add(await store.run(store.review_items, project_id))
         for item_id, annotator, label in await store.run(store.overlapped_labels, project_id):
-            self.agreement.record(item_id, annotator, label)
+            self._agreed(item_id, annotator, label)
         self._recorded.update(await store.run(store.recorded_labels, project_id))
 
     async def resync(self) -> None:
@@ -499,10 +501,25 @@ class ProjectRuntime:
             "label_commits_total": self.learner.commits,
             "journal_dropped_total": self.journal.dropped,
             "annotators": self._annotators_report(),
-            "agreement": self.agreement.alpha(),
+            "agreement": self._agreement_report(),
             "overlap_waiting": len(self.leasing.overlap),
             "review": self.review.report(),
         }
+
+    def _agreed(self, item_id: int, annotator: str, stored: str) -> None:
+        """Count an annotator's answer to an item others answer too."""
+        if isinstance(self.agreement, MultiLabelAgreement):
+            self.agreement.record(item_id, annotator, label_set(stored))
+        else:
+            self.agreement.record(item_id, annotator, stored)
+
+    def _agreement_report(self) -> dict[str, Any]:
+        """Krippendorff's alpha over the items several annotators labelled; for label sets,
+        with the MASI distance, and each label's own alpha (``per_label``)."""
+        report = self.agreement.alpha()
+        if isinstance(self.agreement, MultiLabelAgreement):
+            report["per_label"] = self.agreement.per_label()
+        return report
 
     def _model_figures(self) -> dict[str, Any]:
         """The prequential figures. A multilabel project's ``accuracy`` is the exact-match
@@ -743,7 +760,7 @@ class ProjectRuntime:
                     if item is not None:
                         self.leasing.overlapped(item, label.overlap, by, shown)
             if by is not None and (status in ("overlap", "review") or not outcome.learned):
-                self.agreement.record(item_id, by, label.label)
+                self._agreed(item_id, by, label.label)
                 if not outcome.learned and label.corrects is None:
                     self._recorded[by] += 1
             if status == "review" and item_id not in self.review:
