@@ -264,6 +264,8 @@ class MultiLabelAgreement:
             label: defaultdict(Fraction) for label in self._labels
         }
         self._pairable = 0
+        #: The alpha of the sets as they are (a 1-tuple: alpha may be None), or None to read.
+        self._alpha: tuple[float | None] | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -364,17 +366,18 @@ class MultiLabelAgreement:
             ``{"alpha": alpha or None, "items": items it rests on, "distance": "masi"}``;
             alpha is None until it is defined (two different sets in use).
         """
-        return {
-            "alpha": _krippendorff_alpha(self._coincidences, masi_distance),
-            "items": self._pairable,
-            "distance": "masi",
-        }
+        # Kept until a set changes: the metrics read it on every push, and its cost grows as
+        # the square of the sets in use.
+        if self._alpha is None:
+            self._alpha = _krippendorff_alpha(self._coincidences, masi_distance)
+        return {"alpha": self._alpha[0], "items": self._pairable, "distance": "masi"}
 
     def _count(self, unit: dict[str, frozenset[str]], sign: int) -> None:
         """Add (``sign`` 1) or take out (-1) one item's part in every figure."""
         labelled = len(unit)
         if labelled < 2:
             return
+        self._alpha = None
         self._pairable += sign
         weight = Fraction(sign, labelled - 1)
         for one, other in permutations(unit, 2):
