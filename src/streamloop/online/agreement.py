@@ -369,7 +369,7 @@ class MultiLabelAgreement:
         # Kept until a set changes: the metrics read it on every push, and its cost grows as
         # the square of the sets in use.
         if self._alpha is None:
-            self._alpha = _krippendorff_alpha(self._coincidences, masi_distance)
+            self._alpha = (_krippendorff_alpha(self._coincidences, masi_distance),)
         return {"alpha": self._alpha[0], "items": self._pairable, "distance": "masi"}
 
     def _count(self, unit: dict[str, frozenset[str]], sign: int) -> None:
