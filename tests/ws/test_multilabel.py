@@ -201,6 +201,9 @@ async def test_multilabel_metrics_are_prequential_and_match_hand_computed_values
     assert metrics["multilabel"]["hamming_loss"] == wrong / 9
     assert metrics["per_class"]["billing"]["support"] == 1
     assert set(metrics["multilabel"]["unbiased"]) >= {"micro_f1", "exact_match", "labels_total"}
+    micro = metrics["multilabel"]["micro_f1"]
+    scraped = (await service.http.get("/metrics")).text
+    assert f'streamloop_micro_f1{{project="topics"}} {float(micro)}' in scraped
 
 
 async def test_gold_items_take_label_sets_and_score_annotators_by_the_exact_set(service):

@@ -106,6 +106,16 @@ class _LoopCollector(Collector):
             "Items labelled by two or more annotators, which alpha rests on.",
             labels=["project"],
         )
+        micro_f1 = GaugeMetricFamily(
+            "streamloop_micro_f1",
+            "A multilabel project's prequential micro-F1 over every label set.",
+            labels=["project"],
+        )
+        rolling_micro_f1 = GaugeMetricFamily(
+            "streamloop_rolling_micro_f1",
+            "A multilabel project's prequential micro-F1 over the window.",
+            labels=["project"],
+        )
         review = GaugeMetricFamily(
             "streamloop_review_waiting", "Items waiting for review.", labels=["project"]
         )
@@ -157,9 +167,13 @@ class _LoopCollector(Collector):
                     alpha.add_metric(name, float(agreement["alpha"]))
                 alpha_items.add_metric(name, float(agreement["items"]))
                 review.add_metric(name, float(figures["review"]["waiting"]))
+                sets = figures.get("multilabel") or {}
+                for family, key in ((micro_f1, "micro_f1"), (rolling_micro_f1, "rolling_micro_f1")):
+                    if sets.get(key) is not None:
+                        family.add_metric(name, float(sets[key]))
         yield from gauges.values()
         yield from (estimate, drift, drifts, gold, gold_answered, quarantined)
-        yield from (kappa, alpha, alpha_items, review)
+        yield from (kappa, alpha, alpha_items, review, micro_f1, rolling_micro_f1)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",
