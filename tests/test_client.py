@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from typing import Any, TypeVar
 
 import orjson
@@ -16,9 +16,12 @@ from streamloop.config import Settings
 from streamloop.errors import TooManyRequests
 from streamloop.store import Store
 from streamloop.streams.project import ProjectRuntime
+from streamloop.streams.transfer import export_labels
 from support import RECEIVE_TIMEOUT, Service, running, ticket
 
 LABELS = ["billing", "bug", "other"]
+TOPICS = ["billing", "bug", "ui"]
+TOPIC_WORDS = {"billing": "charged refund", "bug": "crash error", "ui": "button layout"}
 T = TypeVar("T")
 
 
@@ -404,3 +407,116 @@ async def test_the_sync_client_does_the_same(service: Service) -> None:
     assert seen["again"]["duplicate"] is True
     assert seen["metrics"]["labels_total"] == 3 and seen["history"]["model_version"] == 3
     assert seen["error"] == ("unknown_project", 404)
+
+
+# Multilabel projects: label sets wherever an answer is given.
+
+
+def topic(applies: Collection[str], n: int) -> dict[str, str]:
+    text = " ".join(TOPIC_WORDS[label] for label in sorted(applies)) or "thanks all good"
+    return {"text": f"{text} number {n}"}
+
+
+async def stored_answers(service: Service, project: str) -> dict[str, Any]:
+    """What the service stored, by label_id (gold items by their id): label, or label set."""
+    store = service.core.store
+    rows = await store.run(lambda: list(export_labels(store, project)))
+    return {row["label_id"]: row["label"] or row["labels"] for row in rows}
+
+
+def _sync_label_sets(base: str) -> dict[str, Any]:
+    """Label sets with the blocking client (in a thread: the service runs on the test's loop)."""
+    seen: dict[str, Any] = {}
+    with Client(base) as client:
+        seen["labels"] = client.send_labels("topics", [("evt-8", {"ui", "billing"})])
+        seen["gold"] = client.add_gold("topics", [("g-3", topic(["ui"], 3), ("ui",))])
+        with client.annotate("topics", annotator="script") as session:
+            item = session.next_item(timeout=RECEIVE_TIMEOUT)
+            seen["ack"] = session.label(item.id, ["bug"], label_id="sync-1")
+            seen["fixed"] = session.correct("sync-1", ("bug", "ui"))
+    return seen
+
+
+async def test_label_sets_are_sent_as_labels_in_a_multilabel_project(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        created = await client.create_project(
+            "topics", TOPICS, task="multilabel", model="naive_bayes"
+        )
+        assert created["task"] == "multilabel"
+        sets = [[label for bit, label in enumerate(TOPICS) if n >> bit & 1] for n in range(10)]
+        await client.send_events("topics", [(f"evt-{n}", topic(sets[n], n)) for n in range(10)])
+
+        labels: list[Any] = [
+            ("evt-0", ["bug", "billing"]),  # a list, in any order
+            ("evt-1", ("ui",), "truth-1"),  # a tuple, with its label_id
+            ("evt-2", {"ui", "bug"}),  # a set
+            ("evt-3", []),  # none applies: an answer too
+            {"event_id": "evt-4", "labels": ("billing",)},  # the contract's dict
+            {"event_id": "evt-5", "label": frozenset({"bug"})},  # a set where a label goes
+        ]
+        results = await client.send_labels("topics", labels)
+        assert [r["label_id"] for r in results] == [
+            "event:evt-0",
+            "truth-1",
+            "event:evt-2",
+            "event:evt-3",
+            "event:evt-4",
+            "event:evt-5",
+        ]
+        assert [r["model_version"] for r in results] == [1, 2, 3, 4, 5, 6]
+        again = await client.send_labels("topics", [("evt-0", ("billing", "bug"))])
+        assert again[0]["duplicate"] is True
+
+        predicted = await client.predict("topics", topic(["bug"], 99))
+        assert isinstance(predicted["labels"], list) and "prediction" not in predicted
+        assert set(predicted["probabilities"]) == set(TOPICS)
+        gold: list[Any] = [
+            ("g-1", topic(["bug", "billing"], 1), ["bug", "billing"]),
+            {"id": "g-2", "data": topic([], 2), "labels": set()},
+        ]
+        assert await client.add_gold("topics", gold) == {"stored": 2, "duplicates": 0}
+
+        async with client.annotate("topics", annotator="bot") as session:
+            item = await within(session.next_item())
+            assert item.prediction is None and isinstance(item.labels, list)
+            ack = await within(session.label(item.id, ("ui", "billing"), label_id="bot-1"))
+            assert ack["type"] == "ack" and ack["model_version"] == 7
+            fixed = await within(session.correct("bot-1", set()))
+            assert fixed["corrects"] == "bot-1" and fixed["model_version"] == 8
+            with pytest.raises(TypeError, match="label set"):
+                await session.label(item.id, [1, 2])  # type: ignore[list-item]
+
+    seen = await within(asyncio.to_thread(_sync_label_sets, service.base))
+    assert seen["labels"][0]["model_version"] == 9 and seen["gold"]["stored"] == 1
+    assert seen["ack"]["model_version"] == 10 and seen["fixed"]["model_version"] == 11
+
+    # Stored as the label sets given, in the project's order of labels.
+    stored = await stored_answers(service, "topics")
+    assert {key: stored[key] for key in ("event:evt-0", "truth-1", "event:evt-2")} == {
+        "event:evt-0": ["billing", "bug"],
+        "truth-1": ["ui"],
+        "event:evt-2": ["bug", "ui"],
+    }
+    assert stored["event:evt-3"] == [] and stored["event:evt-4"] == ["billing"]
+    assert stored["event:evt-5"] == ["bug"] and stored["event:evt-8"] == ["billing", "ui"]
+    assert stored["bot-1"] == ["billing", "ui"] and stored[fixed["label_id"]] == []
+    assert stored["sync-1"] == ["bug"] and stored[seen["fixed"]["label_id"]] == ["bug", "ui"]
+    assert (stored["g-1"], stored["g-2"], stored["g-3"]) == (["billing", "bug"], [], ["ui"])
+    metrics = await service.metrics("topics")
+    assert metrics["model_version"] == 11 and metrics["labels_total"] == 9  # 2 corrections
+
+
+async def test_a_classify_project_still_takes_one_label_and_refuses_a_set(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS)
+        await client.send_events("tickets", events(2))
+        results = await client.send_labels("tickets", [("evt-0", "bug")])
+        assert results[0]["model_version"] == 1
+        with pytest.raises(StreamloopError) as refused:
+            await client.send_labels("tickets", [("evt-1", ["bug"])])
+        assert refused.value.status == 422 and "label" in refused.value.message
+        async with client.annotate("tickets", annotator="bot") as session:
+            item = await within(session.next_item())
+            assert item.labels is None
+            ack = await within(session.label(item.id, "other", label_id="one"))
+            assert ack["model_version"] == 2

@@ -169,6 +169,110 @@ async def test_gold_items_and_answers_are_exported_and_gold_items_imported(tmp_p
         assert metrics["events_total"] == 0 and metrics["labels_total"] == 0
 
 
+TOPICS = ["billing", "bug", "ui"]
+TOPIC_WORDS = {"billing": "charged refund", "bug": "crash error", "ui": "button layout"}
+
+
+def topic(n: int) -> tuple[list[str], dict[str, str]]:
+    """A ticket's true label set (a subset of the topics, by the bits of ``n``) and its data."""
+    applies = [label for bit, label in enumerate(TOPICS) if n >> bit & 1]
+    text = " ".join(TOPIC_WORDS[label] for label in applies) or "thanks all good"
+    return applies, {"text": f"{text} number {n}"}
+
+
+async def test_importing_a_multilabel_export_learns_the_same_label_sets(tmp_path, settings):
+    spec = {"labels": TOPICS, "task": "multilabel", "model": "naive_bayes"}
+    async with running(settings) as service:
+        await service.create_project(name="topics", **spec)
+        events = [{"id": f"e{n}", "data": topic(n)[1]} for n in range(50)]
+        await service.send_events("topics", events)
+        # Truth a little off the words (every fifth set shifted), so that accuracy is not 1.
+        truth = [{"event_id": f"e{n}", "labels": topic(n + (n % 5 == 0))[0]} for n in range(40)]
+        response = await service.http.post("/api/projects/topics/labels", json={"labels": truth})
+        assert response.status_code == 200, response.text
+        gold = [{"id": "g-1", "data": topic(3)[1], "labels": ["bug", "billing"]}]
+        gold.append({"id": "g-2", "data": topic(0)[1], "labels": []})
+        response = await service.http.post("/api/projects/topics/gold", json={"items": gold})
+        assert response.status_code == 200, response.text
+        store = service.core.store
+        exported = tmp_path / "topics.jsonl"
+        with exported.open("wb") as out:
+            await store.run(lambda: write_jsonl(export_labels(store, "topics"), out))
+        rows = [orjson.loads(line) for line in exported.read_bytes().splitlines()]
+        assert {(row["label"], type(row["labels"])) for row in rows} == {(None, list)}
+        assert [] in [row["labels"] for row in rows if row["source"] == "production"]
+        with exported.open("ab") as out:  # and unlabelled rows, to be routed to annotators
+            for event in events[40:]:
+                out.write(orjson.dumps(event) + b"\n")
+        await service.create_project(name="copy", **spec)
+
+        command = [sys.executable, "-m", "streamloop", "import", "copy", str(exported)]
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [*command, "--url", service.base, "--batch", "7"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "52 rows of" in done.stderr and "40 labels learned" in done.stderr
+
+        original, copy = await service.metrics("topics"), await service.metrics("copy")
+        assert copy["model_version"] == original["model_version"] == 40
+        assert copy["labels_total"] == 40 and copy["queue_depth"] == 10
+        assert 0 < original["accuracy"] < 1
+        for figure in ("accuracy", "multilabel", "per_class"):
+            assert copy[figure] == original[figure], figure
+        for n in range(100, 108):  # the same label sets in the same order: the same model
+            probe = {"data": topic(n)[1]}
+            a = await service.http.post("/api/projects/topics/predict", json=probe)
+            b = await service.http.post("/api/projects/copy/predict", json=probe)
+            assert a.json()["probabilities"] == b.json()["probabilities"]
+            assert a.json()["labels"] == b.json()["labels"]
+        # The label sets themselves, and the gold items as gold with theirs.
+        copied = await store.run(lambda: list(export_labels(store, "copy")))
+        assert [(r["event_id"], r["labels"]) for r in copied] == [
+            (r["event_id"], r["labels"]) for r in rows
+        ]
+        assert [r["event_id"] for r in copied if r["source"] == "gold"] == ["g-1", "g-2"]
+
+
+def test_import_rows_carry_label_sets_and_gold_label_sets():
+    lines = [
+        b'{"event_id": "a", "data": {}, "label": null, "labels": ["bug", "ui"]}',
+        b'{"id": "b", "data": {}, "labels": []}',
+        b'{"event_id": "g", "data": {}, "label": null, "labels": ["ui"], "source": "gold"}',
+        b'{"id": "c", "data": {}, "label": "bug", "labels": null}',
+        b'{"id": "d", "data": {}}',
+    ]
+    rows = list(read_rows(lines))
+    assert [(r.event_id, r.answer, r.gold) for r in rows] == [
+        ("a", ("bug", "ui"), False),
+        ("b", (), False),  # labelled: no label of the set applies
+        ("g", ("ui",), True),
+        ("c", "bug", False),
+        ("d", None, False),
+    ]
+    assert rows[0].label is None and rows[3].labels is None
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"id": "b", "data": {}, "labels": "bug"}', "labels must be a list of strings"),
+        (b'{"id": "b", "data": {}, "labels": ["bug", 2]}', "labels must be a list of strings"),
+        (b'{"id": "b", "data": {}, "labels": {"bug": 1}}', "labels must be a list of strings"),
+        (b'{"id": "b", "data": {}, "label": "bug", "labels": ["bug"]}', "not both"),
+        (b'{"id": "b", "data": {}, "label": "bug", "labels": []}', "not both"),
+        (b'{"id": "g", "data": {}, "label": null, "labels": null, "source": "gold"}', "gold"),
+    ],
+)
+def test_a_bad_label_set_is_refused_naming_its_line(line, message):
+    rows = read_rows([b'{"id": "a", "data": {}, "labels": ["ui"]}', line])
+    assert next(rows).answer == ("ui",)
+    with pytest.raises(InvalidInput, match=rf"^line 2: .*{message}"):
+        next(rows)
+
+
 @pytest.mark.parametrize(
     "line",
     [b'{"id": 3, "data": {}}', b'{"id": "b"}', b"not json", b'{"id": "b", "data": {}, "label": 1}'],

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from streamloop.client.calls import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BODY_BYTES,
+    Answer,
     Call,
     Event,
     Gold,
@@ -162,12 +163,15 @@ class AsyncClient:
     async def add_gold(self, project: str, items: Iterable[Gold]) -> dict[str, int]:
         """Store gold items (known answers), mixed into annotators' items unmarked; their
         answers score the annotators and are never learned. Returns the counts of items
-        ``stored`` and ``duplicates`` (ids stored before). An item is ``(id, data, label)``
-        or a dict with those keys; needs a supervisor or admin token.
+        ``stored`` and ``duplicates`` (ids stored before). An item is ``(id, data, answer)``
+        or a dict with keys ``id``, ``data`` and ``label`` (or ``labels``); the answer is a
+        label, or in a multilabel project a label set (a list, tuple or set of labels, possibly
+        empty). Needs a supervisor or admin token.
 
         ::
 
             await client.add_gold("tickets", [("gold-1", {"text": "refund me"}, "billing")])
+            await client.add_gold("topics", [("gold-2", {"text": "pay crash"}, ["bug", "billing"])])
         """
         counts = {"stored": 0, "duplicates": 0}
         for call in gold_calls(
@@ -198,13 +202,17 @@ class AsyncClient:
     async def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
         """Teach the model ground truth from production; one result per label, in order.
 
-        A label is ``(event_id, label)``, ``(event_id, label, label_id)`` or a dict with those
-        keys (``label_id`` optional: by default ``event:<event_id>``, so a repeat is learned
-        once). A label refused alone (``already_labelled``) has an ``"error"`` in its result.
+        A label is ``(event_id, answer)``, ``(event_id, answer, label_id)`` or a dict with keys
+        ``event_id``, ``label`` (or ``labels``) and ``label_id`` (optional: by default
+        ``event:<event_id>``, so a repeat is learned once). The answer is a label (str), or in
+        a multilabel project a label set: a list, tuple or set of labels, possibly empty, sent
+        as ``labels``. A label refused alone (``already_labelled``) has an ``"error"`` in its
+        result.
 
         ::
 
             await client.send_labels("tickets", [("evt-1", "billing")])
+            await client.send_labels("topics", [("evt-2", ["bug", "ui"]), ("evt-3", [])])
         """
         results: list[dict[str, Any]] = []
         for call in label_calls(
@@ -390,9 +398,13 @@ class AsyncAnnotateSession:
         while (item := await self._next(until_idle)) is not None:
             yield item
 
-    async def label(self, item_id: str, label: str, label_id: str | None = None) -> dict[str, Any]:
+    async def label(
+        self, item_id: str, label: Answer, label_id: str | None = None
+    ) -> dict[str, Any]:
         """Label an item; returns the ack, once the label is stored and learned.
 
+        ``label`` is one label (a str), or in a multilabel project the item's label set (a
+        list, tuple or set of labels; empty when none applies), sent as ``labels``.
         A refusal for a passing reason (``rate_limited``, ``learner_busy``, ...) is retried
         with backoff under the same ``label_id`` (a new uuid4 if none is given), which the
         server learns once: a label already taken is acked with ``"duplicate": true``.
@@ -400,8 +412,9 @@ class AsyncAnnotateSession:
         label_id = label_id or new_label_id()
         return await self._settle(item_id, label_id, label_message(item_id, label, label_id))
 
-    async def correct(self, label_id: str, label: str) -> dict[str, Any]:
-        """Replace an earlier label of this annotator's (by its ``label_id``); returns the ack."""
+    async def correct(self, label_id: str, label: Answer) -> dict[str, Any]:
+        """Replace an earlier label of this annotator's (by its ``label_id``) with ``label``, a
+        label or a label set as for `label`; returns the ack."""
         new_id = new_label_id()
         return await self._settle("", new_id, correct_message(label_id, label, new_id))
 

@@ -7,7 +7,7 @@ send a `Call` and how they wait before a retry.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -19,12 +19,14 @@ from streamloop.client.errors import StreamloopError, error_from_response
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
+    "Answer",
     "Call",
     "Event",
     "Gold",
     "Label",
     "annotate_url",
     "annotator_call",
+    "answer_fields",
     "backoff_delay",
     "create_project_call",
     "event_calls",
@@ -49,10 +51,13 @@ _BACKOFF_CAP = 30.0
 
 #: A production event: ``{"id": ..., "data": {...}}`` or ``(id, data)``.
 Event = Mapping[str, Any] | tuple[str, Mapping[str, Any]]
-#: Production ground truth: ``(event_id, label)``, ``(event_id, label, label_id)`` or a dict.
-Label = Mapping[str, Any] | tuple[str, str] | tuple[str, str, str]
-#: A gold item: ``{"id", "data", "label"}`` or an (id, data, label) triple.
-Gold = Mapping[str, Any] | tuple[str, Mapping[str, Any], str]
+#: An answer: one label (a ``classify`` project), sent as ``label``, or a label set (a
+#: ``multilabel`` project: a list, tuple or set of labels, possibly empty), sent as ``labels``.
+Answer = str | Collection[str]
+#: Production ground truth: ``(event_id, answer)``, ``(event_id, answer, label_id)`` or a dict.
+Label = Mapping[str, Any] | tuple[str, Answer] | tuple[str, Answer, str]
+#: A gold item: ``{"id", "data", "label" or "labels"}`` or an (id, data, answer) triple.
+Gold = Mapping[str, Any] | tuple[str, Mapping[str, Any], Answer]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +177,14 @@ def label_calls(
 ) -> Iterator[Call]:
     """``POST .../labels`` requests for production ground truth, split like `event_calls`.
 
-    A label is an ``(event_id, label)`` pair, an ``(event_id, label, label_id)`` triple, or a
-    dict with ``event_id``, ``label`` and optionally ``label_id``.
+    A label is an ``(event_id, answer)`` pair, an ``(event_id, answer, label_id)`` triple, or a
+    dict with ``event_id``, ``label`` (or ``labels``) and optionally ``label_id``. An answer is
+    one label, or in a multilabel project a label set (see `answer_fields`).
 
     >>> [call.content for call in label_calls("t", [("e1", "bug"), ("e2", "other", "fix-2")])]
     [b'{"labels":[{"event_id":"e1","label":"bug"},{"event_id":"e2","label":"other","label_id":"fix-2"}]}']
+    >>> [call.content for call in label_calls("t", [("e1", ["bug", "ui"]), ("e2", set())])]
+    [b'{"labels":[{"event_id":"e1","labels":["bug","ui"]},{"event_id":"e2","labels":[]}]}']
     """
     path = _project_path(project, "labels")
     encoded = (orjson.dumps(_label(label)) for label in labels)
@@ -192,10 +200,13 @@ def gold_calls(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Iterator[Call]:
     """``POST .../gold`` requests for gold items, split like `event_calls`. A gold item is an
-    ``(id, data, label)`` triple or a dict with those keys.
+    ``(id, data, answer)`` triple or a dict with keys ``id``, ``data`` and ``label`` (or
+    ``labels``); the answer is a label or a label set, as for `label_calls`.
 
     >>> [call.content for call in gold_calls("t", [("g1", {"text": "hi"}, "bug")])]
     [b'{"items":[{"id":"g1","data":{"text":"hi"},"label":"bug"}]}']
+    >>> [call.content for call in gold_calls("t", [("g1", {"text": "hi"}, ("ui", "bug"))])]
+    [b'{"items":[{"id":"g1","data":{"text":"hi"},"labels":["ui","bug"]}]}']
     """
     path = _project_path(project, "gold")
     encoded = (orjson.dumps(_gold(item)) for item in items)
@@ -203,11 +214,54 @@ def gold_calls(
         yield Call("POST", path, b'{"items":[' + b",".join(batch) + b"]}")
 
 
+def answer_fields(answer: Answer) -> dict[str, str | list[str]]:
+    """An answer as the contract sends it: ``label`` for one label, ``labels`` for a label set.
+
+    A str is one label; any other collection of str is a label set, sent as a list (a set in
+    sorted order: the service stores a set in the project's order of labels anyway).
+
+    >>> answer_fields("bug")
+    {'label': 'bug'}
+    >>> answer_fields(("ui", "bug")), answer_fields({"ui", "bug"}), answer_fields([])
+    ({'labels': ['ui', 'bug']}, {'labels': ['bug', 'ui']}, {'labels': []})
+    >>> answer_fields(["bug", 3])
+    Traceback (most recent call last):
+    ...
+    TypeError: a label set holds labels (str), not int
+    """
+    if isinstance(answer, str):  # a str is a Collection[str] too: one label, not a set
+        return {"label": answer}
+    if isinstance(answer, Mapping) or not isinstance(answer, Collection):
+        raise TypeError(
+            f"an answer is a label (str) or a label set (list of str), not {type(answer).__name__}"
+        )
+    labels = sorted(answer) if isinstance(answer, (set, frozenset)) else list(answer)
+    for label in labels:
+        if not isinstance(label, str):
+            raise TypeError(f"a label set holds labels (str), not {type(label).__name__}")
+    return {"labels": labels}
+
+
+def _answered(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A dict as given, but a label set as the contract sends it: a list under ``labels``
+    (one given under ``label``, or as a tuple or set). Anything else is the service's to judge.
+    """
+    label, labels = body.get("label"), body.get("labels")
+    if isinstance(label, (list, tuple, set, frozenset)) and labels is None:
+        answer = label
+    elif isinstance(labels, (tuple, set, frozenset)) and label is None:
+        answer = labels
+    else:
+        return body
+    rest = {key: value for key, value in body.items() if key not in ("label", "labels")}
+    return {**rest, **answer_fields(answer)}
+
+
 def _gold(item: Gold) -> Mapping[str, Any]:
     if isinstance(item, tuple):
-        gold_id, data, label = item
-        return {"id": gold_id, "data": data, "label": label}
-    return item
+        gold_id, data, answer = item
+        return {"id": gold_id, "data": data, **answer_fields(answer)}
+    return _answered(item)
 
 
 def _event(event: Event) -> Mapping[str, Any]:
@@ -219,11 +273,11 @@ def _event(event: Event) -> Mapping[str, Any]:
 
 def _label(label: Label) -> Mapping[str, Any]:
     if isinstance(label, tuple):
-        body = {"event_id": label[0], "label": label[1]}
+        body: dict[str, Any] = {"event_id": label[0], **answer_fields(label[1])}
         if len(label) == 3:
             body["label_id"] = label[2]
         return body
-    return label
+    return _answered(label)
 
 
 def _batches(

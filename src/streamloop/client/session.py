@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from streamloop.client.calls import Answer, answer_fields
 from streamloop.client.errors import StreamloopError, error_from_frame
 
 __all__ = [
@@ -49,6 +50,8 @@ _LOST = frozenset({"already_labelled", "lease_lost", "unknown_item"})
 class Item:
     """An item leased to this annotator: label it, skip it, or let its lease run out.
 
+    ``prediction`` is the model's label in a classify project; in a multilabel project it is
+    None and ``labels`` is the model's label set (None before the model has learned any).
     ``message`` is the whole ``{"type": "item"}`` message, with any field a newer server adds.
     """
 
@@ -60,6 +63,7 @@ class Item:
     model_version: int
     lease_expires_at: str
     message: dict[str, Any] = field(repr=False, compare=False)
+    labels: list[str] | None = field(default=None, kw_only=True)
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Item:
@@ -71,12 +75,16 @@ class Item:
         ...              "model_version": 0}})
         >>> item.id, item.data, item.prediction
         ('e1', {'text': 'hi'}, None)
+        >>> Item.from_message({"type": "item", "item": {"id": "e2", "data": {},
+        ...     "labels": ["bug", "ui"]}}).labels
+        ['bug', 'ui']
         """
         body = message["item"]
         return cls(
             id=body["id"],
             data=body["data"],
             prediction=body.get("prediction"),
+            labels=body.get("labels"),
             probabilities=body.get("probabilities", {}),
             uncertainty=body.get("uncertainty", 1.0),
             model_version=body.get("model_version", 0),
@@ -94,16 +102,28 @@ def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
-def label_message(item_id: str, label: str, label_id: str) -> str:
-    """
+def label_message(item_id: str, label: Answer, label_id: str) -> str:
+    """A ``label`` message: one label, or a label set (`streamloop.client.calls.answer_fields`).
+
     >>> label_message("e1", "bug", "l-1")
     '{"type":"label","item_id":"e1","label":"bug","label_id":"l-1"}'
+    >>> label_message("e1", ["bug", "ui"], "l-2")
+    '{"type":"label","item_id":"e1","labels":["bug","ui"],"label_id":"l-2"}'
     """
-    return _dumps({"type": "label", "item_id": item_id, "label": label, "label_id": label_id})
+    return _dumps(
+        {"type": "label", "item_id": item_id, **answer_fields(label), "label_id": label_id}
+    )
 
 
-def correct_message(corrects: str, label: str, label_id: str) -> str:
-    return _dumps({"type": "correct", "corrects": corrects, "label": label, "label_id": label_id})
+def correct_message(corrects: str, label: Answer, label_id: str) -> str:
+    """A ``correct`` message, replacing the answer ``corrects`` names with ``label``.
+
+    >>> correct_message("l-1", set(), "l-3")
+    '{"type":"correct","corrects":"l-1","labels":[],"label_id":"l-3"}'
+    """
+    return _dumps(
+        {"type": "correct", "corrects": corrects, **answer_fields(label), "label_id": label_id}
+    )
 
 
 def skip_message(item_id: str) -> str:

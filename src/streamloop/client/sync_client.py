@@ -19,6 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 from streamloop.client.calls import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BODY_BYTES,
+    Answer,
     Call,
     Event,
     Gold,
@@ -133,7 +134,7 @@ class Client:
         return json_object(self._send(predict_call(project, data)))
 
     def add_gold(self, project: str, items: Iterable[Gold]) -> dict[str, int]:
-        """Store gold items; see `AsyncClient.add_gold`."""
+        """Store gold items, their answers labels or label sets; see `AsyncClient.add_gold`."""
         counts = {"stored": 0, "duplicates": 0}
         for call in gold_calls(
             project, items, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
@@ -152,7 +153,8 @@ class Client:
         return json_object(self._send(annotator_call(project, annotator, "release")))
 
     def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
-        """Teach ground truth from production; see `AsyncClient.send_labels`."""
+        """Teach ground truth from production, labels or label sets; see
+        `AsyncClient.send_labels`."""
         results: list[dict[str, Any]] = []
         for call in label_calls(
             project, labels, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
@@ -308,13 +310,15 @@ class AnnotateSession:
         while (item := self._next(until_idle)) is not None:
             yield item
 
-    def label(self, item_id: str, label: str, label_id: str | None = None) -> dict[str, Any]:
-        """Label an item; returns the ack. Retried like `AsyncAnnotateSession.label`."""
+    def label(self, item_id: str, label: Answer, label_id: str | None = None) -> dict[str, Any]:
+        """Label an item with a label or, in a multilabel project, a label set (a list, tuple
+        or set of labels); returns the ack. Retried like `AsyncAnnotateSession.label`."""
         label_id = label_id or new_label_id()
         return self._settle(item_id, label_id, label_message(item_id, label, label_id))
 
-    def correct(self, label_id: str, label: str) -> dict[str, Any]:
-        """Replace an earlier label of this annotator's (by its ``label_id``); returns the ack."""
+    def correct(self, label_id: str, label: Answer) -> dict[str, Any]:
+        """Replace an earlier label of this annotator's (by its ``label_id``) with a label or a
+        label set; returns the ack."""
         new_id = new_label_id()
         return self._settle("", new_id, correct_message(label_id, label, new_id))
 

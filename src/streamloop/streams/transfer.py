@@ -257,16 +257,28 @@ def _left_out(row: dict[str, Any]) -> None:
 class ImportRow:
     event_id: str
     data: dict[str, Any]
+    #: The row's label (a classify project's); None when it has none, or a label set.
     label: str | None
-    #: A gold item (an export's ``source: gold`` row): stored as gold, its label the answer.
+    #: A gold item (an export's ``source: gold`` row): stored as gold, its answer the known one.
     gold: bool = False
+    #: The row's label set (a multilabel project's, possibly empty), in place of ``label``.
+    labels: tuple[str, ...] | None = None
+
+    @property
+    def answer(self) -> str | tuple[str, ...] | None:
+        """What the row answers: its label, its label set, or None (unlabelled)."""
+        return self.label if self.labels is None else self.labels
 
 
 def read_rows(lines: Iterable[bytes]) -> Iterator[ImportRow]:
-    """Rows of a JSON lines file: ``{"id" or "event_id", "data", "label"?}``; blank lines skipped.
+    """Rows of a JSON lines file: ``{"id" or "event_id", "data", "label"? or "labels"?}``;
+    blank lines skipped. ``labels`` is a multilabel project's label set, a list of labels
+    (possibly empty); an export has both columns, one of them null.
 
     >>> [r.label for r in read_rows([b'{"id": "a", "data": {"text": "x"}, "label": "bug"}'])]
     ['bug']
+    >>> [r.answer for r in read_rows([b'{"id": "a", "data": {}, "label": null, "labels": ["ui"]}'])]
+    [('ui',)]
     """
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -274,21 +286,30 @@ def read_rows(lines: Iterable[bytes]) -> Iterator[ImportRow]:
         try:
             row = orjson.loads(line)
             event_id = row.get("id", row.get("event_id"))
-            data, label = row["data"], row.get("label")
+            data, label, labels = row["data"], row.get("label"), row.get("labels")
         except (orjson.JSONDecodeError, AttributeError, KeyError) as exc:
             raise InvalidInput(f"line {number}: not a row of an import ({exc})") from exc
         if not isinstance(event_id, str) or not isinstance(data, dict):
             raise InvalidInput(f"line {number}: needs a string id and a data object")
         if label is not None and not isinstance(label, str):
             raise InvalidInput(f"line {number}: label must be a string")
+        if labels is not None and (
+            not isinstance(labels, list) or not all(isinstance(one, str) for one in labels)
+        ):
+            raise InvalidInput(f"line {number}: labels must be a list of strings")
+        if label is not None and labels is not None:
+            raise InvalidInput(
+                f"line {number}: a row has a label or labels (a label set), not both"
+            )
         source = row.get("source")
         if source == "gold_answer":
             continue  # an annotator's answer: their work in the service, not data to import
         if row.get("learned") is False and source != "gold":
             continue  # recorded, not learned (an overlapped item's): its learned row imports
-        if source == "gold" and label is None:
-            raise InvalidInput(f"line {number}: a gold item needs its label")
-        yield ImportRow(event_id, data, label, gold=source == "gold")
+        if source == "gold" and label is None and labels is None:
+            raise InvalidInput(f"line {number}: a gold item needs its label (or labels)")
+        answered = None if labels is None else tuple(labels)
+        yield ImportRow(event_id, data, label, gold=source == "gold", labels=answered)
 
 
 def import_rows(
@@ -307,13 +328,13 @@ def import_rows(
     sent = labelled = 0
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, batch)):
-        gold = [(r.event_id, r.data, r.label) for r in chunk if r.gold and r.label is not None]
+        gold = [(r.event_id, r.data, r.answer) for r in chunk if r.gold and r.answer is not None]
         if gold:
             client.add_gold(project, gold)
         events = [row for row in chunk if not row.gold]
         if events:
             client.send_events(project, [(row.event_id, row.data) for row in events])
-        labels = [(row.event_id, row.label) for row in events if row.label is not None]
+        labels = [(row.event_id, row.answer) for row in events if row.answer is not None]
         if labels:
             for result in client.send_labels(project, labels):
                 error = result.get("error")
