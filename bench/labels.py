@@ -3,8 +3,12 @@
 Starts ``streamloop serve`` in a subprocess (its own data dir), creates a text project, sends
 events, then N annotator connections label as fast as they can, each label stored, learned and
 acknowledged before the next is sent on that connection. Prints one JSON line per run.
+``--task multilabel`` makes it a multilabel project, each item labelled with a set of the
+three labels (any of the eight, the empty one included), against raw River doing the same
+per-label work (the preset's front shared by a binary classifier per label).
 
     python bench/labels.py --annotators 1 20 100 --labels 4000
+    python bench/labels.py --task multilabel --annotators 1 20 100 --labels 3000
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import orjson
 from server import Server, label_frame, machine_line
 from websockets.asyncio.client import connect
 
-from streamloop.online.presets import build_pipeline
+from streamloop.online.presets import build_front, build_pipeline, logistic
 
 LABELS = ["billing", "bug", "other"]
 WORDS = {
@@ -43,8 +47,21 @@ def text(n: int) -> str:
     return f"{words[n % 6]} {words[(n * 7 + 3) % 6]} {n}"
 
 
-def raw_river(count: int) -> float:
-    """Predict-then-learn per second of the preset's own pipeline, in process, no I/O."""
+def label_set(n: int) -> list[str]:
+    """Item ``n``'s label set in a multilabel run: the labels of ``n``'s three low bits."""
+    return [label for bit, label in enumerate(LABELS) if (n >> bit) & 1]
+
+
+def answer(n: int, task: str) -> str | list[str]:
+    return label_set(n) if task == "multilabel" else LABELS[n % 3]
+
+
+def raw_river(count: int, task: str = "classify") -> float:
+    """Predict-then-learn per second of the preset's own pipeline, in process, no I/O; for
+    multilabel, the preset's front shared by a logistic regression per label, as the model
+    is built."""
+    if task == "multilabel":
+        return raw_river_sets(count)
     pipeline = build_pipeline("logistic_regression", "text")
     rows = [({"text": text(n)}, LABELS[n % 3]) for n in range(count)]
     started = time.perf_counter()
@@ -54,7 +71,25 @@ def raw_river(count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def annotator(url: str, quota: int, latencies: list[float], pace: float | None) -> None:
+def raw_river_sets(count: int) -> float:
+    front = build_front("logistic_regression", "text")
+    binaries = {label: logistic("text") for label in LABELS}
+    rows = [({"text": text(n)}, label_set(n)) for n in range(count)]
+    started = time.perf_counter()
+    for x, given in rows:
+        features = front.transform_one(x)
+        for classifier in binaries.values():
+            classifier.predict_proba_one(features)
+        front.learn_one(x)
+        features = front.transform_one(x)
+        for label, classifier in binaries.items():
+            classifier.learn_one(features, label in given)
+    return count / (time.perf_counter() - started)
+
+
+async def annotator(
+    url: str, quota: int, latencies: list[float], pace: float | None, task: str
+) -> None:
     async with connect(url) as ws:
         done = 0
         sent_at = 0.0
@@ -69,7 +104,7 @@ async def annotator(url: str, quota: int, latencies: list[float], pace: float | 
                     next_at += random.uniform(0.5, 1.5) / pace
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 sent_at = time.perf_counter()
-                await ws.send(label_frame(message["item"]["id"], LABELS[n % 3]))
+                await ws.send(label_frame(message["item"]["id"], answer(n, task)))
             elif message["type"] == "ack":
                 latencies.append(time.perf_counter() - sent_at)
                 done += 1
@@ -77,14 +112,18 @@ async def annotator(url: str, quota: int, latencies: list[float], pace: float | 
                 raise RuntimeError(message)
 
 
-async def run(annotators: int, labels: int, pace: float | None) -> dict[str, object]:
+async def run(
+    annotators: int, labels: int, pace: float | None, task: str = "classify"
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as data_dir:
         server = Server(data_dir)  # started once, before timing
         port = server.port
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-                await http.post("/api/projects", json={"name": "bench", "labels": LABELS})
+                await http.post(
+                    "/api/projects", json={"name": "bench", "labels": LABELS, "task": task}
+                )
                 total = labels + annotators * 2
                 for start in range(0, total, 1000):
                     events = [
@@ -104,6 +143,7 @@ async def run(annotators: int, labels: int, pace: float | None) -> dict[str, obj
                             quota,
                             latencies,
                             pace,
+                            task,
                         )
                         for i in range(annotators)
                     )
@@ -115,6 +155,7 @@ async def run(annotators: int, labels: int, pace: float | None) -> dict[str, obj
             server.stop()
     latencies.sort()
     return {
+        "task": task,
         "annotators": annotators,
         "pace": pace,
         "labels": len(latencies),
@@ -152,12 +193,13 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--labels", type=int, default=3000)
     parser.add_argument("--pace", type=float, default=None, help="labels/s per annotator")
+    parser.add_argument("--task", choices=["classify", "multilabel"], default="classify")
     args = parser.parse_args()
     print(machine_line())
-    raw = raw_river(args.labels)
+    raw = raw_river(args.labels, args.task)
     print(orjson.dumps({"same_run_raw_river_predict_then_learn_per_s": round(raw)}).decode())
     for n in args.annotators:
-        result = asyncio.run(run(n, args.labels, args.pace))
+        result = asyncio.run(run(n, args.labels, args.pace, args.task))
         result["ratio_to_raw_river"] = round(float(result["labels_per_second"]) / raw, 3)
         print(orjson.dumps(result).decode(), flush=True)
 

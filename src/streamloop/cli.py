@@ -139,8 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     importing = commands.add_parser(
         "import",
         help="send a JSON lines file of events, labelled or not, to a running service",
-        description='Each line: {"id" (or "event_id"), "data", "label"?}. Events '
-        "are scored and routed; labels are learned in the file's order. An export of another "
+        description='Each line: {"id" (or "event_id"), "data", "label"? (or "labels", a '
+        "list, in a multilabel project)}. Events are scored and routed; labels are learned in "
+        "the file's order. An export of another "
         "project imports as it is. Safe to run again: events and labels are idempotent by id.",
     )
     importing.add_argument("project")

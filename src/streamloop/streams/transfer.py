@@ -3,13 +3,16 @@
 An import goes through a running service's API, as any producer's data would: its events are
 scored, stored and routed by the live loop, and its labels are learned in the file's order as
 production ground truth. Rows may be those of an export (``event_id``) or plain events
-(``id``); a row with a ``label`` is labelled data, one without waits for annotators.
+(``id``); a row with a ``label`` (in a multilabel project, ``labels``: a list, possibly empty)
+is labelled data, one without waits for annotators.
 
 An export has one row per label, in the order the model learned them, with the item, who gave
 it, when, the model version that includes it, and what the model predicted just before
 learning it. That prediction is not stored: the labels are replayed through a new model, which
 the project's determinism makes the very model that learned them (restarts rely on the same).
-An overlapped item has a row per annotator; ``learned`` says which label the model learned
+A multilabel project's rows carry the set in ``labels`` (and ``label`` is null); its
+``predicted`` is a set too. An overlapped item has a row per annotator; ``learned`` says which
+label the model learned
 (the others were recorded only), and a reviewer's outcome is a row of ``source`` ``review``.
 After the labels come the gold items (``source`` ``gold``, ``label`` the known answer) and
 every annotator's answer to them (``gold_answer``, with ``correct``). An import takes gold
