@@ -267,3 +267,22 @@ async def test_different_sets_go_to_review_and_a_reviewer_resolves_with_a_set(se
         ack = await rita.expect("ack")
         assert ack["model_version"] == 2  # learned, as a correction of alice's set
     assert (await service.metrics("topics"))["review"]["waiting"] == 0
+
+
+async def test_quarantine_rebuilds_a_multilabel_model_without_the_annotator(service):
+    await multilabel_project(service)
+    await service.send_events("topics", tickets(4))
+    async with service.annotator("topics", "alice") as alice:
+        for n in range(2):
+            item = (await alice.next_item())["item"]["id"]
+            assert (await alice.label(item, truth(item), f"a{n}"))["type"] == "ack"
+    async with service.annotator("topics", "bob") as bob:
+        item = (await bob.next_item())["item"]["id"]
+        assert (await bob.label(item, ["ui"], "b0"))["type"] == "ack"
+    response = await service.http.post("/api/projects/topics/annotators/bob/quarantine", json={})
+    assert response.status_code == 202, response.text
+    assert response.json()["model_version"] == 4  # a new version, rebuilt from alice's two
+    metrics = await service.metrics("topics")
+    assert metrics["labels_total"] == 2 and metrics["annotators"]["bob"]["state"] == "quarantined"
+    model = await service.http.get("/api/projects/topics/model")
+    assert model.status_code == 200 and model.headers["x-streamloop-model-version"] == "4"
