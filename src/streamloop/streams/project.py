@@ -523,8 +523,9 @@ class ProjectRuntime:
 
     def _model_figures(self) -> dict[str, Any]:
         """The prequential figures. A multilabel project's ``accuracy`` is the exact-match
-        ratio, its ``per_class`` each label's figures, and its ``multilabel`` the set metrics
-        (over every label set, and over the random draws alone: ``unbiased``)."""
+        ratio and its ``per_class`` each label's figures; it also has the set metrics
+        (``micro_f1`` ...), and ``multilabel``: the thresholds, and the set metrics over the
+        random draws alone (``unbiased``)."""
         model = self.model
         if isinstance(model, MultiLabelModel):
             report = model.metrics.report()
@@ -536,7 +537,7 @@ class ProjectRuntime:
                 "window": report["window"],
                 "per_class": report["per_label"],
                 "confusion": None,
-                "multilabel": {
+                **{
                     key: report[key]
                     for key in (
                         "micro_f1",
@@ -546,8 +547,8 @@ class ProjectRuntime:
                         "rolling_micro_f1",
                         "rolling_exact_match",
                     )
-                }
-                | {
+                },
+                "multilabel": {
                     "thresholds": model.thresholds,
                     "unbiased": {
                         key: unbiased[key]

@@ -167,10 +167,9 @@ class _LoopCollector(Collector):
                     alpha.add_metric(name, float(agreement["alpha"]))
                 alpha_items.add_metric(name, float(agreement["items"]))
                 review.add_metric(name, float(figures["review"]["waiting"]))
-                sets = figures.get("multilabel") or {}
                 for family, key in ((micro_f1, "micro_f1"), (rolling_micro_f1, "rolling_micro_f1")):
-                    if sets.get(key) is not None:
-                        family.add_metric(name, float(sets[key]))
+                    if figures.get(key) is not None:
+                        family.add_metric(name, float(figures[key]))
         yield from gauges.values()
         yield from (estimate, drift, drifts, gold, gold_answered, quarantined)
         yield from (kappa, alpha, alpha_items, review, micro_f1, rolling_micro_f1)
