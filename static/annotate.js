@@ -3,7 +3,11 @@
 // label waits in an outbox (kept in localStorage too) until its ack, and the outbox is sent
 // again, with the original label_ids, after each reconnect. A label is one deliberate act: its
 // number key, or a click; Space and Enter never label, so a stray key teaches the model nothing.
-import { $, backoff, el, join, reconnecting, renderData, setStatus } from "/static/lib.js";
+// In a multilabel project the answer is a set: the keys toggle labels, and the set goes by one
+// deliberate act, Enter or Submit (or 0, "none of these", for the empty set).
+import {
+  $, LabelSet, answerField, answerText, backoff, el, join, reconnecting, renderData, sameAnswer, setStatus,
+} from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
 const project = params.get("project");
@@ -12,15 +16,20 @@ const annotator = params.get("annotator");
 const state = {
   send: null, // sends a message on the open connection, if there is one
   labels: [],
+  task: "classify", // or "multilabel": an answer is then a set of labels
+  preselect: false, // multilabel: the model's predicted labels come already selected
   current: null, // {item, expiresAt}
   stashed: null, // the item put aside while correcting
   correcting: null, // the history entry being corrected
-  history: [], // labels sent this session, newest last: {item, label, labelId, acked}
+  history: [], // answers sent this session, newest last: {item, answer, labelId, acked}
   done: 0,
   retry: null, // the timer that sends refused labels again
   retryAttempt: 0, // refusals in a row: the backoff's exponent
   retrying: new Set(), // label_ids the server asked to be sent again
 };
+// A multilabel project's toggles, Submit and None of these (used once hello says the task).
+const picker = new LabelSet({ group: $("labels"), actions: $("set-actions"), submit: choose, say: notice });
+
 const outboxKey = `streamloop:outbox:${project}:${annotator}`;
 const outbox = new Map(JSON.parse(localStorage.getItem(outboxKey) ?? "[]"));
 
@@ -46,6 +55,7 @@ function flushOutbox() {
 // -- showing an item ----------------------------------------------------------------------
 
 function renderSuggestion(item) {
+  if (state.task === "multilabel") return renderSetSuggestion(item);
   if (!item.prediction) return [el("span", {}, "The model has not learned anything yet.")];
   const confidence = item.probabilities[item.prediction];
   return [
@@ -58,6 +68,30 @@ function renderSuggestion(item) {
   ];
 }
 
+// A set's suggestion: the labels the model predicts; each label's own probability is on its
+// toggle.
+function renderSetSuggestion(item) {
+  if (!item.labels) return [el("span", {}, "The model has not learned anything yet.")];
+  return [
+    el("span", {}, state.preselect ? "Selected as the model predicts: " : "Model suggests "),
+    el("b", { "data-testid": "suggested" }, answerText(item.labels)),
+  ];
+}
+
+const chance = (p) => `${(100 * p).toFixed(0)} %`;
+
+function showSet(item) {
+  const { correcting } = state;
+  const pressed = correcting ? correcting.answer : state.preselect ? item.labels ?? [] : [];
+  const hints = item.labels && item.probabilities
+    ? Object.fromEntries(Object.entries(item.probabilities).map(([label, p]) => [label, chance(p)]))
+    : {};
+  picker.show(state.labels, { pressed, hints, hintTitle: "the model's probability that this label applies" });
+  if (correcting) {
+    $("correcting").textContent = `Correcting your answer “${answerText(correcting.answer)}”: change it and submit, or Esc to leave it.`;
+  }
+}
+
 function show(item, expiresAt) {
   state.current = { item, expiresAt };
   $("idle").hidden = true;
@@ -66,7 +100,16 @@ function show(item, expiresAt) {
   $("item").dataset.itemId = item.id;
   $("content").replaceChildren(renderData(item.data));
   $("suggestion").replaceChildren(...renderSuggestion(item));
-  const chosen = state.correcting?.label;
+  $("correcting").hidden = !state.correcting;
+  if (state.task === "multilabel") showSet(item); else showChoices(item);
+  // Focus on the item itself, never on a label button: a key meant for something else must
+  // not label the item that just appeared.
+  $("content").focus();
+  tick();
+}
+
+function showChoices(item) {
+  const chosen = state.correcting?.answer;
   $("labels").replaceChildren(...state.labels.map((label, i) => el("button", {
     type: "button",
     class: ["label", label === item.prediction ? "suggested" : "", label === chosen ? "chosen" : ""].join(" "),
@@ -75,17 +118,13 @@ function show(item, expiresAt) {
     onmousedown: (event) => event.preventDefault(),
     onclick: () => choose(label),
   }, el("kbd", {}, String(i + 1)), ` ${label}`)));
-  $("correcting").hidden = !state.correcting;
   if (state.correcting) {
     $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or Esc to leave it.`;
   }
-  // Focus on the item itself, never on a label button: a key meant for something else must
-  // not label the item that just appeared.
-  $("content").focus();
-  tick();
 }
 
 function clearItem() {
+  picker.freeze();
   state.current = null;
   $("item").hidden = true;
   $("lease").hidden = true;
@@ -98,20 +137,22 @@ function idle() {
 
 // -- labelling ----------------------------------------------------------------------------
 
-function choose(label) {
+/** Answer the item on screen: a label, or (multilabel) a set of them, in the project's order. */
+function choose(answer) {
   if (!state.current) return;
   const { item } = state.current;
+  const field = answerField(answer);
   let message;
   if (state.correcting) {
     const entry = state.correcting;
-    if (label === entry.label) { cancelCorrection(); return; }
-    message = { type: "correct", corrects: entry.labelId, label, label_id: crypto.randomUUID() };
-    entry.label = label;
+    if (sameAnswer(answer, entry.answer)) { cancelCorrection(); return; }
+    message = { type: "correct", corrects: entry.labelId, [field]: answer, label_id: crypto.randomUUID() };
+    entry.answer = answer;
     entry.labelId = message.label_id;
     entry.acked = false;
   } else {
-    message = { type: "label", item_id: item.id, label, label_id: crypto.randomUUID() };
-    state.history.push({ item, label, labelId: message.label_id, acked: false });
+    message = { type: "label", item_id: item.id, [field]: answer, label_id: crypto.randomUUID() };
+    state.history.push({ item, answer, labelId: message.label_id, acked: false });
     state.history = state.history.slice(-50);
   }
   outbox.set(message.label_id, message);
@@ -186,7 +227,8 @@ function refused(message) {
     // Refused for good (someone else labelled the item, say): never sent again.
     saveOutbox();
     state.history = state.history.filter((h) => h.labelId !== message.label_id);
-    notice(`Your label “${entry?.label ?? ""}” was not saved: ${message.message}`, "refused");
+    const what = entry ? answerText(entry.answer) : "";
+    notice(`Your ${Array.isArray(entry?.answer) ? "answer" : "label"} “${what}” was not saved: ${message.message}`, "refused");
   } else {
     notice(message.message, "refused");
   }
@@ -222,6 +264,11 @@ function onMessage(message) {
   switch (message.type) {
     case "hello":
       state.labels = message.project.labels;
+      state.task = message.project.task ?? "classify";
+      state.preselect = message.project.preselect === true;
+      $("keys-classify").hidden = state.task === "multilabel";
+      $("keys-multilabel").hidden = state.task !== "multilabel";
+      $("set-actions").hidden = state.task !== "multilabel";
       $("who").textContent = message.annotator; // with auth on, the token's name
       break;
     case "item": {
@@ -284,6 +331,7 @@ function connect() {
 const ACTIVATING_KEYS = new Set([" ", "Spacebar", "Enter"]);
 for (const type of ["keydown", "keypress", "keyup"]) {
   window.addEventListener(type, (event) => {
+    if (state.task === "multilabel") { picker.guard(event, type); return; }
     const button = event.target.closest?.("#labels button");
     if (!button || !ACTIVATING_KEYS.has(event.key)) return;
     event.preventDefault();
@@ -298,12 +346,18 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
   const n = Number.parseInt(key, 10);
-  if (n >= 1 && n <= Math.min(9, state.labels.length)) { event.preventDefault(); choose(state.labels[n - 1]); }
-  else if (key === "s") skip();
+  if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
+  else if (state.task === "multilabel") { if (!picker.key(event)) other(key); }
+  else if (n >= 1 && n <= Math.min(9, state.labels.length)) { event.preventDefault(); choose(state.labels[n - 1]); }
+  else other(key);
+});
+
+// The keys both tasks share.
+function other(key) {
+  if (key === "s") skip();
   else if (key === "u") undo();
   else if (key === "escape" && state.correcting) cancelCorrection();
-  else if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
-});
+}
 $("resume").addEventListener("click", resume);
 
 // -- arriving: by a link that carries project and annotator, or through the form -------------

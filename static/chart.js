@@ -58,6 +58,15 @@ export class LineChart {
     new ResizeObserver(() => this.redraw()).observe(container);
   }
 
+  /** New words for the legend (series name -> label) and the chart's own label. */
+  relabel(labels, yLabel = this.yLabel) {
+    this.series.forEach((s, i) => {
+      if (labels[s.name]) this.legend.children[i].textContent = s.label = labels[s.name];
+    });
+    this.yLabel = yLabel;
+    this.root.setAttribute("aria-label", yLabel);
+  }
+
   set(name, points) {
     this.find(name).points = points.filter((p) => p[1] !== null && p[1] !== undefined);
     this.redraw();

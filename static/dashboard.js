@@ -13,6 +13,28 @@ const chart = new LineChart($("chart"), [
 
 let charted = 0; // labels up to which the chart is exact
 let fetching = false;
+let task = "classify"; // the metrics say: "classify", or "multilabel" (label sets)
+
+// A multilabel project's accuracy is the exact match of whole sets; it has set figures, a
+// per-label F1 and threshold, and no confusion matrix.
+function setTask(next) {
+  if (!next || next === task) return;
+  task = next;
+  const sets = task === "multilabel";
+  for (const node of document.querySelectorAll("[data-multilabel]")) node.hidden = !sets;
+  $("multilabel").hidden = !sets;
+  $("confusion-card").hidden = sets;
+  if (!sets) return;
+  $("accuracy-name").textContent = "Exact match on annotators' items";
+  $("unbiased-name").textContent = "Exact match on traffic (estimate)";
+  $("chart-title").textContent = "Exact match against labels";
+  $("per-class-title").textContent = "Per label";
+  chart.relabel({
+    "rolling accuracy": "exact match on annotators' items, rolling",
+    accuracy: "exact match on annotators' items (hardest)",
+    "accuracy on random draws": "exact match on traffic (estimate)",
+  }, "exact match against labels learned");
+}
 
 // Pushes are coalesced (a few a second at most), so several labels may land in one push:
 // the chart then takes the curve from the server again instead of drawing a straight line.
@@ -34,6 +56,7 @@ function history(message) {
 }
 
 function render(m) {
+  setTask(m.task);
   for (const key of ["model_version", "labels_total", "queue_depth", "leased", "annotators_online", "events_total"]) {
     $(key).textContent = number(m[key]);
   }
@@ -56,12 +79,37 @@ function render(m) {
       chart.add("accuracy on random draws", [m.labels_total, unbiased.estimate]);
     }
   }
-  $("per-class").tBodies[0].replaceChildren(...Object.entries(m.per_class).map(([label, c]) => el("tr", {},
-    el("td", {}, label), el("td", { class: "num" }, percent(c.precision)),
-    el("td", { class: "num" }, percent(c.recall)), el("td", { class: "num" }, number(c.support)))));
-  renderConfusion(m.confusion);
+  renderPerClass(m.per_class, m.multilabel?.thresholds);
+  if (m.confusion) renderConfusion(m.confusion);
+  if (task === "multilabel") renderSets(m);
   renderAnnotators(m.annotators ?? {});
   renderAgreement(m);
+}
+
+// Per class, or per label of a multilabel project (with its F1 and its threshold).
+function renderPerClass(perClass, thresholds) {
+  const sets = task === "multilabel";
+  $("per-class").tBodies[0].replaceChildren(...Object.entries(perClass).map(([label, c]) => el("tr", { "data-label": label },
+    el("td", {}, label), el("td", { class: "num" }, percent(c.precision)),
+    el("td", { class: "num" }, percent(c.recall)),
+    sets ? el("td", { class: "num", "data-f1": label }, percent(c.f1)) : null,
+    el("td", { class: "num", "data-support": label }, number(c.support)),
+    sets ? el("td", { class: "num" }, thresholds?.[label]?.toFixed(2) ?? "–") : null)));
+}
+
+// The set figures sit beside accuracy; `multilabel` holds the thresholds and the figures over
+// random draws alone (an older server kept them all there).
+function renderSets(m) {
+  const sets = m.multilabel ?? {};
+  for (const key of ["micro_f1", "macro_f1", "hamming_loss", "exact_match", "rolling_micro_f1", "rolling_exact_match"]) {
+    $(key).textContent = percent(m[key] ?? sets[key]);
+  }
+  const unbiased = sets.unbiased ?? {};
+  for (const key of ["micro_f1", "macro_f1", "hamming_loss", "exact_match"]) {
+    $(`unbiased_${key}`).textContent = percent(unbiased[key]);
+  }
+  $("unbiased_labels_total").textContent = number(unbiased.labels_total ?? 0);
+  $("ml_window").textContent = m.window ? `${number(m.window)} labels` : "labels";
 }
 
 function renderAnnotators(annotators) {
@@ -86,8 +134,13 @@ const kappaText = (value) => (value === null || value === undefined ? "\u2014" :
 function renderAgreement(m) {
   const agreement = m.agreement;
   $("alpha").textContent = agreement?.alpha === null || !agreement ? "–" : agreement.alpha.toFixed(2);
+  const distance = agreement?.distance === "masi" ? ", sets compared by MASI distance" : "";
   $("alpha_items").textContent = agreement?.items
-    ? `on ${number(agreement.items)} item${agreement.items === 1 ? "" : "s"}` : "no shared items yet";
+    ? `on ${number(agreement.items)} item${agreement.items === 1 ? "" : "s"}${distance}` : "no shared items yet";
+  const perLabel = Object.entries(agreement?.per_label ?? {});
+  $("alpha-per-label").hidden = !perLabel.length;
+  $("alpha-per-label").replaceChildren("Alpha per label (applies or not): ", ...perLabel.flatMap(([label, alpha], i) => [
+    i ? " · " : "", el("span", { "data-alpha": label }, `${label} ${kappaText(alpha)}`)]));
   $("review_waiting").textContent = number(m.review?.waiting);
   $("review_leased").textContent = number(m.review?.leased);
   $("overlap_waiting").textContent = number(m.overlap_waiting);

@@ -13,7 +13,7 @@ async function refresh() {
       const m = p.summary ?? {};
       const name = encodeURIComponent(p.name);
       return el("tr", { "data-project": p.name },
-        el("td", {}, el("b", {}, p.name), el("br"), el("small", {}, `${p.input} · ${p.model} · ${p.strategy}`)),
+        el("td", {}, el("b", {}, p.name), el("br"), el("small", { "data-settings": p.name }, settings(p))),
         el("td", {}, p.labels.join(", ")),
         el("td", { class: "num" }, number(m.model_version)),
         el("td", { class: "num" }, percent(m.accuracy_estimate)),
@@ -29,6 +29,32 @@ async function refresh() {
     setTimeout(refresh, REFRESH_MS);
   }
 }
+
+// A project's settings in a line: input, task (with preselect), model, strategy.
+function settings(p) {
+  const task = p.task === "multilabel" ? `multilabel${p.preselect ? " (preselect)" : ""}` : p.task ?? "classify";
+  return `${p.input} · ${task} · ${p.model} · ${p.strategy}`;
+}
+
+// The strategies of each task (a multilabel one combines its labels' uncertainties); the
+// first is the task's default. Multilabel projects take fewer models: the server names which.
+const STRATEGIES = {
+  classify: ["margin", "entropy", "least_confidence", "random"],
+  multilabel: ["min_margin", "mean_margin", "entropy", "random"],
+};
+const MULTILABEL_MODELS = new Set(["logistic_regression", "naive_bayes", "hoeffding_tree"]);
+
+function taskChanged() {
+  const form = $("create");
+  const task = form.elements.task.value;
+  form.elements.strategy.replaceChildren(...STRATEGIES[task].map((s) => el("option", {}, s)));
+  for (const option of form.elements.model.options) {
+    option.disabled = task === "multilabel" && !MULTILABEL_MODELS.has(option.value);
+  }
+  if (form.elements.model.selectedOptions[0]?.disabled) form.elements.model.value = "logistic_regression";
+  for (const node of form.querySelectorAll("[data-multilabel]")) node.hidden = task !== "multilabel";
+}
+$("create").elements.task.addEventListener("change", taskChanged);
 
 function fieldError(field, message) {
   const slot = document.querySelector(`.field-error[data-for="${field}"]`);
@@ -59,6 +85,7 @@ $("create").addEventListener("submit", async (event) => {
     lease_seconds: Number(form.get("lease_seconds")),
     routing: form.get("routing"),
   };
+  if (form.get("task") === "multilabel") Object.assign(spec, { task: "multilabel", preselect: form.has("preselect") });
   const problems = validate(spec);
   for (const field of ["labels", "exploration", "lease_seconds"]) fieldError(field, problems[field] ?? "");
   $("create-error").hidden = true;

@@ -172,3 +172,153 @@ export async function join(project, name, role) {
     location.search = next.toString();
   });
 }
+
+// -- a multilabel project's answer: a set of labels, toggled, then submitted -----------------
+
+/**
+ * The keys that toggle a set's labels, in the project's order: 1–9, then letters clear of the
+ * pages' own keys (S skip, U undo); a label beyond these has no key, only its button.
+ */
+export const SET_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "q", "w", "e", "r", "t", "y", "i", "o", "p"];
+/** The key that answers "none of these": the empty set. */
+export const NONE_KEY = "0";
+
+/** An answer in words: a label, or a set of them ("billing, bug"; "none of these" if empty). */
+export function answerText(answer) {
+  if (!Array.isArray(answer)) return answer;
+  return answer.length ? answer.join(", ") : "none of these";
+}
+
+/** The message field an answer goes in: `label` (classify) or `labels` (multilabel). */
+export const answerField = (answer) => (Array.isArray(answer) ? "labels" : "label");
+
+/** Whether two answers are the same (a set's labels are always in the project's order). */
+export const sameAnswer = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+/** A click leaves no button focused, where a later Space or Enter would find it. */
+const keepFocus = (event) => event.preventDefault();
+
+/**
+ * The picker of a multilabel answer: a toggle button per label (aria-pressed, its key shown),
+ * in `group`, and in `actions` a Submit button (Enter) and a "None of these" one (0). Toggling
+ * sends nothing: the set goes to `submit(labels)`, in the project's order, by one deliberate
+ * act, Enter or a press of Submit; the empty set only by "None of these", so that an Enter
+ * pressed twice never answers the next item with nothing. `say(text)` tells why a key did
+ * nothing.
+ */
+export class LabelSet {
+  constructor({ group, actions, submit, say, submitText = "Submit" }) {
+    this.group = group;
+    this.submit = submit;
+    this.say = say;
+    this.labels = [];
+    this.pressed = new Set();
+    this.active = false; // an answer may be given: an item is on screen and not being saved
+    this.submitButton = el("button", {
+      type: "button", class: "primary", "data-testid": "submit", "aria-keyshortcuts": "Enter",
+      onmousedown: keepFocus, onclick: () => this.send(),
+    }, `${submitText} `, el("kbd", {}, "Enter"));
+    this.noneButton = el("button", {
+      type: "button", class: "secondary", "data-testid": "none", "aria-keyshortcuts": NONE_KEY,
+      onmousedown: keepFocus, onclick: () => this.none(),
+    }, el("kbd", {}, NONE_KEY), " None of these");
+    actions.replaceChildren(this.submitButton, this.noneButton);
+  }
+
+  /**
+   * Toggles for `labels`, those in `pressed` already on; `hints` (label -> text) shows beside a
+   * label, as the model's probability.
+   */
+  show(labels, { pressed = [], hints = {}, hintTitle = "" } = {}) {
+    this.labels = labels;
+    this.pressed = new Set(pressed.filter((label) => labels.includes(label)));
+    this.group.replaceChildren(...labels.map((label, i) => el("button", {
+      type: "button",
+      class: "label toggle",
+      "data-label": label,
+      "aria-pressed": this.pressed.has(label) ? "true" : "false",
+      "aria-keyshortcuts": SET_KEYS[i],
+      onmousedown: keepFocus,
+      onclick: () => this.toggle(label),
+    }, el("span", { class: "check", "aria-hidden": "true" }),
+    ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase()), " "] : []),
+    el("span", { class: "name" }, label),
+    ...(hints[label] ? [" ", el("small", { class: "hint-value", title: hintTitle }, hints[label])] : []))));
+    this.active = true;
+    this.refresh();
+  }
+
+  /** The set as it stands, in the project's order. */
+  get chosen() {
+    return this.labels.filter((label) => this.pressed.has(label));
+  }
+
+  toggle(label) {
+    if (!this.active || !this.labels.includes(label)) return;
+    if (this.pressed.has(label)) this.pressed.delete(label); else this.pressed.add(label);
+    this.refresh();
+  }
+
+  refresh() {
+    for (const button of this.group.querySelectorAll("button")) {
+      button.setAttribute("aria-pressed", this.pressed.has(button.dataset.label) ? "true" : "false");
+      button.disabled = !this.active;
+    }
+    this.submitButton.disabled = !this.active || this.pressed.size === 0;
+    this.submitButton.title = this.pressed.size ? "" : "Select a label first, or choose None of these";
+    this.noneButton.disabled = !this.active;
+  }
+
+  send() {
+    if (!this.active) return;
+    if (!this.pressed.size) {
+      this.say(`Nothing is selected: select labels, or press ${NONE_KEY} for none of these.`);
+      return;
+    }
+    this.submit(this.chosen);
+  }
+
+  none() {
+    if (this.active) this.submit([]);
+  }
+
+  /** No more answers to this item (it is being saved, or gone); the toggles stay as they are. */
+  freeze() {
+    if (!this.active) return; // never shown (a classify project), or frozen already
+    this.active = false;
+    this.refresh();
+  }
+
+  /** A key for the set, from the page's keydown: true if it was one (and was handled). */
+  key(event) {
+    if (!this.active) return false;
+    const key = event.key.toLowerCase();
+    const n = SET_KEYS.indexOf(key);
+    let act = null;
+    if (key === "enter") act = () => this.send();
+    else if (key === NONE_KEY) act = () => this.none();
+    else if (n >= 0 && n < this.labels.length) act = () => this.toggle(this.labels[n]);
+    if (!act) return false;
+    event.preventDefault();
+    if (!event.repeat) act(); // a key held down answers, or toggles, once
+    return true;
+  }
+
+  /**
+   * From a capture listener, for a key on a focused button of the picker (reached with Tab): a
+   * toggle takes Space as any toggle does; Enter is the page's submit key, never a button's;
+   * Space on Submit or None does nothing but say which key does.
+   */
+  guard(event, type) {
+    const button = event.target.closest?.("button");
+    if (!button || !(this.group.contains(button) || button === this.submitButton || button === this.noneButton)) return;
+    const space = event.key === " " || event.key === "Spacebar";
+    if (event.key !== "Enter" && !space) return;
+    if (space && this.group.contains(button)) return;
+    if (event.key === "Enter") { event.preventDefault(); return; } // the page's keydown submits
+    event.preventDefault();
+    if (type === "keydown" && !event.repeat) {
+      this.say(`Press Enter to submit the labels selected, or ${NONE_KEY} for none of these: Space never does.`);
+    }
+  }
+}

@@ -3,8 +3,11 @@
 // learned, and settles on a label (any of the project's): that is what the model learns from
 // the item from now on. As on the annotator app, a choice is one deliberate act (its number
 // key, or a click), and one waiting for its ack is sent again, with its label_id, after a
-// reconnect.
-import { $, backoff, el, join, reconnecting, renderData, setStatus } from "/static/lib.js";
+// reconnect. In a multilabel project each annotator said a set of labels, and the reviewer
+// settles on a set: toggled, then sent by Enter or Submit (0 or "None of these" for none).
+import {
+  $, LabelSet, answerField, answerText, backoff, el, join, reconnecting, renderData, setStatus,
+} from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
 const project = params.get("project");
@@ -19,13 +22,19 @@ const SOURCES = { production: "from production", review: "a reviewer", annotator
 const state = {
   send: null, // sends on the open connection; .reconnect() starts a fresh session
   labels: [],
+  task: "classify", // or "multilabel": an answer is then a set of labels
   current: null, // {item, reason, said, expiresAt}
-  pending: null, // the resolve sent and not yet acked: {message, item}
+  pending: null, // the resolve sent and not yet acked: {message, item, answer}
   next: null, // what the server sent while a resolve was waiting: a review or idle message
   done: 0,
   retry: null,
   retryAttempt: 0,
 };
+
+// A multilabel project's toggles, Submit and None of these (used once hello says the task).
+const picker = new LabelSet({
+  group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, submitText: "Settle",
+});
 
 function notice(text, kind = "") {
   $("notice").textContent = text;
@@ -39,15 +48,27 @@ function sentence(text) {
 
 // -- showing an item ----------------------------------------------------------------------
 
+// What one said: a label, or a set of them, each label on its own, or "none of these".
+function renderAnswer(x) {
+  if (!Array.isArray(x.labels)) return [el("b", { class: "said-label" }, x.label)];
+  if (!x.labels.length) return [el("i", { class: "said-label" }, "none of these")];
+  return x.labels.flatMap((label, i) => [i ? ", " : null, el("b", { class: "said-label" }, label)]);
+}
+
 // A production label has no annotator: its source names it.
 function renderSaid(said) {
   return said.map((x) => {
     const who = x.annotator || x.source;
     const from = x.annotator && SOURCES[x.source] ? el("small", {}, ` (${SOURCES[x.source]})`) : null;
-    return el("li", { "data-annotator": who, "data-label": x.label, class: x.learned ? "learned" : "" },
-      el("b", {}, who), from, " said ", el("b", { class: "said-label" }, x.label),
-      x.learned ? " " : null,
-      x.learned ? el("span", { class: "tag", title: "the label the model learned from this item" }, "learned") : null);
+    const answer = Array.isArray(x.labels) ? x.labels : x.label;
+    return el("li", {
+      "data-annotator": who,
+      "data-label": Array.isArray(answer) ? null : answer,
+      "data-labels": Array.isArray(answer) ? JSON.stringify(answer) : null,
+      class: x.learned ? "learned" : "",
+    }, el("b", {}, who), from, " said ", ...renderAnswer(x),
+    x.learned ? " " : null,
+    x.learned ? el("span", { class: "tag", title: "what the model learned from this item" }, "learned") : null);
   });
 }
 
@@ -63,6 +84,26 @@ function show(message) {
   $("reason").textContent = REASONS[reason] ?? reason;
   $("content").replaceChildren(renderData(item.data));
   $("said").replaceChildren(...renderSaid(said));
+  if (state.task === "multilabel") showSet(said); else showChoices(said);
+  $("skip").disabled = false;
+  // Focus on the item, never on a button: a key meant for something else must not settle it.
+  $("content").focus();
+  tick();
+}
+
+// A set's toggles start with none selected: each says how many said it, and whether the model
+// learned it.
+function showSet(said) {
+  const learned = said.find((x) => x.learned)?.labels ?? [];
+  const hints = Object.fromEntries(state.labels.map((label) => {
+    const count = said.filter((x) => x.labels?.includes(label)).length;
+    const text = `${count} of ${said.length}${learned.includes(label) ? " · learned" : ""}`;
+    return [label, text];
+  }));
+  picker.show(state.labels, { hints, hintTitle: "how many said this label; learned: in the set the model learned" });
+}
+
+function showChoices(said) {
   const given = new Set(said.map((x) => x.label));
   const learned = said.find((x) => x.learned)?.label;
   $("labels").replaceChildren(...state.labels.map((label, i) => el("button", {
@@ -72,13 +113,10 @@ function show(message) {
     onmousedown: (event) => event.preventDefault(), // not left focused for a later Space or Enter
     onclick: () => resolve(label),
   }, el("kbd", {}, String(i + 1)), ` ${label}`)));
-  $("skip").disabled = false;
-  // Focus on the item, never on a button: a key meant for something else must not settle it.
-  $("content").focus();
-  tick();
 }
 
 function clearItem() {
+  picker.freeze();
   state.current = null;
   $("item").hidden = true;
   $("lease").hidden = true;
@@ -92,17 +130,22 @@ function idle() {
 
 // -- settling, skipping -------------------------------------------------------------------
 
-function resolve(label) {
+/** Settle on an answer: a label, or (multilabel) a set of them, in the project's order. */
+function resolve(answer) {
   if (!state.current || state.pending) return;
   const { item } = state.current;
-  const message = { type: "resolve", item_id: item.id, label, label_id: crypto.randomUUID() };
-  state.pending = { message, item };
-  for (const button of $("labels").querySelectorAll("button")) {
-    button.disabled = true;
-    button.classList.toggle("chosen", button.dataset.label === label);
+  const message = { type: "resolve", item_id: item.id, [answerField(answer)]: answer, label_id: crypto.randomUUID() };
+  state.pending = { message, item, answer };
+  if (state.task === "multilabel") {
+    picker.freeze(); // the toggles stay as sent, until the ack
+  } else {
+    for (const button of $("labels").querySelectorAll("button")) {
+      button.disabled = true;
+      button.classList.toggle("chosen", button.dataset.label === answer);
+    }
   }
   $("skip").disabled = true;
-  $("saving").textContent = `Saving “${label}”…`;
+  $("saving").textContent = `Saving “${answerText(answer)}”…`;
   $("saving").hidden = false;
   state.send?.(message);
 }
@@ -159,7 +202,7 @@ function refused(message) {
     return;
   }
   if (mine) {
-    notice(`Your choice “${state.pending.message.label}” was not saved: ${message.message}`, "refused");
+    notice(`Your choice “${answerText(state.pending.answer)}” was not saved: ${message.message}`, "refused");
     const hadNext = Boolean(state.next);
     settled();
     if (!hadNext) idle(); // nothing more comes until the desk has an item for us
@@ -182,6 +225,10 @@ function onMessage(message) {
   switch (message.type) {
     case "hello":
       state.labels = message.project.labels;
+      state.task = message.project.task ?? "classify";
+      $("keys-classify").hidden = state.task === "multilabel";
+      $("keys-multilabel").hidden = state.task !== "multilabel";
+      $("set-actions").hidden = state.task !== "multilabel";
       $("who").textContent = message.reviewer; // with auth on, the token's name
       break;
     case "review":
@@ -238,6 +285,7 @@ function connect() {
 const ACTIVATING_KEYS = new Set([" ", "Spacebar", "Enter"]);
 for (const type of ["keydown", "keypress", "keyup"]) {
   window.addEventListener(type, (event) => {
+    if (state.task === "multilabel") { picker.guard(event, type); return; }
     const button = event.target.closest?.("#labels button");
     if (!button || !ACTIVATING_KEYS.has(event.key)) return;
     event.preventDefault();
@@ -252,9 +300,12 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
   const n = Number.parseInt(key, 10);
-  if (n >= 1 && n <= Math.min(9, state.labels.length)) { event.preventDefault(); resolve(state.labels[n - 1]); }
-  else if (key === "s") skip();
-  else if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
+  if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
+  else if (state.task === "multilabel" && picker.key(event)) return;
+  else if (state.task !== "multilabel" && n >= 1 && n <= Math.min(9, state.labels.length)) {
+    event.preventDefault();
+    resolve(state.labels[n - 1]);
+  } else if (key === "s") skip();
 });
 $("skip").addEventListener("click", skip);
 $("resume").addEventListener("click", resume);

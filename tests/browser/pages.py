@@ -33,13 +33,15 @@ async def annotator_page(
     base: str,
     name: str,
     socket_route: Callable[[WebSocketRoute], Any] | None = None,
+    project: str = "tickets",
+    **context: Any,
 ) -> Page:
-    """An annotator's page on project tickets; ``socket_route`` stands between it and the server."""
-    context = await browser.new_context()  # its own storage: a separate annotator
-    page = await context.new_page()
+    """An annotator's page on ``project``; ``socket_route`` stands between it and the server;
+    ``context`` goes to the browser context (a viewport, touch)."""
+    page = await (await browser.new_context(**context)).new_page()  # a separate annotator
     if socket_route is not None:
         await page.route_web_socket(re.compile(r"/annotate\?"), socket_route)
-    await page.goto(f"{base}/static/annotate.html?project=tickets&annotator={name}")
+    await page.goto(f"{base}/static/annotate.html?project={project}&annotator={name}")
     return page
 
 
