@@ -1,0 +1,1021 @@
+"""A span project's online model: labelled spans of text (named entities and the like).
+
+A text is cut into tokens that keep their character offsets (`tokenize`); a span (start, end,
+label) becomes BIO tags on the tokens it overlaps (`bio_tags`). Each token is scored by one
+River logistic regression per tag, from its features (`token_features`); tag bigram counts,
+smoothed, give transition scores (`Transitions`). A constrained Viterbi search finds the best
+tag sequence that is valid BIO, and the forward-backward algorithm over the same scores gives
+that sequence's probability and each token's tag marginals (`decode`), from which come the
+spans' confidence, the labels' probabilities and the uncertainty routing ranks by.
+
+Offsets are Python ``str`` indices (code points), as JSON carries them once decoded.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import pickle
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+from river import linear_model, optim
+
+from streamloop.online.base import ModelBase
+from streamloop.online.features import TEXT_FIELD
+from streamloop.online.inputs import model_input
+from streamloop.online.span_metrics import SpanMetrics
+from streamloop.online.span_strategies import (
+    DEFAULT_SPAN_STRATEGY,
+    SPAN_STRATEGIES,
+    span_uncertainty,
+)
+
+__all__ = [
+    "Decoded",
+    "Span",
+    "SpanLearned",
+    "SpanModel",
+    "SpanPrediction",
+    "Token",
+    "Transitions",
+    "align",
+    "bio_tags",
+    "decode",
+    "spans_of",
+    "tag_set",
+    "token_features",
+    "tokenize",
+]
+
+log = logging.getLogger(__name__)
+
+#: A pair of regional indicators (a flag), a run of word characters, or any other character
+#: that is not a space. Marks and joiners are then glued to the token before them (`tokenize`).
+_TOKEN = re.compile(r"[\U0001F1E6-\U0001F1FF]{2}|\w+|[^\w\s]")
+#: Zero-width non-joiner and joiner: they join what is on either side of them.
+_JOINERS = frozenset("\u200c\u200d")
+#: Neighbouring tokens each token's features name, on either side.
+NEIGHBOURS = 2
+#: The SGD step of each tag's logistic regression: a token has about twenty binary features,
+#: and River's default (0.01) learns too slowly from the few hundred items a project starts
+#: with (BENCHMARKS.md, "Spans": 0.3 to 1.0 did about equally well, 0.1 worse).
+LEARNING_RATE = 0.5
+#: How much the transition scores weigh against the token classifiers, as the power
+#: `Transitions.scores` raises them to (BENCHMARKS.md, "Spans": half weight did best).
+TRANSITION_WEIGHT = 0.5
+#: Add-k smoothing of the tag bigram counts.
+SMOOTHING = 1.0
+#: Smallest probability a tag's classifier may give a token: River's sigmoid is exactly 0
+#: below a logit of -30, and a zero would rule a tag out for good.
+_FLOOR = 1e-9
+_LOGIT_BOUND = 50.0
+_OUTSIDE = "O"
+
+
+class Token(NamedTuple):
+    """A token of a text: ``text[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A labelled stretch of a text: ``text[start:end]`` (``end`` exclusive) is a ``label``.
+
+    Spans order by start, then end, then label.
+
+    Examples
+    --------
+    >>> text = "Ada Lovelace met Babbage in London."
+    >>> sorted([Span(28, 34, "LOC"), Span(0, 12, "PER")])
+    [Span(start=0, end=12, label='PER'), Span(start=28, end=34, label='LOC')]
+    >>> text[28:34], Span(28, 34, "LOC").as_json()
+    ('London', {'start': 28, 'end': 34, 'label': 'LOC'})
+    """
+
+    start: int
+    end: int
+    label: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The span as the contract gives it."""
+        return {"start": self.start, "end": self.end, "label": self.label}
+
+
+def tokenize(text: str) -> list[Token]:
+    """Cut a text into tokens (words, numbers, and each other character but spaces).
+
+    A word is a run of word characters (``\\w``, any script). Combining marks (accents written
+    as separate code points, vowel signs, Hebrew and Arabic points), variation selectors,
+    emoji skin-tone modifiers and zero-width joiners stay in the token before them, and a
+    word goes on after a mark within it (Devanagari, decomposed Latin); a ZWJ emoji sequence
+    and a flag are one token each. Scripts written without spaces (Chinese, Thai) come out as
+    one token per run: a span inside such a run covers the whole run.
+
+    Examples
+    --------
+    >>> [t.text for t in tokenize("Dr. O'Neil paid $4.50 in Zürich!")]
+    ['Dr', '.', 'O', "'", 'Neil', 'paid', '$', '4', '.', '50', 'in', 'Zürich', '!']
+    >>> decomposed = "Nguye\\u0302\\u0303n"  # e + combining circumflex + combining tilde
+    >>> [(t.start, t.end) for t in tokenize(decomposed + " ok")]
+    [(0, 8), (9, 11)]
+    >>> [t.text for t in tokenize("great 👍🏽👩\\u200d💻 🇫🇷")]
+    ['great', '👍🏽', '👩\\u200d💻', '🇫🇷']
+    >>> [t.text for t in tokenize("שָׁלוֹם עוֹלָם")]
+    ['שָׁלוֹם', 'עוֹלָם']
+    """
+    tokens: list[Token] = []
+    for match in _TOKEN.finditer(text):
+        start, end = match.span()
+        if tokens and tokens[-1].end == start and _joined(text, tokens[-1], start):
+            first = tokens[-1].start
+            tokens[-1] = Token(first, end, text[first:end])
+        else:
+            tokens.append(Token(start, end, match.group()))
+    return tokens
+
+
+def _joined(text: str, before: Token, start: int) -> bool:
+    """Whether the token starting at ``start`` belongs to the ``before`` token it touches."""
+    head = text[start]
+    if _attaches(head):
+        return True
+    tail = text[before.end - 1]
+    if tail in _JOINERS:
+        return True
+    # A word goes on after a mark inside it ("e" + U+0301 + "t").
+    return unicodedata.category(tail)[0] == "M" and _wordy(text[before.start]) and _wordy(head)
+
+
+def _attaches(char: str) -> bool:
+    # Marks, joiners, skin-tone modifiers and emoji tag characters never start a token.
+    return (
+        unicodedata.category(char)[0] == "M"
+        or char in _JOINERS
+        or "\U0001f3fb" <= char <= "\U0001f3ff"
+        or "\U000e0020" <= char <= "\U000e007f"
+    )
+
+
+def _wordy(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def tag_set(labels: Sequence[str]) -> tuple[str, ...]:
+    """The BIO tags of a project's labels: ``O``, then each label's ``B-`` and ``I-``.
+
+    >>> tag_set(["PER", "LOC"])
+    ('O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC')
+    """
+    return (_OUTSIDE, *(f"{prefix}-{label}" for label in labels for prefix in "BI"))
+
+
+def bio_tags(tokens: Sequence[Token], spans: Sequence[Span]) -> list[str]:
+    """The BIO tag of every token: ``B-X`` on a span's first token, ``I-X`` on the others.
+
+    A span covers every token it overlaps, even in part: a span that does not start or end
+    at a token boundary grows to the boundaries of the tokens it touches. A token already
+    covered by an earlier span (in start order) stays with it. Spans that overlap no token
+    (only spaces) tag nothing; `SpanModel.learn` refuses those and spans that share a token.
+
+    Examples
+    --------
+    >>> text = "Visit New York City now"
+    >>> tokens = tokenize(text)
+    >>> bio_tags(tokens, [Span(6, 19, "LOC")])
+    ['O', 'B-LOC', 'I-LOC', 'I-LOC', 'O']
+    >>> bio_tags(tokens, [Span(7, 11, "LOC")])  # "ew Y": grows to "New York"
+    ['O', 'B-LOC', 'I-LOC', 'O', 'O']
+    """
+    tags = [_OUTSIDE] * len(tokens)
+    ends = [token.end for token in tokens]
+    for span in sorted(spans):
+        first = True
+        n = bisect.bisect_right(ends, span.start)  # the first token ending after the start
+        while n < len(tokens) and tokens[n].start < span.end:
+            if tags[n] == _OUTSIDE:
+                tags[n] = f"{'B' if first else 'I'}-{span.label}"
+                first = False
+            n += 1
+    return tags
+
+
+def spans_of(tokens: Sequence[Token], tags: Sequence[str]) -> list[Span]:
+    """The spans that BIO tags mark, from a span's first token's start to its last's end.
+
+    An ``I-X`` that does not follow ``B-X`` or ``I-X`` starts a span, as CoNLL's scorer
+    reads it (`decode` never yields one).
+
+    Examples
+    --------
+    >>> tokens = tokenize("Ada met Bob Smith")
+    >>> spans_of(tokens, ["B-PER", "O", "B-PER", "I-PER"])
+    [Span(start=0, end=3, label='PER'), Span(start=8, end=17, label='PER')]
+    """
+    spans: list[Span] = []
+    start = end = -1
+    label = ""
+    for token, tag in zip(tokens, tags, strict=True):
+        prefix, _, name = tag.partition("-")
+        if prefix == "I" and start >= 0 and name == label:
+            end = token.end
+            continue
+        if start >= 0:
+            spans.append(Span(start, end, label))
+            start = -1
+        if prefix in ("B", "I"):
+            start, end, label = token.start, token.end, name
+    if start >= 0:
+        spans.append(Span(start, end, label))
+    return spans
+
+
+def align(text: str, spans: Sequence[Span]) -> list[Span]:
+    """Spans as the model can learn them: grown to the boundaries of the tokens they overlap.
+
+    >>> align("Visit New York City", [Span(7, 11, "LOC")])
+    [Span(start=6, end=14, label='LOC')]
+    """
+    tokens = tokenize(text)
+    return spans_of(tokens, bio_tags(tokens, spans))
+
+
+def token_features(tokens: Sequence[Token]) -> list[dict[str, float]]:
+    """Each token's features, all binary: its word in lower case, its first and last three
+    letters, its shape (``Xx`` for "Paris", ``d`` for "42"), its shape with runs cut to four
+    (``Xxxxx``, ``dd``), whether it starts the text, and the words and shapes of the
+    `NEIGHBOURS` tokens on either side (``<s>`` and ``</s>`` past the ends).
+
+    Examples
+    --------
+    >>> features = token_features(tokenize("Paris, 2024"))
+    >>> sorted(features[0])  # doctest: +NORMALIZE_WHITESPACE
+    ['+1:,', '+1s:,', '+2:2024', '+2s:d', '-1:<s>', '-1s:<s>', '-2:<s>', '-2s:<s>',
+     'bias', 'first', 'p:par', 's:Xx', 'ss:Xxxxx', 'w:paris', 'x:ris']
+    """
+    words = [token.text.lower() for token in tokens]
+    shapes = [_shape(token.text) for token in tokens]
+    padded = ["<s>"] * NEIGHBOURS + words + ["</s>"] * NEIGHBOURS
+    padded_shapes = ["<s>"] * NEIGHBOURS + [s for s, _ in shapes] + ["</s>"] * NEIGHBOURS
+    rows: list[dict[str, float]] = []
+    for n, word in enumerate(words):
+        short, long = shapes[n]
+        x = {
+            "bias": 1.0,
+            "w:" + word: 1.0,
+            "p:" + word[:3]: 1.0,
+            "x:" + word[-3:]: 1.0,
+            "s:" + short: 1.0,
+            "ss:" + long: 1.0,
+        }
+        if n == 0:
+            x["first"] = 1.0
+        for offset in range(1, NEIGHBOURS + 1):
+            x[f"-{offset}:{padded[NEIGHBOURS + n - offset]}"] = 1.0
+            x[f"+{offset}:{padded[NEIGHBOURS + n + offset]}"] = 1.0
+            x[f"-{offset}s:{padded_shapes[NEIGHBOURS + n - offset]}"] = 1.0
+            x[f"+{offset}s:{padded_shapes[NEIGHBOURS + n + offset]}"] = 1.0
+        rows.append(x)
+    return rows
+
+
+def _shape(word: str) -> tuple[str, str]:
+    """A word's shape collapsed (``Xx``) and with runs cut to four (``Xxxx``)."""
+    kinds: list[str] = []
+    runs: list[int] = []
+    for char in word:
+        if char.isupper():
+            kind = "X"
+        elif char.islower():
+            kind = "x"
+        elif char.isdigit():
+            kind = "d"
+        elif char.isalpha():
+            kind = "a"  # a letter without case: Arabic, Hebrew, CJK
+        elif unicodedata.category(char)[0] == "M":
+            continue  # an accent does not change a word's shape
+        else:
+            kind = char if char.isascii() else "#"
+        if kinds and kinds[-1] == kind:
+            runs[-1] += 1
+        else:
+            kinds.append(kind)
+            runs.append(1)
+    return "".join(kinds), "".join(k * min(r, 4) for k, r in zip(kinds, runs, strict=True))
+
+
+# Decoding.
+
+
+class Transitions:
+    """Tag bigram counts, and the transition scores they give.
+
+    Rows are the previous tag, with a start row first; columns the next tag, with an end
+    column last. A transition BIO forbids (``I-X`` after anything but ``B-X`` or ``I-X``, or
+    first) scores 0; the allowed ones share add-`SMOOTHING` counts.
+
+    Examples
+    --------
+    >>> transitions = Transitions(tag_set(["PER"]))  # O, B-PER, I-PER
+    >>> transitions.count([1, 2, 0])  # B-PER I-PER O
+    >>> start, _, _ = transitions.probabilities()
+    >>> [round(p, 3) for p in start]  # from the start: O, B-PER (seen once), never I-PER
+    [0.25, 0.5, 0.0]
+    """
+
+    def __init__(self, tags: Sequence[str]) -> None:
+        size = len(tags)
+        self._allowed = [
+            [_allowed(before, after) for after in tags] + [True] for before in (None, *tags)
+        ]
+        self._counts = [[0] * (size + 1) for _ in range(size + 1)]
+
+    def count(self, path: Sequence[int]) -> None:
+        """Count the bigrams of a tag sequence (tag indices), from the start to the end."""
+        end = len(self._counts) - 1
+        previous = 0  # the start row
+        for tag in path:
+            self._counts[previous][tag] += 1
+            previous = tag + 1
+        self._counts[previous][end] += 1
+
+    def probabilities(self) -> tuple[list[float], list[list[float]], list[float]]:
+        """``(start, matrix, end)``: P(first tag), P(tag | previous tag), P(end | last tag)."""
+        rows = []
+        for counts, allowed in zip(self._counts, self._allowed, strict=True):
+            total = sum(c + SMOOTHING for c, ok in zip(counts, allowed, strict=True) if ok)
+            rows.append(
+                [
+                    (c + SMOOTHING) / total if ok else 0.0
+                    for c, ok in zip(counts, allowed, strict=True)
+                ]
+            )
+        return rows[0][:-1], [row[:-1] for row in rows[1:]], [row[-1] for row in rows[1:]]
+
+    def scores(
+        self, weight: float, *, relative: bool = True
+    ) -> tuple[list[float], list[list[float]], list[float]]:
+        """`probabilities` as `decode` multiplies them in: each P(tag | previous tag) divided by
+        P(tag) when ``relative``, then raised to ``weight`` (0: BIO's constraints alone).
+
+        The token classifiers' probabilities already hold how common each tag is; dividing
+        by P(tag) leaves what the previous tag adds to that, so it is not counted twice.
+
+        >>> transitions = Transitions(tag_set(["PER"]))
+        >>> transitions.count([1, 2, 0])
+        >>> start, matrix, end = transitions.scores(1.0)
+        >>> [round(s, 3) for s in start]  # P(O) = P(B-PER) = P(I-PER) = 1/3, smoothed
+        [0.75, 1.5, 0.0]
+        """
+        start, matrix, end = self.probabilities()
+        if relative:
+            tags = len(start)
+            seen = [sum(row[j] for row in self._counts) + SMOOTHING for j in range(tags)]
+            total = math.fsum(seen)
+            prior = [count / total for count in seen]
+            start = [p / q for p, q in zip(start, prior, strict=True)]
+            matrix = [[p / q for p, q in zip(row, prior, strict=True)] for row in matrix]
+        if weight != 1.0:
+            start = [p**weight if p else 0.0 for p in start]
+            matrix = [[p**weight if p else 0.0 for p in row] for row in matrix]
+            end = [p**weight for p in end]
+        return start, matrix, end
+
+
+def _allowed(before: str | None, after: str) -> bool:
+    if not after.startswith("I-"):
+        return True
+    return before is not None and before != _OUTSIDE and before[2:] == after[2:]
+
+
+class Decoded(NamedTuple):
+    """What `decode` makes of a lattice."""
+
+    #: The best valid tag sequence, as tag indices.
+    path: tuple[int, ...]
+    #: Its probability: its score over the sum of every sequence's score.
+    probability: float
+    #: Per token, each tag's marginal probability (each row sums to 1).
+    marginals: list[list[float]]
+
+
+def decode(first: ArrayLike, steps: ArrayLike, last: ArrayLike) -> Decoded:
+    """The best tag sequence of a linear chain, its probability and the tag marginals.
+
+    A sequence ``y`` scores ``first[y0] * steps[0][y0][y1] * ... * last[yn]``; its probability
+    is its score over the sum of all sequences' scores (the forward algorithm's total). A zero
+    potential rules a transition out: `SpanModel` puts zeros where BIO forbids a tag, so the
+    best sequence is always valid BIO. Ties go to the lower tag index.
+
+    Parameters
+    ----------
+    first
+        The first token's potential for each of the ``k`` tags.
+    steps
+        For each following token, ``steps[t][i][j]``: the potential of tag ``j`` after ``i``
+        (an array of shape ``(n - 1, k, k)`` for ``n`` tokens).
+    last
+        Each tag's potential of ending the sequence.
+
+    Raises
+    ------
+    ArithmeticError
+        If every sequence scores zero.
+
+    Examples
+    --------
+    >>> decoded = decode([0.6, 0.4], [[[0.9, 0.1], [0.5, 0.5]]], [1.0, 1.0])
+    >>> decoded.path, round(decoded.probability, 3)
+    ((0, 0), 0.54)
+    >>> [[round(p, 2) for p in row] for row in decoded.marginals]
+    [[0.6, 0.4], [0.74, 0.26]]
+    """
+    start = np.asarray(first, dtype=np.float64)
+    size = len(start)
+    if not size:
+        return Decoded((), 1.0, [])
+    chain = np.asarray(steps, dtype=np.float64).reshape(-1, size, size)
+    end = np.asarray(last, dtype=np.float64)
+    length = len(chain) + 1
+    # Viterbi and forward passes side by side, each rescaled at every token so that long texts
+    # do not underflow; the logs of the scale factors add up to the log scores. (No matrix
+    # products: summing explicitly keeps every float the same whatever BLAS is installed.)
+    best_top = _positive(start.max())
+    best = start / best_top
+    best_log = math.log(best_top)
+    scales = [_positive(start.sum())]
+    alphas = np.empty((length, size))
+    alphas[0] = start / scales[0]
+    back = np.empty((length - 1, size), dtype=np.intp)
+    for t, step in enumerate(chain):
+        candidates = best[:, np.newaxis] * step
+        back[t] = pointers = candidates.argmax(axis=0)
+        best = candidates[pointers, np.arange(size)]
+        best_top = _positive(best.max())
+        best /= best_top
+        best_log += math.log(best_top)
+        alpha = (alphas[t][:, np.newaxis] * step).sum(axis=0)
+        scales.append(_positive(alpha.sum()))
+        alphas[t + 1] = alpha / scales[-1]
+    final = best * end
+    tag = int(final.argmax())
+    path = [tag]
+    for pointers in back[::-1]:
+        tag = int(pointers[tag])
+        path.append(tag)
+    path.reverse()
+    ending = _positive(float((alphas[-1] * end).sum()))
+    forward_log = math.fsum(math.log(scale) for scale in scales) + math.log(ending)
+    probability = math.exp(best_log + math.log(float(final.max())) - forward_log)
+    # Backward pass, with the forward pass's scale factors.
+    marginals = np.empty((length, size))
+    beta = end
+    marginals[-1] = alphas[-1] * beta
+    for t in range(length - 2, -1, -1):
+        beta = (chain[t] * beta[np.newaxis, :]).sum(axis=1) / scales[t + 1]
+        marginals[t] = alphas[t] * beta
+    marginals /= marginals.sum(axis=1, keepdims=True)
+    return Decoded(tuple(path), min(1.0, probability), marginals.tolist())
+
+
+def _positive(value: float) -> float:
+    if not value > 0.0:
+        raise ArithmeticError("every tag sequence scores zero")
+    return float(value)
+
+
+# The model.
+
+
+@dataclass(frozen=True, slots=True)
+class SpanPrediction:
+    """What a span model made of one text.
+
+    Attributes
+    ----------
+    spans
+        The spans found, in text order; empty when there are none, ``None`` when the model has
+        nothing to go on yet.
+    scores
+        The model's confidence in each span, in the same order: the smallest of its tokens'
+        marginal probabilities of the tags that make it (``B-X``, then ``I-X``), in [0, 1].
+    probabilities
+        Every project label, in the project's order, to the probability that the text holds a
+        span of it, taken as the largest marginal probability of ``B-X`` over its tokens (a
+        lower bound); 0.5 each before any learning.
+    uncertainty
+        How unsure the tagging is, in [0, 1], by the project's strategy.
+    model_version
+        The version that made the prediction: how many texts it had learned.
+    """
+
+    spans: tuple[Span, ...] | None
+    scores: tuple[float, ...]
+    probabilities: dict[str, float]
+    uncertainty: float
+    model_version: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The prediction as the contract gives it (events, ``/predict``)."""
+        return {
+            "spans": None
+            if self.spans is None
+            else [
+                span.as_json() | {"score": score}
+                for span, score in zip(self.spans, self.scores, strict=True)
+            ],
+            "probabilities": self.probabilities,
+            "uncertainty": self.uncertainty,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpanLearned:
+    """The outcome of learning one text's spans.
+
+    Attributes
+    ----------
+    predicted
+        The spans the model predicted for the text just before learning it (``None``: no
+        prediction yet).
+    correct
+        Whether they were exactly the spans given (once aligned to tokens, see `align`).
+    model_version
+        The first version that includes these spans.
+    """
+
+    predicted: tuple[Span, ...] | None
+    correct: bool
+    model_version: int
+
+
+class _Tagging(NamedTuple):
+    prediction: SpanPrediction
+    tags: list[str] | None
+    confidence: float  # the probability of the best tag sequence
+
+
+class SpanModel(ModelBase):
+    """A span project's model: a River logistic regression per BIO tag over token features,
+    tag transitions counted online, constrained Viterbi decoding, its prequential metrics and
+    its version.
+
+    The version counts the texts learned (a text without spans counts), so version 0 is
+    untrained. Learning is prequential: each text is tagged first, the spans found are scored
+    against those given, and only then are the spans learned. Spans are learned as the
+    tokens they overlap (`bio_tags`), and scored so too (`align`).
+
+    Parameters
+    ----------
+    labels
+        The project's span labels (one or more, distinct), in the order reports list them.
+    strategy
+        One of `SPAN_STRATEGIES`: how `SpanPrediction.uncertainty` is scored.
+    seed
+        Seeds the model's random choices (rehearsal's draws).
+    window
+        How many of the latest texts the rolling figures cover.
+    rehearsal
+        Earlier texts re-learned after each new one, from a reservoir of ``memory``.
+
+    Raises
+    ------
+    ValueError
+        If any argument is invalid.
+
+    Examples
+    --------
+    >>> model = SpanModel(labels=["PER", "LOC"])
+    >>> model.predict({"text": "Ada lives in Paris"}).spans is None
+    True
+    >>> model.learn({"text": "Ada lives in Paris"}, [Span(0, 3, "PER"), Span(13, 18, "LOC")])
+    SpanLearned(predicted=None, correct=False, model_version=1)
+    >>> for _ in range(3):
+    ...     _ = model.learn(
+    ...         {"text": "Bob moved to Rome"},
+    ...         [{"start": 0, "end": 3, "label": "PER"}, {"start": 13, "end": 17, "label": "LOC"}],
+    ...     )
+    ...     _ = model.learn({"text": "Eve sat in Oslo"}, [Span(0, 3, "PER"), Span(11, 15, "LOC")])
+    ...     _ = model.learn({"text": "It rained all day"}, [])  # no span
+    >>> after = model.predict({"text": "Ann lives in Oslo"})
+    >>> after.spans
+    (Span(start=0, end=3, label='PER'), Span(start=13, end=17, label='LOC'))
+    >>> [round(score, 2) for score in after.scores], round(after.uncertainty, 2)
+    ([0.96, 0.98], 0.08)
+    >>> after.as_json()["spans"][1]["label"], after.model_version
+    ('LOC', 10)
+    >>> SpanModel.restore(model.snapshot()).version
+    10
+    """
+
+    _kind = "span model"
+    # Design choices that bench/spans.py compares (its --design part), fixed here by what it
+    # found: see `LEARNING_RATE` and `TRANSITION_WEIGHT`. With `_PREVIOUS_TAG`, a token's
+    # features also name the tag before it, as in a maximum-entropy Markov model, and decoding
+    # scores each token once per previous tag: slower, and no better.
+    _LEARNING_RATE = LEARNING_RATE
+    _TRANSITION_WEIGHT = TRANSITION_WEIGHT
+    _RELATIVE_TRANSITIONS = True
+    _PREVIOUS_TAG = False
+
+    def __init__(
+        self,
+        *,
+        labels: Sequence[str],
+        strategy: str = DEFAULT_SPAN_STRATEGY,
+        seed: int = 0,
+        window: int = 200,
+        rehearsal: int = 0,
+        memory: int = 1000,
+    ) -> None:
+        if isinstance(labels, str) or not all(isinstance(label, str) and label for label in labels):
+            raise ValueError("labels must be a sequence of non-empty strings")
+        if len(set(labels)) != len(labels) or not labels:
+            raise ValueError(f"labels must be one or more distinct strings, got {list(labels)}")
+        if strategy not in SPAN_STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {strategy!r}; expected one of: {', '.join(SPAN_STRATEGIES)}"
+            )
+        if rehearsal < 0 or memory < 1:
+            raise ValueError(f"rehearsal must be 0 or more and memory 1 or more, got {rehearsal}")
+        self._tags = tag_set(labels)
+        self._classifiers: dict[str, Any] = {
+            tag: linear_model.LogisticRegression(optimizer=optim.SGD(self._LEARNING_RATE))
+            for tag in self._tags
+        }
+        self._transitions = Transitions(self._tags)
+        self._start(
+            labels=tuple(labels),
+            input_kind="text",
+            preset="logistic_regression",
+            strategy=strategy,
+            seed=seed,
+            rehearsal=rehearsal,
+            memory=memory,
+        )
+        self._metrics = SpanMetrics(self._labels, window)
+        #: The same figures over the random draws alone: unbiased for the stream.
+        self._sampled_metrics = SpanMetrics(self._labels, window)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The BIO tags the model scores, in order (`tag_set`)."""
+        return self._tags
+
+    @property
+    def metrics(self) -> SpanMetrics:
+        """The prequential metrics of every text learned."""
+        return self._metrics
+
+    @property
+    def sampled_metrics(self) -> SpanMetrics:
+        """The prequential metrics of the texts drawn at random: unbiased for the stream, as
+        `sampled_accuracy` is for the exact-match ratio."""
+        return self._sampled_metrics
+
+    def predict(self, data: Mapping[str, Any]) -> SpanPrediction:
+        """Tag one text without changing the model.
+
+        Raises
+        ------
+        ValueError
+            If the data has no string ``"text"`` field.
+        """
+        return self._tag(tokenize(model_input("text", data)[TEXT_FIELD])).prediction
+
+    def predict_many(self, rows: Sequence[Mapping[str, Any]]) -> list[SpanPrediction]:
+        """Tag several texts; the same as `predict` on each.
+
+        Raises
+        ------
+        ValueError
+            If any row has no string ``"text"`` field; then nothing is returned.
+        """
+        texts = [model_input("text", data)[TEXT_FIELD] for data in rows]
+        return [self._tag(tokenize(text)).prediction for text in texts]
+
+    def features(self, data: Mapping[str, Any]) -> dict[Any, float]:
+        """The text as a bag of lower-cased words (word to count), for routing's diversity.
+
+        >>> SpanModel(labels=["PER"]).features({"text": "Ada met ada."})
+        {'ada': 2.0, 'met': 1.0}
+        """
+        bag: dict[Any, float] = {}
+        for token in tokenize(model_input("text", data)[TEXT_FIELD]):
+            if _wordy(token.text[0]):
+                word = token.text.lower()
+                bag[word] = bag.get(word, 0.0) + 1.0
+        return bag
+
+    def learn(
+        self,
+        data: Mapping[str, Any],
+        spans: Sequence[Span | Mapping[str, Any]],
+        *,
+        drawn_at_random: bool = False,
+        annotator: str | None = None,
+        correction: bool = False,
+    ) -> SpanLearned:
+        """Test the model on one text's spans, then teach it the spans.
+
+        ``spans`` are the text's spans (none: an empty sequence), as `Span` objects or as
+        ``{"start", "end", "label"}`` objects, in any order. A span that does not fall on token
+        boundaries is learned, and scored, as the whole tokens it overlaps (`align`).
+        ``drawn_at_random``, ``annotator`` and ``correction`` are as in `OnlineModel.learn`: a
+        draw counts towards the unbiased figures too, an annotator in the per-annotator ones,
+        and a correction is learned but not tested.
+
+        Raises
+        ------
+        ValueError
+            If the data has no string ``"text"`` field, or a span is not an object with an
+            integer ``start`` and ``end`` and a string ``label``, lies outside the text, is
+            empty (``start >= end``), covers only spaces, overlaps another span or shares a
+            token with it, or has a label that is not the project's; the model is then left
+            unchanged.
+        """
+        x = model_input("text", data)
+        tokens = tokenize(x[TEXT_FIELD])
+        given = self._given(x[TEXT_FIELD], tokens, spans)
+        tags = bio_tags(tokens, given)
+        features = token_features(tokens)
+        tagging = self._tag(tokens, features)
+        predicted = tagging.prediction.spans
+        if correction:
+            if annotator is not None:
+                self._annotators.corrected(annotator)
+        else:
+            self._test(given, tags, tagging, drawn_at_random, annotator)
+        self._teach(x, given, features, tags, rehearse=not correction)
+        self._version += 1
+        return SpanLearned(
+            predicted=predicted,
+            correct=predicted is not None and set(predicted) == set(given),
+            model_version=self._version,
+        )
+
+    def accuracy_estimate(self, traffic: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+        """The exact-match ratio on production traffic, with its 95% interval: the random
+        draws' prequential hits (``method`` ``"random_draws"``), the latest weighted most.
+
+        ``traffic`` is accepted for the same call as `OnlineModel.accuracy_estimate`, and not
+        used: the cross-fitted correction by traffic is built for single labels only.
+        """
+        report = self._sampled.report() | {"method": "random_draws", "traffic": 0}
+        report["effective_samples"] = report["samples"]
+        return report
+
+    def pipeline_pickle(self) -> bytes:
+        """The tagger's parts, pickled as a dict: the model to take elsewhere.
+
+        ``{"tags": [...], "classifiers": {tag: LogisticRegression}, "start": [...],
+        "transitions": [[...]], "end": [...], "previous_tag": bool}``: each tag's River
+        classifier scores `token_features`; ``start``, ``transitions`` (previous tag by next
+        tag) and ``end`` are the smoothed transition probabilities `decode` multiplies in.
+        Loading it needs River installed; computing the features needs streamloop.
+        """
+        start, matrix, end = self._transitions.probabilities()
+        return pickle.dumps(
+            {
+                "tags": list(self._tags),
+                "classifiers": self._classifiers,
+                "start": start,
+                "transitions": matrix,
+                "end": end,
+                "previous_tag": self._PREVIOUS_TAG,
+            },
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+    # Checking the spans given.
+
+    def _given(
+        self, text: str, tokens: list[Token], spans: Sequence[Span | Mapping[str, Any]]
+    ) -> tuple[Span, ...]:
+        """The spans given, checked and grown to token boundaries, in text order."""
+        if isinstance(spans, str | bytes | Mapping) or not isinstance(spans, Sequence):
+            raise ValueError(f"spans must be a list of spans, got {type(spans).__name__}")
+        checked = sorted(self._checked(span, n, len(text)) for n, span in enumerate(spans))
+        starts = [token.start for token in tokens]
+        ends = [token.end for token in tokens]
+        aligned: list[Span] = []
+        last_token = -1
+        for n, span in enumerate(checked):
+            if n and span.start < checked[n - 1].end:
+                raise ValueError(f"spans must not overlap: {checked[n - 1]} and {span} do")
+            first = bisect.bisect_right(ends, span.start)
+            last = bisect.bisect_left(starts, span.end) - 1
+            if first > last:
+                raise ValueError(
+                    f"{span} covers no word, only spaces: {text[span.start : span.end]!r}"
+                )
+            if first <= last_token:
+                raise ValueError(
+                    f"{checked[n - 1]} and {span} fall in one token, "
+                    f"{tokens[first].text!r}: a span covers whole tokens"
+                )
+            aligned.append(Span(tokens[first].start, tokens[last].end, span.label))
+            last_token = last
+        return tuple(aligned)
+
+    def _checked(self, span: Span | Mapping[str, Any], n: int, length: int) -> Span:
+        if isinstance(span, Span):
+            start, end, label = span.start, span.end, span.label
+        elif isinstance(span, Mapping) and set(span) == {"start", "end", "label"}:
+            start, end, label = span["start"], span["end"], span["label"]
+        else:
+            raise ValueError(f"span {n} must be an object of start, end and label, got {span!r}")
+        for name, value in (("start", start), ("end", end)):
+            if type(value) is not int:  # a bool is an int, and no offset
+                raise ValueError(f"span {n}'s {name} must be an integer, got {value!r}")
+        if not isinstance(label, str):
+            raise ValueError(f"span {n}'s label must be a string, got {label!r}")
+        if label not in self._labels:
+            raise ValueError(f"unknown label {label!r}; expected one of: {self._labels}")
+        if not 0 <= start < end <= length:
+            if start >= end:
+                raise ValueError(f"span {n} must start before it ends, got [{start}, {end})")
+            raise ValueError(
+                f"span {n} [{start}, {end}) is outside the text, whose offsets run 0 to {length}"
+            )
+        return Span(start, end, label)
+
+    # Testing and teaching.
+
+    def _test(
+        self,
+        given: tuple[Span, ...],
+        tags: list[str],
+        tagging: _Tagging,
+        drawn_at_random: bool,
+        annotator: str | None,
+    ) -> None:
+        predicted = tagging.prediction.spans
+        self._metrics.update(given, predicted, true_tags=tags, predicted_tags=tagging.tags)
+        total = self._metrics.labels_total
+        self._curve.add(total, *self._metrics.accuracies())
+        if predicted is None:
+            if annotator is not None:
+                self._annotators.labelled(annotator, agreed=False)
+            return
+        exact = set(predicted) == set(given)
+        if drawn_at_random:
+            self._sampled.update(exact)
+            self._sampled_metrics.update(
+                given, predicted, true_tags=tags, predicted_tags=tagging.tags
+            )
+            self._unbiased_curve.add(total, self._sampled.estimate())
+        # The probability of the whole tag sequence against the exact-set hit: their gap is
+        # what the drift test watches, as a single label's confidence and hit.
+        change = self._drift.update(
+            total, hit=exact, confidence=tagging.confidence, drawn_at_random=drawn_at_random
+        )
+        if change == "drift":
+            self._forget_rehearsal()
+        if annotator is not None:
+            self._annotators.labelled(annotator, agreed=exact)
+
+    def _teach(
+        self,
+        x: dict[str, Any],
+        given: tuple[Span, ...],
+        features: list[dict[str, float]],
+        tags: list[str],
+        *,
+        rehearse: bool,
+    ) -> None:
+        try:
+            self._fit(features, tags)
+            # Rehearsal re-learns the classifiers only: counts do not fade, so counting an
+            # item twice would only skew them.
+            index = {tag: n for n, tag in enumerate(self._tags)}
+            self._transitions.count([index[tag] for tag in tags])
+            if self._rehearsal and rehearse:
+                self._rehearse(x, given)
+        except ArithmeticError:
+            # As `OnlineModel._teach`: the spans are counted all the same, so versions keep
+            # matching the store, and a replay fails the same way.
+            log.exception("model version %d: a classifier failed to learn a text", self._version)
+
+    def _relearn(self, x: dict[str, Any], answer: Any) -> None:
+        tokens = tokenize(x[TEXT_FIELD])
+        self._fit(token_features(tokens), bio_tags(tokens, answer))
+
+    def _fit(self, features: list[dict[str, float]], tags: list[str]) -> None:
+        previous = "<s>"
+        for x, tag in zip(features, tags, strict=True):
+            if self._PREVIOUS_TAG:
+                x = x | {"t-1:" + previous: 1.0}
+                previous = tag
+            for name, classifier in self._classifiers.items():
+                classifier.learn_one(x, name == tag)
+
+    # Tagging.
+
+    def _tag(self, tokens: list[Token], features: list[dict[str, float]] | None = None) -> _Tagging:
+        # An untrained model has nothing to say.
+        if not self._version:
+            prediction = SpanPrediction(
+                spans=None,
+                scores=(),
+                probabilities=dict.fromkeys(self._labels, 0.5),
+                uncertainty=1.0,
+                model_version=0,
+            )
+            return _Tagging(prediction, None, 0.0)
+        if features is None:
+            features = token_features(tokens)
+        start, matrix, end = self._transitions.scores(
+            self._TRANSITION_WEIGHT, relative=self._RELATIVE_TRANSITIONS
+        )
+        transitions = np.asarray(matrix)
+        if not features:
+            first, steps = np.empty(0), np.empty((0, len(start), len(start)))
+        elif self._PREVIOUS_TAG:
+            after = self._emissions_after(features)  # token, previous tag (start first), tag
+            first = np.asarray(start) * after[0, 0]
+            steps = transitions[np.newaxis] * after[1:, 1:]
+        else:
+            emissions = self._emissions(features)
+            first = np.asarray(start) * emissions[0]
+            steps = transitions[np.newaxis] * emissions[1:, np.newaxis, :]
+        decoded = decode(first, steps, end)
+        tags = [self._tags[n] for n in decoded.path]
+        spans, scores = _spans_and_scores(tokens, decoded, self._labels)
+        marginals = decoded.marginals
+        probabilities = {
+            label: max((row[1 + 2 * k] for row in marginals), default=0.0)
+            for k, label in enumerate(self._labels)
+        }
+        prediction = SpanPrediction(
+            spans=tuple(spans),
+            scores=tuple(scores),
+            probabilities=probabilities,
+            uncertainty=span_uncertainty(self._strategy, decoded.probability, marginals),
+            model_version=self._version,
+        )
+        return _Tagging(prediction, tags, decoded.probability)
+
+    def _logits(self, features: list[dict[str, float]]) -> np.ndarray:
+        # River's `predict_proba_one` is the sigmoid of this logit, less a dict per call.
+        logits: np.ndarray = np.array(
+            [[c._raw_dot_one(x) for c in self._classifiers.values()] for x in features],
+            dtype=np.float64,
+        )
+        return logits
+
+    def _emissions(self, features: list[dict[str, float]]) -> np.ndarray:
+        """Each token's tag probabilities: its classifiers' probabilities, normalised."""
+        scores = _sigmoid(self._logits(features))
+        normalised: np.ndarray = scores / scores.sum(axis=-1, keepdims=True)
+        return normalised
+
+    def _emissions_after(self, features: list[dict[str, float]]) -> np.ndarray:
+        """`_emissions` after each possible tag: the start first, then each tag."""
+        shifts = np.array(
+            [
+                [float(c._weights.get("t-1:" + previous, 0.0)) for c in self._classifiers.values()]
+                for previous in ("<s>", *self._tags)
+            ]
+        )
+        scores = _sigmoid(self._logits(features)[:, np.newaxis, :] + shifts[np.newaxis])
+        normalised: np.ndarray = scores / scores.sum(axis=-1, keepdims=True)
+        return normalised
+
+
+def _spans_and_scores(
+    tokens: Sequence[Token], decoded: Decoded, labels: Sequence[str]
+) -> tuple[list[Span], list[float]]:
+    """The decoded spans, each with the smallest marginal of its tokens' tags."""
+    spans: list[Span] = []
+    scores: list[float] = []
+    for n, tag in enumerate(decoded.path):
+        if not tag:
+            continue
+        marginal = decoded.marginals[n][tag]
+        if tag % 2 == 0:  # I-X: the path is valid BIO, so its span is the latest one
+            last = spans[-1]
+            spans[-1] = Span(last.start, tokens[n].end, last.label)
+            scores[-1] = min(scores[-1], marginal)
+        else:
+            spans.append(Span(tokens[n].start, tokens[n].end, labels[(tag - 1) // 2]))
+            scores.append(marginal)
+    return spans, scores
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    # Clipped, so that exp cannot overflow; the floor keeps every tag possible.
+    probabilities: np.ndarray = np.maximum(
+        1.0 / (1.0 + np.exp(-np.clip(logits, -_LOGIT_BOUND, _LOGIT_BOUND))), _FLOOR
+    )
+    return probabilities
