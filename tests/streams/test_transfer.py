@@ -85,6 +85,7 @@ def check_cli(tmp_path, database_url: str) -> None:
     assert tuple(table[0]) == EXPORT_FIELDS
     assert orjson.loads(table[0]["data"]) == {"text": "refund, please"}
     assert (table[0]["event_id"], table[0]["model_version"]) == ("e1", "1")
+    assert table[0]["labelled_at"].endswith("Z")
     unknown = subprocess.run([*command[:4], "nope", *where], capture_output=True, text=True)
     assert unknown.returncode == 1 and "no project named 'nope'" in unknown.stderr
 
@@ -310,6 +311,15 @@ def test_csv_cells_a_spreadsheet_would_run_as_formulas_get_a_quote(start: str) -
     (cells,) = read_csv(out.getvalue())
     for name in ("label_id", "event_id", "label", "annotator", "predicted"):
         assert cells[name] == "'" + formula
+
+
+def test_csv_writes_a_label_set_as_json_text() -> None:
+    out = io.BytesIO()
+    row = export_row(label=None, labels=["=bug", "ui"], predicted=[])
+    write_csv([row], out)
+    (cells,) = read_csv(out.getvalue())
+    assert orjson.loads(cells["labels"]) == ["=bug", "ui"]
+    assert orjson.loads(cells["predicted"]) == []
 
 
 def test_csv_leaves_numbers_and_harmless_text_as_they_are() -> None:

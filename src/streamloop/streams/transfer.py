@@ -29,6 +29,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -115,7 +116,7 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
             "annotator": row.annotator,
             "corrects": row.corrects,
             "drawn_at_random": row.drawn_at_random,
-            "labelled_at": row.labelled_at.isoformat(),
+            "labelled_at": _iso(row.labelled_at),
             "model_version": version,
             "predicted": predicted,
             "correct": None,
@@ -133,9 +134,16 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
             _answer(answer.label, sets),
             "gold_answer",
             annotator=answer.annotator,
-            labelled_at=answer.answered_at.isoformat(),
+            labelled_at=_iso(answer.answered_at),
             correct=answer.correct,
         )
+
+
+def _iso(moment: datetime) -> str:
+    """A stored moment as the contract writes timestamps: UTC, ending in ``Z``."""
+    if moment.tzinfo is None:  # SQLite gives back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _answer(stored: str, sets: bool) -> dict[str, Any]:
@@ -214,7 +222,16 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
         if data is None:
             _left_out(row)
             continue
-        cells = {**row, "data": data.decode()}
+        # Lists (a multilabel project's sets) as JSON text, as ``data`` is.
+        cells = {
+            **row,
+            **{
+                key: orjson.dumps(value).decode()
+                for key, value in row.items()
+                if isinstance(value, list)
+            },
+            "data": data.decode(),
+        }
         writer.writerow({name: spreadsheet_safe(value) for name, value in cells.items()})
         count += 1
     text.detach()
