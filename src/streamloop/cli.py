@@ -171,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
 def _import(args: argparse.Namespace) -> int:
     from streamloop.client import Client
     from streamloop.client import StreamloopError as ClientError
-    from streamloop.streams.transfer import import_rows, read_rows
+    from streamloop.streams.transfer import checked_rows, import_rows, read_rows
 
     def progress(rows: int, labels: int) -> None:
         print(f"\r{rows:,} rows sent, {labels:,} labels learned", end="", file=sys.stderr)
@@ -179,8 +179,10 @@ def _import(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("STREAMLOOP_TOKEN")
     try:
         with args.file.open("rb") as lines, Client(args.url, token) as client:
+            # The whole file is read and checked first: a bad row stores nothing.
+            checked = checked_rows(read_rows(lines), client.project(args.project))
             rows, labels = import_rows(
-                client, args.project, read_rows(lines), batch=args.batch, progress=progress
+                client, args.project, checked, batch=args.batch, progress=progress
             )
     except (StreamloopError, ClientError, OSError) as exc:
         print(f"\nstreamloop import: {getattr(exc, 'message', exc)}", file=sys.stderr)

@@ -236,6 +236,16 @@ async def test_importing_a_multilabel_export_learns_the_same_label_sets(tmp_path
         ]
         assert [r["event_id"] for r in copied if r["source"] == "gold"] == ["g-1", "g-2"]
 
+        # Into a project of the other task: refused naming the line, and nothing is stored.
+        await service.create_project(name="single", labels=TOPICS)
+        command[4] = "single"
+        refused = await asyncio.to_thread(
+            subprocess.run, [*command, "--url", service.base], capture_output=True, text=True
+        )
+        assert refused.returncode == 1
+        assert "line 1: this is a classify project" in refused.stderr
+        assert (await service.metrics("single"))["events_total"] == 0
+
 
 def test_import_rows_carry_label_sets_and_gold_label_sets():
     lines = [

@@ -27,7 +27,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ __all__ = [
     "EXPORT_FILE_MODE",
     "FORMULA_STARTS",
     "ImportRow",
+    "checked_rows",
     "export_labels",
     "import_rows",
     "open_export",
@@ -283,6 +284,8 @@ class ImportRow:
     gold: bool = False
     #: The row's label set (a multilabel project's, possibly empty), in place of ``label``.
     labels: tuple[str, ...] | None = None
+    #: Its line in the file (1 is the first), for errors.
+    line: int = 0
 
     @property
     def answer(self) -> str | tuple[str, ...] | None:
@@ -329,7 +332,47 @@ def read_rows(lines: Iterable[bytes]) -> Iterator[ImportRow]:
         if source == "gold" and label is None and labels is None:
             raise InvalidInput(f"line {number}: a gold item needs its label (or labels)")
         answered = None if labels is None else tuple(labels)
-        yield ImportRow(event_id, data, label, gold=source == "gold", labels=answered)
+        yield ImportRow(event_id, data, label, gold=source == "gold", labels=answered, line=number)
+
+
+def checked_rows(rows: Iterable[ImportRow], project: Mapping[str, Any]) -> list[ImportRow]:
+    """Every row, once each answer is checked against ``project`` (as the API gives it): the
+    field its task wants (``label`` or ``labels``), labels it knows, none repeated. A bad row is
+    refused naming its line before anything is sent, so a failed import stores nothing.
+
+    >>> project = {"task": "multilabel", "labels": ["bug", "ui"]}
+    >>> rows = [ImportRow("a", {}, "bug", line=3)]
+    >>> try:
+    ...     checked_rows(rows, project)
+    ... except InvalidInput as error:
+    ...     print(error.message[:39])
+    line 3: this is a multilabel project: a
+    """
+    sets = project.get("task") == "multilabel"
+    known = set(project["labels"])
+    found = []
+    for row in rows:
+        where = f"line {row.line}"
+        if sets and row.label is not None:
+            raise InvalidInput(
+                f"{where}: this is a multilabel project: a row's answer is `labels`, a list, "
+                f"not `label`"
+            )
+        if not sets and row.labels is not None:
+            raise InvalidInput(
+                f"{where}: this is a classify project: a row's answer is `label`, not `labels`"
+            )
+        given = list(row.labels or ()) + ([row.label] if row.label is not None else [])
+        unknown = [label for label in given if label not in known]
+        if unknown:
+            raise InvalidInput(
+                f"{where}: {unknown[0]!r} is not one of the project's labels "
+                f"{list(project['labels'])}"
+            )
+        if len(set(given)) != len(given):
+            raise InvalidInput(f"{where}: labels must not repeat, got {given}")
+        found.append(row)
+    return found
 
 
 def import_rows(
