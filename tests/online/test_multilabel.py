@@ -563,6 +563,8 @@ def test_random_draws_alone_make_the_unbiased_figures(make_multilabel_items: Any
     assert model.sampled_metrics.report()["exact_match"] == sum(hits) / len(hits)
     estimate = model.accuracy_estimate()
     assert estimate["method"] == "random_draws" and estimate["samples"] == len(hits)
+    # Weighted towards the latest draws, they count as fewer equal ones.
+    assert 1 <= estimate["effective_samples"] < estimate["samples"]
     assert model.metrics.labels_total == 60
     assert model.annotators()["ann"]["labels"] == 60
     assert [point[0] for point in model.history()["unbiased"]][-1] <= 60

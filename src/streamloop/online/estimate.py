@@ -91,9 +91,16 @@ class RandomSampleAccuracy:
         return hit / total
 
     def report(self) -> dict[str, Any]:
-        """``estimate`` with its 95% interval ``low``/``high``, from ``samples`` draws."""
+        """``estimate`` with its 95% interval ``low``/``high``, from ``samples`` draws, which
+        weigh as ``effective_samples`` equal ones would (Kish)."""
         if not self._hits:
-            return {"estimate": None, "low": None, "high": None, "samples": 0}
+            return {
+                "estimate": None,
+                "low": None,
+                "high": None,
+                "samples": 0,
+                "effective_samples": 0,
+            }
         decay = 0.5 ** (1.0 / self.half_life)
         weights = [decay**age for age in range(len(self._hits))]
         hits = reversed(self._hits)  # newest first, matching age 0
@@ -108,6 +115,8 @@ class RandomSampleAccuracy:
             "low": min(low, share),
             "high": max(high, share),
             "samples": len(self._hits),
+            # What the interval rests on: recent draws weigh more, so fewer than ``samples``.
+            "effective_samples": max(1, round(effective)),
         }
 
 

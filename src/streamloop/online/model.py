@@ -378,7 +378,7 @@ class OnlineModel(ModelBase):
             report = self._sampled.report() | {"method": "random_draws", "traffic": 0}
         else:
             report["method"] = "cross_fit_prediction_powered"
-        report["effective_samples"] = report["samples"]
+            report["effective_samples"] = report["samples"]
         return report
 
     def pipeline_pickle(self) -> bytes:
