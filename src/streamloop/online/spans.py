@@ -48,6 +48,7 @@ __all__ = [
     "align",
     "bio_tags",
     "decode",
+    "decode_many",
     "spans_of",
     "tag_set",
     "token_features",
@@ -444,53 +445,110 @@ def decode(first: ArrayLike, steps: ArrayLike, last: ArrayLike) -> Decoded:
     if not size:
         return Decoded((), 1.0, [])
     chain = np.asarray(steps, dtype=np.float64).reshape(-1, size, size)
-    end = np.asarray(last, dtype=np.float64)
-    length = len(chain) + 1
+    return decode_many(start[np.newaxis], chain[np.newaxis], last, [len(chain) + 1])[0]
+
+
+def decode_many(
+    first: ArrayLike, steps: ArrayLike, last: ArrayLike, lengths: Sequence[int]
+) -> list[Decoded]:
+    """`decode` several chains at once, each the same as alone, to the last bit.
+
+    Parameters
+    ----------
+    first
+        Shape ``(m, k)``: each chain's first potentials.
+    steps
+        Shape ``(m, n - 1, k, k)`` for the longest chain's ``n`` tokens; a shorter chain's
+        steps past its end are not read.
+    last
+        Shape ``(k,)``, the end potentials of every chain, or ``(m, k)``.
+    lengths
+        Each chain's number of tokens, at least 1.
+
+    Raises
+    ------
+    ArithmeticError
+        If every sequence of a chain scores zero.
+
+    Examples
+    --------
+    >>> first = [[0.6, 0.4], [0.2, 0.8]]
+    >>> steps = [[[[0.9, 0.1], [0.5, 0.5]]], [[[0.0, 0.0], [0.0, 0.0]]]]
+    >>> [d.path for d in decode_many(first, steps, [1.0, 1.0], [2, 1])]
+    [(0, 0), (1,)]
+    """
+    starts = np.asarray(first, dtype=np.float64)
+    count, size = starts.shape
+    sizes = np.asarray(lengths, dtype=np.intp)
+    length = int(sizes.max())
+    # Past a chain's end its steps are the identity, and every update is masked out: the
+    # chain's floats are those it would get alone.
+    chain = np.array(steps, dtype=np.float64).reshape(count, length - 1, size, size)
+    chain[np.arange(length - 1)[np.newaxis, :] >= sizes[:, np.newaxis] - 1] = np.eye(size)
+    end = np.broadcast_to(np.asarray(last, dtype=np.float64), (count, size))
     # Viterbi and forward passes side by side, each rescaled at every token so that long texts
     # do not underflow; the logs of the scale factors add up to the log scores. (No matrix
     # products: summing explicitly keeps every float the same whatever BLAS is installed.)
-    best_top = _positive(start.max())
-    best = start / best_top
-    best_log = math.log(best_top)
-    scales = [_positive(start.sum())]
-    alphas = np.empty((length, size))
-    alphas[0] = start / scales[0]
-    back = np.empty((length - 1, size), dtype=np.intp)
-    for t, step in enumerate(chain):
-        candidates = best[:, np.newaxis] * step
-        back[t] = pointers = candidates.argmax(axis=0)
-        best = candidates[pointers, np.arange(size)]
-        best_top = _positive(best.max())
-        best /= best_top
-        best_log += math.log(best_top)
-        alpha = (alphas[t][:, np.newaxis] * step).sum(axis=0)
-        scales.append(_positive(alpha.sum()))
-        alphas[t + 1] = alpha / scales[-1]
+    top = _positive(starts.max(axis=1))
+    best = starts / top[:, np.newaxis]
+    best_log = np.log(top)
+    scales = np.ones((length, count))
+    scales[0] = _positive(starts.sum(axis=1))
+    alphas = np.empty((length, count, size))
+    alphas[0] = starts / scales[0][:, np.newaxis]
+    back = np.empty((length - 1, count, size), dtype=np.intp)
+    for t in range(length - 1):
+        live = t < sizes - 1
+        step = chain[:, t]
+        candidates = best[:, :, np.newaxis] * step
+        back[t] = pointers = candidates.argmax(axis=1)
+        moved = np.take_along_axis(candidates, pointers[:, np.newaxis, :], axis=1)[:, 0]
+        top = np.where(live, _positive(moved.max(axis=1)), 1.0)
+        best = np.where(live[:, np.newaxis], moved / top[:, np.newaxis], best)
+        best_log += np.log(top)
+        alpha = (alphas[t][:, :, np.newaxis] * step).sum(axis=1)
+        scales[t + 1] = np.where(live, _positive(alpha.sum(axis=1)), 1.0)
+        alphas[t + 1] = np.where(
+            live[:, np.newaxis], alpha / scales[t + 1][:, np.newaxis], alphas[t]
+        )
     final = best * end
-    tag = int(final.argmax())
-    path = [tag]
+    tags = final.argmax(axis=1)
+    paths = [tags]
     for pointers in back[::-1]:
-        tag = int(pointers[tag])
-        path.append(tag)
-    path.reverse()
-    ending = _positive(float((alphas[-1] * end).sum()))
-    forward_log = math.fsum(math.log(scale) for scale in scales) + math.log(ending)
-    probability = math.exp(best_log + math.log(float(final.max())) - forward_log)
+        tags = pointers[np.arange(count), tags]
+        paths.append(tags)
+    paths.reverse()
+    ending = _positive((alphas[-1] * end).sum(axis=1))
+    # Summed exactly (fsum), so that the order of the sum, which numpy picks by the array's
+    # shape, cannot change a bit.
+    logs = np.log(scales)
+    forward_log = [math.fsum(logs[: sizes[n], n]) for n in range(count)] + np.log(ending)
+    probabilities = np.minimum(1.0, np.exp(best_log + np.log(final.max(axis=1)) - forward_log))
     # Backward pass, with the forward pass's scale factors.
-    marginals = np.empty((length, size))
+    marginals = np.empty((length, count, size))
     beta = end
     marginals[-1] = alphas[-1] * beta
     for t in range(length - 2, -1, -1):
-        beta = (chain[t] * beta[np.newaxis, :]).sum(axis=1) / scales[t + 1]
+        live = (t < sizes - 1)[:, np.newaxis]
+        beta = np.where(live, (chain[:, t] * beta[:, np.newaxis, :]).sum(axis=2), beta)
+        beta = beta / scales[t + 1][:, np.newaxis]
         marginals[t] = alphas[t] * beta
-    marginals /= marginals.sum(axis=1, keepdims=True)
-    return Decoded(tuple(path), min(1.0, probability), marginals.tolist())
+    marginals /= marginals.sum(axis=2, keepdims=True)
+    walked = np.array(paths).T
+    return [
+        Decoded(
+            tuple(int(tag) for tag in walked[n, : sizes[n]]),
+            float(probabilities[n]),
+            marginals[: sizes[n], n].tolist(),
+        )
+        for n in range(count)
+    ]
 
 
-def _positive(value: float) -> float:
-    if not value > 0.0:
-        raise ArithmeticError("every tag sequence scores zero")
-    return float(value)
+def _positive(values: np.ndarray) -> np.ndarray:
+    if not (values > 0.0).all():
+        raise ArithmeticError("every tag sequence of a chain scores zero")
+    return values
 
 
 # The model.
@@ -702,7 +760,7 @@ class SpanModel(ModelBase):
             If any row has no string ``"text"`` field; then nothing is returned.
         """
         texts = [model_input("text", data)[TEXT_FIELD] for data in rows]
-        return [self._tag(tokenize(text)).prediction for text in texts]
+        return [tagging.prediction for tagging in self._tag_many([tokenize(t) for t in texts])]
 
     def features(self, data: Mapping[str, Any]) -> dict[Any, float]:
         """The text as a bag of lower-cased words (word to count), for routing's diversity.
@@ -923,34 +981,66 @@ class SpanModel(ModelBase):
     # Tagging.
 
     def _tag(self, tokens: list[Token], features: list[dict[str, float]] | None = None) -> _Tagging:
+        return self._tag_many([tokens], None if features is None else [features])[0]
+
+    def _tag_many(
+        self,
+        texts: list[list[Token]],
+        features: list[list[dict[str, float]]] | None = None,
+    ) -> list[_Tagging]:
         # An untrained model has nothing to say.
         if not self._version:
-            prediction = SpanPrediction(
+            untrained = SpanPrediction(
                 spans=None,
                 scores=(),
                 probabilities=dict.fromkeys(self._labels, 0.5),
                 uncertainty=1.0,
                 model_version=0,
             )
-            return _Tagging(prediction, None, 0.0)
+            return [_Tagging(untrained, None, 0.0)] * len(texts)
         if features is None:
-            features = token_features(tokens)
+            features = [token_features(tokens) for tokens in texts]
+        # Texts with tokens are decoded together, as one batch padded to the longest.
+        lengths = [len(tokens) for tokens in texts]
+        tagged = [n for n, length in enumerate(lengths) if length]
+        decoded: dict[int, Decoded] = {}
+        if tagged:
+            decoded = dict(zip(tagged, self._decode([features[n] for n in tagged]), strict=True))
+        return [
+            self._tagging(tokens, decoded.get(n, Decoded((), 1.0, [])))
+            for n, tokens in enumerate(texts)
+        ]
+
+    def _decode(self, texts: list[list[dict[str, float]]]) -> list[Decoded]:
+        """Decode texts of one or more tokens each, from their tokens' features."""
         start, matrix, end = self._transitions.scores(
             self._TRANSITION_WEIGHT, relative=self._RELATIVE_TRANSITIONS
         )
-        transitions = np.asarray(matrix)
-        if not features:
-            first, steps = np.empty(0), np.empty((0, len(start), len(start)))
-        elif self._PREVIOUS_TAG:
-            after = self._emissions_after(features)  # token, previous tag (start first), tag
-            first = np.asarray(start) * after[0, 0]
-            steps = transitions[np.newaxis] * after[1:, 1:]
+        lengths = [len(features) for features in texts]
+        longest, size = max(lengths), len(self._tags)
+        flat = [x for features in texts for x in features]
+        if self._PREVIOUS_TAG:
+            # Token, previous tag (the start first), tag.
+            scores = self._emissions_after(flat)
+            shape: tuple[int, ...] = (longest, size + 1, size)
         else:
-            emissions = self._emissions(features)
-            first = np.asarray(start) * emissions[0]
-            steps = transitions[np.newaxis] * emissions[1:, np.newaxis, :]
-        decoded = decode(first, steps, end)
-        tags = [self._tags[n] for n in decoded.path]
+            scores = self._emissions(flat)
+            shape = (longest, size)
+        emissions = np.ones((len(texts), *shape))
+        at = 0
+        for n, length in enumerate(lengths):
+            emissions[n, :length] = scores[at : at + length]
+            at += length
+        transitions = np.asarray(matrix)[np.newaxis, np.newaxis]
+        if self._PREVIOUS_TAG:
+            first = np.asarray(start) * emissions[:, 0, 0]
+            steps = transitions * emissions[:, 1:, 1:]
+        else:
+            first = np.asarray(start) * emissions[:, 0]
+            steps = transitions * emissions[:, 1:, np.newaxis, :]
+        return decode_many(first, steps, end, lengths)
+
+    def _tagging(self, tokens: list[Token], decoded: Decoded) -> _Tagging:
         spans, scores = _spans_and_scores(tokens, decoded, self._labels)
         marginals = decoded.marginals
         probabilities = {
@@ -964,7 +1054,7 @@ class SpanModel(ModelBase):
             uncertainty=span_uncertainty(self._strategy, decoded.probability, marginals),
             model_version=self._version,
         )
-        return _Tagging(prediction, tags, decoded.probability)
+        return _Tagging(prediction, [self._tags[n] for n in decoded.path], decoded.probability)
 
     def _logits(self, features: list[dict[str, float]]) -> np.ndarray:
         # River's `predict_proba_one` is the sigmoid of this logit, less a dict per call.
