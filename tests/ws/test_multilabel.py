@@ -286,3 +286,22 @@ async def test_quarantine_rebuilds_a_multilabel_model_without_the_annotator(serv
     assert metrics["labels_total"] == 2 and metrics["annotators"]["bob"]["state"] == "quarantined"
     model = await service.http.get("/api/projects/topics/model")
     assert model.status_code == 200 and model.headers["x-streamloop-model-version"] == "4"
+
+
+async def test_refusals_name_the_field_and_the_entry_without_pydantic_noise(service):
+    body = {"name": "topics", "labels": LABELS, "task": "multilabel", "model": "hoeffding_tree"}
+    message = (await service.http.post("/api/projects", json=body)).json()["error"]["message"]
+    assert message.startswith("model: not with text items") and "Value error" not in message
+    plain = {"name": "plain", "labels": LABELS, "preselect": True}
+    message = (await service.http.post("/api/projects", json=plain)).json()["error"]["message"]
+    assert message == 'preselect: only for multilabel projects; add "task": "multilabel"'
+    await multilabel_project(service)
+    await service.send_events("topics", tickets(2))
+    batch = [{"event_id": "evt-0", "labels": ["bug"]}, {"event_id": "evt-1", "labels": ["zz"]}]
+    response = await service.http.post("/api/projects/topics/labels", json={"labels": batch})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("labels.1.labels: 'zz' is not one")
+    missing = [{"event_id": "evt-0"}]
+    response = await service.http.post("/api/projects/topics/labels", json={"labels": missing})
+    assert "send `labels`" in response.json()["error"]["message"]
+    assert "not `label`" not in response.json()["error"]["message"]

@@ -669,24 +669,26 @@ class ProjectRuntime:
         expected = answer_field(self.record.task)
         if expected == "labels":
             if labels is None or label is not None:
+                instead = ", not `label`" if label is not None else ""
                 raise InvalidInput(
                     f"{at}labels: this is a multilabel project: send `labels`, a list of its "
-                    f"labels (empty when none applies), not `label`",
+                    f"labels (empty when none applies){instead}",
                     code="invalid_input",
                 )
             for name in labels:
-                self._check_label(name)
+                self._check_label(name, f"{at}labels")
             try:
                 return label_set_key(labels, self.record.labels)
             except ValueError as exc:
                 raise InvalidInput(f"{at}labels: {exc}", code="invalid_input") from None
         if label is None or labels is not None:
+            instead = ", not `labels`" if labels is not None else ""
             raise InvalidInput(
-                f"{at}label: this project's task is classify: send `label`, one of its labels, "
-                f"not `labels`",
+                f"{at}label: this project's task is classify: send `label`, one of its "
+                f"labels{instead}",
                 code="invalid_input",
             )
-        self._check_label(label)
+        self._check_label(label, f"{at}label")
         return label
 
     def shown(self, stored: str) -> str | list[str]:
@@ -695,10 +697,11 @@ class ProjectRuntime:
             return list(label_set(stored))
         return stored
 
-    def _check_label(self, label: str) -> None:
+    def _check_label(self, label: str, where: str = "") -> None:
         if label not in self.record.labels:
+            at = f"{where}: " if where else ""
             raise InvalidInput(
-                f"{label!r} is not one of this project's labels {list(self.record.labels)}",
+                f"{at}{label!r} is not one of this project's labels {list(self.record.labels)}",
                 code="unknown_label",
             )
 

@@ -140,17 +140,23 @@ class ProjectSpec(BaseModel):
             self.strategy = self.strategy or DEFAULT_STRATEGY
             if self.strategy not in STRATEGIES:
                 raise ValueError(f"strategy: unknown strategy; one of {list(STRATEGIES)}")
-            if self.thresholds is not None or self.preselect:
-                raise ValueError("thresholds and preselect are for multilabel projects only")
+            for field, given in (("thresholds", self.thresholds), ("preselect", self.preselect)):
+                if given:
+                    raise ValueError(
+                        f'{field}: only for multilabel projects; add "task": "multilabel"'
+                    )
             return self
         self.strategy = self.strategy or DEFAULT_MULTILABEL_STRATEGY
         if self.strategy not in MULTILABEL_STRATEGIES:
             raise ValueError(
-                f"strategy: a multilabel project's strategy is one of {list(MULTILABEL_STRATEGIES)}"
+                f"strategy: a multilabel project's strategy is one of "
+                f"{', '.join(MULTILABEL_STRATEGIES)} ({DEFAULT_MULTILABEL_STRATEGY} if left out)"
             )
         if self.model not in MULTILABEL_PRESETS:
             raise ValueError(
-                f"model: multilabel projects support the presets {list(MULTILABEL_PRESETS)}"
+                f"model: a multilabel project's model is one of logistic_regression, "
+                f"naive_bayes, or hoeffding_tree with tabular input; {self.model} would need "
+                f"one per label (a forest per label costs too much: see the reference)"
             )
         why = UNSUPPORTED_PAIRS.get((self.model, self.input))
         if why is not None:
@@ -339,11 +345,18 @@ def describe(exc: ValidationError) -> str:
     """One human sentence for every problem pydantic found."""
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "body"
+        where = ".".join(str(part) for part in error["loc"])
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown field"
-        parts.append(f"{where}: {message}")
+        elif error["type"] == "value_error":
+            # Our own checks: their message says it all, naming the field when the check is
+            # the whole body's ("model: ...").
+            message = message.removeprefix("Value error, ")
+            if not where:
+                parts.append(message)
+                continue
+        parts.append(f"{where or 'body'}: {message}")
     return "; ".join(parts)
 
 
