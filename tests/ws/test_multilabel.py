@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from streamloop.store import NewLabel
 from support import running
 
 LABELS = ["billing", "bug", "ui"]
@@ -305,3 +306,23 @@ async def test_refusals_name_the_field_and_the_entry_without_pydantic_noise(serv
     response = await service.http.post("/api/projects/topics/labels", json={"labels": missing})
     assert "send `labels`" in response.json()["error"]["message"]
     assert "not `label`" not in response.json()["error"]["message"]
+
+
+async def test_an_answer_the_model_cannot_learn_is_refused_before_it_is_stored(settings):
+    # As from a process of another version, past the socket's and the API's checks: stored,
+    # it would fail every replay after it.
+    async with running(settings) as service:
+        await multilabel_project(service)
+        await service.send_events("topics", tickets(2))
+        learner = service.core.project("topics").learner
+        bad = [
+            NewLabel("x1", '["ui","bug"]', "production", event_id="evt-0"),
+            NewLabel("x2", "bug", "production", event_id="evt-0"),
+            NewLabel("ok", '["bug","ui"]', "production", event_id="evt-1"),
+        ]
+        first, second, good = await learner.submit(bad)
+        assert first.error is not None and first.error.code == "invalid_input"
+        assert second.error is not None and "not a stored label set" in second.error.message
+        assert good.error is None and good.model_version == 1
+    async with running(settings) as service:  # and the project loads again, at version 1
+        assert (await service.metrics("topics"))["model_version"] == 1

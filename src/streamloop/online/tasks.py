@@ -28,6 +28,7 @@ __all__ = [
     "AnyModel",
     "AnyPrediction",
     "answer_field",
+    "answer_problem",
     "label_set",
     "label_set_key",
     "model_answer",
@@ -99,6 +100,30 @@ def label_set(stored: str) -> tuple[str, ...]:
 def model_answer(model: AnyModel, stored: str) -> Any:
     """A stored answer in the shape ``model`` learns: a label, or a tuple of labels."""
     return label_set(stored) if isinstance(model, MultiLabelModel) else stored
+
+
+def answer_problem(model: AnyModel, stored: str) -> str | None:
+    """Why ``stored`` is not an answer ``model`` can learn, or None when it is: a label of
+    the model's, or a label set of its labels in the one order sets are stored in.
+
+    >>> model = MultiLabelModel(labels=["bug", "ui"], input_kind="text", preset="naive_bayes")
+    >>> answer_problem(model, '["bug","ui"]') is None
+    True
+    >>> print(answer_problem(model, '["ui","bug"]'))
+    a label set must be stored in the project's order, got '["ui","bug"]'
+    >>> answer_problem(model, "bug")
+    "not a stored label set: 'bug'"
+    """
+    if not isinstance(model, MultiLabelModel):
+        known = stored in model.labels
+        return None if known else f"{stored!r} is not one of the labels {list(model.labels)}"
+    try:
+        labels = label_set(stored)
+        if label_set_key(labels, model.labels) == stored:
+            return None
+    except ValueError as exc:
+        return str(exc)
+    return f"a label set must be stored in the project's order, got {stored!r}"
 
 
 def predicted_answer(prediction: AnyPrediction) -> str | list[str] | None:

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from streamloop.config import Settings
-from streamloop.errors import Conflict, NotReady, StreamloopError, TooManyRequests
+from streamloop.errors import Conflict, InvalidInput, NotReady, StreamloopError, TooManyRequests
 from streamloop.online import (
     AnyModel,
     MultiLabelModel,
     OnlineModel,
+    answer_problem,
     model_answer,
     restore_model,
 )
@@ -220,19 +221,30 @@ class LocalLearner:
 
     async def _apply(self, batch: list[_Pending]) -> None:
         async with self.lock:
-            labels = [label for label, _future in batch]
-            try:
-                outcomes = await self._commit(labels)
-            except Conflict as exc:
-                if exc.code != "stale_learner":
-                    raise
-                log.info("project %d: learning labels another learner stored", self.project_id)
-                await self._catch_up()
-                outcomes = await self._commit(labels)
-            self.commits += 1
-            for outcome in outcomes:
+            # An answer the model cannot learn (a process of another version sent it, say) is
+            # refused before it is stored: stored, it would fail every replay after it.
+            refused = {
+                n: LabelOutcome(label, error=InvalidInput(problem, code="invalid_input"))
+                for n, (label, _future) in enumerate(batch)
+                if (problem := answer_problem(self.model, label.label)) is not None
+            }
+            labels = [label for n, (label, _future) in enumerate(batch) if n not in refused]
+            stored: list[LabelOutcome] = []
+            if labels:
+                try:
+                    stored = await self._commit(labels)
+                except Conflict as exc:
+                    if exc.code != "stale_learner":
+                        raise
+                    log.info("project %d: learning labels another learner stored", self.project_id)
+                    await self._catch_up()
+                    stored = await self._commit(labels)
+                self.commits += 1
+            for outcome in stored:
                 if outcome.error is None and not outcome.duplicate:
                     self._learn(outcome)
+            kept = iter(stored)
+            outcomes = [refused[n] if n in refused else next(kept) for n in range(len(batch))]
         self.on_learned(outcomes)
         for (_label, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():

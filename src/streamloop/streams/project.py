@@ -68,6 +68,8 @@ class ProjectRuntime:
         events_total: int = 0,
     ) -> None:
         self.record = record
+        #: The project's labels as a set: every answer's labels are looked up in it.
+        self._known_labels = frozenset(record.labels)
         self.model = rebuilt.model
         self.store = store
         self.settings = settings
@@ -698,7 +700,7 @@ class ProjectRuntime:
         return stored
 
     def _check_label(self, label: str, where: str = "") -> None:
-        if label not in self.record.labels:
+        if label not in self._known_labels:
             at = f"{where}: " if where else ""
             raise InvalidInput(
                 f"{at}{label!r} is not one of this project's labels {list(self.record.labels)}",
@@ -706,7 +708,8 @@ class ProjectRuntime:
             )
 
     def _check_answer(self, stored: str) -> None:
-        """An answer given to the runtime is in its stored form (`answer`)."""
+        """An answer given to the runtime is in its stored form (`answer`): a label, or a
+        label set in the one order it is stored in (so that equal sets are equal strings)."""
         if self.record.task != "multilabel":
             self._check_label(stored)
             return
@@ -716,6 +719,11 @@ class ProjectRuntime:
             raise InvalidInput(str(exc), code="invalid_input") from None
         for label in labels:
             self._check_label(label)
+        if label_set_key(labels, self.record.labels) != stored:
+            raise InvalidInput(
+                f"a label set must be stored in the project's order, got {stored!r}",
+                code="invalid_input",
+            )
 
     async def model_pickle(self) -> tuple[int, bytes]:
         """(version, pickled River pipeline) of the model being served, pickled off the loop.
