@@ -335,6 +335,11 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         print(f"  dashboard:  {base}/static/dashboard.html", flush=True)
         print(f"  review:     {base}/static/review.html", flush=True)
         print(f"  API:        {base}/api/projects", flush=True)
+        if demo:
+            from streamloop.demo import DEMO_PROJECT, MULTILABEL_DEMO_PROJECT
+
+            for name in (DEMO_PROJECT, MULTILABEL_DEMO_PROJECT):
+                print(f"  demo:       {base}/static/annotate.html?project={name}", flush=True)
         keyring = keyring_of(app)
         auth = "on (API tokens)" if keyring.enabled else "off (loopback, no tokens)"
         print(f"  auth:       {auth}", flush=True)

@@ -208,7 +208,10 @@ async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) 
                     "name": name,
                     "input": "text",
                     "model": "logistic_regression",
-                    "rehearsal": 3,  # the preset's default (`default_rehearsal`)
+                    # As a project made through the API gets them (`ProjectSpec`): the
+                    # preset's rehearsal (`default_rehearsal`), and the default warm-up.
+                    "rehearsal": 3,
+                    "warmup": 20,
                     "exploration": 0.2,
                     "lease_seconds": 120.0,
                     "seed": seed,

@@ -224,7 +224,7 @@ def answer_fields(answer: Answer) -> dict[str, str | list[str]]:
     {'label': 'bug'}
     >>> answer_fields(("ui", "bug")), answer_fields({"ui", "bug"}), answer_fields([])
     ({'labels': ['ui', 'bug']}, {'labels': ['bug', 'ui']}, {'labels': []})
-    >>> answer_fields(["bug", 3])
+    >>> answer_fields({"bug", 3})
     Traceback (most recent call last):
     ...
     TypeError: a label set holds labels (str), not int
@@ -235,11 +235,11 @@ def answer_fields(answer: Answer) -> dict[str, str | list[str]]:
         raise TypeError(
             f"an answer is a label (str) or a label set (list of str), not {type(answer).__name__}"
         )
-    labels = sorted(answer) if isinstance(answer, (set, frozenset)) else list(answer)
+    labels = list(answer)
     for label in labels:
         if not isinstance(label, str):
             raise TypeError(f"a label set holds labels (str), not {type(label).__name__}")
-    return {"labels": labels}
+    return {"labels": sorted(labels) if isinstance(answer, (set, frozenset)) else labels}
 
 
 def _answered(body: Mapping[str, Any]) -> Mapping[str, Any]:

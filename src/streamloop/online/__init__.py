@@ -22,12 +22,14 @@ from streamloop.online.tasks import (
     AnyLearned,
     AnyModel,
     AnyPrediction,
+    answer_field,
     answer_problem,
     label_set,
     label_set_key,
     model_answer,
     predicted_answer,
     restore_model,
+    shown_answer,
 )
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "OnlineModel",
     "Prediction",
     "PrequentialMetrics",
+    "answer_field",
     "answer_problem",
     "build_pipeline",
     "label_set",
@@ -57,5 +60,6 @@ __all__ = [
     "model_answer",
     "predicted_answer",
     "restore_model",
+    "shown_answer",
     "uncertainty",
 ]

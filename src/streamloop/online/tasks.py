@@ -34,6 +34,7 @@ __all__ = [
     "model_answer",
     "predicted_answer",
     "restore_model",
+    "shown_answer",
 ]
 
 #: A project's task: one label per item, or a set of labels per item.
@@ -95,6 +96,15 @@ def label_set(stored: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(label, str) for label in value):
         raise ValueError(f"not a stored label set: {stored!r}")
     return tuple(value)
+
+
+def shown_answer(task: str, stored: str) -> str | list[str]:
+    """A stored answer as the contract shows it: a label, or a list of labels.
+
+    >>> shown_answer("multilabel", '["bug"]'), shown_answer("classify", "bug")
+    (['bug'], 'bug')
+    """
+    return list(label_set(stored)) if task == "multilabel" else stored
 
 
 def model_answer(model: AnyModel, stored: str) -> Any:

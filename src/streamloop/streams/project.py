@@ -693,12 +693,6 @@ class ProjectRuntime:
         self._check_label(label, f"{at}label")
         return label
 
-    def shown(self, stored: str) -> str | list[str]:
-        """A stored answer as the contract shows it: a label, or a list of labels."""
-        if self.record.task == "multilabel":
-            return list(label_set(stored))
-        return stored
-
     def _check_label(self, label: str, where: str = "") -> None:
         if label not in self._known_labels:
             at = f"{where}: " if where else ""

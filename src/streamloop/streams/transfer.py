@@ -64,7 +64,6 @@ EXPORT_FIELDS = (
     "event_id",
     "data",
     "label",
-    "labels",
     "source",
     "annotator",
     "corrects",
@@ -74,6 +73,8 @@ EXPORT_FIELDS = (
     "predicted",
     "correct",
     "learned",
+    # Last, so that a classify project's columns keep their places.
+    "labels",
 )
 
 

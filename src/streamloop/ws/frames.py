@@ -4,10 +4,10 @@ label outcomes): the one place the web layer decides what goes on the wire.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from streamloop.online import answer_field, shown_answer
 from streamloop.store import LabelOutcome
 from streamloop.streams.notices import (
     Idle,
@@ -39,18 +39,13 @@ def notice(sent: Notice) -> dict[str, Any]:
             return {"type": "lease_revoked", "item_id": sent.event_id, "reason": sent.reason}
 
 
-def review_notice(
-    sent: ReviewNotice, shown: Callable[[str], str | list[str]] = str
-) -> dict[str, Any]:
-    """The frame that tells a reviewer of ``sent``; ``shown`` gives a stored answer as the
-    contract shows it, a label or a list of them (`ProjectRuntime.shown`)."""
+def review_notice(sent: ReviewNotice, task: str) -> dict[str, Any]:
+    """The frame that tells a reviewer of ``sent``, each answer in the ``task``'s shape."""
     match sent:
         case ReviewOffered():
             record = sent.record
-            field = "label"
-            answers = [shown(label["label"]) for label in record.labels]
-            if any(isinstance(answer, list) for answer in answers):
-                field = "labels"
+            field = answer_field(task)
+            answers = [shown_answer(task, label["label"]) for label in record.labels]
             return {
                 "type": "review",
                 "item": {"id": record.event_id, "data": record.data},

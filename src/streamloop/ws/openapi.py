@@ -139,6 +139,13 @@ _ANSWER_PREDICTED: Schema = {
 }
 
 
+def _object_also(optional: dict[str, Schema], **properties: Schema) -> Schema:
+    """`_object`, with ``optional`` properties besides (present in some answers only)."""
+    schema = _object(**properties)
+    schema["properties"] = {**properties, **optional}
+    return schema
+
+
 def _list(name: str) -> Schema:
     return {"type": "array", "items": _ref(name)}
 
@@ -153,6 +160,32 @@ def _points(size: int) -> Schema:
     point = {"type": "array", "items": {"type": "number", "minimum": 0}}
     return {"type": "array", "items": {**point, "minItems": size, "maxItems": size}}
 
+
+#: What a multilabel project's metrics add (absent from a classify project's).
+_MULTILABEL_METRICS: dict[str, Schema] = {
+    **{
+        name: _SHARE_OR_NULL
+        for name in (
+            "micro_f1",
+            "macro_f1",
+            "hamming_loss",
+            "exact_match",
+            "rolling_micro_f1",
+            "rolling_exact_match",
+        )
+    },
+    "multilabel": _object(
+        thresholds=_pairs(_SHARE),
+        unbiased={
+            "type": "object",
+            "properties": {"labels_total": _COUNT}
+            | {
+                name: _SHARE_OR_NULL
+                for name in ("micro_f1", "macro_f1", "hamming_loss", "exact_match")
+            },
+        },
+    ),
+}
 
 #: Response bodies, under components/schemas beside the request models.
 _SCHEMAS: dict[str, Schema] = {
@@ -191,7 +224,8 @@ _SCHEMAS: dict[str, Schema] = {
             _object(event_id=_STRING, label_id=_STRING, error=_ERROR_BODY),
         ]
     },
-    "Metrics": _object(
+    "Metrics": _object_also(
+        _MULTILABEL_METRICS,
         model_version=_COUNT,
         task={"enum": ["classify", "multilabel"]},
         labels_total=_COUNT,

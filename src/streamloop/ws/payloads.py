@@ -136,6 +136,8 @@ class ProjectSpec(BaseModel):
 
     @model_validator(mode="after")
     def _fits_task(self) -> ProjectSpec:
+        if self.strategy is None and "strategy" in self.model_fields_set:
+            raise ValueError("strategy: a strategy's name, or leave it out for the task's default")
         if self.task == "classify":
             self.strategy = self.strategy or DEFAULT_STRATEGY
             if self.strategy not in STRATEGIES:
@@ -187,8 +189,14 @@ class Answer(BaseModel):
 
     model_config = _STRICT
 
-    label: str | None = None
-    labels: Annotated[list[str], Field(max_length=1000)] | None = None
+    label: Annotated[str | None, Field(description="classify projects: the label")] = None
+    labels: Annotated[
+        list[str] | None,
+        Field(
+            max_length=1000,
+            description="multilabel projects, instead of label: the labels that apply ([]: none)",
+        ),
+    ] = None
 
 
 class Event(BaseModel):

@@ -47,7 +47,7 @@ async def review(websocket: WebSocket) -> None:
 
     def seat(send: Callable[[dict[str, Any]], None]) -> Seat:
         session = ReviewSession(
-            reviewer, send=lambda sent: send(frames.review_notice(sent, runtime.shown))
+            reviewer, send=lambda sent: send(frames.review_notice(sent, runtime.record.task))
         )
         send({"type": "hello", "project": runtime.record.as_json(), "reviewer": reviewer})
         runtime.join_review(session)
