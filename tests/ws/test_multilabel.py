@@ -328,3 +328,21 @@ async def test_an_answer_the_model_cannot_learn_is_refused_before_it_is_stored(s
         assert good.error is None and good.model_version == 1
     async with running(settings) as service:  # and the project loads again, at version 1
         assert (await service.metrics("topics"))["model_version"] == 1
+
+
+async def test_a_stored_answer_the_model_cannot_learn_does_not_stop_a_restart(settings):
+    async with running(settings) as service:
+        await multilabel_project(service)
+        await service.send_events("topics", tickets(2))
+        store = service.core.store
+        project = service.core.project("topics").record.id
+        # Stored by hand, past every check (as by an older version of the service).
+        bad = NewLabel("bad", "bug", "production", event_id="evt-0")
+        [outcome] = await store.run(store.commit_labels, project, [bad], 0)
+        assert outcome.error is None
+    async with running(settings) as service:
+        # Passed over, and counted: the next label gets the next version.
+        assert (await service.metrics("topics"))["model_version"] == 1
+        good = {"labels": [{"event_id": "evt-1", "labels": ["bug"]}]}
+        response = await service.http.post("/api/projects/topics/labels", json=good)
+        assert response.json()["results"][0]["model_version"] == 2

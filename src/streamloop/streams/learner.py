@@ -353,13 +353,21 @@ def learn_replayed(
         last_label_id = label.row_id
         if not label.learned:
             continue
-        learned = model.learn(
-            label.data,
-            model_answer(model, label.label),
-            drawn_at_random=label.drawn_at_random,
-            annotator=label.annotator,
-            correction=label.correction,
-        )
+        try:
+            learned = model.learn(
+                label.data,
+                model_answer(model, label.label),
+                drawn_at_random=label.drawn_at_random,
+                annotator=label.annotator,
+                correction=label.correction,
+            )
+        except ValueError:
+            # Refused before it was stored (`answer_problem`), so never here; but a label the
+            # model cannot take must not stop every restart: it is counted and passed over,
+            # the same way on every replay.
+            log.exception("label %d cannot be learned; passed over", label.row_id)
+            model.advance_to(model.version + 1)
+            continue
         if stamped and learned.model_version != label.model_version:
             log.warning(
                 "label %d learned as version %d, stored as %d",
