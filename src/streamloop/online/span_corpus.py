@@ -47,6 +47,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
 #: Share of texts that are paragraphs of several sentences.
 _PARAGRAPHS = 0.05
 _SLOT = re.compile(r"\{(\w+)\}")
+_CHOICE = re.compile(r"\[([^\[\]]*)\]")
 
 #: Makes a slot's text; a slot's label is ``None`` when what it holds is no entity.
 Filler = Callable[[random.Random], str]
@@ -182,11 +183,13 @@ _NEWS_SLOTS: Slots = {
     "DATELINE": [("LOC", lambda rng: _place(rng).upper())],
     "DATE": [("DATE", _date)],
     "MONTH": [("DATE", _pick(_MONTHS))],
-    # Contexts that several types share.
-    "AGENT": _AGENTS,
+    "YEAR": [("DATE", _number(1950, 2005))],
+    # Contexts that several types share: the same made-up word may be a person, a firm or a
+    # place, and only the annotator knows which.
+    "AGENT": [("PER", _person), ("ORG", _organisation)],
     "WHERE": [("LOC", _place), ("ORG", _organisation)],
-    "WHEN_OR_WHERE": [("LOC", _place), ("DATE", _date)],
-    "NAMED": [("PER", _surname), ("ORG", _made_up), ("LOC", _made_up)],
+    "NAMED_AGENT": [("PER", _surname), ("ORG", _made_up)],
+    "NAMED_PLACE": [("LOC", _made_up), ("ORG", _made_up)],
     "title": [(None, _pick(_TITLES))],
     "fruit": [(None, _pick("Apple|Orange|Cherry|Peach|Plum"))],
     "dish": [(None, _pick("roast turkey|apple pie|chicken|grilled fish|lentil soup"))],
@@ -197,45 +200,58 @@ _NEWS_SLOTS: Slots = {
     "age": [(None, _number(19, 88))],
 }
 
+# "[a|b]" picks one of its choices (maybe empty), so that contexts vary within a template.
 _NEWS = (
-    "{PER} met {PER} in {LOC} on {DATE}.",
-    "{ORG} {verb} on {DATE} that it would open an office in {LOC}.",
-    "Shares of {ORG} fell after its {role}, {PER}, resigned.",
-    "{DATELINE}, {DATE} ({ORG}) - {title} {SURNAME} arrived for talks with {ORG}.",
-    "{title} {SURNAME} of {LOC} spoke to reporters after the vote.",
-    "{PER} may travel to {LOC} in {MONTH}, aides {verb}.",
-    "{fruit} growers in {LOC} expect a poor harvest this year.",
-    "We had {dish} with {PER} in {LOC} before the match.",
-    "Police gave chase through central {LOC} on {DATE}.",
-    "{PER} works for {ORG} in {LOC}.",
-    "{ORG} and {ORG} agreed to merge, according to {ORG}.",
-    "No comment was given by the ministry.",
-    "Markets were calm and trading was light.",
-    "The minister, {PER}, flew from {LOC} to {LOC} on {DATE}.",
-    "In {LOC}, {ORG} hired {PER} as its new {role}.",
-    "According to a report {ORG} released on {DATE}, growth slowed to {number} points.",
-    "{PER} told the {ORG} board that talks in {LOC} had stalled.",
-    "Born in {LOC} in {MONTH} {number}, {PER} studied at the {ORG}.",
+    "{PER} [met|talked with|sat down with|visited] {PER} in {LOC}[ on {DATE}| last week|].",
+    "{ORG} [said|announced|confirmed][ on {DATE}|] that it [would|will|plans to] open "
+    "[an office|a plant|a store] in {LOC}.",
+    "Shares of {ORG} [fell|rose|slid|jumped] [after|when] its {role}, {PER}, "
+    "[resigned|was fired|stepped down].",
+    "{DATELINE}, {DATE} ({ORG}) - {title} {SURNAME} arrived for talks with {AGENT}.",
+    "{title} {SURNAME} [of|from] {LOC} [spoke to reporters|told reporters|said little] after "
+    "the vote.",
+    "{PER} may [travel to|visit|return to] {LOC} in {MONTH}, [aides|officials|sources] {verb}.",
+    "{fruit} [growers|farmers|exporters] in {LOC} expect a [poor|record|late] harvest "
+    "[this year|in {MONTH}].",
+    "We had {dish} with {PER} [in|near] {LOC} before the [match|concert|talks].",
+    "Police gave chase through [central|northern|old] {LOC}[ on {DATE}| overnight].",
+    "{PER} [works for|joined|left|used to run] {ORG} in {LOC}.",
+    "{ORG} and {ORG} agreed to merge, according to {AGENT}.",
+    "No comment was given by the [ministry|company|club].",
+    "Markets were [calm|volatile|closed] and trading was [light|heavy].",
+    "The minister, {PER}, flew from {LOC} to {LOC}[ on {DATE}| this morning].",
+    "In {LOC}, {ORG} [hired|appointed|named] {PER} as its new {role}.",
+    "According to a report {AGENT} released on {DATE}, growth [slowed|rose] to {number} points.",
+    "{PER} told the {ORG} board that talks in {LOC} had [stalled|resumed|collapsed].",
+    "Born in {LOC} in {YEAR}, {PER} studied at {ORG}.",
     "{AGENT} {verb} {thing} would cost {AGENT} about {number} million.",
-    "Fans in {LOC} cheered as {PER} and {PER} lifted the cup.",
-    "It may rain in the north, forecasters {verb}.",
-    "{title} {PER} {verb} that {LOC} and {LOC} would sign the treaty in {MONTH}.",
-    "The {ORG} office in {LOC} closed early on {DATE}.",
-    "A spokesperson for {ORG} declined to comment.",
+    "Fans in {LOC} cheered as {PER} and {PER} lifted the [cup|trophy].",
+    "It may rain in the [north|south|capital], forecasters {verb}.",
+    "{title} {PER} {verb} that {LOC} and {LOC} would sign the [treaty|accord|deal] in {MONTH}.",
+    "The {ORG} office in {LOC} [closed early|reopened|was evacuated] on {DATE}.",
+    "A spokesperson for {AGENT} declined to comment.",
     "{PER}, {age}, of {LOC}, was named {role} of {ORG}.",
     "Turkey prices rose before the holiday, and shoppers in {LOC} paid more.",
-    "{LOC} beat {LOC} {number} to {number} on {DATE}.",
+    "{LOC} beat {LOC} {number} to {number}[ on {DATE}| in the final].",
     "{AGENT} {verb} {thing} on {DATE}.",
-    "Talks will resume in {WHEN_OR_WHERE}, {AGENT} {verb}.",
-    "Workers at {WHERE} went on strike over pay.",
-    "{NAMED} has not commented on {thing}.",
-    "Everyone in {NAMED} knew about {thing} by {DATE}.",
+    "Talks will resume in {LOC} on {DATE}, {AGENT} {verb}.",
+    "Workers at {WHERE} went on strike over [pay|pensions|hours].",
+    "{NAMED_AGENT} has not commented on {thing}.",
+    "Everyone in {NAMED_PLACE} knew about {thing} by {DATE}.",
     "Critics of {AGENT} gathered outside the court in {LOC}.",
     "The vote on {thing} was delayed until {DATE}.",
     "{thing} was approved by {number} votes to {number}.",
-    "Asked about {thing}, {PER} {verb} only that {NAMED} would decide.",
+    "Asked about {thing}, {PER} {verb} only that {NAMED_AGENT} would decide.",
     "Flights between {LOC} and {LOC} resumed after {ORG} settled with pilots.",
-    "Officials {verb} the storm had passed by {DATE}.",
+    "Officials {verb} the storm had passed[ by {DATE}| overnight].",
+    "[Since|Until|After] {DATE}, {PER} [had lived|lived|worked] in {NAMED_PLACE}.",
+    "{AGENT}, [which|who] [declined to comment|did not reply], is based in {LOC}.",
+    "Thousands marched in {LOC}[ on {DATE}|], [demanding|urging] that {AGENT} resign.",
+    "[Rain|Snow|Heat] [closed|delayed] roads [between|around] {LOC} and {LOC}.",
+    "{PER} [and|with] {PER} [wrote|signed] a letter to {AGENT}.",
+    "The [report|study|poll] by {ORG} [found|showed] support [falling|rising] in {WHERE}.",
+    "On {DATE} {AGENT} [bought|sold] a stake in {NAMED_AGENT}.",
+    "{SURNAME} [scored|added] {number} points for {NAMED_PLACE}.",
 )
 
 # Commerce.
@@ -307,6 +323,8 @@ _COMMERCE_SLOTS: Slots = {
     "ORDER_ID": [("ORDER_ID", _order_id)],
     "DATE": [("DATE", _date)],
     "name": [(None, _pick("Jordan|May|Priya|Tom|Ana|Chase|Zoë|Mehmet|Sydney|Grace"))],
+    "shop": [(None, _made_up)],  # a shop is no entity here, but looks like a brand
+    "kind": [(None, _pick(_PRODUCT_KINDS))],  # a product not named, no entity either
     "emoji": [(None, _pick("😡|🙏|👍🏽|😤|❤️|🤷\u200d♀️|📦|😍"))],
     "problem": [
         (
@@ -322,17 +340,18 @@ _COMMERCE_SLOTS: Slots = {
 }
 
 _COMMERCE = (
-    "Order {ORDER_ID} for the {PRODUCT} has not arrived since {DATE}.",
-    "I was charged {MONEY} twice for order {ORDER_ID}.",
-    "May I get a refund of {MONEY} for my {PRODUCT}?",
-    "My {PRODUCT} {problem} on {DATE}. Order number {ORDER_ID}.",
+    "[Order|My order|Package] {ORDER_ID} [for the|with my] {PRODUCT} has not arrived"
+    "[ since {DATE}| yet].",
+    "I was charged {MONEY} [twice|three times] for [order|] {ORDER_ID}.",
+    "May I [get|have] a refund of {MONEY} for [my|the] {PRODUCT}?",
+    "My {PRODUCT} {problem}[ on {DATE}| after a week| today]. [Order number|Order|Ref] {ORDER_ID}.",
     "Hi, the {PRODUCT} I bought for {MONEY} {problem} {emoji}",
-    "Price match please: the {PRODUCT} is {MONEY} at another store.",
-    "Thanks for the quick help! {name}",
+    "Price match please: the {PRODUCT} is {MONEY} at [another store|{shop}|the mall].",
+    "Thanks for the [quick|kind|] help! {name}",
     "refund {ORDER_ID} {MONEY} {DATE}",
     "Cancel {ORDER_ID} please, I ordered the {PRODUCT} by mistake.",
-    "where is my package?? {emoji}",
-    "{PRODUCT} - {MONEY} - delivered {DATE}",
+    "where is my [package|parcel|order]?? {emoji}",
+    "{PRODUCT} - {MONEY} - [delivered|shipped|returned] {DATE}",
     "The invoice dated {DATE} shows {MONEY} instead of {MONEY}.",
     "Can I swap my {PRODUCT} for a {PRODUCT}? I paid {MONEY}.",
     "Still waiting on {ORDER_ID} {emoji} it has been {number} days",
@@ -343,12 +362,19 @@ _COMMERCE = (
     "Please call me back on {reference}, {name}.",
     "ordered {number} of the {PRODUCT} on {DATE}, got only one",
     "The coupon took {MONEY} off, so the {PRODUCT} was {MONEY}.",
-    "Tracking says {reference} but order {ORDER_ID} is not here.",
+    "Tracking says {reference} but [order|] {ORDER_ID} is not here.",
     "After updating to {reference} my {PRODUCT} {problem}.",
     "I need {reference} of the {PRODUCT} for the office by {DATE}.",
     "Your courier left the parcel outside in the rain {emoji}",
     "is {ORDER_ID} the {PRODUCT} or the {PRODUCT}?",
     "The {PRODUCT} cost {MONEY} on {DATE} and {MONEY} a week later!",
+    "[Does|Will] the {PRODUCT} work with [the|my] {PRODUCT}?",
+    "{name} at {shop} support said I would get {MONEY} back by {DATE}.",
+    "Bought [it|the {kind}] at {shop} for {MONEY}[ on {DATE}|].",
+    "{shop} charged me {MONEY} for shipping {emoji}",
+    "my {kind} {problem}[ {emoji}|, help|]",
+    "Code {reference} did not work at checkout.",
+    "order {ORDER_ID} placed {DATE}, total {MONEY}",
 )
 
 # Clinical.
@@ -366,7 +392,8 @@ _SIDED = frozenset(("knee", "arm", "ankle", "leg", "shoulder", "hand", "hip", "w
 _SYMPTOMS = (
     "headache|shortness of breath|nausea|fever|dizziness|cough|rash|fatigue|numbness|"
     "palpitations|vomiting|blurred vision|night sweats|tingling|wheezing|chills|insomnia|"
-    "confusion|weight loss"
+    "confusion|weight loss|nasal discharge|a cold|back pain|SOB|CP|HA|N/V|abd pain|dysuria|"
+    "syncope|edema|pruritus|myalgia|malaise|diarrhea|constipation|vertigo|tinnitus|anxiety"
 )
 
 
@@ -386,7 +413,7 @@ def _dose(rng: random.Random) -> str:
 def _body_part(rng: random.Random) -> str:
     part = rng.choice(_BODY_PARTS.split("|"))
     if part in _SIDED:
-        return rng.choice(("left ", "right ", "")) + part
+        return rng.choice(("left ", "right ", "L ", "R ", "bilateral ", "")) + part
     if part in ("back", "abdomen"):
         return rng.choice(("lower ", "upper ", "")) + part
     return part
@@ -420,24 +447,25 @@ _CLINICAL_SLOTS: Slots = {
     "age": [(None, _number(18, 95))],
     "sex": [(None, _pick("m|f|M|F|male|female"))],
     "measure": [(None, _measure)],
+    "surname": [(None, _made_up)],  # a doctor or a pharmacy: no entity
 }
 
 _CLINICAL = (
-    "pt c/o {SYMPTOM} radiating to {BODY_PART}.",
-    "Started {DRUG} {DOSE} for {SYMPTOM}.",
-    "Denies {SYMPTOM} or {SYMPTOM}.",
-    "Exam: tenderness over the {BODY_PART}, no {SYMPTOM}.",
-    "Continue {DRUG} {DOSE}; stop {DRUG}.",
-    "{SYMPTOM} since last week, worse at night.",
-    "Came back with {SYMPTOM}; cold compress applied to {BODY_PART}.",
+    "[pt|Patient|Pt] c/o {SYMPTOM} [radiating to|spreading to|worst in] {BODY_PART}.",
+    "[Started|Began|Restarted] {DRUG} {DOSE} for {SYMPTOM}.",
+    "[Denies|No|Negative for] {SYMPTOM} or {SYMPTOM}.",
+    "Exam: [tenderness|bruising|redness] over the {BODY_PART}, no {SYMPTOM}.",
+    "Continue {DRUG} {DOSE}; [stop|hold|taper] {DRUG}.",
+    "{SYMPTOM} since [last week|yesterday|{weeks} days ago], worse at night.",
+    "Came back with {SYMPTOM}; cold [compress|pack] applied to {BODY_PART}.",
     "Follow up in {weeks} weeks.",
-    "Vitals stable, {measure}. Discharged home.",
+    "Vitals stable, {measure}. Discharged home[ on {DRUG} {DOSE}|].",
     "Allergic to {DRUG} ({SYMPTOM}).",
     "{DRUG} {DOSE}, {DRUG} {DOSE} at bedtime.",
     "Reports {SYMPTOM} after taking {DRUG}.",
     "{age} yo {sex} with {SYMPTOM} and {SYMPTOM} x {weeks} days.",
     "{BODY_PART}: {SYMPTOM}, no bruising.",
-    "Increase {DRUG} to {DOSE}.",
+    "[Increase|Decrease|Change] {DRUG} to {DOSE}.",
     "Head CT negative. {SYMPTOM} resolved.",
     "Swelling of the {BODY_PART} improved on {DRUG}.",
     "Plan: {DRUG} {DOSE} for {weeks} days, recheck {BODY_PART} in clinic.",
@@ -449,6 +477,12 @@ _CLINICAL = (
     "X-ray of the {BODY_PART} shows no fracture.",
     "Gave {DOSE} of {DRUG} in the ED, {SYMPTOM} eased.",
     "Family history of {SYMPTOM}; {measure}.",
+    "Takes {DRUG} [as needed|PRN|daily] for {SYMPTOM}.",
+    "{SYMPTOM} [better|worse|unchanged]; [continue|stop] {DRUG}.",
+    "Seen by Dr. {surname} for {SYMPTOM}[ of the {BODY_PART}|].",
+    "{surname} pharmacy [called|faxed] about the {DRUG} refill.",
+    "Lost {weeks} kg since [spring|the last visit]; {measure}.",
+    "[Cold|Warm] water on the {BODY_PART} eased the {SYMPTOM}.",
 )
 
 _DOMAINS: dict[str, tuple[tuple[str, ...], Slots]] = {
@@ -493,11 +527,11 @@ def corpus(domain: str, n: int, seed: int = 0) -> list[tuple[dict[str, Any], lis
 
     Examples
     --------
-    >>> data, spans = corpus("clinical", 8, seed=1)[7]
+    >>> data, spans = corpus("clinical", 4, seed=1)[3]
     >>> data["text"]
-    'Continue Tylenol 40 mL q6h; stop prednisone.'
+    'ed note: varstermab 0.5 g, nesbekazole 500 mg at bedtime. d/w attending.'
     >>> [(data["text"][s.start : s.end], s.label) for s in spans]
-    [('Tylenol', 'DRUG'), ('40 mL q6h', 'DOSE'), ('prednisone', 'DRUG')]
+    [('varstermab', 'DRUG'), ('0.5 g', 'DOSE'), ('nesbekazole', 'DRUG'), ('500 mg', 'DOSE')]
     >>> corpus("news", 50, seed=3) == corpus("news", 50, seed=3)
     True
     """
@@ -532,6 +566,7 @@ def _same_length(text: str, changed: str) -> str:
 
 
 def _fill(template: str, slots: Slots, rng: random.Random) -> tuple[str, list[Span]]:
+    template = _CHOICE.sub(lambda choice: rng.choice(choice.group(1).split("|")), template)
     parts: list[str] = []
     spans: list[Span] = []
     length = at = 0
