@@ -6,7 +6,8 @@
 // In a multilabel project the answer is a set: the keys toggle labels, and the set goes by one
 // deliberate act, Enter or Submit (or 0, "none of these", for the empty set).
 import {
-  $, LabelSet, answerField, answerText, backoff, el, join, reconnecting, renderData, sameAnswer, setStatus,
+  $, DEFAULT_THRESHOLD, LabelSet, answerField, answerText, backoff, el, join, probabilityText, reconnecting,
+  renderData, sameAnswer, setStatus, sharePercent,
 } from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
@@ -18,6 +19,7 @@ const state = {
   labels: [],
   task: "classify", // or "multilabel": an answer is then a set of labels
   preselect: false, // multilabel: the model's predicted labels come already selected
+  thresholds: {}, // multilabel: the labels with a threshold of their own (the others have 0.5)
   current: null, // {item, expiresAt}
   stashed: null, // the item put aside while correcting
   correcting: null, // the history entry being corrected
@@ -68,8 +70,8 @@ function renderSuggestion(item) {
   ];
 }
 
-// A set's suggestion: the labels the model predicts; each label's own probability is on its
-// toggle.
+// A set's suggestion: the labels the model predicts; on each toggle, the label's own
+// probability (and its threshold, when not the default), and a badge on those suggested.
 function renderSetSuggestion(item) {
   if (!item.labels) return [el("span", {}, "The model has not learned anything yet.")];
   return [
@@ -78,17 +80,30 @@ function renderSetSuggestion(item) {
   ];
 }
 
-const chance = (p) => `${(100 * p).toFixed(0)} %`;
+const threshold = (label) => state.thresholds[label] ?? DEFAULT_THRESHOLD;
+
+function probabilityHint(label, p) {
+  const t = sharePercent(threshold(label));
+  return {
+    text: probabilityText(p, threshold(label)),
+    title: `The model's probability that “${label}” applies; it suggests the label when this is above ${t}.`,
+  };
+}
 
 function showSet(item) {
   const { correcting } = state;
   const pressed = correcting ? correcting.answer : state.preselect ? item.labels ?? [] : [];
   const hints = item.labels && item.probabilities
-    ? Object.fromEntries(Object.entries(item.probabilities).map(([label, p]) => [label, chance(p)]))
+    ? Object.fromEntries(Object.entries(item.probabilities).map(([label, p]) => [label, probabilityHint(label, p)]))
     : {};
-  picker.show(state.labels, { pressed, hints, hintTitle: "the model's probability that this label applies" });
+  const mark = {
+    labels: item.labels ?? [],
+    text: "suggested",
+    title: "The model suggests this label: its probability is above the label's threshold.",
+  };
+  picker.show(state.labels, { pressed, hints, mark });
   if (correcting) {
-    $("correcting").textContent = `Correcting your answer “${answerText(correcting.answer)}”: change it and submit, or Esc to leave it.`;
+    $("correcting").textContent = `Correcting your answer “${answerText(correcting.answer)}”: change it and submit, or keep it as it was (Esc).`;
   }
 }
 
@@ -102,6 +117,7 @@ function show(item, expiresAt) {
   $("suggestion").replaceChildren(...renderSuggestion(item));
   $("correcting").hidden = !state.correcting;
   if (state.task === "multilabel") showSet(item); else showChoices(item);
+  actions();
   // Focus on the item itself, never on a label button: a key meant for something else must
   // not label the item that just appeared.
   $("content").focus();
@@ -119,7 +135,7 @@ function showChoices(item) {
     onclick: () => choose(label),
   }, el("kbd", {}, String(i + 1)), ` ${label}`)));
   if (state.correcting) {
-    $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or Esc to leave it.`;
+    $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or keep it as it was (Esc).`;
   }
 }
 
@@ -128,6 +144,15 @@ function clearItem() {
   state.current = null;
   $("item").hidden = true;
   $("lease").hidden = true;
+}
+
+// The buttons for what the keys S, U and Esc do, for a touch screen: Skip while an item is
+// being answered, Keep my answer while one is corrected, Undo once there is an answer.
+function actions() {
+  $("skip").hidden = Boolean(state.correcting);
+  $("cancel-undo").hidden = !state.correcting;
+  $("undo").hidden = Boolean(state.correcting);
+  for (const id of ["undo", "idle-undo"]) $(id).disabled = !state.history.length;
 }
 
 function idle() {
@@ -161,6 +186,7 @@ function choose(answer) {
   const wasCorrecting = Boolean(state.correcting);
   state.correcting = null;
   clearItem();
+  actions();
   if (wasCorrecting) restoreStashed(); else idle();
 }
 
@@ -227,6 +253,7 @@ function refused(message) {
     // Refused for good (someone else labelled the item, say): never sent again.
     saveOutbox();
     state.history = state.history.filter((h) => h.labelId !== message.label_id);
+    actions();
     const what = entry ? answerText(entry.answer) : "";
     notice(`Your ${Array.isArray(entry?.answer) ? "answer" : "label"} “${what}” was not saved: ${message.message}`, "refused");
   } else {
@@ -266,6 +293,7 @@ function onMessage(message) {
       state.labels = message.project.labels;
       state.task = message.project.task ?? "classify";
       state.preselect = message.project.preselect === true;
+      state.thresholds = message.project.thresholds ?? {};
       $("keys-classify").hidden = state.task === "multilabel";
       $("keys-multilabel").hidden = state.task !== "multilabel";
       $("set-actions").hidden = state.task !== "multilabel";
@@ -341,8 +369,17 @@ for (const type of ["keydown", "keypress", "keyup"]) {
   }, { capture: true });
 }
 
+// Skip, Undo and Keep my answer, by touch or click, as their keys; a click leaves none focused.
+const BUTTONS = { skip, undo, "idle-undo": undo, "cancel-undo": () => { if (state.correcting) cancelCorrection(); } };
+for (const [id, act] of Object.entries(BUTTONS)) {
+  $(id).addEventListener("mousedown", (event) => event.preventDefault());
+  $(id).addEventListener("click", act);
+}
+
 document.addEventListener("keydown", (event) => {
   if ($("work").hidden || event.target.closest?.("input, select, textarea")) return;
+  // Enter or Space on one of those buttons, reached with Tab, presses it and nothing else.
+  if (ACTIVATING_KEYS.has(event.key) && event.target.closest?.("#item-actions button, #idle-undo")) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
   const n = Number.parseInt(key, 10);
@@ -369,6 +406,7 @@ if (project && annotator) {
   $("crumb").replaceChildren(el("a", { href: `/static/dashboard.html?project=${encodeURIComponent(project)}` }, "dashboard"));
   $("work").hidden = false;
   saveOutbox();
+  actions();
   connect();
 } else {
   setStatus("offline", "not connected");

@@ -58,13 +58,15 @@ export class LineChart {
     new ResizeObserver(() => this.redraw()).observe(container);
   }
 
-  /** New words for the legend (series name -> label) and the chart's own label. */
-  relabel(labels, yLabel = this.yLabel) {
+  /** New words for the legend (series name -> label), the chart's own label and its x axis's. */
+  relabel(labels, yLabel = this.yLabel, xLabel = this.xLabel) {
     this.series.forEach((s, i) => {
       if (labels[s.name]) this.legend.children[i].textContent = s.label = labels[s.name];
     });
     this.yLabel = yLabel;
+    this.xLabel = xLabel;
     this.root.setAttribute("aria-label", yLabel);
+    this.redraw();
   }
 
   set(name, points) {
@@ -119,8 +121,9 @@ export class LineChart {
       text.textContent = `${tick * 100}%`;
       nodes.push(text);
     }
-    const xText = svg("text", { x: left + plotW, y: this.height - 6, class: "tick", "text-anchor": "end" });
-    xText.textContent = `${xMax.toLocaleString("en")} ${this.xLabel}`;
+    const xText = svg("text", { x: left + plotW, y: this.height - 6, class: "tick x-axis", "text-anchor": "end" });
+    // "1 label", "12 label sets".
+    xText.textContent = `${xMax.toLocaleString("en")} ${xMax === 1 ? this.xLabel.replace(/s$/, "") : this.xLabel}`;
     nodes.push(xText);
     for (const mark of this.marks) {
       nodes.push(svg("line", { x1: x(mark.x), x2: x(mark.x), y1: top, y2: top + plotH, class: "mark", "data-mark": mark.x }));

@@ -1,6 +1,6 @@
 // The supervisor dashboard: the dashboard socket's history first, then live metrics.
 import { LineChart } from "/static/chart.js";
-import { $, api, el, number, percent, reconnecting, setStatus } from "/static/lib.js";
+import { $, api, el, number, percent, reconnecting, scrollHints, setStatus } from "/static/lib.js";
 
 const project = new URLSearchParams(location.search).get("project");
 
@@ -22,18 +22,23 @@ function setTask(next) {
   task = next;
   const sets = task === "multilabel";
   for (const node of document.querySelectorAll("[data-multilabel]")) node.hidden = !sets;
+  for (const node of document.querySelectorAll("[data-classify]")) node.hidden = sets;
   $("multilabel").hidden = !sets;
   $("confusion-card").hidden = sets;
   if (!sets) return;
   $("accuracy-name").textContent = "Exact match on annotators' items";
   $("unbiased-name").textContent = "Exact match on traffic (estimate)";
-  $("chart-title").textContent = "Exact match against labels";
+  $("unbiased-name").closest(".figure").title = "The exact match of whole sets on items drawn at random "
+    + "for annotators, each scored before the model learned it, the recent draws weighted most (a draw "
+    + "counts half as much 15 draws later): the model as it is now. “All draws” under Exact match below "
+    + "counts every draw since the start alike, so it lags behind while the model improves.";
+  $("chart-title").textContent = "Exact match against label sets";
   $("per-class-title").textContent = "Per label";
   chart.relabel({
     "rolling accuracy": "exact match on annotators' items, rolling",
     accuracy: "exact match on annotators' items (hardest)",
     "accuracy on random draws": "exact match on traffic (estimate)",
-  }, "exact match against labels learned");
+  }, "exact match against label sets learned", "label sets");
 }
 
 // Pushes are coalesced (a few a second at most), so several labels may land in one push:
@@ -65,6 +70,8 @@ function render(m) {
   $("labels_per_minute").textContent = m.labels_per_minute.toFixed(1);
   const unbiased = m.unbiased_accuracy;
   $("unbiased").textContent = percent(unbiased?.estimate);
+  // A multilabel project's estimate weighs recent draws most, unlike its "all draws" figures.
+  $("unbiased_basis").hidden = task !== "multilabel" || unbiased?.estimate === null || !unbiased;
   $("unbiased_interval").textContent = unbiased?.estimate === null || !unbiased
     ? "no random draws yet"
     : `95 % from ${percent(unbiased.low)} to ${percent(unbiased.high)}, ${unbiased.samples} draws`;
@@ -151,6 +158,7 @@ function renderAgreement(m) {
 function renderKappa(annotators) {
   const names = Object.keys(annotators).filter((name) => Object.keys(annotators[name].kappa ?? {}).length).sort();
   $("kappa").hidden = names.length === 0;
+  $("kappa-box").hidden = names.length === 0;
   $("kappa-none").hidden = names.length > 0;
   if (!names.length) { $("kappa").replaceChildren(); return; }
   const head = el("tr", {}, el("th", {}, ""), ...names.map((other) => el("th", { scope: "col" }, other)));
@@ -244,6 +252,8 @@ async function choose() {
   document.querySelector("main").replaceChildren(el("section", { class: "card" }, el("h2", {}, "Choose a project"), list));
   setStatus("offline", "no project chosen");
 }
+
+scrollHints();
 
 if (project) {
   $("project").textContent = project;

@@ -1,25 +1,74 @@
 // Home: every project with its live figures, and a form to create one.
-import { $, api, el, number, percent } from "/static/lib.js";
+import { $, api, el, number, percent, scrollHints } from "/static/lib.js";
 
 const REFRESH_MS = 2000;
+
+// How many random draws each project's estimate rests on, by project: {version, samples}. The
+// list's summary does not carry it (yet: `accuracy_samples`, when it does, is used as it is),
+// so it is read from the project's metrics, once per model version and only for a project
+// that has an estimate at all.
+const draws = new Map();
+
+function drawsOf(p) {
+  const m = p.summary ?? {};
+  if (m.accuracy_estimate === null || m.accuracy_estimate === undefined) return null;
+  if (Number.isInteger(m.accuracy_samples)) return m.accuracy_samples;
+  const known = draws.get(p.name);
+  if (known?.version !== m.model_version) {
+    draws.set(p.name, { version: m.model_version, samples: known?.samples ?? null });
+    api(`/api/projects/${encodeURIComponent(p.name)}/metrics`)
+      .then((metrics) => {
+        draws.set(p.name, { version: m.model_version, samples: metrics.unbiased_accuracy?.samples ?? null });
+        showDraws(p.name);
+      })
+      .catch(() => {}); // the figure stands without its count
+  }
+  return draws.get(p.name).samples;
+}
+
+// "exact match, 3 draws": what the estimate measures (as the project's dashboard names it),
+// and on how many random draws it rests.
+function drawsText(p, samples) {
+  const measure = p.task === "multilabel" ? "exact match" : "accuracy";
+  if (samples === null || samples === undefined) return measure;
+  return `${measure}, ${number(samples)} draw${samples === 1 ? "" : "s"}`;
+}
+
+function showDraws(name) {
+  const cell = document.querySelector(`[data-draws="${CSS.escape(name)}"]`);
+  const p = cell && projectsByName.get(name);
+  if (p) cell.textContent = drawsText(p, draws.get(name)?.samples);
+}
+
+let projectsByName = new Map();
 
 async function refresh() {
   try {
     // One request: each project comes with the figures this table shows, its `summary` (null
     // for a token that may not read metrics).
     const { projects } = await api("/api/projects");
+    projectsByName = new Map(projects.map((p) => [p.name, p]));
     $("empty").hidden = projects.length > 0;
     $("projects").tBodies[0].replaceChildren(...projects.map((p) => {
       const m = p.summary ?? {};
       const name = encodeURIComponent(p.name);
+      const estimate = m.accuracy_estimate;
+      const hasEstimate = estimate !== null && estimate !== undefined;
+      // On a phone each row is a card: each figure is named there (data-title), as the head
+      // that a card has no room for does.
       return el("tr", { "data-project": p.name },
-        el("td", {}, el("b", {}, p.name), el("br"), el("small", { "data-settings": p.name }, settings(p))),
-        el("td", {}, p.labels.join(", ")),
-        el("td", { class: "num" }, number(m.model_version)),
-        el("td", { class: "num" }, percent(m.accuracy_estimate)),
-        el("td", { class: "num" }, number(m.queue_depth)),
-        el("td", { class: "num" }, number(m.annotators_online)),
-        el("td", { class: "num" }, m.labels_per_minute?.toFixed(1) ?? "–"),
+        el("td", { class: "project" }, el("b", {}, p.name), el("br"), el("small", { "data-settings": p.name }, settings(p))),
+        el("td", { class: "labels-list", "data-title": "Labels" }, p.labels.join(", ")),
+        el("td", { class: "num", "data-title": "Model version" }, number(m.model_version)),
+        el("td", {
+          class: "num",
+          "data-title": p.task === "multilabel" ? "Exact match on traffic (estimate)" : "Accuracy on traffic (estimate)",
+          "data-estimate": p.name,
+        }, percent(estimate), hasEstimate
+          ? el("small", { class: "draws", "data-draws": p.name }, drawsText(p, drawsOf(p))) : null),
+        el("td", { class: "num", "data-title": "Queue" }, number(m.queue_depth)),
+        el("td", { class: "num", "data-title": "Annotators" }, number(m.annotators_online)),
+        el("td", { class: "num", "data-title": "Labels / min" }, m.labels_per_minute?.toFixed(1) ?? "–"),
         el("td", { class: "actions" },
           el("a", { href: `/static/annotate.html?project=${name}` }, "annotate"), " ",
           el("a", { href: `/static/review.html?project=${name}` }, "review"), " ",
@@ -44,22 +93,86 @@ const STRATEGIES = {
 };
 const MULTILABEL_MODELS = new Set(["logistic_regression", "naive_bayes", "hoeffding_tree"]);
 
+/** Why a model cannot serve a multilabel project with this input, or null if it can (as the
+ * server refuses it: `model: ...`). */
+function multilabelRefusal(model, input) {
+  if (!MULTILABEL_MODELS.has(model)) return "is not for multilabel projects";
+  if (model === "hoeffding_tree" && input === "text") {
+    return "is not for text items in a multilabel project: a tree per label learns nothing from text in its first few thousand labels";
+  }
+  return null;
+}
+
 function taskChanged() {
   const form = $("create");
   const task = form.elements.task.value;
   form.elements.strategy.replaceChildren(...STRATEGIES[task].map((s) => el("option", {}, s)));
-  for (const option of form.elements.model.options) {
-    option.disabled = task === "multilabel" && !MULTILABEL_MODELS.has(option.value);
-  }
-  if (form.elements.model.selectedOptions[0]?.disabled) form.elements.model.value = "logistic_regression";
+  modelsChanged();
   for (const node of form.querySelectorAll("[data-multilabel]")) node.hidden = task !== "multilabel";
 }
+
+// The models the task and input allow; the others are disabled, and a line says why.
+function modelsChanged() {
+  const form = $("create");
+  const multilabel = form.elements.task.value === "multilabel";
+  const text = form.elements.input.value === "text";
+  for (const option of form.elements.model.options) {
+    const refusal = multilabel ? multilabelRefusal(option.value, form.elements.input.value) : null;
+    option.disabled = refusal !== null;
+    option.title = refusal ? `${option.value} ${refusal}` : "";
+  }
+  if (form.elements.model.selectedOptions[0]?.disabled) form.elements.model.value = "logistic_regression";
+  $("model-note").textContent = !multilabel ? "" : text
+    ? "Multilabel with text: no adaptive_random_forest, and no hoeffding_tree (a tree per label learns nothing from text in its first few thousand labels)."
+    : "Multilabel: no adaptive_random_forest.";
+  $("model-note").hidden = !multilabel;
+}
 $("create").elements.task.addEventListener("change", taskChanged);
+$("create").elements.input.addEventListener("change", modelsChanged);
+// The form as the browser may have kept it from before a reload.
+modelsChanged();
+for (const node of $("create").querySelectorAll("[data-multilabel]")) node.hidden = $("create").elements.task.value !== "multilabel";
+
+/** The fields an error can be shown beside (a `.field-error` slot each). */
+const FIELDS = ["name", "labels", "task", "input", "model", "strategy", "exploration", "lease_seconds", "routing", "thresholds"];
 
 function fieldError(field, message) {
   const slot = document.querySelector(`.field-error[data-for="${field}"]`);
   if (slot) slot.textContent = message;
   document.querySelector(`[name="${field}"]`)?.setAttribute("aria-invalid", message ? "true" : "false");
+}
+
+/**
+ * A server's refusal, split by field: "body: Value error, model: not with text ..." gives
+ * [["model", "Not with text ..."]]; "thresholds.bug: Input should be less than 1" gives
+ * [["thresholds", "bug: Input should be less than 1"]]. A part that names no field of the form
+ * comes back whole, with field null.
+ */
+function serverProblems(message) {
+  return message.split(/; (?=(?:body[.:] ?)?[A-Za-z_][\w.-]*: )/).map((part) => {
+    const bare = part.replace(/^body(?:: |\.)/, "").replace(/^Value error, /, "");
+    const found = /^([a-z_]+)((?:\.[\w-]+)*): (?:Value error, )?([\s\S]+)$/.exec(bare);
+    if (!found || !FIELDS.includes(found[1])) return [null, part];
+    const [, field, path, text] = found;
+    const where = path.slice(1).split(".").map((key) => (/^\d+$/.test(key) ? `#${Number(key) + 1}` : key)).join(".");
+    const sentence = text.charAt(0).toUpperCase() + text.slice(1);
+    return [field, where ? `${where}: ${text}` : sentence];
+  });
+}
+
+/** "bug=0.3, billing=0.7" as {bug: 0.3, billing: 0.7}; a string saying what is wrong otherwise. */
+function parseThresholds(text, labels) {
+  const thresholds = {};
+  for (const part of text.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const found = /^(.+?)\s*[=:]\s*([0-9.]+)$/.exec(part);
+    if (!found) return `Write each as label=share, as bug=0.3 (not “${part}”).`;
+    const [, label, share] = found;
+    if (!labels.includes(label)) return `“${label}” is not one of the labels.`;
+    const value = Number(share);
+    if (!(value > 0 && value < 1)) return `${label}: a threshold is between 0 and 1, not ${share}.`;
+    thresholds[label] = value;
+  }
+  return thresholds;
 }
 
 // The name's rule is the server's alone: a name it refuses comes back as its 422's message.
@@ -85,9 +198,14 @@ $("create").addEventListener("submit", async (event) => {
     lease_seconds: Number(form.get("lease_seconds")),
     routing: form.get("routing"),
   };
-  if (form.get("task") === "multilabel") Object.assign(spec, { task: "multilabel", preselect: form.has("preselect") });
   const problems = validate(spec);
-  for (const field of ["labels", "exploration", "lease_seconds"]) fieldError(field, problems[field] ?? "");
+  if (form.get("task") === "multilabel") {
+    Object.assign(spec, { task: "multilabel", preselect: form.has("preselect") });
+    const thresholds = parseThresholds(form.get("thresholds") ?? "", spec.labels);
+    if (typeof thresholds === "string") problems.thresholds = thresholds;
+    else if (Object.keys(thresholds).length) spec.thresholds = thresholds;
+  }
+  for (const field of FIELDS) fieldError(field, problems[field] ?? "");
   $("create-error").hidden = true;
   if (Object.keys(problems).length) {
     document.querySelector('[aria-invalid="true"]')?.focus();
@@ -98,11 +216,25 @@ $("create").addEventListener("submit", async (event) => {
     event.target.reset();
     location.href = `/static/dashboard.html?project=${encodeURIComponent(spec.name)}`;
   } catch (error) {
-    // The server's own words, in the contract's shape: shown as they come.
-    $("create-error").textContent = error.code === "project_exists"
-      ? `A project named “${spec.name}” exists already.` : error.message;
-    $("create-error").hidden = false;
+    // The server's own words, in the contract's shape: each part that names a field beside
+    // that field, the rest under the form.
+    const rest = [];
+    if (error.code === "project_exists") {
+      $("create-error").textContent = `A project named “${spec.name}” exists already.`;
+      $("create-error").hidden = false;
+    } else {
+      const placed = new Map();
+      for (const [field, text] of serverProblems(error.message)) {
+        if (field) placed.set(field, placed.has(field) ? `${placed.get(field)} ${text}` : text);
+        else rest.push(text);
+      }
+      for (const [field, text] of placed) fieldError(field, text);
+      $("create-error").textContent = rest.join("; ");
+      $("create-error").hidden = !rest.length;
+      document.querySelector('#create [aria-invalid="true"]')?.focus();
+    }
   }
 });
 
+scrollHints();
 refresh();

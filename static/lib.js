@@ -91,6 +91,44 @@ export function socketUrl(path) {
 export const percent = (value) => (value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)} %`);
 export const number = (value) => (value === null || value === undefined ? "–" : value.toLocaleString("en"));
 
+/**
+ * Tables wider than their card scroll sideways in their own box: `<div class="wide-table">
+ * <div class="scroll-x"><table>…`. This keeps the wrapper's `data-overflow` up to date (the
+ * side where more is hidden: "left", "right", "both", or "" when all of it shows), which the
+ * stylesheet shows as a shadow on that edge, with a line of text under the table while more is
+ * to the right; a box that scrolls can be reached with Tab, to scroll it by the arrow keys.
+ */
+export function scrollHints(root = document) {
+  for (const box of root.querySelectorAll(".wide-table > .scroll-x")) {
+    const wrapper = box.parentElement;
+    if (wrapper.dataset.watched) continue;
+    wrapper.dataset.watched = "true";
+    if (!wrapper.nextElementSibling?.classList.contains("scroll-hint")) {
+      wrapper.after(el("p", { class: "hint scroll-hint", "aria-hidden": "true" }, "Scroll sideways for more columns →"));
+    }
+    const update = () => {
+      const hidden = box.scrollWidth - box.clientWidth;
+      const left = box.scrollLeft > 1;
+      const right = hidden - box.scrollLeft > 1;
+      wrapper.dataset.overflow = left && right ? "both" : left ? "left" : right ? "right" : "";
+      if (hidden > 1) {
+        box.tabIndex = 0;
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", `${box.querySelector("table")?.getAttribute("aria-label") ?? "table"}, scrolls sideways`);
+      } else {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+      }
+    };
+    box.addEventListener("scroll", update, { passive: true });
+    const observer = new ResizeObserver(update);
+    observer.observe(box);
+    for (const child of box.children) observer.observe(child);
+    update();
+  }
+}
+
 /** Reconnect delays: exponential, capped, with jitter so many clients do not stampede. */
 export function backoff(attempt, base = 500, cap = 10000) {
   const delay = Math.min(cap, base * 2 ** attempt);
@@ -195,6 +233,35 @@ export const answerField = (answer) => (Array.isArray(answer) ? "labels" : "labe
 /** Whether two answers are the same (a set's labels are always in the project's order). */
 export const sameAnswer = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The threshold a multilabel project's label has unless the project sets its own. */
+export const DEFAULT_THRESHOLD = 0.5;
+
+/** A share as a percentage with no more decimals than it needs (0.3: "30 %", 0.325: "32.5 %"). */
+export const sharePercent = (share) => `${Number((100 * share).toFixed(2))} %`;
+
+/**
+ * A label's probability as its toggle shows it, beside its threshold: whole percents, one
+ * more decimal near the threshold, and "> 30 %" or "< 30 %" when even that would round onto
+ * the threshold: a probability never reads as equal to its threshold while it is on the other
+ * side (a label is predicted when its probability is above its threshold). The threshold is
+ * said when it is not the default: "32 % · threshold 30 %".
+ */
+export function probabilityText(p, threshold = DEFAULT_THRESHOLD) {
+  const t = Number((100 * threshold).toFixed(6));
+  const places = (String(Number(t.toFixed(2))).split(".")[1] ?? "").length;
+  let text = null;
+  for (const n of [places, places + 1]) {
+    const shown = (100 * p).toFixed(n);
+    const value = Number(shown);
+    if (p === threshold || (p > threshold ? value > t : value < t)) {
+      text = `${shown} %`;
+      break;
+    }
+  }
+  text ??= `${p > threshold ? ">" : "<"} ${sharePercent(threshold)}`;
+  return threshold === DEFAULT_THRESHOLD ? text : `${text} · threshold ${sharePercent(threshold)}`;
+}
+
 /** A click leaves no button focused, where a later Space or Enter would find it. */
 const keepFocus = (event) => event.preventDefault();
 
@@ -207,8 +274,9 @@ const keepFocus = (event) => event.preventDefault();
  * nothing.
  */
 export class LabelSet {
-  constructor({ group, actions, submit, say, submitText = "Submit" }) {
+  constructor({ group, actions, submit, say, submitText = "Submit", enterVerb = "submit" }) {
     this.group = group;
+    this.verb = enterVerb; // what Enter does to the selected labels, in a sentence
     this.submit = submit;
     this.say = say;
     this.labels = [];
@@ -226,24 +294,39 @@ export class LabelSet {
   }
 
   /**
-   * Toggles for `labels`, those in `pressed` already on; `hints` (label -> text) shows beside a
-   * label, as the model's probability.
+   * Toggles for `labels`, those in `pressed` already on. Each toggle has its places, the same
+   * on every card: the tick box and under it the key on the left; the name, and under it
+   * `hints[label]` (text or {text, title}: the model's probability, say); a badge, `mark.text`,
+   * on the labels in `mark.labels` (the model's suggestion), with `mark.title` as its tooltip,
+   * on the card's top edge. The badge is text inside the button, so that a screen reader says
+   * it with the label's name.
    */
-  show(labels, { pressed = [], hints = {}, hintTitle = "" } = {}) {
+  show(labels, { pressed = [], hints = {}, hintTitle = "", mark = null } = {}) {
     this.labels = labels;
     this.pressed = new Set(pressed.filter((label) => labels.includes(label)));
-    this.group.replaceChildren(...labels.map((label, i) => el("button", {
-      type: "button",
-      class: "label toggle",
-      "data-label": label,
-      "aria-pressed": this.pressed.has(label) ? "true" : "false",
-      "aria-keyshortcuts": SET_KEYS[i],
-      onmousedown: keepFocus,
-      onclick: () => this.toggle(label),
-    }, el("span", { class: "check", "aria-hidden": "true" }),
-    ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase()), " "] : []),
-    el("span", { class: "name" }, label),
-    ...(hints[label] ? [" ", el("small", { class: "hint-value", title: hintTitle }, hints[label])] : []))));
+    const marked = new Set(mark?.labels ?? []);
+    this.group.classList.add("set-picker");
+    this.group.replaceChildren(...labels.map((label, i) => {
+      const hint = hints[label];
+      const hinted = hint !== undefined && hint !== null && hint !== "";
+      const badge = marked.has(label);
+      return el("button", {
+        type: "button",
+        class: badge ? "label toggle marked" : "label toggle",
+        "data-label": label,
+        "data-marked": badge ? "true" : null,
+        "aria-pressed": this.pressed.has(label) ? "true" : "false",
+        "aria-keyshortcuts": SET_KEYS[i],
+        onmousedown: keepFocus,
+        onclick: () => this.toggle(label),
+      }, el("span", { class: "side" },
+        el("span", { class: "check", "aria-hidden": "true" }),
+        ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase())] : [])),
+      " ",
+      el("span", { class: "name", title: label }, label),
+      ...(hinted ? [" ", el("small", { class: "hint-value", title: hint.title ?? hintTitle }, hint.text ?? hint)] : []),
+      ...(badge ? [" ", el("span", { class: "badge", title: mark.title ?? "" }, mark.text)] : []));
+    }));
     this.active = true;
     this.refresh();
   }
@@ -318,7 +401,7 @@ export class LabelSet {
     if (event.key === "Enter") { event.preventDefault(); return; } // the page's keydown submits
     event.preventDefault();
     if (type === "keydown" && !event.repeat) {
-      this.say(`Press Enter to submit the labels selected, or ${NONE_KEY} for none of these: Space never does.`);
+      this.say(`Press Enter to ${this.verb} the selected labels, or ${NONE_KEY} for none of these: Space never does.`);
     }
   }
 }

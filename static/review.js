@@ -33,7 +33,7 @@ const state = {
 
 // A multilabel project's toggles, Submit and None of these (used once hello says the task).
 const picker = new LabelSet({
-  group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, submitText: "Settle",
+  group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, submitText: "Settle", enterVerb: "settle on",
 });
 
 function notice(text, kind = "") {
@@ -91,16 +91,29 @@ function show(message) {
   tick();
 }
 
-// A set's toggles start with none selected: each says how many said it, and whether the model
-// learned it.
+// A set's toggles start with none selected, so that the reviewer judges afresh: each says how
+// many said it, and a badge marks the labels of the set the model learned, which a line under
+// what was said names in full.
 function showSet(said) {
-  const learned = said.find((x) => x.learned)?.labels ?? [];
+  const learnedFrom = said.find((x) => x.learned);
+  const learned = learnedFrom?.labels ?? [];
   const hints = Object.fromEntries(state.labels.map((label) => {
     const count = said.filter((x) => x.labels?.includes(label)).length;
-    const text = `${count} of ${said.length}${learned.includes(label) ? " · learned" : ""}`;
-    return [label, text];
+    return [label, `${count} of ${said.length} said it`];
   }));
-  picker.show(state.labels, { hints, hintTitle: "how many said this label; learned: in the set the model learned" });
+  picker.show(state.labels, {
+    hints,
+    hintTitle: "how many of those who answered said this label",
+    mark: { labels: learned, text: "learned", title: "In the set the model learned from this item" },
+  });
+  $("learned-note").hidden = !learnedFrom;
+  if (learnedFrom) {
+    const who = learnedFrom.annotator ? `${learnedFrom.annotator}'s set`
+      : learnedFrom.source === "review" ? "a reviewer's set" : `the set from ${learnedFrom.source}`;
+    $("learned-note").replaceChildren("The model learned ", who, ": ",
+      el("b", { "data-testid": "learned-set" }, answerText(learned)),
+      ". The set you settle on replaces it.");
+  }
 }
 
 function showChoices(said) {

@@ -279,9 +279,24 @@ async def test_a_reviewer_sees_each_set_and_settles_on_a_set(
         await expect(said.filter(has_text="alice")).to_contain_text("learned")
         await expect(said.filter(has_text="bob")).to_contain_text("said ui")
         await expect(said.filter(has_text="bob")).not_to_contain_text("learned")
-        # Every label can be chosen; each says how many said it, and whether it was learned.
+        # Every label can be chosen; each says how many said it, and a badge marks the labels
+        # of the set the model learned, which a line names in full. None is selected: the
+        # reviewer judges afresh, not from the set learned.
         await expect(page.locator("#labels button")).to_have_text(
-            ["1 billing 1 of 2 · learned", "2 bug 1 of 2 · learned", "3 ui 1 of 2"]
+            [
+                "1 billing 1 of 2 said it learned",
+                "2 bug 1 of 2 said it learned",
+                "3 ui 1 of 2 said it",
+            ]
+        )
+        await expect(page.locator("#labels button .badge")).to_have_count(2)
+        await expect(page.locator('#labels button[data-marked="true"]')).to_have_count(2)
+        await expect(page.locator('#labels button[data-label="ui"] .badge')).to_have_count(0)
+        await expect(page.locator('#labels button[data-label="bug"]')).to_have_accessible_name(
+            "2 bug 1 of 2 said it learned"
+        )
+        await expect(page.get_by_test_id("learned-note")).to_have_text(
+            "The model learned alice's set: billing, bug. The set you settle on replaces it."
         )
         await expect_pressed(page, [])
         await expect(page.get_by_test_id("content")).to_be_focused()
@@ -289,6 +304,14 @@ async def test_a_reviewer_sees_each_set_and_settles_on_a_set(
         for key in ("2", "3"):
             await page.keyboard.press(key)
         await expect_pressed(page, ["bug", "ui"])
+        # Space on Settle says which key settles, in the page's own words.
+        await page.get_by_test_id("submit").focus()
+        await page.keyboard.press("Space")
+        await expect(page.locator("#notice")).to_have_text(
+            "Press Enter to settle on the selected labels, or 0 for none of these: "
+            "Space never does."
+        )
+        await page.get_by_test_id("content").focus()
         await page.keyboard.press("Enter")
         await expect(page.locator("#idle")).to_be_visible(timeout=PATIENCE_MS)
         await expect(page.get_by_test_id("done")).to_have_text("1")
