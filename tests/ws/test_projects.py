@@ -151,6 +151,7 @@ async def test_the_list_gives_each_project_a_summary_of_the_figures_the_home_pag
     assert summary == {
         "model_version": 2,
         "accuracy_estimate": estimate,
+        "accuracy_samples": metrics["unbiased_accuracy"]["samples"],
         "queue_depth": 1,
         "annotators_online": 0,
         "labels_per_minute": 2.0,

@@ -331,6 +331,7 @@ _SUMMARY: Schema = {
     **_object(
         model_version=_COUNT,
         accuracy_estimate=_SHARE_OR_NULL,
+        accuracy_samples=_COUNT,
         queue_depth=_COUNT,
         annotators_online=_COUNT,
         labels_per_minute={"type": "number", "minimum": 0},

@@ -25,6 +25,7 @@ __all__ = ["SUMMARY_FIGURES", "create_project", "get_model", "get_project", "lis
 SUMMARY_FIGURES = (
     "model_version",
     "accuracy_estimate",
+    "accuracy_samples",
     "queue_depth",
     "annotators_online",
     "labels_per_minute",
@@ -57,7 +58,12 @@ def _may_read_metrics(principal: Principal | None) -> bool:
 
 
 def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    figures = {**metrics, "accuracy_estimate": metrics["unbiased_accuracy"]["estimate"]}
+    estimate = metrics["unbiased_accuracy"]
+    figures = {
+        **metrics,
+        "accuracy_estimate": estimate["estimate"],
+        "accuracy_samples": estimate["samples"],
+    }
     return {figure: figures[figure] for figure in SUMMARY_FIGURES}
 
 
