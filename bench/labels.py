@@ -42,7 +42,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def text(n: int) -> str:
+def text(n: int, task: str = "classify") -> str:
+    if task == "multilabel":  # a word of each label in the set, so the set can be learned
+        parts = [WORDS[label][n % 6] for label in label_set(n)] or ["nothing"]
+        return f"{' '.join(parts)} {n}"
     words = WORDS[LABELS[n % 3]]
     return f"{words[n % 6]} {words[(n * 7 + 3) % 6]} {n}"
 
@@ -74,7 +77,7 @@ def raw_river(count: int, task: str = "classify") -> float:
 def raw_river_sets(count: int) -> float:
     front = build_front("logistic_regression", "text")
     binaries = {label: logistic("text") for label in LABELS}
-    rows = [({"text": text(n)}, label_set(n)) for n in range(count)]
+    rows = [({"text": text(n, "multilabel")}, label_set(n)) for n in range(count)]
     started = time.perf_counter()
     for x, given in rows:
         features = front.transform_one(x)
@@ -127,7 +130,7 @@ async def run(
                 total = labels + annotators * 2
                 for start in range(0, total, 1000):
                     events = [
-                        {"id": f"evt-{n}", "data": {"text": text(n)}}
+                        {"id": f"evt-{n}", "data": {"text": text(n, task)}}
                         for n in range(start, min(total, start + 1000))
                     ]
                     (
