@@ -4,10 +4,13 @@
 // again, with the original label_ids, after each reconnect. A label is one deliberate act: its
 // number key, or a click; Space and Enter never label, so a stray key teaches the model nothing.
 // In a multilabel project the answer is a set: the keys toggle labels, and the set goes by one
-// deliberate act, Enter or Submit (or 0, "none of these", for the empty set).
+// deliberate act, Enter or Submit (or 0, "none of these", for the empty set). In an item's
+// first moments nothing answers it: the second press of a double one is not an answer to the
+// item that appeared in between.
+import { DEFAULT_THRESHOLD, LabelSet, probabilityText, sharePercent } from "/static/labelset.js";
 import {
-  $, DEFAULT_THRESHOLD, LabelSet, answerField, answerText, backoff, el, join, probabilityText, reconnecting,
-  renderData, sameAnswer, setStatus, sharePercent,
+  $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, sameAnswer,
+  setStatus,
 } from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
@@ -29,8 +32,10 @@ const state = {
   retryAttempt: 0, // refusals in a row: the backoff's exponent
   retrying: new Set(), // label_ids the server asked to be sent again
 };
+// The item on screen takes no answer in its first moments (a double press's second press).
+const firstLook = new FirstLook($("item"));
 // A multilabel project's toggles, Submit and None of these (used once hello says the task).
-const picker = new LabelSet({ group: $("labels"), actions: $("set-actions"), submit: choose, say: notice });
+const picker = new LabelSet({ group: $("labels"), actions: $("set-actions"), submit: choose, say: notice, firstLook });
 
 const outboxKey = `streamloop:outbox:${project}:${annotator}`;
 const outbox = new Map(JSON.parse(localStorage.getItem(outboxKey) ?? "[]"));
@@ -117,6 +122,7 @@ function show(item, expiresAt) {
   $("suggestion").replaceChildren(...renderSuggestion(item));
   $("correcting").hidden = !state.correcting;
   if (state.task === "multilabel") showSet(item); else showChoices(item);
+  firstLook.start();
   actions();
   // Focus on the item itself, never on a label button: a key meant for something else must
   // not label the item that just appeared.
@@ -132,7 +138,7 @@ function showChoices(item) {
     "data-label": label,
     // A click does not leave the button focused, where a later Space or Enter would find it.
     onmousedown: (event) => event.preventDefault(),
-    onclick: () => choose(label),
+    onclick: (event) => { if (!firstLook.early(event)) choose(label); },
   }, el("kbd", {}, String(i + 1)), ` ${label}`)));
   if (state.correcting) {
     $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or keep it as it was (Esc).`;
@@ -290,14 +296,9 @@ function acked(message) {
 function onMessage(message) {
   switch (message.type) {
     case "hello":
-      state.labels = message.project.labels;
-      state.task = message.project.task ?? "classify";
+      Object.assign(state, hello(message, "annotator"));
       state.preselect = message.project.preselect === true;
       state.thresholds = message.project.thresholds ?? {};
-      $("keys-classify").hidden = state.task === "multilabel";
-      $("keys-multilabel").hidden = state.task !== "multilabel";
-      $("set-actions").hidden = state.task !== "multilabel";
-      $("who").textContent = message.annotator; // with auth on, the token's name
       break;
     case "item": {
       const expiresAt = Date.parse(message.lease_expires_at);
@@ -385,7 +386,10 @@ document.addEventListener("keydown", (event) => {
   const n = Number.parseInt(key, 10);
   if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
   else if (state.task === "multilabel") { if (!picker.key(event)) other(key); }
-  else if (n >= 1 && n <= Math.min(9, state.labels.length)) { event.preventDefault(); choose(state.labels[n - 1]); }
+  else if (n >= 1 && n <= Math.min(9, state.labels.length)) {
+    event.preventDefault();
+    if (!event.repeat && !firstLook.early(event)) choose(state.labels[n - 1]);
+  }
   else other(key);
 });
 

@@ -105,13 +105,12 @@ function renderPerClass(perClass, thresholds) {
 }
 
 // The set figures sit beside accuracy; `multilabel` holds the thresholds and the figures over
-// random draws alone (an older server kept them all there).
+// random draws.
 function renderSets(m) {
-  const sets = m.multilabel ?? {};
   for (const key of ["micro_f1", "macro_f1", "hamming_loss", "exact_match", "rolling_micro_f1", "rolling_exact_match"]) {
-    $(key).textContent = percent(m[key] ?? sets[key]);
+    $(key).textContent = percent(m[key]);
   }
-  const unbiased = sets.unbiased ?? {};
+  const unbiased = m.multilabel?.unbiased ?? {};
   for (const key of ["micro_f1", "macro_f1", "hamming_loss", "exact_match"]) {
     $(`unbiased_${key}`).textContent = percent(unbiased[key]);
   }

@@ -3,51 +3,20 @@ import { $, api, el, number, percent, scrollHints } from "/static/lib.js";
 
 const REFRESH_MS = 2000;
 
-// How many random draws each project's estimate rests on, by project: {version, samples}. The
-// list's summary does not carry it (yet: `accuracy_samples`, when it does, is used as it is),
-// so it is read from the project's metrics, once per model version and only for a project
-// that has an estimate at all.
-const draws = new Map();
-
-function drawsOf(p) {
-  const m = p.summary ?? {};
-  if (m.accuracy_estimate === null || m.accuracy_estimate === undefined) return null;
-  if (Number.isInteger(m.accuracy_samples)) return m.accuracy_samples;
-  const known = draws.get(p.name);
-  if (known?.version !== m.model_version) {
-    draws.set(p.name, { version: m.model_version, samples: known?.samples ?? null });
-    api(`/api/projects/${encodeURIComponent(p.name)}/metrics`)
-      .then((metrics) => {
-        draws.set(p.name, { version: m.model_version, samples: metrics.unbiased_accuracy?.samples ?? null });
-        showDraws(p.name);
-      })
-      .catch(() => {}); // the figure stands without its count
-  }
-  return draws.get(p.name).samples;
-}
-
 // "exact match, 3 draws": what the estimate measures (as the project's dashboard names it),
-// and on how many random draws it rests.
-function drawsText(p, samples) {
+// and on how many random draws it rests (the summary's `accuracy_samples`).
+function drawsText(p) {
   const measure = p.task === "multilabel" ? "exact match" : "accuracy";
+  const samples = p.summary?.accuracy_samples;
   if (samples === null || samples === undefined) return measure;
   return `${measure}, ${number(samples)} draw${samples === 1 ? "" : "s"}`;
 }
-
-function showDraws(name) {
-  const cell = document.querySelector(`[data-draws="${CSS.escape(name)}"]`);
-  const p = cell && projectsByName.get(name);
-  if (p) cell.textContent = drawsText(p, draws.get(name)?.samples);
-}
-
-let projectsByName = new Map();
 
 async function refresh() {
   try {
     // One request: each project comes with the figures this table shows, its `summary` (null
     // for a token that may not read metrics).
     const { projects } = await api("/api/projects");
-    projectsByName = new Map(projects.map((p) => [p.name, p]));
     $("empty").hidden = projects.length > 0;
     $("projects").tBodies[0].replaceChildren(...projects.map((p) => {
       const m = p.summary ?? {};
@@ -65,7 +34,7 @@ async function refresh() {
           "data-title": p.task === "multilabel" ? "Exact match on traffic (estimate)" : "Accuracy on traffic (estimate)",
           "data-estimate": p.name,
         }, percent(estimate), hasEstimate
-          ? el("small", { class: "draws", "data-draws": p.name }, drawsText(p, drawsOf(p))) : null),
+          ? el("small", { class: "draws", "data-draws": p.name }, drawsText(p)) : null),
         el("td", { class: "num", "data-title": "Queue" }, number(m.queue_depth)),
         el("td", { class: "num", "data-title": "Annotators" }, number(m.annotators_online)),
         el("td", { class: "num", "data-title": "Labels / min" }, m.labels_per_minute?.toFixed(1) ?? "–"),
@@ -85,22 +54,28 @@ function settings(p) {
   return `${p.input} · ${task} · ${p.model} · ${p.strategy}`;
 }
 
-// The strategies of each task (a multilabel one combines its labels' uncertainties); the
-// first is the task's default. Multilabel projects take fewer models: the server names which.
+// Copies of the server's lists, which no endpoint gives: tests/test_static_constants.py
+// reads each as JSON and holds it equal to the server's (streamloop.online: STRATEGIES,
+// MULTILABEL_STRATEGIES, PRESETS, MULTILABEL_PRESETS; streamloop.online.multilabel:
+// UNSUPPORTED_PAIRS, here by "model:input"). The strategies of each task (a multilabel one
+// combines its labels' uncertainties), the task's default first.
 const STRATEGIES = {
-  classify: ["margin", "entropy", "least_confidence", "random"],
-  multilabel: ["min_margin", "mean_margin", "entropy", "random"],
+  "classify": ["margin", "entropy", "least_confidence", "random"],
+  "multilabel": ["min_margin", "mean_margin", "entropy", "random"]
 };
-const MULTILABEL_MODELS = new Set(["logistic_regression", "naive_bayes", "hoeffding_tree"]);
+// The models a multilabel project takes (the form's options are all of them: index.html).
+const MULTILABEL_MODELS = ["logistic_regression", "naive_bayes", "hoeffding_tree"];
+// A multilabel project's models that the server refuses with one input, and why.
+const MULTILABEL_UNSUPPORTED = {
+  "hoeffding_tree:text": "a Hoeffding tree per label learns nothing from text in its first few thousand labels"
+};
 
 /** Why a model cannot serve a multilabel project with this input, or null if it can (as the
  * server refuses it: `model: ...`). */
 function multilabelRefusal(model, input) {
-  if (!MULTILABEL_MODELS.has(model)) return "is not for multilabel projects";
-  if (model === "hoeffding_tree" && input === "text") {
-    return "is not for text items in a multilabel project: a tree per label learns nothing from text in its first few thousand labels";
-  }
-  return null;
+  if (!MULTILABEL_MODELS.includes(model)) return "is not for multilabel projects";
+  const why = MULTILABEL_UNSUPPORTED[`${model}:${input}`];
+  return why ? `is not for ${input} items in a multilabel project: ${why}` : null;
 }
 
 function taskChanged() {
@@ -115,18 +90,28 @@ function taskChanged() {
 function modelsChanged() {
   const form = $("create");
   const multilabel = form.elements.task.value === "multilabel";
-  const text = form.elements.input.value === "text";
   for (const option of form.elements.model.options) {
     const refusal = multilabel ? multilabelRefusal(option.value, form.elements.input.value) : null;
     option.disabled = refusal !== null;
     option.title = refusal ? `${option.value} ${refusal}` : "";
   }
   if (form.elements.model.selectedOptions[0]?.disabled) form.elements.model.value = "logistic_regression";
-  $("model-note").textContent = !multilabel ? "" : text
-    ? "Multilabel with text: no adaptive_random_forest, and no hoeffding_tree (a tree per label learns nothing from text in its first few thousand labels)."
-    : "Multilabel: no adaptive_random_forest.";
+  $("model-note").textContent = multilabel ? modelNote(form.elements.input.value) : "";
   $("model-note").hidden = !multilabel;
 }
+
+// What a multilabel project with this input takes not, in a line: "Multilabel with text: no
+// adaptive_random_forest, and no hoeffding_tree (why)."
+function modelNote(input) {
+  const models = [...$("create").elements.model.options].map((option) => option.value);
+  const never = models.filter((model) => !MULTILABEL_MODELS.includes(model)).map((model) => `no ${model}`);
+  const notWith = MULTILABEL_MODELS.flatMap((model) => {
+    const why = MULTILABEL_UNSUPPORTED[`${model}:${input}`];
+    return why ? [`no ${model} (${why})`] : [];
+  });
+  return `Multilabel${notWith.length ? ` with ${input}` : ""}: ${[...never, ...notWith].join(", and ")}.`;
+}
+
 $("create").elements.task.addEventListener("change", taskChanged);
 $("create").elements.input.addEventListener("change", modelsChanged);
 // The form as the browser may have kept it from before a reload.

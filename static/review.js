@@ -4,9 +4,12 @@
 // the item from now on. As on the annotator app, a choice is one deliberate act (its number
 // key, or a click), and one waiting for its ack is sent again, with its label_id, after a
 // reconnect. In a multilabel project each annotator said a set of labels, and the reviewer
-// settles on a set: toggled, then sent by Enter or Submit (0 or "None of these" for none).
+// settles on a set: toggled, then sent by Enter or Submit (0 or "None of these" for none). In an
+// item's first moments nothing settles it: the second press of a double one is not an answer
+// to the item that appeared in between.
+import { LabelSet } from "/static/labelset.js";
 import {
-  $, LabelSet, answerField, answerText, backoff, el, join, reconnecting, renderData, setStatus,
+  $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, setStatus,
 } from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
@@ -31,9 +34,12 @@ const state = {
   retryAttempt: 0,
 };
 
+// The item on screen takes no answer in its first moments (a double press's second press).
+const firstLook = new FirstLook($("item"));
 // A multilabel project's toggles, Submit and None of these (used once hello says the task).
 const picker = new LabelSet({
-  group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, submitText: "Settle", enterVerb: "settle on",
+  group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, firstLook,
+  submitText: "Settle", enterVerb: "settle on",
 });
 
 function notice(text, kind = "") {
@@ -85,6 +91,7 @@ function show(message) {
   $("content").replaceChildren(renderData(item.data));
   $("said").replaceChildren(...renderSaid(said));
   if (state.task === "multilabel") showSet(said); else showChoices(said);
+  firstLook.start();
   $("skip").disabled = false;
   // Focus on the item, never on a button: a key meant for something else must not settle it.
   $("content").focus();
@@ -124,7 +131,7 @@ function showChoices(said) {
     class: ["label", label === learned ? "suggested" : "", given.has(label) ? "given" : ""].join(" "),
     "data-label": label,
     onmousedown: (event) => event.preventDefault(), // not left focused for a later Space or Enter
-    onclick: () => resolve(label),
+    onclick: (event) => { if (!firstLook.early(event)) resolve(label); },
   }, el("kbd", {}, String(i + 1)), ` ${label}`)));
 }
 
@@ -237,12 +244,7 @@ function acked(message) {
 function onMessage(message) {
   switch (message.type) {
     case "hello":
-      state.labels = message.project.labels;
-      state.task = message.project.task ?? "classify";
-      $("keys-classify").hidden = state.task === "multilabel";
-      $("keys-multilabel").hidden = state.task !== "multilabel";
-      $("set-actions").hidden = state.task !== "multilabel";
-      $("who").textContent = message.reviewer; // with auth on, the token's name
+      Object.assign(state, hello(message, "reviewer"));
       break;
     case "review":
       // Offered again after a reconnect while our choice for it is on its way: the choice
@@ -317,7 +319,7 @@ document.addEventListener("keydown", (event) => {
   else if (state.task === "multilabel" && picker.key(event)) return;
   else if (state.task !== "multilabel" && n >= 1 && n <= Math.min(9, state.labels.length)) {
     event.preventDefault();
-    resolve(state.labels[n - 1]);
+    if (!event.repeat && !firstLook.early(event)) resolve(state.labels[n - 1]);
   } else if (key === "s") skip();
 });
 $("skip").addEventListener("click", skip);

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute
+from playwright.async_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
 from support import project_spec, ticket
 
@@ -45,19 +45,28 @@ async def annotator_page(
     return page
 
 
-async def next_item(page: Page, seen: list[str]) -> str:
-    """Wait for an item this page has not shown before; its event id."""
+async def next_item(page: Page, seen: list[str], *, ready: bool = True) -> str:
+    """Wait for an item this page has not shown before; its event id. With ``ready``, until
+    the item takes an answer too: in its first moments it takes none (static/lib.js,
+    FirstLook), and says when it does, ``data-ready="true"``."""
     handle = await page.wait_for_function(
-        """(seen) => {
+        """([seen, ready]) => {
             const item = document.getElementById("item");
+            if (ready && item.dataset.ready !== "true") return false;
             return !item.hidden && !seen.includes(item.dataset.itemId) && item.dataset.itemId;
         }""",
-        arg=seen,
+        arg=[seen, ready],
         timeout=PATIENCE_MS,
     )
     item_id = await handle.json_value()
     assert isinstance(item_id, str)
     return item_id
+
+
+async def answerable(page: Page, item_id: str) -> None:
+    """Wait until ``item_id`` is on screen and takes an answer (past its first moments)."""
+    ready = f'#item[data-item-id="{item_id}"][data-ready="true"]'
+    await expect(page.locator(ready)).to_be_visible(timeout=PATIENCE_MS)
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, WebSocketRoute, expect
 
-from browser.pages import PATIENCE_MS, annotator_page, next_item, seed
+from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, seed
 from streamloop.config import Settings
 from support import running
 
@@ -179,7 +179,7 @@ async def test_a_socket_closed_with_try_again_later_reconnects_and_a_policy_clos
 
         # The labelling goes on, on the new connection.
         item = items[1][0]
-        await expect(page.locator("#item")).to_have_attribute("data-item-id", item)
+        await answerable(page, item)
         await page.keyboard.press("1")
         await next_item(page, [item])
         await page.keyboard.press("2")

@@ -8,13 +8,14 @@ What an annotator or reviewer gave is checked where it counts: the sets the stor
 from __future__ import annotations
 
 import json
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from browser.pages import PATIENCE_MS, annotator_page, next_item, watch_csp
+from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, watch_csp
 from streamloop.config import Settings
 from streamloop.streams.transfer import export_labels
 from support import Socket, running
@@ -132,7 +133,7 @@ async def test_an_annotator_toggles_by_key_submits_with_enter_answers_none_with_
 
         # Undo: the last answer comes back as it was given, to be corrected, as a set.
         await page.keyboard.press("u")
-        await expect(page.locator("#item")).to_have_attribute("data-item-id", second)
+        await answerable(page, second)
         await expect(page.locator("#correcting")).to_contain_text("billing, bug")
         await expect_pressed(page, ["billing", "bug"])
         for key in ("2", "3", "Enter"):
@@ -271,9 +272,7 @@ async def test_a_reviewer_sees_each_set_and_settles_on_a_set(
         violations = await watch_csp(context)
         page = await context.new_page()
         await page.goto(f"{service.base}/static/review.html?project=topics&reviewer=rita")
-        await expect(page.locator("#item")).to_have_attribute(
-            "data-item-id", "evt-0", timeout=PATIENCE_MS
-        )
+        await answerable(page, "evt-0")
         said = page.get_by_test_id("said").locator("li")
         await expect(said.filter(has_text="alice")).to_contain_text("said billing, bug")
         await expect(said.filter(has_text="alice")).to_contain_text("learned")
@@ -401,6 +400,57 @@ async def test_the_dashboard_shows_set_figures_per_label_and_no_confusion(
         for shown in (page, plain):
             await shown.evaluate("() => new Promise(requestAnimationFrame)")
         assert violations == []
+
+
+#: The set figures a multilabel project's metrics carry at their top level.
+SET_FIGURES = (
+    "micro_f1",
+    "macro_f1",
+    "hamming_loss",
+    "exact_match",
+    "rolling_micro_f1",
+    "rolling_exact_match",
+)
+
+
+async def test_the_dashboard_reads_each_set_figure_where_the_server_puts_it(
+    browser: Browser, sqlite_settings: Settings
+):
+    # Each frame is rewritten: its set figures null at the top level, and a figure of the same
+    # name under `multilabel` (which holds the thresholds and the figures over random draws):
+    # a null reads as a dash, never as a figure from elsewhere in the frame.
+    def route(page_side: WebSocketRoute) -> None:
+        server_side = page_side.connect_to_server()
+
+        def from_server(raw: str | bytes) -> None:
+            message = json.loads(raw)
+            if message["type"] == "metrics":
+                message.update(dict.fromkeys(SET_FIGURES))
+                message["multilabel"].update(dict.fromkeys(SET_FIGURES, 0.5))
+                raw = json.dumps(message)
+            page_side.send(raw)
+
+        server_side.on_message(from_server)
+
+    async with running(sqlite_settings) as service:
+        await topics(service, 4, exploration=1.0)
+        socket: Socket
+        async with service.annotator("topics", "alice") as socket:
+            for n in range(2):
+                item = (await socket.next_item())["item"]
+                answer = truth(int(item["id"].split("-")[1]))
+                assert (await socket.label(item["id"], answer, f"a{n}"))["type"] == "ack"
+        unbiased = (await service.metrics("topics"))["multilabel"]["unbiased"]
+        page = await (await browser.new_context()).new_page()
+        await page.route_web_socket(re.compile(r"/dashboard$"), route)
+        await page.goto(f"{service.base}/static/dashboard.html?project=topics")
+        await expect(page.get_by_test_id("labels_total")).to_have_text("2", timeout=PATIENCE_MS)
+        for key in SET_FIGURES:
+            await expect(page.locator(f"#{key}")).to_have_text("\u2013")
+        for key in ("micro_f1", "macro_f1", "hamming_loss", "exact_match"):
+            await expect(page.get_by_test_id(f"unbiased_{key}")).to_have_text(
+                percent(unbiased[key])
+            )
 
 
 async def test_the_home_page_shows_the_task_and_creates_a_multilabel_project(

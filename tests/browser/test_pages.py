@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
 
-from browser.pages import PATIENCE_MS, annotator_page, next_item, seed
+from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, seed
 from streamloop.config import Settings
 from streamloop.store import Store
 from support import ServeProcess, free_port, project_spec, running, ticket
@@ -82,7 +82,7 @@ async def test_undo_corrects_the_last_label_and_the_model_learns_it(
         await expect(page.get_by_test_id("done")).to_have_text("1", timeout=PATIENCE_MS)
         await next_item(page, [first])
         await page.keyboard.press("u")  # the last label comes back, to be corrected
-        await expect(page.locator("#item")).to_have_attribute("data-item-id", first)
+        await answerable(page, first)
         await expect(page.locator("#correcting")).to_be_visible()
         await page.keyboard.press("2")
         await expect(page.get_by_test_id("pending")).to_have_text("0", timeout=PATIENCE_MS)
@@ -199,6 +199,40 @@ async def test_the_home_page_shows_each_projects_figures_from_the_list_alone(
         figures = page.locator('tr[data-project="tickets"] td.num')
         await expect(figures).to_have_text(["1", "\u2013", "2", "0", "1.0"], timeout=PATIENCE_MS)
         assert {path for path in requested if path.startswith("/api/")} == {"/api/projects"}
+
+
+async def test_the_home_page_asks_no_project_for_its_metrics_whatever_the_summary_holds(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 4, exploration=1.0)  # every item drawn at random
+        async with service.annotator("tickets", "ana") as socket:
+            for n in range(2):
+                item = (await socket.next_item())["item"]["id"]
+                assert (await socket.label(item, "bug", f"l-{n}"))["type"] == "ack"
+        assert (await service.metrics("tickets"))["unbiased_accuracy"]["estimate"] is not None
+
+        async def without_draws(route: Route) -> None:
+            # A summary without `accuracy_samples`: the page shows what it has, and that alone.
+            response = await route.fetch()
+            body = await response.json()
+            for project in body["projects"]:
+                del project["summary"]["accuracy_samples"]
+            await route.fulfill(response=response, json=body)
+
+        page = await (await browser.new_context()).new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(urlsplit(request.url).path))
+        await page.route(re.compile(r"/api/projects$"), without_draws)
+        await page.goto(f"{service.base}/")
+        await expect(page.locator('[data-draws="tickets"]')).to_have_text(
+            "accuracy", timeout=PATIENCE_MS
+        )
+        # The next refresh: a request made on the first one has been seen by now.
+        async with page.expect_request(re.compile(r"/api/projects$"), timeout=PATIENCE_MS):
+            pass
+        assert {path for path in requested if path.startswith("/api/")} == {"/api/projects"}
+        await expect(page.locator('[data-draws="tickets"]')).to_have_text("accuracy")
 
 
 async def test_creating_a_project_with_a_bad_name_shows_the_error(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from browser.pages import PATIENCE_MS, watch_csp
+from browser.pages import PATIENCE_MS, answerable, watch_csp
 from streamloop.config import Settings
 from support import Socket, running, ticket
 
@@ -54,7 +54,7 @@ async def test_a_reviewer_settles_a_disagreement_and_the_model_learns_it(
         page = await context.new_page()
         await page.goto(f"{service.base}/static/review.html?project=tickets&reviewer=rita")
         item = page.locator("#item")
-        await expect(item).to_have_attribute("data-item-id", "e0", timeout=PATIENCE_MS)
+        await answerable(page, "e0")
         await expect(page.get_by_test_id("reason")).to_have_text("Annotators disagreed")
         await expect(page.get_by_test_id("text")).to_have_text(ticket("bug", 0)["text"])
         # Who said what, and which label the model learned (the first one, alice's).
@@ -203,8 +203,7 @@ async def test_after_a_lease_runs_out_continue_brings_the_item_back(
         await expect(item).to_be_hidden()
         await page.keyboard.press("3")  # no item on screen: nothing to settle
         await page.keyboard.press("Enter")  # a fresh session: the desk offers the item again
-        await expect(item).to_have_attribute("data-item-id", "e0", timeout=PATIENCE_MS)
-        await expect(item).to_be_visible()
+        await answerable(page, "e0")
         await expect(page.locator("#expired")).to_be_hidden()
         assert len(connections) == 2
         await page.keyboard.press("3")  # settled on "other", by key
