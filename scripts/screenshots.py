@@ -65,7 +65,8 @@ async def main() -> None:
             for n in range(80):
                 handle = await page.wait_for_function(
                     """(seen) => { const i = document.getElementById("item");
-                        return !i.hidden && i.dataset.itemId !== seen && i.dataset.itemId; }""",
+                        return !i.hidden && i.dataset.itemId !== seen
+                            && i.dataset.ready === "true" && i.dataset.itemId; }""",
                     arg=seen,
                 )
                 seen = await handle.json_value()
