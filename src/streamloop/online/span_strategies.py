@@ -28,8 +28,11 @@ SPAN_STRATEGIES: tuple[str, ...] = (
     "random",
 )
 
-# Chosen by bench/spans.py (BENCHMARKS.md, "Spans"): see the comment below the benchmark's
-# figures for the evidence.
+# Chosen by bench/spans.py (BENCHMARKS.md, "Spans"): as a project runs it (20 random labels
+# first, then 20% exploration), least confidence matched random's 200-label F1 after 63 to 70
+# labels on each of the three generated domains, 397 labels saved over them; the noisy-or of
+# token entropies tied (392), the smallest margin saved 326 and the mean token entropy 195:
+# averaging over a text's tokens lets its many sure ones hide the few that are not.
 DEFAULT_SPAN_STRATEGY = "least_confidence"
 
 # Beyond this length 1 / (number of valid sequences) is below 1e-30: it no longer changes a

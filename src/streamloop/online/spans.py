@@ -67,10 +67,11 @@ _JOINERS = frozenset("\u200c\u200d")
 NEIGHBOURS = 2
 #: The SGD step of each tag's logistic regression: a token has about twenty binary features,
 #: and River's default (0.01) learns too slowly from the few hundred items a project starts
-#: with (BENCHMARKS.md, "Spans": 0.3 to 1.0 did about equally well, 0.1 worse).
+#: with (BENCHMARKS.md, "Spans": 0.5 and 1.0 did about equally well, 0.1 worse).
 LEARNING_RATE = 0.5
 #: How much the transition scores weigh against the token classifiers, as the power
-#: `Transitions.scores` raises them to (BENCHMARKS.md, "Spans": half weight did best).
+#: `Transitions.scores` raises them to (BENCHMARKS.md, "Spans": half weight did best in the
+#: first hundred labels, and as well as any after).
 TRANSITION_WEIGHT = 0.5
 #: Add-k smoothing of the tag bigram counts.
 SMOOTHING = 1.0
