@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamloop.online import OnlineModel
+from streamloop.online import spans as spans_module
 from streamloop.online.span_corpus import DOMAINS, corpus
 from streamloop.online.span_metrics import SpanMetrics
 from streamloop.online.span_strategies import (
@@ -156,6 +157,18 @@ def test_predict_many_matches_predict(trained: Trained) -> None:
     rows = [data for data, _ in trained.holdout[:40]] + [{"text": ""}, {"text": "   "}]
 
     assert trained.model.predict_many(rows) == [trained.model.predict(row) for row in rows]
+
+
+def test_predict_many_matches_predict_in_small_batches(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [data for data, _ in trained.holdout[:40]]
+    rows.append({"text": " ".join(data["text"] for data in rows)})  # longer than a batch
+    together = trained.model.predict_many(rows)
+    monkeypatch.setattr(spans_module, "_BATCH_TOKENS", 60)
+
+    assert trained.model.predict_many(rows) == together
+    assert together == [trained.model.predict(row) for row in rows]
 
 
 def test_predicting_leaves_the_model_unchanged(trained: Trained) -> None:

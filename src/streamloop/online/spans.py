@@ -79,6 +79,9 @@ SMOOTHING = 1.0
 #: below a logit of -30, and a zero would rule a tag out for good.
 _FLOOR = 1e-9
 _LOGIT_BOUND = 50.0
+#: Most token slots (texts times the longest one's tokens) one decoding batch holds: about 5 MB
+#: of potentials with four labels.
+_BATCH_TOKENS = 8192
 _OUTSIDE = "O"
 
 
@@ -1003,12 +1006,19 @@ class SpanModel(ModelBase):
             return [_Tagging(untrained, None, 0.0)] * len(texts)
         if features is None:
             features = [token_features(tokens) for tokens in texts]
-        # Texts with tokens are decoded together, as one batch padded to the longest.
-        lengths = [len(tokens) for tokens in texts]
-        tagged = [n for n, length in enumerate(lengths) if length]
+        # Texts with tokens are decoded together, in batches of like lengths each padded to
+        # its longest, so that one long text neither pads many short ones nor makes a batch
+        # too big to hold: a text's floats are the same in any batch (`decode_many`).
+        tagged = sorted(
+            (n for n, tokens in enumerate(texts) if tokens), key=lambda n: len(texts[n])
+        )
         decoded: dict[int, Decoded] = {}
-        if tagged:
-            decoded = dict(zip(tagged, self._decode([features[n] for n in tagged]), strict=True))
+        while tagged:
+            batch = tagged[: max(1, _BATCH_TOKENS // len(texts[tagged[0]]))]
+            while len(batch) > 1 and len(batch) * len(texts[batch[-1]]) > _BATCH_TOKENS:
+                batch.pop()
+            decoded.update(zip(batch, self._decode([features[n] for n in batch]), strict=True))
+            tagged = tagged[len(batch) :]
         return [
             self._tagging(tokens, decoded.get(n, Decoded((), 1.0, [])))
             for n, tokens in enumerate(texts)
