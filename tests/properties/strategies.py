@@ -379,7 +379,7 @@ def label_requests(draw: st.DrawFn) -> Request:
     if breaker == "empty":
         body["labels"] = []
     elif breaker == "extra":
-        victim[draw(st.sampled_from(["labels", "weight", "event"]))] = draw(json_values)
+        victim[draw(st.sampled_from(["tags", "weight", "event"]))] = draw(json_values)
     elif breaker == "label":
         victim["label"] = draw(not_strings)
     else:

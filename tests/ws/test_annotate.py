@@ -268,6 +268,10 @@ async def test_every_lease_is_recorded_with_how_it_ended(settings):
             await alice.send({"type": "skip", "item_id": "wake-up"})
             replies = {(await alice.expect("error", "item"))["type"] for _ in range(2)}
             assert replies == {"error", "item"}
+        # Her socket is closed: once the server has released what it held, it stops.
+        async with service.dashboard("tickets") as supervisor:
+            while (await supervisor.expect("metrics"))["leased"]:
+                pass
     outcomes = dict(store_rows(settings, "SELECT outcome, count(*) FROM leases GROUP BY outcome"))
     assert outcomes == {"labelled": 1, "skipped": 1, "expired": 1, "released": 1}
 
