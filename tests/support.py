@@ -207,9 +207,12 @@ class Frames:
         return False
 
     @staticmethod
-    def _label(item_id: str, label: str | list[str], label_id: str) -> str | bytes:
-        """A label message; a list is a multilabel project's label set (``labels``)."""
-        field = "labels" if isinstance(label, list) else "label"
+    def _label(item_id: str, label: str | list[Any], label_id: str) -> str | bytes:
+        """A label message; a list is a multilabel project's label set (``labels``), or a
+        spans project's spans when it holds objects (``spans``)."""
+        field = "label"
+        if isinstance(label, list):
+            field = "spans" if any(isinstance(x, dict) for x in label) else "labels"
         return frame({"type": "label", "item_id": item_id, field: label, "label_id": label_id})
 
 
@@ -243,7 +246,7 @@ class Socket(Frames):
     async def send(self, message: dict[str, Any] | str | bytes) -> None:
         await self.ws.send(frame(message))
 
-    async def label(self, item_id: str, label: str | list[str], label_id: str) -> dict[str, Any]:
+    async def label(self, item_id: str, label: str | list[Any], label_id: str) -> dict[str, Any]:
         """Send a label; its ack (or error), keeping items that arrive meanwhile."""
         await self.ws.send(self._label(item_id, label, label_id))
         return await self.expect("ack", "error", keep_items=True)
@@ -286,7 +289,7 @@ class SyncSocket(Frames):
     def send(self, message: dict[str, Any] | str | bytes) -> None:
         self.ws.send(frame(message))
 
-    def label(self, item_id: str, label: str | list[str], label_id: str) -> dict[str, Any]:
+    def label(self, item_id: str, label: str | list[Any], label_id: str) -> dict[str, Any]:
         """Send a label; its ack (or error), keeping items that arrive meanwhile."""
         self.ws.send(self._label(item_id, label, label_id))
         return self.expect("ack", "error", keep_items=True)

@@ -119,7 +119,7 @@ async def test_annotators_send_label_sets_and_each_is_learned_once(settings):
         ({"label": "bug"}, "invalid_input", "labels: this is a multilabel project"),
         ({"labels": "bug"}, "invalid_input", "labels: Input should be a valid list"),
         ({"labels": ["bug", "bug"]}, "invalid_input", "labels: labels must not repeat"),
-        ({"labels": ["bug", "nope"]}, "unknown_label", "labels: 'nope' is not one"),
+        ({"labels": ["bug", "nope"]}, "unknown_label", "labels.1: 'nope' is not one"),
         ({}, "invalid_input", "labels: this is a multilabel project"),
     ],
 )
@@ -303,7 +303,7 @@ async def test_refusals_name_the_field_and_the_entry_without_pydantic_noise(serv
     batch = [{"event_id": "evt-0", "labels": ["bug"]}, {"event_id": "evt-1", "labels": ["zz"]}]
     response = await service.http.post("/api/projects/topics/labels", json={"labels": batch})
     assert response.status_code == 422
-    assert response.json()["error"]["message"].startswith("labels.1.labels: 'zz' is not one")
+    assert response.json()["error"]["message"].startswith("labels.1.labels.0: 'zz' is not one")
     missing = [{"event_id": "evt-0"}]
     response = await service.http.post("/api/projects/topics/labels", json={"labels": missing})
     assert "send `labels`" in response.json()["error"]["message"]

@@ -116,6 +116,10 @@ class Span:
         """The span as the contract gives it."""
         return {"start": self.start, "end": self.end, "label": self.label}
 
+    def __format__(self, spec: str) -> str:
+        """``[start, end) label``: how errors name a span."""
+        return f"[{self.start}, {self.end}) {self.label}" if not spec else repr(self)
+
 
 def tokenize(text: str) -> list[Token]:
     """Cut a text into tokens (words, numbers, and each other character but spaces).
@@ -828,6 +832,23 @@ class SpanModel(ModelBase):
             model_version=self._version,
         )
 
+    def aligned(
+        self, data: Mapping[str, Any], spans: Sequence[Span | Mapping[str, Any]]
+    ) -> tuple[Span, ...]:
+        """The spans as `learn` would learn them, grown to whole tokens, in text order; the
+        model is not changed (and only its labels are read: any thread may ask).
+
+        Raises
+        ------
+        ValueError
+            As `learn`, for the same data and spans.
+
+        >>> SpanModel(labels=["PER"]).aligned({"text": "Hi Ada!"}, [Span(4, 6, "PER")])
+        (Span(start=3, end=6, label='PER'),)
+        """
+        x = model_input("text", data)
+        return self._given(x[TEXT_FIELD], tokenize(x[TEXT_FIELD]), spans)
+
     def accuracy_estimate(self, traffic: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
         """The exact-match ratio on production traffic, with its 95% interval: the random
         draws' prequential hits (``method`` ``"random_draws"``), the latest weighted most.
@@ -835,9 +856,7 @@ class SpanModel(ModelBase):
         ``traffic`` is accepted for the same call as `OnlineModel.accuracy_estimate`, and not
         used: the cross-fitted correction by traffic is built for single labels only.
         """
-        report = self._sampled.report() | {"method": "random_draws", "traffic": 0}
-        report["effective_samples"] = report["samples"]
-        return report
+        return self._sampled.report() | {"method": "random_draws", "traffic": 0}
 
     def pipeline_pickle(self) -> bytes:
         """The tagger's parts, pickled as a dict: the model to take elsewhere.
@@ -876,16 +895,16 @@ class SpanModel(ModelBase):
         last_token = -1
         for n, span in enumerate(checked):
             if n and span.start < checked[n - 1].end:
-                raise ValueError(f"spans must not overlap: {checked[n - 1]} and {span} do")
+                raise ValueError(f"spans must not overlap: {checked[n - 1]:} and {span:} do")
             first = bisect.bisect_right(ends, span.start)
             last = bisect.bisect_left(starts, span.end) - 1
             if first > last:
                 raise ValueError(
-                    f"{span} covers no word, only spaces: {text[span.start : span.end]!r}"
+                    f"span {span:} covers no word, only spaces: {text[span.start : span.end]!r}"
                 )
             if first <= last_token:
                 raise ValueError(
-                    f"{checked[n - 1]} and {span} fall in one token, "
+                    f"spans {checked[n - 1]:} and {span:} fall in one token, "
                     f"{tokens[first].text!r}: a span covers whole tokens"
                 )
             aligned.append(Span(tokens[first].start, tokens[last].end, span.label))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, and_, func, select
 
-from streamloop.errors import Conflict, Forbidden, NotFound, StreamloopError
+from streamloop.errors import Conflict, Forbidden, InvalidInput, NotFound, StreamloopError
 from streamloop.store.annotators import counted_labels
 from streamloop.store.records import (
     ExportLabel,
@@ -124,6 +124,7 @@ class LabelStore:
         base_version: int,
         *,
         after_label_id: int | None = None,
+        fits: Callable[[str, Mapping[str, Any]], str | None] | None = None,
     ) -> list[LabelOutcome]:
         """Store a batch of labels in one transaction (a group commit).
 
@@ -136,6 +137,9 @@ class LabelStore:
         ``after_label_id`` fences a learner that may have been replaced: the batch is refused
         (``Conflict``, code ``stale_learner``) unless the project's newest stored label is that
         one, checked under a lock on the project's row.
+
+        ``fits`` says why an answer does not fit its item's data (a span beyond its text), or
+        None when it does: a label it refuses is refused alone (``invalid_input``).
         """
         outcomes = [LabelOutcome(label=label) for label in labels]
         with self.engine.begin() as conn:
@@ -205,6 +209,9 @@ class LabelStore:
                         f"no item {label.event_id or label.item_id!r} in this project",
                         code="unknown_item",
                     )
+                    continue
+                if fits is not None and (problem := fits(label.label, item.data)) is not None:
+                    outcome.error = InvalidInput(problem, code="invalid_input")
                     continue
                 said = history.setdefault(item.id, [])
                 judged = judge(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotReady, StreamloopError, TooManyRequests
@@ -29,8 +29,10 @@ from streamloop.online import (
     AnyModel,
     MultiLabelModel,
     OnlineModel,
+    SpanModel,
     answer_problem,
     model_answer,
+    model_task,
     restore_model,
 )
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
@@ -257,7 +259,13 @@ class LocalLearner:
             labels,
             self.model.version,
             after_label_id=self.last_label_id if self.fenced else None,
+            fits=self._fits,
         )
+
+    def _fits(self, stored: str, data: Mapping[str, Any]) -> str | None:
+        """Why an answer does not fit its item (spans outside its text), checked as it is
+        stored (on the store's thread: `Task.fits` reads only what never changes)."""
+        return model_task(self.model).fits(self.model, stored, data)
 
     async def _catch_up(self) -> None:
         excluded = await self.store.run(self.store.quarantined, self.project_id)
@@ -405,6 +413,13 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
 
 def new_model(record: ProjectRecord) -> AnyModel:
     """A project's model before any label: one label an item, or a set (``task``)."""
+    if record.task == "spans":
+        return SpanModel(
+            labels=record.labels,
+            strategy=record.strategy,
+            seed=record.seed,
+            rehearsal=record.rehearsal,
+        )
     if record.task == "multilabel":
         return MultiLabelModel(
             labels=record.labels,

@@ -12,11 +12,12 @@ from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
-from streamloop.online import AnyModel, AnyPrediction, MultiLabelModel
+from streamloop.online import AnyModel, AnyPrediction, MultiLabelModel, SpanModel
 from streamloop.online.agreement import Agreement, MultiLabelAgreement
 from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
-from streamloop.online.tasks import answer_field, label_set, label_set_key
+from streamloop.online.span_agreement import SpanAgreement
+from streamloop.online.tasks import AnswerError, label_set, span_set, task_of
 from streamloop.store import (
     GoldRecord,
     LabelOutcome,
@@ -70,6 +71,8 @@ class ProjectRuntime:
         self.record = record
         #: The project's labels as a set: every answer's labels are looked up in it.
         self._known_labels = frozenset(record.labels)
+        #: What the project's answers are (`streamloop.online.tasks.Task`).
+        self.task = task_of(record.task)
         self.model = rebuilt.model
         self.store = store
         self.settings = settings
@@ -100,9 +103,11 @@ class ProjectRuntime:
         #: Items whose annotators disagreed, or a supervisor flagged, waiting for a reviewer.
         self.review = ReviewDesk(record.lease_seconds, changed=self._changed)
         #: Agreement between annotators on the items several of them labelled.
-        self.agreement: Agreement | MultiLabelAgreement = (
-            MultiLabelAgreement(record.labels) if record.task == "multilabel" else Agreement()
-        )
+        self.agreement: Agreement | MultiLabelAgreement | SpanAgreement = Agreement()
+        if record.task == "multilabel":
+            self.agreement = MultiLabelAgreement(record.labels)
+        elif record.task == "spans":
+            self.agreement = SpanAgreement(record.labels)
         # Per annotator, since this process started: seconds from an item's offer to its
         # label (total, count), and items skipped.
         self._pace: dict[str, list[float]] = {}
@@ -374,6 +379,7 @@ class ProjectRuntime:
         it scores the annotator, once; a retry of its ``label_id`` is acked as a duplicate."""
         gold = lease.gold if lease is not None else gold
         assert gold is not None
+        self._check_fits(label, gold.data)
         answer = await self.store.run(
             self.store.answer_gold, self.record.id, gold.id, session.annotator, label, label_id
         )
@@ -420,8 +426,9 @@ class ProjectRuntime:
     async def add_gold(self, items: Sequence[tuple[str, dict[str, Any], str]]) -> tuple[int, int]:
         """Store gold items (id, data, the right label); (stored, duplicates). They are offered
         to annotators from now on."""
-        for _gold_id, _data, label in items:
+        for n, (_gold_id, data, label) in enumerate(items):
             self._check_answer(label)
+            self._check_fits(label, data, f"items.{n}.")
         ids = [gold_id for gold_id, _data, _label in items]
         missing = set(await self.store.run(self.store.missing_events, self.record.id, ids))
         taken = [gold_id for gold_id in ids if gold_id not in missing]
@@ -512,14 +519,17 @@ class ProjectRuntime:
         """Count an annotator's answer to an item others answer too."""
         if isinstance(self.agreement, MultiLabelAgreement):
             self.agreement.record(item_id, annotator, label_set(stored))
+        elif isinstance(self.agreement, SpanAgreement):
+            self.agreement.record(item_id, annotator, span_set(stored))
         else:
             self.agreement.record(item_id, annotator, stored)
 
     def _agreement_report(self) -> dict[str, Any]:
         """Krippendorff's alpha over the items several annotators labelled; for label sets,
-        with the MASI distance, and each label's own alpha (``per_label``)."""
+        with the MASI distance, and each label's own alpha (``per_label``); for spans, the
+        span F1 between annotators, and each label's (`SpanAgreement`)."""
         report = self.agreement.alpha()
-        if isinstance(self.agreement, MultiLabelAgreement):
+        if isinstance(self.agreement, MultiLabelAgreement | SpanAgreement):
             report["per_label"] = self.agreement.per_label()
         return report
 
@@ -564,6 +574,8 @@ class ProjectRuntime:
                     },
                 },
             }
+        if isinstance(model, SpanModel):
+            return _span_figures(model)
         report = model.metrics.report()
         return {
             "labels_total": report["labels_total"],
@@ -656,42 +668,43 @@ class ProjectRuntime:
 
     # -- internals --------------------------------------------------------------------------
 
-    def answer(self, label: str | None, labels: Sequence[str] | None, where: str = "") -> str:
-        """The stored form of an answer sent as ``label`` or ``labels``, whichever the
-        project's task wants: a label, or a label set (`label_set_key`). ``where`` names the
-        answer in the error (``labels.3``).
+    def answer(self, sent: Mapping[str, Any], where: str = "") -> str:
+        """The stored form of an answer sent as ``label``, ``labels`` or ``spans`` (``sent``
+        has the three, None where not sent), whichever the project's task wants (`Task`).
+        ``where`` names the answer in the error (``labels.3``).
 
         Raises
         ------
         InvalidInput
-            If the answer is in the other task's shape (naming the field expected), or names
-            a label that is not the project's, or repeats one.
+            If the answer is in another task's shape (naming the field expected), names a
+            label that is not the project's (code ``unknown_label``), or is not a valid
+            answer of the task (a label repeated, spans that overlap...).
         """
         at = f"{where}." if where else ""
-        expected = answer_field(self.record.task)
-        if expected == "labels":
-            if labels is None or label is not None:
-                instead = ", not `label`" if label is not None else ""
-                raise InvalidInput(
-                    f"{at}labels: this is a multilabel project: send `labels`, a list of its "
-                    f"labels (empty when none applies){instead}",
-                    code="invalid_input",
-                )
-            for name in labels:
-                self._check_label(name, f"{at}labels")
-            try:
-                return label_set_key(labels, self.record.labels)
-            except ValueError as exc:
-                raise InvalidInput(f"{at}labels: {exc}", code="invalid_input") from None
-        if label is None or labels is not None:
-            instead = ", not `labels`" if labels is not None else ""
+        task = self.task
+        given = [field for field, value in sent.items() if value is not None]
+        if given != [task.field]:
+            others = [field for field in given if field != task.field]
+            instead = f", not `{others[0]}`" if others else ""
             raise InvalidInput(
-                f"{at}label: this project's task is classify: send `label`, one of its "
-                f"labels{instead}",
+                f"{at}{task.field}: this is a {task.name} project: send `{task.field}`, "
+                f"{task.sent_as}{instead}",
                 code="invalid_input",
             )
-        self._check_label(label, f"{at}label")
-        return label
+        value = sent[task.field]
+        for inside, label in task.labels_in(value):
+            self._check_label(label, f"{at}{task.field}{inside}")
+        try:
+            return task.stored(value, self.record.labels)
+        except AnswerError as exc:
+            where = f"{at}{task.field}{exc.where}"
+            raise InvalidInput(f"{where}: {exc.why}", code="invalid_input") from None
+
+    def _check_fits(self, stored: str, data: Mapping[str, Any], where: str = "") -> None:
+        """The answer ``stored`` fits the item ``data`` it answers (spans inside its text)."""
+        problem = self.task.fits(self.model, stored, data)
+        if problem is not None:
+            raise InvalidInput(f"{where}{problem}", code="invalid_input")
 
     def _check_label(self, label: str, where: str = "") -> None:
         if label not in self._known_labels:
@@ -703,21 +716,14 @@ class ProjectRuntime:
 
     def _check_answer(self, stored: str) -> None:
         """An answer given to the runtime is in its stored form (`answer`): a label, or a
-        label set in the one order it is stored in (so that equal sets are equal strings)."""
-        if self.record.task != "multilabel":
+        set in the one order it is stored in (so that equal sets are equal strings)."""
+        if self.record.task == "classify":
             self._check_label(stored)
             return
         try:
-            labels = label_set(stored)
+            self.task.check_stored(stored, self.record.labels)
         except ValueError as exc:
             raise InvalidInput(str(exc), code="invalid_input") from None
-        for label in labels:
-            self._check_label(label)
-        if label_set_key(labels, self.record.labels) != stored:
-            raise InvalidInput(
-                f"a label set must be stored in the project's order, got {stored!r}",
-                code="invalid_input",
-            )
 
     async def model_pickle(self) -> tuple[int, bytes]:
         """(version, pickled River pipeline) of the model being served, pickled off the loop.
@@ -886,3 +892,47 @@ class ProjectRuntime:
     def _changed(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+
+#: A spans project's figures beside ``accuracy`` (`SpanMetrics.report`).
+_SPAN_FIGURES = (
+    "precision",
+    "recall",
+    "f1",
+    "rolling_f1",
+    "macro_f1",
+    "token_accuracy",
+    "exact_match",
+    "rolling_exact_match",
+)
+
+
+def _span_figures(model: SpanModel) -> dict[str, Any]:
+    """A spans project's prequential figures: ``accuracy`` is the exact match of an item's
+    whole set of spans, ``per_class`` each label's span figures; the span figures themselves
+    (exact-match span ``f1`` ...) sit beside it, and ``spans.unbiased`` has them over the
+    random draws alone."""
+    report = model.metrics.report()
+    unbiased = model.sampled_metrics.report()
+    return {
+        "labels_total": report["labels_total"],
+        "accuracy": report["exact_match"],
+        "rolling_accuracy": report["rolling_exact_match"],
+        "window": report["window"],
+        "per_class": report["per_label"],
+        "confusion": None,
+        **{key: report[key] for key in _SPAN_FIGURES},
+        "spans": {
+            "unbiased": {
+                key: unbiased[key]
+                for key in (
+                    "labels_total",
+                    "precision",
+                    "recall",
+                    "f1",
+                    "token_accuracy",
+                    "exact_match",
+                )
+            },
+        },
+    }

@@ -333,7 +333,7 @@ async def _handle(
         started = time.perf_counter()
         try:
             with handling_label(parsed.label_id), runtime.quarantine.labelling(session.annotator):
-                answer = runtime.answer(parsed.label, parsed.labels)
+                answer = runtime.answer(parsed.sent())
                 if isinstance(parsed, LabelMessage):
                     outcome = await runtime.label(session, parsed.item_id, answer, parsed.label_id)
                 else:

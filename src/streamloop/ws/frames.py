@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from streamloop.online import answer_field, shown_answer
+from streamloop.online import SpanPrediction, answer_field, shown_answer, tokenize
 from streamloop.store import LabelOutcome
 from streamloop.streams.notices import (
     Idle,
@@ -30,6 +30,11 @@ def notice(sent: Notice) -> dict[str, Any]:
             item = sent.prediction.as_json()
             item["id"] = sent.event_id
             item["data"] = sent.data
+            if isinstance(sent.prediction, SpanPrediction):
+                # The words a span may start and end at: the app snaps selections to them.
+                item["tokens"] = [
+                    [token.start, token.end] for token in tokenize(str(sent.data.get("text", "")))
+                ]
             return {"type": "item", "item": item, "lease_expires_at": iso(sent.expires_at)}
         case Idle():
             return {"type": "idle"}

@@ -135,6 +135,14 @@ _ANSWER_PREDICTED: Schema = {
                 "description": "multilabel: the labels predicted to apply; null before any label",
             }
         ),
+        _object(
+            spans={
+                "type": ["array", "null"],
+                "items": _object(start=_COUNT, end=_COUNT, label=_LABEL, score=_SHARE),
+                "description": "spans: the spans found in the text (character offsets, end "
+                "exclusive); null before any label",
+            }
+        ),
     ]
 }
 
@@ -187,6 +195,33 @@ _MULTILABEL_METRICS: dict[str, Schema] = {
     ),
 }
 
+#: What a spans project's metrics add (absent from the other tasks').
+_SPAN_METRICS: dict[str, Schema] = {
+    **{
+        name: _SHARE_OR_NULL
+        for name in (
+            "precision",
+            "recall",
+            "f1",
+            "rolling_f1",
+            "macro_f1",
+            "token_accuracy",
+            "exact_match",
+            "rolling_exact_match",
+        )
+    },
+    "spans": _object(
+        unbiased={
+            "type": "object",
+            "properties": {"labels_total": _COUNT}
+            | {
+                name: _SHARE_OR_NULL
+                for name in ("precision", "recall", "f1", "token_accuracy", "exact_match")
+            },
+        },
+    ),
+}
+
 #: Response bodies, under components/schemas beside the request models.
 _SCHEMAS: dict[str, Schema] = {
     "Error": _object(error=_ERROR_BODY),
@@ -208,7 +243,7 @@ _SCHEMAS: dict[str, Schema] = {
         gold_min_accuracy=_SHARE_OR_NULL,
         seed=_COUNT,
         created_at={"type": "string", "format": "date-time"},
-        task={"enum": ["classify", "multilabel"]},
+        task={"enum": ["classify", "multilabel", "spans"]},
         thresholds={"type": ["object", "null"], "additionalProperties": _SHARE},
         preselect=_BOOLEAN,
     ),
@@ -225,9 +260,9 @@ _SCHEMAS: dict[str, Schema] = {
         ]
     },
     "Metrics": _object_also(
-        _MULTILABEL_METRICS,
+        _MULTILABEL_METRICS | _SPAN_METRICS,
         model_version=_COUNT,
-        task={"enum": ["classify", "multilabel"]},
+        task={"enum": ["classify", "multilabel", "spans"]},
         labels_total=_COUNT,
         accuracy=_SHARE_OR_NULL,
         rolling_accuracy=_SHARE_OR_NULL,
@@ -285,7 +320,12 @@ _SCHEMAS: dict[str, Schema] = {
                 state=_ANNOTATOR_STATE,
             )
         ),
-        agreement=_object(alpha={"type": ["number", "null"], "maximum": 1}, items=_COUNT),
+        agreement=_object_also(
+            # A spans project's: span F1 between annotators (its alpha is null).
+            {"f1": _SHARE_OR_NULL, "exact": _SHARE_OR_NULL, "measure": {"enum": ["span_f1"]}},
+            alpha={"type": ["number", "null"], "maximum": 1},
+            items=_COUNT,
+        ),
         overlap_waiting=_COUNT,
         review=_object(waiting=_COUNT, leased=_COUNT),
     ),

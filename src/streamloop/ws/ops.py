@@ -116,6 +116,16 @@ class _LoopCollector(Collector):
             "A multilabel project's prequential micro-F1 over the window.",
             labels=["project"],
         )
+        span_f1 = GaugeMetricFamily(
+            "streamloop_span_f1",
+            "A spans project's prequential span F1 (exact match) over every item.",
+            labels=["project"],
+        )
+        rolling_span_f1 = GaugeMetricFamily(
+            "streamloop_rolling_span_f1",
+            "A spans project's prequential span F1 (exact match) over the window.",
+            labels=["project"],
+        )
         review = GaugeMetricFamily(
             "streamloop_review_waiting", "Items waiting for review.", labels=["project"]
         )
@@ -167,12 +177,18 @@ class _LoopCollector(Collector):
                     alpha.add_metric(name, float(agreement["alpha"]))
                 alpha_items.add_metric(name, float(agreement["items"]))
                 review.add_metric(name, float(figures["review"]["waiting"]))
-                for family, key in ((micro_f1, "micro_f1"), (rolling_micro_f1, "rolling_micro_f1")):
+                for family, key in (
+                    (micro_f1, "micro_f1"),
+                    (rolling_micro_f1, "rolling_micro_f1"),
+                    (span_f1, "f1"),
+                    (rolling_span_f1, "rolling_f1"),
+                ):
                     if figures.get(key) is not None:
                         family.add_metric(name, float(figures[key]))
         yield from gauges.values()
         yield from (estimate, drift, drifts, gold, gold_answered, quarantined)
         yield from (kappa, alpha, alpha_items, review, micro_f1, rolling_micro_f1)
+        yield from (span_f1, rolling_span_f1)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",

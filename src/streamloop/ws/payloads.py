@@ -30,10 +30,12 @@ from streamloop.errors import (
 )
 from streamloop.online import (
     DEFAULT_MULTILABEL_STRATEGY,
+    DEFAULT_SPAN_STRATEGY,
     DEFAULT_STRATEGY,
     MULTILABEL_PRESETS,
     MULTILABEL_STRATEGIES,
     PRESETS,
+    SPAN_STRATEGIES,
     STRATEGIES,
 )
 from streamloop.online.inputs import model_input
@@ -53,6 +55,7 @@ __all__ = [
     "ProjectSpec",
     "ResolveMessage",
     "SkipMessage",
+    "SpanAnswer",
     "check_data",
     "dumps",
     "nesting",
@@ -104,7 +107,7 @@ class ProjectSpec(BaseModel):
         Field(min_length=2, max_length=1000),
     ]
     input: Literal["text", "tabular"] = "text"
-    task: Literal["classify", "multilabel"] = "classify"
+    task: Literal["classify", "multilabel", "spans"] = "classify"
     model: str = "logistic_regression"
     # None: the task's default (`DEFAULT_STRATEGY`, `DEFAULT_MULTILABEL_STRATEGY`).
     strategy: str | None = None
@@ -148,6 +151,8 @@ class ProjectSpec(BaseModel):
                         f'{field}: only for multilabel projects; add "task": "multilabel"'
                     )
             return self
+        if self.task == "spans":
+            return self._fits_spans()
         self.strategy = self.strategy or DEFAULT_MULTILABEL_STRATEGY
         if self.strategy not in MULTILABEL_STRATEGIES:
             raise ValueError(
@@ -168,6 +173,25 @@ class ProjectSpec(BaseModel):
             raise ValueError(f"thresholds: {sorted(unknown)[0]!r} is not one of the labels")
         return self
 
+    def _fits_spans(self) -> ProjectSpec:
+        self.strategy = self.strategy or DEFAULT_SPAN_STRATEGY
+        if self.input != "text":
+            raise ValueError('input: a spans project marks spans in text: "input": "text"')
+        if self.strategy not in SPAN_STRATEGIES:
+            raise ValueError(
+                f"strategy: a spans project's strategy is one of {', '.join(SPAN_STRATEGIES)} "
+                f"({DEFAULT_SPAN_STRATEGY} if left out)"
+            )
+        if self.model != "logistic_regression":
+            raise ValueError(
+                "model: a spans project's model is its tagger, a logistic regression per tag: "
+                '"logistic_regression" (or leave it out)'
+            )
+        for field, given in (("thresholds", self.thresholds), ("preselect", self.preselect)):
+            if given:
+                raise ValueError(f'{field}: only for multilabel projects; add "task": "multilabel"')
+        return self
+
     @field_validator("labels")
     @classmethod
     def _distinct(cls, labels: list[str]) -> list[str]:
@@ -183,9 +207,20 @@ class ProjectSpec(BaseModel):
         return model
 
 
+class SpanAnswer(BaseModel):
+    """One span of a ``spans`` answer: character offsets into the item's ``text``."""
+
+    model_config = _STRICT
+
+    start: Annotated[int, Field(ge=0, description="the span's first character (code points)")]
+    end: Annotated[int, Field(ge=1, description="just after its last character")]
+    label: LabelName
+
+
 class Answer(BaseModel):
-    """An answer in the project's task's shape: ``label`` (classify) or ``labels``
-    (multilabel); which one the project wants is checked by `ProjectRuntime.answer`."""
+    """An answer in the project's task's shape: ``label`` (classify), ``labels``
+    (multilabel) or ``spans``; which one the project wants is checked by
+    `ProjectRuntime.answer`."""
 
     model_config = _STRICT
 
@@ -197,6 +232,21 @@ class Answer(BaseModel):
             description="multilabel projects, instead of label: the labels that apply ([]: none)",
         ),
     ] = None
+    spans: Annotated[
+        list[SpanAnswer] | None,
+        Field(
+            max_length=10_000,
+            description="spans projects, instead of label: every span in the text ([]: none)",
+        ),
+    ] = None
+
+    def sent(self) -> dict[str, Any]:
+        """The answer's fields, as sent (None: not sent)."""
+        return {
+            "label": self.label,
+            "labels": self.labels,
+            "spans": None if self.spans is None else [span.model_dump() for span in self.spans],
+        }
 
 
 class Event(BaseModel):

@@ -38,7 +38,7 @@ async def post_gold(request: Request) -> Response:
             check_data(runtime.record.input, item.data, settings, where=f"items.{index}.data")
         stored, duplicates = await runtime.add_gold(
             [
-                (item.id, item.data, runtime.answer(item.label, item.labels, f"items.{index}"))
+                (item.id, item.data, runtime.answer(item.sent(), f"items.{index}"))
                 for index, item in enumerate(body.items)
             ]
         )

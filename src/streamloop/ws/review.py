@@ -71,7 +71,7 @@ async def _handle(
                 outcome = await runtime.resolve(
                     session,
                     parsed.item_id,
-                    runtime.answer(parsed.label, parsed.labels),
+                    runtime.answer(parsed.sent()),
                     parsed.label_id,
                 )
             return frames.ack(outcome)

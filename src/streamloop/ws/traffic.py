@@ -75,7 +75,7 @@ async def _post_labels(request: Request, runtime: ProjectRuntime) -> Response:
         [
             (
                 label.event_id,
-                runtime.answer(label.label, label.labels, where=f"labels.{index}"),
+                runtime.answer(label.sent(), where=f"labels.{index}"),
                 label.label_id,
             )
             for index, label in enumerate(body.labels)
