@@ -336,9 +336,9 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
         print(f"  review:     {base}/static/review.html", flush=True)
         print(f"  API:        {base}/api/projects", flush=True)
         if demo:
-            from streamloop.demo import DEMO_PROJECT, MULTILABEL_DEMO_PROJECT
+            from streamloop.demo import DEMO_PROJECTS
 
-            for name in (DEMO_PROJECT, MULTILABEL_DEMO_PROJECT):
+            for name in DEMO_PROJECTS:
                 print(f"  demo:       {base}/static/annotate.html?project={name}", flush=True)
         keyring = keyring_of(app)
         auth = "on (API tokens)" if keyring.enabled else "off (loopback, no tokens)"

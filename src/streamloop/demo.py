@@ -1,10 +1,12 @@
-"""``streamloop demo``: two support-ticket projects and a live stream of generated tickets.
+"""``streamloop demo``: three support-ticket projects and a live stream of generated tickets.
 
 ``support-tickets`` gives each ticket one topic (``classify``); ``ticket-topics`` tags each
-ticket with every topic it touches, possibly none (``multilabel``). The tickets are generated
-here (nothing is downloaded): each topic has its own vocabulary, mixed with shared filler and
-some words of other topics, so the model has something real but imperfect to learn and its
-uncertainty varies from ticket to ticket.
+ticket with every topic it touches, possibly none (``multilabel``); ``ticket-entities`` marks
+the products, amounts, order numbers and dates in customers' messages (``spans``). The tickets
+are generated here (nothing is downloaded): each topic has its own vocabulary, mixed with
+shared filler and some words of other topics, so the model has something real but imperfect to
+learn and its uncertainty varies from ticket to ticket; the messages with entities come from
+`streamloop.online.span_corpus` (its ``commerce`` domain).
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import random
 from typing import Any
 
 from streamloop.errors import StreamloopError
+from streamloop.online.span_corpus import DOMAINS, corpus
 from streamloop.streams import Service
 
 __all__ = [
     "DEMO_PROJECT",
+    "DEMO_PROJECTS",
     "MULTILABEL_DEMO_PROJECT",
+    "SPANS_DEMO_PROJECT",
+    "EntitiesGenerator",
     "TicketGenerator",
     "TopicsGenerator",
     "run_demo",
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DEMO_PROJECT = "support-tickets"
 MULTILABEL_DEMO_PROJECT = "ticket-topics"
+SPANS_DEMO_PROJECT = "ticket-entities"
 
 _TOPICS: dict[str, tuple[list[str], list[str]]] = {
     "billing": (
@@ -182,6 +189,34 @@ class TopicsGenerator:
         return event_id, {"text": text}, [label for label in self.labels if label in topics]
 
 
+class EntitiesGenerator:
+    """Endless customer messages with their entities: ``(event_id, data, spans)``.
+
+    >>> event_id, data, spans = next(iter(EntitiesGenerator(seed=1)))
+    >>> all(span.label in EntitiesGenerator.labels for span in spans)
+    True
+    """
+
+    labels = DOMAINS["commerce"]
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def __iter__(self) -> EntitiesGenerator:
+        self._count = itertools.count(1)
+        self._batch: list[tuple[dict[str, Any], list[Any]]] = []
+        self._batches = itertools.count(self.seed)
+        return self
+
+    def __next__(self) -> tuple[str, dict[str, Any], list[Any]]:
+        if not self._batch:
+            # The corpus makes texts in batches, each batch's from its own seed.
+            self._batch = corpus("commerce", 256, seed=next(self._batches))[::-1]
+        data, spans = self._batch.pop()
+        number = next(self._count)
+        return f"entities-{number:07d}-{self.seed:x}", data, spans
+
+
 #: The demo projects: name, then what differs from a default project.
 _DEMO_PROJECTS: dict[str, dict[str, Any]] = {
     DEMO_PROJECT: {
@@ -193,6 +228,18 @@ _DEMO_PROJECTS: dict[str, dict[str, Any]] = {
         "task": "multilabel",
         "strategy": "min_margin",
     },
+    SPANS_DEMO_PROJECT: {
+        "labels": list(EntitiesGenerator.labels),
+        "task": "spans",
+        "strategy": "least_confidence",
+    },
+}
+#: The demo projects' names, in the order the demo prints them.
+DEMO_PROJECTS = tuple(_DEMO_PROJECTS)
+_GENERATORS: dict[str | None, Any] = {
+    None: TicketGenerator,
+    "multilabel": TopicsGenerator,
+    "spans": EntitiesGenerator,
 }
 
 
@@ -219,7 +266,7 @@ async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) 
                 }
             )
             runtime = service.project(name)
-        kind = TopicsGenerator if settings.get("task") == "multilabel" else TicketGenerator
+        kind = _GENERATORS[settings.get("task")]
         streams.append((runtime, iter(kind(seed=seed + runtime.events_total))))
     log.info("demo: streaming tickets into %s", ", ".join(_DEMO_PROJECTS))
     while service.ready:
