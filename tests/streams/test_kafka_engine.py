@@ -223,3 +223,33 @@ async def test_a_multilabel_project_runs_on_kafka_with_label_sets(cluster: Clust
             break
     assert record["model_version"] == 1 and isinstance(record["labels"], list)
     assert set(record["probabilities"]) == {"billing", "bug", "other"}
+
+
+async def test_a_spans_project_runs_on_kafka_with_spans(cluster: Cluster):
+    serve = await cluster.start_serve()
+    spec = project_spec(task="spans", exploration=0.0)
+    async with httpx.AsyncClient(base_url=serve.base) as http:
+        assert (await http.post("/api/projects", json=spec)).status_code == 201
+    cluster.start_worker()
+    await cluster.produce([event(0)])
+    scored = await cluster.next_scored()
+    assert scored["spans"] is None and scored["model_version"] == 0
+    first_word = event(0)["data"]["text"].split()[0]
+    spans = [{"start": 0, "end": len(first_word), "label": "billing"}]
+    async with annotator(serve.base, "tickets", "a") as socket:
+        item = (await socket.next_item())["item"]
+        assert item["id"] == "evt-0" and item["spans"] is None and item["tokens"][0][0] == 0
+        beyond = [{"start": 0, "end": 999, "label": "billing"}]
+        refused = await socket.label("evt-0", beyond, "l-bad")
+        assert refused["type"] == "error" and "outside the text" in refused["message"]
+        ack = await socket.label("evt-0", spans, "l-0")
+        assert ack["type"] == "ack" and ack["model_version"] == 1, ack
+        again = await socket.label("evt-0", spans, "l-0")
+        assert again["duplicate"] and again["model_version"] == 1
+    # The worker learns the spans and tags with them.
+    for n in range(1, 200):
+        await cluster.produce([event(n)])
+        record = await cluster.next_scored()
+        if record["model_version"] >= 1:
+            break
+    assert record["model_version"] == 1 and isinstance(record["spans"], list)
