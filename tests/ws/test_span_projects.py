@@ -275,7 +275,37 @@ async def test_gold_items_take_spans_and_score_annotators_by_the_exact_spans(ser
         ack = await alice.label(item["id"], list(reversed(spans)), "gold-answer")
         assert ack["type"] == "ack" and ack["model_version"] == 0
     gold = (await service.metrics("names"))["annotators"]["alice"]["gold"]
-    assert gold["answered"] == 1 and gold["correct"] == 1
+    assert gold["answered"] == 1 and gold["correct"] == 1 and gold["f1"] == 1.0
+
+
+async def test_gold_answers_are_scored_by_span_f1_across_a_restart(settings):
+    gold = [
+        {"id": f"g-{i}", "data": {"text": sentence(i)[0]}, "spans": sentence(i)[1]}
+        for i in range(2)
+    ]
+    async with running(settings) as service:
+        await span_project(service, gold_share=1.0)
+        await service.send_events("names", events(1))
+        response = await service.http.post("/api/projects/names/gold", json={"items": gold})
+        assert response.status_code == 200, response.text
+        async with service.annotator("names", "alice") as alice:
+            first = (await alice.expect("item"))["item"]["id"]
+            right = next(g["spans"] for g in gold if g["id"] == first)
+            half = [right[0]]  # the person, not the place: 1 of 2 found, nothing wrong
+            assert (await alice.label(first, half, "a0"))["type"] == "ack"
+            second = (await alice.next_item())["item"]["id"]
+            wrong = [
+                {**span, "label": "PER"}
+                for span in next(g for g in gold if g["id"] == second)["spans"]
+            ]
+            assert (await alice.label(second, wrong, "a1"))["type"] == "ack"
+        scored = (await service.metrics("names"))["annotators"]["alice"]["gold"]
+        # 2 x 2 right (the person twice) over 1 + 2 + 2 + 2 spans given and known.
+        assert scored["answered"] == 2 and scored["correct"] == 0
+        assert scored["f1"] == 4 / 7
+    async with running(settings) as service:
+        again = (await service.metrics("names"))["annotators"]["alice"]["gold"]
+        assert again["f1"] == 4 / 7
 
 
 async def _two_answers(service, first: list[Any], second: list[Any]) -> str:

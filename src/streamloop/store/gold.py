@@ -200,6 +200,16 @@ class GoldStore:
             )
             return {str(name): (int(answered), int(correct)) for name, answered, correct in rows}
 
+    def gold_answer_labels(self, project_id: int) -> list[tuple[int, str, str]]:
+        """(gold item id, annotator, answer as last corrected) of every gold answer."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(GOLD_ANSWERS.c.gold_item_id, GOLD_ANSWERS.c.annotator, GOLD_ANSWERS.c.label)
+                .where(GOLD_ANSWERS.c.project_id == project_id)
+                .order_by(GOLD_ANSWERS.c.id)
+            )
+            return [(int(r.gold_item_id), str(r.annotator), str(r.label)) for r in rows]
+
     def gold_answers_to_export(self, project_id: int) -> list[ExportGoldAnswer]:
         """Every answer to the project's gold items, in the order they were given."""
         with self.engine.connect() as conn:

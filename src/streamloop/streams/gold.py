@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from streamloop.online.estimate import wilson_interval
+from streamloop.online.tasks import span_set
 from streamloop.store import GoldRecord, ProjectRecord
 
 __all__ = ["DEFAULT_GOLD_SHARE", "GoldPool"]
@@ -29,6 +30,10 @@ class GoldPool:
         self._by_gold_id: dict[str, GoldRecord] = {}
         self._seen: dict[str, set[int]] = {}
         self._scores: dict[str, list[int]] = {}
+        #: A spans project's: each annotator's answer to each gold item (as last corrected),
+        #: and over them, twice the spans they got right, and the spans given and known.
+        self._span_answers: dict[str, dict[int, str]] = {}
+        self._span_counts: dict[str, list[int]] = {}
         #: Called with an annotator's name whenever their score changes.
         self.listeners: list[Callable[[str], None]] = []
 
@@ -45,6 +50,29 @@ class GoldPool:
             self._seen.setdefault(annotator, set()).add(gold_id)
         for annotator, (answered_count, correct) in (scores or {}).items():  # the stored ones
             self._scores[annotator] = [answered_count, correct]
+
+    def load_span_answers(self, answers: Iterable[tuple[int, str, str]]) -> None:
+        """A spans project's stored gold answers, (gold item id, annotator, spans): every one,
+        in place of those known before."""
+        self._span_answers, self._span_counts = {}, {}
+        for gold_id, annotator, answer in answers:
+            self.span_answer(annotator, gold_id, answer)
+
+    def span_answer(self, annotator: str, gold_id: int, answer: str) -> None:
+        """``annotator`` answered (or corrected their answer to) the gold item ``gold_id`` of a
+        spans project with ``answer`` (stored spans): their span F1 on gold moves."""
+        item = self.items.get(gold_id)
+        if item is None:
+            return
+        answers = self._span_answers.setdefault(annotator, {})
+        counts = self._span_counts.setdefault(annotator, [0, 0])
+        known = set(span_set(item.label))
+        for given, sign in ((answers.get(gold_id), -1), (answer, 1)):
+            if given is not None:
+                spans = set(span_set(given))
+                counts[0] += sign * 2 * len(spans & known)
+                counts[1] += sign * (len(spans) + len(known))
+        answers[gold_id] = answer
 
     def share(self) -> float:
         """The share of items offered that are gold now (0 without gold items)."""
@@ -78,7 +106,9 @@ class GoldPool:
 
     def report(self, annotator: str) -> dict[str, Any] | None:
         """``{"answered", "correct", "accuracy", "low", "high"}`` (95% Wilson interval), or
-        None before the annotator answered any gold item."""
+        None before the annotator answered any gold item. In a spans project ``correct``
+        counts the answers with the very spans of the gold item, and ``f1`` is the span F1 of
+        all their answers against the gold spans (None while neither had any span)."""
         score = self._scores.get(annotator)
         if not score:
             return None
@@ -86,13 +116,17 @@ class GoldPool:
         interval = wilson_interval(correct, answered)
         assert interval is not None
         accuracy, low, high = interval
-        return {
+        report: dict[str, Any] = {
             "answered": answered,
             "correct": correct,
             "accuracy": accuracy,
             "low": low,
             "high": high,
         }
+        if self.record.task == "spans":
+            matched, given = self._span_counts.get(annotator, (0, 0))
+            report["f1"] = matched / given if given else None
+        return report
 
     def scorers(self) -> set[str]:
         """The annotators who answered a gold item."""

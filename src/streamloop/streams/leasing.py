@@ -259,6 +259,18 @@ class Leasing:
         lease.prediction = prediction
         session.send(ItemOffered(item.event_id, item.data, prediction, deadline))
 
+    async def load_gold(self) -> None:
+        """Take in the stored gold items, and the answers to them and their scores."""
+        self.gold.load(
+            await self.store.run(self.store.gold_items, self.record.id),
+            await self.store.run(self.store.gold_answered, self.record.id),
+            await self.store.run(self.store.gold_scores, self.record.id),
+        )
+        if self.record.task == "spans":
+            self.gold.load_span_answers(
+                await self.store.run(self.store.gold_answer_labels, self.record.id)
+            )
+
     async def resync(self) -> int:
         """Take in the waiting items of a shared store this process lacks; returns how many.
 
@@ -266,11 +278,7 @@ class Leasing:
         this process's queue, so a process sharing the store looks for such items now and then.
         """
         # Gold items another process stored are offered here too, and answers it took count.
-        self.gold.load(
-            await self.store.run(self.store.gold_items, self.record.id),
-            await self.store.run(self.store.gold_answered, self.record.id),
-            await self.store.run(self.store.gold_scores, self.record.id),
-        )
+        await self.load_gold()
         known = self.queue.item_ids()
         items = await self.store.run(self.store.unclaimed_items, self.record.id, list(known))
         items = [item for item in items if item.id not in self.queue]

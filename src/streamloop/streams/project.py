@@ -159,11 +159,7 @@ class ProjectRuntime:
         # The estimate's traffic: the latest events, as they were before the restart.
         runtime._traffic.extend(await store.run(store.recent_events, record.id, _TRAFFIC_WINDOW))
         await runtime.leasing.restore(await store.run(store.queued_items, record.id))
-        runtime.leasing.gold.load(
-            await store.run(store.gold_items, record.id),
-            await store.run(store.gold_answered, record.id),
-            await store.run(store.gold_scores, record.id),
-        )
+        await runtime.leasing.load_gold()
         await runtime._restore_quality()
         runtime.quarantine.load(await store.run(store.quarantined, record.id))
         log.info(
@@ -383,6 +379,8 @@ class ProjectRuntime:
         answer = await self.store.run(
             self.store.answer_gold, self.record.id, gold.id, session.annotator, label, label_id
         )
+        if not answer.duplicate and self.record.task == "spans":
+            self.leasing.gold.span_answer(session.annotator, gold.id, label)
         self.leasing.gold_answered(
             session, gold, lease, new=not answer.duplicate, correct=answer.correct
         )
@@ -402,6 +400,8 @@ class ProjectRuntime:
         if changed is None:
             raise NotFound(f"no label {corrects!r} in this project", code="unknown_label_id")
         gold_item_id, was, now = changed
+        if self.record.task == "spans":
+            self.leasing.gold.span_answer(session.annotator, gold_item_id, label)
         self.leasing.gold.rescored(session.annotator, was=was, now=now)
         gold = self.leasing.gold.items.get(gold_item_id)
         new = NewLabel(
