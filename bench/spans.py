@@ -43,7 +43,9 @@ from streamloop.online.routing import RoutingPolicy, default_rehearsal
 from streamloop.online.span_corpus import DOMAINS, corpus
 from streamloop.online.span_metrics import SpanMetrics
 from streamloop.online.span_strategies import SPAN_STRATEGIES
-from streamloop.online.spans import Span, SpanModel, bio_tags, token_features, tokenize
+from streamloop.online.spans import SpanModel
+from streamloop.online.token_features import token_features
+from streamloop.online.tokens import Span, bio_tags, tokenize
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
 RESULTS = Path(__file__).resolve().parent / "results"

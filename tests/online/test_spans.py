@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from streamloop.online import OnlineModel
 from streamloop.online import spans as spans_module
+from streamloop.online.decoding import Transitions, decode, decode_many
 from streamloop.online.span_corpus import DOMAINS, corpus
 from streamloop.online.span_metrics import SpanMetrics
 from streamloop.online.span_strategies import (
@@ -29,19 +30,9 @@ from streamloop.online.span_strategies import (
     span_uncertainty,
     valid_sequences,
 )
-from streamloop.online.spans import (
-    Span,
-    SpanModel,
-    Transitions,
-    align,
-    bio_tags,
-    decode,
-    decode_many,
-    spans_of,
-    tag_set,
-    token_features,
-    tokenize,
-)
+from streamloop.online.spans import SpanModel
+from streamloop.online.token_features import token_features
+from streamloop.online.tokens import Span, align, bio_tags, spans_of, tag_set, tokenize
 
 TRAIN_SIZE = 250
 HOLDOUT_SIZE = 150

@@ -33,7 +33,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from streamloop.online.spans import Span
+from streamloop.online.tokens import Span
 
 __all__ = ["DOMAINS", "corpus"]
 

@@ -43,7 +43,7 @@ class SpanMetrics:
 
     Examples
     --------
-    >>> from streamloop.online.spans import Span
+    >>> from streamloop.online.tokens import Span
     >>> scores = SpanMetrics(["PER", "LOC"])
     >>> scores.update([Span(0, 4, "PER")], None, true_tags=["B-PER", "O"])  # untrained
     >>> scores.update(
@@ -213,7 +213,7 @@ class SpanMetrics:
     def label_counts(self) -> dict[str, int]:
         """How many spans of each label the learned items were given.
 
-        >>> from streamloop.online.spans import Span
+        >>> from streamloop.online.tokens import Span
         >>> scores = SpanMetrics(["PER", "LOC"])
         >>> scores.update([Span(0, 3, "PER"), Span(8, 11, "PER")], None)
         >>> scores.label_counts()
