@@ -6,8 +6,11 @@
 // In a multilabel project the answer is a set: the keys toggle labels, and the set goes by one
 // deliberate act, Enter or Submit (or 0, "none of these", for the empty set). In an item's
 // first moments nothing answers it: the second press of a double one is not an answer to the
-// item that appeared in between.
+// item that appeared in between. In a span project the answer is the text's spans: the model's
+// come already in it, to keep, change or remove; words are selected and labelled by mouse,
+// touch or keys (spans.js), and the whole set goes by Enter or Submit.
 import { DEFAULT_THRESHOLD, LabelSet, probabilityText, sharePercent } from "/static/labelset.js";
+import { SpanEditor, spansText } from "/static/spans.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, sameAnswer,
   setStatus,
@@ -20,7 +23,7 @@ const annotator = params.get("annotator");
 const state = {
   send: null, // sends a message on the open connection, if there is one
   labels: [],
-  task: "classify", // or "multilabel": an answer is then a set of labels
+  task: "classify", // or "multilabel": an answer is then a set of labels; or "spans"
   preselect: false, // multilabel: the model's predicted labels come already selected
   thresholds: {}, // multilabel: the labels with a threshold of their own (the others have 0.5)
   current: null, // {item, expiresAt}
@@ -36,6 +39,8 @@ const state = {
 const firstLook = new FirstLook($("item"));
 // A multilabel project's toggles, Submit and None of these (used once hello says the task).
 const picker = new LabelSet({ group: $("labels"), actions: $("set-actions"), submit: choose, say: notice, firstLook });
+// A span project's editor, made once hello says the task (it takes over the picker's places).
+let editor = null;
 
 const outboxKey = `streamloop:outbox:${project}:${annotator}`;
 const outbox = new Map(JSON.parse(localStorage.getItem(outboxKey) ?? "[]"));
@@ -63,6 +68,7 @@ function flushOutbox() {
 
 function renderSuggestion(item) {
   if (state.task === "multilabel") return renderSetSuggestion(item);
+  if (state.task === "spans") return renderSpanSuggestion(item);
   if (!item.prediction) return [el("span", {}, "The model has not learned anything yet.")];
   const confidence = item.probabilities[item.prediction];
   return [
@@ -83,6 +89,38 @@ function renderSetSuggestion(item) {
     el("span", {}, state.preselect ? "Selected as the model predicts: " : "Model suggests "),
     el("b", { "data-testid": "suggested" }, answerText(item.labels)),
   ];
+}
+
+// The model's spans are in the answer already, marked in the text with their scores.
+function renderSpanSuggestion(item) {
+  if (!item.spans) return [el("span", {}, "The model has not learned anything yet: mark the spans yourself.")];
+  if (state.correcting) return [];
+  const count = item.spans.length;
+  return [
+    el("span", {}, count ? "Model suggests " : "The model found no span here."),
+    count ? el("b", { "data-testid": "suggested" }, spansText(item.spans, item.data.text)) : null,
+    count ? el("span", {}, ", marked dashed in the text: keep, change or remove them.") : null,
+  ];
+}
+
+// The editor starts from the model's spans, or from the answer being corrected.
+function showSpans(item) {
+  const { correcting } = state;
+  editor.show($("content"), {
+    text: item.data.text,
+    labels: state.labels,
+    tokens: item.tokens ?? null,
+    spans: correcting ? correcting.answer : item.spans ?? [],
+    origin: correcting ? null : "suggested",
+  });
+  if (correcting) {
+    $("correcting").textContent = `Correcting your answer: ${said(correcting)}. Change it and submit, or keep it as it was (Esc).`;
+  }
+}
+
+/** An answer of this session in words. */
+function said(entry) {
+  return state.task === "spans" ? spansText(entry.answer, entry.item.data.text) : answerText(entry.answer);
 }
 
 const threshold = (label) => state.thresholds[label] ?? DEFAULT_THRESHOLD;
@@ -121,7 +159,9 @@ function show(item, expiresAt) {
   $("content").replaceChildren(renderData(item.data));
   $("suggestion").replaceChildren(...renderSuggestion(item));
   $("correcting").hidden = !state.correcting;
-  if (state.task === "multilabel") showSet(item); else showChoices(item);
+  if (state.task === "multilabel") showSet(item);
+  else if (state.task === "spans") showSpans(item);
+  else showChoices(item);
   firstLook.start();
   actions();
   // Focus on the item itself, never on a label button: a key meant for something else must
@@ -147,6 +187,7 @@ function showChoices(item) {
 
 function clearItem() {
   picker.freeze();
+  editor?.freeze();
   state.current = null;
   $("item").hidden = true;
   $("lease").hidden = true;
@@ -168,11 +209,14 @@ function idle() {
 
 // -- labelling ----------------------------------------------------------------------------
 
-/** Answer the item on screen: a label, or (multilabel) a set of them, in the project's order. */
+/**
+ * Answer the item on screen: a label, or (multilabel) a set of them, in the project's order, or
+ * (spans) its spans, in text order.
+ */
 function choose(answer) {
   if (!state.current) return;
   const { item } = state.current;
-  const field = answerField(answer);
+  const field = answerField(answer, state.task);
   let message;
   if (state.correcting) {
     const entry = state.correcting;
@@ -260,7 +304,7 @@ function refused(message) {
     saveOutbox();
     state.history = state.history.filter((h) => h.labelId !== message.label_id);
     actions();
-    const what = entry ? answerText(entry.answer) : "";
+    const what = entry ? said(entry) : "";
     notice(`Your ${Array.isArray(entry?.answer) ? "answer" : "label"} “${what}” was not saved: ${message.message}`, "refused");
   } else {
     notice(message.message, "refused");
@@ -297,6 +341,9 @@ function onMessage(message) {
   switch (message.type) {
     case "hello":
       Object.assign(state, hello(message, "annotator"));
+      if (state.task === "spans") {
+        editor ??= new SpanEditor({ group: $("labels"), actions: $("set-actions"), submit: choose, say: notice, firstLook });
+      }
       state.preselect = message.project.preselect === true;
       state.thresholds = message.project.thresholds ?? {};
       break;
@@ -361,6 +408,7 @@ const ACTIVATING_KEYS = new Set([" ", "Spacebar", "Enter"]);
 for (const type of ["keydown", "keypress", "keyup"]) {
   window.addEventListener(type, (event) => {
     if (state.task === "multilabel") { picker.guard(event, type); return; }
+    if (state.task === "spans") { editor?.guard(event, type); return; }
     const button = event.target.closest?.("#labels button");
     if (!button || !ACTIVATING_KEYS.has(event.key)) return;
     event.preventDefault();
@@ -386,6 +434,7 @@ document.addEventListener("keydown", (event) => {
   const n = Number.parseInt(key, 10);
   if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
   else if (state.task === "multilabel") { if (!picker.key(event)) other(key); }
+  else if (state.task === "spans") { if (!editor?.key(event)) other(key); }
   else if (n >= 1 && n <= Math.min(9, state.labels.length)) {
     event.preventDefault();
     if (!event.repeat && !firstLook.early(event)) choose(state.labels[n - 1]);

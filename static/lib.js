@@ -214,14 +214,21 @@ export async function join(project, name, role) {
 
 // -- the annotate and review pages: an answer, an item's first moments, the hello -----------
 
-/** An answer in words: a label, or a set of them ("billing, bug"; "none of these" if empty). */
+/**
+ * An answer in words: a label, or a set of them ("billing, bug"; "none of these" if empty), or
+ * spans by label and offsets ("PER 0–3"; "no spans"; spans.js `spansText` quotes the text).
+ */
 export function answerText(answer) {
   if (!Array.isArray(answer)) return answer;
+  if (answer.some((x) => typeof x === "object")) return answer.map((s) => `${s.label} ${s.start}–${s.end}`).join(", ");
   return answer.length ? answer.join(", ") : "none of these";
 }
 
-/** The message field an answer goes in: `label` (classify) or `labels` (multilabel). */
-export const answerField = (answer) => (Array.isArray(answer) ? "labels" : "label");
+/**
+ * The message field an answer goes in: `label` (classify), `labels` (multilabel) or `spans`
+ * (a span project's, which is a list too: the task says which).
+ */
+export const answerField = (answer, task = null) => (task === "spans" ? "spans" : Array.isArray(answer) ? "labels" : "label");
 
 /** Whether two answers are the same (a set's labels are always in the project's order). */
 export const sameAnswer = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -267,15 +274,17 @@ export class FirstLook {
 
 /**
  * A socket's hello, shown: the key hints and actions of the project's task (a multilabel
- * project's answer is a set, with Submit and None of these), and under `role` ("annotator",
+ * project's answer is a set, with Submit and None of these; a span project's, spans, with
+ * Submit and Remove span), and under `role` ("annotator",
  * "reviewer") the name the server knows us by (with auth on, the token's). Returns what the
  * page keeps of it: {labels, task}.
  */
 export function hello(message, role) {
   const task = message.project.task ?? "classify";
-  $("keys-classify").hidden = task === "multilabel";
+  $("keys-classify").hidden = task !== "classify";
   $("keys-multilabel").hidden = task !== "multilabel";
-  $("set-actions").hidden = task !== "multilabel";
+  $("keys-spans").hidden = task !== "spans";
+  $("set-actions").hidden = task === "classify";
   $("who").textContent = message[role];
   return { labels: message.project.labels, task };
 }

@@ -1,0 +1,569 @@
+// A span project's answer: the labelled stretches of a text (named entities), shown in the
+// text, made and changed by mouse, touch or keys, then submitted as a whole. The editor the
+// annotate and review pages share.
+//
+// Offsets on the wire are Unicode code points (Python string indices), end exclusive; a
+// JavaScript string counts UTF-16 units, which differ past the first plane (emoji, some CJK).
+// The editor works in code points throughout and turns them into UTF-16 only to cut the text.
+// A span covers whole tokens (the server's word tokens, sent with each item): a selection snaps
+// to them, and a span given off their boundaries grows to the tokens it overlaps, as the model
+// learns it.
+//
+// The arrow keys move in the paragraph's reading direction as it shows: in a right-to-left text
+// (dir="auto" resolves to rtl) Left goes to the next token and Right to the previous one, so
+// that the cursor moves the way the arrow points; within a line that mixes directions, the
+// order is the text's (logical) one.
+import { el } from "/static/lib.js";
+
+/** The keys that label a selection, in the project's label order (a label past 9 has none). */
+export const SPAN_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9"];
+/** How many colours labels take in turn (style.css: `.span[data-hue]`). */
+const HUES = 8;
+
+/** A click leaves no button focused, where a later Space or Enter would find it. */
+const keepFocus = (event) => event.preventDefault();
+
+/** The controls whose own key Enter is, when one has focus (reached with Tab). */
+const CONTROLS = 'button, a[href], [role="button"], [role="link"]';
+
+/**
+ * The UTF-16 offset of each code point of `text`, and one past the last: `units[i]` is where
+ * code point i starts (`units[n]` is text.length).
+ */
+export function codeUnits(text) {
+  const units = [0];
+  let at = 0;
+  for (const char of text) {
+    at += char.length;
+    units.push(at);
+  }
+  return units;
+}
+
+// The server's tokenizer (streamloop.online.spans.tokenize), for a text sent without its
+// tokens: a flag, a run of word characters, or any other character but a space; marks, joiners,
+// skin tones and tag characters stay with the token before them.
+const TOKEN = /[\u{1F1E6}-\u{1F1FF}]{2}|[\p{L}\p{N}_]+|[^\p{L}\p{N}_\s]/gu;
+const attaches = (char) => /^[\p{M}\u200c\u200d\u{1F3FB}-\u{1F3FF}\u{E0020}-\u{E007F}]$/u.test(char);
+const wordy = (char) => /^[\p{L}\p{N}_]$/u.test(char);
+
+/** A text's tokens as [start, end] code-point offsets, as the server cuts them. */
+export function tokenize(text) {
+  const units = codeUnits(text);
+  const point = new Map(units.map((unit, i) => [unit, i])); // UTF-16 offset → code point
+  const chars = Array.from(text);
+  const tokens = [];
+  for (const match of text.matchAll(TOKEN)) {
+    const start = point.get(match.index);
+    const end = point.get(match.index + match[0].length);
+    const before = tokens.at(-1);
+    const joined = before && before[1] === start && (attaches(chars[start])
+      || /[\u200c\u200d]/.test(chars[before[1] - 1])
+      || (/\p{M}/u.test(chars[before[1] - 1]) && wordy(chars[before[0]]) && wordy(chars[start])));
+    if (joined) before[1] = end; else tokens.push([start, end]);
+  }
+  return tokens;
+}
+
+/** Spans in the one order answers are compared and sent in: by start, then end. */
+export function normalSpans(spans) {
+  return spans.map(({ start, end, label }) => ({ start, end, label }))
+    .sort((a, b) => a.start - b.start || a.end - b.end || (a.label < b.label ? -1 : 1));
+}
+
+/** The words of `span` in `text` (offsets in code points). */
+export function spanWords(span, text) {
+  const units = codeUnits(text);
+  return text.slice(units[span.start], units[span.end]);
+}
+
+/** A span answer in words: `PER “Ada”, ORG “IBM”`, or "no spans". */
+export function spansText(spans, text) {
+  if (!spans.length) return "no spans";
+  return spans.map((s) => `${s.label} “${spanWords(s, text)}”`).join(", ");
+}
+
+/** A score as the span's tooltip and the list say it: "83 %". */
+const scorePercent = (score) => `${Math.round(100 * score)} %`;
+
+/**
+ * The editor of one text's spans. `content` takes the text (wrapped, scrolling when long),
+ * `group` a button per label, `actions` Submit and Remove span; `status` (optional) the list of
+ * spans as they stand, in words. Nothing is sent until one deliberate act, Enter or Submit, which
+ * gives `submit(spans)` the whole set, possibly empty (the button then says "Submit: no spans").
+ * In an item's first moments (`firstLook`, a FirstLook of lib.js) no key or press changes or
+ * sends anything. `say(text)` tells why a key did nothing.
+ */
+export class SpanEditor {
+  constructor({ group, actions, submit, say, firstLook = null, submitText = "Submit", enterVerb = "submit" }) {
+    this.group = group;
+    this.submit = submit;
+    this.say = say;
+    this.firstLook = firstLook;
+    this.submitText = submitText;
+    this.verb = enterVerb;
+    this.labels = [];
+    this.text = "";
+    this.units = [0];
+    this.tokens = [];
+    this.spans = []; // {start, end, label, score?, origin?}, in text order, never overlapping
+    this.anchor = null; // the selection: tokens anchor..focus (token indices), or none
+    this.focus = null;
+    this.last = 0; // where the cursor comes back after the selection is cleared
+    this.extended = false; // the selection was made with Shift: one token of it is not a cursor
+    this.tapped = false; // a tap started a selection that the next tap extends
+    this.drag = null; // a mouse drag: {from, moved, drill}
+    this.active = false;
+    this.box = null;
+    this.submitButton = el("button", {
+      type: "button", class: "primary", "data-testid": "submit", "aria-keyshortcuts": "Enter",
+      onmousedown: keepFocus, onclick: (event) => { if (!this.early(event)) this.send(); },
+    });
+    this.removeButton = el("button", {
+      type: "button", class: "secondary", "data-testid": "remove-span", "aria-keyshortcuts": "Backspace Delete",
+      onmousedown: keepFocus, onclick: (event) => { if (!this.early(event)) this.remove(); },
+    }, "Remove span ", el("kbd", {}, "⌫"));
+    this.clearButton = el("button", {
+      type: "button", class: "secondary", "data-testid": "clear-selection", "aria-keyshortcuts": "Escape",
+      onmousedown: keepFocus, onclick: () => this.unselect(),
+    }, "Clear selection");
+    this.list = el("p", { class: "span-list", "data-testid": "span-list", "aria-live": "polite" });
+    this.where = el("p", { class: "visually-hidden", "aria-live": "polite", "data-testid": "span-cursor" });
+    actions.replaceChildren(this.submitButton, this.removeButton, this.clearButton);
+    window.addEventListener("pointerup", () => this.dragEnd());
+  }
+
+  /**
+   * Show `text` in `content`, with `tokens` (code-point [start, end] pairs; the editor's own
+   * tokenizer's when null) and `spans` already in the answer (the model's suggestion, an answer
+   * being corrected): each `{start, end, label}`, maybe with a `score`; `origin` names where
+   * they came from ("suggested": the model's, shown dashed with its score).
+   */
+  show(content, { text, labels, tokens = null, spans = [], origin = null }) {
+    this.text = text;
+    this.units = codeUnits(text);
+    this.labels = labels;
+    this.tokens = (tokens ?? tokenize(text)).map(([start, end]) => [start, end]);
+    this.spans = [];
+    for (const span of normalSpans(spans)) {
+      const given = spans.find((s) => s.start === span.start && s.end === span.end && s.label === span.label);
+      this.put({ ...span, score: given?.score, origin }, { replace: false });
+    }
+    this.anchor = this.focus = null;
+    this.last = 0;
+    this.extended = false;
+    this.tapped = false;
+    this.box = el("div", {
+      class: "span-text", dir: "auto", role: "group", "data-testid": "span-text",
+      "aria-label": "the text: select words and give them a label",
+      onpointerdown: (event) => this.pointerDown(event),
+      onpointermove: (event) => this.pointerMove(event),
+      onclick: (event) => this.clicked(event),
+    });
+    content.replaceChildren(this.box, this.list, this.where);
+    this.group.classList.add("span-labels");
+    this.group.replaceChildren(...labels.map((label, i) => el("button", {
+      type: "button", class: "label span-label", "data-label": label, "data-hue": i % HUES,
+      "aria-keyshortcuts": SPAN_KEYS[i] ?? null,
+      onmousedown: keepFocus,
+      onclick: (event) => { if (!this.early(event)) this.label(label); },
+    }, el("span", { class: "swatch", "aria-hidden": "true" }), ...(SPAN_KEYS[i] ? [el("kbd", {}, SPAN_KEYS[i])] : []), ` ${label}`)));
+    this.active = true;
+    this.render();
+  }
+
+  /** The spans as they stand, as the answer sends them. */
+  get chosen() {
+    return normalSpans(this.spans);
+  }
+
+  /** No more answers to this item (it is being saved, or gone); the spans stay as they are. */
+  freeze() {
+    if (!this.active) return;
+    this.active = false;
+    this.drag = null;
+    this.render();
+  }
+
+  /** Whether `event` came in the first moments of the item on screen: too soon to answer it. */
+  early(event) {
+    return this.firstLook?.early(event) ?? false;
+  }
+
+  // -- the selection -----------------------------------------------------------------------
+
+  /** The selected tokens, [first, last] (inclusive), or null. */
+  get range() {
+    if (this.focus === null) return null;
+    return [Math.min(this.anchor, this.focus), Math.max(this.anchor, this.focus)];
+  }
+
+  /** The code-point stretch of tokens first..last. */
+  stretch([first, last]) {
+    return [this.tokens[first][0], this.tokens[last][1]];
+  }
+
+  /** The span token `t` is in, or undefined. */
+  spanAt(t) {
+    const [start, end] = this.tokens[t];
+    return this.spans.find((s) => s.start < end && start < s.end);
+  }
+
+  /** The tokens span `s` covers, [first, last]. */
+  tokensOf(s) {
+    const first = this.tokens.findIndex(([, end]) => end > s.start);
+    let last = first;
+    while (last + 1 < this.tokens.length && this.tokens[last + 1][0] < s.end) last += 1;
+    return [first, last];
+  }
+
+  select(anchor, focus = anchor, extended = false) {
+    this.extended = extended;
+    this.anchor = anchor;
+    this.focus = focus;
+    this.last = focus;
+    this.render();
+    this.box.querySelector(`.tok[data-t="${focus}"]`)?.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
+
+  /** Whether the selection is the whole of span `s`, no more and no less. */
+  isSelected(s) {
+    const range = this.range;
+    if (!range) return false;
+    const [start, end] = this.stretch(range);
+    return start === s.start && end === s.end;
+  }
+
+  /** Select the whole of span `s` (its label can then be changed, or it removed or resized). */
+  selectSpan(s) {
+    const [first, last] = this.tokensOf(s);
+    this.select(first, last);
+  }
+
+  unselect() {
+    if (this.focus === null) return false;
+    this.anchor = this.focus = null;
+    this.tapped = false;
+    this.render();
+    return true;
+  }
+
+  /**
+   * Move the cursor by `step` tokens; with `extend`, the selection's far end. With nothing
+   * selected, an arrow's first press shows the cursor where it last was (at first, on the
+   * first token); Home and End (a step of the whole text) go to the first or last token.
+   */
+  move(step, extend) {
+    const count = this.tokens.length;
+    if (!count) return;
+    const clamp = (t) => Math.max(0, Math.min(count - 1, t));
+    this.tapped = false;
+    if (this.focus === null) {
+      this.select(clamp(Math.abs(step) > 1 ? this.last + step : this.last));
+      return;
+    }
+    const to = clamp(this.focus + step);
+    if (extend) this.select(this.anchor, to, true); else this.select(to);
+  }
+
+  // -- changing the spans --------------------------------------------------------------------
+
+  /**
+   * Put `span` in the answer, grown to whole tokens. With `replace`, the spans it overlaps go;
+   * without, it is left out when it overlaps one already there.
+   */
+  put(span, { replace = true } = {}) {
+    const covered = this.tokens.filter(([start, end]) => start < span.end && span.start < end);
+    if (!covered.length || !this.labels.includes(span.label)) return null;
+    const grown = { ...span, start: Math.min(span.start, covered[0][0]), end: Math.max(span.end, covered.at(-1)[1]) };
+    const overlaps = (s) => s.start < grown.end && grown.start < s.end;
+    if (!replace && this.spans.some(overlaps)) return null;
+    this.spans = this.spans.filter((s) => !overlaps(s));
+    this.spans.push(grown);
+    this.spans.sort((a, b) => a.start - b.start);
+    return grown;
+  }
+
+  /**
+   * Give the selection `label`. The cursor on one token of a span (not a selection of that one
+   * token made with Shift) relabels the span; any other selection becomes a span of its own,
+   * and the spans it overlaps go.
+   */
+  label(label) {
+    if (!this.active || !this.labels.includes(label)) return;
+    const range = this.range;
+    if (!range) {
+      this.say("Select some words first: drag over them, or move with the arrow keys (Shift extends).");
+      return;
+    }
+    const inside = range[0] === range[1] && !this.extended ? this.spanAt(range[0]) : null;
+    const [start, end] = inside ? [inside.start, inside.end] : this.stretch(range);
+    const span = this.put({ start, end, label });
+    this.tapped = false;
+    this.selectSpan(span);
+    this.announce(`${label}: “${this.cut(span)}”`);
+  }
+
+  /** Take out the spans in the selection (the one under the cursor). */
+  remove(span = null) {
+    if (!this.active) return;
+    const range = this.range;
+    const [start, end] = span ? [span.start, span.end] : range ? this.stretch(range) : [0, 0];
+    const gone = this.spans.filter((s) => s.start < end && start < s.end);
+    if (!gone.length) {
+      this.say("There is no span here to remove: move onto one, or click it.");
+      return;
+    }
+    this.spans = this.spans.filter((s) => !gone.includes(s));
+    this.tapped = false;
+    this.render();
+    this.announce(`Removed ${spansText(gone, this.text)}`);
+  }
+
+  send() {
+    if (this.active) this.submit(this.chosen);
+  }
+
+  cut(span) {
+    return this.text.slice(this.units[span.start], this.units[span.end]);
+  }
+
+  announce(text) {
+    this.where.textContent = text;
+  }
+
+  // -- the mouse and touch -------------------------------------------------------------------
+
+  tokenOf(target) {
+    const node = target?.closest?.(".tok");
+    return node && this.box.contains(node) ? Number(node.dataset.t) : null;
+  }
+
+  pointerDown(event) {
+    this.pointer = event.pointerType;
+    if (!this.active || event.pointerType === "touch" || event.button !== 0) return;
+    if (event.target.closest(".span-remove")) return;
+    const t = this.tokenOf(event.target) ?? this.markToken(event.target);
+    if (t === null || this.early(event)) return;
+    event.preventDefault(); // no text selection of the browser's own; the page keeps focus
+    if (event.shiftKey && this.focus !== null) {
+      this.select(this.anchor, t, true);
+      this.drag = { from: this.anchor, moved: true };
+    } else {
+      // A press on a span already selected goes into it: it selects the one word.
+      const span = this.spanAt(t);
+      this.drag = { from: t, moved: false, drill: Boolean(span) && this.isSelected(span) };
+      this.select(t, t, true);
+    }
+  }
+
+  pointerMove(event) {
+    if (!this.drag || !this.active) return;
+    const t = this.tokenOf(document.elementFromPoint(event.clientX, event.clientY));
+    if (t === null || t === this.focus) return;
+    this.drag.moved = true;
+    this.select(this.drag.from, t, true);
+  }
+
+  /**
+   * The end of a mouse drag. A press that did not move is a click: on a span, it selects the
+   * span (a second click, one word of it); elsewhere, the word, as the cursor.
+   */
+  dragEnd() {
+    const drag = this.drag;
+    this.drag = null;
+    if (!drag || drag.moved || this.focus === null) return;
+    const span = this.spanAt(this.focus);
+    if (span && !drag.drill) this.selectSpan(span);
+    else if (!span) this.select(this.focus);
+  }
+
+  // A span's tag stands for its first token.
+  markToken(target) {
+    const mark = target.closest?.(".span");
+    return mark && this.box.contains(mark) ? this.tokensOf({ start: Number(mark.dataset.start), end: Number(mark.dataset.end) })[0] : null;
+  }
+
+  /**
+   * A tap (a touch screen has no drag that is not a scroll): a tap on a word starts a selection
+   * there, or selects the span it is in (a second tap on a span selected: the one word); the
+   * next tap on a word outside another span extends the selection to it; the next after that
+   * starts afresh. A tap on the selection's one word clears it.
+   */
+  clicked(event) {
+    const remove = event.target.closest(".span-remove");
+    if (remove) {
+      event.preventDefault();
+      if (!this.early(event)) this.remove(this.spans.find((s) => String(s.start) === remove.dataset.start));
+      return;
+    }
+    if (this.pointer !== "touch" || !this.active || this.early(event)) return;
+    const t = this.tokenOf(event.target) ?? this.markToken(event.target);
+    if (t === null) return;
+    const span = this.spanAt(t);
+    if (span && this.isSelected(span) && span.start !== span.end && this.range[0] !== this.range[1]) {
+      this.tapped = true;
+      this.select(t, t, true);
+      return;
+    }
+    const other = span && !(this.range && this.stretch(this.range)[0] <= span.start && span.end <= this.stretch(this.range)[1]);
+    if (this.tapped && this.focus !== null && !other) {
+      if (t === this.anchor && this.anchor === this.focus) { this.unselect(); return; }
+      this.tapped = false;
+      this.select(this.anchor, t, true);
+    } else if (span) {
+      this.tapped = true;
+      this.selectSpan(span);
+    } else {
+      this.tapped = true;
+      this.select(t);
+    }
+  }
+
+  // -- keys ----------------------------------------------------------------------------------
+
+  /** Whether `node` is in a control of the page's own, not the editor's (Skip, a link). */
+  foreign(node) {
+    const control = node.closest?.(CONTROLS);
+    return Boolean(control) && !this.group.contains(control) && !this.box?.contains(control)
+      && ![this.submitButton, this.removeButton, this.clearButton].includes(control);
+  }
+
+  /**
+   * A key for the editor, from the page's keydown: true if it was one (and was handled). Enter on
+   * another control that has focus (Skip, a link: reached with Tab) is that control's: false.
+   */
+  key(event) {
+    if (!this.active) return false;
+    const key = event.key;
+    if (key === "Enter" && this.foreign(event.target)) return false;
+    const rtl = this.rtl();
+    const n = SPAN_KEYS.indexOf(key);
+    let act = null;
+    if (key === "ArrowRight" || key === "ArrowLeft") {
+      const step = (key === "ArrowRight") !== rtl ? 1 : -1;
+      act = () => this.move(step, event.shiftKey);
+    } else if (key === "Home" || key === "End") {
+      act = () => this.move(key === "End" ? this.tokens.length : -this.tokens.length, event.shiftKey);
+    } else if (n >= 0 && n < this.labels.length) act = () => this.label(this.labels[n]);
+    else if (key === "Backspace" || key === "Delete") act = () => this.remove();
+    else if (key === "Escape" && this.focus !== null) act = () => this.unselect();
+    else if (key === "Enter") act = () => this.send();
+    if (!act) return false;
+    event.preventDefault();
+    const moving = key.startsWith("Arrow") || key === "Home" || key === "End";
+    if (event.repeat && !moving) return true; // a key held down labels, removes or sends once
+    if (this.early(event)) return true; // a double press's second press, on the next item
+    act();
+    return true;
+  }
+
+  /** Whether the text reads right to left, as dir="auto" resolved it. */
+  rtl() {
+    if (!this.box) return false;
+    try {
+      return this.box.matches(":dir(rtl)");
+    } catch {
+      return getComputedStyle(this.box).direction === "rtl";
+    }
+  }
+
+  /**
+   * From a capture listener, for a key on a focused button of the editor (reached with Tab):
+   * Enter is the page's submit key, never a button's; Space on Submit does nothing but say
+   * which key does; Space on a label button or Remove presses it, as on any button.
+   */
+  guard(event, type) {
+    const button = event.target.closest?.("button");
+    const own = button && (this.group.contains(button) || [this.submitButton, this.removeButton, this.clearButton].includes(button));
+    if (!own) return;
+    const space = event.key === " " || event.key === "Spacebar";
+    if (event.key === "Enter") { event.preventDefault(); return; } // the page's keydown submits
+    if (!space || button !== this.submitButton) return;
+    event.preventDefault();
+    if (type === "keydown" && !event.repeat) this.say(`Press Enter to ${this.verb} the spans: Space never does.`);
+  }
+
+  // -- drawing -------------------------------------------------------------------------------
+
+  render() {
+    if (!this.box) return;
+    const range = this.range;
+    const pieces = [];
+    let at = 0; // code points drawn so far
+    const gap = (to) => {
+      if (to > at) pieces.push(this.text.slice(this.units[at], this.units[to]));
+      at = Math.max(at, to);
+    };
+    const token = (t) => {
+      const [start, end] = this.tokens[t];
+      gap(start);
+      at = end;
+      const selected = range && t >= range[0] && t <= range[1];
+      return el("span", {
+        class: ["tok", selected ? "selected" : "", t === this.focus ? "cursor" : ""].join(" ").trim(),
+        "data-t": t, "data-start": start, "data-end": end,
+      }, this.text.slice(this.units[start], this.units[end]));
+    };
+    let t = 0;
+    for (const span of this.spans) {
+      while (t < this.tokens.length && this.tokens[t][1] <= span.start) pieces.push(token(t++));
+      gap(span.start);
+      const inner = [];
+      while (t < this.tokens.length && this.tokens[t][0] < span.end) {
+        const [start] = this.tokens[t];
+        if (start > at) inner.push(this.text.slice(this.units[at], this.units[start]));
+        at = start;
+        inner.push(token(t++));
+      }
+      pieces.push(this.mark(span, inner));
+      at = span.end;
+    }
+    while (t < this.tokens.length) pieces.push(token(t++));
+    gap(this.units.length - 1);
+    this.box.replaceChildren(...pieces);
+    this.box.dataset.active = this.active ? "true" : "false";
+    this.refresh();
+  }
+
+  mark(span, inner) {
+    const hue = this.labels.indexOf(span.label) % HUES;
+    const text = this.cut(span);
+    const suggested = span.origin === "suggested";
+    const score = typeof span.score === "number" ? scorePercent(span.score) : null;
+    const range = this.range;
+    const selected = range && this.stretch(range)[0] === span.start && this.stretch(range)[1] === span.end;
+    const about = `${span.label}: “${text}”${suggested ? `, suggested by the model${score ? `, ${score} sure` : ""}` : ""}`;
+    return el("mark", {
+      class: selected ? "span selected" : "span",
+      "data-label": span.label, "data-start": span.start, "data-end": span.end, "data-hue": hue,
+      "data-origin": span.origin ?? null,
+      "aria-label": about,
+      title: about,
+      style: score ? { "--score": span.score.toFixed(3) } : undefined,
+    }, ...inner,
+    el("span", { class: "span-tag" }, span.label, score && suggested ? el("small", { class: "span-score" }, ` ${score}`) : null),
+    el("button", {
+      type: "button", class: "span-remove", "data-start": span.start, tabindex: "-1",
+      "aria-label": `Remove ${span.label} “${text}”`, title: `Remove ${span.label} “${text}”`,
+      onmousedown: keepFocus, disabled: !this.active,
+    }, "×"));
+  }
+
+  /** The buttons, and the answer in words, as the spans and the selection stand. */
+  refresh() {
+    const count = this.spans.length;
+    this.submitButton.replaceChildren(count
+      ? `${this.submitText} ${count} span${count === 1 ? "" : "s"} ` : `${this.submitText}: no spans `, el("kbd", {}, "Enter"));
+    this.submitButton.dataset.empty = count ? "false" : "true";
+    this.submitButton.disabled = !this.active;
+    const range = this.range;
+    const [start, end] = range ? this.stretch(range) : [0, 0];
+    this.removeButton.disabled = !this.active || !this.spans.some((s) => s.start < end && start < s.end);
+    this.clearButton.disabled = !this.active || !range;
+    for (const button of this.group.querySelectorAll("button")) button.disabled = !this.active || !range;
+    this.list.replaceChildren(count
+      ? `${count} span${count === 1 ? "" : "s"}: ${spansText(this.chosen, this.text)}`
+      : "No spans: submitting says this text has none.");
+  }
+}
