@@ -6,8 +6,11 @@
 // reconnect. In a multilabel project each annotator said a set of labels, and the reviewer
 // settles on a set: toggled, then sent by Enter or Submit (0 or "None of these" for none). In an
 // item's first moments nothing settles it: the second press of a double one is not an answer
-// to the item that appeared in between.
+// to the item that appeared in between. In a span project each said a text's spans: the
+// reviewer starts from the spans all of them gave, or from any one's answer, edits them in the
+// text (spans.js) and settles on them by Enter or Settle.
 import { LabelSet } from "/static/labelset.js";
+import { SpanEditor, normalSpans, spanWords, spansText } from "/static/spans.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, setStatus,
 } from "/static/lib.js";
@@ -25,7 +28,7 @@ const SOURCES = { production: "from production", review: "a reviewer", annotator
 const state = {
   send: null, // sends on the open connection; .reconnect() starts a fresh session
   labels: [],
-  task: "classify", // or "multilabel": an answer is then a set of labels
+  task: "classify", // or "multilabel": an answer is then a set of labels; or "spans"
   current: null, // {item, reason, said, expiresAt}
   pending: null, // the resolve sent and not yet acked: {message, item, answer}
   next: null, // what the server sent while a resolve was waiting: a review or idle message
@@ -41,6 +44,8 @@ const picker = new LabelSet({
   group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, firstLook,
   submitText: "Settle", enterVerb: "settle on",
 });
+// A span project's editor, made once hello says the task (it takes over the picker's places).
+let editor = null;
 
 function notice(text, kind = "") {
   $("notice").textContent = text;
@@ -54,8 +59,16 @@ function sentence(text) {
 
 // -- showing an item ----------------------------------------------------------------------
 
-// What one said: a label, or a set of them, each label on its own, or "none of these".
+// What one said: a label, or a set of them, each label on its own, or "none of these"; or
+// spans, each as its label and its words.
 function renderAnswer(x) {
+  if (Array.isArray(x.spans)) {
+    if (!x.spans.length) return [el("i", { class: "said-label" }, "no spans")];
+    const text = state.current.item.data.text;
+    return x.spans.flatMap((span, i) => [i ? ", " : null,
+      el("b", { class: "said-label", "data-hue": state.labels.indexOf(span.label) % 8 }, span.label),
+      ` “${spanWords(span, text)}”`]);
+  }
   if (!Array.isArray(x.labels)) return [el("b", { class: "said-label" }, x.label)];
   if (!x.labels.length) return [el("i", { class: "said-label" }, "none of these")];
   return x.labels.flatMap((label, i) => [i ? ", " : null, el("b", { class: "said-label" }, label)]);
@@ -66,15 +79,23 @@ function renderSaid(said) {
   return said.map((x) => {
     const who = x.annotator || x.source;
     const from = x.annotator && SOURCES[x.source] ? el("small", {}, ` (${SOURCES[x.source]})`) : null;
-    const answer = Array.isArray(x.labels) ? x.labels : x.label;
+    const answer = Array.isArray(x.spans) ? x.spans : Array.isArray(x.labels) ? x.labels : x.label;
+    const spans = Array.isArray(x.spans);
     return el("li", {
       "data-annotator": who,
       "data-label": Array.isArray(answer) ? null : answer,
-      "data-labels": Array.isArray(answer) ? JSON.stringify(answer) : null,
+      "data-labels": Array.isArray(answer) && !spans ? JSON.stringify(answer) : null,
+      "data-spans": spans ? JSON.stringify(normalSpans(answer)) : null,
       class: x.learned ? "learned" : "",
     }, el("b", {}, who), from, " said ", ...renderAnswer(x),
     x.learned ? " " : null,
-    x.learned ? el("span", { class: "tag", title: "what the model learned from this item" }, "learned") : null);
+    x.learned ? el("span", { class: "tag", title: "what the model learned from this item" }, "learned") : null,
+    spans ? " " : null,
+    spans ? el("button", {
+      type: "button", class: "secondary start-from", "data-testid": "start-from",
+      onmousedown: (event) => event.preventDefault(),
+      onclick: () => startFrom(x.spans, `${who}'s spans`),
+    }, "Start from these") : null);
   });
 }
 
@@ -90,7 +111,9 @@ function show(message) {
   $("reason").textContent = REASONS[reason] ?? reason;
   $("content").replaceChildren(renderData(item.data));
   $("said").replaceChildren(...renderSaid(said));
-  if (state.task === "multilabel") showSet(said); else showChoices(said);
+  if (state.task === "multilabel") showSet(said);
+  else if (state.task === "spans") showSpans(said);
+  else showChoices(said);
   firstLook.start();
   $("skip").disabled = false;
   // Focus on the item, never on a button: a key meant for something else must not settle it.
@@ -123,6 +146,29 @@ function showSet(said) {
   }
 }
 
+// The editor starts from the spans every answer gave (what is not in dispute); any one answer
+// can be taken as the start instead. The model learned the one marked so.
+function showSpans(said) {
+  const key = (s) => `${s.start}:${s.end}:${s.label}`;
+  const agreed = (said[0]?.spans ?? []).filter((s) => said.every((x) => (x.spans ?? []).some((y) => key(y) === key(s))));
+  startFrom(agreed, "the spans all of them gave");
+  const learnedFrom = said.find((x) => x.learned);
+  $("learned-note").hidden = !learnedFrom;
+  if (learnedFrom) {
+    const who = learnedFrom.annotator ? `${learnedFrom.annotator}'s spans`
+      : learnedFrom.source === "review" ? "a reviewer's spans" : `the spans from ${learnedFrom.source}`;
+    $("learned-note").replaceChildren("The model learned ", who, ": ",
+      el("b", { "data-testid": "learned-set" }, spansText(learnedFrom.spans ?? [], state.current.item.data.text)),
+      ". The spans you settle on replace them.");
+  }
+}
+
+function startFrom(spans, what) {
+  if (!state.current || state.pending) return;
+  editor.show($("content"), { text: state.current.item.data.text, labels: state.labels, spans });
+  editor.announce(`Starting from ${what}.`);
+}
+
 function showChoices(said) {
   const given = new Set(said.map((x) => x.label));
   const learned = said.find((x) => x.learned)?.label;
@@ -137,6 +183,7 @@ function showChoices(said) {
 
 function clearItem() {
   picker.freeze();
+  editor?.freeze();
   state.current = null;
   $("item").hidden = true;
   $("lease").hidden = true;
@@ -154,10 +201,12 @@ function idle() {
 function resolve(answer) {
   if (!state.current || state.pending) return;
   const { item } = state.current;
-  const message = { type: "resolve", item_id: item.id, [answerField(answer)]: answer, label_id: crypto.randomUUID() };
+  const message = { type: "resolve", item_id: item.id, [answerField(answer, state.task)]: answer, label_id: crypto.randomUUID() };
   state.pending = { message, item, answer };
   if (state.task === "multilabel") {
     picker.freeze(); // the toggles stay as sent, until the ack
+  } else if (state.task === "spans") {
+    editor.freeze(); // the spans stay as sent, until the ack
   } else {
     for (const button of $("labels").querySelectorAll("button")) {
       button.disabled = true;
@@ -165,9 +214,14 @@ function resolve(answer) {
     }
   }
   $("skip").disabled = true;
-  $("saving").textContent = `Saving “${answerText(answer)}”…`;
+  $("saving").textContent = `Saving “${shownAnswer(answer, item)}”…`;
   $("saving").hidden = false;
   state.send?.(message);
+}
+
+/** An answer in words; spans with their words. */
+function shownAnswer(answer, item) {
+  return state.task === "spans" ? spansText(answer, item.data.text) : answerText(answer);
 }
 
 /** The resolve waiting is answered (acked or refused for good): on to what came meanwhile. */
@@ -222,7 +276,7 @@ function refused(message) {
     return;
   }
   if (mine) {
-    notice(`Your choice “${answerText(state.pending.answer)}” was not saved: ${message.message}`, "refused");
+    notice(`Your choice “${shownAnswer(state.pending.answer, state.pending.item)}” was not saved: ${message.message}`, "refused");
     const hadNext = Boolean(state.next);
     settled();
     if (!hadNext) idle(); // nothing more comes until the desk has an item for us
@@ -245,6 +299,12 @@ function onMessage(message) {
   switch (message.type) {
     case "hello":
       Object.assign(state, hello(message, "reviewer"));
+      if (state.task === "spans") {
+        editor ??= new SpanEditor({
+          group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, firstLook,
+          submitText: "Settle", enterVerb: "settle on",
+        });
+      }
       break;
     case "review":
       // Offered again after a reconnect while our choice for it is on its way: the choice
@@ -301,6 +361,7 @@ const ACTIVATING_KEYS = new Set([" ", "Spacebar", "Enter"]);
 for (const type of ["keydown", "keypress", "keyup"]) {
   window.addEventListener(type, (event) => {
     if (state.task === "multilabel") { picker.guard(event, type); return; }
+    if (state.task === "spans") { editor?.guard(event, type); return; }
     const button = event.target.closest?.("#labels button");
     if (!button || !ACTIVATING_KEYS.has(event.key)) return;
     event.preventDefault();
@@ -317,7 +378,8 @@ document.addEventListener("keydown", (event) => {
   const n = Number.parseInt(key, 10);
   if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
   else if (state.task === "multilabel" && picker.key(event)) return;
-  else if (state.task !== "multilabel" && n >= 1 && n <= Math.min(9, state.labels.length)) {
+  else if (state.task === "spans" && editor?.key(event)) return;
+  else if (state.task === "classify" && n >= 1 && n <= Math.min(9, state.labels.length)) {
     event.preventDefault();
     if (!event.repeat && !firstLook.early(event)) resolve(state.labels[n - 1]);
   } else if (key === "s") skip();
