@@ -13,18 +13,38 @@ const chart = new LineChart($("chart"), [
 
 let charted = 0; // labels up to which the chart is exact
 let fetching = false;
-let task = "classify"; // the metrics say: "classify", or "multilabel" (label sets)
+let task = "classify"; // the metrics say: "classify", "multilabel" (label sets) or "spans"
 
 // A multilabel project's accuracy is the exact match of whole sets; it has set figures, a
-// per-label F1 and threshold, and no confusion matrix.
+// per-label F1 and threshold, and no confusion matrix. A span project's is the exact match of
+// an item's whole set of spans; it has span figures (F1, precision, recall, token accuracy)
+// and a per-label F1. A node marked data-<task> shows for that task alone (or those tasks).
 function setTask(next) {
   if (!next || next === task) return;
   task = next;
   const sets = task === "multilabel";
-  for (const node of document.querySelectorAll("[data-multilabel]")) node.hidden = !sets;
-  for (const node of document.querySelectorAll("[data-classify]")) node.hidden = sets;
+  const spans = task === "spans";
+  for (const node of document.querySelectorAll("[data-multilabel], [data-classify], [data-spans]")) {
+    node.hidden = !((sets && "multilabel" in node.dataset) || (spans && "spans" in node.dataset)
+      || (task === "classify" && "classify" in node.dataset));
+  }
   $("multilabel").hidden = !sets;
-  $("confusion-card").hidden = sets;
+  $("spans").hidden = !spans;
+  $("confusion-card").hidden = task !== "classify";
+  if (spans) {
+    $("accuracy-name").textContent = "Exact match on annotators' items";
+    $("unbiased-name").textContent = "Exact match on traffic (estimate)";
+    $("unbiased-name").closest(".figure").title = "The exact match of an item's whole set of spans on items "
+      + "drawn at random for annotators, each scored before the model learned it: the model as it is now.";
+    $("chart-title").textContent = "Exact match against the spans given";
+    $("per-class-title").textContent = "Per label";
+    chart.relabel({
+      "rolling accuracy": "exact match on annotators' items, rolling",
+      accuracy: "exact match on annotators' items (hardest)",
+      "accuracy on random draws": "exact match on traffic (estimate)",
+    }, "exact match against the spans learned", "items");
+    return;
+  }
   if (!sets) return;
   $("accuracy-name").textContent = "Exact match on annotators' items";
   $("unbiased-name").textContent = "Exact match on traffic (estimate)";
@@ -89,17 +109,19 @@ function render(m) {
   renderPerClass(m.per_class, m.multilabel?.thresholds);
   if (m.confusion) renderConfusion(m.confusion);
   if (task === "multilabel") renderSets(m);
+  if (task === "spans") renderSpans(m);
   renderAnnotators(m.annotators ?? {});
   renderAgreement(m);
 }
 
-// Per class, or per label of a multilabel project (with its F1 and its threshold).
+// Per class, or per label of a multilabel project (with its F1 and its threshold), or of a span
+// project (with its F1).
 function renderPerClass(perClass, thresholds) {
   const sets = task === "multilabel";
   $("per-class").tBodies[0].replaceChildren(...Object.entries(perClass).map(([label, c]) => el("tr", { "data-label": label },
     el("td", {}, label), el("td", { class: "num" }, percent(c.precision)),
     el("td", { class: "num" }, percent(c.recall)),
-    sets ? el("td", { class: "num", "data-f1": label }, percent(c.f1)) : null,
+    sets || task === "spans" ? el("td", { class: "num", "data-f1": label }, percent(c.f1)) : null,
     el("td", { class: "num", "data-support": label }, number(c.support)),
     sets ? el("td", { class: "num" }, thresholds?.[label]?.toFixed(2) ?? "–") : null)));
 }
@@ -116,6 +138,20 @@ function renderSets(m) {
   }
   $("unbiased_labels_total").textContent = number(unbiased.labels_total ?? 0);
   $("ml_window").textContent = m.window ? `${number(m.window)} labels` : "labels";
+}
+
+// The span figures sit beside accuracy (the exact match of whole span sets); `spans.unbiased`
+// holds the figures over random draws.
+function renderSpans(m) {
+  for (const key of ["f1", "rolling_f1", "precision", "recall", "macro_f1", "token_accuracy"]) {
+    $(`span_${key}`).textContent = percent(m[key]);
+  }
+  const unbiased = m.spans?.unbiased ?? {};
+  for (const key of ["f1", "precision", "recall", "token_accuracy"]) {
+    $(`span_unbiased_${key}`).textContent = percent(unbiased[key]);
+  }
+  $("span_unbiased_labels_total").textContent = number(unbiased.labels_total ?? 0);
+  $("span_window").textContent = m.window ? `${number(m.window)} labels` : "labels";
 }
 
 function renderAnnotators(annotators) {
@@ -140,7 +176,9 @@ const kappaText = (value) => (value === null || value === undefined ? "\u2014" :
 function renderAgreement(m) {
   const agreement = m.agreement;
   $("alpha").textContent = agreement?.alpha === null || !agreement ? "–" : agreement.alpha.toFixed(2);
-  const distance = agreement?.distance === "masi" ? ", sets compared by MASI distance" : "";
+  const distance = agreement?.distance === "masi" ? ", sets compared by MASI distance"
+    : agreement?.measure === "span_f1" && agreement.f1 !== null && agreement.f1 !== undefined
+      ? `; spans: F1 between annotators ${percent(agreement.f1)}, exact match ${percent(agreement.exact)}` : "";
   $("alpha_items").textContent = agreement?.items
     ? `on ${number(agreement.items)} item${agreement.items === 1 ? "" : "s"}${distance}` : "no shared items yet";
   const perLabel = Object.entries(agreement?.per_label ?? {});
