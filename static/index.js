@@ -6,7 +6,7 @@ const REFRESH_MS = 2000;
 // "exact match, 3 draws": what the estimate measures (as the project's dashboard names it),
 // and on how many random draws it rests (the summary's `accuracy_samples`).
 function drawsText(p) {
-  const measure = p.task === "multilabel" ? "exact match" : "accuracy";
+  const measure = p.task === "multilabel" || p.task === "spans" ? "exact match" : "accuracy";
   const samples = p.summary?.accuracy_samples;
   if (samples === null || samples === undefined) return measure;
   return `${measure}, ${number(samples)} draw${samples === 1 ? "" : "s"}`;
@@ -31,7 +31,7 @@ async function refresh() {
         el("td", { class: "num", "data-title": "Model version" }, number(m.model_version)),
         el("td", {
           class: "num",
-          "data-title": p.task === "multilabel" ? "Exact match on traffic (estimate)" : "Accuracy on traffic (estimate)",
+          "data-title": p.task === "multilabel" || p.task === "spans" ? "Exact match on traffic (estimate)" : "Accuracy on traffic (estimate)",
           "data-estimate": p.name,
         }, percent(estimate), hasEstimate
           ? el("small", { class: "draws", "data-draws": p.name }, drawsText(p)) : null),
@@ -56,13 +56,19 @@ function settings(p) {
 
 // Copies of the server's lists, which no endpoint gives: tests/test_static_constants.py
 // reads each as JSON and holds it equal to the server's (streamloop.online: STRATEGIES,
-// MULTILABEL_STRATEGIES, PRESETS, MULTILABEL_PRESETS; streamloop.online.multilabel:
+// MULTILABEL_STRATEGIES, SPAN_STRATEGIES, PRESETS, MULTILABEL_PRESETS; streamloop.online.multilabel:
 // UNSUPPORTED_PAIRS, here by "model:input"). The strategies of each task (a multilabel one
-// combines its labels' uncertainties), the task's default first.
+// combines its labels' uncertainties, a span one reads the tagging of a text's tokens), the
+// task's default first.
 const STRATEGIES = {
   "classify": ["margin", "entropy", "least_confidence", "random"],
-  "multilabel": ["min_margin", "mean_margin", "entropy", "random"]
+  "multilabel": ["min_margin", "mean_margin", "entropy", "random"],
+  "spans": ["least_confidence", "token_entropy", "total_token_entropy", "min_margin", "random"]
 };
+// The one model a span project takes (a tagger of its own over a logistic regression per tag),
+// and the one input: text.
+const SPAN_MODELS = ["logistic_regression"];
+const SPAN_INPUTS = ["text"];
 // The models a multilabel project takes (the form's options are all of them: index.html).
 const MULTILABEL_MODELS = ["logistic_regression", "naive_bayes", "hoeffding_tree"];
 // A multilabel project's models that the server refuses with one input, and why.
@@ -82,6 +88,11 @@ function taskChanged() {
   const form = $("create");
   const task = form.elements.task.value;
   form.elements.strategy.replaceChildren(...STRATEGIES[task].map((s) => el("option", {}, s)));
+  for (const option of form.elements.input.options) {
+    option.disabled = task === "spans" && !SPAN_INPUTS.includes(option.value);
+    option.title = option.disabled ? "spans are marked in text: a span project's items are text" : "";
+  }
+  if (form.elements.input.selectedOptions[0]?.disabled) form.elements.input.value = SPAN_INPUTS[0];
   modelsChanged();
   for (const node of form.querySelectorAll("[data-multilabel]")) node.hidden = task !== "multilabel";
 }
@@ -90,14 +101,17 @@ function taskChanged() {
 function modelsChanged() {
   const form = $("create");
   const multilabel = form.elements.task.value === "multilabel";
+  const spans = form.elements.task.value === "spans";
   for (const option of form.elements.model.options) {
-    const refusal = multilabel ? multilabelRefusal(option.value, form.elements.input.value) : null;
+    const refusal = multilabel ? multilabelRefusal(option.value, form.elements.input.value)
+      : spans && !SPAN_MODELS.includes(option.value) ? "is not for span projects" : null;
     option.disabled = refusal !== null;
     option.title = refusal ? `${option.value} ${refusal}` : "";
   }
   if (form.elements.model.selectedOptions[0]?.disabled) form.elements.model.value = "logistic_regression";
-  $("model-note").textContent = multilabel ? modelNote(form.elements.input.value) : "";
-  $("model-note").hidden = !multilabel;
+  $("model-note").textContent = multilabel ? modelNote(form.elements.input.value)
+    : spans ? `Spans: text only, and ${SPAN_MODELS.join(", ")} only (a tagger over it).` : "";
+  $("model-note").hidden = !multilabel && !spans;
 }
 
 // What a multilabel project with this input takes not, in a line: "Multilabel with text: no
@@ -115,6 +129,7 @@ function modelNote(input) {
 $("create").elements.task.addEventListener("change", taskChanged);
 $("create").elements.input.addEventListener("change", modelsChanged);
 // The form as the browser may have kept it from before a reload.
+if ($("create").elements.task.value === "spans") taskChanged();
 modelsChanged();
 for (const node of $("create").querySelectorAll("[data-multilabel]")) node.hidden = $("create").elements.task.value !== "multilabel";
 
@@ -184,6 +199,7 @@ $("create").addEventListener("submit", async (event) => {
     routing: form.get("routing"),
   };
   const problems = validate(spec);
+  if (form.get("task") === "spans") spec.task = "spans";
   if (form.get("task") === "multilabel") {
     Object.assign(spec, { task: "multilabel", preselect: form.has("preselect") });
     const thresholds = parseThresholds(form.get("thresholds") ?? "", spec.labels);

@@ -11,11 +11,14 @@ from typing import Any
 
 from streamloop.online import (
     DEFAULT_MULTILABEL_STRATEGY,
+    DEFAULT_SPAN_STRATEGY,
     DEFAULT_STRATEGY,
     MULTILABEL_PRESETS,
     MULTILABEL_STRATEGIES,
     PRESETS,
+    SPAN_STRATEGIES,
     STRATEGIES,
+    TASKS,
 )
 from streamloop.online.multilabel import UNSUPPORTED_PAIRS
 
@@ -43,13 +46,15 @@ def options(select: str) -> list[str]:
 
 def test_the_strategies_are_the_servers_with_each_tasks_default_first():
     strategies = constant("STRATEGIES")
-    assert set(strategies) == {"classify", "multilabel"}
+    assert set(strategies) == {"classify", "multilabel", "spans"}
     assert sorted(strategies["classify"]) == sorted(STRATEGIES)
     assert sorted(strategies["multilabel"]) == sorted(MULTILABEL_STRATEGIES)
-    assert len(set(strategies["classify"])) == len(strategies["classify"])
-    assert len(set(strategies["multilabel"])) == len(strategies["multilabel"])
+    assert sorted(strategies["spans"]) == sorted(SPAN_STRATEGIES)
+    for task, listed in strategies.items():
+        assert len(set(listed)) == len(listed), task
     assert strategies["classify"][0] == DEFAULT_STRATEGY
     assert strategies["multilabel"][0] == DEFAULT_MULTILABEL_STRATEGY
+    assert strategies["spans"][0] == DEFAULT_SPAN_STRATEGY
     # The form starts on classify, with its strategies as the script lists them.
     assert options("task")[0] == "classify"
     assert options("strategy") == strategies["classify"]
@@ -58,6 +63,13 @@ def test_the_strategies_are_the_servers_with_each_tasks_default_first():
 def test_the_models_are_the_servers():
     assert options("model") == list(PRESETS)
     assert constant("MULTILABEL_MODELS") == list(MULTILABEL_PRESETS)
+    # A span project's model is its tagger, over the logistic regression preset alone.
+    assert constant("SPAN_MODELS") == ["logistic_regression"]
+    assert constant("SPAN_INPUTS") == ["text"]
+
+
+def test_the_form_offers_each_task_the_server_knows():
+    assert options("task") == list(TASKS)
 
 
 def test_the_pairs_refused_in_a_multilabel_project_are_the_servers():
