@@ -2,19 +2,29 @@
 
 An import goes through a running service's API, as any producer's data would: its events are
 scored, stored and routed by the live loop, and its labels are learned in the file's order as
-production ground truth. Rows may be those of an export (``event_id``) or plain events
-(``id``); a row with a ``label`` (in a multilabel project, ``labels``: a list, possibly empty)
-is labelled data, one without waits for annotators.
+production ground truth. A row's answer is in its project's task's field: ``label`` (one
+label), ``labels`` (a multilabel project's set: a list, possibly empty) or ``spans`` (a spans
+project's: a list of ``{"start", "end", "label"}``, character offsets into ``data["text"]``,
+possibly empty); a row without one waits for annotators. Rows may be those of an export
+(``event_id``), plain events (``id`` and ``data``), or examples as Prodigy and spaCy users
+keep them, ``{"text": ..., "spans": [...]}``: a row without ``data`` is the item
+``{"text": text}``, and without an id it gets one from its text (`text_id`), so that the same
+text imports as the same event. Spans keep only their ``start``, ``end`` and ``label``
+(Prodigy's ``token_start``, ``token_end`` and ``text``, a prediction's ``score``, are left
+out); a Prodigy example answered ``reject`` or ``ignore`` is not imported. The whole file is
+checked against the project before anything is sent (`checked_rows`).
 
 An export has one row per label, in the order the model learned them, with the item, who gave
 it, when, the model version that includes it, and what the model predicted just before
 learning it. That prediction is not stored: the labels are replayed through a new model, which
 the project's determinism makes the very model that learned them (restarts rely on the same).
 A multilabel project's rows carry the set in ``labels`` (and ``label`` is null); its
-``predicted`` is a set too. An overlapped item has a row per annotator; ``learned`` says which
-label the model learned
+``predicted`` is a set too. A spans project's rows have other columns (`export_fields`): the
+item's ``text`` and its ``spans`` in place of ``label`` and ``labels``, so that each JSON line
+is an example as Prodigy and spaCy users move them around, and ``predicted`` is spans too.
+An overlapped item has a row per annotator; ``learned`` says which label the model learned
 (the others were recorded only), and a reviewer's outcome is a row of ``source`` ``review``.
-After the labels come the gold items (``source`` ``gold``, ``label`` the known answer) and
+After the labels come the gold items (``source`` ``gold``, their answer the known one) and
 every annotator's answer to them (``gold_answer``, with ``correct``). An import takes gold
 items back as gold; gold answers, annotators' work in the service, are not imported.
 """
@@ -22,6 +32,7 @@ items back as gold; gold answers, annotators' work in the service, are not impor
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 import json
@@ -37,28 +48,33 @@ import orjson
 
 from streamloop.client import Client
 from streamloop.errors import InvalidInput
-from streamloop.online import label_set, model_answer, predicted_answer
-from streamloop.store import Store
+from streamloop.online import Span, SpanModel, Task, predicted_answer, span_set, task_of
+from streamloop.online.tasks import AnswerError
+from streamloop.store import ProjectRecord, Store
 from streamloop.streams.learner import new_model
 
 __all__ = [
     "EXPORT_FIELDS",
     "EXPORT_FILE_MODE",
     "FORMULA_STARTS",
+    "SPAN_EXPORT_FIELDS",
+    "Export",
     "ImportRow",
     "checked_rows",
+    "export_fields",
     "export_labels",
     "import_rows",
     "open_export",
     "read_rows",
     "spreadsheet_safe",
+    "text_id",
     "write_csv",
     "write_jsonl",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The columns of an export, in order.
+#: The columns of a classify or multilabel project's export, in order.
 EXPORT_FIELDS = (
     "label_id",
     "event_id",
@@ -77,6 +93,16 @@ EXPORT_FIELDS = (
     "labels",
 )
 
+#: The columns of a spans project's export, in order: the item's ``text`` and its ``spans``
+#: where the others have ``label``; ``labels`` there is none.
+SPAN_EXPORT_FIELDS = (
+    "label_id",
+    "event_id",
+    "data",
+    "text",
+    "spans",
+    *EXPORT_FIELDS[EXPORT_FIELDS.index("source") : EXPORT_FIELDS.index("labels")],
+)
 
 #: The mode of an export file this creates: its owner's alone, as it holds labelled data.
 EXPORT_FILE_MODE = 0o600
@@ -84,36 +110,63 @@ EXPORT_FILE_MODE = 0o600
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
+#: What a span keeps on import: other keys (Prodigy's ``token_start``, ``token_end`` and
+#: ``text``, a prediction's ``score``) are left out.
+_SPAN_KEYS = ("start", "end", "label")
 
-def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
-    """Every label of ``project``, in learning order, as export rows (see `EXPORT_FIELDS`)."""
+
+def export_fields(task: str) -> tuple[str, ...]:
+    """The columns of an export of a project of ``task``, in order.
+
+    >>> export_fields("spans")[:5]
+    ('label_id', 'event_id', 'data', 'text', 'spans')
+    >>> export_fields("multilabel") == EXPORT_FIELDS
+    True
+    """
+    return SPAN_EXPORT_FIELDS if task_of(task).field == "spans" else EXPORT_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """A project's export: its columns (`export_fields`) and its rows, read as they are
+    iterated, once."""
+
+    fields: tuple[str, ...]
+    rows: Iterator[dict[str, Any]]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.rows
+
+
+def export_labels(store: Store, project: str) -> Export:
+    """Every label of ``project``, in learning order, as export rows (see `export_fields`)."""
     record = store.project(project)
+    return Export(export_fields(record.task), _export_rows(store, record))
+
+
+def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]]:
+    task = task_of(record.task)
+    fields = export_fields(record.task)
     model = new_model(record)
-    sets = record.task == "multilabel"
     # Not `learn_replayed`: each row needs the prediction the model made before learning it.
     quarantined = store.quarantined(record.id)
     for row in store.labels_to_export(record.id, quarantined):
         if row.learned:
             learned = model.learn(
                 row.data,
-                model_answer(model, row.label),
+                task.model_answer(row.label),
                 drawn_at_random=row.drawn_at_random,
                 annotator=row.annotator if row.source != "production" else None,
                 correction=row.corrects is not None or row.source == "review",
             )
-            version = learned.model_version
-            predicted = (
-                learned.predicted
-                if learned.predicted is None or not sets
-                else list(learned.predicted)
-            )
+            version, predicted = learned.model_version, _shown(learned.predicted)
         else:  # not learned: an overlapped item's later label, or one that does not count
             version, predicted = model.version, predicted_answer(model.predict(row.data))
         yield {
             "label_id": row.label_id,
             "event_id": row.event_id,
             "data": row.data,
-            **_answer(row.label, sets),
+            **_answer(task, row.label, row.data),
             "source": row.source,
             "annotator": row.annotator,
             "corrects": row.corrects,
@@ -126,14 +179,16 @@ def export_labels(store: Store, project: str) -> Iterator[dict[str, Any]]:
         }
     gold = {item.id: item for item in store.gold_items(record.id)}
     for item in gold.values():
-        yield _row(item.gold_id, item.gold_id, item.data, _answer(item.label, sets), "gold")
+        known = _answer(task, item.label, item.data)
+        yield _row(fields, item.gold_id, item.gold_id, item.data, known, "gold")
     for answer in store.gold_answers_to_export(record.id):
         item = gold[answer.gold_item_id]
         yield _row(
+            fields,
             answer.label_id,
             item.gold_id,
             item.data,
-            _answer(answer.label, sets),
+            _answer(task, answer.label, item.data),
             "gold_answer",
             annotator=answer.annotator,
             labelled_at=_iso(answer.answered_at),
@@ -148,18 +203,33 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _answer(stored: str, sets: bool) -> dict[str, Any]:
-    """A stored answer's two columns: ``label`` (one label) or ``labels`` (a list)."""
-    if sets:
-        return {"label": None, "labels": list(label_set(stored))}
-    return {"label": stored, "labels": None}
+def _answer(task: Task, stored: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored answer's cells: ``label`` (one label) or ``labels`` (a list), the other null;
+    in a spans project, the item's ``text`` and its ``spans``."""
+    if task.field == "spans":
+        return {"text": data.get("text"), "spans": task.shown(stored)}
+    return dict.fromkeys(("label", "labels")) | {task.field: task.shown(stored)}
+
+
+def _shown(predicted: str | tuple[str, ...] | tuple[Span, ...] | None) -> Any:
+    """What a model predicted before learning, as the contract shows answers: a label, a list
+    of labels, or a list of spans."""
+    if predicted is None or isinstance(predicted, str):
+        return predicted
+    return [one.as_json() if isinstance(one, Span) else one for one in predicted]
 
 
 def _row(
-    label_id: str, event_id: str, data: Any, answer: dict[str, Any], source: str, **more: Any
+    fields: tuple[str, ...],
+    label_id: str,
+    event_id: str,
+    data: Any,
+    answer: dict[str, Any],
+    source: str,
+    **more: Any,
 ) -> dict[str, Any]:
     """An export row that is no learned label (gold): the columns a label has are empty."""
-    row = dict.fromkeys(EXPORT_FIELDS)
+    row = dict.fromkeys(fields)
     row.update(label_id=label_id, event_id=event_id, data=data, source=source, **answer)
     row["drawn_at_random"] = False
     row["learned"] = False
@@ -204,7 +274,11 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
-    """A header, then a row per label; ``data`` as JSON text. Returns how many.
+    """A header, then a row per label; ``data``, and lists (label sets, spans), as JSON text.
+    Returns how many.
+
+    The columns are those of the export (`Export.fields`); rows given otherwise have a spans
+    project's columns when the first carries ``spans``, else `EXPORT_FIELDS`.
 
     Spreadsheet-safe: a text cell that begins with one of `FORMULA_STARTS` gets a ``'`` in
     front (see `spreadsheet_safe`), so that a spreadsheet shows it as text instead of running
@@ -215,8 +289,9 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
 
     Data that cannot be written as JSON is handled as by `write_jsonl`.
     """
+    rows, fields = _columns(rows)
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = csv.DictWriter(text, fieldnames=EXPORT_FIELDS)
+    writer = csv.DictWriter(text, fieldnames=fields)
     writer.writeheader()
     count = 0
     for row in rows:
@@ -224,7 +299,8 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
         if data is None:
             _left_out(row)
             continue
-        # Lists (a multilabel project's sets) as JSON text, as ``data`` is.
+        # Lists (a multilabel project's sets, a spans project's spans) as JSON text, as
+        # ``data`` is.
         cells = {
             **row,
             **{
@@ -238,6 +314,21 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
         count += 1
     text.detach()
     return count
+
+
+def _columns(
+    rows: Iterable[dict[str, Any]],
+) -> tuple[Iterable[dict[str, Any]], tuple[str, ...]]:
+    """The rows, and the columns they are written in (see `write_csv`)."""
+    if isinstance(rows, Export):
+        return rows, rows.fields
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return (), EXPORT_FIELDS
+    return itertools.chain(
+        [first], iterator
+    ), SPAN_EXPORT_FIELDS if "spans" in first else EXPORT_FIELDS
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -279,7 +370,7 @@ def _left_out(row: dict[str, Any]) -> None:
 class ImportRow:
     event_id: str
     data: dict[str, Any]
-    #: The row's label (a classify project's); None when it has none, or a label set.
+    #: The row's label (a classify project's); None when it has none, or another answer.
     label: str | None
     #: A gold item (an export's ``source: gold`` row): stored as gold, its answer the known one.
     gold: bool = False
@@ -287,59 +378,130 @@ class ImportRow:
     labels: tuple[str, ...] | None = None
     #: Its line in the file (1 is the first), for errors.
     line: int = 0
+    #: The row's spans (a spans project's, possibly empty), each of ``start``, ``end`` and
+    #: ``label`` alone, in place of ``label``.
+    spans: tuple[dict[str, Any], ...] | None = None
 
     @property
-    def answer(self) -> str | tuple[str, ...] | None:
-        """What the row answers: its label, its label set, or None (unlabelled)."""
+    def field(self) -> str | None:
+        """The field the row's answer is in (``label``, ``labels`` or ``spans``), or None
+        when it has none."""
+        if self.spans is not None:
+            return "spans"
+        if self.labels is not None:
+            return "labels"
+        return None if self.label is None else "label"
+
+    @property
+    def answer(self) -> str | tuple[str, ...] | tuple[dict[str, Any], ...] | None:
+        """What the row answers: its label, its label set, its spans, or None (unlabelled)."""
+        if self.spans is not None:
+            return self.spans
         return self.label if self.labels is None else self.labels
 
 
+def text_id(text: str) -> str:
+    """The event id of a row that has only a text: ``text-`` and the first 16 hex digits of
+    the text's SHA-256, so that the same text is the same event, whichever file it is in.
+
+    >>> text_id("Ada moved to Paris")
+    'text-e033c457acc3ae34'
+    """
+    return "text-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def read_rows(lines: Iterable[bytes]) -> Iterator[ImportRow]:
-    """Rows of a JSON lines file: ``{"id" or "event_id", "data", "label"? or "labels"?}``;
-    blank lines skipped. ``labels`` is a multilabel project's label set, a list of labels
-    (possibly empty); an export has both columns, one of them null.
+    """Rows of a JSON lines file, blank lines skipped: ``{"id" or "event_id", "data",
+    "label"? or "labels"? or "spans"?}``, or ``{"text", "spans"?}`` (see the module's
+    docstring). ``labels`` is a multilabel project's label set, a list of labels (possibly
+    empty); ``spans`` a list of ``{"start", "end", "label"}`` objects (possibly empty). A
+    classify or multilabel export has both ``label`` and ``labels``, one of them null.
 
     >>> [r.label for r in read_rows([b'{"id": "a", "data": {"text": "x"}, "label": "bug"}'])]
     ['bug']
     >>> [r.answer for r in read_rows([b'{"id": "a", "data": {}, "label": null, "labels": ["ui"]}'])]
     [('ui',)]
+    >>> [(r.event_id, r.data, r.answer) for r in read_rows([b'{"text": "Hi Ada", "spans": '
+    ...     b'[{"start": 3, "end": 6, "label": "PER", "token_start": 1, "token_end": 1}]}'])]
+    [('text-dc96a6c73e16bba9', {'text': 'Hi Ada'}, ({'start': 3, 'end': 6, 'label': 'PER'},))]
     """
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        where = f"line {number}"
         try:
             row = orjson.loads(line)
-            event_id = row.get("id", row.get("event_id"))
-            data, label, labels = row["data"], row.get("label"), row.get("labels")
-        except (orjson.JSONDecodeError, AttributeError, KeyError) as exc:
-            raise InvalidInput(f"line {number}: not a row of an import ({exc})") from exc
-        if not isinstance(event_id, str) or not isinstance(data, dict):
-            raise InvalidInput(f"line {number}: needs a string id and a data object")
-        if label is not None and not isinstance(label, str):
-            raise InvalidInput(f"line {number}: label must be a string")
-        if labels is not None and (
-            not isinstance(labels, list) or not all(isinstance(one, str) for one in labels)
-        ):
-            raise InvalidInput(f"line {number}: labels must be a list of strings")
-        if label is not None and labels is not None:
-            raise InvalidInput(
-                f"line {number}: a row has a label or labels (a label set), not both"
-            )
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"{where}: not a row of an import ({exc})") from exc
+        if not isinstance(row, dict):
+            raise InvalidInput(f"{where}: not a row of an import: a {type(row).__name__}")
         source = row.get("source")
         if source == "gold_answer":
             continue  # an annotator's answer: their work in the service, not data to import
         if row.get("learned") is False and source != "gold":
             continue  # recorded, not learned (an overlapped item's): its learned row imports
-        if source == "gold" and label is None and labels is None:
-            raise InvalidInput(f"line {number}: a gold item needs its label (or labels)")
-        answered = None if labels is None else tuple(labels)
-        yield ImportRow(event_id, data, label, gold=source == "gold", labels=answered, line=number)
+        if row.get("answer") in ("reject", "ignore"):
+            continue  # a Prodigy example its annotator rejected or passed over
+        event_id, data = _item(row, where)
+        label, labels, spans = row.get("label"), row.get("labels"), _spans(row, where)
+        if label is not None and not isinstance(label, str):
+            raise InvalidInput(f"{where}: label must be a string")
+        if labels is not None and (
+            not isinstance(labels, list) or not all(isinstance(one, str) for one in labels)
+        ):
+            raise InvalidInput(f"{where}: labels must be a list of strings")
+        given = [
+            name
+            for name, value in (("label", label), ("labels", labels), ("spans", spans))
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise InvalidInput(
+                f"{where}: a row has a label, labels (a label set) or spans, not both "
+                f"{given[0]} and {given[1]}"
+            )
+        if source == "gold" and not given:
+            raise InvalidInput(f"{where}: a gold item needs its answer: label, labels or spans")
+        yield ImportRow(
+            event_id,
+            data,
+            label,
+            gold=source == "gold",
+            labels=None if labels is None else tuple(labels),
+            line=number,
+            spans=spans,
+        )
+
+
+def _item(row: dict[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """A row's event id and data; a row with a text and no data is the item of that text."""
+    text, data = row.get("text"), row.get("data")
+    event_id = row.get("id", row.get("event_id"))
+    if data is None and isinstance(text, str):  # a Prodigy or spaCy example
+        data = {"text": text}
+        if event_id is None:
+            event_id = text_id(text)
+    if not isinstance(event_id, str) or not isinstance(data, dict):
+        raise InvalidInput(f"{where}: needs a string id and a data object (or a text alone)")
+    return event_id, data
+
+
+def _spans(row: dict[str, Any], where: str) -> tuple[dict[str, Any], ...] | None:
+    """A row's spans, each of its start, end and label alone; None when it has none."""
+    spans = row.get("spans")
+    if spans is None:
+        return None
+    if not isinstance(spans, list) or not all(isinstance(span, dict) for span in spans):
+        raise InvalidInput(f'{where}: spans must be a list of {{"start", "end", "label"}} objects')
+    return tuple({key: span[key] for key in _SPAN_KEYS if key in span} for span in spans)
 
 
 def checked_rows(rows: Iterable[ImportRow], project: Mapping[str, Any]) -> list[ImportRow]:
-    """Every row, once each answer is checked against ``project`` (as the API gives it): the
-    field its task wants (``label`` or ``labels``), labels it knows, none repeated. A bad row is
-    refused naming its line before anything is sent, so a failed import stores nothing.
+    """Every row, once each is checked against ``project`` (as the API gives it): its answer
+    in the field its task wants (``label``, ``labels`` or ``spans``), of labels it knows, none
+    repeated, spans that do not overlap; in a spans project, an item with a text that its
+    spans fit (`SpanModel.aligned`). A bad row is refused naming its line before anything is
+    sent, so a failed import stores nothing.
 
     >>> project = {"task": "multilabel", "labels": ["bug", "ui"]}
     >>> rows = [ImportRow("a", {}, "bug", line=3)]
@@ -348,30 +510,40 @@ def checked_rows(rows: Iterable[ImportRow], project: Mapping[str, Any]) -> list[
     ... except InvalidInput as error:
     ...     print(error.message[:39])
     line 3: this is a multilabel project: a
+    >>> rows = [ImportRow("b", {"text": "Hi Ada"}, None, spans=({"start": 3, "end": 9,
+    ...     "label": "PER"},), line=4)]
+    >>> try:
+    ...     checked_rows(rows, {"task": "spans", "labels": ["PER"]})
+    ... except InvalidInput as error:
+    ...     print(error.message)
+    line 4: spans: span 0 [3, 9) is outside the text, whose offsets run 0 to 6
     """
-    sets = project.get("task") == "multilabel"
-    known = set(project["labels"])
+    task = task_of(project.get("task", "classify"))
+    labels = list(project["labels"])
+    # Spans are checked against their text as the service's model checks them; it reads only
+    # its labels for that.
+    tagger = SpanModel(labels=labels) if task.field == "spans" else None
     found = []
     for row in rows:
         where = f"line {row.line}"
-        if sets and row.label is not None:
-            raise InvalidInput(
-                f"{where}: this is a multilabel project: a row's answer is `labels`, a list, "
-                f"not `label`"
-            )
-        if not sets and row.labels is not None:
-            raise InvalidInput(
-                f"{where}: this is a classify project: a row's answer is `label`, not `labels`"
-            )
-        given = list(row.labels or ()) + ([row.label] if row.label is not None else [])
-        unknown = [label for label in given if label not in known]
-        if unknown:
-            raise InvalidInput(
-                f"{where}: {unknown[0]!r} is not one of the project's labels "
-                f"{list(project['labels'])}"
-            )
-        if len(set(given)) != len(given):
-            raise InvalidInput(f"{where}: labels must not repeat, got {given}")
+        stored = None
+        if row.field is not None:
+            if row.field != task.field:
+                raise InvalidInput(
+                    f"{where}: this is a {task.name} project: a row's answer is "
+                    f"`{task.field}`, {task.sent_as}, not `{row.field}`"
+                )
+            try:
+                stored = task.stored(row.answer, labels)
+            except AnswerError as error:
+                raise InvalidInput(f"{where}: {task.field}{error.where}: {error.why}") from None
+        if tagger is not None:
+            # An unlabelled item's text too: the service refuses an event of a spans project
+            # without one, and the import would stop half done.
+            try:
+                tagger.aligned(row.data, () if stored is None else span_set(stored))
+            except ValueError as exc:
+                raise InvalidInput(f"{where}: {'' if stored is None else 'spans: '}{exc}") from None
         found.append(row)
     return found
 
@@ -387,18 +559,27 @@ def import_rows(
     """Send ``rows`` to ``project`` in batches: each batch's events, then its labels, so labels
     are learned in the file's order. Returns (rows, labels); ``progress`` hears of each batch.
 
-    Sending the same file again is harmless: events and labels are idempotent by id.
+    Each answer is sent in the row's own field (``label``, ``labels`` or ``spans``). Sending
+    the same file again is harmless: events and labels are idempotent by id.
     """
     sent = labelled = 0
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, batch)):
-        gold = [(r.event_id, r.data, r.answer) for r in chunk if r.gold and r.answer is not None]
+        gold = [
+            {"id": row.event_id, "data": row.data, row.field: row.answer}
+            for row in chunk
+            if row.gold and row.field is not None
+        ]
         if gold:
             client.add_gold(project, gold)
         events = [row for row in chunk if not row.gold]
         if events:
             client.send_events(project, [(row.event_id, row.data) for row in events])
-        labels = [(row.event_id, row.answer) for row in events if row.answer is not None]
+        labels = [
+            {"event_id": row.event_id, row.field: row.answer}
+            for row in events
+            if row.field is not None
+        ]
         if labels:
             for result in client.send_labels(project, labels):
                 error = result.get("error")
