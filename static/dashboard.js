@@ -173,17 +173,23 @@ function renderAnnotators(annotators) {
 const seconds = (value) => (value === null || value === undefined ? "–" : `${value.toFixed(1)} s`);
 const kappaText = (value) => (value === null || value === undefined ? "\u2014" : value.toFixed(2));
 
+// Spans have no chance-corrected agreement (the units that could be marked are not fixed): a
+// span project's agreement is the span F1 between annotators (`measure: "span_f1"`), in alpha's
+// place, per label and per pair (in kappa's).
 function renderAgreement(m) {
   const agreement = m.agreement;
-  $("alpha").textContent = agreement?.alpha === null || !agreement ? "–" : agreement.alpha.toFixed(2);
+  const spans = agreement?.measure === "span_f1";
+  $("alpha-name").textContent = spans ? "Span F1 between annotators" : "Alpha";
+  const figure = spans ? agreement.f1 : agreement?.alpha;
+  $("alpha").textContent = figure === null || figure === undefined ? "–" : figure.toFixed(2);
   const distance = agreement?.distance === "masi" ? ", sets compared by MASI distance"
-    : agreement?.measure === "span_f1" && agreement.f1 !== null && agreement.f1 !== undefined
-      ? `; spans: F1 between annotators ${percent(agreement.f1)}, exact match ${percent(agreement.exact)}` : "";
+    : spans ? `; the same spans ${percent(agreement.exact)} of the time` : "";
   $("alpha_items").textContent = agreement?.items
     ? `on ${number(agreement.items)} item${agreement.items === 1 ? "" : "s"}${distance}` : "no shared items yet";
   const perLabel = Object.entries(agreement?.per_label ?? {});
   $("alpha-per-label").hidden = !perLabel.length;
-  $("alpha-per-label").replaceChildren("Alpha per label (applies or not): ", ...perLabel.flatMap(([label, alpha], i) => [
+  const perLabelName = spans ? "Span F1 per label: " : "Alpha per label (applies or not): ";
+  $("alpha-per-label").replaceChildren(perLabelName, ...perLabel.flatMap(([label, alpha], i) => [
     i ? " · " : "", el("span", { "data-alpha": label }, `${label} ${kappaText(alpha)}`)]));
   $("review_waiting").textContent = number(m.review?.waiting);
   $("review_leased").textContent = number(m.review?.leased);
@@ -191,9 +197,13 @@ function renderAgreement(m) {
   renderKappa(m.annotators ?? {});
 }
 
+/** What the pairs' table holds: Cohen's kappa, or a span project's span F1. */
+const pairMeasure = () => (task === "spans" ? "span F1" : "Cohen's kappa");
+
 // Annotators × annotators: the kappa of each pair that shared items, a dash where none.
 function renderKappa(annotators) {
   const names = Object.keys(annotators).filter((name) => Object.keys(annotators[name].kappa ?? {}).length).sort();
+  $("kappa").setAttribute("aria-label", `${pairMeasure()} of each pair`);
   $("kappa").hidden = names.length === 0;
   $("kappa-box").hidden = names.length === 0;
   $("kappa-none").hidden = names.length > 0;
@@ -207,7 +217,7 @@ function renderKappa(annotators) {
       class: "num",
       "data-pair": `${name}:${other}`,
       style: shared ? { "--shade": Math.max(0, value).toFixed(3) } : undefined,
-      title: shared ? `Cohen's kappa of ${name} and ${other}: ${value.toFixed(3)}` : `${name} and ${other}: no kappa`,
+      title: shared ? `${pairMeasure()} of ${name} and ${other}: ${value.toFixed(3)}` : `${name} and ${other}: no ${pairMeasure()}`,
     }, kappaText(value));
   })));
   $("kappa").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));

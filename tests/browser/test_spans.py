@@ -456,7 +456,26 @@ async def test_a_reviewer_sees_each_answers_spans_and_settles_on_spans(
         await expect(page.locator("#idle")).to_be_visible(timeout=PATIENCE_MS)
         settled = [at(EMOJI, "Ada", "PER"), at(EMOJI, "Bob Smith", "PER"), at(EMOJI, "IBM", "LOC")]
         assert (await stored(service))[-1] == ("evt-0", "rita", plain(settled), False)
-        await page.evaluate("() => new Promise(requestAnimationFrame)")
+
+        # The dashboard's agreement on spans: span F1 between annotators, in alpha's place, per
+        # label and per pair (in kappa's).
+        agreement = (await service.metrics("ner"))["agreement"]
+        assert agreement["measure"] == "span_f1" and agreement["f1"] is not None, agreement
+        dashboard = await context.new_page()
+        await dashboard.goto(f"{service.base}/static/dashboard.html?project=ner")
+        await expect(dashboard.get_by_test_id("alpha")).to_have_text(
+            fixed(agreement["f1"], "0.01"), timeout=PATIENCE_MS
+        )
+        await expect(dashboard.locator("#alpha-name")).to_have_text("Span F1 between annotators")
+        await expect(dashboard.get_by_test_id("alpha-per-label")).to_contain_text(
+            "Span F1 per label: "
+        )
+        await expect(dashboard.locator('#kappa td[data-pair="alice:bob"]')).to_have_attribute(
+            "title", re.compile("^span F1 of alice and bob")
+        )
+        await expect(dashboard.get_by_test_id("kappa-hint")).to_be_hidden()
+        for shown in (page, dashboard):
+            await shown.evaluate("() => new Promise(requestAnimationFrame)")
         assert violations == []
 
 
