@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Collection
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import orjson
@@ -14,6 +16,7 @@ from streamloop.client import AsyncClient, Client, StreamloopError
 from streamloop.client.session import SessionState
 from streamloop.config import Settings
 from streamloop.errors import TooManyRequests
+from streamloop.online import Span
 from streamloop.store import Store
 from streamloop.streams.project import ProjectRuntime
 from streamloop.streams.transfer import export_labels
@@ -421,7 +424,10 @@ async def stored_answers(service: Service, project: str) -> dict[str, Any]:
     """What the service stored, by label_id (gold items by their id): label, or label set."""
     store = service.core.store
     rows = await store.run(lambda: list(export_labels(store, project)))
-    return {row["label_id"]: row["label"] or row["labels"] for row in rows}
+    return {
+        row["label_id"]: row["spans"] if "spans" in row else row["label"] or row["labels"]
+        for row in rows
+    }
 
 
 def _sync_label_sets(base: str) -> dict[str, Any]:
@@ -520,3 +526,102 @@ async def test_a_classify_project_still_takes_one_label_and_refuses_a_set(servic
             assert item.labels is None
             ack = await within(session.label(item.id, "other", label_id="one"))
             assert ack["model_version"] == 2
+
+
+# Spans projects: spans wherever an answer is given.
+
+NAMES = ["PER", "LOC"]
+PEOPLE = ["Ada", "Bob", "Eve", "Ann", "Tom"]
+PLACES = ["Paris", "Rome", "Oslo", "Lima", "Kyiv"]
+
+
+def named(n: int) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """An item with a person and a place, and its spans in text order."""
+    person, place = PEOPLE[n % 5], PLACES[(n + 2) % 5]
+    text = f"{person} moved to {place} in {1990 + n}"
+    start = text.index(place)
+    return {"text": text}, [
+        {"start": 0, "end": len(person), "label": "PER"},
+        {"start": start, "end": start + len(place), "label": "LOC"},
+    ]
+
+
+def truth_of(text: str) -> list[dict[str, Any]]:
+    return named(int(text.rsplit(" ", 1)[1]) - 1990)[1]
+
+
+def _sync_spans(base: str) -> dict[str, Any]:
+    """Spans with the blocking client (in a thread: the service runs on the test's loop)."""
+    seen: dict[str, Any] = {}
+    with Client(base) as client:  # it never read the project: an empty answer asks its task
+        client.send_events("names", [("evt-10", named(10)[0])])
+        seen["labels"] = client.send_labels("names", [("evt-10", [])])
+        with client.annotate("names", annotator="script") as session:
+            item = session.next_item(timeout=RECEIVE_TIMEOUT)
+            seen["ack"] = session.label(item.id, truth_of(item.data["text"]), label_id="sync-1")
+            seen["fixed"] = session.correct("sync-1", [])
+    return seen
+
+
+async def test_spans_are_sent_as_spans_in_a_spans_project(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        created = await client.create_project("names", NAMES, task="spans")
+        assert created["task"] == "spans"
+        await client.send_events("names", [(f"evt-{n}", named(n)[0]) for n in range(10)])
+        scored = [{**one, "score": 0.5} for one in named(2)[1]]  # as predictions give them
+        labels: list[Any] = [
+            ("evt-0", named(0)[1]),  # dicts
+            ("evt-1", [Span(**one) for one in reversed(named(1)[1])], "truth-1"),  # objects
+            {"event_id": "evt-2", "spans": scored},  # the contract's dict, a score left out
+            {"event_id": "evt-3", "spans": []},
+        ]
+        results = await client.send_labels("names", labels)
+        assert [r["label_id"] for r in results] == [
+            "event:evt-0",
+            "truth-1",
+            "event:evt-2",
+            "event:evt-3",
+        ]
+        assert [r["model_version"] for r in results] == [1, 2, 3, 4]
+        predicted = await client.predict("names", named(99)[0])
+        assert isinstance(predicted["spans"], list) and "labels" not in predicted
+
+    async with AsyncClient(service.base) as fresh:  # an empty answer: it asks the task
+        [result] = await fresh.send_labels("names", [("evt-4", [])])
+        assert "error" not in result and result["model_version"] == 5
+        async with fresh.annotate("names", annotator="bot") as session:
+            item = await within(session.next_item())
+            text = item.data["text"]
+            assert item.prediction is None and item.labels is None
+            assert isinstance(item.spans, list)
+            assert item.tokens == [[m.start(), m.end()] for m in re.finditer(r"\w+", text)]
+            ack = await within(session.label(item.id, truth_of(text), label_id="bot-1"))
+            assert ack["type"] == "ack" and ack["model_version"] == 6
+            fixed = await within(session.correct("bot-1", []))
+            assert fixed["corrects"] == "bot-1" and fixed["model_version"] == 7
+            spacy_span = SimpleNamespace(start=0, end=1, label=381, label_="PER")
+            with pytest.raises(TypeError, match="spaCy"):
+                await session.label(item.id, [spacy_span])
+
+    seen = await within(asyncio.to_thread(_sync_spans, service.base))
+    assert seen["labels"][0]["model_version"] == 8
+    assert seen["ack"]["model_version"] == 9 and seen["fixed"]["model_version"] == 10
+
+    async with AsyncClient(service.base) as client:
+        gold: list[Any] = [
+            ("g-1", named(20)[0], named(20)[1]),
+            {"id": "g-2", "data": named(21)[0], "label": []},  # an empty answer, as a label
+            {"id": "g-3", "data": named(22)[0], "spans": [Span(0, 3, "PER")]},
+        ]
+        assert await client.add_gold("names", gold) == {"stored": 3, "duplicates": 0}
+
+    stored = await stored_answers(service, "names")
+    assert stored["event:evt-0"] == named(0)[1] and stored["truth-1"] == named(1)[1]
+    assert stored["event:evt-2"] == named(2)[1]
+    assert stored["event:evt-3"] == stored["event:evt-4"] == stored["event:evt-10"] == []
+    assert stored["bot-1"] == truth_of(text) and stored[fixed["label_id"]] == []
+    assert stored[seen["fixed"]["label_id"]] == []
+    assert stored["g-1"] == named(20)[1] and stored["g-2"] == []
+    assert stored["g-3"] == [{"start": 0, "end": 3, "label": "PER"}]
+    metrics = await service.metrics("names")
+    assert metrics["model_version"] == 10 and metrics["labels_total"] == 8  # 2 corrections

@@ -26,10 +26,12 @@ from streamloop.client.calls import (
     event_calls,
     get_call,
     gold_calls,
+    gold_needs_task,
     headers,
     json_list,
     json_object,
     label_calls,
+    labels_need_task,
     parse_response,
     predict_call,
     retry_delay,
@@ -72,6 +74,13 @@ class AsyncClient:
     batch_size, max_body_bytes
         The service's limits per request: `send_events` and `send_labels` split to fit.
 
+    An answer (`send_labels`, `add_gold`, `AsyncAnnotateSession.label`) is sent in the field
+    its shape says: a str as ``label``, a list of str as ``labels``, a list of spans as
+    ``spans``. An empty list is no label of a set, or no span: it goes in the field of the
+    project's task, which the client reads from the project (once, and only for an empty
+    answer; the projects it created or read are known already), and a session from its
+    ``hello``.
+
     Examples
     --------
     ::
@@ -103,6 +112,8 @@ class AsyncClient:
         self.max_body_bytes = max_body_bytes
         self._headers = headers(token)
         self._http = httpx.AsyncClient(base_url=base_url, headers=self._headers, timeout=timeout)
+        #: Each project's task, by name, from the project records read: it never changes.
+        self._tasks: dict[str, str] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -128,15 +139,17 @@ class AsyncClient:
 
             await client.create_project("tickets", ["billing", "bug"], input="text", seed=7)
         """
-        return json_object(await self._send(create_project_call(name, labels, options)))
+        return self._known(
+            json_object(await self._send(create_project_call(name, labels, options)))
+        )
 
     async def projects(self) -> list[dict[str, Any]]:
         """Every project, as stored."""
-        return json_list(await self._send(get_call()), "projects")
+        return [self._known(p) for p in json_list(await self._send(get_call()), "projects")]
 
     async def project(self, name: str) -> dict[str, Any]:
         """One project; `StreamloopError` ``unknown_project`` (404) if there is none."""
-        return json_object(await self._send(get_call(name)))
+        return self._known(json_object(await self._send(get_call(name))))
 
     async def send_events(self, project: str, events: Iterable[Event]) -> list[dict[str, Any]]:
         """Score production events and route them to annotators; one result per event, in order.
@@ -164,18 +177,26 @@ class AsyncClient:
         """Store gold items (known answers), mixed into annotators' items unmarked; their
         answers score the annotators and are never learned. Returns the counts of items
         ``stored`` and ``duplicates`` (ids stored before). An item is ``(id, data, answer)``
-        or a dict with keys ``id``, ``data`` and ``label`` (or ``labels``); the answer is a
-        label, or in a multilabel project a label set (a list, tuple or set of labels, possibly
-        empty). Needs a supervisor or admin token.
+        or a dict with keys ``id``, ``data`` and ``label`` (or ``labels``, or ``spans``); the
+        answer is a label, a label set or spans, as for `send_labels`. Needs a supervisor or
+        admin token.
 
         ::
 
             await client.add_gold("tickets", [("gold-1", {"text": "refund me"}, "billing")])
             await client.add_gold("topics", [("gold-2", {"text": "pay crash"}, ["bug", "billing"])])
+            ada = [{"start": 0, "end": 3, "label": "PER"}]
+            await client.add_gold("names", [("gold-3", {"text": "Ada moved to Paris"}, ada)])
         """
+        items = list(items)
+        task = await self._task(project) if gold_needs_task(items) else None
         counts = {"stored": 0, "duplicates": 0}
         for call in gold_calls(
-            project, items, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+            project,
+            items,
+            task=task,
+            batch_size=self.batch_size,
+            max_body_bytes=self.max_body_bytes,
         ):
             body = json_object(await self._send(call))
             for key in counts:
@@ -203,20 +224,31 @@ class AsyncClient:
         """Teach the model ground truth from production; one result per label, in order.
 
         A label is ``(event_id, answer)``, ``(event_id, answer, label_id)`` or a dict with keys
-        ``event_id``, ``label`` (or ``labels``) and ``label_id`` (optional: by default
-        ``event:<event_id>``, so a repeat is learned once). The answer is a label (str), or in
-        a multilabel project a label set: a list, tuple or set of labels, possibly empty, sent
-        as ``labels``. A label refused alone (``already_labelled``) has an ``"error"`` in its
+        ``event_id``, ``label`` (or ``labels``, or ``spans``) and ``label_id`` (optional: by
+        default ``event:<event_id>``, so a repeat is learned once). The answer is a label
+        (str); in a multilabel project a label set: a list, tuple or set of labels, sent as
+        ``labels``; in a spans project the item's spans: a list of ``{"start", "end",
+        "label"}`` dicts (other keys, such as a prediction's ``score``, are left out) or
+        objects with those attributes, character offsets into ``data["text"]``, sent as
+        ``spans``. An empty list goes in the project's task's field (see the class). A label
+        refused alone (``already_labelled``, spans outside the text) has an ``"error"`` in its
         result.
 
         ::
 
             await client.send_labels("tickets", [("evt-1", "billing")])
             await client.send_labels("topics", [("evt-2", ["bug", "ui"]), ("evt-3", [])])
+            await client.send_labels("names", [("evt-4", [{"start": 0, "end": 3, "label": "PER"}])])
         """
+        labels = list(labels)
+        task = await self._task(project) if labels_need_task(labels) else None
         results: list[dict[str, Any]] = []
         for call in label_calls(
-            project, labels, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+            project,
+            labels,
+            task=task,
+            batch_size=self.batch_size,
+            max_body_bytes=self.max_body_bytes,
         ):
             results.extend(json_list(await self._send(call), "results"))
         return results
@@ -256,6 +288,17 @@ class AsyncClient:
             retries=self.retries,
             backoff=self.backoff,
         )
+
+    def _known(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A project record, its task remembered."""
+        self._tasks[str(record.get("name"))] = str(record.get("task", "classify"))
+        return record
+
+    async def _task(self, project: str) -> str:
+        """The project's task: as read before, or read now."""
+        if project not in self._tasks:
+            await self.project(project)
+        return self._tasks[project]
 
     async def _send(self, call: Call) -> Any:
         attempt = 0
@@ -403,20 +446,28 @@ class AsyncAnnotateSession:
     ) -> dict[str, Any]:
         """Label an item; returns the ack, once the label is stored and learned.
 
-        ``label`` is one label (a str), or in a multilabel project the item's label set (a
-        list, tuple or set of labels; empty when none applies), sent as ``labels``.
+        ``label`` is one label (a str); in a multilabel project the item's label set (a
+        list, tuple or set of labels; empty when none applies), sent as ``labels``; in a
+        spans project its spans (a list of ``{"start", "end", "label"}`` dicts or objects,
+        character offsets into ``item.data["text"]``; empty when there is none), sent as
+        ``spans``. An empty list goes in the field of the project's task, as the ``hello``
+        said it.
         A refusal for a passing reason (``rate_limited``, ``learner_busy``, ...) is retried
         with backoff under the same ``label_id`` (a new uuid4 if none is given), which the
         server learns once: a label already taken is acked with ``"duplicate": true``.
         """
         label_id = label_id or new_label_id()
-        return await self._settle(item_id, label_id, label_message(item_id, label, label_id))
+        return await self._settle(
+            item_id, label_id, label_message(item_id, label, label_id, self._state.task)
+        )
 
     async def correct(self, label_id: str, label: Answer) -> dict[str, Any]:
         """Replace an earlier label of this annotator's (by its ``label_id``) with ``label``, a
-        label or a label set as for `label`; returns the ack."""
+        label, a label set or spans as for `label`; returns the ack."""
         new_id = new_label_id()
-        return await self._settle("", new_id, correct_message(label_id, label, new_id))
+        return await self._settle(
+            "", new_id, correct_message(label_id, label, new_id, self._state.task)
+        )
 
     async def skip(self, item_id: str) -> None:
         """Give an item back; it is not sent to this annotator again.

@@ -7,9 +7,9 @@ send a `Call` and how they wait before a retry.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -24,6 +24,7 @@ __all__ = [
     "Event",
     "Gold",
     "Label",
+    "SpanLike",
     "annotate_url",
     "annotator_call",
     "answer_fields",
@@ -32,10 +33,12 @@ __all__ = [
     "event_calls",
     "get_call",
     "gold_calls",
+    "gold_needs_task",
     "headers",
     "json_list",
     "json_object",
     "label_calls",
+    "labels_need_task",
     "parse_response",
     "predict_call",
     "retry_delay",
@@ -49,15 +52,39 @@ DEFAULT_MAX_BODY_BYTES = 1_048_576
 #: Longest wait between two retries when the service names no delay.
 _BACKOFF_CAP = 30.0
 
+
+class SpanLike(Protocol):
+    """A span given as an object (``streamloop.online.Span``, a named tuple, ...): ``start``
+    and ``end``, character offsets into the item's text (end exclusive), and a ``label``.
+
+    A spaCy ``Span`` is not one: its ``start`` and ``end`` count tokens and its ``label`` is a
+    number; give ``{"start": s.start_char, "end": s.end_char, "label": s.label_}``.
+    """
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+
+
 #: A production event: ``{"id": ..., "data": {...}}`` or ``(id, data)``.
 Event = Mapping[str, Any] | tuple[str, Mapping[str, Any]]
-#: An answer: one label (a ``classify`` project), sent as ``label``, or a label set (a
-#: ``multilabel`` project: a list, tuple or set of labels, possibly empty), sent as ``labels``.
-Answer = str | Collection[str]
+#: An answer: one label (a ``classify`` project), sent as ``label``; a label set (a
+#: ``multilabel`` project: a list, tuple or set of labels), sent as ``labels``; or spans (a
+#: ``spans`` project: a list of ``{"start", "end", "label"}`` dicts or `SpanLike` objects),
+#: sent as ``spans``. An empty list is sent in the project's task's field (`answer_fields`).
+Answer = str | Collection[str] | Collection[Mapping[str, Any]] | Collection[SpanLike]
 #: Production ground truth: ``(event_id, answer)``, ``(event_id, answer, label_id)`` or a dict.
 Label = Mapping[str, Any] | tuple[str, Answer] | tuple[str, Answer, str]
-#: A gold item: ``{"id", "data", "label" or "labels"}`` or an (id, data, answer) triple.
+#: A gold item: ``{"id", "data", "label", "labels" or "spans"}`` or an (id, data, answer)
+#: triple.
 Gold = Mapping[str, Any] | tuple[str, Mapping[str, Any], Answer]
+
+#: What a span is sent with; other keys of a dict (a prediction's ``score``, Prodigy's
+#: ``token_start``) are left out.
+_SPAN_KEYS = ("start", "end", "label")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,22 +199,27 @@ def label_calls(
     project: str,
     labels: Iterable[Label],
     *,
+    task: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Iterator[Call]:
     """``POST .../labels`` requests for production ground truth, split like `event_calls`.
 
     A label is an ``(event_id, answer)`` pair, an ``(event_id, answer, label_id)`` triple, or a
-    dict with ``event_id``, ``label`` (or ``labels``) and optionally ``label_id``. An answer is
-    one label, or in a multilabel project a label set (see `answer_fields`).
+    dict with ``event_id``, ``label`` (or ``labels``, or ``spans``) and optionally
+    ``label_id``. An answer is one label, a label set or spans; ``task`` is the project's,
+    for empty ones (see `answer_fields`).
 
     >>> [call.content for call in label_calls("t", [("e1", "bug"), ("e2", "other", "fix-2")])]
     [b'{"labels":[{"event_id":"e1","label":"bug"},{"event_id":"e2","label":"other","label_id":"fix-2"}]}']
     >>> [call.content for call in label_calls("t", [("e1", ["bug", "ui"]), ("e2", set())])]
     [b'{"labels":[{"event_id":"e1","labels":["bug","ui"]},{"event_id":"e2","labels":[]}]}']
+    >>> [call.content for call in label_calls("t", [("e1", []), {"event_id": "e2", "spans":
+    ...     [{"start": 0, "end": 3, "label": "PER", "score": 0.9}]}], task="spans")]
+    [b'{"labels":[{"event_id":"e1","spans":[]},{"event_id":"e2","spans":[{"start":0,"end":3,"label":"PER"}]}]}']
     """
     path = _project_path(project, "labels")
-    encoded = (orjson.dumps(_label(label)) for label in labels)
+    encoded = (orjson.dumps(_label(label, task)) for label in labels)
     for batch in _batches(encoded, batch_size, max_body_bytes, envelope=len(b'{"labels":[]}')):
         yield Call("POST", path, b'{"labels":[' + b",".join(batch) + b"]}")
 
@@ -196,12 +228,14 @@ def gold_calls(
     project: str,
     items: Iterable[Gold],
     *,
+    task: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Iterator[Call]:
     """``POST .../gold`` requests for gold items, split like `event_calls`. A gold item is an
     ``(id, data, answer)`` triple or a dict with keys ``id``, ``data`` and ``label`` (or
-    ``labels``); the answer is a label or a label set, as for `label_calls`.
+    ``labels``, or ``spans``); the answer is a label, a label set or spans, as for
+    `label_calls`.
 
     >>> [call.content for call in gold_calls("t", [("g1", {"text": "hi"}, "bug")])]
     [b'{"items":[{"id":"g1","data":{"text":"hi"},"label":"bug"}]}']
@@ -209,21 +243,30 @@ def gold_calls(
     [b'{"items":[{"id":"g1","data":{"text":"hi"},"labels":["ui","bug"]}]}']
     """
     path = _project_path(project, "gold")
-    encoded = (orjson.dumps(_gold(item)) for item in items)
+    encoded = (orjson.dumps(_gold(item, task)) for item in items)
     for batch in _batches(encoded, batch_size, max_body_bytes, envelope=len(b'{"items":[]}')):
         yield Call("POST", path, b'{"items":[' + b",".join(batch) + b"]}")
 
 
-def answer_fields(answer: Answer) -> dict[str, str | list[str]]:
-    """An answer as the contract sends it: ``label`` for one label, ``labels`` for a label set.
+def answer_fields(answer: Answer, task: str | None = None) -> dict[str, Any]:
+    """An answer as the contract sends it: ``label`` for one label, ``labels`` for a label
+    set, ``spans`` for spans.
 
-    A str is one label; any other collection of str is a label set, sent as a list (a set in
-    sorted order: the service stores a set in the project's order of labels anyway).
+    A str is one label. A collection of str is a label set, sent as a list (a set in sorted
+    order: the service stores a set in the project's order of labels anyway). A collection of
+    spans, dicts with ``start``, ``end`` and ``label`` or `SpanLike` objects, is sent as a list
+    of ``{"start", "end", "label"}`` (a dict's other keys, such as a prediction's ``score``,
+    are left out). An empty collection is no label of a set, or no span: it is sent as
+    ``spans`` when ``task`` (the project's) is ``"spans"``, else as ``labels``.
 
     >>> answer_fields("bug")
     {'label': 'bug'}
     >>> answer_fields(("ui", "bug")), answer_fields({"ui", "bug"}), answer_fields([])
     ({'labels': ['ui', 'bug']}, {'labels': ['bug', 'ui']}, {'labels': []})
+    >>> answer_fields([{"start": 0, "end": 3, "label": "PER", "score": 0.8}])
+    {'spans': [{'start': 0, 'end': 3, 'label': 'PER'}]}
+    >>> answer_fields([], task="spans")
+    {'spans': []}
     >>> answer_fields({"bug", 3})
     Traceback (most recent call last):
     ...
@@ -233,35 +276,88 @@ def answer_fields(answer: Answer) -> dict[str, str | list[str]]:
         return {"label": answer}
     if isinstance(answer, Mapping) or not isinstance(answer, Collection):
         raise TypeError(
-            f"an answer is a label (str) or a label set (list of str), not {type(answer).__name__}"
+            "an answer is a label (str), a label set (list of str) or spans (list of spans), "
+            f"not {type(answer).__name__}"
         )
-    labels = list(answer)
-    for label in labels:
-        if not isinstance(label, str):
-            raise TypeError(f"a label set holds labels (str), not {type(label).__name__}")
-    return {"labels": sorted(labels) if isinstance(answer, (set, frozenset)) else labels}
+    items: list[Any] = list(answer)
+    if not items:
+        return {"spans" if task == "spans" else "labels": []}
+    if any(isinstance(item, str) for item in items):
+        for label in items:
+            if not isinstance(label, str):
+                raise TypeError(f"a label set holds labels (str), not {type(label).__name__}")
+        return {"labels": sorted(items) if isinstance(answer, (set, frozenset)) else items}
+    return {"spans": [_span(item) for item in items]}
 
 
-def _answered(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A dict as given, but a label set as the contract sends it: a list under ``labels``
-    (one given under ``label``, or as a tuple or set). Anything else is the service's to judge.
+def _span(span: Any) -> dict[str, Any]:
+    """A span as the contract sends it; a dict's values are the service's to judge."""
+    if isinstance(span, Mapping):
+        return {key: span[key] for key in _SPAN_KEYS if key in span}
+    if not all(hasattr(span, key) for key in _SPAN_KEYS):
+        raise TypeError(
+            "a label set holds labels (str), and spans are dicts or objects with start, end "
+            f"and label: not {type(span).__name__}"
+        )
+    if not isinstance(span.label, str):
+        raise TypeError(
+            f"a span's label is a str, not {type(span.label).__name__} (a spaCy Span counts "
+            "tokens: give its start_char, end_char and label_)"
+        )
+    return {"start": span.start, "end": span.end, "label": span.label}
+
+
+def _empty(answer: Any) -> bool:
+    """Whether ``answer`` is an empty collection, whose field is the project's task's."""
+    return isinstance(answer, Collection) and not isinstance(answer, str | Mapping) and not answer
+
+
+def labels_need_task(labels: Sequence[Label]) -> bool:
+    """Whether sending ``labels`` needs the project's task: one of them is an empty answer
+    given without its field (not under ``labels`` or ``spans``).
+
+    >>> labels_need_task([("e1", ["bug"]), {"event_id": "e2", "labels": []}])
+    False
+    >>> labels_need_task([("e1", [])])
+    True
     """
-    label, labels = body.get("label"), body.get("labels")
-    if isinstance(label, (list, tuple, set, frozenset)) and labels is None:
-        answer = label
+    return any(
+        _empty(label[1] if isinstance(label, tuple) else label.get("label")) for label in labels
+    )
+
+
+def gold_needs_task(items: Sequence[Gold]) -> bool:
+    """Whether sending gold ``items`` needs the project's task, as `labels_need_task`."""
+    return any(_empty(item[2] if isinstance(item, tuple) else item.get("label")) for item in items)
+
+
+def _answered(body: Mapping[str, Any], task: str | None) -> Mapping[str, Any]:
+    """A dict as given, but its answer as the contract sends it: a label set as a list under
+    ``labels`` (one given under ``label``, or as a tuple or set), spans as dicts of start, end
+    and label alone. Anything else is the service's to judge.
+    """
+    label, labels, spans = body.get("label"), body.get("labels"), body.get("spans")
+    if isinstance(label, (list, tuple, set, frozenset)) and labels is None and spans is None:
+        answer = answer_fields(label, task)
     elif isinstance(labels, (tuple, set, frozenset)) and label is None:
-        answer = labels
+        answer = answer_fields(labels, "multilabel")
+    elif isinstance(spans, (list, tuple)) and all(_spanlike(span) for span in spans):
+        answer = {"spans": [_span(span) for span in spans]}
     else:
         return body
-    rest = {key: value for key, value in body.items() if key not in ("label", "labels")}
-    return {**rest, **answer_fields(answer)}
+    rest = {key: value for key, value in body.items() if key not in ("label", "labels", "spans")}
+    return {**rest, **answer}
 
 
-def _gold(item: Gold) -> Mapping[str, Any]:
+def _spanlike(span: Any) -> bool:
+    return isinstance(span, Mapping) or all(hasattr(span, key) for key in _SPAN_KEYS)
+
+
+def _gold(item: Gold, task: str | None) -> Mapping[str, Any]:
     if isinstance(item, tuple):
         gold_id, data, answer = item
-        return {"id": gold_id, "data": data, **answer_fields(answer)}
-    return _answered(item)
+        return {"id": gold_id, "data": data, **answer_fields(answer, task)}
+    return _answered(item, task)
 
 
 def _event(event: Event) -> Mapping[str, Any]:
@@ -271,13 +367,13 @@ def _event(event: Event) -> Mapping[str, Any]:
     return event
 
 
-def _label(label: Label) -> Mapping[str, Any]:
+def _label(label: Label, task: str | None) -> Mapping[str, Any]:
     if isinstance(label, tuple):
-        body: dict[str, Any] = {"event_id": label[0], **answer_fields(label[1])}
+        body: dict[str, Any] = {"event_id": label[0], **answer_fields(label[1], task)}
         if len(label) == 3:
             body["label_id"] = label[2]
         return body
-    return _answered(label)
+    return _answered(label, task)
 
 
 def _batches(

@@ -51,8 +51,11 @@ class Item:
     """An item leased to this annotator: label it, skip it, or let its lease run out.
 
     ``prediction`` is the model's label in a classify project; in a multilabel project it is
-    None and ``labels`` is the model's label set (None before the model has learned any).
-    ``message`` is the whole ``{"type": "item"}`` message, with any field a newer server adds.
+    None and ``labels`` is the model's label set (None before the model has learned any); in
+    a spans project ``spans`` is the model's spans (``{"start", "end", "label", "score"}``,
+    None before it has learned any) and ``tokens`` the ``[start, end]`` of each token of the
+    text, the boundaries a span is grown to. ``message`` is the whole ``{"type": "item"}``
+    message, with any field a newer server adds.
     """
 
     id: str
@@ -64,6 +67,8 @@ class Item:
     lease_expires_at: str
     message: dict[str, Any] = field(repr=False, compare=False)
     labels: list[str] | None = field(default=None, kw_only=True)
+    spans: list[dict[str, Any]] | None = field(default=None, kw_only=True)
+    tokens: list[list[int]] | None = field(default=None, kw_only=True, repr=False)
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Item:
@@ -78,6 +83,10 @@ class Item:
         >>> Item.from_message({"type": "item", "item": {"id": "e2", "data": {},
         ...     "labels": ["bug", "ui"]}}).labels
         ['bug', 'ui']
+        >>> Item.from_message({"type": "item", "item": {"id": "e3", "data": {"text": "Hi Ada"},
+        ...     "spans": [{"start": 3, "end": 6, "label": "PER", "score": 0.9}],
+        ...     "tokens": [[0, 2], [3, 6]]}}).spans
+        [{'start': 3, 'end': 6, 'label': 'PER', 'score': 0.9}]
         """
         body = message["item"]
         return cls(
@@ -85,6 +94,8 @@ class Item:
             data=body["data"],
             prediction=body.get("prediction"),
             labels=body.get("labels"),
+            spans=body.get("spans"),
+            tokens=body.get("tokens"),
             probabilities=body.get("probabilities", {}),
             uncertainty=body.get("uncertainty", 1.0),
             model_version=body.get("model_version", 0),
@@ -102,28 +113,31 @@ def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
-def label_message(item_id: str, label: Answer, label_id: str) -> str:
-    """A ``label`` message: one label, or a label set (`streamloop.client.calls.answer_fields`).
+def label_message(item_id: str, label: Answer, label_id: str, task: str | None = None) -> str:
+    """A ``label`` message: one label, a label set or spans, an empty one sent in the field of
+    ``task``, the project's (`streamloop.client.calls.answer_fields`).
 
     >>> label_message("e1", "bug", "l-1")
     '{"type":"label","item_id":"e1","label":"bug","label_id":"l-1"}'
     >>> label_message("e1", ["bug", "ui"], "l-2")
     '{"type":"label","item_id":"e1","labels":["bug","ui"],"label_id":"l-2"}'
+    >>> label_message("e1", [{"start": 3, "end": 6, "label": "PER"}], "l-3")
+    '{"type":"label","item_id":"e1","spans":[{"start":3,"end":6,"label":"PER"}],"label_id":"l-3"}'
     """
-    return _dumps(
-        {"type": "label", "item_id": item_id, **answer_fields(label), "label_id": label_id}
-    )
+    answer = answer_fields(label, task)
+    return _dumps({"type": "label", "item_id": item_id, **answer, "label_id": label_id})
 
 
-def correct_message(corrects: str, label: Answer, label_id: str) -> str:
+def correct_message(corrects: str, label: Answer, label_id: str, task: str | None = None) -> str:
     """A ``correct`` message, replacing the answer ``corrects`` names with ``label``.
 
     >>> correct_message("l-1", set(), "l-3")
     '{"type":"correct","corrects":"l-1","labels":[],"label_id":"l-3"}'
+    >>> correct_message("l-1", [], "l-4", task="spans")
+    '{"type":"correct","corrects":"l-1","spans":[],"label_id":"l-4"}'
     """
-    return _dumps(
-        {"type": "correct", "corrects": corrects, **answer_fields(label), "label_id": label_id}
-    )
+    answer = answer_fields(label, task)
+    return _dumps({"type": "correct", "corrects": corrects, **answer, "label_id": label_id})
 
 
 def skip_message(item_id: str) -> str:
@@ -196,6 +210,15 @@ class SessionState:
         elif kind == "hello":
             self.hello = message
         # Other types are from a newer server: nothing here depends on them.
+
+    @property
+    def task(self) -> str | None:
+        """The project's task, as the ``hello`` said (None before it came)."""
+        if self.hello is None:
+            return None
+        project = self.hello.get("project")
+        task = project.get("task", "classify") if isinstance(project, dict) else None
+        return task if isinstance(task, str) else None
 
     def take_item(self) -> Item | None:
         """The oldest item not handed out yet, if one came."""

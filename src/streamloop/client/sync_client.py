@@ -30,10 +30,12 @@ from streamloop.client.calls import (
     event_calls,
     get_call,
     gold_calls,
+    gold_needs_task,
     headers,
     json_list,
     json_object,
     label_calls,
+    labels_need_task,
     parse_response,
     predict_call,
     retry_delay,
@@ -92,6 +94,8 @@ class Client:
         self.max_body_bytes = max_body_bytes
         self._headers = headers(token)
         self._http = httpx.Client(base_url=base_url, headers=self._headers, timeout=timeout)
+        #: Each project's task, by name, from the project records read: it never changes.
+        self._tasks: dict[str, str] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -110,15 +114,15 @@ class Client:
 
     def create_project(self, name: str, labels: Iterable[str], **options: Any) -> dict[str, Any]:
         """Create a project; ``options`` are the contract's optional fields. Needs ``admin``."""
-        return json_object(self._send(create_project_call(name, labels, options)))
+        return self._known(json_object(self._send(create_project_call(name, labels, options))))
 
     def projects(self) -> list[dict[str, Any]]:
         """Every project, as stored."""
-        return json_list(self._send(get_call()), "projects")
+        return [self._known(p) for p in json_list(self._send(get_call()), "projects")]
 
     def project(self, name: str) -> dict[str, Any]:
         """One project; `StreamloopError` ``unknown_project`` (404) if there is none."""
-        return json_object(self._send(get_call(name)))
+        return self._known(json_object(self._send(get_call(name))))
 
     def send_events(self, project: str, events: Iterable[Event]) -> list[dict[str, Any]]:
         """Score events, split into requests that fit; see `AsyncClient.send_events`."""
@@ -134,10 +138,17 @@ class Client:
         return json_object(self._send(predict_call(project, data)))
 
     def add_gold(self, project: str, items: Iterable[Gold]) -> dict[str, int]:
-        """Store gold items, their answers labels or label sets; see `AsyncClient.add_gold`."""
+        """Store gold items, their answers labels, label sets or spans; see
+        `AsyncClient.add_gold`."""
+        items = list(items)
+        task = self._task(project) if gold_needs_task(items) else None
         counts = {"stored": 0, "duplicates": 0}
         for call in gold_calls(
-            project, items, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+            project,
+            items,
+            task=task,
+            batch_size=self.batch_size,
+            max_body_bytes=self.max_body_bytes,
         ):
             body = json_object(self._send(call))
             for key in counts:
@@ -153,11 +164,17 @@ class Client:
         return json_object(self._send(annotator_call(project, annotator, "release")))
 
     def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
-        """Teach ground truth from production, labels or label sets; see
+        """Teach ground truth from production, labels, label sets or spans; see
         `AsyncClient.send_labels`."""
+        labels = list(labels)
+        task = self._task(project) if labels_need_task(labels) else None
         results: list[dict[str, Any]] = []
         for call in label_calls(
-            project, labels, batch_size=self.batch_size, max_body_bytes=self.max_body_bytes
+            project,
+            labels,
+            task=task,
+            batch_size=self.batch_size,
+            max_body_bytes=self.max_body_bytes,
         ):
             results.extend(json_list(self._send(call), "results"))
         return results
@@ -192,6 +209,17 @@ class Client:
             retries=self.retries,
             backoff=self.backoff,
         )
+
+    def _known(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A project record, its task remembered."""
+        self._tasks[str(record.get("name"))] = str(record.get("task", "classify"))
+        return record
+
+    def _task(self, project: str) -> str:
+        """The project's task: as read before, or read now."""
+        if project not in self._tasks:
+            self.project(project)
+        return self._tasks[project]
 
     def _send(self, call: Call) -> Any:
         attempt = 0
@@ -311,16 +339,19 @@ class AnnotateSession:
             yield item
 
     def label(self, item_id: str, label: Answer, label_id: str | None = None) -> dict[str, Any]:
-        """Label an item with a label or, in a multilabel project, a label set (a list, tuple
-        or set of labels); returns the ack. Retried like `AsyncAnnotateSession.label`."""
+        """Label an item with a label, a label set (a list, tuple or set of labels) or spans
+        (a list of ``{"start", "end", "label"}``), as `AsyncAnnotateSession.label` does;
+        returns the ack. Retried like it."""
         label_id = label_id or new_label_id()
-        return self._settle(item_id, label_id, label_message(item_id, label, label_id))
+        return self._settle(
+            item_id, label_id, label_message(item_id, label, label_id, self._state.task)
+        )
 
     def correct(self, label_id: str, label: Answer) -> dict[str, Any]:
-        """Replace an earlier label of this annotator's (by its ``label_id``) with a label or a
-        label set; returns the ack."""
+        """Replace an earlier label of this annotator's (by its ``label_id``) with a label, a
+        label set or spans; returns the ack."""
         new_id = new_label_id()
-        return self._settle("", new_id, correct_message(label_id, label, new_id))
+        return self._settle("", new_id, correct_message(label_id, label, new_id, self._state.task))
 
     def skip(self, item_id: str) -> None:
         """Give an item back; a refusal is raised by the next `next_item`."""
