@@ -66,20 +66,17 @@ async def send(service: Any, event_id: str, text: str) -> None:
     await service.send_events("ner", [{"id": event_id, "data": {"text": text}}])
 
 
-def answer_of(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """An export row's spans."""
-    spans = row.get("spans")
-    if spans is None:  # an export without a spans column keeps the stored JSON as the label
-        spans = json.loads(row["label"])
-    return plain(spans)
-
-
 async def stored(service: Any) -> list[tuple[str, str | None, list[dict[str, Any]], bool]]:
     """Every answer stored, in learning order: (item, who, its spans, whether it corrects one)."""
     store = service.core.store
     rows = await store.run(lambda: list(export_labels(store, "ner")))
     return [
-        (row["event_id"], row["annotator"] or row["source"], answer_of(row), bool(row["corrects"]))
+        (
+            row["event_id"],
+            row["annotator"] or row["source"],
+            plain(row["spans"]),
+            bool(row["corrects"]),
+        )
         for row in rows
     ]
 
