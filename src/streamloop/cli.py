@@ -131,7 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     revoke = actions.add_parser("revoke", help="revoke the token in force with this name")
     revoke.add_argument("name")
     export = commands.add_parser(
-        "export", help="write every label of a project, in learning order (JSON lines or CSV)"
+        "export",
+        help="write every label of a project, in learning order (JSON lines or CSV); a spans "
+        "project's rows carry text and spans, Prodigy/spaCy-style",
     )
     export.add_argument("project")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
@@ -140,9 +142,12 @@ def _parser() -> argparse.ArgumentParser:
         "import",
         help="send a JSON lines file of events, labelled or not, to a running service",
         description='Each line: {"id" (or "event_id"), "data", "label"? (or "labels", a '
-        "list, in a multilabel project)}. Events are scored and routed; labels are learned in "
-        "the file's order. An export of another "
-        "project imports as it is. Safe to run again: events and labels are idempotent by id.",
+        'list, in a multilabel project; or "spans", a list of {"start", "end", "label"}, in a '
+        'spans project)}, or a Prodigy/spaCy-style {"text", "spans"?} (id: text- and the '
+        "text's SHA-256). Events are scored and routed; labels are learned in the file's "
+        "order. The whole file is checked first: a bad line stores nothing. An export of "
+        "another project imports as it is. Safe to run again: events and labels are idempotent "
+        "by id.",
     )
     importing.add_argument("project")
     importing.add_argument("file", type=Path)
