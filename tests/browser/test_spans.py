@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 
 from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, watch_csp
 from streamloop.config import Settings
+from streamloop.online import tokenize
 from streamloop.streams.transfer import export_labels
 from support import Socket, running
 
@@ -442,6 +443,11 @@ async def test_a_reviewer_sees_each_answers_spans_and_settles_on_spans(
         await expect(alice).to_contain_text("alice said PER “Ada”, PER “Bob Smith”, ORG “IBM”")
         await expect(alice).to_contain_text("learned")
         await expect(bob).to_contain_text("bob said PER “Ada”, PER “Bob”, LOC “IBM”")
+        # A review item comes without its tokens: the page cuts the text as the server does.
+        shown = await page.locator(".span-text .tok").evaluate_all(
+            "(tokens) => tokens.map((t) => [Number(t.dataset.start), Number(t.dataset.end)])"
+        )
+        assert shown == [[t.start, t.end] for t in tokenize(EMOJI)]
         # The editor starts from what both said; either answer can be the start instead.
         await expect_marks(page, EMOJI, [at(EMOJI, "Ada", "PER")])
         await alice.get_by_test_id("start-from").click()
