@@ -331,6 +331,7 @@ async def test_overlapped_annotators_agree_by_span_f1_and_disagreements_are_revi
     assert metrics["review"]["waiting"] == 1
     async with service.reviewer("names", "rita") as rita:
         offered = await rita.expect("review")
+        assert offered["item"]["tokens"][:2] == [[0, 3], [4, 9]]  # "Ada moved ..."
         said = {x["annotator"]: x["spans"] for x in offered["labels"]}
         assert said == {"alice": right, "bob": wrong}
         await rita.send(

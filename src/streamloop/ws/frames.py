@@ -4,6 +4,7 @@ label outcomes): the one place the web layer decides what goes on the wire.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from streamloop.streams.notices import (
 )
 from streamloop.streams.review import ReviewNotice
 
-__all__ = ["ack", "iso", "notice", "production_result", "review_notice", "scored"]
+__all__ = ["ack", "iso", "notice", "production_result", "review_notice", "scored", "tokens"]
 
 
 def notice(sent: Notice) -> dict[str, Any]:
@@ -31,10 +32,7 @@ def notice(sent: Notice) -> dict[str, Any]:
             item["id"] = sent.event_id
             item["data"] = sent.data
             if isinstance(sent.prediction, SpanPrediction):
-                # The words a span may start and end at: the app snaps selections to them.
-                item["tokens"] = [
-                    [token.start, token.end] for token in tokenize(str(sent.data.get("text", "")))
-                ]
+                item["tokens"] = tokens(sent.data)
             return {"type": "item", "item": item, "lease_expires_at": iso(sent.expires_at)}
         case Idle():
             return {"type": "idle"}
@@ -51,9 +49,12 @@ def review_notice(sent: ReviewNotice, task: str) -> dict[str, Any]:
             record = sent.record
             field = answer_field(task)
             answers = [shown_answer(task, label["label"]) for label in record.labels]
+            item: dict[str, Any] = {"id": record.event_id, "data": record.data}
+            if task == "spans":
+                item["tokens"] = tokens(record.data)
             return {
                 "type": "review",
-                "item": {"id": record.event_id, "data": record.data},
+                "item": item,
                 "reason": record.reason,
                 "labels": [
                     {key: label[key] for key in ("label_id", "annotator", "source")}
@@ -64,6 +65,11 @@ def review_notice(sent: ReviewNotice, task: str) -> dict[str, Any]:
             }
         case _:
             return notice(sent)
+
+
+def tokens(data: Mapping[str, Any]) -> list[list[int]]:
+    """A spans item's words, ``[start, end]`` each: where the app lets a span start and end."""
+    return [[token.start, token.end] for token in tokenize(str(data.get("text", "")))]
 
 
 def ack(outcome: LabelOutcome) -> dict[str, Any]:
