@@ -101,7 +101,15 @@ SPAN_EXPORT_FIELDS = (
     "data",
     "text",
     "spans",
-    *EXPORT_FIELDS[EXPORT_FIELDS.index("source") : EXPORT_FIELDS.index("labels")],
+    "source",
+    "annotator",
+    "corrects",
+    "drawn_at_random",
+    "labelled_at",
+    "model_version",
+    "predicted",
+    "correct",
+    "learned",
 )
 
 #: The mode of an export file this creates: its owner's alone, as it holds labelled data.
@@ -403,6 +411,9 @@ class ImportRow:
 def text_id(text: str) -> str:
     """The event id of a row that has only a text: ``text-`` and the first 16 hex digits of
     the text's SHA-256, so that the same text is the same event, whichever file it is in.
+
+    Prodigy's ``_input_hash`` is not used: it is Prodigy's own 32-bit hash, and a file without
+    it would give the same text another id.
 
     >>> text_id("Ada moved to Paris")
     'text-e033c457acc3ae34'
