@@ -95,12 +95,11 @@ function renderSetSuggestion(item) {
 function renderSpanSuggestion(item) {
   if (!item.spans) return [el("span", {}, "The model has not learned anything yet: mark the spans yourself.")];
   if (state.correcting) return [];
-  const count = item.spans.length;
-  return [
-    el("span", {}, count ? "Model suggests " : "The model found no span here."),
-    count ? el("b", { "data-testid": "suggested" }, spansText(item.spans, item.data.text)) : null,
-    count ? el("span", {}, ", marked dashed in the text: keep, change or remove them.") : null,
-  ];
+  if (!item.spans.length) return [el("span", {}, "The model found no span here.")];
+  // One line of text, wrapped as text is.
+  return [el("span", {}, "Model suggests ",
+    el("b", { "data-testid": "suggested" }, spansText(item.spans, item.data.text)),
+    ", marked dashed in the text: keep, change or remove them.")];
 }
 
 // The editor starts from the model's spans, or from the answer being corrected.

@@ -10,7 +10,7 @@
 // reviewer starts from the spans all of them gave, or from any one's answer, edits them in the
 // text (spans.js) and settles on them by Enter or Settle.
 import { LabelSet } from "/static/labelset.js";
-import { SpanEditor, normalSpans, spanWords, spansText } from "/static/spans.js";
+import { HUES, SpanEditor, normalSpans, spanWords, spansText } from "/static/spans.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, setStatus,
 } from "/static/lib.js";
@@ -66,7 +66,7 @@ function renderAnswer(x) {
     if (!x.spans.length) return [el("i", { class: "said-label" }, "no spans")];
     const text = state.current.item.data.text;
     return x.spans.flatMap((span, i) => [i ? ", " : null,
-      el("b", { class: "said-label", "data-hue": state.labels.indexOf(span.label) % 8 }, span.label),
+      el("b", { class: "said-label", "data-hue": state.labels.indexOf(span.label) % HUES }, span.label),
       ` “${spanWords(span, text)}”`]);
   }
   if (!Array.isArray(x.labels)) return [el("b", { class: "said-label" }, x.label)];

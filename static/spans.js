@@ -17,8 +17,8 @@ import { el } from "/static/lib.js";
 
 /** The keys that label a selection, in the project's label order (a label past 9 has none). */
 export const SPAN_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9"];
-/** How many colours labels take in turn (style.css: `.span[data-hue]`). */
-const HUES = 8;
+/** How many colours labels take in turn (style.css: `[data-hue]`). */
+export const HUES = 8;
 
 /** A click leaves no button focused, where a later Space or Enter would find it. */
 const keepFocus = (event) => event.preventDefault();
@@ -113,6 +113,7 @@ export class SpanEditor {
     this.extended = false; // the selection was made with Shift: one token of it is not a cursor
     this.tapped = false; // a tap started a selection that the next tap extends
     this.drag = null; // a mouse drag: {from, moved, drill}
+    this.pointer = null; // the kind of the last press: "mouse", "pen" or "touch"
     this.active = false;
     this.box = null;
     this.submitButton = el("button", {
@@ -224,6 +225,12 @@ export class SpanEditor {
     this.last = focus;
     this.render();
     this.box.querySelector(`.tok[data-t="${focus}"]`)?.scrollIntoView({ block: "nearest", inline: "nearest" });
+    // What a screen reader says of the selection: its words, and their span if they are one.
+    const [start, end] = this.stretch(this.range);
+    const span = this.spans.find((s) => s.start === start && s.end === end);
+    const words = this.cut({ start, end });
+    this.announce(span ? `${span.label}: “${words}”` : this.spanAt(focus) && !extended
+      ? `“${words}”, in ${this.spanAt(focus).label}: “${this.cut(this.spanAt(focus))}”` : `“${words}”`);
   }
 
   /** Whether the selection is the whole of span `s`, no more and no less. */
@@ -526,6 +533,10 @@ export class SpanEditor {
     this.refresh();
   }
 
+  /**
+   * A span's mark: its words, then its label's tag and its remove button, which stay on the
+   * line of its last word (a line never starts with a tag).
+   */
   mark(span, inner) {
     const hue = this.labels.indexOf(span.label) % HUES;
     const text = this.cut(span);
@@ -541,13 +552,13 @@ export class SpanEditor {
       "aria-label": about,
       title: about,
       style: score ? { "--score": span.score.toFixed(3) } : undefined,
-    }, ...inner,
-    el("span", { class: "span-tag" }, span.label, score && suggested ? el("small", { class: "span-score" }, ` ${score}`) : null),
-    el("button", {
-      type: "button", class: "span-remove", "data-start": span.start, tabindex: "-1",
-      "aria-label": `Remove ${span.label} “${text}”`, title: `Remove ${span.label} “${text}”`,
-      onmousedown: keepFocus, disabled: !this.active,
-    }, "×"));
+    }, ...inner.slice(0, -1), el("span", { class: "span-end" }, inner.at(-1),
+      el("span", { class: "span-tag" }, span.label, score && suggested ? el("small", { class: "span-score" }, ` ${score}`) : null),
+      el("button", {
+        type: "button", class: "span-remove", "data-start": span.start, tabindex: "-1",
+        "aria-label": `Remove ${span.label} “${text}”`, title: `Remove ${span.label} “${text}”`,
+        onmousedown: keepFocus, disabled: !this.active,
+      }, "×")));
   }
 
   /** The buttons, and the answer in words, as the spans and the selection stand. */
