@@ -165,7 +165,8 @@ function showSpans(said) {
 
 function startFrom(spans, what) {
   if (!state.current || state.pending) return;
-  editor.show($("content"), { text: state.current.item.data.text, labels: state.labels, spans });
+  const { item } = state.current;
+  editor.show($("content"), { text: item.data.text, labels: state.labels, tokens: item.tokens ?? null, spans });
   editor.announce(`Starting from ${what}.`);
 }
 

@@ -443,7 +443,7 @@ async def test_a_reviewer_sees_each_answers_spans_and_settles_on_spans(
         await expect(alice).to_contain_text("alice said PER “Ada”, PER “Bob Smith”, ORG “IBM”")
         await expect(alice).to_contain_text("learned")
         await expect(bob).to_contain_text("bob said PER “Ada”, PER “Bob”, LOC “IBM”")
-        # A review item comes without its tokens: the page cuts the text as the server does.
+        # The words a selection snaps to are the server's tokens.
         shown = await page.locator(".span-text .tok").evaluate_all(
             "(tokens) => tokens.map((t) => [Number(t.dataset.start), Number(t.dataset.end)])"
         )
@@ -580,3 +580,33 @@ async def test_the_home_page_creates_a_span_project_of_text(
             "text \u00b7 spans \u00b7 logistic_regression \u00b7 token_entropy",
             timeout=PATIENCE_MS,
         )
+
+
+#: Texts the tokenizer treats each in its own way: punctuation, decomposed accents, emoji with
+#: skin tones and joiners, flags, points, scripts without spaces, joiners, tag sequences.
+TOKENIZED = [
+    "Dr. O'Neil paid $4.50 in Z\u00fcrich!",
+    MARKS,
+    "great \U0001f44d\U0001f3fd\U0001f469\u200d\U0001f4bb \U0001f1eb\U0001f1f7",
+    "\u05e9\u05c1\u05b8\u05dc\u05d5\u05b9\u05dd \u05e2\u05d5\u05b9\u05dc\u05b8\u05dd",
+    "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e",
+    "\u6771\u4eac\u90fd\u306b\u4f4f\u3080",
+    "\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645\u060c"
+    " \u0643\u064a\u0641\u061f",
+    "a\u200cb c\u200d tab\tnew\nline  \u00bd \u216b x_y",
+    "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f co-op",
+]
+
+
+async def test_the_pages_own_tokenizer_cuts_text_as_the_server_does(
+    browser: Browser, sqlite_settings: Settings
+):
+    # Items carry their tokens; the page cuts a text itself only when they are missing, and
+    # must then cut it as the server would, in code points.
+    async with running(sqlite_settings) as service:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{service.base}/static/review.html")
+        cut = await page.evaluate(
+            "(texts) => import('/static/spans.js').then((m) => texts.map(m.tokenize))", TOKENIZED
+        )
+        assert cut == [[[t.start, t.end] for t in tokenize(text)] for text in TOKENIZED]
