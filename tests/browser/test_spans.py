@@ -125,8 +125,17 @@ async def drag(page: Page, first: Locator, last: Locator) -> None:
     await page.mouse.up()
 
 
+#: The text a span editor shows, without its spans' tags and remove buttons.
+SHOWN_TEXT = """(box) => {
+    const copy = box.cloneNode(true);
+    for (const node of copy.querySelectorAll(".span-tag, .span-remove")) node.remove();
+    return copy.textContent;
+}"""
+
+
 async def expect_marks(page: Page, text: str, spans: list[dict[str, Any]]) -> None:
-    """The text shows ``spans`` marked, and no other, each with its label."""
+    """The text shows ``spans`` marked, and no other, each with its label; and the text is
+    whole, each character once (a span made or removed redraws its own stretch only)."""
     marks = page.locator(".span-text mark.span")
     await expect(marks).to_have_count(len(spans))
     for n, span in enumerate(plain(spans)):
@@ -138,6 +147,7 @@ async def expect_marks(page: Page, text: str, spans: list[dict[str, Any]]) -> No
         await expect(shown).to_have_attribute(
             "aria-label", re.compile(f"^{span['label']}: “{re.escape(words)}”")
         )
+    assert await page.get_by_test_id("span-text").evaluate(SHOWN_TEXT) == text
 
 
 async def saved(page: Page, done: int) -> None:

@@ -300,7 +300,7 @@ def refusal(line: bytes, project: dict[str, Any] = SPANS) -> str:
             [span(0, 5, "PER"), span(3, 8, "LOC")],
             "line 3: spans.1: spans must not overlap: [0, 5) PER and [3, 8) LOC do",
         ),
-        ([span(13, 19, "LOC")], "line 3: spans: span 0 [13, 19) is outside the text"),
+        ([span(13, 19, "LOC")], "line 3: spans: span [13, 19) LOC is outside the text"),
         ([span(0, 3, "ORG")], "line 3: spans.0.label: 'ORG' is not one of this project's"),
         ([span(3, 4, "PER")], "line 3: spans: span [3, 4) PER covers no word, only spaces"),
         ([span(3, 3, "PER")], "line 3: spans.0.end: a span ends after it starts"),
@@ -355,7 +355,7 @@ async def test_a_file_with_a_bad_row_stores_nothing(tmp_path, settings):
         await service.create_project(name="names", **SPANS_PROJECT)
         done = await run_import(service, "names", path)
         assert done.returncode == 1
-        assert "line 5: spans: span 0 [0, 40) is outside the text" in done.stderr
+        assert "line 5: spans: span [0, 40) PER is outside the text" in done.stderr
         metrics = await service.metrics("names")
         assert metrics["events_total"] == 0 and metrics["labels_total"] == 0
 

@@ -131,7 +131,7 @@ async def test_annotators_send_spans_and_each_answer_is_learned_once(settings):
             "invalid_input",
             "spans.1: spans must not overlap",
         ),
-        ([{"start": 0, "end": 99, "label": "PER"}], "invalid_input", "spans: span 0 [0, 99)"),
+        ([{"start": 0, "end": 99, "label": "PER"}], "invalid_input", "spans: span [0, 99) PER is"),
         (
             [{"start": 3, "end": 4, "label": "PER"}],
             "invalid_input",
@@ -329,6 +329,12 @@ async def test_overlapped_annotators_agree_by_span_f1_and_disagreements_are_revi
     assert metrics["agreement"]["f1"] == 0.5
     assert metrics["annotators"]["alice"]["kappa"] == {"bob": 0.5}
     assert metrics["review"]["waiting"] == 1
+    scraped = (await service.http.get("/metrics")).text
+    assert 'streamloop_annotator_span_f1{annotator="alice",other="bob",project="names"} 0.5' in (
+        scraped
+    )
+    assert 'streamloop_agreement_span_f1{project="names"} 0.5' in scraped
+    assert "streamloop_annotator_kappa{" not in scraped
     async with service.reviewer("names", "rita") as rita:
         offered = await rita.expect("review")
         assert offered["item"]["tokens"][:2] == [[0, 3], [4, 9]]  # "Ada moved ..."
@@ -359,3 +365,71 @@ async def test_quarantine_rebuilds_a_span_model_without_the_annotator(service):
     assert response.json()["model_version"] == 4
     metrics = await service.metrics("names")
     assert metrics["labels_total"] == 2 and metrics["annotators"]["bob"]["state"] == "quarantined"
+
+
+async def test_corrections_and_reviews_refuse_bad_spans_as_labels_do(service):
+    await span_project(service, overlap={"share": 1.0, "annotators": 2})
+    await service.send_events("names", events(1))
+    right = truth("evt-0")
+    wrong = [right[0], {**right[1], "label": "PER"}]
+    beyond = [{"start": 0, "end": 999, "label": "PER"}]
+    async with service.annotator("names", "alice") as alice:
+        item = (await alice.expect("item"))["item"]["id"]
+        assert (await alice.label(item, right, "a0"))["type"] == "ack"
+        correction = {"type": "correct", "corrects": "a0", "label_id": "a1"}
+        await alice.send({**correction, "spans": beyond})
+        refused = await alice.expect("error")
+        assert refused["message"] == (
+            "spans: span [0, 999) PER is outside the text, whose offsets run 0 to 26"
+        )
+    async with service.annotator("names", "bob") as bob:
+        assert (await bob.expect("item"))["item"]["id"] == item
+        assert (await bob.label(item, wrong, "b0"))["type"] == "ack"
+    async with service.reviewer("names", "rita") as rita:
+        offered = await rita.expect("review")
+        resolve = {"type": "resolve", "item_id": offered["item"]["id"], "label_id": "r0"}
+        await rita.send({**resolve, "spans": beyond})
+        assert "outside the text" in (await rita.expect("error"))["message"]
+        await rita.send({**resolve, "spans": [right[1], right[0]]})
+        assert (await rita.expect("ack"))["type"] == "ack"
+
+
+async def test_a_span_out_of_place_is_named_by_where_it_was_sent(service):
+    await span_project(service)
+    await service.send_events("names", events(1))
+    sent = [{"start": 9, "end": 14, "label": "LOC"}, {"start": 0, "end": 3, "label": "PER"}]
+    sent.append({"start": 2, "end": 5, "label": "LOC"})  # overlaps the second
+    async with service.annotator("names", "alice") as alice:
+        item = (await alice.expect("item"))["item"]["id"]
+        await alice.send({"type": "label", "item_id": item, "spans": sent, "label_id": "x"})
+        error = await alice.expect("error")
+        assert error["message"].startswith("spans.2: spans must not overlap: [0, 3) PER and")
+
+
+async def test_gold_spans_are_stored_as_whole_words_and_corrections_rescore_them(service):
+    await span_project(service, gold_share=1.0)
+    await service.send_events("names", events(1))
+    text, spans = sentence(3)  # "Ann moved to Kyiv in 1993"
+    cut = [{"start": 1, "end": 3, "label": "PER"}, {**spans[1], "end": spans[1]["end"] - 1}]
+    response = await service.http.post(
+        "/api/projects/names/gold",
+        json={"items": [{"id": "g", "data": {"text": text}, "spans": cut}]},
+    )
+    assert response.status_code == 200, response.text
+    async with service.annotator("names", "alice") as alice:
+        item = (await alice.expect("item"))["item"]["id"]
+        if item != "g":  # the real item came first: gold is mixed in, unmarked
+            assert (await alice.label(item, truth(item), "e0"))["type"] == "ack"
+            item = (await alice.next_item())["item"]["id"]
+        assert item == "g"
+        assert (await alice.label("g", spans[:1], "a0"))["type"] == "ack"  # half
+        half = (await service.metrics("names"))["annotators"]["alice"]["gold"]
+        assert (half["correct"], half["f1"]) == (0, 2 / 3)
+        correction = {"type": "correct", "corrects": "a0", "label_id": "a1"}
+        await alice.send({**correction, "spans": [{"start": 0, "end": 99, "label": "PER"}]})
+        refused = await alice.expect("error", keep_items=True)  # the next item may come first
+        assert "outside the text" in refused["message"]
+        await alice.send({**correction, "spans": spans})
+        assert (await alice.expect("ack", keep_items=True))["corrects"] == "a0"
+    whole = (await service.metrics("names"))["annotators"]["alice"]["gold"]
+    assert (whole["answered"], whole["correct"], whole["f1"]) == (1, 1, 1.0)

@@ -427,7 +427,8 @@ class SpanModel(ModelBase):
             if start >= end:
                 raise ValueError(f"span {n} must start before it ends, got [{start}, {end})")
             raise ValueError(
-                f"span {n} [{start}, {end}) is outside the text, whose offsets run 0 to {length}"
+                f"span [{start}, {end}) {label} is outside the text, whose offsets run 0 to "
+                f"{length}"
             )
         return Span(start, end, label)
 

@@ -223,6 +223,11 @@ class Task:
         say), or None when it does; what needs no item is `stored`'s to check."""
         return None
 
+    def on_item(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str:
+        """``stored``, which `fits` the item ``data``, as the model reads it on that item: the
+        same answer, but for spans grown to the whole words they touch."""
+        return stored
+
     def shown(self, stored: str) -> Any:
         """A stored answer as the contract shows it."""
         return stored
@@ -301,6 +306,11 @@ class SpanTask(Task):
         except ValueError as exc:
             return f"spans: {exc}"
         return None
+
+    def on_item(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str:
+        assert isinstance(model, SpanModel)
+        aligned = model.aligned(data, span_set(stored))
+        return span_set_key([span.as_json() for span in aligned], model.labels)
 
     def shown(self, stored: str) -> list[dict[str, Any]]:
         return [span.as_json() for span in span_set(stored)]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Engine, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from streamloop.errors import Conflict, NotFound
+from streamloop.errors import Conflict, InvalidInput, NotFound
 from streamloop.store.records import ExportGoldAnswer, GoldAnswer, GoldRecord, NewGold
 from streamloop.store.statements import GOLD_ANSWERS, GOLD_ITEMS, chunks
 from streamloop.store.tables import utcnow
@@ -145,11 +146,17 @@ class GoldStore:
             raise Conflict("this item is already labelled", code="already_labelled")
 
     def correct_gold(
-        self, project_id: int, corrects: str, annotator: str, label: str
+        self,
+        project_id: int,
+        corrects: str,
+        annotator: str,
+        label: str,
+        fits: Callable[[str, Mapping[str, Any]], str | None] | None = None,
     ) -> tuple[int, bool, bool] | None:
         """An annotator corrects their answer to a gold item (``corrects``: its label_id):
         (gold item id, correct before, correct now), or None if ``corrects`` is no gold answer.
-        A correction of someone else's answer is refused (409 ``not_your_label``)."""
+        A correction of someone else's answer is refused (409 ``not_your_label``), as one that
+        does not fit the item's data (``fits``, as `commit_labels` takes it: 422)."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(
@@ -158,6 +165,7 @@ class GoldStore:
                     GOLD_ANSWERS.c.annotator,
                     GOLD_ANSWERS.c.correct,
                     GOLD_ITEMS.c.label,
+                    GOLD_ITEMS.c.data,
                 )
                 .join(GOLD_ITEMS, GOLD_ITEMS.c.id == GOLD_ANSWERS.c.gold_item_id)
                 .where(GOLD_ANSWERS.c.project_id == project_id, GOLD_ANSWERS.c.label_id == corrects)
@@ -168,6 +176,8 @@ class GoldStore:
                 raise Conflict(
                     f"label {corrects!r} was not given by {annotator!r}", code="not_your_label"
                 )
+            if fits is not None and (problem := fits(label, row.data)) is not None:
+                raise InvalidInput(problem, code="invalid_input")
             correct = label == row.label
             conn.execute(
                 update(GOLD_ANSWERS)

@@ -395,7 +395,12 @@ class ProjectRuntime:
     ) -> LabelOutcome:
         """A correction of an answer to a gold item: it is re-scored, never learned."""
         changed = await self.store.run(
-            self.store.correct_gold, self.record.id, corrects, session.annotator, label
+            self.store.correct_gold,
+            self.record.id,
+            corrects,
+            session.annotator,
+            label,
+            self._fits,
         )
         if changed is None:
             raise NotFound(f"no label {corrects!r} in this project", code="unknown_label_id")
@@ -425,10 +430,15 @@ class ProjectRuntime:
 
     async def add_gold(self, items: Sequence[tuple[str, dict[str, Any], str]]) -> tuple[int, int]:
         """Store gold items (id, data, the right label); (stored, duplicates). They are offered
-        to annotators from now on."""
+        to annotators from now on. A gold item's spans are stored grown to whole words, as
+        annotators can mark them (`Task.on_item`)."""
         for n, (_gold_id, data, label) in enumerate(items):
             self._check_answer(label)
             self._check_fits(label, data, f"items.{n}.")
+        items = [
+            (gold_id, data, self.task.on_item(self.model, label, data))
+            for gold_id, data, label in items
+        ]
         ids = [gold_id for gold_id, _data, _label in items]
         missing = set(await self.store.run(self.store.missing_events, self.record.id, ids))
         taken = [gold_id for gold_id in ids if gold_id not in missing]
@@ -700,9 +710,14 @@ class ProjectRuntime:
             where = f"{at}{task.field}{exc.where}"
             raise InvalidInput(f"{where}: {exc.why}", code="invalid_input") from None
 
+    def _fits(self, stored: str, data: Mapping[str, Any]) -> str | None:
+        """Why the answer ``stored`` does not fit the item ``data`` it answers (spans past its
+        text), or None (`Task.fits`; any thread may ask)."""
+        return self.task.fits(self.model, stored, data)
+
     def _check_fits(self, stored: str, data: Mapping[str, Any], where: str = "") -> None:
         """The answer ``stored`` fits the item ``data`` it answers (spans inside its text)."""
-        problem = self.task.fits(self.model, stored, data)
+        problem = self._fits(stored, data)
         if problem is not None:
             raise InvalidInput(f"{where}{problem}", code="invalid_input")
 

@@ -527,7 +527,7 @@ def checked_rows(rows: Iterable[ImportRow], project: Mapping[str, Any]) -> list[
     ...     checked_rows(rows, {"task": "spans", "labels": ["PER"]})
     ... except InvalidInput as error:
     ...     print(error.message)
-    line 4: spans: span 0 [3, 9) is outside the text, whose offsets run 0 to 6
+    line 4: spans: span [3, 9) PER is outside the text, whose offsets run 0 to 6
     """
     task = task_of(project.get("task", "classify"))
     labels = list(project["labels"])

@@ -96,6 +96,16 @@ class _LoopCollector(Collector):
             "Cohen's kappa of each pair of annotators on the items both labelled.",
             labels=["project", "annotator", "other"],
         )
+        pair_f1 = GaugeMetricFamily(
+            "streamloop_annotator_span_f1",
+            "A spans project's span F1 of each pair of annotators on the texts both marked.",
+            labels=["project", "annotator", "other"],
+        )
+        agreement_f1 = GaugeMetricFamily(
+            "streamloop_agreement_span_f1",
+            "A spans project's span F1 between annotators over the texts several marked.",
+            labels=["project"],
+        )
         alpha = GaugeMetricFamily(
             "streamloop_agreement_alpha",
             "Krippendorff's alpha over the items several annotators labelled.",
@@ -169,10 +179,14 @@ class _LoopCollector(Collector):
                             [*name, annotator], float(their["gold"]["answered"])
                         )
                     quarantined.add_metric([*name, annotator], float(their["state"] != "active"))
+                    # A spans project's pairwise figure is span F1, not kappa.
+                    pairs = pair_f1 if figures["task"] == "spans" else kappa
                     for other, value in their["kappa"].items():
                         if value is not None:
-                            kappa.add_metric([*name, annotator, other], float(value))
+                            pairs.add_metric([*name, annotator, other], float(value))
                 agreement = figures["agreement"]
+                if agreement.get("f1") is not None:
+                    agreement_f1.add_metric(name, float(agreement["f1"]))
                 if agreement["alpha"] is not None:
                     alpha.add_metric(name, float(agreement["alpha"]))
                 alpha_items.add_metric(name, float(agreement["items"]))
@@ -188,7 +202,7 @@ class _LoopCollector(Collector):
         yield from gauges.values()
         yield from (estimate, drift, drifts, gold, gold_answered, quarantined)
         yield from (kappa, alpha, alpha_items, review, micro_f1, rolling_micro_f1)
-        yield from (span_f1, rolling_span_f1)
+        yield from (span_f1, rolling_span_f1, pair_f1, agreement_f1)
         yield from counters.values()
         refused = CounterMetricFamily(
             "streamloop_refused",
