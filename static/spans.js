@@ -71,16 +71,16 @@ export function normalSpans(spans) {
     .sort((a, b) => a.start - b.start || a.end - b.end || (a.label < b.label ? -1 : 1));
 }
 
-/** The words of `span` in `text` (offsets in code points). */
-export function spanWords(span, text) {
-  const units = codeUnits(text);
+/** The words of `span` in `text` (offsets in code points; `units`: codeUnits(text)). */
+export function spanWords(span, text, units = codeUnits(text)) {
   return text.slice(units[span.start], units[span.end]);
 }
 
 /** A span answer in words: `PER “Ada”, ORG “IBM”`, or "no spans". */
 export function spansText(spans, text) {
   if (!spans.length) return "no spans";
-  return spans.map((s) => `${s.label} “${spanWords(s, text)}”`).join(", ");
+  const units = codeUnits(text);
+  return spans.map((s) => `${s.label} “${spanWords(s, text, units)}”`).join(", ");
 }
 
 /** A score as the span's tooltip and the list say it: "83 %". */
@@ -223,7 +223,7 @@ export class SpanEditor {
     this.anchor = anchor;
     this.focus = focus;
     this.last = focus;
-    this.render();
+    this.paint();
     this.box.querySelector(`.tok[data-t="${focus}"]`)?.scrollIntoView({ block: "nearest", inline: "nearest" });
     // What a screen reader says of the selection: its words, and their span if they are one.
     const [start, end] = this.stretch(this.range);
@@ -251,7 +251,7 @@ export class SpanEditor {
     if (this.focus === null) return false;
     this.anchor = this.focus = null;
     this.tapped = false;
-    this.render();
+    this.paint();
     return true;
   }
 
@@ -285,9 +285,11 @@ export class SpanEditor {
     const grown = { ...span, start: Math.min(span.start, covered[0][0]), end: Math.max(span.end, covered.at(-1)[1]) };
     const overlaps = (s) => s.start < grown.end && grown.start < s.end;
     if (!replace && this.spans.some(overlaps)) return null;
+    const gone = this.spans.filter(overlaps);
     this.spans = this.spans.filter((s) => !overlaps(s));
     this.spans.push(grown);
     this.spans.sort((a, b) => a.start - b.start);
+    this.changed = [Math.min(grown.start, ...gone.map((s) => s.start)), Math.max(grown.end, ...gone.map((s) => s.end))];
     return grown;
   }
 
@@ -307,6 +309,7 @@ export class SpanEditor {
     const [start, end] = inside ? [inside.start, inside.end] : this.stretch(range);
     const span = this.put({ start, end, label });
     this.tapped = false;
+    this.redraw(...this.changed);
     this.selectSpan(span);
     this.announce(`${label}: “${this.cut(span)}”`);
   }
@@ -323,7 +326,7 @@ export class SpanEditor {
     }
     this.spans = this.spans.filter((s) => !gone.includes(s));
     this.tapped = false;
-    this.render();
+    this.redraw(gone[0].start, gone.at(-1).end);
     this.announce(`Removed ${spansText(gone, this.text)}`);
   }
 
@@ -493,43 +496,101 @@ export class SpanEditor {
 
   // -- drawing -------------------------------------------------------------------------------
 
+  /** The whole text drawn afresh. */
   render() {
     if (!this.box) return;
-    const range = this.range;
+    const pieces = this.tokens.length ? this.pieces(0, this.tokens.length - 1) : [];
+    const before = this.text.slice(0, this.units[this.tokens[0]?.[0] ?? this.units.length - 1]);
+    const after = this.text.slice(this.units[this.tokens.at(-1)?.[1] ?? this.units.length - 1]);
+    this.box.replaceChildren(...[before, ...pieces, after].filter((piece) => piece !== ""));
+    this.box.dataset.active = this.active ? "true" : "false";
+    this.paint();
+  }
+
+  /**
+   * The text between code points start and end drawn afresh, the rest left as it is: a span
+   * made or removed in a long text redraws its own words only. Each end is a span's or a
+   * token's edge (spans never cross the stretch's ends).
+   */
+  redraw(start, end) {
+    const first = this.tokens.findIndex(([, e]) => e > start);
+    let last = first;
+    while (last + 1 < this.tokens.length && this.tokens[last + 1][0] < end) last += 1;
+    // The box's children holding the first and last tokens (a token, or the mark it is in).
+    const top = (t) => {
+      let node = this.box.querySelector(`.tok[data-t="${t}"]`);
+      while (node.parentNode !== this.box) node = node.parentNode;
+      return node;
+    };
+    const from = top(first);
+    const to = top(last);
+    const next = to.nextSibling;
+    for (let node = from; node !== next;) {
+      const after = node.nextSibling;
+      node.remove();
+      node = after;
+    }
+    const fragment = document.createDocumentFragment();
+    fragment.append(...this.pieces(first, last));
+    this.box.insertBefore(fragment, next);
+    this.paint();
+  }
+
+  /**
+   * Tokens first..last (whole spans: no span crosses either end) and the text between them, as
+   * the box's children: a token is a `.tok` (its index in data-t), a span a `mark.span`.
+   */
+  pieces(first, last) {
     const pieces = [];
-    let at = 0; // code points drawn so far
+    let at = this.tokens[first][0]; // code points drawn so far
     const gap = (to) => {
       if (to > at) pieces.push(this.text.slice(this.units[at], this.units[to]));
       at = Math.max(at, to);
     };
     const token = (t) => {
       const [start, end] = this.tokens[t];
-      gap(start);
       at = end;
-      const selected = range && t >= range[0] && t <= range[1];
-      return el("span", {
-        class: ["tok", selected ? "selected" : "", t === this.focus ? "cursor" : ""].join(" ").trim(),
-        "data-t": t, "data-start": start, "data-end": end,
-      }, this.text.slice(this.units[start], this.units[end]));
+      return el("span", { class: "tok", "data-t": t, "data-start": start, "data-end": end },
+        this.text.slice(this.units[start], this.units[end]));
     };
-    let t = 0;
-    for (const span of this.spans) {
-      while (t < this.tokens.length && this.tokens[t][1] <= span.start) pieces.push(token(t++));
+    let t = first;
+    const [lo, hi] = [this.tokens[first][0], this.tokens[last][1]];
+    for (const span of this.spans.filter((s) => s.start < hi && lo < s.end)) {
+      while (t <= last && this.tokens[t][1] <= span.start) {
+        gap(this.tokens[t][0]);
+        pieces.push(token(t++));
+      }
       gap(span.start);
       const inner = [];
-      while (t < this.tokens.length && this.tokens[t][0] < span.end) {
+      while (t <= last && this.tokens[t][0] < span.end) {
         const [start] = this.tokens[t];
         if (start > at) inner.push(this.text.slice(this.units[at], this.units[start]));
-        at = start;
         inner.push(token(t++));
       }
       pieces.push(this.mark(span, inner));
       at = span.end;
     }
-    while (t < this.tokens.length) pieces.push(token(t++));
-    gap(this.units.length - 1);
-    this.box.replaceChildren(...pieces);
-    this.box.dataset.active = this.active ? "true" : "false";
+    while (t <= last) {
+      gap(this.tokens[t][0]);
+      pieces.push(token(t++));
+    }
+    return pieces;
+  }
+
+  /**
+   * The selection and cursor drawn on the text as drawn, its spans unchanged: classes only, so
+   * that a key held down in a long text is cheap.
+   */
+  paint() {
+    const range = this.range;
+    for (const node of this.box.querySelectorAll(".tok")) {
+      const t = Number(node.dataset.t);
+      node.classList.toggle("selected", Boolean(range) && t >= range[0] && t <= range[1]);
+      node.classList.toggle("cursor", t === this.focus);
+    }
+    for (const mark of this.box.querySelectorAll("mark.span")) {
+      mark.classList.toggle("selected", this.isSelected({ start: Number(mark.dataset.start), end: Number(mark.dataset.end) }));
+    }
     this.refresh();
   }
 
