@@ -393,16 +393,19 @@ class SpanModel(ModelBase):
         last_token = -1
         for n, span in enumerate(checked):
             if n and span.start < checked[n - 1].end:
-                raise ValueError(f"spans must not overlap: {checked[n - 1]:} and {span:} do")
+                raise ValueError(
+                    f"spans must not overlap: {checked[n - 1].named()} and {span.named()} do"
+                )
             first = bisect.bisect_right(ends, span.start)
             last = bisect.bisect_left(starts, span.end) - 1
             if first > last:
                 raise ValueError(
-                    f"span {span:} covers no word, only spaces: {text[span.start : span.end]!r}"
+                    f"span {span.named()} covers no word, only spaces: "
+                    f"{text[span.start : span.end]!r}"
                 )
             if first <= last_token:
                 raise ValueError(
-                    f"spans {checked[n - 1]:} and {span:} fall in one token, "
+                    f"spans {checked[n - 1].named()} and {span.named()} fall in one token, "
                     f"{tokens[first].text!r}: a span covers whole tokens"
                 )
             aligned.append(Span(tokens[first].start, tokens[last].end, span.label))

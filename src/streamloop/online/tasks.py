@@ -337,17 +337,13 @@ def task_of(name: str) -> Task:
     return _TASKS[name]
 
 
-def _model_task(model: AnyModel) -> Task:
+def model_task(model: AnyModel) -> Task:
+    """The task ``model`` serves."""
     if isinstance(model, MultiLabelModel):
         return _TASKS["multilabel"]
     if isinstance(model, SpanModel):
         return _TASKS["spans"]
     return _TASKS["classify"]
-
-
-def model_task(model: AnyModel) -> Task:
-    """The task ``model`` serves."""
-    return _model_task(model)
 
 
 def answer_field(task: str) -> str:
@@ -370,7 +366,7 @@ def shown_answer(task: str, stored: str) -> Any:
 
 def model_answer(model: AnyModel, stored: str) -> Any:
     """A stored answer in the shape ``model`` learns: a label, a tuple of labels or of spans."""
-    return _model_task(model).model_answer(stored)
+    return model_task(model).model_answer(stored)
 
 
 def answer_problem(model: AnyModel, stored: str) -> str | None:
@@ -386,7 +382,7 @@ def answer_problem(model: AnyModel, stored: str) -> str | None:
     "not a stored label set: 'bug'"
     """
     try:
-        _model_task(model).check_stored(stored, model.labels)
+        model_task(model).check_stored(stored, model.labels)
     except ValueError as exc:
         return str(exc)
     return None
@@ -399,7 +395,7 @@ def predicted_answer(prediction: AnyPrediction) -> Any:
         return _TASKS["multilabel"].predicted(prediction)
     if isinstance(prediction, SpanPrediction):
         return _TASKS["spans"].predicted(prediction)
-    return prediction.label
+    return _TASKS["classify"].predicted(prediction)
 
 
 def restore_model(blob: bytes) -> AnyModel:

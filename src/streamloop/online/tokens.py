@@ -67,9 +67,13 @@ class Span:
         """The span as the contract gives it."""
         return {"start": self.start, "end": self.end, "label": self.label}
 
-    def __format__(self, spec: str) -> str:
-        """``[start, end) label``: how errors name a span."""
-        return f"[{self.start}, {self.end}) {self.label}" if not spec else repr(self)
+    def named(self) -> str:
+        """How errors name the span: ``[start, end) label``.
+
+        >>> Span(0, 3, "PER").named()
+        '[0, 3) PER'
+        """
+        return f"[{self.start}, {self.end}) {self.label}"
 
 
 def tokenize(text: str) -> list[Token]:

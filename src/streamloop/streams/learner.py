@@ -412,7 +412,7 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
 
 
 def new_model(record: ProjectRecord) -> AnyModel:
-    """A project's model before any label: one label an item, or a set (``task``)."""
+    """A project's model before any label: one label an item, a set, or spans (``task``)."""
     if record.task == "spans":
         return SpanModel(
             labels=record.labels,

@@ -730,8 +730,9 @@ class ProjectRuntime:
             )
 
     def _check_answer(self, stored: str) -> None:
-        """An answer given to the runtime is in its stored form (`answer`): a label, or a
-        set in the one order it is stored in (so that equal sets are equal strings)."""
+        """An answer given to the runtime is in its stored form (`answer`): a label, or a set
+        of labels or spans in the one order it is stored in (so that equal sets are equal
+        strings)."""
         if self.record.task == "classify":
             self._check_label(stored)
             return
