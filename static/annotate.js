@@ -10,7 +10,8 @@
 // come already in it, to keep, change or remove; words are selected and labelled by mouse,
 // touch or keys (spans.js), and the whole set goes by Enter or Submit.
 import { DEFAULT_THRESHOLD, LabelSet, probabilityText, sharePercent } from "/static/labelset.js";
-import { SpanEditor, spansText } from "/static/spans.js";
+import { SpanEditor } from "/static/spans.js";
+import { spansText } from "/static/spantext.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, sameAnswer,
   setStatus,

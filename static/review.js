@@ -10,7 +10,9 @@
 // reviewer starts from the spans all of them gave, or from any one's answer, edits them in the
 // text (spans.js) and settles on them by Enter or Settle.
 import { LabelSet } from "/static/labelset.js";
-import { HUES, SpanEditor, normalSpans, spanWords, spansText } from "/static/spans.js";
+import { SpanEditor } from "/static/spans.js";
+import { normalSpans, spanWords, spansText } from "/static/spantext.js";
+import { HUES } from "/static/spanview.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, setStatus,
 } from "/static/lib.js";

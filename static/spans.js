@@ -4,7 +4,8 @@
 //
 // Offsets on the wire are Unicode code points (Python string indices), end exclusive; a
 // JavaScript string counts UTF-16 units, which differ past the first plane (emoji, some CJK).
-// The editor works in code points throughout and turns them into UTF-16 only to cut the text.
+// The editor works in code points throughout (spantext.js) and turns them into UTF-16 only to
+// cut the text; spanview.js draws it.
 // A span covers whole tokens (the server's word tokens, sent with each item): a selection snaps
 // to them, and a span given off their boundaries grows to the tokens it overlaps, as the model
 // learns it.
@@ -14,82 +15,19 @@
 // that the cursor moves the way the arrow points; within a line that mixes directions, the
 // order is the text's (logical) one.
 import { el } from "/static/lib.js";
+import { HUES, SpanView, keepFocus } from "/static/spanview.js";
+import { codeUnits, normalSpans, spansText, tokenize } from "/static/spantext.js";
 
 /** The keys that label a selection, in the project's label order (a label past 9 has none). */
 export const SPAN_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9"];
-/** How many colours labels take in turn (style.css: `[data-hue]`). */
-export const HUES = 8;
-
-/** A click leaves no button focused, where a later Space or Enter would find it. */
-const keepFocus = (event) => event.preventDefault();
 
 /** The controls whose own key Enter is, when one has focus (reached with Tab). */
 const CONTROLS = 'button, a[href], [role="button"], [role="link"]';
 
 /**
- * The UTF-16 offset of each code point of `text`, and one past the last: `units[i]` is where
- * code point i starts (`units[n]` is text.length).
- */
-export function codeUnits(text) {
-  const units = [0];
-  let at = 0;
-  for (const char of text) {
-    at += char.length;
-    units.push(at);
-  }
-  return units;
-}
-
-// The server's tokenizer (streamloop.online.spans.tokenize), for a text sent without its
-// tokens: a flag, a run of word characters, or any other character but a space; marks, joiners,
-// skin tones and tag characters stay with the token before them.
-const TOKEN = /[\u{1F1E6}-\u{1F1FF}]{2}|[\p{L}\p{N}_]+|[^\p{L}\p{N}_\s]/gu;
-const attaches = (char) => /^[\p{M}\u200c\u200d\u{1F3FB}-\u{1F3FF}\u{E0020}-\u{E007F}]$/u.test(char);
-const wordy = (char) => /^[\p{L}\p{N}_]$/u.test(char);
-
-/** A text's tokens as [start, end] code-point offsets, as the server cuts them. */
-export function tokenize(text) {
-  const units = codeUnits(text);
-  const point = new Map(units.map((unit, i) => [unit, i])); // UTF-16 offset → code point
-  const chars = Array.from(text);
-  const tokens = [];
-  for (const match of text.matchAll(TOKEN)) {
-    const start = point.get(match.index);
-    const end = point.get(match.index + match[0].length);
-    const before = tokens.at(-1);
-    const joined = before && before[1] === start && (attaches(chars[start])
-      || /[\u200c\u200d]/.test(chars[before[1] - 1])
-      || (/\p{M}/u.test(chars[before[1] - 1]) && wordy(chars[before[0]]) && wordy(chars[start])));
-    if (joined) before[1] = end; else tokens.push([start, end]);
-  }
-  return tokens;
-}
-
-/** Spans in the one order answers are compared and sent in: by start, then end. */
-export function normalSpans(spans) {
-  return spans.map(({ start, end, label }) => ({ start, end, label }))
-    .sort((a, b) => a.start - b.start || a.end - b.end || (a.label < b.label ? -1 : 1));
-}
-
-/** The words of `span` in `text` (offsets in code points; `units`: codeUnits(text)). */
-export function spanWords(span, text, units = codeUnits(text)) {
-  return text.slice(units[span.start], units[span.end]);
-}
-
-/** A span answer in words: `PER “Ada”, ORG “IBM”`, or "no spans". */
-export function spansText(spans, text) {
-  if (!spans.length) return "no spans";
-  const units = codeUnits(text);
-  return spans.map((s) => `${s.label} “${spanWords(s, text, units)}”`).join(", ");
-}
-
-/** A score as the span's tooltip and the list say it: "83 %". */
-const scorePercent = (score) => `${Math.round(100 * score)} %`;
-
-/**
  * The editor of one text's spans. `content` takes the text (wrapped, scrolling when long),
- * `group` a button per label, `actions` Submit and Remove span; `status` (optional) the list of
- * spans as they stand, in words. Nothing is sent until one deliberate act, Enter or Submit, which
+ * with the list of its spans in words under it (spanview.js draws it), `group` a button per
+ * label, `actions` Submit, Remove span and Clear selection. Nothing is sent until one deliberate act, Enter or Submit, which
  * gives `submit(spans)` the whole set, possibly empty (the button then says "Submit: no spans").
  * In an item's first moments (`firstLook`, a FirstLook of lib.js) no key or press changes or
  * sends anything. `say(text)` tells why a key did nothing.
@@ -116,6 +54,7 @@ export class SpanEditor {
     this.pointer = null; // the kind of the last press: "mouse", "pen" or "touch"
     this.active = false;
     this.box = null;
+    this.view = new SpanView(this);
     this.submitButton = el("button", {
       type: "button", class: "primary", "data-testid": "submit", "aria-keyshortcuts": "Enter",
       onmousedown: keepFocus, onclick: (event) => { if (!this.early(event)) this.send(); },
@@ -494,132 +433,25 @@ export class SpanEditor {
     if (type === "keydown" && !event.repeat) this.say(`Press Enter to ${this.verb} the spans: Space never does.`);
   }
 
-  // -- drawing -------------------------------------------------------------------------------
+  // -- drawing (spanview.js) ------------------------------------------------------------------
 
   /** The whole text drawn afresh. */
   render() {
     if (!this.box) return;
-    const pieces = this.tokens.length ? this.pieces(0, this.tokens.length - 1) : [];
-    const before = this.text.slice(0, this.units[this.tokens[0]?.[0] ?? this.units.length - 1]);
-    const after = this.text.slice(this.units[this.tokens.at(-1)?.[1] ?? this.units.length - 1]);
-    this.box.replaceChildren(...[before, ...pieces, after].filter((piece) => piece !== ""));
-    this.box.dataset.active = this.active ? "true" : "false";
-    this.paint();
-  }
-
-  /**
-   * The text between code points start and end drawn afresh, the rest left as it is: a span
-   * made or removed in a long text redraws its own words only. Each end is a span's or a
-   * token's edge (spans never cross the stretch's ends).
-   */
-  redraw(start, end) {
-    const first = this.tokens.findIndex(([, e]) => e > start);
-    let last = first;
-    while (last + 1 < this.tokens.length && this.tokens[last + 1][0] < end) last += 1;
-    // The box's children holding the first and last tokens (a token, or the mark it is in).
-    const top = (t) => {
-      let node = this.box.querySelector(`.tok[data-t="${t}"]`);
-      while (node.parentNode !== this.box) node = node.parentNode;
-      return node;
-    };
-    const from = top(first);
-    const to = top(last);
-    const next = to.nextSibling;
-    for (let node = from; node !== next;) {
-      const after = node.nextSibling;
-      node.remove();
-      node = after;
-    }
-    const fragment = document.createDocumentFragment();
-    fragment.append(...this.pieces(first, last));
-    this.box.insertBefore(fragment, next);
-    this.paint();
-  }
-
-  /**
-   * Tokens first..last (whole spans: no span crosses either end) and the text between them, as
-   * the box's children: a token is a `.tok` (its index in data-t), a span a `mark.span`.
-   */
-  pieces(first, last) {
-    const pieces = [];
-    let at = this.tokens[first][0]; // code points drawn so far
-    const gap = (to) => {
-      if (to > at) pieces.push(this.text.slice(this.units[at], this.units[to]));
-      at = Math.max(at, to);
-    };
-    const token = (t) => {
-      const [start, end] = this.tokens[t];
-      at = end;
-      return el("span", { class: "tok", "data-t": t, "data-start": start, "data-end": end },
-        this.text.slice(this.units[start], this.units[end]));
-    };
-    let t = first;
-    const [lo, hi] = [this.tokens[first][0], this.tokens[last][1]];
-    for (const span of this.spans.filter((s) => s.start < hi && lo < s.end)) {
-      while (t <= last && this.tokens[t][1] <= span.start) {
-        gap(this.tokens[t][0]);
-        pieces.push(token(t++));
-      }
-      gap(span.start);
-      const inner = [];
-      while (t <= last && this.tokens[t][0] < span.end) {
-        const [start] = this.tokens[t];
-        if (start > at) inner.push(this.text.slice(this.units[at], this.units[start]));
-        inner.push(token(t++));
-      }
-      pieces.push(this.mark(span, inner));
-      at = span.end;
-    }
-    while (t <= last) {
-      gap(this.tokens[t][0]);
-      pieces.push(token(t++));
-    }
-    return pieces;
-  }
-
-  /**
-   * The selection and cursor drawn on the text as drawn, its spans unchanged: classes only, so
-   * that a key held down in a long text is cheap.
-   */
-  paint() {
-    const range = this.range;
-    for (const node of this.box.querySelectorAll(".tok")) {
-      const t = Number(node.dataset.t);
-      node.classList.toggle("selected", Boolean(range) && t >= range[0] && t <= range[1]);
-      node.classList.toggle("cursor", t === this.focus);
-    }
-    for (const mark of this.box.querySelectorAll("mark.span")) {
-      mark.classList.toggle("selected", this.isSelected({ start: Number(mark.dataset.start), end: Number(mark.dataset.end) }));
-    }
+    this.view.render();
     this.refresh();
   }
 
-  /**
-   * A span's mark: its words, then its label's tag and its remove button, which stay on the
-   * line of its last word (a line never starts with a tag).
-   */
-  mark(span, inner) {
-    const hue = this.labels.indexOf(span.label) % HUES;
-    const text = this.cut(span);
-    const suggested = span.origin === "suggested";
-    const score = typeof span.score === "number" ? scorePercent(span.score) : null;
-    const range = this.range;
-    const selected = range && this.stretch(range)[0] === span.start && this.stretch(range)[1] === span.end;
-    const about = `${span.label}: “${text}”${suggested ? `, suggested by the model${score ? `, ${score} sure` : ""}` : ""}`;
-    return el("mark", {
-      class: selected ? "span selected" : "span",
-      "data-label": span.label, "data-start": span.start, "data-end": span.end, "data-hue": hue,
-      "data-origin": span.origin ?? null,
-      "aria-label": about,
-      title: about,
-      style: score ? { "--score": span.score.toFixed(3) } : undefined,
-    }, ...inner.slice(0, -1), el("span", { class: "span-end" }, inner.at(-1),
-      el("span", { class: "span-tag" }, span.label, score && suggested ? el("small", { class: "span-score" }, ` ${score}`) : null),
-      el("button", {
-        type: "button", class: "span-remove", "data-start": span.start, tabindex: "-1",
-        "aria-label": `Remove ${span.label} “${text}”`, title: `Remove ${span.label} “${text}”`,
-        onmousedown: keepFocus, disabled: !this.active,
-      }, "×")));
+  /** The text between code points `start` and `end` drawn afresh (a span made or removed). */
+  redraw(start, end) {
+    this.view.redraw(start, end);
+    this.refresh();
+  }
+
+  /** The selection drawn afresh, the text as it is. */
+  paint() {
+    this.view.paint();
+    this.refresh();
   }
 
   /** The buttons, and the answer in words, as the spans and the selection stand. */

@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, watch_csp
 from streamloop.config import Settings
 from streamloop.online import tokenize
-from streamloop.streams.transfer import export_labels
+from streamloop.streams.export import export_labels
 from support import Socket, running
 
 pytestmark = pytest.mark.browser
@@ -617,6 +617,6 @@ async def test_the_pages_own_tokenizer_cuts_text_as_the_server_does(
         page = await (await browser.new_context()).new_page()
         await page.goto(f"{service.base}/static/review.html")
         cut = await page.evaluate(
-            "(texts) => import('/static/spans.js').then((m) => texts.map(m.tokenize))", TOKENIZED
+            "(texts) => import('/static/spantext.js').then((m) => texts.map(m.tokenize))", TOKENIZED
         )
         assert cut == [[[t.start, t.end] for t in tokenize(text)] for text in TOKENIZED]
