@@ -18,8 +18,8 @@ from streamloop.config import Settings
 from streamloop.errors import TooManyRequests
 from streamloop.online import Span
 from streamloop.store import Store
+from streamloop.streams.export import export_labels
 from streamloop.streams.project import ProjectRuntime
-from streamloop.streams.transfer import export_labels
 from support import RECEIVE_TIMEOUT, Service, running, ticket
 
 LABELS = ["billing", "bug", "other"]

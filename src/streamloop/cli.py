@@ -176,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
 def _import(args: argparse.Namespace) -> int:
     from streamloop.client import Client
     from streamloop.client import StreamloopError as ClientError
-    from streamloop.streams.transfer import checked_rows, import_rows, read_rows
+    from streamloop.streams.importing import checked_rows, import_rows, read_rows
 
     def progress(rows: int, labels: int) -> None:
         print(f"\r{rows:,} rows sent, {labels:,} labels learned", end="", file=sys.stderr)
@@ -201,7 +201,7 @@ def _import(args: argparse.Namespace) -> int:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from streamloop.store import Store
-    from streamloop.streams.transfer import export_labels, open_export, write_csv, write_jsonl
+    from streamloop.streams.export import export_labels, open_export, write_csv, write_jsonl
 
     store = Store(settings.database_url)
     write = write_csv if args.format == "csv" else write_jsonl

@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, expect
 
 from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, seed
 from streamloop.config import Settings
-from streamloop.streams.transfer import export_labels
+from streamloop.streams.export import export_labels
 from support import Socket, running, ticket
 
 pytestmark = pytest.mark.browser

@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, watch_csp
 from streamloop.config import Settings
-from streamloop.streams.transfer import export_labels
+from streamloop.streams.export import export_labels
 from support import Socket, running
 
 pytestmark = pytest.mark.browser

@@ -19,15 +19,15 @@ import pytest
 
 from streamloop.errors import InvalidInput
 from streamloop.store import NewEvent, NewLabel, Store
-from streamloop.streams.transfer import (
+from streamloop.streams.export import (
     EXPORT_FIELDS,
     EXPORT_FILE_MODE,
     export_labels,
     open_export,
-    read_rows,
     write_csv,
     write_jsonl,
 )
+from streamloop.streams.importing import read_rows
 from support import running, ticket
 
 LABELS = ["billing", "bug", "other"]
@@ -428,7 +428,7 @@ def test_a_row_no_encoder_can_write_is_left_out_and_named(
     ]
     out = io.BytesIO()
 
-    with caplog.at_level(logging.ERROR, logger="streamloop.streams.transfer"):
+    with caplog.at_level(logging.ERROR, logger="streamloop.streams.export"):
         assert write_jsonl(rows, out) == 2
 
     assert [orjson.loads(line)["label_id"] for line in out.getvalue().splitlines()] == ["l1", "l3"]

@@ -17,15 +17,8 @@ import orjson
 import pytest
 
 from streamloop.errors import InvalidInput
-from streamloop.streams.transfer import (
-    SPAN_EXPORT_FIELDS,
-    checked_rows,
-    export_labels,
-    read_rows,
-    text_id,
-    write_csv,
-    write_jsonl,
-)
+from streamloop.streams.export import SPAN_EXPORT_FIELDS, export_labels, write_csv, write_jsonl
+from streamloop.streams.importing import checked_rows, read_rows, text_id
 from support import Service, running
 
 LABELS = ["PER", "LOC"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from streamloop.config import Settings
-from streamloop.streams.transfer import export_labels
+from streamloop.streams.export import export_labels
 from support import Socket, running, ticket
 
 TWICE = {"share": 1.0, "annotators": 2}
