@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -72,18 +73,19 @@ def test_each_task_names_where_its_labels_are_in_an_answer() -> None:
     assert task_of("spans").labels_in(given) == [(".0.label", "PER"), (".2.label", "ORG")]
 
 
-def test_a_span_answer_fits_its_text_or_says_why() -> None:
+def test_a_span_answer_is_kept_as_whole_words_or_refused_saying_why() -> None:
     model = SpanModel(labels=LABELS)
     task = task_of("spans")
     text = {"text": "Ada met Bo"}
-    assert task.fits(model, span_set_key(spans((0, 3, "PER")), LABELS), text) is None
-    beyond = task.fits(model, span_set_key(spans((8, 20, "PER")), LABELS), text)
-    assert beyond == "spans: span [8, 20) PER is outside the text, whose offsets run 0 to 10"
+    whole = span_set_key(spans((0, 3, "PER")), LABELS)
+    assert task.fit(model, whole, text) == whole
+    beyond = "spans: span [8, 20) PER is outside the text, whose offsets run 0 to 10"
+    with pytest.raises(ValueError, match=re.escape(beyond) + "$"):
+        task.fit(model, span_set_key(spans((8, 20, "PER")), LABELS), text)
     cut = span_set_key(spans((1, 3, "PER"), (8, 9, "PER")), LABELS)
-    assert task.on_item(model, cut, text) == span_set_key(
-        spans((0, 3, "PER"), (8, 10, "PER")), LABELS
-    )
-    assert task_of("classify").fits(model, "PER", text) is None
+    grown = span_set_key(spans((0, 3, "PER"), (8, 10, "PER")), LABELS)
+    assert task.fit(model, cut, text) == grown
+    assert task_of("classify").fit(model, "PER", text) == "PER"
 
 
 @pytest.mark.parametrize(

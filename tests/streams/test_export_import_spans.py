@@ -261,6 +261,10 @@ async def test_prodigy_and_spacy_style_lines_import_as_examples_of_their_text(tm
         assert "5 rows of" in done.stderr and "4 labels learned" in done.stderr
         metrics = await service.metrics("names")
         assert metrics["labels_total"] == 4 and metrics["queue_depth"] == 1
+        again = await run_import(service, "names", path)  # the same file: nothing new
+        assert again.returncode == 0 and "5 rows of" in again.stderr
+        assert "0 labels learned" in again.stderr
+        assert (await service.metrics("names"))["labels_total"] == 4
         store = service.core.store
         rows = await store.run(lambda: list(export_labels(store, "names")))
 

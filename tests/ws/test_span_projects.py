@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from streamloop.streams.export import export_labels
 from support import running
 
 LABELS = ["PER", "LOC"]
@@ -47,6 +48,24 @@ async def test_a_spans_project_is_created_with_its_defaults(service):
     project = await span_project(service)
     assert project["task"] == "spans" and project["input"] == "text"
     assert project["strategy"] == "least_confidence" and project["model"] == "logistic_regression"
+
+
+async def test_a_spans_project_may_have_one_label_and_the_others_need_two(service):
+    project = await service.create_project(name="symptoms", labels=["SYMPTOM"], task="spans")
+    assert project["labels"] == ["SYMPTOM"]
+    await service.send_events("symptoms", [{"id": "e", "data": {"text": "a dry cough"}}])
+    learned = await service.http.post(
+        "/api/projects/symptoms/labels",
+        json={
+            "labels": [{"event_id": "e", "spans": [{"start": 2, "end": 11, "label": "SYMPTOM"}]}]
+        },
+    )
+    assert learned.json()["results"][0]["model_version"] == 1
+    for task in ("classify", "multilabel"):
+        body = {"name": "one", "labels": ["bug"], "task": task}
+        refused = await service.http.post("/api/projects", json=body)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["message"].startswith(f"labels: a {task} project needs two")
 
 
 @pytest.mark.parametrize(
@@ -433,3 +452,17 @@ async def test_gold_spans_are_stored_as_whole_words_and_corrections_rescore_them
         assert (await alice.expect("ack", keep_items=True))["corrects"] == "a0"
     whole = (await service.metrics("names"))["annotators"]["alice"]["gold"]
     assert (whole["answered"], whole["correct"], whole["f1"]) == (1, 1, 1.0)
+
+
+async def test_spans_that_cut_words_are_kept_as_the_whole_words_the_model_learns(service):
+    await span_project(service, overlap={"share": 1.0, "annotators": 2})
+    await service.send_events("names", events(1))
+    right = truth("evt-0")  # "Ada moved to Paris in 1990"
+    cut = [{"start": 1, "end": 2, "label": "PER"}, {"start": 13, "end": 16, "label": "LOC"}]
+    await _two_answers(service, right, cut)
+    metrics = await service.metrics("names")
+    # The same answer once grown to whole words: the two agree, and nothing goes to review.
+    assert metrics["agreement"]["f1"] == 1.0 and metrics["review"]["waiting"] == 0
+    store = service.core.store
+    rows = await store.run(lambda: list(export_labels(store, "names")))
+    assert [row["spans"] for row in rows if row["event_id"] == "evt-0"] == [right, right]

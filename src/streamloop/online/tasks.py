@@ -218,14 +218,17 @@ class Task:
         if self.stored(self.shown(stored), labels) != stored:
             raise ValueError(f"not in the stored form of a {self.name} answer: {stored!r}")
 
-    def fits(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str | None:
-        """Why ``stored`` does not fit the item ``data`` it answers (spans outside its text,
-        say), or None when it does; what needs no item is `stored`'s to check."""
-        return None
+    def fit(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str:
+        """``stored`` as it is kept for the item ``data`` it answers: the same answer, but for
+        spans grown to the whole words they touch, as the model learns them.
 
-    def on_item(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str:
-        """``stored``, which `fits` the item ``data``, as the model reads it on that item: the
-        same answer, but for spans grown to the whole words they touch."""
+        Raises
+        ------
+        ValueError
+            If the answer does not fit the item (spans past its text, over spaces only, or
+            sharing a word); the message starts with the field (``spans: ...``). Only the
+            model's labels are read: any thread may ask.
+        """
         return stored
 
     def shown(self, stored: str) -> Any:
@@ -299,17 +302,12 @@ class SpanTask(Task):
             raise AnswerError("", f"spans are a list of spans, got {given!r}")
         return span_set_key(given, labels)
 
-    def fits(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str | None:
+    def fit(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str:
         assert isinstance(model, SpanModel)
         try:
-            model.aligned(data, span_set(stored))
+            aligned = model.aligned(data, span_set(stored))
         except ValueError as exc:
-            return f"spans: {exc}"
-        return None
-
-    def on_item(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str:
-        assert isinstance(model, SpanModel)
-        aligned = model.aligned(data, span_set(stored))
+            raise ValueError(f"spans: {exc}") from None
         return span_set_key([span.as_json() for span in aligned], model.labels)
 
     def shown(self, stored: str) -> list[dict[str, Any]]:

@@ -151,12 +151,13 @@ class GoldStore:
         corrects: str,
         annotator: str,
         label: str,
-        fits: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+        fit: Callable[[str, Mapping[str, Any]], str] | None = None,
     ) -> tuple[int, bool, bool] | None:
         """An annotator corrects their answer to a gold item (``corrects``: its label_id):
         (gold item id, correct before, correct now), or None if ``corrects`` is no gold answer.
         A correction of someone else's answer is refused (409 ``not_your_label``), as one that
-        does not fit the item's data (``fits``, as `commit_labels` takes it: 422)."""
+        does not fit the item's data (``fit``, as `commit_labels` takes it: 422); the answer
+        kept is what ``fit`` gives."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(
@@ -176,8 +177,11 @@ class GoldStore:
                 raise Conflict(
                     f"label {corrects!r} was not given by {annotator!r}", code="not_your_label"
                 )
-            if fits is not None and (problem := fits(label, row.data)) is not None:
-                raise InvalidInput(problem, code="invalid_input")
+            if fit is not None:
+                try:
+                    label = fit(label, row.data)
+                except ValueError as exc:
+                    raise InvalidInput(str(exc), code="invalid_input") from None
             correct = label == row.label
             conn.execute(
                 update(GOLD_ANSWERS)

@@ -124,7 +124,7 @@ class LabelStore:
         base_version: int,
         *,
         after_label_id: int | None = None,
-        fits: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+        fit: Callable[[str, Mapping[str, Any]], str] | None = None,
     ) -> list[LabelOutcome]:
         """Store a batch of labels in one transaction (a group commit).
 
@@ -138,8 +138,9 @@ class LabelStore:
         (``Conflict``, code ``stale_learner``) unless the project's newest stored label is that
         one, checked under a lock on the project's row.
 
-        ``fits`` says why an answer does not fit its item's data (a span beyond its text), or
-        None when it does: a label it refuses is refused alone (``invalid_input``).
+        ``fit`` gives an answer as it is kept for its item's data (spans grown to whole words),
+        or raises ValueError when it does not fit (a span past the text): such a label is
+        refused alone (``invalid_input``).
         """
         outcomes = [LabelOutcome(label=label) for label in labels]
         with self.engine.begin() as conn:
@@ -210,9 +211,14 @@ class LabelStore:
                         code="unknown_item",
                     )
                     continue
-                if fits is not None and (problem := fits(label.label, item.data)) is not None:
-                    outcome.error = InvalidInput(problem, code="invalid_input")
-                    continue
+                if fit is not None:
+                    try:
+                        kept = fit(label.label, item.data)
+                    except ValueError as exc:
+                        outcome.error = InvalidInput(str(exc), code="invalid_input")
+                        continue
+                    if kept != label.label:
+                        label = outcome.label = dataclasses.replace(label, label=kept)
                 said = history.setdefault(item.id, [])
                 judged = judge(
                     label, status.get(item.id, item.status), said, item.wanted, quarantined

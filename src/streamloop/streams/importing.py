@@ -231,10 +231,12 @@ def import_rows(
     progress: Callable[[int, int], None] = lambda rows, labels: None,
 ) -> tuple[int, int]:
     """Send ``rows`` to ``project`` in batches: each batch's events, then its labels, so labels
-    are learned in the file's order. Returns (rows, labels); ``progress`` hears of each batch.
+    are learned in the file's order. Returns (rows, labels learned now); ``progress`` hears of
+    each batch.
 
     Each answer is sent in the row's own field (``label``, ``labels`` or ``spans``). Sending
-    the same file again is harmless: events and labels are idempotent by id.
+    the same file again is harmless: events and labels are idempotent by id, and a label sent
+    before (a duplicate) or whose item was labelled since is not counted as learned.
     """
     sent = labelled = 0
     iterator = iter(rows)
@@ -259,7 +261,7 @@ def import_rows(
                 error = result.get("error")
                 if error and error["code"] != "already_labelled":  # labelled since: kept
                     raise InvalidInput(f"{result['event_id']}: {error['message']}")
+                labelled += not error and not result.get("duplicate")
         sent += len(chunk)
-        labelled += len(labels)
         progress(sent, labelled)
     return sent, labelled

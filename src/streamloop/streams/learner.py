@@ -259,13 +259,13 @@ class LocalLearner:
             labels,
             self.model.version,
             after_label_id=self.last_label_id if self.fenced else None,
-            fits=self._fits,
+            fit=self._fit,
         )
 
-    def _fits(self, stored: str, data: Mapping[str, Any]) -> str | None:
-        """Why an answer does not fit its item (spans outside its text), checked as it is
-        stored (on the store's thread: `Task.fits` reads only what never changes)."""
-        return model_task(self.model).fits(self.model, stored, data)
+    def _fit(self, stored: str, data: Mapping[str, Any]) -> str:
+        """An answer as it is kept for its item (`Task.fit`), checked as it is stored (on the
+        store's thread: `Task.fit` reads only what never changes)."""
+        return model_task(self.model).fit(self.model, stored, data)
 
     async def _catch_up(self) -> None:
         excluded = await self.store.run(self.store.quarantined, self.project_id)

@@ -375,7 +375,7 @@ class ProjectRuntime:
         it scores the annotator, once; a retry of its ``label_id`` is acked as a duplicate."""
         gold = lease.gold if lease is not None else gold
         assert gold is not None
-        self._check_fits(label, gold.data)
+        label = self._fitted(label, gold.data)
         answer = await self.store.run(
             self.store.answer_gold, self.record.id, gold.id, session.annotator, label, label_id
         )
@@ -400,7 +400,7 @@ class ProjectRuntime:
             corrects,
             session.annotator,
             label,
-            self._fits,
+            self._fit,
         )
         if changed is None:
             raise NotFound(f"no label {corrects!r} in this project", code="unknown_label_id")
@@ -431,13 +431,12 @@ class ProjectRuntime:
     async def add_gold(self, items: Sequence[tuple[str, dict[str, Any], str]]) -> tuple[int, int]:
         """Store gold items (id, data, the right label); (stored, duplicates). They are offered
         to annotators from now on. A gold item's spans are stored grown to whole words, as
-        annotators can mark them (`Task.on_item`)."""
-        for n, (_gold_id, data, label) in enumerate(items):
+        every answer's are (`Task.fit`)."""
+        for _gold_id, _data, label in items:
             self._check_answer(label)
-            self._check_fits(label, data, f"items.{n}.")
         items = [
-            (gold_id, data, self.task.on_item(self.model, label, data))
-            for gold_id, data, label in items
+            (gold_id, data, self._fitted(label, data, f"items.{n}."))
+            for n, (gold_id, data, label) in enumerate(items)
         ]
         ids = [gold_id for gold_id, _data, _label in items]
         missing = set(await self.store.run(self.store.missing_events, self.record.id, ids))
@@ -710,16 +709,18 @@ class ProjectRuntime:
             where = f"{at}{task.field}{exc.where}"
             raise InvalidInput(f"{where}: {exc.why}", code="invalid_input") from None
 
-    def _fits(self, stored: str, data: Mapping[str, Any]) -> str | None:
-        """Why the answer ``stored`` does not fit the item ``data`` it answers (spans past its
-        text), or None (`Task.fits`; any thread may ask)."""
-        return self.task.fits(self.model, stored, data)
+    def _fit(self, stored: str, data: Mapping[str, Any]) -> str:
+        """The answer ``stored`` as it is kept for the item ``data`` (`Task.fit`: spans grown
+        to whole words); ValueError if it does not fit. Any thread may ask."""
+        return self.task.fit(self.model, stored, data)
 
-    def _check_fits(self, stored: str, data: Mapping[str, Any], where: str = "") -> None:
-        """The answer ``stored`` fits the item ``data`` it answers (spans inside its text)."""
-        problem = self._fits(stored, data)
-        if problem is not None:
-            raise InvalidInput(f"{where}{problem}", code="invalid_input")
+    def _fitted(self, stored: str, data: Mapping[str, Any], where: str = "") -> str:
+        """`_fit`, refusing an answer that does not fit its item with a 422 (``where``
+        prefixes the message, as ``items.3.``)."""
+        try:
+            return self._fit(stored, data)
+        except ValueError as exc:
+            raise InvalidInput(f"{where}{exc}", code="invalid_input") from None
 
     def _check_label(self, label: str, where: str = "") -> None:
         if label not in self._known_labels:

@@ -227,7 +227,7 @@ _SCHEMAS: dict[str, Schema] = {
     "Error": _object(error=_ERROR_BODY),
     "Project": _object(
         name=_PROJECT_NAME,
-        labels={"type": "array", "items": _LABEL, "minItems": 2, "uniqueItems": True},
+        labels={"type": "array", "items": _LABEL, "minItems": 1, "uniqueItems": True},
         input={"enum": ["text", "tabular"]},
         model=_STRING,
         strategy=_STRING,

@@ -102,9 +102,10 @@ class ProjectSpec(BaseModel):
     model_config = _STRICT
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")]
+    # Two or more; one is enough for spans (a span of it, or none: `_fits_task`).
     labels: Annotated[
         list[LabelName],
-        Field(min_length=2, max_length=1000),
+        Field(min_length=1, max_length=1000),
     ]
     input: Literal["text", "tabular"] = "text"
     task: Literal["classify", "multilabel", "spans"] = "classify"
@@ -141,6 +142,11 @@ class ProjectSpec(BaseModel):
     def _fits_task(self) -> ProjectSpec:
         if self.strategy is None and "strategy" in self.model_fields_set:
             raise ValueError("strategy: a strategy's name, or leave it out for the task's default")
+        if len(self.labels) < 2 and self.task != "spans":
+            raise ValueError(
+                f"labels: a {self.task} project needs two labels or more (a spans project may "
+                f"have one)"
+            )
         if self.task == "classify":
             self.strategy = self.strategy or DEFAULT_STRATEGY
             if self.strategy not in STRATEGIES:
