@@ -84,6 +84,12 @@ function multilabelRefusal(model, input) {
   return why ? `is not for ${input} items in a multilabel project: ${why}` : null;
 }
 
+// How many labels the task takes, under the field.
+const LABELS_HINT = {
+  spans: "one or more, comma separated, in the order annotators see them",
+  other: "two or more, comma separated, in the order annotators see them",
+};
+
 function taskChanged() {
   const form = $("create");
   const task = form.elements.task.value;
@@ -95,6 +101,7 @@ function taskChanged() {
   if (form.elements.input.selectedOptions[0]?.disabled) form.elements.input.value = SPAN_INPUTS[0];
   modelsChanged();
   for (const node of form.querySelectorAll("[data-multilabel]")) node.hidden = task !== "multilabel";
+  $("labels-hint").textContent = task === "spans" ? LABELS_HINT.spans : LABELS_HINT.other;
 }
 
 // The models the task and input allow; the others are disabled, and a line says why.
@@ -176,9 +183,12 @@ function parseThresholds(text, labels) {
 }
 
 // The name's rule is the server's alone: a name it refuses comes back as its 422's message.
-function validate(spec) {
+// A span project may have one label (its words are that or none); a label of an item's own
+// needs two to choose between.
+function validate(spec, task) {
   const problems = {};
-  if (spec.labels.length < 2) problems.labels = "Give at least two labels.";
+  if (task === "spans" && !spec.labels.length) problems.labels = "Give at least one label.";
+  else if (task !== "spans" && spec.labels.length < 2) problems.labels = "Give at least two labels.";
   else if (new Set(spec.labels).size !== spec.labels.length) problems.labels = "Labels must differ.";
   if (!(spec.exploration >= 0 && spec.exploration <= 1)) problems.exploration = "Between 0 and 1.";
   if (!(spec.lease_seconds > 0)) problems.lease_seconds = "More than 0 seconds.";
@@ -198,7 +208,7 @@ $("create").addEventListener("submit", async (event) => {
     lease_seconds: Number(form.get("lease_seconds")),
     routing: form.get("routing"),
   };
-  const problems = validate(spec);
+  const problems = validate(spec, form.get("task"));
   if (form.get("task") === "spans") spec.task = "spans";
   if (form.get("task") === "multilabel") {
     Object.assign(spec, { task: "multilabel", preselect: form.has("preselect") });
