@@ -11,7 +11,8 @@
 // touch or keys (spans.js), and the whole set goes by Enter or Submit.
 import { DEFAULT_THRESHOLD, LabelSet, probabilityText, sharePercent } from "/static/labelset.js";
 import { SpanEditor } from "/static/spans.js";
-import { spansText } from "/static/spantext.js";
+import { BRIEF_SPANS, spansText } from "/static/spantext.js";
+import { expandable } from "/static/spanview.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, sameAnswer,
   setStatus,
@@ -92,15 +93,18 @@ function renderSetSuggestion(item) {
   ];
 }
 
-// The model's spans are in the answer already, marked in the text with their scores.
+// The model's spans are in the answer already, marked in the text with their scores. One line
+// of text, wrapped as text is; a long text's many spans are named by the first few, and the
+// line opens to all of them, so that it never pushes the labels and Submit out of sight.
 function renderSpanSuggestion(item) {
   if (!item.spans) return [el("span", {}, "The model has not learned anything yet: mark the spans yourself.")];
   if (state.correcting) return [];
   if (!item.spans.length) return [el("span", {}, "The model found no span here.")];
-  // One line of text, wrapped as text is.
-  return [el("span", {}, "Model suggests ",
-    el("b", { "data-testid": "suggested" }, spansText(item.spans, item.data.text)),
-    ", marked dashed in the text: keep, change or remove them.")];
+  const line = ["Model suggests ",
+    el("b", { "data-testid": "suggested" }, spansText(item.spans, item.data.text, BRIEF_SPANS)),
+    ", marked dashed in the text: keep, change or remove them."];
+  if (item.spans.length <= BRIEF_SPANS) return [el("span", {}, ...line)];
+  return [expandable(line, spansText(item.spans, item.data.text))];
 }
 
 // The editor starts from the model's spans, or from the answer being corrected.

@@ -284,6 +284,7 @@ export function hello(message, role) {
   $("keys-classify").hidden = task !== "classify";
   $("keys-multilabel").hidden = task !== "multilabel";
   $("keys-spans").hidden = task !== "spans";
+  $("touch-spans").hidden = task !== "spans"; // shown on a touch screen only (style.css)
   $("set-actions").hidden = task === "classify";
   $("who").textContent = message[role];
   return { labels: message.project.labels, task };

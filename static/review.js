@@ -7,11 +7,13 @@
 // settles on a set: toggled, then sent by Enter or Submit (0 or "None of these" for none). In an
 // item's first moments nothing settles it: the second press of a double one is not an answer
 // to the item that appeared in between. In a span project each said a text's spans: the
-// reviewer starts from the spans all of them gave, or from any one's answer, edits them in the
-// text (spans.js) and settles on them by Enter or Settle.
+// reviewer starts from the spans most of them gave (or, when no span has a majority, from the
+// first answer that has spans, so that no one's work is dropped by an Enter pressed by reflex),
+// or from any one's answer, edits them in the text (spans.js) and settles on them by Enter or
+// Settle.
 import { LabelSet } from "/static/labelset.js";
 import { SpanEditor } from "/static/spans.js";
-import { normalSpans, spanWords, spansText } from "/static/spantext.js";
+import { BRIEF_SPANS, normalSpans, spanWords, spansText } from "/static/spantext.js";
 import { HUES } from "/static/spanview.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, setStatus,
@@ -62,14 +64,15 @@ function sentence(text) {
 // -- showing an item ----------------------------------------------------------------------
 
 // What one said: a label, or a set of them, each label on its own, or "none of these"; or
-// spans, each as its label and its words.
+// spans, each as its label and its words (the first few of many, then how many more).
 function renderAnswer(x) {
   if (Array.isArray(x.spans)) {
     if (!x.spans.length) return [el("i", { class: "said-label" }, "no spans")];
     const text = state.current.item.data.text;
-    return x.spans.flatMap((span, i) => [i ? ", " : null,
+    const named = x.spans.slice(0, BRIEF_SPANS).flatMap((span, i) => [i ? ", " : null,
       el("b", { class: "said-label", "data-hue": state.labels.indexOf(span.label) % HUES }, span.label),
       ` “${spanWords(span, text)}”`]);
+    return x.spans.length > BRIEF_SPANS ? [...named, `, and ${x.spans.length - BRIEF_SPANS} more`] : named;
   }
   if (!Array.isArray(x.labels)) return [el("b", { class: "said-label" }, x.label)];
   if (!x.labels.length) return [el("i", { class: "said-label" }, "none of these")];
@@ -148,19 +151,35 @@ function showSet(said) {
   }
 }
 
-// The editor starts from the spans every answer gave (what is not in dispute); any one answer
-// can be taken as the start instead. The model learned the one marked so.
-function showSpans(said) {
+/**
+ * The spans more than half of `said` gave (never two that overlap: two answers of a majority
+ * each share one); of two answers, the spans both gave.
+ */
+function majoritySpans(said) {
   const key = (s) => `${s.start}:${s.end}:${s.label}`;
-  const agreed = (said[0]?.spans ?? []).filter((s) => said.every((x) => (x.spans ?? []).some((y) => key(y) === key(s))));
-  startFrom(agreed, "the spans all of them gave");
+  const count = new Map();
+  for (const x of said) for (const s of new Map((x.spans ?? []).map((y) => [key(y), y])).values()) {
+    count.set(key(s), { span: s, n: (count.get(key(s))?.n ?? 0) + 1 });
+  }
+  return normalSpans([...count.values()].filter(({ n }) => 2 * n > said.length).map(({ span }) => span));
+}
+
+// The editor starts from the spans most answers gave (what is hardly in dispute); when those
+// are none while some answer has spans, from the first such answer, and the page says so: an
+// empty start would make a reflexive Enter settle on "no spans", dropping everyone's work. Any
+// one answer can be taken as the start instead. The model learned the one marked so.
+function showSpans(said) {
+  const most = majoritySpans(said);
+  const first = said.find((x) => x.spans?.length);
+  if (most.length || !first) startFrom(most, "the spans most answers gave");
+  else startFrom(first.spans, `${first.annotator || first.source}'s spans: no span is in most answers`);
   const learnedFrom = said.find((x) => x.learned);
   $("learned-note").hidden = !learnedFrom;
   if (learnedFrom) {
     const who = learnedFrom.annotator ? `${learnedFrom.annotator}'s spans`
       : learnedFrom.source === "review" ? "a reviewer's spans" : `the spans from ${learnedFrom.source}`;
     $("learned-note").replaceChildren("The model learned ", who, ": ",
-      el("b", { "data-testid": "learned-set" }, spansText(learnedFrom.spans ?? [], state.current.item.data.text)),
+      el("b", { "data-testid": "learned-set" }, spansText(learnedFrom.spans ?? [], state.current.item.data.text, BRIEF_SPANS)),
       ". The spans you settle on replace them.");
   }
 }
@@ -169,6 +188,8 @@ function startFrom(spans, what) {
   if (!state.current || state.pending) return;
   const { item } = state.current;
   editor.show($("content"), { text: item.data.text, labels: state.labels, tokens: item.tokens ?? null, spans });
+  $("start-note").textContent = `Starting from ${what}.`;
+  $("start-note").hidden = false;
   editor.announce(`Starting from ${what}.`);
 }
 
@@ -224,7 +245,7 @@ function resolve(answer) {
 
 /** An answer in words; spans with their words. */
 function shownAnswer(answer, item) {
-  return state.task === "spans" ? spansText(answer, item.data.text) : answerText(answer);
+  return state.task === "spans" ? spansText(answer, item.data.text, BRIEF_SPANS) : answerText(answer);
 }
 
 /** The resolve waiting is answered (acked or refused for good): on to what came meanwhile. */
@@ -305,7 +326,7 @@ function onMessage(message) {
       if (state.task === "spans") {
         editor ??= new SpanEditor({
           group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, firstLook,
-          submitText: "Settle", enterVerb: "settle on",
+          submitText: "Settle", enterVerb: "settle on", doing: "settling",
         });
       }
       break;

@@ -15,8 +15,8 @@
 // that the cursor moves the way the arrow points; within a line that mixes directions, the
 // order is the text's (logical) one.
 import { el } from "/static/lib.js";
-import { HUES, SpanView, keepFocus } from "/static/spanview.js";
-import { codeUnits, normalSpans, spansText, tokenize } from "/static/spantext.js";
+import { HUES, SpanView, expandable, keepFocus } from "/static/spanview.js";
+import { BRIEF_SPANS, codeUnits, normalSpans, spansText, tokenize } from "/static/spantext.js";
 
 /** The keys that label a selection, in the project's label order (a label past 9 has none). */
 export const SPAN_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -26,20 +26,25 @@ const CONTROLS = 'button, a[href], [role="button"], [role="link"]';
 
 /**
  * The editor of one text's spans. `content` takes the text (wrapped, scrolling when long),
- * with the list of its spans in words under it (spanview.js draws it), `group` a button per
- * label, `actions` Submit, Remove span and Clear selection. Nothing is sent until one deliberate act, Enter or Submit, which
- * gives `submit(spans)` the whole set, possibly empty (the button then says "Submit: no spans").
+ * with the list of its spans in words under it (spanview.js draws it; a long list names the
+ * first few and opens to all), `group` a button per label, `actions` Submit, Remove span and
+ * Clear selection. Nothing is sent until one deliberate act, Enter or Submit, which gives
+ * `submit(spans)` the whole set, possibly empty (the button then says "Submit: no spans"; the
+ * list says what `doing` it means).
  * In an item's first moments (`firstLook`, a FirstLook of lib.js) no key or press changes or
  * sends anything. `say(text)` tells why a key did nothing.
  */
 export class SpanEditor {
-  constructor({ group, actions, submit, say, firstLook = null, submitText = "Submit", enterVerb = "submit" }) {
+  constructor({
+    group, actions, submit, say, firstLook = null, submitText = "Submit", enterVerb = "submit", doing = "submitting",
+  }) {
     this.group = group;
     this.submit = submit;
     this.say = say;
     this.firstLook = firstLook;
     this.submitText = submitText;
     this.verb = enterVerb;
+    this.doing = doing;
     this.labels = [];
     this.text = "";
     this.units = [0];
@@ -49,7 +54,7 @@ export class SpanEditor {
     this.focus = null;
     this.last = 0; // where the cursor comes back after the selection is cleared
     this.extended = false; // the selection was made with Shift: one token of it is not a cursor
-    this.tapped = false; // a tap started a selection that the next tap extends
+    this.tapped = false; // a tap started a selection the next tap extends: "word", or "span" (a span selected)
     this.drag = null; // a mouse drag: {from, moved, drill}
     this.pointer = null; // the kind of the last press: "mouse", "pen" or "touch"
     this.active = false;
@@ -67,7 +72,7 @@ export class SpanEditor {
       type: "button", class: "secondary", "data-testid": "clear-selection", "aria-keyshortcuts": "Escape",
       onmousedown: keepFocus, onclick: () => this.unselect(),
     }, "Clear selection");
-    this.list = el("p", { class: "span-list", "data-testid": "span-list", "aria-live": "polite" });
+    this.list = el("div", { class: "span-list", "data-testid": "span-list", "aria-live": "polite" });
     this.where = el("p", { class: "visually-hidden", "aria-live": "polite", "data-testid": "span-cursor" });
     actions.replaceChildren(this.submitButton, this.removeButton, this.clearButton);
     window.addEventListener("pointerup", () => this.dragEnd());
@@ -93,6 +98,7 @@ export class SpanEditor {
     this.last = 0;
     this.extended = false;
     this.tapped = false;
+    this.where.textContent = ""; // the last item's words are not this one's
     this.box = el("div", {
       class: "span-text", dir: "auto", role: "group", "data-testid": "span-text",
       "aria-label": "the text: select words and give them a label",
@@ -107,7 +113,8 @@ export class SpanEditor {
       "aria-keyshortcuts": SPAN_KEYS[i] ?? null,
       onmousedown: keepFocus,
       onclick: (event) => { if (!this.early(event)) this.label(label); },
-    }, el("span", { class: "swatch", "aria-hidden": "true" }), ...(SPAN_KEYS[i] ? [el("kbd", {}, SPAN_KEYS[i])] : []), ` ${label}`)));
+    }, el("span", { class: "swatch", "aria-hidden": "true" }), ...(SPAN_KEYS[i] ? [el("kbd", {}, SPAN_KEYS[i])] : []),
+    el("span", { class: "name" }, ` ${label}`))));
     this.active = true;
     this.render();
   }
@@ -253,7 +260,10 @@ export class SpanEditor {
     this.announce(`${label}: “${this.cut(span)}”`);
   }
 
-  /** Take out the spans in the selection (the one under the cursor). */
+  /**
+   * Take out the spans in the selection (the one under the cursor), or `span` (its remove
+   * button): the cursor then shows on its first word, where the keys go on from.
+   */
   remove(span = null) {
     if (!this.active) return;
     const range = this.range;
@@ -266,6 +276,7 @@ export class SpanEditor {
     this.spans = this.spans.filter((s) => !gone.includes(s));
     this.tapped = false;
     this.redraw(gone[0].start, gone.at(-1).end);
+    if (span) this.select(this.tokensOf(span)[0]);
     this.announce(`Removed ${spansText(gone, this.text)}`);
   }
 
@@ -335,9 +346,12 @@ export class SpanEditor {
 
   /**
    * A tap (a touch screen has no drag that is not a scroll): a tap on a word starts a selection
-   * there, or selects the span it is in (a second tap on a span selected: the one word); the
-   * next tap on a word outside another span extends the selection to it; the next after that
-   * starts afresh. A tap on the selection's one word clears it.
+   * there, or selects the span it is in (a second tap on a span selected: the one word). The
+   * next tap extends the selection to the word tapped, as Shift does with keys: from a word,
+   * to any word, into a span or across one (labelled, the selection replaces the spans it
+   * overlaps); from a span selected, to a word outside any other span (a tap on another span
+   * selects that one). The next tap after that starts afresh. A tap on the selection's one word
+   * clears it.
    */
   clicked(event) {
     const remove = event.target.closest(".span-remove");
@@ -350,21 +364,22 @@ export class SpanEditor {
     const t = this.tokenOf(event.target) ?? this.markToken(event.target);
     if (t === null) return;
     const span = this.spanAt(t);
-    if (span && this.isSelected(span) && span.start !== span.end && this.range[0] !== this.range[1]) {
-      this.tapped = true;
+    if (span && this.isSelected(span) && this.range[0] !== this.range[1]) {
+      this.tapped = "word";
       this.select(t, t, true);
       return;
     }
-    const other = span && !(this.range && this.stretch(this.range)[0] <= span.start && span.end <= this.stretch(this.range)[1]);
-    if (this.tapped && this.focus !== null && !other) {
+    const range = this.range;
+    const other = span && !(range && this.stretch(range)[0] <= span.start && span.end <= this.stretch(range)[1]);
+    if (this.tapped && range && (this.tapped === "word" || !other)) {
       if (t === this.anchor && this.anchor === this.focus) { this.unselect(); return; }
       this.tapped = false;
       this.select(this.anchor, t, true);
     } else if (span) {
-      this.tapped = true;
+      this.tapped = "span";
       this.selectSpan(span);
     } else {
-      this.tapped = true;
+      this.tapped = "word";
       this.select(t);
     }
   }
@@ -466,8 +481,13 @@ export class SpanEditor {
     this.removeButton.disabled = !this.active || !this.spans.some((s) => s.start < end && start < s.end);
     this.clearButton.disabled = !this.active || !range;
     for (const button of this.group.querySelectorAll("button")) button.disabled = !this.active || !range;
-    this.list.replaceChildren(count
-      ? `${count} span${count === 1 ? "" : "s"}: ${spansText(this.chosen, this.text)}`
-      : "No spans: submitting says this text has none.");
+    const head = `${count} span${count === 1 ? "" : "s"}: `;
+    if (!count) this.list.replaceChildren(`No spans: ${this.doing} says this text has none.`);
+    else if (count <= BRIEF_SPANS) this.list.replaceChildren(head + spansText(this.chosen, this.text));
+    else {
+      const open = this.list.querySelector("details")?.open ?? false;
+      this.list.replaceChildren(expandable([head + spansText(this.chosen, this.text, BRIEF_SPANS)],
+        spansText(this.chosen, this.text), { open }));
+    }
   }
 }

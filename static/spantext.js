@@ -53,9 +53,16 @@ export function spanWords(span, text, units = codeUnits(text)) {
   return text.slice(units[span.start], units[span.end]);
 }
 
-/** A span answer in words: `PER “Ada”, ORG “IBM”`, or "no spans". */
-export function spansText(spans, text) {
+/** How many spans a summary names before "and N more": a long text's list stays a line or two. */
+export const BRIEF_SPANS = 5;
+
+/**
+ * A span answer in words: `PER “Ada”, ORG “IBM”`, or "no spans"; past `limit` spans, the first
+ * `limit` of them and how many more: `PER “Ada”, … ORG “IBM”, and 94 more`.
+ */
+export function spansText(spans, text, limit = Infinity) {
   if (!spans.length) return "no spans";
   const units = codeUnits(text);
-  return spans.map((s) => `${s.label} “${spanWords(s, text, units)}”`).join(", ");
+  const named = spans.slice(0, limit).map((s) => `${s.label} “${spanWords(s, text, units)}”`).join(", ");
+  return spans.length > limit ? `${named}, and ${spans.length - limit} more` : named;
 }

@@ -11,6 +11,16 @@ export const HUES = 8;
 /** A click leaves no button focused, where a later Space or Enter would find it. */
 export const keepFocus = (event) => event.preventDefault();
 
+/**
+ * A summary that opens on demand: `summary` (a line: the first few spans and how many more)
+ * as a <details>' summary, `full` (all of them) inside. `open`: shown open (as it was).
+ */
+export function expandable(summary, full, { open = false } = {}) {
+  return el("details", { class: "span-more", open },
+    el("summary", {}, ...summary, el("span", { class: "more-hint" }, " (show all)")),
+    el("p", { class: "span-all" }, full));
+}
+
 /** A score as the span's tag and tooltip say it: "83 %". */
 const scorePercent = (score) => `${Math.round(100 * score)} %`;
 
@@ -145,7 +155,10 @@ export class SpanView {
       title: about,
       style: score ? { "--score": span.score.toFixed(3) } : undefined,
     }, ...inner.slice(0, -1), el("span", { class: "span-end" }, inner.at(-1),
-      el("span", { class: "span-tag" }, span.label, score && suggested ? el("small", { class: "span-score" }, ` ${score}`) : null),
+      // The tag is isolated from the text around it, the score from the label: in a
+      // right-to-left text "LOC 97 %" reads so, never "% LOC 97".
+      el("span", { class: "span-tag", dir: "auto" }, span.label,
+        score && suggested ? el("small", { class: "span-score", dir: "ltr" }, ` ${score}`) : null),
       el("button", {
         type: "button", class: "span-remove", "data-start": span.start, tabindex: "-1",
         "aria-label": `Remove ${span.label} “${text}”`, title: `Remove ${span.label} “${text}”`,
