@@ -45,9 +45,7 @@ async def test_a_long_text_keeps_the_labels_and_submit_in_sight(
     browser: Browser, sqlite_settings: Settings
 ):
     async with running(sqlite_settings) as service:
-        await service.create_project(
-            name="ner", labels=LONG_LABELS, task="spans", exploration=0.0
-        )
+        await service.create_project(name="ner", labels=LONG_LABELS, task="spans", exploration=0.0)
         text = " ".join(f"Ada{n:02d} saw the town." for n in range(100))
         assert len(text) >= 1999
         spans = [at(text, f"Ada{n:02d}", "PER", 0.8) for n in range(100)]
@@ -145,9 +143,7 @@ async def test_the_review_desk_starts_from_an_answer_when_no_span_has_a_majority
         await expect_marks(page, EMOJI, answers["alice"])
         note = page.get_by_test_id("start-note")
         await expect(note).to_be_visible()
-        await expect(note).to_have_text(
-            "Starting from alice's spans: no span is in most answers."
-        )
+        await expect(note).to_have_text("Starting from alice's spans: no span is in most answers.")
         await expect(page.get_by_test_id("submit")).to_have_text("Settle 2 spans Enter")
         # Emptied by hand, the list says what settling then means; bob's answer is the start.
         await page.locator('#said li[data-annotator="bob"]').get_by_test_id("start-from").click()
@@ -203,7 +199,7 @@ async def test_scores_read_right_and_the_cursor_and_live_line_follow_the_work(
         await send(service, "emoji", EMOJI)
         await next_item(page, ["heb"])
         await expect(live).to_have_text("")
-        # A span removed by its × button leaves the cursor, in sight, on its first word, where
+        # A span removed by its remove button leaves the cursor, in sight, on its first word, where
         # the keys go on from.
         await mark(page, EMOJI, "Bob Smith").locator(".span-remove").click()
         await expect(page.locator(".span-text mark.span")).to_have_count(0)
