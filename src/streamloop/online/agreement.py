@@ -44,15 +44,17 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence, Set
 from fractions import Fraction
 from itertools import permutations
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 #: Below this, a float sum of weights or distances is 0 (what adding and taking away left).
 _ROUNDING = 1e-9
 
-__all__ = ["Agreement", "MultiLabelAgreement", "cohen_kappa", "masi_distance"]
+__all__ = ["Agreement", "Answers", "MultiLabelAgreement", "cohen_kappa", "masi_distance"]
 
 #: What annotators give an item: a label, whether a label applies, a set of labels.
 Value = TypeVar("Value", bound=Hashable)
+#: An annotator's whole answer to an item: a label, a set of labels, a set of spans.
+Answer = TypeVar("Answer")
 
 
 def cohen_kappa(table: Mapping[tuple[Value, Value], int]) -> float | None:
@@ -79,12 +81,39 @@ def cohen_kappa(table: Mapping[tuple[Value, Value], int]) -> float | None:
     return (observed - expected) / (1.0 - expected)
 
 
-class Agreement:
+class Answers(Generic[Answer]):
+    """Each item's answers, by annotator, and the figures a subclass keeps over them: each
+    change takes the item's part out (`_count` with -1), then puts it back (+1)."""
+
+    def __init__(self) -> None:
+        #: Each item's answers, by annotator (only items that may be answered more than once).
+        self._units: dict[Hashable, dict[str, Answer]] = {}
+
+    def _put(self, item: Hashable, annotator: str, answer: Answer) -> None:
+        """``annotator`` answered ``item`` with ``answer`` (again: it replaces theirs)."""
+        unit = self._units.setdefault(item, {})
+        self._count(unit, -1)
+        unit[annotator] = answer
+        self._count(unit, +1)
+
+    def forget(self, annotator: str) -> None:
+        """Take every answer of ``annotator`` out (their answers no longer count)."""
+        for unit in self._units.values():
+            if annotator in unit:
+                self._count(unit, -1)
+                del unit[annotator]
+                self._count(unit, +1)
+
+    def _count(self, unit: dict[str, Answer], sign: int) -> None:
+        """Add (``sign`` 1) or take out (-1) one item's part in every figure."""
+        raise NotImplementedError
+
+
+class Agreement(Answers[str]):
     """The labels several annotators gave the same items, and how well they agree."""
 
     def __init__(self) -> None:
-        #: Each item's labels, by annotator (only items that may be labelled more than once).
-        self._units: dict[Hashable, dict[str, str]] = {}
+        super().__init__()
         #: For each ordered pair of annotators, their labels on the items both labelled.
         self._pairs: dict[tuple[str, str], Counter[tuple[str, str]]] = {}
         #: Krippendorff's coincidence matrix: pairable values, each item weighted 1 / (m - 1).
@@ -93,18 +122,7 @@ class Agreement:
 
     def record(self, item: Hashable, annotator: str, label: str) -> None:
         """``annotator`` labelled ``item`` (again: the new label replaces theirs)."""
-        unit = self._units.setdefault(item, {})
-        self._count(unit, -1)
-        unit[annotator] = label
-        self._count(unit, +1)
-
-    def forget(self, annotator: str) -> None:
-        """Take every label of ``annotator`` out (their labels no longer count)."""
-        for unit in self._units.values():
-            if annotator in unit:
-                self._count(unit, -1)
-                del unit[annotator]
-                self._count(unit, +1)
+        self._put(item, annotator, label)
 
     def kappa(self) -> dict[str, dict[str, float | None]]:
         """Cohen's kappa of each annotator with each other they share items with."""
@@ -211,7 +229,7 @@ def _differ(one: bool, other: bool) -> float:
     return 0.0 if one == other else 1.0
 
 
-class MultiLabelAgreement:
+class MultiLabelAgreement(Answers[frozenset[str]]):
     """The label sets several annotators gave the same items, and how well they agree.
 
     The multi-label counterpart of `Agreement`, with the same methods and report shapes. Every
@@ -251,9 +269,8 @@ class MultiLabelAgreement:
     def __init__(self, labels: Sequence[str]) -> None:
         if len(set(labels)) != len(labels):
             raise ValueError(f"labels must not repeat, got {list(labels)}")
+        super().__init__()
         self._labels = tuple(labels)
-        #: Each item's label set, by annotator.
-        self._units: dict[Hashable, dict[str, frozenset[str]]] = {}
         #: How many items each ordered pair of annotators both labelled.
         self._shared: Counter[tuple[str, str]] = Counter()
         #: For each ordered pair of annotators sharing items, each label's 2x2 table on them:
@@ -305,18 +322,7 @@ class MultiLabelAgreement:
         unknown = sorted(given.difference(self._labels))
         if unknown:
             raise ValueError(f"unknown label {unknown[0]!r}; expected some of: {self._labels}")
-        unit = self._units.setdefault(item, {})
-        self._count(unit, -1)
-        unit[annotator] = given
-        self._count(unit, +1)
-
-    def forget(self, annotator: str) -> None:
-        """Take every label set of ``annotator`` out (their sets no longer count)."""
-        for unit in self._units.values():
-            if annotator in unit:
-                self._count(unit, -1)
-                del unit[annotator]
-                self._count(unit, +1)
+        self._put(item, annotator, given)
 
     def kappa(self) -> dict[str, dict[str, float | None]]:
         """For each annotator, each other they share items with: the mean over the project's

@@ -29,13 +29,15 @@ from collections.abc import Collection, Hashable, Sequence
 from itertools import combinations
 from typing import Any
 
+from streamloop.online.agreement import Answers
+
 __all__ = ["SpanAgreement"]
 
 #: A span as the agreement compares it: (start, end, label).
 SpanKey = tuple[int, int, str]
 
 
-class SpanAgreement:
+class SpanAgreement(Answers[frozenset[tuple[int, int, str]]]):
     """Span F1 between the annotators of the texts two or more of them marked.
 
     Every figure is kept as counts that each recorded answer updates (matched spans and spans
@@ -55,9 +57,8 @@ class SpanAgreement:
     def __init__(self, labels: Sequence[str]) -> None:
         if len(set(labels)) != len(labels):
             raise ValueError(f"labels must not repeat, got {list(labels)}")
+        super().__init__()
         self._labels = tuple(labels)
-        #: Each text's spans, by annotator.
-        self._units: dict[Hashable, dict[str, frozenset[SpanKey]]] = {}
         #: For each pair of annotators (by name, in order): [spans both gave, spans given by
         #: the two, shared texts].
         self._pairs: dict[tuple[str, str], list[int]] = {}
@@ -89,18 +90,7 @@ class SpanAgreement:
         unknown = sorted({label for _, _, label in given}.difference(self._labels))
         if unknown:
             raise ValueError(f"unknown label {unknown[0]!r}; expected some of: {self._labels}")
-        unit = self._units.setdefault(item, {})
-        self._count(unit, -1)
-        unit[annotator] = given
-        self._count(unit, +1)
-
-    def forget(self, annotator: str) -> None:
-        """Take every answer of ``annotator`` out (their spans no longer count)."""
-        for unit in self._units.values():
-            if annotator in unit:
-                self._count(unit, -1)
-                del unit[annotator]
-                self._count(unit, +1)
+        self._put(item, annotator, given)
 
     def kappa(self) -> dict[str, dict[str, float | None]]:
         """For each annotator, each other they share texts with: their span F1 over those

@@ -11,7 +11,19 @@ from collections import deque
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
-__all__ = ["SpanLike", "SpanMetrics"]
+__all__ = ["SPAN_FIGURES", "SpanLike", "SpanMetrics"]
+
+#: A spans project's figures beside ``accuracy`` in its metrics (`SpanMetrics.report`'s).
+SPAN_FIGURES = (
+    "precision",
+    "recall",
+    "f1",
+    "rolling_f1",
+    "macro_f1",
+    "token_accuracy",
+    "exact_match",
+    "rolling_exact_match",
+)
 
 
 class SpanLike(Protocol):

@@ -17,6 +17,7 @@ from streamloop.online.agreement import Agreement, MultiLabelAgreement
 from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.online.span_agreement import SpanAgreement
+from streamloop.online.span_metrics import SPAN_FIGURES
 from streamloop.online.tasks import AnswerError, label_set, span_set, task_of
 from streamloop.store import (
     GoldRecord,
@@ -911,19 +912,6 @@ class ProjectRuntime:
             listener()
 
 
-#: A spans project's figures beside ``accuracy`` (`SpanMetrics.report`).
-_SPAN_FIGURES = (
-    "precision",
-    "recall",
-    "f1",
-    "rolling_f1",
-    "macro_f1",
-    "token_accuracy",
-    "exact_match",
-    "rolling_exact_match",
-)
-
-
 def _span_figures(model: SpanModel) -> dict[str, Any]:
     """A spans project's prequential figures: ``accuracy`` is the exact match of an item's
     whole set of spans, ``per_class`` each label's span figures; the span figures themselves
@@ -938,7 +926,7 @@ def _span_figures(model: SpanModel) -> dict[str, Any]:
         "window": report["window"],
         "per_class": report["per_label"],
         "confusion": None,
-        **{key: report[key] for key in _SPAN_FIGURES},
+        **{key: report[key] for key in SPAN_FIGURES},
         "spans": {
             "unbiased": {
                 key: unbiased[key]

@@ -35,6 +35,7 @@ from streamloop.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from streamloop.online.span_metrics import SPAN_FIGURES
 from streamloop.ws.context import openapi_of
 from streamloop.ws.payloads import (
     EmptyBody,
@@ -197,19 +198,7 @@ _MULTILABEL_METRICS: dict[str, Schema] = {
 
 #: What a spans project's metrics add (absent from the other tasks').
 _SPAN_METRICS: dict[str, Schema] = {
-    **{
-        name: _SHARE_OR_NULL
-        for name in (
-            "precision",
-            "recall",
-            "f1",
-            "rolling_f1",
-            "macro_f1",
-            "token_accuracy",
-            "exact_match",
-            "rolling_exact_match",
-        )
-    },
+    **dict.fromkeys(SPAN_FIGURES, _SHARE_OR_NULL),
     "spans": _object(
         unbiased={
             "type": "object",
