@@ -270,3 +270,28 @@ async def test_a_review_that_agreed_with_a_quarantined_annotator_is_asked_again(
             ]
             await rob.send({"type": "resolve", "item_id": "e0", "label": "bug", "label_id": "r1"})
             assert (await rob.expect("ack"))["model_version"] == version + 1
+
+
+async def test_a_quarantined_annotator_leaves_the_agreement_and_a_release_brings_them_back(
+    settings,
+):
+    async with running(settings) as service:
+        await service.create_project(overlap=TWICE)
+        events = [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(3)]
+        await service.send_events("tickets", events)
+        async with service.annotator("tickets", "alice") as alice:
+            await _label_all(alice, {f"e{n}": "bug" for n in range(3)}, "a")
+        async with service.annotator("tickets", "bob") as bob:
+            await _label_all(bob, {"e0": "bug", "e1": "bug", "e2": "billing"}, "b")
+        before = await service.metrics("tickets")
+        assert before["agreement"]["items"] == 3 and "bob" in before["annotators"]["alice"]["kappa"]
+        url = "/api/projects/tickets/annotators/bob"
+        assert (await service.http.post(f"{url}/quarantine", json={})).status_code == 202
+        out = await service.metrics("tickets")
+        assert out["agreement"]["items"] == 0 and out["annotators"]["alice"]["kappa"] == {}
+    async with running(settings) as service:  # as stored: still out after a restart
+        assert (await service.metrics("tickets"))["agreement"]["items"] == 0
+        url = "/api/projects/tickets/annotators/bob"
+        assert (await service.http.post(f"{url}/release", json={})).status_code == 202
+        back = await service.metrics("tickets")
+        assert back["agreement"] == before["agreement"]

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any
 
 from streamloop.config import Settings
@@ -104,11 +104,7 @@ class ProjectRuntime:
         #: Items whose annotators disagreed, or a supervisor flagged, waiting for a reviewer.
         self.review = ReviewDesk(record.lease_seconds, changed=self._changed)
         #: Agreement between annotators on the items several of them labelled.
-        self.agreement: Agreement | MultiLabelAgreement | SpanAgreement = Agreement()
-        if record.task == "multilabel":
-            self.agreement = MultiLabelAgreement(record.labels)
-        elif record.task == "spans":
-            self.agreement = SpanAgreement(record.labels)
+        self.agreement = self._new_agreement()
         # Per annotator, since this process started: seconds from an item's offer to its
         # label (total, count), and items skipped.
         self._pace: dict[str, list[float]] = {}
@@ -183,9 +179,41 @@ class ProjectRuntime:
             if item_id in self.leasing.overlap:
                 self.leasing.overlap.seen(item_id, annotator)
         self.review.add(await store.run(store.review_items, project_id))
-        for item_id, annotator, label in await store.run(store.overlapped_labels, project_id):
-            self._agreed(item_id, annotator, label)
+        await self.refresh_agreement()
         self._recorded.update(await store.run(store.recorded_labels, project_id))
+
+    def later(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` in the background (stopped with the project); a failure is logged as
+        ``what`` failing, and the next change or restart sets it right."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("project %s: %s failed", self.record.name, what)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _new_agreement(self) -> Agreement | MultiLabelAgreement | SpanAgreement:
+        if self.record.task == "multilabel":
+            return MultiLabelAgreement(self.record.labels)
+        if self.record.task == "spans":
+            return SpanAgreement(self.record.labels)
+        return Agreement()
+
+    async def refresh_agreement(self) -> None:
+        """The agreement over the overlapped items' answers that count, as the store has them:
+        a quarantined annotator's answers are left out (and come back on release)."""
+        store, project_id = self.store, self.record.id
+        excluded = await store.run(store.quarantined, project_id)
+        labels = await store.run(store.overlapped_labels, project_id)
+        self.agreement = self._new_agreement()
+        for item_id, annotator, label in labels:
+            if annotator not in excluded:
+                self._agreed(item_id, annotator, label)
+        self._changed()
 
     async def resync(self) -> None:
         """With a shared store: take in what other processes changed (waiting items, gold,

@@ -253,6 +253,7 @@ class Quarantine:
         for item_id in again:
             runtime.leasing.settle(item_id, by=None)
         await runtime.refresh_quality()  # overlapped items they labelled may be in review now
+        await runtime.refresh_agreement()  # and their answers count, or not, in agreement
 
     async def _moved(self, back: Sequence[int], again: Sequence[int]) -> None:
         """The learner sent items ``back`` to the queue and labelled ``again`` others."""
@@ -262,6 +263,7 @@ class Quarantine:
         for item_id in again:
             runtime.leasing.settle(item_id, by=None)
         await runtime.refresh_quality()
+        await runtime.refresh_agreement()
 
     async def _serving(self, version: int) -> None:
         """Return once the served model is ``version`` or newer (hot-swapped from Kafka)."""
@@ -299,6 +301,7 @@ class Quarantine:
         elif answer.get("state") == "active" and self.states.get(annotator) == "quarantined":
             self._restore(annotator, None)
         self.runtime._changed()
+        self.runtime.later(self.runtime.refresh_agreement(), "refreshing agreement")
 
     async def _rebuild(self, learner: LocalLearner) -> None:
         await rebuild(self.runtime.store, self.runtime.record, learner, self.runtime.swap_model)
