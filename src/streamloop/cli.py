@@ -75,7 +75,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.broker:
             parser.error("worker needs --broker kafka://host:port (or STREAMLOOP_BROKER)")
         return _work(settings, args.log_level)
+    taken = _port_taken(settings.host, settings.port)
+    if taken is not None:
+        # Said before anything is made: a failed start leaves no new database behind.
+        print(
+            f"streamloop: cannot listen on {settings.host}:{settings.port}: {taken}.\n"
+            "  Another server (another streamloop?) may be using it: stop it, or choose\n"
+            f"  another port:  --port 8001  ({env_name('port')}=8001)",
+            file=sys.stderr,
+        )
+        return 2
     return asyncio.run(_serve(settings, demo=args.command == "demo", log_level=args.log_level))
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host``:``port`` cannot be listened on now (the reason, such as "address already
+    in use"), or None when it can; the socket is closed at once. Port 0 is any free port."""
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT by a server just stopped is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
