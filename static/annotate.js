@@ -9,7 +9,7 @@
 // item that appeared in between. In a span project the answer is the text's spans: the model's
 // come already in it, to keep, change or remove; words are selected and labelled by mouse,
 // touch or keys (spans.js), and the whole set goes by Enter or Submit.
-import { DEFAULT_THRESHOLD, LabelSet, probabilityText, sharePercent } from "/static/labelset.js";
+import { DEFAULT_THRESHOLD, LabelSet, SET_KEYS, probabilityText, sharePercent } from "/static/labelset.js";
 import { SpanEditor } from "/static/spans.js";
 import { BRIEF_SPANS, spansText } from "/static/spantext.js";
 import { expandable } from "/static/spanview.js";
@@ -33,6 +33,7 @@ const state = {
   correcting: null, // the history entry being corrected
   history: [], // answers sent this session, newest last: {item, answer, labelId, acked}
   done: 0,
+  queueEmpty: false, // the server said it has no item for us (an idle frame), and sent none since
   retry: null, // the timer that sends refused labels again
   retryAttempt: 0, // refusals in a row: the backoff's exponent
   retrying: new Set(), // label_ids the server asked to be sent again
@@ -157,6 +158,7 @@ function showSet(item) {
 function show(item, expiresAt) {
   state.current = { item, expiresAt };
   $("idle").hidden = true;
+  $("waiting").hidden = true;
   $("expired").hidden = true;
   $("item").hidden = false;
   $("item").dataset.itemId = item.id;
@@ -183,7 +185,8 @@ function showChoices(item) {
     // A click does not leave the button focused, where a later Space or Enter would find it.
     onmousedown: (event) => event.preventDefault(),
     onclick: (event) => { if (!firstLook.early(event)) choose(label); },
-  }, el("kbd", {}, String(i + 1)), ` ${label}`)));
+    "aria-keyshortcuts": SET_KEYS[i] ?? null,
+  }, ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase()), " "] : []), label)));
   if (state.correcting) {
     $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or keep it as it was (Esc).`;
   }
@@ -206,9 +209,13 @@ function actions() {
   for (const id of ["undo", "idle-undo"]) $(id).disabled = !state.history.length;
 }
 
+// Between two items: the empty-queue card only once the server has said so (its idle frame);
+// until then the next item is on its way, and a quiet line holds the place (style.css shows it
+// only when the wait is long enough to notice).
 function idle() {
   if (state.current) return;
-  $("idle").hidden = false;
+  $("idle").hidden = !state.queueEmpty;
+  $("waiting").hidden = state.queueEmpty;
 }
 
 // -- labelling ----------------------------------------------------------------------------
@@ -352,12 +359,14 @@ function onMessage(message) {
       state.thresholds = message.project.thresholds ?? {};
       break;
     case "item": {
+      state.queueEmpty = false;
       const expiresAt = Date.parse(message.lease_expires_at);
       if (state.correcting) state.stashed = { item: message.item, expiresAt };
       else show(message.item, expiresAt);
       break;
     }
     case "idle":
+      state.queueEmpty = true;
       idle();
       break;
     case "ack":
@@ -400,6 +409,8 @@ function connect() {
       // unless someone else labelled the item meanwhile). Whatever the server sends next
       // replaces it.
       if (state.current) state.current.expiresAt = null;
+      // Whether the queue is empty is the next server's to say.
+      state.queueEmpty = false;
       tick();
     },
   });
@@ -417,8 +428,8 @@ for (const type of ["keydown", "keypress", "keyup"]) {
     if (!button || !ACTIVATING_KEYS.has(event.key)) return;
     event.preventDefault();
     if (type !== "keydown" || event.repeat) return;
-    const n = state.labels.indexOf(button.dataset.label) + 1;
-    notice(`Press ${n} to label “${button.dataset.label}”: Space and Enter never label.`);
+    const key = SET_KEYS[state.labels.indexOf(button.dataset.label)];
+    notice(`${key ? `Press ${key.toUpperCase()}` : "Click or tap it"} to label “${button.dataset.label}”: Space and Enter never label.`);
   }, { capture: true });
 }
 
@@ -435,13 +446,13 @@ document.addEventListener("keydown", (event) => {
   if (ACTIVATING_KEYS.has(event.key) && event.target.closest?.("#item-actions button, #idle-undo")) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
-  const n = Number.parseInt(key, 10);
+  const n = SET_KEYS.indexOf(key); // a classify project's label, by the keys a set's toggles use
   if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
   else if (state.task === "multilabel") { if (!picker.key(event)) other(key); }
   else if (state.task === "spans") { if (!editor?.key(event)) other(key); }
-  else if (n >= 1 && n <= Math.min(9, state.labels.length)) {
+  else if (n >= 0 && n < state.labels.length) {
     event.preventDefault();
-    if (!event.repeat && !firstLook.early(event)) choose(state.labels[n - 1]);
+    if (!event.repeat && !firstLook.early(event)) choose(state.labels[n]);
   }
   else other(key);
 });

@@ -3,8 +3,9 @@
 import { el } from "/static/lib.js";
 
 /**
- * The keys that toggle a set's labels, in the project's order: 1–9, then letters clear of the
- * pages' own keys (S skip, U undo); a label beyond these has no key, only its button.
+ * The keys of a project's labels, in the project's order, that toggle a set's labels (or choose
+ * a classify project's label): 1–9, then letters clear of the pages' own keys (S skip, U undo);
+ * a label beyond these has no key, only its button.
  */
 export const SET_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "q", "w", "e", "r", "t", "y", "i", "o", "p"];
 /** The key that answers "none of these": the empty set. */

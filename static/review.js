@@ -11,7 +11,7 @@
 // first answer that has spans, so that no one's work is dropped by an Enter pressed by reflex),
 // or from any one's answer, edits them in the text (spans.js) and settles on them by Enter or
 // Settle.
-import { LabelSet } from "/static/labelset.js";
+import { LabelSet, SET_KEYS } from "/static/labelset.js";
 import { SpanEditor } from "/static/spans.js";
 import { BRIEF_SPANS, normalSpans, spanWords, spansText } from "/static/spantext.js";
 import { HUES } from "/static/spanview.js";
@@ -202,7 +202,8 @@ function showChoices(said) {
     "data-label": label,
     onmousedown: (event) => event.preventDefault(), // not left focused for a later Space or Enter
     onclick: (event) => { if (!firstLook.early(event)) resolve(label); },
-  }, el("kbd", {}, String(i + 1)), ` ${label}`)));
+    "aria-keyshortcuts": SET_KEYS[i] ?? null,
+  }, ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase()), " "] : []), label)));
 }
 
 function clearItem() {
@@ -390,8 +391,8 @@ for (const type of ["keydown", "keypress", "keyup"]) {
     if (!button || !ACTIVATING_KEYS.has(event.key)) return;
     event.preventDefault();
     if (type !== "keydown" || event.repeat) return;
-    const n = state.labels.indexOf(button.dataset.label) + 1;
-    notice(`Press ${n} to settle on “${button.dataset.label}”: Space and Enter never do.`);
+    const key = SET_KEYS[state.labels.indexOf(button.dataset.label)];
+    notice(`${key ? `Press ${key.toUpperCase()}` : "Click or tap it"} to settle on “${button.dataset.label}”: Space and Enter never do.`);
   }, { capture: true });
 }
 
@@ -399,13 +400,13 @@ document.addEventListener("keydown", (event) => {
   if ($("work").hidden || event.target.closest?.("input, select, textarea")) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
-  const n = Number.parseInt(key, 10);
+  const n = SET_KEYS.indexOf(key); // a classify project's label, by the keys a set's toggles use
   if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
   else if (state.task === "multilabel" && picker.key(event)) return;
   else if (state.task === "spans" && editor?.key(event)) return;
-  else if (state.task === "classify" && n >= 1 && n <= Math.min(9, state.labels.length)) {
+  else if (state.task === "classify" && n >= 0 && n < state.labels.length) {
     event.preventDefault();
-    if (!event.repeat && !firstLook.early(event)) resolve(state.labels[n - 1]);
+    if (!event.repeat && !firstLook.early(event)) resolve(state.labels[n]);
   } else if (key === "s") skip();
 });
 $("skip").addEventListener("click", skip);

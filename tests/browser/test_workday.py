@@ -1,0 +1,136 @@
+"""A working day in the web app (issue 20), each defect fixed and kept fixed, in every task kind
+it touches, at a desktop's size and a phone's: no empty-queue card between two items while items
+wait (1); a label's key badge is the key that labels it, past the ninth label too (7).
+
+What "never" means is recorded in the page itself: a MutationObserver installed before the work
+starts keeps every change it sees, so that a card shown and hidden again between two of the
+test's looks is caught as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from browser.pages import PATIENCE_MS, annotator_page, next_item
+from streamloop.config import Settings
+from streamloop.streams.export import export_labels
+from support import running
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+SIZES = {"desktop": DESKTOP, "phone": PHONE}
+
+#: Each task kind, and the key that answers one of its items at once (classify: the first
+#: label; multilabel: none of these; spans: submit the spans, here none).
+ANSWER_KEY = {"classify": "1", "multilabel": "0", "spans": "Enter"}
+
+
+async def stored(service: Any, project: str) -> list[tuple[str, Any]]:
+    """Every answer stored, in learning order: (item, the label, the set or the spans)."""
+    store = service.core.store
+    rows = await store.run(lambda: list(export_labels(store, project)))
+    answer = (
+        next(field for field in ("label", "labels", "spans") if field in rows[0]) if rows else ""
+    )
+    return [(row["event_id"], row[answer]) for row in rows]
+
+
+#: Installs a recorder of #idle's `hidden` attribute: each value it had before a change, in
+#: order (null: the card was showing). Read with SHOWN_SINCE.
+RECORD_IDLE = """() => {
+    const card = document.getElementById("idle");
+    window.idleBefore = [card.getAttribute("hidden")];
+    const observer = new MutationObserver((records) => {
+        for (const record of records) window.idleBefore.push(record.oldValue);
+    });
+    const what = { attributes: true, attributeFilter: ["hidden"], attributeOldValue: true };
+    observer.observe(card, what);
+    window.idleObserver = observer;
+}"""
+#: Whether the empty-queue card has shown at any moment since the recorder was installed.
+SHOWN_SINCE = """() => {
+    window.idleBefore.push(...window.idleObserver.takeRecords().map((r) => r.oldValue));
+    return window.idleBefore.includes(null) || !document.getElementById("idle").hidden;
+}"""
+
+
+# -- 1. no empty-queue card between two items -----------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("task", ANSWER_KEY)
+async def test_the_empty_queue_card_never_shows_between_items_only_when_the_queue_is_empty(
+    browser: Browser, sqlite_settings: Settings, task: str, size: str
+):
+    async with running(sqlite_settings) as service:
+        labels = ["PER", "ORG"] if task == "spans" else ["billing", "bug", "other"]
+        await service.create_project(name="day", labels=labels, task=task, exploration=0.0)
+        events = [{"id": f"e{n}", "data": {"text": f"Ada wrote to Acme {n}"}} for n in range(7)]
+        await service.send_events("day", events)
+        page = await annotator_page(browser, service.base, "ana", project="day", **SIZES[size])
+        seen = [await next_item(page, [])]
+        await page.evaluate(RECORD_IDLE)
+        for _ in range(5):
+            await page.keyboard.press(ANSWER_KEY[task])
+            seen.append(await next_item(page, seen))
+        assert not await page.evaluate(SHOWN_SINCE)
+        # The last two: the queue is empty then, and the server says so; the card shows.
+        await page.keyboard.press(ANSWER_KEY[task])
+        seen.append(await next_item(page, seen))
+        await page.keyboard.press(ANSWER_KEY[task])
+        await expect(page.locator("#idle")).to_be_visible(timeout=PATIENCE_MS)
+        await expect(page.get_by_test_id("waiting")).to_be_hidden()
+        await expect(page.get_by_test_id("done")).to_have_text("7", timeout=PATIENCE_MS)
+        assert len(await stored(service, "day")) == 7
+
+
+# -- 7. a label's badge is its key ------------------------------------------------------------
+
+#: Twenty labels: nine take digits, nine letters, the last two no key at all.
+TWENTY = [f"topic-{n:02d}" for n in range(1, 21)]
+
+
+async def badges(page: Page) -> dict[str, str | None]:
+    """Each label button's key badge, by label (None: no badge)."""
+    return dict(
+        await page.locator("#labels button").evaluate_all(
+            "(bs) => bs.map((b) => [b.dataset.label, b.querySelector('kbd')?.textContent ?? null])"
+        )
+    )
+
+
+async def test_past_the_ninth_label_each_badge_is_the_key_that_labels_it(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await service.create_project(name="day", labels=TWENTY, exploration=0.0)
+        events = [{"id": f"e{n}", "data": {"text": f"ticket {n}"}} for n in range(20)]
+        await service.send_events("day", events)
+        page = await annotator_page(browser, service.base, "ana", project="day", **DESKTOP)
+        seen = [await next_item(page, [])]
+        shown = await badges(page)
+        keys = [key for key in shown.values() if key is not None]
+        # No two labels share a key; none is a key the page uses for something else.
+        assert len(set(keys)) == len(keys) == 18, shown
+        assert not {"S", "U", "0"} & set(keys), shown
+        assert shown["topic-10"] == "Q" and shown["topic-19"] is None, shown
+        # Each badge's key labels its label, and only it.
+        expected = []
+        for label, key in shown.items():
+            if key is None:
+                continue
+            await page.keyboard.press(key.lower())
+            expected.append((seen[-1], label))
+            seen.append(await next_item(page, seen))
+        await expect(page.get_by_test_id("pending")).to_have_text("0", timeout=PATIENCE_MS)
+        await expect(page.get_by_test_id("done")).to_have_text("18", timeout=PATIENCE_MS)
+        assert await stored(service, "day") == expected
+        # A label without a key is labelled by its button.
+        await page.locator('#labels button[data-label="topic-20"]').click()
+        await expect(page.get_by_test_id("done")).to_have_text("19", timeout=PATIENCE_MS)
+        assert (await stored(service, "day"))[-1] == (seen[-1], "topic-20")
