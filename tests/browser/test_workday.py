@@ -1,6 +1,7 @@
 """A working day in the web app (issue 20), each defect fixed and kept fixed, in every task kind
 it touches, at a desktop's size and a phone's: no empty-queue card between two items while items
-wait (1); a label's key badge is the key that labels it, past the ninth label too (7).
+wait (1); nothing wider than the screen, whatever the words, values or label names (5); a
+label's key badge is the key that labels it, past the ninth label too (7).
 
 What "never" means is recorded in the page itself: a MutationObserver installed before the work
 starts keeps every change it sees, so that a card shown and hidden again between two of the
@@ -9,15 +10,16 @@ test's looks is caught as well.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from browser.pages import PATIENCE_MS, annotator_page, next_item
 from streamloop.config import Settings
 from streamloop.streams.export import export_labels
-from support import running
+from support import Socket, running
 
 pytestmark = pytest.mark.browser
 
@@ -134,3 +136,123 @@ async def test_past_the_ninth_label_each_badge_is_the_key_that_labels_it(
         await page.locator('#labels button[data-label="topic-20"]').click()
         await expect(page.get_by_test_id("done")).to_have_text("19", timeout=PATIENCE_MS)
         assert (await stored(service, "day"))[-1] == (seen[-1], "topic-20")
+
+
+# -- 5. nothing wider than the screen ---------------------------------------------------------
+
+#: A word longer than any screen, a tabular value longer still, label names past a button.
+LONG_WORD = "x" * 5000
+LONG_LABELS = [
+    "billing",
+    "a-label-name-so-long-that-it-never-fits-on-its-button-without-wrapping-somewhere-inside",
+    "another label with many words that go on and on past the width of any button on a phone",
+]
+
+
+def played(project: dict[str, Any], items: list[dict[str, Any]]) -> Any:
+    """A socket route that is the server: hello with ``project``, then the first of ``items``
+    and the next one after each answer."""
+
+    def route(page_side: WebSocketRoute) -> None:
+        hello = {"type": "hello", "annotator": "ana", "prefetch": 1, "project": project}
+        page_side.send(json.dumps(hello))
+        queue = list(items)
+        lease = "2999-01-01T00:00:00Z"
+
+        def offer() -> None:
+            if queue:
+                item = queue.pop(0)
+                page_side.send(
+                    json.dumps({"type": "item", "item": item, "lease_expires_at": lease})
+                )
+            else:
+                page_side.send(json.dumps({"type": "idle"}))
+
+        def answered(message: str | bytes) -> None:
+            sent = json.loads(message)
+            if sent.get("type") == "label":
+                page_side.send(json.dumps({"type": "ack", "label_id": sent["label_id"]}))
+                offer()
+
+        page_side.on_message(answered)
+        offer()
+
+    return route
+
+
+def wide_items(task: str) -> list[dict[str, Any]]:
+    """An item of a long word, one of a long tabular value (not for spans: text only)."""
+    text = {"id": "word", "data": {"text": f"before {LONG_WORD} after"}}
+    table = {"id": "table", "data": {"customer": "ada", "note": "y" * 55_000, "n": 3}}
+    items = [text] if task == "spans" else [text, table]
+    for item in items:
+        if task == "spans":
+            item["spans"] = None
+        elif task == "multilabel":
+            item.update(
+                labels=[LONG_LABELS[1]], probabilities={label: 0.6 for label in LONG_LABELS}
+            )
+        else:
+            item.update(
+                prediction=LONG_LABELS[1], probabilities={label: 0.3 for label in LONG_LABELS}
+            )
+    return items
+
+
+#: The item card's buttons whose content is wider than they are.
+BUTTONS = "#labels button, #set-actions button, #item-actions button"
+OVERFLOWING = """(selector) => [...document.querySelectorAll(selector)]
+    .filter((b) => b.offsetParent !== null && b.scrollWidth > b.clientWidth + 1)
+    .map((b) => b.dataset.label ?? b.textContent)"""
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("task", ANSWER_KEY)
+async def test_a_long_word_a_long_value_and_long_label_names_stay_inside_the_screen(
+    browser: Browser, sqlite_settings: Settings, task: str, size: str
+):
+    width = SIZES[size]["viewport"]["width"]
+    project = {"name": "day", "labels": LONG_LABELS, "task": task}
+    async with running(sqlite_settings) as service:
+        route = played(project, wide_items(task))
+        page = await annotator_page(
+            browser, service.base, "ana", route, project="day", **SIZES[size]
+        )
+        seen: list[str] = []
+        for _ in wide_items(task):
+            seen.append(await next_item(page, seen))
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width, seen[-1]
+            assert await page.evaluate(OVERFLOWING, BUTTONS) == [], seen[-1]
+            await page.keyboard.press(ANSWER_KEY[task])
+        await expect(page.locator("#idle")).to_be_visible(timeout=PATIENCE_MS)
+
+
+GREEK = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_confusion_matrix_of_long_labels_scrolls_in_its_own_box(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    width = SIZES[size]["viewport"]["width"]
+    # Names with no place to break a line, as long as a word can be.
+    labels = [f"{name}withalongdescriptionofthelabel" for name in GREEK]
+    async with running(sqlite_settings) as service:
+        await service.create_project(name="day", labels=labels, exploration=0.0)
+        events = [{"id": f"e{n}", "data": {"text": f"ticket {n}"}} for n in range(len(labels))]
+        await service.send_events("day", events)
+        socket: Socket
+        async with service.annotator("day", "ana") as socket:
+            n = 0
+            while (message := await socket.expect("item", "idle"))["type"] == "item":
+                item = message["item"]["id"]
+                assert (await socket.label(item, labels[n % len(labels)], f"l{n}"))["type"] == "ack"
+                n += 1
+        page = await (await browser.new_context(**SIZES[size])).new_page()
+        await page.goto(f"{service.base}/static/dashboard.html?project=day")
+        await expect(page.locator("#confusion tbody tr")).to_have_count(
+            len(labels), timeout=PATIENCE_MS
+        )
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        box = page.locator(".wide-table:has(#confusion) .scroll-x")
+        assert await box.evaluate("(b) => b.scrollWidth > b.clientWidth")  # it scrolls, itself
