@@ -27,14 +27,43 @@ function setStyle(node, properties) {
   for (const [property, value] of Object.entries(properties)) node.style.setProperty(property, String(value));
 }
 
-/** An item's data as annotators and reviewers see it: text as text, other data as a table. */
+/**
+ * An item's data as annotators and reviewers see it: text as text, other data as a table. Each
+ * text takes its own direction (`dir="auto"`: right to left for Hebrew or Arabic), and shows its
+ * bidi controls as marks (`shownText`).
+ */
 export function renderData(data) {
   if (typeof data.text === "string" && Object.keys(data).length === 1) {
-    return el("p", { class: "text", "data-testid": "text" }, data.text);
+    return el("p", { class: "text", dir: "auto", "data-testid": "text" }, ...shownText(data.text));
   }
-  const rows = Object.entries(data).map(([key, value]) =>
-    el("tr", {}, el("th", { scope: "row" }, key), el("td", {}, value === null ? "–" : String(value))));
+  const rows = Object.entries(data).map(([key, value]) => el("tr", {},
+    el("th", { scope: "row", dir: "auto" }, ...shownText(key)),
+    el("td", { dir: "auto" }, ...(value === null ? ["–"] : shownText(String(value))))));
   return el("table", { class: "fields", "data-testid": "fields" }, el("tbody", {}, ...rows));
+}
+
+/**
+ * The bidi embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069), by their
+ * short names. In an item they would reorder what is read: "evil\u202Eexe.txt" shows as "evil"
+ * and "txt.exe".
+ */
+const BIDI_CONTROLS = {
+  "\u202A": "LRE", "\u202B": "RLE", "\u202C": "PDF", "\u202D": "LRO", "\u202E": "RLO",
+  "\u2066": "LRI", "\u2067": "RLI", "\u2068": "FSI", "\u2069": "PDI",
+};
+
+/**
+ * `text` as an item shows it: text, with each bidi control in it shown as a mark of its name
+ * ("⟨RLO⟩"), which reorders nothing. (Not for a span project's text, whose spans are offsets
+ * into it as it is.)
+ */
+export function shownText(text) {
+  return text.split(/([\u202A-\u202E\u2066-\u2069])/u).filter((part) => part !== "").map((part) => {
+    const name = BIDI_CONTROLS[part];
+    if (!name) return part;
+    const code = `U+${part.codePointAt(0).toString(16).toUpperCase()}`;
+    return el("span", { class: "bidi-control", title: `${code}, a control character that would reorder the text around it` }, `⟨${name}⟩`);
+  });
 }
 
 /** The connection pill (#status): its state, which the stylesheet colours, and its words. */

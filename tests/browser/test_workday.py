@@ -256,3 +256,73 @@ async def test_a_confusion_matrix_of_long_labels_scrolls_in_its_own_box(
         assert await page.evaluate("document.documentElement.scrollWidth") <= width
         box = page.locator(".wide-table:has(#confusion) .scroll-x")
         assert await box.evaluate("(b) => b.scrollWidth > b.clientWidth")  # it scrolls, itself
+
+
+# -- 11. right-to-left text, and no bidi control reorders an item -----------------------------
+
+#: A file name that a right-to-left override would show as "evil" + "txt.exe".
+SPOOFED = "attachment: evil\u202eexe.txt"
+HEBREW = "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd"  # "hello world"
+
+
+def bidi_items(task: str) -> list[dict[str, Any]]:
+    items = [
+        {"id": "spoofed", "data": {"text": SPOOFED}},
+        {"id": "rtl", "data": {"text": HEBREW}},
+        {"id": "table", "data": {"file": SPOOFED, "note": HEBREW}},
+    ]
+    for item in items:
+        item.update(labels=None, prediction=None, probabilities=None)
+    return items
+
+
+#: Where the first occurrence of each of ``words`` is drawn, from the left (px), in #content.
+DRAWN_AT = """(words) => {
+    const content = document.getElementById("content");
+    const walker = document.createTreeWalker(content, NodeFilter.SHOW_TEXT);
+    const at = {};
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const word of words) {
+            const i = node.data.indexOf(word);
+            if (i < 0 || word in at) continue;
+            const range = document.createRange();
+            range.setStart(node, i);
+            range.setEnd(node, i + word.length);
+            at[word] = range.getBoundingClientRect().x;
+        }
+    }
+    return at;
+}"""
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("task", ["classify", "multilabel"])
+async def test_an_items_text_takes_its_own_direction_and_no_bidi_control_reorders_it(
+    browser: Browser, sqlite_settings: Settings, task: str, size: str
+):
+    project = {"name": "day", "labels": ["billing", "bug"], "task": task}
+    async with running(sqlite_settings) as service:
+        route = played(project, bidi_items(task))
+        page = await annotator_page(
+            browser, service.base, "ana", route, project="day", **SIZES[size]
+        )
+        content = page.get_by_test_id("content")
+        # The override shows as a mark of its own, and the file name reads as it is stored.
+        assert await next_item(page, []) == "spoofed"
+        await expect(content.locator(".bidi-control")).to_have_text("\u27e8RLO\u27e9")
+        assert "\u202e" not in (await content.text_content() or "")
+        at = await page.evaluate(DRAWN_AT, ["evil", "exe", "txt"])
+        assert at["evil"] < at["exe"] < at["txt"], at
+        # Right-to-left text reads right to left, on its own line and in a table's cell.
+        await page.keyboard.press(ANSWER_KEY[task])
+        assert await next_item(page, ["spoofed"]) == "rtl"
+        direction = "(node) => getComputedStyle(node).direction"
+        assert await page.get_by_test_id("text").evaluate(direction) == "rtl"
+        await page.keyboard.press(ANSWER_KEY[task])
+        assert await next_item(page, ["spoofed", "rtl"]) == "table"
+        cells = page.get_by_test_id("fields").locator("td")
+        assert await cells.nth(1).evaluate(direction) == "rtl"
+        assert await cells.nth(0).evaluate(direction) == "ltr"
+        await expect(cells.nth(0).locator(".bidi-control")).to_have_text("\u27e8RLO\u27e9")
+        at = await page.evaluate(DRAWN_AT, ["evil", "exe", "txt"])
+        assert at["evil"] < at["exe"] < at["txt"], at
