@@ -82,7 +82,7 @@ function history(message) {
 
 function render(m) {
   setTask(m.task);
-  for (const key of ["model_version", "labels_total", "queue_depth", "leased", "annotators_online", "events_total"]) {
+  for (const key of ["model_version", "labels_total", "queue_depth", "leased", "annotators_online", "events_total", "shed_total"]) {
     $(key).textContent = number(m[key]);
   }
   $("accuracy").textContent = percent(m.accuracy);
@@ -111,6 +111,7 @@ function render(m) {
   if (task === "multilabel") renderSets(m);
   if (task === "spans") renderSpans(m);
   renderAnnotators(m.annotators ?? {});
+  $("skips_total").textContent = number(Object.values(m.annotators ?? {}).reduce((sum, a) => sum + (a.skips ?? 0), 0));
   renderAgreement(m);
 }
 

@@ -1,7 +1,9 @@
 """A working day in the web app (issue 20), each defect fixed and kept fixed, in every task kind
 it touches, at a desktop's size and a phone's: no empty-queue card between two items while items
 wait (1); nothing wider than the screen, whatever the words, values or label names (5); a
-label's key badge is the key that labels it, past the ninth label too (7).
+label's key badge is the key that labels it, past the ninth label too (7); the dashboard's
+figures whole, items shed and skipped among them (10); right-to-left text read so, and no bidi
+control reordering an item (11).
 
 What "never" means is recorded in the page itself: a MutationObserver installed before the work
 starts keeps every change it sees, so that a card shown and hidden again between two of the
@@ -10,6 +12,7 @@ test's looks is caught as well.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -36,10 +39,14 @@ async def stored(service: Any, project: str) -> list[tuple[str, Any]]:
     """Every answer stored, in learning order: (item, the label, the set or the spans)."""
     store = service.core.store
     rows = await store.run(lambda: list(export_labels(store, project)))
-    answer = (
-        next(field for field in ("label", "labels", "spans") if field in rows[0]) if rows else ""
-    )
-    return [(row["event_id"], row[answer]) for row in rows]
+    return [(row["event_id"], answer(row)) for row in rows]
+
+
+def answer(row: dict[str, Any]) -> Any:
+    """An export row's answer: its spans, or its label, or its set of labels."""
+    if "spans" in row:
+        return row["spans"]
+    return row["label"] if row["labels"] is None else row["labels"]
 
 
 #: Installs a recorder of #idle's `hidden` attribute: each value it had before a change, in
@@ -326,3 +333,38 @@ async def test_an_items_text_takes_its_own_direction_and_no_bidi_control_reorder
         await expect(cells.nth(0).locator(".bidi-control")).to_have_text("\u27e8RLO\u27e9")
         at = await page.evaluate(DRAWN_AT, ["evil", "exe", "txt"])
         assert at["evil"] < at["exe"] < at["txt"], at
+
+
+# -- 10. the dashboard's figures --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_dashboard_shows_items_shed_and_skipped_and_keeps_each_figure_on_one_line(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    settings = dataclasses.replace(sqlite_settings, queue_capacity=4)
+    async with running(settings) as service:
+        await service.create_project(name="day", exploration=0.0)
+        events = [{"id": f"e{n}", "data": {"text": f"ticket {n}"}} for n in range(7)]
+        await service.send_events("day", events)
+        socket: Socket
+        async with service.annotator("day", "ana") as socket:
+            for _ in range(2):
+                item = (await socket.expect("item"))["item"]["id"]
+                await socket.send({"type": "skip", "item_id": item})
+            item = (await socket.expect("item"))["item"]["id"]
+            assert (await socket.label(item, "bug", "l1"))["type"] == "ack"
+            page = await (await browser.new_context(**SIZES[size])).new_page()
+            await page.goto(f"{service.base}/static/dashboard.html?project=day")
+            await expect(page.get_by_test_id("labels_total")).to_have_text("1", timeout=PATIENCE_MS)
+            await expect(page.get_by_test_id("shed_total")).to_have_text("3")
+            await expect(page.get_by_test_id("skips_total")).to_have_text("2")
+            # A figure ("66.7 %") never breaks between its number and its unit.
+            spaces = await page.locator(".figure b").evaluate_all(
+                "(bs) => bs.map((b) => getComputedStyle(b).whiteSpace)"
+            )
+            assert set(spaces) == {"nowrap"}, spaces
+            assert (
+                await page.evaluate("document.documentElement.scrollWidth")
+                <= (SIZES[size]["viewport"]["width"])
+            )
