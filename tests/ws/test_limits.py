@@ -372,7 +372,7 @@ async def test_an_annotator_that_stops_reading_is_closed_with_try_again_later(
         with logged_errors() as errors:
             # Raw, not support.annotator: this client stops reading on purpose.
             async with connect(url, max_size=None, max_queue=1) as ws:
-                await asyncio.wait_for(watched.changed.wait(), RECEIVE_TIMEOUT)
+                await asyncio.wait_for(watched.counted("annotate_not_reading"), RECEIVE_TIMEOUT)
                 assert watched["annotate_not_reading"] == 1
                 with pytest.raises(ConnectionClosed) as closed:
                     await read_to_the_end(ws)
@@ -408,6 +408,12 @@ class WatchedRefusals(Refusals):
         super().__setitem__(reason, count)
         self.changed.set()
 
+    async def counted(self, reason: str) -> None:
+        """Return once ``reason`` has been counted."""
+        while not self[reason]:
+            self.changed.clear()
+            await self.changed.wait()
+
 
 async def read_to_the_end(ws) -> None:
     while True:
@@ -432,7 +438,8 @@ async def test_an_annotator_that_floods_then_stops_reading_is_closed(settings):
                 orjson.dumps({"type": "skip", "item_id": f"nope{n}"}).decode() for n in range(3000)
             ]
             flooding = asyncio.create_task(_send_all_frames(ws, skips))
-            await asyncio.wait_for(watched.changed.wait(), RECEIVE_TIMEOUT)
+            # Other refusals may be counted first (a flood is rate limited too): wait for this one.
+            await asyncio.wait_for(watched.counted("annotate_not_reading"), RECEIVE_TIMEOUT)
             assert watched["annotate_not_reading"] == 1
             flooding.cancel()
             with pytest.raises(ConnectionClosed) as closed:
