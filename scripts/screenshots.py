@@ -1,7 +1,8 @@
 """Screenshots of the annotator app, the dashboard and the home page, for the README.
 
 Starts `streamloop demo` on a free port, labels demo tickets by keyboard in Debian's chromium
-(as an annotator who knows the answer, wrong one time in eight), then saves the pages:
+(as an annotator who knows the answer, wrong one time in eight), teaches the spans project 30
+messages of the span corpus through the API (as production labels), then saves the pages:
 
     python scripts/screenshots.py            # writes docs/screenshots/*.png
 """
@@ -17,9 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from playwright.async_api import async_playwright
 
 from streamloop.demo import _TOPICS
+from streamloop.online.span_corpus import corpus
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 ARGS = [
@@ -85,6 +88,11 @@ async def main() -> None:
             await dashboard.goto(f"{base}/static/dashboard.html?project=support-tickets")
             await dashboard.wait_for_selector('path[data-series="accuracy"]')
             await dashboard.screenshot(path=OUT / "dashboard.png", full_page=True)
+            await teach_spans(base)
+            spans = await browser.new_page(viewport={"width": 1200, "height": 760})
+            await spans.goto(f"{base}/static/annotate.html?project=ticket-entities&annotator=ana")
+            await spans.wait_for_selector('#item[data-ready="true"] .span-text mark.span')
+            await spans.screenshot(path=OUT / "spans.png")
             home = await browser.new_page(viewport={"width": 1200, "height": 700})
             await home.goto(base)
             await home.wait_for_selector("tr[data-project]")
@@ -95,6 +103,21 @@ async def main() -> None:
         server.wait(30)
         shutil.rmtree(data, ignore_errors=True)
     print(f"wrote {', '.join(p.name for p in sorted(OUT.glob('*.png')))} in {OUT}")
+
+
+async def teach_spans(base: str) -> None:
+    """Send the spans project 40 messages of the corpus and the spans of 30 of them, so that
+    its model suggests spans on the demo's own messages."""
+    rows = corpus("commerce", 40, seed=99)
+    events = [{"id": f"shot-{n}", "data": data} for n, (data, _) in enumerate(rows)]
+    labels = [
+        {"event_id": f"shot-{n}", "spans": [span.as_json() for span in spans]}
+        for n, (_, spans) in enumerate(rows[:30])
+    ]
+    async with httpx.AsyncClient(base_url=base) as http:
+        url = "/api/projects/ticket-entities"
+        (await http.post(f"{url}/events", json={"events": events})).raise_for_status()
+        (await http.post(f"{url}/labels", json={"labels": labels})).raise_for_status()
 
 
 if __name__ == "__main__":
