@@ -54,8 +54,9 @@ const BIDI_CONTROLS = {
 
 /**
  * `text` as an item shows it: text, with each bidi control in it shown as a mark of its name
- * ("⟨RLO⟩"), which reorders nothing. (Not for a span project's text, whose spans are offsets
- * into it as it is.)
+ * ("⟨RLO⟩"), which reorders nothing. A span project's text is drawn so too; its spans keep
+ * their offsets into the text as it is, which the editor reads from its tokens, never from the
+ * page.
  */
 export function shownText(text) {
   return text.split(/([\u202A-\u202E\u2066-\u2069])/u).filter((part) => part !== "").map((part) => {

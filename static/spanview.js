@@ -1,9 +1,10 @@
 // A span project's text as the span editor (spans.js) shows it: each token a `.tok` element,
+// its bidi controls shown as marks (lib.js shownText) that reorder nothing, offsets unchanged,
 // each span a `<mark>` of its tokens in its label's colour, with its label's name, the model's
 // score when it suggested the span, and a remove button; the selection and cursor as classes.
 // A change redraws its own stretch of the text only, and a move only repaints the selection,
 // so that a long text stays quick to work in.
-import { el } from "/static/lib.js";
+import { el, shownText } from "/static/lib.js";
 
 /** How many colours labels take in turn (style.css: `[data-hue]`). */
 export const HUES = 8;
@@ -40,7 +41,7 @@ export class SpanView {
     const pieces = ed.tokens.length ? this.pieces(0, ed.tokens.length - 1) : [];
     const before = ed.text.slice(0, ed.units[ed.tokens[0]?.[0] ?? ed.units.length - 1]);
     const after = ed.text.slice(ed.units[ed.tokens.at(-1)?.[1] ?? ed.units.length - 1]);
-    ed.box.replaceChildren(...[before, ...pieces, after].filter((piece) => piece !== ""));
+    ed.box.replaceChildren(...shownText(before), ...pieces, ...shownText(after));
     ed.box.dataset.active = ed.active ? "true" : "false";
     this.paint();
   }
@@ -84,14 +85,14 @@ export class SpanView {
     const pieces = [];
     let at = ed.tokens[first][0]; // code points drawn so far
     const gap = (to) => {
-      if (to > at) pieces.push(ed.text.slice(ed.units[at], ed.units[to]));
+      if (to > at) pieces.push(...shownText(ed.text.slice(ed.units[at], ed.units[to])));
       at = Math.max(at, to);
     };
     const token = (t) => {
       const [start, end] = ed.tokens[t];
       at = end;
       return el("span", { class: "tok", "data-t": t, "data-start": start, "data-end": end },
-        ed.text.slice(ed.units[start], ed.units[end]));
+        ...shownText(ed.text.slice(ed.units[start], ed.units[end])));
     };
     let t = first;
     const [lo, hi] = [ed.tokens[first][0], ed.tokens[last][1]];
@@ -104,7 +105,7 @@ export class SpanView {
       const inner = [];
       while (t <= last && ed.tokens[t][0] < span.end) {
         const [start] = ed.tokens[t];
-        if (start > at) inner.push(ed.text.slice(ed.units[at], ed.units[start]));
+        if (start > at) inner.push(...shownText(ed.text.slice(ed.units[at], ed.units[start])));
         inner.push(token(t++));
       }
       pieces.push(this.mark(span, inner));

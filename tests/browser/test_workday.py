@@ -368,3 +368,35 @@ async def test_the_dashboard_shows_items_shed_and_skipped_and_keeps_each_figure_
                 await page.evaluate("document.documentElement.scrollWidth")
                 <= (SIZES[size]["viewport"]["width"])
             )
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_span_projects_bidi_control_shows_as_a_mark_and_spans_keep_their_offsets(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    text = f"mail from {SPOOFED[len('attachment: ') :]} today"
+    async with running(sqlite_settings) as service:
+        await service.create_project(
+            name="day", labels=["PER", "ORG"], task="spans", exploration=0.0
+        )
+        await service.send_events("day", [{"id": "spoofed", "data": {"text": text}}])
+        page = await annotator_page(browser, service.base, "ana", project="day", **SIZES[size])
+        await next_item(page, [])
+        box = page.get_by_test_id("span-text")
+        await expect(box.locator(".bidi-control")).to_have_text("\u27e8RLO\u27e9")
+        at = await page.evaluate(DRAWN_AT, ["evil", "exe", "txt"])
+        assert at["evil"] < at["exe"] < at["txt"], at
+        # A span after the control is stored at its offsets in the text as it came.
+        today = box.locator(".tok", has_text="today")
+        if size == "phone":
+            await today.tap()
+            await page.locator('#labels button[data-label="ORG"]').tap()
+            await page.get_by_test_id("submit").tap()
+        else:
+            await today.click()
+            await page.keyboard.press("2")
+            await page.keyboard.press("Enter")
+        await expect(page.locator("#idle")).to_be_visible(timeout=PATIENCE_MS)
+        start = text.index("today")
+        spans = (await stored(service, "day"))[0][1]
+        assert [(s["start"], s["end"], s["label"]) for s in spans] == [(start, start + 5, "ORG")]
