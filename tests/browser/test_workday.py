@@ -400,3 +400,26 @@ async def test_a_span_projects_bidi_control_shows_as_a_mark_and_spans_keep_their
         start = text.index("today")
         spans = (await stored(service, "day"))[0][1]
         assert [(s["start"], s["end"], s["label"]) for s in spans] == [(start, start + 5, "ORG")]
+
+
+async def test_a_reviewer_settles_on_a_label_past_the_ninth_by_the_key_its_badge_shows(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await service.create_project(
+            name="day", labels=TWENTY, overlap={"share": 1.0, "annotators": 2}, exploration=0.0
+        )
+        await service.send_events("day", [{"id": "e0", "data": {"text": "ticket 0"}}])
+        for name, label in (("alice", "topic-01"), ("bob", "topic-02")):
+            socket: Socket
+            async with service.annotator("day", name) as socket:
+                item = (await socket.expect("item"))["item"]["id"]
+                assert (await socket.label(item, label, f"{name}-{item}"))["type"] == "ack"
+        page = await (await browser.new_context(**DESKTOP)).new_page()
+        await page.goto(f"{service.base}/static/review.html?project=day&reviewer=rita")
+        await next_item(page, [])
+        shown = await badges(page)
+        assert shown["topic-10"] == "Q" and shown["topic-19"] is None, shown
+        await page.keyboard.press("q")
+        await expect(page.locator("#idle")).to_be_visible(timeout=PATIENCE_MS)
+        assert (await stored(service, "day"))[-1] == ("e0", "topic-10")
