@@ -73,20 +73,10 @@ EXPORT_FIELDS = (
 #: The columns of a spans project's export, in order: the item's ``text`` and its ``spans``
 #: where the others have ``label``; ``labels`` there is none.
 SPAN_EXPORT_FIELDS = (
-    "label_id",
-    "event_id",
-    "data",
+    *EXPORT_FIELDS[: EXPORT_FIELDS.index("label")],
     "text",
     "spans",
-    "source",
-    "annotator",
-    "corrects",
-    "drawn_at_random",
-    "labelled_at",
-    "model_version",
-    "predicted",
-    "correct",
-    "learned",
+    *EXPORT_FIELDS[EXPORT_FIELDS.index("label") + 1 : EXPORT_FIELDS.index("labels")],
 )
 
 #: The mode of an export file this creates: its owner's alone, as it holds labelled data.

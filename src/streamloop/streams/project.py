@@ -572,48 +572,42 @@ class ProjectRuntime:
         return report
 
     def _model_figures(self) -> dict[str, Any]:
-        """The prequential figures. A multilabel project's ``accuracy`` is the exact-match
-        ratio and its ``per_class`` each label's figures; it also has the set metrics
-        (``micro_f1`` ...), and ``multilabel``: the thresholds, and the set metrics over the
-        random draws alone (``unbiased``)."""
+        """The prequential figures. A multilabel or spans project's are `_set_figures`: the
+        set metrics (``micro_f1`` ..., or span ``f1`` ...) beside an exact-match ``accuracy``,
+        and ``multilabel`` (with the thresholds) or ``spans``, holding them over the random
+        draws alone (``unbiased``)."""
         model = self.model
         if isinstance(model, MultiLabelModel):
-            report = model.metrics.report()
-            unbiased = model.sampled_metrics.report()
-            return {
-                "labels_total": report["labels_total"],
-                "accuracy": report["exact_match"],
-                "rolling_accuracy": report["rolling_exact_match"],
-                "window": report["window"],
-                "per_class": report["per_label"],
-                "confusion": None,
-                **{
-                    key: report[key]
-                    for key in (
-                        "micro_f1",
-                        "macro_f1",
-                        "hamming_loss",
-                        "exact_match",
-                        "rolling_micro_f1",
-                        "rolling_exact_match",
-                    )
-                },
-                "multilabel": {
-                    "thresholds": model.thresholds,
-                    "unbiased": {
-                        key: unbiased[key]
-                        for key in (
-                            "labels_total",
-                            "micro_f1",
-                            "macro_f1",
-                            "hamming_loss",
-                            "exact_match",
-                        )
-                    },
-                },
-            }
+            return _set_figures(
+                model.metrics.report(),
+                model.sampled_metrics.report(),
+                figures=(
+                    "micro_f1",
+                    "macro_f1",
+                    "hamming_loss",
+                    "exact_match",
+                    "rolling_micro_f1",
+                    "rolling_exact_match",
+                ),
+                section="multilabel",
+                unbiased=("labels_total", "micro_f1", "macro_f1", "hamming_loss", "exact_match"),
+                more={"thresholds": model.thresholds},
+            )
         if isinstance(model, SpanModel):
-            return _span_figures(model)
+            return _set_figures(
+                model.metrics.report(),
+                model.sampled_metrics.report(),
+                figures=SPAN_FIGURES,
+                section="spans",
+                unbiased=(
+                    "labels_total",
+                    "precision",
+                    "recall",
+                    "f1",
+                    "token_accuracy",
+                    "exact_match",
+                ),
+            )
         report = model.metrics.report()
         return {
             "labels_total": report["labels_total"],
@@ -940,13 +934,20 @@ class ProjectRuntime:
             listener()
 
 
-def _span_figures(model: SpanModel) -> dict[str, Any]:
-    """A spans project's prequential figures: ``accuracy`` is the exact match of an item's
-    whole set of spans, ``per_class`` each label's span figures; the span figures themselves
-    (exact-match span ``f1`` ...) sit beside it, and ``spans.unbiased`` has them over the
-    random draws alone."""
-    report = model.metrics.report()
-    unbiased = model.sampled_metrics.report()
+def _set_figures(
+    report: dict[str, Any],
+    sampled: dict[str, Any],
+    *,
+    figures: Sequence[str],
+    section: str,
+    unbiased: Sequence[str],
+    more: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The prequential figures of a task whose answer is a set (of labels, of spans), from
+    its metrics' ``report`` and the random draws' (``sampled``): ``accuracy`` is the exact
+    match of an item's whole set, ``per_class`` each label's figures, the task's own
+    ``figures`` sit beside them, and ``section`` holds ``more`` and the ``unbiased`` figures
+    over the random draws alone."""
     return {
         "labels_total": report["labels_total"],
         "accuracy": report["exact_match"],
@@ -954,18 +955,6 @@ def _span_figures(model: SpanModel) -> dict[str, Any]:
         "window": report["window"],
         "per_class": report["per_label"],
         "confusion": None,
-        **{key: report[key] for key in SPAN_FIGURES},
-        "spans": {
-            "unbiased": {
-                key: unbiased[key]
-                for key in (
-                    "labels_total",
-                    "precision",
-                    "recall",
-                    "f1",
-                    "token_accuracy",
-                    "exact_match",
-                )
-            },
-        },
+        **{key: report[key] for key in figures},
+        section: {**(more or {}), "unbiased": {key: sampled[key] for key in unbiased}},
     }
