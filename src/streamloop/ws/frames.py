@@ -24,8 +24,9 @@ from streamloop.streams.review import ReviewNotice
 __all__ = ["ack", "iso", "notice", "production_result", "review_notice", "scored", "tokens"]
 
 
-def notice(sent: Notice) -> dict[str, Any]:
-    """The frame that tells an annotator of ``sent``."""
+def notice(sent: Notice, track: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The frame that tells an annotator of ``sent``; an item's carries the model's ``track``
+    record (`streamloop.online.suggestion`) when given."""
     match sent:
         case ItemOffered():
             item = sent.prediction.as_json()
@@ -33,6 +34,8 @@ def notice(sent: Notice) -> dict[str, Any]:
             item["data"] = sent.data
             if isinstance(sent.prediction, SpanPrediction):
                 item["tokens"] = tokens(sent.data)
+            if track is not None:
+                item["track_record"] = dict(track)
             return {"type": "item", "item": item, "lease_expires_at": iso(sent.expires_at)}
         case Idle():
             return {"type": "idle"}
