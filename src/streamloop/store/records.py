@@ -57,6 +57,14 @@ class ProjectRecord:
     thresholds: dict[str, float] | None = None
     #: Multi-label: the model's predicted labels come already selected in the annotator app.
     preselect: bool = False
+    #: What annotators read: the project's guidelines (light Markdown, stored as given) and a
+    #: description per label (or ``None``).
+    guidelines: str = ""
+    label_descriptions: dict[str, str] | None = None
+    #: The annotator app shows no model suggestion (against anchoring).
+    hide_suggestion: bool = False
+    #: How many labelled items the project aims for (``None``: no target).
+    target: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -81,6 +89,10 @@ class ProjectRecord:
             "task": self.task,
             "thresholds": self.thresholds,
             "preselect": self.preselect,
+            "guidelines": self.guidelines,
+            "label_descriptions": self.label_descriptions,
+            "hide_suggestion": self.hide_suggestion,
+            "target": self.target,
         }
 
 

@@ -118,6 +118,20 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore):
             session.refresh(row)
             return _project_record(row)
 
+    def update_project(self, name: str, changes: dict[str, Any]) -> ProjectRecord:
+        """Change fields of the project named ``name`` (404 if there is none); the project as
+        stored after."""
+        with Session(self.engine) as session:
+            row = session.scalars(select(ProjectRow).where(col(ProjectRow.name) == name)).first()
+            if row is None:
+                raise NotFound(f"no project named {name!r}", code="unknown_project")
+            for field, value in changes.items():
+                setattr(row, field, value)
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return _project_record(row)
+
     def list_projects(self) -> list[ProjectRecord]:
         with Session(self.engine) as session:
             rows = session.scalars(select(ProjectRow).order_by(col(ProjectRow.id)))
@@ -479,4 +493,8 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         task=row.task,
         thresholds=row.thresholds,
         preselect=row.preselect,
+        guidelines=row.guidelines or "",
+        label_descriptions=row.label_descriptions,
+        hide_suggestion=bool(row.hide_suggestion),
+        target=row.target,
     )

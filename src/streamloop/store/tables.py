@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -58,6 +58,15 @@ class ProjectRow(SQLModel, table=True):
     thresholds: dict[str, float] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: Multi-label: annotators are shown the model's predicted labels already selected.
     preselect: bool = False
+    #: Shown to annotators and reviewers: guidelines (light Markdown, as given), a description
+    #: per label, whether the model's suggestion is hidden, and the labels aimed for. These
+    #: may change after creation.
+    guidelines: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    label_descriptions: dict[str, str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    hide_suggestion: bool = False
+    target: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

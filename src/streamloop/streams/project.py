@@ -12,12 +12,19 @@ from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
-from streamloop.online import AnyModel, AnyPrediction, MultiLabelModel, SpanModel
+from streamloop.online import (
+    AnyModel,
+    AnyPrediction,
+    MultiLabelModel,
+    PrequentialMetrics,
+    SpanModel,
+)
 from streamloop.online.agreement import Agreement, MultiLabelAgreement
 from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.online.span_agreement import SpanAgreement
 from streamloop.online.span_metrics import SPAN_FIGURES
+from streamloop.online.suggestion import track_record
 from streamloop.online.tasks import AnswerError, label_set, span_set, task_of
 from streamloop.store import (
     GoldRecord,
@@ -137,6 +144,8 @@ class ProjectRuntime:
         self.model_listeners: list[Callable[[], None]] = []
         #: Called with the scored items of each batch of events ingested here.
         self.ingest_listeners: list[Callable[[list[ScoredItem]], None]] = []
+        #: Called with the project's record when what annotators are shown changed (`adopt`).
+        self.record_listeners: set[Callable[[ProjectRecord], None]] = set()
 
     @classmethod
     async def open(
@@ -216,10 +225,20 @@ class ProjectRuntime:
         self._changed()
 
     async def resync(self) -> None:
-        """With a shared store: take in what other processes changed (waiting items, gold,
-        overlapped items and their labellers, items in review)."""
+        """With a shared store: take in what other processes changed (the project's record,
+        waiting items, gold, overlapped items and their labellers, items in review)."""
+        self.adopt(await self.store.run(self.store.project, self.record.name))
         await self.leasing.resync()
         await self.refresh_quality()
+
+    def adopt(self, record: ProjectRecord) -> None:
+        """The project as stored now: only what annotators are shown can have changed
+        (guidelines, label descriptions, ...: ``PATCH``); whoever listens is told."""
+        if record == self.record:
+            return
+        self.record = self.leasing.record = self.leasing.gold.record = record
+        for listener in list(self.record_listeners):
+            listener(record)
 
     async def refresh_quality(self) -> None:
         """The overlapped items and the items in review as the store has them now (another
@@ -257,6 +276,17 @@ class ProjectRuntime:
 
     def predict(self, data: Mapping[str, Any]) -> AnyPrediction:
         return self.model.predict(data)
+
+    def track_record(self) -> dict[str, Any]:
+        """The model's record on the latest items annotators answered, and whether its
+        suggestion means something yet (`streamloop.online.suggestion`). A single-label
+        model must beat guessing and always answering the most common label."""
+        metrics = self.model.metrics
+        chance = 0.0
+        if isinstance(metrics, PrequentialMetrics):
+            counts = metrics.label_counts()
+            chance = max(1 / len(counts), max(counts.values()) / max(1, metrics.labels_total))
+        return track_record(metrics, chance)
 
     @contextlib.contextmanager
     def admitting_events(self) -> Iterator[None]:

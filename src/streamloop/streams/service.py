@@ -127,6 +127,14 @@ class Service:
                 listener(runtime)
         return record
 
+    async def update_project(self, name: str, changes: dict[str, Any]) -> ProjectRecord:
+        """Change what a project's annotators are shown (``changes``, checked); its runtime
+        here takes the new record and tells whoever listens. Other processes sharing the
+        store take it at their next resync."""
+        record = await self.store.run(self.store.update_project, name, changes)
+        self.project(name).adopt(record)
+        return record
+
     async def refresh(self) -> list[ProjectRuntime]:
         """Open the stored projects not running here (another process created them); returns
         those this call opened."""

@@ -24,6 +24,7 @@ from streamloop.errors import (
     StreamloopError,
     TooManyRequests,
 )
+from streamloop.store import ProjectRecord
 from streamloop.streams import AnnotatorSession, ProjectRuntime
 from streamloop.ws import frames
 from streamloop.ws.context import refused_of, service_of, settings_of, telemetry_of
@@ -41,7 +42,15 @@ from streamloop.ws.payloads import (
 )
 from streamloop.ws.telemetry import handling_label
 
-__all__ = ["Limits", "Seat", "annotate", "identity", "read_message", "serve_socket"]
+__all__ = [
+    "Limits",
+    "Seat",
+    "annotate",
+    "follow_project",
+    "identity",
+    "read_message",
+    "serve_socket",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,19 +86,40 @@ async def annotate(websocket: WebSocket) -> None:
 
     def seat(send: Callable[[dict[str, Any]], None]) -> Seat:
         session = AnnotatorSession(
-            annotator=annotator, prefetch=prefetch, send=lambda sent: send(frames.notice(sent))
+            annotator=annotator,
+            prefetch=prefetch,
+            send=lambda sent: send(frames.notice(sent, runtime.track_record())),
         )
         hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
         send({**hello, "prefetch": prefetch})
+        unfollow = follow_project(runtime, send)
         runtime.leasing.join(session)
+
+        def leave() -> None:
+            unfollow()
+            runtime.leasing.leave(session)
+
         return Seat(
             handle=lambda raw, limits: _handle(raw, runtime, session, limits),
             touch=lambda: runtime.leasing.touch(session),
             fill=lambda: runtime.leasing.fill(session),
-            leave=lambda: runtime.leasing.leave(session),
+            leave=leave,
         )
 
     await serve_socket(websocket, annotator, seat, kind="annotate")
+
+
+def follow_project(
+    runtime: ProjectRuntime, send: Callable[[dict[str, Any]], None]
+) -> Callable[[], None]:
+    """Send ``{"type": "project", "project": {...}}`` whenever what the project shows its
+    annotators changes (``PATCH``); returns the function that stops it."""
+
+    def changed(record: ProjectRecord) -> None:
+        send({"type": "project", "project": record.as_json()})
+
+    runtime.record_listeners.add(changed)
+    return lambda: runtime.record_listeners.discard(changed)
 
 
 @dataclass(frozen=True, slots=True)

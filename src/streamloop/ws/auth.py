@@ -43,6 +43,8 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("*", re.compile(r"/(healthz|readyz|openapi\.json)?"), _PUBLIC),
     ("*", re.compile(r"/static/.*"), _PUBLIC),
     ("POST", re.compile(r"/api/projects"), _ADMIN),
+    # Changing what annotators read is changing the project: as creating it.
+    ("PATCH", re.compile(_PROJECT), _ADMIN),
     ("GET", re.compile(r"/api/projects"), _ANY),
     ("GET", re.compile(_PROJECT), _ANY),
     ("POST", re.compile(_PROJECT + r"/(events|predict|labels)"), frozenset({"producer"})),

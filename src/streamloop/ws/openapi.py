@@ -44,6 +44,7 @@ from streamloop.ws.payloads import (
     OrjsonResponse,
     PredictBody,
     ProductionLabelsBody,
+    ProjectPatch,
     ProjectSpec,
 )
 
@@ -235,6 +236,13 @@ _SCHEMAS: dict[str, Schema] = {
         task={"enum": ["classify", "multilabel", "spans"]},
         thresholds={"type": ["object", "null"], "additionalProperties": _SHARE},
         preselect=_BOOLEAN,
+        guidelines={"type": "string", "maxLength": 20_000},
+        label_descriptions={
+            "type": ["object", "null"],
+            "additionalProperties": {"type": "string", "maxLength": 1000},
+        },
+        hide_suggestion=_BOOLEAN,
+        target={"type": ["integer", "null"], "minimum": 1},
     ),
     "Prediction": {**_object(**_PREDICTION_FIGURES), "allOf": [_ANSWER_PREDICTED]},
     "EventResult": {
@@ -398,6 +406,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/api/projects/{project}", "GET"): Operation(
         "Read a project", (_OK, "The project.", _ref("Project")), _PROJECT_READING
+    ),
+    ("/api/projects/{project}", "PATCH"): Operation(
+        "Change what annotators are shown: guidelines, label descriptions, the model's "
+        "suggestion hidden or not, the target; the other fields cannot change",
+        (_OK, "The project as stored now.", _ref("Project")),
+        _POSTING,
+        ProjectPatch,
+        {"guidelines": "Label the **main** problem of the ticket.", "target": 500},
     ),
     ("/api/projects/{project}/events", "POST"): Operation(
         "Score a batch of events and route the uncertain ones to annotators",

@@ -44,6 +44,7 @@ from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 
 __all__ = [
     "ANNOTATOR_NAME",
+    "PROJECT_DISPLAY",
     "Answer",
     "EmptyBody",
     "EventsBody",
@@ -52,6 +53,7 @@ __all__ = [
     "OrjsonResponse",
     "PredictBody",
     "ProductionLabelsBody",
+    "ProjectPatch",
     "ProjectSpec",
     "ResolveMessage",
     "SkipMessage",
@@ -60,6 +62,7 @@ __all__ = [
     "dumps",
     "nesting",
     "parse",
+    "patched_spec",
     "read_json",
     "require_json",
 ]
@@ -69,6 +72,16 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 # NUL cannot be stored by PostgreSQL; refusing it here keeps one bad id from failing a batch.
 ClientId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]+$")]
 LabelName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
+#: Free text a person wrote (guidelines, comments, reasons): anything but NUL, which
+#: PostgreSQL cannot store.
+_TEXT = r"^[^\x00]*$"
+Guidelines = Annotated[str, Field(max_length=20_000, pattern=_TEXT)]
+LabelDescriptions = dict[LabelName, Annotated[str, Field(max_length=1000, pattern=_TEXT)]]
+Target = Annotated[int | None, Field(ge=1, le=1_000_000_000)]
+#: An annotator's or reviewer's note on a label (``comment``).
+Comment = Annotated[str | None, Field(max_length=2000, pattern=_TEXT)]
+#: Why an annotator skipped an item (``reason``; empty: none given).
+SkipReason = Annotated[str | None, Field(max_length=500, pattern=_TEXT)]
 
 
 #: An annotator's name: as the annotator socket takes it, and as quarantine names them.
@@ -131,6 +144,25 @@ class ProjectSpec(BaseModel):
     thresholds: dict[LabelName, Annotated[float, Field(gt=0.0, lt=1.0)]] | None = None
     # Multi-label: the annotator app shows the model's predicted labels already selected.
     preselect: bool = False
+    # What annotators read (`PROJECT_DISPLAY`): light Markdown the web app renders, stored as
+    # given; a description per label; the model's suggestion hidden; how many labels are aimed
+    # for. These may change after creation (`ProjectPatch`).
+    guidelines: Guidelines = ""
+    label_descriptions: LabelDescriptions | None = None
+    hide_suggestion: bool = False
+    target: Target = None
+
+    @model_validator(mode="after")
+    def _shown_to_annotators(self) -> ProjectSpec:
+        unknown = [label for label in self.label_descriptions or () if label not in self.labels]
+        if unknown:
+            raise ValueError(f"label_descriptions: {unknown[0]!r} is not one of the labels")
+        if self.hide_suggestion and self.preselect:
+            raise ValueError(
+                "hide_suggestion: hiding the model's suggestion contradicts preselect (which "
+                "shows its labels already selected); set one of them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _preset_defaults(self) -> ProjectSpec:
@@ -211,6 +243,44 @@ class ProjectSpec(BaseModel):
         if model not in PRESETS:
             raise ValueError(f"unknown model preset; one of {list(PRESETS)}")
         return model
+
+
+#: The project fields that may change after creation (``PATCH /api/projects/{p}``): what
+#: annotators and reviewers are shown, nothing the model or routing depends on.
+PROJECT_DISPLAY = ("guidelines", "label_descriptions", "hide_suggestion", "target")
+
+
+class ProjectPatch(BaseModel):
+    """``PATCH /api/projects/{p}``: some of `PROJECT_DISPLAY`; the project's other fields
+    cannot change (see `patched_spec`)."""
+
+    model_config = _STRICT
+
+    guidelines: Guidelines = ""
+    label_descriptions: LabelDescriptions | None = None
+    hide_suggestion: bool = False
+    target: Target = None
+
+
+def patched_spec(current: dict[str, Any], body: Any) -> dict[str, Any]:
+    """The changes a ``PATCH`` body asks of a project (``current``, as the contract shows it),
+    checked as a whole project would be (a label description of an unknown label, a hidden
+    suggestion with ``preselect``...): 422 ``invalid_input`` otherwise."""
+    if not isinstance(body, dict):
+        raise InvalidInput("expected a JSON object", code="invalid_input")
+    fixed = sorted(
+        key for key in body if key in ProjectSpec.model_fields and key not in PROJECT_DISPLAY
+    )
+    if fixed:
+        raise InvalidInput(
+            f"{', '.join(fixed)}: cannot change after creation (only "
+            f"{', '.join(PROJECT_DISPLAY)} can)",
+            code="invalid_input",
+        )
+    changes = parse(ProjectPatch, body).model_dump(include=set(body))
+    whole = {key: current[key] for key in ProjectSpec.model_fields} | changes
+    parse(ProjectSpec, whole)
+    return changes
 
 
 class SpanAnswer(BaseModel):

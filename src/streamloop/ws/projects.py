@@ -14,9 +14,16 @@ from streamloop import __version__
 from streamloop.store.tokens import Principal
 from streamloop.ws.auth import required_roles
 from streamloop.ws.context import admitting_body, service_of, settings_of
-from streamloop.ws.payloads import OrjsonResponse, ProjectSpec, parse, read_json
+from streamloop.ws.payloads import OrjsonResponse, ProjectSpec, parse, patched_spec, read_json
 
-__all__ = ["SUMMARY_FIGURES", "create_project", "get_model", "get_project", "list_projects"]
+__all__ = [
+    "SUMMARY_FIGURES",
+    "create_project",
+    "get_model",
+    "get_project",
+    "list_projects",
+    "patch_project",
+]
 
 #: The figures the list gives for each project (its `summary`), read from its metrics: what the
 #: home page shows, so that one request fills the page. Null for a caller whose token may not
@@ -70,6 +77,19 @@ def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
 async def get_project(request: Request) -> Response:
     runtime = service_of(request).project(request.path_params["project"])
     return OrjsonResponse(runtime.record.as_json())
+
+
+async def patch_project(request: Request) -> Response:
+    """``PATCH /api/projects/{p}``: change what annotators are shown (`PROJECT_DISPLAY`); the
+    annotators and reviewers connected are sent the project again."""
+    service = service_of(request)
+    runtime = service.project(request.path_params["project"])
+    with admitting_body(request):
+        changes = patched_spec(
+            runtime.record.as_json(), await read_json(request, settings_of(request))
+        )
+        record = await service.update_project(runtime.record.name, changes)
+    return OrjsonResponse(record.as_json())
 
 
 async def get_model(request: Request) -> Response:

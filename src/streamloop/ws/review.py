@@ -15,7 +15,14 @@ from streamloop.errors import StreamloopError
 from streamloop.streams import ProjectRuntime
 from streamloop.streams.review import ReviewSession
 from streamloop.ws import frames
-from streamloop.ws.annotate import Limits, Seat, identity, read_message, serve_socket
+from streamloop.ws.annotate import (
+    Limits,
+    Seat,
+    follow_project,
+    identity,
+    read_message,
+    serve_socket,
+)
 from streamloop.ws.context import admitting_body, service_of, settings_of
 from streamloop.ws.handlers import send_error_and_close
 from streamloop.ws.payloads import (
@@ -50,12 +57,18 @@ async def review(websocket: WebSocket) -> None:
             reviewer, send=lambda sent: send(frames.review_notice(sent, runtime.record.task))
         )
         send({"type": "hello", "project": runtime.record.as_json(), "reviewer": reviewer})
+        unfollow = follow_project(runtime, send)
         runtime.join_review(session)
+
+        def leave() -> None:
+            unfollow()
+            runtime.leave_review(session)
+
         return Seat(
             handle=lambda raw, limits: _handle(raw, runtime, session, limits),
             touch=lambda: runtime.review.touch(session),
             fill=lambda: runtime.review.fill(session),
-            leave=lambda: runtime.leave_review(session),
+            leave=leave,
         )
 
     await serve_socket(websocket, reviewer, seat, kind="review")

@@ -44,6 +44,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects", projects.create_project, methods=["POST"]),
         Route("/api/projects", projects.list_projects, methods=["GET"]),
         Route("/api/projects/{project}", projects.get_project, methods=["GET"]),
+        Route("/api/projects/{project}", projects.patch_project, methods=["PATCH"]),
         Route("/api/projects/{project}/model", projects.get_model, methods=["GET"]),
         Route("/api/projects/{project}/events", traffic.post_events, methods=["POST"]),
         Route("/api/projects/{project}/predict", traffic.predict, methods=["POST"]),
