@@ -13,8 +13,10 @@ from streamloop.store.records import (
     NewGold,
     NewLabel,
     ProjectRecord,
+    RecentAnswer,
     ReplayLabel,
     ReviewRecord,
+    SkipRecord,
 )
 from streamloop.store.repository import Store
 
@@ -29,7 +31,9 @@ __all__ = [
     "NewGold",
     "NewLabel",
     "ProjectRecord",
+    "RecentAnswer",
     "ReplayLabel",
     "ReviewRecord",
+    "SkipRecord",
     "Store",
 ]

@@ -82,7 +82,13 @@ class GoldStore:
             return [GoldRecord(r.id, r.gold_id, r.data, r.label) for r in rows]
 
     def answer_gold(
-        self, project_id: int, gold_item_id: int, annotator: str, label: str, label_id: str
+        self,
+        project_id: int,
+        gold_item_id: int,
+        annotator: str,
+        label: str,
+        label_id: str,
+        comment: str | None = None,
     ) -> GoldAnswer:
         """Store an annotator's answer to a gold item: correct if it is the item's label.
 
@@ -121,6 +127,7 @@ class GoldStore:
                         correct=correct,
                         label_id=label_id,
                         answered_at=utcnow(),
+                        comment=comment,
                     )
                 )
         except IntegrityError:
@@ -152,12 +159,15 @@ class GoldStore:
         annotator: str,
         label: str,
         fit: Callable[[str, Mapping[str, Any]], str] | None = None,
+        comment: str | None = None,
+        label_id: str | None = None,
     ) -> tuple[int, bool, bool] | None:
-        """An annotator corrects their answer to a gold item (``corrects``: its label_id):
-        (gold item id, correct before, correct now), or None if ``corrects`` is no gold answer.
-        A correction of someone else's answer is refused (409 ``not_your_label``), as one that
-        does not fit the item's data (``fit``, as `commit_labels` takes it: 422); the answer
-        kept is what ``fit`` gives."""
+        """An annotator corrects their answer to a gold item (``corrects``: its label_id, or
+        that of its latest correction): (gold item id, correct before, correct now), or None
+        if ``corrects`` is no gold answer. A correction of someone else's answer is refused
+        (409 ``not_your_label``), as one that does not fit the item's data (``fit``, as
+        `commit_labels` takes it: 422); the answer kept is what ``fit`` gives, with
+        ``comment``, and ``label_id`` (the correction's) names it from now on too."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(
@@ -169,7 +179,11 @@ class GoldStore:
                     GOLD_ITEMS.c.data,
                 )
                 .join(GOLD_ITEMS, GOLD_ITEMS.c.id == GOLD_ANSWERS.c.gold_item_id)
-                .where(GOLD_ANSWERS.c.project_id == project_id, GOLD_ANSWERS.c.label_id == corrects)
+                .where(
+                    GOLD_ANSWERS.c.project_id == project_id,
+                    (GOLD_ANSWERS.c.label_id == corrects)
+                    | (GOLD_ANSWERS.c.latest_label_id == corrects),
+                )
             ).first()
             if row is None:
                 return None
@@ -186,7 +200,13 @@ class GoldStore:
             conn.execute(
                 update(GOLD_ANSWERS)
                 .where(GOLD_ANSWERS.c.id == row.id)
-                .values(label=label, correct=correct, answered_at=utcnow())
+                .values(
+                    label=label,
+                    correct=correct,
+                    answered_at=utcnow(),
+                    comment=comment,
+                    latest_label_id=label_id,
+                )
             )
         return row.gold_item_id, bool(row.correct), correct
 
@@ -235,13 +255,20 @@ class GoldStore:
                     GOLD_ANSWERS.c.label,
                     GOLD_ANSWERS.c.correct,
                     GOLD_ANSWERS.c.answered_at,
+                    GOLD_ANSWERS.c.comment,
                 )
                 .where(GOLD_ANSWERS.c.project_id == project_id)
                 .order_by(GOLD_ANSWERS.c.id)
             )
             return [
                 ExportGoldAnswer(
-                    r.label_id, r.gold_item_id, r.annotator, r.label, bool(r.correct), r.answered_at
+                    r.label_id,
+                    r.gold_item_id,
+                    r.annotator,
+                    r.label,
+                    bool(r.correct),
+                    r.answered_at,
+                    comment=r.comment,
                 )
                 for r in rows
             ]

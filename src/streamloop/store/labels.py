@@ -47,6 +47,7 @@ class Said(NamedTuple):
     label: str
     learned: bool
     source: str
+    comment: str | None = None
 
 
 def judge(
@@ -232,7 +233,14 @@ class LabelStore:
                     item = dataclasses.replace(item, wanted=label.overlap)
                     items[label.item_id if label.item_id is not None else label.event_id] = item
                 said.append(
-                    Said(label.label_id, label.annotator, label.label, learned, label.source)
+                    Said(
+                        label.label_id,
+                        label.annotator,
+                        label.label,
+                        learned,
+                        label.source,
+                        label.comment,
+                    )
                 )
                 if learned:
                     version += 1
@@ -252,6 +260,7 @@ class LabelStore:
                         "corrects": label.corrects,
                         "learned": learned,
                         "model_version": version,
+                        "comment": label.comment,
                         "created_at": now,
                     }
                 )
@@ -273,7 +282,7 @@ class LabelStore:
         for chunk in chunks(sorted(set(item_ids))):
             for r in conn.execute(LABELS_ON_ITEMS, {"keys": chunk}):
                 found.setdefault(int(r.item_id), []).append(
-                    Said(r.label_id, r.annotator, r.label, bool(r.learned), r.source)
+                    Said(r.label_id, r.annotator, r.label, bool(r.learned), r.source, r.comment)
                 )
         return found
 
@@ -346,6 +355,7 @@ class LabelStore:
                 LABELS.c.drawn_at_random,
                 LABELS.c.created_at,
                 and_(LABELS.c.learned, *counted_labels(excluded)).label("counts"),
+                LABELS.c.comment,
             )
             .join(ITEMS, ITEMS.c.id == LABELS.c.item_id)
             .where(LABELS.c.project_id == project_id)
@@ -364,6 +374,7 @@ class LabelStore:
                     drawn_at_random=bool(r.drawn_at_random),
                     labelled_at=r.created_at,
                     learned=bool(r.counts),
+                    comment=r.comment,
                 )
 
     def label_of(self, project_id: int, label_id: str) -> tuple[int, str, str | None] | None:

@@ -22,8 +22,10 @@ __all__ = [
     "NewGold",
     "NewLabel",
     "ProjectRecord",
+    "RecentAnswer",
     "ReplayLabel",
     "ReviewRecord",
+    "SkipRecord",
 ]
 
 
@@ -133,6 +135,8 @@ class NewLabel:
     corrects: str | None = None
     #: How many annotators are to label this item independently, if this is its first label.
     overlap: int = 1
+    #: The annotator's or reviewer's note on it (``None``: none).
+    comment: str | None = None
 
 
 @dataclass(slots=True)
@@ -194,6 +198,7 @@ class ExportGoldAnswer:
     label: str
     correct: bool
     answered_at: datetime
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +215,34 @@ class ExportLabel:
     drawn_at_random: bool
     labelled_at: datetime
     learned: bool = True
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentAnswer:
+    """One of an annotator's latest answers, with its item (`ProgressStore.recent_answers`).
+
+    ``model_version`` is the version that includes it; None for an answer to a gold item,
+    which the model never learns.
+    """
+
+    label_id: str
+    event_id: str
+    data: dict[str, Any]
+    label: str
+    comment: str | None
+    labelled_at: datetime
+    model_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SkipRecord:
+    """An annotator gave an item back, and why (``reason`` ``None``: no reason given)."""
+
+    event_id: str
+    annotator: str
+    reason: str | None
+    skipped_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from streamloop.store.annotators import AnnotatorStateStore
 from streamloop.store.database import open_database
 from streamloop.store.gold import GoldStore
 from streamloop.store.labels import LabelStore
+from streamloop.store.progress import ProgressStore
 from streamloop.store.records import (
     ItemRecord,
     ItemsShed,
@@ -32,6 +33,7 @@ from streamloop.store.records import (
     NewEvent,
     ProjectRecord,
 )
+from streamloop.store.skips import SkipStore
 from streamloop.store.statements import (
     ITEM_COLUMNS,
     ITEMS,
@@ -52,7 +54,7 @@ T = TypeVar("T")
 SNAPSHOTS_KEPT = 3
 
 
-class Store(LabelStore, GoldStore, AnnotatorStateStore):
+class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore):
     """Projects, items, labels, gold items and snapshots in one SQL database."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:

@@ -16,6 +16,7 @@ from streamloop.store.tables import (
     LabelRow,
     LeaseRow,
     ProjectRow,
+    SkipRow,
     SnapshotRow,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "PROJECTS",
     "SET_STATUS",
     "SET_WANTED",
+    "SKIPS",
     "SNAPSHOTS",
     "STORED_LABELS",
     "chunks",
@@ -48,6 +50,7 @@ PROJECTS = ProjectRow.__table__  # type: ignore[attr-defined]
 GOLD_ITEMS = GoldItemRow.__table__  # type: ignore[attr-defined]
 GOLD_ANSWERS = GoldAnswerRow.__table__  # type: ignore[attr-defined]
 ANNOTATOR_STATES = AnnotatorStateRow.__table__  # type: ignore[attr-defined]
+SKIPS = SkipRow.__table__  # type: ignore[attr-defined]
 ITEM_COLUMNS = (
     ITEMS.c.id,
     ITEMS.c.event_id,
@@ -88,6 +91,7 @@ LABELS_ON_ITEMS = (
         LABELS.c.label,
         LABELS.c.learned,
         LABELS.c.source,
+        LABELS.c.comment,
     )
     .where(LABELS.c.item_id.in_(bindparam("keys", expanding=True)))
     .order_by(LABELS.c.id)

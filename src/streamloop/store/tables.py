@@ -17,6 +17,7 @@ __all__ = [
     "LabelRow",
     "LeaseRow",
     "ProjectRow",
+    "SkipRow",
     "SnapshotRow",
     "TokenRow",
     "utcnow",
@@ -139,6 +140,8 @@ class LabelRow(SQLModel, table=True):
     #: is a review's outcome that agrees with what the model learned. Replay skips them.
     learned: bool = True
     model_version: int
+    #: The annotator's or reviewer's note on it, shown to reviewers and exported.
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -176,6 +179,11 @@ class GoldAnswerRow(SQLModel, table=True):
     #: The answer's ``label_id``: a retried answer is found by it and stored once.
     label_id: str = Field(max_length=256)
     answered_at: datetime = Field(default_factory=utcnow)
+    #: The annotator's note on their answer (as last corrected).
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: The ``label_id`` of its latest correction, which names it too (as a correction's row
+    #: names a label): correcting that one corrects this answer.
+    latest_label_id: str | None = Field(default=None, max_length=256)
 
 
 class AnnotatorStateRow(SQLModel, table=True):
@@ -190,6 +198,20 @@ class AnnotatorStateRow(SQLModel, table=True):
     annotator: str = Field(max_length=64)
     state: str = Field(max_length=16)
     changed_at: datetime = Field(default_factory=utcnow)
+
+
+class SkipRow(SQLModel, table=True):
+    """An annotator gave an item back (``event_id``: a gold item's ``gold_id`` for gold), and
+    the reason they gave, if any."""
+
+    __tablename__ = "skips"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    event_id: str = Field(max_length=256)
+    annotator: str = Field(max_length=64)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    skipped_at: datetime = Field(default_factory=utcnow)
 
 
 class SnapshotRow(SQLModel, table=True):

@@ -10,6 +10,7 @@ item's ``text`` and its ``spans`` in place of ``label`` and ``labels``, so that 
 is an example as Prodigy and spaCy users move them around, and ``predicted`` is spans too.
 An overlapped item has a row per annotator; ``learned`` says which label the model learned
 (the others were recorded only), and a reviewer's outcome is a row of ``source`` ``review``.
+``comment`` is the note its annotator or reviewer gave with a label (null when none).
 After the labels come the gold items (``source`` ``gold``, their answer the known one) and
 every annotator's answer to them (``gold_answer``, with ``correct``). An import takes gold
 items back as gold; gold answers, annotators' work in the service, are not imported.
@@ -66,8 +67,9 @@ EXPORT_FIELDS = (
     "predicted",
     "correct",
     "learned",
-    # Last, so that a classify project's columns keep their places.
+    # Added later, so that a classify project's columns keep their places.
     "labels",
+    "comment",
 )
 
 #: The columns of a spans project's export, in order: the item's ``text`` and its ``spans``
@@ -77,6 +79,7 @@ SPAN_EXPORT_FIELDS = (
     "text",
     "spans",
     *EXPORT_FIELDS[EXPORT_FIELDS.index("label") + 1 : EXPORT_FIELDS.index("labels")],
+    "comment",
 )
 
 #: The mode of an export file this creates: its owner's alone, as it holds labelled data.
@@ -147,6 +150,7 @@ def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]
             "predicted": predicted,
             "correct": None,
             "learned": row.learned,
+            "comment": row.comment,
         }
     gold = {item.id: item for item in store.gold_items(record.id)}
     for item in gold.values():
@@ -164,6 +168,7 @@ def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]
             annotator=answer.annotator,
             labelled_at=_iso(answer.answered_at),
             correct=answer.correct,
+            comment=answer.comment,
         )
 
 

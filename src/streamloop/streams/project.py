@@ -43,6 +43,7 @@ from streamloop.streams.learner import LearnerFactory, Rebuilt, rebuild_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Scored, ScoredItem
 from streamloop.streams.overlap import wanted
+from streamloop.streams.progress import Progress
 from streamloop.streams.quarantine import Quarantine
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 from streamloop.streams.review import ReviewDesk, ReviewSession
@@ -144,6 +145,8 @@ class ProjectRuntime:
         self.model_listeners: list[Callable[[], None]] = []
         #: Called with the scored items of each batch of events ingested here.
         self.ingest_listeners: list[Callable[[list[ScoredItem]], None]] = []
+        #: Items labelled (against the target) and why items were skipped.
+        self.progress = Progress(store, record.id, changed=self._changed)
         #: Called with the project's record when what annotators are shown changed (`adopt`).
         self.record_listeners: set[Callable[[ProjectRecord], None]] = set()
 
@@ -168,6 +171,7 @@ class ProjectRuntime:
         await runtime.leasing.load_gold()
         await runtime._restore_quality()
         runtime.quarantine.load(await store.run(store.quarantined, record.id))
+        await runtime.progress.load()
         log.info(
             "project %s: model version %d, %d items waiting",
             record.name,
@@ -228,6 +232,7 @@ class ProjectRuntime:
         """With a shared store: take in what other processes changed (the project's record,
         waiting items, gold, overlapped items and their labellers, items in review)."""
         self.adopt(await self.store.run(self.store.project, self.record.name))
+        await self.progress.load()
         await self.leasing.resync()
         await self.refresh_quality()
 
@@ -360,13 +365,14 @@ class ProjectRuntime:
         return results
 
     async def label_events(
-        self, labels: Sequence[tuple[str, str, str | None]]
+        self, labels: Sequence[tuple[str, str, str | None, str | None]]
     ) -> list[LabelOutcome]:
-        """Learn ground truth from production: (event id, label, optional label id) each."""
-        for _event_id, label, _label_id in labels:
+        """Learn ground truth from production: (event id, label, optional label id, optional
+        comment) each."""
+        for _event_id, label, _label_id, _comment in labels:
             self._check_answer(label)
         missing = await self.store.run(
-            self.store.missing_events, self.record.id, [event_id for event_id, _, _ in labels]
+            self.store.missing_events, self.record.id, [event_id for event_id, *_ in labels]
         )
         if missing:
             shown = ", ".join(repr(event_id) for event_id in missing[:5])
@@ -375,25 +381,37 @@ class ProjectRuntime:
             )
         return await self.learner.submit(
             [
-                NewLabel(label_id or f"event:{event_id}", label, "production", event_id=event_id)
-                for event_id, label, label_id in labels
+                NewLabel(
+                    label_id or f"event:{event_id}",
+                    label,
+                    "production",
+                    event_id=event_id,
+                    comment=comment,
+                )
+                for event_id, label, label_id, comment in labels
             ]
         )
 
     # -- annotators -------------------------------------------------------------------------
 
     async def label(
-        self, session: AnnotatorSession, event_id: str, label: str, label_id: str
+        self,
+        session: AnnotatorSession,
+        event_id: str,
+        label: str,
+        label_id: str,
+        comment: str | None = None,
     ) -> LabelOutcome:
-        """Store and learn an annotator's label; its outcome, once it is learned. An answer to
-        a gold item is stored and scores the annotator, and is never learned."""
+        """Store and learn an annotator's label (with their ``comment``); its outcome, once it
+        is learned. An answer to a gold item is stored and scores the annotator, and is never
+        learned."""
         self._check_answer(label)
         lease = session.holding(event_id)
         if lease is not None and lease.gold is not None:
-            return await self._answer_gold(session, lease, label, label_id)
+            return await self._answer_gold(session, lease, label, label_id, comment=comment)
         gold = self._gold_offered(session, event_id) if lease is None else None
         if gold is not None:  # a retry, or an answer after its lease ended
-            return await self._answer_gold(session, None, label, label_id, gold)
+            return await self._answer_gold(session, None, label, label_id, gold, comment)
         item_id = lease.item.item_id if lease is not None else None
         if lease is None:
             item_id = self.queue.find(event_id)
@@ -416,6 +434,7 @@ class ProjectRuntime:
             annotator=session.annotator,
             drawn_at_random=lease.drawn_at_random if lease else False,
             overlap=wanted(self.record, item_id) if item_id is not None else 1,
+            comment=comment,
         )
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:
@@ -429,6 +448,7 @@ class ProjectRuntime:
         label: str,
         label_id: str,
         gold: GoldRecord | None = None,
+        comment: str | None = None,
     ) -> LabelOutcome:
         """Store an answer to a gold item (held under ``lease``, or ``gold`` offered before):
         it scores the annotator, once; a retry of its ``label_id`` is acked as a duplicate."""
@@ -436,7 +456,13 @@ class ProjectRuntime:
         assert gold is not None
         label = self._fitted(label, gold.data)
         answer = await self.store.run(
-            self.store.answer_gold, self.record.id, gold.id, session.annotator, label, label_id
+            self.store.answer_gold,
+            self.record.id,
+            gold.id,
+            session.annotator,
+            label,
+            label_id,
+            comment,
         )
         if not answer.duplicate and self.record.task == "spans":
             self.leasing.gold.span_answer(session.annotator, gold.id, label)
@@ -444,13 +470,23 @@ class ProjectRuntime:
             session, gold, lease, new=not answer.duplicate, correct=answer.correct
         )
         new = NewLabel(
-            label_id, label, "annotator", event_id=gold.gold_id, annotator=session.annotator
+            label_id,
+            label,
+            "annotator",
+            event_id=gold.gold_id,
+            annotator=session.annotator,
+            comment=comment,
         )
         # Acked as any label; the model is as it was.
         return LabelOutcome(label=new, model_version=self.model.version, duplicate=answer.duplicate)
 
     async def _correct_gold(
-        self, session: AnnotatorSession, corrects: str, label: str, label_id: str
+        self,
+        session: AnnotatorSession,
+        corrects: str,
+        label: str,
+        label_id: str,
+        comment: str | None = None,
     ) -> LabelOutcome:
         """A correction of an answer to a gold item: it is re-scored, never learned."""
         changed = await self.store.run(
@@ -460,6 +496,8 @@ class ProjectRuntime:
             session.annotator,
             label,
             self._fit,
+            comment,
+            label_id,
         )
         if changed is None:
             raise NotFound(f"no label {corrects!r} in this project", code="unknown_label_id")
@@ -475,6 +513,7 @@ class ProjectRuntime:
             event_id=gold.gold_id if gold else None,
             annotator=session.annotator,
             corrects=corrects,
+            comment=comment,
         )
         self._changed()
         return LabelOutcome(label=new, model_version=self.model.version)
@@ -517,7 +556,12 @@ class ProjectRuntime:
         return stored, duplicates
 
     async def correct(
-        self, session: AnnotatorSession, corrects: str, label: str, label_id: str
+        self,
+        session: AnnotatorSession,
+        corrects: str,
+        label: str,
+        label_id: str,
+        comment: str | None = None,
     ) -> LabelOutcome:
         """Relabel an item this annotator labelled (``corrects``: that label's ``label_id``).
 
@@ -527,7 +571,7 @@ class ProjectRuntime:
         self._check_answer(label)
         original = await self.store.run(self.store.label_of, self.record.id, corrects)
         if original is None:
-            return await self._correct_gold(session, corrects, label, label_id)
+            return await self._correct_gold(session, corrects, label, label_id, comment)
         item_id, event_id, annotator = original
         if annotator != session.annotator:
             raise Conflict(
@@ -541,6 +585,7 @@ class ProjectRuntime:
             event_id=event_id,
             annotator=session.annotator,
             corrects=corrects,
+            comment=comment,
         )
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:
@@ -581,6 +626,7 @@ class ProjectRuntime:
             "agreement": self._agreement_report(),
             "overlap_waiting": len(self.leasing.overlap),
             "review": self.review.report(),
+            **self.progress.report(self.record.target),
         }
 
     def _agreed(self, item_id: int, annotator: str, stored: str) -> None:
@@ -817,6 +863,7 @@ class ProjectRuntime:
         now = time.monotonic()
         learned = stored = False
         to_review: list[int] = []
+        self.progress.learned(outcomes)
         for outcome in outcomes:
             item_id = outcome.item_id
             if outcome.error is not None or outcome.duplicate or item_id is None:
@@ -885,7 +932,12 @@ class ProjectRuntime:
         self.review.leave(session)
 
     async def resolve(
-        self, session: ReviewSession, event_id: str, label: str, label_id: str
+        self,
+        session: ReviewSession,
+        event_id: str,
+        label: str,
+        label_id: str,
+        comment: str | None = None,
     ) -> LabelOutcome:
         """A reviewer's outcome for an item in review: what the model learns from it from now
         on (learned as a correction when it differs from what it learned)."""
@@ -904,6 +956,7 @@ class ProjectRuntime:
             item_id=record.item_id if record is not None else None,
             event_id=event_id,
             annotator=session.reviewer,
+            comment=comment,
         )
         [outcome] = await self.learner.submit([new])
         if outcome.error is not None:

@@ -365,10 +365,12 @@ async def _handle(
             with handling_label(parsed.label_id), runtime.quarantine.labelling(session.annotator):
                 answer = runtime.answer(parsed.sent())
                 if isinstance(parsed, LabelMessage):
-                    outcome = await runtime.label(session, parsed.item_id, answer, parsed.label_id)
+                    outcome = await runtime.label(
+                        session, parsed.item_id, answer, parsed.label_id, parsed.comment
+                    )
                 else:
                     outcome = await runtime.correct(
-                        session, parsed.corrects, answer, parsed.label_id
+                        session, parsed.corrects, answer, parsed.label_id, parsed.comment
                     )
                 return frames.ack(outcome)
         except StreamloopError as exc:
@@ -381,6 +383,10 @@ async def _handle(
             acks.labels(runtime.record.name).observe(time.perf_counter() - started)
     if isinstance(parsed, SkipMessage):
         try:
+            if session.holding(parsed.item_id) is not None:
+                # Stored before the item is given back: a skip the store failed to keep is
+                # refused whole, and the annotator may send it again.
+                await runtime.progress.skipped(session.annotator, parsed.item_id, parsed.reason)
             runtime.leasing.skip(session, parsed.item_id)
             runtime.skipped(session.annotator)
         except StreamloopError as exc:

@@ -48,7 +48,7 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("GET", re.compile(r"/api/projects"), _ANY),
     ("GET", re.compile(_PROJECT), _ANY),
     ("POST", re.compile(_PROJECT + r"/(events|predict|labels)"), frozenset({"producer"})),
-    ("GET", re.compile(_PROJECT + r"/(metrics|history|model)"), frozenset({"supervisor"})),
+    ("GET", re.compile(_PROJECT + r"/(metrics|history|model|skips)"), frozenset({"supervisor"})),
     ("POST", re.compile(_PROJECT + r"/gold"), frozenset({"supervisor"})),
     ("POST", re.compile(_PROJECT + r"/items/[^/]+/review"), frozenset({"supervisor"})),
     (

@@ -61,7 +61,11 @@ def review_notice(sent: ReviewNotice, task: str) -> dict[str, Any]:
                 "reason": record.reason,
                 "labels": [
                     {key: label[key] for key in ("label_id", "annotator", "source")}
-                    | {field: answer, "learned": bool(label["learned"])}
+                    | {
+                        field: answer,
+                        "learned": bool(label["learned"]),
+                        "comment": label.get("comment"),
+                    }
                     for label, answer in zip(record.labels, answers, strict=True)
                 ],
                 "lease_expires_at": iso(sent.expires_at),

@@ -325,6 +325,8 @@ _SCHEMAS: dict[str, Schema] = {
         ),
         overlap_waiting=_COUNT,
         review=_object(waiting=_COUNT, leased=_COUNT),
+        progress=_object(labels=_COUNT, target={"type": ["integer", "null"], "minimum": 1}),
+        skip_reasons={"type": "object", "additionalProperties": _COUNT},
     ),
     "History": _object(model_version=_COUNT, accuracy=_points(3), unbiased=_points(2)),
 }
@@ -380,6 +382,12 @@ _LISTED_PROJECTS: Schema = {
     "items": {"allOf": [_ref("Project"), _object(summary=_SUMMARY)]},
 }
 
+_SKIP: Schema = _object(
+    event_id=_STRING,
+    annotator=_STRING,
+    reason={"type": ["string", "null"], "maxLength": 500},
+    skipped_at={"type": "string", "format": "date-time"},
+)
 _GOLD_STORED: Schema = _object(stored=_COUNT, duplicates=_COUNT)
 _ANNOTATOR_CHANGED: Schema = _object(
     annotator=_STRING, state=_ANNOTATOR_STATE, model_version=_COUNT
@@ -484,6 +492,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (_OK, "The pickle.", {"type": "string", "contentMediaType": "application/octet-stream"}),
         _PROJECT_READING,
         media="application/octet-stream",
+    ),
+    ("/api/projects/{project}/skips", "GET"): Operation(
+        "The latest items annotators skipped, newest first, with the reasons they gave "
+        "(?limit=, 1 to 1000, default 100)",
+        (_OK, "The skips.", _object(skips={"type": "array", "items": _SKIP})),
+        (InvalidInput, *_PROJECT_READING),
     ),
     ("/api/projects/{project}/history", "GET"): Operation(
         "The accuracy curve so far", (_OK, "The curve.", _ref("History")), _PROJECT_READING

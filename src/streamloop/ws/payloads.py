@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -56,6 +57,7 @@ __all__ = [
     "ProjectPatch",
     "ProjectSpec",
     "ResolveMessage",
+    "ReviewSkipMessage",
     "SkipMessage",
     "SpanAnswer",
     "check_data",
@@ -78,10 +80,14 @@ _TEXT = r"^[^\x00]*$"
 Guidelines = Annotated[str, Field(max_length=20_000, pattern=_TEXT)]
 LabelDescriptions = dict[LabelName, Annotated[str, Field(max_length=1000, pattern=_TEXT)]]
 Target = Annotated[int | None, Field(ge=1, le=1_000_000_000)]
-#: An annotator's or reviewer's note on a label (``comment``).
-Comment = Annotated[str | None, Field(max_length=2000, pattern=_TEXT)]
+#: An annotator's or reviewer's note on a label (``comment``; empty: none).
+Comment = Annotated[
+    str | None, Field(max_length=2000, pattern=_TEXT), AfterValidator(lambda text: text or None)
+]
 #: Why an annotator skipped an item (``reason``; empty: none given).
-SkipReason = Annotated[str | None, Field(max_length=500, pattern=_TEXT)]
+SkipReason = Annotated[
+    str | None, Field(max_length=500, pattern=_TEXT), AfterValidator(lambda text: text or None)
+]
 
 
 #: An annotator's name: as the annotator socket takes it, and as quarantine names them.
@@ -349,6 +355,7 @@ class ProductionLabel(Answer):
 
     event_id: ClientId
     label_id: ClientId | None = None
+    comment: Comment = None
 
 
 class ProductionLabelsBody(BaseModel):
@@ -382,6 +389,7 @@ class LabelMessage(Answer):
     type: Literal["label"]
     item_id: ClientId
     label_id: ClientId
+    comment: Comment = None
 
 
 class CorrectMessage(Answer):
@@ -392,6 +400,7 @@ class CorrectMessage(Answer):
     type: Literal["correct"]
     corrects: ClientId
     label_id: ClientId
+    comment: Comment = None
 
 
 class ResumeMessage(BaseModel):
@@ -410,9 +419,21 @@ class ResolveMessage(Answer):
     type: Literal["resolve"]
     item_id: ClientId
     label_id: ClientId
+    comment: Comment = None
 
 
 class SkipMessage(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["skip"]
+    item_id: ClientId
+    #: Why (stored, listed by ``GET /skips`` and counted in the metrics).
+    reason: SkipReason = None
+
+
+class ReviewSkipMessage(BaseModel):
+    """A reviewer gives an item back (no reason: review skips are not recorded)."""
+
     model_config = _STRICT
 
     type: Literal["skip"]

@@ -29,7 +29,7 @@ from streamloop.ws.payloads import (
     EmptyBody,
     OrjsonResponse,
     ResolveMessage,
-    SkipMessage,
+    ReviewSkipMessage,
     parse,
     read_json,
 )
@@ -39,7 +39,7 @@ __all__ = ["flag", "review"]
 
 log = logging.getLogger(__name__)
 
-_MESSAGES: dict[str, type[BaseModel]] = {"resolve": ResolveMessage, "skip": SkipMessage}
+_MESSAGES: dict[str, type[BaseModel]] = {"resolve": ResolveMessage, "skip": ReviewSkipMessage}
 
 
 async def review(websocket: WebSocket) -> None:
@@ -86,12 +86,13 @@ async def _handle(
                     parsed.item_id,
                     runtime.answer(parsed.sent()),
                     parsed.label_id,
+                    parsed.comment,
                 )
             return frames.ack(outcome)
         except StreamloopError as exc:
             exc.context = {"label_id": parsed.label_id}
             raise
-    assert isinstance(parsed, SkipMessage)
+    assert isinstance(parsed, ReviewSkipMessage)
     try:
         runtime.skip_review(session, parsed.item_id)
     except StreamloopError as exc:

@@ -9,7 +9,17 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from streamloop.ws import annotate, dashboard, openapi, ops, projects, quality, review, traffic
+from streamloop.ws import (
+    annotate,
+    dashboard,
+    openapi,
+    ops,
+    projects,
+    quality,
+    review,
+    skips,
+    traffic,
+)
 
 __all__ = ["routes", "static_dir"]
 
@@ -63,6 +73,7 @@ def routes() -> list[BaseRoute]:
         ),
         Route("/api/projects/{project}/metrics", dashboard.get_metrics, methods=["GET"]),
         Route("/api/projects/{project}/history", dashboard.get_history, methods=["GET"]),
+        Route("/api/projects/{project}/skips", skips.get_skips, methods=["GET"]),
         WebSocketRoute("/ws/projects/{project}/annotate", annotate.annotate),
         WebSocketRoute("/ws/projects/{project}/dashboard", dashboard.dashboard),
         WebSocketRoute("/ws/projects/{project}/review", review.review),

@@ -77,6 +77,7 @@ async def _post_labels(request: Request, runtime: ProjectRuntime) -> Response:
                 label.event_id,
                 runtime.answer(label.sent(), where=f"labels.{index}"),
                 label.label_id,
+                label.comment,
             )
             for index, label in enumerate(body.labels)
         ]
