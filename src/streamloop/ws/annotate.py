@@ -34,12 +34,14 @@ from streamloop.ws.payloads import (
     ANNOTATOR_NAME,
     CorrectMessage,
     LabelMessage,
+    RecentMessage,
     ResumeMessage,
     SkipMessage,
     dumps,
     loads,
     parse,
 )
+from streamloop.ws.recent import recent
 from streamloop.ws.telemetry import handling_label
 
 __all__ = [
@@ -71,6 +73,7 @@ _MESSAGES: dict[str, type[BaseModel]] = {
     "correct": CorrectMessage,
     "skip": SkipMessage,
     "resume": ResumeMessage,
+    "recent": RecentMessage,
 }
 
 
@@ -80,6 +83,8 @@ async def annotate(websocket: WebSocket) -> None:
         runtime = service_of(websocket).project(websocket.path_params["project"])
         annotator, prefetch = _identity(websocket)
         _check_share(runtime, annotator, prefetch, settings_of(websocket))
+        store = runtime.store
+        labelled = await store.run(store.answers_given, runtime.record.id, annotator)
     except StreamloopError as exc:
         await send_error_and_close(websocket, exc)
         return
@@ -91,7 +96,7 @@ async def annotate(websocket: WebSocket) -> None:
             send=lambda sent: send(frames.notice(sent, runtime.track_record())),
         )
         hello = {"type": "hello", "project": runtime.record.as_json(), "annotator": annotator}
-        send({**hello, "prefetch": prefetch})
+        send({**hello, "prefetch": prefetch, "labelled": labelled})
         unfollow = follow_project(runtime, send)
         runtime.leasing.join(session)
 
@@ -392,6 +397,8 @@ async def _handle(
         except StreamloopError as exc:
             exc.context = {"item_id": parsed.item_id}  # which skip was refused
             raise
+    if isinstance(parsed, RecentMessage):
+        return await recent(runtime, session.annotator, parsed.limit)
     return None  # resume: reading it was enough
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "ProductionLabelsBody",
     "ProjectPatch",
     "ProjectSpec",
+    "RecentMessage",
     "ResolveMessage",
     "ReviewSkipMessage",
     "SkipMessage",
@@ -401,6 +402,15 @@ class CorrectMessage(Answer):
     corrects: ClientId
     label_id: ClientId
     comment: Comment = None
+
+
+class RecentMessage(BaseModel):
+    """Ask for this annotator's latest answers (``limit`` of them), to review and correct."""
+
+    model_config = _STRICT
+
+    type: Literal["recent"]
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
 class ResumeMessage(BaseModel):
