@@ -251,14 +251,22 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
         claiming at this moment, and the claim itself updates the item row, so a claimer that
         read the row before that commit re-checks it and sees the lease. The lease's history
         row is written in the same transaction. Times are the database's own clock.
+
+        An item still under a lease of the same annotator is theirs to claim again: they came
+        back on a new connection before the end of the old one was written.
         """
+        theirs = select(LEASES.c.id).where(
+            LEASES.c.item_id == item_id, LEASES.c.annotator == annotator
+        )
         free = (
             select(ITEMS.c.id)
             .where(
                 ITEMS.c.id == item_id,
                 ITEMS.c.project_id == project_id,
                 ITEMS.c.status == "queued",
-                (ITEMS.c.lease_until.is_(None)) | (ITEMS.c.lease_until < func.now()),
+                (ITEMS.c.lease_until.is_(None))
+                | (ITEMS.c.lease_until < func.now())
+                | ITEMS.c.lease_id.in_(theirs),
             )
             .with_for_update(skip_locked=True)
             .scalar_subquery()

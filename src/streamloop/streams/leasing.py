@@ -27,6 +27,7 @@ from streamloop.streams.gold import GoldPool
 from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked
 from streamloop.streams.overlap import OverlapPool, Waiting
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
+from streamloop.streams.returning import Returning
 
 __all__ = ["Leasing"]
 
@@ -82,6 +83,8 @@ class Leasing:
         self.overlap = OverlapPool()
         self._overlap_leases: dict[int, Lease] = {}
         self._sessions: dict[str, AnnotatorSession] = {}
+        #: What annotators held when their connection closed: theirs first if they come back.
+        self.returning = Returning()
         #: Annotators offered nothing (quarantined: `streamloop.streams.quarantine`).
         self.benched: set[str] = set()
         self._waiting: dict[str, AnnotatorSession] = {}
@@ -120,6 +123,8 @@ class Leasing:
     def leave(self, session: AnnotatorSession) -> None:
         self._sessions.pop(session.holder, None)
         self._waiting.pop(session.holder, None)
+        shown = [lease for lease in session.held.values() if lease.delivered]
+        self.returning.left(session.annotator, shown, asyncio.get_running_loop().time())
         for item_id, lease in session.held.items():
             self._cancel_timer(item_id)
             if lease.gold is None:
@@ -152,7 +157,8 @@ class Leasing:
             return
         while len(session.held) < session.prefetch:
             lease = (
-                self._overlap_lease(session)
+                self._returned_lease(session)
+                or self._overlap_lease(session)
                 or self._gold_lease(session)
                 or self.queue.lease(
                     holder=session.holder,
@@ -369,6 +375,41 @@ class Leasing:
         self.serve_waiting()
         self._changed()
 
+    def _returned_lease(self, session: AnnotatorSession) -> Lease | None:
+        """An item this annotator held when a connection of theirs closed, again, if its lease
+        would not have ended yet and it still waits for them (`Returning`)."""
+        now = asyncio.get_running_loop().time()
+        while (old := self.returning.next(session.annotator, now)) is not None:
+            item_id, duration = old.item.item_id, self.record.lease_seconds
+            lease: Lease | None = None
+            if old.gold is not None:
+                if old.gold.id in self.gold.items:
+                    lease = Lease(
+                        QueuedItem(-next(self._gold_ids), old.gold.gold_id, old.gold.data, 0.0),
+                        holder=session.holder,
+                        annotator=session.annotator,
+                        expires_at=now + duration,
+                        gold=old.gold,
+                    )
+                    self._gold_leases[lease.item.item_id] = lease
+            elif (waiting := self.overlap.get(item_id)) is not None:
+                if waiting.holder is None and session.annotator not in waiting.seen_by:
+                    waiting.holder = session.holder
+                    lease = Lease(waiting.item, session.holder, session.annotator, now + duration)
+                    self._overlap_leases[item_id] = lease
+            else:
+                lease = self.queue.lease_item(
+                    item_id,
+                    holder=session.holder,
+                    annotator=session.annotator,
+                    now=now,
+                    duration=duration,
+                    drawn_at_random=old.drawn_at_random,
+                )
+            if lease is not None:
+                return lease
+        return None
+
     def _overlap_lease(self, session: AnnotatorSession) -> Lease | None:
         """An overlapped item this annotator has not labelled or skipped, if one waits."""
         waiting = self.overlap.pick(session.annotator)
@@ -475,6 +516,7 @@ class Leasing:
             session.held.pop(item_id, None)
             self._cancel_timer(item_id)
             self._gold_leases.pop(item_id, None)
+        self.returning.forget_gold(session.annotator, gold.id)
         self.gold.seen(session.annotator, gold.id)
         if new:
             self.gold.scored(session.annotator, correct)

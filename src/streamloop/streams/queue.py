@@ -200,6 +200,26 @@ class RoutingQueue:
         self._leases[chosen.item_id] = lease
         return lease
 
+    def lease_item(
+        self,
+        item_id: int,
+        *,
+        holder: str,
+        annotator: str,
+        now: float,
+        duration: float,
+        drawn_at_random: bool = False,
+    ) -> Lease | None:
+        """Lease this item (one an annotator held before their connection closed), if it still
+        waits and they may see it; None otherwise."""
+        item = self._waiting.get(item_id)
+        if item is None or not self._eligible(item_id, annotator):
+            return None
+        self._discard(item_id)
+        lease = Lease(item, holder, annotator, now + duration, drawn_at_random=drawn_at_random)
+        self._leases[item_id] = lease
+        return lease
+
     def mark_skipped(self, item_id: int, annotator: str) -> None:
         """Remember that ``annotator`` skipped a waiting item (when rebuilding after a restart)."""
         if item_id in self:
