@@ -33,9 +33,11 @@ from streamloop.client.calls import (
     label_calls,
     labels_need_task,
     parse_response,
+    patch_project_call,
     predict_call,
     retry_delay,
     review_call,
+    skips_call,
 )
 from streamloop.client.errors import StreamloopError, closed_error
 from streamloop.client.session import (
@@ -45,6 +47,7 @@ from streamloop.client.session import (
     correct_message,
     label_message,
     new_label_id,
+    recent_message,
     resume_message,
     skip_message,
 )
@@ -263,6 +266,17 @@ class AsyncClient:
         """The project's figures: model version, prequential accuracy, queue depth, ..."""
         return json_object(await self._send(get_call(project, "metrics")))
 
+    async def update_project(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change what a project's annotators are shown: ``guidelines``,
+        ``label_descriptions``, ``hide_suggestion``, ``target`` (the other fields cannot
+        change); returns the project. Needs ``admin``. Annotators connected are sent it."""
+        return self._known(json_object(await self._send(patch_project_call(name, changes))))
+
+    async def skips(self, project: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest items annotators skipped (``limit``, 1 to 1000), newest first, each
+        ``{"event_id", "annotator", "reason", "skipped_at"}``."""
+        return json_list(await self._send(skips_call(project, limit)), "skips")
+
     async def history(self, project: str) -> dict[str, Any]:
         """The accuracy curve so far: ``{"model_version", "accuracy", "unbiased"}``."""
         return json_object(await self._send(get_call(project, "history")))
@@ -442,7 +456,12 @@ class AsyncAnnotateSession:
             yield item
 
     async def label(
-        self, item_id: str, label: Answer, label_id: str | None = None
+        self,
+        item_id: str,
+        label: Answer,
+        label_id: str | None = None,
+        *,
+        comment: str | None = None,
     ) -> dict[str, Any]:
         """Label an item; returns the ack, once the label is stored and learned.
 
@@ -455,28 +474,44 @@ class AsyncAnnotateSession:
         A refusal for a passing reason (``rate_limited``, ``learner_busy``, ...) is retried
         with backoff under the same ``label_id`` (a new uuid4 if none is given), which the
         server learns once: a label already taken is acked with ``"duplicate": true``.
+        ``comment`` (at most 2,000 characters) is stored with it, exported and shown to
+        reviewers.
         """
         label_id = label_id or new_label_id()
-        return await self._settle(
-            item_id, label_id, label_message(item_id, label, label_id, self._state.task)
-        )
+        message = label_message(item_id, label, label_id, self._state.task, comment)
+        return await self._settle(item_id, label_id, message)
 
-    async def correct(self, label_id: str, label: Answer) -> dict[str, Any]:
-        """Replace an earlier label of this annotator's (by its ``label_id``) with ``label``, a
-        label, a label set or spans as for `label`; returns the ack."""
+    async def correct(
+        self, label_id: str, label: Answer, *, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Replace an earlier label of this annotator's (by its ``label_id``, as `recent`
+        gives them too) with ``label``, a label, a label set or spans as for `label`, and an
+        optional ``comment``; returns the ack."""
         new_id = new_label_id()
-        return await self._settle(
-            "", new_id, correct_message(label_id, label, new_id, self._state.task)
-        )
+        message = correct_message(label_id, label, new_id, self._state.task, comment)
+        return await self._settle("", new_id, message)
 
-    async def skip(self, item_id: str) -> None:
-        """Give an item back; it is not sent to this annotator again.
+    async def skip(self, item_id: str, reason: str | None = None) -> None:
+        """Give an item back; it is not sent to this annotator again. ``reason`` (at most 500
+        characters) is stored and counted in the metrics' ``skip_reasons``.
 
         The server does not confirm a skip; if it refuses one (``not_leased``), the error is
         raised by the next `next_item`.
         """
         self._state.forget(item_id)
-        await self._write(skip_message(item_id))
+        await self._write(skip_message(item_id, reason))
+
+    async def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """This annotator's latest ``limit`` answers (1 to 100) in the project, newest first,
+        one per item: ``{"label_id", "item", "label" | "labels" | "spans", "comment",
+        "labelled_at", "model_version"}``; `correct` takes each ``label_id``."""
+        await self._write(recent_message(limit))
+        return await self._until(self._state.recent_ready)
+
+    @property
+    def labelled(self) -> int:
+        """How many labels this annotator had given in the project when the session opened."""
+        return int(self._hello_message().get("labelled", 0))
 
     async def _settle(self, item_id: str, label_id: str, message: str) -> dict[str, Any]:
         attempt = 0

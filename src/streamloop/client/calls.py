@@ -40,9 +40,11 @@ __all__ = [
     "label_calls",
     "labels_need_task",
     "parse_response",
+    "patch_project_call",
     "predict_call",
     "retry_delay",
     "review_call",
+    "skips_call",
 ]
 
 #: The service's default limits (``STREAMLOOP_MAX_EVENTS_PER_REQUEST``, ``..._MAX_BODY_BYTES``).
@@ -76,7 +78,8 @@ Event = Mapping[str, Any] | tuple[str, Mapping[str, Any]]
 #: ``spans`` project: a list of ``{"start", "end", "label"}`` dicts or `SpanLike` objects),
 #: sent as ``spans``. An empty list is sent in the project's task's field (`answer_fields`).
 Answer = str | Collection[str] | Collection[Mapping[str, Any]] | Collection[SpanLike]
-#: Production ground truth: ``(event_id, answer)``, ``(event_id, answer, label_id)`` or a dict.
+#: Production ground truth: ``(event_id, answer)``, ``(event_id, answer, label_id)`` or a dict
+#: (which may carry a ``comment``).
 Label = Mapping[str, Any] | tuple[str, Answer] | tuple[str, Answer, str]
 #: A gold item: ``{"id", "data", "label", "labels" or "spans"}`` or an (id, data, answer)
 #: triple.
@@ -140,6 +143,27 @@ def create_project_call(name: str, labels: Iterable[str], options: Mapping[str, 
     """
     body = {"name": name, "labels": list(labels), **options}
     return Call("POST", "/api/projects", orjson.dumps(body), idempotent=False)
+
+
+def patch_project_call(name: str, changes: Mapping[str, Any]) -> Call:
+    """``PATCH /api/projects/{name}``: change what annotators are shown (``guidelines``,
+    ``label_descriptions``, ``hide_suggestion``, ``target``). Sending it again changes
+    nothing more, so it may be retried.
+
+    >>> call = patch_project_call("tickets", {"target": 500})
+    >>> call.method, call.path, call.content
+    ('PATCH', '/api/projects/tickets', b'{"target":500}')
+    """
+    return Call("PATCH", _project_path(name), orjson.dumps(dict(changes)))
+
+
+def skips_call(project: str, limit: int = 100) -> Call:
+    """``GET .../skips?limit=``: the latest items annotators skipped, and why.
+
+    >>> skips_call("tickets", 5).path
+    '/api/projects/tickets/skips?limit=5'
+    """
+    return Call("GET", f"{_project_path(project, 'skips')}?{urlencode({'limit': limit})}")
 
 
 def annotator_call(project: str, annotator: str, action: str) -> Call:

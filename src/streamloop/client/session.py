@@ -28,6 +28,7 @@ __all__ = [
     "correct_message",
     "label_message",
     "new_label_id",
+    "recent_message",
     "resume_message",
     "skip_message",
 ]
@@ -113,9 +114,15 @@ def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
-def label_message(item_id: str, label: Answer, label_id: str, task: str | None = None) -> str:
+def label_message(
+    item_id: str,
+    label: Answer,
+    label_id: str,
+    task: str | None = None,
+    comment: str | None = None,
+) -> str:
     """A ``label`` message: one label, a label set or spans, an empty one sent in the field of
-    ``task``, the project's (`streamloop.client.calls.answer_fields`).
+    ``task``, the project's (`streamloop.client.calls.answer_fields`); a ``comment`` if given.
 
     >>> label_message("e1", "bug", "l-1")
     '{"type":"label","item_id":"e1","label":"bug","label_id":"l-1"}'
@@ -123,12 +130,21 @@ def label_message(item_id: str, label: Answer, label_id: str, task: str | None =
     '{"type":"label","item_id":"e1","labels":["bug","ui"],"label_id":"l-2"}'
     >>> label_message("e1", [{"start": 3, "end": 6, "label": "PER"}], "l-3")
     '{"type":"label","item_id":"e1","spans":[{"start":3,"end":6,"label":"PER"}],"label_id":"l-3"}'
+    >>> label_message("e1", "bug", "l-4", comment="see the logs")
+    '{"type":"label","item_id":"e1","label":"bug","label_id":"l-4","comment":"see the logs"}'
     """
     answer = answer_fields(label, task)
-    return _dumps({"type": "label", "item_id": item_id, **answer, "label_id": label_id})
+    message = {"type": "label", "item_id": item_id, **answer, "label_id": label_id}
+    return _dumps(_commented(message, comment))
 
 
-def correct_message(corrects: str, label: Answer, label_id: str, task: str | None = None) -> str:
+def correct_message(
+    corrects: str,
+    label: Answer,
+    label_id: str,
+    task: str | None = None,
+    comment: str | None = None,
+) -> str:
     """A ``correct`` message, replacing the answer ``corrects`` names with ``label``.
 
     >>> correct_message("l-1", set(), "l-3")
@@ -137,11 +153,33 @@ def correct_message(corrects: str, label: Answer, label_id: str, task: str | Non
     '{"type":"correct","corrects":"l-1","spans":[],"label_id":"l-4"}'
     """
     answer = answer_fields(label, task)
-    return _dumps({"type": "correct", "corrects": corrects, **answer, "label_id": label_id})
+    message = {"type": "correct", "corrects": corrects, **answer, "label_id": label_id}
+    return _dumps(_commented(message, comment))
 
 
-def skip_message(item_id: str) -> str:
-    return _dumps({"type": "skip", "item_id": item_id})
+def _commented(message: dict[str, Any], comment: str | None) -> dict[str, Any]:
+    return message if comment is None else {**message, "comment": comment}
+
+
+def skip_message(item_id: str, reason: str | None = None) -> str:
+    """A ``skip`` message, with the annotator's reason if given.
+
+    >>> skip_message("e1", "unclear")
+    '{"type":"skip","item_id":"e1","reason":"unclear"}'
+    """
+    message = {"type": "skip", "item_id": item_id}
+    return _dumps(message if reason is None else {**message, "reason": reason})
+
+
+def recent_message(limit: int = 20) -> str:
+    """Ask for this annotator's latest ``limit`` answers (1 to 100).
+
+    >>> recent_message(5)
+    '{"type":"recent","limit":5}'
+    """
+    if not 1 <= limit <= 100:
+        raise ValueError("limit must be from 1 to 100")
+    return _dumps({"type": "recent", "limit": limit})
 
 
 def resume_message() -> str:
@@ -179,6 +217,7 @@ class SessionState:
         self._items: deque[Item] = deque()
         self._replies: dict[str, dict[str, Any]] = {}
         self._errors: deque[StreamloopError] = deque()
+        self._recent: deque[list[dict[str, Any]]] = deque()
 
     def feed(self, raw: str | bytes) -> None:
         """Take in one message from the server."""
@@ -209,6 +248,12 @@ class SessionState:
             self.stalled = self.stalled or kind == "lease_expired"
         elif kind == "hello":
             self.hello = message
+        elif kind == "project" and self.hello is not None:
+            # What annotators are shown changed (PATCH): the project as it is now.
+            self.hello = {**self.hello, "project": message.get("project")}
+        elif kind == "recent":
+            labels = message.get("labels")
+            self._recent.append(labels if isinstance(labels, list) else [])
         # Other types are from a newer server: nothing here depends on them.
 
     @property
@@ -223,6 +268,14 @@ class SessionState:
     def take_item(self) -> Item | None:
         """The oldest item not handed out yet, if one came."""
         return self._items.popleft() if self._items else None
+
+    def recent_ready(self) -> list[dict[str, Any]] | None:
+        """The answers of the oldest ``recent`` reply not taken yet (None: none came); an
+        error that named no label (a refused ``recent``) is raised instead."""
+        error = self.take_error()
+        if error is not None:
+            raise error
+        return self._recent.popleft() if self._recent else None
 
     def take_error(self) -> StreamloopError | None:
         """An error that named no label (a refused skip, say), oldest first."""

@@ -37,9 +37,11 @@ from streamloop.client.calls import (
     label_calls,
     labels_need_task,
     parse_response,
+    patch_project_call,
     predict_call,
     retry_delay,
     review_call,
+    skips_call,
 )
 from streamloop.client.errors import StreamloopError, closed_error
 from streamloop.client.session import (
@@ -49,6 +51,7 @@ from streamloop.client.session import (
     correct_message,
     label_message,
     new_label_id,
+    recent_message,
     resume_message,
     skip_message,
 )
@@ -186,6 +189,14 @@ class Client:
     def metrics(self, project: str) -> dict[str, Any]:
         """The project's figures: model version, prequential accuracy, queue depth, ..."""
         return json_object(self._send(get_call(project, "metrics")))
+
+    def update_project(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change what a project's annotators are shown; see `AsyncClient.update_project`."""
+        return self._known(json_object(self._send(patch_project_call(name, changes))))
+
+    def skips(self, project: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest items annotators skipped; see `AsyncClient.skips`."""
+        return json_list(self._send(skips_call(project, limit)), "skips")
 
     def history(self, project: str) -> dict[str, Any]:
         """The accuracy curve so far."""
@@ -338,25 +349,45 @@ class AnnotateSession:
         while (item := self._next(until_idle)) is not None:
             yield item
 
-    def label(self, item_id: str, label: Answer, label_id: str | None = None) -> dict[str, Any]:
+    def label(
+        self,
+        item_id: str,
+        label: Answer,
+        label_id: str | None = None,
+        *,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
         """Label an item with a label, a label set (a list, tuple or set of labels) or spans
-        (a list of ``{"start", "end", "label"}``), as `AsyncAnnotateSession.label` does;
-        returns the ack. Retried like it."""
+        (a list of ``{"start", "end", "label"}``), and an optional ``comment``, as
+        `AsyncAnnotateSession.label` does; returns the ack. Retried like it."""
         label_id = label_id or new_label_id()
-        return self._settle(
-            item_id, label_id, label_message(item_id, label, label_id, self._state.task)
-        )
+        message = label_message(item_id, label, label_id, self._state.task, comment)
+        return self._settle(item_id, label_id, message)
 
-    def correct(self, label_id: str, label: Answer) -> dict[str, Any]:
-        """Replace an earlier label of this annotator's (by its ``label_id``) with a label, a
-        label set or spans; returns the ack."""
+    def correct(
+        self, label_id: str, label: Answer, *, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Replace an earlier label of this annotator's (by its ``label_id``, as `recent`
+        gives them too) with a label, a label set or spans; returns the ack."""
         new_id = new_label_id()
-        return self._settle("", new_id, correct_message(label_id, label, new_id, self._state.task))
+        message = correct_message(label_id, label, new_id, self._state.task, comment)
+        return self._settle("", new_id, message)
 
-    def skip(self, item_id: str) -> None:
-        """Give an item back; a refusal is raised by the next `next_item`."""
+    def skip(self, item_id: str, reason: str | None = None) -> None:
+        """Give an item back, with an optional ``reason``; a refusal is raised by the next
+        `next_item`."""
         self._state.forget(item_id)
-        self._write(skip_message(item_id))
+        self._write(skip_message(item_id, reason))
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """This annotator's latest answers, newest first; see `AsyncAnnotateSession.recent`."""
+        self._write(recent_message(limit))
+        return self._until(self._state.recent_ready)
+
+    @property
+    def labelled(self) -> int:
+        """How many labels this annotator had given in the project when the session opened."""
+        return int(self._hello_message().get("labelled", 0))
 
     def _settle(self, item_id: str, label_id: str, message: str) -> dict[str, Any]:
         attempt = 0
