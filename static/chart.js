@@ -1,9 +1,14 @@
-// A line chart in SVG, of our own: a few series of (x, y) points, y in [0, 1].
+// A line chart in SVG, of our own: a few series of (x, y) points, y in [0, 1], drawn in their
+// order, each on top of the ones before; with no point yet, a line in the plot says so.
 // Thousands of points stay fast: each series is reduced to at most two points (the lowest and
 // the highest) per horizontal pixel before it is drawn, so the path is never longer than the
 // chart is wide, and a redraw is coalesced into the next animation frame.
 
 const NS = "http://www.w3.org/2000/svg";
+
+/** A line's dashes, by its series' `line`: a dotted line stays visible on a solid one it lies
+ * on (its round dots, drawn on top, show through the gaps). */
+const DASHES = { solid: "none", dashed: "5 4", dotted: "0 5" };
 
 function svg(tag, attributes = {}) {
   const node = document.createElementNS(NS, tag);
@@ -33,16 +38,19 @@ export function thin(points, xScale, width) {
 }
 
 export class LineChart {
-  /** series: [{name, color, dashed?}]; the chart fills `container`'s width. */
-  constructor(container, series, { height = 220, yLabel = "", xLabel = "" } = {}) {
+  /** series: [{name, label?, color, line?: "solid" | "dashed" | "dotted", width?}], drawn in
+   * this order (the last on top); the chart fills `container`'s width. `empty`: what the plot
+   * says before any point. */
+  constructor(container, series, { height = 220, yLabel = "", xLabel = "", empty = "No data yet" } = {}) {
     this.container = container;
-    this.series = series.map((s) => ({ ...s, points: [] }));
+    this.series = series.map((s) => ({ line: "solid", width: 2, ...s, points: [] }));
     this.height = height;
     this.margin = { top: 10, right: 12, bottom: 28, left: 44 };
     this.root = svg("svg", { class: "chart", role: "img", "aria-label": yLabel });
     container.replaceChildren(this.root);
     this.xLabel = xLabel;
     this.yLabel = yLabel;
+    this.empty = empty;
     this.pending = false;
     this.marks = []; // [{x, label}]: vertical lines, such as a confirmed drift
     this.legend = document.createElement("p");
@@ -50,7 +58,8 @@ export class LineChart {
     this.legend.append(...this.series.map((s) => {
       const key = document.createElement("span");
       key.style.setProperty("--color", s.color);
-      key.className = s.dashed ? "key dashed" : "key";
+      key.style.setProperty("--width", `${s.width}px`);
+      key.className = `key ${s.line}`;
       key.textContent = s.label ?? s.name;
       return key;
     }));
@@ -58,13 +67,15 @@ export class LineChart {
     new ResizeObserver(() => this.redraw()).observe(container);
   }
 
-  /** New words for the legend (series name -> label), the chart's own label and its x axis's. */
-  relabel(labels, yLabel = this.yLabel, xLabel = this.xLabel) {
+  /** New words for the legend (series name -> label), the chart's own label, its x axis's and
+   * what it says while empty. */
+  relabel(labels, yLabel = this.yLabel, xLabel = this.xLabel, empty = this.empty) {
     this.series.forEach((s, i) => {
       if (labels[s.name]) this.legend.children[i].textContent = s.label = labels[s.name];
     });
     this.yLabel = yLabel;
     this.xLabel = xLabel;
+    this.empty = empty;
     this.root.setAttribute("aria-label", yLabel);
     this.redraw();
   }
@@ -121,10 +132,17 @@ export class LineChart {
       text.textContent = `${tick * 100}%`;
       nodes.push(text);
     }
-    const xText = svg("text", { x: left + plotW, y: this.height - 6, class: "tick x-axis", "text-anchor": "end" });
-    // "1 label", "12 label sets".
-    xText.textContent = `${xMax.toLocaleString("en")} ${xMax === 1 ? this.xLabel.replace(/s$/, "") : this.xLabel}`;
-    nodes.push(xText);
+    if (this.count) {
+      const xText = svg("text", { x: left + plotW, y: this.height - 6, class: "tick x-axis", "text-anchor": "end" });
+      // "1 label", "12 label sets".
+      xText.textContent = `${xMax.toLocaleString("en")} ${xMax === 1 ? this.xLabel.replace(/s$/, "") : this.xLabel}`;
+      nodes.push(xText);
+    } else {
+      // Not "1 label": the axis's length before any point is no count of anything.
+      const empty = svg("text", { x: left + plotW / 2, y: top + plotH / 2, class: "empty", "text-anchor": "middle" });
+      empty.textContent = this.empty;
+      nodes.push(empty);
+    }
     for (const mark of this.marks) {
       nodes.push(svg("line", { x1: x(mark.x), x2: x(mark.x), y1: top, y2: top + plotH, class: "mark", "data-mark": mark.x }));
       const text = svg("text", { x: x(mark.x) + 3, y: top + 10, class: "tick mark-label" });
@@ -136,9 +154,9 @@ export class LineChart {
       if (!points.length) continue;
       const d = points.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
       nodes.push(svg("path", {
-        d, fill: "none", stroke: series.color, "stroke-width": 2,
-        "stroke-dasharray": series.dashed ? "5 4" : "none", "data-series": series.name,
-        "data-points": series.points.length,
+        d, fill: "none", stroke: series.color, "stroke-width": series.width,
+        "stroke-dasharray": DASHES[series.line], "stroke-linecap": series.line === "dotted" ? "round" : "butt",
+        "data-series": series.name, "data-points": series.points.length,
       }));
       const [lastX, lastY] = series.points.at(-1);
       nodes.push(svg("circle", { cx: x(lastX), cy: y(lastY), r: 3, fill: series.color }));

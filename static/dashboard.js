@@ -1,15 +1,20 @@
 // The supervisor dashboard: the dashboard socket's history first, then live metrics.
 import { LineChart } from "/static/chart.js";
-import { $, api, el, number, percent, reconnecting, scrollHints, setStatus } from "/static/lib.js";
+import { $, api, el, number, percent as spacedPercent, reconnecting, scrollHints, setStatus } from "/static/lib.js";
 
 const project = new URLSearchParams(location.search).get("project");
 
 const chart = new LineChart($("chart"), [
-  // A series' name is its key here; its label says, in the legend, what it measures.
-  { name: "rolling accuracy", label: "annotators' items, rolling", color: "#9aa4b1" },
-  { name: "accuracy", label: "annotators' items (hardest)", color: "#2f6fdb" },
-  { name: "accuracy on random draws", label: "traffic (estimate)", color: "#d9730d", dashed: true },
-], { yLabel: "accuracy against labels learned", xLabel: "labels" });
+  // A series' name is its key here; its label says, in the legend, what it measures. Drawn in
+  // this order, each on top of the ones before: until the window is full the rolling accuracy
+  // is the accuracy, and its dots then show on the accuracy's line.
+  { name: "accuracy", label: "annotators' items (hardest)", color: "#2f6fdb", width: 3 },
+  { name: "rolling accuracy", label: "annotators' items, rolling", color: "#1d232b", line: "dotted", width: 3 },
+  { name: "accuracy on random draws", label: "traffic (estimate)", color: "#d9730d", line: "dashed" },
+], { yLabel: "accuracy against labels tested", xLabel: "labels", empty: "No labels yet" });
+
+// A figure never breaks between its number and its unit, in a line of words either ("88.2 %").
+const percent = (value) => spacedPercent(value).replace(" %", "\u00a0%");
 
 let charted = 0; // labels up to which the chart is exact
 let fetching = false;
@@ -42,7 +47,7 @@ function setTask(next) {
       "rolling accuracy": "exact match on annotators' items, rolling",
       accuracy: "exact match on annotators' items (hardest)",
       "accuracy on random draws": "exact match on traffic (estimate)",
-    }, "exact match against the spans learned", "items");
+    }, "exact match against the spans learned", "items", "No items labelled yet");
     return;
   }
   if (!sets) return;
@@ -58,7 +63,7 @@ function setTask(next) {
     "rolling accuracy": "exact match on annotators' items, rolling",
     accuracy: "exact match on annotators' items (hardest)",
     "accuracy on random draws": "exact match on traffic (estimate)",
-  }, "exact match against label sets learned", "label sets");
+  }, "exact match against label sets learned", "label sets", "No label sets yet");
 }
 
 // Pushes are coalesced (a few a second at most), so several labels may land in one push:
@@ -85,6 +90,7 @@ function render(m) {
   for (const key of ["model_version", "labels_total", "queue_depth", "leased", "annotators_online", "events_total", "shed_total"]) {
     $(key).textContent = number(m[key]);
   }
+  $("model_version_why").textContent = versionText(m);
   $("accuracy").textContent = percent(m.accuracy);
   $("rolling_accuracy").textContent = percent(m.rolling_accuracy);
   $("labels_per_minute").textContent = m.labels_per_minute.toFixed(1);
@@ -94,7 +100,7 @@ function render(m) {
   $("unbiased_basis").hidden = task !== "multilabel" || unbiased?.estimate === null || !unbiased;
   $("unbiased_interval").textContent = unbiased?.estimate === null || !unbiased
     ? "no random draws yet"
-    : `95 % from ${percent(unbiased.low)} to ${percent(unbiased.high)}, ${unbiased.samples} draws`;
+    : `95\u00a0% from ${percent(unbiased.low)} to ${percent(unbiased.high)}, ${unbiased.samples} draws`;
   renderDrift(m.drift, m.exploration);
   if (m.labels_total > charted + 1) {
     catchUp();
@@ -113,6 +119,30 @@ function render(m) {
   renderAnnotators(m.annotators ?? {});
   $("skips_total").textContent = number(Object.values(m.annotators ?? {}).reduce((sum, a) => sum + (a.skips ?? 0), 0));
   renderAgreement(m);
+}
+
+// What a test counts, by task: a label, a label set, an item's spans.
+const TESTED = { classify: ["label", "labels"], multilabel: ["label set", "label sets"], spans: ["item", "items"] };
+
+/**
+ * Why the model version is what it is, beside it: "3 labels tested + 1 correction". Each label
+ * learned adds a version: the labels that tested the model (`labels_total`), and the
+ * corrections, an annotator's or a reviewer's, learned untested (the model had seen the item);
+ * so does each rebuild that quarantines or releases an annotator, which replays only the
+ * labels that count.
+ */
+function versionText(m) {
+  const version = m.model_version ?? 0;
+  if (!version) return "untrained: no label learned yet";
+  const tested = m.labels_total ?? 0;
+  const corrected = Object.values(m.annotators ?? {}).reduce((sum, a) => sum + (a.corrections ?? 0), 0);
+  const corrections = Math.max(0, Math.min(version - tested, corrected));
+  const rebuilt = version - tested - corrections;
+  if (!corrections && !rebuilt) return `one for each ${TESTED[task][0]} learned`;
+  const parts = [`${number(tested)} ${TESTED[task][tested === 1 ? 0 : 1]} tested`];
+  if (corrections) parts.push(`${number(corrections)} correction${corrections === 1 ? "" : "s"}`);
+  if (rebuilt > 0) parts.push(`${number(rebuilt)} from rebuilds`);
+  return parts.join(" + ");
 }
 
 // Per class, or per label of a multilabel project (with its F1 and its threshold), or of a span

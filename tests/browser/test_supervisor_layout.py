@@ -1,6 +1,8 @@
-"""The supervisor's pages (issue 20, 6), from the narrowest phone to a desktop: the home page
-and the dashboard are never wider than the screen, whatever a project's or an annotator's name,
-and every link to a project's pages is on screen.
+"""The supervisor's pages (issue 20, 6 and 10), from the narrowest phone to a desktop: the home
+page and the dashboard are never wider than the screen, whatever a project's or an annotator's
+name, and every link to a project's pages is on screen; the dashboard says why its model
+version is above its labels tested, says so when its chart is still empty, and the rolling
+accuracy stays visible where it lies on the accuracy line.
 """
 
 from __future__ import annotations
@@ -115,3 +117,128 @@ async def test_the_dashboard_fits_the_screen_and_its_wide_tables_scroll_in_their
         await page.goto(f"{service.base}/static/dashboard.html")
         await expect(page.locator(".choices a")).to_have_text([LONG_PROJECT])
         await assert_within_screen(page, ".choices a")
+
+
+# -- 10. what the dashboard's figures and chart say ---------------------------------------------
+
+BOTH = {"desktop": DESKTOP, "phone": PHONE}
+
+
+@pytest.mark.parametrize("size", BOTH)
+async def test_the_dashboard_says_why_the_model_version_is_above_the_labels_tested(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    async with running(sqlite_settings) as service:
+        await service.create_project(name="tickets", exploration=0.0)
+        events = [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(4)]
+        await service.send_events("tickets", events)
+        page = await (await browser.new_context(**BOTH[size])).new_page()
+        await page.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        why = page.get_by_test_id("model_version_why")
+        await expect(why).to_have_text("untrained: no label learned yet", timeout=PATIENCE_MS)
+        socket: Socket
+        async with service.annotator("tickets", "ana") as socket:
+            for n in range(3):
+                item = (await socket.next_item())["item"]["id"]
+                assert (await socket.label(item, "billing", f"l{n}"))["type"] == "ack"
+            await expect(page.get_by_test_id("model_version")).to_have_text(
+                "3", timeout=PATIENCE_MS
+            )
+            await expect(why).to_have_text("one for each label learned")
+            correction = {"type": "correct", "corrects": "l0", "label": "bug", "label_id": "c0"}
+            await socket.send(correction)
+            assert (await socket.expect("ack", keep_items=True))["corrects"] == "l0"
+        await expect(page.get_by_test_id("model_version")).to_have_text("4", timeout=PATIENCE_MS)
+        await expect(page.get_by_test_id("labels_total")).to_have_text("3")
+        await expect(why).to_have_text("3 labels tested + 1 correction")
+        await expect(why).to_be_visible()
+        await expect(page.locator(".figure:has(#labels_total) > span")).to_have_text(
+            "Labels tested"
+        )
+
+
+#: Per task: its project, an answer, what its empty chart says, and its x axis after one label.
+EMPTY_CHART = {
+    "classify": ({"labels": ["billing", "bug"]}, "bug", "No labels yet", "1 label"),
+    "multilabel": (
+        {"labels": ["billing", "bug"], "task": "multilabel"},
+        ["bug"],
+        "No label sets yet",
+        "1 label set",
+    ),
+    "spans": (
+        {"labels": ["PER"], "task": "spans"},
+        [{"start": 0, "end": 3, "label": "PER"}],
+        "No items labelled yet",
+        "1 item",
+    ),
+}
+
+
+@pytest.mark.parametrize("size", BOTH)
+@pytest.mark.parametrize("task", EMPTY_CHART)
+async def test_an_empty_chart_says_there_is_nothing_yet_and_one_label_is_singular(
+    browser: Browser, sqlite_settings: Settings, task: str, size: str
+):
+    spec, answer, empty, one = EMPTY_CHART[task]
+    async with running(sqlite_settings) as service:
+        await service.create_project(name="day", exploration=0.0, **spec)
+        await service.send_events("day", [{"id": "e0", "data": {"text": "Ada wrote to Acme"}}])
+        page = await (await browser.new_context(**BOTH[size])).new_page()
+        await page.goto(f"{service.base}/static/dashboard.html?project=day")
+        await expect(page.locator("#status")).to_have_attribute(
+            "data-state", "connected", timeout=PATIENCE_MS
+        )
+        await expect(page.get_by_test_id("labels_total")).to_have_text("0")
+        await expect(page.locator("#chart .empty")).to_have_text(empty)
+        await expect(page.locator("#chart .x-axis")).to_have_count(0)
+        await label_all(service, "day", "ana", [answer])
+        await expect(page.locator("#chart .x-axis")).to_have_text(one, timeout=PATIENCE_MS)
+        await expect(page.locator("#chart .empty")).to_have_count(0)
+
+
+#: How each series' line is drawn: its dashes, width and colour, and its place among the
+#: chart's lines (a later one is drawn on top); and how each legend key's line is drawn.
+STROKES = """() => {
+    const paths = [...document.querySelectorAll("#chart path[data-series]")];
+    const lines = Object.fromEntries(paths.map((path, order) => [path.dataset.series, {
+        dash: path.getAttribute("stroke-dasharray"),
+        width: path.getAttribute("stroke-width"),
+        color: path.getAttribute("stroke"),
+        order,
+        d: path.getAttribute("d"),
+    }]));
+    const keys = [...document.querySelectorAll("#chart .legend .key")].map((key) => {
+        const style = getComputedStyle(key, "::before");
+        return [key.textContent, style.borderTopStyle, style.borderTopWidth, style.borderTopColor];
+    });
+    return { lines, keys };
+}"""
+
+
+@pytest.mark.parametrize("size", BOTH)
+async def test_the_rolling_line_shows_on_top_of_the_accuracy_line_where_they_coincide(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    async with running(sqlite_settings) as service:
+        await service.create_project(name="tickets", exploration=0.0)
+        events = [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(5)]
+        await service.send_events("tickets", events)
+        await label_all(service, "tickets", "ana", ["bug", "billing"])
+        page = await (await browser.new_context(**BOTH[size])).new_page()
+        await page.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        rolling = page.locator('#chart path[data-series="rolling accuracy"]')
+        await expect(rolling).to_have_attribute("data-points", "5", timeout=PATIENCE_MS)
+        drawn = await page.evaluate(STROKES)
+        accuracy, rolling_line = drawn["lines"]["accuracy"], drawn["lines"]["rolling accuracy"]
+        # Fewer labels than the window: the two figures are the same, and so are their lines.
+        assert rolling_line["d"] == accuracy["d"]
+        assert rolling_line["order"] > accuracy["order"], "the rolling line is drawn first, under"
+        assert rolling_line["dash"] not in (None, "none", accuracy["dash"]), drawn["lines"]
+        assert rolling_line["color"] != accuracy["color"]
+        keys = {text: rest for text, *rest in drawn["keys"]}
+        assert keys["annotators' items, rolling"] != keys["annotators' items (hardest)"], keys
+        assert keys["annotators' items, rolling"][0] == "dotted", keys
+        # A figure in a line of words never breaks between its number and its unit either.
+        lines = await page.locator(".figure small").all_text_contents()
+        assert [line for line in lines if " %" in line] == [], lines
