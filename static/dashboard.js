@@ -239,7 +239,8 @@ function renderKappa(annotators) {
   $("kappa-box").hidden = names.length === 0;
   $("kappa-none").hidden = names.length > 0;
   if (!names.length) { $("kappa").replaceChildren(); return; }
-  const head = el("tr", {}, el("th", {}, ""), ...names.map((other) => el("th", { scope: "col" }, other)));
+  const corner = el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Annotator"));
+  const head = el("tr", {}, corner, ...names.map((other) => el("th", { scope: "col" }, other)));
   const rows = names.map((name) => el("tr", {}, el("th", { scope: "row" }, name), ...names.map((other) => {
     if (other === name) return el("td", { class: "num self" }, "");
     const value = annotators[name].kappa?.[other];
@@ -298,7 +299,8 @@ function renderDrift(drift, exploration) {
 function renderConfusion(confusion) {
   const labels = Object.keys(confusion);
   const max = Math.max(1, ...labels.flatMap((t) => labels.map((p) => confusion[t][p])));
-  const head = el("tr", {}, el("th", {}, ""), ...labels.map((p) => el("th", { scope: "col" }, p)));
+  const corner = el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Label given"));
+  const head = el("tr", {}, corner, ...labels.map((p) => el("th", { scope: "col" }, p)));
   const rows = labels.map((truth) => el("tr", {}, el("th", { scope: "row" }, truth),
     ...labels.map((predicted) => {
       const count = confusion[truth][predicted];
