@@ -18,8 +18,9 @@ import random
 from typing import Any
 
 from streamloop.errors import StreamloopError
+from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 from streamloop.online.span_corpus import DOMAINS, corpus
-from streamloop.streams import Service
+from streamloop.streams import ProjectRuntime, Service
 
 __all__ = [
     "DEMO_PROJECT",
@@ -29,6 +30,7 @@ __all__ = [
     "EntitiesGenerator",
     "TicketGenerator",
     "TopicsGenerator",
+    "open_demo",
     "run_demo",
 ]
 
@@ -243,22 +245,24 @@ _GENERATORS: dict[str | None, Any] = {
 }
 
 
-async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
-    """Create the demo projects if needed, then stream tickets into each until cancelled."""
+async def open_demo(service: Service, *, seed: int = 0) -> list[tuple[ProjectRuntime, Any]]:
+    """Create the demo projects if needed; each one's runtime with its endless stream of
+    ``(event_id, data, truth)`` (its generator, seeded to go on where an earlier run stopped)."""
     streams = []
     for name, settings in _DEMO_PROJECTS.items():
         try:
             runtime = service.project(name)
         except StreamloopError:
+            model = settings.get("model", "logistic_regression")
             await service.create_project(
                 {
                     "name": name,
                     "input": "text",
-                    "model": "logistic_regression",
+                    "model": model,
                     # As a project made through the API gets them (`ProjectSpec`): the
-                    # preset's rehearsal (`default_rehearsal`), and the default warm-up.
-                    "rehearsal": 3,
-                    "warmup": 20,
+                    # preset's rehearsal, and the default warm-up.
+                    "rehearsal": default_rehearsal(model),
+                    "warmup": DEFAULT_WARMUP,
                     "exploration": 0.2,
                     "lease_seconds": 120.0,
                     "seed": seed,
@@ -268,6 +272,12 @@ async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) 
             runtime = service.project(name)
         kind = _GENERATORS[settings.get("task")]
         streams.append((runtime, iter(kind(seed=seed + runtime.events_total))))
+    return streams
+
+
+async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
+    """Create the demo projects if needed, then stream tickets into each until cancelled."""
+    streams = await open_demo(service, seed=seed)
     log.info("demo: streaming tickets into %s", ", ".join(_DEMO_PROJECTS))
     while service.ready:
         for runtime, tickets in streams:
