@@ -13,6 +13,9 @@ import { DEFAULT_THRESHOLD, LabelSet, SET_KEYS, probabilityText, sharePercent } 
 import { SpanEditor } from "/static/spans.js";
 import { BRIEF_SPANS, spansText } from "/static/spantext.js";
 import { expandable } from "/static/spanview.js";
+import { describe, showGuidelines } from "/static/guidelines.js";
+import { recentRows } from "/static/recent.js";
+import { SkipChooser } from "/static/skipping.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, sameAnswer,
   setStatus,
@@ -27,12 +30,15 @@ const state = {
   labels: [],
   task: "classify", // or "multilabel": an answer is then a set of labels; or "spans"
   preselect: false, // multilabel: the model's predicted labels come already selected
+  hideSuggestion: false, // the project shows annotators no suggestion (against anchoring)
   thresholds: {}, // multilabel: the labels with a threshold of their own (the others have 0.5)
   current: null, // {item, expiresAt}
   stashed: null, // the item put aside while correcting
   correcting: null, // the history entry being corrected
-  history: [], // answers sent this session, newest last: {item, answer, labelId, acked}
-  done: 0,
+  history: [], // this annotator's answers (the server's recent ones too), newest last: {item, answer, labelId, acked, comment}
+  project: null, // the project as the hello (or a later project frame) gave it
+  connection: "connecting", // the socket's state, as the status pill shows it
+  statusText: "connecting…",
   queueEmpty: false, // the server said it has no item for us (an idle frame), and sent none since
   retry: null, // the timer that sends refused labels again
   retryAttempt: 0, // refusals in a row: the backoff's exponent
@@ -44,19 +50,60 @@ const firstLook = new FirstLook($("item"));
 const picker = new LabelSet({ group: $("labels"), actions: $("set-actions"), submit: choose, say: notice, firstLook });
 // A span project's editor, made once hello says the task (it takes over the picker's places).
 let editor = null;
+// The reasons row a skip opens (skipping.js).
+const skipper = new SkipChooser({ row: $("skip-reasons"), skip: (reason) => skipWith(reason) });
+// A comment on the item, sent with its answer: C (or Comment) opens the box, Esc goes back to
+// the item and keeps what was written.
+const comment = {
+  reset(text = "") { $("comment").value = text ?? ""; $("comment-row").hidden = !text; },
+  text() { return $("comment-row").hidden ? "" : $("comment").value.trim(); },
+  open() { $("comment-row").hidden = false; $("comment").focus(); },
+};
+$("comment").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") { event.preventDefault(); $("content").focus(); }
+});
+// How many of one's answers the page keeps to correct, and how many the recent list shows.
+const HISTORY = 50;
+const RECENT_SHOWN = 20;
 
 const outboxKey = `streamloop:outbox:${project}:${annotator}`;
 const outbox = new Map(JSON.parse(localStorage.getItem(outboxKey) ?? "[]"));
+// The session's count lasts as long as the tab: leaving the page and coming back keeps it.
+const doneKey = `streamloop:done:${project}:${annotator}`;
+let done = Number(sessionStorage.getItem(doneKey) ?? 0);
 
 function saveOutbox() {
   localStorage.setItem(outboxKey, JSON.stringify([...outbox]));
   $("pending").textContent = outbox.size;
+  status(state.connection, state.statusText);
 }
 
+function countDone() {
+  sessionStorage.setItem(doneKey, String(++done));
+  $("done").textContent = done;
+}
+
+// A notice says what just happened; one of a passing kind goes once it stops being true: "still
+// being saved" at the ack, a word on the item before at the next answer or skip.
 function notice(text, kind = "") {
   $("notice").textContent = text;
   $("notice").dataset.kind = kind;
   $("notice").hidden = !text;
+}
+
+function endNotice(...kinds) {
+  if (kinds.includes($("notice").dataset.kind)) notice("");
+}
+
+// The status line: the connection's state, and while there is none, the answers kept on this
+// device until there is.
+function status(connection, text) {
+  state.connection = connection;
+  state.statusText = text;
+  const kept = outbox.size && connection !== "connected"
+    ? ` · ${outbox.size} answer${outbox.size === 1 ? "" : "s"} kept on this device, sent once connected` : "";
+  setStatus(connection, `${text}${kept}`);
+  idle();
 }
 
 function send(message) {
@@ -69,41 +116,48 @@ function flushOutbox() {
 
 // -- showing an item ----------------------------------------------------------------------
 
+// The model's suggestion is shown only once its record says it beats a guess (the server's
+// `track_record.trusted`: after a handful of labels a model is often "sure" and wrong, and an
+// annotator shown a suggestion tends to copy it), and never in a project that hides it. Its
+// words are its record on the items annotators answered lately, not its own probability.
+const suggesting = (item) => !state.hideSuggestion && item.track_record?.trusted === true;
+
+function recordText({ right, of }) {
+  return `right on ${right} of the last ${of} item${of === 1 ? "" : "s"} answered`;
+}
+
 function renderSuggestion(item) {
-  if (state.task === "multilabel") return renderSetSuggestion(item);
-  if (state.task === "spans") return renderSpanSuggestion(item);
-  if (!item.prediction) return [el("span", {}, "The model has not learned anything yet.")];
-  const confidence = item.probabilities[item.prediction];
-  return [
-    el("span", {}, "Model suggests "),
-    el("b", { "data-testid": "suggested" }, item.prediction),
-    el("span", { class: "meter", role: "meter", "aria-valuemin": 0, "aria-valuemax": 100,
-      "aria-valuenow": Math.round(100 * confidence), "aria-label": "confidence" },
-    el("span", { style: { width: `${(100 * confidence).toFixed(0)}%` } })),
-    el("span", {}, ` ${(100 * confidence).toFixed(0)} % sure`),
-  ];
+  if (state.hideSuggestion) return [el("span", { class: "quiet" }, "No model suggestion in this project: answer from the item alone.")];
+  if (state.correcting && state.task === "spans") return [];
+  if (!suggesting(item)) {
+    const record = item.track_record;
+    const so = record?.of ? ` (so far ${recordText(record)})` : "";
+    return [el("span", { class: "quiet", "data-testid": "no-suggestion" },
+      `No suggestion yet: the model shows one once it is right clearly more often than a guess${so}.`)];
+  }
+  const track = el("span", { class: "track", "data-testid": "track-record" }, ` · ${recordText(item.track_record)}`);
+  if (state.task === "multilabel") return renderSetSuggestion(item, track);
+  if (state.task === "spans") return renderSpanSuggestion(item, track);
+  return [el("span", {}, "Model suggests "), el("b", { "data-testid": "suggested" }, item.prediction), track];
 }
 
 // A set's suggestion: the labels the model predicts; on each toggle, the label's own
 // probability (and its threshold, when not the default), and a badge on those suggested.
-function renderSetSuggestion(item) {
-  if (!item.labels) return [el("span", {}, "The model has not learned anything yet.")];
+function renderSetSuggestion(item, track) {
   return [
     el("span", {}, state.preselect ? "Selected as the model predicts: " : "Model suggests "),
-    el("b", { "data-testid": "suggested" }, answerText(item.labels)),
+    el("b", { "data-testid": "suggested" }, answerText(item.labels)), track,
   ];
 }
 
-// The model's spans are in the answer already, marked in the text with their scores. One line
-// of text, wrapped as text is; a long text's many spans are named by the first few, and the
-// line opens to all of them, so that it never pushes the labels and Submit out of sight.
-function renderSpanSuggestion(item) {
-  if (!item.spans) return [el("span", {}, "The model has not learned anything yet: mark the spans yourself.")];
-  if (state.correcting) return [];
-  if (!item.spans.length) return [el("span", {}, "The model found no span here.")];
+// The model's spans are in the answer already, marked in the text. One line of text, wrapped
+// as text is; a long text's many spans are named by the first few, and the line opens to all
+// of them, so that it never pushes the labels and Submit out of sight.
+function renderSpanSuggestion(item, track) {
+  if (!item.spans.length) return [el("span", {}, "The model found no span here"), track];
   const line = ["Model suggests ",
     el("b", { "data-testid": "suggested" }, spansText(item.spans, item.data.text, BRIEF_SPANS)),
-    ", marked dashed in the text: keep, change or remove them."];
+    ", marked dashed in the text: keep, change or remove them", track];
   if (item.spans.length <= BRIEF_SPANS) return [el("span", {}, ...line)];
   return [expandable(line, spansText(item.spans, item.data.text))];
 }
@@ -115,7 +169,7 @@ function showSpans(item) {
     text: item.data.text,
     labels: state.labels,
     tokens: item.tokens ?? null,
-    spans: correcting ? correcting.answer : item.spans ?? [],
+    spans: correcting ? correcting.answer : suggesting(item) ? item.spans ?? [] : [],
     origin: correcting ? null : "suggested",
   });
   if (correcting) {
@@ -140,12 +194,13 @@ function probabilityHint(label, p) {
 
 function showSet(item) {
   const { correcting } = state;
-  const pressed = correcting ? correcting.answer : state.preselect ? item.labels ?? [] : [];
-  const hints = item.labels && item.probabilities
+  const shown = !correcting && suggesting(item);
+  const pressed = correcting ? correcting.answer : state.preselect && shown ? item.labels ?? [] : [];
+  const hints = shown && item.labels && item.probabilities
     ? Object.fromEntries(Object.entries(item.probabilities).map(([label, p]) => [label, probabilityHint(label, p)]))
     : {};
   const mark = {
-    labels: item.labels ?? [],
+    labels: shown ? item.labels ?? [] : [],
     text: "suggested",
     title: "The model suggests this label: its probability is above the label's threshold.",
   };
@@ -161,6 +216,10 @@ function show(item, expiresAt) {
   $("waiting").hidden = true;
   $("expired").hidden = true;
   $("item").hidden = false;
+  $("item").inert = false;
+  $("item").classList.remove("expired");
+  skipper.row.hidden = true;
+  comment.reset(state.correcting?.comment);
   $("item").dataset.itemId = item.id;
   $("content").replaceChildren(renderData(item.data));
   $("suggestion").replaceChildren(...renderSuggestion(item));
@@ -171,8 +230,10 @@ function show(item, expiresAt) {
   firstLook.start();
   actions();
   // Focus on the item itself, never on a label button: a key meant for something else must
-  // not label the item that just appeared.
-  $("content").focus();
+  // not label the item that just appeared. A tall item (many fields) opens at its top.
+  $("content").focus({ preventScroll: true });
+  const top = $("item").getBoundingClientRect().top;
+  if (top < 0 || top > innerHeight / 2) $("item").scrollIntoView({ block: "start" });
   tick();
 }
 
@@ -180,13 +241,15 @@ function showChoices(item) {
   const chosen = state.correcting?.answer;
   $("labels").replaceChildren(...state.labels.map((label, i) => el("button", {
     type: "button",
-    class: ["label", label === item.prediction ? "suggested" : "", label === chosen ? "chosen" : ""].join(" "),
+    class: ["label", label === item.prediction && suggesting(item) && !chosen ? "suggested" : "", label === chosen ? "chosen" : ""].join(" "),
     "data-label": label,
     // A click does not leave the button focused, where a later Space or Enter would find it.
     onmousedown: (event) => event.preventDefault(),
     onclick: (event) => { if (!firstLook.early(event)) choose(label); },
     "aria-keyshortcuts": SET_KEYS[i] ?? null,
-  }, ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase()), " "] : []), label)));
+    title: describe(state.project, label) || null,
+  }, ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase()), " "] : []), label,
+  label === item.prediction && suggesting(item) && !chosen ? el("span", { class: "badge" }, "suggested") : null)));
   if (state.correcting) {
     $("correcting").textContent = `Correcting your label “${chosen}”: choose the right one, or keep it as it was (Esc).`;
   }
@@ -196,8 +259,23 @@ function clearItem() {
   picker.freeze();
   editor?.freeze();
   state.current = null;
+  skipper.row.hidden = true;
   $("item").hidden = true;
   $("lease").hidden = true;
+}
+
+// A lease ran out: the item stays on screen, read-only, under the card that says so, with its
+// Continue focused (Enter), so that nothing vanishes mid-read.
+function expire() {
+  picker.freeze();
+  editor?.freeze();
+  state.current = null;
+  skipper.row.hidden = true;
+  $("item").inert = true;
+  $("item").classList.add("expired");
+  $("lease").hidden = true;
+  $("expired").hidden = false;
+  $("resume").focus();
 }
 
 // The buttons for what the keys S, U and Esc do, for a touch screen: Skip while an item is
@@ -207,15 +285,21 @@ function actions() {
   $("cancel-undo").hidden = !state.correcting;
   $("undo").hidden = Boolean(state.correcting);
   for (const id of ["undo", "idle-undo"]) $(id).disabled = !state.history.length;
+  showRecent();
 }
 
-// Between two items: the empty-queue card only once the server has said so (its idle frame);
-// until then the next item is on its way, and a quiet line holds the place (style.css shows it
-// only when the wait is long enough to notice).
+// Between two items: the empty-queue card only once the server has said so (its idle frame)
+// on a live connection; until then the next item is on its way, and a quiet line holds the
+// place (style.css shows it only when the wait is long enough to notice). Without a
+// connection, the line says so: no item comes until it is back.
 function idle() {
-  if (state.current) return;
-  $("idle").hidden = !state.queueEmpty;
-  $("waiting").hidden = state.queueEmpty;
+  if (state.current || !$("expired").hidden || !$("item").hidden) return;
+  const online = state.connection === "connected";
+  $("idle").hidden = !(online && state.queueEmpty);
+  $("waiting").hidden = online && state.queueEmpty;
+  $("waiting").dataset.state = online ? "waiting" : "offline";
+  $("waiting").textContent = online ? "The next item is on its way…"
+    : "Not connected: the next item comes once the server is back. Nothing you answered is lost.";
 }
 
 // -- labelling ----------------------------------------------------------------------------
@@ -229,18 +313,22 @@ function choose(answer) {
   const { item } = state.current;
   const field = answerField(answer, state.task);
   let message;
+  const note = comment.text();
   if (state.correcting) {
     const entry = state.correcting;
-    if (sameAnswer(answer, entry.answer)) { cancelCorrection(); return; }
+    if (sameAnswer(answer, entry.answer) && note === (entry.comment ?? "")) { cancelCorrection(); return; }
     message = { type: "correct", corrects: entry.labelId, [field]: answer, label_id: crypto.randomUUID() };
     entry.answer = answer;
     entry.labelId = message.label_id;
     entry.acked = false;
+    entry.comment = note;
   } else {
     message = { type: "label", item_id: item.id, [field]: answer, label_id: crypto.randomUUID() };
-    state.history.push({ item, answer, labelId: message.label_id, acked: false });
-    state.history = state.history.slice(-50);
+    state.history.push({ item, answer, labelId: message.label_id, acked: false, comment: note });
+    state.history = state.history.slice(-HISTORY);
   }
+  if (note) message.comment = note;
+  endNotice("passing", "refused");
   outbox.set(message.label_id, message);
   saveOutbox();
   send(message);
@@ -253,12 +341,35 @@ function choose(answer) {
 
 function undo() {
   const entry = state.history.at(-1);
-  if (!entry) { notice("Nothing to undo yet."); return; }
-  if (!entry.acked) { notice("That label is still being saved; undo it once it is."); return; }
+  if (!entry) { notice("Nothing to undo yet.", "passing"); return; }
+  correct(entry);
+}
+
+/** Bring back one of this annotator's answers (the last, or any in the recent list) to change. */
+function correct(entry) {
+  if (!entry.acked) { notice("That answer is still being saved; change it once it is.", "saving"); return; }
   if (state.current && !state.correcting) state.stashed = state.current;
   state.correcting = entry;
   notice("");
   show(entry.item, null);
+}
+
+function showRecent() {
+  const entries = state.history.slice(-RECENT_SHOWN);
+  $("recent").hidden = !entries.length;
+  $("recent-count").textContent = `(${entries.length})`;
+  $("recent-list").replaceChildren(...recentRows(entries, { said, correct, correcting: state.correcting }));
+}
+
+/** The server's list of this annotator's recent answers, joined with this page's. */
+function recalled(labels) {
+  const field = state.task === "spans" ? "spans" : state.task === "multilabel" ? "labels" : "label";
+  const known = new Set(state.history.map((entry) => entry.labelId));
+  const older = labels.filter((label) => !known.has(label.label_id)).reverse().map((label) => ({
+    item: label.item, answer: label[field], labelId: label.label_id, acked: true, comment: label.comment ?? "",
+  }));
+  state.history = [...older, ...state.history].slice(-HISTORY);
+  actions();
 }
 
 function cancelCorrection() {
@@ -275,14 +386,24 @@ function restoreStashed() {
 
 function skip() {
   if (!state.current || state.correcting) return;
-  send({ type: "skip", item_id: state.current.item.id });
+  skipper.open();
+}
+
+function skipWith(reason) {
+  if (!state.current || state.correcting) return;
+  send({ type: "skip", item_id: state.current.item.id, ...(reason ? { reason } : {}) });
+  endNotice("passing", "refused");
   clearItem();
   idle();
 }
 
 function resume() {
   $("expired").hidden = true;
+  $("item").hidden = true;
+  $("item").inert = false;
+  $("item").classList.remove("expired");
   send({ type: "resume" });
+  idle();
 }
 
 // -- the lease's time left ------------------------------------------------------------------
@@ -344,8 +465,18 @@ function acked(message) {
   state.retrying.delete(message.label_id);
   const entry = state.history.find((h) => h.labelId === message.label_id);
   if (entry) entry.acked = true;
-  if (!message.corrects) $("done").textContent = ++state.done;
-  if (!outbox.size && $("notice").dataset.kind === "retrying") notice("");
+  if (!message.corrects) countDone();
+  if (!outbox.size) endNotice("retrying");
+  endNotice("saving");
+  actions();
+}
+
+function welcome(projectRecord) {
+  state.project = projectRecord;
+  state.preselect = projectRecord.preselect === true;
+  state.thresholds = projectRecord.thresholds ?? {};
+  state.hideSuggestion = projectRecord.hide_suggestion === true;
+  showGuidelines(projectRecord);
 }
 
 function onMessage(message) {
@@ -355,8 +486,15 @@ function onMessage(message) {
       if (state.task === "spans") {
         editor ??= new SpanEditor({ group: $("labels"), actions: $("set-actions"), submit: choose, say: notice, firstLook });
       }
-      state.preselect = message.project.preselect === true;
-      state.thresholds = message.project.thresholds ?? {};
+      welcome(message.project);
+      if (typeof message.labelled === "number") $("labelled").textContent = message.labelled;
+      send({ type: "recent", limit: HISTORY });
+      break;
+    case "project":
+      welcome(message.project);
+      break;
+    case "recent":
+      recalled(message.labels ?? []);
       break;
     case "item": {
       state.queueEmpty = false;
@@ -375,9 +513,8 @@ function onMessage(message) {
     case "lease_expired":
     case "lease_revoked":
       if (state.current?.item.id === message.item_id && !state.correcting) {
-        clearItem();
-        if (message.type === "lease_expired") $("expired").hidden = false;
-        else { notice("Someone else labelled that item; here is the next one."); idle(); }
+        if (message.type === "lease_expired") expire();
+        else { clearItem(); notice("Someone else labelled that item; here is the next one.", "passing"); idle(); }
       } else if (state.stashed?.item.id === message.item_id) {
         state.stashed = null;
       }
@@ -399,10 +536,11 @@ function connect() {
       state.retry = null;
       state.retrying.clear();
       // A notice of why the last connection failed is no longer true.
-      if ($("notice").dataset.kind === "retrying") notice("");
+      endNotice("retrying");
       flushOutbox();
     },
     message: onMessage,
+    status,
     lost() {
       // The server hands our lease back when we go. The item stays on screen so the work goes
       // on: a label given now waits in the outbox and is sent on reconnecting (it is accepted
@@ -434,7 +572,10 @@ for (const type of ["keydown", "keypress", "keyup"]) {
 }
 
 // Skip, Undo and Keep my answer, by touch or click, as their keys; a click leaves none focused.
-const BUTTONS = { skip, undo, "idle-undo": undo, "cancel-undo": () => { if (state.correcting) cancelCorrection(); } };
+const BUTTONS = {
+  skip, undo, "idle-undo": undo, "comment-open": () => comment.open(),
+  "cancel-undo": () => { if (state.correcting) cancelCorrection(); },
+};
 for (const [id, act] of Object.entries(BUTTONS)) {
   $(id).addEventListener("mousedown", (event) => event.preventDefault());
   $(id).addEventListener("click", act);
@@ -442,25 +583,28 @@ for (const [id, act] of Object.entries(BUTTONS)) {
 
 document.addEventListener("keydown", (event) => {
   if ($("work").hidden || event.target.closest?.("input, select, textarea")) return;
+  if (skipper.key(event)) return;
   // Enter or Space on one of those buttons, reached with Tab, presses it and nothing else.
   if (ACTIVATING_KEYS.has(event.key) && event.target.closest?.("#item-actions button, #idle-undo")) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
   const n = SET_KEYS.indexOf(key); // a classify project's label, by the keys a set's toggles use
   if (key === "enter" && !$("expired").hidden) { event.preventDefault(); resume(); }
-  else if (state.task === "multilabel") { if (!picker.key(event)) other(key); }
-  else if (state.task === "spans") { if (!editor?.key(event)) other(key); }
+  else if (state.task === "multilabel") { if (!picker.key(event)) other(key, event); }
+  else if (state.task === "spans") { if (!editor?.key(event)) other(key, event); }
   else if (n >= 0 && n < state.labels.length) {
     event.preventDefault();
     if (!event.repeat && !firstLook.early(event)) choose(state.labels[n]);
   }
-  else other(key);
+  else other(key, event);
 });
 
-// The keys both tasks share.
-function other(key) {
+// The keys every task shares.
+function other(key, event) {
   if (key === "s") skip();
   else if (key === "u") undo();
+  else if (key === "c" && state.current) { event.preventDefault(); comment.open(); }
+  else if (key === "g" && !$("guidelines").hidden) $("guidelines").open = !$("guidelines").open;
   else if (key === "escape" && state.correcting) cancelCorrection();
 }
 $("resume").addEventListener("click", resume);
@@ -473,6 +617,7 @@ if (project && annotator) {
   $("who").textContent = annotator;
   $("crumb").replaceChildren(el("a", { href: `/static/dashboard.html?project=${encodeURIComponent(project)}` }, "dashboard"));
   $("work").hidden = false;
+  $("done").textContent = done;
   saveOutbox();
   actions();
   connect();

@@ -167,28 +167,42 @@ export function backoff(attempt, base = 500, cap = 10000) {
 }
 
 // Close codes (RFC 6455): a policy violation is final (the server refused this connection: no
-// token, an unknown project); "try again later" (a busy server, a slow reader) is not.
+// token, an unknown project); "try again later" (a busy server, a slow reader) is not; "going
+// away" and "service restart" are a server stopping (uvicorn sends 1012 on shutdown).
+const WS_GOING_AWAY = 1001;
 const WS_POLICY_VIOLATION = 1008;
+const WS_SERVICE_RESTART = 1012;
 const WS_TRY_AGAIN_LATER = 1013;
+
+/** Why a connection closed, as the start of the status line (empty: no reason known). A
+ * server that said it stopped is said to have stopped until a connection opens again. */
+function closedWhy(code, attempt, stopped) {
+  if (code === WS_TRY_AGAIN_LATER) return "the server is busy: ";
+  if (stopped) return "the server stopped (a restart or a shutdown): ";
+  return attempt > 1 ? "the server cannot be reached: " : "";
+}
 
 /**
  * A socket to `path` that comes back: after each close it connects again, with backoff, and the
  * status pill says where things stand; a refusal of the connection itself (1008) is final. The
  * page's handlers: `opened()` on each connection, `message(json)` for each message, `lost()`
- * when a connection ends and another will be tried. Returns `send(message)`, which sends JSON
+ * when a connection ends and another will be tried; `status(state, text)` shows the state
+ * (default: the pill, as is). Returns `send(message)`, which sends JSON
  * on the open connection and drops it when there is none; `send.reconnect()` ends the
  * connection and opens another at once (a fresh session on the server).
  */
-export function reconnecting(path, { connectedText = "connected", opened, message, lost }) {
+export function reconnecting(path, { connectedText = "connected", opened, message, lost, status = setStatus }) {
   let socket = null;
   let attempt = 0;
   let again = false; // closed by send.reconnect(): connect again without waiting
+  let stopped = false; // the server said it was stopping, and no connection opened since
   function connect() {
-    setStatus(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
+    status(attempt ? "reconnecting" : "connecting", attempt ? "reconnecting…" : "connecting…");
     socket = new WebSocket(socketUrl(path));
     socket.addEventListener("open", () => {
       attempt = 0;
-      setStatus("connected", connectedText);
+      stopped = false;
+      status("connected", connectedText);
       opened?.();
     });
     socket.addEventListener("message", (event) => message(JSON.parse(event.data)));
@@ -198,7 +212,7 @@ export function reconnecting(path, { connectedText = "connected", opened, messag
         const why = /needs an API token/.test(event.reason)
           ? "this needs an API token: open the link you were given, which ends in #token=…"
           : event.reason || "the server turned this connection away";
-        setStatus("offline", `refused: ${why}. Reload the page once that is put right.`);
+        status("offline", `refused: ${why}. Reload the page once that is put right.`);
         return;
       }
       lost?.();
@@ -208,8 +222,9 @@ export function reconnecting(path, { connectedText = "connected", opened, messag
         return;
       }
       const delay = backoff(attempt++);
-      const busy = event.code === WS_TRY_AGAIN_LATER ? "the server is busy: " : "";
-      setStatus("reconnecting", `${busy}reconnecting in ${Math.ceil(delay / 1000)} s…`);
+      stopped ||= event.code === WS_GOING_AWAY || event.code === WS_SERVICE_RESTART;
+      const why = closedWhy(event.code, attempt, stopped);
+      status("reconnecting", `${why}reconnecting in ${Math.ceil(delay / 1000)} s…`);
       setTimeout(connect, delay);
     });
   }

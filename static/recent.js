@@ -1,0 +1,30 @@
+// The annotator's own recent answers, newest first, each with Correct: what the server keeps
+// (the `recent` message, so the list lasts across reloads and devices) joined with this page's
+// answers not yet saved. A correction goes as the `correct` message, as an undo does.
+import { el } from "/static/lib.js";
+
+/** An item in a few words: its text's start, or its first fields. */
+export function glimpse(data, length = 90) {
+  const text = typeof data.text === "string" ? data.text
+    : Object.entries(data).slice(0, 3).map(([key, value]) => `${key}: ${value}`).join(" · ");
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+}
+
+/**
+ * The list's rows: each entry's item, its answer in words (`said(entry)`), whether it is saved,
+ * and Correct (`correct(entry)`), offered once the answer is saved and nothing else is being
+ * corrected.
+ */
+export function recentRows(entries, { said, correct, correcting }) {
+  return [...entries].reverse().map((entry) => el("li", { "data-label-id": entry.labelId },
+    el("span", { class: "glimpse", dir: "auto" }, glimpse(entry.item.data)),
+    el("span", { class: "answer" }, "→ ", el("b", {}, said(entry))),
+    entry.comment ? el("span", { class: "quiet" }, ` · “${entry.comment}”`) : null,
+    el("span", { class: "quiet" }, entry.acked ? "" : " · saving…"),
+    el("button", {
+      type: "button", class: "secondary", "data-testid": "correct",
+      disabled: !entry.acked || correcting === entry,
+      onclick: () => correct(entry),
+    }, correcting === entry ? "Correcting…" : "Correct"),
+  ));
+}
