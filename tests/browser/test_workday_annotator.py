@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, WebSocketRoute, expect
+from playwright.async_api import Browser, WebSocketRoute, expect
 
 from browser.pages import PATIENCE_MS, annotator_page, next_item
 from browser.test_workday import ANSWER_KEY, DESKTOP, PHONE, SIZES, stored
@@ -412,7 +412,8 @@ A **billing** ticket is about money; a *bug* is about the app. See `invoice` fie
 - Refunds are billing
 - Crashes are bugs
 
-<img src=x onerror="window.pwned=1"> [the wiki](https://example.org/wiki) [bad](javascript:window.pwned=2)
+<img src=x onerror="window.pwned=1"> [the wiki](https://example.org/wiki)
+[bad](javascript:window.pwned=2)
 """
 
 
