@@ -118,7 +118,28 @@ function render(m) {
   if (task === "spans") renderSpans(m);
   renderAnnotators(m.annotators ?? {});
   $("skips_total").textContent = number(Object.values(m.annotators ?? {}).reduce((sum, a) => sum + (a.skips ?? 0), 0));
+  renderSkipReasons(m.skip_reasons ?? {});
+  renderProgress(m.progress);
   renderAgreement(m);
+}
+
+// The reasons given for skips, most given first (skips without a reason aside).
+function renderSkipReasons(reasons) {
+  const given = Object.entries(reasons).sort((a, b) => b[1] - a[1]);
+  $("skip_reasons").textContent = given.length
+    ? given.map(([reason, count]) => `${number(count)} “${reason}”`).join(" · ") : "no reason given yet";
+}
+
+// Items labelled, and how far to the target when the project has one.
+function renderProgress(progress) {
+  const labels = progress?.labels ?? 0;
+  const target = progress?.target ?? null;
+  $("progress").textContent = target ? `${percent(Math.min(1, labels / target))}` : number(labels);
+  $("progress_bar").hidden = !target;
+  if (target) $("progress_bar").value = Math.min(1, labels / target);
+  $("progress_detail").textContent = target
+    ? `${number(labels)} of ${number(target)} items labelled${labels >= target ? ": target reached" : ""}`
+    : "items labelled; no target set";
 }
 
 // What a test counts, by task: a label, a label set, an item's spans.

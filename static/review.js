@@ -15,6 +15,7 @@ import { LabelSet, SET_KEYS } from "/static/labelset.js";
 import { SpanEditor } from "/static/spans.js";
 import { BRIEF_SPANS, normalSpans, spanWords, spansText } from "/static/spantext.js";
 import { HUES } from "/static/spanview.js";
+import { showGuidelines } from "/static/guidelines.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, setStatus,
 } from "/static/lib.js";
@@ -95,6 +96,7 @@ function renderSaid(said) {
     }, el("b", {}, who), from, " said ", ...renderAnswer(x),
     x.learned ? " " : null,
     x.learned ? el("span", { class: "tag", title: "what the model learned from this item" }, "learned") : null,
+    x.comment ? el("span", { class: "said-comment", dir: "auto", "data-testid": "said-comment" }, ` · commented “${x.comment}”`) : null,
     spans ? " " : null,
     spans ? el("button", {
       type: "button", class: "secondary start-from", "data-testid": "start-from",
@@ -322,8 +324,12 @@ function acked(message) {
 
 function onMessage(message) {
   switch (message.type) {
+    case "project":
+      showGuidelines(message.project);
+      break;
     case "hello":
       Object.assign(state, hello(message, "reviewer"));
+      showGuidelines(message.project);
       if (state.task === "spans") {
         editor ??= new SpanEditor({
           group: $("labels"), actions: $("set-actions"), submit: resolve, say: notice, firstLook,

@@ -357,7 +357,7 @@ async def test_skips_take_a_reason_and_answers_a_comment_by_touch_or_keys(
     browser: Browser, sqlite_settings: Settings, size: str
 ):
     async with running(sqlite_settings) as service:
-        await service.create_project(name="day", labels=LABELS, exploration=0.0)
+        await service.create_project(name="day", labels=LABELS, exploration=0.0, target=4)
         await service.send_events("day", events(4))
         page = await annotator_page(browser, service.base, "ana", project="day", **SIZES[size])
         first = await next_item(page, [])
@@ -396,6 +396,20 @@ async def test_skips_take_a_reason_and_answers_a_comment_by_touch_or_keys(
         rows = {row["event_id"]: row for row in await export_rows(service)}
         assert rows[second]["label"] == "bug"
         assert rows[second]["comment"] == "customer wrote twice"
+
+        # The supervisor reads the reasons and the progress; a reviewer, the comment.
+        board = await (await browser.new_context(**SIZES[size])).new_page()
+        await board.goto(f"{service.base}/static/dashboard.html?project=day")
+        await expect(board.get_by_test_id("skip_reasons")).to_contain_text("1 “No label fits”")
+        await expect(board.get_by_test_id("progress")).to_have_text("25.0 %")
+        await expect(board.get_by_test_id("progress_detail")).to_have_text("1 of 4 items labelled")
+        flagged = await service.http.post(f"/api/projects/day/items/{second}/review", json={})
+        assert flagged.status_code in (200, 201, 202), flagged.text
+        desk = await (await browser.new_context(**SIZES[size])).new_page()
+        await desk.goto(f"{service.base}/static/review.html?project=day&reviewer=rita")
+        await expect(desk.get_by_test_id("said-comment")).to_contain_text(
+            "customer wrote twice", timeout=PATIENCE_MS
+        )
 
 
 async def export_rows(service: Any) -> list[dict[str, Any]]:
