@@ -141,7 +141,10 @@ modelsChanged();
 for (const node of $("create").querySelectorAll("[data-multilabel]")) node.hidden = $("create").elements.task.value !== "multilabel";
 
 /** The fields an error can be shown beside (a `.field-error` slot each). */
-const FIELDS = ["name", "labels", "task", "input", "model", "strategy", "exploration", "lease_seconds", "routing", "thresholds"];
+const FIELDS = [
+  "name", "labels", "task", "input", "model", "strategy", "exploration", "lease_seconds", "routing", "thresholds",
+  "target", "hide_suggestion", "guidelines", "label_descriptions",
+];
 
 function fieldError(field, message) {
   const slot = document.querySelector(`.field-error[data-for="${field}"]`);
@@ -182,6 +185,19 @@ function parseThresholds(text, labels) {
   return thresholds;
 }
 
+/** "billing: money\nbug: the app" as {billing: "money", bug: "the app"}; a string saying what is wrong otherwise. */
+function parseDescriptions(text, labels) {
+  const descriptions = {};
+  for (const line of text.split(/\r?\n/).map((x) => x.trim()).filter(Boolean)) {
+    const found = /^([^:]+?)\s*:\s*(.+)$/.exec(line);
+    if (!found) return `Write each line as label: what it means (not “${line}”).`;
+    const [, label, description] = found;
+    if (!labels.includes(label)) return `“${label}” is not one of the labels.`;
+    descriptions[label] = description;
+  }
+  return descriptions;
+}
+
 // The name's rule is the server's alone: a name it refuses comes back as its 422's message.
 // A span project may have one label (its words are that or none); a label of an item's own
 // needs two to choose between.
@@ -209,6 +225,15 @@ $("create").addEventListener("submit", async (event) => {
     routing: form.get("routing"),
   };
   const problems = validate(spec, form.get("task"));
+  if (form.get("target")) {
+    spec.target = Number(form.get("target"));
+    if (!(Number.isInteger(spec.target) && spec.target >= 1)) problems.target = "A whole number, 1 or more.";
+  }
+  if (form.has("hide_suggestion")) spec.hide_suggestion = true;
+  if (form.get("guidelines").trim()) spec.guidelines = form.get("guidelines");
+  const descriptions = parseDescriptions(form.get("label_descriptions") ?? "", spec.labels);
+  if (typeof descriptions === "string") problems.label_descriptions = descriptions;
+  else if (Object.keys(descriptions).length) spec.label_descriptions = descriptions;
   if (form.get("task") === "spans") spec.task = "spans";
   if (form.get("task") === "multilabel") {
     Object.assign(spec, { task: "multilabel", preselect: form.has("preselect") });

@@ -471,3 +471,30 @@ async def test_guidelines_and_label_descriptions_show_safely_and_change_live(
         assert patched.status_code == 200, patched.text
         await expect(panel).to_have_attribute("open", "", timeout=PATIENCE_MS)
         await expect(panel.locator("p")).to_have_text("Refunds are billing now.")
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_home_page_creates_a_project_with_guidelines_descriptions_a_target_and_no_hint(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    async with running(sqlite_settings) as service:
+        page = await (await browser.new_context(**SIZES[size])).new_page()
+        await page.goto(f"{service.base}/")
+        await page.fill("[name=name]", "day")
+        await page.fill("[name=labels]", "billing, bug")
+        await page.fill("[name=target]", "500")
+        await page.check("[name=hide_suggestion]")
+        await page.fill("[name=guidelines]", "Refunds are **billing**.")
+        await page.fill("[name=label_descriptions]", "billing: money\nnope: not a label")
+        await page.click("#create button[type=submit]")
+        error = page.locator('.field-error[data-for="label_descriptions"]')
+        await expect(error).to_have_text("“nope” is not one of the labels.")
+        await page.fill("[name=label_descriptions]", "billing: money\nbug: the app is wrong")
+        await page.click("#create button[type=submit]")
+        await page.wait_for_url("**/dashboard.html?project=day", timeout=PATIENCE_MS)
+        project = (await service.http.get("/api/projects/day")).json()
+        assert project["target"] == 500
+        assert project["hide_suggestion"] is True
+        assert project["guidelines"] == "Refunds are **billing**."
+        assert project["label_descriptions"] == {"billing": "money", "bug": "the app is wrong"}
+        await expect(page.get_by_test_id("progress_detail")).to_have_text("0 of 500 items labelled")
