@@ -227,6 +227,7 @@ function show(item, expiresAt) {
   if (state.task === "multilabel") showSet(item);
   else if (state.task === "spans") showSpans(item);
   else showChoices(item);
+  describeLabels();
   firstLook.start();
   actions();
   // Focus on the item itself, never on a label button: a key meant for something else must
@@ -235,6 +236,17 @@ function show(item, expiresAt) {
   const top = $("item").getBoundingClientRect().top;
   if (top < 0 || top > innerHeight / 2) $("item").scrollIntoView({ block: "start" });
   tick();
+}
+
+// Each label button says what its label means (the project's label_descriptions), on hover
+// and to a screen reader; the guidelines panel lists them all, for a touch screen.
+function describeLabels() {
+  for (const button of $("labels").querySelectorAll("button[data-label]")) {
+    const description = describe(state.project, button.dataset.label);
+    if (!description || button.title.startsWith(description)) continue;
+    button.title = button.title ? `${description}\n${button.title}` : description;
+    button.setAttribute("aria-description", description);
+  }
 }
 
 function showChoices(item) {
@@ -247,7 +259,6 @@ function showChoices(item) {
     onmousedown: (event) => event.preventDefault(),
     onclick: (event) => { if (!firstLook.early(event)) choose(label); },
     "aria-keyshortcuts": SET_KEYS[i] ?? null,
-    title: describe(state.project, label) || null,
   }, ...(SET_KEYS[i] ? [el("kbd", {}, SET_KEYS[i].toUpperCase()), " "] : []), label,
   label === item.prediction && suggesting(item) && !chosen ? el("span", { class: "badge" }, "suggested") : null)));
   if (state.correcting) {
