@@ -38,6 +38,7 @@ from streamloop.store.statements import (
     ITEM_COLUMNS,
     ITEMS,
     LEASES,
+    SKIPS,
     SNAPSHOTS,
     chunks,
     item_record,
@@ -409,19 +410,29 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
 
     def skips(self, project_id: int) -> list[tuple[int, str]]:
         """(item id, annotator) of every skip of an item still waiting for a label (or, if
-        overlapped, for more labels)."""
+        overlapped, for more labels): as the lease history has it, and as the skips table
+        does (written before the skip is done, where the history is written later)."""
+        waiting = ITEMS.c.status.in_(("queued", "overlap"))
         with self.engine.connect() as conn:
-            rows = conn.execute(
+            leases = conn.execute(
                 select(LEASES.c.item_id, LEASES.c.annotator)
                 .join(ITEMS, ITEMS.c.id == LEASES.c.item_id)
-                .where(
-                    LEASES.c.project_id == project_id,
-                    LEASES.c.outcome == "skipped",
-                    ITEMS.c.status.in_(("queued", "overlap")),
-                )
+                .where(LEASES.c.project_id == project_id, LEASES.c.outcome == "skipped", waiting)
                 .distinct()
             )
-            return [(int(r.item_id), str(r.annotator)) for r in rows]
+            found = {(int(r.item_id), str(r.annotator)) for r in leases}
+            stored = conn.execute(
+                select(ITEMS.c.id, SKIPS.c.annotator)
+                .join(
+                    ITEMS,
+                    (ITEMS.c.project_id == SKIPS.c.project_id)
+                    & (ITEMS.c.event_id == SKIPS.c.event_id),
+                )
+                .where(SKIPS.c.project_id == project_id, waiting)
+                .distinct()
+            )
+            found.update((int(r.id), str(r.annotator)) for r in stored)
+        return sorted(found)
 
     # -- snapshots --------------------------------------------------------------------------
 
