@@ -89,7 +89,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Fill ``disk`` to the last byte with one file; removing it frees the space again."""
     filler = disk / "filler"
-    with filler.open("wb") as out, contextlib.suppress(OSError):
+    # Unbuffered: a write the disk takes in part leaves nothing in a buffer for the close to
+    # fail on (how much is left over depends on the database's size, so it came and went).
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
         while True:
             out.write(b"\0" * 65536)
             out.flush()
