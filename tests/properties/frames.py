@@ -15,6 +15,10 @@ from properties.live import MAX_FRAME_BYTES, encode
 from properties.strategies import LABELS, bad_ids, clean_text, json_values, not_strings
 
 CLIENT_TYPES = frozenset({"label", "correct", "skip", "resume"})
+#: Every type the socket takes: a made-up type is none of these.
+KNOWN_TYPES = CLIENT_TYPES | {"recent"}
+#: Optional fields some messages take (a label's comment, a skip's reason): never "extra".
+OPTIONAL_FIELDS = frozenset({"comment", "reason", "limit"})
 
 HELD = "@held"  # stands for the item the annotator holds; filled in when the frame is sent
 
@@ -89,11 +93,15 @@ def malformed_messages(draw: st.DrawFn) -> Frame:
     codes = {"invalid_input"}
     if how == "type":
         message["type"] = draw(
-            not_strings | st.text(max_size=10).filter(lambda t: t not in CLIENT_TYPES)
+            not_strings | st.text(max_size=10).filter(lambda t: t not in KNOWN_TYPES)
         )
         codes = {"unknown_type"}
     elif how == "extra":
-        key = draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in message))
+        key = draw(
+            st.text(min_size=1, max_size=10).filter(
+                lambda k: k not in message and k not in OPTIONAL_FIELDS
+            )
+        )
         message[key] = draw(json_values)
     elif how == "missing":
         del message[draw(st.sampled_from(fields))]
