@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from streamloop.errors import NotReady
 from streamloop.store.records import LabelOutcome, NewLabel
-from streamloop.streams.topics import decode, encode, outcome_from, outcome_message
+from streamloop.streams.topics import (
+    decode,
+    encode,
+    label_from,
+    label_message,
+    outcome_from,
+    outcome_message,
+)
 
 
 def test_a_refusals_retryable_flag_travels_with_it():
@@ -28,3 +35,17 @@ def test_an_error_class_the_web_process_does_not_know_keeps_its_flag():
     message["error"]["kind"] = "LearnerOverheated"  # a class only a newer worker has
     error = outcome_from(message).error
     assert error is not None and error.retryable is True
+
+
+def test_a_comment_travels_with_a_label_and_its_outcome():
+    label = NewLabel(label_id="l1", label="bug", source="annotator", item_id=7, comment="why")
+    [project, received] = label_from(decode(encode(label_message("tickets", label))))
+    assert (project, received) == ("tickets", label)
+    outcome = outcome_from(decode(encode(outcome_message(LabelOutcome(label=label)))))
+    assert outcome.label.comment == "why"
+
+
+def test_an_outcome_with_a_field_a_newer_learner_added_is_read():
+    message = outcome_message(LabelOutcome(label=NewLabel("l1", "bug", "annotator", item_id=7)))
+    message["label"]["mood"] = "cheerful"  # a field only a newer worker's labels have
+    assert outcome_from(message).label.label_id == "l1"

@@ -373,8 +373,10 @@ def outcome_from(message: dict[str, Any]) -> LabelOutcome:
             code=str(spec.get("code")),
             retryable=retryable if isinstance(retryable, bool) else None,
         )
+    # Only the fields this version knows: a newer learner's outcome may carry more.
+    known = {f.name for f in dataclasses.fields(NewLabel)}
     return LabelOutcome(
-        label=NewLabel(**message["label"]),
+        label=NewLabel(**{k: v for k, v in message["label"].items() if k in known}),
         duplicate=bool(message.get("duplicate")),
         row_id=message.get("row_id"),
         model_version=message.get("model_version"),
