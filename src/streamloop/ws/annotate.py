@@ -82,9 +82,11 @@ async def annotate(websocket: WebSocket) -> None:
     try:
         runtime = service_of(websocket).project(websocket.path_params["project"])
         annotator, prefetch = _identity(websocket)
-        _check_share(runtime, annotator, prefetch, settings_of(websocket))
         store = runtime.store
         labelled = await store.run(store.answers_given, runtime.record.id, annotator)
+        # Checked with no wait before the session joins: two sockets opening at once must
+        # not both pass.
+        _check_share(runtime, annotator, prefetch, settings_of(websocket))
     except StreamloopError as exc:
         await send_error_and_close(websocket, exc)
         return
