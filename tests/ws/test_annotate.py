@@ -248,6 +248,8 @@ async def test_a_skip_is_remembered_across_a_restart(settings):
             assert (await alice.expect("idle"))["type"] == "idle"
         async with service.annotator("tickets", "bob") as bob:
             assert (await bob.expect("item"))["item"]["id"] == item
+        # Counted too, from the store: not only since this process started.
+        assert (await service.metrics("tickets"))["annotators"]["alice"]["skips"] == 1
 
 
 async def test_every_lease_is_recorded_with_how_it_ended(settings):

@@ -65,3 +65,13 @@ class SkipStore:
                 .group_by(SKIPS.c.reason)
             )
             return Counter({str(reason): int(count) for reason, count in rows})
+
+    def skips_by_annotator(self, project_id: int) -> Counter[str]:
+        """How many items each annotator skipped, as the skips table has them."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(SKIPS.c.annotator, func.count())
+                .where(SKIPS.c.project_id == project_id)
+                .group_by(SKIPS.c.annotator)
+            )
+            return Counter({str(annotator): int(count) for annotator, count in rows})

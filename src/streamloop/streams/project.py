@@ -194,6 +194,8 @@ class ProjectRuntime:
         self.review.add(await store.run(store.review_items, project_id))
         await self.refresh_agreement()
         self._recorded.update(await store.run(store.recorded_labels, project_id))
+        # Skips are stored (the skips table): counted from there, not from this process's start.
+        self._skips.update(await store.run(store.skips_by_annotator, project_id))
 
     def later(self, work: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``work`` in the background (stopped with the project); a failure is logged as
@@ -701,6 +703,7 @@ class ProjectRuntime:
         states = self.quarantine.states
         kappa = self.agreement.kappa()
         others = online | gold.scorers() | set(states) | set(kappa) | set(self._recorded)
+        others |= {name for name, count in self._skips.items() if count}
         for name in others - set(report):
             report[name] = {"labels": 0, "agreement": None, "corrections": 0}
         for name, figures in report.items():
