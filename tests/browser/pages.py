@@ -19,6 +19,13 @@ from support import project_spec, ticket
 LABELS = ["billing", "bug", "other"]
 #: Generous: a safety net against hangs (each expect returns as soon as its condition holds).
 PATIENCE_MS = 30_000
+#: An item's ``track_record`` that earns the model's suggestion its place on screen: right on
+#: 14 of the last 20, clearly better than a guess (`streamloop.online.suggestion`). The page
+#: shows no suggestion on an item without it; a test that plays the server gives it to the
+#: items whose suggestion is its subject.
+TRUSTED = {"right": 14, "of": 20, "trusted": True}
+#: A model not yet tested on enough labels: the page shows no suggestion, whatever it predicts.
+NOT_YET = {"right": 0, "of": 0, "trusted": False}
 
 
 async def seed(http: httpx.AsyncClient, count: int, **spec: object) -> None:
@@ -26,6 +33,24 @@ async def seed(http: httpx.AsyncClient, count: int, **spec: object) -> None:
     events = [{"id": f"evt-{n}", "data": ticket(LABELS[n % 3], n)} for n in range(count)]
     response = await http.post("/api/projects/tickets/events", json={"events": events})
     assert response.status_code == 200
+
+
+async def teach(service: Any, project: str, taught: list[tuple[dict[str, Any], Any]]) -> None:
+    """Teach ``project``'s model ``taught``, each an item's data and its answer (a label, a
+    set of labels, or spans), as production labels on new items (``taught-0``, ...), before
+    any annotator comes. Then its suggestions are shown: its track record beats a guess."""
+    field = {"classify": "label", "multilabel": "labels", "spans": "spans"}
+    task = service.core.project(project).record.task
+    events = [{"id": f"taught-{n}", "data": data} for n, (data, _) in enumerate(taught)]
+    await service.send_events(project, events)
+    labels = [
+        {"event_id": event["id"], field[task]: answer}
+        for event, (_, answer) in zip(events, taught, strict=True)
+    ]
+    response = await service.http.post(f"/api/projects/{project}/labels", json={"labels": labels})
+    assert response.status_code == 200, response.text
+    record = service.core.project(project).track_record()
+    assert record["trusted"], record
 
 
 async def annotator_page(

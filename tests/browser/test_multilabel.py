@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, watch_csp
+from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, teach, watch_csp
 from streamloop.config import Settings
 from streamloop.streams.export import export_labels
 from support import Socket, running
@@ -216,13 +216,13 @@ async def test_preselect_starts_from_the_models_predicted_set(
             exploration=0.0,
             preselect=preselect,
         )
+        # Enough for the model to predict bug for a crash, and for its record to earn its
+        # suggestion a place on screen (beating both a guess and the commonest set).
+        kinds = [(WORDS[label], [label]) for label in ("bug", "billing", "ui")]
+        taught = [({"text": f"{kinds[n % 3][0]} taught {n}"}, kinds[n % 3][1]) for n in range(15)]
+        await teach(service, "topics", taught)
         crashes = [{"id": f"c{n}", "data": {"text": f"crash error number {n}"}} for n in range(5)]
         await service.send_events("topics", crashes)
-        teacher: Socket
-        async with service.annotator("topics", "teacher") as teacher:
-            for n in range(3):  # enough for the model to predict bug for a crash
-                item = (await teacher.next_item())["item"]
-                assert (await teacher.label(item["id"], ["bug"], f"t{n}"))["type"] == "ack"
 
         sent: dict[str, dict[str, Any]] = {}
         page = await annotator_page(
@@ -231,7 +231,12 @@ async def test_preselect_starts_from_the_models_predicted_set(
         item = await next_item(page, [])
         predicted = sent[item]["labels"]
         assert predicted == ["bug"], sent[item]
+        record = sent[item]["track_record"]
+        assert record["trusted"], sent[item]
         await expect(page.get_by_test_id("suggested")).to_have_text("bug")
+        await expect(page.get_by_test_id("track-record")).to_have_text(
+            f" · right on {record['right']} of the last {record['of']} items answered"
+        )
         # Each label's own probability is shown as a hint, selected or not.
         await expect(page.locator('#labels button[data-label="bug"] .hint-value')).to_have_text(
             f"{100 * sent[item]['probabilities']['bug']:.0f} %"

@@ -18,11 +18,20 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 
-from browser.pages import PATIENCE_MS, annotator_page, answerable, next_item, watch_csp
+from browser.pages import (
+    NOT_YET,
+    PATIENCE_MS,
+    TRUSTED,
+    annotator_page,
+    answerable,
+    next_item,
+    teach,
+    watch_csp,
+)
 from streamloop.config import Settings
 from streamloop.online import tokenize
 from streamloop.streams.export import export_labels
-from support import Socket, running
+from support import running
 
 pytestmark = pytest.mark.browser
 
@@ -84,7 +93,9 @@ async def stored(service: Any) -> list[tuple[str, str | None, list[dict[str, Any
 
 def suggesting(suggestions: dict[str, list[dict[str, Any]] | None], sent: dict[str, Any]) -> Any:
     """A socket route that passes everything through, keeps each item the server sent in
-    ``sent``, and gives the items named in ``suggestions`` those spans as the model's."""
+    ``sent``, and gives the items named in ``suggestions`` those spans as the model's, with a
+    record that earns them a place on screen (`TRUSTED`); None: a model with nothing to suggest
+    yet, not tested on enough labels (`NOT_YET`)."""
 
     def route(page_side: WebSocketRoute) -> None:
         server_side = page_side.connect_to_server()
@@ -95,7 +106,9 @@ def suggesting(suggestions: dict[str, list[dict[str, Any]] | None], sent: dict[s
                 item = message["item"]
                 sent[item["id"]] = dict(item)
                 if item["id"] in suggestions:
-                    item["spans"] = suggestions[item["id"]]
+                    spans = suggestions[item["id"]]
+                    item["spans"] = spans
+                    item["track_record"] = NOT_YET if spans is None else TRUSTED
                     raw = json.dumps(message)
             page_side.send(raw)
 
@@ -309,7 +322,7 @@ async def test_an_annotator_does_it_all_by_keys_in_a_right_to_left_text_and_corr
         await expect(page.locator(".span-text mark.span")).to_have_count(0)
         await expect(page.locator(".span-text .tok.cursor")).to_have_count(0)
         await expect(page.get_by_test_id("done")).to_have_text("1")
-        await expect(page.locator("#suggestion")).to_contain_text("has not learned anything")
+        await expect(page.get_by_test_id("no-suggestion")).to_contain_text("No suggestion yet")
         await expect(page.get_by_test_id("submit")).to_have_text("Submit: no spans Enter")
         for key in ("ArrowRight", "1", "ArrowRight", "ArrowRight", "2", "End"):
             await page.keyboard.press(key)
@@ -389,20 +402,20 @@ async def test_the_models_own_suggestions_are_shown_and_kept_when_accepted(
 ):
     async with running(sqlite_settings) as service:
         await ner(service)
-        teach = [f"Alice Moreau visited Lyon on day {n}" for n in range(8)]
-        await service.send_events(
-            "ner", [{"id": f"t{n}", "data": {"text": text}} for n, text in enumerate(teach)]
-        )
-        socket: Socket
-        async with service.annotator("ner", "teacher") as socket:
-            for n in range(len(teach)):
-                item = (await socket.next_item())["item"]
-                text = item["data"]["text"]
-                spans = [at(text, "Alice Moreau", "PER"), at(text, "Lyon", "LOC")]
-                await socket.send(
-                    {"type": "label", "item_id": item["id"], "spans": spans, "label_id": f"t{n}"}
-                )
-                assert (await socket.expect("ack", "error", keep_items=True))["type"] == "ack"
+        # Fifteen labels, of three shapes: enough to suggest something, and for its record to
+        # earn a place on screen (beating both a guess and the commonest answer).
+        shapes = [
+            ("Alice Moreau visited Lyon on day {n}", "Alice Moreau", "Lyon"),
+            ("On day {n} Bruno Keller flew to Oslo", "Bruno Keller", "Oslo"),
+            ("Clara Diaz has lived in Porto since {n}", "Clara Diaz", "Porto"),
+        ]
+        taught = []
+        for n in range(15):
+            shape, person, place = shapes[n % 3]
+            said = shape.format(n=n)
+            spans = [at(said, person, "PER"), at(said, place, "LOC")]
+            taught.append(({"text": said}, spans))
+        await teach(service, "ner", taught)
         text = "Alice Moreau visited Lyon \U0001f3d9 again"
         await send(service, "new", text)
         sent: dict[str, Any] = {}
@@ -412,9 +425,14 @@ async def test_the_models_own_suggestions_are_shown_and_kept_when_accepted(
         await next_item(page, [])
         suggested = sent["new"]["spans"]
         assert suggested, sent["new"]  # the model learned enough to suggest something
+        record = sent["new"]["track_record"]
+        assert record["trusted"], sent["new"]
         await expect_marks(page, text, suggested)
         await expect(page.get_by_test_id("suggested")).to_have_text(
             ", ".join(f"{s['label']} “{text[s['start'] : s['end']]}”" for s in plain(suggested))
+        )
+        await expect(page.get_by_test_id("track-record")).to_have_text(
+            f" · right on {record['right']} of the last {record['of']} items answered"
         )
         await page.keyboard.press("Enter")
         await saved(page, 1)

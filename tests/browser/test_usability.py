@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
-from browser.pages import PATIENCE_MS, annotator_page, next_item
+from browser.pages import PATIENCE_MS, TRUSTED, annotator_page, next_item
 from streamloop.config import Settings
 from support import Socket, running, ticket
 
@@ -92,6 +92,7 @@ async def test_a_toggle_says_whether_the_model_suggests_it_and_never_rounds_onto
         "data": {"text": "thanks"},
         "labels": suggested,
         "probabilities": probabilities,
+        "track_record": TRUSTED,
     }
     async with running(sqlite_settings) as service:
         route = played_server(multilabel_project(labels, thresholds=thresholds), item)
@@ -170,7 +171,7 @@ async def test_on_a_phone_the_annotator_skips_and_undoes_by_buttons_and_sees_no_
         await expect(skip).to_be_visible()
         await expect(undo).to_be_visible()
         await expect(undo).to_be_disabled()  # nothing to undo yet
-        for button in (skip, undo):
+        for button in (skip, undo, page.get_by_test_id("comment-open")):
             box = await button.bounding_box()
             assert (
                 box is not None and box["height"] >= TOUCH_PX and box["x"] + box["width"] <= 390
@@ -196,8 +197,18 @@ async def test_on_a_phone_the_annotator_skips_and_undoes_by_buttons_and_sees_no_
         await expect(page.locator("#item")).to_have_attribute("data-item-id", second)
         await expect(page.locator("#correcting")).to_be_hidden()
 
-        # Skip leaves the item to others: the server counts it, and offers another.
+        # Skip opens its reasons, each a touch target on screen; No reason leaves the item to
+        # others: the server counts it, and offers another.
         await skip.tap()
+        now = page.get_by_test_id("skip-now")
+        await expect(page.get_by_test_id("skip-reasons")).to_be_visible()
+        for button in await page.get_by_test_id("skip-reasons").locator("button").all():
+            box = await button.bounding_box()
+            assert (
+                box is not None and box["height"] >= TOUCH_PX and box["x"] + box["width"] <= 390
+            ), box
+        await expect(page.locator("#item")).to_have_attribute("data-item-id", second)
+        await now.tap()
         await next_item(page, [first, second])
         metrics = await service.metrics(project)
         assert metrics["annotators"]["ana"]["skips"] == 1
@@ -216,8 +227,23 @@ async def test_on_a_desktop_the_skip_and_undo_buttons_show_their_keys(
         first = await next_item(page, [])
         await expect(page.get_by_test_id("skip")).to_have_text("Skip S")
         await expect(page.get_by_test_id("skip").locator("kbd")).to_be_visible()
+        await expect(page.get_by_test_id("undo")).to_have_text("Undo U")
+        await expect(page.get_by_test_id("comment-open")).to_have_text("Comment C")
         await expect(page.locator("#keys-classify")).to_be_visible()
+        # Skip opens its reasons, each with its key; No reason (Enter) skips.
         await page.get_by_test_id("skip").click()
+        reasons = page.get_by_test_id("skip-reasons").locator("button")
+        await expect(reasons).to_have_text(
+            [
+                "1 Not sure",
+                "2 Cannot read or understand it",
+                "3 No label fits",
+                "No reason Enter",
+                "Back Esc",
+            ]
+        )
+        await expect(page.get_by_test_id("skip-now").locator("kbd")).to_be_visible()
+        await page.get_by_test_id("skip-now").click()
         await next_item(page, [first])
         # A click leaves the button unfocused: the next key is the page's, not the button's.
         await expect(page.get_by_test_id("content")).to_be_focused()
@@ -474,6 +500,7 @@ async def test_fourteen_labels_are_laid_out_alike_and_no_word_is_broken(
         "data": {"text": "refund please"},
         "labels": suggested,
         "probabilities": probabilities,
+        "track_record": TRUSTED,
     }
     async with running(sqlite_settings) as service:
         route = played_server(multilabel_project(MANY, preselect=True), item)
@@ -607,11 +634,13 @@ async def test_the_key_hints_read_as_english(browser: Browser, sqlite_settings: 
                 text = await page.locator(f"#keys-{task}").text_content()
                 hints[name, task] = words(text or "")
         assert hints == {
-            ("annotate", "classify"): f"1{EN}9 chooses a label · S skips the item · U undoes the "
-            "last label · Esc cancels an undo",
+            ("annotate", "classify"): f"A label's key (1{EN}9, then Q…) chooses it · S skips the "
+            "item, with a reason · C adds a comment · U undoes the last label · G opens or closes "
+            "the guidelines · Esc cancels an undo",
             ("annotate", "multilabel"): f"A label's key (1{EN}9, then Q…) selects or clears it · "
-            "Enter submits the selected labels · 0 answers none of these · S skips the item · "
-            "U undoes the last answer · Esc cancels an undo",
+            "Enter submits the selected labels · 0 answers none of these · S skips the item, with "
+            "a reason · C adds a comment · G opens or closes the guidelines · U undoes the last "
+            "answer · Esc cancels an undo",
             ("review", "classify"): f"1{EN}9 settles on that label (any label, not only those "
             "said) · S skips the item, leaving it to another reviewer",
             ("review", "multilabel"): f"A label's key (1{EN}9, then Q…) selects or clears it (any "
