@@ -24,6 +24,7 @@ async def _answer(socket: Any, answers: dict[str, str], label_id: str) -> str:
         "probabilities",
         "uncertainty",
         "model_version",
+        "track_record",
     }
     ack = await socket.label(item["id"], answers.get(item["id"], "other"), label_id)
     assert ack["type"] == "ack" and ack["duplicate"] is False, ack
