@@ -34,6 +34,7 @@ const state = {
   thresholds: {}, // multilabel: the labels with a threshold of their own (the others have 0.5)
   current: null, // {item, expiresAt}
   stashed: null, // the item put aside while correcting
+  skipped: null, // the item just skipped ({item, expiresAt}), until the next item comes
   correcting: null, // the history entry being corrected
   history: [], // this annotator's answers (the server's recent ones too), newest last: {item, answer, labelId, acked, comment}
   project: null, // the project as the hello (or a later project frame) gave it
@@ -59,8 +60,12 @@ const comment = {
   text() { return $("comment-row").hidden ? "" : $("comment").value.trim(); },
   open() { $("comment-row").hidden = false; $("comment").focus(); },
 };
+// Enter (or Esc) goes back to the item, keeping the comment; Shift+Enter starts a new line.
 $("comment").addEventListener("keydown", (event) => {
-  if (event.key === "Escape") { event.preventDefault(); $("content").focus(); }
+  if (event.key === "Escape" || (event.key === "Enter" && !event.shiftKey)) {
+    event.preventDefault();
+    $("content").focus();
+  }
 });
 // How many of one's answers the page keeps to correct, and how many the recent list shows.
 const HISTORY = 50;
@@ -108,6 +113,11 @@ function status(connection, text) {
 
 function send(message) {
   state.send?.(message);
+}
+
+/** Whether this page answered the item, and the answer waits in the outbox. */
+function answeredHere(itemId) {
+  return [...outbox.values()].some((message) => message.type === "label" && message.item_id === itemId);
 }
 
 function flushOutbox() {
@@ -369,14 +379,18 @@ function showRecent() {
   const entries = state.history.slice(-RECENT_SHOWN);
   $("recent").hidden = !entries.length;
   $("recent-count").textContent = `(${entries.length})`;
+  // Drawn again on each ack and item: the focus stays on the row it was on.
+  const focused = document.activeElement?.closest?.("#recent-list li")?.dataset.itemId;
   $("recent-list").replaceChildren(...recentRows(entries, { said, correct, correcting: state.correcting }));
+  if (focused) $("recent-list").querySelector(`li[data-item-id="${CSS.escape(focused)}"] button`)?.focus();
 }
 
 /** The server's list of this annotator's recent answers, joined with this page's. */
 function recalled(labels) {
   const field = state.task === "spans" ? "spans" : state.task === "multilabel" ? "labels" : "label";
-  const known = new Set(state.history.map((entry) => entry.labelId));
-  const older = labels.filter((label) => !known.has(label.label_id)).reverse().map((label) => ({
+  // One entry an item: the page's own (newer, or still on its way) over the server's.
+  const known = new Set(state.history.map((entry) => entry.item.id));
+  const older = labels.filter((label) => !known.has(label.item.id)).reverse().map((label) => ({
     item: label.item, answer: label[field], labelId: label.label_id, acked: true, comment: label.comment ?? "",
   }));
   state.history = [...older, ...state.history].slice(-HISTORY);
@@ -397,11 +411,18 @@ function restoreStashed() {
 
 function skip() {
   if (!state.current || state.correcting) return;
+  if (state.connection !== "connected") {
+    notice("A skip needs the server: answer the item, or skip it once connected again.", "passing");
+    return;
+  }
   skipper.open();
 }
 
+// The item skipped stays known until the next item comes: a skip the server refuses brings
+// it back.
 function skipWith(reason) {
   if (!state.current || state.correcting) return;
+  state.skipped = state.current;
   send({ type: "skip", item_id: state.current.item.id, ...(reason ? { reason } : {}) });
   endNotice("passing", "refused");
   clearItem();
@@ -434,6 +455,13 @@ setInterval(tick, 1000);
 // A refusal says itself whether sending the same message again may succeed (`retryable`): the
 // page decides from that alone, so a new error code never needs a new page.
 function refused(message) {
+  if (message.item_id && !message.label_id && state.skipped?.item.id === message.item_id) {
+    const { item, expiresAt } = state.skipped;
+    state.skipped = null;
+    if (!state.current && !state.correcting) show(item, expiresAt);
+    notice(`Your skip was not saved: ${sentence(message.message)} Skip it again, or answer it.`, "refused");
+    return;
+  }
   if (message.retryable === true) {
     notice(`${sentence(message.message)} Your labels are kept and sent again.`, "retrying");
     if (message.label_id) state.retrying.add(message.label_id);
@@ -476,7 +504,11 @@ function acked(message) {
   state.retrying.delete(message.label_id);
   const entry = state.history.find((h) => h.labelId === message.label_id);
   if (entry) entry.acked = true;
-  if (!message.corrects) countDone();
+  if (!message.corrects) {
+    countDone();
+    const all = Number($("labelled").textContent);
+    if (Number.isFinite(all)) $("labelled").textContent = all + 1;
+  }
   if (!outbox.size) endNotice("retrying");
   endNotice("saving");
   actions();
@@ -503,13 +535,28 @@ function onMessage(message) {
       break;
     case "project":
       welcome(message.project);
+      // What the item on screen shows of the project (its suggestion, what labels mean), anew;
+      // the answer being made stays.
+      if (state.current && !state.correcting) {
+        $("suggestion").replaceChildren(...renderSuggestion(state.current.item));
+        if (state.task === "classify") showChoices(state.current.item);
+        describeLabels();
+      }
       break;
     case "recent":
       recalled(message.labels ?? []);
       break;
     case "item": {
       state.queueEmpty = false;
+      state.skipped = null;
       const expiresAt = Date.parse(message.lease_expires_at);
+      const held = state.correcting ? state.stashed : state.current;
+      // The item on screen offered again (after a reconnect): a new lease, and the work on it
+      // (toggles, spans, a comment) stays as it is.
+      if (held?.item.id === message.item.id) { held.expiresAt = expiresAt; tick(); break; }
+      // An item answered here whose answer is still on its way is not shown again: its ack
+      // follows, then the next item.
+      if (answeredHere(message.item.id)) break;
       if (state.correcting) state.stashed = { item: message.item, expiresAt };
       else show(message.item, expiresAt);
       break;

@@ -75,8 +75,15 @@ export function showGuidelines(project) {
   $("label-notes").hidden = !descriptions.length;
   const seenKey = `streamloop:guidelines:${project.name}`;
   const version = `${text.length}:${hash(text + JSON.stringify(descriptions))}`;
-  panel.open = localStorage.getItem(seenKey) !== version;
-  panel.ontoggle = () => { if (!panel.open) localStorage.setItem(seenKey, version); };
+  const seen = localStorage.getItem(seenKey);
+  panel.open = seen !== version;
+  // Seen before, and changed since: say so, until closed.
+  $("guidelines-updated").hidden = seen === null || seen === version;
+  panel.ontoggle = () => {
+    if (panel.open) return;
+    localStorage.setItem(seenKey, version);
+    $("guidelines-updated").hidden = true;
+  };
 }
 
 /** A short fingerprint of the guidelines: the panel opens again when they change. */

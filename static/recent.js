@@ -1,7 +1,7 @@
 // The annotator's own recent answers, newest first, each with Correct: what the server keeps
 // (the `recent` message, so the list lasts across reloads and devices) joined with this page's
 // answers not yet saved. A correction goes as the `correct` message, as an undo does.
-import { el } from "/static/lib.js";
+import { el, shownText } from "/static/lib.js";
 
 /** An item in a few words: its text's start, or its first fields. */
 export function glimpse(data, length = 90) {
@@ -12,18 +12,19 @@ export function glimpse(data, length = 90) {
 
 /**
  * The list's rows: each entry's item, its answer in words (`said(entry)`), whether it is saved,
- * and Correct (`correct(entry)`), offered once the answer is saved and nothing else is being
- * corrected.
+ * and Correct (`correct(entry)`), offered once the answer is saved (another answer being
+ * corrected is left as it was, as Esc leaves it).
  */
 export function recentRows(entries, { said, correct, correcting }) {
-  return [...entries].reverse().map((entry) => el("li", { "data-label-id": entry.labelId },
-    el("span", { class: "glimpse", dir: "auto" }, glimpse(entry.item.data)),
+  return [...entries].reverse().map((entry) => el("li", { "data-label-id": entry.labelId, "data-item-id": entry.item.id },
+    el("span", { class: "glimpse", dir: "auto" }, ...shownText(glimpse(entry.item.data))),
     el("span", { class: "answer" }, "→ ", el("b", {}, said(entry))),
-    entry.comment ? el("span", { class: "quiet" }, ` · “${entry.comment}”`) : null,
+    entry.comment ? el("span", { class: "quiet", dir: "auto" }, " · “", ...shownText(entry.comment), "”") : null,
     el("span", { class: "quiet" }, entry.acked ? "" : " · saving…"),
     el("button", {
       type: "button", class: "secondary", "data-testid": "correct",
       disabled: !entry.acked || correcting === entry,
+      "aria-label": `Correct your answer to “${glimpse(entry.item.data, 40)}”`,
       onclick: () => correct(entry),
     }, correcting === entry ? "Correcting…" : "Correct"),
   ));

@@ -34,10 +34,14 @@ export class SkipChooser {
 
   get isOpen() { return !this.row.hidden; }
 
+  // The row takes the focus, on "No reason" (so S, Enter skips as quickly as ever): a screen
+  // reader says where it is, and Shift+Tab reaches the field for another reason and each
+  // reason.
   open() {
     this.other.value = "";
     this.row.hidden = false;
-    this.row.querySelector("button").scrollIntoView?.({ block: "nearest" });
+    this.row.scrollIntoView?.({ block: "nearest" });
+    this.row.querySelector('[data-testid="skip-now"]').focus({ preventScroll: true });
   }
 
   close() {
@@ -50,9 +54,15 @@ export class SkipChooser {
     this.skip(reason);
   }
 
-  /** A key while the row is open: a reason's number, Enter, Esc. True when it was the row's. */
+  /**
+   * A key while the row is open: a reason's number, Enter or S (no reason), Esc. Tab moves as
+   * ever, and Enter or Space on one of the row's buttons is that button's; no other key answers
+   * the item meanwhile. True while the row is open.
+   */
   key(event) {
     if (!this.isOpen) return false;
+    const onButton = event.target.closest?.("button") && this.row.contains(event.target);
+    if (event.key === "Tab" || ((event.key === "Enter" || event.key === " ") && onButton)) return true;
     event.preventDefault();
     if (event.repeat) return true;
     const n = Number(event.key);

@@ -498,3 +498,115 @@ async def test_the_home_page_creates_a_project_with_guidelines_descriptions_a_ta
         assert project["guidelines"] == "Refunds are **billing**."
         assert project["label_descriptions"] == {"billing": "money", "bug": "the app is wrong"}
         await expect(page.get_by_test_id("progress_detail")).to_have_text("0 of 500 items labelled")
+
+
+# -- the review's findings: items offered again, refused skips, the reasons row by keys ---------
+
+
+class Played:
+    """A socket route that is the server, driven by the test: ``side`` once the page is
+    connected; what the page sends, in ``heard``."""
+
+    def __init__(self, project: dict[str, Any], hello: dict[str, Any] | None = None) -> None:
+        self.project = project
+        self.hello = hello or {}
+        self.heard: list[dict[str, Any]] = []
+        self.side: WebSocketRoute | None = None
+
+    def __call__(self, page_side: WebSocketRoute) -> None:
+        frame = {"type": "hello", "annotator": "ana", "project": self.project, **self.hello}
+        page_side.send(json.dumps(frame))
+        page_side.on_message(lambda message: self.heard.append(json.loads(message)))
+        self.side = page_side
+
+    def send(self, frame: dict[str, Any]) -> None:
+        assert self.side is not None
+        self.side.send(json.dumps(frame))
+
+    def offer(self, item: dict[str, Any]) -> None:
+        self.send({"type": "item", "item": item, "lease_expires_at": "2999-01-01T00:00:00Z"})
+
+    def sent(self, kind: str) -> list[dict[str, Any]]:
+        return [message for message in self.heard if message["type"] == kind]
+
+
+def set_item(item_id: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "data": {"text": f"ticket {item_id}"},
+        "labels": [],
+        "probabilities": {"billing": 0.1, "bug": 0.1, "other": 0.1},
+        "uncertainty": 0.5,
+        "model_version": 1,
+        "track_record": TRUSTED,
+    }
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_an_item_offered_again_keeps_its_work_and_one_answered_here_is_not_shown_again(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    server = Played({"name": "day", "labels": LABELS, "task": "multilabel"}, {"labelled": 5})
+    async with running(sqlite_settings) as service:
+        page = await annotator_page(
+            browser, service.base, "ana", server, project="day", **SIZES[size]
+        )
+        await expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        server.offer(set_item("a"))
+        await next_item(page, [])
+        first = page.locator('#labels button[data-label="billing"]')
+        await first.click()
+        await page.get_by_test_id("comment-open").click()
+        await page.get_by_test_id("comment").fill("half written")
+        # Offered again (a reconnect's returned lease): the toggle and the comment stay.
+        server.offer(set_item("a"))
+        await expect(page.get_by_test_id("comment")).to_have_value("half written")
+        await expect(first).to_have_attribute("aria-pressed", "true")
+        await page.locator("#set-actions button", has_text="Submit").click()
+        await expect(page.locator("#item")).to_be_hidden()
+        # Its answer still on its way, the same item offered again is not shown again.
+        server.offer(set_item("a"))
+        [label] = server.sent("label")
+        assert label["comment"] == "half written" and label["labels"] == ["billing"]
+        await expect(page.get_by_test_id("waiting")).to_be_visible()
+        await expect(page.locator("#item")).to_be_hidden()
+        server.send({"type": "ack", "label_id": label["label_id"], "item_id": "a"})
+        await expect(page.get_by_test_id("labelled")).to_have_text("6")  # in all, counted on
+        server.offer(set_item("b"))
+        assert await next_item(page, ["a"]) == "b"
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_refused_skip_brings_the_item_back_and_the_reasons_row_works_by_keys(
+    browser: Browser, sqlite_settings: Settings, size: str
+):
+    server = Played({"name": "day", "labels": LABELS, "task": "classify"})
+    async with running(sqlite_settings) as service:
+        page = await annotator_page(
+            browser, service.base, "ana", server, project="day", **SIZES[size]
+        )
+        await expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        server.offer(classify_item("a", TRUSTED))
+        await next_item(page, [])
+        await page.get_by_test_id("skip").click()
+        await page.get_by_test_id("skip-now").click()
+        await expect(page.locator("#item")).to_be_hidden()
+        refusal = {"code": "store_unavailable", "message": "the store is unavailable"}
+        server.send({"type": "error", **refusal, "retryable": True, "item_id": "a"})
+        await expect(page.locator("#item")).to_have_attribute("data-item-id", "a")
+        await expect(page.locator("#item")).to_be_visible()
+        await expect(page.locator("#notice")).to_contain_text("Your skip was not saved")
+        if size == "desktop":
+            # S opens the row on "No reason"; Shift+Tab reaches the field for another.
+            await page.keyboard.press("s")
+            await expect(page.get_by_test_id("skip-now")).to_be_focused()
+            await page.keyboard.press("Shift+Tab")
+            await expect(page.get_by_test_id("skip-other")).to_be_focused()
+            await page.keyboard.type("duplicate of a12")
+            await page.keyboard.press("Enter")
+        else:
+            await page.get_by_test_id("skip").tap()
+            await page.get_by_test_id("skip-other").fill("duplicate of a12")
+            await page.get_by_test_id("skip-other").press("Enter")
+        await expect(page.locator("#item")).to_be_hidden()
+        assert [skip.get("reason") for skip in server.sent("skip")] == [None, "duplicate of a12"]
