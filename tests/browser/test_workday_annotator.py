@@ -20,7 +20,7 @@ import pytest
 from playwright.async_api import Browser, WebSocketRoute, expect
 
 from browser.pages import PATIENCE_MS, annotator_page, next_item
-from browser.test_workday import ANSWER_KEY, DESKTOP, PHONE, SIZES, stored
+from browser.test_workday import ANSWER_KEY, DESKTOP, SIZES, stored
 from streamloop.config import Settings
 from streamloop.streams.export import export_labels
 from support import ServeProcess, free_port, running
@@ -143,8 +143,9 @@ async def test_a_suggestion_the_model_earned_reads_as_its_record_and_a_project_c
 # -- 2. an honest state line ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("size", SIZES)
 async def test_a_stopped_server_and_answers_kept_offline_are_said_as_they_are(
-    browser: Browser, tmp_path: Path
+    browser: Browser, tmp_path: Path, size: str
 ):
     port = free_port()
     args = ["--data-dir", str(tmp_path / "data")]
@@ -156,7 +157,7 @@ async def test_a_stopped_server_and_answers_kept_offline_are_said_as_they_are(
             assert (await http.post("/api/projects", json=spec)).status_code == 201
             body = {"events": events(3)}
             assert (await http.post("/api/projects/day/events", json=body)).status_code == 200
-        page = await annotator_page(browser, server.base, "ana", project="day", **PHONE)
+        page = await annotator_page(browser, server.base, "ana", project="day", **SIZES[size])
         first = await next_item(page, [])
         status = page.locator("#status")
         await expect(status).to_have_attribute("data-state", "connected")
@@ -225,8 +226,9 @@ async def test_recent_answers_outlast_a_reload_and_any_of_them_can_be_corrected(
         await expect(page.locator("#item")).to_have_attribute("data-item-id", showing)
         await expect(rows.nth(2).get_by_test_id("correct")).to_be_enabled(timeout=PATIENCE_MS)
         answers = dict(await stored(service, "day"))
-        assert answers[seen[0]] == ("bug" if task == "classify" else answers[seen[0]])
-        if task == "spans":
+        if task == "classify":
+            assert answers[seen[0]] == "bug", answers
+        else:
             assert answers[seen[0]], answers  # a span now, where there was none
         # Undo after the reload brings back the latest answer.
         await expect(page.locator("#correcting")).to_be_hidden()
@@ -239,8 +241,9 @@ async def test_recent_answers_outlast_a_reload_and_any_of_them_can_be_corrected(
 # -- 9. notices that stop being true, a lease's end, the focus ring ----------------------------
 
 
+@pytest.mark.parametrize("size", SIZES)
 async def test_a_notice_goes_once_untrue_and_a_lease_end_keeps_the_item_with_continue_focused(
-    browser: Browser, sqlite_settings: Settings
+    browser: Browser, sqlite_settings: Settings, size: str
 ):
     project = {"name": "day", "labels": LABELS, "task": "classify"}
     held: list[str] = []
@@ -257,14 +260,14 @@ async def test_a_notice_goes_once_untrue_and_a_lease_end_keeps_the_item_with_con
                 page_side.send(
                     json.dumps({"type": "item", "item": classify_item("b", None)} | lease)
                 )
-            elif sent["type"] == "ack-now":
-                pass
 
         page_side.on_message(heard)
         route.side = page_side  # type: ignore[attr-defined]
 
     async with running(sqlite_settings) as service:
-        page = await annotator_page(browser, service.base, "ana", route, project="day", **DESKTOP)
+        page = await annotator_page(
+            browser, service.base, "ana", route, project="day", **SIZES[size]
+        )
         await next_item(page, [])
         await page.keyboard.press("1")
         await next_item(page, ["a"])
