@@ -4,9 +4,10 @@ The annotator app shows the model's suggestion for an item only when the server 
 model's track record trusted (`streamloop.online.suggestion.track_record`): at least
 ``SUGGEST_AFTER`` tested answers in its rolling window, and the lower end of the 95% Wilson
 interval of their accuracy above chance (for one label an item, the larger of 1 / labels and the
-commonest label's share so far, as `ProjectRuntime.track_record` sets it; 0 for sets and spans,
-where right means the whole answer). Annotators copy what they are shown, so a suggestion shown
-should be right much more often than a guess; but a gate that stays shut hides useful ones.
+commonest label's share so far; for sets and spans, where right means the whole answer, the
+commonest exact answer's share of the window: `suggestion.chance`, as the service reckons it).
+Annotators copy what they are shown, so a suggestion shown should be right much more often than
+a guess; but a gate that stays shut hides useful ones.
 
 Each data set's items are labelled one at a time by an oracle (their true answers), through the
 model a project gets by default (`ProjectSpec`'s defaults, built by `streams.learner.new_model`:
@@ -54,10 +55,9 @@ from datasets import DATASETS as TABULAR
 from server import machine_line
 
 from streamloop.demo import EntitiesGenerator, TicketGenerator, TopicsGenerator
-from streamloop.online import PrequentialMetrics
 from streamloop.online.estimate import wilson_interval
 from streamloop.online.routing import Ranking, RoutingPolicy
-from streamloop.online.suggestion import SUGGEST_AFTER, track_record
+from streamloop.online.suggestion import SUGGEST_AFTER, chance, track_record
 from streamloop.online.tasks import AnyModel
 from streamloop.store.records import ProjectRecord
 from streamloop.streams import arrivals
@@ -190,22 +190,13 @@ def default_project(name: str, data: DataSet, labels: Sequence[str], seed: int) 
     )
 
 
-def chance(model: AnyModel) -> float:
-    """What a guess gets right, as `ProjectRuntime.track_record` reckons it."""
-    metrics = model.metrics
-    if not isinstance(metrics, PrequentialMetrics):
-        return 0.0
-    counts = metrics.label_counts()
-    return max(1 / len(counts), max(counts.values()) / max(1, metrics.labels_total))
-
-
 def decide(model: AnyModel) -> tuple[list[bool], float]:
     """Each gate's decision on the model's record now, and the chance it was measured against."""
     metrics = model.metrics
     of = min(metrics.labels_total, metrics.window)
     _, rolling = metrics.accuracies()
     right = round((rolling or 0.0) * of)
-    guess = chance(model)
+    guess = chance(metrics)
     shown = [gate.shows(right, of, guess) for gate in GATES]
     service = track_record(metrics, guess)["trusted"]
     assert shown[[g.name for g in GATES].index(SERVICE_GATE)] == service, (right, of, guess)

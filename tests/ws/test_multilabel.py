@@ -346,3 +346,18 @@ async def test_a_stored_answer_the_model_cannot_learn_does_not_stop_a_restart(se
         good = {"labels": [{"event_id": "evt-1", "labels": ["bug"]}]}
         response = await service.http.post("/api/projects/topics/labels", json=good)
         assert response.json()["results"][0]["model_version"] == 2
+
+
+async def test_a_model_that_only_repeats_the_commonest_set_earns_no_suggestion(service):
+    await multilabel_project(service)
+    events = [
+        {"id": f"evt-{n}", "data": {"text": f"thanks all good number {n}"}} for n in range(30)
+    ]
+    await service.send_events("topics", events)
+    labels = [{"event_id": event["id"], "labels": []} for event in events]
+    response = await service.http.post("/api/projects/topics/labels", json={"labels": labels})
+    assert response.status_code == 200, response.text
+
+    record = service.core.project("topics").track_record()
+    assert record["right"] >= 20  # it answers "none" to every one, as every one was
+    assert record["trusted"] is False

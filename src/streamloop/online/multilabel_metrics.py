@@ -10,6 +10,8 @@ from collections import deque
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from streamloop.online.suggestion import CommonestAnswer
+
 __all__ = ["MultiLabelMetrics"]
 
 
@@ -54,6 +56,7 @@ class MultiLabelMetrics:
         self._false_negatives = dict.fromkeys(self._labels, 0)
         self._total = 0
         self._exact = 0
+        self._answers = CommonestAnswer(window)
         self._wrong_labels = 0  # over every item and label: the Hamming loss's numerator
 
     @property
@@ -90,6 +93,7 @@ class MultiLabelMetrics:
         if y_pred is not None:
             self._check(y_pred)
         self._total += 1
+        self._answers_counted().add(tuple(sorted(set(y_true))))
         if y_pred is None:
             self._wrong_labels += len(self._labels)
             for label in y_true:
@@ -120,6 +124,26 @@ class MultiLabelMetrics:
         if len(self._recent) > self._window:
             for n, count in enumerate(self._recent.popleft()):
                 sums[n] -= count
+
+    def commonest_share(self) -> float | None:
+        """The share of the commonest exact answer among the latest ``window``: what always
+        giving it would get right (``None`` before any is counted).
+
+        Examples
+        --------
+        >>> scores = MultiLabelMetrics(["bug", "ui"])
+        >>> for given in [{"bug"}, set(), {"ui", "bug"}, {"bug"}]:
+        ...     scores.update(given, None)
+        >>> scores.commonest_share()  # {"bug"} on two of four
+        0.5
+        """
+        return self._answers_counted().share()
+
+    def _answers_counted(self) -> CommonestAnswer:
+        # Snapshots taken before answers were counted have none: they count from now on.
+        if not hasattr(self, "_answers"):
+            self._answers = CommonestAnswer(self._window)
+        return self._answers
 
     def accuracies(self) -> tuple[float | None, float | None]:
         """The exact-match ratio over every label set, and over the latest ``window``."""

@@ -11,6 +11,8 @@ from collections import deque
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
+from streamloop.online.suggestion import CommonestAnswer
+
 __all__ = ["SPAN_FIGURES", "SpanLike", "SpanMetrics"]
 
 #: A spans project's figures beside ``accuracy`` in its metrics (`SpanMetrics.report`'s).
@@ -86,6 +88,7 @@ class SpanMetrics:
         self._false_negatives = dict.fromkeys(self._labels, 0)
         self._total = 0
         self._exact = 0
+        self._answers = CommonestAnswer(window)
         self._tokens = 0
         self._right_tags = 0
 
@@ -139,6 +142,7 @@ class SpanMetrics:
                 f"{len(predicted_tags)} predicted tags for {len(true_tags)} tokens: they must match"
             )
         self._total += 1
+        self._answers_counted().add(tuple(sorted(truth)))
         self._tokens += len(true_tags)
         if predicted is None:
             for _, _, label in truth:
@@ -174,6 +178,27 @@ class SpanMetrics:
         if len(self._recent) > self._window:
             for n, count in enumerate(self._recent.popleft()):
                 sums[n] -= count
+
+    def commonest_share(self) -> float | None:
+        """The share of the commonest exact answer among the latest ``window``: what always
+        giving it would get right (``None`` before any is counted).
+
+        Examples
+        --------
+        >>> scores = SpanMetrics(["PER"])
+        >>> from streamloop.online.tokens import Span
+        >>> for given in [[], [Span(0, 4, "PER")], [], [Span(6, 9, "PER")]]:
+        ...     scores.update(given, None)
+        >>> scores.commonest_share()  # no span on two of four
+        0.5
+        """
+        return self._answers_counted().share()
+
+    def _answers_counted(self) -> CommonestAnswer:
+        # Snapshots taken before answers were counted have none: they count from now on.
+        if not hasattr(self, "_answers"):
+            self._answers = CommonestAnswer(self._window)
+        return self._answers
 
     def accuracies(self) -> tuple[float | None, float | None]:
         """The exact-match ratio (the item's whole set of spans right) over every item, and

@@ -16,7 +16,6 @@ from streamloop.online import (
     AnyModel,
     AnyPrediction,
     MultiLabelModel,
-    PrequentialMetrics,
     SpanModel,
 )
 from streamloop.online.agreement import Agreement, MultiLabelAgreement
@@ -24,7 +23,7 @@ from streamloop.online.history import Curve
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.online.span_agreement import SpanAgreement
 from streamloop.online.span_metrics import SPAN_FIGURES
-from streamloop.online.suggestion import track_record
+from streamloop.online.suggestion import chance, track_record
 from streamloop.online.tasks import AnswerError, label_set, span_set, task_of
 from streamloop.store import (
     GoldRecord,
@@ -286,14 +285,11 @@ class ProjectRuntime:
 
     def track_record(self) -> dict[str, Any]:
         """The model's record on the latest items annotators answered, and whether its
-        suggestion means something yet (`streamloop.online.suggestion`). A single-label
-        model must beat guessing and always answering the most common label."""
+        suggestion means something yet (`streamloop.online.suggestion`). The model must beat
+        guessing and always giving the commonest answer: a single label's, or the commonest
+        exact set of labels or spans (none included) among the latest answers."""
         metrics = self.model.metrics
-        chance = 0.0
-        if isinstance(metrics, PrequentialMetrics):
-            counts = metrics.label_counts()
-            chance = max(1 / len(counts), max(counts.values()) / max(1, metrics.labels_total))
-        return track_record(metrics, chance)
+        return track_record(metrics, chance(metrics))
 
     @contextlib.contextmanager
     def admitting_events(self) -> Iterator[None]:
