@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import streamloop.ws.dashboard
 from support import ticket
 
 LABELS = ["billing", "bug", "other"]
@@ -128,3 +131,16 @@ async def test_each_annotator_has_a_count_and_an_agreement_with_the_model(servic
     # learned "bug" once already.
     assert alice_figures["agreement"] == 0.5
     assert alice_figures["corrections"] == 0
+
+
+async def test_an_open_dashboard_is_sent_the_new_target_once_it_is_patched(service, monkeypatch):
+    # No refresh for time alone: nothing else happens on the project, so the change itself
+    # must reach the dashboard.
+    monkeypatch.setattr(streamloop.ws.dashboard, "_IDLE_REFRESH_SECONDS", 3600.0)
+    await service.create_project()
+    async with service.dashboard("tickets") as dashboard:
+        assert (await dashboard.expect("metrics"))["progress"]["target"] is None
+        response = await service.http.patch("/api/projects/tickets", json={"target": 40})
+        assert response.status_code == 200, response.text
+        async with asyncio.timeout(10):
+            assert (await dashboard.expect("metrics"))["progress"]["target"] == 40

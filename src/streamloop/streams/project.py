@@ -239,12 +239,14 @@ class ProjectRuntime:
 
     def adopt(self, record: ProjectRecord) -> None:
         """The project as stored now: only what annotators are shown can have changed
-        (guidelines, label descriptions, ...: ``PATCH``); whoever listens is told."""
+        (guidelines, label descriptions, target, ...: ``PATCH``); whoever listens is told:
+        annotators the record, dashboards that the metrics (such as the target) changed."""
         if record == self.record:
             return
         self.record = self.leasing.record = self.leasing.gold.record = record
         for listener in list(self.record_listeners):
             listener(record)
+        self._changed()
 
     async def refresh_quality(self) -> None:
         """The overlapped items and the items in review as the store has them now (another
