@@ -244,7 +244,13 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
         return found
 
     def claim_item(
-        self, project_id: int, item_id: int, lease_id: str, annotator: str, seconds: float
+        self,
+        project_id: int,
+        item_id: int,
+        lease_id: str,
+        annotator: str,
+        seconds: float,
+        returned: str | None = None,
     ) -> bool:
         """Claim a waiting item for a lease, unless another process holds it; True if claimed.
 
@@ -253,21 +259,27 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
         read the row before that commit re-checks it and sees the lease. The lease's history
         row is written in the same transaction. Times are the database's own clock.
 
-        An item still under a lease of the same annotator is theirs to claim again: they came
-        back on a new connection before the end of the old one was written.
+        ``returned``: the lease of ``annotator``'s connection that closed holding the item,
+        which this claim gives back to them. An item still under that very lease is theirs to
+        claim again (they came back before the end of the old one was written); under any
+        other lease, theirs too (another live connection, perhaps on another process), it is
+        not: two connections never hold one item.
         """
-        theirs = select(LEASES.c.id).where(
-            LEASES.c.item_id == item_id, LEASES.c.annotator == annotator
-        )
+        held = (ITEMS.c.lease_until.is_(None)) | (ITEMS.c.lease_until < func.now())
+        if returned is not None:
+            theirs = select(LEASES.c.id).where(
+                LEASES.c.id == returned,
+                LEASES.c.item_id == item_id,
+                LEASES.c.annotator == annotator,
+            )
+            held = held | ITEMS.c.lease_id.in_(theirs)
         free = (
             select(ITEMS.c.id)
             .where(
                 ITEMS.c.id == item_id,
                 ITEMS.c.project_id == project_id,
                 ITEMS.c.status == "queued",
-                (ITEMS.c.lease_until.is_(None))
-                | (ITEMS.c.lease_until < func.now())
-                | ITEMS.c.lease_id.in_(theirs),
+                held,
             )
             .with_for_update(skip_locked=True)
             .scalar_subquery()

@@ -233,6 +233,7 @@ class Leasing:
                 lease.lease_id,
                 session.annotator,
                 self.record.lease_seconds,
+                lease.returned,
             )
         except Exception as exc:  # the store unavailable, or worse: never keep the lease
             log.warning("project %s: claiming item %d failed: %s", self.record.name, item_id, exc)
@@ -406,6 +407,8 @@ class Leasing:
                     duration=duration,
                     drawn_at_random=old.drawn_at_random,
                 )
+                if lease is not None:
+                    lease.returned = old.lease_id
             if lease is not None:
                 return lease
         return None

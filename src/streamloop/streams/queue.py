@@ -52,6 +52,9 @@ class Lease:
     gold: GoldRecord | None = None
     #: What the annotator was shown with it (once delivered).
     prediction: AnyPrediction | None = None
+    #: The lease of the annotator's connection that closed holding the item, when this one
+    #: gives it back to them (`Returning`): a shared store lets it take over that lease only.
+    returned: str | None = None
 
 
 #: Lease ids: this process's random prefix and a counter, unique across the processes that
