@@ -1,6 +1,6 @@
 // The supervisor dashboard: the dashboard socket's history first, then live metrics.
 import { LineChart } from "/static/chart.js";
-import { $, api, el, number, percent as spacedPercent, reconnecting, scrollHints, setStatus } from "/static/lib.js";
+import { $, api, el, number, percent as spacedPercent, reconnecting, scrollHints, setStatus, shownText } from "/static/lib.js";
 
 const project = new URLSearchParams(location.search).get("project");
 
@@ -101,7 +101,7 @@ function render(m) {
   $("unbiased_interval").textContent = unbiased?.estimate === null || !unbiased
     ? "no random draws yet"
     : `95\u00a0% from ${percent(unbiased.low)} to ${percent(unbiased.high)}, ${unbiased.samples} draws`;
-  renderDrift(m.drift, m.exploration);
+  renderDrift(m.drift, m.exploration, m.unbiased_accuracy?.samples ?? 0);
   if (m.labels_total > charted + 1) {
     catchUp();
   } else if (m.labels_total === charted + 1) {
@@ -123,11 +123,17 @@ function render(m) {
   renderAgreement(m);
 }
 
-// The reasons given for skips, most given first (skips without a reason aside).
+// The reasons given for skips, most given first (skips without a reason aside). A reason is an
+// annotator's words: each takes its own direction, its bidi controls shown as marks.
 function renderSkipReasons(reasons) {
   const given = Object.entries(reasons).sort((a, b) => b[1] - a[1]);
-  $("skip_reasons").textContent = given.length
-    ? given.map(([reason, count]) => `${number(count)} “${reason}”`).join(" · ") : "no reason given yet";
+  if (!given.length) {
+    $("skip_reasons").replaceChildren("no reason given yet");
+    return;
+  }
+  $("skip_reasons").replaceChildren(...given.flatMap(([reason, count], n) => [
+    n ? " · " : "", `${number(count)} “`, el("span", { dir: "auto" }, ...shownText(reason)), "”",
+  ]));
 }
 
 // Items labelled, and how far to the target when the project has one.
@@ -307,13 +313,15 @@ const DRIFT_TEXT = {
   drift: ["drift", "the stream changed: older waiting items set aside, exploring more"],
 };
 
-function renderDrift(drift, exploration) {
+function renderDrift(drift, exploration, draws) {
   if (!drift) return;
   const [word, detail] = DRIFT_TEXT[drift.state] ?? [drift.state, ""];
   $("drift").textContent = word;
   $("drift").closest(".figure").dataset.state = drift.state;
   const since = drift.state === "none" ? "" : ` since label ${number(drift.changed_at)}`;
-  $("drift_detail").textContent = `${detail}${since}; exploring ${percent(exploration)}`;
+  // Nothing to agree or disagree before any item was drawn at random.
+  const said = drift.state === "none" && !draws ? "no random draws yet to check the model" : detail;
+  $("drift_detail").textContent = `${said}${since}; exploring ${percent(exploration)}`;
   chart.mark(drift.drifts.map((at) => ({ x: at, label: "drift" })));
 }
 

@@ -18,6 +18,7 @@ import { HUES } from "/static/spanview.js";
 import { showGuidelines } from "/static/guidelines.js";
 import {
   $, FirstLook, answerField, answerText, backoff, el, hello, join, reconnecting, renderData, setStatus,
+  shownText,
 } from "/static/lib.js";
 
 const params = new URLSearchParams(location.search);
@@ -96,7 +97,8 @@ function renderSaid(said) {
     }, el("b", {}, who), from, " said ", ...renderAnswer(x),
     x.learned ? " " : null,
     x.learned ? el("span", { class: "tag", title: "what the model learned from this item" }, "learned") : null,
-    x.comment ? el("span", { class: "said-comment", dir: "auto", "data-testid": "said-comment" }, ` · commented “${x.comment}”`) : null,
+    x.comment ? el("span", { class: "said-comment", "data-testid": "said-comment" },
+      " · commented “", el("span", { dir: "auto" }, ...shownText(x.comment)), "”") : null,
     spans ? " " : null,
     spans ? el("button", {
       type: "button", class: "secondary start-from", "data-testid": "start-from",

@@ -119,6 +119,20 @@ async def test_the_dashboard_moves_after_labels(browser: Browser, sqlite_setting
         await expect(dashboard.locator("#drift_detail")).to_contain_text("exploring 20")
 
 
+async def test_a_new_projects_drift_figure_says_there_are_no_random_draws_yet(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await seed(service.http, 2)
+        dashboard = await (await browser.new_context()).new_page()
+        await dashboard.goto(f"{service.base}/static/dashboard.html?project=tickets")
+        await expect(dashboard.get_by_test_id("drift")).to_have_text("none")
+        # Nothing was drawn at random: nothing can have agreed with the model.
+        detail = dashboard.locator("#drift_detail")
+        await expect(detail).to_contain_text("no random draws yet")
+        await expect(detail).not_to_contain_text("agree")
+
+
 async def test_the_dashboard_reconnects_after_a_close_and_a_policy_close_is_final(
     browser: Browser, sqlite_settings: Settings
 ):

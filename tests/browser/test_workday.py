@@ -302,6 +302,40 @@ DRAWN_AT = """(words) => {
 }"""
 
 
+async def test_a_skip_reason_and_a_comment_show_a_bidi_control_as_a_mark_in_their_own_direction(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        await service.create_project(name="day", labels=["billing", "bug"], exploration=0.0)
+        events = [{"id": f"e{n}", "data": {"text": f"ticket {n}"}} for n in range(3)]
+        await service.send_events("day", events)
+        async with service.annotator("day", "ana") as ana:
+            first = (await ana.next_item())["item"]["id"]
+            await ana.send({"type": "skip", "item_id": first, "reason": SPOOFED})
+            second = (await ana.next_item())["item"]["id"]
+            label = {"type": "label", "item_id": second, "label": "bug", "label_id": "l1"}
+            await ana.send(label | {"comment": HEBREW + " \u202e" + "txt"})
+            assert (await ana.expect("ack", keep_items=True))["type"] == "ack"
+        flagged = await service.http.post(f"/api/projects/day/items/{second}/review", json={})
+        assert flagged.status_code in (200, 201, 202), flagged.text
+
+        board = await (await browser.new_context()).new_page()
+        await board.goto(f"{service.base}/static/dashboard.html?project=day")
+        reasons = board.get_by_test_id("skip_reasons")
+        await expect(reasons.locator(".bidi-control")).to_have_text("\u27e8RLO\u27e9")
+        assert "\u202e" not in (await reasons.text_content() or "")
+        assert await reasons.locator("[dir=auto]").count() == 1
+        desk = await (await browser.new_context()).new_page()
+        await desk.goto(f"{service.base}/static/review.html?project=day&reviewer=rita")
+        comment = desk.get_by_test_id("said-comment")
+        await expect(comment.locator(".bidi-control")).to_have_text(
+            "\u27e8RLO\u27e9", timeout=PATIENCE_MS
+        )
+        assert "\u202e" not in (await comment.text_content() or "")
+        direction = "(node) => getComputedStyle(node).direction"
+        assert await comment.locator("[dir=auto]").evaluate(direction) == "rtl"
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("task", ["classify", "multilabel"])
 async def test_an_items_text_takes_its_own_direction_and_no_bidi_control_reorders_it(
