@@ -152,6 +152,9 @@ function fieldError(field, message) {
   document.querySelector(`[name="${field}"]`)?.setAttribute("aria-invalid", message ? "true" : "false");
 }
 
+/** The name's rule as the form states it, for the server's pattern a person cannot read. */
+const NAME_RULE = "1–64 lowercase letters, digits, - or _";
+
 /**
  * A server's refusal, split by field: "body: Value error, model: not with text ..." gives
  * [["model", "Not with text ..."]]; "thresholds.bug: Input should be less than 1" gives
@@ -165,6 +168,7 @@ function serverProblems(message) {
     if (!found || !FIELDS.includes(found[1])) return [null, part];
     const [, field, path, text] = found;
     const where = path.slice(1).split(".").map((key) => (/^\d+$/.test(key) ? `#${Number(key) + 1}` : key)).join(".");
+    if (field === "name" && /^String should match pattern/.test(text)) return [field, NAME_RULE];
     const sentence = text.charAt(0).toUpperCase() + text.slice(1);
     return [field, where ? `${where}: ${text}` : sentence];
   });
@@ -198,7 +202,8 @@ function parseDescriptions(text, labels) {
   return descriptions;
 }
 
-// The name's rule is the server's alone: a name it refuses comes back as its 422's message.
+// The name's rule is the server's alone: a name it refuses comes back as its 422, shown as the
+// rule in words (NAME_RULE) rather than its pattern.
 // A span project may have one label (its words are that or none); a label of an item's own
 // needs two to choose between.
 function validate(spec, task) {
