@@ -138,7 +138,7 @@ function recordText({ right, of }) {
 
 function renderSuggestion(item) {
   if (state.hideSuggestion) return [el("span", { class: "quiet" }, "No model suggestion in this project: answer from the item alone.")];
-  if (state.correcting && state.task === "spans") return [];
+  if (state.correcting) return []; // the answer being corrected is the annotator's own
   if (!suggesting(item)) {
     const record = item.track_record;
     const so = record?.of ? ` (so far ${recordText(record)})` : "";

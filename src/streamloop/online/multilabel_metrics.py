@@ -10,12 +10,12 @@ from collections import deque
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from streamloop.online.suggestion import CommonestAnswer
+from streamloop.online.suggestion import AnswerWindow, CommonestAnswer
 
 __all__ = ["MultiLabelMetrics"]
 
 
-class MultiLabelMetrics:
+class MultiLabelMetrics(AnswerWindow):
     """Micro- and macro-F1, Hamming loss, exact-match ratio and per-label figures.
 
     An item the model had no prediction for (it was untrained) counts as wrong in the same
@@ -138,12 +138,6 @@ class MultiLabelMetrics:
         0.5
         """
         return self._answers_counted().share()
-
-    def _answers_counted(self) -> CommonestAnswer:
-        # Snapshots taken before answers were counted have none: they count from now on.
-        if not hasattr(self, "_answers"):
-            self._answers = CommonestAnswer(self._window)
-        return self._answers
 
     def accuracies(self) -> tuple[float | None, float | None]:
         """The exact-match ratio over every label set, and over the latest ``window``."""

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
-from streamloop.online.suggestion import CommonestAnswer
+from streamloop.online.suggestion import AnswerWindow, CommonestAnswer
 
 __all__ = ["SPAN_FIGURES", "SpanLike", "SpanMetrics"]
 
@@ -41,7 +41,7 @@ class SpanLike(Protocol):
     def label(self) -> str: ...
 
 
-class SpanMetrics:
+class SpanMetrics(AnswerWindow):
     """Span precision, recall and F1 (micro and per label), token accuracy and exact match.
 
     An item the model had no prediction for (it was untrained) counts as every given span
@@ -193,12 +193,6 @@ class SpanMetrics:
         0.5
         """
         return self._answers_counted().share()
-
-    def _answers_counted(self) -> CommonestAnswer:
-        # Snapshots taken before answers were counted have none: they count from now on.
-        if not hasattr(self, "_answers"):
-            self._answers = CommonestAnswer(self._window)
-        return self._answers
 
     def accuracies(self) -> tuple[float | None, float | None]:
         """The exact-match ratio (the item's whole set of spans right) over every item, and

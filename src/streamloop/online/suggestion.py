@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from streamloop.online.estimate import wilson_interval
 from streamloop.online.metrics import PrequentialMetrics
 
-__all__ = ["SUGGEST_AFTER", "CommonestAnswer", "chance", "track_record"]
+__all__ = ["SUGGEST_AFTER", "AnswerWindow", "CommonestAnswer", "chance", "track_record"]
 
 #: The fewest tested answers behind a suggestion: fewer says too little (the 95% interval of a
 #: share from 10 answers is still about 0.6 wide).
@@ -59,6 +59,20 @@ class CommonestAnswer:
         if not self._latest:
             return None
         return max(self._counts.values()) / len(self._latest)
+
+
+class AnswerWindow:
+    """For a set task's metrics: their ``CommonestAnswer`` over their ``_window``. Metrics
+    restored from a snapshot taken before answers were counted have none, and count from
+    their restore on."""
+
+    _window: int
+    _answers: CommonestAnswer
+
+    def _answers_counted(self) -> CommonestAnswer:
+        if not hasattr(self, "_answers"):
+            self._answers = CommonestAnswer(self._window)
+        return self._answers
 
 
 class _Scored(Protocol):
