@@ -38,8 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings.from_env(
-            host=getattr(args, "host", None),
-            port=getattr(args, "port", None),
+            host=None if args.command == "worker" else getattr(args, "host", None),
+            port=None if args.command == "worker" else getattr(args, "port", None),
             data_dir=getattr(args, "data_dir", None),
             database=getattr(args, "database", None),
             broker=getattr(args, "broker", None),
@@ -74,7 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         if not settings.broker:
             parser.error("worker needs --broker kafka://host:port (or STREAMLOOP_BROKER)")
-        return _work(settings, args.log_level)
+        return _work(settings, args)
+    if args.command in ("topics", "dead-letters"):
+        if args.action is None:
+            parser.parse_args([args.command, "--help"])
+        if not settings.broker:
+            parser.error(f"{args.command} needs --broker kafka://host:port (or STREAMLOOP_BROKER)")
+        from streamloop.streams import admin, dead_letters
+
+        if args.command == "topics":
+            return admin.create_command(settings, args)
+        return dead_letters.replay_command(settings, args)
     taken = _port_taken(settings.host, settings.port)
     if taken is not None:
         # Said before anything is made: a failed start leaves no new database behind.
@@ -119,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     }
     for name, help_text in helps.items():
         command = commands.add_parser(name, help=help_text, description=help_text)
+        if name == "worker":
+            _worker_arguments(command)
+            continue
         command.add_argument("--host", help=f"address to listen on [{env_name('host')}]")
         command.add_argument("--port", type=int, help=f"TCP port [{env_name('port')}]")
         command.add_argument(
@@ -134,8 +147,6 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--log-level", default="info", choices=["debug", "info", "warning", "error"]
         )
-        if name == "worker":
-            continue  # a worker serves no HTTP
         command.add_argument(
             "--allow-origin",
             action="append",
@@ -150,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
             help="a host name to answer to besides this address and loopback's (a reverse "
             f"proxy's); repeatable [{env_name('allow_host')}]",
         )
+    _kafka_commands(commands)
     token = commands.add_parser("token", help="create, list and revoke API tokens")
     actions = token.add_subparsers(dest="action")
     create = actions.add_parser("create", help="make a token and print it, once")
@@ -199,6 +211,68 @@ def _parser() -> argparse.ArgumentParser:
         )
         action.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
     return parser
+
+
+def _worker_arguments(command: argparse.ArgumentParser) -> None:
+    """A worker's options: only those it uses (it keeps no SQLite file, and serves only
+    health and metrics, on loopback unless told otherwise)."""
+    command.add_argument("--broker", help=f"kafka://host:port [{env_name('broker')}]")
+    command.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
+    command.add_argument(
+        "--port",
+        type=int,
+        default=_env_int("STREAMLOOP_WORKER_PORT"),
+        help="serve /healthz, /readyz and /metrics on this TCP port; none if unset "
+        "[STREAMLOOP_WORKER_PORT]",
+    )
+    command.add_argument(
+        "--host",
+        default=os.environ.get("STREAMLOOP_WORKER_HOST", "127.0.0.1"),
+        help="address for --port (default 127.0.0.1) [STREAMLOOP_WORKER_HOST]",
+    )
+    command.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"streamloop: {name} must be a port number, not {value!r}") from None
+
+
+def _kafka_commands(commands: Any) -> None:
+    """``topics create`` and ``dead-letters replay``: operators' commands on the broker."""
+    from streamloop.streams import admin, dead_letters
+
+    topics = commands.add_parser("topics", help="the deployment's Kafka topics")
+    topic_actions = topics.add_subparsers(dest="action")
+    admin.add_create_arguments(
+        topic_actions.add_parser(
+            "create",
+            help="create the topics that are missing (serve and worker also do, at start)",
+            description=admin.CREATE_DESCRIPTION,
+        )
+    )
+    letters = commands.add_parser("dead-letters", help="records the workers could not use")
+    letter_actions = letters.add_subparsers(dest="action")
+    dead_letters.add_replay_arguments(
+        letter_actions.add_parser(
+            "replay",
+            help="send dead-lettered records back to the topic they came from, after a fix",
+            description=dead_letters.REPLAY_DESCRIPTION,
+        )
+    )
+    for group in (topic_actions, letter_actions):
+        for action in group.choices.values():
+            action.add_argument("--broker", help=f"kafka://host:port [{env_name('broker')}]")
+            action.add_argument(
+                "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+            )
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -435,7 +509,7 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _work(settings: Settings, log_level: str) -> int:
+def _work(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streamloop.streams.worker import create_worker_app
@@ -443,7 +517,7 @@ def _work(settings: Settings, log_level: str) -> int:
     if not _key_usable(settings):
         return 2
     app = create_worker_app(settings)
-    level = {"warning": "warn"}.get(log_level, log_level)
+    level = {"warning": "warn"}.get(args.log_level, args.log_level)
     faust.Worker(app, loglevel=level, quiet=True).execute_from_commandline()
     return 0
 

@@ -99,7 +99,21 @@ class Topics:
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
+    def all(self) -> list[str]:
+        """Every topic of the deployment, the models topic last."""
+        return [
+            self.events,
+            self.scored,
+            self.labels,
+            self.learned,
+            self.dead_letter,
+            self.models,
+        ]
 
+
+#: Partitions of each topic but the models topic, when streamloop creates them: the most
+#: workers that score at once (an operator may make more with ``streamloop topics create``).
+PARTITIONS = 4
 #: Largest model snapshot a message may carry (forests of text models reach megabytes).
 MODEL_MESSAGE_MAX = 32 * 1024 * 1024
 #: Headers of a models-topic record: the model version, and the snapshot's signature.
@@ -230,7 +244,7 @@ def faust_app(app_id: str, broker: str) -> faust.App:
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",
-        topic_partitions=4,
+        topic_partitions=PARTITIONS,
         producer_max_request_size=MODEL_MESSAGE_MAX,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
@@ -265,29 +279,27 @@ def bootstrap_servers(broker: str) -> str:
     return broker.removeprefix("kafka://").rstrip("/")
 
 
-async def ensure_topics(bootstrap: str, names: Topics, partitions: int = 4) -> None:
-    """Create the topics that are missing; the models topic compacted, for big messages."""
+async def ensure_topics(
+    bootstrap: str, names: Topics, partitions: int = PARTITIONS, replication: int = 1
+) -> set[str]:
+    """Create the topics that are missing, and return their names; the models topic has one
+    partition, compacted, for big messages. A topic another process creates meanwhile is no
+    error."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, partitions, 1)
-            for name in (
-                names.events,
-                names.scored,
-                names.labels,
-                names.learned,
-                names.dead_letter,
-            )
-            if name not in existing
+            NewTopic(name, partitions, replication)
+            for name in names.all()
+            if name != names.models and name not in existing
         ]
         if names.models not in existing:
             wanted.append(
                 NewTopic(
                     names.models,
                     1,
-                    1,
+                    replication,
                     topic_configs={
                         "cleanup.policy": "compact",
                         "max.message.bytes": str(MODEL_MESSAGE_MAX),
@@ -297,6 +309,7 @@ async def ensure_topics(bootstrap: str, names: Topics, partitions: int = 4) -> N
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
+        return {topic.name for topic in wanted}
     finally:
         await admin.close()
 
