@@ -512,11 +512,39 @@ class _Server(uvicorn.Server):
 def _work(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
-    from streamloop.streams.worker import create_worker_app
+    from streamloop.streams import topics
+    from streamloop.streams.worker import WORKER_ID, create_worker_app
+    from streamloop.streams.worker_ops import WorkerStats, serve_ops
 
     if not _key_usable(settings):
         return 2
-    app = create_worker_app(settings)
+    if args.port is not None:
+        taken = _port_taken(args.host, args.port)
+        if taken is not None:
+            print(
+                f"streamloop worker: cannot listen on {args.host}:{args.port}: {taken}; "
+                "choose another --port (STREAMLOOP_WORKER_PORT)",
+                file=sys.stderr,
+            )
+            return 1
+    assert settings.broker is not None
+    names = topics.Topics(settings.topic_prefix)
+    try:
+        # Before joining the group: a consumer that joins before its topics exist gets no
+        # partitions until a metadata refresh, minutes later.
+        asyncio.run(topics.prepare_topics(topics.bootstrap_servers(settings.broker), names))
+    except KeyboardInterrupt:
+        return 130
+    stats = WorkerStats(WORKER_ID)
+    app = create_worker_app(settings, stats)
+    if args.port is not None:
+        host, port = args.host, args.port
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def operations() -> None:
+            await serve_ops(stats, host, port)
+
+        log.info("health and metrics on http://%s:%d/metrics", _display_host(host), port)
     level = {"warning": "warn"}.get(args.log_level, args.log_level)
     faust.Worker(app, loglevel=level, quiet=True).execute_from_commandline()
     return 0

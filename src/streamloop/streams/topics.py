@@ -20,9 +20,14 @@ deployments can share a cluster:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses
 import logging
+import os
+import shutil
+import socket
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +51,7 @@ __all__ = [
     "ModelRecord",
     "Topics",
     "bootstrap_servers",
+    "broker_answers",
     "control_message",
     "decode",
     "encode",
@@ -54,11 +60,13 @@ __all__ = [
     "follower",
     "label_from",
     "label_message",
+    "missing_topics",
     "model_from",
     "model_headers",
     "outcome_from",
     "outcome_message",
     "partition_counts",
+    "prepare_topics",
     "scored_record",
     "shown_key",
     "verified_model",
@@ -235,11 +243,19 @@ def shown_key(key: bytes | None) -> str:
 def faust_app(app_id: str, broker: str) -> faust.App:
     """A faust app as streamloop runs them: raw bytes in and out, no web server, no tables.
 
-    A process that dies hands its partitions over within seconds, not a minute.
+    A process that dies hands its partitions over within seconds, not a minute. Its Kafka
+    client id names the process (``<app id>-<host>-<pid>``), so the broker's tools match
+    each consumer's lag to a process. faust's data folder (unused: the tables are in memory)
+    is a private temporary folder, removed at exit, instead of ``<app id>-data`` in the
+    working folder.
     """
+    datadir = tempfile.mkdtemp(prefix=f"{app_id}-")
+    atexit.register(shutil.rmtree, datadir, ignore_errors=True)
     return faust.App(
         app_id,
         broker=broker,
+        broker_client_id=f"{app_id}-{socket.gethostname()}-{os.getpid()}",
+        datadir=datadir,
         web_enabled=False,
         store="memory://",
         key_serializer="raw",
@@ -249,6 +265,58 @@ def faust_app(app_id: str, broker: str) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
     )
+
+
+async def broker_answers(bootstrap: str, within: float = 5.0) -> bool:
+    """Whether the broker answers a metadata request within ``within`` seconds."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(within * 1000))
+    try:
+        async with asyncio.timeout(within):
+            await admin.start()
+            await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+async def prepare_topics(bootstrap: str, names: Topics, poll: float = 1.0) -> None:
+    """Make sure the deployment's topics exist before a process joins its consumer group.
+
+    A consumer that joins before its topics exist gets no partitions until its next
+    metadata refresh, minutes later. So the missing topics are created here; where this
+    process may not create them (an operator manages topics), or the broker is not up yet,
+    it waits, saying so once, and goes on as soon as they all exist.
+    """
+    said = ""
+    while True:
+        try:
+            await ensure_topics(bootstrap, names)
+            missing = await missing_topics(bootstrap, names)
+            if not missing:
+                if said:
+                    log.info("the topics are in place; starting")
+                return
+            why = f"topics {', '.join(missing)} are missing (streamloop topics create makes them)"
+        except Exception as exc:  # refused rights, no broker yet: wait, as for missing topics
+            why = f"cannot create the topics at {bootstrap}: {type(exc).__name__}: {exc}"
+        if why != said:
+            log.warning("waiting: %s", why)
+            said = why
+        await asyncio.sleep(poll)
+
+
+async def missing_topics(bootstrap: str, names: Topics) -> list[str]:
+    """The deployment's topics the broker does not have (yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [name for name in names.all() if name not in existing]
 
 
 def scored_record(

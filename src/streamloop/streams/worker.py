@@ -23,18 +23,21 @@ import random
 import socket
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 
 from streamloop.config import Settings
 from streamloop.errors import NotFound, NotReady, StreamloopError
 from streamloop.online import AnyModel, AnyPrediction, restore_model
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
-from streamloop.streams import arrivals, topics
+from streamloop.streams import arrivals, dead_letters, topics
 from streamloop.streams.learner import new_model
 from streamloop.streams.partitions import ProjectLearners
 from streamloop.streams.signing import Signer, load_key
+from streamloop.streams.worker_ops import Partition, WorkerStats, log_rates
 
 __all__ = ["EventScorer", "create_worker_app"]
 
@@ -48,6 +51,8 @@ BATCH_WAIT = 0.02
 #: Most labels learned together, and the longest wait to fill a batch (seconds).
 LABEL_BATCH = 500
 LABEL_WAIT = 0.005
+#: Seconds between two looks at the broker and the partitions (for /readyz and /metrics).
+WATCH_EVERY = 2.0
 #: Attempts at an event whose failure may pass (the store unavailable) before it is dead-lettered.
 ATTEMPTS = 5
 
@@ -55,44 +60,61 @@ ATTEMPTS = 5
 class EventScorer:
     """Scores events for every project with the newest model version seen."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, stats: WorkerStats | None = None) -> None:
         self.store = store
+        self.stats = WorkerStats(WORKER_ID) if stats is None else stats
         self._projects: dict[str, ProjectRecord] = {}
         self._blobs: dict[str, tuple[int, bytes]] = {}
         self._models: dict[str, AnyModel] = {}
         self._arrivals_rng = random.Random()
 
-    def offer_model(self, project: str, version: int, blob: bytes) -> None:
+    def offer_model(
+        self, project: str, version: int, blob: bytes, published_ms: int | None = None
+    ) -> None:
         """A model version from the models topic: kept if newer than the one in use."""
         current = self._blobs.get(project)
         if current is None or version > current[0]:
             self._blobs[project] = (version, blob)
             self._models.pop(project, None)  # restored on next use: the hot swap
+            self.stats.swapped(project, current[0] if current else 0, version, published_ms)
 
     def model_version(self, project: str) -> int:
         current = self._blobs.get(project)
         return current[0] if current else 0
 
-    async def score(self, raws: Sequence[bytes]) -> list[dict[str, Any]]:
-        """Score, store and describe a batch of event messages, one transaction per project.
+    async def score(self, raws: Sequence[bytes]) -> list[dict[str, Any] | Rejected]:
+        """Score, store and describe a batch of event messages, one transaction per project;
+        the results in the order of ``raws``.
 
-        A bad event gets an ``{"error", "event"}`` result (for the dead-letter topic) and
-        leaves the others alone. ``NotReady`` (the store unavailable) fails the batch, which
-        is then retried as a whole: stored events come back as duplicates, not new items.
+        A bad event gets a :class:`Rejected` result (for the dead-letter topic) and leaves the
+        others alone. ``NotReady`` (the store unavailable) fails the batch, which is then
+        retried as a whole: stored events come back as duplicates, not new items.
         """
-        results: list[dict[str, Any] | None] = [None] * len(raws)
+        results: list[dict[str, Any] | Rejected | None] = [None] * len(raws)
         by_project: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         for index, raw in enumerate(raws):
             try:
-                name, event_id, data = _event(topics.decode(raw))
+                message = topics.decode(raw)
+            except ValueError as exc:
+                if str(exc).startswith("not JSON"):
+                    results[index] = Rejected("not_json", str(exc))
+                else:
+                    results[index] = Rejected("not_an_object", str(exc))
+                continue
+            try:
+                name, event_id, data = _event(message)
+            except ValueError as exc:
+                results[index] = Rejected("not_an_event", str(exc))
+                continue
+            try:
                 await self._project(name)
             except ValueError as exc:
-                results[index] = _dead_letter(raw, exc)
+                results[index] = Rejected("unknown_project", str(exc))
                 continue
             by_project.setdefault(name, []).append((index, event_id, data))
         for name, events in by_project.items():
             record = self._projects[name]
-            scored = self._predict(record, events, raws, results)
+            scored = self._predict(record, events, results)
             if not scored:
                 continue
             items = await self.store.run(
@@ -103,18 +125,19 @@ class EventScorer:
                     for _, e, d, p, r in scored
                 ],
             )
+            self.stats.scored[name] += len(items)
             for (index, _id, _data, prediction, _r), item in zip(scored, items, strict=True):
                 result = topics.scored_record(name, item, prediction, "worker")
                 result["worker"] = WORKER_ID
                 results[index] = result
+        assert all(result is not None for result in results)
         return [result for result in results if result is not None]
 
     def _predict(
         self,
         record: ProjectRecord,
         events: list[tuple[int, str, dict[str, Any]]],
-        raws: Sequence[bytes],
-        results: list[dict[str, Any] | None],
+        results: list[dict[str, Any] | Rejected | None],
     ) -> list[tuple[int, str, dict[str, Any], AnyPrediction, arrivals.Route]]:
         """Score and route one project's events as serve does (`streamloop.streams.arrivals`);
         an event that does not fit the model goes to ``results`` as a dead letter. Workers
@@ -124,7 +147,7 @@ class EventScorer:
         scored = []
         for (index, event_id, data), prediction in zip(events, predictions, strict=True):
             if isinstance(prediction, ValueError):
-                results[index] = _dead_letter(raws[index], prediction)
+                results[index] = Rejected("unscorable", str(prediction), prediction)
                 continue
             route = arrivals.route(record, model, prediction, self._arrivals_rng)
             scored.append((index, event_id, data, prediction, route))
@@ -147,8 +170,14 @@ class EventScorer:
         return model
 
 
-def _dead_letter(raw: bytes, exc: Exception) -> dict[str, Any]:
-    return {"error": str(exc), "event": raw.decode("utf-8", "replace")}
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why a record goes to the dead-letter topic: a reason code
+    (`streamloop.streams.dead_letters.REASONS`), the error in words, and the exception."""
+
+    reason: dead_letters.Reason
+    error: str
+    exception: BaseException | None = None
 
 
 def _event(message: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -160,14 +189,15 @@ def _event(message: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return name, event_id, data
 
 
-def create_worker_app(settings: Settings) -> faust.App:
-    """The faust app of a scoring worker."""
+def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> faust.App:
+    """The faust app of a scoring worker; ``stats`` gathers what its operator may watch."""
     assert settings.broker is not None
     signer = Signer(load_key(settings))
     names = topics.Topics(settings.topic_prefix)
+    stats = WorkerStats(WORKER_ID) if stats is None else stats
     app = topics.faust_app(f"{settings.topic_prefix}-workers", settings.broker)
     store = Store(settings.database_url)
-    scorer = EventScorer(store)
+    scorer = EventScorer(store, stats)
     events = app.topic(names.events, key_type=bytes, value_type=bytes)
     scored = app.topic(names.scored, key_type=bytes, value_type=bytes)
     dead = app.topic(names.dead_letter, key_type=bytes, value_type=bytes)
@@ -183,15 +213,39 @@ def create_worker_app(settings: Settings) -> faust.App:
     # Learning has a store (and its thread) of its own: a label never waits behind scoring.
     learners = ProjectLearners(Store(settings.database_url), settings, publish_model)
 
+    async def dead_letter(event: Any, kind: dead_letters.Kind, rejected: Rejected) -> None:
+        """One record to the dead-letter topic, with its context; counted and logged."""
+        message = event.message
+        source = dead_letters.Source(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            timestamp_ms=None if message.timestamp is None else int(message.timestamp * 1000),
+            key=message.key,
+        )
+        key, value, headers = dead_letters.letter(
+            source,
+            message.value or b"",
+            kind=kind,
+            reason=rejected.reason,
+            error=rejected.error,
+            exception=rejected.exception,
+            worker=WORKER_ID,
+        )
+        stats.dead_letters[rejected.reason] += 1
+        log.warning("%s", dead_letters.describe(source, rejected.reason, rejected.error))
+        await dead.send(key=key, value=value, headers=headers)
+
     @app.agent(events)
     async def score(stream: Any) -> None:
         # Batches: one transaction stores many events, instead of one commit each.
-        async for raws in stream.take(BATCH, within=BATCH_WAIT):
-            for result in await _score_with_retries(scorer, raws):
-                target = dead if "error" in result else scored
-                await target.send(
-                    key=str(result.get("id", "")).encode(), value=topics.encode(result)
-                )
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT):
+            raws = [event.value for event in batch]
+            for event, result in zip(batch, await _score_with_retries(scorer, raws), strict=True):
+                if isinstance(result, Rejected):
+                    await dead_letter(event, "event", result)
+                else:
+                    await scored.send(key=str(result["id"]).encode(), value=topics.encode(result))
 
     changes: set[asyncio.Task[None]] = set()
 
@@ -213,15 +267,15 @@ def create_worker_app(settings: Settings) -> faust.App:
 
     @app.agent(labels)
     async def learn(stream: Any) -> None:
-        async for raws in stream.take(LABEL_BATCH, within=LABEL_WAIT):
+        async for batch in stream.take_events(LABEL_BATCH, within=LABEL_WAIT):
             by_project: dict[str, list[NewLabel]] = {}
-            for raw in raws:
+            for event in batch:
                 try:
-                    message = topics.decode(raw)
+                    message = topics.decode(event.value)
                     if "control" in message:
                         # The labels before it are stored first; those after wait for none of
                         # the rebuild (it runs beside them).
-                        await _learn_batches(learners, learned, by_project)
+                        await _learn_batches(learners, learned, by_project, stats)
                         by_project = {}
                         task = asyncio.create_task(answer_change(message))
                         changes.add(task)
@@ -229,11 +283,10 @@ def create_worker_app(settings: Settings) -> faust.App:
                         continue
                     project, label = topics.label_from(message)
                 except ValueError as exc:
-                    reason = f"not a label: {exc}"
-                    await dead.send(value=topics.encode({"error": reason, "label": raw.decode()}))
+                    await dead_letter(event, "label", Rejected("not_a_label", str(exc)))
                     continue
                 by_project.setdefault(project, []).append(label)
-            await _learn_batches(learners, learned, by_project)
+            await _learn_batches(learners, learned, by_project, stats)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def snapshots() -> None:
@@ -243,37 +296,93 @@ def create_worker_app(settings: Settings) -> faust.App:
     async def finish_learning(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
         await learners.close()
 
+    @app.on_partitions_assigned.connect
+    async def assigned(_app: Any, /, *_args: Any, **_kwargs: Any) -> None:
+        stats.rebalances += 1
+
     @app.task  # type: ignore[untyped-decorator]
     async def follow_models() -> None:
-        bootstrap = topics.bootstrap_servers(settings.broker or "")
-        await topics.ensure_topics(bootstrap, names)
-        await _follow_models(settings.broker or "", names, scorer, signer)
+        await _follow_models(settings.broker or "", names, scorer, signer, stats)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def watch() -> None:
+        await _watch(app, topics.bootstrap_servers(settings.broker or ""), names, stats)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def rates() -> None:
+        await log_rates(stats)
 
     return app
 
 
-async def _score_with_retries(scorer: EventScorer, raws: Sequence[bytes]) -> list[dict[str, Any]]:
+async def _partitions(app: faust.App, names: topics.Topics) -> list[Partition]:
+    """The partitions of the events and labels topics assigned to this worker now, with their
+    end offsets (asked of the broker) and how far the worker has read each."""
+    ours = {names.events, names.labels}
+    try:
+        assigned = sorted(tp for tp in app.consumer.assignment() if tp.topic in ours)
+    except Exception:  # no consumer yet (starting), or gone (stopping)
+        return []
+    ends = await app.consumer.highwaters(*assigned) if assigned else {}
+    read = app.monitor.tp_read_offsets
+    found = []
+    for tp in assigned:
+        # The next offset to process: after the last one read, or where reading will start.
+        offset = read.get(tp)
+        at = offset + 1 if offset is not None else await app.consumer.position(tp)
+        found.append(Partition(tp.topic, tp.partition, ends.get(tp), at))
+    return found
+
+
+async def _watch(app: faust.App, bootstrap: str, names: topics.Topics, stats: WorkerStats) -> None:
+    """Every few seconds: whether the broker answers (a change logged once), and the assigned
+    partitions with their lag."""
+    while True:
+        connected = await topics.broker_answers(bootstrap, within=WATCH_EVERY)
+        if connected != stats.broker_connected:
+            if connected:
+                log.info("connected to the broker at %s", bootstrap)
+            else:
+                log.warning("the broker at %s does not answer", bootstrap)
+        stats.broker_connected = connected
+        if connected:
+            try:
+                async with asyncio.timeout(WATCH_EVERY):
+                    stats.partitions = await _partitions(app, names)
+            except Exception as exc:  # a rebalance under way, the broker gone meanwhile
+                log.debug("partitions not read: %s", exc)
+        await asyncio.sleep(WATCH_EVERY)
+
+
+async def _score_with_retries(
+    scorer: EventScorer, raws: Sequence[bytes]
+) -> list[dict[str, Any] | Rejected]:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return await scorer.score(raws)
         except NotReady as exc:
             if attempt == ATTEMPTS:
-                return [{"error": exc.message, "event": r.decode("utf-8", "replace")} for r in raws]
+                return [Rejected("store_failed", exc.message, exc) for _ in raws]
             log.warning("scoring %d events failed (%s); retrying", len(raws), exc.message)
             await asyncio.sleep(0.2 * 2**attempt)
         except Exception as exc:  # anything else: dead-letter them rather than skip silently
             log.exception("scoring %d events failed", len(raws))
-            reason = f"{type(exc).__name__}: {exc}"
-            return [{"error": reason, "event": r.decode("utf-8", "replace")} for r in raws]
+            return [Rejected("internal", f"{type(exc).__name__}: {exc}", exc) for _ in raws]
     raise AssertionError("unreachable")
 
 
 async def _learn_batches(
-    learners: ProjectLearners, learned: Any, by_project: dict[str, list[NewLabel]]
+    learners: ProjectLearners,
+    learned: Any,
+    by_project: dict[str, list[NewLabel]],
+    stats: WorkerStats,
 ) -> None:
     """Learn each project's labels and answer on the learned topic."""
     for project, batch in by_project.items():
         outcomes = await _learn_with_retries(learners, project, batch)
+        stats.learned[project] += sum(
+            1 for o in outcomes if o.error is None and not o.duplicate and o.learned
+        )
         message = {
             "project": project,
             "outcomes": [topics.outcome_message(o) for o in outcomes],
@@ -303,21 +412,33 @@ async def _learn_with_retries(
 
 
 async def _follow_models(
-    broker: str, names: topics.Topics, scorer: EventScorer, signer: Signer
+    broker: str, names: topics.Topics, scorer: EventScorer, signer: Signer, stats: WorkerStats
 ) -> None:
     """Read every project's model versions, from the start, outside any consumer group.
 
     Only a record whose signature verifies reaches the scorer, which unpickles it; the others
-    are refused and counted in the log, since a worker has no ``/metrics``.
+    are refused, logged and counted. Once the topic is read to the end it had at start, the
+    worker holds the newest version of every project (part of being ready).
     """
     refused: Counter[str] = Counter()
     consumer = topics.follower(topics.bootstrap_servers(broker), names.models, from_start=True)
     await consumer.start()
     try:
+        partitions = [
+            TopicPartition(names.models, p)
+            for p in sorted(consumer.partitions_for_topic(names.models) or {0})
+        ]
+        ends = await consumer.end_offsets(partitions)
+        stats.models_caught_up = all(ends[p] == 0 for p in partitions)
         async for message in consumer:
             record = await topics.verified_model(message, signer, refused)
             if record is not None:
-                scorer.offer_model(record.project, record.version, record.blob)
+                scorer.offer_model(record.project, record.version, record.blob, message.timestamp)
+            if not stats.models_caught_up:
+                positions = [await consumer.position(p) for p in partitions]
+                stats.models_caught_up = all(
+                    at >= ends[p] for p, at in zip(partitions, positions, strict=True)
+                )
     finally:
         with contextlib.suppress(Exception):
             await consumer.stop()
