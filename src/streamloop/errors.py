@@ -48,10 +48,20 @@ class StreamloopError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         #: Extra fields for the WebSocket error frame (the ``label_id`` a refusal concerns).
         self.context: dict[str, Any] = {}
+        #: Extra fields of the error object itself, on HTTP and WebSocket alike (whether a
+        #: label that timed out reached the broker: ``delivered``).
+        self.details: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
         """The contract's error object for an HTTP response."""
-        return {"error": {"code": self.code, "message": self.message, "retryable": self.retryable}}
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "retryable": self.retryable,
+                **self.details,
+            }
+        }
 
     def frame(self) -> dict[str, Any]:
         """The contract's error message for a WebSocket."""
@@ -60,6 +70,7 @@ class StreamloopError(Exception):
             "code": self.code,
             "message": self.message,
             "retryable": self.retryable,
+            **self.details,
             **self.context,
         }
 

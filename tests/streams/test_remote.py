@@ -20,9 +20,13 @@ class Transport:
     """The labels and learned topics, faked: records what is sent and, when ``answers``,
     sends the learner's outcomes back soon after, last label first."""
 
-    def __init__(self, *, answers: bool = True, refuses: Exception | None = None) -> None:
+    def __init__(
+        self, *, answers: bool = True, refuses: Exception | None = None, hangs: bool = False
+    ) -> None:
         self.answers = answers
         self.refuses = refuses
+        #: Whether a send never completes (a broker that stopped answering).
+        self.hangs = hangs
         self.sent: list[tuple[str, list[NewLabel]]] = []
         self.learner: RemoteLearner | None = None
         #: Set once a batch is sent.
@@ -32,6 +36,8 @@ class Transport:
     async def send(self, project: str, labels: Sequence[NewLabel]) -> None:
         if self.refuses is not None:
             raise self.refuses
+        if self.hangs:
+            await asyncio.Event().wait()
         self.sent.append((project, list(labels)))
         self.delivered.set()
         if self.answers:
@@ -134,6 +140,7 @@ async def test_a_label_the_broker_refuses_is_a_503():
         await learner.submit(labels("l1"))
 
     assert refused.value.code == "broker_unavailable"
+    assert refused.value.body()["error"]["delivered"] is False
     assert learner.backlog == 0
     assert heard.batches == []
 
@@ -149,11 +156,32 @@ async def test_a_label_whose_outcome_does_not_come_back_in_time_is_a_503():
 
     assert timed_out.value.code == "learner_timeout"
     assert timed_out.value.retryable
+    # The broker had the labels: they will be learned, and the error says so.
+    assert timed_out.value.body()["error"]["delivered"] is True
+    assert timed_out.value.frame()["delivered"] is True
+    assert "will store and learn it" in timed_out.value.message
+    assert learner.timeouts == 1
     assert learner.backlog == 0
     # The outcome arriving late still reaches the project, and nobody waits for it.
     late = [transport.outcome(label) for label in sent]
     learner.resolve(late)
     assert heard.batches == [late]
+
+
+async def test_a_send_the_broker_never_confirms_times_out_on_the_same_deadline():
+    learner = remote(Transport(hangs=True), timeout=0.05)
+
+    with pytest.raises(NotReady) as timed_out:
+        # The safety net is far longer than the learner's timeout: only a deadline that
+        # leaves the send out of it reaches it.
+        await asyncio.wait_for(learner.submit(labels("l1")), RECEIVE_TIMEOUT)
+
+    assert timed_out.value.code == "learner_timeout"
+    # Never confirmed by the broker: the label may or may not reach the learner.
+    assert timed_out.value.body()["error"]["delivered"] is False
+    assert "may or may not be learned" in timed_out.value.message
+    assert learner.timeouts == 1
+    assert learner.backlog == 0
 
 
 async def test_labels_past_the_pending_bound_are_refused():

@@ -4,7 +4,9 @@ With ``--broker``, the one learner of each project runs in a worker (the owner o
 partition of the labels topic). A web process sends each label there and answers the annotator
 only when the learner's outcome comes back on the learned topic: the label is then stored and
 learned, as the contract requires of an ack. A label whose outcome does not come back in time
-gets a 503; retrying it with the same ``label_id`` is safe, since the learner drops duplicates.
+(one deadline for the send and the outcome) gets a 503 ``learner_timeout`` that says whether the
+broker has it (``delivered``: then the learner learns it when it runs); retrying it with the
+same ``label_id`` is safe either way, since the learner drops duplicates.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class RemoteLearner:
         self.pending_max = pending_max
         #: Batches of outcomes received from the learner.
         self.commits = 0
+        #: Submits answered ``learner_timeout`` (exported as streamloop_learner_timeouts_total).
+        self.timeouts = 0
         self._waiting: dict[str, list[asyncio.Future[LabelOutcome]]] = {}
         self._closing = False
         self.send_control = send_control
@@ -71,7 +75,11 @@ class RemoteLearner:
             await asyncio.wait(futures, timeout=min(self.timeout, 5.0))
 
     async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
-        """Send ``labels`` to the learner; returns their outcomes once it has stored them."""
+        """Send ``labels`` to the learner; returns their outcomes once it has stored them.
+
+        One deadline, ``timeout``, covers the send and the outcome: a broker that stops
+        answering fails the label then, not when the producer's own retries give up.
+        """
         admit(self._closing, self.pending_max - self.backlog, len(labels))
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[LabelOutcome]] = []
@@ -79,23 +87,22 @@ class RemoteLearner:
             future: asyncio.Future[LabelOutcome] = loop.create_future()
             self._waiting.setdefault(label.label_id, []).append(future)
             futures.append(future)
+        # A task of its own, so the deadline tells whether the broker had confirmed the send.
+        sending = asyncio.ensure_future(self.send(self.project, labels))
         try:
-            try:
-                await self.send(self.project, labels)
-            except Exception as exc:
-                raise NotReady(
-                    f"the label could not be sent to its learner: {exc}", code="broker_unavailable"
-                ) from exc
-            try:
-                async with asyncio.timeout(self.timeout):
-                    return list(await asyncio.gather(*futures))
-            except TimeoutError:
-                raise NotReady(
-                    f"the learner did not confirm the label within {self.timeout:g} s; "
-                    "retry with the same label_id",
-                    code="learner_timeout",
-                ) from None
+            async with asyncio.timeout(self.timeout):
+                try:
+                    await asyncio.shield(sending)
+                except Exception as exc:
+                    raise _unsent(exc) from exc
+                return list(await asyncio.gather(*futures))
+        except TimeoutError:
+            self.timeouts += 1
+            raise _timed_out(self.timeout, _confirmed(sending)) from None
         finally:
+            # Given up on here, a send goes on in the producer (the timeout says it may land):
+            # its end is only collected.
+            sending.add_done_callback(_collected)
             for label, future in zip(labels, futures, strict=True):
                 waiting = self._waiting.get(label.label_id, [])
                 with contextlib.suppress(ValueError):
@@ -162,3 +169,44 @@ class RemoteLearner:
     def steady(self) -> AbstractAsyncContextManager[object]:
         """Nothing changes the model here: it is hot-swapped whole, never learned in place."""
         return contextlib.nullcontext()
+
+
+def _confirmed(sending: asyncio.Future[None]) -> bool:
+    """Whether the broker confirmed a send (acks=all): it holds the labels."""
+    return sending.done() and not sending.cancelled() and sending.exception() is None
+
+
+def _collected(sending: asyncio.Future[None]) -> None:
+    if not sending.cancelled():
+        sending.exception()
+
+
+def _unsent(exc: Exception) -> NotReady:
+    error = NotReady(
+        f"the label could not be sent to its learner: {exc}; it is not learned. "
+        "Retry with the same label_id",
+        code="broker_unavailable",
+    )
+    error.details = {"delivered": False}
+    return error
+
+
+def _timed_out(timeout: float, delivered: bool) -> NotReady:
+    """``learner_timeout``, saying whether the label may still be learned (``delivered``)."""
+    if delivered:
+        fate = (
+            "the broker has the label, so its learner will store and learn it once it runs; "
+            "a retry with the same label_id is answered as that label (a duplicate if it was "
+            "learned meanwhile)"
+        )
+    else:
+        fate = (
+            "the broker did not confirm it had the label, so it may or may not be learned; "
+            "a retry with the same label_id is learned at most once"
+        )
+    error = NotReady(
+        f"the learner did not confirm the label within {timeout:g} s: {fate}",
+        code="learner_timeout",
+    )
+    error.details = {"delivered": delivered}
+    return error
