@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from aiokafka import (
@@ -106,6 +106,19 @@ class Source:
     offset: int
     timestamp_ms: int | None
     key: bytes | None
+
+    @classmethod
+    def of_faust(cls, message: Any) -> Source:
+        """The source of a record a faust stream gave (``event.message``, from
+        ``stream.take_events``), whose timestamp is in seconds.
+
+        >>> from faust.types import Message
+        >>> Source.of_faust(Message("a.events", 1, 7, 1700000000.25, 0, [], b"e-1", b"{}", None))
+        Source(topic='a.events', partition=1, offset=7, timestamp_ms=1700000000250, key=b'e-1')
+        """
+        seconds = message.timestamp
+        milliseconds = round(seconds * 1000) if seconds is not None else None
+        return cls(message.topic, message.partition, message.offset, milliseconds, message.key)
 
 
 def letter(
