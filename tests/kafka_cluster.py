@@ -50,10 +50,13 @@ class Cluster:
         await serve.ready()
         return serve
 
-    def start_worker(self) -> WorkerProcess:
+    def start_worker(self, *args: str, cwd: Path | None = None) -> WorkerProcess:
+        """A worker (``args``: more options, such as ``--port``), its log in a file."""
         n = len(self.workers)
         log = self.tmp_path / f"worker-{n}.log"
-        worker = WorkerProcess([*self.broker_args, "--log-level", "warning"], log, self.env)
+        worker = WorkerProcess(
+            [*self.broker_args, "--log-level", "warning", *args], log, self.env, cwd=cwd
+        )
         self.workers.append(worker)
         return worker
 

@@ -452,13 +452,21 @@ class ServeProcess:
 class WorkerProcess:
     """``streamloop worker`` in a subprocess, its output in a file."""
 
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.log = log
         self._out = log.open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamloop", "worker", *args],
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            cwd=cwd,
         )
 
     def kill(self, sig: int = signal.SIGTERM) -> int:

@@ -96,10 +96,7 @@ class EventScorer:
             try:
                 message = topics.decode(raw)
             except ValueError as exc:
-                if str(exc).startswith("not JSON"):
-                    results[index] = Rejected("not_json", str(exc))
-                else:
-                    results[index] = Rejected("not_an_object", str(exc))
+                results[index] = _undecodable(exc)
                 continue
             try:
                 name, event_id, data = _event(message)
@@ -178,6 +175,12 @@ class Rejected:
     reason: dead_letters.Reason
     error: str
     exception: BaseException | None = None
+
+
+def _undecodable(exc: ValueError) -> Rejected:
+    """A record `topics.decode` refused: not JSON at all, or JSON but not an object."""
+    reason: dead_letters.Reason = "not_json" if str(exc).startswith("not JSON") else "not_an_object"
+    return Rejected(reason, str(exc), exc)
 
 
 def _event(message: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -272,6 +275,10 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
             for event in batch:
                 try:
                     message = topics.decode(event.value)
+                except ValueError as exc:
+                    await dead_letter(event, "label", _undecodable(exc))
+                    continue
+                try:
                     if "control" in message:
                         # The labels before it are stored first; those after wait for none of
                         # the rebuild (it runs beside them).
