@@ -31,8 +31,8 @@ async def _until(check: Callable[[], object], what: str, within: float = RECEIVE
     """Polls ``check`` (a coroutine function) until it returns something true; that value."""
     try:
         async with asyncio.timeout(within):
-            while not (found := await check()):  # type: ignore[misc]
-                await asyncio.sleep(0.2)
+            while not (found := await check()):  # type: ignore[misc]  # noqa: ASYNC110
+                await asyncio.sleep(0.2)  # another process's state: polled
     except TimeoutError:
         raise AssertionError(f"{what}: not so within {within:g} s") from None
     return found
@@ -145,10 +145,10 @@ async def test_a_dead_letter_says_where_it_came_from_and_replays_once_fixed(clus
         make_project(store, "later")
     finally:
         store.close()
+    broker = f"kafka://{cluster.bootstrap}"
     replay = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "streamloop", "dead-letters", "replay"]
-        + ["--broker", f"kafka://{cluster.bootstrap}"],
+        [sys.executable, "-m", "streamloop", "dead-letters", "replay", "--broker", broker],
         env={**os.environ, **cluster.env},
         capture_output=True,
         text=True,
