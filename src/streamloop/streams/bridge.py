@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faust.contrib.asgi import faust_app_running
 
 from streamloop.config import Settings
-from streamloop.errors import NotFound, StreamloopError
+from streamloop.errors import NotFound, NotReady, StreamloopError
 from streamloop.online import restore_model
 from streamloop.store import NewLabel, ProjectRecord, Store
 from streamloop.streams import topics
@@ -47,6 +48,36 @@ log = logging.getLogger(__name__)
 #: Most scored records routed together, and the longest wait to fill a batch (seconds).
 ROUTE_BATCH = 500
 ROUTE_WAIT = 0.01
+#: How often the broker and the workers' consumer group are looked at (for /readyz and the
+#: metrics, which read the last look), and how long one look may take (seconds).
+WATCH_SECONDS = 2.0
+WATCH_TIMEOUT = 5.0
+#: How often each project's count of stored events is read again (seconds).
+COUNT_SECONDS = 5.0
+
+
+class Deployment:
+    """What serve last saw of the rest of its deployment (`KafkaBridge.watch`)."""
+
+    def __init__(self) -> None:
+        #: Whether the broker answered the last look.
+        self.connected = False
+        #: Members of the workers' consumer group (``<prefix>-workers``) at the last look.
+        self.workers = 0
+
+    def check(self) -> None:
+        """Raise `NotReady` unless the broker answers and a worker (a learner) is there."""
+        if not self.connected:
+            raise NotReady(
+                "serve cannot reach the Kafka broker; labels cannot reach their learners",
+                code="broker_unavailable",
+            )
+        if not self.workers:
+            raise NotReady(
+                "no worker is running: labels wait for a learner and events for scoring "
+                "until one joins",
+                code="no_workers",
+            )
 
 
 class KafkaBridge:
@@ -78,6 +109,10 @@ class KafkaBridge:
         self._follower: AIOKafkaConsumer | None = None
         self._following: asyncio.Task[None] | None = None
         self._service_ready = asyncio.Event()
+        #: The broker and the workers as last seen (every `WATCH_SECONDS`).
+        self.deployment = Deployment()
+        self._admin: AIOKafkaAdminClient | None = None
+        self._watching: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -95,6 +130,12 @@ class KafkaBridge:
         self._follower = await self._start_follower()
         self._following = asyncio.create_task(self._follow(), name="kafka-follow")
         await self._exits.enter_async_context(faust_app_running(self.app))
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=int(WATCH_TIMEOUT * 1000)
+        )
+        await self._admin.start()
+        await self.look()  # ready or not from the start, not after the first period
+        self._watching = asyncio.create_task(self._watch_deployment(), name="kafka-watch")
 
     def attach(self, service: Service) -> None:
         """The service has opened its projects: publish what it ingests, route what workers
@@ -106,15 +147,84 @@ class KafkaBridge:
         self._service_ready.set()
 
     async def close(self) -> None:
-        if self._following is not None:
-            self._following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._following
+        for running in (self._following, self._watching):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
         for task in [*self._restoring.values(), *self._tasks]:
             task.cancel()
         await self._exits.aclose()
         if self._follower is not None:
             await self._follower.stop()
+        if self._admin is not None:
+            await self._admin.close()
+
+    # -- the deployment, as an operator watches it ---------------------------------------------
+
+    @property
+    def workers_group(self) -> str:
+        """The consumer group of the workers (their faust app id, `create_worker_app`)."""
+        return f"{self.settings.topic_prefix}-workers"
+
+    def learner_timeouts(self, project: str) -> int:
+        """Labels of ``project`` answered ``learner_timeout`` here."""
+        learner = self._learners.get(project)
+        return learner.timeouts if learner is not None else 0
+
+    async def look(self) -> None:
+        """Ask the broker about itself and about the workers' group: `deployment`."""
+        assert self._admin is not None
+        try:
+            async with asyncio.timeout(WATCH_TIMEOUT):
+                await self._admin.describe_cluster()
+        except Exception as exc:
+            if self.deployment.connected:
+                log.warning("the Kafka broker does not answer: %s", exc or type(exc).__name__)
+            self.deployment.connected = False
+            self.deployment.workers = 0  # unknown: none it can count on
+            return
+        self.deployment.connected = True
+        try:
+            async with asyncio.timeout(WATCH_TIMEOUT):
+                [response] = await self._admin.describe_consumer_groups([self.workers_group])
+            [group] = response.to_object()["groups"]
+            self.deployment.workers = 0 if group["error_code"] else len(group["members"])
+        except Exception:  # no coordinator yet (a fresh cluster): no group, so no worker
+            self.deployment.workers = 0
+
+    async def _watch_deployment(self) -> None:
+        counted = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                await self.look()
+                if loop.time() - counted >= COUNT_SECONDS:
+                    counted = loop.time()
+                    await self._count_events()
+            except Exception:  # the next look may do better; stopping would freeze /readyz
+                log.exception("watching the Kafka deployment failed")
+
+    async def _count_events(self) -> None:
+        """Each project's events as the store counts them, from every worker and web process.
+
+        Routed scored records undercount: web processes share the scored topic's partitions,
+        and an item another worker stored is often in this process's queue (taken in from the
+        store, `ProjectRuntime.resync`) or labelled before its record comes, and then never
+        counted. Events posted here count at once; the others within `COUNT_SECONDS`.
+        """
+        if not self._service_ready.is_set():
+            return
+        store = self.service.store
+        for runtime in self.service.projects():
+            try:
+                stored = await store.run(store.count_events, runtime.record.id)
+            except StreamloopError as exc:
+                log.warning("events of %s could not be counted: %s", runtime.record.name, exc)
+                continue
+            # Never down: a counter that falls reads as a restart to Prometheus.
+            runtime.events_total = max(runtime.events_total, stored)
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -291,6 +401,10 @@ class KafkaBridge:
         waiting = await store.run(
             store.still_queued, runtime.record.id, [int(r["item_id"]) for r in results]
         )
+        # The project's count of events is the store's (`_count_events`): routing counts only
+        # what reaches this process first, so what it adds is left out.
+        counted = runtime.events_total
         for result in results:
             if int(result["item_id"]) in waiting:
                 runtime.route_scored(result)
+        runtime.events_total = counted

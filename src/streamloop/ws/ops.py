@@ -13,6 +13,7 @@ from starlette.responses import Response
 from streamloop.errors import NotReady
 from streamloop.online.drift import DRIFT_STATES
 from streamloop.streams import Service
+from streamloop.streams.bridge import KafkaBridge
 from streamloop.ws.context import prometheus_of, service_of
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
@@ -27,11 +28,24 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready once the service runs; with ``--broker``, only while the broker answers and a
+    worker (a learner) is in the workers' group, as last seen (`KafkaBridge.look`)."""
     try:
         service = service_of(request)
+        bridge = _bridge_of(service)
+        if bridge is not None:
+            bridge.deployment.check()
     except NotReady as error:
         return OrjsonResponse(error.body(), status_code=error.http_status)
-    return OrjsonResponse({"status": "ready", "projects": len(service.projects())})
+    body: dict[str, object] = {"status": "ready", "projects": len(service.projects())}
+    if bridge is not None:
+        body["workers"] = bridge.deployment.workers
+    return OrjsonResponse(body)
+
+
+def _bridge_of(service: Service) -> KafkaBridge | None:
+    """The service's link to Kafka, or None in the embedded mode."""
+    return service.link if isinstance(service.link, KafkaBridge) else None
 
 
 async def prometheus_metrics(request: Request) -> Response:
@@ -147,7 +161,11 @@ class _LoopCollector(Collector):
         )
         counters = {
             "events_total": CounterMetricFamily(
-                "streamloop_events", "Events received.", labels=["project"]
+                "streamloop_events",
+                "Events stored as items (duplicates not counted). With --broker, those every "
+                "worker and web process stored, as the store counts them (read again every "
+                "few seconds).",
+                labels=["project"],
             ),
             "labels_total": CounterMetricFamily(
                 "streamloop_labels", "Labels learned.", labels=["project"]
@@ -219,6 +237,37 @@ class _LoopCollector(Collector):
         )
         dropped.add_metric([], float(self.service.journal.dropped))
         yield dropped
+        bridge = _bridge_of(self.service)
+        if bridge is not None:
+            yield from _deployment_metrics(self.service, bridge)
+
+
+def _deployment_metrics(service: Service, bridge: KafkaBridge) -> Iterator[Metric]:
+    """With ``--broker``: what serve last saw of the broker and the workers, and the labels
+    whose learner did not answer in time."""
+    timeouts = CounterMetricFamily(
+        "streamloop_learner_timeouts",
+        "Labels answered 503 learner_timeout: no outcome from the learner within "
+        "STREAMLOOP_LEARNER_TIMEOUT_SECONDS (not counted in streamloop_refused_total).",
+        labels=["project"],
+    )
+    if service.ready:
+        for runtime in service.projects():
+            name = runtime.record.name
+            timeouts.add_metric([name], float(bridge.learner_timeouts(name)))
+    yield timeouts
+    connected = GaugeMetricFamily(
+        "streamloop_broker_connected", "1 while the Kafka broker answers serve, else 0."
+    )
+    connected.add_metric([], float(bridge.deployment.connected))
+    yield connected
+    workers = GaugeMetricFamily(
+        "streamloop_workers",
+        "Members of the workers' consumer group (<prefix>-workers): the workers that learn "
+        "and score. 0 while serve cannot reach the broker.",
+    )
+    workers.add_metric([], float(bridge.deployment.workers))
+    yield workers
 
 
 def registry_for(service: Service, refused: Refusals) -> CollectorRegistry:
