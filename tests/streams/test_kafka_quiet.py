@@ -83,25 +83,28 @@ async def test_a_broker_outage_is_said_once_when_it_starts_and_once_when_it_ends
     cluster = own_cluster
     worker = cluster.start_worker()
     log = cluster.tmp_path / "worker-0.log"
-    # An event of no project: the worker reads it and logs its dead letter, so it is connected.
-    await cluster.produce([event(0)])
-    await said(worker, log, "evt-0")
+    try:
+        # An event of no project: the worker reads it and logs its dead letter, so it is connected.
+        await cluster.produce([event(0)])
+        await said(worker, log, "evt-0")
 
-    kill(broker)
-    lost = await said(worker, log, "lost the broker at ")
-    assert broker.bootstrap in lost
-    down_until = time.monotonic() + OUTAGE_SECONDS  # aiokafka retries every 100 ms meanwhile
-    while time.monotonic() < down_until:
-        assert worker.process.poll() is None
-        await asyncio.sleep(0.2)
-    broker.start()
+        kill(broker)
+        lost = await said(worker, log, "lost the broker at ")
+        assert broker.bootstrap in lost
+        down_until = time.monotonic() + OUTAGE_SECONDS  # aiokafka retries every 100 ms meanwhile
+        while time.monotonic() < down_until:
+            assert worker.process.poll() is None
+            await asyncio.sleep(0.2)
+        broker.start()
 
-    back = await said(worker, log, "is back after")
-    assert re.search(
-        rf"the broker at {broker.bootstrap} is back after \d+ s \(\d+ connection", back
-    )
-    text = "\n".join(lines(log))
-    assert text.count("lost the broker") == 1, text
-    assert text.count("is back after") == 1, text
-    assert connection_errors(log) <= CONNECTION_ERRORS_MAX, text
-    assert "Timer " not in text, text  # mode's timers: debug lines now
+        back = await said(worker, log, "is back after")
+        assert re.search(
+            rf"the broker at {broker.bootstrap} is back after \d+ s \(\d+ connection", back
+        )
+        text = "\n".join(lines(log))
+        assert text.count("lost the broker") == 1, text
+        assert text.count("is back after") == 1, text
+        assert connection_errors(log) <= CONNECTION_ERRORS_MAX, text
+        assert "Timer " not in text, text  # mode's timers: debug lines now
+    finally:
+        worker.kill(signal.SIGKILL)  # with its broker still down, a SIGTERM waits for it
