@@ -85,32 +85,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "topics":
             return admin.create_command(settings, args)
         return dead_letters.replay_command(settings, args)
-    taken = _port_taken(settings.host, settings.port)
-    if taken is not None:
-        # Said before anything is made: a failed start leaves no new database behind.
+    try:
+        # Bound before anything is made or started (a database, the Kafka clients): a taken
+        # port fails at once, leaving nothing behind, and cannot be taken meanwhile.
+        listening = _bind(settings.host, settings.port)
+    except OSError as exc:
         print(
-            f"streamloop: cannot listen on {settings.host}:{settings.port}: {taken}.\n"
+            f"streamloop: cannot listen on {settings.host}:{settings.port}: "
+            f"{exc.strerror or exc}.\n"
             "  Another server (another streamloop?) may be using it: stop it, or choose\n"
             f"  another port:  --port 8001  ({env_name('port')}=8001)",
             file=sys.stderr,
         )
-        return 2
-    return asyncio.run(_serve(settings, demo=args.command == "demo", log_level=args.log_level))
+        return 1
+    with listening:
+        return asyncio.run(
+            _serve(settings, listening, demo=args.command == "demo", log_level=args.log_level)
+        )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port``, as uvicorn would bind it (port 0: any free port)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    bound = socket.socket(family, kind, proto)
+    try:
+        # As uvicorn binds: a port left in TIME_WAIT by a server just stopped is free.
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bound.bind(address)
+    except OSError:
+        bound.close()
+        raise
+    return bound
 
 
 def _port_taken(host: str, port: int) -> str | None:
     """Why ``host``:``port`` cannot be listened on now (the reason, such as "address already
     in use"), or None when it can; the socket is closed at once. Port 0 is any free port."""
-    if port == 0:
-        return None
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
-            # As uvicorn binds: a port left in TIME_WAIT by a server just stopped is free.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+        _bind(host, port).close()
     except OSError as exc:
         return exc.strerror or str(exc)
     return None
@@ -392,8 +406,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
+async def _serve(
+    settings: Settings, listening: socket.socket, *, demo: bool, log_level: str
+) -> int:
     from streamloop.app import create_app  # imported here: argument errors stay instant
+    from streamloop.streams import quiet
     from streamloop.ws.auth import RedactTokens
     from streamloop.ws.context import keyring_of, service_of
     from streamloop.ws.telemetry import install_logging
@@ -421,17 +438,19 @@ async def _serve(settings: Settings, *, demo: bool, log_level: str) -> int:
     loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", "streamloop")
     RedactTokens.install(*loggers)
     install_logging(settings.log_format, *loggers)
+    quiet.install()
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, server.stop)
-    serving = asyncio.create_task(server.serve())
-    listening = asyncio.create_task(server.listening.wait())
-    await asyncio.wait({serving, listening}, return_when=asyncio.FIRST_COMPLETED)
-    listening.cancel()
+    serving = asyncio.create_task(server.serve(sockets=[listening]))
+    started = asyncio.create_task(server.listening.wait())
+    await asyncio.wait({serving, started}, return_when=asyncio.FIRST_COMPLETED)
+    started.cancel()
     producer: asyncio.Task[None] | None = None
     if server.started:
-        base = f"http://{_display_host(settings.host)}:{settings.port}"
+        port = listening.getsockname()[1]
+        base = f"http://{_display_host(settings.host)}:{port}"
         if demo:
             from streamloop.demo import run_demo
 
@@ -512,7 +531,7 @@ class _Server(uvicorn.Server):
 def _work(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
-    from streamloop.streams import topics
+    from streamloop.streams import quiet, topics
     from streamloop.streams.worker import WORKER_ID, create_worker_app
     from streamloop.streams.worker_ops import WorkerStats, serve_ops
 
@@ -528,6 +547,7 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 1
     assert settings.broker is not None
+    quiet.install()
     names = topics.Topics(settings.topic_prefix)
     try:
         # Before joining the group: a consumer that joins before its topics exist gets no

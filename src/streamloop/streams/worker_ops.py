@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import orjson
 import uvicorn
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -26,13 +27,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from streamloop.ws.payloads import OrjsonResponse
-
 __all__ = ["WorkerStats", "ops_app", "rate_line", "serve_ops"]
 
 log = logging.getLogger(__name__)
 
 _PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class OrjsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content)
+
+
 #: Seconds between two rate lines in the log (none for a minute in which nothing happened).
 RATE_EVERY = 60.0
 
