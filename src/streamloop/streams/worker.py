@@ -347,10 +347,11 @@ async def _watch(app: faust.App, bootstrap: str, names: topics.Topics, stats: Wo
     while True:
         connected = await topics.broker_answers(bootstrap, within=WATCH_EVERY)
         if connected != stats.broker_connected:
-            if connected:
-                log.info("connected to the broker at %s", bootstrap)
-            else:
-                log.warning("the broker at %s does not answer", bootstrap)
+            # At info: an outage itself is said, once each way, from the Kafka clients' own
+            # errors (`streamloop.streams.quiet`).
+            log.info(
+                "the broker at %s %s", bootstrap, "answers" if connected else "does not answer"
+            )
         stats.broker_connected = connected
         if connected:
             try:
