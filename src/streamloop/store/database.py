@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlmodel import SQLModel
 
 from streamloop.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
-__all__ = ["DIRECTORY_MODE", "FILE_MODE", "open_database", "sqlalchemy_url"]
+__all__ = ["DIRECTORY_MODE", "FILE_MODE", "SCHEMA_LOCK_KEY", "open_database", "sqlalchemy_url"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 DIRECTORY_MODE = 0o700
 #: The mode of a SQLite database file and its companions: read and written by its owner alone.
 FILE_MODE = 0o600
+#: The PostgreSQL advisory lock (``pg_advisory_xact_lock``) under which a process creates and
+#: upgrades the schema: "STRMLOOP" in ASCII. Another application sharing the database must not
+#: take a lock with this key.
+SCHEMA_LOCK_KEY = 0x5354524D4C4F4F50
 #: The files SQLite keeps beside a database, named after it; it creates them with the
 #: database file's own mode.
 _COMPANIONS = ("-wal", "-shm", "-journal")
@@ -59,9 +63,24 @@ def open_database(url: str, *, busy_timeout: float = 5.0) -> Engine:
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
     else:
         engine = create_engine(url, pool_pre_ping=True, **json)
-    SQLModel.metadata.create_all(engine)
-    _add_new_columns(engine)
+    _create_schema(engine)
     return engine
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create the missing tables and add the missing columns, one process at a time.
+
+    Processes started together on one PostgreSQL database would each find a table missing and
+    create it, and all but one fail; so each waits for `SCHEMA_LOCK_KEY` first and then sees
+    what the one before it committed. PostgreSQL's DDL is transactional: the lock, the tables
+    and the columns are one transaction, and the lock ends with it. A SQLite database serves
+    one process, so it goes without.
+    """
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        SQLModel.metadata.create_all(conn)
+        _add_new_columns(conn)
 
 
 def _private_sqlite_files(path: Path) -> None:
@@ -129,28 +148,27 @@ def _dump_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _add_new_columns(engine: Engine) -> None:
+def _add_new_columns(conn: Connection) -> None:
     """Bring tables made by an earlier version up to date: add the columns they lack.
 
     ``create_all`` creates missing tables but leaves existing ones alone. Columns added since
     are nullable or have a default, so adding them keeps every stored row valid.
     """
-    inspector = inspect(engine)
+    inspector = inspect(conn)
     for table in SQLModel.metadata.sorted_tables:
         present = {column["name"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name in present:
                 continue
-            kind = column.type.compile(dialect=engine.dialect)
+            kind = column.type.compile(dialect=conn.dialect)
             default = ""
             if column.default is not None and getattr(column.default, "is_scalar", False):
                 value = getattr(column.default, "arg", None)
                 literal = str(value).upper() if isinstance(value, bool) else repr(value)
                 default = f" DEFAULT {literal}"  # TRUE/FALSE: both SQLite and PostgreSQL
-            with engine.begin() as conn:
-                conn.exec_driver_sql(
-                    f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{default}'
-                )
+            conn.exec_driver_sql(
+                f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{default}'
+            )
 
 
 def sqlalchemy_url(url: str) -> str:
