@@ -38,6 +38,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streamloop import errors
 from streamloop.online import AnyPrediction
@@ -122,6 +123,8 @@ class Topics:
 #: Partitions of each topic but the models topic, when streamloop creates them: the most
 #: workers that score at once (an operator may make more with ``streamloop topics create``).
 PARTITIONS = 4
+#: Longest wait, in seconds, for faust's Kafka consumer to stop (it waits for the broker).
+STOP_WAIT = 8.0
 #: Largest model snapshot a message may carry (forests of text models reach megabytes).
 MODEL_MESSAGE_MAX = 32 * 1024 * 1024
 #: Headers of a models-topic record: the model version, and the snapshot's signature.
@@ -249,6 +252,10 @@ def faust_app(app_id: str, broker: str) -> faust.App:
     is a private temporary folder, removed at exit, instead of ``<app id>-data`` in the
     working folder.
     """
+    # mode gives a stopping service 60 s; faust's consumer thread, stopping while the broker
+    # is down, waits all of it (to leave the group and commit), so a SIGTERM took a minute.
+    # Uncommitted offsets are only redelivered, and redelivery is idempotent here.
+    AIOKafkaConsumerThread.shutdown_timeout = STOP_WAIT
     datadir = tempfile.mkdtemp(prefix=f"{app_id}-")
     atexit.register(shutil.rmtree, datadir, ignore_errors=True)
     return faust.App(

@@ -259,7 +259,7 @@ class _Server(uvicorn.Server):
 async def serve_ops(stats: WorkerStats, host: str, port: int) -> None:
     """Serve the operations endpoints until cancelled."""
     config = uvicorn.Config(
-        ops_app(stats), host=host, port=port, log_level="warning", access_log=False
+        ops_app(stats), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
     )
     server = _Server(config)
     try:
