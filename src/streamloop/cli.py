@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -566,8 +567,39 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
 
         log.info("health and metrics on http://%s:%d/metrics", _display_host(host), port)
     level = {"warning": "warn"}.get(args.log_level, args.log_level)
-    faust.Worker(app, loglevel=level, quiet=True).execute_from_commandline()
+
+    class BoundedStopWorker(faust.Worker):
+        """A faust worker whose stop, once asked for, ends within ``STOP_DEADLINE`` seconds.
+
+        Stopping while the broker is down, faust's services each wait up to a minute for it
+        (to leave the group, commit offsets, flush). Nothing is lost by not waiting: a label
+        is stored before it is acknowledged, uncommitted offsets are redelivered, and
+        redelivery is idempotent; so past the deadline the process ends, as a SIGKILL would,
+        saying so.
+        """
+
+        async def stop(self) -> None:
+            deadline = threading.Timer(STOP_DEADLINE, _stop_now)
+            deadline.daemon = True
+            deadline.start()
+            await super().stop()
+
+    BoundedStopWorker(app, loglevel=level, quiet=True).execute_from_commandline()
     return 0
+
+
+#: Seconds a worker asked to stop may take before it ends without waiting for the broker.
+STOP_DEADLINE = 20.0
+
+
+def _stop_now() -> None:
+    log.warning(
+        "the worker did not stop within %g s (the broker does not answer); stopping now: "
+        "nothing acknowledged is lost, unacknowledged records are delivered again",
+        STOP_DEADLINE,
+    )
+    logging.shutdown()
+    os._exit(0)
 
 
 def _listed(values: list[str] | None) -> tuple[str, ...] | None:
