@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from streamloop.store import Store
@@ -81,16 +81,17 @@ def opening_at_once(url: str) -> Iterator[None]:
     assert not failures, f"{len(failures)} of {PROCESSES} failed; the first:\n{failures[0]}"
 
 
-def waiting_for_locks(conn: Connection) -> int:
-    """How many lock requests in this connection's database are waiting."""
-    return int(
-        conn.execute(
-            text(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND database ="
-                " (SELECT oid FROM pg_database WHERE datname = current_database())"
-            )
-        ).scalar_one()
+def wait_for_waiting_processes(engine: Engine) -> None:
+    """Return once `PROCESSES` lock requests wait in ``engine``'s database."""
+    query = text(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND database ="
+        " (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
+    deadline = time.monotonic() + 60
+    with engine.connect() as conn:
+        while conn.execute(query).scalar_one() < PROCESSES:
+            assert time.monotonic() < deadline, "the processes never waited for a lock"
+            time.sleep(0.05)
 
 
 def missing_columns(url: str) -> dict[str, set[str]]:
@@ -115,8 +116,16 @@ def missing_columns(url: str) -> dict[str, set[str]]:
 
 
 def test_processes_starting_at_once_on_an_empty_database_create_the_schema(postgres_url: str):
-    with opening_at_once(postgres_url):
-        pass
+    engine = create_engine(sqlalchemy_url(postgres_url))
+    # Holding the public schema (a DROP SCHEMA, undone) until every process waits for a lock
+    # makes them meet where the race is: each has found no tables and waits to create the
+    # first (or, with the schema lock, one does and the others wait their turn to look).
+    with engine.connect() as holder:
+        holder.execute(text("DROP SCHEMA public"))
+        with opening_at_once(postgres_url):
+            wait_for_waiting_processes(engine)
+            holder.rollback()
+    engine.dispose()
     assert missing_columns(postgres_url) == {}
 
 
@@ -134,11 +143,8 @@ def test_processes_starting_at_once_on_an_earlier_schema_upgrade_it(postgres_url
     # with the schema lock, one does and the others wait their turn to read).
     with engine.connect() as holder:
         holder.execute(text('LOCK TABLE "projects" IN ACCESS EXCLUSIVE MODE'))
-        with opening_at_once(postgres_url), engine.connect() as observer:
-            deadline = time.monotonic() + 60
-            while waiting_for_locks(observer) < PROCESSES:
-                assert time.monotonic() < deadline, "the processes never waited for a lock"
-                time.sleep(0.05)
+        with opening_at_once(postgres_url):
+            wait_for_waiting_processes(engine)
             holder.commit()
     engine.dispose()
     assert missing_columns(postgres_url) == {}
