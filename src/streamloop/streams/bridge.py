@@ -401,10 +401,6 @@ class KafkaBridge:
         waiting = await store.run(
             store.still_queued, runtime.record.id, [int(r["item_id"]) for r in results]
         )
-        # The project's count of events is the store's (`_count_events`): routing counts only
-        # what reaches this process first, so what it adds is left out.
-        counted = runtime.events_total
         for result in results:
             if int(result["item_id"]) in waiting:
                 runtime.route_scored(result)
-        runtime.events_total = counted

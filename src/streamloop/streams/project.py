@@ -754,7 +754,10 @@ class ProjectRuntime:
             return
         data = dict(result["data"])
         if not result.get("duplicate"):
-            self._took_in([data])
+            # Recent traffic for the accuracy estimate; not counted in ``events_total``, which
+            # on Kafka is the store's count (`streamloop.streams.bridge`): routing sees only
+            # what reaches this process first.
+            self._traffic.append(data)
         self.leasing.push(
             [
                 QueuedItem(
