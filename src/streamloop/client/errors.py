@@ -70,6 +70,7 @@ class StreamloopError(Exception):
         retry_after: float | None = None,
         label_id: str | None = None,
         retryable: bool = False,
+        delivered: bool | None = None,
     ) -> None:
         super().__init__(code, message, status)
         self.code = code
@@ -78,6 +79,9 @@ class StreamloopError(Exception):
         self.retry_after = retry_after
         self.label_id = label_id
         self.retryable = retryable
+        #: With ``--broker``, on a label's ``learner_timeout`` or ``broker_unavailable``:
+        #: whether the broker has the label (then its learner learns it when it runs).
+        self.delivered = delivered
 
     def __str__(self) -> str:
         where = f" ({self.status})" if self.status is not None else ""
@@ -109,6 +113,7 @@ def error_from_response(status: int, headers: Mapping[str, str], content: bytes)
                 status,
                 retry_after=retry_after,
                 retryable=error.get("retryable") is True,
+                delivered=_flag(error.get("delivered")),
             )
     except (orjson.JSONDecodeError, KeyError, TypeError):
         pass
@@ -130,6 +135,9 @@ def error_from_frame(frame: Mapping[str, Any]) -> StreamloopError:
     ...                           "retryable": True, "label_id": "l-1"})
     >>> error.code, error.label_id, error.status, error.retryable
     ('rate_limited', 'l-1', None, True)
+    >>> error_from_frame({"type": "error", "code": "learner_timeout", "message": "late",
+    ...                   "retryable": True, "delivered": True}).delivered
+    True
     """
     label_id = frame.get("label_id")
     return StreamloopError(
@@ -137,7 +145,12 @@ def error_from_frame(frame: Mapping[str, Any]) -> StreamloopError:
         str(frame.get("message", "")),
         label_id=label_id if isinstance(label_id, str) else None,
         retryable=frame.get("retryable") is True,
+        delivered=_flag(frame.get("delivered")),
     )
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def closed_error(exc: ConnectionClosed, label_id: str | None = None) -> StreamloopError:
