@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,3 +33,37 @@ def test_a_taken_port_is_said_plainly_with_the_way_out_and_no_database_is_made(
     assert "--port 8001  (STREAMLOOP_PORT=8001)" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 3
     assert not data.exists()
+
+
+def test_serve_started_before_its_broker_waits_saying_so_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as nobody:  # a port nothing listens on: the broker is not up yet
+        nobody.bind(("127.0.0.1", 0))
+        broker = f"kafka://127.0.0.1:{nobody.getsockname()[1]}"
+    key = tmp_path / "key"
+    key.write_text("k" * 40)
+    key.chmod(0o600)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    serve = subprocess.Popen(
+        [*COMMAND, "--port", str(port), "--data-dir", str(tmp_path), "--broker", broker],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "STREAMLOOP_SECRET_KEY_FILE": str(key), "STREAMLOOP_SECRET_KEY": ""},
+    )
+    try:
+        assert serve.stdout is not None
+        said = []
+        while "waiting: cannot create the topics" not in (line := serve.stdout.readline()):
+            assert line, f"serve exited: {''.join(said)}"
+            said.append(line)
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=60) == 0  # a wait for the broker is stopped by a signal
+    finally:
+        serve.kill()
+        serve.wait()
+        if serve.stdout is not None:
+            serve.stdout.close()

@@ -440,8 +440,10 @@ async def _serve(
     RedactTokens.install(*loggers)
     install_logging(settings.log_format, *loggers)
     quiet.install()
-    server = _Server(config)
     loop = asyncio.get_running_loop()
+    if settings.broker and not await _broker_ready(settings, loop):
+        return 0  # stopped while it waited for the broker
+    server = _Server(config)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, server.stop)
     serving = asyncio.create_task(server.serve(sockets=[listening]))
@@ -481,6 +483,26 @@ async def _serve(
     if producer is not None:
         producer.cancel()
     return 0 if server.started else 1
+
+
+async def _broker_ready(settings: Settings, loop: asyncio.AbstractEventLoop) -> bool:
+    """Wait for the broker and the topics (made if missing), saying so; False if SIGINT or
+    SIGTERM came first. Waited for here, before the web app starts: a wait inside its
+    start-up could not be stopped by a signal."""
+    from streamloop.streams import topics
+
+    assert settings.broker is not None
+    bootstrap = topics.bootstrap_servers(settings.broker)
+    waiting = asyncio.create_task(
+        topics.prepare_topics(bootstrap, topics.Topics(settings.topic_prefix))
+    )
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop_signal, waiting.cancel)
+    try:
+        await waiting
+    except asyncio.CancelledError:
+        return False
+    return True
 
 
 def server_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Config:

@@ -125,8 +125,11 @@ class KafkaBridge:
         return self.learner_for
 
     async def open(self) -> None:
-        """Connect, before any project opens: labels need their outcomes followed first."""
-        await topics.ensure_topics(self.bootstrap, self.names)
+        """Connect, before any project opens: labels need their outcomes followed first.
+
+        The topics are made first (or waited for, as is the broker, saying so), so serve
+        may start before the broker and before any worker."""
+        await topics.prepare_topics(self.bootstrap, self.names)
         self._follower = await self._start_follower()
         self._following = asyncio.create_task(self._follow(), name="kafka-follow")
         await self._exits.enter_async_context(faust_app_running(self.app))
