@@ -236,14 +236,11 @@ def _worker_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--port",
         type=int,
-        default=_env_int("STREAMLOOP_WORKER_PORT"),
         help="serve /healthz, /readyz and /metrics on this TCP port; none if unset "
         "[STREAMLOOP_WORKER_PORT]",
     )
     command.add_argument(
-        "--host",
-        default=os.environ.get("STREAMLOOP_WORKER_HOST", "127.0.0.1"),
-        help="address for --port (default 127.0.0.1) [STREAMLOOP_WORKER_HOST]",
+        "--host", help="address for --port (default 127.0.0.1) [STREAMLOOP_WORKER_HOST]"
     )
     command.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -560,11 +557,17 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
 
     if not _key_usable(settings):
         return 2
-    if args.port is not None:
-        taken = _port_taken(args.host, args.port)
+    port = args.port if args.port is not None else _env_int("STREAMLOOP_WORKER_PORT")
+    # An empty variable (a template's blank) is unset: never every interface by accident.
+    host = args.host or os.environ.get("STREAMLOOP_WORKER_HOST") or "127.0.0.1"
+    if port is not None and not 1 <= port <= 65535:
+        print(f"streamloop worker: --port must be 1 to 65535, not {port}", file=sys.stderr)
+        return 2
+    if port is not None:
+        taken = _port_taken(host, port)
         if taken is not None:
             print(
-                f"streamloop worker: cannot listen on {args.host}:{args.port}: {taken}; "
+                f"streamloop worker: cannot listen on {host}:{port}: {taken}; "
                 "choose another --port (STREAMLOOP_WORKER_PORT)",
                 file=sys.stderr,
             )
@@ -580,8 +583,7 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
         return 130
     stats = WorkerStats(WORKER_ID)
     app = create_worker_app(settings, stats)
-    if args.port is not None:
-        host, port = args.host, args.port
+    if port is not None:
 
         @app.task  # type: ignore[untyped-decorator]
         async def operations() -> None:
@@ -595,9 +597,10 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
 
         Stopping while the broker is down, faust's services each wait up to a minute for it
         (to leave the group, commit offsets, flush). Nothing is lost by not waiting: a label
-        is stored before it is acknowledged, uncommitted offsets are redelivered, and
-        redelivery is idempotent; so past the deadline the process ends, as a SIGKILL would,
-        saying so.
+        is stored before it is acknowledged, and records whose offsets are not committed are
+        delivered again (events and labels are stored once by id; a bad record may be
+        dead-lettered twice); so past the deadline the process ends, as a SIGKILL would,
+        saying so, with exit status 1.
         """
 
         async def stop(self) -> None:
@@ -615,13 +618,17 @@ STOP_DEADLINE = 20.0
 
 
 def _stop_now() -> None:
+    from streamloop.streams import topics
+
     log.warning(
-        "the worker did not stop within %g s (the broker does not answer); stopping now: "
-        "nothing acknowledged is lost, unacknowledged records are delivered again",
+        "the worker did not stop within %g s (the broker does not answer); stopping now "
+        "(exit status 1): nothing acknowledged is lost, records not yet committed are "
+        "delivered again",
         STOP_DEADLINE,
     )
+    topics.remove_data_dirs()  # atexit's work, which os._exit skips
     logging.shutdown()
-    os._exit(0)
+    os._exit(1)
 
 
 def _listed(values: list[str] | None) -> tuple[str, ...] | None:

@@ -65,5 +65,6 @@ def create_command(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     for name in names.all():
         state = "created" if name in created else "exists"
-        print(f"{name:<40} {counts[name]:>3} partitions  {state}")
+        partitions = "partition " if counts[name] == 1 else "partitions"
+        print(f"{name:<40} {counts[name]:>3} {partitions}  {state}")
     return 0

@@ -183,7 +183,7 @@ class KafkaBridge:
                 await self._admin.describe_cluster()
         except Exception as exc:
             if self.deployment.connected:
-                log.warning("the Kafka broker does not answer: %s", exc or type(exc).__name__)
+                log.warning("the Kafka broker does not answer: %s", str(exc) or type(exc).__name__)
             self.deployment.connected = False
             self.deployment.workers = 0  # unknown: none it can count on
             return

@@ -76,6 +76,9 @@ REASONS: Mapping[Reason, str] = {
 }
 #: The reason of a dead letter written before reason codes (no header, no ``reason`` field).
 UNKNOWN_REASON = "unknown"
+#: Reasons in the record's own bytes, which a replay sends unchanged: replayed only when named
+#: with ``--reason`` (after a worker that reads them differently, say).
+IN_THE_RECORD = frozenset({"not_json", "not_an_object", "not_an_event", "not_a_label"})
 #: Most characters of an exception in the ``exception`` header, and of an error in a log line.
 EXCEPTION_MAX = 1000
 ERROR_SHOWN = 200
@@ -91,7 +94,9 @@ REPLAY_DESCRIPTION = (
     "--all starts again from the oldest letter kept. Replaying is safe to repeat: an event "
     "is stored once by its event id and a label once by its label_id, so a record replayed "
     "twice comes back as a duplicate and changes nothing. A record that fails again is "
-    "dead-lettered again."
+    "dead-lettered again. Letters whose record itself is at fault (not_json, not_an_object, "
+    "not_an_event, not_a_label) would only fail again: they are skipped unless named with "
+    "--reason (with --all, for those a run has passed over)."
 )
 #: Longest wait for the next records of the dead-letter topic before replay gives up (s).
 READ_TIMEOUT = 30.0
@@ -384,6 +389,9 @@ async def _replay(
                     tally.skipped[chosen] += 1
                 elif reasons is not None and chosen.reason not in reasons:
                     tally.skipped["reason not chosen"] += 1
+                elif reasons is None and chosen.reason in IN_THE_RECORD:
+                    # Sent back unchanged, it would only come back: the same bytes, refused.
+                    tally.skipped["the record itself is at fault"] += 1
                 elif not from_start and record.offset < _place(places, record).of(chosen.reason):
                     tally.skipped["replayed before"] += 1  # by a run for its reason alone
                 else:

@@ -53,7 +53,7 @@ class RemoteLearner:
         self.pending_max = pending_max
         #: Batches of outcomes received from the learner.
         self.commits = 0
-        #: Submits answered ``learner_timeout`` (exported as streamloop_learner_timeouts_total).
+        #: Labels answered ``learner_timeout`` (exported as streamloop_learner_timeouts_total).
         self.timeouts = 0
         self._waiting: dict[str, list[asyncio.Future[LabelOutcome]]] = {}
         self._closing = False
@@ -97,7 +97,7 @@ class RemoteLearner:
                     raise _unsent(exc) from exc
                 return list(await asyncio.gather(*futures))
         except TimeoutError:
-            self.timeouts += 1
+            self.timeouts += len(labels)
             raise _timed_out(self.timeout, _confirmed(sending)) from None
         finally:
             # Given up on here, a send goes on in the producer (the timeout says it may land):
@@ -183,8 +183,8 @@ def _collected(sending: asyncio.Future[None]) -> None:
 
 def _unsent(exc: Exception) -> NotReady:
     error = NotReady(
-        f"the label could not be sent to its learner: {exc}; it is not learned. "
-        "Retry with the same label_id",
+        f"the label could not be sent to its learner: {exc}; it may not have reached the "
+        "broker. Retry with the same label_id",
         code="broker_unavailable",
     )
     error.details = {"delivered": False}

@@ -37,7 +37,7 @@ import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streamloop import errors
@@ -68,6 +68,7 @@ __all__ = [
     "outcome_message",
     "partition_counts",
     "prepare_topics",
+    "remove_data_dirs",
     "scored_record",
     "shown_key",
     "verified_model",
@@ -257,7 +258,9 @@ def faust_app(app_id: str, broker: str) -> faust.App:
     # Uncommitted offsets are only redelivered, and redelivery is idempotent here.
     AIOKafkaConsumerThread.shutdown_timeout = STOP_WAIT
     datadir = tempfile.mkdtemp(prefix=f"{app_id}-")
-    atexit.register(shutil.rmtree, datadir, ignore_errors=True)
+    if not _DATA_DIRS:
+        atexit.register(remove_data_dirs)
+    _DATA_DIRS.append(datadir)
     return faust.App(
         app_id,
         broker=broker,
@@ -272,6 +275,16 @@ def faust_app(app_id: str, broker: str) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
     )
+
+
+#: faust's data folders made by this process (`faust_app`), removed at exit.
+_DATA_DIRS: list[str] = []
+
+
+def remove_data_dirs() -> None:
+    """Remove the data folders `faust_app` made (at exit, or before a forced one)."""
+    while _DATA_DIRS:
+        shutil.rmtree(_DATA_DIRS.pop(), ignore_errors=True)
 
 
 async def broker_answers(bootstrap: str, within: float = 5.0) -> bool:
@@ -360,12 +373,19 @@ async def ensure_topics(
     """Create the topics that are missing, and return their names; the models topic has one
     partition, compacted, for big messages. A topic another process creates meanwhile is no
     error."""
+    big = {"max.message.bytes": str(MODEL_MESSAGE_MAX)}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, partitions, replication)
+            NewTopic(
+                name,
+                partitions,
+                replication,
+                # A letter carries its record escaped as text, and headers: larger than it.
+                topic_configs=big if name == names.dead_letter else {},
+            )
             for name in names.all()
             if name != names.models and name not in existing
         ]
@@ -375,18 +395,25 @@ async def ensure_topics(
                     names.models,
                     1,
                     replication,
-                    topic_configs={
-                        "cleanup.policy": "compact",
-                        "max.message.bytes": str(MODEL_MESSAGE_MAX),
-                    },
+                    topic_configs={"cleanup.policy": "compact", **big},
                 )
             )
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-        return {topic.name for topic in wanted}
+        if not wanted:
+            return set()
+        answer = (await admin.create_topics(wanted)).to_object()
     finally:
         await admin.close()
+    created, refused = set(), []
+    for topic in answer["topic_errors"]:
+        code = topic["error_code"]
+        if code == 0:
+            created.add(topic["topic"])
+        elif code != TopicAlreadyExistsError.errno:  # made meanwhile by another process
+            why = topic.get("error_message") or for_code(code).__name__
+            refused.append(f"{topic['topic']}: {why}")
+    if refused:
+        raise RuntimeError("the broker refused to create " + "; ".join(refused))
+    return created
 
 
 async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:

@@ -177,6 +177,18 @@ class Rejected:
     exception: BaseException | None = None
 
 
+def _check_control(message: dict[str, Any]) -> None:
+    """A quarantine or release of an annotator (`topics.control_message`), or ValueError."""
+    if not (
+        message.get("control") in ("quarantine", "release")
+        and isinstance(message.get("project"), str)
+        and isinstance(message.get("annotator"), str)
+    ):
+        raise ValueError(
+            "a control message needs control quarantine or release, a project and an annotator"
+        )
+
+
 def _undecodable(exc: ValueError) -> Rejected:
     """A record `topics.decode` refused: not JSON at all, or JSON but not an object."""
     reason: dead_letters.Reason = "not_json" if str(exc).startswith("not JSON") else "not_an_object"
@@ -216,8 +228,9 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
     # Learning has a store (and its thread) of its own: a label never waits behind scoring.
     learners = ProjectLearners(Store(settings.database_url), settings, publish_model)
 
-    async def dead_letter(event: Any, kind: dead_letters.Kind, rejected: Rejected) -> None:
-        """One record to the dead-letter topic, with its context; counted and logged."""
+    async def dead_letter(event: Any, kind: dead_letters.Kind, rejected: Rejected) -> Any:
+        """One record to the dead-letter topic, with its context; counted and logged. Returns
+        the send's delivery, to be awaited before the batch is done."""
         message = event.message
         source = dead_letters.Source(
             topic=message.topic,
@@ -237,18 +250,23 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
         )
         stats.dead_letters[rejected.reason] += 1
         log.warning("%s", dead_letters.describe(source, rejected.reason, rejected.error))
-        await dead.send(key=key, value=value, headers=headers)
+        return await dead.send(key=key, value=value, headers=headers)
 
     @app.agent(events)
     async def score(stream: Any) -> None:
         # Batches: one transaction stores many events, instead of one commit each.
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT):
             raws = [event.value for event in batch]
+            sent = []
             for event, result in zip(batch, await _score_with_retries(scorer, raws), strict=True):
                 if isinstance(result, Rejected):
-                    await dead_letter(event, "event", result)
+                    sent.append(await dead_letter(event, "event", result))
                 else:
-                    await scored.send(key=str(result["id"]).encode(), value=topics.encode(result))
+                    key, value = str(result["id"]).encode(), topics.encode(result)
+                    sent.append(await scored.send(key=key, value=value))
+            # Delivered before the next batch: a send the broker refused fails the agent
+            # loudly, instead of its record passing for sent.
+            await asyncio.gather(*sent)
 
     changes: set[asyncio.Task[None]] = set()
 
@@ -272,14 +290,16 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
     async def learn(stream: Any) -> None:
         async for batch in stream.take_events(LABEL_BATCH, within=LABEL_WAIT):
             by_project: dict[str, list[NewLabel]] = {}
+            letters = []
             for event in batch:
                 try:
                     message = topics.decode(event.value)
                 except ValueError as exc:
-                    await dead_letter(event, "label", _undecodable(exc))
+                    letters.append(await dead_letter(event, "label", _undecodable(exc)))
                     continue
                 try:
                     if "control" in message:
+                        _check_control(message)
                         # The labels before it are stored first; those after wait for none of
                         # the rebuild (it runs beside them).
                         await _learn_batches(learners, learned, by_project, stats)
@@ -290,10 +310,12 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
                         continue
                     project, label = topics.label_from(message)
                 except ValueError as exc:
-                    await dead_letter(event, "label", Rejected("not_a_label", str(exc)))
+                    rejected = Rejected("not_a_label", str(exc))
+                    letters.append(await dead_letter(event, "label", rejected))
                     continue
                 by_project.setdefault(project, []).append(label)
             await _learn_batches(learners, learned, by_project, stats)
+            await asyncio.gather(*letters)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def snapshots() -> None:
@@ -441,7 +463,9 @@ async def _follow_models(
         async for message in consumer:
             record = await topics.verified_model(message, signer, refused)
             if record is not None:
-                scorer.offer_model(record.project, record.version, record.blob, message.timestamp)
+                # While catching up, a version's publication is history, not a swap's lag.
+                published = message.timestamp if stats.models_caught_up else None
+                scorer.offer_model(record.project, record.version, record.blob, published)
             if not stats.models_caught_up:
                 positions = [await consumer.position(p) for p in partitions]
                 stats.models_caught_up = all(

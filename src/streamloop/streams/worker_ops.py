@@ -100,7 +100,8 @@ class WorkerStats:
         if published_ms is not None:
             self.swap_lag[project] = max(time.time() - published_ms / 1000, 0.0)
             late = f", published {self.swap_lag[project]:.3f} s before"
-        log.info("model of %s: version %d in use (was %d)%s", project, new, old, late)
+        was = f" (was {old})" if old else ""
+        log.info("model of %s: version %d in use%s%s", project, new, was, late)
 
 
 def rate_line(now: Counter[str], before: Counter[str], seconds: float) -> str:
