@@ -389,11 +389,11 @@ async def _replay(
                     tally.skipped[chosen] += 1
                 elif reasons is not None and chosen.reason not in reasons:
                     tally.skipped["reason not chosen"] += 1
+                elif not from_start and record.offset < _place(places, record).of(chosen.reason):
+                    tally.skipped["replayed before"] += 1  # by a run for its reason alone
                 elif reasons is None and chosen.reason in IN_THE_RECORD:
                     # Sent back unchanged, it would only come back: the same bytes, refused.
                     tally.skipped["the record itself is at fault"] += 1
-                elif not from_start and record.offset < _place(places, record).of(chosen.reason):
-                    tally.skipped["replayed before"] += 1  # by a run for its reason alone
                 else:
                     tally.replayed[chosen.reason] += 1
                     if not dry_run:
