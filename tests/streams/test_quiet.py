@@ -21,10 +21,10 @@ def record(name: str, level: int, msg: str, *args: object, at: float) -> logging
     return made
 
 
-def answered(at: float) -> logging.LogRecord:
+def answered(at: float, port: int = 9092) -> logging.LogRecord:
     """A response from the broker, which aiokafka logs only at debug."""
     response = "Response from %s:%d %d: %s"
-    return record("aiokafka.conn", logging.DEBUG, response, "127.0.0.1", 9092, 7, "...", at=at)
+    return record("aiokafka.conn", logging.DEBUG, response, "127.0.0.1", port, 7, "...", at=at)
 
 
 def outage(start: float, seconds: float) -> Iterator[logging.LogRecord]:
@@ -202,3 +202,15 @@ def test_install_quiets_the_real_loggers_and_twice_is_once(caplog: pytest.LogCap
         "the broker at 127.0.0.1",
     ]
     assert caplog.records[1].getMessage().endswith("(500 connection attempts failed)")
+
+
+def test_on_a_cluster_another_broker_answering_does_not_end_the_outage():
+    # One broker of several is down: the others keep answering while it is retried.
+    records = [*outage(0.0, 3)]
+    mixed = [item for at, r in enumerate(records) for item in (r, answered(at / 40, port=9093))]
+    lines = shown(BrokerOutage(), iter([*mixed, answered(3.5)]))
+    assert lines == [
+        "lost the broker at 127.0.0.1:9092: Failed fetch messages from 1: "
+        "KafkaConnectionError: Connection at 127.0.0.1:9092 closed",
+        "the broker at 127.0.0.1:9092 is back after 4 s (30 connection attempts failed)",
+    ]

@@ -94,6 +94,8 @@ class BrokerOutage(logging.Filter):
         super().__init__()
         self.every = every
         self.address = ""
+        #: The address of the broker lost in the outage under way.
+        self.lost_at = ""
         #: When the outage under way began (a record's time), None while the broker answers.
         self.down_since: float | None = None
         self._reminded_at = 0.0
@@ -112,7 +114,7 @@ class BrokerOutage(logging.Filter):
             with self._lock:
                 if self._listening is None:
                     return True
-                if record.msg == _ANSWERED:
+                if record.msg == _ANSWERED and self._from_lost(record):
                     return self._answered(record)
                 return record.levelno >= self._listening[1]
         with self._lock:
@@ -142,10 +144,19 @@ class BrokerOutage(logging.Filter):
 
     @property
     def _at(self) -> str:
-        return f" at {self.address}" if self.address else ""
+        address = self.lost_at if self.down_since is not None else self.address
+        return f" at {address}" if address else ""
+
+    def _from_lost(self, record: logging.LogRecord) -> bool:
+        """Whether an answer comes from the broker that was lost (on a cluster of several,
+        another broker answering does not end its outage)."""
+        if not self.lost_at or not isinstance(record.args, tuple) or len(record.args) < 2:
+            return True
+        return f"{record.args[0]}:{record.args[1]}" == self.lost_at
 
     def _lost(self, record: logging.LogRecord, reason: str, failed: bool) -> bool:
         self.down_since = self._reminded_at = record.created
+        self.lost_at = self.address
         self._failed = int(failed)
         self._held = 0
         listened = logging.getLogger(_LISTENED)
