@@ -53,7 +53,7 @@ ROUTE_WAIT = 0.01
 WATCH_SECONDS = 2.0
 WATCH_TIMEOUT = 5.0
 #: How often each project's count of stored events is read again (seconds).
-COUNT_SECONDS = 5.0
+COUNT_SECONDS = 10.0
 
 
 class Deployment:
@@ -222,8 +222,10 @@ class KafkaBridge:
         store = self.service.store
         for runtime in self.service.projects():
             try:
-                stored = await store.run(store.count_events, runtime.record.id)
-            except StreamloopError as exc:
+                # Off the store's own thread (a count over a big table must not hold up
+                # leases and labels), on a connection of its own from the pool.
+                stored = await asyncio.to_thread(store.count_events, runtime.record.id)
+            except Exception as exc:  # the database away: the next count may do better
                 log.warning("events of %s could not be counted: %s", runtime.record.name, exc)
                 continue
             # Never down: a counter that falls reads as a restart to Prometheus.
