@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kafka_cluster import Cluster, event
 from streamloop.store import Store
-from support import RECEIVE_TIMEOUT, WorkerProcess, free_port, make_project, project_spec
+from support import RECEIVE_TIMEOUT, free_port, make_project, project_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -157,35 +157,3 @@ async def test_a_dead_letter_says_where_it_came_from_and_replays_once_fixed(clus
     assert replay.returncode == 0, replay.stderr
     record = await cluster.next_scored()
     assert (record["project"], record["id"]) == ("later", "evt-7")
-
-
-def test_worker_help_offers_only_what_a_worker_uses():
-    shown = subprocess.run(
-        [sys.executable, "-m", "streamloop", "worker", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "--port" in shown and "--broker" in shown and "--database" in shown
-    for unused in ("--open", "--data-dir", "--allow-origin"):
-        assert unused not in shown
-
-
-async def test_a_worker_whose_port_is_taken_says_so_and_exits_1(tmp_path: Path):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        key = tmp_path / "key"
-        key.write_text("k" * 40)
-        key.chmod(0o600)
-        worker = WorkerProcess(
-            ["--broker", "kafka://127.0.0.1:9", "--port", str(port)],
-            tmp_path / "worker.log",
-            {"STREAMLOOP_SECRET_KEY_FILE": str(key), "STREAMLOOP_SECRET_KEY": ""},
-        )
-        code = await asyncio.to_thread(worker.process.wait, RECEIVE_TIMEOUT)
-        worker.kill()  # gone already: closes its log
-    assert code == 1
-    said = (tmp_path / "worker.log").read_text().strip()
-    assert f"cannot listen on 127.0.0.1:{port}" in said and len(said.splitlines()) == 1
