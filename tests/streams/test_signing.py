@@ -194,7 +194,8 @@ def streamloop(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_serve_and_worker_on_kafka_refuse_to_start_without_a_key(command: str, tmp_path: Path):
-    done = streamloop(command, "--broker", "kafka://127.0.0.1:9", "--data-dir", str(tmp_path))
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"  # an option both commands take
+    done = streamloop(command, "--broker", "kafka://127.0.0.1:9", "--database", database)
     assert done.returncode == 2
     assert "STREAMLOOP_SECRET_KEY" in done.stderr
     assert "streamloop key create --file" in done.stderr
@@ -203,7 +204,8 @@ def test_serve_and_worker_on_kafka_refuse_to_start_without_a_key(command: str, t
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_serve_and_worker_on_kafka_refuse_a_short_key(command: str, tmp_path: Path):
     short = "a-secret-of-25-characters"
-    args = (command, "--broker", "kafka://127.0.0.1:9", "--data-dir", str(tmp_path))
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    args = (command, "--broker", "kafka://127.0.0.1:9", "--database", database)
     done = streamloop(*args, STREAMLOOP_SECRET_KEY=short)
     assert done.returncode == 2
     assert "at least 32" in done.stderr and short not in done.stderr + done.stdout
