@@ -41,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(
             host=None if args.command == "worker" else getattr(args, "host", None),
             port=None if args.command == "worker" else getattr(args, "port", None),
+            worker_host=getattr(args, "host", None) if args.command == "worker" else None,
+            worker_port=getattr(args, "port", None) if args.command == "worker" else None,
             data_dir=getattr(args, "data_dir", None),
             database=getattr(args, "database", None),
             broker=getattr(args, "broker", None),
@@ -245,16 +247,6 @@ def _worker_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"streamloop: {name} must be a port number, not {value!r}") from None
 
 
 def _kafka_commands(commands: Any) -> None:
@@ -557,9 +549,8 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
 
     if not _key_usable(settings):
         return 2
-    port = args.port if args.port is not None else _env_int("STREAMLOOP_WORKER_PORT")
     # An empty variable (a template's blank) is unset: never every interface by accident.
-    host = args.host or os.environ.get("STREAMLOOP_WORKER_HOST") or "127.0.0.1"
+    port, host = settings.worker_port, settings.worker_host or "127.0.0.1"
     if port is not None and not 1 <= port <= 65535:
         print(f"streamloop worker: --port must be 1 to 65535, not {port}", file=sys.stderr)
         return 2

@@ -183,6 +183,17 @@ class Settings:
             "(retrying with the same label_id is safe)."
         ),
     )
+    worker_port: int | None = field(
+        default=None,
+        metadata=_help(
+            "`streamloop worker --port`: the TCP port of its /healthz, /readyz and /metrics; "
+            "none if unset."
+        ),
+    )
+    worker_host: str = field(
+        default="127.0.0.1",
+        metadata=_help("`streamloop worker --host`: the address of that port."),
+    )
     store_backlog_max: int = field(
         default=64,
         metadata=_help(

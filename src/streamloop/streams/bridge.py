@@ -182,12 +182,16 @@ class KafkaBridge:
             async with asyncio.timeout(WATCH_TIMEOUT):
                 await self._admin.describe_cluster()
         except Exception as exc:
+            # At info: the outage itself is said once each way (`streamloop.streams.quiet`).
             if self.deployment.connected:
-                log.warning("the Kafka broker does not answer: %s", str(exc) or type(exc).__name__)
+                log.info("the Kafka broker does not answer: %s", str(exc) or type(exc).__name__)
             self.deployment.connected = False
             self.deployment.workers = 0  # unknown: none it can count on
             return
+        if not self.deployment.connected:
+            log.info("the Kafka broker answers")
         self.deployment.connected = True
+        before = self.deployment.workers
         try:
             async with asyncio.timeout(WATCH_TIMEOUT):
                 [response] = await self._admin.describe_consumer_groups([self.workers_group])
@@ -195,6 +199,15 @@ class KafkaBridge:
             self.deployment.workers = 0 if group["error_code"] else len(group["members"])
         except Exception:  # no coordinator yet (a fresh cluster): no group, so no worker
             self.deployment.workers = 0
+        if self.deployment.workers != before:
+            say = log.warning if not self.deployment.workers else log.info
+            say(
+                "workers in %s: %d (were %d)%s",
+                self.workers_group,
+                self.deployment.workers,
+                before,
+                "; labels wait for a learner" if not self.deployment.workers else "",
+            )
 
     async def _watch_deployment(self) -> None:
         counted = 0.0

@@ -127,8 +127,7 @@ class EventScorer:
                 result = topics.scored_record(name, item, prediction, "worker")
                 result["worker"] = WORKER_ID
                 results[index] = result
-        assert all(result is not None for result in results)
-        return [result for result in results if result is not None]
+        return [result for result in results if result is not None]  # none is: one per raw
 
     def _predict(
         self,
@@ -231,17 +230,10 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
     async def dead_letter(event: Any, kind: dead_letters.Kind, rejected: Rejected) -> Any:
         """One record to the dead-letter topic, with its context; counted and logged. Returns
         the send's delivery, to be awaited before the batch is done."""
-        message = event.message
-        source = dead_letters.Source(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            timestamp_ms=None if message.timestamp is None else int(message.timestamp * 1000),
-            key=message.key,
-        )
+        source = dead_letters.Source.of_faust(event.message)
         key, value, headers = dead_letters.letter(
             source,
-            message.value or b"",
+            event.message.value or b"",
             kind=kind,
             reason=rejected.reason,
             error=rejected.error,

@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from streamloop.errors import NotReady
+
 __all__ = ["WorkerStats", "ops_app", "rate_line", "serve_ops"]
 
 log = logging.getLogger(__name__)
@@ -223,15 +225,9 @@ def ops_app(stats: WorkerStats) -> Starlette:
     async def readyz(_request: Request) -> Response:
         reasons = stats.ready_reasons()
         if reasons:
-            body = {
-                "error": {
-                    "code": "not_ready",
-                    "message": "the worker is not ready: " + "; ".join(reasons),
-                    "retryable": True,
-                },
-                "worker": stats.worker,
-            }
-            return OrjsonResponse(body, status_code=503)
+            error = NotReady("the worker is not ready: " + "; ".join(reasons))
+            body = {**error.body(), "worker": stats.worker}
+            return OrjsonResponse(body, status_code=error.http_status)
         assigned = stats.partitions
         return OrjsonResponse(
             {
