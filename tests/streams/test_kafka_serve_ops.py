@@ -26,6 +26,8 @@ from streamloop.store import Store
 from support import RECEIVE_TIMEOUT, ServeProcess, annotator, project_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+#: Most learner timeouts a test sits through before it calls the learner gone.
+ATTEMPTS_MAX = 20
 
 BROKER = Path(__file__).resolve().parents[2] / "scripts" / "kafka" / "broker"
 #: A learner timeout short enough that a label with no worker is answered quickly.
@@ -110,6 +112,7 @@ async def test_a_label_that_timed_out_with_no_worker_is_learned_once_when_sent_a
         while (answer := await ws.label("evt-0", "bug", "l-0"))["type"] == "error":
             assert answer["code"] == "learner_timeout", answer
             timeouts += 1
+            assert timeouts < ATTEMPTS_MAX, "the learner never answered"
         assert answer["label_id"] == "l-0" and answer["model_version"] == 1, answer
 
         # Labels reach the learner in order: the next one's version shows that no copy of
@@ -117,6 +120,7 @@ async def test_a_label_that_timed_out_with_no_worker_is_learned_once_when_sent_a
         while (answer := await ws.label("evt-1", "bug", "l-1"))["type"] == "error":
             assert answer["code"] == "learner_timeout", answer
             timeouts += 1
+            assert timeouts < ATTEMPTS_MAX, "the learner never answered"
         assert answer["label_id"] == "l-1" and answer["model_version"] == 2, answer
 
     store = Store(cluster.database)
