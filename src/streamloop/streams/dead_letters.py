@@ -34,6 +34,7 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from streamloop.config import Settings
 from streamloop.streams import topics
@@ -100,6 +101,8 @@ REPLAY_DESCRIPTION = (
 )
 #: Longest wait for the next records of the dead-letter topic before replay gives up (s).
 READ_TIMEOUT = 30.0
+#: Seconds between two asks for the replay group's coordinator on a cluster making one.
+COORDINATOR_RETRY = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +430,19 @@ async def _places(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        async with asyncio.timeout(READ_TIMEOUT):
+            while True:
+                try:
+                    committed = await admin.list_consumer_group_offsets(
+                        group, partitions=partitions
+                    )
+                    break
+                except KafkaError as exc:
+                    # A fresh cluster has no group coordinator until it has made its
+                    # offsets topic, moments after the first group asks for one.
+                    if not exc.retriable:
+                        raise
+                    await asyncio.sleep(COORDINATOR_RETRY)
     finally:
         await admin.close()
     places = {tp: Place(0) for tp in partitions}
