@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
+import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -104,3 +107,47 @@ async def metrics_until(
         while not done(message := await socket.expect("metrics")):
             pass
         return dict(message)
+
+
+#: The project's own broker script.
+BROKER = Path(__file__).resolve().parents[1] / "scripts" / "kafka" / "broker"
+
+
+class Broker:
+    """A broker started and stopped by the project's own script, in a folder of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        port = two_free_ports()
+        self.env = {
+            **os.environ,
+            "STREAMLOOP_KAFKA_DIR": str(folder),
+            "STREAMLOOP_KAFKA_PORT": str(port),
+        }
+        if "STREAMLOOP_KAFKA_DIR" in os.environ:  # the suite's broker: reuse its jars
+            self.env["STREAMLOOP_KAFKA_LIBS"] = os.path.join(
+                os.environ["STREAMLOOP_KAFKA_DIR"], "libs"
+            )
+        self.bootstrap = f"127.0.0.1:{port}"
+
+    def start(self) -> None:
+        out = subprocess.run([BROKER, "start"], env=self.env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == self.bootstrap
+
+    def stop(self) -> None:
+        subprocess.run([BROKER, "stop"], env=self.env, check=True)
+
+
+def two_free_ports() -> int:
+    """A free port whose next one is free too (the broker's controller listens there)."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no two consecutive free ports")

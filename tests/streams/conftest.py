@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_cluster import Cluster
+from kafka_cluster import Broker, Cluster
 from streamloop.store import ProjectRecord, Store
 from support import make_project
 
@@ -34,3 +34,14 @@ async def cluster(
         yield cluster
     finally:
         await cluster.close()
+
+
+@pytest.fixture
+def broker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Broker]:
+    """A broker of the test's own (restarted, killed), beside the suite's."""
+    broker = Broker(tmp_path / "broker")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

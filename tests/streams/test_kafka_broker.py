@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from kafka_cluster import BROKER
+
 pytestmark = pytest.mark.kafka
 
-BROKER = Path(__file__).resolve().parents[2] / "scripts" / "kafka" / "broker"
+
 #: A bound for a command of the script that hangs, not a timing expectation.
 COMMAND_TIMEOUT = 120
 

@@ -7,72 +7,18 @@ SIGKILL between labels. Nothing acknowledged is lost, and learning goes on.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from kafka_cluster import Cluster, event, metrics_until
+from kafka_cluster import Broker, Cluster, event, metrics_until
 from streamloop.store import Store
 from support import RECEIVE_TIMEOUT, ServeProcess, Socket, annotator, project_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
-
-BROKER = Path(__file__).resolve().parents[2] / "scripts" / "kafka" / "broker"
-
-
-class Broker:
-    """A broker started and stopped by the project's own script, in a folder of its own."""
-
-    def __init__(self, folder: Path) -> None:
-        port = _two_free_ports()
-        self.env = {
-            **os.environ,
-            "STREAMLOOP_KAFKA_DIR": str(folder),
-            "STREAMLOOP_KAFKA_PORT": str(port),
-        }
-        if "STREAMLOOP_KAFKA_DIR" in os.environ:  # the suite's broker: reuse its jars
-            self.env["STREAMLOOP_KAFKA_LIBS"] = os.path.join(
-                os.environ["STREAMLOOP_KAFKA_DIR"], "libs"
-            )
-        self.bootstrap = f"127.0.0.1:{port}"
-
-    def start(self) -> None:
-        out = subprocess.run([BROKER, "start"], env=self.env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-        assert out.stdout.strip() == self.bootstrap
-
-    def stop(self) -> None:
-        subprocess.run([BROKER, "stop"], env=self.env, check=True)
-
-
-def _two_free_ports() -> int:
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-@pytest.fixture
-def broker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path / "broker")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

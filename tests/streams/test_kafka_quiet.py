@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kafka_cluster import Cluster, event
-from streams.test_kafka_faults import Broker, broker  # noqa: F401 (the fixture)
+from kafka_cluster import Broker, Cluster, event
 from support import RECEIVE_TIMEOUT, WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -36,7 +35,7 @@ OUTAGE_SECONDS = 3.0
 
 @pytest.fixture
 async def own_cluster(
-    broker: Broker,  # noqa: F811 (the fixture imported above)
+    broker: Broker,
     postgres_url: str,
     tmp_path: Path,
 ) -> AsyncIterator[Cluster]:
@@ -78,7 +77,7 @@ async def said(worker: WorkerProcess, log: Path, words: str) -> str:
 
 async def test_a_broker_outage_is_said_once_when_it_starts_and_once_when_it_ends(
     own_cluster: Cluster,
-    broker: Broker,  # noqa: F811 (the fixture imported above)
+    broker: Broker,
 ):
     cluster = own_cluster
     worker = cluster.start_worker()

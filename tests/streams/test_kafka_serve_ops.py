@@ -9,11 +9,8 @@ under a running serve), the PostgreSQL scripts/postgres starts, and ``streamloop
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kafka_cluster import Cluster, event
+from kafka_cluster import Broker, Cluster, event
 from streamloop.store import Store
 from support import RECEIVE_TIMEOUT, ServeProcess, annotator, project_spec
 
@@ -29,7 +26,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 #: Most learner timeouts a test sits through before it calls the learner gone.
 ATTEMPTS_MAX = 20
 
-BROKER = Path(__file__).resolve().parents[2] / "scripts" / "kafka" / "broker"
 #: A learner timeout short enough that a label with no worker is answered quickly.
 LEARNER_TIMEOUT = "1"
 
@@ -133,55 +129,6 @@ async def test_a_label_that_timed_out_with_no_worker_is_learned_once_when_sent_a
     metrics = await scraped(serve)
     assert metrics[TIMEOUTS] == timeouts
     assert metrics[WORKERS] == 1
-
-
-class Broker:
-    """A broker of the test's own, started and stopped by the project's script."""
-
-    def __init__(self, folder: Path) -> None:
-        port = _two_free_ports()
-        self.env = {
-            **os.environ,
-            "STREAMLOOP_KAFKA_DIR": str(folder),
-            "STREAMLOOP_KAFKA_PORT": str(port),
-        }
-        if "STREAMLOOP_KAFKA_DIR" in os.environ:  # the suite's broker: reuse its jars
-            self.env["STREAMLOOP_KAFKA_LIBS"] = os.path.join(
-                os.environ["STREAMLOOP_KAFKA_DIR"], "libs"
-            )
-        self.bootstrap = f"127.0.0.1:{port}"
-
-    def start(self) -> None:
-        out = subprocess.run([BROKER, "start"], env=self.env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-
-    def stop(self) -> None:
-        subprocess.run([BROKER, "stop"], env=self.env, check=True)
-
-
-def _two_free_ports() -> int:
-    """A free port whose next one is free too (the broker's controller listens there)."""
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no two consecutive free ports")
-
-
-@pytest.fixture
-def broker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path / "broker")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 async def test_readyz_says_the_broker_is_unavailable_while_it_is_down(
