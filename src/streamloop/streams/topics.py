@@ -49,10 +49,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "MODEL_MESSAGE_MAX",
+    "BrokerProbe",
     "ModelRecord",
     "Topics",
     "bootstrap_servers",
-    "broker_answers",
     "control_message",
     "decode",
     "encode",
@@ -287,19 +287,31 @@ def remove_data_dirs() -> None:
         shutil.rmtree(_DATA_DIRS.pop(), ignore_errors=True)
 
 
-async def broker_answers(bootstrap: str, within: float = 5.0) -> bool:
-    """Whether the broker answers a metadata request within ``within`` seconds."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(within * 1000))
-    try:
-        async with asyncio.timeout(within):
-            await admin.start()
-            await admin.list_topics()
-        return True
-    except Exception:
-        return False
-    finally:
+class BrokerProbe:
+    """Asks the broker, on one connection kept between asks, whether it answers."""
+
+    def __init__(self, bootstrap: str, within: float = 5.0) -> None:
+        self.within = within
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(within * 1000)
+        )
+        self._started = False
+
+    async def answers(self) -> bool:
+        """Whether the broker answers a metadata request within ``within`` seconds."""
+        try:
+            async with asyncio.timeout(self.within):
+                if not self._started:
+                    await self._admin.start()
+                    self._started = True
+                await self._admin.list_topics()
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await admin.close()
+            await self._admin.close()
 
 
 async def prepare_topics(bootstrap: str, names: Topics, poll: float = 1.0) -> None:

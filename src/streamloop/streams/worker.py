@@ -358,22 +358,35 @@ async def _partitions(app: faust.App, names: topics.Topics) -> list[Partition]:
 async def _watch(app: faust.App, bootstrap: str, names: topics.Topics, stats: WorkerStats) -> None:
     """Every few seconds: whether the broker answers (a change logged once), and the assigned
     partitions with their lag."""
-    while True:
-        connected = await topics.broker_answers(bootstrap, within=WATCH_EVERY)
-        if connected != stats.broker_connected:
-            # At info: an outage itself is said, once each way, from the Kafka clients' own
-            # errors (`streamloop.streams.quiet`).
-            log.info(
-                "the broker at %s %s", bootstrap, "answers" if connected else "does not answer"
-            )
-        stats.broker_connected = connected
-        if connected:
-            try:
-                async with asyncio.timeout(WATCH_EVERY):
-                    stats.partitions = await _partitions(app, names)
-            except Exception as exc:  # a rebalance under way, the broker gone meanwhile
-                log.debug("partitions not read: %s", exc)
-        await asyncio.sleep(WATCH_EVERY)
+    probe = topics.BrokerProbe(bootstrap, within=WATCH_EVERY)
+    try:
+        while True:
+            await _look(app, probe, bootstrap, names, stats)
+            await asyncio.sleep(WATCH_EVERY)
+    finally:
+        await probe.close()
+
+
+async def _look(
+    app: faust.App,
+    probe: topics.BrokerProbe,
+    bootstrap: str,
+    names: topics.Topics,
+    stats: WorkerStats,
+) -> None:
+    """One look: the broker (a change said at info), then the partitions and their lag."""
+    connected = await probe.answers()
+    if connected != stats.broker_connected:
+        # At info: an outage itself is said, once each way, from the Kafka clients' own
+        # errors (`streamloop.streams.quiet`).
+        log.info("the broker at %s %s", bootstrap, "answers" if connected else "does not answer")
+    stats.broker_connected = connected
+    if connected:
+        try:
+            async with asyncio.timeout(WATCH_EVERY):
+                stats.partitions = await _partitions(app, names)
+        except Exception as exc:  # a rebalance under way, the broker gone meanwhile
+            log.debug("partitions not read: %s", exc)
 
 
 async def _score_with_retries(
