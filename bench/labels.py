@@ -5,10 +5,13 @@ events, then N annotator connections label as fast as they can, each label store
 acknowledged before the next is sent on that connection. Prints one JSON line per run.
 ``--task multilabel`` makes it a multilabel project, each item labelled with a set of the
 three labels (any of the eight, the empty one included), against raw River doing the same
-per-label work (the preset's front shared by a binary classifier per label).
+per-label work (the preset's front shared by a binary classifier per label). ``--task
+tabular`` makes it a tabular project of 64 numeric features and 10 classes (the defaults:
+logistic regression), each class a Gaussian blob around its own centre, seeded.
 
     python bench/labels.py --annotators 1 20 100 --labels 4000
     python bench/labels.py --task multilabel --annotators 1 20 100 --labels 3000
+    python bench/labels.py --task tabular --annotators 20 --labels 3000
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ from websockets.asyncio.client import connect
 from streamloop.online.presets import build_front, build_pipeline, logistic
 
 LABELS = ["billing", "bug", "other"]
+#: The tabular run's classes and features.
+CLASSES = [f"class{c}" for c in range(10)]
+FEATURES = 64
+_CENTRES = [
+    [random.Random(1000 * c + f).gauss(0.0, 1.0) for f in range(FEATURES)] for c in range(10)
+]
 WORDS = {
     "billing": ["invoice", "charged", "refund", "payment", "card", "price"],
     "bug": ["crash", "error", "broken", "blank", "exception", "freeze"],
@@ -55,7 +64,19 @@ def label_set(n: int) -> list[str]:
     return [label for bit, label in enumerate(LABELS) if (n >> bit) & 1]
 
 
+def row(n: int) -> dict[str, float]:
+    """Item ``n`` of a tabular run: a point near its class's centre (class ``n % 10``)."""
+    rng = random.Random(n)
+    return {f"f{f}": centre + rng.gauss(0.0, 1.5) for f, centre in enumerate(_CENTRES[n % 10])}
+
+
+def data(n: int, task: str) -> dict[str, object]:
+    return row(n) if task == "tabular" else {"text": text(n, task)}
+
+
 def answer(n: int, task: str) -> str | list[str]:
+    if task == "tabular":
+        return CLASSES[n % 10]
     return label_set(n) if task == "multilabel" else LABELS[n % 3]
 
 
@@ -65,8 +86,8 @@ def raw_river(count: int, task: str = "classify") -> float:
     is built."""
     if task == "multilabel":
         return raw_river_sets(count)
-    pipeline = build_pipeline("logistic_regression", "text")
-    rows = [({"text": text(n)}, LABELS[n % 3]) for n in range(count)]
+    pipeline = build_pipeline("logistic_regression", "tabular" if task == "tabular" else "text")
+    rows = [(data(n, task), answer(n, task)) for n in range(count)]
     started = time.perf_counter()
     for x, y in rows:
         pipeline.predict_proba_one(x)
@@ -124,14 +145,15 @@ async def run(
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-                await http.post(
-                    "/api/projects", json={"name": "bench", "labels": LABELS, "task": task}
-                )
+                project: dict[str, object] = {"name": "bench", "labels": LABELS, "task": task}
+                if task == "tabular":
+                    project |= {"labels": CLASSES, "task": "classify", "input": "tabular"}
+                (await http.post("/api/projects", json=project)).raise_for_status()
                 total = labels + annotators * 2
-                for start in range(0, total, 1000):
+                for start in range(0, total, 250):
                     events = [
-                        {"id": f"evt-{n}", "data": {"text": text(n, task)}}
-                        for n in range(start, min(total, start + 1000))
+                        {"id": f"evt-{n}", "data": data(n, task)}
+                        for n in range(start, min(total, start + 250))
                     ]
                     (
                         await http.post("/api/projects/bench/events", json={"events": events})
@@ -196,7 +218,7 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--labels", type=int, default=3000)
     parser.add_argument("--pace", type=float, default=None, help="labels/s per annotator")
-    parser.add_argument("--task", choices=["classify", "multilabel"], default="classify")
+    parser.add_argument("--task", choices=["classify", "multilabel", "tabular"], default="classify")
     args = parser.parse_args()
     print(machine_line())
     raw = raw_river(args.labels, args.task)

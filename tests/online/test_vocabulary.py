@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
 import pickle
 import zlib
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from streamloop.online import PRESETS, OnlineModel
+from streamloop.online import model as model_module
 from streamloop.online.features import (
     HASHED_BUCKETS,
     HASHED_PREFIX,
     MAX_FEATURES,
     MAX_VALUES,
     BoundedVocabulary,
-    batchable,
 )
+from streamloop.online.linear import LinearScorer, linear_scorer
 from streamloop.online.model import SHADOWS
 
 LABELS = ("spam", "ham", "eggs")
@@ -149,7 +146,6 @@ def test_scoring_never_changes_what_is_kept() -> None:
     before = pickle.dumps(vocabulary)
 
     vocabulary.transform_one({"colour": "blue", "new": "x", "other": 2.0})
-    vocabulary.transform_many(pd.DataFrame({"colour": ["blue", None], "other": [1.0, 2.0]}))
 
     assert pickle.dumps(vocabulary) == before
 
@@ -175,68 +171,6 @@ def test_bad_bounds_are_refused(arguments: dict[str, int], message: str) -> None
         BoundedVocabulary(**arguments)
 
 
-# The batch path folds a frame exactly as each row is folded.
-
-_NAMES = ["a", "b", "c", "d", "e", f"{HASHED_PREFIX}number_0"]
-
-
-@st.composite
-def _rows(draw: st.DrawFn) -> list[dict[str, Any]]:
-    # Each field holds numbers in every row that has it, or strings, as `batchable` requires.
-    strings = {name: draw(st.booleans()) for name in _NAMES}
-    values = {
-        True: st.sampled_from(["red", "green", "blue", "x", "y"]),
-        False: st.floats(min_value=-1e6, max_value=1e6),
-    }
-    rows = []
-    for names in draw(st.lists(st.lists(st.sampled_from(_NAMES), unique=True), max_size=8)):
-        rows.append({name: draw(values[strings[name]]) for name in names})
-    return rows
-
-
-def _as_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {name: value for name in frame.columns if not _missing(value := frame.at[row, name])}
-        for row in frame.index
-    ]
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    learned=_rows(),
-    scored=_rows(),
-    max_features=st.integers(0, 8),
-    max_values=st.integers(0, 3),
-)
-def test_a_batch_is_folded_as_each_row(
-    learned: list[dict[str, Any]],
-    scored: list[dict[str, Any]],
-    max_features: int,
-    max_values: int,
-) -> None:
-    vocabulary = BoundedVocabulary(max_features, max_values, buckets=2)
-    for row in learned:
-        vocabulary.learn_one(row)
-    frame = pd.DataFrame.from_records(scored, index=range(len(scored)))
-    if not batchable(frame):
-        return
-
-    batch = _as_rows(vocabulary.transform_many(frame))
-
-    ones = [vocabulary.transform_one(row) for row in scored]
-    assert [sorted(row) for row in batch] == [sorted(row) for row in ones]
-    for got, want in zip(batch, ones, strict=True):
-        for name, value in want.items():
-            if isinstance(value, str):
-                assert got[name] == value
-            else:
-                assert got[name] == pytest.approx(value, rel=1e-12)
-
-
 def test_a_full_vocabulary_scores_a_batch_as_one_at_a_time(
     make_items: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,17 +190,17 @@ def test_a_full_vocabulary_scores_a_batch_as_one_at_a_time(
     ]
     before = model.snapshot()
     batches = []
-    transform_many = BoundedVocabulary.transform_many
 
-    def spy(self: BoundedVocabulary, frame: pd.DataFrame) -> pd.DataFrame:
-        batches.append(len(frame))
-        return transform_many(self, frame)
+    def spy(pipeline: Any) -> LinearScorer | None:
+        scorer = linear_scorer(pipeline)
+        batches.append(scorer is not None)
+        return scorer
 
-    monkeypatch.setattr(BoundedVocabulary, "transform_many", spy)
+    monkeypatch.setattr(model_module, "linear_scorer", spy)
 
     many = model.predict_many(rows)
 
-    assert batches == [len(rows)], "the batch path was not taken"
+    assert batches == [True], "the batch path was not taken"
     ones = [model.predict(row) for row in rows]
     assert [p.label for p in many] == [p.label for p in ones]
     for batch, one in zip(many, ones, strict=True):

@@ -10,8 +10,6 @@ import zlib
 from collections.abc import Hashable, Iterable
 from typing import Any, cast
 
-import numpy as np
-import pandas as pd
 from river import base, feature_extraction, preprocessing
 
 __all__ = [
@@ -19,12 +17,12 @@ __all__ = [
     "HASHED_PREFIX",
     "MAX_FEATURES",
     "MAX_VALUES",
+    "NUMBER_TYPES",
     "TEXT_FIELD",
     "BoundedVocabulary",
     "DenseHasher",
     "OneHot",
     "OrderedTFIDF",
-    "batchable",
     "tabular_front",
     "text_bucket_front",
     "text_count_front",
@@ -164,20 +162,9 @@ class ReadOnlyScaler(preprocessing.StandardScaler):
             scaled[name] = (value - means.get(name, 0.0)) / variance**0.5 if variance else 0.0
         return scaled
 
-    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:  # type: ignore[override]
-        """Scale a batch of rows; a missing value (NaN) scales to 0.0, as an absent field adds
-        nothing to a linear model's dot product."""
-        columns = list(X.columns)
-        means = np.array([self.means.get(name, 0.0) for name in columns])
-        deviations = np.sqrt(np.array([self.vars.get(name, 0.0) for name in columns]))
-        known = deviations > 0.0
-        scaled = (X.to_numpy(dtype=np.float64) - means) / np.where(known, deviations, 1.0)
-        scaled[:, ~known] = 0.0
-        return pd.DataFrame(np.nan_to_num(scaled, nan=0.0), columns=columns, index=X.index)
-
 
 #: What a tabular row's numbers are once `model_input` has read it (booleans count as 0/1).
-_NUMERIC = frozenset({float, int, bool})
+NUMBER_TYPES = frozenset({float, int, bool})
 
 
 class SelectValues(base.Transformer):
@@ -203,36 +190,11 @@ class SelectValues(base.Transformer):
     def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
         if self.strings:
             return {name: value for name, value in x.items() if type(value) is str}
-        return {name: value for name, value in x.items() if type(value) in _NUMERIC}
-
-    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The string columns, or else the numeric ones: `batchable` has checked that every
-        column is one or the other."""
-        keep = [name for name, dtype in X.dtypes.items() if _numeric(dtype) != self.strings]
-        return X[keep]
-
-
-def batchable(X: pd.DataFrame) -> bool:
-    """Whether `tabular_front` scores this batch as it would each row: every column numbers
-    and booleans (NaN where a row lacks the field), or strings (with gaps)."""
-    return all(
-        _numeric(dtype) or pd.api.types.infer_dtype(X[name], skipna=True) == "string"
-        for name, dtype in X.dtypes.items()
-    )
-
-
-def _numeric(dtype: Any) -> bool:
-    return bool(pd.api.types.is_numeric_dtype(dtype))  # booleans included
+        return {name: value for name, value in x.items() if type(value) in NUMBER_TYPES}
 
 
 class OneHot(preprocessing.OneHotEncoder):
-    """River's one-hot encoder, whose batch path also takes a batch without string fields."""
-
-    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:  # type: ignore[override]
-        if not len(X.columns):
-            return X
-        encoded: pd.DataFrame = super().transform_many(X)
-        return encoded
+    """River's one-hot encoder (a class of its own so that snapshots that name it load)."""
 
 
 #: Most features a tabular model keeps of its own: each number field is one, and so is each value
@@ -334,6 +296,8 @@ class BoundedVocabulary(base.Transformer):
         # Every field and value learned already is the common case, and scoring is hot: it
         # passes the item itself, uncopied.
         numbers, strings = self.numbers, self.strings
+        if x.keys() <= numbers.keys() and str not in set(map(type, x.values())):
+            return x  # numbers only, each kept (set operations in C: the usual tabular row)
         for name, value in _named(x):
             if type(value) is str:
                 values = strings.get(name)
@@ -357,53 +321,6 @@ class BoundedVocabulary(base.Transformer):
             else:
                 bucket = _NUMBER_BUCKET.format(self._number_bucket(name))
                 out[bucket] = out.get(bucket, 0.0) + float(value)
-        return out
-
-    def transform_many(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Fold a batch of rows as `transform_one` folds each: `batchable` has checked that
-        every column is numbers and booleans, or strings; an absent value is NaN."""
-        numeric = {str(name): _numeric(dtype) for name, dtype in X.dtypes.items()}
-        if all(
-            (name in self.numbers or self._room(name))
-            if is_numeric
-            else self._room_for_value(name, self.strings.get(name))
-            for name, is_numeric in numeric.items()
-        ):
-            return X  # nothing to fold: the common case, at no copy
-        rows = len(X)
-        passed: dict[str, pd.Series] = {}
-        strings = np.zeros((rows, self.buckets))
-        numbers = np.full((rows, self.buckets), np.nan)
-        for name, is_numeric in numeric.items():
-            column = X[name]
-            if is_numeric:
-                if name in self.numbers or self._room(name):
-                    passed[name] = column
-                    continue
-                # Added column by column, as `transform_one` adds field by field.
-                bucket = self._number_bucket(name)
-                added = column.to_numpy(dtype=np.float64)
-                total = numbers[:, bucket]
-                numbers[:, bucket] = np.where(
-                    np.isnan(total), added, np.where(np.isnan(added), total, total + added)
-                )
-                continue
-            values = self.strings.get(name)
-            if self._room_for_value(name, values):
-                passed[name] = column
-                continue
-            known = column.isin(list(values or ())).to_numpy()
-            passed[name] = column.where(known)
-            for row in np.flatnonzero(column.notna().to_numpy() & ~known).tolist():
-                strings[row, self._string_bucket(name, str(column.iat[row]))] += 1.0
-        out = pd.DataFrame(passed, index=X.index)
-        # A bucket nothing went into is absent, as from `transform_one`.
-        for template, totals in (
-            (_STRING_BUCKET, np.where(strings > 0.0, strings, np.nan)),
-            (_NUMBER_BUCKET, numbers),
-        ):
-            for bucket in np.flatnonzero(~np.isnan(totals).all(axis=0)).tolist():
-                out[template.format(bucket)] = totals[:, bucket]
         return out
 
     def _room(self, name: str) -> bool:

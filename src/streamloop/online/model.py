@@ -10,14 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import prediction_powered
-from streamloop.online.features import OneHot, ReadOnlyScaler, SelectValues, batchable
 from streamloop.online.inputs import model_input
+from streamloop.online.linear import linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.presets import Classifier, build_pipeline
 from streamloop.online.strategies import STRATEGIES, uncertainty
@@ -26,11 +23,9 @@ __all__ = ["Learned", "OnlineModel", "Prediction"]
 
 log = logging.getLogger(__name__)
 
-# From this many rows on, a batchable model scores through River's mini-batch path: below it,
-# building the data frame costs more than it saves.
-_BATCH_FROM = 16
-#: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`).
-_LOGIT_BOUND = 30.0
+#: From this many rows on, a linear model scores a batch at once (`linear_scorer`): below it,
+#: arranging the arrays costs more than it saves (BENCHMARKS.md, "Scoring a batch").
+_BATCH_FROM = {"tabular": 4, "text": 16}
 #: Shadow models for the accuracy estimate: each learns every label but one fold of the random
 #: draws, and scores that fold unseen (BENCHMARKS.md: four is the cheapest that keeps the
 #: interval's coverage; ten gains 0.006 in error for 2.5 times the learning).
@@ -216,50 +211,11 @@ class OnlineModel(ModelBase):
             If any row does not fit the model's input kind; then nothing is returned.
         """
         inputs = [model_input(self._input_kind, data) for data in rows]
-        if len(inputs) >= _BATCH_FROM and self._version and self._batches():
-            # The index keeps a row that has no field: without it, such rows are dropped.
-            frame = pd.DataFrame.from_records(inputs, index=range(len(inputs)))
-            if batchable(frame):
-                return self._predict_frame(frame)
+        if len(inputs) >= _BATCH_FROM[self._input_kind] and self._version:
+            scorer = linear_scorer(self._pipeline)
+            if scorer is not None:
+                return [self._prediction(raw) for raw in scorer.predict_proba(inputs)]
         return [self._predict(x) for x in inputs]
-
-    def _batches(self) -> bool:
-        # The tabular linear preset: its front and classifier have mini-batch paths that give
-        # the same answers as one at a time (a missing field adds nothing to a dot product).
-        # Models restored from before the batch front existed go on one at a time.
-        if self._input_kind != "tabular" or self._preset != "logistic_regression":
-            return False
-        front = self._pipeline.steps.get("TransformerUnion")  # type: ignore[attr-defined]
-        return front is not None and all(
-            isinstance(step, SelectValues | ReadOnlyScaler | OneHot)
-            for branch in front.transformers.values()
-            for step in branch.steps.values()
-        )
-
-    def _predict_frame(self, frame: pd.DataFrame) -> list[Prediction]:
-        # The front's mini-batch path, then each one-vs-rest model's logits as a matrix
-        # product. The probabilities follow River's scalar sigmoid, which is exactly 0 below a
-        # logit of -30 and 1 above 30: numpy's smooth one would score outliers differently
-        # from `predict`, and outliers are what annotators should see.
-        steps = self._pipeline.steps  # type: ignore[attr-defined]
-        vocabulary = steps.get("BoundedVocabulary")
-        if vocabulary is not None:  # absent from models made before the bound
-            frame = vocabulary.transform_many(frame)
-        features = steps["TransformerUnion"].transform_many(frame)
-        columns = list(features.columns)
-        matrix = features.to_numpy(dtype=np.float64)
-        scores: dict[str, list[float]] = {}
-        for label, binary in steps["OneVsRestClassifier"].classifiers.items():
-            logits = binary._raw_dot_many(matrix, columns)  # River's own: X @ w + intercept
-            inside = 1.0 / (1.0 + np.exp(-np.clip(logits, -_LOGIT_BOUND, _LOGIT_BOUND)))
-            sigmoid = np.where(
-                logits < -_LOGIT_BOUND, 0.0, np.where(logits > _LOGIT_BOUND, 1.0, inside)
-            )
-            scores[label] = sigmoid.tolist()
-        return [
-            self._prediction({label: values[n] for label, values in scores.items()})
-            for n in range(len(frame))
-        ]
 
     def features(self, data: Mapping[str, Any]) -> dict[Any, float]:
         """The item as the classifier sees it: the pipeline's features, without predicting."""

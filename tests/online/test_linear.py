@@ -1,0 +1,92 @@
+"""Scoring a batch with a linear pipeline's arrays gives River's answers one at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamloop.online.linear import linear_scorer
+from streamloop.online.presets import PRESETS, build_pipeline
+
+LABELS = ["spam", "ham", "eggs", "bacon"]
+# Names that collide once one-hot encoded: "a_b" is a number field and "a" may be "b"; "a_b"
+# may also be a string, giving "a_b_c" as "a" = "b_c" does.
+_NAMES = ["a", "a_b", "c", "d", "~hashed:number_0"]
+_VALUES = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.integers(-5, 5),
+    st.booleans(),
+    st.sampled_from(["b", "b_c", "c", "red"]),
+)
+_ROWS = st.lists(st.dictionaries(st.sampled_from(_NAMES), _VALUES), max_size=12)
+
+
+def _same(pipeline: Any, rows: list[dict[str, Any]]) -> None:
+    scorer = linear_scorer(pipeline)
+    assert scorer is not None
+    fast = scorer.predict_proba(rows)
+    slow = [pipeline.predict_proba_one(row) for row in rows]
+    assert [list(p) for p in fast] == [list(p) for p in slow]
+    for got, want in zip(fast, slow, strict=True):
+        assert list(got.values()) == pytest.approx(list(want.values()), abs=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(learned=_ROWS, scored=_ROWS, labels=st.lists(st.sampled_from(LABELS), min_size=12))
+def test_tabular_rows_of_any_shape_score_as_one_at_a_time(
+    learned: list[dict[str, Any]], scored: list[dict[str, Any]], labels: list[str]
+) -> None:
+    pipeline = build_pipeline("logistic_regression", "tabular")
+    vocabulary = pipeline.steps["BoundedVocabulary"]
+    vocabulary.max_features, vocabulary.max_values = 3, 1  # so that rows fold into buckets
+    for row, label in zip(learned, labels, strict=False):
+        pipeline.learn_one(row, label)
+
+    _same(pipeline, scored)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    learned=st.lists(st.text("abc ", max_size=12), max_size=12),
+    scored=st.lists(st.text("abcd ", max_size=12), max_size=12),
+)
+def test_text_scores_as_one_at_a_time(learned: list[str], scored: list[str]) -> None:
+    pipeline = build_pipeline("logistic_regression", "text")
+    for n, text in enumerate(learned):
+        pipeline.learn_one({"text": text}, LABELS[n % 3])
+
+    _same(pipeline, [{"text": text} for text in scored])
+
+
+def test_a_number_field_wins_over_a_one_hot_feature_of_the_same_name() -> None:
+    pipeline = build_pipeline("logistic_regression", "tabular")
+    rows = [{"a_b": float(n % 5), "a": "b", "x": "b_c", "x_b": "c"} for n in range(40)]
+    for n, row in enumerate(rows):
+        pipeline.learn_one(row, LABELS[n % 2])
+
+    _same(pipeline, rows[:8] + [{"a": "b"}, {"a_b": 3.0}])
+
+
+def test_a_wide_batch_takes_the_sparse_sums_and_agrees() -> None:
+    pipeline = build_pipeline("logistic_regression", "text")
+    for n in range(600):
+        pipeline.learn_one({"text": f"word{n} other{n % 7}"}, LABELS[n % 4])
+
+    # 600 rows of 600 distinct words each: past the dense product's size.
+    _same(pipeline, [{"text": f"word{n} word{(n * 13) % 600} other{n % 5}"} for n in range(600)])
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "logistic_regression"])
+@pytest.mark.parametrize("input_kind", ["text", "tabular"])
+def test_other_presets_have_no_linear_scorer(preset: str, input_kind: str) -> None:
+    assert linear_scorer(build_pipeline(preset, input_kind)) is None
+
+
+def test_an_untrained_model_scores_nothing() -> None:
+    scorer = linear_scorer(build_pipeline("logistic_regression", "tabular"))
+
+    assert scorer is not None
+    assert scorer.predict_proba([{"a": 1.0}, {}]) == [{}, {}]
