@@ -1,9 +1,13 @@
-"""The ``streamloop`` command: serve, demo, worker, token, export and import."""
+"""The ``streamloop`` command: serve, demo, worker, token, export and import.
+
+Only the standard library and the settings are imported here: each command imports what it
+uses (the store, the web app, Kafka's clients) when it runs, so ``--help``, a mistyped option
+and the light commands answer at once (issue 22; ``tests/test_startup.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -11,16 +15,17 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import uvicorn
+from typing import TYPE_CHECKING, Any
 
 from streamloop import __version__
 from streamloop.config import Settings, env_name, split_list
-from streamloop.errors import StreamloopError
-from streamloop.store.tokens import ROLES
+
+if TYPE_CHECKING:
+    import asyncio
+
+    import uvicorn
 
 __all__ = ["main", "server_config"]
 
@@ -101,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    import asyncio
+
     with listening:
         return asyncio.run(
             _serve(settings, listening, demo=args.command == "demo", log_level=args.log_level)
@@ -180,13 +187,20 @@ def _parser() -> argparse.ArgumentParser:
         )
     _kafka_commands(commands)
     token = commands.add_parser("token", help="create, list and revoke API tokens")
-    actions = token.add_subparsers(dest="action")
-    create = actions.add_parser("create", help="make a token and print it, once")
-    create.add_argument("--role", required=True, choices=list(ROLES))
-    create.add_argument("--name", required=True, help="who holds it (an annotator's name)")
-    actions.add_parser("list", help="every token, with its role and whether it is revoked")
-    revoke = actions.add_parser("revoke", help="revoke the token in force with this name")
-    revoke.add_argument("name")
+    actions = token.add_subparsers(dest="action", parser_class=_Deferred)
+    actions.add_parser(
+        "create", help="make a token and print it, once", arguments=_token_create_arguments
+    )
+    actions.add_parser(
+        "list",
+        help="every token, with its role and whether it is revoked",
+        arguments=_store_arguments,
+    )
+    actions.add_parser(
+        "revoke",
+        help="revoke the token in force with this name",
+        arguments=_token_revoke_arguments,
+    )
     export = commands.add_parser(
         "export",
         help="write every label of a project, in learning order (JSON lines or CSV); a spans "
@@ -222,12 +236,49 @@ def _parser() -> argparse.ArgumentParser:
         f"{env_name('secret_key_file')}=PATH. An existing file is never overwritten.",
     )
     key_create.add_argument("--file", type=Path, required=True, help="the file to create")
-    for action in (*actions.choices.values(), export):
-        action.add_argument(
-            "--data-dir", type=Path, help=f"folder for the SQLite database [{env_name('data_dir')}]"
-        )
-        action.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
+    _store_arguments(export)
     return parser
+
+
+class _Deferred(argparse.ArgumentParser):
+    """A command's parser whose options are added when that command is parsed (or its
+    ``--help`` shown): those that need a heavy module (the store's roles, Kafka's defaults)
+    import it only then, not whenever the command line is built."""
+
+    def __init__(
+        self, *args: Any, arguments: Callable[[argparse.ArgumentParser], None], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._arguments: Callable[[argparse.ArgumentParser], None] | None = arguments
+
+    def parse_known_args(
+        self, args: Iterable[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        if self._arguments is not None:
+            arguments, self._arguments = self._arguments, None
+            arguments(self)
+        return super().parse_known_args(args, namespace)
+
+
+def _store_arguments(command: argparse.ArgumentParser) -> None:
+    """The options of the commands that open the store themselves."""
+    command.add_argument(
+        "--data-dir", type=Path, help=f"folder for the SQLite database [{env_name('data_dir')}]"
+    )
+    command.add_argument("--database", help=f"SQLAlchemy URL [{env_name('database')}]")
+
+
+def _token_create_arguments(command: argparse.ArgumentParser) -> None:
+    from streamloop.store.tokens import ROLES
+
+    command.add_argument("--role", required=True, choices=list(ROLES))
+    command.add_argument("--name", required=True, help="who holds it (an annotator's name)")
+    _store_arguments(command)
+
+
+def _token_revoke_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("name")
+    _store_arguments(command)
 
 
 def _worker_arguments(command: argparse.ArgumentParser) -> None:
@@ -251,37 +302,49 @@ def _worker_arguments(command: argparse.ArgumentParser) -> None:
 
 def _kafka_commands(commands: Any) -> None:
     """``topics create`` and ``dead-letters replay``: operators' commands on the broker."""
-    from streamloop.streams import admin, dead_letters
-
     topics = commands.add_parser("topics", help="the deployment's Kafka topics")
-    topic_actions = topics.add_subparsers(dest="action")
-    admin.add_create_arguments(
-        topic_actions.add_parser(
-            "create",
-            help="create the topics that are missing (serve and worker also do, at start)",
-            description=admin.CREATE_DESCRIPTION,
-        )
+    topic_actions = topics.add_subparsers(dest="action", parser_class=_Deferred)
+    topic_actions.add_parser(
+        "create",
+        help="create the topics that are missing (serve and worker also do, at start)",
+        arguments=_topics_create_arguments,
     )
     letters = commands.add_parser("dead-letters", help="records the workers could not use")
-    letter_actions = letters.add_subparsers(dest="action")
-    dead_letters.add_replay_arguments(
-        letter_actions.add_parser(
-            "replay",
-            help="send dead-lettered records back to the topic they came from, after a fix",
-            description=dead_letters.REPLAY_DESCRIPTION,
-        )
+    letter_actions = letters.add_subparsers(dest="action", parser_class=_Deferred)
+    letter_actions.add_parser(
+        "replay",
+        help="send dead-lettered records back to the topic they came from, after a fix",
+        arguments=_dead_letters_replay_arguments,
     )
-    for group in (topic_actions, letter_actions):
-        for action in group.choices.values():
-            action.add_argument("--broker", help=f"kafka://host:port [{env_name('broker')}]")
-            action.add_argument(
-                "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
-            )
+
+
+def _topics_create_arguments(command: argparse.ArgumentParser) -> None:
+    from streamloop.streams import admin
+
+    command.description = admin.CREATE_DESCRIPTION
+    admin.add_create_arguments(command)
+    _broker_arguments(command)
+
+
+def _dead_letters_replay_arguments(command: argparse.ArgumentParser) -> None:
+    from streamloop.streams import dead_letters
+
+    command.description = dead_letters.REPLAY_DESCRIPTION
+    dead_letters.add_replay_arguments(command)
+    _broker_arguments(command)
+
+
+def _broker_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--broker", help=f"kafka://host:port [{env_name('broker')}]")
+    command.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
 
 
 def _import(args: argparse.Namespace) -> int:
     from streamloop.client import Client
     from streamloop.client import StreamloopError as ClientError
+    from streamloop.errors import StreamloopError
     from streamloop.streams.importing import checked_rows, import_rows, read_rows
 
     def progress(rows: int, labels: int) -> None:
@@ -306,6 +369,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from streamloop.errors import StreamloopError
     from streamloop.store import Store
     from streamloop.streams.export import export_labels, open_export, write_csv, write_jsonl
 
@@ -368,6 +432,7 @@ def _key_usable(settings: Settings) -> bool:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from streamloop.errors import StreamloopError
     from streamloop.store import Store
 
     store = Store(settings.database_url)
@@ -399,6 +464,10 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve(
     settings: Settings, listening: socket.socket, *, demo: bool, log_level: str
 ) -> int:
+    import asyncio
+
+    import uvicorn
+
     from streamloop.app import create_app  # imported here: argument errors stay instant
     from streamloop.streams import quiet
     from streamloop.ws.auth import RedactTokens
@@ -432,7 +501,32 @@ async def _serve(
     loop = asyncio.get_running_loop()
     if settings.broker and not await _broker_ready(settings, loop):
         return 0  # stopped while it waited for the broker
-    server = _Server(config)
+
+    class Server(uvicorn.Server):
+        """uvicorn whose stop on SIGINT/SIGTERM ends the process with status 0.
+
+        uvicorn re-raises the signal it caught once shut down, which makes the exit status
+        -15 instead of the 0 a clean, complete shutdown deserves; so the handlers are ours.
+        """
+
+        def __init__(self, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.listening = asyncio.Event()
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            self.listening.set()
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        def stop(self) -> None:
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+    server = Server(config)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(stop_signal, server.stop)
     serving = asyncio.create_task(server.serve(sockets=[listening]))
@@ -478,6 +572,8 @@ async def _broker_ready(settings: Settings, loop: asyncio.AbstractEventLoop) -> 
     """Wait for the broker and the topics (made if missing), saying so; False if SIGINT or
     SIGTERM came first. Waited for here, before the web app starts: a wait inside its
     start-up could not be stopped by a signal."""
+    import asyncio
+
     from streamloop.streams import topics
 
     assert settings.broker is not None
@@ -496,6 +592,8 @@ async def _broker_ready(settings: Settings, loop: asyncio.AbstractEventLoop) -> 
 
 def server_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Config:
     """How uvicorn serves the app: the limits on connections are set here (and in tests)."""
+    import uvicorn
+
     from streamloop.ws.limits import IdleClosingHttp
 
     return uvicorn.Config(
@@ -515,32 +613,9 @@ def server_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Confi
     )
 
 
-class _Server(uvicorn.Server):
-    """uvicorn whose stop on SIGINT/SIGTERM ends the process with status 0.
-
-    uvicorn re-raises the signal it caught once shut down, which makes the exit status
-    -15 instead of the 0 a clean, complete shutdown deserves; so the handlers are ours.
-    """
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    def stop(self) -> None:
-        if self.should_exit:
-            self.force_exit = True
-        self.should_exit = True
-
-
 def _work(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     import faust
 
     from streamloop.streams import quiet, topics

@@ -1,0 +1,63 @@
+"""Start-up (issue 22): the command line loads no heavy library; each command imports its own."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+
+import pytest
+
+from streamloop.cli import main
+from streamloop.store.tokens import ROLES
+
+#: Libraries that take tenths of a second to import (Kafka's, PostgreSQL's, the ORM, River,
+#: pandas, the web server): only the commands that use them may import them.
+HEAVY = frozenset(
+    {"aiokafka", "faust", "pandas", "psycopg", "river", "sqlalchemy", "sqlmodel", "uvicorn"}
+)
+
+
+def heavy_loaded(code: str) -> set[str]:
+    """The heavy libraries in ``sys.modules`` after ``code`` runs in a fresh interpreter."""
+    script = (
+        f"import sys\ntry:\n    {code}\nexcept SystemExit:\n    pass\nprint()\nprint(*sys.modules)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    # The last line: whatever the code printed (a command's help) comes before it.
+    return {name.split(".")[0] for name in run.stdout.splitlines()[-1].split()} & HEAVY
+
+
+def test_importing_the_cli_imports_no_heavy_library() -> None:
+    assert heavy_loaded("import streamloop.cli") == set()
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["token", "--help"], ["topics", "--help"], ["key", "create", "--help"]]
+)
+def test_help_imports_no_heavy_library(argv: list[str]) -> None:
+    assert heavy_loaded(f"from streamloop.cli import main; main({argv!r})") == set()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["token", "create", "--help"], f"--role {{{','.join(ROLES)}}}"),
+        (["topics", "create", "--help"], "--partitions PARTITIONS"),
+        (["dead-letters", "replay", "--help"], "--reason CODE"),
+    ],
+)
+def test_options_imported_when_their_command_runs_are_in_its_help(
+    argv: list[str], said: str
+) -> None:
+    """Options that need the store or Kafka's modules are added when their command is parsed:
+    its help still lists them, with the choices those modules give."""
+    shown = io.StringIO()
+    with contextlib.redirect_stdout(shown), pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 0
+    assert said in shown.getvalue()
+    assert "--broker" in shown.getvalue() or "--data-dir" in shown.getvalue()
