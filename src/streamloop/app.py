@@ -11,7 +11,6 @@ from starlette.middleware.cors import CORSMiddleware
 
 from streamloop.config import Settings
 from streamloop.streams import Service
-from streamloop.streams.bridge import KafkaBridge
 from streamloop.ws import routes
 from streamloop.ws.auth import Authenticate, Keyring
 from streamloop.ws.context import dashboards_of
@@ -36,6 +35,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     refused = Refusals()
     link = None
     if settings.broker:
+        from streamloop.streams.bridge import KafkaBridge  # Kafka's clients: only when used
+
         # Model records refused on Kafka count with the rest.
         link = KafkaBridge(settings, refused=refused)
     service = Service(settings, link=link)
