@@ -130,6 +130,48 @@ async def test_labels_submitted_together_share_commits_and_are_learned_in_submis
     assert_same_model(learner.model, reference)
 
 
+async def test_an_ack_comes_before_the_shadow_models_learn_and_they_catch_up_in_order(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    learner = await open_learner()
+    items = await stored_items(store, project, 8)
+    labels = annotated(items)
+    reference = new_model(project)
+
+    for item, label in zip(items, labels, strict=True):
+        [outcome] = await learner.submit([label])
+
+        # Acked once the model that predicts has learned it; the shadows learn it next.
+        assert outcome.model_version == int(item.event_id[1:]) + 1
+        assert learner.model.__dict__.get("_lessons"), "the ack waited for the shadows"
+        reference.learn(item.data, label.label, annotator="alice")
+        assert learner.model.predict_many(PROBES) == reference.predict_many(PROBES)
+    await learner.close()  # finishes the last batch, its shadows' lessons included
+
+    assert "_lessons" not in learner.model.__dict__
+    assert learner.model.accuracy_estimate() == reference.accuracy_estimate()
+    assert_same_model(learner.model, reference)
+
+
+def test_a_model_that_deferred_its_shadows_pickles_as_one_that_did_not() -> None:
+    deferred, direct = (
+        OnlineModel(
+            labels=["a", "b"],
+            input_kind="text",
+            preset="logistic_regression",
+            strategy="margin",
+            rehearsal=2,
+        )
+        for _ in range(2)
+    )
+    for n in range(30):
+        data = ticket(KINDS[label_of(n)], n)
+        deferred.learn(data, label_of(n), drawn_at_random=n % 3 == 0, defer=True)
+        direct.learn(data, label_of(n), drawn_at_random=n % 3 == 0)
+
+    assert deferred.snapshot() == direct.snapshot()
+
+
 async def test_labels_are_learned_in_the_order_the_store_gave_them(
     store: Store, project: ProjectRecord, open_learner: OpenLearner
 ):

@@ -141,6 +141,9 @@ class ModelBase:
         ``corrections``."""
         return self._annotators.report()
 
+    def settle(self) -> None:
+        """Finish the learning that was deferred, if any (`OnlineModel.learn`)."""
+
     def snapshot(self) -> bytes:
         """Serialise the whole model: estimators, metrics and version.
 

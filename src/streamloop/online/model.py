@@ -232,6 +232,7 @@ class OnlineModel(ModelBase):
         drawn_at_random: bool = False,
         annotator: str | None = None,
         correction: bool = False,
+        defer: bool = False,
     ) -> Learned:
         """Test the model on one labelled item, then teach it the label.
 
@@ -240,6 +241,11 @@ class OnlineModel(ModelBase):
         per-annotator figures. A ``correction`` relabels an item the model has already
         learned: it is learned, but not tested (the model has seen the item), so no
         accuracy figure moves.
+
+        With ``defer``, the shadow models (the accuracy estimate's) learn the label only at
+        the next `settle`, `learn` or `snapshot`, in the same order: the model that predicts
+        is taught at once, and whoever waits for it need not wait for the shadows too. Until
+        then `accuracy_estimate` reads shadows that lag by those labels.
 
         Raises
         ------
@@ -250,6 +256,7 @@ class OnlineModel(ModelBase):
         if label not in self._labels:
             raise ValueError(f"unknown label {label!r}; expected one of: {self._labels}")
         x = model_input(self._input_kind, data)
+        self.settle()
         prediction = self._predict(x)
         if correction:
             if annotator is not None:
@@ -266,16 +273,35 @@ class OnlineModel(ModelBase):
                 fold = self._draws % len(shadows)
                 self._held[fold].append((self._draws, x, label))
                 self._draws += 1
-            for k, shadow in enumerate(shadows):
-                if k != fold:
-                    shadow._teach(x, label, rehearse=not correction)
-                    shadow._version += 1
+            lesson = (x, label, fold, not correction)
+            if defer:
+                self.__dict__.setdefault("_lessons", []).append(lesson)
+            else:
+                self._teach_shadows(*lesson)
         self._version += 1
         return Learned(
             predicted=prediction.label,
             correct=prediction.label == label,
             model_version=self._version,
         )
+
+    def settle(self) -> None:
+        """Teach the shadow models the labels that `learn` deferred, in order."""
+        # Kept out of snapshots (`snapshot` settles first), so a settled model pickles as one
+        # that never deferred.
+        lessons = self.__dict__.pop("_lessons", None)
+        for lesson in lessons or ():
+            self._teach_shadows(*lesson)
+
+    def snapshot(self) -> bytes:
+        self.settle()
+        return super().snapshot()
+
+    def _teach_shadows(self, x: dict[str, Any], label: str, fold: int, rehearse: bool) -> None:
+        for k, shadow in enumerate(self._shadows):
+            if k != fold:
+                shadow._teach(x, label, rehearse=rehearse)
+                shadow._version += 1
 
     def _relabel_held(self, x: dict[str, Any], label: str) -> int:
         """A correction of a held-out draw: it keeps the new label, and its shadow still does

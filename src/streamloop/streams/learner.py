@@ -188,6 +188,8 @@ class LocalLearner:
             future: asyncio.Future[LabelOutcome] = loop.create_future()
             self._pending.put_nowait((label, future))
             futures.append(future)
+        if len(futures) == 1:  # an annotator's label: woken as soon as it is learned
+            return [await futures[0]]
         return list(await asyncio.gather(*futures))
 
     async def close(self) -> None:
@@ -251,6 +253,11 @@ class LocalLearner:
         for (_label, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+        # The model that predicts has learned the batch: its labels are acked (their waiters,
+        # woken above, run first), and only then do the estimate's shadow models learn them.
+        await asyncio.sleep(0)
+        async with self.lock:
+            self.model.settle()
 
     async def _commit(self, labels: list[NewLabel]) -> list[LabelOutcome]:
         return await self.store.run(
@@ -282,6 +289,7 @@ class LocalLearner:
             version = self.model.version
             if version == self.snapshot_version or self.snapshots_held:
                 return False
+            self.model.settle()  # here, not in the thread: the loop reads the shadows
             blob = await asyncio.to_thread(self.model.snapshot)
             await self.store.run(
                 self.store.save_snapshot, self.project_id, version, self.last_label_id, blob
@@ -301,6 +309,7 @@ class LocalLearner:
         """(version, snapshot) of the model as it is now, pickled off the event loop."""
         async with self.lock:
             version = self.model.version
+            self.model.settle()  # here, not in the thread: the loop reads the shadows
             blob = await asyncio.to_thread(self.model.snapshot)
         return version, blob
 
@@ -319,7 +328,7 @@ class LocalLearner:
             learned=outcome.learned,
         )
         # Cannot be off while this learner is the only writer of the project's labels.
-        self.last_label_id = learn_replayed(self.model, [stored], self.last_label_id)
+        self.last_label_id = learn_replayed(self.model, [stored], self.last_label_id, defer=True)
 
 
 async def snapshot_due(learners: Mapping[str, Learner]) -> None:
@@ -351,12 +360,15 @@ def learn_replayed(
     last_label_id: int,
     *,
     stamped: bool = True,
+    defer: bool = False,
 ) -> int:
     """Learn stored labels in their order (those not to be learned are passed over); returns
     the id of the last one stored. A label is
     learned through here live (`LocalLearner`) and replayed (restarts, a fenced catch-up); an
     export learns its rows itself, as it needs each one's prediction. ``stamped``: the labels'
-    stored versions are the ones the model gives them (not when some are left out)."""
+    stored versions are the ones the model gives them (not when some are left out).
+    ``defer``: what can wait (the shadow models) waits for the model's `settle`."""
+    extra: dict[str, bool] = {"defer": True} if defer and isinstance(model, OnlineModel) else {}
     for label in replay:
         last_label_id = label.row_id
         if not label.learned:
@@ -368,6 +380,7 @@ def learn_replayed(
                 drawn_at_random=label.drawn_at_random,
                 annotator=label.annotator,
                 correction=label.correction,
+                **extra,
             )
         except ValueError:
             # Refused before it was stored (`answer_problem`), so never here; but a label the
