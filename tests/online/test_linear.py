@@ -67,7 +67,7 @@ def test_a_number_field_wins_over_a_one_hot_feature_of_the_same_name() -> None:
     for n, row in enumerate(rows):
         pipeline.learn_one(row, LABELS[n % 2])
 
-    _same(pipeline, rows[:8] + [{"a": "b"}, {"a_b": 3.0}])
+    _same(pipeline, [*rows[:8], {"a": "b"}, {"a_b": 3.0}])
 
 
 def test_a_wide_batch_takes_the_sparse_sums_and_agrees() -> None:
