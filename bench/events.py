@@ -1,14 +1,23 @@
 """Events scored per second through HTTP batches, against raw River in the same run; memory.
 
-Starts ``streamloop serve`` (SQLite, WAL, ``synchronous=FULL``), creates a tabular project
-(64 numeric features, 10 classes: scaler plus one-vs-rest logistic regression, the reference
-model of the performance issue), teaches it a few hundred labels, then posts events in batches
-of ``--batch`` from ``--clients`` concurrent clients: each event scored, stored and routed
-before its response. In the same run, raw River scores the same rows with
-``predict_proba_one`` and, in batches, ``predict_proba_many``. With ``--total`` (say 1,000,000)
-it then reports the server's resident memory after that many events in one project.
+Starts ``streamloop serve`` (SQLite, WAL, ``synchronous=FULL``), creates a project, teaches it
+a few hundred labels, then posts events in batches of ``--batch`` from ``--clients`` concurrent
+clients: each event scored, stored and routed before its response.
+
+- ``--input tabular`` (the default): 64 numeric features, 10 classes (scaler plus one-vs-rest
+  logistic regression, the reference model of the performance issue). In the same run, raw
+  River scores the same rows with the preset's pipeline (``predict_proba_one``) and, with a
+  plain scaler and classifier, one at a time and in batches (``predict_proba_many``).
+- ``--input text``: short texts of words chosen per label, 3 labels, the ``--model`` preset
+  (``logistic_regression``: TF-IDF and one-vs-rest logistic regression). In the same run, raw
+  River scores the same texts with the preset's pipeline, ``predict_proba_one``.
+
+The result line's ``ratio_to_raw_one_at_a_time`` is events/s over the HTTP API divided by the
+preset's pipeline's ``predict_proba_one`` rate. With ``--total`` (say 1,000,000) it then
+reports the server's resident memory after that many events in one project.
 
     python bench/events.py --events 20000 --batch 500 --clients 4
+    python bench/events.py --events 20000 --batch 500 --clients 4 --input text
     python bench/events.py --events 20000 --total 1000000
 """
 
@@ -32,9 +41,19 @@ from streamloop.online.presets import build_pipeline
 
 FEATURES = 64
 CLASSES = 10
+#: The text run's labels and the words each label's texts are made of.
+WORDS = {
+    "billing": ["invoice", "charged", "refund", "payment", "card", "price", "bill", "plan"],
+    "bug": ["crash", "error", "broken", "blank", "exception", "freeze", "slow", "fails"],
+    "other": ["hello", "question", "feedback", "thanks", "idea", "meeting", "team", "news"],
+}
+#: Words any text may carry, whatever its label.
+COMMON = ["the", "my", "a", "is", "on", "today", "again", "please", "account", "app"]
+
+Row = tuple[dict[str, Any], str]
 
 
-def rows(count: int, seed: int = 0) -> list[tuple[dict[str, float], str]]:
+def rows(count: int, seed: int = 0) -> list[Row]:
     rng = random.Random(seed)
     centres = [[random.Random(c).gauss(0, 1) for _ in range(FEATURES)] for c in range(CLASSES)]
     out = []
@@ -44,16 +63,38 @@ def rows(count: int, seed: int = 0) -> list[tuple[dict[str, float], str]]:
     return out
 
 
-def raw_river(
-    train: list[tuple[dict[str, float], str]], xs: list[dict[str, float]]
-) -> dict[str, Any]:
-    pipeline = build_pipeline("logistic_regression", "tabular")
+def texts(count: int, seed: int = 0) -> list[Row]:
+    """Texts of 6 to 14 words: about half of them their label's, the rest common ones."""
+    rng = random.Random(seed)
+    labels = list(WORDS)
+    out = []
+    for _ in range(count):
+        label = rng.choice(labels)
+        words = [
+            rng.choice(WORDS[label]) if rng.random() < 0.5 else rng.choice(COMMON)
+            for _ in range(rng.randint(6, 14))
+        ]
+        out.append(({"text": " ".join(words)}, label))
+    return out
+
+
+def one_at_a_time(pipeline: Any, train: list[Row], xs: list[dict[str, Any]]) -> float:
+    """``pipeline`` taught ``train``, then its ``predict_proba_one`` rate on ``xs``."""
     for x, y in train:
         pipeline.learn_one(x, y)
     started = time.perf_counter()
     for x in xs:
         pipeline.predict_proba_one(x)
-    one = len(xs) / (time.perf_counter() - started)
+    return len(xs) / (time.perf_counter() - started)
+
+
+def raw_river_text(model: str, train: list[Row], xs: list[dict[str, Any]]) -> dict[str, Any]:
+    one = one_at_a_time(build_pipeline(model, "text"), train, xs)
+    return {"raw_preset_predict_proba_one_per_s": round(one)}
+
+
+def raw_river(train: list[Row], xs: list[dict[str, Any]]) -> dict[str, Any]:
+    one = one_at_a_time(build_pipeline("logistic_regression", "tabular"), train, xs)
     # The preset's front (type selection, one-hot for strings) has no batch path in River;
     # on all-numeric rows the same scaler and classifier do: time them one by one and batched.
     numeric = preprocessing.StandardScaler() | multiclass.OneVsRestClassifier(
@@ -117,39 +158,47 @@ async def post_all(base: str, payloads: list[bytes], clients: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
-    train = rows(300, seed=1)
-    data = rows(args.events, seed=2)
+    if args.input == "text":
+        train, data = texts(300, seed=1), texts(args.events, seed=2)
+        labels = list(WORDS)
+    else:
+        train, data = rows(300, seed=1), rows(args.events, seed=2)
+        labels = [f"c{c}" for c in range(CLASSES)]
     xs = [x for x, _ in data]
-    print(orjson.dumps({"same_run_raw_river": raw_river(train, xs)}).decode(), flush=True)
+    raw = raw_river_text(args.model, train, xs) if args.input == "text" else raw_river(train, xs)
+    print(orjson.dumps({"same_run_raw_river": raw}).decode(), flush=True)
     with tempfile.TemporaryDirectory() as data_dir:
         server = Server(data_dir)
         try:
             base = server.base
             async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-                spec = {
-                    "name": "bench",
-                    "labels": [f"c{c}" for c in range(CLASSES)],
-                    "input": "tabular",
-                }
+                spec = {"name": "bench", "labels": labels, "input": args.input}
+                if args.input == "text":
+                    spec["model"] = args.model
                 (await http.post("/api/projects", json=spec)).raise_for_status()
                 seed_events = [{"id": f"seed-{n}", "data": x} for n, (x, _) in enumerate(train)]
                 await post_all(base, bodies(seed_events, 300), 1)
-                labels = [{"event_id": f"seed-{n}", "label": y} for n, (_, y) in enumerate(train)]
+                answers = [{"event_id": f"seed-{n}", "label": y} for n, (_, y) in enumerate(train)]
                 (
-                    await http.post("/api/projects/bench/labels", json={"labels": labels})
+                    await http.post("/api/projects/bench/labels", json={"labels": answers})
                 ).raise_for_status()
             events = [{"id": f"evt-{n}", "data": x} for n, x in enumerate(xs)]
             payloads = bodies(events, args.batch)
             started = time.perf_counter()
             await post_all(base, payloads, args.clients)
             elapsed = time.perf_counter() - started
+            rate = len(events) / elapsed
             print(
                 orjson.dumps(
                     {
+                        "input": args.input,
                         "events": len(events),
                         "batch": args.batch,
                         "clients": args.clients,
-                        "http_events_per_s": round(len(events) / elapsed),
+                        "http_events_per_s": round(rate),
+                        "ratio_to_raw_one_at_a_time": round(
+                            rate / raw["raw_preset_predict_proba_one_per_s"], 3
+                        ),
                         "server_rss_mib": round(rss_mib(server.process.pid), 1),
                     }
                 ).decode(),
@@ -185,6 +234,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--total", type=int, default=0, help="events in all, for the memory figure")
+    parser.add_argument("--input", choices=("tabular", "text"), default="tabular")
+    parser.add_argument("--model", default="logistic_regression", help="the text run's preset")
     args = parser.parse_args()
     print(machine_line())
     asyncio.run(run(args))
