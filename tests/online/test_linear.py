@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from river import linear_model, multiclass, optim
 
-from streamloop.online.linear import linear_scorer
+from streamloop.online.linear import OneVsRestLogistic, linear_scorer
 from streamloop.online.presets import PRESETS, build_pipeline
 
 LABELS = ["spam", "ham", "eggs", "bacon"]
@@ -90,3 +91,54 @@ def test_an_untrained_model_scores_nothing() -> None:
 
     assert scorer is not None
     assert scorer.predict_proba([{"a": 1.0}, {}]) == [{}, {}]
+
+
+# `OneVsRestLogistic` learns what River's one-vs-rest logistic regression learns.
+
+_FEATURES = st.dictionaries(
+    st.sampled_from([f"f{n}" for n in range(12)]),
+    st.one_of(st.floats(-50.0, 50.0), st.sampled_from([0.0, 1.0, 1e3])),
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lessons=st.lists(st.tuples(_FEATURES, st.sampled_from(LABELS)), min_size=1, max_size=60),
+    scored=st.lists(_FEATURES, max_size=8),
+    learning_rate=st.sampled_from([0.01, 0.5, 5.0]),
+)
+def test_one_vs_rest_logistic_learns_as_rivers_does(
+    lessons: list[tuple[dict[str, float], str]],
+    scored: list[dict[str, float]],
+    learning_rate: float,
+) -> None:
+    river = multiclass.OneVsRestClassifier(
+        linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate))
+    )
+    ours = OneVsRestLogistic(learning_rate=learning_rate)
+
+    for x, label in lessons:
+        river.learn_one(x, label)
+        ours.learn_one(x, label)
+
+    # Large steps on large values push logits past both of River's cut-offs (18 in the loss's
+    # gradient, 30 in the sigmoid), so every branch is compared.
+    for x in [x for x, _ in lessons] + scored:
+        want, got = river.predict_proba_one(x), ours.predict_proba_one(x)
+        assert list(got) == list(want)
+        assert list(got.values()) == pytest.approx(list(want.values()), rel=1e-9, abs=1e-12)
+    for label, binary in river.classifiers.items():
+        column = ours.labels[label]
+        assert ours.intercepts[column] == pytest.approx(binary.intercept, rel=1e-9, abs=1e-12)
+        weights = binary.weights
+        assert ours.weights_of(list(weights))[:, column] == pytest.approx(
+            list(weights.values()), rel=1e-9, abs=1e-12
+        )
+
+
+def test_the_tabular_preset_learns_with_one_pass_for_every_label() -> None:
+    pipeline = build_pipeline("logistic_regression", "tabular")
+
+    assert isinstance(pipeline.steps["OneVsRestLogistic"], OneVsRestLogistic)
+    _same(pipeline, [{"a": 1.0}])  # an untrained one too

@@ -156,11 +156,10 @@ class ReadOnlyScaler(preprocessing.StandardScaler):
 
     def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
         means, variances = self.means, self.vars
-        scaled: dict[Hashable, Any] = {}
-        for name, value in x.items():
-            variance = variances.get(name, 0.0)
-            scaled[name] = (value - means.get(name, 0.0)) / variance**0.5 if variance else 0.0
-        return scaled
+        return {
+            name: (value - means.get(name, 0.0)) / var**0.5 if (var := variances.get(name)) else 0.0
+            for name, value in x.items()
+        }
 
 
 #: What a tabular row's numbers are once `model_input` has read it (booleans count as 0/1).
@@ -188,8 +187,13 @@ class SelectValues(base.Transformer):
         self.strings = strings
 
     def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
+        kinds = set(map(type, x.values()))  # in C: most rows are numbers only
         if self.strings:
+            if str not in kinds:
+                return {}
             return {name: value for name, value in x.items() if type(value) is str}
+        if kinds <= NUMBER_TYPES:
+            return x  # passed on, never changed: River's steps read it and make new ones
         return {name: value for name, value in x.items() if type(value) in NUMBER_TYPES}
 
 
