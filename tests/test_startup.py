@@ -61,3 +61,7 @@ def test_options_imported_when_their_command_runs_are_in_its_help(
     assert exit.value.code == 0
     assert said in shown.getvalue()
     assert "--broker" in shown.getvalue() or "--data-dir" in shown.getvalue()
+
+
+def test_the_web_app_without_a_broker_imports_no_kafka_library() -> None:
+    assert heavy_loaded("import streamloop.app") & {"aiokafka", "faust"} == set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -13,10 +14,12 @@ from starlette.responses import Response
 from streamloop.errors import NotReady
 from streamloop.online.drift import DRIFT_STATES
 from streamloop.streams import Service
-from streamloop.streams.bridge import KafkaBridge
 from streamloop.ws.context import prometheus_of, service_of
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
+
+if TYPE_CHECKING:
+    from streamloop.streams.bridge import KafkaBridge
 
 __all__ = ["healthz", "prometheus_metrics", "readyz", "registry_for"]
 
@@ -45,6 +48,10 @@ async def readyz(request: Request) -> Response:
 
 def _bridge_of(service: Service) -> KafkaBridge | None:
     """The service's link to Kafka, or None in the embedded mode."""
+    if service.link is None:
+        return None
+    from streamloop.streams.bridge import KafkaBridge  # faust and aiokafka: with a broker only
+
     return service.link if isinstance(service.link, KafkaBridge) else None
 
 
