@@ -26,6 +26,7 @@ import time
 
 import httpx
 import orjson
+from river import multiclass
 from server import Server, label_frame, machine_line
 from websockets.asyncio.client import connect
 
@@ -86,7 +87,13 @@ def raw_river(count: int, task: str = "classify") -> float:
     is built."""
     if task == "multilabel":
         return raw_river_sets(count)
-    pipeline = build_pipeline("logistic_regression", "tabular" if task == "tabular" else "text")
+    if task == "tabular":
+        # River's own one-vs-rest, not the preset's one-pass learner: raw River is the anchor.
+        pipeline = build_front("logistic_regression", "tabular") | multiclass.OneVsRestClassifier(
+            logistic("tabular")
+        )
+    else:
+        pipeline = build_pipeline("logistic_regression", "text")
     rows = [(data(n, task), answer(n, task)) for n in range(count)]
     started = time.perf_counter()
     for x, y in rows:
