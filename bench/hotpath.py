@@ -7,11 +7,16 @@ those, with the same raw River figure in the same run):
 - ``model``: predict-then-learn and prediction rates of raw River pipelines (exactly the
   pipelines the presets build) against `OnlineModel` doing the same work (which also keeps
   prequential metrics, the accuracy curve, per-annotator figures and rehearsal).
+- ``batch``: scoring a batch of rows from the model's weights as arrays (`linear_scorer`),
+  per row, against River's ``predict_proba_one`` one at a time, by batch size; and learning a
+  label with River's one-vs-rest against the preset's one-pass learner (`OneVsRestLogistic`),
+  alone and as `OnlineModel` teaches it (rehearsal 3 and the four shadow models).
 - ``routing``: the time to choose the next item for an annotator (a lease, with its re-scoring
   of a bounded candidate set by the model) with 1 thousand to 1 million items waiting, and the
   resident memory of the process holding them.
 
     python bench/hotpath.py model
+    python bench/hotpath.py batch
     python bench/hotpath.py routing --sizes 1000 100000 1000000
 """
 
@@ -26,10 +31,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from river import multiclass
 from server import machine_line
 
 from streamloop.online import OnlineModel
-from streamloop.online.presets import build_pipeline
+from streamloop.online.linear import linear_scorer
+from streamloop.online.presets import build_front, build_pipeline, logistic
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
 WORDS = {
@@ -186,6 +193,69 @@ def routing_figures(size: int, leases: int, candidates: int) -> dict[str, Any]:
     }
 
 
+def _per_call(work: Callable[[], Any], calls: int, repeats: int = 5) -> float:
+    """The best of ``repeats`` timings of ``work``, in µs per call (``calls`` calls each)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        best = min(best, (time.perf_counter() - started) / calls)
+    return round(1e6 * best, 1)
+
+
+def batch_figures(
+    kind: str, rows: list[tuple[dict[str, Any], str]], labels: list[str]
+) -> list[dict[str, Any]]:
+    """Scoring per row by batch size, and learning a label, for one input kind."""
+    train, scored = rows[:2000], [x for x, _ in rows[2000:2500]]
+    river = build_front("logistic_regression", kind) | multiclass.OneVsRestClassifier(
+        logistic(kind)
+    )
+    preset = build_pipeline("logistic_regression", kind)
+    learned = {
+        "river_one_vs_rest_learn_us": _per_call(
+            lambda: [river.learn_one(x, y) for x, y in train[:500]], 500, repeats=1
+        ),
+        "preset_learn_us": _per_call(
+            lambda: [preset.learn_one(x, y) for x, y in train[:500]], 500, repeats=1
+        ),
+    }
+    for x, y in train[500:]:
+        river.learn_one(x, y)
+        preset.learn_one(x, y)
+    model = OnlineModel(
+        labels=labels, input_kind=kind, preset="logistic_regression", strategy="margin", rehearsal=3
+    )
+    for n, (x, y) in enumerate(train[:1500]):
+        model.learn(x, y, drawn_at_random=n % 5 == 0)
+    learned["online_model_learn_with_shadows_us"] = _per_call(
+        lambda: [model.learn(x, y) for x, y in train[1500:1800]], 300, repeats=1
+    )
+    out: list[dict[str, Any]] = [{"input": kind, **learned}]
+    scorer = linear_scorer(preset)
+    assert scorer is not None
+    for size in (1, 2, 4, 8, 16, 32, 128, 500):
+        batch = scored[:size]
+        reps = max(1, 2000 // size)
+        out.append(
+            {
+                "input": kind,
+                "batch": size,
+                "arrays_us_per_row": _per_call(
+                    lambda b=batch, r=reps: [scorer.predict_proba(b) for _ in range(r)],
+                    reps * size,
+                ),
+                "river_one_at_a_time_us_per_row": _per_call(
+                    lambda b=batch, r=reps: [
+                        [river.predict_proba_one(x) for x in b] for _ in range(r)
+                    ],
+                    reps * size,
+                ),
+            }
+        )
+    return out
+
+
 def _rss_mib() -> float:
     with open("/proc/self/status") as status:
         for line in status:
@@ -196,14 +266,22 @@ def _rss_mib() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["model", "routing"])
+    parser.add_argument("what", choices=["model", "batch", "routing"])
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     parser.add_argument("--leases", type=int, default=2000)
     parser.add_argument("--candidates", type=int, default=32)
     args = parser.parse_args()
     print(machine_line())
-    if args.what == "model":
+    if args.what == "batch":
+        kinds = [
+            ("text", text_rows(2500), TEXT_LABELS),
+            ("tabular", tabular_rows(2500), [f"c{c}" for c in range(10)]),
+        ]
+        for kind, rows, labels in kinds:
+            for line in batch_figures(kind, rows, labels):
+                print(orjson.dumps(line).decode(), flush=True)
+    elif args.what == "model":
         print(orjson.dumps(model_figures("text", text_rows(args.rows + 200), TEXT_LABELS)).decode())
         tabular = tabular_rows(args.rows + 200)
         print(
