@@ -133,6 +133,13 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, user and system: steadier than a rate on shared cores."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bodies(events: list[dict[str, Any]], batch: int) -> list[bytes]:
     """Request bodies, serialised before the clock starts: the server is timed, not this."""
     return [orjson.dumps({"events": events[i : i + batch]}) for i in range(0, len(events), batch)]
@@ -184,9 +191,11 @@ async def run(args: argparse.Namespace) -> None:
                 ).raise_for_status()
             events = [{"id": f"evt-{n}", "data": x} for n, x in enumerate(xs)]
             payloads = bodies(events, args.batch)
+            cpu = cpu_seconds(server.process.pid)
             started = time.perf_counter()
             await post_all(base, payloads, args.clients)
             elapsed = time.perf_counter() - started
+            cpu = cpu_seconds(server.process.pid) - cpu
             rate = len(events) / elapsed
             print(
                 orjson.dumps(
@@ -199,6 +208,7 @@ async def run(args: argparse.Namespace) -> None:
                         "ratio_to_raw_one_at_a_time": round(
                             rate / raw["raw_preset_predict_proba_one_per_s"], 3
                         ),
+                        "server_cpu_us_per_event": round(1e6 * cpu / len(events), 1),
                         "server_rss_mib": round(rss_mib(server.process.pid), 1),
                     }
                 ).decode(),

@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store.annotators import AnnotatorStateStore
 from streamloop.store.database import open_database
+from streamloop.store.events import insert_items
 from streamloop.store.gold import GoldStore
 from streamloop.store.labels import LabelStore
 from streamloop.store.progress import ProgressStore
@@ -170,28 +171,9 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
             for e in events:
                 if e.event_id not in existing and e.event_id not in fresh:
                     fresh[e.event_id] = e
-            created: dict[str, int] = {}
-            if fresh:
-                now = utcnow()
-                rows = [
-                    {
-                        "project_id": project_id,
-                        "event_id": e.event_id,
-                        "data": e.data,
-                        "status": e.status,
-                        "uncertainty": e.uncertainty,
-                        "drawn_at_random": e.drawn_at_random,
-                        "created_at": now,
-                    }
-                    for e in fresh.values()
-                ]
-                result = conn.execute(
-                    insert(ITEMS).returning(
-                        ITEMS.c.id, ITEMS.c.event_id, sort_by_parameter_order=True
-                    ),
-                    rows,
-                )
-                created = {event_id: item_id for item_id, event_id in result}
+            created = (
+                insert_items(conn, project_id, list(fresh.values()), utcnow()) if fresh else {}
+            )
         records: list[ItemRecord] = []
         first_seen: set[str] = set()
         for e in events:
