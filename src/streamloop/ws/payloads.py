@@ -61,8 +61,10 @@ __all__ = [
     "ReviewSkipMessage",
     "SkipMessage",
     "SpanAnswer",
+    "check_bounds",
     "check_data",
     "dumps",
+    "event_pairs",
     "nesting",
     "parse",
     "patched_spec",
@@ -72,8 +74,10 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 _STRICT = ConfigDict(extra="forbid", strict=True)
+#: The longest id a client may give (an event's, a label's...).
+_CLIENT_ID_MAX = 256
 # NUL cannot be stored by PostgreSQL; refusing it here keeps one bad id from failing a batch.
-ClientId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]+$")]
+ClientId = Annotated[str, Field(min_length=1, max_length=_CLIENT_ID_MAX, pattern=r"^[^\x00]+$")]
 LabelName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
 #: Free text a person wrote (guidelines, comments, reasons): anything but NUL, which
 #: PostgreSQL cannot store.
@@ -529,21 +533,58 @@ def check_data(
     input_kind: str, data: dict[str, Any], settings: Settings, where: str = "data"
 ) -> None:
     """An item's ``data`` must be bounded and suit the project's input kind (422 otherwise)."""
+    check_bounds(input_kind, data, settings, where)
+    try:
+        model_input(input_kind, data)
+    except ValueError as exc:
+        raise InvalidInput(f"{where}: {exc}", code="invalid_data") from None
+
+
+def check_bounds(
+    input_kind: str, data: dict[str, Any], settings: Settings, where: str = "data"
+) -> None:
+    """`check_data` but for what the model reads (`model_input`): the size, the depth, and a
+    tabular item's having a field."""
     if len(data) > settings.max_data_fields:
         raise InvalidInput(
             f"{where} has {len(data)} fields; at most {settings.max_data_fields}",
             code="too_many_fields",
         )
-    if nesting(data, settings.max_data_depth) > settings.max_data_depth:
-        raise InvalidInput(
-            f"{where} is nested more than {settings.max_data_depth} levels deep", code="too_deep"
-        )
+    limit = settings.max_data_depth
+    # A flat object is 1 deep: only a nested one needs the walk (hot: every event's data).
+    flat = all(not isinstance(value, (dict, list)) for value in data.values())
+    if (limit < 1 or not flat) and nesting(data, limit) > limit:
+        raise InvalidInput(f"{where} is nested more than {limit} levels deep", code="too_deep")
     if input_kind == "tabular" and not any(value is not None for value in data.values()):
         raise InvalidInput(f"{where} must have at least one field", code="invalid_data")
-    try:
-        model_input(input_kind, data)
-    except ValueError as exc:
-        raise InvalidInput(f"{where}: {exc}", code="invalid_data") from None
+
+
+def event_pairs(body: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``POST /events``'s body as (id, data) pairs: as `parse` with `EventsBody` reads it, with
+    its errors.
+
+    A well-formed body, the common case, is read here directly: pydantic's validation (which
+    also copies each event's data) was a twentieth of the server's time under a stream of
+    events. Anything else goes to pydantic, for exactly its answer.
+    """
+    events = body.get("events") if type(body) is dict and len(body) == 1 else None
+    if type(events) is list and events:
+        pairs: list[tuple[str, dict[str, Any]]] = []
+        for event in events:
+            if type(event) is not dict or len(event) != 2:
+                break
+            event_id, data = event.get("id"), event.get("data")
+            if (
+                type(event_id) is not str
+                or not 0 < len(event_id) <= _CLIENT_ID_MAX
+                or "\x00" in event_id
+                or type(data) is not dict
+            ):
+                break
+            pairs.append((event_id, data))
+        else:
+            return pairs
+    return [(event.id, event.data) for event in parse(EventsBody, body).events]
 
 
 def nesting(value: Any, limit: int) -> int:

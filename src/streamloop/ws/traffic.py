@@ -12,11 +12,11 @@ from streamloop.streams import ProjectRuntime
 from streamloop.ws import frames
 from streamloop.ws.context import admitting_body, service_of, settings_of
 from streamloop.ws.payloads import (
-    EventsBody,
     OrjsonResponse,
     PredictBody,
     ProductionLabelsBody,
     check_data,
+    event_pairs,
     parse,
     read_json,
 )
@@ -40,10 +40,10 @@ async def _post_events(request: Request, runtime: ProjectRuntime) -> Response:
             f"{len(events)} events in one request; at most {settings.max_events_per_request}",
             code="too_many_events",
         )
-    batch = parse(EventsBody, body)
-    for index, event in enumerate(batch.events):
-        check_data(runtime.record.input, event.data, settings, where=f"events.{index}.data")
-    results = await runtime.ingest([(event.id, event.data) for event in batch.events])
+    pairs = event_pairs(body)
+    for index, (_event_id, data) in enumerate(pairs):
+        check_data(runtime.record.input, data, settings, where=f"events.{index}.data")
+    results = await runtime.ingest(pairs)
     return OrjsonResponse({"results": [frames.scored(result) for result in results]})
 
 
