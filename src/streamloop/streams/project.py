@@ -20,6 +20,7 @@ from streamloop.online import (
 )
 from streamloop.online.agreement import Agreement, MultiLabelAgreement
 from streamloop.online.history import Curve
+from streamloop.online.inputs import model_input
 from streamloop.online.routing import RoutingPolicy, StreamGate
 from streamloop.online.span_agreement import SpanAgreement
 from streamloop.online.span_metrics import SPAN_FIGURES
@@ -314,11 +315,16 @@ class ProjectRuntime:
 
     async def ingest(self, events: Sequence[tuple[str, dict[str, Any]]]) -> list[Scored]:
         """Score a batch, store it, and route the new items into the queue. An event the model
-        cannot score refuses the batch (422 naming it) before anything is stored."""
+        cannot score refuses the batch (422 naming it) before anything is stored.
+
+        Scoring reads each event's data as the project's input kind (`model_input`), so the
+        caller need not check that part first: data that does not fit it is refused as
+        `streamloop.ws.payloads.check_data` refuses it (``invalid_data``).
+        """
         predictions: list[AnyPrediction] = []
         for index, scored in enumerate(arrivals.score(self.model, [data for _, data in events])):
             if isinstance(scored, ValueError):
-                raise InvalidInput(f"events.{index}.data: {scored}")
+                raise self._unscorable(f"events.{index}.data", events[index][1], scored)
             predictions.append(scored)
         known: set[str] = set()
         if self.gate is not None:
@@ -363,6 +369,13 @@ class ProjectRuntime:
         self.leasing.serve_waiting()
         self._changed()
         return results
+
+    def _unscorable(self, where: str, data: dict[str, Any], error: ValueError) -> InvalidInput:
+        try:
+            model_input(self.record.input, data)
+        except ValueError as unfit:
+            return InvalidInput(f"{where}: {unfit}", code="invalid_data")
+        return InvalidInput(f"{where}: {error}")
 
     async def label_events(
         self, labels: Sequence[tuple[str, str, str | None, str | None]]

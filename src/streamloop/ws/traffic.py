@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from streamloop.errors import PayloadTooLarge
+from streamloop.errors import InvalidInput, PayloadTooLarge
 from streamloop.streams import ProjectRuntime
 from streamloop.ws import frames
 from streamloop.ws.context import admitting_body, service_of, settings_of
@@ -15,6 +15,7 @@ from streamloop.ws.payloads import (
     OrjsonResponse,
     PredictBody,
     ProductionLabelsBody,
+    check_bounds,
     check_data,
     event_pairs,
     parse,
@@ -41,8 +42,18 @@ async def _post_events(request: Request, runtime: ProjectRuntime) -> Response:
             code="too_many_events",
         )
     pairs = event_pairs(body)
+    kind = runtime.record.input
     for index, (_event_id, data) in enumerate(pairs):
-        check_data(runtime.record.input, data, settings, where=f"events.{index}.data")
+        try:
+            check_bounds(kind, data, settings, where=f"events.{index}.data")
+        except InvalidInput:
+            # The first event refused for any reason is the one named, as checking each
+            # event whole, in order, would: an earlier one may not fit the input kind.
+            for earlier, (_id, seen) in enumerate(pairs[: index + 1]):
+                check_data(kind, seen, settings, where=f"events.{earlier}.data")
+            raise
+    # Whether each event's data fits the input kind is checked as the model reads it, once
+    # (it was a tenth of the server's time, twice): `ingest` refuses it as `check_data` does.
     results = await runtime.ingest(pairs)
     return OrjsonResponse({"results": [frames.scored(result) for result in results]})
 
