@@ -16,7 +16,7 @@ from streamloop.online import AnyModel, AnyPrediction
 from streamloop.online.routing import StreamGate, exploration_now
 from streamloop.store import ProjectRecord
 
-__all__ = ["Route", "exploration", "project_rng", "route", "score"]
+__all__ = ["Route", "exploration", "project_rng", "route", "routes", "score"]
 
 #: Each seeded random choice of a project draws from a stream of its own: the project's seed
 #: plus the choice's offset. The offsets are those of 0.3.0, so a seed draws as it did.
@@ -37,6 +37,10 @@ class Route:
 
     status: str
     drawn_at_random: bool
+
+
+_QUEUED = Route("queued", False)
+_SAMPLED = Route("queued", True)
 
 
 def exploration(record: ProjectRecord, model: AnyModel) -> float:
@@ -91,3 +95,14 @@ def route(
         warming_up=model.version < record.warmup,
     )
     return Route("queued" if admitted else "scored", drawn_at_random)
+
+
+def routes(record: ProjectRecord, model: AnyModel, count: int, rng: random.Random) -> list[Route]:
+    """`route` in pool mode (no gate) for a batch of ``count`` arrivals, in order: the same
+    routes from the same random draws, with the exploration share read once (the model does
+    not change within a batch)."""
+    if record.strategy == "random":
+        return [_QUEUED] * count
+    share = exploration(record, model)
+    draw = rng.random
+    return [_SAMPLED if draw() < share else _QUEUED for _ in range(count)]

@@ -333,19 +333,23 @@ class ProjectRuntime:
             missing = await self.store.run(self.store.missing_events, self.record.id, ids)
             known = set(ids) - set(missing)
         annotators = len(self.leasing.online())
-        routes = [
-            arrivals.Route("queued", False)
-            if event_id in known
-            else arrivals.route(
-                self.record,
-                self.model,
-                p,
-                self._arrivals_rng,
-                gate=self.gate,
-                annotators=annotators,
-            )
-            for (event_id, _data), p in zip(events, predictions, strict=True)
-        ]
+        routes = (
+            arrivals.routes(self.record, self.model, len(events), self._arrivals_rng)
+            if self.gate is None
+            else [
+                arrivals.Route("queued", False)
+                if event_id in known
+                else arrivals.route(
+                    self.record,
+                    self.model,
+                    p,
+                    self._arrivals_rng,
+                    gate=self.gate,
+                    annotators=annotators,
+                )
+                for (event_id, _data), p in zip(events, predictions, strict=True)
+            ]
+        )
         records = await self.store.run(
             self.store.insert_events,
             self.record.id,
