@@ -64,4 +64,14 @@ def test_options_imported_when_their_command_runs_are_in_its_help(
 
 
 def test_the_web_app_without_a_broker_imports_no_kafka_library() -> None:
-    assert heavy_loaded("import streamloop.app") & {"aiokafka", "faust"} == set()
+    # Readiness and metrics ask whether the service has a Kafka bridge: without a broker,
+    # that question must not import one.
+    code = (
+        "import pathlib, tempfile; from starlette.testclient import TestClient;"
+        " from streamloop.app import create_app; from streamloop.config import Settings;"
+        " app = create_app(Settings.from_env({}, data_dir=pathlib.Path(tempfile.mkdtemp())));"
+        " client = TestClient(app, base_url='http://127.0.0.1').__enter__();"
+        " assert client.get('/readyz').status_code == 200;"
+        " assert client.get('/metrics').status_code == 200"
+    )
+    assert heavy_loaded(code) & {"aiokafka", "faust"} == set()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from river import linear_model, multiclass, optim
+from river import compose, linear_model, multiclass, optim
 
-from streamloop.online.linear import OneVsRestLogistic, linear_scorer
-from streamloop.online.presets import PRESETS, build_pipeline
+from streamloop.online.linear import linear_scorer
+from streamloop.online.one_vs_rest import OneVsRestLogistic
+from streamloop.online.presets import PRESETS, build_front, build_pipeline
 
 LABELS = ["spam", "ham", "eggs", "bacon"]
 # Names that collide once one-hot encoded: "a_b" is a number field and "a" may be "b"; "a_b"
@@ -80,6 +85,39 @@ def test_a_wide_batch_takes_the_sparse_sums_and_agrees() -> None:
     _same(pipeline, [{"text": f"word{n} word{(n * 13) % 600} other{n % 5}"} for n in range(600)])
 
 
+def _older_shapes() -> dict[str, Any]:
+    """Tabular pipelines as models made before today's preset have them: River's own
+    one-vs-rest, with the vocabulary bound or from before it."""
+
+    def river_ovr() -> Any:
+        return multiclass.OneVsRestClassifier(linear_model.LogisticRegression())
+
+    bounded = build_front("logistic_regression", "tabular")
+    unbounded = build_front("logistic_regression", "tabular").steps["TransformerUnion"]
+    return {"bounded": bounded | river_ovr(), "unbounded": compose.Pipeline(unbounded, river_ovr())}
+
+
+@pytest.mark.parametrize("shape", ["bounded", "unbounded"])
+def test_models_of_older_shapes_score_as_one_at_a_time(shape: str) -> None:
+    pipeline = _older_shapes()[shape]
+    rng = random.Random(7)
+    rows = [
+        {
+            "a": rng.gauss(0.0, 3.0),
+            "b": rng.randint(-3, 3),
+            "flag": rng.random() < 0.5,
+            "colour": rng.choice(["red", "blue", "green"]),
+        }
+        for _ in range(80)
+    ]
+    for n, row in enumerate(rows[:60]):
+        if n % 4 == 1:
+            del row["b"]
+        pipeline.learn_one(row, LABELS[n % 3])
+
+    _same(pipeline, [*rows[40:], {}, {"unseen": 1.0, "colour": "never"}])
+
+
 @pytest.mark.parametrize("preset", [p for p in PRESETS if p != "logistic_regression"])
 @pytest.mark.parametrize("input_kind", ["text", "tabular"])
 def test_other_presets_have_no_linear_scorer(preset: str, input_kind: str) -> None:
@@ -142,3 +180,32 @@ def test_the_tabular_preset_learns_with_one_pass_for_every_label() -> None:
 
     assert isinstance(pipeline.steps["OneVsRestLogistic"], OneVsRestLogistic)
     _same(pipeline, [{"a": 1.0}])  # an untrained one too
+
+
+_LEARN_AND_HASH = """
+import hashlib, pickle, random
+from streamloop.online.one_vs_rest import OneVsRestLogistic
+model = OneVsRestLogistic()
+rng = random.Random(0)
+for n in range(300):
+    model.learn_one({f"f{i}": rng.gauss(0.0, 1.0) for i in range(200)}, f"c{n % 10}")
+print(hashlib.sha256(pickle.dumps(model)).hexdigest())
+"""
+
+
+def test_equal_histories_learn_equal_bytes_whatever_the_cpu() -> None:
+    # OpenBLAS picks its kernels by CPU, and they add in different orders: a model summed with
+    # BLAS would learn other floats on another machine, and its snapshots would differ.
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", _LEARN_AND_HASH],
+            env=os.environ | {"OPENBLAS_CORETYPE": core},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for core in ("Prescott", "Nehalem", "Sandybridge")
+    }
+
+    assert len(hashes) == 1

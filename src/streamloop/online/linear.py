@@ -1,11 +1,4 @@
-"""One-vs-rest logistic regression with its weights in one array; scoring many items at once.
-
-`OneVsRestLogistic` learns exactly what River's ``OneVsRestClassifier(LogisticRegression())``
-learns, the same SGD step for each label's binary model, up to the order of a sum's terms; but
-one label costs a single pass over the item's features for every label at once, where River
-walks the features once per label (ten labels: ten passes). A project's model is taught each
-label about twenty times (rehearsal, and the accuracy estimate's shadow models), so this is
-most of what learning a label costs.
+"""Scoring many items at once with a one-vs-rest logistic regression, without data frames.
 
 River's mini-batch path builds pandas frames through narwhals, which costs more than it saves
 on the few dozen candidates a lease re-scores. Here a batch becomes three flat arrays (row,
@@ -20,12 +13,11 @@ which runs as River runs it. Other pipelines return ``None`` from `linear_scorer
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
-from river import base, linear_model, multiclass, optim
+from river import linear_model, multiclass, optim
 
 from streamloop.online.features import (
     NUMBER_TYPES,
@@ -34,143 +26,15 @@ from streamloop.online.features import (
     ReadOnlyScaler,
     SelectValues,
 )
+from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic
 
-__all__ = ["LinearScorer", "OneVsRestLogistic", "linear_scorer"]
-
-#: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`).
-LOGIT_BOUND = 30.0
+__all__ = ["LinearScorer", "linear_scorer"]
 #: Up to this many cells (rows by columns), a batch is one dense matrix product.
 _DENSE_CELLS = 250_000
 
 #: A batch's features: the row of each value, its column (an index into the names), the
 #: value, and the names of the columns in order.
 _Sparse = tuple["np.ndarray[Any, Any]", "np.ndarray[Any, Any]", "np.ndarray[Any, Any]", list[Any]]
-
-
-class OneVsRestLogistic(base.Classifier):
-    """A logistic regression per label, one label against the rest, in one weight matrix.
-
-    Each label's model is River's ``LogisticRegression(optimizer=optim.SGD(learning_rate))``
-    with its defaults (log loss, zero initial weights, the intercept's own rate of 0.01, no
-    regularisation), kept as a column of one matrix whose rows are the features in the order
-    they were first learned. A label seen for the first time gets a column of zeros, as River's
-    ``OneVsRestClassifier`` clones an untrained model for it.
-
-    Parameters
-    ----------
-    learning_rate
-        The weights' SGD step.
-    intercept_rate
-        The intercepts' SGD step.
-
-    Examples
-    --------
-    >>> model = OneVsRestLogistic(learning_rate=0.5)
-    >>> model.learn_one({"refund": 1.0}, "billing")
-    >>> model.learn_one({"crash": 1.0}, "bug")
-    >>> model.predict_one({"refund": 1.0})
-    'billing'
-    >>> sorted(model.predict_proba_one({"crash": 1.0}).items())
-    [('billing', 0.4...), ('bug', 0.5...)]
-    """
-
-    def __init__(self, learning_rate: float = 0.01, intercept_rate: float = 0.01) -> None:
-        self.learning_rate = learning_rate
-        self.intercept_rate = intercept_rate
-        #: Each label seen, to its column.
-        self.labels: dict[Any, int] = {}
-        #: Each feature learned, to its row.
-        self.features: dict[Any, int] = {}
-        self._weights = np.zeros((0, 0))
-        self._intercepts = np.zeros(0)
-
-    @property
-    def _multiclass(self) -> bool:
-        return True
-
-    def weights_of(self, names: Sequence[Any]) -> np.ndarray[Any, Any]:
-        """The weights of the named features (rows; zeros for features never learned), by
-        label (columns, in `labels` order)."""
-        rows = [self.features.get(name, -1) for name in names]
-        known = self._weights[: len(self.features), : len(self.labels)]
-        padded = np.vstack([known, np.zeros((1, len(self.labels)))])  # row -1: never learned
-        return padded[rows]
-
-    @property
-    def intercepts(self) -> np.ndarray[Any, Any]:
-        return self._intercepts[: len(self.labels)]
-
-    def learn_one(self, x: dict[Any, Any], y: Any) -> None:
-        if y not in self.labels:
-            self._grow(labels=len(self.labels) + 1)
-            self.labels[y] = len(self.labels)
-        features = self.features
-        for name in x:
-            if name not in features:
-                features[name] = len(features)
-        if len(features) > self._weights.shape[0]:
-            self._grow(features=len(features))
-        rows = np.fromiter(map(features.__getitem__, x), dtype=np.intp, count=len(x))
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        count = len(self.labels)
-        weights = self._weights[:, :count]
-        logits = values @ weights[rows] + self._intercepts[:count]
-        # River's log loss gradient, one label at a time: -y / (e^(y z) + 1), y in {-1, 1},
-        # with its two approximations beyond |y z| = 18.
-        signs = np.full(count, -1.0)
-        signs[self.labels[y]] = 1.0
-        z = logits * signs
-        gradients = np.where(
-            z > 18.0,
-            np.exp(-np.maximum(z, 18.0)) * -signs,
-            np.where(z < -18.0, -signs, -signs / (np.exp(np.clip(z, -18.0, 18.0)) + 1.0)),
-        )
-        self._intercepts[:count] -= self.intercept_rate * gradients
-        weights[rows] -= np.outer(values, gradients) * self.learning_rate
-
-    def predict_proba_one(
-        self, x: dict[Hashable, Any], **kwargs: Any
-    ) -> dict[base.typing.ClfTarget, float]:
-        if not self.labels:
-            return {}
-        features = self.features
-        known = [(features[name], value) for name, value in x.items() if name in features]
-        count = len(self.labels)
-        logits = self._intercepts[:count].copy()
-        if known:
-            rows = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
-            values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
-            logits += values @ self._weights[rows, :count]
-        scores = [_sigmoid(logit) for logit in logits.tolist()]
-        total = 0.0
-        for score in scores:
-            total += score
-        if not total:
-            return dict.fromkeys(self.labels, 1.0 / count)
-        return {label: score / total for label, score in zip(self.labels, scores, strict=True)}
-
-    def _grow(self, *, features: int = 0, labels: int = 0) -> None:
-        """Room for at least this many features and labels: doubled, so growing is rare."""
-        rows, columns = self._weights.shape
-        new_rows = max(rows, 2 * rows if features > rows else rows, features, 8)
-        new_columns = max(columns, labels)
-        if (new_rows, new_columns) == (rows, columns):
-            return
-        grown = np.zeros((new_rows, new_columns))
-        grown[:rows, :columns] = self._weights
-        self._weights = grown
-        intercepts = np.zeros(new_columns)
-        intercepts[: len(self._intercepts)] = self._intercepts
-        self._intercepts = intercepts
-
-
-def _sigmoid(logit: float) -> float:
-    """River's sigmoid (`river.utils.math.sigmoid`): exactly 0 and 1 beyond a logit of 30."""
-    if logit < -LOGIT_BOUND:
-        return 0.0
-    if logit > LOGIT_BOUND:
-        return 1.0
-    return 1.0 / (1.0 + math.exp(-logit))
 
 
 class LinearScorer:

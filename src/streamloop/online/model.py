@@ -243,9 +243,9 @@ class OnlineModel(ModelBase):
         accuracy figure moves.
 
         With ``defer``, the shadow models (the accuracy estimate's) learn the label only at
-        the next `settle`, `learn` or `snapshot`, in the same order: the model that predicts
-        is taught at once, and whoever waits for it need not wait for the shadows too. Until
-        then `accuracy_estimate` reads shadows that lag by those labels.
+        the next `settle` (or whatever reads them first: `accuracy_estimate`, `snapshot`, a
+        drift's answer), in the order the labels came: the model that predicts is taught at
+        once, and whoever waits for it need not wait for the shadows too.
 
         Raises
         ------
@@ -256,7 +256,6 @@ class OnlineModel(ModelBase):
         if label not in self._labels:
             raise ValueError(f"unknown label {label!r}; expected one of: {self._labels}")
         x = model_input(self._input_kind, data)
-        self.settle()
         prediction = self._predict(x)
         if correction:
             if annotator is not None:
@@ -287,11 +286,13 @@ class OnlineModel(ModelBase):
 
     def settle(self) -> None:
         """Teach the shadow models the labels that `learn` deferred, in order."""
-        # Kept out of snapshots (`snapshot` settles first), so a settled model pickles as one
-        # that never deferred.
-        lessons = self.__dict__.pop("_lessons", None)
-        for lesson in lessons or ():
-            self._teach_shadows(*lesson)
+        # ``_lessons`` exists only while lessons wait (`snapshot` settles first), so a settled
+        # model pickles as one that never deferred. Each lesson leaves the list once taught.
+        lessons = self.__dict__.get("_lessons")
+        while lessons:
+            self._teach_shadows(*lessons[0])
+            del lessons[0]
+        self.__dict__.pop("_lessons", None)
 
     def snapshot(self) -> bytes:
         self.settle()
@@ -335,6 +336,7 @@ class OnlineModel(ModelBase):
         random draws' own prequential hits are reported instead (``method``
         ``"random_draws"``).
         """
+        self.settle()
         hits: list[bool] = []
         confidences: list[float] = []
         drawn: list[dict[str, Any]] = []
@@ -399,6 +401,7 @@ class OnlineModel(ModelBase):
     def _answer_drift(self) -> None:
         # What the model itself does about a drift: rehearsal re-learns labels from after it
         # only, and the accuracy estimate counts only draws from after it once it has a few.
+        self.settle()  # the shadows first learn what came before the drift
         for model in [self, *getattr(self, "_shadows", [])]:
             model._forget_rehearsal()
         # The draws since the warning began already show the new concept.

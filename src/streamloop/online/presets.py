@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from river import forest, linear_model, multiclass, naive_bayes, optim, tree
 
 from streamloop.online import features
-from streamloop.online.linear import OneVsRestLogistic
+from streamloop.online.one_vs_rest import OneVsRestLogistic
 
 __all__ = ["INPUT_KINDS", "PRESETS", "Classifier", "build_front", "build_pipeline", "logistic"]
 

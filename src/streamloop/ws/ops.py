@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -48,11 +49,15 @@ async def readyz(request: Request) -> Response:
 
 def _bridge_of(service: Service) -> KafkaBridge | None:
     """The service's link to Kafka, or None in the embedded mode."""
-    if service.link is None:
+    # A bridge exists only if its module was imported (with a broker): importing it here would
+    # load faust and aiokafka into every embedded service.
+    bridge = sys.modules.get("streamloop.streams.bridge")
+    if bridge is None:
         return None
-    from streamloop.streams.bridge import KafkaBridge  # faust and aiokafka: with a broker only
-
-    return service.link if isinstance(service.link, KafkaBridge) else None
+    link: KafkaBridge | None = (
+        service.link if isinstance(service.link, bridge.KafkaBridge) else None
+    )
+    return link
 
 
 async def prometheus_metrics(request: Request) -> Response:

@@ -1,0 +1,167 @@
+"""One-vs-rest logistic regression with every label's weights in one matrix.
+
+`OneVsRestLogistic` learns what River's ``OneVsRestClassifier(LogisticRegression())`` learns,
+the same SGD step for each label's binary model, up to the order of a sum's terms; but one
+label costs a single pass over the item's features for every label at once, where River walks
+the features once per label (ten labels: ten passes). A project's model is taught each label
+about twenty times (rehearsal, and the accuracy estimate's shadow models), so learning is most
+of what a label costs.
+
+Sums are taken with numpy's own reduction, never a BLAS product: BLAS picks its kernel by CPU,
+and each kernel adds the terms in another order, so equal histories would give models (and
+snapshots) that differ from one machine to another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+from river import base
+
+__all__ = ["LOGIT_BOUND", "OneVsRestLogistic"]
+
+#: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`).
+LOGIT_BOUND = 30.0
+#: Beyond this margin, River's log loss gradient takes its approximations
+#: (`river.optim.losses.Log.gradient`).
+_LOSS_CUTOFF = 18.0
+
+
+class OneVsRestLogistic(base.Classifier):
+    """A logistic regression per label, one label against the rest, in one weight matrix.
+
+    Each label's model is River's ``LogisticRegression(optimizer=optim.SGD(learning_rate))``
+    with its defaults (log loss, zero initial weights, the intercept's own rate of 0.01, no
+    regularisation), kept as a column of one matrix whose rows are the features in the order
+    they were first learned. A label seen for the first time gets a column of zeros, as River's
+    ``OneVsRestClassifier`` clones an untrained model for it.
+
+    Parameters
+    ----------
+    learning_rate
+        The weights' SGD step.
+    intercept_rate
+        The intercepts' SGD step.
+
+    Examples
+    --------
+    >>> model = OneVsRestLogistic(learning_rate=0.5)
+    >>> model.learn_one({"refund": 1.0}, "billing")
+    >>> model.learn_one({"crash": 1.0}, "bug")
+    >>> model.predict_one({"refund": 1.0})
+    'billing'
+    >>> sorted(model.predict_proba_one({"crash": 1.0}).items())
+    [('billing', 0.4...), ('bug', 0.5...)]
+    """
+
+    def __init__(self, learning_rate: float = 0.01, intercept_rate: float = 0.01) -> None:
+        self.learning_rate = learning_rate
+        self.intercept_rate = intercept_rate
+        #: Each label seen, to its column.
+        self.labels: dict[Any, int] = {}
+        #: Each feature learned, to its row.
+        self.features: dict[Any, int] = {}
+        self._weights = np.zeros((0, 0))
+        self._intercepts = np.zeros(0)
+
+    @property
+    def _multiclass(self) -> bool:
+        return True
+
+    def weights_of(self, names: Sequence[Any]) -> np.ndarray[Any, Any]:
+        """The weights of the named features (rows; zeros for features never learned), by
+        label (columns, in `labels` order)."""
+        rows = [self.features.get(name, -1) for name in names]
+        known = self._weights[: len(self.features), : len(self.labels)]
+        padded = np.vstack([known, np.zeros((1, len(self.labels)))])  # row -1: never learned
+        return padded[rows]
+
+    @property
+    def intercepts(self) -> np.ndarray[Any, Any]:
+        return self._intercepts[: len(self.labels)]
+
+    def learn_one(self, x: dict[Any, Any], y: Any) -> None:
+        if y not in self.labels:
+            self._grow(labels=len(self.labels) + 1)
+            self.labels[y] = len(self.labels)
+        features = self.features
+        for name in x:
+            if name not in features:
+                features[name] = len(features)
+        if len(features) > self._weights.shape[0]:
+            self._grow(features=len(features))
+        rows = np.fromiter(map(features.__getitem__, x), dtype=np.intp, count=len(x))
+        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        count = len(self.labels)
+        weights = self._weights[:, :count]
+        logits = _dot(values, weights[rows]) + self._intercepts[:count]
+        target = self.labels[y]
+        gradients = np.array(
+            [_log_loss_gradient(k == target, z) for k, z in enumerate(logits.tolist())]
+        )
+        self._intercepts[:count] -= self.intercept_rate * gradients
+        weights[rows] -= np.outer(values, gradients) * self.learning_rate
+
+    def predict_proba_one(
+        self, x: dict[Hashable, Any], **kwargs: Any
+    ) -> dict[base.typing.ClfTarget, float]:
+        if not self.labels:
+            return {}
+        features = self.features
+        known = [(features[name], value) for name, value in x.items() if name in features]
+        count = len(self.labels)
+        logits = self._intercepts[:count].copy()
+        if known:
+            rows = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
+            values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
+            logits += _dot(values, self._weights[rows, :count])
+        scores = [_sigmoid(logit) for logit in logits.tolist()]
+        total = 0.0
+        for score in scores:
+            total += score
+        if not total:
+            return dict.fromkeys(self.labels, 1.0 / count)
+        return {label: score / total for label, score in zip(self.labels, scores, strict=True)}
+
+    def _grow(self, *, features: int = 0, labels: int = 0) -> None:
+        """Room for at least this many features and labels: doubled, so growing is rare."""
+        rows, columns = self._weights.shape
+        new_rows = max(rows, 2 * rows if features > rows else rows, features, 8)
+        new_columns = max(columns, labels)
+        if (new_rows, new_columns) == (rows, columns):
+            return
+        grown = np.zeros((new_rows, new_columns))
+        grown[:rows, :columns] = self._weights
+        self._weights = grown
+        intercepts = np.zeros(new_columns)
+        intercepts[: len(self._intercepts)] = self._intercepts
+        self._intercepts = intercepts
+
+
+def _sigmoid(logit: float) -> float:
+    """River's sigmoid (`river.utils.math.sigmoid`): exactly 0 and 1 beyond a logit of 30."""
+    if logit < -LOGIT_BOUND:
+        return 0.0
+    if logit > LOGIT_BOUND:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+def _dot(values: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Each column's sum of values times weights, the same on every CPU (see the module)."""
+    summed: np.ndarray[Any, Any] = (values[:, None] * weights).sum(axis=0)
+    return summed
+
+
+def _log_loss_gradient(positive: bool, logit: float) -> float:
+    """River's log loss gradient for one binary model: ``-y / (e^(y z) + 1)``, y in {-1, 1}."""
+    sign = 1 if positive else -1
+    margin = logit * sign
+    if margin > _LOSS_CUTOFF:
+        return math.exp(-margin) * -sign
+    if margin < -_LOSS_CUTOFF:
+        return float(-sign)
+    return -sign / (math.exp(margin) + 1.0)
