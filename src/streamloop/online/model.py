@@ -24,8 +24,9 @@ __all__ = ["Learned", "OnlineModel", "Prediction"]
 log = logging.getLogger(__name__)
 
 #: From this many rows on, a linear model scores a batch at once (`linear_scorer`): below it,
-#: arranging the arrays costs more than it saves (BENCHMARKS.md, "Scoring a batch").
-_BATCH_FROM = {"tabular": 4, "text": 16}
+#: arranging the arrays costs more than it saves. A text's few words make River's own dot
+#: products hard to beat: only large batches gain (BENCHMARKS.md, `bench/hotpath.py batch`).
+_BATCH_FROM = {"tabular": 2, "text": 256}
 #: Shadow models for the accuracy estimate: each learns every label but one fold of the random
 #: draws, and scores that fold unseen (BENCHMARKS.md: four is the cheapest that keeps the
 #: interval's coverage; ten gains 0.006 in error for 2.5 times the learning).
