@@ -131,8 +131,8 @@ def _classifier(preset: str, input_kind: str, seed: int) -> Any:
     if preset == "logistic_regression":
         # One binary model per label handles any number of labels, two included. Tabular
         # items have many features: one pass over them for all labels (`OneVsRestLogistic`)
-        # learns a label in 60% of the time River's pass per label takes; a text's few words
-        # are faster through River's own (BENCHMARKS.md, "Learning a label").
+        # learns a label in about half the time River's pass per label takes; a text's few
+        # words learn as fast through River's own (BENCHMARKS.md, "Issue 22: speed").
         if input_kind == "tabular":
             return OneVsRestLogistic()
         return multiclass.OneVsRestClassifier(logistic(input_kind))
