@@ -61,6 +61,8 @@ def stored_rows(store: Store, project_id: int) -> list[tuple[object, ...]]:
 
 
 def test_the_rows_are_those_sqlalchemy_writes(store: Store):
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's rows go through SQLAlchemy's own path: nothing to compare")
     now = utcnow()
     ours, theirs = make_project(store, "ours"), make_project(store, "theirs")
     # More than one statement's worth, and a chunk that is not full.
@@ -68,7 +70,7 @@ def test_the_rows_are_those_sqlalchemy_writes(store: Store):
     with store.engine.begin() as conn:
         created = insert_items(conn, ours.id, new_events("e", count), now)
         expected = _insert_core(conn, theirs.id, new_events("e", count), now)
-    assert list(created) == list(expected)
+    assert sorted(created) == sorted(expected)  # RETURNING's order is not documented
     assert len(set(created.values())) == count
     assert stored_rows(store, ours.id) == stored_rows(store, theirs.id)
 

@@ -57,3 +57,26 @@ async def test_a_text_event_without_text_is_invalid_data_after_good_ones(service
         "message": "events.20.data: text items need a string field 'text', got int",
         "retryable": False,
     }
+
+
+async def test_a_bad_last_event_is_refused_without_scoring_the_others_one_by_one(
+    service, monkeypatch
+):
+    await service.create_project(name="tab", input="tabular", labels=["a", "b"])
+    await service.send_events("tab", [{"id": "seed", "data": GOOD}])
+    labelled = await service.http.post(
+        "/api/projects/tab/labels", json={"labels": [{"event_id": "seed", "label": "a"}]}
+    )
+    assert labelled.status_code == 200, labelled.text
+    model = service.core.project("tab").model
+    assert model.version == 1  # a trained model: the batch path scores, not one at a time
+    scored_alone: list[Any] = []
+    predict = model.predict
+    monkeypatch.setattr(model, "predict", lambda data: scored_alone.append(data) or predict(data))
+    events = [{"id": f"e{n}", "data": GOOD} for n in range(300)] + [{"id": "bad", "data": UNFIT}]
+
+    response = await service.http.post("/api/projects/tab/events", json={"events": events})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("events.300.data: ")
+    assert scored_alone == []

@@ -321,11 +321,11 @@ class ProjectRuntime:
         caller need not check that part first: data that does not fit it is refused as
         `streamloop.ws.payloads.check_data` refuses it (``invalid_data``).
         """
-        predictions: list[AnyPrediction] = []
-        for index, scored in enumerate(arrivals.score(self.model, [data for _, data in events])):
-            if isinstance(scored, ValueError):
-                raise self._unscorable(f"events.{index}.data", events[index][1], scored)
-            predictions.append(scored)
+        rows = [data for _, data in events]
+        try:
+            predictions: list[AnyPrediction] = list(self.model.predict_many(rows))
+        except ValueError:
+            raise self._unscorable(rows) from None
         known: set[str] = set()
         if self.gate is not None:
             # Retried events must not count towards the gate's arrival rate a second time.
@@ -374,12 +374,19 @@ class ProjectRuntime:
         self._changed()
         return results
 
-    def _unscorable(self, where: str, data: dict[str, Any], error: ValueError) -> InvalidInput:
-        try:
-            model_input(self.record.input, data)
-        except ValueError as unfit:
-            return InvalidInput(f"{where}: {unfit}", code="invalid_data")
-        return InvalidInput(f"{where}: {error}")
+    def _unscorable(self, rows: Sequence[dict[str, Any]]) -> InvalidInput:
+        """Why a batch could not be scored: the first event whose data does not fit the input
+        kind, found without scoring anything (a bad batch costs no more than a good one);
+        else the first the model refuses, one at a time."""
+        for index, data in enumerate(rows):
+            try:
+                model_input(self.record.input, data)
+            except ValueError as unfit:
+                return InvalidInput(f"events.{index}.data: {unfit}", code="invalid_data")
+        for index, scored in enumerate(arrivals.score(self.model, rows)):
+            if isinstance(scored, ValueError):
+                return InvalidInput(f"events.{index}.data: {scored}")
+        return InvalidInput("events: the model could not score this batch")
 
     async def label_events(
         self, labels: Sequence[tuple[str, str, str | None, str | None]]
