@@ -74,10 +74,13 @@ class OneVsRestLogistic(base.Classifier):
     def weights_of(self, names: Sequence[Any]) -> np.ndarray[Any, Any]:
         """The weights of the named features (rows; zeros for features never learned), by
         label (columns, in `labels` order)."""
-        rows = [self.features.get(name, -1) for name in names]
-        known = self._weights[: len(self.features), : len(self.labels)]
-        padded = np.vstack([known, np.zeros((1, len(self.labels)))])  # row -1: never learned
-        return padded[rows]
+        rows = np.fromiter(
+            (self.features.get(name, -1) for name in names), dtype=np.intp, count=len(names)
+        )
+        found = rows >= 0
+        weights = np.zeros((len(names), len(self.labels)))
+        weights[found] = self._weights[rows[found], : len(self.labels)]
+        return weights
 
     @property
     def intercepts(self) -> np.ndarray[Any, Any]:
