@@ -388,7 +388,12 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
     port = server.servers[0].sockets[0].getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient(base_url=base) as http:
+        # The client lets an idle connection go well before the server's keep-alive
+        # (`keep_alive_seconds`, 5 s) closes it: a request sent on a connection the server
+        # is closing at that instant fails with a ReadError (a test that waits ~5 s on a
+        # subprocess between two requests met exactly that).
+        limits = httpx.Limits(keepalive_expiry=1.0)
+        async with httpx.AsyncClient(base_url=base, limits=limits) as http:
             yield Service(base, http, app)
     finally:
         server.should_exit = True
