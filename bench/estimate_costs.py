@@ -12,6 +12,11 @@ Variants (all scored with confidence-binned PPI over the random draws' held-out 
   and all random draws but its fold's (``CrossFit(scope="random")``);
 - ``draws{2,4,10}``: shadows that learn *only* the random draws (never a routed label), folds
   over the draws: each shadow learns every draw but its fold's.
+- ``unrehearsed4``: the service's K=4, its shadows re-learning no earlier label (rehearsal
+  0) while the production model keeps the preset's: what the estimate loses if its shadows
+  learn each label once (issue 22: rehearsal is three quarters of the shadows' cost). Only
+  the ``logistic_regression`` streams rehearse, so run it on those:
+  ``--streams hyperplane2/lr clusters10/lr --seeds 10 --tag=-unrehearsed``.
 
 Cost: ``OnlineModel.learn`` calls and the ``learn_one`` calls inside them (1 + rehearsal) per
 label, and seconds spent learning (and scoring held-out items at checkpoints), against the
@@ -76,24 +81,38 @@ class DrawsOnly(es.CrossFit):
             super().learn(row, truth, drawn_at_random, labelled)
 
 
+def _without_rehearsal(model: OnlineModel) -> OnlineModel:
+    """A shadow that learns each label once: it re-learns no earlier label (rehearsal 0)."""
+    model._rehearsal = 0
+    return model
+
+
+_PlainCrossFit = es.CrossFit  # the module's name is replaced by `CostedCrossFit` below
+
+
 class CostedCrossFit(es.CrossFit):
-    """``es.CrossFit``, timed; a ``scope="random"`` one also carries a draws-only twin of the
-    same K, so both variants ride the same run."""
+    """``es.CrossFit``, timed; a ``scope="random"`` one also carries twins of the same K that
+    ride the same run: draws-only shadows, and (K=4, the service's) shadows that do not
+    rehearse."""
 
     def __init__(self, k: int, scope: str, make: Any) -> None:
         super().__init__(k, scope, make)
         self.bucket = f"{scope}{k}"
-        self.twin = DrawsOnly(k, "random", make) if scope == "random" else None
-        if self.twin is not None:
-            self.twin.bucket = f"draws{k}"
+        self.twins: list[Any] = []
+        if scope == "random":
+            self.twins.append(DrawsOnly(k, "random", make))
+            self.twins[-1].bucket = f"draws{k}"
+        if scope == "random" and k == 4:
+            self.twins.append(_PlainCrossFit(k, "random", lambda: _without_rehearsal(make())))
+            self.twins[-1].bucket = f"unrehearsed{k}"
 
     def learn(self, row: dict[str, Any], truth: str, drawn_at_random: bool, labelled: int) -> None:
         _CURRENT[0] = self.bucket
         try:
             super().learn(row, truth, drawn_at_random, labelled)
-            if self.twin is not None:
-                _CURRENT[0] = self.twin.bucket
-                self.twin.learn(row, truth, drawn_at_random, labelled)
+            for twin in self.twins:
+                _CURRENT[0] = twin.bucket
+                twin.learn(row, truth, drawn_at_random, labelled)
         finally:
             _CURRENT[0] = "main"
 
@@ -115,10 +134,7 @@ def _checkpoint(model, data, drifted, log, arrivals, arrival_conf, labelled, ala
     if "estimates" not in point:
         return point
     c_now = es._max_conf(model.predict_many(arrivals[-es.WINDOW :]))
-    for crossfit in crossfits.values():
-        twin = getattr(crossfit, "twin", None)
-        if twin is None:
-            continue
+    for twin in (twin for crossfit in crossfits.values() for twin in crossfit.twins):
         started = time.perf_counter()
         h_x, c_x, _ = twin.score()
         _bucket(twin.bucket)["score_s"] += time.perf_counter() - started
@@ -151,6 +167,11 @@ VARIANTS = [
     ("K=10, folds over draws, min 20", "cross-fit random10: binned ppi, min 20", "random10"),
     ("K=4, folds over draws", "cross-fit random4: binned ppi", "random4"),
     ("K=4, folds over draws, min 20", "cross-fit random4: binned ppi, min 20", "random4"),
+    (
+        "K=4, folds over draws, shadows without rehearsal",
+        "cross-fit unrehearsed4: binned ppi",
+        "unrehearsed4",
+    ),
     ("K=2, folds over draws", "cross-fit random2: binned ppi", "random2"),
     ("K=2, folds over draws, min 20", "cross-fit random2: binned ppi, min 20", "random2"),
     ("draws-only K=10", "cross-fit draws10: binned ppi", "draws10"),
