@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import compose, linear_model, multiclass, optim
 
+from streamloop.online.features import BoundedVocabulary, OneHot, ReadOnlyScaler, SelectValues
 from streamloop.online.linear import linear_scorer
 from streamloop.online.one_vs_rest import OneVsRestLogistic
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
@@ -87,17 +88,24 @@ def test_a_wide_batch_takes_the_sparse_sums_and_agrees() -> None:
 
 def _older_shapes() -> dict[str, Any]:
     """Tabular pipelines as models made before today's preset have them: River's own
-    one-vs-rest, with the vocabulary bound or from before it."""
+    one-vs-rest, with the vocabulary bound or from before it, behind River's scaler (before
+    0.8.2) or today's."""
 
     def river_ovr() -> Any:
         return multiclass.OneVsRestClassifier(linear_model.LogisticRegression())
 
-    bounded = build_front("logistic_regression", "tabular")
-    unbounded = build_front("logistic_regression", "tabular").steps["TransformerUnion"]
-    return {"bounded": bounded | river_ovr(), "unbounded": compose.Pipeline(unbounded, river_ovr())}
+    def union(scaler: Any) -> Any:
+        numeric = SelectValues(strings=False) | scaler
+        return numeric + (SelectValues(strings=True) | OneHot(drop_zeros=True))
+
+    return {
+        "bounded": BoundedVocabulary() | union(ReadOnlyScaler()) | river_ovr(),
+        "unbounded": compose.Pipeline(union(ReadOnlyScaler()), river_ovr()),
+        "bounded, today's scaler": build_front("logistic_regression", "tabular") | river_ovr(),
+    }
 
 
-@pytest.mark.parametrize("shape", ["bounded", "unbounded"])
+@pytest.mark.parametrize("shape", list(_older_shapes()))
 def test_models_of_older_shapes_score_as_one_at_a_time(shape: str) -> None:
     pipeline = _older_shapes()[shape]
     rng = random.Random(7)

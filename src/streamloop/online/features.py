@@ -12,6 +12,8 @@ from typing import Any, cast
 
 from river import base, feature_extraction, preprocessing
 
+from streamloop.online.scaler import ArrayScaler
+
 __all__ = [
     "HASHED_BUCKETS",
     "HASHED_PREFIX",
@@ -137,7 +139,9 @@ def text_bucket_front() -> Any:
 
 
 class ReadOnlyScaler(preprocessing.StandardScaler):
-    """A standard scaler whose ``transform_one`` never changes its state.
+    """A standard scaler whose ``transform_one`` never changes its state: the tabular front's
+    until 0.8.2, kept for the snapshots of projects made before (new ones use `ArrayScaler`,
+    the same arithmetic in arrays).
 
     River's reads its running statistics from defaultdicts, so scoring an item with a field
     never learned adds an entry: the model would grow with every new field name production
@@ -368,7 +372,7 @@ def tabular_front(
     >>> front.transform_one({"size": 2.0, "colour": "red"})
     {'colour_red': 1, 'size': 0.0}
     """
-    numeric = SelectValues(strings=False) | ReadOnlyScaler()
+    numeric = SelectValues(strings=False) | ArrayScaler()
     # drop_zeros keeps the encoder stateless: otherwise it remembers categories in sets, and
     # its zero-filled output would grow with every category ever seen.
     categorical = SelectValues(strings=True) | OneHot(drop_zeros=True)

@@ -27,6 +27,7 @@ from streamloop.online.features import (
     SelectValues,
 )
 from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic
+from streamloop.online.scaler import ArrayScaler
 
 __all__ = ["LinearScorer", "linear_scorer"]
 #: Up to this many cells (rows by columns), a batch is one dense matrix product.
@@ -198,7 +199,8 @@ def _tabular_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]],
         list(getattr(b, "steps", {}).values()) for b in getattr(union, "transformers", {}).values()
     ]
     shapes = [[type(step) for step in branch] for branch in branches]
-    if shapes != [[SelectValues, ReadOnlyScaler], [SelectValues, OneHot]]:
+    scalers: list[type] = [ArrayScaler, ReadOnlyScaler]  # new projects' and older ones'
+    if shapes not in [[[SelectValues, scaler], [SelectValues, OneHot]] for scaler in scalers]:
         return None
     (numbers, scaler), (strings, encoder) = branches
     if numbers.strings or not strings.strings:
@@ -251,12 +253,15 @@ def _tabular_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]],
     return front
 
 
-def _scale(scaler: ReadOnlyScaler, sparse: _Sparse, at: np.ndarray[Any, Any]) -> None:
-    """Scale the values where ``at`` is true in place, as `ReadOnlyScaler.transform_one` does:
+def _scale(scaler: ArrayScaler | ReadOnlyScaler, sparse: _Sparse, at: np.ndarray[Any, Any]) -> None:
+    """Scale the values where ``at`` is true in place, as the scaler's ``transform_one`` does:
     ``(value - mean) / sqrt(variance)``, and 0.0 for a field of no variance (or never seen)."""
     _rows, column_of, values, columns = sparse
-    means = np.array([scaler.means.get(name, 0.0) for name in columns], dtype=np.float64)
-    variances = np.array([scaler.vars.get(name, 0.0) for name in columns], dtype=np.float64)
+    if isinstance(scaler, ArrayScaler):
+        means, variances = scaler.statistics(columns)
+    else:
+        means = np.array([scaler.means.get(name, 0.0) for name in columns], dtype=np.float64)
+        variances = np.array([scaler.vars.get(name, 0.0) for name in columns], dtype=np.float64)
     if not at.any():
         return
     positions = np.flatnonzero(at)

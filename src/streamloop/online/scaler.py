@@ -1,0 +1,114 @@
+"""Standardising numbers with River's arithmetic, every field of an item at once."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+from river import base
+
+__all__ = ["ArrayScaler"]
+
+
+class ArrayScaler(base.Transformer):
+    """River's ``StandardScaler`` (no window), its statistics in arrays, one slot per field.
+
+    ``learn_one`` applies River's update (Welford's) to all of an item's fields in a few array
+    operations instead of a Python loop over them: the same operations in the same order on
+    each field, so after equal histories the counts, means and variances equal River's
+    exactly. ``transform_one`` never changes the statistics; a field never learned, or of no
+    variance, scales to 0.0 (as `streamloop.online.features.ReadOnlyScaler` does). Deviations
+    are square roots of the variances, as `streamloop.online.linear` scales a batch.
+
+    Rows of one source share their fields, in order: the slots of the last field list seen
+    are kept, so most items cost no lookup per field. That memo is left out of the pickled
+    state, so a snapshot depends only on what was learned.
+
+    Examples
+    --------
+    >>> scaler = ArrayScaler()
+    >>> for size in [1.0, 2.0, 3.0]:
+    ...     scaler.learn_one({"size": size, "new": True})
+    >>> scaler.transform_one({"size": 3.0, "new": True, "unseen": 5.0})
+    {'size': 1.224744871391589, 'new': 0.0, 'unseen': 0.0}
+    >>> scaler.statistics(["size", "unseen"])
+    (array([2., 0.]), array([0.66666667, 0.        ]))
+    """
+
+    def __init__(self) -> None:
+        self.slots: dict[Hashable, int] = {}
+        self.counts = np.zeros(0)
+        self.means = np.zeros(0)
+        self.variances = np.zeros(0)
+
+    def learn_one(self, x: dict[Hashable, Any]) -> None:
+        if not x:
+            return
+        slots = self._slots_of(tuple(x), learning=True)
+        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        counts = self.counts[slots] + 1.0
+        self.counts[slots] = counts
+        old = self.means[slots]
+        deviation = values - old
+        means = old + deviation / counts
+        self.means[slots] = means
+        variances = self.variances[slots]
+        self.variances[slots] = variances + (deviation * (values - means) - variances) / counts
+
+    def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
+        if not x:
+            return {}
+        fields = tuple(x)
+        slots = self._slots_of(fields, learning=False)
+        values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
+        means, variances = self._gather(slots)
+        deviations = np.sqrt(variances)
+        scaled = np.zeros(len(fields))
+        np.divide(values - means, deviations, out=scaled, where=deviations > 0.0)
+        return dict(zip(fields, scaled.tolist(), strict=True))
+
+    def statistics(self, fields: list[Hashable]) -> tuple[np.ndarray[Any, Any], ...]:
+        """(means, variances) of ``fields``, 0.0 for those never learned."""
+        if not fields:
+            return np.zeros(0), np.zeros(0)
+        return self._gather(self._slots_of(tuple(fields), learning=False))
+
+    def _gather(self, slots: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        if isinstance(slots, slice) or slots.min() >= 0:
+            return self.means[slots], self.variances[slots]
+        known = slots >= 0
+        means, variances = np.zeros(len(slots)), np.zeros(len(slots))
+        means[known] = self.means[slots[known]]
+        variances[known] = self.variances[slots[known]]
+        return means, variances
+
+    def _slots_of(self, fields: tuple[Hashable, ...], *, learning: bool) -> Any:
+        """The fields' slots: a slice when they are the first ones in order (a view), else an
+        index array, -1 for a field never learned (only when not ``learning``; learning gives
+        new fields slots)."""
+        memo = self.__dict__.get("_memo")
+        if memo is not None and memo[0] == fields and (memo[2] or not learning):
+            return memo[1]
+        slots = self.slots
+        if learning:
+            index = [slots.setdefault(name, len(slots)) for name in fields]
+            grown = len(slots) - len(self.counts)
+            if grown:
+                self.counts, self.means, self.variances = (
+                    np.concatenate([array, np.zeros(grown)])
+                    for array in (self.counts, self.means, self.variances)
+                )
+        else:
+            index = [slots.get(name, -1) for name in fields]
+        complete = min(index) >= 0
+        found: Any = np.array(index, dtype=np.intp)
+        if complete and index == list(range(len(index))):
+            found = slice(0, len(index))
+        self.__dict__["_memo"] = (fields, found, complete)
+        return found
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)
+        return state
