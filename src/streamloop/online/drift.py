@@ -16,10 +16,10 @@ the store reaches the same state.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from river.drift import PageHinkley
-from scipy.stats import fisher_exact
+if TYPE_CHECKING:
+    from river.drift import PageHinkley
 
 __all__ = ["DRIFT_STATES", "DriftMonitor"]
 
@@ -35,6 +35,10 @@ def more_errors(recent: list[bool], reference: list[bool]) -> float:
     >>> more_errors([False] * 20, [True] * 10 + [False] * 30)
     1.0
     """
+    # River and scipy take about a second to import: only a model's monitor needs them, not
+    # the service that reports its states.
+    from scipy.stats import fisher_exact
+
     a, b = sum(recent), sum(reference)
     table = [[a, len(recent) - a], [b, len(reference) - b]]
     return float(fisher_exact(table, alternative="greater").pvalue)
@@ -106,6 +110,8 @@ class DriftMonitor:
         self.drifts: deque[int] = deque(maxlen=50)
 
     def _new_test(self) -> PageHinkley:
+        from river.drift import PageHinkley
+
         return PageHinkley(min_instances=10, delta=0.01, threshold=self.threshold, mode="up")
 
     def update(

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from river import base, feature_extraction, preprocessing
 
+from streamloop.online.inputs import TEXT_FIELD
 from streamloop.online.scaler import ArrayScaler
 
 __all__ = [
@@ -30,9 +31,6 @@ __all__ = [
     "text_count_front",
     "text_tfidf_front",
 ]
-
-TEXT_FIELD = "text"
-"""The field of a text item's data that holds its text."""
 
 # Enough buckets that a short text's words rarely share one, few enough that a tree keeps a
 # small statistic per bucket in every leaf.

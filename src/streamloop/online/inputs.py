@@ -11,9 +11,10 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from streamloop.online.features import TEXT_FIELD
+__all__ = ["MAX_MAGNITUDE", "TEXT_FIELD", "model_input"]
 
-__all__ = ["MAX_MAGNITUDE", "model_input"]
+TEXT_FIELD = "text"
+"""The field of a text item's data that holds its text."""
 
 #: Largest magnitude a tabular number may have.
 MAX_MAGNITUDE = 1e150

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from river import metrics, utils
-
 __all__ = ["PrequentialMetrics"]
 
 
@@ -42,6 +40,10 @@ class PrequentialMetrics:
             raise ValueError(f"window must be at least 1, got {window}")
         self._labels = tuple(labels)
         self._window = window
+        # River (and scipy with it) takes about a second to import: only a model's metrics
+        # need it, not the service that shows them.
+        from river import metrics, utils
+
         # River leaves these metrics unannotated, hence Any and the ignores.
         self._confusion: Any = metrics.ConfusionMatrix()  # type: ignore[no-untyped-call]
         # Sharing the confusion matrix keeps one copy of the counts for both views.

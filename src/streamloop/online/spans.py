@@ -26,8 +26,7 @@ from river import linear_model, optim
 
 from streamloop.online.base import ModelBase
 from streamloop.online.decoding import Decoded, Transitions, decode_many
-from streamloop.online.features import TEXT_FIELD
-from streamloop.online.inputs import model_input
+from streamloop.online.inputs import TEXT_FIELD, model_input
 from streamloop.online.span_metrics import SpanMetrics
 from streamloop.online.span_strategies import (
     DEFAULT_SPAN_STRATEGY,

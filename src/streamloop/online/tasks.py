@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 
-from streamloop.online import snapshot
-from streamloop.online.model import Learned, OnlineModel, Prediction
-from streamloop.online.multilabel import (
-    MultiLabelLearned,
-    MultiLabelModel,
-    MultiLabelPrediction,
-)
-from streamloop.online.spans import Span, SpanLearned, SpanModel, SpanPrediction
+from streamloop.online.tokens import Span
+
+# The models import River (about a second): answers are handled without them, so the
+# functions that are given a model or a prediction import its class where they need it.
+if TYPE_CHECKING:
+    from streamloop.online.model import Learned, OnlineModel, Prediction
+    from streamloop.online.multilabel import (
+        MultiLabelLearned,
+        MultiLabelModel,
+        MultiLabelPrediction,
+    )
+    from streamloop.online.spans import SpanLearned, SpanModel, SpanPrediction
 
 __all__ = [
     "TASKS",
@@ -51,9 +55,9 @@ __all__ = [
 #: A project's task: one label per item, a set of labels per item, or spans in its text.
 TASKS: tuple[str, ...] = ("classify", "multilabel", "spans")
 
-AnyModel = OnlineModel | MultiLabelModel | SpanModel
-AnyPrediction = Prediction | MultiLabelPrediction | SpanPrediction
-AnyLearned = Learned | MultiLabelLearned | SpanLearned
+AnyModel: TypeAlias = "OnlineModel | MultiLabelModel | SpanModel"
+AnyPrediction: TypeAlias = "Prediction | MultiLabelPrediction | SpanPrediction"
+AnyLearned: TypeAlias = "Learned | MultiLabelLearned | SpanLearned"
 
 
 def label_set_key(labels: Sequence[str], order: Sequence[str]) -> str:
@@ -241,6 +245,8 @@ class Task:
 
     def predicted(self, prediction: AnyPrediction) -> Any:
         """What a prediction answers, as the contract shows it (None: nothing yet)."""
+        from streamloop.online.model import Prediction
+
         assert isinstance(prediction, Prediction)
         return prediction.label
 
@@ -273,6 +279,8 @@ class MultiLabelTask(Task):
         return label_set(stored)
 
     def predicted(self, prediction: AnyPrediction) -> list[str] | None:
+        from streamloop.online.multilabel import MultiLabelPrediction
+
         assert isinstance(prediction, MultiLabelPrediction)
         return None if prediction.labels is None else list(prediction.labels)
 
@@ -303,6 +311,8 @@ class SpanTask(Task):
         return span_set_key(given, labels)
 
     def fit(self, model: AnyModel, stored: str, data: Mapping[str, Any]) -> str:
+        from streamloop.online.spans import SpanModel
+
         assert isinstance(model, SpanModel)
         try:
             aligned = model.aligned(data, span_set(stored))
@@ -317,6 +327,8 @@ class SpanTask(Task):
         return span_set(stored)
 
     def predicted(self, prediction: AnyPrediction) -> list[dict[str, Any]] | None:
+        from streamloop.online.spans import SpanPrediction
+
         assert isinstance(prediction, SpanPrediction)
         if prediction.spans is None:
             return None
@@ -337,6 +349,9 @@ def task_of(name: str) -> Task:
 
 def model_task(model: AnyModel) -> Task:
     """The task ``model`` serves."""
+    from streamloop.online.multilabel import MultiLabelModel
+    from streamloop.online.spans import SpanModel
+
     if isinstance(model, MultiLabelModel):
         return _TASKS["multilabel"]
     if isinstance(model, SpanModel):
@@ -371,6 +386,7 @@ def answer_problem(model: AnyModel, stored: str) -> str | None:
     """Why ``stored`` is not an answer ``model`` can learn, or None when it is: an answer of
     the model's task with the model's labels, in the one form answers are stored in.
 
+    >>> from streamloop.online.multilabel import MultiLabelModel
     >>> model = MultiLabelModel(labels=["bug", "ui"], input_kind="text", preset="naive_bayes")
     >>> answer_problem(model, '["bug","ui"]') is None
     True
@@ -389,6 +405,9 @@ def answer_problem(model: AnyModel, stored: str) -> str | None:
 def predicted_answer(prediction: AnyPrediction) -> Any:
     """What a prediction answers, as the contract shows it: a label, a list of labels or of
     spans (None before the model learned anything)."""
+    from streamloop.online.multilabel import MultiLabelPrediction
+    from streamloop.online.spans import SpanPrediction
+
     if isinstance(prediction, MultiLabelPrediction):
         return _TASKS["multilabel"].predicted(prediction)
     if isinstance(prediction, SpanPrediction):
@@ -404,6 +423,11 @@ def restore_model(blob: bytes) -> AnyModel:
     ValueError
         If the blob is not a model snapshot.
     """
+    from streamloop.online import snapshot
+    from streamloop.online.model import OnlineModel
+    from streamloop.online.multilabel import MultiLabelModel
+    from streamloop.online.spans import SpanModel
+
     try:
         model = snapshot.loads(blob)
     except Exception as error:
