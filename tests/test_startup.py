@@ -12,10 +12,28 @@ import pytest
 from streamloop.cli import main
 from streamloop.store.tokens import ROLES
 
-#: Libraries that take tenths of a second to import (Kafka's, PostgreSQL's, the ORM, River,
-#: pandas, the web server): only the commands that use them may import them.
+#: Libraries that take tenths of a second to import (Kafka's, PostgreSQL's, the ORM, River and
+#: what it imports, the web server): only the commands that use them may import them.
 HEAVY = frozenset(
-    {"aiokafka", "faust", "pandas", "psycopg", "river", "sqlalchemy", "sqlmodel", "uvicorn"}
+    {
+        "aiokafka",
+        "faust",
+        "pandas",
+        "psycopg",
+        "river",
+        "scipy",
+        "sklearn",
+        "sqlalchemy",
+        "sqlmodel",
+        "uvicorn",
+    }
+)
+#: An embedded app on an empty data folder, started, with a client: ``client``.
+EMPTY_APP = (
+    "import pathlib, tempfile; from starlette.testclient import TestClient;"
+    " from streamloop.app import create_app; from streamloop.config import Settings;"
+    " app = create_app(Settings.from_env({}, data_dir=pathlib.Path(tempfile.mkdtemp())));"
+    " client = TestClient(app, base_url='http://127.0.0.1').__enter__();"
 )
 
 
@@ -67,11 +85,20 @@ def test_the_web_app_without_a_broker_imports_no_kafka_library() -> None:
     # Readiness and metrics ask whether the service has a Kafka bridge: without a broker,
     # that question must not import one.
     code = (
-        "import pathlib, tempfile; from starlette.testclient import TestClient;"
-        " from streamloop.app import create_app; from streamloop.config import Settings;"
-        " app = create_app(Settings.from_env({}, data_dir=pathlib.Path(tempfile.mkdtemp())));"
-        " client = TestClient(app, base_url='http://127.0.0.1').__enter__();"
-        " assert client.get('/readyz').status_code == 200;"
+        f"{EMPTY_APP} assert client.get('/readyz').status_code == 200;"
         " assert client.get('/metrics').status_code == 200"
     )
     assert heavy_loaded(code) & {"aiokafka", "faust"} == set()
+
+
+def test_serving_with_no_project_imports_no_model_library() -> None:
+    # Issue 22: with no project there is no model, and River with what it imports (scipy,
+    # sklearn, pandas) was about a second of serve's start. Checked again after the first
+    # snapshot check (every second), which has no learner to ask either.
+    code = (
+        f"{EMPTY_APP} assert client.get('/readyz').status_code == 200;"
+        " assert client.get('/metrics').status_code == 200;"
+        " import time; time.sleep(1.5);"
+        " assert client.get('/readyz').status_code == 200"
+    )
+    assert heavy_loaded(code) & {"pandas", "river", "scipy", "sklearn"} == set()

@@ -8,16 +8,11 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict, InvalidInput, NotFound, TooManyRequests
-from streamloop.online import (
-    AnyModel,
-    AnyPrediction,
-    MultiLabelModel,
-    SpanModel,
-)
+from streamloop.online import AnyModel, AnyPrediction
 from streamloop.online.agreement import Agreement, MultiLabelAgreement
 from streamloop.online.history import Curve
 from streamloop.online.inputs import model_input
@@ -39,14 +34,15 @@ from streamloop.store import (
 from streamloop.store.journal import Journal
 from streamloop.streams import arrivals
 from streamloop.streams.annotators import AnnotatorSession
-from streamloop.streams.learner import LearnerFactory, Rebuilt, rebuild_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Scored, ScoredItem
 from streamloop.streams.overlap import wanted
 from streamloop.streams.progress import Progress
-from streamloop.streams.quarantine import Quarantine
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 from streamloop.streams.review import ReviewDesk, ReviewSession
+
+if TYPE_CHECKING:
+    from streamloop.streams.learner import LearnerFactory, Rebuilt
 
 __all__ = ["ProjectRuntime"]
 
@@ -125,6 +121,10 @@ class ProjectRuntime:
         # Where labels are stored and learned: here, or (with --broker) in the worker that
         # holds the project's labels partition; either way outcomes come to `on_learned`.
         self.learner = learners(record, rebuilt, self.on_learned)
+        # The learner and the quarantine's rebuilds import the models, and they River (about a
+        # second): imported once a project opens, so that a service without one starts sooner.
+        from streamloop.streams.quarantine import Quarantine
+
         #: Annotators whose labels do not count (`streamloop.streams.quarantine`).
         self.quarantine = Quarantine(self)
         self.leasing.gold.listeners.append(self.quarantine.gold_scored)
@@ -160,6 +160,8 @@ class ProjectRuntime:
         learners: LearnerFactory,
     ) -> ProjectRuntime:
         """Rebuild a project: its latest snapshot, the labels after it, its waiting items."""
+        from streamloop.streams.learner import rebuild_model
+
         rebuilt = await rebuild_model(store, record)
         events_total = await store.run(store.count_events, record.id)
         runtime = cls(
@@ -676,6 +678,9 @@ class ProjectRuntime:
         set metrics (``micro_f1`` ..., or span ``f1`` ...) beside an exact-match ``accuracy``,
         and ``multilabel`` (with the thresholds) or ``spans``, holding them over the random
         draws alone (``unbiased``)."""
+        from streamloop.online.multilabel import MultiLabelModel
+        from streamloop.online.spans import SpanModel
+
         model = self.model
         if isinstance(model, MultiLabelModel):
             return _set_figures(

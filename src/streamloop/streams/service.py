@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from streamloop.config import Settings
 from streamloop.errors import NotFound
 from streamloop.store import ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.store.tokens import Principal
-from streamloop.streams.learner import LearnerFactory, local_learners, snapshot_due
 from streamloop.streams.project import ProjectRuntime
+
+if TYPE_CHECKING:
+    from streamloop.streams.learner import LearnerFactory
 
 __all__ = ["Embedded", "Link", "Service"]
 
@@ -52,6 +55,10 @@ class Embedded:
     """The default mode: the whole loop in this process, labels learned here."""
 
     def learners(self, store: Store, settings: Settings) -> LearnerFactory:
+        # The learner imports the models, and they River (about a second): the service asks
+        # for it when the first project opens, so that one without projects starts sooner.
+        from streamloop.streams.learner import local_learners
+
         return local_learners(store, settings)
 
     async def open(self) -> None:
@@ -76,7 +83,6 @@ class Service:
         )
         self.link: Link = link or Embedded()
         self.journal = Journal(self.store)
-        self._learners = self.link.learners(self.store, settings)
         self._projects: dict[str, ProjectRuntime] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         #: Called with each project created while running.
@@ -146,6 +152,11 @@ class Service:
                     opened.append(runtime)
         return opened
 
+    @functools.cached_property
+    def _learners(self) -> LearnerFactory:
+        """Makes each project's learner; asked for when the first project opens."""
+        return self.link.learners(self.store, self.settings)
+
     async def _open(self, record: ProjectRecord) -> ProjectRuntime | None:
         """Open a project's runtime, once: None if it is open already (two refreshes may race
         for a project another process created; only one may make its learner)."""
@@ -173,6 +184,10 @@ class Service:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(_SNAPSHOT_CHECK_SECONDS)
+            if not self._projects:
+                continue  # nothing to snapshot, and no learner imported yet
+            from streamloop.streams.learner import snapshot_due
+
             await snapshot_due({name: r.learner for name, r in self._projects.items()})
 
     async def _resync_loop(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streamloop.online import SpanPrediction, answer_field, shown_answer, tokenize
+from streamloop.online import answer_field, shown_answer, tokenize
 from streamloop.store import LabelOutcome
 from streamloop.streams.notices import (
     Idle,
@@ -32,6 +32,9 @@ def notice(sent: Notice, track: Mapping[str, Any] | None = None) -> dict[str, An
             item = sent.prediction.as_json()
             item["id"] = sent.event_id
             item["data"] = sent.data
+            # The models import River (about a second): imported once a prediction is at hand.
+            from streamloop.online.spans import SpanPrediction
+
             if isinstance(sent.prediction, SpanPrediction):
                 item["tokens"] = tokens(sent.data)
             if track is not None:

@@ -33,14 +33,11 @@ from streamloop.online import (
     DEFAULT_MULTILABEL_STRATEGY,
     DEFAULT_SPAN_STRATEGY,
     DEFAULT_STRATEGY,
-    MULTILABEL_PRESETS,
     MULTILABEL_STRATEGIES,
-    PRESETS,
     SPAN_STRATEGIES,
     STRATEGIES,
 )
 from streamloop.online.inputs import model_input
-from streamloop.online.multilabel import UNSUPPORTED_PAIRS
 from streamloop.online.routing import DEFAULT_WARMUP, default_rehearsal
 
 __all__ = [
@@ -208,6 +205,9 @@ class ProjectSpec(BaseModel):
                 f"strategy: a multilabel project's strategy is one of "
                 f"{', '.join(MULTILABEL_STRATEGIES)} ({DEFAULT_MULTILABEL_STRATEGY} if left out)"
             )
+        # The presets' modules import River (about a second): only a new project needs them.
+        from streamloop.online.multilabel import MULTILABEL_PRESETS, UNSUPPORTED_PAIRS
+
         if self.model not in MULTILABEL_PRESETS:
             raise ValueError(
                 f"model: a multilabel project's model is one of logistic_regression, "
@@ -251,6 +251,8 @@ class ProjectSpec(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, model: str) -> str:
+        from streamloop.online.presets import PRESETS
+
         if model not in PRESETS:
             raise ValueError(f"unknown model preset; one of {list(PRESETS)}")
         return model
