@@ -4,6 +4,7 @@ back-pressure and snapshots (streams/learner.py), with no web layer in between."
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from streamloop.errors import NotReady, TooManyRequests
 from streamloop.online import OnlineModel
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams.learner import (
+    _SHADOW_BACKLOG,
     LocalLearner,
     OnLearned,
     local_learners,
@@ -152,6 +154,59 @@ async def test_an_ack_comes_before_the_shadow_models_learn_and_they_catch_up_in_
     assert "_lessons" not in learner.model.__dict__
     assert learner.model.accuracy_estimate() == reference.accuracy_estimate()
     assert_same_model(learner.model, reference)
+
+
+async def test_a_label_that_comes_while_the_shadows_lag_is_learned_before_them(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner
+):
+    learner = await open_learner()
+    items = await stored_items(store, project, 40)
+    labels = annotated(items)
+
+    [first] = await learner.submit(labels[:1])
+    assert learner.model.unsettled == 1
+    # Sent as soon as the first is acked: learned before the shadows learn the first.
+    [second] = await learner.submit(labels[1:2])
+    assert (first.model_version, second.model_version) == (1, 2)
+    assert learner.model.unsettled == 2
+
+    # An annotator labelling flat out: the shadows lag behind by a bounded number of labels.
+    lags = []
+    for label in labels[2:]:
+        await learner.submit([label])
+        lags.append(learner.model.unsettled)
+    assert max(lags) <= _SHADOW_BACKLOG
+    await learner.close()
+
+    assert learner.model.unsettled == 0
+    reference = new_model(project)
+    for item, label in zip(items, labels, strict=True):
+        reference.learn(item.data, label.label, annotator="alice")
+    assert learner.model.accuracy_estimate() == reference.accuracy_estimate()
+    assert_same_model(learner.model, reference)
+
+
+def test_settling_a_step_at_a_time_teaches_the_shadows_as_settling_at_once() -> None:
+    stepped, direct = (
+        OnlineModel(
+            labels=["a", "b"],
+            input_kind="text",
+            preset="logistic_regression",
+            strategy="margin",
+            rehearsal=2,
+        )
+        for _ in range(2)
+    )
+    rng = random.Random(3)
+    for n in range(80):
+        data = ticket(KINDS[label_of(n)], n)
+        stepped.learn(data, label_of(n), drawn_at_random=n % 3 == 0, defer=True)
+        direct.learn(data, label_of(n), drawn_at_random=n % 3 == 0)
+        stepped.settle(steps=rng.choice([0, 1, 1, 2, 3, 5]))  # a lesson is 3 or 4 steps
+
+    assert stepped.unsettled > 0
+    assert stepped.accuracy_estimate() == direct.accuracy_estimate()
+    assert stepped.snapshot() == direct.snapshot()
 
 
 def test_a_model_that_deferred_its_shadows_pickles_as_one_that_did_not() -> None:

@@ -141,8 +141,14 @@ class ModelBase:
         ``corrections``."""
         return self._annotators.report()
 
-    def settle(self) -> None:
-        """Finish the learning that was deferred, if any (`OnlineModel.learn`)."""
+    @property
+    def unsettled(self) -> int:
+        """How many labels wait for their deferred learning (`OnlineModel.learn`)."""
+        return 0
+
+    def settle(self, steps: int | None = None) -> None:
+        """Finish the learning that was deferred, if any (`OnlineModel.learn`); at most
+        ``steps`` pieces of it, when given."""
 
     def snapshot(self) -> bytes:
         """Serialise the whole model: estimators, metrics and version.

@@ -285,15 +285,34 @@ class OnlineModel(ModelBase):
             model_version=self._version,
         )
 
-    def settle(self) -> None:
-        """Teach the shadow models the labels that `learn` deferred, in order."""
-        # ``_lessons`` exists only while lessons wait (`snapshot` settles first), so a settled
-        # model pickles as one that never deferred. Each lesson leaves the list once taught.
+    @property
+    def unsettled(self) -> int:
+        """How many labels `learn` deferred that the shadow models have yet to learn."""
+        return len(self.__dict__.get("_lessons", ()))
+
+    def settle(self, steps: int | None = None) -> None:
+        """Teach the shadow models the labels that `learn` deferred, in order; at most
+        ``steps`` shadows learning a label each, when given (a caller that must stay
+        responsive settles a little at a time: each shadow learns the same labels in the same
+        order whatever the steps, so the model ends the same)."""
+        # ``_lessons`` and ``_taught`` (how many shadows learned the first lesson) exist only
+        # while lessons wait (`snapshot` settles first), so a settled model pickles as one that
+        # never deferred. Each lesson leaves the list once every shadow has learned it.
         lessons = self.__dict__.get("_lessons")
-        while lessons:
-            self._teach_shadows(*lessons[0])
-            del lessons[0]
-        self.__dict__.pop("_lessons", None)
+        left = -1 if steps is None else steps
+        while lessons and left:
+            x, label, fold, rehearse = lessons[0]
+            k = self.__dict__.pop("_taught", 0)
+            if k != fold:
+                self._shadows[k]._teach(x, label, rehearse=rehearse)
+                self._shadows[k]._version += 1
+                left -= 1
+            if k + 1 < len(self._shadows):
+                self.__dict__["_taught"] = k + 1
+            else:
+                del lessons[0]
+        if not lessons:
+            self.__dict__.pop("_lessons", None)
 
     def snapshot(self) -> bytes:
         self.settle()

@@ -54,6 +54,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _Pending = tuple[NewLabel, "asyncio.Future[LabelOutcome]"]
+#: Labels the shadow models may lag behind before the learner teaches them ahead of new
+#: labels: a new label jumps the queue only while fewer wait, so at any pace they keep up,
+#: and whoever settles them all at once (a snapshot, the estimate) waits for a few at most.
+_SHADOW_BACKLOG = 8
 
 #: Called on the event loop with each committed batch's outcomes, once they are learned.
 OnLearned = Callable[[Sequence[LabelOutcome]], None]
@@ -201,9 +205,12 @@ class LocalLearner:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        async with self.lock:
+            self.model.settle()  # what the shadows still lag behind
 
     async def _run(self) -> None:
         while True:
+            await self._settle_between_labels()
             batch = [await self._pending.get()]
             while len(batch) < self.batch_max and not self._pending.empty():
                 batch.append(self._pending.get_nowait())
@@ -253,11 +260,20 @@ class LocalLearner:
         for (_label, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
-        # The model that predicts has learned the batch: its labels are acked (their waiters,
-        # woken above, run first), and only then do the estimate's shadow models learn them.
-        await asyncio.sleep(0)
-        async with self.lock:
-            self.model.settle()
+        # The model that predicts has learned the batch: its labels are acked, and the
+        # estimate's shadow models learn them next (`_settle_between_labels`).
+
+    async def _settle_between_labels(self) -> None:
+        """Teach the shadow models the labels they lag behind, one shadow and one label at a
+        time, letting the event loop run between: the waiters of the labels just learned run
+        first, and a label that comes meanwhile is learned first too, unless
+        `_SHADOW_BACKLOG` labels already wait for the shadows."""
+        while self.model.unsettled:
+            await asyncio.sleep(0)
+            if not self._pending.empty() and self.model.unsettled < _SHADOW_BACKLOG:
+                return
+            async with self.lock:
+                self.model.settle(steps=1)
 
     async def _commit(self, labels: list[NewLabel]) -> list[LabelOutcome]:
         return await self.store.run(
