@@ -44,7 +44,13 @@ import orjson
 from server import machine_line
 
 from streamloop.online import PRESETS, OnlineModel
-from streamloop.online.features import HASHED_BUCKETS, MAX_FEATURES, MAX_VALUES, tabular_front
+from streamloop.online.features import (
+    HASHED_BUCKETS,
+    MAX_FEATURES,
+    MAX_VALUES,
+    composed_tabular_front,
+    tabular_front,
+)
 from streamloop.online.presets import build_pipeline
 
 Rows = list[tuple[dict[str, Any], str]]
@@ -162,7 +168,7 @@ def make_model(
     classifier = list(pipeline.steps.values())[-1]
     if bound is None:
         # The front as it was: the same steps without the vocabulary.
-        model._pipeline = tabular_front().steps["TransformerUnion"] | classifier
+        model._pipeline = composed_tabular_front().steps["TransformerUnion"] | classifier
     else:
         model._pipeline = tabular_front(*bound) | classifier
     return model
@@ -258,7 +264,7 @@ def overhead(rows: int) -> None:
     # The bound's own work per row, timed alone: the least of several runs, steadier than the
     # rates above on a shared machine.
     vocabulary = make_model("logistic_regression", labels, BOUNDS["1000/100 (default)"], 0)
-    step = vocabulary._pipeline.steps["BoundedVocabulary"]
+    step = vocabulary._pipeline.steps["TabularFront"].vocabulary
     for x, _ in data:
         step.learn_one(x)
     sample = [x for x, _ in data[:1000]]

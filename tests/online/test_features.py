@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamloop.online.features import (
     DenseHasher,
     OrderedTFIDF,
+    composed_tabular_front,
     tabular_front,
     text_bucket_front,
     text_tfidf_front,
@@ -73,6 +77,35 @@ def test_tabular_front_scales_numbers_and_booleans_and_encodes_strings() -> None
     out = front.transform_one({"size": 3.0, "new": True, "colour": "blue"})
 
     assert out == {"size": pytest.approx(1.0), "new": pytest.approx(1.0), "colour_blue": 1}
+
+
+# Names that collide once one-hot encoded ("a" = "b" gives "a_b", a number field too) and one
+# that is always folded; small bounds, so that fields and values fold into buckets.
+_NAMES = ["a", "a_b", "c", "~hashed:number_0"]
+_VALUES = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.integers(-5, 5),
+    st.booleans(),
+    st.sampled_from(["b", "b_c", "c", "red"]),
+)
+_ROWS = st.lists(st.dictionaries(st.sampled_from(_NAMES), _VALUES), max_size=15)
+
+
+@settings(max_examples=150, deadline=None)
+@given(learned=_ROWS, scored=_ROWS)
+def test_the_tabular_front_gives_the_features_of_rivers_composition_of_its_steps(
+    learned: list[dict[str, Any]], scored: list[dict[str, Any]]
+) -> None:
+    fused, composed = tabular_front(3, 1, 4), composed_tabular_front(3, 1, 4)
+    for row in learned:
+        fused.learn_one(row)
+        composed.learn_one(row)
+        assert list(fused.transform_one(row).items()) == list(composed.transform_one(row).items())
+
+    for row in scored:
+        assert list(fused.transform_one(row).items()) == list(composed.transform_one(row).items())
+    scaler = composed.steps["TransformerUnion"].transformers["Pipeline"].steps["ArrayScaler"]
+    assert pickle.dumps(fused.scaler) == pickle.dumps(scaler)
 
 
 def test_fronts_pickle() -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import compose, linear_model, multiclass, optim
 
-from streamloop.online.features import BoundedVocabulary, OneHot, ReadOnlyScaler, SelectValues
+from streamloop.online.features import ReadOnlyScaler, composed_tabular_front
 from streamloop.online.linear import linear_scorer
 from streamloop.online.one_vs_rest import OneVsRestLogistic
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
@@ -47,7 +47,7 @@ def test_tabular_rows_of_any_shape_score_as_one_at_a_time(
     learned: list[dict[str, Any]], scored: list[dict[str, Any]], labels: list[str]
 ) -> None:
     pipeline = build_pipeline("logistic_regression", "tabular")
-    vocabulary = pipeline.steps["BoundedVocabulary"]
+    vocabulary = pipeline.steps["TabularFront"].vocabulary
     vocabulary.max_features, vocabulary.max_values = 3, 1  # so that rows fold into buckets
     for row, label in zip(learned, labels, strict=False):
         pipeline.learn_one(row, label)
@@ -94,14 +94,14 @@ def _older_shapes() -> dict[str, Any]:
     def river_ovr() -> Any:
         return multiclass.OneVsRestClassifier(linear_model.LogisticRegression())
 
-    def union(scaler: Any) -> Any:
-        numeric = SelectValues(strings=False) | scaler
-        return numeric + (SelectValues(strings=True) | OneHot(drop_zeros=True))
+    def older() -> Any:
+        return composed_tabular_front(scaler=ReadOnlyScaler())
 
     return {
-        "bounded": BoundedVocabulary() | union(ReadOnlyScaler()) | river_ovr(),
-        "unbounded": compose.Pipeline(union(ReadOnlyScaler()), river_ovr()),
-        "bounded, today's scaler": build_front("logistic_regression", "tabular") | river_ovr(),
+        "bounded": older() | river_ovr(),
+        "unbounded": compose.Pipeline(older().steps["TransformerUnion"], river_ovr()),
+        "composed, today's scaler": composed_tabular_front() | river_ovr(),
+        "today's front": build_front("logistic_regression", "tabular") | river_ovr(),
     }
 
 

@@ -182,7 +182,7 @@ def test_a_full_vocabulary_scores_a_batch_as_one_at_a_time(
         model.learn(data | {"user": f"u{n}"}, label)
     for n in range(3):
         model.learn(_wide_event(n), LABELS[n])
-    vocabulary = model._pipeline.steps["BoundedVocabulary"]  # type: ignore[attr-defined]
+    vocabulary = model._pipeline.steps["TabularFront"].vocabulary  # type: ignore[attr-defined]
     assert vocabulary.kept == MAX_FEATURES
     rows = [
         dict(data) | {"user": f"u{n * 7}", "unseen": float(n), "unseen_text": f"t{n % 3}"}

@@ -25,6 +25,7 @@ from streamloop.online.features import (
     OneHot,
     ReadOnlyScaler,
     SelectValues,
+    TabularFront,
 )
 from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic
 from streamloop.online.scaler import ArrayScaler
@@ -189,6 +190,8 @@ def _arrays(
 
 def _tabular_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]], _Sparse] | None:
     """`features.tabular_front`, read directly: numbers scaled in one array operation."""
+    if len(steps) == 1 and type(steps[0]) is TabularFront:  # new projects' (from 0.8.2)
+        return _read_front(steps[0].vocabulary, steps[0].scaler)
     if len(steps) == 2 and type(steps[0]) is BoundedVocabulary:
         vocabulary, union = steps
     elif len(steps) == 1:  # models made before the vocabulary bound
@@ -207,6 +210,13 @@ def _tabular_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]],
         return None
     if not encoder.drop_zeros or encoder.drop_first or encoder.categories is not None:
         return None
+    return _read_front(vocabulary, scaler)
+
+
+def _read_front(
+    vocabulary: BoundedVocabulary | None, scaler: ArrayScaler | ReadOnlyScaler
+) -> Callable[[Sequence[dict[str, Any]]], _Sparse]:
+    """The tabular front's features of a batch, from its vocabulary bound and its scaler."""
 
     def front(rows: Sequence[dict[str, Any]]) -> _Sparse:
         row_of: list[int] = []
@@ -218,7 +228,7 @@ def _tabular_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]],
         last_fields: tuple[Any, ...] = ()
         last_columns: list[int] = []
         for n, row in enumerate(rows):
-            x = vocabulary.transform_one(row) if vocabulary is not None else row
+            x = row if vocabulary is None else vocabulary.transform_one(cast("dict[Any, Any]", row))
             if set(map(type, x.values())) <= NUMBER_TYPES:
                 fields = tuple(x)
                 if fields != last_fields:
