@@ -49,7 +49,6 @@ from streamloop.online.features import (
     MAX_FEATURES,
     MAX_VALUES,
     composed_tabular_front,
-    tabular_front,
 )
 from streamloop.online.presets import build_pipeline
 
@@ -167,10 +166,11 @@ def make_model(
     pipeline = build_pipeline(preset, "tabular", seed=seed)
     classifier = list(pipeline.steps.values())[-1]
     if bound is None:
-        # The front as it was: the same steps without the vocabulary.
+        # The same steps without the vocabulary, composed as the bounded front below is, so
+        # the difference is the bound's alone.
         model._pipeline = composed_tabular_front().steps["TransformerUnion"] | classifier
     else:
-        model._pipeline = tabular_front(*bound) | classifier
+        model._pipeline = composed_tabular_front(*bound) | classifier
     return model
 
 
@@ -264,7 +264,7 @@ def overhead(rows: int) -> None:
     # The bound's own work per row, timed alone: the least of several runs, steadier than the
     # rates above on a shared machine.
     vocabulary = make_model("logistic_regression", labels, BOUNDS["1000/100 (default)"], 0)
-    step = vocabulary._pipeline.steps["TabularFront"].vocabulary
+    step = vocabulary._pipeline.steps["BoundedVocabulary"]
     for x, _ in data:
         step.learn_one(x)
     sample = [x for x, _ in data[:1000]]

@@ -186,6 +186,49 @@ async def test_a_label_that_comes_while_the_shadows_lag_is_learned_before_them(
     assert_same_model(learner.model, reference)
 
 
+async def test_a_shadow_that_fails_to_learn_does_not_stop_the_label_path(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner, monkeypatch, caplog
+):
+    learner = await open_learner()
+    items = await stored_items(store, project, 6)
+    labels = annotated(items)
+    shadow = learner.model._shadows[1]
+    failures = iter([RuntimeError("a bug in a shadow")])
+
+    def teach_once_badly(*args: Any, **kwargs: Any) -> None:
+        if (failure := next(failures, None)) is not None:
+            raise failure
+        type(shadow)._teach(shadow, *args, **kwargs)
+
+    monkeypatch.setattr(shadow, "_teach", teach_once_badly)
+
+    outcomes = [(await learner.submit([label]))[0] for label in labels]
+
+    assert [outcome.model_version for outcome in outcomes] == list(range(1, 7))
+    await learner.close()
+    assert learner.model.unsettled == 0
+    # Logged once, and the failed step was not taken again: the shadows went on.
+    failed = [r for r in caplog.records if "a shadow model failed to learn" in r.getMessage()]
+    assert len(failed) == 1
+    assert [s.version for s in learner.model._shadows] == [6, 6, 6, 6]
+
+
+def test_a_label_learned_at_once_comes_after_those_deferred() -> None:
+    mixed, direct = (
+        OnlineModel(
+            labels=["a", "b"], input_kind="text", preset="logistic_regression", strategy="margin"
+        )
+        for _ in range(2)
+    )
+    for n in range(30):
+        data = ticket(KINDS[label_of(n)], n)
+        # A fenced learner's catch-up learns at once while earlier labels wait.
+        mixed.learn(data, label_of(n), drawn_at_random=n % 3 == 0, defer=n % 5 != 4)
+        direct.learn(data, label_of(n), drawn_at_random=n % 3 == 0)
+
+    assert mixed.snapshot() == direct.snapshot()
+
+
 def test_settling_a_step_at_a_time_teaches_the_shadows_as_settling_at_once() -> None:
     stepped, direct = (
         OnlineModel(

@@ -277,6 +277,7 @@ class OnlineModel(ModelBase):
             if defer:
                 self.__dict__.setdefault("_lessons", []).append(lesson)
             else:
+                self.settle()  # the lessons deferred before come first
                 self._teach_shadows(*lesson)
         self._version += 1
         return Learned(
@@ -302,15 +303,18 @@ class OnlineModel(ModelBase):
         left = -1 if steps is None else steps
         while lessons and left:
             x, label, fold, rehearse = lessons[0]
-            k = self.__dict__.pop("_taught", 0)
-            if k != fold:
-                self._shadows[k]._teach(x, label, rehearse=rehearse)
-                self._shadows[k]._version += 1
-                left -= 1
-            if k + 1 < len(self._shadows):
-                self.__dict__["_taught"] = k + 1
-            else:
-                del lessons[0]
+            k = self.__dict__.get("_taught", 0)
+            try:
+                if k != fold:
+                    left -= 1
+                    self._shadows[k]._version += 1
+                    self._shadows[k]._teach(x, label, rehearse=rehearse)
+            finally:  # a step that failed is not taken again
+                if k + 1 < len(self._shadows):
+                    self.__dict__["_taught"] = k + 1
+                else:
+                    del lessons[0]
+                    self.__dict__.pop("_taught", None)
         if not lessons:
             self.__dict__.pop("_lessons", None)
 

@@ -55,8 +55,9 @@ log = logging.getLogger(__name__)
 
 _Pending = tuple[NewLabel, "asyncio.Future[LabelOutcome]"]
 #: Labels the shadow models may lag behind before the learner teaches them ahead of new
-#: labels: a new label jumps the queue only while fewer wait, so at any pace they keep up,
-#: and whoever settles them all at once (a snapshot, the estimate) waits for a few at most.
+#: labels: a new batch jumps the queue only while fewer wait, so at any pace they keep up.
+#: (One batch, up to `label_batch_max` labels, may come on top: whoever settles everything at
+#: once, a snapshot or the estimate, waits for that many at most, as before step-wise settling.)
 _SHADOW_BACKLOG = 8
 
 #: Called on the event loop with each committed batch's outcomes, once they are learned.
@@ -206,7 +207,8 @@ class LocalLearner:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         async with self.lock:
-            self.model.settle()  # what the shadows still lag behind
+            while self.model.unsettled:  # what the shadows still lag behind
+                self._settle()
 
     async def _run(self) -> None:
         while True:
@@ -273,7 +275,13 @@ class LocalLearner:
             if not self._pending.empty() and self.model.unsettled < _SHADOW_BACKLOG:
                 return
             async with self.lock:
-                self.model.settle(steps=1)
+                self._settle(steps=1)
+
+    def _settle(self, steps: int | None = None) -> None:
+        try:
+            self.model.settle(steps)
+        except Exception:  # the label path must outlive a shadow that cannot learn
+            log.exception("project %d: a shadow model failed to learn", self.project_id)
 
     async def _commit(self, labels: list[NewLabel]) -> list[LabelOutcome]:
         return await self.store.run(
