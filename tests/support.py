@@ -25,6 +25,7 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.sync.client import ClientConnection as SyncClientConnection
@@ -49,6 +50,24 @@ TICKET_WORDS = {
 def ticket(label: str, n: int) -> dict[str, str]:
     words = TICKET_WORDS[label]
     return {"text": f"{words[n % len(words)]} {words[(n * 7 + 3) % len(words)]} number {n}"}
+
+
+# Names that collide once one-hot encoded: "a_b" is a number field and "a" may be "b"; "a_b"
+# may also be a string, giving "a_b_c" as "a" = "b_c" does. The last is always folded.
+_TABULAR_NAMES = ["a", "a_b", "c", "d", "~hashed:number_0"]
+_TABULAR_VALUES = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.integers(-5, 5),
+    st.booleans(),
+    st.sampled_from(["b", "b_c", "c", "red"]),
+)
+
+
+def tabular_rows(max_size: int) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Lists of tabular rows of any shape: numbers, booleans and strings, fields missing."""
+    return st.lists(
+        st.dictionaries(st.sampled_from(_TABULAR_NAMES), _TABULAR_VALUES), max_size=max_size
+    )
 
 
 def service_missing(message: str) -> NoReturn:

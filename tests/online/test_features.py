@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from streamloop.online.features import (
     DenseHasher,
@@ -17,6 +16,7 @@ from streamloop.online.features import (
     text_bucket_front,
     text_tfidf_front,
 )
+from support import tabular_rows
 
 
 def test_dense_hasher_emits_every_bucket() -> None:
@@ -79,23 +79,12 @@ def test_tabular_front_scales_numbers_and_booleans_and_encodes_strings() -> None
     assert out == {"size": pytest.approx(1.0), "new": pytest.approx(1.0), "colour_blue": 1}
 
 
-# Names that collide once one-hot encoded ("a" = "b" gives "a_b", a number field too) and one
-# that is always folded; small bounds, so that fields and values fold into buckets.
-_NAMES = ["a", "a_b", "c", "~hashed:number_0"]
-_VALUES = st.one_of(
-    st.floats(min_value=-1e6, max_value=1e6),
-    st.integers(-5, 5),
-    st.booleans(),
-    st.sampled_from(["b", "b_c", "c", "red"]),
-)
-_ROWS = st.lists(st.dictionaries(st.sampled_from(_NAMES), _VALUES), max_size=15)
-
-
 @settings(max_examples=150, deadline=None)
-@given(learned=_ROWS, scored=_ROWS)
+@given(learned=tabular_rows(15), scored=tabular_rows(15))
 def test_the_tabular_front_gives_the_features_of_rivers_composition_of_its_steps(
     learned: list[dict[str, Any]], scored: list[dict[str, Any]]
 ) -> None:
+    # Small bounds, so that fields and values fold into buckets.
     fused, composed = tabular_front(3, 1, 4), composed_tabular_front(3, 1, 4)
     for row in learned:
         fused.learn_one(row)

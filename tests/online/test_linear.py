@@ -17,18 +17,10 @@ from streamloop.online.features import ReadOnlyScaler, composed_tabular_front
 from streamloop.online.linear import linear_scorer
 from streamloop.online.one_vs_rest import OneVsRestLogistic
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
+from support import tabular_rows
 
 LABELS = ["spam", "ham", "eggs", "bacon"]
-# Names that collide once one-hot encoded: "a_b" is a number field and "a" may be "b"; "a_b"
-# may also be a string, giving "a_b_c" as "a" = "b_c" does.
-_NAMES = ["a", "a_b", "c", "d", "~hashed:number_0"]
-_VALUES = st.one_of(
-    st.floats(min_value=-1e6, max_value=1e6),
-    st.integers(-5, 5),
-    st.booleans(),
-    st.sampled_from(["b", "b_c", "c", "red"]),
-)
-_ROWS = st.lists(st.dictionaries(st.sampled_from(_NAMES), _VALUES), max_size=12)
+_ROWS = tabular_rows(12)
 
 
 def _same(pipeline: Any, rows: list[dict[str, Any]]) -> None:

@@ -156,6 +156,21 @@ async def test_an_ack_comes_before_the_shadow_models_learn_and_they_catch_up_in_
     assert_same_model(learner.model, reference)
 
 
+def _twins(rehearsal: int = 0) -> tuple[OnlineModel, OnlineModel]:
+    """Two equal new text models, to teach the same labels in two ways."""
+    first, second = (
+        OnlineModel(
+            labels=["a", "b"],
+            input_kind="text",
+            preset="logistic_regression",
+            strategy="margin",
+            rehearsal=rehearsal,
+        )
+        for _ in range(2)
+    )
+    return first, second
+
+
 async def test_a_label_that_comes_while_the_shadows_lag_is_learned_before_them(
     store: Store, project: ProjectRecord, open_learner: OpenLearner
 ):
@@ -214,12 +229,7 @@ async def test_a_shadow_that_fails_to_learn_does_not_stop_the_label_path(
 
 
 def test_a_label_learned_at_once_comes_after_those_deferred() -> None:
-    mixed, direct = (
-        OnlineModel(
-            labels=["a", "b"], input_kind="text", preset="logistic_regression", strategy="margin"
-        )
-        for _ in range(2)
-    )
+    mixed, direct = _twins()
     for n in range(30):
         data = ticket(KINDS[label_of(n)], n)
         # A fenced learner's catch-up learns at once while earlier labels wait.
@@ -230,16 +240,7 @@ def test_a_label_learned_at_once_comes_after_those_deferred() -> None:
 
 
 def test_settling_a_step_at_a_time_teaches_the_shadows_as_settling_at_once() -> None:
-    stepped, direct = (
-        OnlineModel(
-            labels=["a", "b"],
-            input_kind="text",
-            preset="logistic_regression",
-            strategy="margin",
-            rehearsal=2,
-        )
-        for _ in range(2)
-    )
+    stepped, direct = _twins(rehearsal=2)
     rng = random.Random(3)
     for n in range(80):
         data = ticket(KINDS[label_of(n)], n)
@@ -253,16 +254,7 @@ def test_settling_a_step_at_a_time_teaches_the_shadows_as_settling_at_once() -> 
 
 
 def test_a_model_that_deferred_its_shadows_pickles_as_one_that_did_not() -> None:
-    deferred, direct = (
-        OnlineModel(
-            labels=["a", "b"],
-            input_kind="text",
-            preset="logistic_regression",
-            strategy="margin",
-            rehearsal=2,
-        )
-        for _ in range(2)
-    )
+    deferred, direct = _twins(rehearsal=2)
     for n in range(60):
         data = ticket(KINDS[label_of(n)], n)
         deferred.learn(data, label_of(n), drawn_at_random=n % 3 == 0, defer=True)

@@ -360,8 +360,9 @@ class TabularFront(base.Transformer):
 
     The bound (see `BoundedVocabulary`) comes first, so the scaler's statistics, the one-hot
     features and the classifier behind them are all bounded by it. The features are those of
-    River's composition of the same steps (`composed_tabular_front`, the front of projects
-    made before 0.8.2), in the same order, in one step instead of seven.
+    River's composition of the same steps (`composed_tabular_front`), in the same order, in one
+    step instead of seven; projects made before 0.8.2 hold that composition, with
+    `ReadOnlyScaler` (equal to the last bit or so).
 
     Examples
     --------

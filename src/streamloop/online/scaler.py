@@ -18,7 +18,8 @@ class ArrayScaler(base.Transformer):
     operations instead of a Python loop over them: the same operations in the same order on
     each field, so after equal histories the counts, means and variances equal River's
     exactly. ``transform_one`` never changes the statistics; a field never learned, or of no
-    variance, scales to 0.0 (as `streamloop.online.features.ReadOnlyScaler` does). Deviations
+    variance, scales to 0.0 (as `streamloop.online.features.ReadOnlyScaler` does), and so does
+    one whose variance overflowed (numbers near 1e300; River's gives NaN there). Deviations
     are square roots of the variances, as `streamloop.online.linear` scales a batch.
 
     Rows of one source share their fields, in order: the slots of the last field list seen
