@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -524,3 +525,23 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# -- model plugins -----------------------------------------------------------------------------
+
+
+def plugin_distribution(
+    root: Path, distribution: str, source: str, entry_points: dict[str, str]
+) -> Path:
+    """Install a model plugin's distribution by hand into ``root``: a module named after it
+    (``source``) and the metadata naming ``entry_points`` in the ``streamloop.models`` group,
+    as pip would lay them out. Put ``root`` on ``sys.path`` (and ``PYTHONPATH``, for the
+    contract's check in a fresh process) and `importlib.metadata` finds it."""
+    module = distribution.replace("-", "_")
+    (root / f"{module}.py").write_text(textwrap.dedent(source))
+    info = root / f"{module}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {module}:{target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[streamloop.models]\n{lines}")
+    return root

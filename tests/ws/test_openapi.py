@@ -108,7 +108,7 @@ def test_the_document_lists_every_api_route():
         if path.startswith("/api/")
         for method in operations
     }
-    assert documented == api_routes() and len(documented) == 15
+    assert documented == api_routes() and len(documented) == 16
     assert {"/healthz", "/readyz"} <= document["paths"].keys()
 
 

@@ -16,7 +16,8 @@ from streamloop.online.estimate import prediction_powered
 from streamloop.online.inputs import model_input
 from streamloop.online.linear import linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
-from streamloop.online.presets import Classifier, build_pipeline
+from streamloop.online.plugins import build_model, load
+from streamloop.online.presets import Classifier
 from streamloop.online.strategies import STRATEGIES, uncertainty
 
 __all__ = ["Learned", "OnlineModel", "Prediction"]
@@ -101,7 +102,7 @@ class OnlineModel(ModelBase):
     input_kind
         One of `INPUT_KINDS`.
     preset
-        One of `PRESETS`.
+        One of `PRESETS`, or an installed plugin's model name (`streamloop.online.plugins`).
     strategy
         One of `STRATEGIES`: how `Prediction.uncertainty` is scored.
     seed
@@ -153,7 +154,10 @@ class OnlineModel(ModelBase):
             raise ValueError(
                 f"unknown strategy {strategy!r}; expected one of: {', '.join(STRATEGIES)}"
             )
-        self._pipeline: Classifier = build_pipeline(preset, input_kind, seed=seed)
+        # A preset, or an installed plugin that passed the presets' contract (`plugins`).
+        self._pipeline: Classifier = build_model(
+            preset, labels=labels, input_kind=input_kind, seed=seed
+        )
         self._start(
             labels=tuple(labels),
             input_kind=input_kind,
@@ -216,6 +220,12 @@ class OnlineModel(ModelBase):
             scorer = linear_scorer(self._pipeline)
             if scorer is not None:
                 return [self._prediction(raw) for raw in scorer.predict_proba(inputs)]
+        if len(inputs) > 1 and self._version and ":" in self._preset and load(self._preset).batch:
+            # A plugin that claims batch scoring, held equal to one at a time by its check.
+            import pandas as pd
+
+            frame = self._pipeline.predict_proba_many(pd.DataFrame(inputs))  # type: ignore[attr-defined]
+            return [self._prediction(raw) for raw in frame.to_dict(orient="records")]
         return [self._predict(x) for x in inputs]
 
     def features(self, data: Mapping[str, Any]) -> dict[Any, float]:

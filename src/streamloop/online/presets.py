@@ -13,7 +13,15 @@ from river import forest, linear_model, multiclass, naive_bayes, optim, tree
 from streamloop.online import features
 from streamloop.online.one_vs_rest import OneVsRestLogistic
 
-__all__ = ["INPUT_KINDS", "PRESETS", "Classifier", "build_front", "build_pipeline", "logistic"]
+__all__ = [
+    "INPUT_KINDS",
+    "PRESETS",
+    "Classifier",
+    "build_front",
+    "build_pipeline",
+    "describe",
+    "logistic",
+]
 
 PRESETS: tuple[str, ...] = (
     "logistic_regression",
@@ -30,6 +38,24 @@ _FOREST_SIZE = 10
 # TF-IDF vectors have unit length, so River's default step (0.01) moves the weights too little
 # to learn from the few dozen labels an active-learning project starts with.
 _TEXT_LEARNING_RATE = 0.5
+
+
+_DESCRIPTIONS = {
+    "logistic_regression": "TF-IDF (text) or scaled numbers and one-hot strings (tabular), "
+    "one logistic regression per label",
+    "naive_bayes": "word counts and multinomial naive Bayes (text), Gaussian naive Bayes (tabular)",
+    "hoeffding_tree": "a Hoeffding tree on hashed word counts (text) or scaled numbers (tabular)",
+    "adaptive_random_forest": f"an adaptive random forest of {_FOREST_SIZE} trees",
+}
+
+
+def describe(preset: str) -> str:
+    """A line on what the preset is, as the model list shows it.
+
+    >>> describe("naive_bayes")
+    'word counts and multinomial naive Bayes (text), Gaussian naive Bayes (tabular)'
+    """
+    return _DESCRIPTIONS[preset]
 
 
 class Classifier(Protocol):

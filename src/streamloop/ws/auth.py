@@ -45,7 +45,7 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("POST", re.compile(r"/api/projects"), _ADMIN),
     # Changing what annotators read is changing the project: as creating it.
     ("PATCH", re.compile(_PROJECT), _ADMIN),
-    ("GET", re.compile(r"/api/projects"), _ANY),
+    ("GET", re.compile(r"/api/(projects|models)"), _ANY),
     ("GET", re.compile(_PROJECT), _ANY),
     ("POST", re.compile(_PROJECT + r"/(events|predict|labels)"), frozenset({"producer"})),
     ("GET", re.compile(_PROJECT + r"/(metrics|history|model|skips)"), frozenset({"supervisor"})),

@@ -388,6 +388,18 @@ _SKIP: Schema = _object(
     reason={"type": ["string", "null"], "maxLength": 500},
     skipped_at={"type": "string", "format": "date-time"},
 )
+_NAMES: Schema = {"type": "array", "items": _STRING}
+_MODEL: Schema = _object(
+    name=_STRING,
+    source={"enum": ["preset", "plugin"]},
+    input_kinds=_NAMES,
+    tasks=_NAMES,
+    description={"type": "string"},
+    distribution={"type": ["string", "null"]},
+    version={"type": ["string", "null"]},
+    usable={"type": "boolean"},
+    refused={"oneOf": [{"type": "null"}, _object(check=_STRING, why=_STRING)]},
+)
 _GOLD_STORED: Schema = _object(stored=_COUNT, duplicates=_COUNT)
 _ANNOTATOR_CHANGED: Schema = _object(
     annotator=_STRING, state=_ANNOTATOR_STATE, model_version=_COUNT
@@ -398,6 +410,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/readyz", "GET"): Operation(
         "Readiness",
         (_OK, "Ready to serve.", _object(status={"const": "ready"}, projects=_COUNT)),
+        _READING,
+    ),
+    ("/api/models", "GET"): Operation(
+        "The models a project may name: the presets and the installed plugins, each checked",
+        (_OK, "Every model, presets first.", _object(models={"type": "array", "items": _MODEL})),
         _READING,
     ),
     ("/api/projects", "POST"): Operation(

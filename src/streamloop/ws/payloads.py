@@ -208,6 +208,11 @@ class ProjectSpec(BaseModel):
         # The presets' modules import River (about a second): only a new project needs them.
         from streamloop.online.multilabel import MULTILABEL_PRESETS, UNSUPPORTED_PAIRS
 
+        if ":" in self.model:
+            raise ValueError(
+                "model: a plugin's model serves classify projects; a multilabel project's "
+                "model is one of logistic_regression, naive_bayes, or hoeffding_tree"
+            )
         if self.model not in MULTILABEL_PRESETS:
             raise ValueError(
                 f"model: a multilabel project's model is one of logistic_regression, "
@@ -251,10 +256,13 @@ class ProjectSpec(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, model: str) -> str:
+        from streamloop.online.plugins import is_known, plugin_names
         from streamloop.online.presets import PRESETS
 
-        if model not in PRESETS:
-            raise ValueError(f"unknown model preset; one of {list(PRESETS)}")
+        if not is_known(model):
+            raise ValueError(
+                f"unknown model; one of {[*PRESETS, *plugin_names()]} (GET /api/models)"
+            )
         return model
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from importlib.metadata import version as package_version
 from typing import Any
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from streamloop import __version__
+from streamloop.errors import InvalidInput
 from streamloop.store.tokens import Principal
 from streamloop.ws.auth import required_roles
 from streamloop.ws.context import admitting_body, service_of, settings_of
@@ -21,6 +23,7 @@ __all__ = [
     "create_project",
     "get_model",
     "get_project",
+    "list_models",
     "list_projects",
     "patch_project",
 ]
@@ -42,8 +45,34 @@ SUMMARY_FIGURES = (
 async def create_project(request: Request) -> Response:
     with admitting_body(request):
         spec = parse(ProjectSpec, await read_json(request, settings_of(request)))
+        await _usable(spec)
         record = await service_of(request).create_project(spec.model_dump())
     return OrjsonResponse(record.as_json(), status_code=status.HTTP_201_CREATED)
+
+
+async def _usable(spec: ProjectSpec) -> None:
+    """A plugin model must pass its contract check, and fit the project, before it serves
+    (422 naming the check it failed). Loading and checking one the first time takes a while
+    (it learns a few dozen items, and once in a fresh interpreter): off the event loop."""
+    if ":" not in spec.model:
+        return
+    from streamloop.online import plugins
+
+    try:
+        await asyncio.to_thread(
+            plugins.usable_for, spec.model, task=spec.task, input_kind=spec.input
+        )
+    except ValueError as refused:
+        raise InvalidInput(f"model: {refused}", code="invalid_input") from None
+
+
+async def list_models(request: Request) -> Response:
+    """``GET /api/models``: the presets and the installed plugins, each with whether it passed
+    the contract check (a refused one says which check, and why)."""
+    from streamloop.online import plugins
+
+    listed = await asyncio.to_thread(plugins.models)
+    return OrjsonResponse({"models": [model.as_json() for model in listed]})
 
 
 async def list_projects(request: Request) -> Response:

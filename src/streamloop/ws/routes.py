@@ -51,6 +51,7 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", ops.readyz),
         Route("/metrics", ops.prometheus_metrics),
         Route("/openapi.json", openapi.openapi_json),
+        Route("/api/models", projects.list_models, methods=["GET"]),
         Route("/api/projects", projects.create_project, methods=["POST"]),
         Route("/api/projects", projects.list_projects, methods=["GET"]),
         Route("/api/projects/{project}", projects.get_project, methods=["GET"]),

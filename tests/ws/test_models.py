@@ -1,0 +1,106 @@
+"""``GET /api/models`` and projects that name a plugin's model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamloop.online import plugins
+from support import Service, plugin_distribution, ticket
+
+PLUGINS = """
+from river import linear_model, multiclass, naive_bayes, optim
+from streamloop.online.features import OrderedTFIDF
+from streamloop.online.plugins import model_plugin
+
+class Overconfident(naive_bayes.MultinomialNB):
+    def predict_proba_one(self, x):
+        return {label: 0.9 for label in super().predict_proba_one(x)}
+
+@model_plugin(input_kinds=["text"])
+def words(*, labels, task, input_kind, seed):
+    '''TF-IDF words, a logistic regression per label.'''
+    head = linear_model.LogisticRegression(optimizer=optim.SGD(0.5))
+    return OrderedTFIDF(on="text") | multiclass.OneVsRestClassifier(head)
+
+@model_plugin(input_kinds=["text"])
+def overconfident(*, labels, task, input_kind, seed):
+    return OrderedTFIDF(on="text") | Overconfident()
+"""
+
+
+@pytest.fixture(autouse=True)
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    root = tmp_path / "site"
+    root.mkdir()
+    plugin_distribution(root, "acme-models", PLUGINS, {"words": "words", "bad": "overconfident"})
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    )
+    plugins.forget()
+    yield
+    plugins.forget()
+
+
+async def test_the_model_list_names_presets_and_plugins_with_their_checks(service: Service):
+    response = await service.http.get("/api/models")
+    assert response.status_code == 200, response.text
+    models = {model["name"]: model for model in response.json()["models"]}
+    assert models["naive_bayes"]["source"] == "preset"
+    assert models["acme_models:words"]["usable"] is True
+    assert models["acme_models:bad"]["usable"] is False
+    assert models["acme_models:bad"]["refused"]["check"] == "probabilities"
+
+
+async def test_a_project_names_a_plugin_and_is_served_by_it(service: Service):
+    project = await service.create_project(model="acme_models:words")
+    assert project["model"] == "acme_models:words"
+    events = [
+        {"id": f"t-{n}", "data": ticket(label, n)}
+        for n, label in enumerate(["billing", "bug", "other"] * 4)
+    ]
+    await service.send_events("tickets", events)
+    labels = [
+        {"event_id": f"t-{n}", "label": label}
+        for n, label in enumerate(["billing", "bug", "other"] * 4)
+    ]
+    response = await service.http.post("/api/projects/tickets/labels", json={"labels": labels})
+    assert response.status_code == 200, response.text
+    predicted = await service.http.post(
+        "/api/projects/tickets/predict", json={"data": ticket("bug", 99)}
+    )
+    assert predicted.json()["model_version"] == len(events)
+    runtime = service.core.project("tickets")
+    assert runtime.model.preset == "acme_models:words"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"model": "acme_models:bad"}, "model: model 'acme_models:bad' is refused: probabilities:"),
+        ({"model": "acme_models:nothing"}, "unknown model; one of ["),
+        (
+            {"model": "acme_models:words", "input": "tabular"},
+            "input: it reads text items, not tabular",
+        ),
+        (
+            {"model": "acme_models:words", "task": "multilabel"},
+            "a plugin's model serves classify projects",
+        ),
+    ],
+)
+async def test_a_project_cannot_name_a_refused_unknown_or_unfitting_plugin(
+    service: Service, overrides: dict, said: str
+):
+    response = await service.http.post(
+        "/api/projects",
+        json={"name": "tickets", "labels": ["bug", "billing"], "input": "text", **overrides},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_input"
+    assert said in response.json()["error"]["message"]
+    assert (await service.http.get("/api/projects")).json()["projects"] == []
