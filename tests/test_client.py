@@ -62,6 +62,26 @@ async def test_create_list_and_get_projects(service: Service) -> None:
         assert (await client.project("tickets"))["seed"] == 3
 
 
+async def test_the_models_a_project_may_name_are_listed(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        models = await client.models()
+    presets = [model["name"] for model in models if model["source"] == "preset"]
+    assert presets == [
+        "logistic_regression",
+        "naive_bayes",
+        "hoeffding_tree",
+        "adaptive_random_forest",
+    ]
+    assert all(model["usable"] for model in models if model["source"] == "preset")
+
+    # The synchronous client says the same.
+    def listed() -> list[dict]:
+        with Client(service.base) as client:
+            return client.models()
+
+    assert await asyncio.to_thread(listed) == models
+
+
 async def test_a_contract_error_raises_streamloop_error_with_its_code(service: Service) -> None:
     async with AsyncClient(service.base) as client:
         with pytest.raises(StreamloopError) as missing:

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from streamloop.client.calls import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BODY_BYTES,
+    MODELS_CALL,
     Answer,
     Call,
     Event,
@@ -145,6 +146,12 @@ class AsyncClient:
         return self._known(
             json_object(await self._send(create_project_call(name, labels, options)))
         )
+
+    async def models(self) -> list[dict[str, Any]]:
+        """The models a project may name (``model``): the presets, then the installed
+        plugins, each with ``usable`` and, when its contract check failed, ``refused``
+        (``{"check", "why"}``)."""
+        return json_list(await self._send(MODELS_CALL), "models")
 
     async def projects(self) -> list[dict[str, Any]]:
         """Every project, as stored."""

@@ -135,6 +135,10 @@ def get_call(project: str | None = None, what: str | None = None) -> Call:
     return Call("GET", _project_path(project, *([what] if what else [])))
 
 
+#: ``GET /api/models``: the presets and the installed plugins a project may name.
+MODELS_CALL = Call("GET", "/api/models")
+
+
 def create_project_call(name: str, labels: Iterable[str], options: Mapping[str, Any]) -> Call:
     """``POST /api/projects``; ``options`` are the contract's optional fields.
 

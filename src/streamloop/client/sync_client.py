@@ -19,6 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 from streamloop.client.calls import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BODY_BYTES,
+    MODELS_CALL,
     Answer,
     Call,
     Event,
@@ -118,6 +119,12 @@ class Client:
     def create_project(self, name: str, labels: Iterable[str], **options: Any) -> dict[str, Any]:
         """Create a project; ``options`` are the contract's optional fields. Needs ``admin``."""
         return self._known(json_object(self._send(create_project_call(name, labels, options))))
+
+    def models(self) -> list[dict[str, Any]]:
+        """The models a project may name (``model``): the presets, then the installed
+        plugins, each with ``usable`` and, when its contract check failed, ``refused``
+        (``{"check", "why"}``)."""
+        return json_list(self._send(MODELS_CALL), "models")
 
     def projects(self) -> list[dict[str, Any]]:
         """Every project, as stored."""

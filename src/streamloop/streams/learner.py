@@ -424,7 +424,22 @@ def learn_replayed(
 
 
 async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
-    """A project's model as its labels made it: the latest snapshot plus the labels after it."""
+    """A project's model as its labels made it: the latest snapshot plus the labels after it.
+
+    Raises
+    ------
+    RuntimeError
+        If the project's model is a plugin's that no installed package offers now.
+    """
+    if ":" in record.model:
+        from streamloop.online import plugins
+
+        if not plugins.is_known(record.model):
+            raise RuntimeError(
+                f"project {record.name!r} uses the model {record.model!r}, which no installed "
+                f"package offers: install the plugin's package again (GET /api/models lists "
+                f"those installed)"
+            )
     snapshot = await store.run(store.latest_snapshot, record.id)
     last_label_id = 0
     if snapshot is None:

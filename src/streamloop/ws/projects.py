@@ -129,6 +129,7 @@ async def get_model(request: Request) -> Response:
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
         "X-Streamloop-Model-Version": str(version),
+        "X-Streamloop-Model": runtime.model.preset,
         "X-River-Version": package_version("river"),
         "X-Streamloop-Version": __version__,
     }
