@@ -45,7 +45,7 @@ PYTHON = frozenset({"python"})
 SHELL = frozenset({"sh", "bash"})
 #: Blocks that are not code to run: diagrams, transcripts and synopses (no language), examples
 #: of bodies (``json``, parsed by a test of their own) and other programs' configuration.
-NOT_CODE = frozenset({"", "json", "ini", "nginx", "yaml"})
+NOT_CODE = frozenset({"", "json", "ini", "nginx", "yaml", "toml"})
 
 INSTALLS = "installs the package"
 SERVES = "serves until stopped"

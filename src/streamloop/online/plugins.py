@@ -368,7 +368,11 @@ def check(found: ModelPlugin, where: str | None = None) -> None:
 
 
 def _where(found: ModelPlugin) -> str | None:
-    module = sys.modules.get(getattr(found.build, "__module__", ""), None)
+    # A plugin defined in a script (``__main__``) cannot be imported by another process: the
+    # checks in this process are all it gets until it is installed.
+    module = sys.modules.get(getattr(found.build, "__module__", "__main__"), None)
+    if module is None or module.__name__ == "__main__":
+        return None
     for attribute, value in vars(module or object()).items():
         if value is found or value is found.build:
             return f"{module.__name__}:{attribute}"  # type: ignore[union-attr]
