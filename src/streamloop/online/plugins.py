@@ -373,9 +373,9 @@ def _where(found: ModelPlugin) -> str | None:
     module = sys.modules.get(getattr(found.build, "__module__", "__main__"), None)
     if module is None or module.__name__ == "__main__":
         return None
-    for attribute, value in vars(module or object()).items():
+    for attribute, value in vars(module).items():
         if value is found or value is found.build:
-            return f"{module.__name__}:{attribute}"  # type: ignore[union-attr]
+            return f"{module.__name__}:{attribute}"
     return None
 
 
