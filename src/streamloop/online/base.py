@@ -3,7 +3,10 @@ of learning, rehearsal, drift and snapshots."""
 
 from __future__ import annotations
 
+import logging
 import random
+from collections import deque
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from streamloop.online import snapshot
@@ -12,6 +15,8 @@ from streamloop.online.estimate import RandomSampleAccuracy
 from streamloop.online.history import AnnotatorStats, Curve
 
 __all__ = ["ModelBase"]
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound="ModelBase")
 
@@ -143,19 +148,122 @@ class ModelBase:
 
     @property
     def unsettled(self) -> int:
-        """How many labels wait for their deferred learning (`OnlineModel.learn`)."""
-        return 0
+        """How many labels wait for their deferred learning (`OnlineModel.learn`): the most
+        any challenger (or a challenger's shadows) lags behind."""
+        behind: dict[str, deque[Any]] = self.__dict__.get("_behind") or {}
+        return max(
+            [0, *map(len, behind.values()), *(c.unsettled for c in self.challengers.values())]
+        )
 
     def settle(self, steps: int | None = None) -> None:
         """Finish the learning that was deferred, if any (`OnlineModel.learn`); at most
         ``steps`` pieces of it, when given."""
+        self._settle_challengers(-1 if steps is None else steps)
+
+    # -- challengers ------------------------------------------------------------------------
+    #
+    # Models that learn the same answers in the same order beside this one, each with its own
+    # figures, one of which may be promoted to serve in its place (`promoted`). Each is a whole
+    # model of this class (its own shadows and rehearsal included) built from another preset
+    # or plugin; they learn after this one, a step at a time (`settle`), so an ack never waits
+    # for them. ``_behind`` holds, per challenger, the lessons it has yet to learn; it exists
+    # only while some wait, so a settled model pickles as one that never deferred.
+
+    @property
+    def challengers(self) -> dict[str, ModelBase]:
+        """The challengers by model name, in the project's order (none in models made before
+        challengers existed)."""
+        challengers: dict[str, ModelBase] = self.__dict__.get("_challengers") or {}
+        return challengers
+
+    def _challenge(
+        self,
+        x: dict[str, Any],
+        answer: Any,
+        *,
+        drawn_at_random: bool,
+        annotator: str | None,
+        correction: bool,
+        defer: bool,
+    ) -> None:
+        """Give the challengers the answer just learned; at once unless ``defer``."""
+        if not self.challengers:
+            return
+        behind = self.__dict__.setdefault("_behind", {})
+        lesson = (x, answer, drawn_at_random, annotator, correction)
+        for name in self.challengers:
+            behind.setdefault(name, deque()).append(lesson)
+        if not defer:
+            self._settle_challengers(-1)
+
+    def _settle_challengers(self, left: int) -> int:
+        """Take at most ``left`` steps (-1: all) of the challengers' deferred learning, one
+        challenger after the other: a step is one challenger learning one answer, or one of
+        its shadows catching up. Returns the steps left."""
+        behind: dict[str, deque[Any]] | None = self.__dict__.get("_behind")
+        progress = True
+        while left and progress:
+            progress = False
+            for name, challenger in self.challengers.items():
+                if not left:
+                    break
+                waiting = behind.get(name) if behind else None
+                if challenger.unsettled:
+                    challenger.settle(1)
+                elif waiting:
+                    x, answer, drawn, annotator, correction = waiting.popleft()
+                    try:
+                        challenger._learn_deferred(x, answer, drawn, annotator, correction)
+                    except Exception:
+                        # A challenger that cannot learn an answer (a plugin's bug, an answer
+                        # its model refuses) never stops the one serving: it goes without it.
+                        log.exception("challenger %s failed to learn an answer", name)
+                else:
+                    continue
+                left -= 1
+                progress = True
+        if behind is not None and not any(behind.values()):
+            del self.__dict__["_behind"]
+        return left
+
+    def _learn_deferred(
+        self, x: dict[str, Any], answer: Any, drawn: bool, annotator: str | None, correction: bool
+    ) -> None:
+        """Learn one answer as a challenger: as `learn` would, what can wait deferred."""
+        raise NotImplementedError
+
+    def promoted(self, name: str, order: Sequence[str]) -> ModelBase:
+        """The challenger ``name``, to serve in this model's place, with the other challengers
+        and this model as its own, in ``order`` (their names); its version one past this one's,
+        as a new version of the project's model. This model is left without challengers.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a challenger, or ``order`` does not name the other models.
+        """
+        challengers = self.challengers
+        if name not in challengers:
+            raise ValueError(f"{name!r} is not a challenger of this model")
+        others = {**challengers, self._preset: self}
+        del others[name]
+        if sorted(order) != sorted(others):
+            raise ValueError(f"order {list(order)} must name {sorted(others)}")
+        self.settle()
+        chosen = challengers[name]
+        chosen.settle()
+        self.__dict__.pop("_challengers", None)
+        chosen.__dict__["_challengers"] = {model: others[model] for model in order}
+        chosen.advance_to(max(chosen._version, self._version) + 1)
+        return chosen
 
     def snapshot(self) -> bytes:
-        """Serialise the whole model: estimators, metrics and version.
+        """Serialise the whole model: estimators, metrics, version and challengers.
 
         Models with equal arguments and equal learning histories give equal bytes, in any
         process. Taking a snapshot of a large forest costs tens of milliseconds.
         """
+        self.settle()
         return snapshot.dumps(self)
 
     @classmethod

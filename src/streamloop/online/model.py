@@ -145,6 +145,7 @@ class OnlineModel(ModelBase):
         rehearsal: int = 0,
         memory: int = 1000,
         shadows: int = SHADOWS,
+        challengers: Sequence[str] = (),
     ) -> None:
         if isinstance(labels, str) or not all(isinstance(label, str) for label in labels):
             raise ValueError("labels must be a sequence of strings")
@@ -191,6 +192,21 @@ class OnlineModel(ModelBase):
         self._draws = 0
         self._fresh_from = 0  # the first draw counted since the last drift
         self._warning_draw = 0  # the draw count when the latest warning began
+        if challengers:  # only then: models without them pickle as before they existed
+            self._challengers = {
+                name: OnlineModel(
+                    labels=labels,
+                    input_kind=input_kind,
+                    preset=name,
+                    strategy=strategy,
+                    seed=seed,
+                    window=window,
+                    rehearsal=rehearsal,
+                    memory=memory,
+                    shadows=shadows,
+                )
+                for name in challengers
+            }
 
     @property
     def metrics(self) -> PrequentialMetrics:
@@ -253,10 +269,10 @@ class OnlineModel(ModelBase):
         learned: it is learned, but not tested (the model has seen the item), so no
         accuracy figure moves.
 
-        With ``defer``, the shadow models (the accuracy estimate's) learn the label only at
-        the next `settle` (or whatever reads them first: `accuracy_estimate`, `snapshot`, a
-        drift's answer), in the order the labels came: the model that predicts is taught at
-        once, and whoever waits for it need not wait for the shadows too.
+        With ``defer``, the shadow models (the accuracy estimate's) and the challengers learn
+        the label only at the next `settle` (or whatever reads them first: `accuracy_estimate`,
+        `snapshot`, a drift's answer), in the order the labels came: the model that predicts
+        is taught at once, and whoever waits for it need not wait for the others too.
 
         Raises
         ------
@@ -290,16 +306,32 @@ class OnlineModel(ModelBase):
                 self.settle()  # the lessons deferred before come first
                 self._teach_shadows(*lesson)
         self._version += 1
+        self._challenge(
+            x,
+            label,
+            drawn_at_random=drawn_at_random,
+            annotator=annotator,
+            correction=correction,
+            defer=defer,
+        )
         return Learned(
             predicted=prediction.label,
             correct=prediction.label == label,
             model_version=self._version,
         )
 
+    def _learn_deferred(
+        self, x: dict[str, Any], answer: Any, drawn: bool, annotator: str | None, correction: bool
+    ) -> None:
+        self.learn(
+            x, answer, drawn_at_random=drawn, annotator=annotator, correction=correction, defer=True
+        )
+
     @property
     def unsettled(self) -> int:
-        """How many labels `learn` deferred that the shadow models have yet to learn."""
-        return len(self.__dict__.get("_lessons", ()))
+        """How many labels `learn` deferred that the shadow models (or the challengers) have
+        yet to learn."""
+        return max(len(self.__dict__.get("_lessons", ())), super().unsettled)
 
     def settle(self, steps: int | None = None) -> None:
         """Teach the shadow models the labels that `learn` deferred, in order; at most
@@ -327,10 +359,8 @@ class OnlineModel(ModelBase):
                     self.__dict__.pop("_taught", None)
         if not lessons:
             self.__dict__.pop("_lessons", None)
-
-    def snapshot(self) -> bytes:
-        self.settle()
-        return super().snapshot()
+        if left:
+            self._settle_challengers(left)
 
     def _teach_shadows(self, x: dict[str, Any], label: str, fold: int, rehearse: bool) -> None:
         for k, shadow in enumerate(self._shadows):

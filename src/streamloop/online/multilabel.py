@@ -181,6 +181,7 @@ class MultiLabelModel(ModelBase):
         window: int = 200,
         rehearsal: int = 0,
         memory: int = 1000,
+        challengers: Sequence[str] = (),
     ) -> None:
         if isinstance(labels, str) or not all(isinstance(label, str) for label in labels):
             raise ValueError("labels must be a sequence of strings")
@@ -223,6 +224,21 @@ class MultiLabelModel(ModelBase):
         self._metrics = MultiLabelMetrics(self._labels, window)
         #: The same figures over the random draws alone: unbiased for the stream.
         self._sampled_metrics = MultiLabelMetrics(self._labels, window)
+        if challengers:  # only then: models without them pickle as before they existed
+            self._challengers = {
+                name: MultiLabelModel(
+                    labels=labels,
+                    input_kind=input_kind,
+                    preset=name,
+                    strategy=strategy,
+                    thresholds=thresholds,
+                    seed=seed,
+                    window=window,
+                    rehearsal=rehearsal,
+                    memory=memory,
+                )
+                for name in challengers
+            }
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -276,13 +292,15 @@ class MultiLabelModel(ModelBase):
         drawn_at_random: bool = False,
         annotator: str | None = None,
         correction: bool = False,
+        defer: bool = False,
     ) -> MultiLabelLearned:
         """Test the model on one item's label set, then teach it the set.
 
         ``labels`` are the labels that apply (none: an empty sequence). ``drawn_at_random``,
         ``annotator`` and ``correction`` are as in `OnlineModel.learn`: a draw counts towards
         the unbiased figures too, an annotator in the per-annotator ones, and a correction is
-        learned but not tested.
+        learned but not tested. With ``defer`` the challengers learn the set at the next
+        `settle`.
 
         Raises
         ------
@@ -300,10 +318,25 @@ class MultiLabelModel(ModelBase):
             self._test(given, prediction, drawn_at_random, annotator)
         self._teach(x, given, rehearse=not correction)
         self._version += 1
+        self._challenge(
+            x,
+            tuple(label for label in self._labels if label in given),
+            drawn_at_random=drawn_at_random,
+            annotator=annotator,
+            correction=correction,
+            defer=defer,
+        )
         return MultiLabelLearned(
             predicted=prediction.labels,
             correct=prediction.labels is not None and set(prediction.labels) == given,
             model_version=self._version,
+        )
+
+    def _learn_deferred(
+        self, x: dict[str, Any], answer: Any, drawn: bool, annotator: str | None, correction: bool
+    ) -> None:
+        self.learn(
+            x, answer, drawn_at_random=drawn, annotator=annotator, correction=correction, defer=True
         )
 
     def accuracy_estimate(self, traffic: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:

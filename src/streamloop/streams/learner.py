@@ -392,7 +392,9 @@ def learn_replayed(
     export learns its rows itself, as it needs each one's prediction. ``stamped``: the labels'
     stored versions are the ones the model gives them (not when some are left out).
     ``defer``: what can wait (the shadow models) waits for the model's `settle`."""
-    extra: dict[str, bool] = {"defer": True} if defer and isinstance(model, OnlineModel) else {}
+    extra: dict[str, bool] = (
+        {"defer": True} if defer and isinstance(model, OnlineModel | MultiLabelModel) else {}
+    )
     for label in replay:
         last_label_id = label.row_id
         if not label.learned:
