@@ -104,27 +104,85 @@ function taskChanged() {
   $("labels-hint").textContent = task === "spans" ? LABELS_HINT.spans : LABELS_HINT.other;
 }
 
-// The models the task and input allow; the others are disabled, and a line says why.
+// Each model `GET /api/models` lists, by name: its description, the tasks and inputs it serves,
+// and, for an installed plugin refused by its contract check, which check and why. Empty until
+// (or if never) the list comes: the form then offers the presets of index.html, undescribed.
+const MODELS = new Map();
+
+/** Why an installed plugin's model cannot serve a project of this task and input, or null if
+ * it can (as the server refuses it: a refused plugin, a task or an input it does not serve). */
+function pluginRefusal(model, task, input) {
+  if (model.refused) return `is refused by its check: ${model.refused.check}: ${model.refused.why}`;
+  if (!model.tasks.includes(task)) return `serves ${model.tasks.join(", ")} projects only, not ${task}`;
+  if (!model.input_kinds.includes(input)) {
+    return `reads ${model.input_kinds.join(", ") || "no"} items only, not ${input}`;
+  }
+  return null;
+}
+
+/** Why a model cannot serve a project of this task and input, or null if it can. */
+function modelRefusal(name, task, input) {
+  const model = MODELS.get(name);
+  if (model?.source === "plugin") return pluginRefusal(model, task, input);
+  if (task === "multilabel") return multilabelRefusal(name, input);
+  return task === "spans" && !SPAN_MODELS.includes(name) ? "is not for span projects" : null;
+}
+
+// The models the task and input allow; the others are disabled, and a line says why (a line
+// each: the task's rule for the presets, then each plugin not offered). Under it, what the
+// chosen model is: its description, from the list.
 function modelsChanged() {
   const form = $("create");
-  const multilabel = form.elements.task.value === "multilabel";
-  const spans = form.elements.task.value === "spans";
+  const task = form.elements.task.value;
+  const input = form.elements.input.value;
+  const multilabel = task === "multilabel";
+  const spans = task === "spans";
+  const plugins = [];
   for (const option of form.elements.model.options) {
-    const refusal = multilabel ? multilabelRefusal(option.value, form.elements.input.value)
-      : spans && !SPAN_MODELS.includes(option.value) ? "is not for span projects" : null;
+    const refusal = modelRefusal(option.value, task, input);
     option.disabled = refusal !== null;
-    option.title = refusal ? `${option.value} ${refusal}` : "";
+    option.title = refusal ? `${option.value} ${refusal}` : MODELS.get(option.value)?.description ?? "";
+    if (refusal && MODELS.get(option.value)?.source === "plugin") plugins.push(`${option.value} ${refusal}.`);
   }
   if (form.elements.model.selectedOptions[0]?.disabled) form.elements.model.value = "logistic_regression";
-  $("model-note").textContent = multilabel ? modelNote(form.elements.input.value)
-    : spans ? `Spans: text only, and ${SPAN_MODELS.join(", ")} only (a tagger over it).` : "";
-  $("model-note").hidden = !multilabel && !spans;
+  const lines = [
+    multilabel ? modelNote(input) : spans ? `Spans: text only, and ${SPAN_MODELS.join(", ")} only (a tagger over it).` : "",
+    ...plugins,
+  ].filter(Boolean);
+  $("model-note").replaceChildren(...lines.map((line) => el("span", { class: "line" }, line)));
+  $("model-note").hidden = !lines.length;
+  const chosen = form.elements.model.value;
+  const description = MODELS.get(chosen)?.description;
+  $("model-description").textContent = description ? `${chosen}: ${description}` : "";
+  $("model-description").hidden = !description;
+}
+
+/** The installed plugins as options after the presets, and every model's description: asked
+ * once. Without the list (an old server, a failed request) the form keeps its presets. */
+async function loadModels() {
+  let models;
+  try {
+    ({ models } = await api("/api/models"));
+  } catch {
+    return;
+  }
+  const select = $("create").elements.model;
+  const offered = new Set([...select.options].map((option) => option.value));
+  for (const model of models) {
+    MODELS.set(model.name, model);
+    if (model.source === "plugin" && !offered.has(model.name)) {
+      select.append(el("option", { value: model.name, "data-plugin": "" }, model.name));
+    }
+  }
+  modelsChanged();
 }
 
 // What a multilabel project with this input takes not, in a line: "Multilabel with text: no
 // adaptive_random_forest, and no hoeffding_tree (why)."
 function modelNote(input) {
-  const models = [...$("create").elements.model.options].map((option) => option.value);
+  // The presets' options (a plugin's model is refused by a line of its own).
+  const models = [...$("create").elements.model.options].filter((option) => !option.hasAttribute("data-plugin"))
+    .map((option) => option.value);
   const never = models.filter((model) => !MULTILABEL_MODELS.includes(model)).map((model) => `no ${model}`);
   const notWith = MULTILABEL_MODELS.flatMap((model) => {
     const why = MULTILABEL_UNSUPPORTED[`${model}:${input}`];
@@ -135,6 +193,7 @@ function modelNote(input) {
 
 $("create").elements.task.addEventListener("change", taskChanged);
 $("create").elements.input.addEventListener("change", modelsChanged);
+$("create").elements.model.addEventListener("change", modelsChanged);
 // The form as the browser may have kept it from before a reload.
 if ($("create").elements.task.value === "spans") taskChanged();
 modelsChanged();
@@ -278,4 +337,5 @@ $("create").addEventListener("submit", async (event) => {
 });
 
 scrollHints();
+loadModels();
 refresh();
