@@ -108,10 +108,17 @@ function taskChanged() {
 // and, for an installed plugin refused by its contract check, which check and why. Empty until
 // (or if never) the list comes: the form then offers the presets of index.html, undescribed.
 const MODELS = new Map();
+// A plugin whose contract check is still under way (its model may take seconds to load) is
+// listed refused by this check: not offered yet, and the list is asked for again until it is
+// checked, every RECHECK_MS, at most RECHECKS times.
+const PENDING = "pending";
+const RECHECK_MS = 2000;
+const RECHECKS = 60;
 
 /** Why an installed plugin's model cannot serve a project of this task and input, or null if
  * it can (as the server refuses it: a refused plugin, a task or an input it does not serve). */
 function pluginRefusal(model, task, input) {
+  if (model.refused?.check === PENDING) return "is not offered yet: its contract check is under way";
   if (model.refused) return `is refused by its check: ${model.refused.check}: ${model.refused.why}`;
   if (!model.tasks.includes(task)) return `serves ${model.tasks.join(", ")} projects only, not ${task}`;
   if (!model.input_kinds.includes(input)) {
@@ -158,8 +165,9 @@ function modelsChanged() {
 }
 
 /** The installed plugins as options after the presets, and every model's description: asked
- * once. Without the list (an old server, a failed request) the form keeps its presets. */
-async function loadModels() {
+ * once, and again while a plugin's check is under way. Without the list (an old server, a
+ * failed request) the form keeps its presets. */
+async function loadModels(rechecks = RECHECKS) {
   let models;
   try {
     ({ models } = await api("/api/models"));
@@ -175,6 +183,9 @@ async function loadModels() {
     }
   }
   modelsChanged();
+  if (rechecks > 0 && models.some((model) => model.refused?.check === PENDING)) {
+    setTimeout(() => loadModels(rechecks - 1), RECHECK_MS);
+  }
 }
 
 // What a multilabel project with this input takes not, in a line: "Multilabel with text: no

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, Route, expect
 
 from browser.pages import PATIENCE_MS
 from streamloop.config import Settings
@@ -83,10 +83,18 @@ def option(page: Page, name: str) -> Locator:
     return page.locator("[name=model] option").filter(has_text=re.compile(f"^{re.escape(name)}$"))
 
 
+#: The title of the refused plugin's option: its check named, and why.
+REFUSED = re.compile(rf"^{BAD} is refused by its check: probabilities: .+")
+
+
 async def home(page: Page, base: str, fragment: str = "") -> None:
-    """The home page, once the model list has come (the plugins' options are there)."""
+    """The home page, once the model list has come and each plugin is checked: the server
+    lists a plugin whose check takes over `plugins.LIST_WAIT` as pending, and the page asks
+    again until it is not."""
     await page.goto(f"{base}/{fragment}")
-    await expect(option(page, WORDS)).to_have_count(1, timeout=PATIENCE_MS)
+    await expect(option(page, WORDS)).to_be_enabled(timeout=PATIENCE_MS)
+    await expect(option(page, LONG)).to_be_enabled(timeout=PATIENCE_MS)
+    await expect(option(page, BAD)).to_have_attribute("title", REFUSED, timeout=PATIENCE_MS)
 
 
 async def test_the_form_offers_a_plugin_where_it_fits_and_says_why_not_elsewhere(
@@ -111,9 +119,8 @@ async def test_the_form_offers_a_plugin_where_it_fits_and_says_why_not_elsewhere
             f"{WORDS}: {WORDS_SAYS}"
         )
         # The refused plugin is not, in any state, and its check is named.
-        refused = re.compile(rf"^{BAD} is refused by its check: probabilities: .+")
         await expect(option(page, BAD)).to_be_disabled()
-        await expect(option(page, BAD)).to_have_attribute("title", refused)
+        await expect(option(page, BAD)).to_have_attribute("title", REFUSED)
         await expect(note).to_be_visible()
         await expect(note).to_contain_text(f"{BAD} is refused by its check: probabilities:")
 
@@ -128,7 +135,7 @@ async def test_the_form_offers_a_plugin_where_it_fits_and_says_why_not_elsewhere
         await expect(page.get_by_test_id("model-description")).to_contain_text(
             "logistic_regression: "
         )
-        await expect(option(page, BAD)).to_have_attribute("title", refused)
+        await expect(option(page, BAD)).to_have_attribute("title", REFUSED)
         for preset in PRESETS:
             await expect(option(page, preset)).to_be_enabled()
 
@@ -183,6 +190,48 @@ async def test_a_project_is_created_with_a_plugins_model_from_the_form_with_auth
         await expect(page.locator('[data-settings="typos"]')).to_have_text(
             f"text \u00b7 classify \u00b7 {WORDS} \u00b7 margin", timeout=PATIENCE_MS
         )
+
+
+async def test_a_plugin_still_being_checked_is_offered_once_its_check_passes(
+    browser: Browser, sqlite_settings: Settings
+):
+    async with running(sqlite_settings) as service:
+        page = await (await browser.new_context()).new_page()
+        answers = 0
+
+        async def first_pending(route: Route) -> None:
+            # The first answer says the words model's check is under way, as the server says
+            # of a check that takes longer than it waits; the next ones are the server's.
+            nonlocal answers
+            answers += 1
+            response = await route.fetch()
+            body = await response.json()
+            if answers == 1:
+                for model in body["models"]:
+                    if model["name"] == WORDS:
+                        model.update(
+                            usable=False,
+                            input_kinds=[],
+                            description="",
+                            refused={"check": "pending", "why": "under way: ask again shortly"},
+                        )
+            await route.fulfill(response=response, json=body)
+
+        await page.route("**/api/models", first_pending)
+        await page.goto(f"{service.base}/")
+        await expect(option(page, WORDS)).to_have_attribute(
+            "title",
+            f"{WORDS} is not offered yet: its contract check is under way",
+            timeout=PATIENCE_MS,
+        )
+        await expect(option(page, WORDS)).to_be_disabled()
+        await expect(page.get_by_test_id("model-note")).to_contain_text(
+            f"{WORDS} is not offered yet"
+        )
+        await expect(option(page, WORDS)).to_be_enabled(timeout=PATIENCE_MS)
+        await expect(option(page, WORDS)).to_have_attribute("title", WORDS_SAYS)
+        await expect(option(page, WORDS)).to_have_count(1)  # asked again, not added again
+        assert answers >= 2
 
 
 async def test_without_the_list_the_form_keeps_its_presets(
