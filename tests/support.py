@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import itertools
 import os
 import signal
@@ -544,4 +545,7 @@ def plugin_distribution(
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
     lines = "".join(f"{name} = {module}:{target}\n" for name, target in entry_points.items())
     (info / "entry_points.txt").write_text(f"[streamloop.models]\n{lines}")
+    # Another test's module of the same name may be imported already: this one is new.
+    sys.modules.pop(module, None)
+    importlib.invalidate_caches()
     return root

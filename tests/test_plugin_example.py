@@ -65,14 +65,15 @@ async def test_the_example_plugin_is_listed_serves_a_project_and_replays(tmp_pat
     process = ServeProcess(["--data-dir", str(tmp_path), "--log-level", "warning"], port=port)
     await process.ready()
     async with httpx.AsyncClient(base_url=process.base, timeout=60) as http:
-        listed = {
-            model["name"]: model for model in (await http.get("/api/models")).json()["models"]
-        }
-        assert listed[MODEL]["usable"] is True, listed[MODEL]
-        assert listed[MODEL]["input_kinds"] == ["text"]
         spec = {"name": "tickets", "labels": list(TEXTS), "input": "text", "model": MODEL}
+        # Creating the project waits for the plugin's check (the list says "pending" while
+        # it runs).
         created = await http.post("/api/projects", json=spec)
         assert created.status_code == 201, created.text
+        models = (await http.get("/api/models")).json()["models"]
+        listed = {model["name"]: model for model in models}
+        assert listed[MODEL]["usable"] is True, listed[MODEL]
+        assert listed[MODEL]["input_kinds"] == ["text"]
         events = [
             {"id": f"{label}-{n}", "data": {"text": text}}
             for label, texts in TEXTS.items()

@@ -262,7 +262,8 @@ async def test_the_home_form_offers_only_models_the_task_and_input_allow(
 
         async def disabled() -> list[str]:
             return await model.evaluate(
-                "(s) => [...s.options].filter((o) => o.disabled).map((o) => o.value)"
+                "(s) => [...s.options].filter((o) => o.disabled && !o.hasAttribute('data-plugin'))"
+                ".map((o) => o.value)"
             )
 
         assert await disabled() == []

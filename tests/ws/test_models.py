@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +34,24 @@ def overconfident(*, labels, task, input_kind, seed):
 """
 
 
+SLOW = """
+import sys, threading
+from streamloop.online.features import OrderedTFIDF
+from streamloop.online.plugins import model_plugin
+from river import naive_bayes
+
+# Held shut in the test's process until the test opens it; open in the check's own process.
+gate = threading.Event()
+if "pytest" not in sys.modules:
+    gate.set()
+
+@model_plugin(input_kinds=["text"])
+def slow(*, labels, task, input_kind, seed):
+    assert gate.wait(60), "the test never opened the gate"
+    return OrderedTFIDF(on="text") | naive_bayes.MultinomialNB()
+"""
+
+
 @pytest.fixture(autouse=True)
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     root = tmp_path / "site"
@@ -47,6 +67,10 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 
 
 async def test_the_model_list_names_presets_and_plugins_with_their_checks(service: Service):
+    # Checked here first: a check that outlasts the listing's wait is listed as pending.
+    plugins.load("acme_models:words")
+    with pytest.raises(plugins.PluginRefused):
+        plugins.load("acme_models:bad")
     response = await service.http.get("/api/models")
     assert response.status_code == 200, response.text
     models = {model["name"]: model for model in response.json()["models"]}
@@ -104,3 +128,25 @@ async def test_a_project_cannot_name_a_refused_unknown_or_unfitting_plugin(
     assert response.json()["error"]["code"] == "invalid_input"
     assert said in response.json()["error"]["message"]
     assert (await service.http.get("/api/projects")).json()["projects"] == []
+
+
+async def test_a_plugin_still_being_checked_is_listed_as_pending(service: Service, tmp_path: Path):
+    root = tmp_path / "slow"
+    root.mkdir()
+    plugin_distribution(root, "slow-models", SLOW, {"slow": "slow"})
+    sys.path.insert(0, str(root))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(root), os.environ["PYTHONPATH"]])
+    try:
+        listed = (await service.http.get("/api/models")).json()["models"]
+        slow = next(model for model in listed if model["name"] == "slow_models:slow")
+        assert slow["usable"] is False and slow["refused"]["check"] == "pending"
+        import slow_models  # type: ignore[import-not-found]
+
+        slow_models.gate.set()
+        await asyncio.to_thread(plugins.load, "slow_models:slow")  # the check, once done
+        listed = (await service.http.get("/api/models")).json()["models"]
+        slow = next(model for model in listed if model["name"] == "slow_models:slow")
+        assert slow["usable"] is True, slow
+    finally:
+        sys.path.remove(str(root))
+        sys.modules.pop("slow_models", None)

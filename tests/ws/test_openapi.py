@@ -38,10 +38,12 @@ CONFIG = {
         "projects": {"values": [PROJECT, "readings"]},
         "labels": {"values": ["billing", "bug", "other", "low", "high"]},
         "events": {"values": ["evt-1", "r-1"]},
+        "models": {"values": ["logistic_regression", "naive_bayes"]},
     },
     "parameters": {
         "path.project": {"dictionary": "projects", "probability": 0.8},
         "path.event_id": {"dictionary": "events", "probability": 0.8},
+        "path.model": {"dictionary": "models", "probability": 0.8},
         "body.labels[*].label": {"dictionary": "labels", "probability": 0.7},
         "body.labels[*].event_id": {"dictionary": "events", "probability": 0.7},
     },
@@ -97,6 +99,8 @@ def call(app, path: str, method: str, body: Any, project: str = PROJECT, checks=
         fields["path_parameters"]["event_id"] = "evt-1"
     if "{annotator}" in path:
         fields["path_parameters"]["annotator"] = "alice"
+    if "{model}" in path:  # the model serving: promoting it changes nothing
+        fields["path_parameters"]["model"] = "logistic_regression"
     return SCHEMA[path][method].Case(**fields).call_and_validate(checks=checks, app=app)
 
 
@@ -108,7 +112,7 @@ def test_the_document_lists_every_api_route():
         if path.startswith("/api/")
         for method in operations
     }
-    assert documented == api_routes() and len(documented) == 16
+    assert documented == api_routes() and len(documented) == 17
     assert {"/healthz", "/readyz"} <= document["paths"].keys()
 
 

@@ -7,7 +7,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from streamloop.online import snapshot
 from streamloop.online.drift import DriftMonitor
@@ -232,7 +232,7 @@ class ModelBase:
         """Learn one answer as a challenger: as `learn` would, what can wait deferred."""
         raise NotImplementedError
 
-    def promoted(self, name: str, order: Sequence[str]) -> ModelBase:
+    def promoted(self: M, name: str, order: Sequence[str]) -> M:
         """The challenger ``name``, to serve in this model's place, with the other challengers
         and this model as its own, in ``order`` (their names); its version one past this one's,
         as a new version of the project's model. This model is left without challengers.
@@ -250,7 +250,7 @@ class ModelBase:
         if sorted(order) != sorted(others):
             raise ValueError(f"order {list(order)} must name {sorted(others)}")
         self.settle()
-        chosen = challengers[name]
+        chosen = cast(M, challengers[name])  # built by this model's class
         chosen.settle()
         self.__dict__.pop("_challengers", None)
         chosen.__dict__["_challengers"] = {model: others[model] for model in order}

@@ -33,7 +33,10 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -166,10 +169,20 @@ class ModelInfo:
         }
 
 
-# name -> the loaded plugin, or why it was refused; filled once per process (`forget` empties
-# it, for tests that install plugins while running).
-_checked: dict[str, ModelPlugin | PluginRefused] = {}
+# The loaded plugin, or why it was refused, by `_key`: checked once per process and
+# installation (a distribution installed again elsewhere, as tests do, is checked again).
+_checked: dict[tuple[str, str, str], ModelPlugin | PluginRefused] = {}
+# One lock per plugin while it is checked, so that checking one holds no other up.
+_checking_locks: dict[tuple[str, str, str], threading.Lock] = {}
 _lock = threading.Lock()
+# The checks `models` started and has not seen end: a plugin whose model takes seconds to
+# load (a sentence encoder) must not hold a listing up that long.
+_checking: dict[tuple[str, str, str], Future[ModelPlugin]] = {}
+_checker: ThreadPoolExecutor | None = None
+
+#: How long `models` waits for the checks it starts before it lists those still under way as
+#: ``pending``.
+LIST_WAIT = 2.0
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
@@ -194,33 +207,58 @@ def is_known(name: str) -> bool:
     return name in PRESETS or name in _entry_points()
 
 
+def _key(name: str) -> tuple[str, str, str] | None:
+    """What a check's result is kept by: the name, its target, and where its distribution is
+    installed; None when no installed package offers ``name``."""
+    entry = _entry_points().get(name)
+    if entry is None:
+        return None
+    return name, entry.value, str(getattr(entry.dist, "_path", ""))
+
+
 def load(name: str) -> ModelPlugin:
-    """The installed plugin ``name``, loaded and checked (once per process).
+    """The installed plugin ``name``, loaded and checked (once per process and installation).
 
     Raises
     ------
     PluginRefused
         If it is not installed, does not load, or fails the contract (`check`).
     """
+    key = _key(name)
+    if key is None:
+        raise PluginRefused(name, "installed", "no installed package offers it")
     with _lock:
-        found = _checked.get(name)
-        if found is None:
-            found = _load_and_check(name)
-            _checked[name] = found
+        found = _checked.get(key)
+        checking = _checking_locks.setdefault(key, threading.Lock())
+    if found is None:
+        with checking:
+            found = _checked.get(key)
+            if found is None:
+                found = _load_and_check(name)
+                with _lock:
+                    _checked[key] = found
     if isinstance(found, PluginRefused):
         raise found
     return found
 
 
 def forget() -> None:
-    """Load and check plugins again when next asked (after installing one while running)."""
+    """Forget the checks of plugins no longer installed (a test's, taken off the path), and
+    the checks under way; those installed keep theirs."""
+    installed = {_key(name) for name in _entry_points()}
     with _lock:
-        _checked.clear()
+        for key in [key for key in _checked if key not in installed]:
+            del _checked[key]
+        _checking.clear()
 
 
-def models() -> list[ModelInfo]:
+def models(wait: float | None = None) -> list[ModelInfo]:
     """Every model a project may name: the presets, then each installed plugin, checked
-    (importing and checking each plugin not checked yet in this process)."""
+    (importing and checking each plugin not checked yet in this process).
+
+    With ``wait``, the checks not done yet run in a thread of their own, and a plugin whose
+    check takes longer than ``wait`` seconds is listed refused with check ``pending`` (it is
+    listed as checked once done)."""
     from streamloop.online.multilabel import MULTILABEL_PRESETS
     from streamloop.online.presets import INPUT_KINDS, PRESETS, describe
 
@@ -238,15 +276,29 @@ def models() -> list[ModelInfo]:
         )
         for name in PRESETS
     ]
-    for name, entry in sorted(_entry_points().items()):
+    plugins = sorted(_entry_points().items())
+    if wait is not None:  # every check under way first, then one deadline for them all
+        for name, _ in plugins:
+            _check_in_background(name)
+        deadline = time.monotonic() + wait
+    for name, entry in plugins:
         dist = entry.dist
         refused: dict[str, str] | None = None
         input_kinds: tuple[str, ...] = ()
         description = ""
         try:
-            loaded = load(name)
+            if wait is None:
+                loaded = load(name)
+            else:
+                loaded = _load_within(name, max(0.0, deadline - time.monotonic()))
         except PluginRefused as refusal:
             refused = {"check": refusal.check, "why": refusal.why}
+        except TimeoutError:
+            refused = {
+                "check": "pending",
+                "why": "its contract check is under way (loading its model may take seconds): "
+                "ask again shortly",
+            }
         else:
             input_kinds, description = loaded.input_kinds, loaded.description
         listed.append(
@@ -262,6 +314,43 @@ def models() -> list[ModelInfo]:
             )
         )
     return listed
+
+
+def _check_in_background(name: str) -> Future[ModelPlugin] | None:
+    """The check of ``name`` under way in the checkers' threads (started if need be), or None
+    when it is done (or nothing offers ``name``)."""
+    global _checker
+    key = _key(name)
+    if key is None:
+        return None
+    with _lock:
+        if key in _checked:
+            return None
+        future = _checking.get(key)
+        if future is None:
+            if _checker is None:
+                # Two: a plugin whose check is slow (a model to load) holds no other up.
+                _checker = ThreadPoolExecutor(2, thread_name_prefix="plugin-check")
+            future = _checking[key] = _checker.submit(load, name)
+        return future
+
+
+def _load_within(name: str, wait: float) -> ModelPlugin:
+    """`load`, its check run in the checkers' threads, waiting at most ``wait`` seconds for
+    it (TimeoutError)."""
+    future = _check_in_background(name)
+    if future is None:
+        return load(name)
+    try:
+        return future.result(timeout=wait)
+    except FuturesTimeout:
+        raise TimeoutError(name) from None
+    finally:
+        if future.done():
+            with _lock:
+                for key, running in list(_checking.items()):
+                    if running is future:
+                        del _checking[key]
 
 
 def usable_for(name: str, *, task: str, input_kind: str) -> None:

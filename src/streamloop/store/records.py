@@ -67,6 +67,8 @@ class ProjectRecord:
     hide_suggestion: bool = False
     #: How many labelled items the project aims for (``None``: no target).
     target: int | None = None
+    #: Models learning the same labels beside the one serving (``model``), by name.
+    challengers: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -95,6 +97,7 @@ class ProjectRecord:
             "label_descriptions": self.label_descriptions,
             "hide_suggestion": self.hide_suggestion,
             "target": self.target,
+            "challengers": list(self.challengers),
         }
 
 

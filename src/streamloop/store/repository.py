@@ -512,4 +512,5 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         label_descriptions=row.label_descriptions,
         hide_suggestion=bool(row.hide_suggestion),
         target=row.target,
+        challengers=tuple(row.challengers or ()),
     )

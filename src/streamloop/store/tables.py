@@ -68,6 +68,8 @@ class ProjectRow(SQLModel, table=True):
     )
     hide_suggestion: bool = False
     target: int | None = None
+    #: Models learning the same labels beside the one serving (``model``), by name.
+    challengers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
 
 

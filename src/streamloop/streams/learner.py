@@ -449,6 +449,9 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
     else:
         _version, last_label_id, blob = snapshot
         model = await asyncio.to_thread(restore_model, blob)
+        if model.preset != record.model and record.model in model.challengers:
+            # Stopped after a promotion was stored, before its snapshot: promoted again here.
+            model = model.promoted(record.model, record.challengers)
     # Quarantined annotators' labels do not count (`streamloop.streams.quarantine`).
     excluded = await store.run(store.quarantined, record.id)
     replay = await store.run(store.replay_labels, record.id, last_label_id, excluded)
@@ -483,6 +486,7 @@ def new_model(record: ProjectRecord) -> AnyModel:
             thresholds=record.thresholds,
             seed=record.seed,
             rehearsal=record.rehearsal,
+            challengers=record.challengers,
         )
     return OnlineModel(
         labels=record.labels,
@@ -491,4 +495,5 @@ def new_model(record: ProjectRecord) -> AnyModel:
         strategy=record.strategy,
         seed=record.seed,
         rehearsal=record.rehearsal,
+        challengers=record.challengers,
     )

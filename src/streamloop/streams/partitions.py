@@ -21,6 +21,7 @@ from streamloop.config import Settings
 from streamloop.errors import Forbidden
 from streamloop.store import LabelOutcome, NewLabel, Store
 from streamloop.streams.learner import LocalLearner, local_learners, rebuild_model, snapshot_due
+from streamloop.streams.promotion import answer_of, promote
 from streamloop.streams.quarantine import State, rebuild, store_state
 
 __all__ = ["ProjectLearners"]
@@ -108,6 +109,17 @@ class ProjectLearners:
             "back": [item.id for item in back],
             "again": again,
         }
+
+    async def promote(self, project: str, name: str) -> dict[str, Any]:
+        """Serve ``project`` with its challenger ``name`` (`streamloop.streams.promotion`),
+        published as the next version. The answer for the web process: ``{"model",
+        "model_version", "challengers"}``."""
+        learner = await self._learner(project)
+        async with self._rebuilding.setdefault(project, asyncio.Lock()):
+            record = await self.store.run(self.store.project, project)
+            record, model = await promote(self.store, record, learner, name, lambda _model: None)
+            self._schedule(project)
+        return answer_of(record, model)
 
     async def snapshot_due(self) -> None:
         """Snapshot each model the snapshot policy says is due."""

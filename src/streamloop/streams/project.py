@@ -134,6 +134,8 @@ class ProjectRuntime:
         self._traffic: deque[Mapping[str, Any]] = deque(maxlen=_TRAFFIC_WINDOW)
         self._estimate: dict[str, Any] = {}
         self._estimate_key = (-1, 0)
+        # Each challenger's estimate, by name: (its version, events then, the estimate).
+        self._challenger_estimates: dict[str, tuple[int, int, dict[str, Any]]] = {}
         self._estimate_curve = Curve()
         self._drifts_answered = self.model.drift["drifts_total"]
         # How many items the queue had taken in when the latest warning began: a confirmed
@@ -642,6 +644,7 @@ class ProjectRuntime:
             "labels_per_minute": float(len(self._label_times)) * 60.0 / _RATE_WINDOW,
             "label_backlog": self.learner.backlog,
             "unbiased_accuracy": self.accuracy_estimate(),
+            "models": self._models_report(),
             "drift": self.model.drift,
             "exploration": self.exploration(),
             "aged_out_total": self.queue.counters.aged_out,
@@ -751,13 +754,30 @@ class ProjectRuntime:
         key = (self.model.version, self.events_total)
         learned = abs(key[0] - self._estimate_key[0])
         stale = learned >= max(1, int(key[0] * _ESTIMATE_EVERY_LABELS))
-        if stale or key[1] - self._estimate_key[1] >= _ESTIMATE_EVERY_EVENTS:
+        if _estimate_stale(self._estimate_key, key):
             self._estimate = self.model.accuracy_estimate(list(self._traffic))
             self._estimate_key = key
             if stale and self._estimate.get("estimate") is not None:
                 labels = self.model.metrics.labels_total
                 self._estimate_curve.add(labels, self._estimate["estimate"])
         return dict(self._estimate)
+
+    def _models_report(self) -> dict[str, dict[str, Any]]:
+        """Every model of the project by name, the one serving first: ``serving``, its
+        ``model_version``, its prequential ``labels_total``, ``accuracy`` and
+        ``rolling_accuracy`` (exact match for label sets), and ``unbiased_accuracy``, its
+        estimate on traffic (as the project's own, recomputed on the same terms)."""
+        served = self.model
+        report = {served.preset: _model_report(served, self.accuracy_estimate(), serving=True)}
+        for name, challenger in served.challengers.items():
+            key = challenger.version, self.events_total
+            cached = self._challenger_estimates.get(name)
+            if cached is None or _estimate_stale(cached[:2], key):
+                estimate = challenger.accuracy_estimate(list(self._traffic))  # type: ignore[attr-defined]
+                cached = (*key, estimate)
+                self._challenger_estimates[name] = cached
+            report[name] = _model_report(challenger, dict(cached[2]), serving=False)
+        return report
 
     def history(self) -> dict[str, Any]:
         """The accuracy curve so far (bounded), for charts. The estimate's points are those
@@ -1073,4 +1093,28 @@ def _set_figures(
         "confusion": None,
         **{key: report[key] for key in figures},
         section: {**(more or {}), "unbiased": {key: sampled[key] for key in unbiased}},
+    }
+
+
+def _estimate_stale(then: tuple[int, int], now: tuple[int, int]) -> bool:
+    """Whether an estimate made at (model version, events) ``then`` is due again ``now``: the
+    model learned 5% more labels (at least one), or 250 events came since."""
+    learned = abs(now[0] - then[0])
+    return (
+        learned >= max(1, int(now[0] * _ESTIMATE_EVERY_LABELS))
+        or now[1] - then[1] >= _ESTIMATE_EVERY_EVENTS
+    )
+
+
+def _model_report(model: Any, estimate: dict[str, Any], *, serving: bool) -> dict[str, Any]:
+    """One model's figures in the metrics' ``models``."""
+    report = model.metrics.report()
+    exact = "exact_match" in report  # a label set's figures
+    return {
+        "serving": serving,
+        "model_version": model.version,
+        "labels_total": report["labels_total"],
+        "accuracy": report["exact_match" if exact else "accuracy"],
+        "rolling_accuracy": report["rolling_exact_match" if exact else "rolling_accuracy"],
+        "unbiased_accuracy": estimate,
     }

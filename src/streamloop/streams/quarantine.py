@@ -59,8 +59,9 @@ class Quarantine:
         self.runtime = runtime
         #: Annotators not active (quarantined, or being rebuilt without or with).
         self.states: dict[str, State] = {}
-        # One rebuild at a time per project: two would each start from the other's old model.
-        self._lock = asyncio.Lock()
+        #: One rebuild (or promotion) at a time per project: two would each start from the
+        #: other's old model.
+        self.rebuilding = asyncio.Lock()
         self._in_flight: Counter[str] = Counter()
         # Set when the last label in flight of an annotator being quarantined is answered.
         self._drained: dict[str, asyncio.Event] = {}
@@ -164,7 +165,7 @@ class Quarantine:
             raise NotFound(
                 f"no annotator {annotator!r} has labelled in this project", code="unknown_annotator"
             )
-        async with self._lock:
+        async with self.rebuilding:
             if self.state(annotator) == target:
                 return self._answer(annotator)
             leasing = runtime.leasing
@@ -191,7 +192,7 @@ class Quarantine:
                     )
                     stored = True
                     await self._moved(answer["back"], answer["again"])
-                    await self._serving(int(answer["model_version"]))
+                    await self.serving(int(answer["model_version"]))
                 else:
                     await self._store(learner, annotator, target)
                     stored = True
@@ -265,7 +266,7 @@ class Quarantine:
         await runtime.refresh_quality()
         await runtime.refresh_agreement()
 
-    async def _serving(self, version: int) -> None:
+    async def serving(self, version: int) -> None:
         """Return once the served model is ``version`` or newer (hot-swapped from Kafka)."""
         runtime = self.runtime
         arrived = asyncio.Event()

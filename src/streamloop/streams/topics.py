@@ -457,10 +457,12 @@ def label_from(message: dict[str, Any]) -> tuple[str, NewLabel]:
         raise ValueError(f"not a label: {exc}") from None
 
 
-def control_message(project: str, action: str, annotator: str, request: str) -> dict[str, Any]:
-    """A record on the labels topic that is no label: ``action`` "quarantine" or "release"
-    ``annotator``, in order with the project's labels (`streamloop.streams.quarantine`)."""
-    return {"project": project, "control": action, "annotator": annotator, "request": request}
+def control_message(project: str, action: str, subject: str, request: str) -> dict[str, Any]:
+    """A record on the labels topic that is no label, in order with the project's labels:
+    ``action`` "quarantine" or "release" an annotator (`streamloop.streams.quarantine`), or
+    "promote" a model (`streamloop.streams.promotion`); ``subject`` is its name."""
+    field = "model" if action == "promote" else "annotator"
+    return {"project": project, "control": action, field: subject, "request": request}
 
 
 def outcome_message(outcome: LabelOutcome) -> dict[str, Any]:

@@ -177,14 +177,17 @@ class Rejected:
 
 
 def _check_control(message: dict[str, Any]) -> None:
-    """A quarantine or release of an annotator (`topics.control_message`), or ValueError."""
+    """A quarantine or release of an annotator, or a model's promotion
+    (`topics.control_message`), or ValueError."""
+    subject = "model" if message.get("control") == "promote" else "annotator"
     if not (
-        message.get("control") in ("quarantine", "release")
+        message.get("control") in ("quarantine", "release", "promote")
         and isinstance(message.get("project"), str)
-        and isinstance(message.get("annotator"), str)
+        and isinstance(message.get(subject), str)
     ):
         raise ValueError(
-            "a control message needs control quarantine or release, a project and an annotator"
+            "a control message needs control quarantine or release, a project and an "
+            "annotator; or control promote, a project and a model"
         )
 
 
@@ -266,13 +269,17 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
         project = str(message["project"])
         answer: dict[str, Any] = {"request": message.get("request")}
         try:
-            quarantine = message["control"] == "quarantine"
-            task = learners.begin_change(
-                project, str(message["annotator"]), "quarantined" if quarantine else "active"
-            )
-            answer |= await task
+            if message["control"] == "promote":
+                answer |= await learners.promote(project, str(message["model"]))
+            else:
+                quarantine = message["control"] == "quarantine"
+                task = learners.begin_change(
+                    project, str(message["annotator"]), "quarantined" if quarantine else "active"
+                )
+                answer |= await task
         except Exception as exc:  # the web process waits for an answer: always give one
-            log.exception("%s of %s failed", message.get("control"), message.get("annotator"))
+            subject = message.get("model", message.get("annotator"))
+            log.exception("%s of %s failed", message.get("control"), subject)
             code = exc.code if isinstance(exc, StreamloopError) else "rebuild_failed"
             answer["error"] = {"code": code, "message": str(exc)}
         reply = {"project": project, "changed": answer}

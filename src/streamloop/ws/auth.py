@@ -50,6 +50,7 @@ _RULES: list[tuple[str, re.Pattern[str], frozenset[str]]] = [
     ("POST", re.compile(_PROJECT + r"/(events|predict|labels)"), frozenset({"producer"})),
     ("GET", re.compile(_PROJECT + r"/(metrics|history|model|skips)"), frozenset({"supervisor"})),
     ("POST", re.compile(_PROJECT + r"/gold"), frozenset({"supervisor"})),
+    ("POST", re.compile(_PROJECT + r"/models/[^/]+/promote"), frozenset({"supervisor"})),
     ("POST", re.compile(_PROJECT + r"/items/[^/]+/review"), frozenset({"supervisor"})),
     (
         "POST",

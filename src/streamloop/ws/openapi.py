@@ -115,6 +115,7 @@ _PATH_PARAMETERS = {
     "project": _PROJECT_NAME,
     "annotator": _ANNOTATOR_NAME,
     "event_id": {"type": "string", "minLength": 1},
+    "model": {"type": "string", "minLength": 1},
 }
 _PREDICTION_FIGURES: dict[str, Schema] = {
     "probabilities": {"type": "object", "additionalProperties": _SHARE},
@@ -498,6 +499,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             _ANNOTATOR_CHANGED,
         ),
         (Conflict, *_POSTING),
+        EmptyBody,
+        {},
+    ),
+    ("/api/projects/{project}/models/{model}/promote", "POST"): Operation(
+        "Serve production with a challenger from the next request: no relabelling, no "
+        "redeploy; the model serving before becomes a challenger",
+        (
+            _OK,
+            "The model serving now, its version, and the challengers.",
+            _object(model=_STRING, model_version=_COUNT, challengers=_NAMES),
+        ),
+        _POSTING,
         EmptyBody,
         {},
     ),

@@ -119,6 +119,11 @@ class Overlap(BaseModel):
     annotators: Annotated[int, Field(ge=2, le=10)] = 2
 
 
+#: The most challengers a project may have: each learns every label as the model serving does
+#: (its shadows included), so three triple the learning (BENCHMARKS.md, "Challengers").
+MAX_CHALLENGERS = 3
+
+
 class ProjectSpec(BaseModel):
     model_config = _STRICT
 
@@ -131,6 +136,9 @@ class ProjectSpec(BaseModel):
     input: Literal["text", "tabular"] = "text"
     task: Literal["classify", "multilabel", "spans"] = "classify"
     model: str = "logistic_regression"
+    # Models learning the same labels beside `model`, each with its own figures; one may be
+    # promoted to serve instead (`MAX_CHALLENGERS`: each costs about as much as the model).
+    challengers: Annotated[list[str], Field(max_length=MAX_CHALLENGERS)] = []
     # None: the task's default (`DEFAULT_STRATEGY`, `DEFAULT_MULTILABEL_STRATEGY`).
     strategy: str | None = None
     # 20%: the label-efficiency benchmark's best share (BENCHMARKS.md), and enough random
@@ -170,6 +178,39 @@ class ProjectSpec(BaseModel):
                 "hide_suggestion: hiding the model's suggestion contradicts preselect (which "
                 "shows its labels already selected); set one of them"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _challengers_fit(self) -> ProjectSpec:
+        from streamloop.online.plugins import is_known, plugin_names
+        from streamloop.online.presets import PRESETS
+
+        if not self.challengers:
+            return self
+        if self.task == "spans":
+            raise ValueError(
+                "challengers: a spans project has one model, its tagger: no challengers"
+            )
+        for name in self.challengers:
+            if not is_known(name):
+                raise ValueError(
+                    f"challengers: unknown model {name!r}; one of "
+                    f"{[*PRESETS, *plugin_names()]} (GET /api/models)"
+                )
+        if len(set(self.challengers)) != len(self.challengers):
+            raise ValueError("challengers: each model once")
+        if self.model in self.challengers:
+            raise ValueError(f"challengers: {self.model!r} is the model serving already")
+        if self.task == "multilabel":
+            from streamloop.online.multilabel import MULTILABEL_PRESETS, UNSUPPORTED_PAIRS
+
+            for name in self.challengers:
+                why = UNSUPPORTED_PAIRS.get((name, self.input))
+                if name not in MULTILABEL_PRESETS or why is not None:
+                    raise ValueError(
+                        f"challengers: {name!r} cannot serve a multilabel project with "
+                        f"{self.input} items{f': {why}' if why else ''}"
+                    )
         return self
 
     @model_validator(mode="after")

@@ -16,7 +16,14 @@ from streamloop.errors import InvalidInput
 from streamloop.store.tokens import Principal
 from streamloop.ws.auth import required_roles
 from streamloop.ws.context import admitting_body, service_of, settings_of
-from streamloop.ws.payloads import OrjsonResponse, ProjectSpec, parse, patched_spec, read_json
+from streamloop.ws.payloads import (
+    EmptyBody,
+    OrjsonResponse,
+    ProjectSpec,
+    parse,
+    patched_spec,
+    read_json,
+)
 
 __all__ = [
     "SUMMARY_FIGURES",
@@ -26,6 +33,7 @@ __all__ = [
     "list_models",
     "list_projects",
     "patch_project",
+    "promote_model",
 ]
 
 #: The figures the list gives for each project (its `summary`), read from its metrics: what the
@@ -54,16 +62,27 @@ async def _usable(spec: ProjectSpec) -> None:
     """A plugin model must pass its contract check, and fit the project, before it serves
     (422 naming the check it failed). Loading and checking one the first time takes a while
     (it learns a few dozen items, and once in a fresh interpreter): off the event loop."""
-    if ":" not in spec.model:
-        return
     from streamloop.online import plugins
 
-    try:
-        await asyncio.to_thread(
-            plugins.usable_for, spec.model, task=spec.task, input_kind=spec.input
-        )
-    except ValueError as refused:
-        raise InvalidInput(f"model: {refused}", code="invalid_input") from None
+    named = [("model", spec.model)] + [("challengers", name) for name in spec.challengers]
+    for field, name in named:
+        if ":" not in name:
+            continue
+        try:
+            await asyncio.to_thread(plugins.usable_for, name, task=spec.task, input_kind=spec.input)
+        except ValueError as refused:
+            raise InvalidInput(f"{field}: {refused}", code="invalid_input") from None
+
+
+async def promote_model(request: Request) -> Response:
+    """``POST /api/projects/{p}/models/{name}/promote``: production is served by the
+    challenger ``name`` from the next request (`streamloop.streams.promotion`)."""
+    from streamloop.streams.promotion import promote_here
+
+    runtime = service_of(request).project(request.path_params["project"])
+    with admitting_body(request):
+        parse(EmptyBody, await read_json(request, settings_of(request)))
+    return OrjsonResponse(await promote_here(runtime, request.path_params["model"]))
 
 
 async def list_models(request: Request) -> Response:
@@ -71,7 +90,7 @@ async def list_models(request: Request) -> Response:
     the contract check (a refused one says which check, and why)."""
     from streamloop.online import plugins
 
-    listed = await asyncio.to_thread(plugins.models)
+    listed = await asyncio.to_thread(plugins.models, plugins.LIST_WAIT)
     return OrjsonResponse({"models": [model.as_json() for model in listed]})
 
 

@@ -57,6 +57,11 @@ def routes() -> list[BaseRoute]:
         Route("/api/projects/{project}", projects.get_project, methods=["GET"]),
         Route("/api/projects/{project}", projects.patch_project, methods=["PATCH"]),
         Route("/api/projects/{project}/model", projects.get_model, methods=["GET"]),
+        Route(
+            "/api/projects/{project}/models/{model}/promote",
+            projects.promote_model,
+            methods=["POST"],
+        ),
         Route("/api/projects/{project}/events", traffic.post_events, methods=["POST"]),
         Route("/api/projects/{project}/predict", traffic.predict, methods=["POST"]),
         Route("/api/projects/{project}/labels", traffic.post_labels, methods=["POST"]),
