@@ -186,3 +186,39 @@ async def test_challengers_that_cannot_be_are_refused(service: Service, override
     )
     assert response.status_code == 422, response.text
     assert said in response.json()["error"]["message"]
+
+
+async def test_the_export_says_which_model_served_each_prediction(service: Service):
+    from streamloop.online import OnlineModel, predicted_answer
+    from streamloop.streams.export import export_labels
+
+    await service.create_project(challengers=["naive_bayes"])
+    await teach(service, "tickets", count=12)
+    promoted = await service.http.post("/api/projects/tickets/models/naive_bayes/promote", json={})
+    assert promoted.status_code == 200, promoted.text
+    late = [{"id": f"late{n}", "data": ticket(LABELS[n % 3], 50 + n)} for n in range(6)]
+    await service.send_events("tickets", late)
+    labels = [{"event_id": f"late{n}", "label": LABELS[n % 3]} for n in range(6)]
+    response = await service.http.post("/api/projects/tickets/labels", json={"labels": labels})
+    assert response.status_code == 200, response.text
+
+    store = service.core.store
+    rows = await asyncio.to_thread(lambda: list(export_labels(store, "tickets")))
+    assert [row["model"] for row in rows] == ["logistic_regression"] * 12 + ["naive_bayes"] * 6
+    # What naive Bayes predicted for each late item, having learned the labels before it.
+    alone = OnlineModel(
+        labels=LABELS, input_kind="text", preset="naive_bayes", strategy="margin", rehearsal=3
+    )
+    expected = []
+    for row in rows:
+        if row["model"] == "naive_bayes":
+            expected.append(predicted_answer(alone.predict(row["data"])))
+        alone.learn(row["data"], row["label"], drawn_at_random=row["drawn_at_random"])
+    assert [row["predicted"] for row in rows[12:]] == expected
+    project = (await service.http.get("/api/projects/tickets")).json()
+    [promotion] = project["promotions"]
+    assert (promotion["model"], promotion["replaced"], promotion["model_version"]) == (
+        "naive_bayes",
+        "logistic_regression",
+        13,
+    )

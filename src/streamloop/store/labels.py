@@ -345,6 +345,7 @@ class LabelStore:
         """
         query = (
             select(
+                LABELS.c.id,
                 LABELS.c.label_id,
                 ITEMS.c.event_id,
                 ITEMS.c.data,
@@ -375,6 +376,7 @@ class LabelStore:
                     labelled_at=r.created_at,
                     learned=bool(r.counts),
                     comment=r.comment,
+                    row_id=r.id,
                 )
 
     def label_of(self, project_id: int, label_id: str) -> tuple[int, str, str | None] | None:

@@ -69,6 +69,25 @@ class ProjectRecord:
     target: int | None = None
     #: Models learning the same labels beside the one serving (``model``), by name.
     challengers: tuple[str, ...] = ()
+    #: Each promotion of a challenger, oldest first (`streamloop.streams.promotion`).
+    promotions: tuple[dict[str, Any], ...] = ()
+
+    def served_by(self, row_id: int) -> str:
+        """The model that served production when the label stored as ``row_id`` came.
+
+        >>> from datetime import datetime
+        >>> promoted = {"model": "naive_bayes", "replaced": "logistic_regression",
+        ...             "model_version": 11, "after_label": 10, "at": ""}
+        >>> record = ProjectRecord(1, "p", ("a", "b"), "text", "naive_bayes", "margin", 0.2,
+        ...     120.0, 20, 3, "pool", 120.0, 0.0, 0, datetime.now(), promotions=(promoted,))
+        >>> record.served_by(10), record.served_by(11)
+        ('logistic_regression', 'naive_bayes')
+        """
+        serving = self.promotions[0]["replaced"] if self.promotions else self.model
+        for promotion in self.promotions:
+            if row_id > promotion["after_label"]:
+                serving = promotion["model"]
+        return str(serving)
 
     def as_json(self) -> dict[str, Any]:
         """The project as the contract shows it."""
@@ -98,6 +117,7 @@ class ProjectRecord:
             "hide_suggestion": self.hide_suggestion,
             "target": self.target,
             "challengers": list(self.challengers),
+            "promotions": [dict(promotion) for promotion in self.promotions],
         }
 
 
@@ -219,6 +239,8 @@ class ExportLabel:
     labelled_at: datetime
     learned: bool = True
     comment: str | None = None
+    #: Its place in the learning order (the labels table's id).
+    row_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

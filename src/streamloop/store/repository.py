@@ -513,4 +513,5 @@ def _project_record(row: ProjectRow) -> ProjectRecord:
         hide_suggestion=bool(row.hide_suggestion),
         target=row.target,
         challengers=tuple(row.challengers or ()),
+        promotions=tuple(row.promotions or ()),
     )

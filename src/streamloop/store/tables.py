@@ -70,6 +70,11 @@ class ProjectRow(SQLModel, table=True):
     target: int | None = None
     #: Models learning the same labels beside the one serving (``model``), by name.
     challengers: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: Each promotion, oldest first: ``{"model", "replaced", "model_version", "after_label",
+    #: "at"}`` (``after_label``: the last label's row id learned before it).
+    promotions: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

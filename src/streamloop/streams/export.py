@@ -70,6 +70,7 @@ EXPORT_FIELDS = (
     # Added later, so that a classify project's columns keep their places.
     "labels",
     "comment",
+    "model",
 )
 
 #: The columns of a spans project's export, in order: the item's ``text`` and its ``spans``
@@ -80,6 +81,7 @@ SPAN_EXPORT_FIELDS = (
     "spans",
     *EXPORT_FIELDS[EXPORT_FIELDS.index("label") + 1 : EXPORT_FIELDS.index("labels")],
     "comment",
+    "model",
 )
 
 #: The mode of an export file this creates: its owner's alone, as it holds labelled data.
@@ -125,7 +127,12 @@ def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]
     # Not `learn_replayed`: each row needs the prediction the model made before learning it.
     quarantined = store.quarantined(record.id)
     for row in store.labels_to_export(record.id, quarantined):
+        # The model that served when the label came (a challenger, before its promotion, has
+        # learned every label too: its prediction is the one production had then).
+        serving = record.served_by(row.row_id)
+        server: Any = model.challengers.get(serving, model)
         if row.learned:
+            before = server.predict(row.data) if server is not model else None
             learned = model.learn(
                 row.data,
                 task.model_answer(row.label),
@@ -133,9 +140,12 @@ def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]
                 annotator=row.annotator if row.source != "production" else None,
                 correction=row.corrects is not None or row.source == "review",
             )
-            version, predicted = learned.model_version, _shown(learned.predicted)
+            version = learned.model_version
+            predicted = (
+                _shown(learned.predicted) if before is None else predicted_answer(before)
+            )
         else:  # not learned: an overlapped item's later label, or one that does not count
-            version, predicted = model.version, predicted_answer(model.predict(row.data))
+            version, predicted = model.version, predicted_answer(server.predict(row.data))
         yield {
             "label_id": row.label_id,
             "event_id": row.event_id,
@@ -151,6 +161,7 @@ def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]
             "correct": None,
             "learned": row.learned,
             "comment": row.comment,
+            "model": serving,
         }
     gold = {item.id: item for item in store.gold_items(record.id)}
     for item in gold.values():

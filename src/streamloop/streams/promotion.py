@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from streamloop.errors import Conflict, NotFound
@@ -90,9 +91,19 @@ async def promote(
                 code="unknown_model",
             )
         order = [model.preset if other == name else other for other in record.challengers]
-        stored = await store.run(
-            store.update_project, record.name, {"model": name, "challengers": order}
-        )
+        promotion = {
+            "model": name,
+            "replaced": model.preset,
+            "model_version": model.version + 1,
+            "after_label": learner.last_label_id,
+            "at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        changes = {
+            "model": name,
+            "challengers": order,
+            "promotions": [*record.promotions, promotion],
+        }
+        stored = await store.run(store.update_project, record.name, changes)
         promoted = model.promoted(name, order)
         learner.model = promoted
         learner.snapshot_version = -1  # owed at once
