@@ -82,6 +82,21 @@ async def test_the_models_a_project_may_name_are_listed(service: Service) -> Non
     assert await asyncio.to_thread(listed) == models
 
 
+async def test_a_supervisor_promotes_a_challenger(service: Service) -> None:
+    async with AsyncClient(service.base) as client:
+        await client.create_project("tickets", LABELS, input="text", challengers=["naive_bayes"])
+        answer = await client.promote("tickets", "naive_bayes")
+        assert answer == {
+            "model": "naive_bayes",
+            "model_version": 1,
+            "challengers": ["logistic_regression"],
+        }
+        assert (await client.project("tickets"))["model"] == "naive_bayes"
+        with pytest.raises(StreamloopError) as refused:
+            await client.promote("tickets", "hoeffding_tree")
+        assert refused.value.code == "unknown_model"
+
+
 async def test_a_contract_error_raises_streamloop_error_with_its_code(service: Service) -> None:
     async with AsyncClient(service.base) as client:
         with pytest.raises(StreamloopError) as missing:

@@ -36,6 +36,7 @@ from streamloop.client.calls import (
     parse_response,
     patch_project_call,
     predict_call,
+    promote_call,
     retry_delay,
     review_call,
     skips_call,
@@ -229,6 +230,17 @@ class AsyncClient:
         """Count ``annotator``'s labels again (the model is rebuilt with them); see
         `quarantine`."""
         return json_object(await self._send(annotator_call(project, annotator, "release")))
+
+    async def promote(self, project: str, model: str) -> dict[str, Any]:
+        """Serve ``project``'s production traffic with its challenger ``model`` from the next
+        request (the model serving becomes a challenger). Answers ``{"model",
+        "model_version", "challengers"}`` once it serves; needs a supervisor or admin token.
+
+        ::
+
+            await client.promote("tickets", "naive_bayes")
+        """
+        return json_object(await self._send(promote_call(project, model)))
 
     async def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
         """Teach the model ground truth from production; one result per label, in order.

@@ -182,6 +182,16 @@ def annotator_call(project: str, annotator: str, action: str) -> Call:
     )
 
 
+def promote_call(project: str, model: str) -> Call:
+    """``POST .../models/{model}/promote``: promoting the model serving changes nothing, so
+    it may be retried.
+
+    >>> promote_call("tickets", "acme:ngrams").path
+    '/api/projects/tickets/models/acme%3Angrams/promote'
+    """
+    return Call("POST", _project_path(project, "models", quote(model, safe=""), "promote"), b"{}")
+
+
 def predict_call(project: str, data: Mapping[str, Any]) -> Call:
     return Call("POST", _project_path(project, "predict"), orjson.dumps({"data": data}))
 

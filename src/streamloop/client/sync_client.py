@@ -40,6 +40,7 @@ from streamloop.client.calls import (
     parse_response,
     patch_project_call,
     predict_call,
+    promote_call,
     retry_delay,
     review_call,
     skips_call,
@@ -172,6 +173,10 @@ class Client:
     def release(self, project: str, annotator: str) -> dict[str, Any]:
         """Count an annotator's labels again; see `AsyncClient.release`."""
         return json_object(self._send(annotator_call(project, annotator, "release")))
+
+    def promote(self, project: str, model: str) -> dict[str, Any]:
+        """Serve production with a challenger; see `AsyncClient.promote`."""
+        return json_object(self._send(promote_call(project, model)))
 
     def send_labels(self, project: str, labels: Iterable[Label]) -> list[dict[str, Any]]:
         """Teach ground truth from production, labels, label sets or spans; see

@@ -894,15 +894,25 @@ class ProjectRuntime:
         except ValueError as exc:
             raise InvalidInput(str(exc), code="invalid_input") from None
 
-    async def model_pickle(self) -> tuple[int, bytes]:
-        """(version, pickled River pipeline) of the model being served, pickled off the loop.
+    async def model_pickle(self, name: str | None = None) -> tuple[str, int, bytes]:
+        """(model name, version, pickled River pipeline) of the model being served, or of its
+        challenger ``name``, pickled off the loop (404 ``unknown_model`` for another name).
 
         A learner in this process changes the model on the loop: `Learner.steady` keeps it
         still meanwhile. A model learned elsewhere (``--broker``) is hot-swapped whole.
         """
         async with self.learner.steady():
-            model = self.model
-            return model.version, await asyncio.to_thread(model.pipeline_pickle)
+            model: Any = self.model
+            if name is not None and name != model.preset:
+                if name not in model.challengers:
+                    raise NotFound(
+                        f"{name!r} is not one of project {self.record.name!r}'s models: "
+                        f"{model.preset!r} serves, beside {list(model.challengers) or 'none'}",
+                        code="unknown_model",
+                    )
+                model.settle()  # the challenger as it is once it has caught up
+                model = model.challengers[name]
+            return model.preset, model.version, await asyncio.to_thread(model.pipeline_pickle)
 
     def swap_model(self, model: AnyModel) -> None:
         """Serve with a newer version of the model, learned elsewhere (the hot swap)."""

@@ -143,12 +143,14 @@ async def patch_project(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     """The project's model as it is now: its River pipeline, pickled (see the README)."""
     runtime = service_of(request).project(request.path_params["project"])
-    version, blob = await runtime.model_pickle()
-    name = f"{runtime.record.name}-v{version}.pkl"
+    asked = request.query_params.get("name") or None
+    model, version, blob = await runtime.model_pickle(asked)
+    suffix = f"-{model.replace(':', '-')}" if asked else ""
+    name = f"{runtime.record.name}{suffix}-v{version}.pkl"
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
         "X-Streamloop-Model-Version": str(version),
-        "X-Streamloop-Model": runtime.model.preset,
+        "X-Streamloop-Model": model,
         "X-River-Version": package_version("river"),
         "X-Streamloop-Version": __version__,
     }
