@@ -222,3 +222,23 @@ async def test_the_export_says_which_model_served_each_prediction(service: Servi
         "logistic_regression",
         13,
     )
+
+
+async def test_the_model_download_takes_a_model_name(service: Service):
+    import pickle
+
+    await service.create_project(challengers=["naive_bayes"])
+    await teach(service, "tickets")
+    served = await service.http.get("/api/projects/tickets/model")
+    assert served.headers["x-streamloop-model"] == "logistic_regression"
+    response = await service.http.get("/api/projects/tickets/model", params={"name": "naive_bayes"})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-streamloop-model"] == "naive_bayes"
+    assert "tickets-naive_bayes-v24.pkl" in response.headers["content-disposition"]
+    pipeline = pickle.loads(response.content)
+    challenger = service.core.project("tickets").model.challengers["naive_bayes"]
+    assert pipeline.predict_proba_one(PROBES[0]) == challenger._pipeline.predict_proba_one(
+        PROBES[0]
+    )
+    missing = await service.http.get("/api/projects/tickets/model", params={"name": "nope"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_model"
