@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from streamloop.errors import Conflict, NotReady, StreamloopError
+from streamloop.errors import Conflict, NotReady
 from streamloop.store import LabelOutcome, NewLabel
 from streamloop.streams.learner import OnLearned, admit
 
@@ -148,7 +148,10 @@ class RemoteLearner:
             self._changes.pop(request, None)
         error = answer.get("error")
         if error:
-            raise StreamloopError(str(error.get("message")), code=str(error.get("code")))
+            # Here, not at the top: embedded mode imports this module, never faust.
+            from streamloop.streams.topics import error_from
+
+            raise error_from(error)  # of its class: the worker's 404 is a 404 here too
         return answer
 
     def changed(self, answer: dict[str, Any]) -> bool:

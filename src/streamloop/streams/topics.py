@@ -57,6 +57,8 @@ __all__ = [
     "decode",
     "encode",
     "ensure_topics",
+    "error_from",
+    "error_message",
     "faust_app",
     "follower",
     "label_from",
@@ -478,30 +480,39 @@ def outcome_message(outcome: LabelOutcome) -> dict[str, Any]:
         "item_status": outcome.item_status,
     }
     if outcome.error is not None:
-        message["error"] = {
-            "kind": type(outcome.error).__name__,
-            "code": outcome.error.code,
-            "message": outcome.error.message,
-            # Carried, not re-derived: a web process may not know a newer worker's error class.
-            "retryable": outcome.error.retryable,
-        }
+        message["error"] = error_message(outcome.error)
     return message
+
+
+def error_message(error: errors.StreamloopError) -> dict[str, Any]:
+    """An error as it travels between processes (a label's outcome, a change's answer):
+    ``{"kind", "code", "message", "retryable"}``, rebuilt by :func:`error_from`."""
+    return {
+        "kind": type(error).__name__,
+        "code": error.code,
+        "message": error.message,
+        # Carried, not re-derived: a web process may not know a newer worker's error class.
+        "retryable": error.retryable,
+    }
+
+
+def error_from(spec: dict[str, Any]) -> errors.StreamloopError:
+    """The error an :func:`error_message` describes, of its class (so of its HTTP status);
+    a class this version does not know is a plain ``StreamloopError``."""
+    kind = getattr(errors, str(spec.get("kind")), None)
+    if not (isinstance(kind, type) and issubclass(kind, errors.StreamloopError)):
+        kind = errors.StreamloopError
+    retryable = spec.get("retryable")
+    return kind(
+        str(spec.get("message")),
+        code=str(spec.get("code")),
+        retryable=retryable if isinstance(retryable, bool) else None,
+    )
 
 
 def outcome_from(message: dict[str, Any]) -> LabelOutcome:
     """The :class:`LabelOutcome` an :func:`outcome_message` describes."""
-    error = None
-    if message.get("error"):
-        spec = message["error"]
-        kind = getattr(errors, str(spec.get("kind")), None)
-        if not (isinstance(kind, type) and issubclass(kind, errors.StreamloopError)):
-            kind = errors.StreamloopError
-        retryable = spec.get("retryable")
-        error = kind(
-            str(spec.get("message")),
-            code=str(spec.get("code")),
-            retryable=retryable if isinstance(retryable, bool) else None,
-        )
+    error = error_from(message["error"]) if message.get("error") else None
     # Only the fields this version knows: a newer learner's outcome may carry more.
     known = {f.name for f in dataclasses.fields(NewLabel)}
     return LabelOutcome(

@@ -280,8 +280,10 @@ def create_worker_app(settings: Settings, stats: WorkerStats | None = None) -> f
         except Exception as exc:  # the web process waits for an answer: always give one
             subject = message.get("model", message.get("annotator"))
             log.exception("%s of %s failed", message.get("control"), subject)
-            code = exc.code if isinstance(exc, StreamloopError) else "rebuild_failed"
-            answer["error"] = {"code": code, "message": str(exc)}
+            if isinstance(exc, StreamloopError):  # of its class: an unknown model is a 404
+                answer["error"] = topics.error_message(exc)
+            else:
+                answer["error"] = {"code": "rebuild_failed", "message": str(exc)}
         reply = {"project": project, "changed": answer}
         await learned.send(key=project.encode(), value=topics.encode(reply))
 
