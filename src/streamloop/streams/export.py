@@ -141,9 +141,7 @@ def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]
                 correction=row.corrects is not None or row.source == "review",
             )
             version = learned.model_version
-            predicted = (
-                _shown(learned.predicted) if before is None else predicted_answer(before)
-            )
+            predicted = _shown(learned.predicted) if before is None else predicted_answer(before)
         else:  # not learned: an overlapped item's later label, or one that does not count
             version, predicted = model.version, predicted_answer(server.predict(row.data))
         yield {
