@@ -112,6 +112,7 @@ function render(m) {
       chart.add("accuracy on random draws", [m.labels_total, unbiased.estimate]);
     }
   }
+  renderModels(m.models);
   renderPerClass(m.per_class, m.multilabel?.thresholds);
   if (m.confusion) renderConfusion(m.confusion);
   if (task === "multilabel") renderSets(m);
@@ -170,6 +171,108 @@ function versionText(m) {
   if (corrections) parts.push(`${number(corrections)} correction${corrections === 1 ? "" : "s"}`);
   if (rebuilt > 0) parts.push(`${number(rebuilt)} from rebuilds`);
   return parts.join(" + ");
+}
+
+// -- the project's models: the one serving production and its challengers, side by side ----
+
+let promoting = false; // a promotion asked for and not answered yet
+let modelsShown = ""; // the models' names and roles, in order, as the table has them
+const modelRows = new Map(); // a model's name: its row's cells that change with each push
+
+/**
+ * Every model of the project (`models`, the one serving first): its role, its estimate on
+ * traffic with its interval (as the lead figure), its accuracy on annotators' items, rolling,
+ * and the labels that tested it; a challenger has a Promote button. The rows are made again
+ * only when the models or their roles change, so a button keeps the keyboard's focus while the
+ * figures move. A project of one model has no table: a line says so, and how to add challengers.
+ */
+function renderModels(models) {
+  const entries = Object.entries(models ?? {});
+  const one = entries.length <= 1;
+  $("models-card").hidden = one;
+  $("models-one").hidden = entries.length !== 1;
+  if (one) {
+    if (entries.length) $("models-one").textContent = oneModelText(entries[0][0]);
+    return;
+  }
+  const exact = task === "classify" ? "Accuracy" : "Exact match";
+  $("models-estimate-head").textContent = `${exact} on traffic (estimate)`;
+  $("models-accuracy-head").textContent = `${exact} on annotators' items`;
+  const shown = JSON.stringify(entries.map(([name, model]) => [name, model.serving]));
+  if (shown !== modelsShown) {
+    modelsShown = shown;
+    modelRows.clear();
+    $("models").tBodies[0].replaceChildren(...entries.map(([name, model]) => modelRow(name, model.serving)));
+  }
+  for (const [name, model] of entries) {
+    const cells = modelRows.get(name);
+    const estimate = model.unbiased_accuracy;
+    const drawn = estimate && estimate.estimate !== null && estimate.estimate !== undefined;
+    cells.estimate.replaceChildren(percent(estimate?.estimate), el("small", {}, drawn
+      ? `95\u00a0% from ${percent(estimate.low)} to ${percent(estimate.high)}, ${number(estimate.samples)} draws`
+      : "no random draws yet"));
+    cells.accuracy.textContent = percent(model.accuracy);
+    cells.rolling.textContent = percent(model.rolling_accuracy);
+    cells.labels.textContent = number(model.labels_total);
+  }
+}
+
+function modelRow(name, serving) {
+  const cells = {
+    estimate: el("td", { class: "num", "data-model-estimate": name }),
+    accuracy: el("td", { class: "num", "data-model-accuracy": name }),
+    rolling: el("td", { class: "num", "data-model-rolling": name }),
+    labels: el("td", { class: "num", "data-model-labels": name }),
+  };
+  modelRows.set(name, cells);
+  const role = serving
+    ? el("span", { class: "serving" }, "serving production")
+    : el("span", {}, "challenger", el("button", {
+      type: "button", class: "promote", "data-promote": name, disabled: promoting, onclick: () => promote(name),
+    }, "Promote", el("span", { class: "visually-hidden" }, ` ${name}`)));
+  return el("tr", { "data-model": name, "data-serving": serving ? "true" : "false" },
+    el("td", { class: "model" }, el("b", {}, name)),
+    el("td", { class: "role", "data-model-role": name }, role),
+    cells.estimate, cells.accuracy, cells.rolling, cells.labels);
+}
+
+function oneModelText(name) {
+  if (task === "spans") return `One model serves this project, ${name} (a tagger over it): a span project has no challengers.`;
+  return `One model serves this project, ${name}: no challengers learn beside it to compare and promote. `
+    + "Challengers are chosen when a project is created (the home page's form, or challengers in POST /api/projects).";
+}
+
+/** The Promote buttons' answer, under the table: how it went, or why not. */
+function promoteOutcome(text, failed = false) {
+  $("promote-outcome").textContent = text;
+  $("promote-outcome").classList.toggle("error", failed);
+}
+
+// Promotion changes what production is served from the next request: asked first. The table
+// follows from the next metrics push (the server pushes once the roles change).
+async function promote(name) {
+  if (promoting) return;
+  const serving = JSON.parse(modelsShown || "[]").find(([, on]) => on)?.[0] ?? "the model serving";
+  const sure = window.confirm(`Serve production with ${name} instead of ${serving}?\n\n`
+    + `From the next request, every prediction and every routing decision is ${name}'s. `
+    + `${serving} becomes a challenger and goes on learning, so it can be promoted back.`);
+  if (!sure) return;
+  promoting = true;
+  for (const button of document.querySelectorAll("#models button.promote")) button.disabled = true;
+  promoteOutcome(`Promoting ${name}…`);
+  try {
+    const answer = await api(`/api/projects/${encodeURIComponent(project)}/models/${encodeURIComponent(name)}/promote`, {
+      method: "POST", body: "{}",
+    });
+    const others = answer.challengers ?? [];
+    promoteOutcome(`${answer.model} serves production now, as model version ${number(answer.model_version)}`
+      + `${others.length ? `; challenger${others.length === 1 ? "" : "s"}: ${others.join(", ")}` : ""}.`);
+  } catch (error) {
+    promoteOutcome(`${name} was not promoted: ${error.message}`, true);
+  } finally {
+    promoting = false;
+    for (const button of document.querySelectorAll("#models button.promote")) button.disabled = false;
+  }
 }
 
 // Per class, or per label of a multilabel project (with its F1 and its threshold), or of a span

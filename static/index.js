@@ -48,10 +48,12 @@ async function refresh() {
   }
 }
 
-// A project's settings in a line: input, task (with preselect), model, strategy.
+// A project's settings in a line: input, task (with preselect), model (with its challengers),
+// strategy.
 function settings(p) {
   const task = p.task === "multilabel" ? `multilabel${p.preselect ? " (preselect)" : ""}` : p.task ?? "classify";
-  return `${p.input} · ${task} · ${p.model} · ${p.strategy}`;
+  const challengers = p.challengers?.length ? ` (challengers: ${p.challengers.join(", ")})` : "";
+  return `${p.input} · ${task} · ${p.model}${challengers} · ${p.strategy}`;
 }
 
 // Copies of the server's lists, which no endpoint gives: tests/test_static_constants.py
@@ -162,6 +164,54 @@ function modelsChanged() {
   const description = MODELS.get(chosen)?.description;
   $("model-description").textContent = description ? `${chosen}: ${description}` : "";
   $("model-description").hidden = !description;
+  challengersChanged();
+}
+
+// The most challengers a project may have (streamloop.ws.payloads: MAX_CHALLENGERS): each
+// learns every label as the model serving does.
+const MAX_CHALLENGERS = 3;
+
+/** Why a model cannot be a challenger beside `chosen` in a project of this task and input, or
+ * null if it can (as the server refuses it: `challengers: ...`). */
+function challengerRefusal(name, chosen, task, input) {
+  if (task === "spans") return "cannot be a challenger: a span project has one model, its tagger";
+  if (name === chosen) return "serves production already: it is the model chosen above";
+  return modelRefusal(name, task, input);
+}
+
+// A tick box for each model the model select offers (presets, then plugins), in its order: the
+// ones the task and input allow and that do not serve already, as many as MAX_CHALLENGERS; a
+// box no longer allowed is cleared. Why one is not offered is its title, as for the select.
+function challengersChanged() {
+  const form = $("create");
+  const task = form.elements.task.value;
+  const input = form.elements.input.value;
+  const chosen = form.elements.model.value;
+  const boxes = $("challenger-boxes");
+  const shown = new Map([...boxes.querySelectorAll("input")].map((box) => [box.value, box]));
+  for (const option of form.elements.model.options) {
+    if (shown.has(option.value)) continue;
+    const box = el("input", { type: "checkbox", name: "challengers", value: option.value });
+    box.addEventListener("change", challengersChanged);
+    boxes.append(el("label", { class: "box", "data-challenger": option.value }, box,
+      el("span", {}, option.value, el("small", { class: "serving", hidden: true }, " (the model serving)"))));
+    shown.set(option.value, box);
+  }
+  const refusals = new Map([...shown.keys()].map((name) => [name, challengerRefusal(name, chosen, task, input)]));
+  for (const [name, box] of shown) if (refusals.get(name)) box.checked = false;
+  const full = [...shown.values()].filter((box) => box.checked).length >= MAX_CHALLENGERS;
+  for (const [name, box] of shown) {
+    const refusal = refusals.get(name) ?? (full && !box.checked ? `cannot be chosen: ${MAX_CHALLENGERS} challengers at most` : null);
+    box.disabled = refusal !== null;
+    const label = box.closest("label");
+    label.title = refusal ? `${name} ${refusal}` : MODELS.get(name)?.description ?? "";
+    // The one a screen shows no title of: said beside its box.
+    label.querySelector(".serving").hidden = name !== chosen || task === "spans";
+  }
+  const note = task === "spans" ? "Spans: no challengers, a span project has one model (its tagger)."
+    : full ? `${MAX_CHALLENGERS} chosen: the most a project may have.` : "";
+  $("challengers-note").textContent = note;
+  $("challengers-note").hidden = !note;
 }
 
 /** The installed plugins as options after the presets, and every model's description: asked
@@ -212,14 +262,17 @@ for (const node of $("create").querySelectorAll("[data-multilabel]")) node.hidde
 
 /** The fields an error can be shown beside (a `.field-error` slot each). */
 const FIELDS = [
-  "name", "labels", "task", "input", "model", "strategy", "exploration", "lease_seconds", "routing", "thresholds",
+  "name", "labels", "task", "input", "model", "challengers", "strategy", "exploration", "lease_seconds", "routing", "thresholds",
   "target", "hide_suggestion", "guidelines", "label_descriptions",
 ];
 
 function fieldError(field, message) {
   const slot = document.querySelector(`.field-error[data-for="${field}"]`);
   if (slot) slot.textContent = message;
-  document.querySelector(`[name="${field}"]`)?.setAttribute("aria-invalid", message ? "true" : "false");
+  // A field of several controls (the challengers' boxes): each of them.
+  for (const control of document.querySelectorAll(`#create [name="${field}"]`)) {
+    control.setAttribute("aria-invalid", message ? "true" : "false");
+  }
 }
 
 /** The name's rule as the form states it, for the server's pattern a person cannot read. */
@@ -299,6 +352,8 @@ $("create").addEventListener("submit", async (event) => {
     lease_seconds: Number(form.get("lease_seconds")),
     routing: form.get("routing"),
   };
+  const challengers = form.getAll("challengers");
+  if (challengers.length) spec.challengers = challengers;
   const problems = validate(spec, form.get("task"));
   if (form.get("target")) {
     spec.target = Number(form.get("target"));
@@ -319,7 +374,7 @@ $("create").addEventListener("submit", async (event) => {
   for (const field of FIELDS) fieldError(field, problems[field] ?? "");
   $("create-error").hidden = true;
   if (Object.keys(problems).length) {
-    document.querySelector('[aria-invalid="true"]')?.focus();
+    document.querySelector('#create [aria-invalid="true"]:not(:disabled)')?.focus();
     return;
   }
   try {
@@ -342,7 +397,7 @@ $("create").addEventListener("submit", async (event) => {
       for (const [field, text] of placed) fieldError(field, text);
       $("create-error").textContent = rest.join("; ");
       $("create-error").hidden = !rest.length;
-      document.querySelector('#create [aria-invalid="true"]')?.focus();
+      document.querySelector('#create [aria-invalid="true"]:not(:disabled)')?.focus();
     }
   }
 });
