@@ -96,7 +96,7 @@ async def test_the_first_demo_project_answered_truly_for_20_labels_predicts_new_
             itertools.islice(TicketGenerator(seed=1_000_000), 300)
         )
         accuracy = statistics.fmean(
-            runtime.predict(data).label == truth for _, data, truth in held_out
+            runtime.model.predict(data).label == truth for _, data, truth in held_out
         )
         # Chance is 0.25 (four topics, drawn alike); the demo's seeds reach 0.7-0.9.
         assert accuracy > 0.6

@@ -34,6 +34,22 @@ def overconfident(*, labels, task, input_kind, seed):
 """
 
 
+PREPARED = """
+import threading
+from river import naive_bayes
+from streamloop.online.features import OrderedTFIDF
+from streamloop.online.plugins import model_plugin
+
+seen = []
+
+def prepare(rows):
+    seen.append((threading.current_thread() is threading.main_thread(), [r["text"] for r in rows]))
+
+@model_plugin(input_kinds=["text"], prepare=prepare)
+def prepared(*, labels, task, input_kind, seed):
+    return OrderedTFIDF(on="text") | naive_bayes.MultinomialNB()
+"""
+
 SLOW = """
 import sys, threading
 from streamloop.online.features import OrderedTFIDF
@@ -81,6 +97,8 @@ async def test_the_model_list_names_presets_and_plugins_with_their_checks(servic
 
 
 async def test_a_project_names_a_plugin_and_is_served_by_it(service: Service):
+    # Checked here first: the client's timeout is shorter than a check on a busy machine.
+    await asyncio.to_thread(plugins.load, "acme_models:words")
     project = await service.create_project(model="acme_models:words")
     assert project["model"] == "acme_models:words"
     events = [
@@ -150,3 +168,31 @@ async def test_a_plugin_still_being_checked_is_listed_as_pending(service: Servic
     finally:
         sys.path.remove(str(root))
         sys.modules.pop("slow_models", None)
+
+
+async def test_a_plugins_preparation_runs_off_the_event_loop_before_scoring(
+    service: Service, tmp_path: Path
+):
+    root = tmp_path / "prepared"
+    root.mkdir()
+    plugin_distribution(root, "prep-models", PREPARED, {"prepared": "prepared"})
+    sys.path.insert(0, str(root))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(root), os.environ["PYTHONPATH"]])
+    try:
+        # Checked here first: the client's timeout is shorter than a check on a busy machine.
+        await asyncio.to_thread(plugins.load, "prep_models:prepared")
+        await service.create_project(model="prep_models:prepared")
+        import prep_models  # type: ignore[import-not-found]
+
+        prep_models.seen.clear()  # the contract check prepared nothing, but be sure
+        events = [{"id": f"e{n}", "data": {"text": f"item {n}", "other": n}} for n in range(3)]
+        await service.send_events("tickets", events)
+        await service.http.post("/api/projects/tickets/predict", json={"data": {"text": "one"}})
+        # In a thread, with the items as the model reads them (the text alone).
+        assert prep_models.seen == [
+            (False, ["item 0", "item 1", "item 2"]),
+            (False, ["one"]),
+        ]
+    finally:
+        sys.path.remove(str(root))
+        sys.modules.pop("prep_models", None)

@@ -32,7 +32,7 @@ import importlib.util
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from river import base, linear_model, multiclass, optim
@@ -49,6 +49,7 @@ __all__ = [
     "embed",
     "encoder_loaded",
     "missing",
+    "prepare",
     "sentence_minilm",
 ]
 
@@ -219,7 +220,14 @@ def _not_installed(module: str) -> ModuleNotFoundError:
     )
 
 
-@model_plugin(input_kinds=["text"], batch=True)
+def prepare(rows: Sequence[Mapping[str, Any]]) -> None:
+    """Embed the items' texts in one encoder call (the server calls it in a thread before it
+    scores them): scoring, re-scoring and learning them then find their vectors kept."""
+    if missing() is None:
+        embed([_text(row.get("text")) for row in rows])
+
+
+@model_plugin(input_kinds=["text"], batch=True, prepare=prepare)
 def sentence_minilm(*, labels: tuple[str, ...], task: str, input_kind: str, seed: int) -> Any:
     """Sentence embeddings (all-MiniLM-L6-v2) and a logistic regression per label.
 

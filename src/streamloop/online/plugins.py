@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -54,6 +54,7 @@ __all__ = [
     "model_plugin",
     "models",
     "plugin_names",
+    "preparers",
     "usable_for",
 ]
 
@@ -89,12 +90,19 @@ class ModelPlugin:
         Whether ``predict_proba_many`` (a pandas data frame of items) scores a batch faster
         than one at a time; then streamloop scores batches of events with it, and the
         contract holds it equal to ``predict_proba_one``.
+    prepare
+        Slow work the server does in a thread, off its event loop, before it scores a batch
+        of items (and before ``/predict``): called with the items as the model reads them,
+        it may compute and keep what scoring them needs (a sentence encoder's vectors, in a
+        cache of the plugin's own), so that scoring, re-scoring and learning on the event
+        loop are quick. Its result is ignored; it must not change the model.
     """
 
     build: Callable[..., Any]
     input_kinds: tuple[str, ...] = _INPUT_KINDS
     description: str = ""
     batch: bool = False
+    prepare: Callable[[Sequence[Mapping[str, Any]]], None] | None = None
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in self.input_kinds if kind not in _INPUT_KINDS]
@@ -103,7 +111,11 @@ class ModelPlugin:
 
 
 def model_plugin(
-    *, input_kinds: Sequence[str] = _INPUT_KINDS, description: str = "", batch: bool = False
+    *,
+    input_kinds: Sequence[str] = _INPUT_KINDS,
+    description: str = "",
+    batch: bool = False,
+    prepare: Callable[[Sequence[Mapping[str, Any]]], None] | None = None,
 ) -> Callable[[Callable[..., Any]], ModelPlugin]:
     """Make a factory function a `ModelPlugin` (the docstring's first line describes it,
     unless ``description`` does).
@@ -125,6 +137,7 @@ def model_plugin(
             input_kinds=tuple(input_kinds),
             description=description or _first_line(build.__doc__),
             batch=batch,
+            prepare=prepare,
         )
 
     return make
@@ -178,7 +191,6 @@ _lock = threading.Lock()
 # The checks `models` started and has not seen end: a plugin whose model takes seconds to
 # load (a sentence encoder) must not hold a listing up that long.
 _checking: dict[tuple[str, str, str], Future[ModelPlugin]] = {}
-_checker: ThreadPoolExecutor | None = None
 
 #: How long `models` waits for the checks it starts before it lists those still under way as
 #: ``pending``.
@@ -319,7 +331,6 @@ def models(wait: float | None = None) -> list[ModelInfo]:
 def _check_in_background(name: str) -> Future[ModelPlugin] | None:
     """The check of ``name`` under way in the checkers' threads (started if need be), or None
     when it is done (or nothing offers ``name``)."""
-    global _checker
     key = _key(name)
     if key is None:
         return None
@@ -328,11 +339,20 @@ def _check_in_background(name: str) -> Future[ModelPlugin] | None:
             return None
         future = _checking.get(key)
         if future is None:
-            if _checker is None:
-                # Two: a plugin whose check is slow (a model to load) holds no other up.
-                _checker = ThreadPoolExecutor(2, thread_name_prefix="plugin-check")
-            future = _checking[key] = _checker.submit(load, name)
+            future = _checking[key] = Future()
+            # A thread of its own, not waited for at exit: a slow check (a model to load)
+            # neither holds another up nor a server that stops.
+            threading.Thread(
+                target=_check_into, args=(name, future), name="plugin-check", daemon=True
+            ).start()
         return future
+
+
+def _check_into(name: str, future: Future[ModelPlugin]) -> None:
+    try:
+        future.set_result(load(name))
+    except BaseException as error:  # handed to whoever waits for it
+        future.set_exception(error)
 
 
 def _load_within(name: str, wait: float) -> ModelPlugin:
@@ -373,6 +393,20 @@ def usable_for(name: str, *, task: str, input_kind: str) -> None:
             "input",
             f"it reads {' or '.join(loaded.input_kinds)} items, not {input_kind}",
         )
+
+
+def preparers(names: Sequence[str]) -> list[Callable[[Sequence[Mapping[str, Any]]], None]]:
+    """The `ModelPlugin.prepare` of each of ``names`` that has one (presets have none)."""
+    found = []
+    for name in names:
+        if ":" in name:
+            try:
+                prepare = load(name).prepare
+            except PluginRefused:
+                continue
+            if prepare is not None:
+                found.append(prepare)
+    return found
 
 
 def build_model(name: str, *, labels: Sequence[str], input_kind: str, seed: int) -> Any:

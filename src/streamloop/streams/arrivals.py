@@ -6,6 +6,7 @@ events topic), so both paths score and route alike.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from streamloop.online import AnyModel, AnyPrediction
 from streamloop.online.routing import StreamGate, exploration_now
 from streamloop.store import ProjectRecord
 
-__all__ = ["Route", "exploration", "project_rng", "route", "routes", "score"]
+__all__ = ["Route", "exploration", "prepare", "project_rng", "route", "routes", "score"]
 
 #: Each seeded random choice of a project draws from a stream of its own: the project's seed
 #: plus the choice's offset. The offsets are those of 0.3.0, so a seed draws as it did.
@@ -46,6 +47,27 @@ _SAMPLED = Route("queued", True)
 def exploration(record: ProjectRecord, model: AnyModel) -> float:
     """The exploration share now: the project's, raised while drift is suspected or shown."""
     return exploration_now(record.exploration, model.drift_state)
+
+
+async def prepare(model: AnyModel, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run, in a thread, the slow work a plugin model (or a challenger) asks for before its
+    items are scored on the event loop (`ModelPlugin.prepare`: a sentence encoder embeds
+    them). Nothing for the presets. Rows that do not fit the input kind are left out (scoring
+    refuses them)."""
+    from streamloop.online import plugins
+    from streamloop.online.inputs import model_input
+
+    names = [model.preset, *model.challengers]
+    if not any(":" in name for name in names):
+        return
+    inputs = []
+    for row in rows:
+        try:
+            inputs.append(model_input(model.input_kind, row))
+        except ValueError:
+            continue
+    for work in plugins.preparers(names):
+        await asyncio.to_thread(work, inputs)
 
 
 def score(model: AnyModel, rows: Sequence[Mapping[str, Any]]) -> list[AnyPrediction | ValueError]:

@@ -287,7 +287,8 @@ class ProjectRuntime:
 
     # -- production traffic -----------------------------------------------------------------
 
-    def predict(self, data: Mapping[str, Any]) -> AnyPrediction:
+    async def predict(self, data: Mapping[str, Any]) -> AnyPrediction:
+        await arrivals.prepare(self.model, [data])
         return self.model.predict(data)
 
     def track_record(self) -> dict[str, Any]:
@@ -326,6 +327,7 @@ class ProjectRuntime:
         `streamloop.ws.payloads.check_data` refuses it (``invalid_data``).
         """
         rows = [data for _, data in events]
+        await arrivals.prepare(self.model, rows)
         try:
             predictions: list[AnyPrediction] = list(self.model.predict_many(rows))
         except ValueError:

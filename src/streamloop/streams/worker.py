@@ -111,6 +111,7 @@ class EventScorer:
             by_project.setdefault(name, []).append((index, event_id, data))
         for name, events in by_project.items():
             record = self._projects[name]
+            await arrivals.prepare(self._model(record), [data for _, _, data in events])
             scored = self._predict(record, events, results)
             if not scored:
                 continue

@@ -64,7 +64,7 @@ async def predict(request: Request) -> Response:
     with admitting_body(request):
         body = parse(PredictBody, await read_json(request, settings))
         check_data(runtime.record.input, body.data, settings)
-        return OrjsonResponse(runtime.predict(body.data).as_json())
+        return OrjsonResponse((await runtime.predict(body.data)).as_json())
 
 
 async def post_labels(request: Request) -> Response:
