@@ -76,3 +76,9 @@ def test_the_pairs_refused_in_a_multilabel_project_are_the_servers():
     assert constant("MULTILABEL_UNSUPPORTED") == {
         f"{model}:{input_kind}": why for (model, input_kind), why in UNSUPPORTED_PAIRS.items()
     }
+
+
+def test_the_forms_bound_on_challengers_is_the_servers():
+    from streamloop.ws.payloads import MAX_CHALLENGERS
+
+    assert constant("MAX_CHALLENGERS") == MAX_CHALLENGERS
