@@ -70,7 +70,7 @@ async def test_comments_of_labels_corrections_and_production_labels_are_exported
     finally:
         store.close()
     text = out.getvalue().decode()
-    assert text.splitlines()[0].endswith(",labels,comment")
+    assert text.splitlines()[0].endswith(",labels,comment,model")
     assert "the screenshot shows a crash" in text
 
 
