@@ -17,6 +17,7 @@ from streamloop.errors import NotReady, TooManyRequests
 from streamloop.online import OnlineModel
 from streamloop.store import ItemRecord, LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams.learner import (
+    _CHALLENGER_BACKLOG,
     _SHADOW_BACKLOG,
     LocalLearner,
     OnLearned,
@@ -169,6 +170,39 @@ def _twins(rehearsal: int = 0) -> tuple[OnlineModel, OnlineModel]:
         for _ in range(2)
     )
     return first, second
+
+
+async def test_challengers_may_lag_further_than_the_shadows_and_end_the_same(
+    store: Store, project: ProjectRecord, tmp_path: Path
+):
+    record = store.update_project(project.name, {"challengers": ["naive_bayes"]})
+    config = Settings.from_env({}, data_dir=tmp_path / "data")
+    learner = local_learners(store, config)(record, await rebuild_model(store, record), ignore)
+    learner.start()
+    items = await stored_items(store, record, 120)
+    labels = annotated(items)
+    shadows, challengers = [], []
+    for label in labels:  # an annotator labelling flat out
+        await learner.submit([label])
+        shadows.append(learner.model.shadows_behind)
+        challengers.append(learner.model.challengers_behind)
+    # The challenger lags past the shadows' bound (acks do not wait for it), within its own.
+    assert max(shadows) <= _SHADOW_BACKLOG < max(challengers) <= _CHALLENGER_BACKLOG
+    await learner.close()
+    assert learner.model.unsettled == 0
+    reference = OnlineModel(
+        labels=["a", "b"],
+        input_kind="text",
+        preset="naive_bayes",
+        strategy="margin",
+        rehearsal=record.rehearsal,
+    )
+    for item, label in zip(items, labels, strict=True):
+        reference.learn(item.data, label.label, annotator="alice")
+    challenger = learner.model.challengers["naive_bayes"]
+    assert challenger.version == reference.version
+    assert challenger.predict_many(PROBES) == reference.predict_many(PROBES)
+    assert challenger.metrics.report() == reference.metrics.report()
 
 
 async def test_a_label_that_comes_while_the_shadows_lag_is_learned_before_them(

@@ -149,7 +149,17 @@ class ModelBase:
     @property
     def unsettled(self) -> int:
         """How many labels wait for their deferred learning (`OnlineModel.learn`): the most
-        any challenger (or a challenger's shadows) lags behind."""
+        the shadows, any challenger, or a challenger's shadows lag behind."""
+        return max(self.shadows_behind, self.challengers_behind)
+
+    @property
+    def shadows_behind(self) -> int:
+        """How many labels this model's own shadows (the estimate's) have yet to learn."""
+        return 0
+
+    @property
+    def challengers_behind(self) -> int:
+        """The most labels any challenger (or its shadows) has yet to learn."""
         behind: dict[str, deque[Any]] = self.__dict__.get("_behind") or {}
         return max(
             [0, *map(len, behind.values()), *(c.unsettled for c in self.challengers.values())]

@@ -328,10 +328,9 @@ class OnlineModel(ModelBase):
         )
 
     @property
-    def unsettled(self) -> int:
-        """How many labels `learn` deferred that the shadow models (or the challengers) have
-        yet to learn."""
-        return max(len(self.__dict__.get("_lessons", ())), super().unsettled)
+    def shadows_behind(self) -> int:
+        """How many labels `learn` deferred that the shadow models have yet to learn."""
+        return len(self.__dict__.get("_lessons", ()))
 
     def settle(self, steps: int | None = None) -> None:
         """Teach the shadow models the labels that `learn` deferred, in order; at most

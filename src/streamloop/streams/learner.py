@@ -59,6 +59,12 @@ _Pending = tuple[NewLabel, "asyncio.Future[LabelOutcome]"]
 #: (One batch, up to `label_batch_max` labels, may come on top: whoever settles everything at
 #: once, a snapshot or the estimate, waits for that many at most, as before step-wise settling.)
 _SHADOW_BACKLOG = 8
+#: The same for the challengers (`streamloop.online.base.ModelBase.challengers`): they may lag
+#: further, catching up when the server is idle, so that a burst of labels is acked at the
+#: model's own pace; past this many, acks wait for them too (their cost exceeds the spare
+#: time, BENCHMARKS.md "Challengers"), so the lag, and what a snapshot or an estimate must
+#: first settle, stays bounded (a forest challenger's 64 labels: about a second).
+_CHALLENGER_BACKLOG = 64
 
 #: Called on the event loop with each committed batch's outcomes, once they are learned.
 OnLearned = Callable[[Sequence[LabelOutcome]], None]
@@ -272,7 +278,12 @@ class LocalLearner:
         `_SHADOW_BACKLOG` labels already wait for the shadows."""
         while self.model.unsettled:
             await asyncio.sleep(0)
-            if not self._pending.empty() and self.model.unsettled < _SHADOW_BACKLOG:
+            model = self.model
+            if (
+                not self._pending.empty()
+                and model.shadows_behind < _SHADOW_BACKLOG
+                and model.challengers_behind < _CHALLENGER_BACKLOG
+            ):
                 return
             async with self.lock:
                 self._settle(steps=1)
