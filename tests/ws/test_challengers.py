@@ -242,3 +242,35 @@ async def test_the_model_download_takes_a_model_name(service: Service):
     )
     missing = await service.http.get("/api/projects/tickets/model", params={"name": "nope"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_model"
+
+
+async def test_after_a_promotion_the_estimate_is_the_promoted_models(service: Service):
+    await service.create_project(challengers=["naive_bayes"], exploration=1.0)
+    await teach(service, "tickets", count=60)
+    before = (await service.metrics("tickets"))["models"]
+    promoted = await service.http.post("/api/projects/tickets/models/naive_bayes/promote", json={})
+    assert promoted.status_code == 200, promoted.text
+    metrics = await service.metrics("tickets")
+    # Computed again for the model serving now, not kept from the one before.
+    assert metrics["unbiased_accuracy"] == metrics["models"]["naive_bayes"]["unbiased_accuracy"]
+    assert (
+        metrics["models"]["naive_bayes"]["unbiased_accuracy"]
+        == before["naive_bayes"]["unbiased_accuracy"]
+    )
+
+
+async def test_the_export_counts_a_promotions_version_as_the_service_did(service: Service):
+    from streamloop.streams.export import export_labels
+
+    await service.create_project(challengers=["naive_bayes"])
+    await teach(service, "tickets", count=6)
+    await service.http.post("/api/projects/tickets/models/naive_bayes/promote", json={})
+    await service.send_events("tickets", [{"id": "late", "data": ticket("bug", 77)}])
+    late = await service.http.post(
+        "/api/projects/tickets/labels", json={"labels": [{"event_id": "late", "label": "bug"}]}
+    )
+    served = late.json()["results"][0]["model_version"]
+    assert served == 8  # six labels, the promotion, this one
+    store = service.core.store
+    rows = await asyncio.to_thread(lambda: list(export_labels(store, "tickets")))
+    assert [row["model_version"] for row in rows] == [1, 2, 3, 4, 5, 6, 8]

@@ -16,7 +16,7 @@ from streamloop.online.estimate import prediction_powered
 from streamloop.online.inputs import model_input
 from streamloop.online.linear import linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
-from streamloop.online.plugins import build_model, load
+from streamloop.online.plugins import build_model, checked
 from streamloop.online.presets import Classifier
 from streamloop.online.strategies import STRATEGIES, uncertainty
 
@@ -236,7 +236,8 @@ class OnlineModel(ModelBase):
             scorer = linear_scorer(self._pipeline)
             if scorer is not None:
                 return [self._prediction(raw) for raw in scorer.predict_proba(inputs)]
-        if len(inputs) > 1 and self._version and ":" in self._preset and load(self._preset).batch:
+        plugin = checked(self._preset) if ":" in self._preset else None
+        if len(inputs) > 1 and self._version and plugin is not None and plugin.batch:
             # A plugin that claims batch scoring, held equal to one at a time by its check.
             import pandas as pd
 

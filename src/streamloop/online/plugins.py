@@ -24,6 +24,7 @@ checked, the first time it is asked for, once per process.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import math
@@ -48,6 +49,7 @@ __all__ = [
     "PluginRefused",
     "build_model",
     "check",
+    "checked",
     "forget",
     "is_known",
     "load",
@@ -197,13 +199,22 @@ _checking: dict[tuple[str, str, str], Future[ModelPlugin]] = {}
 LIST_WAIT = 2.0
 
 
+# The installed plugins by model name, read once (scanning every distribution's metadata
+# takes milliseconds); `forget` reads them again.
+_installed: dict[str, metadata.EntryPoint] | None = None
+
+
 def _entry_points() -> dict[str, metadata.EntryPoint]:
-    found: dict[str, metadata.EntryPoint] = {}
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = entry.dist.name if entry.dist is not None else "unknown"
-        name = f"{_normalised(dist)}:{entry.name}"
-        # Two copies of one distribution on the path: the first wins, as imports do.
-        found.setdefault(name, entry)
+    global _installed
+    found = _installed
+    if found is None:
+        found = {}
+        for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = entry.dist.name if entry.dist is not None else "unknown"
+            name = f"{_normalised(dist)}:{entry.name}"
+            # Two copies of one distribution on the path: the first wins, as imports do.
+            found.setdefault(name, entry)
+        _installed = found
     return found
 
 
@@ -226,6 +237,14 @@ def _key(name: str) -> tuple[str, str, str] | None:
     if entry is None:
         return None
     return name, entry.value, str(getattr(entry.dist, "_path", ""))
+
+
+def checked(name: str) -> ModelPlugin | None:
+    """The plugin ``name`` if this process has checked it and it passed; None otherwise. Never
+    runs a check: for the event loop (`load` it in a thread first)."""
+    key = _key(name)
+    found = _checked.get(key) if key is not None else None
+    return found if isinstance(found, ModelPlugin) else None
 
 
 def load(name: str) -> ModelPlugin:
@@ -255,8 +274,11 @@ def load(name: str) -> ModelPlugin:
 
 
 def forget() -> None:
-    """Forget the checks of plugins no longer installed (a test's, taken off the path), and
-    the checks under way; those installed keep theirs."""
+    """Read the installed plugins again (after installing one while running), forgetting the
+    checks of those no longer installed (a test's, taken off the path) and the checks under
+    way; those installed keep theirs."""
+    global _installed
+    _installed = None
     installed = {_key(name) for name in _entry_points()}
     with _lock:
         for key in [key for key in _checked if key not in installed]:
@@ -342,10 +364,23 @@ def _check_in_background(name: str) -> Future[ModelPlugin] | None:
             future = _checking[key] = Future()
             # A thread of its own, not waited for at exit: a slow check (a model to load)
             # neither holds another up nor a server that stops.
-            threading.Thread(
+            thread = threading.Thread(
                 target=_check_into, args=(name, future), name="plugin-check", daemon=True
-            ).start()
+            )
+            _threads.append(thread)
+            thread.start()
         return future
+
+
+# Check threads, waited for at exit: a check stopped in the middle of native code (PyTorch
+# loading a model) as the interpreter ends aborts the process.
+_threads: list[threading.Thread] = []
+
+
+@atexit.register
+def _let_checks_end() -> None:
+    for thread in _threads:
+        thread.join(_ELSEWHERE_TIMEOUT)
 
 
 def _check_into(name: str, future: Future[ModelPlugin]) -> None:
@@ -396,16 +431,13 @@ def usable_for(name: str, *, task: str, input_kind: str) -> None:
 
 
 def preparers(names: Sequence[str]) -> list[Callable[[Sequence[Mapping[str, Any]]], None]]:
-    """The `ModelPlugin.prepare` of each of ``names`` that has one (presets have none)."""
+    """The `ModelPlugin.prepare` of each of ``names`` that has one and is checked (presets
+    have none); runs no check (`checked`)."""
     found = []
     for name in names:
-        if ":" in name:
-            try:
-                prepare = load(name).prepare
-            except PluginRefused:
-                continue
-            if prepare is not None:
-                found.append(prepare)
+        plugin = checked(name) if ":" in name else None
+        if plugin is not None and plugin.prepare is not None:
+            found.append(plugin.prepare)
     return found
 
 
@@ -447,6 +479,9 @@ def _load_and_check(name: str) -> ModelPlugin | PluginRefused:
     except PluginRefused as refused:
         log.warning("model plugin %s refused: %s: %s", name, refused.check, refused.why)
         return PluginRefused(name, refused.check, refused.why)
+    except Exception as error:  # the check itself failed: refused all the same, once
+        log.exception("checking model plugin %s failed", name)
+        return PluginRefused(name, "check", f"the check failed: {_said(error)}")
     log.info("model plugin %s loaded from %s", name, entry.value)
     return found
 
@@ -464,7 +499,7 @@ _MORE = 15
 _PROBE = 20
 
 
-def check(found: ModelPlugin, where: str | None = None) -> None:
+def check(found: ModelPlugin | Callable[..., Any], where: str | None = None) -> None:
     """Hold a plugin to the contract the presets pass, for each input kind it reads.
 
     ``where`` is the plugin's ``module:attribute`` (found from its factory's module when not
@@ -477,7 +512,15 @@ def check(found: ModelPlugin, where: str | None = None) -> None:
         Naming the first check failed: ``build``, ``learn``, ``predict``, ``probabilities``,
         ``snapshot``, ``replay`` or ``batch`` (its ``name`` is empty: the caller knows it).
     """
+    if not isinstance(found, ModelPlugin):  # a plain factory function, as an entry point may be
+        found = ModelPlugin(build=found, description=_first_line(found.__doc__))
     where = where or _where(found)
+    if where is None:
+        log.warning(
+            "the plugin is defined where another process cannot import it (a script): its "
+            "snapshots are not compared across processes here, as the server will compare "
+            "them; check it installed, or pass where='module:attribute'"
+        )
     for input_kind in found.input_kinds:
         digest = _check_kind(found, input_kind)
         if where is not None and _digest_elsewhere(where, input_kind) != digest:
@@ -505,19 +548,28 @@ def _where(found: ModelPlugin) -> str | None:
 def _digest_elsewhere(where: str, input_kind: str) -> str:
     """`_taught_digest` of the plugin at ``where``, computed in a fresh interpreter."""
     hash_seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
-    done = subprocess.run(
-        [sys.executable, "-c", _ELSEWHERE, where, input_kind],
-        env={**os.environ, "PYTHONHASHSEED": hash_seed},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            # -P: the working directory is not on the path; only what is installed loads.
+            [sys.executable, "-P", "-c", _ELSEWHERE, where, input_kind],
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            timeout=_ELSEWHERE_TIMEOUT,
+            check=False,
+        )
+    except (subprocess.SubprocessError, OSError) as error:
+        raise PluginRefused(
+            "", "snapshot", f"checking in another Python process failed: {_said(error)}"
+        ) from None
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise PluginRefused("", "snapshot", f"in another Python process: {last}")
     return done.stdout.strip()
 
+
+#: How long the check in a fresh interpreter may take (it loads the plugin's model again).
+_ELSEWHERE_TIMEOUT = 300
 
 _ELSEWHERE = """
 import importlib, sys

@@ -126,7 +126,11 @@ def _export_rows(store: Store, record: ProjectRecord) -> Iterator[dict[str, Any]
     model = new_model(record)
     # Not `learn_replayed`: each row needs the prediction the model made before learning it.
     quarantined = store.quarantined(record.id)
+    promotions = list(record.promotions)
     for row in store.labels_to_export(record.id, quarantined):
+        while promotions and row.row_id > promotions[0]["after_label"]:
+            # Each promotion served a version of its own, which no label carries.
+            model.advance_to(max(model.version + 1, int(promotions.pop(0)["model_version"])))
         # The model that served when the label came (a challenger, before its promotion, has
         # learned every label too: its prediction is the one production had then).
         serving = record.served_by(row.row_id)

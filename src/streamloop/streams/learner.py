@@ -436,6 +436,33 @@ def learn_replayed(
     return last_label_id
 
 
+async def check_plugins(record: ProjectRecord) -> None:
+    """Load and check, off the event loop, the plugins the project's models come from (its
+    model and challengers): the first check of one takes seconds (it trains a model, once in
+    a fresh interpreter), and only checked plugins are asked for anything on the loop.
+
+    Raises
+    ------
+    RuntimeError
+        If one is no longer installed, or now fails its check.
+    """
+    from streamloop.online import plugins
+
+    for name in [record.model, *record.challengers]:
+        if ":" not in name:
+            continue
+        if not plugins.is_known(name):
+            raise RuntimeError(
+                f"project {record.name!r} uses the model {name!r}, which no installed package "
+                f"offers: install the plugin's package again (GET /api/models lists those "
+                f"installed)"
+            )
+        try:
+            await asyncio.to_thread(plugins.load, name)
+        except plugins.PluginRefused as refused:
+            raise RuntimeError(f"project {record.name!r}: {refused}") from None
+
+
 async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
     """A project's model as its labels made it: the latest snapshot plus the labels after it.
 
@@ -444,15 +471,7 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
     RuntimeError
         If the project's model is a plugin's that no installed package offers now.
     """
-    if ":" in record.model:
-        from streamloop.online import plugins
-
-        if not plugins.is_known(record.model):
-            raise RuntimeError(
-                f"project {record.name!r} uses the model {record.model!r}, which no installed "
-                f"package offers: install the plugin's package again (GET /api/models lists "
-                f"those installed)"
-            )
+    await check_plugins(record)
     snapshot = await store.run(store.latest_snapshot, record.id)
     last_label_id = 0
     if snapshot is None:
@@ -473,7 +492,10 @@ async def rebuild_model(store: Store, record: ProjectRecord) -> Rebuilt:
         model, replay, last_label_id, stamped=snapshot is not None or not excluded
     )
     if snapshot is None:
-        model.advance_to(max(model.version, await store.run(store.newest_version, record.id)))
+        # Promotions counted a version each, which no label carries.
+        promoted = max((int(p["model_version"]) for p in record.promotions), default=0)
+        newest = await store.run(store.newest_version, record.id)
+        model.advance_to(max(model.version, newest, promoted))
     if replay:
         log.info("project %s: %d labels replayed", record.name, len(replay))
     return Rebuilt(model, last_label_id, snapshot_owed=snapshot is None or bool(replay))

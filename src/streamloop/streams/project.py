@@ -919,6 +919,9 @@ class ProjectRuntime:
     def swap_model(self, model: AnyModel) -> None:
         """Serve with a newer version of the model, learned elsewhere (the hot swap)."""
         if model.version > self.model.version:
+            if model.preset != self.model.preset:  # a promotion: the estimates are another's
+                self._estimate_key = (-1, 0)
+                self._challenger_estimates.clear()
             self.model = model
             self._answer_drift()
             self._changed()

@@ -91,6 +91,17 @@ async def promote(
                 code="unknown_model",
             )
         order = [model.preset if other == name else other for other in record.challengers]
+        others = [model.preset, *(other for other in model.challengers if other != name)]
+        if sorted(order) != sorted(others):
+            raise Conflict(
+                f"project {record.name!r}'s stored models ({record.model!r} serving, beside "
+                f"{list(record.challengers)}) are not the ones this learner has: restart it",
+                code="models_out_of_step",
+                retryable=False,
+            )
+        # Every model caught up first, so that nothing after the store write can fail: the
+        # roles stored are the ones that serve.
+        model.settle()
         promotion = {
             "model": name,
             "replaced": model.preset,

@@ -34,7 +34,7 @@ from streamloop.errors import NotFound, NotReady, StreamloopError
 from streamloop.online import AnyModel, AnyPrediction, restore_model
 from streamloop.store import LabelOutcome, NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.streams import arrivals, dead_letters, topics
-from streamloop.streams.learner import new_model
+from streamloop.streams.learner import check_plugins, new_model
 from streamloop.streams.partitions import ProjectLearners
 from streamloop.streams.signing import Signer, load_key
 from streamloop.streams.worker_ops import Partition, WorkerStats, log_rates
@@ -153,9 +153,11 @@ class EventScorer:
     async def _project(self, name: str) -> ProjectRecord:
         if name not in self._projects:
             try:
-                self._projects[name] = await self.store.run(self.store.project, name)
+                record = await self.store.run(self.store.project, name)
             except NotFound as exc:
                 raise ValueError(exc.message) from None
+            await check_plugins(record)  # off the loop, before anything asks them
+            self._projects[name] = record
         return self._projects[name]
 
     def _model(self, record: ProjectRecord) -> AnyModel:
