@@ -154,6 +154,7 @@ async def test_a_plugin_still_being_checked_is_listed_as_pending(service: Servic
     plugin_distribution(root, "slow-models", SLOW, {"slow": "slow"})
     sys.path.insert(0, str(root))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(root), os.environ["PYTHONPATH"]])
+    plugins.forget()  # installed while running: read the plugins again
     try:
         listed = (await service.http.get("/api/models")).json()["models"]
         slow = next(model for model in listed if model["name"] == "slow_models:slow")
@@ -168,6 +169,7 @@ async def test_a_plugin_still_being_checked_is_listed_as_pending(service: Servic
     finally:
         sys.path.remove(str(root))
         sys.modules.pop("slow_models", None)
+        plugins.forget()
 
 
 async def test_a_plugins_preparation_runs_off_the_event_loop_before_scoring(
@@ -178,6 +180,7 @@ async def test_a_plugins_preparation_runs_off_the_event_loop_before_scoring(
     plugin_distribution(root, "prep-models", PREPARED, {"prepared": "prepared"})
     sys.path.insert(0, str(root))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(root), os.environ["PYTHONPATH"]])
+    plugins.forget()  # installed while running: read the plugins again
     try:
         # Checked here first: the client's timeout is shorter than a check on a busy machine.
         await asyncio.to_thread(plugins.load, "prep_models:prepared")
@@ -196,3 +199,4 @@ async def test_a_plugins_preparation_runs_off_the_event_loop_before_scoring(
     finally:
         sys.path.remove(str(root))
         sys.modules.pop("prep_models", None)
+        plugins.forget()
