@@ -199,22 +199,25 @@ _checking: dict[tuple[str, str, str], Future[ModelPlugin]] = {}
 LIST_WAIT = 2.0
 
 
-# The installed plugins by model name, read once (scanning every distribution's metadata
-# takes milliseconds); `forget` reads them again.
+# The installed plugins by model name, read once for a given import path (scanning every
+# distribution's metadata takes milliseconds); `forget`, or a change of ``sys.path``, reads
+# them again.
 _installed: dict[str, metadata.EntryPoint] | None = None
+_installed_for: tuple[str, ...] = ()
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
-    global _installed
+    global _installed, _installed_for
     found = _installed
-    if found is None:
+    path = tuple(sys.path)
+    if found is None or path != _installed_for:
         found = {}
         for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = entry.dist.name if entry.dist is not None else "unknown"
             name = f"{_normalised(dist)}:{entry.name}"
             # Two copies of one distribution on the path: the first wins, as imports do.
             found.setdefault(name, entry)
-        _installed = found
+        _installed, _installed_for = found, path
     return found
 
 
