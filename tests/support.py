@@ -135,6 +135,16 @@ class Service:
         assert response.status_code == 200, response.text
         return response.json()["results"]
 
+    async def teach(self, project: str, count: int = 24) -> None:
+        """``count`` production labels over HTTP (tickets ``e0``... of each label in turn),
+        which every model of the project learns."""
+        names = list(TICKET_WORDS)
+        events = [{"id": f"e{n}", "data": ticket(names[n % 3], n)} for n in range(count)]
+        await self.send_events(project, events)
+        labels = [{"event_id": f"e{n}", "label": names[n % 3]} for n in range(count)]
+        response = await self.http.post(f"/api/projects/{project}/labels", json={"labels": labels})
+        assert response.status_code == 200, response.text
+
     async def metrics(self, project: str) -> dict[str, Any]:
         response = await self.http.get(f"/api/projects/{project}/metrics")
         assert response.status_code == 200, response.text
@@ -529,6 +539,29 @@ def postgres_database() -> Iterator[str]:
 
 
 # -- model plugins -----------------------------------------------------------------------------
+
+
+#: A plugin module (`plugin_distribution`): ``words``, a sound text model, and
+#: ``overconfident``, whose probabilities sum to more than 1 (refused: ``probabilities``).
+ACME_PLUGINS = """
+from river import linear_model, multiclass, naive_bayes, optim
+from streamloop.online.features import OrderedTFIDF
+from streamloop.online.plugins import model_plugin
+
+class Overconfident(naive_bayes.MultinomialNB):
+    def predict_proba_one(self, x):
+        return {label: 0.9 for label in super().predict_proba_one(x)}
+
+@model_plugin(input_kinds=["text"])
+def words(*, labels, task, input_kind, seed):
+    '''TF-IDF words, a logistic regression per label.'''
+    head = linear_model.LogisticRegression(optimizer=optim.SGD(0.5))
+    return OrderedTFIDF(on="text") | multiclass.OneVsRestClassifier(head)
+
+@model_plugin(input_kinds=["text"])
+def overconfident(*, labels, task, input_kind, seed):
+    return OrderedTFIDF(on="text") | Overconfident()
+"""
 
 
 def plugin_distribution(

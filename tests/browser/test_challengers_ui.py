@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Dialog, Locator, Page, Route, expect
 from browser.axe import violations
 from browser.pages import LABELS, PATIENCE_MS
 from streamloop.config import Settings
-from support import Service, running, ticket
+from support import running
 
 pytestmark = pytest.mark.browser
 
@@ -28,15 +28,6 @@ PHONE: dict[str, Any] = {
 }
 #: The smallest touch target worth the name (WCAG 2.5.5 asks 44 CSS px).
 TOUCH_PX = 44
-
-
-async def teach(service: Service, project: str, count: int = 24) -> None:
-    """``count`` production labels over HTTP, which every model of the project learns."""
-    events = [{"id": f"e{n}", "data": ticket(LABELS[n % 3], n)} for n in range(count)]
-    await service.send_events(project, events)
-    labels = [{"event_id": f"e{n}", "label": LABELS[n % 3]} for n in range(count)]
-    response = await service.http.post(f"/api/projects/{project}/labels", json={"labels": labels})
-    assert response.status_code == 200, response.text
 
 
 def box(page: Page, model: str) -> Locator:
@@ -149,7 +140,7 @@ async def test_the_dashboard_lists_the_models_and_promotes_a_challenger_once_con
 ):
     async with running(sqlite_settings) as service:
         await service.create_project(challengers=["naive_bayes"])
-        await teach(service, "tickets")
+        await service.teach("tickets")
         page = await (await browser.new_context()).new_page()
         await page.goto(f"{service.base}/static/dashboard.html?project=tickets")
         table = page.get_by_role("table", name="Models")
@@ -252,7 +243,7 @@ async def test_a_project_of_one_model_has_no_table_and_no_button(
 ):
     async with running(sqlite_settings) as service:
         await service.create_project(name="plain")
-        await teach(service, "plain", 6)
+        await service.teach("plain", 6)
         page = await (await browser.new_context()).new_page()
         await page.goto(f"{service.base}/static/dashboard.html?project=plain")
         await expect(page.get_by_test_id("labels_total")).to_have_text("6", timeout=PATIENCE_MS)
@@ -269,7 +260,7 @@ async def test_on_a_phone_the_models_fit_and_promote_is_in_reach_and_accessible(
 ):
     async with running(sqlite_settings) as service:
         await service.create_project(challengers=["naive_bayes", "hoeffding_tree"])
-        await teach(service, "tickets")
+        await service.teach("tickets")
         page = await (await browser.new_context(**PHONE)).new_page()
         await page.goto(f"{service.base}/static/dashboard.html?project=tickets")
         await expect(page.locator("#models tbody tr")).to_have_count(3, timeout=PATIENCE_MS)

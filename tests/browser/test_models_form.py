@@ -21,7 +21,7 @@ from browser.pages import PATIENCE_MS
 from streamloop.config import Settings
 from streamloop.online import plugins
 from streamloop.store import Store
-from support import plugin_distribution, running
+from support import ACME_PLUGINS, plugin_distribution, running
 
 pytestmark = pytest.mark.browser
 
@@ -32,26 +32,6 @@ BAD = "acme_models:bad"
 LONG = "acme_models:words_under_a_name_longer_than_a_phone_screen_is_wide"
 WORDS_SAYS = "TF-IDF words, a logistic regression per label."
 
-PLUGINS = """
-from river import linear_model, multiclass, naive_bayes, optim
-from streamloop.online.features import OrderedTFIDF
-from streamloop.online.plugins import model_plugin
-
-class Overconfident(naive_bayes.MultinomialNB):
-    def predict_proba_one(self, x):
-        return {label: 0.9 for label in super().predict_proba_one(x)}
-
-@model_plugin(input_kinds=["text"])
-def words(*, labels, task, input_kind, seed):
-    '''TF-IDF words, a logistic regression per label.'''
-    head = linear_model.LogisticRegression(optimizer=optim.SGD(0.5))
-    return OrderedTFIDF(on="text") | multiclass.OneVsRestClassifier(head)
-
-@model_plugin(input_kinds=["text"])
-def overconfident(*, labels, task, input_kind, seed):
-    return OrderedTFIDF(on="text") | Overconfident()
-"""
-
 
 @pytest.fixture(autouse=True)
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -60,7 +40,7 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     root = tmp_path / "site"
     root.mkdir()
     entry_points = {"words": "words", "bad": "overconfident", LONG.split(":")[1]: "words"}
-    plugin_distribution(root, "acme-models", PLUGINS, entry_points)
+    plugin_distribution(root, "acme-models", ACME_PLUGINS, entry_points)
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))

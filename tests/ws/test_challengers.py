@@ -17,14 +17,6 @@ LABELS = ["billing", "bug", "other"]
 PROBES = [ticket(label, 1000 + n) for n, label in enumerate(LABELS * 3)]
 
 
-async def teach(service: Service, project: str, count: int = 24) -> None:
-    events = [{"id": f"e{n}", "data": ticket(LABELS[n % 3], n)} for n in range(count)]
-    await service.send_events(project, events)
-    labels = [{"event_id": f"e{n}", "label": LABELS[n % 3]} for n in range(count)]
-    response = await service.http.post(f"/api/projects/{project}/labels", json={"labels": labels})
-    assert response.status_code == 200, response.text
-
-
 async def predictions(service: Service, project: str = "tickets") -> list[dict[str, Any]]:
     answers = []
     for data in PROBES:
@@ -37,7 +29,7 @@ async def predictions(service: Service, project: str = "tickets") -> list[dict[s
 async def test_challengers_learn_beside_and_report_side_by_side(service: Service):
     project = await service.create_project(challengers=["naive_bayes", "hoeffding_tree"])
     assert project["challengers"] == ["naive_bayes", "hoeffding_tree"]
-    await teach(service, "tickets")
+    await service.teach("tickets")
     models = (await service.metrics("tickets"))["models"]
     assert list(models) == ["logistic_regression", "naive_bayes", "hoeffding_tree"]
     assert [m["serving"] for m in models.values()] == [True, False, False]
@@ -51,7 +43,7 @@ async def test_challengers_learn_beside_and_report_side_by_side(service: Service
 
 async def test_a_promoted_challenger_serves_the_next_request(service: Service):
     await service.create_project(challengers=["naive_bayes"])
-    await teach(service, "tickets")
+    await service.teach("tickets")
     # What the challenger answers, read from the model in this process before it serves
     # (once it has caught up: challengers learn after the ack).
     served = service.core.project("tickets").model
@@ -99,7 +91,7 @@ async def test_promoting_the_model_serving_changes_nothing_and_others_are_404(se
 
 async def test_no_request_is_served_by_a_half_swapped_model(service: Service):
     await service.create_project(challengers=["naive_bayes"])
-    await teach(service, "tickets")
+    await service.teach("tickets")
     runtime = service.core.project("tickets")
     runtime.model.settle()
     probe = PROBES[0]
@@ -127,7 +119,7 @@ async def test_no_request_is_served_by_a_half_swapped_model(service: Service):
 async def test_a_promotion_survives_a_restart(settings: Settings):
     async with running(settings) as service:
         await service.create_project(challengers=["naive_bayes", "hoeffding_tree"])
-        await teach(service, "tickets")
+        await service.teach("tickets")
         promoted = await service.http.post(
             "/api/projects/tickets/models/hoeffding_tree/promote", json={}
         )
@@ -145,7 +137,7 @@ async def test_a_promotion_stored_but_not_snapshotted_is_made_again_at_restart(
 ):
     async with running(settings) as service:
         await service.create_project(challengers=["naive_bayes"])
-        await teach(service, "tickets")
+        await service.teach("tickets")
         served = service.core.project("tickets").model
         served.settle()
         expected = [served.challengers["naive_bayes"].predict(p) for p in PROBES]
@@ -193,7 +185,7 @@ async def test_the_export_says_which_model_served_each_prediction(service: Servi
     from streamloop.streams.export import export_labels
 
     await service.create_project(challengers=["naive_bayes"])
-    await teach(service, "tickets", count=12)
+    await service.teach("tickets", count=12)
     promoted = await service.http.post("/api/projects/tickets/models/naive_bayes/promote", json={})
     assert promoted.status_code == 200, promoted.text
     late = [{"id": f"late{n}", "data": ticket(LABELS[n % 3], 50 + n)} for n in range(6)]
@@ -228,7 +220,7 @@ async def test_the_model_download_takes_a_model_name(service: Service):
     import pickle
 
     await service.create_project(challengers=["naive_bayes"])
-    await teach(service, "tickets")
+    await service.teach("tickets")
     served = await service.http.get("/api/projects/tickets/model")
     assert served.headers["x-streamloop-model"] == "logistic_regression"
     response = await service.http.get("/api/projects/tickets/model", params={"name": "naive_bayes"})
@@ -246,7 +238,7 @@ async def test_the_model_download_takes_a_model_name(service: Service):
 
 async def test_after_a_promotion_the_estimate_is_the_promoted_models(service: Service):
     await service.create_project(challengers=["naive_bayes"], exploration=1.0)
-    await teach(service, "tickets", count=60)
+    await service.teach("tickets", count=60)
     before = (await service.metrics("tickets"))["models"]
     promoted = await service.http.post("/api/projects/tickets/models/naive_bayes/promote", json={})
     assert promoted.status_code == 200, promoted.text
@@ -263,7 +255,7 @@ async def test_the_export_counts_a_promotions_version_as_the_service_did(service
     from streamloop.streams.export import export_labels
 
     await service.create_project(challengers=["naive_bayes"])
-    await teach(service, "tickets", count=6)
+    await service.teach("tickets", count=6)
     await service.http.post("/api/projects/tickets/models/naive_bayes/promote", json={})
     await service.send_events("tickets", [{"id": "late", "data": ticket("bug", 77)}])
     late = await service.http.post(

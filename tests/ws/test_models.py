@@ -11,28 +11,7 @@ from pathlib import Path
 import pytest
 
 from streamloop.online import plugins
-from support import Service, plugin_distribution, ticket
-
-PLUGINS = """
-from river import linear_model, multiclass, naive_bayes, optim
-from streamloop.online.features import OrderedTFIDF
-from streamloop.online.plugins import model_plugin
-
-class Overconfident(naive_bayes.MultinomialNB):
-    def predict_proba_one(self, x):
-        return {label: 0.9 for label in super().predict_proba_one(x)}
-
-@model_plugin(input_kinds=["text"])
-def words(*, labels, task, input_kind, seed):
-    '''TF-IDF words, a logistic regression per label.'''
-    head = linear_model.LogisticRegression(optimizer=optim.SGD(0.5))
-    return OrderedTFIDF(on="text") | multiclass.OneVsRestClassifier(head)
-
-@model_plugin(input_kinds=["text"])
-def overconfident(*, labels, task, input_kind, seed):
-    return OrderedTFIDF(on="text") | Overconfident()
-"""
-
+from support import ACME_PLUGINS, Service, plugin_distribution, ticket
 
 PREPARED = """
 import threading
@@ -72,7 +51,9 @@ def slow(*, labels, task, input_kind, seed):
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     root = tmp_path / "site"
     root.mkdir()
-    plugin_distribution(root, "acme-models", PLUGINS, {"words": "words", "bad": "overconfident"})
+    plugin_distribution(
+        root, "acme-models", ACME_PLUGINS, {"words": "words", "bad": "overconfident"}
+    )
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
