@@ -15,7 +15,7 @@ from river import compose, linear_model, multiclass, optim
 
 from streamloop.online.features import ReadOnlyScaler, composed_tabular_front
 from streamloop.online.linear import linear_scorer
-from streamloop.online.one_vs_rest import OneVsRestLogistic
+from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
 from support import tabular_rows
 
@@ -175,6 +175,46 @@ def test_one_vs_rest_logistic_learns_as_rivers_does(
         )
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    lessons=st.lists(
+        st.tuples(_FEATURES, st.sampled_from(LABELS), st.integers(-1, 2)), min_size=1, max_size=60
+    ),
+    scored=st.lists(_FEATURES, max_size=8),
+    learning_rate=st.sampled_from([0.01, 0.5, 5.0]),
+)
+def test_each_shadow_head_learns_as_its_own_one_vs_rest_logistic(
+    lessons: list[tuple[dict[str, float], str, int]],
+    scored: list[dict[str, float]],
+    learning_rate: float,
+) -> None:
+    heads = ShadowHeads(3, learning_rate=learning_rate)
+    alone = [OneVsRestLogistic(learning_rate=learning_rate) for _ in range(3)]
+
+    for x, label, skip in lessons:
+        heads.learn_one(x, label, skip=skip)
+        for k, model in enumerate(alone):
+            if k != skip:
+                model.learn_one(x, label)
+
+    names = list(heads.features)
+    for k, model in enumerate(alone):
+        # The same weights, not merely close ones: the sums run in the same order.
+        for label, column in model.labels.items():
+            shared = heads.labels[label]
+            assert heads._intercepts[k, shared] == model.intercepts[column]
+            rows = [heads.features[name] for name in names]
+            assert heads._weights[rows, k, shared].tolist() == (
+                model.weights_of(names)[:, column].tolist()
+            )
+        # Probabilities are normalised in another order of the labels: within a rounding.
+        for x in [x for x, _, _ in lessons] + scored:
+            want = model.predict_proba_one(x)
+            got = heads.predict_proba_one(k, x)
+            assert sorted(got) == sorted(want)
+            assert [got[y] for y in want] == pytest.approx(list(want.values()), rel=1e-12)
+
+
 def test_the_tabular_preset_learns_with_one_pass_for_every_label() -> None:
     pipeline = build_pipeline("logistic_regression", "tabular")
 
@@ -184,7 +224,7 @@ def test_the_tabular_preset_learns_with_one_pass_for_every_label() -> None:
 
 _LEARN_AND_HASH = """
 import hashlib, pickle, random
-from streamloop.online.one_vs_rest import OneVsRestLogistic
+from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 model = OneVsRestLogistic()
 rng = random.Random(0)
 for n in range(300):

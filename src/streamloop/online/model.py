@@ -13,9 +13,11 @@ from typing import Any
 from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import prediction_powered
+from streamloop.online.features import TabularFront
 from streamloop.online.inputs import model_input
 from streamloop.online.linear import linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
+from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 from streamloop.online.plugins import build_model, checked
 from streamloop.online.presets import Classifier
 from streamloop.online.strategies import STRATEGIES, uncertainty
@@ -171,7 +173,13 @@ class OnlineModel(ModelBase):
         self._metrics = PrequentialMetrics(self._labels, window)
         # Cross-fitting: shadow k never learns the random draws of fold k (draw n is in fold
         # n % shadows), and keeps them, numbered, to score them as a model as current as this
-        # one would score items it never saw.
+        # one would score items it never saw. A tabular logistic model's shadows are heads on
+        # its own front, learning in one array (`ShadowHeads`); any other model's are whole
+        # models of their own.
+        parts = _front_and_head(self._pipeline)
+        if parts is not None and shadows:
+            head = parts[1]
+            self._heads = ShadowHeads(shadows, head.learning_rate, head.intercept_rate)
         self._shadows = [
             OnlineModel(
                 labels=labels,
@@ -184,7 +192,7 @@ class OnlineModel(ModelBase):
                 memory=memory,
                 shadows=0,
             )
-            for _ in range(shadows)
+            for _ in range(shadows if parts is None else 0)
         ]
         self._held: list[deque[tuple[int, dict[str, Any], str]]] = [
             deque(maxlen=_HELD_PER_FOLD) for _ in range(shadows)
@@ -290,22 +298,33 @@ class OnlineModel(ModelBase):
                 self._annotators.corrected(annotator)
         else:
             self._test(label, prediction, drawn_at_random, annotator)
-        self._teach(x, label, rehearse=not correction)
-        shadows = getattr(self, "_shadows", [])  # none in models made before them
+        shadows = self._shadow_count
+        fold = -1  # the fold whose shadow never learns this item
         if shadows:
-            fold = -1
             if correction:
                 fold = self._relabel_held(x, label)
             elif drawn_at_random:
-                fold = self._draws % len(shadows)
-                self._held[fold].append((self._draws, x, label))
+                fold = self._draws % shadows
+                held = self._held[fold]
+                index = self.__dict__.get("_held_ids")
+                if index is not None:  # kept up to date as draws come and go
+                    if len(held) == held.maxlen:
+                        index.pop(id(held[0][1]), None)
+                    index[id(x)] = fold
+                held.append((self._draws, x, label))
                 self._draws += 1
+        lesson: Any
+        if getattr(self, "_heads", None) is not None:
+            lesson = self._teach_with_heads(x, label, rehearse=not correction, fold=fold)
+        else:
+            self._teach(x, label, rehearse=not correction)
             lesson = (x, label, fold, not correction)
+        if shadows:
             if defer:
                 self.__dict__.setdefault("_lessons", []).append(lesson)
             else:
                 self.settle()  # the lessons deferred before come first
-                self._teach_shadows(*lesson)
+                self._teach_shadows(lesson)
         self._version += 1
         self._challenge(
             x,
@@ -329,6 +348,13 @@ class OnlineModel(ModelBase):
         )
 
     @property
+    def _shadow_count(self) -> int:
+        heads: ShadowHeads | None = getattr(self, "_heads", None)
+        if heads is not None:
+            return heads.copies
+        return len(getattr(self, "_shadows", ()))  # none in models made before them
+
+    @property
     def shadows_behind(self) -> int:
         """How many labels `learn` deferred that the shadow models have yet to learn."""
         return len(self.__dict__.get("_lessons", ()))
@@ -343,6 +369,10 @@ class OnlineModel(ModelBase):
         # never deferred. Each lesson leaves the list once every shadow has learned it.
         lessons = self.__dict__.get("_lessons")
         left = -1 if steps is None else steps
+        while lessons and left and getattr(self, "_heads", None) is not None:
+            # Heads learn a lesson, every shadow at once, as one step.
+            left -= 1
+            self._teach_shadows(lessons.pop(0))
         while lessons and left:
             x, label, fold, rehearse = lessons[0]
             k = self.__dict__.get("_taught", 0)
@@ -362,7 +392,13 @@ class OnlineModel(ModelBase):
         if left:
             self._settle_challengers(left)
 
-    def _teach_shadows(self, x: dict[str, Any], label: str, fold: int, rehearse: bool) -> None:
+    def _teach_shadows(self, lesson: Any) -> None:
+        heads: ShadowHeads | None = getattr(self, "_heads", None)
+        if heads is not None:
+            for features, label, skip in lesson:
+                heads.learn_one(features, label, skip=skip)
+            return
+        x, label, fold, rehearse = lesson
         for k, shadow in enumerate(self._shadows):
             if k != fold:
                 shadow._teach(x, label, rehearse=rehearse)
@@ -377,6 +413,53 @@ class OnlineModel(ModelBase):
                     held[index] = (n, held_x, label)
                     return fold
         return -1
+
+    def _teach_with_heads(
+        self, x: dict[str, Any], label: str, *, rehearse: bool, fold: int
+    ) -> list[tuple[dict[Any, float], str, int]]:
+        """`_teach`, for a model whose shadows are `ShadowHeads`: the model learns the label
+        and its rehearsal, and the steps its shadows are to take come back, each with the
+        features the model's front gave the item then, and the shadow that must not learn it
+        (the fold holding that item out, or -1)."""
+        steps: list[tuple[dict[Any, float], str, int]] = []
+        self.__dict__["_steps"] = steps  # `_relearn` adds rehearsal's steps
+        try:
+            steps.append((self._learn_features(x, label), label, fold))
+            if self._rehearsal and rehearse:
+                self._rehearse(x, label)
+        except ArithmeticError:
+            log.exception("model version %d: the estimator failed to learn a label", self._version)
+        finally:
+            del self.__dict__["_steps"]
+        return steps
+
+    def _learn_features(self, x: dict[str, Any], label: str) -> dict[Any, float]:
+        """The pipeline's `learn_one`, step by step, giving back the features its head
+        learned (a River pipeline's front learns an item, then transforms it)."""
+        front, head = self._pipeline.steps.values()  # type: ignore[attr-defined]
+        front.learn_one(x)
+        features: dict[Any, float] = front.transform_one(x)
+        head.learn_one(features, label)
+        return features
+
+    def _held_fold(self, x: dict[str, Any]) -> int:
+        """The fold whose held-out draws include this very item, or -1."""
+        # By identity: rehearsal's memory and the held draws share the item's dict. The index
+        # is built once per process (`__getstate__` leaves it out of snapshots: ids are not
+        # kept by pickling), then `learn` keeps it up to date.
+        index = self.__dict__.get("_held_ids")
+        if index is None:
+            index = {id(item): k for k, held in enumerate(self._held) for _, item, _ in held}
+            self.__dict__["_held_ids"] = index
+        fold: int = index.get(id(x), -1)
+        return fold
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__
+        if "_held_ids" in state:
+            state = dict(state)
+            del state["_held_ids"]
+        return state
 
     def _teach(self, x: dict[str, Any], label: str, *, rehearse: bool) -> None:
         try:
@@ -404,14 +487,13 @@ class OnlineModel(ModelBase):
         hits: list[bool] = []
         confidences: list[float] = []
         drawn: list[dict[str, Any]] = []
-        shadows = getattr(self, "_shadows", None)  # none in models made before them
-        if self._version and shadows:
+        if self._version and self._shadow_count:
             fresh = self._draws - self._fresh_from >= _FRESH_DRAWS
-            for shadow, held in zip(shadows, self._held, strict=True):
+            for k, held in enumerate(self._held):
                 for n, x, y in held:
                     if fresh and n < self._fresh_from:
                         continue
-                    unseen = shadow._predict(x)
+                    unseen = self._shadow_predict(k, x)
                     if unseen.label is not None:
                         hits.append(unseen.label == y)
                         confidences.append(max(unseen.probabilities.values()))
@@ -472,7 +554,19 @@ class OnlineModel(ModelBase):
         self._fresh_from = getattr(self, "_warning_draw", 0)
 
     def _relearn(self, x: dict[str, Any], answer: Any) -> None:
-        self._pipeline.learn_one(x, answer)
+        steps = self.__dict__.get("_steps")
+        if steps is None:
+            self._pipeline.learn_one(x, answer)
+        else:  # rehearsal, for `_teach_with_heads`
+            steps.append((self._learn_features(x, answer), answer, self._held_fold(x)))
+
+    def _shadow_predict(self, k: int, x: dict[str, Any]) -> Prediction:
+        """Shadow ``k``'s prediction of an item."""
+        heads: ShadowHeads | None = getattr(self, "_heads", None)
+        if heads is None:
+            return self._shadows[k]._predict(x)
+        front = next(iter(self._pipeline.steps.values()))  # type: ignore[attr-defined]
+        return self._prediction(heads.predict_proba_one(k, front.transform_one(x)))
 
     def _predict(self, x: dict[str, Any]) -> Prediction:
         # An untrained pipeline has nothing to say, and asking it may build caches that would
@@ -511,3 +605,14 @@ class OnlineModel(ModelBase):
         if not 0.0 < total < math.inf:
             return None
         return [score / total for score in scores]
+
+
+def _front_and_head(pipeline: Any) -> tuple[TabularFront, OneVsRestLogistic] | None:
+    """The tabular logistic preset's two steps, or ``None`` for any other pipeline."""
+    steps = getattr(pipeline, "steps", None)
+    if not isinstance(steps, Mapping) or len(steps) != 2:
+        return None
+    front, head = steps.values()
+    if type(front) is TabularFront and type(head) is OneVsRestLogistic:
+        return front, head
+    return None

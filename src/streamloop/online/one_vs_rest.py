@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from river import base
 
-__all__ = ["LOGIT_BOUND", "OneVsRestLogistic"]
+__all__ = ["LOGIT_BOUND", "OneVsRestLogistic", "ShadowHeads"]
 
 #: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`).
 LOGIT_BOUND = 30.0
@@ -168,3 +168,137 @@ def _log_loss_gradient(positive: bool, logit: float) -> float:
     if margin < -_LOSS_CUTOFF:
         return float(-sign)
     return -sign / (math.exp(margin) + 1.0)
+
+
+class ShadowHeads:
+    """Several copies of a `OneVsRestLogistic` that learn the same features, in one array.
+
+    The accuracy estimate's shadow models of a tabular logistic project (`OnlineModel`) differ
+    from the model they shadow only in a few random draws each never learns. Kept as whole
+    pipelines they cost four fronts and four heads per step; kept here they share the model's
+    front (its features for the step, computed once) and take one step for every copy at once:
+    a step costs about what one copy's step costs. Copy ``k`` is the ``k``-th shadow; a step
+    can leave one copy out (``skip``), the one whose fold holds the item.
+
+    Each copy learns the weights a `OneVsRestLogistic` with the same rates learning the same
+    features would, to the last bit (its sums run in the same order, never through BLAS), so
+    equal histories give equal copies on any CPU.
+
+    Examples
+    --------
+    >>> heads = ShadowHeads(2)
+    >>> heads.learn_one({"refund": 1.0}, "billing", skip=1)
+    >>> heads.learn_one({"crash": 1.0}, "bug", skip=-1)
+    >>> sorted(heads.predict_proba_one(0, {"refund": 1.0}))
+    ['billing', 'bug']
+    >>> heads.predict_proba_one(1, {"refund": 1.0})
+    {'bug': 1.0}
+    """
+
+    def __init__(self, copies: int, learning_rate: float = 0.01, intercept_rate: float = 0.01):
+        if copies < 1:
+            raise ValueError(f"copies must be at least 1, got {copies}")
+        self.copies = copies
+        self.learning_rate = learning_rate
+        self.intercept_rate = intercept_rate
+        #: Each label seen by any copy, to its column.
+        self.labels: dict[Any, int] = {}
+        #: Each feature learned by any copy, to its row.
+        self.features: dict[Any, int] = {}
+        #: Which labels each copy has seen: a copy predicts only those, as its own
+        #: `OneVsRestLogistic` would.
+        self._seen = np.zeros((copies, 0), dtype=bool)
+        #: Features (rows) by copies by labels: a step reads and writes its features' rows.
+        self._weights = np.zeros((0, copies, 0))
+        self._intercepts = np.zeros((copies, 0))
+
+    def learn_one(self, x: dict[Any, Any], y: Any, *, skip: int = -1) -> None:
+        """Every copy but ``skip`` (-1: none) learns the features ``x`` as label ``y``."""
+        if y not in self.labels:
+            self.labels[y] = len(self.labels)
+            self._grow(labels=len(self.labels))
+        features = self.features
+        for name in x:
+            if name not in features:
+                features[name] = len(features)
+        if len(features) > self._weights.shape[0]:
+            self._grow(features=len(features))
+        target = self.labels[y]
+        count = len(self.labels)
+        # A copy whose first sight of label y is this step gets its column from here on, as
+        # River's one-vs-rest clones an untrained model for it; a copy learns only the columns
+        # of labels it saw (the others stay zeros), and ``skip`` learns nothing.
+        if 0 <= skip < self.copies:
+            self._seen[:skip, target] = self._seen[skip + 1 :, target] = True
+        else:
+            self._seen[:, target] = True
+        learns = self._seen[:, :count].copy()
+        if 0 <= skip < self.copies:
+            learns[skip] = False
+        rows = np.fromiter(map(features.__getitem__, x), dtype=np.intp, count=len(x))
+        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        block = self._weights[rows, :, :count]  # rows x copies x labels
+        logits = (values[:, None, None] * block).sum(axis=0) + self._intercepts[:, :count]
+        gradients = _log_loss_gradients(logits, target)
+        self._intercepts[:, :count] -= np.where(learns, self.intercept_rate * gradients, 0.0)
+        steps = values[:, None, None] * gradients[None, :, :] * self.learning_rate
+        block -= np.where(learns[None, :, :], steps, 0.0)
+        self._weights[rows, :, :count] = block
+
+    def predict_proba_one(self, copy: int, x: dict[Any, Any]) -> dict[Any, float]:
+        """Copy ``copy``'s probabilities for the features ``x``: its labels only."""
+        labels = [label for label, column in self.labels.items() if self._seen[copy, column]]
+        if not labels:
+            return {}
+        columns = np.array([self.labels[label] for label in labels], dtype=np.intp)
+        features = self.features
+        known = [(features[name], value) for name, value in x.items() if name in features]
+        logits = self._intercepts[copy, columns].copy()
+        if known:
+            rows = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
+            values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
+            logits += _dot(values, self._weights[rows, copy][:, columns])
+        scores = [_sigmoid(logit) for logit in logits.tolist()]
+        total = 0.0
+        for score in scores:
+            total += score
+        if not total:
+            return dict.fromkeys(labels, 1.0 / len(labels))
+        return {label: score / total for label, score in zip(labels, scores, strict=True)}
+
+    def _grow(self, *, features: int = 0, labels: int = 0) -> None:
+        """Room for at least this many features and labels: doubled, so growing is rare."""
+        rows, copies, columns = self._weights.shape
+        new_rows = max(rows, 2 * rows if features > rows else rows, features, 8)
+        new_columns = max(columns, labels)
+        if (new_rows, new_columns) == (rows, columns):
+            return
+        grown = np.zeros((new_rows, copies, new_columns))
+        grown[:rows, :, :columns] = self._weights
+        self._weights = grown
+        intercepts = np.zeros((copies, new_columns))
+        intercepts[:, :columns] = self._intercepts
+        self._intercepts = intercepts
+        seen = np.zeros((copies, new_columns), dtype=bool)
+        seen[:, :columns] = self._seen
+        self._seen = seen
+
+
+def _log_loss_gradients(logits: np.ndarray[Any, Any], target: int) -> np.ndarray[Any, Any]:
+    """`_log_loss_gradient` of every logit (rows: copies; columns: labels, ``target`` the
+    positive one), to the same bits: the exponentials are `math.exp`'s, as there (numpy's own
+    may differ by a bit, and by CPU), the rest elementwise arithmetic, rounded alike."""
+    signs = np.full(logits.shape[1], -1.0)
+    signs[target] = 1.0
+    margins = logits * signs
+    high = margins > _LOSS_CUTOFF
+    low = margins < -_LOSS_CUTOFF
+    exponents = np.where(high, -margins, np.where(low, 0.0, margins))
+    powers = np.fromiter(map(math.exp, exponents.ravel().tolist()), np.float64, exponents.size)
+    powers = powers.reshape(margins.shape)
+    with np.errstate(invalid="ignore"):
+        middle = -signs / (powers + 1.0)
+    gradients: np.ndarray[Any, Any] = np.where(
+        high, powers * -signs, np.where(low, np.broadcast_to(-signs, margins.shape), middle)
+    )
+    return gradients
