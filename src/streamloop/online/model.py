@@ -10,10 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from river import linear_model, multiclass, optim
+
 from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import prediction_powered
-from streamloop.online.features import TabularFront
+from streamloop.online.features import OrderedTFIDF, TabularFront
 from streamloop.online.inputs import model_input
 from streamloop.online.linear import linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
@@ -173,13 +175,11 @@ class OnlineModel(ModelBase):
         self._metrics = PrequentialMetrics(self._labels, window)
         # Cross-fitting: shadow k never learns the random draws of fold k (draw n is in fold
         # n % shadows), and keeps them, numbered, to score them as a model as current as this
-        # one would score items it never saw. A tabular logistic model's shadows are heads on
-        # its own front, learning in one array (`ShadowHeads`); any other model's are whole
-        # models of their own.
-        parts = _front_and_head(self._pipeline)
+        # one would score items it never saw. A logistic model's shadows are heads on its own
+        # front, learning in one array (`ShadowHeads`); any other model's are whole models.
+        parts = _shared_front(self._pipeline)
         if parts is not None and shadows:
-            head = parts[1]
-            self._heads = ShadowHeads(shadows, head.learning_rate, head.intercept_rate)
+            self._heads = ShadowHeads(shadows, parts[1], parts[2])
         self._shadows = [
             OnlineModel(
                 labels=labels,
@@ -607,12 +607,34 @@ class OnlineModel(ModelBase):
         return [score / total for score in scores]
 
 
-def _front_and_head(pipeline: Any) -> tuple[TabularFront, OneVsRestLogistic] | None:
-    """The tabular logistic preset's two steps, or ``None`` for any other pipeline."""
+def _shared_front(pipeline: Any) -> tuple[Any, float, float] | None:
+    """For a logistic preset's pipeline, its front and its head's two learning rates (of the
+    weights, of the intercepts): its shadows can be `ShadowHeads` on that front. ``None`` for
+    any other pipeline (its shadows are whole models)."""
     steps = getattr(pipeline, "steps", None)
     if not isinstance(steps, Mapping) or len(steps) != 2:
         return None
     front, head = steps.values()
     if type(front) is TabularFront and type(head) is OneVsRestLogistic:
-        return front, head
+        return front, head.learning_rate, head.intercept_rate
+    if type(front) is OrderedTFIDF and type(head) is multiclass.OneVsRestClassifier:
+        # River's logistic regression as the text preset builds it: SGD at constant rates,
+        # log loss, no penalty, from zeros. `ShadowHeads` learns what it learns.
+        binary = head.classifier
+        rates = [getattr(binary, "optimizer", None), getattr(binary, "intercept_lr", None)]
+        if (
+            type(binary) is linear_model.LogisticRegression
+            and type(rates[0]) is optim.SGD
+            and all(type(getattr(r, "lr", r)) is optim.schedulers.Constant for r in rates)
+            and type(binary.loss) is optim.losses.Log
+            and binary.l1 == 0.0
+            and binary.l2 == 0.0
+            and type(binary.initializer) is optim.initializers.Zeros
+            and binary.intercept_init == 0.0
+        ):
+            return (
+                front,
+                float(binary.optimizer.lr.learning_rate),
+                float(binary.intercept_lr.learning_rate),
+            )
     return None

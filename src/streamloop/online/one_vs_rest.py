@@ -181,8 +181,8 @@ class ShadowHeads:
     can leave one copy out (``skip``), the one whose fold holds the item.
 
     Each copy learns the weights a `OneVsRestLogistic` with the same rates learning the same
-    features would, to the last bit (its sums run in the same order, never through BLAS), so
-    equal histories give equal copies on any CPU.
+    features would, up to the order of a sum's terms; its sums are numpy's own reductions,
+    never BLAS, so equal histories give equal copies on any CPU.
 
     Examples
     --------
