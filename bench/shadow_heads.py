@@ -147,7 +147,8 @@ def main() -> None:
         runs = pool.map(run, jobs, chunksize=1)
     lines = [
         machine_line(),
-        f"# python bench/shadow_heads.py --seeds {args.seeds}: {time.perf_counter() - started:.0f} s",
+        f"# python bench/shadow_heads.py --seeds {args.seeds}: "
+        f"{time.perf_counter() - started:.0f} s",
         "",
         "| data | design | MAE | bias | 95% coverage | width | learn µs a label |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -170,7 +171,9 @@ def main() -> None:
                 f"{s['coverage']:.0%} | {s['width']:.3f} | {cost:,.0f} |"
             )
     lines.append("")
-    lines.append(f"The model itself the same in both designs, every run: {all(r['same_model'] for r in runs)}")
+    lines.append(
+        f"The model itself the same in both designs, every run: {all(r['same_model'] for r in runs)}"
+    )
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
