@@ -171,9 +171,8 @@ def main() -> None:
                 f"{s['coverage']:.0%} | {s['width']:.3f} | {cost:,.0f} |"
             )
     lines.append("")
-    lines.append(
-        f"The model itself the same in both designs, every run: {all(r['same_model'] for r in runs)}"
-    )
+    same = all(r["same_model"] for r in runs)
+    lines.append(f"The model itself the same in both designs, every run: {same}")
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
