@@ -178,6 +178,7 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
                 candidates=variant.candidates,
                 explore=policy.explore(model.version, rng),
                 random_counts=policy.random_counts(model.version),
+                version=model.version,
             )
             if lease is None:
                 break
@@ -248,6 +249,7 @@ def run_stream(data: Split, variant: Variant, seed: int, budget: int, preset: st
                 scorer=scorer,
                 candidates=variant.candidates,
                 explore=explore,
+                version=model.version,
             )
             if lease is None:
                 break

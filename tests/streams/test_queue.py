@@ -205,3 +205,37 @@ def test_aging_out_takes_the_waiting_items_from_before_the_mark_and_keeps_the_re
     assert queue.counters.aged_out == 3
     # Exploration takes the newest sampled item first.
     assert [lease(queue, explore=True).item.item_id for _ in range(3)] == [19, 18, 17]
+
+
+def test_the_pool_is_drawn_from_once_per_model_version():
+    # Many annotators leasing between two learning steps: the first lease re-scores the top
+    # and a draw from the whole pool; the others at that version re-score the top only,
+    # where the first one's fresh scores went. A new version draws again.
+    queue = RoutingQueue(1000, random.Random(0))
+    for i in range(500):
+        queue.push(item(i, 0.5 - i / 10_000))  # item 0 on top
+    seen: list[list[int]] = []
+
+    def scorer(items: Sequence[QueuedItem]) -> list[float]:
+        seen.append(sorted(i.item_id for i in items))
+        return [i.score for i in items]
+
+    def lease_at(version: int | None) -> None:
+        queue.lease(
+            holder="c1",
+            annotator="alice",
+            now=0.0,
+            duration=10.0,
+            scorer=scorer,
+            candidates=8,
+            version=version,
+        )
+
+    lease_at(1)
+    lease_at(1)
+    lease_at(2)
+    lease_at(None)
+    lease_at(None)  # no version given: every lease draws
+    top = [len([n for n in ids if n >= 20]) for ids in seen]  # beyond the top: drawn
+    assert top[0] > 0 and top[1] == 0 and top[2] > 0 and top[3] > 0 and top[4] > 0
+    assert len(seen[1]) == 4  # the top half of 8 candidates

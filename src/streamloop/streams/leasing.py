@@ -169,6 +169,7 @@ class Leasing:
                     candidates=self.settings.rescore_candidates,
                     explore=self._explore(),
                     random_counts=self.policy.random_counts(self.model.version),
+                    version=self.model.version,
                 )
             )
             if lease is None:

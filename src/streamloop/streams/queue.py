@@ -111,6 +111,8 @@ class RoutingQueue:
         self._ids: list[int] = []
         self._slot: dict[int, int] = {}
         self._seq = 0
+        # The model version at which a lease last re-scored random candidates (`lease`).
+        self._drawn_at_version: int | None = None
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -177,8 +179,15 @@ class RoutingQueue:
         candidates: int,
         explore: bool = False,
         random_counts: bool = False,
+        version: int | None = None,
     ) -> Lease | None:
         """Lease the most useful item this annotator may see, or ``None`` if there is none.
+
+        The candidates re-scored are the top of the ranking and, once per model ``version``
+        (each lease when it is not given), as many drawn from the whole pool: those find the
+        items the model has since become unsure of. Later leases at the same version (many
+        annotators between two learning steps) re-score only the top, where the first one's
+        fresh scores went.
 
         With ``explore`` the item is drawn at random instead: from the items sampled at
         arrival when there are any (the lease is then ``drawn_at_random``), else from the
@@ -191,7 +200,9 @@ class RoutingQueue:
             chosen = self._random_eligible(annotator, tries=max(candidates, 8))
             drawn_at_random = chosen is not None and random_counts
         if chosen is None:
-            chosen = self._best(annotator, scorer, candidates)
+            from_pool = version is None or version != self._drawn_at_version
+            self._drawn_at_version = version
+            chosen = self._best(annotator, scorer, candidates, from_pool=from_pool)
         if chosen is None:
             # Only sampled items are left: they go out too, still as random draws.
             chosen = self._random_sampled(annotator)
@@ -306,8 +317,10 @@ class RoutingQueue:
         skipped = self._skipped.get(item_id)
         return skipped is None or annotator not in skipped
 
-    def _best(self, annotator: str, scorer: Scorer, candidates: int) -> QueuedItem | None:
-        pool = self._candidates(annotator, candidates)
+    def _best(
+        self, annotator: str, scorer: Scorer, candidates: int, *, from_pool: bool = True
+    ) -> QueuedItem | None:
+        pool = self._candidates(annotator, candidates, from_pool=from_pool)
         if not pool:
             return None
         ranking = scorer(pool)
@@ -325,7 +338,7 @@ class RoutingQueue:
                 best, best_priority = item, float(priority)
         return best
 
-    def _candidates(self, annotator: str, candidates: int) -> list[QueuedItem]:
+    def _candidates(self, annotator: str, candidates: int, *, from_pool: bool) -> list[QueuedItem]:
         top_n = max(1, candidates // 2)
         chosen: dict[int, QueuedItem] = {}
         # Walk down from the top; only this annotator's skipped items are passed over, so
@@ -335,8 +348,8 @@ class RoutingQueue:
                 break
             if self._eligible(item_id, annotator):
                 chosen[item_id] = self._waiting[item_id]
-        if not chosen:
-            return []
+        if not chosen or not from_pool:
+            return list(chosen.values())
         size = len(self._ids)
         for _ in range(candidates - top_n):
             item_id = self._ids[self.rng.randrange(size)]
