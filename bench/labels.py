@@ -7,11 +7,15 @@ acknowledged before the next is sent on that connection. Prints one JSON line pe
 three labels (any of the eight, the empty one included), against raw River doing the same
 per-label work (the preset's front shared by a binary classifier per label). ``--task
 tabular`` makes it a tabular project of 64 numeric features and 10 classes (the defaults:
-logistic regression), each class a Gaussian blob around its own centre, seeded.
+logistic regression), each class a Gaussian blob around its own centre, seeded. ``--task
+spans`` makes it a spans project of the ``news`` domain's texts and entities
+(`streamloop.online.span_corpus`), against raw River doing the same per-token work (each
+tag's classifier predicts every token, then learns it, on the model's own token features).
 
     python bench/labels.py --annotators 1 20 100 --labels 4000
     python bench/labels.py --task multilabel --annotators 1 20 100 --labels 3000
     python bench/labels.py --task tabular --annotators 20 --labels 3000
+    python bench/labels.py --task spans --annotators 20 --labels 1000
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import socket
 import statistics
 import tempfile
 import time
+from typing import Any
 
 import httpx
 import orjson
@@ -31,6 +36,10 @@ from server import Server, label_frame, machine_line
 from websockets.asyncio.client import connect
 
 from streamloop.online.presets import build_front, build_pipeline, logistic
+from streamloop.online.span_corpus import DOMAINS, corpus
+from streamloop.online.spans import SpanModel
+from streamloop.online.token_features import token_features
+from streamloop.online.tokens import Span, bio_tags, tokenize
 
 LABELS = ["billing", "bug", "other"]
 #: The tabular run's classes and features.
@@ -71,11 +80,28 @@ def row(n: int) -> dict[str, float]:
     return {f"f{f}": centre + rng.gauss(0.0, 1.5) for f, centre in enumerate(_CENTRES[n % 10])}
 
 
+#: The spans run's domain, and its texts with their spans (made once, on first use).
+SPAN_DOMAIN = "news"
+_SPAN_TEXTS: list[tuple[dict[str, Any], list[Span]]] = []
+
+
+def span_text(n: int) -> tuple[dict[str, Any], list[Span]]:
+    if not _SPAN_TEXTS:
+        _SPAN_TEXTS.extend(
+            (dict(data), list(spans)) for data, spans in corpus(SPAN_DOMAIN, 12_000, 7)
+        )
+    return _SPAN_TEXTS[n % len(_SPAN_TEXTS)]
+
+
 def data(n: int, task: str) -> dict[str, object]:
+    if task == "spans":
+        return span_text(n)[0]
     return row(n) if task == "tabular" else {"text": text(n, task)}
 
 
-def answer(n: int, task: str) -> str | list[str]:
+def answer(n: int, task: str) -> str | list[str] | list[dict[str, object]]:
+    if task == "spans":
+        return [{"start": s.start, "end": s.end, "label": s.label} for s in span_text(n)[1]]
     if task == "tabular":
         return CLASSES[n % 10]
     return label_set(n) if task == "multilabel" else LABELS[n % 3]
@@ -87,6 +113,8 @@ def raw_river(count: int, task: str = "classify") -> float:
     is built."""
     if task == "multilabel":
         return raw_river_sets(count)
+    if task == "spans":
+        return raw_river_spans(count)
     if task == "tabular":
         # River's own scaler and one-vs-rest, as a River user would write it for 64 numbers:
         # not the preset's front nor its one-pass learner (until 0.8.2 the anchor used the
@@ -120,6 +148,28 @@ def raw_river_sets(count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def raw_river_spans(count: int) -> float:
+    """Texts a second for River's own classifiers doing a spans label's per-token work: a
+    model's per-tag classifiers (taught 300 texts first), each predicting every token of the
+    text, then learning it, on the model's token features; no decoding, metrics or rehearsal."""
+    model = SpanModel(labels=DOMAINS[SPAN_DOMAIN])
+    for n in range(300):
+        model.learn(*span_text(10_000 + n))
+    raw = model._classifiers
+    texts = [span_text(n) for n in range(count)]
+    started = time.perf_counter()
+    for item, spans in texts:
+        tokens = tokenize(str(item["text"]))
+        features = token_features(tokens)
+        for x in features:
+            for classifier in raw.values():
+                classifier.predict_proba_one(x)
+        for x, tag in zip(features, bio_tags(tokens, spans), strict=True):
+            for name, classifier in raw.items():
+                classifier.learn_one(x, name == tag)
+    return count / (time.perf_counter() - started)
+
+
 async def annotator(
     url: str, quota: int, latencies: list[float], pace: float | None, task: str
 ) -> None:
@@ -137,7 +187,8 @@ async def annotator(
                     next_at += random.uniform(0.5, 1.5) / pace
                     await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 sent_at = time.perf_counter()
-                await ws.send(label_frame(message["item"]["id"], answer(n, task)))
+                field = "spans" if task == "spans" else None
+                await ws.send(label_frame(message["item"]["id"], answer(n, task), field))
             elif message["type"] == "ack":
                 latencies.append(time.perf_counter() - sent_at)
                 done += 1
@@ -155,6 +206,8 @@ async def run(
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                 project: dict[str, object] = {"name": "bench", "labels": LABELS, "task": task}
+                if task == "spans":
+                    project["labels"] = list(DOMAINS[SPAN_DOMAIN])
                 if task == "tabular":
                     project |= {"labels": CLASSES, "task": "classify", "input": "tabular"}
                 (await http.post("/api/projects", json=project)).raise_for_status()
@@ -227,7 +280,9 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, nargs="+", default=[1, 20, 100])
     parser.add_argument("--labels", type=int, default=3000)
     parser.add_argument("--pace", type=float, default=None, help="labels/s per annotator")
-    parser.add_argument("--task", choices=["classify", "multilabel", "tabular"], default="classify")
+    parser.add_argument(
+        "--task", choices=["classify", "multilabel", "tabular", "spans"], default="classify"
+    )
     args = parser.parse_args()
     print(machine_line())
     raw = raw_river(args.labels, args.task)

@@ -49,10 +49,10 @@ async def held_out_accuracy(
     return hits / len(rows)
 
 
-def label_frame(item_id: str, label: str | list[str]) -> str:
-    """An annotator's label message (a list: a multilabel project's set); its ``label_id`` is
-    the item's, unique in a run."""
-    field = "labels" if isinstance(label, list) else "label"
+def label_frame(item_id: str, label: Any, field: str | None = None) -> str:
+    """An annotator's label message (a list: a multilabel project's set, unless ``field`` says
+    ``"spans"``); its ``label_id`` is the item's, unique in a run."""
+    field = field or ("labels" if isinstance(label, list) else "label")
     return orjson.dumps(
         {"type": "label", "item_id": item_id, field: label, "label_id": item_id}
     ).decode()

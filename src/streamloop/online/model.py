@@ -490,10 +490,9 @@ class OnlineModel(ModelBase):
         if self._version and self._shadow_count:
             fresh = self._draws - self._fresh_from >= _FRESH_DRAWS
             for k, held in enumerate(self._held):
-                for n, x, y in held:
-                    if fresh and n < self._fresh_from:
-                        continue
-                    unseen = self._shadow_predict(k, x)
+                scored = [(x, y) for n, x, y in held if not (fresh and n < self._fresh_from)]
+                unseen_all = self._shadow_predict_many(k, [x for x, _ in scored])
+                for (x, y), unseen in zip(scored, unseen_all, strict=True):
                     if unseen.label is not None:
                         hits.append(unseen.label == y)
                         confidences.append(max(unseen.probabilities.values()))
@@ -560,13 +559,14 @@ class OnlineModel(ModelBase):
         else:  # rehearsal, for `_teach_with_heads`
             steps.append((self._learn_features(x, answer), answer, self._held_fold(x)))
 
-    def _shadow_predict(self, k: int, x: dict[str, Any]) -> Prediction:
-        """Shadow ``k``'s prediction of an item."""
+    def _shadow_predict_many(self, k: int, xs: Sequence[dict[str, Any]]) -> list[Prediction]:
+        """Shadow ``k``'s predictions of items."""
         heads: ShadowHeads | None = getattr(self, "_heads", None)
         if heads is None:
-            return self._shadows[k]._predict(x)
+            return [self._shadows[k]._predict(x) for x in xs]
         front = next(iter(self._pipeline.steps.values()))  # type: ignore[attr-defined]
-        return self._prediction(heads.predict_proba_one(k, front.transform_one(x)))
+        raw = heads.predict_proba_many(k, [front.transform_one(x) for x in xs])
+        return [self._prediction(probabilities) for probabilities in raw]
 
     def _predict(self, x: dict[str, Any]) -> Prediction:
         # An untrained pipeline has nothing to say, and asking it may build caches that would

@@ -247,24 +247,36 @@ class ShadowHeads:
 
     def predict_proba_one(self, copy: int, x: dict[Any, Any]) -> dict[Any, float]:
         """Copy ``copy``'s probabilities for the features ``x``: its labels only."""
+        return self.predict_proba_many(copy, [x])[0]
+
+    def predict_proba_many(
+        self, copy: int, rows: Sequence[dict[Any, Any]]
+    ) -> list[dict[Any, float]]:
+        """`predict_proba_one` of each row, the copy's weights gathered once."""
         labels = [label for label, column in self.labels.items() if self._seen[copy, column]]
         if not labels:
-            return {}
+            return [{} for _ in rows]
         columns = np.array([self.labels[label] for label in labels], dtype=np.intp)
+        weights = self._weights[:, copy, :][:, columns]
+        intercepts = self._intercepts[copy, columns]
         features = self.features
-        known = [(features[name], value) for name, value in x.items() if name in features]
-        logits = self._intercepts[copy, columns].copy()
-        if known:
-            rows = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
-            values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
-            logits += _dot(values, self._weights[rows, copy][:, columns])
-        scores = [_sigmoid(logit) for logit in logits.tolist()]
-        total = 0.0
-        for score in scores:
-            total += score
-        if not total:
-            return dict.fromkeys(labels, 1.0 / len(labels))
-        return {label: score / total for label, score in zip(labels, scores, strict=True)}
+        out: list[dict[Any, float]] = []
+        for x in rows:
+            known = [(features[name], value) for name, value in x.items() if name in features]
+            logits = intercepts.copy()
+            if known:
+                at = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
+                values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
+                logits += _dot(values, weights[at])
+            scores = [_sigmoid(logit) for logit in logits.tolist()]
+            total = 0.0
+            for score in scores:
+                total += score
+            if not total:
+                out.append(dict.fromkeys(labels, 1.0 / len(labels)))
+            else:
+                out.append({y: score / total for y, score in zip(labels, scores, strict=True)})
+        return out
 
     def _grow(self, *, features: int = 0, labels: int = 0) -> None:
         """Room for at least this many features and labels: doubled, so growing is rare."""
