@@ -437,3 +437,30 @@ def test_predict_many_matches_predict_on_outliers(make_items: Any) -> None:
     rows = [base | {f: rng.uniform(-300.0, 300.0) for f in fields} for _ in range(400)]
 
     _same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])
+
+
+@pytest.mark.parametrize(
+    ("input_kind", "data"), [("tabular", {"f": 1.0}), ("text", {"text": "hello world"})]
+)
+def test_a_model_read_after_its_first_label_pickles_as_one_that_was_not(
+    input_kind: str, data: dict[str, Any]
+) -> None:
+    # A served model is read (predictions, features) between labels; its replayed twin is
+    # not. River builds a pipeline's plan at its first learn_one: the shadow heads' path,
+    # which learns the pipeline's steps itself, builds it then too.
+    read, replayed = (
+        OnlineModel(
+            labels=["a", "b"],
+            input_kind=input_kind,
+            preset="logistic_regression",
+            strategy="margin",
+            rehearsal=3,
+        )
+        for _ in "ab"
+    )
+    for model in (read, replayed):
+        model.learn(data, "a", drawn_at_random=True)
+    read.predict(data)
+    read.features(data)
+
+    assert read.snapshot() == replayed.snapshot()

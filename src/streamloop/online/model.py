@@ -300,25 +300,25 @@ class OnlineModel(ModelBase):
             self._test(label, prediction, drawn_at_random, annotator)
         shadows = self._shadow_count
         fold = -1  # the fold whose shadow never learns this item
-        if shadows:
-            if correction:
-                fold = self._relabel_held(x, label)
-            elif drawn_at_random:
-                fold = self._draws % shadows
-                held = self._held[fold]
-                index = self.__dict__.get("_held_ids")
-                if index is not None:  # kept up to date as draws come and go
-                    if len(held) == held.maxlen:
-                        index.pop(id(held[0][1]), None)
-                    index[id(x)] = fold
-                held.append((self._draws, x, label))
-                self._draws += 1
+        if shadows and correction:
+            fold = self._relabel_held(x, label)
+        elif shadows and drawn_at_random:
+            fold = self._draws % shadows
         lesson: Any
         if getattr(self, "_heads", None) is not None:
             lesson = self._teach_with_heads(x, label, rehearse=not correction, fold=fold)
         else:
             self._teach(x, label, rehearse=not correction)
             lesson = (x, label, fold, not correction)
+        if shadows and drawn_at_random and not correction:
+            held = self._held[fold]
+            index = self.__dict__.get("_held_ids")
+            if index is not None:  # kept up to date as draws come and go
+                if len(held) == held.maxlen:
+                    index.pop(id(held[0][1]), None)
+                index[id(x)] = fold
+            held.append((self._draws, x, label))
+            self._draws += 1
         if shadows:
             if defer:
                 self.__dict__.setdefault("_lessons", []).append(lesson)
@@ -361,9 +361,10 @@ class OnlineModel(ModelBase):
 
     def settle(self, steps: int | None = None) -> None:
         """Teach the shadow models the labels that `learn` deferred, in order; at most
-        ``steps`` shadows learning a label each, when given (a caller that must stay
-        responsive settles a little at a time: each shadow learns the same labels in the same
-        order whatever the steps, so the model ends the same)."""
+        ``steps`` steps, when given: a step is one whole shadow model learning a label, or all
+        `ShadowHeads` learning one (a caller that must stay responsive settles a little at a
+        time: each shadow learns the same labels in the same order whatever the steps, so the
+        model ends the same). A step that fails is not taken again."""
         # ``_lessons`` and ``_taught`` (how many shadows learned the first lesson) exist only
         # while lessons wait (`snapshot` settles first), so a settled model pickles as one that
         # never deferred. Each lesson leaves the list once every shadow has learned it.
@@ -436,7 +437,12 @@ class OnlineModel(ModelBase):
     def _learn_features(self, x: dict[str, Any], label: str) -> dict[Any, float]:
         """The pipeline's `learn_one`, step by step, giving back the features its head
         learned (a River pipeline's front learns an item, then transforms it)."""
-        front, head = self._pipeline.steps.values()  # type: ignore[attr-defined]
+        pipeline: Any = self._pipeline
+        if pipeline._plan is None:
+            # River's `learn_one` builds the pipeline's plan at the first label; built here
+            # too, a model that was read after one label pickles as one that was not.
+            pipeline._build_plan()
+        front, head = pipeline.steps.values()
         front.learn_one(x)
         features: dict[Any, float] = front.transform_one(x)
         head.learn_one(features, label)

@@ -2,8 +2,9 @@
 
 Pure and synchronous: time comes in as an argument, scoring as a callable, so the runtime owns
 the clock and the model. Ranking uses scores that go stale as the model learns, so every lease
-re-scores a bounded set of candidates (the top of the stale ranking plus a random sample, so an
-item whose uncertainty rose can surface) with the model as it is now, and keeps the new scores.
+re-scores a bounded set of candidates with the model as it is now, and keeps the new scores:
+the top of the stale ranking, plus, once per model version, a random sample of the pool, so an
+item whose uncertainty rose can surface.
 """
 
 from __future__ import annotations
