@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import pickle
 import random
 import socket
 import statistics
@@ -155,7 +156,7 @@ def raw_river_spans(count: int) -> float:
     model = SpanModel(labels=DOMAINS[SPAN_DOMAIN])
     for n in range(300):
         model.learn(*span_text(10_000 + n))
-    raw = model._classifiers
+    raw = pickle.loads(model.pipeline_pickle())["classifiers"]  # each tag's River classifier
     texts = [span_text(n) for n in range(count)]
     started = time.perf_counter()
     for item, spans in texts:

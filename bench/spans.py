@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import random
 import statistics
 import sys
@@ -341,7 +342,7 @@ def speed(domain: str, trained: int, repeats: int) -> dict[str, Any]:
     model = SpanModel(labels=DOMAINS[domain])
     for data, spans in corpus(domain, trained, 0):
         model.learn(data, spans)
-    raw = SpanModel.restore(model.snapshot())._classifiers
+    raw = pickle.loads(model.pipeline_pickle())["classifiers"]  # each tag's River classifier
     texts = _texts_of(domain, 40, repeats + 32, seed=99)
     learned, candidates = texts[:repeats], [data for data, _ in texts[repeats:]]
 

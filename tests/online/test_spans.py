@@ -971,3 +971,37 @@ def test_the_corpus_has_its_hard_cases() -> None:
     assert {"May", "Apple", "Turkey"} <= plain
     assert any(unicodedata.normalize("NFC", w) != w for w in labelled)  # combining marks
     assert any("\u0590" <= w[0] <= "\u06ff" for w in labelled)  # Hebrew or Arabic script
+
+
+def _with_river_classifiers(model: SpanModel) -> SpanModel:
+    """The model as 0.9.0 and before made it: a River `LogisticRegression` per tag."""
+    from river import linear_model, optim
+
+    del model._head
+    model._classifiers = {
+        tag: linear_model.LogisticRegression(optimizer=optim.SGD(model._LEARNING_RATE))
+        for tag in model.tags
+    }
+    return model
+
+
+def test_the_tags_learn_as_rivers_classifiers_did_and_older_models_learn_on() -> None:
+    items, holdout = corpus("news", 80, seed=5), corpus("news", 10, seed=6)
+    ours, older = _model("news", rehearsal=2), _with_river_classifiers(_model("news", rehearsal=2))
+    for data, spans in items[:60]:
+        ours.learn(data, spans)
+        older.learn(data, spans)
+    # An older model's snapshot reads back, and learns on with its River classifiers.
+    older = SpanModel.restore(older.snapshot())
+    assert not hasattr(older, "_head")
+    for data, spans in items[60:]:
+        assert ours.learn(data, spans).model_version == older.learn(data, spans).model_version
+
+    for data, _ in holdout:
+        features = token_features(tokenize(data["text"]))
+        assert ours._emissions(features) == pytest.approx(
+            older._emissions(features), rel=1e-9, abs=1e-12
+        )
+    assert [p.spans for p in ours.predict_many([d for d, _ in holdout])] == [
+        p.spans for p in older.predict_many([d for d, _ in holdout])
+    ]

@@ -86,6 +86,29 @@ class OneVsRestLogistic(base.Classifier):
     def intercepts(self) -> np.ndarray[Any, Any]:
         return self._intercepts[: len(self.labels)]
 
+    def add_labels(self, labels: Sequence[Any]) -> None:
+        """Give these labels their columns now, in this order: each then learns from every
+        item (as River's binary model per label does), not from the first it is given."""
+        for label in labels:
+            if label not in self.labels:
+                self._grow(labels=len(self.labels) + 1)
+                self.labels[label] = len(self.labels)
+
+    def logits_many(self, rows: Sequence[dict[Any, Any]]) -> np.ndarray[Any, Any]:
+        """Each row's logit for each label (rows by labels, in `labels` order): a row's
+        own sums, the same whichever rows come with it."""
+        count = len(self.labels)
+        features = self.features
+        weights = self._weights[:, :count]
+        logits = np.tile(self._intercepts[:count], (len(rows), 1))
+        for n, x in enumerate(rows):
+            known = [(features[name], value) for name, value in x.items() if name in features]
+            if known:
+                at = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
+                values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
+                logits[n] += _dot(values, weights[at])
+        return logits
+
     def learn_one(self, x: dict[Any, Any], y: Any) -> None:
         if y not in self.labels:
             self._grow(labels=len(self.labels) + 1)
@@ -173,7 +196,7 @@ def _log_loss_gradient(positive: bool, logit: float) -> float:
 class ShadowHeads:
     """Several copies of a `OneVsRestLogistic` that learn the same features, in one array.
 
-    The accuracy estimate's shadow models of a tabular logistic project (`OnlineModel`) differ
+    The accuracy estimate's shadow models of a logistic project (`OnlineModel`) differ
     from the model they shadow only in a few random draws each never learns. Kept as whole
     pipelines they cost four fronts and four heads per step; kept here they share the model's
     front (its features for the step, computed once) and take one step for every copy at once:
@@ -214,6 +237,8 @@ class ShadowHeads:
 
     def learn_one(self, x: dict[Any, Any], y: Any, *, skip: int = -1) -> None:
         """Every copy but ``skip`` (-1: none) learns the features ``x`` as label ``y``."""
+        if not -1 <= skip < self.copies:
+            raise ValueError(f"skip must be -1 or a copy below {self.copies}, got {skip}")
         if y not in self.labels:
             self.labels[y] = len(self.labels)
             self._grow(labels=len(self.labels))
@@ -228,12 +253,12 @@ class ShadowHeads:
         # A copy whose first sight of label y is this step gets its column from here on, as
         # River's one-vs-rest clones an untrained model for it; a copy learns only the columns
         # of labels it saw (the others stay zeros), and ``skip`` learns nothing.
-        if 0 <= skip < self.copies:
+        if skip >= 0:
             self._seen[:skip, target] = self._seen[skip + 1 :, target] = True
         else:
             self._seen[:, target] = True
         learns = self._seen[:, :count].copy()
-        if 0 <= skip < self.copies:
+        if skip >= 0:
             learns[skip] = False
         rows = np.fromiter(map(features.__getitem__, x), dtype=np.intp, count=len(x))
         values = np.fromiter(x.values(), dtype=np.float64, count=len(x))

@@ -27,6 +27,7 @@ from river import linear_model, optim
 from streamloop.online.base import ModelBase
 from streamloop.online.decoding import Decoded, Transitions, decode_many
 from streamloop.online.inputs import TEXT_FIELD, model_input
+from streamloop.online.one_vs_rest import OneVsRestLogistic
 from streamloop.online.span_metrics import SpanMetrics
 from streamloop.online.span_strategies import (
     DEFAULT_SPAN_STRATEGY,
@@ -192,6 +193,8 @@ class SpanModel(ModelBase):
     _TRANSITION_WEIGHT = TRANSITION_WEIGHT
     _RELATIVE_TRANSITIONS = True
     _PREVIOUS_TAG = False
+    #: Each tag's River classifier, in models made before 0.9.1 (newer ones: ``_head``).
+    _classifiers: dict[str, Any]
 
     def __init__(
         self,
@@ -214,10 +217,11 @@ class SpanModel(ModelBase):
         if rehearsal < 0 or memory < 1:
             raise ValueError(f"rehearsal must be 0 or more and memory 1 or more, got {rehearsal}")
         self._tags = tag_set(labels)
-        self._classifiers: dict[str, Any] = {
-            tag: linear_model.LogisticRegression(optimizer=optim.SGD(self._LEARNING_RATE))
-            for tag in self._tags
-        }
+        # Each tag's logistic regression against the others, every tag in one pass over a
+        # token's features (`OneVsRestLogistic`, River's arithmetic); models made before
+        # 0.9.1 keep a River `LogisticRegression` per tag in ``_classifiers``.
+        self._head = OneVsRestLogistic(learning_rate=self._LEARNING_RATE)
+        self._head.add_labels(self._tags)
         self._transitions = Transitions(self._tags)
         self._start(
             labels=tuple(labels),
@@ -368,7 +372,7 @@ class SpanModel(ModelBase):
         return pickle.dumps(
             {
                 "tags": list(self._tags),
-                "classifiers": self._classifiers,
+                "classifiers": self._river_classifiers(),
                 "start": start,
                 "transitions": matrix,
                 "end": end,
@@ -496,13 +500,33 @@ class SpanModel(ModelBase):
         self._fit(token_features(tokens), bio_tags(tokens, answer))
 
     def _fit(self, features: list[dict[str, float]], tags: list[str]) -> None:
+        head: OneVsRestLogistic | None = getattr(self, "_head", None)
         previous = "<s>"
         for x, tag in zip(features, tags, strict=True):
             if self._PREVIOUS_TAG:
                 x = x | {"t-1:" + previous: 1.0}
                 previous = tag
+            if head is not None:
+                head.learn_one(x, tag)
+                continue
             for name, classifier in self._classifiers.items():
                 classifier.learn_one(x, name == tag)
+
+    def _river_classifiers(self) -> dict[str, Any]:
+        """Each tag's River `LogisticRegression`, with the weights the model learned."""
+        head: OneVsRestLogistic | None = getattr(self, "_head", None)
+        if head is None:
+            return self._classifiers
+        names = list(head.features)
+        weights = head.weights_of(names)
+        classifiers: dict[str, Any] = {}
+        for tag, column in head.labels.items():
+            classifier = linear_model.LogisticRegression(optimizer=optim.SGD(self._LEARNING_RATE))
+            for name, weight in zip(names, weights[:, column].tolist(), strict=True):
+                classifier._weights[name] = weight
+            classifier.intercept = float(head.intercepts[column])
+            classifiers[tag] = classifier
+        return classifiers
 
     # Tagging.
 
@@ -590,6 +614,9 @@ class SpanModel(ModelBase):
         return _Tagging(prediction, [self._tags[n] for n in decoded.path], decoded.probability)
 
     def _logits(self, features: list[dict[str, float]]) -> np.ndarray:
+        head: OneVsRestLogistic | None = getattr(self, "_head", None)
+        if head is not None:
+            return head.logits_many(features)
         # River's `predict_proba_one` is the sigmoid of this logit, less a dict per call.
         logits: np.ndarray = np.array(
             [[c._raw_dot_one(x) for c in self._classifiers.values()] for x in features],
@@ -605,12 +632,19 @@ class SpanModel(ModelBase):
 
     def _emissions_after(self, features: list[dict[str, float]]) -> np.ndarray:
         """`_emissions` after each possible tag: the start first, then each tag."""
-        shifts = np.array(
-            [
-                [float(c._weights.get("t-1:" + previous, 0.0)) for c in self._classifiers.values()]
-                for previous in ("<s>", *self._tags)
-            ]
-        )
+        head: OneVsRestLogistic | None = getattr(self, "_head", None)
+        if head is not None:
+            shifts = head.weights_of(["t-1:" + previous for previous in ("<s>", *self._tags)])
+        else:
+            shifts = np.array(
+                [
+                    [
+                        float(c._weights.get("t-1:" + previous, 0.0))
+                        for c in self._classifiers.values()
+                    ]
+                    for previous in ("<s>", *self._tags)
+                ]
+            )
         scores = _sigmoid(self._logits(features)[:, np.newaxis, :] + shifts[np.newaxis])
         normalised: np.ndarray = scores / scores.sum(axis=-1, keepdims=True)
         return normalised
