@@ -95,18 +95,28 @@ class OneVsRestLogistic(base.Classifier):
                 self.labels[label] = len(self.labels)
 
     def logits_many(self, rows: Sequence[dict[Any, Any]]) -> np.ndarray[Any, Any]:
-        """Each row's logit for each label (rows by labels, in `labels` order): a row's
-        own sums, the same whichever rows come with it."""
+        """Each row's logit for each label (rows by labels, in `labels` order). Each row is
+        summed on its own, in its features' order: the same whichever rows come with it."""
         count = len(self.labels)
         features = self.features
-        weights = self._weights[:, :count]
+        at: list[int] = []
+        values: list[Any] = []
+        starts: list[int] = []
+        for x in rows:
+            starts.append(len(at))
+            for name, value in x.items():
+                row = features.get(name)
+                if row is not None:
+                    at.append(row)
+                    values.append(value)
         logits = np.tile(self._intercepts[:count], (len(rows), 1))
-        for n, x in enumerate(rows):
-            known = [(features[name], value) for name, value in x.items() if name in features]
-            if known:
-                at = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
-                values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
-                logits[n] += _dot(values, weights[at])
+        if at:
+            terms = self._weights[np.asarray(at, dtype=np.intp), :count] * np.asarray(
+                values, dtype=np.float64
+            )[:, None]
+            first = np.asarray(starts, dtype=np.intp)
+            filled = first < np.append(first[1:], len(at))  # rows with a known feature
+            logits[filled] += np.add.reduceat(terms, first[filled], axis=0)
         return logits
 
     def learn_one(self, x: dict[Any, Any], y: Any) -> None:
