@@ -111,9 +111,10 @@ class OneVsRestLogistic(base.Classifier):
                     values.append(value)
         logits = np.tile(self._intercepts[:count], (len(rows), 1))
         if at:
-            terms = self._weights[np.asarray(at, dtype=np.intp), :count] * np.asarray(
-                values, dtype=np.float64
-            )[:, None]
+            terms = (
+                self._weights[np.asarray(at, dtype=np.intp), :count]
+                * np.asarray(values, dtype=np.float64)[:, None]
+            )
             first = np.asarray(starts, dtype=np.intp)
             filled = first < np.append(first[1:], len(at))  # rows with a known feature
             logits[filled] += np.add.reduceat(terms, first[filled], axis=0)
