@@ -96,7 +96,8 @@ class OneVsRestLogistic(base.Classifier):
 
     def logits_many(self, rows: Sequence[dict[Any, Any]]) -> np.ndarray[Any, Any]:
         """Each row's logit for each label (rows by labels, in `labels` order). Each row is
-        summed on its own, in its features' order: the same whichever rows come with it."""
+        summed on its own (numpy's reduction, not BLAS): the same whichever rows come with
+        it, on any CPU; it may differ from `predict_proba_one`'s sum in the last bits."""
         count = len(self.labels)
         features = self.features
         at: list[int] = []
