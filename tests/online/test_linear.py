@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -250,3 +251,31 @@ def test_equal_histories_learn_equal_bytes_whatever_the_cpu() -> None:
     }
 
     assert len(hashes) == 1
+
+
+def test_logits_of_rows_score_the_same_alone_or_in_a_batch() -> None:
+    head = OneVsRestLogistic(learning_rate=0.5)
+    head.add_labels(["a", "b", "c"])  # every column from the start, "c" never given
+    head.learn_one({"x": 1.0, "y": 2.0}, "a")
+    head.learn_one({"y": 1.0, "w": -1.0}, "b")
+    rows: list[dict[str, float]] = [{}, {"x": 1.0, "y": 1.0, "z": 3.0}, {"z": 1.0}, {"y": 2.0}, {}]
+
+    batch = head.logits_many(rows)
+
+    assert [head.logits_many([row])[0].tolist() for row in rows] == batch.tolist()
+    # Nothing known: the intercepts alone; "c" learned from every item as a negative.
+    assert batch[0].tolist() == batch[2].tolist() == head.intercepts.tolist()
+    assert head.intercepts[2] < 0.0
+    assert head.logits_many([]).shape == (0, 3)
+    # The same probabilities as predicting one at a time, within the last bits.
+    scores = 1.0 / (1.0 + np.exp(-batch[1]))
+    assert list(head.predict_proba_one(rows[1]).values()) == pytest.approx(
+        list(scores / scores.sum()), rel=1e-12
+    )
+
+
+def test_a_shadow_head_that_does_not_exist_cannot_be_skipped() -> None:
+    heads = ShadowHeads(2)
+    with pytest.raises(ValueError, match="skip"):
+        heads.learn_one({"x": 1.0}, "a", skip=2)
+    assert not heads.labels  # nothing learned
