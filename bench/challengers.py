@@ -313,11 +313,11 @@ def paired(serving: OnlineModel, challenger: OnlineModel) -> dict[str, float] | 
     comparison, where the two estimates' own intervals each carry the draws' noise."""
     diffs = []
     for k, held in enumerate(serving._held):
-        s_shadow, c_shadow = serving._shadows[k], challenger._shadows[k]  # type: ignore[attr-defined]
-        for _n, x, y in held:
-            diffs.append(
-                float(c_shadow._predict(x).label == y) - float(s_shadow._predict(x).label == y)
-            )
+        xs = [x for _n, x, _y in held]
+        theirs = challenger._shadow_predict_many(k, xs)
+        ours = serving._shadow_predict_many(k, xs)
+        for (_n, _x, y), c, s in zip(held, theirs, ours, strict=True):
+            diffs.append(float(c.label == y) - float(s.label == y))
     if len(diffs) < 10:
         return None
     mean = statistics.fmean(diffs)
