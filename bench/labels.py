@@ -34,13 +34,13 @@ import httpx
 import orjson
 from river import multiclass, preprocessing
 from server import Server, label_frame, machine_line
+from spans import raw_tag_and_learn
 from websockets.asyncio.client import connect
 
 from streamloop.online.presets import build_front, build_pipeline, logistic
 from streamloop.online.span_corpus import DOMAINS, corpus
 from streamloop.online.spans import SpanModel
-from streamloop.online.token_features import token_features
-from streamloop.online.tokens import Span, bio_tags, tokenize
+from streamloop.online.tokens import Span
 
 LABELS = ["billing", "bug", "other"]
 #: The tabular run's classes and features.
@@ -160,14 +160,7 @@ def raw_river_spans(count: int) -> float:
     texts = [span_text(n) for n in range(count)]
     started = time.perf_counter()
     for item, spans in texts:
-        tokens = tokenize(str(item["text"]))
-        features = token_features(tokens)
-        for x in features:
-            for classifier in raw.values():
-                classifier.predict_proba_one(x)
-        for x, tag in zip(features, bio_tags(tokens, spans), strict=True):
-            for name, classifier in raw.items():
-                classifier.learn_one(x, name == tag)
+        raw_tag_and_learn(raw, str(item["text"]), spans)
     return count / (time.perf_counter() - started)
 
 

@@ -334,6 +334,19 @@ def _texts_of(domain: str, tokens: int, count: int, seed: int) -> Items:
     return texts
 
 
+def raw_tag_and_learn(classifiers: dict[str, Any], text: str, spans: Sequence[Span]) -> None:
+    """Raw River doing a spans label's per-token work: each tag's classifier predicts every
+    token of the text, then learns it, on the model's token features; no decoding."""
+    tokens = tokenize(text)
+    features = token_features(tokens)
+    for x in features:
+        for classifier in classifiers.values():
+            classifier.predict_proba_one(x)
+    for x, tag in zip(features, bio_tags(tokens, list(spans)), strict=True):
+        for name, classifier in classifiers.items():
+            classifier.learn_one(x, name == tag)
+
+
 def speed(domain: str, trained: int, repeats: int) -> dict[str, Any]:
     """ms to learn a 40-token text (predict, score, learn) and to score a lease's 32
     candidates, against raw River: the same feature dicts fed to a dict of the same River
@@ -353,14 +366,7 @@ def speed(domain: str, trained: int, repeats: int) -> dict[str, Any]:
 
     started = time.perf_counter()
     for data, spans in learned:
-        tokens = tokenize(data["text"])
-        features = token_features(tokens)
-        for x in features:
-            for classifier in raw.values():
-                classifier.predict_proba_one(x)
-        for x, tag in zip(features, bio_tags(tokens, spans), strict=True):
-            for name, classifier in raw.items():
-                classifier.learn_one(x, name == tag)
+        raw_tag_and_learn(raw, data["text"], spans)
     raw_learn = (time.perf_counter() - started) / repeats
 
     rounds = max(1, repeats // 10)
