@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from streamloop.online.inputs import model_input
+from streamloop.online.inputs import model_input, numeric_rows
 
 
 def test_text_keeps_only_the_text_field() -> None:
@@ -50,3 +50,35 @@ def test_tabular_keeps_booleans_and_strings_and_drops_missing_values() -> None:
 def test_bad_data_is_refused(input_kind: str, data: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         model_input(input_kind, data)
+
+
+def test_rows_of_numbers_become_one_matrix_of_what_model_input_reads() -> None:
+    rows = [{"a": 1, "b": -2.5}, {"a": 10**20, "b": 0}, {"a": 1e150, "b": -1e150}]
+    block = numeric_rows(rows)
+    assert block is not None
+    fields, matrix = block
+    assert fields == ("a", "b")
+    assert matrix.tolist() == [list(model_input("tabular", row).values()) for row in rows]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [],
+        [{}],
+        [{"a": 1.0}, {"b": 1.0}],  # other fields
+        [{"a": 1.0, "b": 2.0}, {"b": 2.0, "a": 1.0}],  # the same fields in another order
+        [{"a": 1.0}, {"a": True}],  # a boolean
+        [{"a": 1.0}, {"a": None}],  # a missing value
+        [{"a": 1.0}, {"a": "1.0"}],  # a string, even one of a number
+        [{"a": 1.0}, {"a": float("nan")}],
+        [{"a": 1.0}, {"a": -float("inf")}],
+        [{"a": 1.0}, {"a": 1.1e150}],  # beyond the bound
+        [{"a": 1.0}, {"a": 10**400}],  # beyond any float
+        [{"a": 1.0}, {"a": Fraction(1, 3)}],  # a number of another type: model_input's walk
+        [{"a": 1.0}, [("a", 1.0)]],  # not an object
+        [{1: 1.0}],  # a name that is not a string
+    ],
+)
+def test_other_batches_are_left_to_model_input(rows: list[Any]) -> None:
+    assert numeric_rows(rows) is None

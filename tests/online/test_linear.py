@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from river import compose, linear_model, multiclass, optim
 
 from streamloop.online.features import ReadOnlyScaler, composed_tabular_front
+from streamloop.online.inputs import model_input, numeric_rows
 from streamloop.online.linear import linear_scorer
 from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
@@ -279,3 +280,51 @@ def test_a_shadow_head_that_does_not_exist_cannot_be_skipped() -> None:
     with pytest.raises(ValueError, match="skip"):
         heads.learn_one({"x": 1.0}, "a", skip=2)
     assert not heads.labels  # nothing learned
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    learned=_ROWS,
+    labels=st.lists(st.sampled_from(LABELS), min_size=12),
+    scored=st.lists(
+        st.lists(st.floats(-1e6, 1e6) | st.integers(-1000, 1000), min_size=3, max_size=3),
+        min_size=1,
+        max_size=8,
+    ),
+    fields=st.sampled_from([("a", "b", "c"), ("c", "a", "z"), ("n0", "n1", "n2")]),
+)
+def test_rows_of_numbers_score_as_the_row_by_row_front(
+    learned: list[dict[str, Any]],
+    labels: list[str],
+    scored: list[list[float]],
+    fields: tuple[str, ...],
+) -> None:
+    # A matrix of numbers (`inputs.numeric_rows`) scores exactly as the same rows one value at
+    # a time; a field beyond the vocabulary's bound leaves it to the row-by-row front.
+    pipeline = build_pipeline("logistic_regression", "tabular")
+    vocabulary = pipeline.steps["TabularFront"].vocabulary
+    vocabulary.max_features = 4
+    for row, label in zip(learned, labels, strict=False):
+        pipeline.learn_one(row, label)
+    rows = [dict(zip(fields, values, strict=True)) for values in scored]
+    scorer = linear_scorer(pipeline)
+    assert scorer is not None
+    block = numeric_rows(rows)
+    assert block is not None
+    found = scorer.scores_numbers(*block)
+    if not vocabulary.numbers.keys() >= set(fields):
+        assert found is None
+        return
+    assert found is not None
+    labels_found, scores = found
+    want_labels, want = scorer.scores([model_input("tabular", row) for row in rows])
+    assert labels_found == want_labels
+    assert np.array_equal(scores, want)
+
+
+def test_rows_of_numbers_need_the_tabular_front() -> None:
+    pipeline = build_pipeline("logistic_regression", "text")
+    pipeline.learn_one({"text": "refund"}, "billing")
+    scorer = linear_scorer(pipeline)
+    assert scorer is not None
+    assert scorer.scores_numbers(("a",), np.ones((2, 1))) is None

@@ -19,6 +19,7 @@ from streamloop.online import (
     OnlineModel,
     uncertainty,
 )
+from streamloop.online.inputs import numeric_rows
 from streamloop.online.model import Prediction
 
 LABEL_SETS = {"2": ("spam", "ham"), "3": ("spam", "ham", "eggs")}
@@ -464,3 +465,31 @@ def test_a_model_read_after_its_first_label_pickles_as_one_that_was_not(
     read.features(data)
 
     assert read.snapshot() == replayed.snapshot()
+
+
+@pytest.mark.parametrize("strategy", ["margin", "entropy", "least_confidence"])
+@pytest.mark.parametrize("taught", [1, 200], ids=["one-label-seen", "taught"])
+def test_predict_many_matches_predict_on_rows_of_numbers(
+    make_items: Any, strategy: str, taught: int
+) -> None:
+    # The usual batch from one source, numbers only of the same fields, is read as one matrix
+    # (`numeric_rows`): the same predictions, also beyond the logits' bound (uniform, ties)
+    # and while the model has seen one label of three.
+    model = OnlineModel(
+        labels=LABEL_SETS["3"],
+        input_kind="tabular",
+        preset="logistic_regression",
+        strategy=strategy,
+    )
+    fields = ("x", "y", "noise", "count")
+    for data, label in make_items("tabular", LABEL_SETS["3"], taught, seed=3):
+        model.learn({f: data[f] for f in fields}, label)
+    rng = random.Random(0)
+    rows = [{f: rng.uniform(-1e4, 1e4) for f in fields} for _ in range(200)]
+    rows += [
+        {f: data[f] for f in fields}
+        for data, _ in make_items("tabular", LABEL_SETS["3"], 40, seed=4)
+    ]
+    assert numeric_rows(rows) is not None
+
+    _same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])

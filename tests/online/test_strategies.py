@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamloop.online import DEFAULT_STRATEGY, STRATEGIES, uncertainty
+from streamloop.online.strategies import uncertainties
 
 LABELS = ("a", "b", "c", "d", "e", "f")
 
@@ -93,3 +97,40 @@ def test_rounding_never_leaves_the_range(strategy: str) -> None:
 def test_unknown_strategy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown strategy 'vibes'"):
         uncertainty("vibes", {"a": 0.5, "b": 0.5})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    strategy=st.sampled_from(STRATEGIES),
+    rows=st.integers(1, 3).flatmap(
+        lambda k: st.lists(
+            st.lists(
+                st.sampled_from([0.0, 0.0, 1.0, 1.0, 2.0, 0.5, 1e-9, 3.7]) | st.floats(0, 5),
+                min_size=k,
+                max_size=k,
+            ).filter(any),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    | st.lists(
+        st.lists(st.floats(0, 1), min_size=5, max_size=5).filter(any), min_size=1, max_size=6
+    ),
+)
+def test_scores_of_a_matrix_are_each_rows_score(strategy: str, rows: list[list[float]]) -> None:
+    # The batch path scores a matrix at once: ties, zeros, two labels or five, as one by one.
+    probabilities = [[p / math.fsum(row) for p in row] for row in rows]
+    labels = [f"l{n}" for n in range(len(rows[0]))]
+    got = uncertainties(strategy, np.array(probabilities)).tolist()
+    want = [uncertainty(strategy, dict(zip(labels, row, strict=True))) for row in probabilities]
+    assert got == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_a_matrix_of_no_label_or_one_scores_as_one_row(k: int) -> None:
+    assert (
+        uncertainties("margin", np.full((3, k), 1.0)).tolist()
+        == [uncertainty("margin", dict.fromkeys(range(k), 1.0))] * 3
+    )
+    with pytest.raises(ValueError, match="unknown strategy"):
+        uncertainties("confidence", np.full((3, k), 1.0))

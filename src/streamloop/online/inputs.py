@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
-__all__ = ["MAX_MAGNITUDE", "TEXT_FIELD", "model_input"]
+import numpy as np
+
+__all__ = ["MAX_MAGNITUDE", "TEXT_FIELD", "model_input", "numeric_rows"]
 
 TEXT_FIELD = "text"
 """The field of a text item's data that holds its text."""
@@ -55,6 +58,46 @@ def model_input(input_kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     if input_kind == "tabular":
         return _tabular(data)
     raise ValueError(f"unknown input kind {input_kind!r}")
+
+
+def numeric_rows(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[tuple[str, ...], np.ndarray[Any, Any]] | None:
+    """Tabular rows of numbers only, each of the same fields in the same order (the usual
+    batch from one source), as their fields and one matrix: a row per item, a column per
+    field, each value as `model_input` reads it. ``None`` for any other batch, whose rows
+    `model_input` then reads one by one (and may refuse).
+
+    Examples
+    --------
+    >>> fields, matrix = numeric_rows([{"a": 1, "b": 2.5}, {"a": -3.0, "b": 0}])
+    >>> fields, matrix.tolist()
+    (('a', 'b'), [[1.0, 2.5], [-3.0, 0.0]])
+    >>> numeric_rows([{"a": 1}, {"b": 1}]) is None  # not the same fields
+    True
+    >>> numeric_rows([{"a": 1}, {"a": float("inf")}]) is None  # model_input refuses it
+    True
+    """
+    if not rows or type(rows[0]) is not dict:
+        return None
+    fields = tuple(rows[0])
+    if not fields or any(type(name) is not str for name in fields):
+        return None
+    # Set and tuple operations run in C: a row's fields and types are not walked in Python.
+    if any(type(row) is not dict or tuple(row) != fields for row in rows):
+        return None
+    if not set(map(type, chain.from_iterable(row.values() for row in rows))) <= {float, int}:
+        return None  # strings, booleans, nulls, numpy scalars: model_input's own walk
+    size = len(rows) * len(fields)
+    try:
+        values = np.fromiter(
+            chain.from_iterable(row.values() for row in rows), dtype=np.float64, count=size
+        )
+    except OverflowError:  # an integer beyond any float
+        return None
+    if not (np.abs(values) <= MAX_MAGNITUDE).all():  # False for NaN too
+        return None
+    return fields, values.reshape(len(rows), len(fields))
 
 
 def _text(data: Mapping[str, Any]) -> dict[str, Any]:

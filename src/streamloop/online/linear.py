@@ -30,13 +30,18 @@ from streamloop.online.features import (
 from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic
 from streamloop.online.scaler import ArrayScaler
 
-__all__ = ["LinearScorer", "linear_scorer"]
+__all__ = ["LinearScorer", "Scores", "linear_scorer"]
 #: Up to this many cells (rows by columns), a batch is one dense matrix product.
 _DENSE_CELLS = 250_000
 
 #: A batch's features: the row of each value, its column (an index into the names), the
 #: value, and the names of the columns in order.
 _Sparse = tuple["np.ndarray[Any, Any]", "np.ndarray[Any, Any]", "np.ndarray[Any, Any]", list[Any]]
+#: A batch's scores: the classifier's labels, and a row of scores per item, one per label.
+Scores = tuple[list[Any], "np.ndarray[Any, Any]"]
+#: Rows of numbers only, one field per column in ``fields`` order, to their scaled features
+#: in the same columns (``None`` when the front would not keep every field as it is).
+_Numbers = Callable[[tuple[str, ...], "np.ndarray[Any, Any]"], "np.ndarray[Any, Any] | None"]
 
 
 class LinearScorer:
@@ -50,25 +55,36 @@ class LinearScorer:
         self,
         front: Callable[[Sequence[dict[str, Any]]], _Sparse],
         classifier: multiclass.OneVsRestClassifier | OneVsRestLogistic,
+        numbers: _Numbers | None = None,
     ) -> None:
         self._front = front
         self._classifier = classifier
+        self._numbers = numbers
 
-    def predict_proba(self, rows: Sequence[dict[str, Any]]) -> list[dict[Any, float]]:
-        """Each row's label probabilities, as the classifier's ``predict_proba_one`` gives
-        them (every label the classifier has seen, normalised to sum to 1)."""
-        if not rows:
-            return []
+    def _labels(self) -> list[Any]:
         classifier = self._classifier
-        labels = list(
+        return list(
             classifier.labels
             if isinstance(classifier, OneVsRestLogistic)
             else classifier.classifiers
         )
+
+    def predict_proba(self, rows: Sequence[dict[str, Any]]) -> list[dict[Any, float]]:
+        """Each row's label probabilities, as the classifier's ``predict_proba_one`` gives
+        them (every label the classifier has seen, normalised to sum to 1)."""
+        labels, scores = self.scores(rows)
         if not labels:
             return [{} for _ in rows]
+        return _normalised(labels, scores)
+
+    def scores(self, rows: Sequence[dict[str, Any]]) -> Scores:
+        """The classifier's labels, and each row's score for each (a row per item, a column
+        per label): each binary model's probability, before one-vs-rest normalises them."""
+        labels = self._labels()
+        if not rows or not labels:
+            return labels, np.zeros((len(rows), len(labels)))
         at, found, values, columns = self._front(rows)
-        weights, intercepts = _weights(classifier, columns)
+        weights, intercepts = _weights(self._classifier, columns)
         if len(rows) * len(columns) <= _DENSE_CELLS:
             dense = np.zeros((len(rows), len(columns)))
             dense[at, found] = values  # a row names each column once
@@ -78,22 +94,46 @@ class LinearScorer:
             for k in range(len(labels)):
                 terms = values * weights[found, k]
                 logits[:, k] = np.bincount(at, weights=terms, minlength=len(rows)) + intercepts[k]
-        inside = 1.0 / (1.0 + np.exp(-np.clip(logits, -LOGIT_BOUND, LOGIT_BOUND)))
-        probabilities = np.where(
-            logits < -LOGIT_BOUND, 0.0, np.where(logits > LOGIT_BOUND, 1.0, inside)
-        )
-        out: list[dict[Any, float]] = []
-        uniform = 1.0 / len(labels)
-        # Summed one term at a time, left to right, as River's one-vs-rest sums its votes.
-        for scores in probabilities.tolist():
-            total = 0.0
-            for score in scores:
-                total += score
-            if total:
-                out.append({label: s / total for label, s in zip(labels, scores, strict=True)})
-            else:
-                out.append(dict.fromkeys(labels, uniform))
-        return out
+        return labels, _sigmoid(logits)
+
+    def scores_numbers(
+        self, fields: tuple[str, ...], matrix: np.ndarray[Any, Any]
+    ) -> Scores | None:
+        """`scores` of rows that are all numbers, of the same ``fields`` in the same order,
+        given as one matrix (a row per item, a column per field; `inputs.numeric_rows`): the
+        same scores, without walking each value in Python. ``None`` when this scorer's front
+        cannot read them so (not the tabular front, or a field beyond its vocabulary's bound):
+        `scores` can."""
+        scaled = None if self._numbers is None else self._numbers(fields, matrix)
+        if scaled is None:
+            return None
+        labels = self._labels()
+        if not labels:
+            return labels, np.zeros((len(matrix), 0))
+        weights, intercepts = _weights(self._classifier, list(fields))
+        return labels, _sigmoid(scaled @ weights + intercepts)
+
+
+def _sigmoid(logits: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """River's logistic function of each logit, 0.0 and 1.0 beyond its bound."""
+    inside = 1.0 / (1.0 + np.exp(-np.clip(logits, -LOGIT_BOUND, LOGIT_BOUND)))
+    return np.where(logits < -LOGIT_BOUND, 0.0, np.where(logits > LOGIT_BOUND, 1.0, inside))
+
+
+def _normalised(labels: list[Any], scores: np.ndarray[Any, Any]) -> list[dict[Any, float]]:
+    """Each row of scores as River's one-vs-rest gives probabilities: divided by their sum."""
+    out: list[dict[Any, float]] = []
+    uniform = 1.0 / len(labels)
+    # Summed one term at a time, left to right, as River's one-vs-rest sums its votes.
+    for row in scores.tolist():
+        total = 0.0
+        for score in row:
+            total += score
+        if total:
+            out.append({label: s / total for label, s in zip(labels, row, strict=True)})
+        else:
+            out.append(dict.fromkeys(labels, uniform))
+    return out
 
 
 def _weights(
@@ -135,10 +175,10 @@ def linear_scorer(pipeline: Any) -> LinearScorer | None:
     *front_steps, last = steps.values()
     if not _logistic_ovr(last):
         return None
-    front = _tabular_front(front_steps)
-    if front is None:
-        front = _generic_front(front_steps)
-    return LinearScorer(front, last)
+    tabular = _tabular_parts(front_steps)
+    if tabular is None:
+        return LinearScorer(_generic_front(front_steps), last)
+    return LinearScorer(_read_front(*tabular), last, _read_numbers(*tabular))
 
 
 def _logistic_ovr(step: Any) -> bool:
@@ -188,10 +228,14 @@ def _arrays(
     )
 
 
-def _tabular_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]], _Sparse] | None:
-    """`features.tabular_front`, read directly: numbers scaled in one array operation."""
+_Tabular = tuple[BoundedVocabulary | None, ArrayScaler | ReadOnlyScaler]
+
+
+def _tabular_parts(steps: Sequence[Any]) -> _Tabular | None:
+    """`features.tabular_front`'s two parts that scoring reads (its vocabulary bound, if it
+    has one, and its scaler); ``None`` for any other front."""
     if len(steps) == 1 and type(steps[0]) is TabularFront:  # new projects' (from 0.8.2)
-        return _read_front(steps[0].vocabulary, steps[0].scaler)
+        return steps[0].vocabulary, steps[0].scaler
     if len(steps) == 2 and type(steps[0]) is BoundedVocabulary:
         vocabulary, union = steps
     elif len(steps) == 1:  # models made before the vocabulary bound
@@ -210,7 +254,7 @@ def _tabular_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]],
         return None
     if not encoder.drop_zeros or encoder.drop_first or encoder.categories is not None:
         return None
-    return _read_front(vocabulary, scaler)
+    return vocabulary, scaler
 
 
 def _read_front(
@@ -263,20 +307,51 @@ def _read_front(
     return front
 
 
-def _scale(scaler: ArrayScaler | ReadOnlyScaler, sparse: _Sparse, at: np.ndarray[Any, Any]) -> None:
-    """Scale the values where ``at`` is true in place, as the scaler's ``transform_one`` does:
-    ``(value - mean) / sqrt(variance)``, and 0.0 for a field of no variance (or never seen)."""
-    _rows, column_of, values, columns = sparse
+def _read_numbers(
+    vocabulary: BoundedVocabulary | None, scaler: ArrayScaler | ReadOnlyScaler
+) -> _Numbers:
+    """The tabular front's features of rows of numbers only, given as one matrix."""
+
+    def numbers(
+        fields: tuple[str, ...], matrix: np.ndarray[Any, Any]
+    ) -> np.ndarray[Any, Any] | None:
+        # The vocabulary passes a row of numbers as it is when it keeps every field (else it
+        # drops some, which the row-by-row front does).
+        if vocabulary is not None and not vocabulary.numbers.keys() >= set(fields):
+            return None
+        means, variances = _statistics(scaler, list(fields))
+        return _standardised(matrix, means, variances)
+
+    return numbers
+
+
+def _statistics(
+    scaler: ArrayScaler | ReadOnlyScaler, columns: list[Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The scaler's means and variances of ``columns`` (0.0 for a field never seen)."""
     if isinstance(scaler, ArrayScaler):
-        means, variances = scaler.statistics(columns)
-    else:
-        means = np.array([scaler.means.get(name, 0.0) for name in columns], dtype=np.float64)
-        variances = np.array([scaler.vars.get(name, 0.0) for name in columns], dtype=np.float64)
+        return scaler.statistics(columns)
+    means = np.array([scaler.means.get(name, 0.0) for name in columns], dtype=np.float64)
+    variances = np.array([scaler.vars.get(name, 0.0) for name in columns], dtype=np.float64)
+    return means, variances
+
+
+def _standardised(
+    values: np.ndarray[Any, Any], means: np.ndarray[Any, Any], variances: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """As the scaler's ``transform_one`` scales: ``(value - mean) / sqrt(variance)``, and 0.0
+    for a field of no variance (or never seen); element by element, broadcasting."""
+    deviations = np.sqrt(variances)
+    known = deviations > 0.0
+    return np.where(known, (values - means) / np.where(known, deviations, 1.0), 0.0)
+
+
+def _scale(scaler: ArrayScaler | ReadOnlyScaler, sparse: _Sparse, at: np.ndarray[Any, Any]) -> None:
+    """Scale the values where ``at`` is true in place (`_standardised`)."""
+    _rows, column_of, values, columns = sparse
+    means, variances = _statistics(scaler, columns)
     if not at.any():
         return
     positions = np.flatnonzero(at)
     found = column_of[positions]
-    deviations = np.sqrt(variances)[found]
-    known = deviations > 0.0
-    centred = values[positions] - means[found]
-    values[positions] = np.where(known, centred / np.where(known, deviations, 1.0), 0.0)
+    values[positions] = _standardised(values[positions], means[found], variances[found])

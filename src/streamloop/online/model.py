@@ -10,19 +10,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from river import linear_model, multiclass, optim
 
 from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import prediction_powered
 from streamloop.online.features import OrderedTFIDF, TabularFront
-from streamloop.online.inputs import model_input
+from streamloop.online.inputs import model_input, numeric_rows
 from streamloop.online.linear import linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 from streamloop.online.plugins import build_model, checked
 from streamloop.online.presets import Classifier
-from streamloop.online.strategies import STRATEGIES, uncertainty
+from streamloop.online.strategies import STRATEGIES, uncertainties, uncertainty
 
 __all__ = ["Learned", "OnlineModel", "Prediction"]
 
@@ -239,11 +240,17 @@ class OnlineModel(ModelBase):
         ValueError
             If any row does not fit the model's input kind; then nothing is returned.
         """
+        batch = len(rows) >= _BATCH_FROM[self._input_kind] and self._version
+        scorer = linear_scorer(self._pipeline) if batch else None
+        if scorer is not None and self._input_kind == "tabular":
+            # Rows of numbers only, of the same fields: one matrix, no walk of each value.
+            block = numeric_rows(rows)
+            found = None if block is None else scorer.scores_numbers(*block)
+            if found is not None:
+                return self._predictions(*found)
         inputs = [model_input(self._input_kind, data) for data in rows]
-        if len(inputs) >= _BATCH_FROM[self._input_kind] and self._version:
-            scorer = linear_scorer(self._pipeline)
-            if scorer is not None:
-                return [self._prediction(raw) for raw in scorer.predict_proba(inputs)]
+        if scorer is not None:
+            return self._predictions(*scorer.scores(inputs))
         plugin = checked(self._preset) if ":" in self._preset else None
         if len(inputs) > 1 and self._version and plugin is not None and plugin.batch:
             # A plugin that claims batch scoring, held equal to one at a time by its check.
@@ -602,6 +609,44 @@ class OnlineModel(ModelBase):
             uncertainty=uncertainty(self._strategy, by_label),
             model_version=self._version,
         )
+
+    def _predictions(self, labels: list[Any], scores: np.ndarray[Any, Any]) -> list[Prediction]:
+        """`_prediction` of each row of a one-vs-rest's scores (`linear.Scores`: a column per
+        label of ``labels``, before normalising), in array operations: the same predictions,
+        up to the order of a sum's terms."""
+        rows = len(scores)
+        ours = self._labels
+        if labels:
+            # One-vs-rest's probabilities: uniform where every score is 0, and none of a row
+            # with a NaN (its sum is NaN: every label's share is).
+            sums = scores.sum(axis=1)[:, None]
+            scores = np.where(sums == 0.0, 1.0, np.where(np.isnan(sums), 0.0, scores))
+        column = {label: k for k, label in enumerate(labels)}
+        matrix = np.zeros((rows, len(ours)))
+        for j, label in enumerate(ours):
+            k = column.get(label)
+            if k is not None:
+                matrix[:, j] = scores[:, k]
+        # As `_project_probabilities`: anything not positive (NaN too) counts as 0.
+        matrix = np.where(matrix > 0.0, matrix, 0.0)
+        totals = matrix.sum(axis=1)
+        known = (totals > 0.0) & (totals < math.inf)
+        uniform = 1.0 / len(ours)
+        matrix = np.where(known[:, None], matrix / np.where(known, totals, 1.0)[:, None], uniform)
+        unsure = uncertainties(self._strategy, matrix).tolist()
+        best = matrix.argmax(axis=1).tolist()  # the first of equals, as `max` picks
+        version = self._version
+        return [
+            Prediction(
+                label=ours[top] if sure else None,
+                probabilities=dict(zip(ours, row, strict=True)),
+                uncertainty=score,
+                model_version=version,
+            )
+            for row, top, sure, score in zip(
+                matrix.tolist(), best, known.tolist(), unsure, strict=True
+            )
+        ]
 
     def _project_probabilities(self, raw: Mapping[str, float]) -> list[float] | None:
         # Labels the model has not seen yet get 0; negative or NaN scores from a misbehaving

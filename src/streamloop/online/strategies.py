@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-__all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "uncertainty"]
+import numpy as np
+
+__all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "uncertainties", "uncertainty"]
 
 STRATEGIES: tuple[str, ...] = ("margin", "entropy", "least_confidence", "random")
 
@@ -64,6 +67,34 @@ def uncertainty(strategy: str, probabilities: Mapping[str, float]) -> float:
     if len(values) < 2:
         return 0.0 if values else 1.0
     return _clamp(score(values))
+
+
+def uncertainties(strategy: str, probabilities: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """`uncertainty` of each row of a matrix (a row per item, a column per label, each row
+    summing to 1), in array operations: the same scores, up to the order of a sum's terms.
+
+    Examples
+    --------
+    >>> rows = np.array([[0.5, 0.5], [0.9, 0.1]])
+    >>> [round(score, 3) for score in uncertainties("margin", rows).tolist()]
+    [1.0, 0.2]
+    """
+    if strategy not in _SCORES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of: {', '.join(STRATEGIES)}")
+    rows, k = probabilities.shape
+    if k < 2:
+        return np.full(rows, 0.0 if k else 1.0)
+    if strategy == "entropy":
+        positive = probabilities > 0.0
+        logs = np.log(np.where(positive, probabilities, 1.0))
+        raw = np.where(positive, -probabilities * logs, 0.0).sum(axis=1) / math.log(k)
+    elif strategy == "least_confidence":
+        raw = (1.0 - probabilities.max(axis=1)) * k / (k - 1)
+    else:  # margin, and random's score
+        second, first = np.partition(probabilities, k - 2, axis=1)[:, -2:].T
+        raw = 1.0 - (first - second)
+    # `_clamp`: a NaN fails every comparison and is treated as unsure.
+    return np.where(raw >= 1.0, 1.0, np.where(raw >= 0.0, raw, np.where(raw < 0.0, 0.0, 1.0)))
 
 
 def _margin(values: Sequence[float]) -> float:

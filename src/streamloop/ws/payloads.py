@@ -602,11 +602,13 @@ def check_bounds(
             code="too_many_fields",
         )
     limit = settings.max_data_depth
-    # A flat object is 1 deep: only a nested one needs the walk (hot: every event's data).
-    flat = all(not isinstance(value, (dict, list)) for value in data.values())
+    # A flat object is 1 deep: only a nested one needs the walk (hot: every event's data, so
+    # its values' types are gathered in C and the few distinct ones looked at).
+    types = set(map(type, data.values()))
+    flat = not any(issubclass(kind, (dict, list)) for kind in types)
     if (limit < 1 or not flat) and nesting(data, limit) > limit:
         raise InvalidInput(f"{where} is nested more than {limit} levels deep", code="too_deep")
-    if input_kind == "tabular" and not any(value is not None for value in data.values()):
+    if input_kind == "tabular" and types <= {type(None)}:
         raise InvalidInput(f"{where} must have at least one field", code="invalid_data")
 
 
