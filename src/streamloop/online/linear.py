@@ -330,7 +330,8 @@ def _statistics(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """The scaler's means and variances of ``columns`` (0.0 for a field never seen)."""
     if isinstance(scaler, ArrayScaler):
-        return scaler.statistics(columns)
+        means, variances = scaler.statistics(columns)
+        return means, variances
     means = np.array([scaler.means.get(name, 0.0) for name in columns], dtype=np.float64)
     variances = np.array([scaler.vars.get(name, 0.0) for name in columns], dtype=np.float64)
     return means, variances
