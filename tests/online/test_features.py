@@ -103,3 +103,18 @@ def test_fronts_pickle() -> None:
         assert restored.transform_one({"text": "spam", "size": 1.0}) == front.transform_one(
             {"text": "spam", "size": 1.0}
         )
+
+
+@settings(max_examples=150, deadline=None)
+@given(learned=tabular_rows(15))
+def test_learning_and_transforming_in_one_pass_gives_the_same_features_and_state(
+    learned: list[dict[str, Any]],
+) -> None:
+    # What a model's learning step uses (`learn_transform_one`), against learning then
+    # transforming as River's pipeline does: the same features, the same state after.
+    fused, apart = tabular_front(3, 1, 4), tabular_front(3, 1, 4)
+    for row in learned:
+        got = fused.learn_transform_one(row)
+        apart.learn_one(row)
+        assert list(got.items()) == list(apart.transform_one(row).items())
+    assert pickle.dumps(fused) == pickle.dumps(apart)

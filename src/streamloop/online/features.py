@@ -395,15 +395,31 @@ class TabularFront(base.Transformer):
         self, x: dict[base.typing.FeatureName, Any]
     ) -> dict[base.typing.FeatureName, Any]:
         kept = self.vocabulary.transform_one(x)
-        numbers = self.scaler.transform_one(_NUMBERS.transform_one(kept))
-        strings = _STRINGS.transform_one(kept)
-        if not strings:
-            return numbers
-        # As River's union of the two branches: the strings' features first, a number field
-        # keeping the place but not the value of a one-hot feature of the same name.
-        out: dict[base.typing.FeatureName, Any] = {f"{i}_{v}": 1 for i, v in strings.items()}
-        out.update(numbers)
-        return out
+        return _joined(kept, self.scaler.transform_one(_NUMBERS.transform_one(kept)))
+
+    def learn_transform_one(
+        self, x: dict[base.typing.FeatureName, Any]
+    ) -> dict[base.typing.FeatureName, Any]:
+        """`learn_one` then `transform_one` of the same item, in one pass: the same features
+        (as a River pipeline learning an item gives its head), the item folded through the
+        vocabulary once and scaled as it is learned."""
+        self.vocabulary.learn_one(x)
+        kept = self.vocabulary.transform_one(x)
+        return _joined(kept, self.scaler.learn_transform_one(_NUMBERS.transform_one(kept)))
+
+
+def _joined(
+    kept: dict[base.typing.FeatureName, Any], numbers: dict[base.typing.FeatureName, Any]
+) -> dict[base.typing.FeatureName, Any]:
+    """The front's features: the kept item's strings one-hot, then its scaled ``numbers``."""
+    strings = _STRINGS.transform_one(kept)
+    if not strings:
+        return numbers
+    # As River's union of the two branches: the strings' features first, a number field
+    # keeping the place but not the value of a one-hot feature of the same name.
+    out: dict[base.typing.FeatureName, Any] = {f"{i}_{v}": 1 for i, v in strings.items()}
+    out.update(numbers)
+    return out
 
 
 _NUMBERS = SelectValues(strings=False)

@@ -81,7 +81,7 @@ def numeric_rows(
     if not rows or type(rows[0]) is not dict:
         return None
     fields = tuple(rows[0])
-    if not fields or any(type(name) is not str for name in fields):
+    if not fields or set(map(type, fields)) != {str}:
         return None
     # Set and tuple operations run in C: a row's fields and types are not walked in Python.
     if any(type(row) is not dict or tuple(row) != fields for row in rows):

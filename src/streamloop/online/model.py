@@ -8,7 +8,7 @@ import pickle
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from river import linear_model, multiclass, optim
@@ -450,8 +450,12 @@ class OnlineModel(ModelBase):
             # too, a model that was read after one label pickles as one that was not.
             pipeline._build_plan()
         front, head = pipeline.steps.values()
-        front.learn_one(x)
-        features: dict[Any, float] = front.transform_one(x)
+        features: dict[Any, float]
+        if type(front) is TabularFront:
+            features = front.learn_transform_one(cast("dict[Any, Any]", x))  # the same, in one pass
+        else:
+            front.learn_one(x)
+            features = front.transform_one(x)
         head.learn_one(features, label)
         return features
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -75,7 +76,7 @@ class OneVsRestLogistic(base.Classifier):
         """The weights of the named features (rows; zeros for features never learned), by
         label (columns, in `labels` order)."""
         rows = np.fromiter(
-            (self.features.get(name, -1) for name in names), dtype=np.intp, count=len(names)
+            map(self.features.get, names, repeat(-1)), dtype=np.intp, count=len(names)
         )
         found = rows >= 0
         weights = np.zeros((len(names), len(self.labels)))
@@ -126,9 +127,10 @@ class OneVsRestLogistic(base.Classifier):
             self._grow(labels=len(self.labels) + 1)
             self.labels[y] = len(self.labels)
         features = self.features
-        for name in x:
-            if name not in features:
-                features[name] = len(features)
+        if not features.keys() >= x.keys():  # in C: the usual item names known features
+            for name in x:
+                if name not in features:
+                    features[name] = len(features)
         if len(features) > self._weights.shape[0]:
             self._grow(features=len(features))
         rows = np.fromiter(map(features.__getitem__, x), dtype=np.intp, count=len(x))
@@ -255,9 +257,10 @@ class ShadowHeads:
             self.labels[y] = len(self.labels)
             self._grow(labels=len(self.labels))
         features = self.features
-        for name in x:
-            if name not in features:
-                features[name] = len(features)
+        if not features.keys() >= x.keys():  # in C: the usual item names known features
+            for name in x:
+                if name not in features:
+                    features[name] = len(features)
         if len(features) > self._weights.shape[0]:
             self._grow(features=len(features))
         target = self.labels[y]
@@ -277,9 +280,10 @@ class ShadowHeads:
         block = self._weights[rows, :, :count]  # rows x copies x labels
         logits = (values[:, None, None] * block).sum(axis=0) + self._intercepts[:, :count]
         gradients = _log_loss_gradients(logits, target)
-        self._intercepts[:, :count] -= np.where(learns, self.intercept_rate * gradients, 0.0)
+        intercepts = self._intercepts[:, :count]  # a view: written in place
+        np.subtract(intercepts, self.intercept_rate * gradients, out=intercepts, where=learns)
         steps = values[:, None, None] * gradients[None, :, :] * self.learning_rate
-        block -= np.where(learns[None, :, :], steps, 0.0)
+        np.subtract(block, steps, out=block, where=learns[None, :, :])
         self._weights[rows, :, :count] = block
 
     def predict_proba_one(self, copy: int, x: dict[Any, Any]) -> dict[Any, float]:
@@ -335,19 +339,12 @@ class ShadowHeads:
 
 def _log_loss_gradients(logits: np.ndarray[Any, Any], target: int) -> np.ndarray[Any, Any]:
     """`_log_loss_gradient` of every logit (rows: copies; columns: labels, ``target`` the
-    positive one), to the same bits: the exponentials are `math.exp`'s, as there (numpy's own
-    may differ by a bit, and by CPU), the rest elementwise arithmetic, rounded alike."""
-    signs = np.full(logits.shape[1], -1.0)
-    signs[target] = 1.0
-    margins = logits * signs
-    high = margins > _LOSS_CUTOFF
-    low = margins < -_LOSS_CUTOFF
-    exponents = np.where(high, -margins, np.where(low, 0.0, margins))
-    powers = np.fromiter(map(math.exp, exponents.ravel().tolist()), np.float64, exponents.size)
-    powers = powers.reshape(margins.shape)
-    with np.errstate(invalid="ignore"):
-        middle = -signs / (powers + 1.0)
-    gradients: np.ndarray[Any, Any] = np.where(
-        high, powers * -signs, np.where(low, np.broadcast_to(-signs, margins.shape), middle)
-    )
-    return gradients
+    positive one): that very function, value by value (for a few dozen values, a Python loop
+    costs less than numpy's array calls, and gives the same bits by construction)."""
+    return np.array(
+        [
+            [_log_loss_gradient(k == target, logit) for k, logit in enumerate(row)]
+            for row in logits.tolist()
+        ],
+        dtype=np.float64,
+    ).reshape(logits.shape)

@@ -44,18 +44,8 @@ class ArrayScaler(base.Transformer):
         self.variances = np.zeros(0)
 
     def learn_one(self, x: dict[Hashable, Any]) -> None:
-        if not x:
-            return
-        slots = self._slots_of(tuple(x), learning=True)
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        counts = self.counts[slots] + 1.0
-        self.counts[slots] = counts
-        old = self.means[slots]
-        deviation = values - old
-        means = old + deviation / counts
-        self.means[slots] = means
-        variances = self.variances[slots]
-        self.variances[slots] = variances + (deviation * (values - means) - variances) / counts
+        if x:
+            self._learn(x)
 
     def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
         if not x:
@@ -63,11 +53,30 @@ class ArrayScaler(base.Transformer):
         fields = tuple(x)
         slots = self._slots_of(fields, learning=False)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
-        means, variances = self._gather(slots)
-        deviations = np.sqrt(variances)
-        scaled = np.zeros(len(fields))
-        np.divide(values - means, deviations, out=scaled, where=deviations > 0.0)
-        return dict(zip(fields, scaled.tolist(), strict=True))
+        return _scaled(fields, values, *self._gather(slots))
+
+    def learn_transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
+        """`learn_one` then `transform_one` of the same item, in one pass: the same values
+        (the statistics just learned are those the transform would read back)."""
+        if not x:
+            return {}
+        return _scaled(*self._learn(x))
+
+    def _learn(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any, Any, Any]:
+        """Learn the item; its fields, its values, and their means and variances now."""
+        fields = tuple(x)
+        slots = self._slots_of(fields, learning=True)
+        values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
+        counts = self.counts[slots] + 1.0
+        self.counts[slots] = counts
+        old = self.means[slots]
+        deviation = values - old
+        means = old + deviation / counts
+        self.means[slots] = means
+        variances = self.variances[slots]
+        variances = variances + (deviation * (values - means) - variances) / counts
+        self.variances[slots] = variances
+        return fields, values, means, variances
 
     def statistics(self, fields: list[Hashable]) -> tuple[np.ndarray[Any, Any], ...]:
         """(means, variances) of ``fields``, 0.0 for those never learned."""
@@ -113,3 +122,16 @@ class ArrayScaler(base.Transformer):
         state = dict(self.__dict__)
         state.pop("_memo", None)
         return state
+
+
+def _scaled(
+    fields: tuple[Hashable, ...],
+    values: np.ndarray[Any, Any],
+    means: np.ndarray[Any, Any],
+    variances: np.ndarray[Any, Any],
+) -> dict[Hashable, Any]:
+    """Each field's standardised value: 0.0 where its variance is 0."""
+    deviations = np.sqrt(variances)
+    scaled = np.zeros(len(fields))
+    np.divide(values - means, deviations, out=scaled, where=deviations > 0.0)
+    return dict(zip(fields, scaled.tolist(), strict=True))
