@@ -9,7 +9,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamloop.online import (
     DEFAULT_STRATEGY,
@@ -19,7 +22,7 @@ from streamloop.online import (
     OnlineModel,
     uncertainty,
 )
-from streamloop.online.inputs import numeric_rows
+from streamloop.online.linear import LinearScorer, _normalised
 from streamloop.online.model import Prediction
 
 LABEL_SETS = {"2": ("spam", "ham"), "3": ("spam", "ham", "eggs")}
@@ -490,6 +493,48 @@ def test_predict_many_matches_predict_on_rows_of_numbers(
         {f: data[f] for f in fields}
         for data, _ in make_items("tabular", LABEL_SETS["3"], 40, seed=4)
     ]
-    assert numeric_rows(rows) is not None
+    read = []
+    scores_numbers = LinearScorer.scores_numbers
 
-    _same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])
+    def spy(self: LinearScorer, *args: Any) -> Any:
+        read.append(found := scores_numbers(self, *args))
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LinearScorer, "scores_numbers", spy)
+        many = model.predict_many(rows)
+    assert len(read) == 1 and read[0] is not None  # the matrix path, not the fallback
+    _same_predictions(many, [model.predict(row) for row in rows])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    strategy=st.sampled_from(["margin", "entropy", "least_confidence"]),
+    seen=st.lists(st.sampled_from(["spam", "ham", "eggs", "other"]), unique=True),
+    scores=st.lists(
+        st.lists(
+            st.sampled_from([0.0, 1.0, 0.5, 1e-300, float("nan")]) | st.floats(0.0, 1.0),
+            min_size=4,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_predictions_in_arrays_are_those_of_one_at_a_time(
+    strategy: str, seen: list[str], scores: list[list[float]]
+) -> None:
+    # A batch's predictions from a one-vs-rest's scores (`_predictions`) against the same
+    # scores normalised as River does and made a prediction one at a time: the same labels
+    # and probabilities to the bit, with labels the classifier has not seen ("eggs") or the
+    # project lacks ("other"), ties, all-zero rows and NaN scores.
+    model = OnlineModel(
+        labels=["spam", "ham", "eggs"], input_kind="text", preset="naive_bayes", strategy=strategy
+    )
+    matrix = np.array([row[: len(seen)] for row in scores]).reshape(len(scores), len(seen))
+    many = model._predictions(seen, matrix)
+    raws = _normalised(seen, matrix) if seen else [{} for _ in scores]
+    ones = [model._prediction(raw) for raw in raws]
+    assert [p.label for p in many] == [p.label for p in ones]
+    assert [p.probabilities for p in many] == [p.probabilities for p in ones]
+    assert [p.uncertainty for p in many] == pytest.approx([p.uncertainty for p in ones], abs=1e-12)

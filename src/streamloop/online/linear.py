@@ -100,10 +100,11 @@ class LinearScorer:
         self, fields: tuple[str, ...], matrix: np.ndarray[Any, Any]
     ) -> Scores | None:
         """`scores` of rows that are all numbers, of the same ``fields`` in the same order,
-        given as one matrix (a row per item, a column per field; `inputs.numeric_rows`): the
-        same scores, without walking each value in Python. ``None`` when this scorer's front
-        cannot read them so (not the tabular front, or a field beyond its vocabulary's bound):
-        `scores` can."""
+        given as one matrix (a row per item, a column per field; `inputs.numeric_rows`),
+        without walking each value in Python: the same scores, to the bit up to `_DENSE_CELLS`
+        cells (beyond, `scores` sums each row's terms in another order). ``None`` when this
+        scorer's front cannot read them so (not the tabular front, or a field its vocabulary
+        has not kept): `scores` can."""
         scaled = None if self._numbers is None else self._numbers(fields, matrix)
         if scaled is None:
             return None

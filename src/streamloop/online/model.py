@@ -616,15 +616,17 @@ class OnlineModel(ModelBase):
 
     def _predictions(self, labels: list[Any], scores: np.ndarray[Any, Any]) -> list[Prediction]:
         """`_prediction` of each row of a one-vs-rest's scores (`linear.Scores`: a column per
-        label of ``labels``, before normalising), in array operations: the same predictions,
-        up to the order of a sum's terms."""
+        label of ``labels``, before normalising), in array operations: the same probabilities
+        and labels to the bit (the same divisions, by sums taken as there), the uncertainty
+        within rounding."""
         rows = len(scores)
         ours = self._labels
         if labels:
-            # One-vs-rest's probabilities: uniform where every score is 0, and none of a row
-            # with a NaN (its sum is NaN: every label's share is).
-            sums = scores.sum(axis=1)[:, None]
-            scores = np.where(sums == 0.0, 1.0, np.where(np.isnan(sums), 0.0, scores))
+            # One-vs-rest's probabilities: each score divided by the row's sum taken left to
+            # right (a running sum's last term), as River sums; uniform where every score is 0.
+            sums = np.cumsum(scores, axis=1)[:, -1:]
+            silent = sums == 0.0
+            scores = np.where(silent, 1.0, scores) / np.where(silent, float(len(labels)), sums)
         column = {label: k for k, label in enumerate(labels)}
         matrix = np.zeros((rows, len(ours)))
         for j, label in enumerate(ours):
@@ -633,7 +635,7 @@ class OnlineModel(ModelBase):
                 matrix[:, j] = scores[:, k]
         # As `_project_probabilities`: anything not positive (NaN too) counts as 0.
         matrix = np.where(matrix > 0.0, matrix, 0.0)
-        totals = matrix.sum(axis=1)
+        totals = np.fromiter(map(math.fsum, matrix.tolist()), np.float64, rows)
         known = (totals > 0.0) & (totals < math.inf)
         uniform = 1.0 / len(ours)
         matrix = np.where(known[:, None], matrix / np.where(known, totals, 1.0)[:, None], uniform)

@@ -71,7 +71,8 @@ def uncertainty(strategy: str, probabilities: Mapping[str, float]) -> float:
 
 def uncertainties(strategy: str, probabilities: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """`uncertainty` of each row of a matrix (a row per item, a column per label, each row
-    summing to 1), in array operations: the same scores, up to the order of a sum's terms.
+    summing to 1), in array operations: the same scores within rounding (entropy sums its
+    terms in another order, with numpy's logarithm).
 
     Examples
     --------
