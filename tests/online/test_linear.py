@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import compose, linear_model, multiclass, optim
 
-from streamloop.online.features import ReadOnlyScaler, composed_tabular_front
+from streamloop.online.features import OrderedTFIDF, ReadOnlyScaler, composed_tabular_front
 from streamloop.online.inputs import model_input, numeric_rows
-from streamloop.online.linear import linear_scorer
+from streamloop.online.linear import _generic_front, _tfidf_front, linear_scorer
 from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
 from support import tabular_rows
@@ -329,3 +329,33 @@ def test_rows_of_numbers_need_the_tabular_front() -> None:
     scorer = linear_scorer(pipeline)
     assert scorer is not None
     assert scorer.scores_numbers(("a",), np.ones((2, 1))) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    learned=st.lists(st.text("ab Éé-ü9 ", max_size=20), max_size=10),
+    scored=st.lists(st.text("abc Éé-ü9 !", max_size=30), max_size=10),
+    normalize=st.booleans(),
+)
+def test_tfidf_of_a_batch_is_the_texts_one_at_a_time(
+    learned: list[str], scored: list[str], normalize: bool
+) -> None:
+    # The text front's batch path (`_tfidf_front`) against River's `transform_one` of each
+    # text: the same features, in the same order, to the bit; accents, hyphens, no words.
+    tfidf = OrderedTFIDF(on="text", normalize=normalize)
+    for text in learned:
+        tfidf.learn_one({"text": text})
+    rows = [{"text": text} for text in scored]
+    got = _tfidf_front(tfidf)(rows)
+    want = _generic_front([tfidf])(rows)
+    for array, expected in zip(got[:3], want[:3], strict=True):
+        assert array.tolist() == expected.tolist()
+    assert got[3] == want[3]
+
+
+def test_the_text_preset_scores_through_the_tfidf_batch_path() -> None:
+    pipeline = build_pipeline("logistic_regression", "text")
+    pipeline.learn_one({"text": "refund my card"}, "billing")
+    scorer = linear_scorer(pipeline)
+    assert scorer is not None
+    assert scorer._front.__qualname__.startswith("_tfidf_front")

@@ -6,6 +6,8 @@ import random
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
@@ -239,3 +241,42 @@ def test_the_pool_is_drawn_from_once_per_model_version():
     top = [len([n for n in ids if n >= 20]) for ids in seen]  # beyond the top: drawn
     assert top[0] > 0 and top[1] == 0 and top[2] > 0 and top[3] > 0 and top[4] > 0
     assert len(seen[1]) == 4  # the top half of 8 candidates
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    capacity=st.integers(1, 5),
+    pushes=st.lists(
+        st.tuples(st.sampled_from([0.1, 0.3, 0.5, 0.5, 0.9]), st.booleans(), st.booleans()),
+        max_size=40,
+    ),
+)
+def test_a_full_queue_sheds_as_its_rule_says(
+    capacity: int, pushes: list[tuple[float, bool, bool]]
+) -> None:
+    # Against the rule itself, kept here as plainly as it reads: beyond capacity, the least
+    # uncertain item not drawn at random goes (the oldest of equals), else the oldest drawn
+    # one; sometimes an item is labelled (taken out) between pushes.
+    queue = RoutingQueue(capacity, random.Random(0))
+    waiting: dict[int, tuple[float, int, bool]] = {}  # id -> (score, arrival, drawn)
+    shed_total = 0
+    for n, (score, drawn, label_one) in enumerate(pushes):
+        shed = queue.push(QueuedItem(n, f"evt-{n}", {}, score, drawn_at_random=drawn))
+        waiting[n] = (score, n, drawn)
+        expected = []
+        while len(waiting) > capacity:
+            ranked = [(s, a, i) for i, (s, a, d) in waiting.items() if not d]
+            lowest = (
+                min(ranked)[2] if ranked else min((a, i) for i, (_, a, _) in waiting.items())[1]
+            )
+            del waiting[lowest]
+            expected.append(lowest)
+        assert shed == expected
+        shed_total += len(shed)
+        if label_one and waiting:
+            gone = min(waiting)
+            queue.remove(gone)
+            del waiting[gone]
+        assert sorted(i.item_id for i in queue.waiting_items()) == sorted(waiting)
+        assert all(queue.find(f"evt-{i}") == i for i in waiting)
+    assert queue.counters.shed == shed_total

@@ -13,7 +13,10 @@ which runs as River runs it. Other pipelines return ``None`` from `linear_scorer
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, cast
 
 import numpy as np
@@ -23,6 +26,7 @@ from streamloop.online.features import (
     NUMBER_TYPES,
     BoundedVocabulary,
     OneHot,
+    OrderedTFIDF,
     ReadOnlyScaler,
     SelectValues,
     TabularFront,
@@ -178,6 +182,8 @@ def linear_scorer(pipeline: Any) -> LinearScorer | None:
         return None
     tabular = _tabular_parts(front_steps)
     if tabular is None:
+        if len(front_steps) == 1 and type(front_steps[0]) is OrderedTFIDF:
+            return LinearScorer(_tfidf_front(front_steps[0]), last)
         return LinearScorer(_generic_front(front_steps), last)
     return LinearScorer(_read_front(*tabular), last, _read_numbers(*tabular))
 
@@ -194,6 +200,47 @@ def _logistic_ovr(step: Any) -> bool:
         and type(binary._weights).__name__ == "VectorDict"
         for binary in binaries
     )
+
+
+def _tfidf_front(tfidf: OrderedTFIDF) -> Callable[[Sequence[dict[str, Any]]], _Sparse]:
+    """TF-IDF's features of a batch, as its ``transform_one`` gives them one text at a time, to
+    the bit: each text's terms counted as River counts them, the weights in arrays.
+
+    River's arithmetic, term by term: ``tf = count / terms``, ``idf = log((1 + n) / (1 + df))
+    + 1``, ``tf * idf``, then each divided by the square root of the text's sum of squares
+    (each square Python's ``** 2``, which is not always ``x * x``; summed left to right, as
+    `np.bincount` does)."""
+
+    def front(rows: Sequence[dict[str, Any]]) -> _Sparse:
+        row_of: list[int] = []
+        column_of: list[int] = []
+        counts: list[int] = []
+        lengths: list[int] = []
+        names: dict[Any, int] = {}
+        for n, row in enumerate(rows):
+            terms = Counter(tfidf.process_text(row))  # type: ignore[no-untyped-call]
+            row_of.extend(repeat(n, len(terms)))
+            column_of.extend([names.setdefault(term, len(names)) for term in terms])
+            counts.extend(terms.values())
+            lengths.append(sum(terms.values()))
+        at, found, _, columns = sparse = _arrays(row_of, column_of, [], names)
+        if not len(at):
+            return sparse
+        dfs, documents = tfidf.dfs, tfidf.n
+        idf = np.fromiter(
+            (math.log((1 + documents) / (1 + dfs.get(name, 0))) + 1 for name in columns),
+            dtype=np.float64,
+            count=len(columns),
+        )
+        frequencies = np.asarray(counts, dtype=np.float64) / np.asarray(lengths, np.float64)[at]
+        values = frequencies * idf[found]
+        if tfidf.normalize:
+            squares = np.fromiter(map(float.__pow__, values.tolist(), repeat(2)), np.float64)
+            norms = np.sqrt(np.bincount(at, weights=squares, minlength=len(rows)))
+            values = values / norms[at]
+        return at, found, values, columns
+
+    return front
 
 
 def _generic_front(steps: Sequence[Any]) -> Callable[[Sequence[dict[str, Any]]], _Sparse]:
