@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -435,10 +436,10 @@ async def test_an_annotator_that_floods_then_stops_reading_is_closed(settings):
         url = f"{service.ws_base}/ws/projects/tickets/annotate?annotator=alice&prefetch=30"
         # Raw, not support.annotator: this client stops reading on purpose.
         async with connect(url, max_size=None, max_queue=1) as ws:
-            skips = [
-                orjson.dumps({"type": "skip", "item_id": f"nope{n}"}).decode() for n in range(3000)
-            ]
-            flooding = asyncio.create_task(_send_all_frames(ws, skips))
+            # It floods until it is closed: with a shared store (PostgreSQL) its items are
+            # claimed in the store before they are sent, and a flood that ended before they
+            # blocked the writer would have had its replies written, leaving nothing unread.
+            flooding = asyncio.create_task(_flood_with_skips(ws))
             # Other refusals may be counted first (a flood is rate limited too): wait for this one.
             # The bound only guards against a hang: 27 MB of items to write on a busy
             # machine (the suite runs in two processes) may outlast one receive.
@@ -454,3 +455,8 @@ async def test_an_annotator_that_floods_then_stops_reading_is_closed(settings):
 async def _send_all_frames(ws, frames: list[str]) -> None:
     for frame in frames:
         await ws.send(frame)
+
+
+async def _flood_with_skips(ws) -> None:
+    for n in itertools.count():
+        await ws.send(orjson.dumps({"type": "skip", "item_id": f"nope{n}"}).decode())
