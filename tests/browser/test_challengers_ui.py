@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from playwright.async_api import Browser, Dialog, Locator, Page, Route, expect
 from browser.axe import violations
 from browser.pages import LABELS, PATIENCE_MS
 from streamloop.config import Settings
+from streamloop.online import plugins
 from support import running
 
 pytestmark = pytest.mark.browser
@@ -28,6 +30,17 @@ PHONE: dict[str, Any] = {
 }
 #: The smallest touch target worth the name (WCAG 2.5.5 asks 44 CSS px).
 TOUCH_PX = 44
+
+
+@pytest.fixture(autouse=True)
+def presets_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No plugin: the presets alone are what these tests choose among. Whatever the
+    environment has installed (the example package, the embeddings model) would otherwise be
+    offered once its contract check passed, which may be before or after a look."""
+    monkeypatch.setattr(plugins, "_entry_points", dict)
+    plugins.forget()
+    yield
+    plugins.forget()
 
 
 def box(page: Page, model: str) -> Locator:
