@@ -7,9 +7,10 @@ the features once per label (ten labels: ten passes). A project's model is taugh
 about twenty times (rehearsal, and the accuracy estimate's shadow models), so learning is most
 of what a label costs.
 
-Sums are taken with numpy's own reduction, never a BLAS product: BLAS picks its kernel by CPU,
-and each kernel adds the terms in another order, so equal histories would give models (and
-snapshots) that differ from one machine to another.
+A learning step is compiled (`streamloop.online.kernels`), its sums taken term by term in the
+item's order. Predictions sum with numpy's own reduction, never a BLAS product: BLAS picks its
+kernel by CPU, and each kernel adds the terms in another order, so equal histories would give
+models (and snapshots) that differ from one machine to another.
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ from typing import Any
 import numpy as np
 from river import base
 
-__all__ = ["LOGIT_BOUND", "OneVsRestLogistic", "ShadowHeads"]
+__all__ = ["LOGIT_BOUND", "OneVsRestLogistic", "ShadowHeads", "load_steps"]
 
 #: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`).
 LOGIT_BOUND = 30.0
-#: Beyond this margin, River's log loss gradient takes its approximations
-#: (`river.optim.losses.Log.gradient`).
-_LOSS_CUTOFF = 18.0
 
 
 class OneVsRestLogistic(base.Classifier):
@@ -126,24 +124,21 @@ class OneVsRestLogistic(base.Classifier):
         if y not in self.labels:
             self._grow(labels=len(self.labels) + 1)
             self.labels[y] = len(self.labels)
-        features = self.features
-        if not features.keys() >= x.keys():  # in C: the usual item names known features
-            for name in x:
-                if name not in features:
-                    features[name] = len(features)
-        if len(features) > self._weights.shape[0]:
-            self._grow(features=len(features))
-        rows = np.fromiter(map(features.__getitem__, x), dtype=np.intp, count=len(x))
+        rows = _learned_rows(self, x)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        count = len(self.labels)
-        weights = self._weights[:, :count]
-        logits = _dot(values, weights[rows]) + self._intercepts[:count]
-        target = self.labels[y]
-        gradients = np.array(
-            [_log_loss_gradient(k == target, z) for k, z in enumerate(logits.tolist())]
+        _kernels().one_vs_rest_step(
+            self._weights,
+            self._intercepts,
+            rows,
+            values,
+            len(self.labels),
+            self.labels[y],
+            self.learning_rate,
+            self.intercept_rate,
         )
-        self._intercepts[:count] -= self.intercept_rate * gradients
-        weights[rows] -= np.outer(values, gradients) * self.learning_rate
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _without_memo(self.__dict__)
 
     def predict_proba_one(
         self, x: dict[Hashable, Any], **kwargs: Any
@@ -196,15 +191,53 @@ def _dot(values: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]) -> np.ndar
     return summed
 
 
-def _log_loss_gradient(positive: bool, logit: float) -> float:
-    """River's log loss gradient for one binary model: ``-y / (e^(y z) + 1)``, y in {-1, 1}."""
-    sign = 1 if positive else -1
-    margin = logit * sign
-    if margin > _LOSS_CUTOFF:
-        return math.exp(-margin) * -sign
-    if margin < -_LOSS_CUTOFF:
-        return float(-sign)
-    return -sign / (math.exp(margin) + 1.0)
+def _learned_rows(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> Any:
+    """The rows of the model's weights for the item's features, in the item's order (an index
+    array), new names given rows first. Rows of one source share their features in order, so
+    the last item's rows are kept (out of pickled state) and most items cost no lookup per
+    feature; a name's row never changes once given."""
+    features = model.features
+    if not features.keys() >= x.keys():  # in C: the usual item names known features
+        for name in x:
+            if name not in features:
+                features[name] = len(features)
+        if len(features) > model._weights.shape[0]:
+            model._grow(features=len(features))
+    names = tuple(x)
+    memo = model.__dict__.get("_rows_memo")
+    if memo is not None and memo[0] == names:
+        return memo[1]
+    rows = np.fromiter(map(features.__getitem__, names), dtype=np.intp, count=len(names))
+    model.__dict__["_rows_memo"] = (names, rows)
+    return rows
+
+
+def _kernels() -> Any:
+    """`streamloop.online.kernels`, imported at the first learning step (see there why)."""
+    global _imported
+    if _imported is None:
+        from streamloop.online import kernels
+
+        _imported = kernels
+    return _imported
+
+
+_imported: Any = None
+
+
+def load_steps() -> None:
+    """Load the compiled learning steps now: numba's import, then each step from its cache (or
+    compiled), about a second once per process, which a process about to learn had better
+    spend in a thread than at its first label."""
+    _kernels().warm()
+
+
+def _without_memo(state: dict[str, Any]) -> dict[str, Any]:
+    """A model's pickled state: what it learned, not `_learned_rows`' memo."""
+    if "_rows_memo" in state:
+        state = dict(state)
+        del state["_rows_memo"]
+    return state
 
 
 class ShadowHeads:
@@ -256,35 +289,26 @@ class ShadowHeads:
         if y not in self.labels:
             self.labels[y] = len(self.labels)
             self._grow(labels=len(self.labels))
-        features = self.features
-        if not features.keys() >= x.keys():  # in C: the usual item names known features
-            for name in x:
-                if name not in features:
-                    features[name] = len(features)
-        if len(features) > self._weights.shape[0]:
-            self._grow(features=len(features))
-        target = self.labels[y]
-        count = len(self.labels)
+        rows = _learned_rows(self, x)
+        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
         # A copy whose first sight of label y is this step gets its column from here on, as
         # River's one-vs-rest clones an untrained model for it; a copy learns only the columns
         # of labels it saw (the others stay zeros), and ``skip`` learns nothing.
-        if skip >= 0:
-            self._seen[:skip, target] = self._seen[skip + 1 :, target] = True
-        else:
-            self._seen[:, target] = True
-        learns = self._seen[:, :count].copy()
-        if skip >= 0:
-            learns[skip] = False
-        rows = np.fromiter(map(features.__getitem__, x), dtype=np.intp, count=len(x))
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        block = self._weights[rows, :, :count]  # rows x copies x labels
-        logits = (values[:, None, None] * block).sum(axis=0) + self._intercepts[:, :count]
-        gradients = _log_loss_gradients(logits, target)
-        intercepts = self._intercepts[:, :count]  # a view: written in place
-        np.subtract(intercepts, self.intercept_rate * gradients, out=intercepts, where=learns)
-        steps = values[:, None, None] * gradients[None, :, :] * self.learning_rate
-        np.subtract(block, steps, out=block, where=learns[None, :, :])
-        self._weights[rows, :, :count] = block
+        _kernels().heads_step(
+            self._weights,
+            self._intercepts,
+            self._seen,
+            rows,
+            values,
+            len(self.labels),
+            self.labels[y],
+            skip,
+            self.learning_rate,
+            self.intercept_rate,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return _without_memo(self.__dict__)
 
     def predict_proba_one(self, copy: int, x: dict[Any, Any]) -> dict[Any, float]:
         """Copy ``copy``'s probabilities for the features ``x``: its labels only."""
@@ -335,16 +359,3 @@ class ShadowHeads:
         seen = np.zeros((copies, new_columns), dtype=bool)
         seen[:, :columns] = self._seen
         self._seen = seen
-
-
-def _log_loss_gradients(logits: np.ndarray[Any, Any], target: int) -> np.ndarray[Any, Any]:
-    """`_log_loss_gradient` of every logit (rows: copies; columns: labels, ``target`` the
-    positive one): that very function, value by value (for a few dozen values, a Python loop
-    costs less than numpy's array calls, and gives the same bits by construction)."""
-    return np.array(
-        [
-            [_log_loss_gradient(k == target, logit) for k, logit in enumerate(row)]
-            for row in logits.tolist()
-        ],
-        dtype=np.float64,
-    ).reshape(logits.shape)

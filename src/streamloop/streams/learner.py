@@ -35,6 +35,7 @@ from streamloop.online import (
     model_task,
     restore_model,
 )
+from streamloop.online.one_vs_rest import load_steps
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
 
 __all__ = [
@@ -132,6 +133,15 @@ def local_learners(
     return make
 
 
+async def _load_steps() -> None:
+    """The compiled learning steps (`streamloop.online.one_vs_rest.load_steps`), loaded in a
+    thread as a learner starts, not by its first label, which would wait about a second."""
+    try:
+        await asyncio.to_thread(load_steps)
+    except Exception:  # the first step loads them again, and says why it cannot
+        log.exception("loading the compiled learning steps failed")
+
+
 class LocalLearner:
     """Stores and learns the labels of one project, strictly in order, in this process.
 
@@ -170,6 +180,7 @@ class LocalLearner:
         self.lock = asyncio.Lock()
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=settings.pending_labels_max)
         self._task: asyncio.Task[None] | None = None
+        self._loading: asyncio.Task[None] | None = None
         self._closing = False
         #: Transactions committed, for the average group-commit size.
         self.commits = 0
@@ -189,6 +200,7 @@ class LocalLearner:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"learner-{self.project_id}")
+        self._loading = asyncio.create_task(_load_steps(), name="load-learning-steps")
 
     async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
         """Store and learn ``labels``; returns once each is committed (or refused)."""
@@ -208,6 +220,8 @@ class LocalLearner:
         self._closing = True
         if self._task is None:
             return
+        if self._loading is not None:
+            await self._loading
         await self._pending.join()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,131 @@
+"""The SGD steps of `streamloop.online.one_vs_rest`, compiled (numba).
+
+A step of a one-vs-rest logistic regression over a tabular item is about a thousand
+multiplications: in numpy it is a dozen array calls whose fixed cost is most of the time, and
+a label takes eight such steps (the item, its rehearsal, and the accuracy estimate's shadow
+heads). Compiled, a step is a few loops over the item's rows.
+
+Each step does River's arithmetic in River's order: a logit is the item's terms added one by
+one in the item's order, then the intercept; each label's gradient is River's log loss
+gradient (`river.optim.losses.Log`); a weight moves by ``value * gradient * rate``. Nothing is
+reordered (no fast-math), so equal histories give equal models on any CPU.
+
+The module is imported on the first step, not with the package: numba costs about 0.4 s to
+import, and a process that never learns a logistic model never pays it. Compiled code is
+cached beside this file (or, if that is read-only, in numba's user cache), so a process
+compiles each step once per machine and later ones load it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+
+__all__ = ["heads_step", "log_loss_gradient", "one_vs_rest_step", "warm"]
+
+#: Beyond this margin, River's log loss gradient takes its approximations.
+_LOSS_CUTOFF = 18.0
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _compiled(function: _F) -> _F:
+    """Compiled on its first call (numba's default: exact IEEE arithmetic, no fast-math), and
+    cached."""
+    return cast("_F", numba.njit(cache=True)(function))
+
+
+@_compiled
+def log_loss_gradient(positive: bool, logit: float) -> float:
+    """River's log loss gradient for one binary model: ``-y / (e^(y z) + 1)``, y in {-1, 1}."""
+    sign = 1.0 if positive else -1.0
+    margin = logit * sign
+    if margin > _LOSS_CUTOFF:
+        return math.exp(-margin) * -sign
+    if margin < -_LOSS_CUTOFF:
+        return -sign
+    return -sign / (math.exp(margin) + 1.0)
+
+
+@_compiled
+def one_vs_rest_step(
+    weights: Any,
+    intercepts: Any,
+    rows: Any,
+    values: Any,
+    count: int,
+    target: int,
+    learning_rate: float,
+    intercept_rate: float,
+) -> None:
+    """One SGD step of the first ``count`` labels' binary models (columns) on the item whose
+    features are ``rows`` of ``weights`` with ``values``; ``target`` is its label's column."""
+    gradients = np.zeros(count)
+    for j in range(count):
+        logit = 0.0
+        if rows.size:
+            logit = values[0] * weights[rows[0], j]
+            for i in range(1, rows.size):
+                logit += values[i] * weights[rows[i], j]
+        gradients[j] = log_loss_gradient(j == target, logit + intercepts[j])
+    for j in range(count):
+        intercepts[j] -= intercept_rate * gradients[j]
+    for i in range(rows.size):
+        value = values[i]
+        for j in range(count):
+            weights[rows[i], j] -= value * gradients[j] * learning_rate
+
+
+@_compiled
+def heads_step(
+    weights: Any,
+    intercepts: Any,
+    seen: Any,
+    rows: Any,
+    values: Any,
+    count: int,
+    target: int,
+    skip: int,
+    learning_rate: float,
+    intercept_rate: float,
+) -> None:
+    """`one_vs_rest_step` for every copy of `ShadowHeads` (``weights``: rows by copies by
+    labels) but ``skip`` (-1: none): each copy but ``skip`` sees label ``target`` from now on,
+    and a copy moves only the columns of the labels it has seen."""
+    copies = weights.shape[1]
+    for c in range(copies):
+        if c != skip:
+            seen[c, target] = True
+    gradients = np.zeros((copies, count))
+    for c in range(copies):
+        for j in range(count):
+            logit = 0.0
+            if rows.size:
+                logit = values[0] * weights[rows[0], c, j]
+                for i in range(1, rows.size):
+                    logit += values[i] * weights[rows[i], c, j]
+            gradients[c, j] = log_loss_gradient(j == target, logit + intercepts[c, j])
+    for c in range(copies):
+        if c == skip:
+            continue
+        for j in range(count):
+            if seen[c, j]:
+                intercepts[c, j] -= intercept_rate * gradients[c, j]
+        for i in range(rows.size):
+            value = values[i]
+            for j in range(count):
+                if seen[c, j]:
+                    weights[rows[i], c, j] -= value * gradients[c, j] * learning_rate
+
+
+def warm() -> None:
+    """Take each step once on a model of one feature and one label, with the argument types of
+    `streamloop.online.one_vs_rest`'s calls: each is loaded from the cache (or compiled) now."""
+    rows, values = np.zeros(1, dtype=np.intp), np.zeros(1)
+    one_vs_rest_step(np.zeros((1, 1)), np.zeros(1), rows, values, 1, 0, 0.01, 0.01)
+    seen = np.zeros((1, 1), dtype=np.bool_)
+    heads_step(np.zeros((1, 1, 1)), np.zeros((1, 1)), seen, rows, values, 1, 0, -1, 0.01, 0.01)
