@@ -25,7 +25,7 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 
-__all__ = ["heads_step", "log_loss_gradient", "one_vs_rest_step", "warm"]
+__all__ = ["heads_step", "log_loss_gradient", "one_vs_rest_step", "standardise_step", "warm"]
 
 #: Beyond this margin, River's log loss gradient takes its approximations.
 _LOSS_CUTOFF = 18.0
@@ -122,6 +122,29 @@ def heads_step(
                     weights[rows[i], c, j] -= value * gradients[c, j] * learning_rate
 
 
+@_compiled
+def standardise_step(counts: Any, means: Any, variances: Any, slots: Any, values: Any) -> Any:
+    """River's ``StandardScaler.learn_one`` (Welford's update) of the fields in ``slots`` of
+    the statistics, then each value standardised by what was just learned, as
+    `streamloop.online.scaler.standardised` does: ``(value - mean) / sqrt(variance)``, 0.0
+    where the deviation is not above 0 (no variance, or a variance that overflowed)."""
+    scaled = np.zeros(values.size)
+    for i in range(values.size):
+        slot, value = slots[i], values[i]
+        count = counts[slot] + 1.0
+        counts[slot] = count
+        old = means[slot]
+        deviation = value - old
+        mean = old + deviation / count
+        means[slot] = mean
+        variance = variances[slot] + (deviation * (value - mean) - variances[slot]) / count
+        variances[slot] = variance
+        spread = math.sqrt(variance)
+        if spread > 0.0:
+            scaled[i] = (value - mean) / spread
+    return scaled
+
+
 def warm() -> None:
     """Take each step once on a model of one feature and one label, with the argument types of
     `streamloop.online.one_vs_rest`'s calls: each is loaded from the cache (or compiled) now."""
@@ -129,3 +152,4 @@ def warm() -> None:
     one_vs_rest_step(np.zeros((1, 1)), np.zeros(1), rows, values, 1, 0, 0.01, 0.01)
     seen = np.zeros((1, 1), dtype=np.bool_)
     heads_step(np.zeros((1, 1, 1)), np.zeros((1, 1)), seen, rows, values, 1, 0, -1, 0.01, 0.01)
+    standardise_step(np.zeros(1), np.zeros(1), np.zeros(1), rows, values)

@@ -32,7 +32,7 @@ from streamloop.online.features import (
     TabularFront,
 )
 from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic
-from streamloop.online.scaler import ArrayScaler
+from streamloop.online.scaler import ArrayScaler, standardised
 
 __all__ = ["LinearScorer", "Scores", "linear_scorer"]
 #: Up to this many cells (rows by columns), a batch is one dense matrix product.
@@ -368,7 +368,7 @@ def _read_numbers(
         if vocabulary is not None and not vocabulary.numbers.keys() >= set(fields):
             return None
         means, variances = _statistics(scaler, list(fields))
-        return _standardised(matrix, means, variances)
+        return standardised(matrix, means, variances)
 
     return numbers
 
@@ -385,22 +385,12 @@ def _statistics(
     return means, variances
 
 
-def _standardised(
-    values: np.ndarray[Any, Any], means: np.ndarray[Any, Any], variances: np.ndarray[Any, Any]
-) -> np.ndarray[Any, Any]:
-    """As the scaler's ``transform_one`` scales: ``(value - mean) / sqrt(variance)``, and 0.0
-    for a field of no variance (or never seen); element by element, broadcasting."""
-    deviations = np.sqrt(variances)
-    known = deviations > 0.0
-    return np.where(known, (values - means) / np.where(known, deviations, 1.0), 0.0)
-
-
 def _scale(scaler: ArrayScaler | ReadOnlyScaler, sparse: _Sparse, at: np.ndarray[Any, Any]) -> None:
-    """Scale the values where ``at`` is true in place (`_standardised`)."""
+    """Scale the values where ``at`` is true in place (`standardised`)."""
     _rows, column_of, values, columns = sparse
     means, variances = _statistics(scaler, columns)
     if not at.any():
         return
     positions = np.flatnonzero(at)
     found = column_of[positions]
-    values[positions] = _standardised(values[positions], means[found], variances[found])
+    values[positions] = standardised(values[positions], means[found], variances[found])

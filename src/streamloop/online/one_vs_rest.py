@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 from river import base
 
-__all__ = ["LOGIT_BOUND", "OneVsRestLogistic", "ShadowHeads", "load_steps"]
+from streamloop.online.compiled import kernels
+
+__all__ = ["LOGIT_BOUND", "OneVsRestLogistic", "ShadowHeads"]
 
 #: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`).
 LOGIT_BOUND = 30.0
@@ -126,7 +128,7 @@ class OneVsRestLogistic(base.Classifier):
             self.labels[y] = len(self.labels)
         rows = _learned_rows(self, x)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        _kernels().one_vs_rest_step(
+        kernels().one_vs_rest_step(
             self._weights,
             self._intercepts,
             rows,
@@ -212,26 +214,6 @@ def _learned_rows(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> 
     return rows
 
 
-def _kernels() -> Any:
-    """`streamloop.online.kernels`, imported at the first learning step (see there why)."""
-    global _imported
-    if _imported is None:
-        from streamloop.online import kernels
-
-        _imported = kernels
-    return _imported
-
-
-_imported: Any = None
-
-
-def load_steps() -> None:
-    """Load the compiled learning steps now: numba's import, then each step from its cache (or
-    compiled), about a second once per process, which a process about to learn had better
-    spend in a thread than at its first label."""
-    _kernels().warm()
-
-
 def _without_memo(state: dict[str, Any]) -> dict[str, Any]:
     """A model's pickled state: what it learned, not `_learned_rows`' memo."""
     if "_rows_memo" in state:
@@ -294,7 +276,7 @@ class ShadowHeads:
         # A copy whose first sight of label y is this step gets its column from here on, as
         # River's one-vs-rest clones an untrained model for it; a copy learns only the columns
         # of labels it saw (the others stay zeros), and ``skip`` learns nothing.
-        _kernels().heads_step(
+        kernels().heads_step(
             self._weights,
             self._intercepts,
             self._seen,

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 from river import base
 
-__all__ = ["ArrayScaler"]
+from streamloop.online.compiled import kernels
+
+__all__ = ["ArrayScaler", "standardised"]
 
 
 class ArrayScaler(base.Transformer):
@@ -53,30 +55,26 @@ class ArrayScaler(base.Transformer):
         fields = tuple(x)
         slots = self._slots_of(fields, learning=False)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
-        return _scaled(fields, values, *self._gather(slots))
+        scaled = standardised(values, *self._gather(slots))
+        return dict(zip(fields, scaled.tolist(), strict=True))
 
     def learn_transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
         """`learn_one` then `transform_one` of the same item, in one pass: the same values
-        (the statistics just learned are those the transform would read back)."""
+        (each scaled by the statistics just learned, which the transform would read back)."""
         if not x:
             return {}
-        return _scaled(*self._learn(x))
+        fields, scaled = self._learn(x)
+        return dict(zip(fields, scaled.tolist(), strict=True))
 
-    def _learn(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any, Any, Any]:
-        """Learn the item; its fields, its values, and their means and variances now."""
+    def _learn(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any]:
+        """Learn the item (a compiled step: `streamloop.online.kernels.standardise_step`); its
+        fields, and their values standardised by what was just learned."""
         fields = tuple(x)
-        slots = self._slots_of(fields, learning=True)
+        self._slots_of(fields, learning=True)
+        slots = self.__dict__["_memo"][3]
         values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
-        counts = self.counts[slots] + 1.0
-        self.counts[slots] = counts
-        old = self.means[slots]
-        deviation = values - old
-        means = old + deviation / counts
-        self.means[slots] = means
-        variances = self.variances[slots]
-        variances = variances + (deviation * (values - means) - variances) / counts
-        self.variances[slots] = variances
-        return fields, values, means, variances
+        scaled = kernels().standardise_step(self.counts, self.means, self.variances, slots, values)
+        return fields, scaled
 
     def statistics(self, fields: list[Hashable]) -> tuple[np.ndarray[Any, Any], ...]:
         """(means, variances) of ``fields``, 0.0 for those never learned."""
@@ -112,10 +110,11 @@ class ArrayScaler(base.Transformer):
         else:
             index = [slots.get(name, -1) for name in fields]
         complete = min(index) >= 0
-        found: Any = np.array(index, dtype=np.intp)
+        rows = np.array(index, dtype=np.intp)
+        found: Any = rows
         if complete and index == list(range(len(index))):
             found = slice(0, len(index))
-        self.__dict__["_memo"] = (fields, found, complete)
+        self.__dict__["_memo"] = (fields, found, complete, rows)
         return found
 
     def __getstate__(self) -> dict[str, Any]:
@@ -124,14 +123,12 @@ class ArrayScaler(base.Transformer):
         return state
 
 
-def _scaled(
-    fields: tuple[Hashable, ...],
-    values: np.ndarray[Any, Any],
-    means: np.ndarray[Any, Any],
-    variances: np.ndarray[Any, Any],
-) -> dict[Hashable, Any]:
-    """Each field's standardised value: 0.0 where its variance is 0."""
+def standardised(
+    values: np.ndarray[Any, Any], means: np.ndarray[Any, Any], variances: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """As `ArrayScaler` scales: ``(value - mean) / sqrt(variance)``, and 0.0 where the
+    deviation is not above 0 (a field of no variance, or never seen); element by element,
+    broadcasting (a batch: rows of values, one mean and variance per column)."""
     deviations = np.sqrt(variances)
-    scaled = np.zeros(len(fields))
-    np.divide(values - means, deviations, out=scaled, where=deviations > 0.0)
-    return dict(zip(fields, scaled.tolist(), strict=True))
+    known = deviations > 0.0
+    return np.where(known, (values - means) / np.where(known, deviations, 1.0), 0.0)

@@ -31,11 +31,11 @@ from streamloop.online import (
     OnlineModel,
     SpanModel,
     answer_problem,
+    compiled,
     model_answer,
     model_task,
     restore_model,
 )
-from streamloop.online.one_vs_rest import load_steps
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
 
 __all__ = [
@@ -134,10 +134,10 @@ def local_learners(
 
 
 async def _load_steps() -> None:
-    """The compiled learning steps (`streamloop.online.one_vs_rest.load_steps`), loaded in a
-    thread as a learner starts, not by its first label, which would wait about a second."""
+    """The compiled learning steps (`streamloop.online.compiled`), loaded in a thread as a
+    learner starts, not by its first label, which would wait about a second."""
     try:
-        await asyncio.to_thread(load_steps)
+        await asyncio.to_thread(compiled.load)
     except Exception:  # the first step loads them again, and says why it cannot
         log.exception("loading the compiled learning steps failed")
 
