@@ -25,7 +25,17 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 
-__all__ = ["heads_step", "log_loss_gradient", "one_vs_rest_step", "standardise_step", "warm"]
+from streamloop.online.one_vs_rest import LOGIT_BOUND
+
+__all__ = [
+    "heads_step",
+    "log_loss_gradient",
+    "one_vs_rest_step",
+    "probabilities",
+    "sigmoid",
+    "standardise_step",
+    "warm",
+]
 
 #: Beyond this margin, River's log loss gradient takes its approximations.
 _LOSS_CUTOFF = 18.0
@@ -49,6 +59,41 @@ def log_loss_gradient(positive: bool, logit: float) -> float:
     if margin < -_LOSS_CUTOFF:
         return -sign
     return -sign / (math.exp(margin) + 1.0)
+
+
+@_compiled
+def sigmoid(logit: float) -> float:
+    """River's sigmoid (`river.utils.math.sigmoid`): exactly 0 and 1 beyond a logit of 30."""
+    if logit < -LOGIT_BOUND:
+        return 0.0
+    if logit > LOGIT_BOUND:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-logit))
+
+
+@_compiled
+def probabilities(weights: Any, intercepts: Any, rows: Any, values: Any, count: int) -> Any:
+    """River's one-vs-rest probabilities of the first ``count`` labels (columns) for the item
+    whose features are ``rows`` of ``weights`` with ``values``: each label's intercept plus the
+    item's terms added in order, its sigmoid, each divided by their sum (added in order), or
+    all equal if that sum is 0."""
+    scores = np.empty(count)
+    total = 0.0
+    for j in range(count):
+        logit = intercepts[j]
+        if rows.size:
+            dot = values[0] * weights[rows[0], j]
+            for i in range(1, rows.size):
+                dot += values[i] * weights[rows[i], j]
+            logit = logit + dot
+        scores[j] = sigmoid(logit)
+        total += scores[j]
+    if total == 0.0:
+        scores[:] = 1.0 / count
+        return scores
+    for j in range(count):
+        scores[j] = scores[j] / total
+    return scores
 
 
 @_compiled
@@ -153,3 +198,4 @@ def warm() -> None:
     seen = np.zeros((1, 1), dtype=np.bool_)
     heads_step(np.zeros((1, 1, 1)), np.zeros((1, 1)), seen, rows, values, 1, 0, -1, 0.01, 0.01)
     standardise_step(np.zeros(1), np.zeros(1), np.zeros(1), rows, values)
+    probabilities(np.zeros((1, 1)), np.zeros(1), rows, values, 1)

@@ -15,7 +15,6 @@ models (and snapshots) that differ from one machine to another.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Sequence
 from itertools import repeat
 from typing import Any
@@ -147,21 +146,10 @@ class OneVsRestLogistic(base.Classifier):
     ) -> dict[base.typing.ClfTarget, float]:
         if not self.labels:
             return {}
-        features = self.features
-        known = [(features[name], value) for name, value in x.items() if name in features]
-        count = len(self.labels)
-        logits = self._intercepts[:count].copy()
-        if known:
-            rows = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
-            values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
-            logits += _dot(values, self._weights[rows, :count])
-        scores = [_sigmoid(logit) for logit in logits.tolist()]
-        total = 0.0
-        for score in scores:
-            total += score
-        if not total:
-            return dict.fromkeys(self.labels, 1.0 / count)
-        return {label: score / total for label, score in zip(self.labels, scores, strict=True)}
+        probabilities = kernels().probabilities(
+            self._weights, self._intercepts, *_known(self, x), len(self.labels)
+        )
+        return dict(zip(self.labels, probabilities.tolist(), strict=True))
 
     def _grow(self, *, features: int = 0, labels: int = 0) -> None:
         """Room for at least this many features and labels: doubled, so growing is rare."""
@@ -178,26 +166,9 @@ class OneVsRestLogistic(base.Classifier):
         self._intercepts = intercepts
 
 
-def _sigmoid(logit: float) -> float:
-    """River's sigmoid (`river.utils.math.sigmoid`): exactly 0 and 1 beyond a logit of 30."""
-    if logit < -LOGIT_BOUND:
-        return 0.0
-    if logit > LOGIT_BOUND:
-        return 1.0
-    return 1.0 / (1.0 + math.exp(-logit))
-
-
-def _dot(values: np.ndarray[Any, Any], weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Each column's sum of values times weights, the same on every CPU (see the module)."""
-    summed: np.ndarray[Any, Any] = (values[:, None] * weights).sum(axis=0)
-    return summed
-
-
 def _learned_rows(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> Any:
     """The rows of the model's weights for the item's features, in the item's order (an index
-    array), new names given rows first. Rows of one source share their features in order, so
-    the last item's rows are kept (out of pickled state) and most items cost no lookup per
-    feature; a name's row never changes once given."""
+    array), new names given rows first."""
     features = model.features
     if not features.keys() >= x.keys():  # in C: the usual item names known features
         for name in x:
@@ -205,11 +176,30 @@ def _learned_rows(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> 
                 features[name] = len(features)
         if len(features) > model._weights.shape[0]:
             model._grow(features=len(features))
+    return _rows(model, x)
+
+
+def _known(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> tuple[Any, Any]:
+    """The rows and values of the item's features the model has learned, in the item's order
+    (to predict: features it never learned have no weights)."""
+    features = model.features
+    if features.keys() >= x.keys():
+        return _rows(model, x), np.fromiter(x.values(), dtype=np.float64, count=len(x))
+    known = [(features[name], value) for name, value in x.items() if name in features]
+    rows = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
+    values = np.fromiter((value for _, value in known), dtype=np.float64, count=len(known))
+    return rows, values
+
+
+def _rows(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> Any:
+    """The rows of the item's features, each learned already. Rows of one source share their
+    features in order, so the last item's rows are kept (out of pickled state) and most items
+    cost no lookup per feature; a name's row never changes once given."""
     names = tuple(x)
     memo = model.__dict__.get("_rows_memo")
     if memo is not None and memo[0] == names:
         return memo[1]
-    rows = np.fromiter(map(features.__getitem__, names), dtype=np.intp, count=len(names))
+    rows = np.fromiter(map(model.features.__getitem__, names), dtype=np.intp, count=len(names))
     model.__dict__["_rows_memo"] = (names, rows)
     return rows
 
@@ -306,23 +296,11 @@ class ShadowHeads:
         columns = np.array([self.labels[label] for label in labels], dtype=np.intp)
         weights = self._weights[:, copy, :][:, columns]
         intercepts = self._intercepts[copy, columns]
-        features = self.features
+        probabilities = kernels().probabilities
         out: list[dict[Any, float]] = []
         for x in rows:
-            known = [(features[name], value) for name, value in x.items() if name in features]
-            logits = intercepts.copy()
-            if known:
-                at = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
-                values = np.fromiter((v for _, v in known), dtype=np.float64, count=len(known))
-                logits += _dot(values, weights[at])
-            scores = [_sigmoid(logit) for logit in logits.tolist()]
-            total = 0.0
-            for score in scores:
-                total += score
-            if not total:
-                out.append(dict.fromkeys(labels, 1.0 / len(labels)))
-            else:
-                out.append({y: score / total for y, score in zip(labels, scores, strict=True)})
+            scores = probabilities(weights, intercepts, *_known(self, x), len(labels))
+            out.append(dict(zip(labels, scores.tolist(), strict=True)))
         return out
 
     def _grow(self, *, features: int = 0, labels: int = 0) -> None:
