@@ -36,7 +36,7 @@ import httpx
 import orjson
 import pandas as pd
 from river import linear_model, multiclass, preprocessing
-from server import Server, machine_line
+from server import Server, cpu_seconds, machine_line
 
 from streamloop.online.presets import build_front, build_pipeline, logistic
 
@@ -136,13 +136,6 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's CPU time so far, user and system: steadier than a rate on shared cores."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bodies(events: list[dict[str, Any]], batch: int) -> list[bytes]:

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import orjson
 from river import multiclass, preprocessing
-from server import Server, label_frame, machine_line
+from server import Server, cpu_seconds, label_frame, machine_line
 from spans import raw_tag_and_learn
 from websockets.asyncio.client import connect
 
@@ -216,6 +216,7 @@ async def run(
                     ).raise_for_status()
                 latencies: list[float] = []
                 quota = labels // annotators
+                cpu = cpu_seconds(server.process.pid)
                 started = time.perf_counter()
                 await asyncio.gather(
                     *(
@@ -230,6 +231,7 @@ async def run(
                     )
                 )
                 elapsed = time.perf_counter() - started
+                cpu = cpu_seconds(server.process.pid) - cpu
                 metrics = (await http.get("/api/projects/bench/metrics")).json()
                 server_side = ack_buckets((await http.get("/metrics")).text)
         finally:
@@ -243,6 +245,8 @@ async def run(
         "labels_per_second": round(len(latencies) / elapsed, 1),
         "ack_p50_ms": round(1000 * statistics.median(latencies), 2),
         "ack_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2),
+        # Steadier than a rate on cores the load generator shares: every thread of the server.
+        "server_cpu_us_per_label": round(1e6 * cpu / len(latencies), 1),
         "commits": metrics["label_commits_total"],
         "labels_per_commit": round(metrics["labels_total"] / metrics["label_commits_total"], 1),
         # The server's own view (label read to ack written): the share of acks within each

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,3 +254,65 @@ async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
     bob, to_bob = session("bob")
     leasing.join(bob)
     assert said(to_bob) == [("idle",)]
+
+
+async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
+    store: Store, journal: Journal, tmp_path: Path
+):
+    # A tabular logistic model scores a batch at a cost mostly per call: the first lease at a
+    # version predicts the top of the ranking the next leases walk, so they predict nothing
+    # more, and every item is offered with the model's own prediction of it at that version.
+    record = store.create_project(
+        name="rows",
+        labels=["a", "b", "c"],
+        input="tabular",
+        model="logistic_regression",
+        strategy="margin",
+        exploration=0.0,
+        lease_seconds=120.0,
+    )
+    model = new_model(record)
+    for n in range(30):
+        model.learn({"x": float(n % 3), "y": float(n % 5)}, "abc"[n % 3])
+    assert model.batch_rows is not None
+    calls: list[int] = []
+    predict_many = model.predict_many
+
+    def counted(rows: Any) -> Any:
+        calls.append(len(rows))
+        return predict_many(rows)
+
+    model.predict_many = counted  # type: ignore[method-assign]
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    leasing = Leasing(
+        record,
+        store,
+        settings,
+        journal,
+        RoutingPolicy(record.strategy),
+        model=lambda: model,
+        exploration=lambda: 0.0,
+        changed=lambda: None,
+    )
+    try:
+        events = [
+            NewEvent(f"e{n}", {"x": float(n % 7), "y": float(n % 11)}, "queued", n / 200)
+            for n in range(200)
+        ]
+        leasing.requeue(await store.run(store.insert_events, record.id, events))
+        calls.clear()  # requeueing scored every item
+        sessions = [session(f"annotator-{n}") for n in range(12)]
+        for joining, _ in sessions:
+            leasing.join(joining)
+
+        assert len(calls) == 1 and calls[0] > settings.rescore_candidates
+        for joining, notices in sessions:
+            (lease,) = joining.held.values()
+            (offer,) = [notice for notice in notices if isinstance(notice, ItemOffered)]
+            assert offer.event_id == lease.item.event_id
+            (alone,) = predict_many([lease.item.data])  # one row: predicted on its own
+            assert offer.prediction.label == alone.label
+            assert offer.prediction.probabilities == alone.probabilities
+            assert offer.prediction.model_version == alone.model_version == model.version
+    finally:
+        leasing.close()

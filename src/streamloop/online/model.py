@@ -232,6 +232,14 @@ class OnlineModel(ModelBase):
         """
         return self._predict(model_input(self._input_kind, data))
 
+    @property
+    def batch_rows(self) -> int | None:
+        """From how many rows `predict_many` scores them as one batch (its cost then mostly
+        per call, not per row), or ``None`` if it scores each row alone."""
+        if linear_scorer(self._pipeline) is None:
+            return None
+        return _BATCH_FROM[self._input_kind]
+
     def predict_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
         """Predict several items; the same as `predict` on each.
 

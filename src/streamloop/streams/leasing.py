@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 #: How many of the newest leases a candidate is compared with for diversity.
 _DIVERSITY_HELD = 32
+#: How far down the ranking a model that scores batches as one predicts ahead, in re-scored
+#: candidates (`Leasing._predictions`).
+_AHEAD = 2
 
 
 class Leasing:
@@ -324,17 +327,34 @@ class Leasing:
 
         Leases between two versions (a group commit acks many labels at once, and each ack
         leases the next item) re-score mostly the same top candidates: with the same model,
-        the same answer, so it is kept until the model changes.
+        the same answer, so it is kept until the model changes. A model that scores a batch
+        as one also predicts, with the first items asked at a version, the top of the ranking
+        the next leases will walk (`_AHEAD` times the candidates re-scored).
         """
-        key = (id(self.model), self.model.version)
+        model = self.model
+        key = (id(model), model.version)
         if self._cache_key != key:
             self._cache_key, self._cache = key, {}
         cache = self._cache
         missing = [n for n, item_id in enumerate(item_ids) if item_id not in cache]
         if missing:
-            fresh: Sequence[AnyPrediction] = self.model.predict_many([rows[n] for n in missing])
-            for n, prediction in zip(missing, fresh, strict=True):
-                cache[item_ids[n]] = prediction
+            ids = [item_ids[n] for n in missing]
+            data = [rows[n] for n in missing]
+            batch: int | None = getattr(model, "batch_rows", None)
+            if batch is not None:
+                # A model that scores rows as one batch pays mostly per call: the items the
+                # next leases at this version will walk (the ranking's top) come along now.
+                asked = set(ids)
+                ahead = [
+                    item
+                    for item in self.queue.top(_AHEAD * self.settings.rescore_candidates)
+                    if item.item_id not in cache and item.item_id not in asked
+                ]
+                if len(ids) + len(ahead) >= batch:
+                    ids += [item.item_id for item in ahead]
+                    data += [item.data for item in ahead]
+            fresh: Sequence[AnyPrediction] = model.predict_many(data)
+            cache.update(zip(ids, fresh, strict=True))
         return [cache[item_id] for item_id in item_ids]
 
     @staticmethod

@@ -281,6 +281,14 @@ class RoutingQueue:
             self.release(item_id)
         return items
 
+    def top(self, count: int) -> list[QueuedItem]:
+        """The ``count`` waiting items ranked highest (sampled items are not ranked), best
+        first, whoever may see them."""
+        return [
+            self._waiting[item_id]
+            for _s, _q, item_id in itertools.islice(reversed(self._ranked), count)
+        ]
+
     def leases(self) -> Iterable[Lease]:
         """The leases in force, oldest first."""
         return self._leases.values()
