@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import compose, linear_model, multiclass, optim
 
+from streamloop.online import kernels
 from streamloop.online.features import OrderedTFIDF, ReadOnlyScaler, composed_tabular_front
 from streamloop.online.inputs import model_input, numeric_rows
 from streamloop.online.linear import _generic_front, _tfidf_front, linear_scorer
-from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
+from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic, ShadowHeads
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
 from support import tabular_rows
 
@@ -416,3 +417,8 @@ def test_the_text_preset_scores_through_the_tfidf_batch_path() -> None:
     scorer = linear_scorer(pipeline)
     assert scorer is not None
     assert scorer._front.__qualname__.startswith("_tfidf_front")
+
+
+def test_the_compiled_sigmoid_bound_is_the_one_vs_rest_bound() -> None:
+    # Each module says it: the compiled steps' cache is refreshed when their own file changes.
+    assert kernels.LOGIT_BOUND == LOGIT_BOUND

@@ -259,7 +259,7 @@ async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
 async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
     store: Store, journal: Journal, tmp_path: Path
 ):
-    # A tabular logistic model scores a batch at a cost mostly per call: the first lease at a
+    # A tabular logistic model scores a batch at a cost mostly per call: the second lease at a
     # version predicts the top of the ranking the next leases walk, so they predict nothing
     # more, and every item is offered with the model's own prediction of it at that version.
     record = store.create_project(
@@ -305,7 +305,9 @@ async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
         for joining, _ in sessions:
             leasing.join(joining)
 
-        assert len(calls) == 1 and calls[0] > settings.rescore_candidates
+        # The first lease at the version re-scores its candidates; the second, those it finds
+        # unscored and the top of the ranking; the ten after it predict nothing.
+        assert len(calls) == 2 and calls[1] > settings.rescore_candidates
         for joining, notices in sessions:
             (lease,) = joining.held.values()
             (offer,) = [notice for notice in notices if isinstance(notice, ItemOffered)]

@@ -1,4 +1,5 @@
-"""The SGD steps of `streamloop.online.one_vs_rest`, compiled (numba).
+"""The learning steps of `streamloop.online.one_vs_rest` and `streamloop.online.scaler`,
+compiled (numba).
 
 A step of a one-vs-rest logistic regression over a tabular item is about a thousand
 multiplications: in numpy it is a dozen array calls whose fixed cost is most of the time, and
@@ -10,22 +11,22 @@ one in the item's order, then the intercept; each label's gradient is River's lo
 gradient (`river.optim.losses.Log`); a weight moves by ``value * gradient * rate``. Nothing is
 reordered (no fast-math), so equal histories give equal models on any CPU.
 
-The module is imported on the first step, not with the package: numba costs about 0.4 s to
-import, and a process that never learns a logistic model never pays it. Compiled code is
-cached beside this file (or, if that is read-only, in numba's user cache), so a process
-compiles each step once per machine and later ones load it.
+The module is imported by `streamloop.online.compiled` when a step is first needed, not with
+the package: numba and the compiled code cost about half a second and 140 MB of memory once
+per process. Compiled code is cached beside this file (if that is read-only, in numba's user
+cache, or where ``NUMBA_CACHE_DIR`` says), so each step is compiled once per machine (a few
+seconds) and later processes load it; with nowhere to write, each process compiles its own.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
-
-from streamloop.online.one_vs_rest import LOGIT_BOUND
 
 __all__ = [
     "heads_step",
@@ -39,14 +40,30 @@ __all__ = [
 
 #: Beyond this margin, River's log loss gradient takes its approximations.
 _LOSS_CUTOFF = 18.0
+#: Beyond this logit, River's sigmoid is exactly 0 or 1 (`river.utils.math.sigmoid`). Here, not
+#: imported (`streamloop.online.one_vs_rest.LOGIT_BOUND` says the same; a test holds them
+#: equal): numba's cache is refreshed when this file changes, not when another does.
+LOGIT_BOUND = 30.0
+
+log = logging.getLogger(__name__)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _compiled(function: _F) -> _F:
     """Compiled on its first call (numba's default: exact IEEE arithmetic, no fast-math), and
-    cached."""
-    return cast("_F", numba.njit(cache=True)(function))
+    cached where numba finds a directory to write in (else compiled by each process)."""
+    try:
+        return cast("_F", numba.njit(cache=True)(function))
+    except RuntimeError:  # "no locator available": nowhere to write the cache
+        if not _uncached:
+            log.warning("learning steps compiled by this process: no cache (NUMBA_CACHE_DIR)")
+        _uncached.append(function.__name__)
+        return cast("_F", numba.njit(function))
+
+
+#: The steps compiled without a cache.
+_uncached: list[str] = []
 
 
 @_compiled
@@ -190,12 +207,18 @@ def standardise_step(counts: Any, means: Any, variances: Any, slots: Any, values
     return scaled
 
 
+#: Whether `warm` has run in this process.
+warmed = False
+
+
 def warm() -> None:
     """Take each step once on a model of one feature and one label, with the argument types of
-    `streamloop.online.one_vs_rest`'s calls: each is loaded from the cache (or compiled) now."""
+    the calls made of them: each is loaded from the cache (or compiled) now."""
+    global warmed
     rows, values = np.zeros(1, dtype=np.intp), np.zeros(1)
     one_vs_rest_step(np.zeros((1, 1)), np.zeros(1), rows, values, 1, 0, 0.01, 0.01)
     seen = np.zeros((1, 1), dtype=np.bool_)
     heads_step(np.zeros((1, 1, 1)), np.zeros((1, 1)), seen, rows, values, 1, 0, -1, 0.01, 0.01)
     standardise_step(np.zeros(1), np.zeros(1), np.zeros(1), rows, values)
     probabilities(np.zeros((1, 1)), np.zeros(1), rows, values, 1)
+    warmed = True

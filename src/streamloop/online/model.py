@@ -236,12 +236,13 @@ class OnlineModel(ModelBase):
     def batch_rows(self) -> int | None:
         """From how many rows `predict_many` scores them as one batch (its cost then mostly
         per call, not per row), or ``None`` if it scores each row alone."""
-        if linear_scorer(self._pipeline) is None:
-            return None
+        if not self._version or linear_scorer(self._pipeline) is None:
+            return None  # an untrained model scores each row alone (`predict_many`)
         return _BATCH_FROM[self._input_kind]
 
     def predict_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
-        """Predict several items; the same as `predict` on each.
+        """Predict several items; the same as `predict` on each (a batch scored as one, by a
+        linear model, within 1e-12: its sums are taken in another order).
 
         Raises
         ------

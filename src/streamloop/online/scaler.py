@@ -16,13 +16,13 @@ __all__ = ["ArrayScaler", "standardised"]
 class ArrayScaler(base.Transformer):
     """River's ``StandardScaler`` (no window), its statistics in arrays, one slot per field.
 
-    ``learn_one`` applies River's update (Welford's) to all of an item's fields in a few array
-    operations instead of a Python loop over them: the same operations in the same order on
-    each field, so after equal histories the counts, means and variances equal River's
+    ``learn_one`` applies River's update (Welford's) to all of an item's fields in one compiled
+    step (`streamloop.online.kernels.standardise_step`): the same operations in the same order
+    on each field, so after equal histories the counts, means and variances equal River's
     exactly. ``transform_one`` never changes the statistics; a field never learned, or of no
     variance, scales to 0.0 (as `streamloop.online.features.ReadOnlyScaler` does), and so does
     one whose variance overflowed (numbers near 1e300; River's gives NaN there). Deviations
-    are square roots of the variances, as `streamloop.online.linear` scales a batch.
+    are square roots of the variances (`standardised`, as a batch is scaled too).
 
     Rows of one source share their fields, in order: the slots of the last field list seen
     are kept, so most items cost no lookup per field. That memo is left out of the pickled
@@ -39,6 +39,9 @@ class ArrayScaler(base.Transformer):
     (array([2., 0.]), array([0.66666667, 0.        ]))
     """
 
+    #: Its learning step is compiled (`streamloop.online.compiled.uses_compiled`).
+    compiled_steps = True
+
     def __init__(self) -> None:
         self.slots: dict[Hashable, int] = {}
         self.counts = np.zeros(0)
@@ -53,7 +56,7 @@ class ArrayScaler(base.Transformer):
         if not x:
             return {}
         fields = tuple(x)
-        slots = self._slots_of(fields, learning=False)
+        slots, _rows = self._slots_of(fields, learning=False)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
         scaled = standardised(values, *self._gather(slots))
         return dict(zip(fields, scaled.tolist(), strict=True))
@@ -70,17 +73,16 @@ class ArrayScaler(base.Transformer):
         """Learn the item (a compiled step: `streamloop.online.kernels.standardise_step`); its
         fields, and their values standardised by what was just learned."""
         fields = tuple(x)
-        self._slots_of(fields, learning=True)
-        slots = self.__dict__["_memo"][3]
+        _slots, rows = self._slots_of(fields, learning=True)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
-        scaled = kernels().standardise_step(self.counts, self.means, self.variances, slots, values)
+        scaled = kernels().standardise_step(self.counts, self.means, self.variances, rows, values)
         return fields, scaled
 
     def statistics(self, fields: list[Hashable]) -> tuple[np.ndarray[Any, Any], ...]:
         """(means, variances) of ``fields``, 0.0 for those never learned."""
         if not fields:
             return np.zeros(0), np.zeros(0)
-        return self._gather(self._slots_of(tuple(fields), learning=False))
+        return self._gather(self._slots_of(tuple(fields), learning=False)[0])
 
     def _gather(self, slots: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         if isinstance(slots, slice) or slots.min() >= 0:
@@ -91,13 +93,14 @@ class ArrayScaler(base.Transformer):
         variances[known] = self.variances[slots[known]]
         return means, variances
 
-    def _slots_of(self, fields: tuple[Hashable, ...], *, learning: bool) -> Any:
-        """The fields' slots: a slice when they are the first ones in order (a view), else an
-        index array, -1 for a field never learned (only when not ``learning``; learning gives
-        new fields slots)."""
+    def _slots_of(self, fields: tuple[Hashable, ...], *, learning: bool) -> tuple[Any, Any]:
+        """The fields' slots, twice: as the statistics are best read (a slice when they are
+        the first ones in order: a view; else an index array), and as an index array; -1
+        for a field never learned (only when not ``learning``; learning gives new fields
+        slots)."""
         memo = self.__dict__.get("_memo")
         if memo is not None and memo[0] == fields and (memo[2] or not learning):
-            return memo[1]
+            return memo[1], memo[3]
         slots = self.slots
         if learning:
             index = [slots.setdefault(name, len(slots)) for name in fields]
@@ -115,7 +118,7 @@ class ArrayScaler(base.Transformer):
         if complete and index == list(range(len(index))):
             found = slice(0, len(index))
         self.__dict__["_memo"] = (fields, found, complete, rows)
-        return found
+        return found, rows
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

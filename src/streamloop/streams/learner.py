@@ -200,7 +200,8 @@ class LocalLearner:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"learner-{self.project_id}")
-        self._loading = asyncio.create_task(_load_steps(), name="load-learning-steps")
+        if compiled.uses_compiled(self.model):
+            self._loading = asyncio.create_task(_load_steps(), name="load-learning-steps")
 
     async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
         """Store and learn ``labels``; returns once each is committed (or refused)."""

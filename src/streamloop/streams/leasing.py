@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 #: How many of the newest leases a candidate is compared with for diversity.
 _DIVERSITY_HELD = 32
 #: How far down the ranking a model that scores batches as one predicts ahead, in re-scored
-#: candidates (`Leasing._predictions`).
+#: candidates (`Leasing._predictions`). The leases after the first at a version re-score the
+#: top half of that many; twice it covers the items that one lease's re-scoring and a dozen
+#: leases taken can bring to the top (tests/streams/test_leasing.py).
 _AHEAD = 2
 
 
@@ -328,8 +330,8 @@ class Leasing:
         Leases between two versions (a group commit acks many labels at once, and each ack
         leases the next item) re-score mostly the same top candidates: with the same model,
         the same answer, so it is kept until the model changes. A model that scores a batch
-        as one also predicts, with the first items asked at a version, the top of the ranking
-        the next leases will walk (`_AHEAD` times the candidates re-scored).
+        as one also predicts, when items are asked a second time at a version, the top of the
+        ranking the next leases will walk (`_AHEAD` times the candidates re-scored).
         """
         model = self.model
         key = (id(model), model.version)
@@ -341,9 +343,10 @@ class Leasing:
             ids = [item_ids[n] for n in missing]
             data = [rows[n] for n in missing]
             batch: int | None = getattr(model, "batch_rows", None)
-            if batch is not None:
-                # A model that scores rows as one batch pays mostly per call: the items the
-                # next leases at this version will walk (the ranking's top) come along now.
+            if batch is not None and cache:
+                # A model that scores rows as one batch pays mostly per call: from the second
+                # call at a version (one lease a version, as a lone annotator's, makes none),
+                # the items the next leases at this version will walk come along now.
                 asked = set(ids)
                 ahead = [
                     item
