@@ -22,8 +22,9 @@ from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked, Notice
 from support import RECEIVE_TIMEOUT, ticket
 
-#: Makes the leasing of a project record (see the `open_leasing` fixture).
-OpenLeasing = Callable[[ProjectRecord], Leasing]
+#: Makes the leasing of a project record, with a model of its own if given (see the
+#: `open_leasing` fixture).
+OpenLeasing = Callable[..., Leasing]
 
 
 @pytest.fixture
@@ -38,13 +39,13 @@ async def journal(store: Store) -> AsyncIterator[Journal]:
 async def open_leasing(
     store: Store, journal: Journal, tmp_path: Path
 ) -> AsyncIterator[OpenLeasing]:
-    """Leasing as the runtime makes it, with an untrained model and no exploration; every
-    session and timer ends after the test."""
+    """Leasing as the runtime makes it, with an untrained model (or the one given) and no
+    exploration; every session and timer ends after the test."""
     settings = Settings.from_env({}, data_dir=tmp_path / "data")
     opened: list[Leasing] = []
 
-    def open_(record: ProjectRecord) -> Leasing:
-        model = new_model(record)
+    def open_(record: ProjectRecord, model: Any = None) -> Leasing:
+        model = new_model(record) if model is None else model
         leasing = Leasing(
             record,
             store,
@@ -257,7 +258,7 @@ async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
 
 
 async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
-    store: Store, journal: Journal, tmp_path: Path
+    store: Store, open_leasing: OpenLeasing
 ):
     # A tabular logistic model scores a batch at a cost mostly per call: the second lease at a
     # version predicts the top of the ranking the next leases walk, so they predict nothing
@@ -283,38 +284,25 @@ async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
         return predict_many(rows)
 
     model.predict_many = counted  # type: ignore[method-assign]
-    settings = Settings.from_env({}, data_dir=tmp_path / "data")
-    leasing = Leasing(
-        record,
-        store,
-        settings,
-        journal,
-        RoutingPolicy(record.strategy),
-        model=lambda: model,
-        exploration=lambda: 0.0,
-        changed=lambda: None,
-    )
-    try:
-        events = [
-            NewEvent(f"e{n}", {"x": float(n % 7), "y": float(n % 11)}, "queued", n / 200)
-            for n in range(200)
-        ]
-        leasing.requeue(await store.run(store.insert_events, record.id, events))
-        calls.clear()  # requeueing scored every item
-        sessions = [session(f"annotator-{n}") for n in range(12)]
-        for joining, _ in sessions:
-            leasing.join(joining)
+    leasing = open_leasing(record, model)
+    events = [
+        NewEvent(f"e{n}", {"x": float(n % 7), "y": float(n % 11)}, "queued", n / 200)
+        for n in range(200)
+    ]
+    leasing.requeue(await store.run(store.insert_events, record.id, events))
+    calls.clear()  # requeueing scored every item
+    sessions = [session(f"annotator-{n}") for n in range(12)]
+    for joining, _ in sessions:
+        leasing.join(joining)
 
-        # The first lease at the version re-scores its candidates; the second, those it finds
-        # unscored and the top of the ranking; the ten after it predict nothing.
-        assert len(calls) == 2 and calls[1] > settings.rescore_candidates
-        for joining, notices in sessions:
-            (lease,) = joining.held.values()
-            (offer,) = [notice for notice in notices if isinstance(notice, ItemOffered)]
-            assert offer.event_id == lease.item.event_id
-            (alone,) = predict_many([lease.item.data])  # one row: predicted on its own
-            assert offer.prediction.label == alone.label
-            assert offer.prediction.probabilities == alone.probabilities
-            assert offer.prediction.model_version == alone.model_version == model.version
-    finally:
-        leasing.close()
+    # The first lease at the version re-scores its candidates; the second, those it finds
+    # unscored and the top of the ranking; the ten after it predict nothing.
+    assert len(calls) == 2 and calls[1] > leasing.settings.rescore_candidates
+    for joining, notices in sessions:
+        (lease,) = joining.held.values()
+        (offer,) = [notice for notice in notices if isinstance(notice, ItemOffered)]
+        assert offer.event_id == lease.item.event_id
+        (alone,) = predict_many([lease.item.data])  # one row: predicted on its own
+        assert offer.prediction.label == alone.label
+        assert offer.prediction.probabilities == alone.probabilities
+        assert offer.prediction.model_version == alone.model_version == model.version
