@@ -5,8 +5,10 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamloop.online.features import (
     DenseHasher,
@@ -118,3 +120,30 @@ def test_learning_and_transforming_in_one_pass_gives_the_same_features_and_state
         apart.learn_one(row)
         assert list(got.items()) == list(apart.transform_one(row).items())
     assert pickle.dumps(fused) == pickle.dumps(apart)
+
+
+_NUMBER_ROWS = st.lists(
+    st.dictionaries(
+        st.sampled_from(["a", "a_b", "c", "d"]),
+        st.one_of(st.floats(min_value=-1e6, max_value=1e6), st.booleans()),
+    ),
+    max_size=15,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(learned=st.lists(st.one_of(tabular_rows(1), _NUMBER_ROWS), max_size=4))
+def test_learning_an_item_as_arrays_gives_the_features_and_state_of_learning_it_as_a_dict(
+    learned: list[list[dict[str, Any]]],
+) -> None:
+    # `learn_transform_row` (a logistic head's learning step) passes rows of numbers each kept
+    # straight to the scaler, and anything else through `learn_transform_one`: the same names
+    # and values, bit for bit, and the same state after, either way.
+    rows, dicts = tabular_front(3, 1, 4), tabular_front(3, 1, 4)
+    for row in [row for chunk in learned for row in chunk]:
+        names, values = rows.learn_transform_row(row)
+        features = dicts.learn_transform_one(row)
+        assert names == tuple(features)
+        assert values.dtype == np.float64
+        assert values.tobytes() == np.array(list(features.values()), dtype=np.float64).tobytes()
+    assert pickle.dumps(rows) == pickle.dumps(dicts)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from streamloop.online.inputs import model_input, numeric_rows
+from streamloop.online.inputs import MAX_MAGNITUDE, model_input, numeric_rows
 
 
 def test_text_keeps_only_the_text_field() -> None:
@@ -82,3 +85,30 @@ def test_rows_of_numbers_become_one_matrix_of_what_model_input_reads() -> None:
 )
 def test_other_batches_are_left_to_model_input(rows: list[Any]) -> None:
     assert numeric_rows(rows) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(
+        st.text(max_size=3),
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(10**6), 10**6),
+            st.sampled_from([1e150, -1e150, 1e151, -1e151]),
+        ),
+        max_size=6,
+    )
+)
+def test_rows_of_numbers_are_read_as_floats_or_refused_at_their_first_bad_field(
+    data: dict[str, Any],
+) -> None:
+    # The usual row (numbers only) is read in one pass; the first field out of bounds is still
+    # the one named, as the walk of each field names it.
+    bad = [name for name, value in data.items() if not abs(float(value)) <= MAX_MAGNITUDE]
+    if bad:
+        with pytest.raises(ValueError, match=f"field {re.escape(repr(bad[0]))} must be"):
+            model_input("tabular", data)
+        return
+    out = model_input("tabular", data)
+    assert list(out.items()) == [(name, float(value)) for name, value in data.items()]
+    assert all(type(value) is float for value in out.values())

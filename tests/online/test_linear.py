@@ -20,6 +20,7 @@ from streamloop.online import kernels
 from streamloop.online.features import OrderedTFIDF, ReadOnlyScaler, composed_tabular_front
 from streamloop.online.inputs import model_input, numeric_rows
 from streamloop.online.linear import _generic_front, _tfidf_front, linear_scorer
+from streamloop.online.model import _probabilities
 from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic, ShadowHeads
 from streamloop.online.presets import PRESETS, build_front, build_pipeline
 from support import tabular_rows
@@ -50,6 +51,24 @@ def test_tabular_rows_of_any_shape_score_as_one_at_a_time(
         pipeline.learn_one(row, label)
 
     _same(pipeline, scored)
+
+
+@settings(max_examples=150, deadline=None)
+@given(learned=_ROWS, scored=_ROWS, labels=st.lists(st.sampled_from(LABELS), min_size=12))
+def test_a_tabular_model_predicts_one_item_from_arrays_as_its_pipeline_does(
+    learned: list[dict[str, Any]], scored: list[dict[str, Any]], labels: list[str]
+) -> None:
+    # A model predicts one item (events, `/predict`, each label's test) passing arrays from
+    # the front to the head: River's pipeline's own probabilities, to the bit.
+    pipeline = build_pipeline("logistic_regression", "tabular")
+    vocabulary = pipeline.steps["TabularFront"].vocabulary
+    vocabulary.max_features, vocabulary.max_values = 3, 1  # so that rows fold into buckets
+    for row, label in zip(learned, labels, strict=False):
+        pipeline.learn_one(row, label)
+    for row in [*learned, *scored]:
+        assert list(_probabilities(pipeline, row).items()) == list(
+            pipeline.predict_proba_one(row).items()
+        )
 
 
 @settings(max_examples=50, deadline=None)

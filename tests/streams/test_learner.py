@@ -244,19 +244,19 @@ async def test_a_shadow_that_fails_to_learn_does_not_stop_the_label_path(
     items = await stored_items(store, project, 6)
     labels = annotated(items)
     heads = learner.model._heads  # the project's logistic model: its shadows are heads
-    learn_one = heads.learn_one
+    learn_row = heads.learn_row
     failures = iter([RuntimeError("a bug in a shadow")])
     taught: list[int] = []
     failed: list[int] = []
 
-    def learn_once_badly(features: Any, label: Any, *, skip: int) -> None:
+    def learn_once_badly(names: Any, values: Any, label: Any, skip: int) -> None:
         if (failure := next(failures, None)) is not None:
-            failed.append(id(features))
+            failed.append(id(values))
             raise failure
-        taught.append(id(features))
-        learn_one(features, label, skip=skip)
+        taught.append(id(values))
+        learn_row(names, values, label, skip)
 
-    monkeypatch.setattr(heads, "learn_one", learn_once_badly)
+    monkeypatch.setattr(heads, "learn_row", learn_once_badly)
 
     outcomes = [(await learner.submit([label]))[0] for label in labels]
 

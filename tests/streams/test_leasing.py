@@ -16,6 +16,7 @@ from streamloop.errors import Conflict
 from streamloop.online.routing import RoutingPolicy
 from streamloop.store import ItemRecord, NewEvent, ProjectRecord, Store
 from streamloop.store.journal import Journal
+from streamloop.streams import leasing as leasing_module
 from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import new_model
 from streamloop.streams.leasing import Leasing
@@ -257,6 +258,55 @@ async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
     assert said(to_bob) == [("idle",)]
 
 
+async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
+    store: Store, open_leasing: OpenLeasing, monkeypatch: pytest.MonkeyPatch
+):
+    # A tabular item waiting in the queue is scored again at each model version: its numbers
+    # are read from its data the first time only, and what annotators are shown is still the
+    # model's own prediction of it at that version.
+    record = store.create_project(
+        name="read-once",
+        labels=["a", "b", "c"],
+        input="tabular",
+        model="logistic_regression",
+        strategy="margin",
+        exploration=0.0,
+        lease_seconds=120.0,
+    )
+    model = new_model(record)
+    for n in range(30):
+        model.learn({"x": float(n % 3), "y": float(n % 5)}, "abc"[n % 3])
+    reads: list[int] = []
+    numeric_rows = leasing_module.numeric_rows
+
+    def counted(rows: Any) -> Any:
+        reads.extend(id(row) for row in rows)
+        return numeric_rows(rows)
+
+    monkeypatch.setattr(leasing_module, "numeric_rows", counted)
+    leasing = open_leasing(record, model)
+    events = [
+        NewEvent(f"e{n}", {"x": float(n % 7), "y": float(n % 11)}, "queued", n / 200)
+        for n in range(200)
+    ]
+    leasing.requeue(await store.run(store.insert_events, record.id, events))
+    offers = 0
+    for version in range(3):
+        for n in range(6):
+            joining, notices = session(f"annotator-{version}-{n}")
+            leasing.join(joining)
+            for offer in [notice for notice in notices if isinstance(notice, ItemOffered)]:
+                offers += 1
+                (alone,) = model.predict_many([offer.data])  # one row: predicted on its own
+                assert offer.prediction.probabilities == alone.probabilities
+                assert offer.prediction.model_version == alone.model_version == model.version
+        model.learn({"x": float(version), "y": 1.0}, "abc"[version])
+
+    assert offers == 18
+    assert len(reads) > leasing.settings.rescore_candidates  # scored as batches, read so
+    assert len(reads) == len(set(reads))  # each item at most once, over three versions
+
+
 async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
     store: Store, open_leasing: OpenLeasing
 ):
@@ -279,9 +329,9 @@ async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
     calls: list[int] = []
     predict_many = model.predict_many
 
-    def counted(rows: Any) -> Any:
+    def counted(rows: Any, **read: Any) -> Any:
         calls.append(len(rows))
-        return predict_many(rows)
+        return predict_many(rows, **read)
 
     model.predict_many = counted  # type: ignore[method-assign]
     leasing = open_leasing(record, model)

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Hashable, Iterable
 from typing import Any, cast
 
+import numpy as np
 from river import base, feature_extraction, preprocessing
 
 from streamloop.online.inputs import TEXT_FIELD
@@ -285,7 +286,14 @@ class BoundedVocabulary(base.Transformer):
         #: How many features are kept: number fields and string values.
         self.kept = 0
 
+    def keeps_numbers(self, x: dict[base.typing.FeatureName, Any]) -> bool:
+        """Whether the item is numbers only, each a field kept already (set operations in C:
+        the usual tabular row): then there is nothing to learn, and it passes as it is."""
+        return x.keys() <= self.numbers.keys() and str not in set(map(type, x.values()))
+
     def learn_one(self, x: dict[base.typing.FeatureName, Any]) -> None:
+        if self.keeps_numbers(x):
+            return
         for name, value in _named(x):
             if type(value) is str:
                 values = self.strings.get(name)
@@ -303,9 +311,9 @@ class BoundedVocabulary(base.Transformer):
     ) -> dict[base.typing.FeatureName, Any]:
         # Every field and value learned already is the common case, and scoring is hot: it
         # passes the item itself, uncopied.
+        if self.keeps_numbers(x):
+            return x
         numbers, strings = self.numbers, self.strings
-        if x.keys() <= numbers.keys() and str not in set(map(type, x.values())):
-            return x  # numbers only, each kept (set operations in C: the usual tabular row)
         for name, value in _named(x):
             if type(value) is str:
                 values = strings.get(name)
@@ -406,6 +414,31 @@ class TabularFront(base.Transformer):
         self.vocabulary.learn_one(x)
         kept = self.vocabulary.transform_one(x)
         return _joined(kept, self.scaler.learn_transform_one(_NUMBERS.transform_one(kept)))
+
+    def transform_row(
+        self, x: dict[base.typing.FeatureName, Any]
+    ) -> tuple[tuple[base.typing.FeatureName, ...], np.ndarray[Any, Any]]:
+        """`transform_one`, as `learn_transform_row` gives it: names, and their values."""
+        if x and self.vocabulary.keeps_numbers(x):
+            return self.scaler.transform_row(x)
+        return _row(self.transform_one(x))
+
+    def learn_transform_row(
+        self, x: dict[base.typing.FeatureName, Any]
+    ) -> tuple[tuple[base.typing.FeatureName, ...], np.ndarray[Any, Any]]:
+        """`learn_transform_one`, its features as their names and an array of their values
+        (what a head that learns arrays reads). An item of numbers only, each a field kept
+        already (the usual row), goes to the scaler as it is: nothing to fold, nothing
+        one-hot, no dict built."""
+        if x and self.vocabulary.keeps_numbers(x):
+            return self.scaler.learn_row(x)
+        return _row(self.learn_transform_one(x))
+
+
+def _row(
+    features: dict[base.typing.FeatureName, Any],
+) -> tuple[tuple[base.typing.FeatureName, ...], np.ndarray[Any, Any]]:
+    return tuple(features), np.fromiter(features.values(), np.float64, len(features))
 
 
 def _joined(

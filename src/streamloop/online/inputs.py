@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_MAGNITUDE", "TEXT_FIELD", "model_input", "numeric_rows"]
+__all__ = ["MAX_MAGNITUDE", "TEXT_FIELD", "model_input", "numeric_rows", "stacked"]
 
 TEXT_FIELD = "text"
 """The field of a text item's data that holds its text."""
@@ -100,6 +101,31 @@ def numeric_rows(
     return fields, values.reshape(len(rows), len(fields))
 
 
+def stacked(
+    blocks: Sequence[tuple[tuple[str, ...], np.ndarray[Any, Any]] | None],
+) -> tuple[tuple[str, ...], np.ndarray[Any, Any]] | None:
+    """Rows each read alone by `numeric_rows`, as it reads them together (rows read once,
+    kept, and scored again later): ``None`` unless every one is numbers, of the same fields
+    in the same order.
+
+    Examples
+    --------
+    >>> fields, matrix = stacked([numeric_rows([{"a": 1}]), numeric_rows([{"a": 2.5}])])
+    >>> fields, matrix.tolist()
+    (('a',), [[1.0], [2.5]])
+    >>> stacked([numeric_rows([{"a": 1}]), numeric_rows([{"b": 1}])]) is None
+    True
+    >>> stacked([numeric_rows([{"a": 1}]), numeric_rows([{"a": "red"}])]) is None
+    True
+    """
+    if not blocks or blocks[0] is None:
+        return None
+    fields = blocks[0][0]
+    if any(block is None or block[0] != fields for block in blocks):
+        return None
+    return fields, np.concatenate([block[1] for block in blocks if block is not None])
+
+
 def _text(data: Mapping[str, Any]) -> dict[str, Any]:
     text = data.get(TEXT_FIELD)
     if not isinstance(text, str):
@@ -109,7 +135,21 @@ def _text(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tabular(data: Mapping[str, Any]) -> dict[str, Any]:
-    x: dict[str, Any] = {}
+    if (
+        type(data) is dict
+        and data
+        and set(map(type, data.values())) <= _PLAIN_NUMBERS
+        and set(map(type, data)) == {str}
+    ):
+        # The usual row, plain numbers named by strings: the walk below, in C. Each value is
+        # within bounds (a NaN makes the sum NaN; an infinity or a huge number fails the max);
+        # anything else is left to the walk, which says what is wrong.
+        with suppress(OverflowError):  # an integer beyond any float
+            x = dict(zip(data, map(float, data.values()), strict=True))
+            total = sum(x.values())
+            if total == total and max(map(abs, x.values())) <= MAX_MAGNITUDE:
+                return x
+    x = {}
     for name, value in data.items():
         if type(name) is not str and not isinstance(name, str):
             raise ValueError(f"field names must be strings, got {name!r}")
@@ -137,6 +177,9 @@ def _tabular(data: Mapping[str, Any]) -> dict[str, Any]:
                 f"field {name!r} must be a number, boolean or string, got {type(value).__name__}"
             )
     return x
+
+
+_PLAIN_NUMBERS = frozenset({float, int})
 
 
 def _refuse_number(name: str, number: float) -> None:

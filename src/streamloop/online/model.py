@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from river import linear_model, multiclass, optim
+from river import compose, linear_model, multiclass, optim
 
 from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 #: arranging the arrays costs more than it saves. A text's few words make River's own dot
 #: products hard to beat: only large batches gain (BENCHMARKS.md, `bench/hotpath.py batch`).
 _BATCH_FROM = {"tabular": 2, "text": 256}
+#: An item's features as a logistic head learns them: their names, and their values in order.
+_Row = tuple[tuple[Any, ...], np.ndarray[Any, Any]]
 #: Shadow models for the accuracy estimate: each learns every label but one fold of the random
 #: draws, and scores that fold unseen (BENCHMARKS.md: four is the cheapest that keeps the
 #: interval's coverage; ten gains 0.006 in error for 2.5 times the learning).
@@ -240,9 +242,16 @@ class OnlineModel(ModelBase):
             return None  # an untrained model scores each row alone (`predict_many`)
         return _BATCH_FROM[self._input_kind]
 
-    def predict_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+    def predict_many(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        numbers: tuple[tuple[str, ...], np.ndarray[Any, Any]] | None = None,
+    ) -> list[Prediction]:
         """Predict several items; the same as `predict` on each (a batch scored as one, by a
-        linear model, within 1e-12: its sums are taken in another order).
+        linear model, within 1e-12: its sums are taken in another order). ``numbers``, when
+        given, is `inputs.numeric_rows` of ``rows``, read before (items scored again and again
+        are read once).
 
         Raises
         ------
@@ -253,7 +262,7 @@ class OnlineModel(ModelBase):
         scorer = linear_scorer(self._pipeline) if batch else None
         if scorer is not None and self._input_kind == "tabular":
             # Rows of numbers only, of the same fields: one matrix, no walk of each value.
-            block = numeric_rows(rows)
+            block = numeric_rows(rows) if numbers is None else numbers
             found = None if block is None else scorer.scores_numbers(*block)
             if found is not None:
                 return self._predictions(*found)
@@ -412,8 +421,8 @@ class OnlineModel(ModelBase):
     def _teach_shadows(self, lesson: Any) -> None:
         heads: ShadowHeads | None = getattr(self, "_heads", None)
         if heads is not None:
-            for features, label, skip in lesson:
-                heads.learn_one(features, label, skip=skip)
+            for (names, values), label, skip in lesson:
+                heads.learn_row(names, values, label, skip)
             return
         x, label, fold, rehearse = lesson
         for k, shadow in enumerate(self._shadows):
@@ -433,12 +442,12 @@ class OnlineModel(ModelBase):
 
     def _teach_with_heads(
         self, x: dict[str, Any], label: str, *, rehearse: bool, fold: int
-    ) -> list[tuple[dict[Any, float], str, int]]:
+    ) -> list[tuple[_Row, str, int]]:
         """`_teach`, for a model whose shadows are `ShadowHeads`: the model learns the label
         and its rehearsal, and the steps its shadows are to take come back, each with the
         features the model's front gave the item then, and the shadow that must not learn it
         (the fold holding that item out, or -1)."""
-        steps: list[tuple[dict[Any, float], str, int]] = []
+        steps: list[tuple[_Row, str, int]] = []
         self.__dict__["_steps"] = steps  # `_relearn` adds rehearsal's steps
         try:
             steps.append((self._learn_features(x, label), label, fold))
@@ -450,23 +459,25 @@ class OnlineModel(ModelBase):
             del self.__dict__["_steps"]
         return steps
 
-    def _learn_features(self, x: dict[str, Any], label: str) -> dict[Any, float]:
+    def _learn_features(self, x: dict[str, Any], label: str) -> _Row:
         """The pipeline's `learn_one`, step by step, giving back the features its head
-        learned (a River pipeline's front learns an item, then transforms it)."""
+        learned (a River pipeline's front learns an item, then transforms it), as their names
+        and an array of their values, as `ShadowHeads` learn them."""
         pipeline: Any = self._pipeline
         if pipeline._plan is None:
             # River's `learn_one` builds the pipeline's plan at the first label; built here
             # too, a model that was read after one label pickles as one that was not.
             pipeline._build_plan()
         front, head = pipeline.steps.values()
-        features: dict[Any, float]
-        if type(front) is TabularFront:
-            features = front.learn_transform_one(cast("dict[Any, Any]", x))  # the same, in one pass
-        else:
-            front.learn_one(x)
-            features = front.transform_one(x)
+        if type(front) is TabularFront and type(head) is OneVsRestLogistic:
+            # The same, in one pass, and arrays from the scaler to the head: no dict between.
+            row = front.learn_transform_row(cast("dict[Any, Any]", x))
+            head.learn_row(*row, label)
+            return row
+        front.learn_one(x)
+        features: dict[Any, float] = front.transform_one(x)
         head.learn_one(features, label)
-        return features
+        return tuple(features), np.fromiter(features.values(), np.float64, len(features))
 
     def _held_fold(self, x: dict[str, Any]) -> int:
         """The fold whose held-out draws include this very item, or -1."""
@@ -600,7 +611,7 @@ class OnlineModel(ModelBase):
         if not self._version:
             return self._prediction({})
         try:
-            raw = self._pipeline.predict_proba_one(x)
+            raw = _probabilities(self._pipeline, x)
         except ArithmeticError:
             # An estimator that cannot score this item yet, such as River's multinomial naive
             # Bayes, which divides by zero until it has learned a text with a word: it is
@@ -671,6 +682,18 @@ class OnlineModel(ModelBase):
         if not 0.0 < total < math.inf:
             return None
         return [score / total for score in scores]
+
+
+def _probabilities(pipeline: Any, x: dict[str, Any]) -> dict[Any, float]:
+    """The pipeline's ``predict_proba_one``; a tabular logistic one's (the preset) passes the
+    item's features from its front to its head as arrays, as it learns them: the same
+    probabilities, no dict between."""
+    if type(pipeline) is compose.Pipeline and len(pipeline.steps) == 2:
+        front, head = pipeline.steps.values()
+        if type(front) is TabularFront and type(head) is OneVsRestLogistic:
+            return head.predict_proba_row(*front.transform_row(cast("dict[Any, Any]", x)))
+    raw: dict[Any, float] = pipeline.predict_proba_one(x)
+    return raw
 
 
 def _shared_front(pipeline: Any) -> tuple[Any, float, float] | None:

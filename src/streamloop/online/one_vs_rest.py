@@ -128,11 +128,14 @@ class OneVsRestLogistic(base.Classifier):
         return logits
 
     def learn_one(self, x: dict[Any, Any], y: Any) -> None:
+        self.learn_row(tuple(x), np.fromiter(x.values(), dtype=np.float64, count=len(x)), y)
+
+    def learn_row(self, names: tuple[Any, ...], values: np.ndarray[Any, Any], y: Any) -> None:
+        """`learn_one` of the features ``names`` with ``values`` (an array, in their order)."""
         if y not in self.labels:
             self._grow(labels=len(self.labels) + 1)
             self.labels[y] = len(self.labels)
-        rows = _learned_rows(self, x)
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        rows = _learned_rows(self, names)  # first: it may grow the weights
         kernels().one_vs_rest_step(
             self._weights,
             self._intercepts,
@@ -150,10 +153,18 @@ class OneVsRestLogistic(base.Classifier):
     def predict_proba_one(
         self, x: dict[Hashable, Any], **kwargs: Any
     ) -> dict[base.typing.ClfTarget, float]:
+        return self.predict_proba_row(
+            tuple(x), np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        )
+
+    def predict_proba_row(
+        self, names: tuple[Hashable, ...], values: np.ndarray[Any, Any]
+    ) -> dict[base.typing.ClfTarget, float]:
+        """`predict_proba_one` of the features ``names`` with ``values`` (in their order)."""
         if not self.labels:
             return {}
         probabilities = kernels().probabilities(
-            self._weights, self._intercepts, *_known(self, x), len(self.labels)
+            self._weights, self._intercepts, *_known(self, names, values), len(self.labels)
         )
         return dict(zip(self.labels, probabilities.tolist(), strict=True))
 
@@ -172,36 +183,42 @@ class OneVsRestLogistic(base.Classifier):
         self._intercepts = intercepts
 
 
-def _learned_rows(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> Any:
-    """The rows of the model's weights for the item's features, in the item's order (an index
+def _learned_rows(model: OneVsRestLogistic | ShadowHeads, names: tuple[Any, ...]) -> Any:
+    """The rows of the model's weights for the features ``names``, in their order (an index
     array), new names given rows first."""
+    memo = model.__dict__.get("_rows_memo")
+    if memo is not None and memo[0] == names:
+        return memo[1]  # each name has its row already
     features = model.features
-    if not features.keys() >= x.keys():  # in C: the usual item names known features
-        for name in x:
+    if not features.keys() >= set(names):  # in C: the usual item names known features
+        for name in names:
             if name not in features:
                 features[name] = len(features)
         if len(features) > model._weights.shape[0]:
             model._grow(features=len(features))
-    return _rows(model, x)
+    return _rows(model, names)
 
 
-def _known(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> tuple[Any, Any]:
-    """The rows and values of the item's features the model has learned, in the item's order
-    (to predict: features it never learned have no weights)."""
+def _known(
+    model: OneVsRestLogistic | ShadowHeads, names: tuple[Any, ...], values: np.ndarray[Any, Any]
+) -> tuple[Any, Any]:
+    """The rows and values of the features ``names`` (with ``values``) the model has learned,
+    in their order (to predict: features it never learned have no weights)."""
+    memo = model.__dict__.get("_rows_memo")
+    if memo is not None and memo[0] == names:
+        return memo[1], values
     features = model.features
-    if features.keys() >= x.keys():
-        return _rows(model, x), np.fromiter(x.values(), dtype=np.float64, count=len(x))
-    known = [(features[name], value) for name, value in x.items() if name in features]
-    rows = np.fromiter((row for row, _ in known), dtype=np.intp, count=len(known))
-    values = np.fromiter((value for _, value in known), dtype=np.float64, count=len(known))
-    return rows, values
+    if features.keys() >= set(names):
+        return _rows(model, names), values
+    known = [n for n, name in enumerate(names) if name in features]
+    rows = np.fromiter((features[names[n]] for n in known), dtype=np.intp, count=len(known))
+    return rows, values[known]
 
 
-def _rows(model: OneVsRestLogistic | ShadowHeads, x: dict[Any, Any]) -> Any:
-    """The rows of the item's features, each learned already. Rows of one source share their
-    features in order, so the last item's rows are kept (out of pickled state) and most items
-    cost no lookup per feature; a name's row never changes once given."""
-    names = tuple(x)
+def _rows(model: OneVsRestLogistic | ShadowHeads, names: tuple[Any, ...]) -> Any:
+    """The rows of the features ``names``, each learned already. Rows of one source share
+    their features in order, so the last item's rows are kept (out of pickled state) and most
+    items cost no lookup per feature; a name's row never changes once given."""
     memo = model.__dict__.get("_rows_memo")
     if memo is not None and memo[0] == names:
         return memo[1]
@@ -266,13 +283,18 @@ class ShadowHeads:
 
     def learn_one(self, x: dict[Any, Any], y: Any, *, skip: int = -1) -> None:
         """Every copy but ``skip`` (-1: none) learns the features ``x`` as label ``y``."""
+        self.learn_row(tuple(x), np.fromiter(x.values(), dtype=np.float64, count=len(x)), y, skip)
+
+    def learn_row(
+        self, names: tuple[Any, ...], values: np.ndarray[Any, Any], y: Any, skip: int = -1
+    ) -> None:
+        """`learn_one` of the features ``names`` with ``values`` (an array, in their order)."""
         if not -1 <= skip < self.copies:
             raise ValueError(f"skip must be -1 or a copy below {self.copies}, got {skip}")
         if y not in self.labels:
             self.labels[y] = len(self.labels)
             self._grow(labels=len(self.labels))
-        rows = _learned_rows(self, x)
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        rows = _learned_rows(self, names)
         # A copy whose first sight of label y is this step gets its column from here on, as
         # River's one-vs-rest clones an untrained model for it; a copy learns only the columns
         # of labels it saw (the others stay zeros), and ``skip`` learns nothing.
@@ -310,7 +332,9 @@ class ShadowHeads:
         probabilities = kernels().probabilities
         out: list[dict[Any, float]] = []
         for x in rows:
-            scores = probabilities(weights, intercepts, *_known(self, x), len(labels))
+            names = tuple(x)
+            values = np.fromiter(x.values(), dtype=np.float64, count=len(names))
+            scores = probabilities(weights, intercepts, *_known(self, names, values), len(labels))
             out.append(dict(zip(labels, scores.tolist(), strict=True)))
         return out
 

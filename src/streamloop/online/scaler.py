@@ -50,28 +50,33 @@ class ArrayScaler(base.Transformer):
 
     def learn_one(self, x: dict[Hashable, Any]) -> None:
         if x:
-            self._learn(x)
+            self.learn_row(x)
 
     def transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
         if not x:
             return {}
+        fields, scaled = self.transform_row(x)
+        return dict(zip(fields, scaled.tolist(), strict=True))
+
+    def transform_row(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any]:
+        """`transform_one`, as the fields and an array of their values."""
         fields = tuple(x)
         slots, _rows = self._slots_of(fields, learning=False)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
-        scaled = standardised(values, *self._gather(slots))
-        return dict(zip(fields, scaled.tolist(), strict=True))
+        return fields, standardised(values, *self._gather(slots))
 
     def learn_transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
         """`learn_one` then `transform_one` of the same item, in one pass: the same values
         (each scaled by the statistics just learned, which the transform would read back)."""
         if not x:
             return {}
-        fields, scaled = self._learn(x)
+        fields, scaled = self.learn_row(x)
         return dict(zip(fields, scaled.tolist(), strict=True))
 
-    def _learn(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any]:
+    def learn_row(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any]:
         """Learn the item (a compiled step: `streamloop.online.kernels.standardise_step`); its
-        fields, and their values standardised by what was just learned."""
+        fields, and their values standardised by what was just learned, as an array (the
+        values of `learn_transform_one`'s dict, for a step that reads arrays)."""
         fields = tuple(x)
         _slots, rows = self._slots_of(fields, learning=True)
         values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
-from streamloop.online import AnyModel, AnyPrediction
+from streamloop.online import AnyModel, AnyPrediction, OnlineModel
+from streamloop.online.inputs import numeric_rows, stacked
 from streamloop.online.routing import Ranking, RoutingPolicy
 from streamloop.store import GoldRecord, ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
@@ -268,7 +269,7 @@ class Leasing:
             # before is shown, so the first annotator's answer does not show through.
             prediction = waiting.prediction
         else:
-            [prediction] = self._predictions([item.item_id], [item.data])
+            [prediction] = self._predictions([item])
         lease.prediction = prediction
         session.send(ItemOffered(item.event_id, item.data, prediction, deadline))
 
@@ -318,13 +319,11 @@ class Leasing:
     def _score(self, items: Sequence[QueuedItem]) -> Ranking:
         held = [lease.features for lease in self.queue.leases() if lease.features is not None]
         rows = [i.data for i in items]
-        predictions = self._predictions([i.item_id for i in items], rows)
+        predictions = self._predictions(items)
         # The latest leases are enough to spread the work; older ones are being labelled.
         return self.policy.score(self.model, rows, held[-_DIVERSITY_HELD:], predictions)
 
-    def _predictions(
-        self, item_ids: Sequence[int], rows: Sequence[Mapping[str, Any]]
-    ) -> list[AnyPrediction]:
+    def _predictions(self, items: Sequence[QueuedItem]) -> list[AnyPrediction]:
         """The model's predictions for queued items, each made once per model version.
 
         Leases between two versions (a group commit acks many labels at once, and each ack
@@ -338,27 +337,37 @@ class Leasing:
         if self._cache_key != key:
             self._cache_key, self._cache = key, {}
         cache = self._cache
-        missing = [n for n, item_id in enumerate(item_ids) if item_id not in cache]
+        missing = [item for item in items if item.item_id not in cache]
         if missing:
-            ids = [item_ids[n] for n in missing]
-            data = [rows[n] for n in missing]
             batch: int | None = getattr(model, "batch_rows", None)
             if batch is not None and cache:
                 # A model that scores rows as one batch pays mostly per call: from the second
                 # call at a version (one lease a version, as a lone annotator's, makes none),
                 # the items the next leases at this version will walk come along now.
-                asked = set(ids)
+                asked = {item.item_id for item in missing}
                 ahead = [
                     item
                     for item in self.queue.top(_AHEAD * self.settings.rescore_candidates)
                     if item.item_id not in cache and item.item_id not in asked
                 ]
-                if len(ids) + len(ahead) >= batch:
-                    ids += [item.item_id for item in ahead]
-                    data += [item.data for item in ahead]
-            fresh: Sequence[AnyPrediction] = model.predict_many(data)
-            cache.update(zip(ids, fresh, strict=True))
-        return [cache[item_id] for item_id in item_ids]
+                if len(missing) + len(ahead) >= batch:
+                    missing += ahead
+            data = [item.data for item in missing]
+            fresh: Sequence[AnyPrediction] | None = None
+            if (
+                isinstance(model, OnlineModel)
+                and model.input_kind == "tabular"
+                and batch is not None
+                and len(missing) >= batch
+            ):
+                # Queued items are scored again at every version: each is read once.
+                block = stacked(_numbers(missing))
+                if block is not None:
+                    fresh = model.predict_many(data, numbers=block)
+            if fresh is None:
+                fresh = model.predict_many(data)
+            cache.update(zip((item.item_id for item in missing), fresh, strict=True))
+        return [cache[item.item_id] for item in items]
 
     @staticmethod
     def _deadline(lease: Lease) -> datetime:
@@ -615,3 +624,12 @@ class Leasing:
         shed = [item_id for item in items for item_id in self.queue.push(item)]
         if shed:
             self.journal.items_shed(shed)
+
+
+def _numbers(items: Sequence[QueuedItem]) -> list[tuple[tuple[str, ...], Any] | None]:
+    """Each item's data as a tabular batch reads it (`QueuedItem.numbers`), read now if it
+    never was."""
+    for item in items:
+        if item.numbers is None:
+            item.numbers = numeric_rows([item.data]) or False
+    return [item.numbers or None for item in items]

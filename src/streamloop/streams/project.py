@@ -79,6 +79,8 @@ class ProjectRuntime:
         #: What the project's answers are (`streamloop.online.tasks.Task`).
         self.task = task_of(record.task)
         self.model = rebuilt.model
+        #: `track_record` for a model at a version: (model, version, record).
+        self._track_record: tuple[AnyModel, int, dict[str, Any]] | None = None
         self.store = store
         self.settings = settings
         self.journal = journal
@@ -296,8 +298,15 @@ class ProjectRuntime:
         suggestion means something yet (`streamloop.online.suggestion`). The model must beat
         guessing and always giving the commonest answer: a single label's, or the commonest
         exact set of labels or spans (none included) among the latest answers."""
-        metrics = self.model.metrics
-        return track_record(metrics, chance(metrics))
+        # Sent with every item offered: worked out once per model version (only learning
+        # moves the figures, and it moves the version too).
+        model, memo = self.model, self._track_record
+        if memo is not None and memo[0] is model and memo[1] == model.version:
+            return memo[2]
+        metrics = model.metrics
+        record = track_record(metrics, chance(metrics))
+        self._track_record = (model, model.version, record)
+        return record
 
     @contextlib.contextmanager
     def admitting_events(self) -> Iterator[None]:

@@ -34,6 +34,10 @@ class QueuedItem:
     seq: int = 0
     #: Admitted by a random draw (stream mode): its label is a fair sample of the stream.
     drawn_at_random: bool = False
+    #: Its data as a tabular model scores a batch (`inputs.numeric_rows` of it alone), read
+    #: the first time it is scored so (``False``: it is not numbers only), kept for the
+    #: times it is scored again.
+    numbers: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -352,9 +356,10 @@ class RoutingQueue:
         best: QueuedItem | None = None
         best_priority = 0.0
         for item, score, priority in zip(pool, scores, priorities, strict=True):
-            self._ranked.remove((item.score, item.seq, item.item_id))
-            item.score = float(score)
-            self._ranked.add((item.score, item.seq, item.item_id))
+            if item.score != score:  # as it was (the model unchanged since): left in place
+                self._ranked.remove((item.score, item.seq, item.item_id))
+                item.score = float(score)
+                self._ranked.add((item.score, item.seq, item.item_id))
             if best is None or priority > best_priority:
                 best, best_priority = item, float(priority)
         return best
