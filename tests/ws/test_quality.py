@@ -151,3 +151,20 @@ async def test_gold_labels_must_be_the_projects(settings: Settings):
         response = await service.http.post("/api/projects/tickets/gold", json=bad)
         assert response.status_code == 422 and response.json()["error"]["code"] == "unknown_label"
         assert (await service.http.get("/api/projects/tickets")).json()["gold_share"] is None
+
+
+async def test_each_item_offered_carries_the_track_record_of_the_model_as_it_is_then(service):
+    # The record is worked out once per model version: each label learned moves it, so the
+    # item offered after each ack counts one answer more.
+    await service.create_project()
+    await service.send_events(
+        "tickets", [{"id": f"e{n}", "data": ticket("bug", n)} for n in range(5)]
+    )
+    counted: list[int] = []
+    async with service.annotator("tickets", "alice") as alice:
+        for n in range(4):
+            item = (await alice.next_item())["item"]
+            counted.append(item["track_record"]["of"])
+            ack = await alice.label(item["id"], "bug", f"l{n}")
+            assert ack["type"] == "ack", ack
+    assert counted == [0, 1, 2, 3]
