@@ -11,12 +11,16 @@ those, with the same raw River figure in the same run):
   per row, against River's ``predict_proba_one`` one at a time, by batch size; and learning a
   label with River's one-vs-rest against the preset's one-pass learner (`OneVsRestLogistic`),
   alone and as `OnlineModel` teaches it (rehearsal 3 and the four shadow models).
+- ``text-batch``: where a text model's `predict_many` should score rows as one batch: its
+  CPU time per call, one row at a time against one batch, by batch size, for texts of about
+  3, 12 and 48 words (the best of five draws each; the machine's speed moves between runs).
 - ``routing``: the time to choose the next item for an annotator (a lease, with its re-scoring
   of a bounded candidate set by the model) with 1 thousand to 1 million items waiting, and the
   resident memory of the process holding them.
 
     python bench/hotpath.py model
     python bench/hotpath.py batch
+    python bench/hotpath.py text-batch
     python bench/hotpath.py routing --sizes 1000 100000 1000000
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import random
 import statistics
 import time
@@ -264,9 +269,69 @@ def _rss_mib() -> float:
     return float("nan")
 
 
+def text_batch_figures(
+    sizes: tuple[int, ...] = (4, 8, 12, 16, 24, 32, 64),
+) -> list[dict[str, Any]]:
+    """Per `predict_many` call of a trained text model, in µs of CPU: each row alone against
+    the batch path, for texts of a few words and for longer ones (several joined)."""
+    from streamloop.online import model as model_module
+
+    base = text_rows(12_000)
+    out = []
+    for joined in (1, 4, 16):
+        rows = [
+            {"text": " ".join(base[(n * joined + k) % len(base)][0]["text"] for k in range(joined))}
+            for n in range(3000)
+        ]
+        model = OnlineModel(
+            labels=TEXT_LABELS,
+            input_kind="text",
+            preset="logistic_regression",
+            strategy="margin",
+            rehearsal=3,
+        )
+        for n, row in enumerate(rows[:1000]):
+            model.learn(row, base[n * joined % len(base)][1])
+        words = statistics.mean(len(row["text"].split()) for row in rows[:200])
+
+        saved = model_module._BATCH_FROM["text"]
+        try:
+            for size in sizes:
+                alone, batch = _text_costs(model, rows, size)
+                out.append(
+                    {
+                        "words_per_text": round(words),
+                        "rows": size,
+                        "one_at_a_time_us": alone,
+                        "batch_us": batch,
+                    }
+                )
+        finally:
+            model_module._BATCH_FROM["text"] = saved
+    return out
+
+
+def _text_costs(model: OnlineModel, rows: list[dict[str, Any]], size: int) -> tuple[int, int]:
+    """µs of CPU per `predict_many` of ``size`` rows: one row at a time, and as one batch."""
+    from streamloop.online import model as model_module
+
+    # The two ways taken in turn, on the same rows, so that both see the same machine.
+    best = {10**9: math.inf, 1: math.inf}
+    for draw in range(5):
+        chosen = rows[1000 + draw * size : 1000 + (draw + 1) * size]
+        calls = max(1, 400 // size)
+        for batch_from in best:
+            model_module._BATCH_FROM["text"] = batch_from
+            started = time.process_time()
+            for _ in range(calls):
+                model.predict_many(chosen)
+            best[batch_from] = min(best[batch_from], (time.process_time() - started) / calls)
+    return round(1e6 * best[10**9]), round(1e6 * best[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["model", "batch", "routing"])
+    parser.add_argument("what", choices=["model", "batch", "text-batch", "routing"])
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     parser.add_argument("--leases", type=int, default=2000)
@@ -281,6 +346,9 @@ def main() -> None:
         for kind, rows, labels in kinds:
             for line in batch_figures(kind, rows, labels):
                 print(orjson.dumps(line).decode(), flush=True)
+    elif args.what == "text-batch":
+        for line in text_batch_figures():
+            print(orjson.dumps(line).decode(), flush=True)
     elif args.what == "model":
         print(orjson.dumps(model_figures("text", text_rows(args.rows + 200), TEXT_LABELS)).decode())
         tabular = tabular_rows(args.rows + 200)

@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 
 #: From this many rows on, a linear model scores a batch at once (`linear_scorer`): below it,
 #: arranging the arrays costs more than it saves. A text's few words make River's own dot
-#: products hard to beat below a dozen or so rows; from 32, a batch costs about half as much
-#: (BENCHMARKS.md, round 6: texts of 3, 12 and 48 words).
-_BATCH_FROM = {"tabular": 2, "text": 32}
+#: products hard to beat below a dozen rows or so; from 16 a batch costs no more, and at 32 a
+#: third less for texts of 3 and 12 words, 6% less for 48 (BENCHMARKS.md, round 6).
+_BATCH_FROM = {"tabular": 2, "text": 16}
 #: An item's features as a logistic head learns them: their names, and their values in order.
 _Row = tuple[tuple[Any, ...], np.ndarray[Any, Any]]
 #: Shadow models for the accuracy estimate: each learns every label but one fold of the random
