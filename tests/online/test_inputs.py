@@ -87,6 +87,54 @@ def test_other_batches_are_left_to_model_input(rows: list[Any]) -> None:
     assert numeric_rows(rows) is None
 
 
+def _walked(data: dict[Any, Any]) -> dict[str, Any]:
+    """What `model_input` gives a tabular row, field by field, as its contract says."""
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if not isinstance(name, str):
+            raise ValueError("field names must be strings")
+        if value is None:
+            continue
+        if isinstance(value, bool | str):
+            out[name] = value
+            continue
+        number = float(value)  # an integer beyond any float raises OverflowError
+        if not abs(number) <= MAX_MAGNITUDE:
+            raise ValueError(f"field {name!r} must be")
+        out[name] = number
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.dictionaries(
+        st.one_of(st.text(max_size=3), st.integers(0, 3)),
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(10**6), 10**6),
+            st.sampled_from([1e150, -1e150, 1e151, -1e151, 10**400, -(10**400), 2**63]),
+            st.booleans(),
+            st.none(),
+            st.sampled_from(["red", ""]),
+        ),
+        max_size=6,
+    )
+)
+def test_a_row_is_read_as_its_fields_one_by_one_would_be(data: dict[Any, Any]) -> None:
+    # The usual row (plain numbers named by strings) is read in one pass; any row gives what
+    # the walk of each field in order gives: the same values and types, or the same error,
+    # naming the first bad field.
+    try:
+        want = _walked(data)
+    except (ValueError, OverflowError) as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            model_input("tabular", data)
+        return
+    got = model_input("tabular", data)
+    assert list(got.items()) == list(want.items())
+    assert [type(value) for value in got.values()] == [type(value) for value in want.values()]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     data=st.dictionaries(

@@ -249,12 +249,12 @@ async def test_a_shadow_that_fails_to_learn_does_not_stop_the_label_path(
     taught: list[int] = []
     failed: list[int] = []
 
-    def learn_once_badly(names: Any, values: Any, label: Any, skip: int) -> None:
+    def learn_once_badly(names: Any, values: Any, label: Any, *, skip: int) -> None:
         if (failure := next(failures, None)) is not None:
             failed.append(id(values))
             raise failure
         taught.append(id(values))
-        learn_row(names, values, label, skip)
+        learn_row(names, values, label, skip=skip)
 
     monkeypatch.setattr(heads, "learn_row", learn_once_badly)
 

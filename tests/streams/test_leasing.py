@@ -13,6 +13,7 @@ import pytest
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
+from streamloop.online import model as model_module
 from streamloop.online.routing import RoutingPolicy
 from streamloop.store import ItemRecord, NewEvent, ProjectRecord, Store
 from streamloop.store.journal import Journal
@@ -258,12 +259,14 @@ async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
     assert said(to_bob) == [("idle",)]
 
 
+@pytest.mark.parametrize("kept", [4096, 10])
 async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
-    store: Store, open_leasing: OpenLeasing, monkeypatch: pytest.MonkeyPatch
+    store: Store, open_leasing: OpenLeasing, monkeypatch: pytest.MonkeyPatch, kept: int
 ):
     # A tabular item waiting in the queue is scored again at each model version: its numbers
-    # are read from its data the first time only, and what annotators are shown is still the
-    # model's own prediction of it at that version.
+    # are read from its data the first time only (while it is among the latest ``kept``), and
+    # what annotators are shown is still the model's own prediction of it at that version.
+    monkeypatch.setattr(leasing_module, "_NUMBERS_KEPT", kept)
     record = store.create_project(
         name="read-once",
         labels=["a", "b", "c"],
@@ -290,6 +293,8 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
         for n in range(200)
     ]
     leasing.requeue(await store.run(store.insert_events, record.id, events))
+    read_by_the_model: list[int] = []
+    monkeypatch.setattr(model_module, "numeric_rows", read_by_the_model.append)
     offers = 0
     for version in range(3):
         for n in range(6):
@@ -303,8 +308,11 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
         model.learn({"x": float(version), "y": 1.0}, "abc"[version])
 
     assert offers == 18
+    assert not read_by_the_model  # the batches were read by the leasing, for the model
     assert len(reads) > leasing.settings.rescore_candidates  # scored as batches, read so
-    assert len(reads) == len(set(reads))  # each item at most once, over three versions
+    assert len(leasing._read) <= kept
+    if kept > len(events):
+        assert len(reads) == len(set(reads))  # each item at most once, over three versions
 
 
 def _numbers(n: int) -> dict[str, Any]:

@@ -10,10 +10,9 @@ import zlib
 from collections.abc import Hashable, Iterable
 from typing import Any, cast
 
-import numpy as np
 from river import base, feature_extraction, preprocessing
 
-from streamloop.online.inputs import TEXT_FIELD
+from streamloop.online.inputs import TEXT_FIELD, Row, as_row
 from streamloop.online.scaler import ArrayScaler
 
 __all__ = [
@@ -415,30 +414,20 @@ class TabularFront(base.Transformer):
         kept = self.vocabulary.transform_one(x)
         return _joined(kept, self.scaler.learn_transform_one(_NUMBERS.transform_one(kept)))
 
-    def transform_row(
-        self, x: dict[base.typing.FeatureName, Any]
-    ) -> tuple[tuple[base.typing.FeatureName, ...], np.ndarray[Any, Any]]:
+    def transform_row(self, x: dict[base.typing.FeatureName, Any]) -> Row:
         """`transform_one`, as `learn_transform_row` gives it: names, and their values."""
         if x and self.vocabulary.keeps_numbers(x):
             return self.scaler.transform_row(x)
-        return _row(self.transform_one(x))
+        return as_row(self.transform_one(x))
 
-    def learn_transform_row(
-        self, x: dict[base.typing.FeatureName, Any]
-    ) -> tuple[tuple[base.typing.FeatureName, ...], np.ndarray[Any, Any]]:
+    def learn_transform_row(self, x: dict[base.typing.FeatureName, Any]) -> Row:
         """`learn_transform_one`, its features as their names and an array of their values
         (what a head that learns arrays reads). An item of numbers only, each a field kept
         already (the usual row), goes to the scaler as it is: nothing to fold, nothing
         one-hot, no dict built."""
         if x and self.vocabulary.keeps_numbers(x):
             return self.scaler.learn_row(x)
-        return _row(self.learn_transform_one(x))
-
-
-def _row(
-    features: dict[base.typing.FeatureName, Any],
-) -> tuple[tuple[base.typing.FeatureName, ...], np.ndarray[Any, Any]]:
-    return tuple(features), np.fromiter(features.values(), np.float64, len(features))
+        return as_row(self.learn_transform_one(x))
 
 
 def _joined(

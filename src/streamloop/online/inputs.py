@@ -15,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_MAGNITUDE", "TEXT_FIELD", "model_input", "numeric_rows", "stacked"]
+__all__ = [
+    "MAX_MAGNITUDE",
+    "TEXT_FIELD",
+    "NumericRows",
+    "Row",
+    "as_row",
+    "model_input",
+    "numeric_rows",
+    "stacked",
+]
 
 TEXT_FIELD = "text"
 """The field of a text item's data that holds its text."""
@@ -61,9 +70,26 @@ def model_input(input_kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown input kind {input_kind!r}")
 
 
-def numeric_rows(
-    rows: Sequence[Mapping[str, Any]],
-) -> tuple[tuple[str, ...], np.ndarray[Any, Any]] | None:
+#: Rows of numbers as a batch reads them (`numeric_rows`): their fields, and a matrix of their
+#: values, a row per item, a column per field.
+NumericRows = tuple[tuple[str, ...], np.ndarray[Any, Any]]
+
+#: An item's features as a linear head learns them: their names, and an array of their values
+#: in that order.
+Row = tuple[tuple[Any, ...], np.ndarray[Any, Any]]
+
+
+def as_row(features: Mapping[Any, Any]) -> Row:
+    """Features as a `Row`.
+
+    >>> names, values = as_row({"a": 1.5, "b": True})
+    >>> names, values.tolist()
+    (('a', 'b'), [1.5, 1.0])
+    """
+    return tuple(features), np.fromiter(features.values(), np.float64, len(features))
+
+
+def numeric_rows(rows: Sequence[Mapping[str, Any]]) -> NumericRows | None:
     """Tabular rows of numbers only, each of the same fields in the same order (the usual
     batch from one source), as their fields and one matrix: a row per item, a column per
     field, each value as `model_input` reads it. ``None`` for any other batch, whose rows
@@ -101,9 +127,7 @@ def numeric_rows(
     return fields, values.reshape(len(rows), len(fields))
 
 
-def stacked(
-    blocks: Sequence[tuple[tuple[str, ...], np.ndarray[Any, Any]] | None],
-) -> tuple[tuple[str, ...], np.ndarray[Any, Any]] | None:
+def stacked(blocks: Sequence[NumericRows | None]) -> NumericRows | None:
     """Rows each read alone by `numeric_rows`, as it reads them together (rows read once,
     kept, and scored again later): ``None`` unless every one is numbers, of the same fields
     in the same order.
@@ -121,9 +145,12 @@ def stacked(
     if not blocks or blocks[0] is None:
         return None
     fields = blocks[0][0]
-    if any(block is None or block[0] != fields for block in blocks):
-        return None
-    return fields, np.concatenate([block[1] for block in blocks if block is not None])
+    matrices = []
+    for block in blocks:
+        if block is None or block[0] != fields:
+            return None
+        matrices.append(block[1])
+    return fields, np.concatenate(matrices)
 
 
 def _text(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,6 +159,10 @@ def _text(data: Mapping[str, Any]) -> dict[str, Any]:
         got = "nothing" if text is None else type(text).__name__
         raise ValueError(f"text items need a string field {TEXT_FIELD!r}, got {got}")
     return {TEXT_FIELD: text}
+
+
+#: The value types of the usual tabular row, read in one pass (`_tabular`).
+_PLAIN_NUMBERS = frozenset({float, int})
 
 
 def _tabular(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,9 +208,6 @@ def _tabular(data: Mapping[str, Any]) -> dict[str, Any]:
                 f"field {name!r} must be a number, boolean or string, got {type(value).__name__}"
             )
     return x
-
-
-_PLAIN_NUMBERS = frozenset({float, int})
 
 
 def _refuse_number(name: str, number: float) -> None:

@@ -6,7 +6,7 @@ import logging
 import math
 import pickle
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,7 +17,7 @@ from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import prediction_powered
 from streamloop.online.features import OrderedTFIDF, TabularFront
-from streamloop.online.inputs import model_input, numeric_rows
+from streamloop.online.inputs import NumericRows, Row, as_row, model_input, numeric_rows
 from streamloop.online.linear import linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
@@ -31,11 +31,9 @@ log = logging.getLogger(__name__)
 
 #: From this many rows on, a linear model scores a batch at once (`linear_scorer`): below it,
 #: arranging the arrays costs more than it saves. A text's few words make River's own dot
-#: products hard to beat below a dozen rows or so; from 16 a batch costs no more, and at 32 a
+#: products hard to beat below a dozen rows or so, and about even at 16; at 32 a batch costs a
 #: third less for texts of 3 and 12 words, 6% less for 48 (BENCHMARKS.md, round 6).
-_BATCH_FROM = {"tabular": 2, "text": 16}
-#: An item's features as a logistic head learns them: their names, and their values in order.
-_Row = tuple[tuple[Any, ...], np.ndarray[Any, Any]]
+_BATCH_FROM = {"tabular": 2, "text": 32}
 #: Shadow models for the accuracy estimate: each learns every label but one fold of the random
 #: draws, and scores that fold unseen (BENCHMARKS.md: four is the cheapest that keeps the
 #: interval's coverage; ten gains 0.006 in error for 2.5 times the learning).
@@ -247,12 +245,12 @@ class OnlineModel(ModelBase):
         self,
         rows: Sequence[Mapping[str, Any]],
         *,
-        numbers: tuple[tuple[str, ...], np.ndarray[Any, Any]] | None = None,
+        numbers: Callable[[], NumericRows | None] | None = None,
     ) -> list[Prediction]:
         """Predict several items; the same as `predict` on each (a batch scored as one, by a
         linear model, within 1e-12: its sums are taken in another order). ``numbers``, when
-        given, is `inputs.numeric_rows` of ``rows``, read before (items scored again and again
-        are read once).
+        given, gives `inputs.numeric_rows` of ``rows`` when asked (items scored again and
+        again, read once by whoever keeps them).
 
         Raises
         ------
@@ -263,7 +261,7 @@ class OnlineModel(ModelBase):
         scorer = linear_scorer(self._pipeline) if batch else None
         if scorer is not None and self._input_kind == "tabular":
             # Rows of numbers only, of the same fields: one matrix, no walk of each value.
-            block = numeric_rows(rows) if numbers is None else numbers
+            block = numeric_rows(rows) if numbers is None else numbers()
             found = None if block is None else scorer.scores_numbers(*block)
             if found is not None:
                 return self._predictions(*found)
@@ -423,7 +421,7 @@ class OnlineModel(ModelBase):
         heads: ShadowHeads | None = getattr(self, "_heads", None)
         if heads is not None:
             for (names, values), label, skip in lesson:
-                heads.learn_row(names, values, label, skip)
+                heads.learn_row(names, values, label, skip=skip)
             return
         x, label, fold, rehearse = lesson
         for k, shadow in enumerate(self._shadows):
@@ -443,12 +441,12 @@ class OnlineModel(ModelBase):
 
     def _teach_with_heads(
         self, x: dict[str, Any], label: str, *, rehearse: bool, fold: int
-    ) -> list[tuple[_Row, str, int]]:
+    ) -> list[tuple[Row, str, int]]:
         """`_teach`, for a model whose shadows are `ShadowHeads`: the model learns the label
         and its rehearsal, and the steps its shadows are to take come back, each with the
         features the model's front gave the item then, and the shadow that must not learn it
         (the fold holding that item out, or -1)."""
-        steps: list[tuple[_Row, str, int]] = []
+        steps: list[tuple[Row, str, int]] = []
         self.__dict__["_steps"] = steps  # `_relearn` adds rehearsal's steps
         try:
             steps.append((self._learn_features(x, label), label, fold))
@@ -460,7 +458,7 @@ class OnlineModel(ModelBase):
             del self.__dict__["_steps"]
         return steps
 
-    def _learn_features(self, x: dict[str, Any], label: str) -> _Row:
+    def _learn_features(self, x: dict[str, Any], label: str) -> Row:
         """The pipeline's `learn_one`, step by step, giving back the features its head
         learned (a River pipeline's front learns an item, then transforms it), as their names
         and an array of their values, as `ShadowHeads` learn them."""
@@ -478,7 +476,7 @@ class OnlineModel(ModelBase):
         front.learn_one(x)
         features: dict[Any, float] = front.transform_one(x)
         head.learn_one(features, label)
-        return tuple(features), np.fromiter(features.values(), np.float64, len(features))
+        return as_row(features)
 
     def _held_fold(self, x: dict[str, Any]) -> int:
         """The fold whose held-out draws include this very item, or -1."""

@@ -25,6 +25,7 @@ import numpy as np
 from river import base
 
 from streamloop.online.compiled import kernels
+from streamloop.online.inputs import as_row
 
 __all__ = ["LOGIT_BOUND", "OneVsRestLogistic", "ShadowHeads"]
 
@@ -128,7 +129,7 @@ class OneVsRestLogistic(base.Classifier):
         return logits
 
     def learn_one(self, x: dict[Any, Any], y: Any) -> None:
-        self.learn_row(tuple(x), np.fromiter(x.values(), dtype=np.float64, count=len(x)), y)
+        self.learn_row(*as_row(x), y)
 
     def learn_row(self, names: tuple[Any, ...], values: np.ndarray[Any, Any], y: Any) -> None:
         """`learn_one` of the features ``names`` with ``values`` (an array, in their order)."""
@@ -153,9 +154,7 @@ class OneVsRestLogistic(base.Classifier):
     def predict_proba_one(
         self, x: dict[Hashable, Any], **kwargs: Any
     ) -> dict[base.typing.ClfTarget, float]:
-        return self.predict_proba_row(
-            tuple(x), np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        )
+        return self.predict_proba_row(*as_row(x))
 
     def predict_proba_row(
         self, names: tuple[Hashable, ...], values: np.ndarray[Any, Any]
@@ -186,9 +185,9 @@ class OneVsRestLogistic(base.Classifier):
 def _learned_rows(model: OneVsRestLogistic | ShadowHeads, names: tuple[Any, ...]) -> Any:
     """The rows of the model's weights for the features ``names``, in their order (an index
     array), new names given rows first."""
-    memo = model.__dict__.get("_rows_memo")
-    if memo is not None and memo[0] == names:
-        return memo[1]  # each name has its row already
+    rows = _remembered(model, names)
+    if rows is not None:
+        return rows  # each name has its row already
     features = model.features
     if not features.keys() >= set(names):  # in C: the usual item names known features
         for name in names:
@@ -204,9 +203,9 @@ def _known(
 ) -> tuple[Any, Any]:
     """The rows and values of the features ``names`` (with ``values``) the model has learned,
     in their order (to predict: features it never learned have no weights)."""
-    memo = model.__dict__.get("_rows_memo")
-    if memo is not None and memo[0] == names:
-        return memo[1], values
+    rows = _remembered(model, names)
+    if rows is not None:
+        return rows, values
     features = model.features
     if features.keys() >= set(names):
         return _rows(model, names), values
@@ -219,12 +218,18 @@ def _rows(model: OneVsRestLogistic | ShadowHeads, names: tuple[Any, ...]) -> Any
     """The rows of the features ``names``, each learned already. Rows of one source share
     their features in order, so the last item's rows are kept (out of pickled state) and most
     items cost no lookup per feature; a name's row never changes once given."""
-    memo = model.__dict__.get("_rows_memo")
-    if memo is not None and memo[0] == names:
-        return memo[1]
+    rows = _remembered(model, names)
+    if rows is not None:
+        return rows
     rows = np.fromiter(map(model.features.__getitem__, names), dtype=np.intp, count=len(names))
     model.__dict__["_rows_memo"] = (names, rows)
     return rows
+
+
+def _remembered(model: OneVsRestLogistic | ShadowHeads, names: tuple[Any, ...]) -> Any:
+    """The rows `_rows` gave last, if it was for these very names; else None."""
+    memo = model.__dict__.get("_rows_memo")
+    return memo[1] if memo is not None and memo[0] == names else None
 
 
 def _without_memo(state: dict[str, Any]) -> dict[str, Any]:
@@ -283,10 +288,10 @@ class ShadowHeads:
 
     def learn_one(self, x: dict[Any, Any], y: Any, *, skip: int = -1) -> None:
         """Every copy but ``skip`` (-1: none) learns the features ``x`` as label ``y``."""
-        self.learn_row(tuple(x), np.fromiter(x.values(), dtype=np.float64, count=len(x)), y, skip)
+        self.learn_row(*as_row(x), y, skip=skip)
 
     def learn_row(
-        self, names: tuple[Any, ...], values: np.ndarray[Any, Any], y: Any, skip: int = -1
+        self, names: tuple[Any, ...], values: np.ndarray[Any, Any], y: Any, *, skip: int = -1
     ) -> None:
         """`learn_one` of the features ``names`` with ``values`` (an array, in their order)."""
         if not -1 <= skip < self.copies:
@@ -332,9 +337,7 @@ class ShadowHeads:
         probabilities = kernels().probabilities
         out: list[dict[Any, float]] = []
         for x in rows:
-            names = tuple(x)
-            values = np.fromiter(x.values(), dtype=np.float64, count=len(names))
-            scores = probabilities(weights, intercepts, *_known(self, names, values), len(labels))
+            scores = probabilities(weights, intercepts, *_known(self, *as_row(x)), len(labels))
             out.append(dict(zip(labels, scores.tolist(), strict=True)))
         return out
 

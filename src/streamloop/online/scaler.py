@@ -9,6 +9,7 @@ import numpy as np
 from river import base
 
 from streamloop.online.compiled import kernels
+from streamloop.online.inputs import Row, as_row
 
 __all__ = ["ArrayScaler", "standardised"]
 
@@ -58,11 +59,10 @@ class ArrayScaler(base.Transformer):
         fields, scaled = self.transform_row(x)
         return dict(zip(fields, scaled.tolist(), strict=True))
 
-    def transform_row(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any]:
+    def transform_row(self, x: dict[Hashable, Any]) -> Row:
         """`transform_one`, as the fields and an array of their values."""
-        fields = tuple(x)
+        fields, values = as_row(x)
         slots, _rows = self._slots_of(fields, learning=False)
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
         return fields, standardised(values, *self._gather(slots))
 
     def learn_transform_one(self, x: dict[Hashable, Any]) -> dict[Hashable, Any]:
@@ -73,13 +73,12 @@ class ArrayScaler(base.Transformer):
         fields, scaled = self.learn_row(x)
         return dict(zip(fields, scaled.tolist(), strict=True))
 
-    def learn_row(self, x: dict[Hashable, Any]) -> tuple[tuple[Hashable, ...], Any]:
+    def learn_row(self, x: dict[Hashable, Any]) -> Row:
         """Learn the item (a compiled step: `streamloop.online.kernels.standardise_step`); its
         fields, and their values standardised by what was just learned, as an array (the
         values of `learn_transform_one`'s dict, for a step that reads arrays)."""
-        fields = tuple(x)
+        fields, values = as_row(x)
         _slots, rows = self._slots_of(fields, learning=True)
-        values = np.fromiter(x.values(), dtype=np.float64, count=len(fields))
         scaled = kernels().standardise_step(self.counts, self.means, self.variances, rows, values)
         return fields, scaled
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
 from streamloop.online import AnyModel, AnyPrediction, OnlineModel
-from streamloop.online.inputs import numeric_rows, stacked
+from streamloop.online.inputs import NumericRows, numeric_rows, stacked
 from streamloop.online.routing import Ranking, RoutingPolicy
 from streamloop.store import GoldRecord, ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
@@ -41,6 +41,10 @@ _DIVERSITY_HELD = 32
 #: top half of that many; twice it covers the items that one lease's re-scoring and a dozen
 #: leases taken can bring to the top (tests/streams/test_leasing.py).
 _AHEAD = 2
+#: How many queued items' numbers (`Leasing._numbers`) are kept: the top of the ranking and
+#: the latest random draws are what leases score again at each model version. Bounded, so
+#: that however many items wait, what is kept is a few megabytes at most.
+_NUMBERS_KEPT = 4096
 
 
 class Leasing:
@@ -98,6 +102,9 @@ class Leasing:
         self._claims: set[asyncio.Task[None]] = set()
         self._cache_key: tuple[int, int] = (0, -1)
         self._cache: dict[int, AnyPrediction] = {}
+        #: Queued items' data as a batch of rows of numbers reads it (`inputs.numeric_rows`
+        #: of each alone; None: not numbers only), the latest used last.
+        self._read: OrderedDict[int, NumericRows | None] = OrderedDict()
 
     @property
     def model(self) -> AnyModel:
@@ -353,21 +360,31 @@ class Leasing:
                 if len(missing) + len(ahead) >= batch:
                     missing += ahead
             data = [item.data for item in missing]
-            fresh: Sequence[AnyPrediction] | None = None
-            if (
-                isinstance(model, OnlineModel)
-                and model.input_kind == "tabular"
-                and batch is not None
-                and len(missing) >= batch
-            ):
-                # Queued items are scored again at every version: each is read once.
-                block = stacked(_numbers(missing))
-                if block is not None:
-                    fresh = model.predict_many(data, numbers=block)
-            if fresh is None:
+            fresh: Sequence[AnyPrediction]
+            if isinstance(model, OnlineModel):
+                # Queued items are scored again at every version: read once, when the model
+                # asks (a batch of rows of numbers).
+                fresh = model.predict_many(data, numbers=lambda: stacked(self._numbers(missing)))
+            else:
                 fresh = model.predict_many(data)
             cache.update(zip((item.item_id for item in missing), fresh, strict=True))
         return [cache[item.item_id] for item in items]
+
+    def _numbers(self, items: Sequence[QueuedItem]) -> list[NumericRows | None]:
+        """Each item's data as a batch of rows of numbers reads it, read now if it was not
+        read before (or no longer kept)."""
+        read = self._read
+        out: list[NumericRows | None] = []
+        for item in items:
+            if item.item_id in read:
+                read.move_to_end(item.item_id)
+                out.append(read[item.item_id])
+                continue
+            block = read[item.item_id] = numeric_rows([item.data])
+            out.append(block)
+            if len(read) > _NUMBERS_KEPT:
+                read.popitem(last=False)
+        return out
 
     @staticmethod
     def _deadline(lease: Lease) -> datetime:
@@ -624,12 +641,3 @@ class Leasing:
         shed = [item_id for item in items for item_id in self.queue.push(item)]
         if shed:
             self.journal.items_shed(shed)
-
-
-def _numbers(items: Sequence[QueuedItem]) -> list[tuple[tuple[str, ...], Any] | None]:
-    """Each item's data as a tabular batch reads it (`QueuedItem.numbers`), read now if it
-    never was."""
-    for item in items:
-        if item.numbers is None:
-            item.numbers = numeric_rows([item.data]) or False
-    return [item.numbers or None for item in items]

@@ -34,10 +34,6 @@ class QueuedItem:
     seq: int = 0
     #: Admitted by a random draw (stream mode): its label is a fair sample of the stream.
     drawn_at_random: bool = False
-    #: Its data as a tabular model scores a batch (`inputs.numeric_rows` of it alone), read
-    #: the first time it is scored so (``False``: it is not numbers only), kept for the
-    #: times it is scored again.
-    numbers: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)
