@@ -14,10 +14,11 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, cast
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
-from streamloop.online import AnyModel, AnyPrediction, OnlineModel
+from streamloop.online import AnyModel, AnyPrediction
 from streamloop.online.inputs import NumericRows, numeric_rows, stacked
 from streamloop.online.routing import Ranking, RoutingPolicy
 from streamloop.store import GoldRecord, ItemRecord, ProjectRecord, Store
@@ -29,6 +30,9 @@ from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRev
 from streamloop.streams.overlap import OverlapPool, Waiting
 from streamloop.streams.queue import Lease, QueuedItem, RoutingQueue
 from streamloop.streams.returning import Returning
+
+if TYPE_CHECKING:
+    from streamloop.online.model import OnlineModel
 
 __all__ = ["Leasing"]
 
@@ -361,10 +365,12 @@ class Leasing:
                     missing += ahead
             data = [item.data for item in missing]
             fresh: Sequence[AnyPrediction]
-            if isinstance(model, OnlineModel):
-                # Queued items are scored again at every version: read once, when the model
-                # asks (a batch of rows of numbers).
-                fresh = model.predict_many(data, numbers=lambda: stacked(self._numbers(missing)))
+            if batch is not None:
+                # A model that scores batches (an `OnlineModel`, `batch_rows`): queued items
+                # are scored again at every version, so each is read once, when it asks.
+                fresh = cast("OnlineModel", model).predict_many(
+                    data, numbers=lambda: stacked(self._numbers(missing))
+                )
             else:
                 fresh = model.predict_many(data)
             cache.update(zip((item.item_id for item in missing), fresh, strict=True))
