@@ -39,16 +39,23 @@ def _same(pipeline: Any, rows: list[dict[str, Any]]) -> None:
         assert list(got.values()) == pytest.approx(list(want.values()), abs=1e-12)
 
 
+def _folding_tabular(learned: list[dict[str, Any]], labels: list[str]) -> Any:
+    """The tabular logistic preset, bounded small so that rows fold into buckets, after
+    learning ``learned`` with ``labels``."""
+    pipeline = build_pipeline("logistic_regression", "tabular")
+    vocabulary = pipeline.steps["TabularFront"].vocabulary
+    vocabulary.max_features, vocabulary.max_values = 3, 1
+    for row, label in zip(learned, labels, strict=False):
+        pipeline.learn_one(row, label)
+    return pipeline
+
+
 @settings(max_examples=150, deadline=None)
 @given(learned=_ROWS, scored=_ROWS, labels=st.lists(st.sampled_from(LABELS), min_size=12))
 def test_tabular_rows_of_any_shape_score_as_one_at_a_time(
     learned: list[dict[str, Any]], scored: list[dict[str, Any]], labels: list[str]
 ) -> None:
-    pipeline = build_pipeline("logistic_regression", "tabular")
-    vocabulary = pipeline.steps["TabularFront"].vocabulary
-    vocabulary.max_features, vocabulary.max_values = 3, 1  # so that rows fold into buckets
-    for row, label in zip(learned, labels, strict=False):
-        pipeline.learn_one(row, label)
+    pipeline = _folding_tabular(learned, labels)
 
     _same(pipeline, scored)
 
@@ -60,11 +67,7 @@ def test_a_tabular_model_predicts_one_item_from_arrays_as_its_pipeline_does(
 ) -> None:
     # A model predicts one item (events, `/predict`, each label's test) passing arrays from
     # the front to the head: River's pipeline's own probabilities, to the bit.
-    pipeline = build_pipeline("logistic_regression", "tabular")
-    vocabulary = pipeline.steps["TabularFront"].vocabulary
-    vocabulary.max_features, vocabulary.max_values = 3, 1  # so that rows fold into buckets
-    for row, label in zip(learned, labels, strict=False):
-        pipeline.learn_one(row, label)
+    pipeline = _folding_tabular(learned, labels)
     for row in [*learned, *scored]:
         assert list(_probabilities(pipeline, row).items()) == list(
             pipeline.predict_proba_one(row).items()

@@ -259,6 +259,33 @@ async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
     assert said(to_bob) == [("idle",)]
 
 
+def _numbers(n: int) -> dict[str, Any]:
+    return {"x": float(n % 7), "y": float(n % 11)}
+
+
+def _words(n: int) -> dict[str, Any]:
+    return {"text": f"word{n % 7} term{n % 11} and more {n % 3}"}
+
+
+def _logistic_project(
+    store: Store, name: str, kind: str, row: Callable[[int], dict[str, Any]]
+) -> tuple[ProjectRecord, Any]:
+    """A logistic project with no exploration, and its model after 30 labels of ``row``."""
+    record = store.create_project(
+        name=name,
+        labels=["a", "b", "c"],
+        input=kind,
+        model="logistic_regression",
+        strategy="margin",
+        exploration=0.0,
+        lease_seconds=120.0,
+    )
+    model = new_model(record)
+    for n in range(30):
+        model.learn(row(n), "abc"[n % 3])
+    return record, model
+
+
 @pytest.mark.parametrize("kept", [4096, 10])
 async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
     store: Store, open_leasing: OpenLeasing, monkeypatch: pytest.MonkeyPatch, kept: int
@@ -267,18 +294,7 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
     # are read from its data the first time only (while it is among the latest ``kept``), and
     # what annotators are shown is still the model's own prediction of it at that version.
     monkeypatch.setattr(leasing_module, "_NUMBERS_KEPT", kept)
-    record = store.create_project(
-        name="read-once",
-        labels=["a", "b", "c"],
-        input="tabular",
-        model="logistic_regression",
-        strategy="margin",
-        exploration=0.0,
-        lease_seconds=120.0,
-    )
-    model = new_model(record)
-    for n in range(30):
-        model.learn({"x": float(n % 3), "y": float(n % 5)}, "abc"[n % 3])
+    record, model = _logistic_project(store, "read-once", "tabular", _numbers)
     reads: list[int] = []
     numeric_rows = leasing_module.numeric_rows
 
@@ -288,10 +304,7 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
 
     monkeypatch.setattr(leasing_module, "numeric_rows", counted)
     leasing = open_leasing(record, model)
-    events = [
-        NewEvent(f"e{n}", {"x": float(n % 7), "y": float(n % 11)}, "queued", n / 200)
-        for n in range(200)
-    ]
+    events = [NewEvent(f"e{n}", _numbers(n + 30), "queued", n / 200) for n in range(200)]
     leasing.requeue(await store.run(store.insert_events, record.id, events))
     read_by_the_model: list[int] = []
     monkeypatch.setattr(model_module, "numeric_rows", read_by_the_model.append)
@@ -315,14 +328,6 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
         assert len(reads) == len(set(reads))  # each item at most once, over three versions
 
 
-def _numbers(n: int) -> dict[str, Any]:
-    return {"x": float(n % 7), "y": float(n % 11)}
-
-
-def _words(n: int) -> dict[str, Any]:
-    return {"text": f"word{n % 7} term{n % 11} and more {n % 3}"}
-
-
 @pytest.mark.parametrize(("kind", "row"), [("tabular", _numbers), ("text", _words)])
 async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
     store: Store, open_leasing: OpenLeasing, kind: str, row: Callable[[int], dict[str, Any]]
@@ -330,18 +335,7 @@ async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
     # A logistic model scores a batch at a cost mostly per call: the second lease at a
     # version predicts the top of the ranking the next leases walk, so they predict nothing
     # more, and every item is offered with the model's own prediction of it at that version.
-    record = store.create_project(
-        name="rows",
-        labels=["a", "b", "c"],
-        input=kind,
-        model="logistic_regression",
-        strategy="margin",
-        exploration=0.0,
-        lease_seconds=120.0,
-    )
-    model = new_model(record)
-    for n in range(30):
-        model.learn(row(n), "abc"[n % 3])
+    record, model = _logistic_project(store, "rows", kind, row)
     assert model.batch_rows is not None
     calls: list[int] = []
     predict_many = model.predict_many
