@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -342,6 +344,34 @@ async def test_a_full_journal_drops_its_oldest_entries_and_counts_them(sqlite_st
     await journal.flush()
     assert [i.event_id for i in store.queued_items(project.id)] == ["e1"]
     assert journal.dropped == 1
+
+
+async def callbacks_run() -> None:
+    """Let every callback the event loop has ready run, and those they schedule in turn."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_closing_the_journal_writes_the_batch_waiting_for_the_store(sqlite_store: Store):
+    # Stopping the service closes the journal just after the last snapshot: its writer may
+    # have taken a batch that still waits for the store's one thread. Closing waits for it.
+    store = sqlite_store
+    project = make_project(store)
+    items = store.insert_events(project.id, events("e1", "e2"))
+    journal = Journal(store)
+    journal.start()
+    busy = threading.Event()
+    snapshot = asyncio.ensure_future(store.run(busy.wait))  # holds the store's thread
+    await callbacks_run()
+    journal.items_shed([items[0].id])
+    await callbacks_run()
+    assert store.backlog == 2  # the journal's write is queued behind it
+    closing = asyncio.ensure_future(journal.close())
+    await callbacks_run()  # closing goes as far as it can
+    busy.set()
+    await closing
+    await snapshot
+    assert [i.event_id for i in store.queued_items(project.id)] == ["e2"]
 
 
 def test_a_project_is_found_by_name_or_is_unknown(store: Store, project: ProjectRecord):

@@ -71,7 +71,10 @@ class Journal:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # Not in the middle of a write: cancelled there, a batch still waiting for the
+            # store's thread (behind a snapshot, say) would be cancelled with it, and lost.
+            async with self._writing:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
