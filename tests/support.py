@@ -406,6 +406,13 @@ def sync_dashboard(base: str, project: str) -> Iterator[SyncSocket]:
         yield SyncSocket(ws, DASHBOARD_NOTICES)
 
 
+async def callbacks_run() -> None:
+    """Let every callback the event loop has ready run, and those they schedule in turn (a
+    few rounds): what a task can do without waiting on anything outside is done."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 @contextlib.asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Service]:
     app = create_app(settings)

@@ -17,7 +17,7 @@ from streamloop.store.database import sqlalchemy_url
 from streamloop.store.journal import Journal
 from streamloop.store.records import ItemsShed, LeaseEnded, LeaseStarted
 from streamloop.store.tables import utcnow
-from support import make_project
+from support import callbacks_run, make_project
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -344,12 +344,6 @@ async def test_a_full_journal_drops_its_oldest_entries_and_counts_them(sqlite_st
     await journal.flush()
     assert [i.event_id for i in store.queued_items(project.id)] == ["e1"]
     assert journal.dropped == 1
-
-
-async def callbacks_run() -> None:
-    """Let every callback the event loop has ready run, and those they schedule in turn."""
-    for _ in range(20):
-        await asyncio.sleep(0)
 
 
 async def test_closing_the_journal_writes_the_batch_waiting_for_the_store(sqlite_store: Store):

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 PublishModel = Callable[[str, int, bytes], Awaitable[None]]
 
 
+#: Seconds a stopping worker waits for its last models to be published (the broker may be
+#: gone; the worker's whole stop is bounded by `streamloop.cli.STOP_DEADLINE`).
+PUBLISH_WAIT_SECONDS = 5.0
+
+
 class ProjectLearners:
     """Learns the labels of the projects whose partitions this worker holds."""
 
@@ -129,8 +134,14 @@ class ProjectLearners:
         for learner in self._learners.values():
             await learner.close()
             await learner.snapshot()
-        for task in list(self._publishing.values()):
-            task.cancel()
+        # The last labels' model goes out before the producer stops: cancelled, the other
+        # processes would serve the version before until the project's next label.
+        publishing = list(self._publishing.values())
+        if publishing:
+            _done, late = await asyncio.wait(publishing, timeout=PUBLISH_WAIT_SECONDS)
+            for task in late:
+                log.warning("a model was not published within %g s", PUBLISH_WAIT_SECONDS)
+                task.cancel()
 
     async def _learner(self, name: str) -> LocalLearner:
         learner = self._learners.get(name)

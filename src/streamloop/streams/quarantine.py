@@ -318,7 +318,9 @@ async def store_state(
         learner.snapshots_held = True  # from the commit below until the rebuilt model serves
         try:
             return await store.run(store.set_annotator_state, record.id, annotator, target)
-        except BaseException:
+        except Exception:  # not stored: the snapshots may go on
+            # Cancelled, the store's thread may still commit it: the snapshots stay held, so
+            # a model that still holds the annotator's labels is never saved as if rebuilt.
             learner.snapshots_held = False
             raise
 
