@@ -36,7 +36,7 @@ import httpx
 import orjson
 import pandas as pd
 from river import linear_model, multiclass, preprocessing
-from server import Server, cpu_seconds, machine_line
+from server import Server, cpu_seconds, gc_between, machine_line, scrape
 
 from streamloop.online.presets import build_front, build_pipeline, logistic
 
@@ -189,11 +189,13 @@ async def run(args: argparse.Namespace) -> None:
                 ).raise_for_status()
             events = [{"id": f"evt-{n}", "data": x} for n, x in enumerate(xs)]
             payloads = bodies(events, args.batch)
+            before = scrape(base)
             cpu = cpu_seconds(server.process.pid)
             started = time.perf_counter()
             await post_all(base, payloads, args.clients)
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(server.process.pid) - cpu
+            collections = gc_between(before, scrape(base))
             rate = len(events) / elapsed
             print(
                 orjson.dumps(
@@ -208,6 +210,7 @@ async def run(args: argparse.Namespace) -> None:
                         ),
                         "server_cpu_us_per_event": round(1e6 * cpu / len(events), 1),
                         "server_rss_mib": round(rss_mib(server.process.pid), 1),
+                        "server_gc": collections,
                     }
                 ).decode(),
                 flush=True,

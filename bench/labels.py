@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import orjson
 from river import multiclass, preprocessing
-from server import Server, cpu_seconds, label_frame, machine_line
+from server import Server, cpu_seconds, gc_between, label_frame, machine_line
 from spans import raw_tag_and_learn
 from websockets.asyncio.client import connect
 
@@ -216,6 +216,7 @@ async def run(
                     ).raise_for_status()
                 latencies: list[float] = []
                 quota = labels // annotators
+                before = (await http.get("/metrics")).text
                 cpu = cpu_seconds(server.process.pid)
                 started = time.perf_counter()
                 await asyncio.gather(
@@ -233,7 +234,9 @@ async def run(
                 elapsed = time.perf_counter() - started
                 cpu = cpu_seconds(server.process.pid) - cpu
                 metrics = (await http.get("/api/projects/bench/metrics")).json()
-                server_side = ack_buckets((await http.get("/metrics")).text)
+                prometheus = (await http.get("/metrics")).text
+                server_side = ack_buckets(prometheus)
+                collections = gc_between(before, prometheus)
         finally:
             server.stop()
     latencies.sort()
@@ -253,6 +256,8 @@ async def run(
         # bound, from its histogram; the rest of a client's latency is the network stack, the
         # client's loop, and both waking up.
         "server_ack_within_ms": server_side,
+        # The server's garbage collections in the timed window, by generation (2: full).
+        "server_gc": collections,
     }
 
 

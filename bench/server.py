@@ -99,3 +99,51 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gc_pauses(prometheus: str) -> dict[str, dict[str, Any]]:
+    """The server's garbage-collector pauses so far (``streamloop_gc_pause_seconds``), by
+    generation: their count, seconds, and cumulative count at each bucket bound."""
+    pauses: dict[str, dict[str, Any]] = {}
+    for line in prometheus.splitlines():
+        if not line.startswith("streamloop_gc_pause_seconds"):
+            continue
+        name, value = line.rsplit(" ", 1)
+        generation = name.split('generation="')[1].split('"')[0]
+        entry = pauses.setdefault(generation, {"count": 0, "seconds": 0.0, "buckets": {}})
+        if name.startswith("streamloop_gc_pause_seconds_bucket"):
+            entry["buckets"][name.split('le="')[1].split('"')[0]] = float(value)
+        elif name.startswith("streamloop_gc_pause_seconds_count"):
+            entry["count"] = int(float(value))
+        elif name.startswith("streamloop_gc_pause_seconds_sum"):
+            entry["seconds"] = float(value)
+    return pauses
+
+
+def gc_between(before: str, after: str) -> dict[str, dict[str, float]]:
+    """The collections between two scrapes of ``/metrics``, by generation: how many, their
+    total milliseconds, and the bound (ms) the longest of them stayed within."""
+    first, last = gc_pauses(before), gc_pauses(after)
+    window: dict[str, dict[str, float]] = {}
+    for generation, end in sorted(last.items()):
+        start = first.get(generation, {"count": 0, "seconds": 0.0, "buckets": {}})
+        count = end["count"] - start["count"]
+        longest = next(
+            (
+                float(bound) * 1000
+                for bound, n in end["buckets"].items()
+                if n - start["buckets"].get(bound, 0.0) >= count and bound != "+Inf"
+            ),
+            float("inf"),
+        )
+        window[generation] = {
+            "count": count,
+            "ms": round(1000 * (end["seconds"] - start["seconds"]), 1),
+            "longest_ms_within": longest if count else 0.0,
+        }
+    return window
+
+
+def scrape(base: str) -> str:
+    """The server's ``/metrics`` now (outside any timed window: it blocks)."""
+    return httpx.get(f"{base}/metrics", timeout=60).text

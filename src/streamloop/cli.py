@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
     if settings.log_format not in {"text", "json"}:
         parser.error(f"{env_name('log_format')} must be text or json")
+    if settings.gc_young < 1:
+        parser.error(f"{env_name('gc_young')} must be 1 or more, not {settings.gc_young}")
     if args.command == "export":
         return _export(settings, args)
     if args.command == "import":
@@ -470,6 +472,7 @@ async def _serve(
 
     from streamloop.app import create_app  # imported here: argument errors stay instant
     from streamloop.streams import quiet
+    from streamloop.streams.pauses import settle
     from streamloop.ws.auth import RedactTokens
     from streamloop.ws.context import keyring_of, service_of
     from streamloop.ws.telemetry import install_logging
@@ -562,6 +565,8 @@ async def _serve(
                 "it. Make a token first: streamloop token create --role admin --name you",
                 flush=True,
             )
+        # After the banner, not before: its one full collection must not delay being ready.
+        settle(freeze=settings.gc_freeze, young=settings.gc_young)
     await serving
     if producer is not None:
         producer.cancel()
@@ -619,6 +624,7 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streamloop.streams import quiet, topics
+    from streamloop.streams.pauses import settle
     from streamloop.streams.worker import WORKER_ID, create_worker_app
     from streamloop.streams.worker_ops import WorkerStats, serve_ops
 
@@ -649,6 +655,11 @@ def _work(settings: Settings, args: argparse.Namespace) -> int:
         return 130
     stats = WorkerStats(WORKER_ID)
     app = create_worker_app(settings, stats)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def settle_collector() -> None:
+        settle(freeze=settings.gc_freeze, young=settings.gc_young)
+
     if port is not None:
 
         @app.task  # type: ignore[untyped-decorator]

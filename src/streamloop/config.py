@@ -218,6 +218,22 @@ class Settings:
         default=0.25,
         metadata=_help("Shortest time between two metrics pushes on a dashboard socket."),
     )
+    gc_freeze: bool = field(
+        default=True,
+        metadata=_help(
+            "`serve` and `worker`: once started, and when opening a project imports more "
+            "libraries, leave every object alive then (mostly modules, models, compiled code) "
+            "out of the garbage collector's later collections, each a pause of the whole "
+            "process (gc.freeze)."
+        ),
+    )
+    gc_young: int = field(
+        default=700,
+        metadata=_help(
+            "`serve` and `worker`: allocations that start a collection of the garbage "
+            "collector's youngest generation, 1 or more (700 is Python's own default)."
+        ),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
 import httpx
 import orjson
+import pytest
 
-from support import ServeProcess, annotator, project_spec, ticket
+from support import RECEIVE_TIMEOUT, ServeProcess, annotator, project_spec, ticket
 
 
 async def test_health_and_readiness(service):
@@ -93,3 +96,62 @@ async def test_json_logs_carry_request_and_label_ids(tmp_path):
     refusal = [e for e in lines if e.get("label_id") == "label-9"]
     assert refusal and "unknown_item" in refusal[0]["message"]
     assert {"ts", "level", "logger", "message"} <= set(refusal[0])
+
+
+async def test_garbage_collector_pauses_are_histograms_by_generation(service):
+    response = await service.http.get("/metrics")
+    before = gc_figures(response.text)
+    gc.collect()  # a full collection: generation 2
+    after = gc_figures((await service.http.get("/metrics")).text)
+    assert after["count", "2"] == before["count", "2"] + 1
+    assert after["sum", "2"] > before["sum", "2"]
+    # One more in the first bucket its pause fits in, and in each above it (cumulative).
+    bounds = [key[2] for key in after if key[:2] == ("bucket", "2")]  # ascending, +Inf last
+    grown = [after["bucket", "2", le] - before["bucket", "2", le] for le in bounds]
+    assert bounds[-1] == "+Inf" and grown[-1] == 1
+    assert grown == sorted(grown) and set(grown) <= {0, 1}
+    # Never frozen here: the tests' process is not `streamloop serve`.
+    assert "streamloop_gc_frozen_objects 0.0" in response.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("freeze", ["1", "0"])
+async def test_serve_freezes_what_start_up_made_unless_told_not_to(tmp_path, freeze):
+    # `streamloop serve` leaves what start-up made out of the collector's later walks (and a
+    # project's model once it opens): hundreds of thousands of objects a full collection
+    # would walk each time. The count is read where an operator looks.
+    server = ServeProcess(
+        ["--data-dir", str(tmp_path), "--log-level", "warning"], {"STREAMLOOP_GC_FREEZE": freeze}
+    )
+    try:
+        await server.ready()
+        async with httpx.AsyncClient(base_url=server.base, timeout=RECEIVE_TIMEOUT) as http:
+            started = frozen((await http.get("/metrics")).text)
+            (await http.post("/api/projects", json=project_spec())).raise_for_status()
+            opened = frozen((await http.get("/metrics")).text)
+    finally:
+        server.kill()
+    if freeze == "1":
+        assert 10_000 < started < opened
+    else:
+        assert started == opened == 0
+
+
+def gc_figures(prometheus: str) -> dict[tuple[str, ...], float]:
+    """``streamloop_gc_pause_seconds``: (count|sum, generation) and (bucket, generation, le)."""
+    figures: dict[tuple[str, ...], float] = {}
+    for line in prometheus.splitlines():
+        if line.startswith("streamloop_gc_pause_seconds"):
+            name, value = line.rsplit(" ", 1)
+            kind = name.split("{")[0].rsplit("_", 1)[1]
+            labels = dict(part.split("=") for part in name.split("{")[1].rstrip("}").split(","))
+            key = (kind, labels["generation"].strip('"'))
+            if "le" in labels:
+                key += (labels["le"].strip('"'),)
+            figures[key] = float(value)
+    return figures
+
+
+def frozen(prometheus: str) -> int:
+    [line] = [x for x in prometheus.splitlines() if x.startswith("streamloop_gc_frozen_objects ")]
+    return int(float(line.split()[1]))

@@ -37,6 +37,7 @@ from streamloop.online import (
     restore_model,
 )
 from streamloop.store import LabelOutcome, NewLabel, ProjectRecord, ReplayLabel, Store
+from streamloop.streams import pauses
 
 __all__ = [
     "Learner",
@@ -140,6 +141,8 @@ async def _load_steps() -> None:
         await asyncio.to_thread(compiled.load)
     except Exception:  # the first step loads them again, and says why it cannot
         log.exception("loading the compiled learning steps failed")
+    else:
+        pauses.keep()  # compiled steps, and numba, last
 
 
 class LocalLearner:

@@ -20,6 +20,7 @@ from typing import Any
 from streamloop.config import Settings
 from streamloop.errors import Forbidden
 from streamloop.store import LabelOutcome, NewLabel, Store
+from streamloop.streams import pauses
 from streamloop.streams.learner import LocalLearner, local_learners, rebuild_model, snapshot_due
 from streamloop.streams.promotion import answer_of, promote
 from streamloop.streams.quarantine import State, rebuild, store_state
@@ -155,6 +156,7 @@ class ProjectLearners:
                 learner = self._make(record, rebuilt, lambda _outcomes: self._schedule(name))
                 learner.start()
                 self._learners[name] = learner
+                pauses.keep()  # the libraries its model imported last
                 log.info("learning project %s from model version %d", name, rebuilt.model.version)
             return self._learners[name]
 

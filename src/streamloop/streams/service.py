@@ -20,6 +20,7 @@ from streamloop.errors import NotFound
 from streamloop.store import ProjectRecord, Store
 from streamloop.store.journal import Journal
 from streamloop.store.tokens import Principal
+from streamloop.streams import pauses
 from streamloop.streams.project import ProjectRuntime
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ class Service:
             )
             runtime.start()
             self._projects[record.name] = runtime
+            pauses.keep()  # the libraries its model imported last
             return runtime
 
     def project(self, name: str) -> ProjectRuntime:

@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from streamloop.errors import NotReady
+from streamloop.streams.pause_metrics import PausesCollector
 
 __all__ = ["WorkerStats", "ops_app", "rate_line", "serve_ops"]
 
@@ -218,6 +219,7 @@ def ops_app(stats: WorkerStats) -> Starlette:
     """The worker's three operations endpoints, read-only and free of any private data."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_WorkerCollector(stats))
+    registry.register(PausesCollector())
 
     async def healthz(_request: Request) -> Response:
         return OrjsonResponse({"status": "ok", "worker": stats.worker})

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from streamloop.errors import NotReady
 from streamloop.online.drift import DRIFT_STATES
 from streamloop.streams import Service
+from streamloop.streams.pause_metrics import PausesCollector
 from streamloop.ws.context import prometheus_of, service_of
 from streamloop.ws.limits import Refusals
 from streamloop.ws.payloads import OrjsonResponse
@@ -285,4 +286,5 @@ def _deployment_metrics(service: Service, bridge: KafkaBridge) -> Iterator[Metri
 def registry_for(service: Service, refused: Refusals) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_LoopCollector(service, refused))
+    registry.register(PausesCollector())
     return registry
