@@ -3,10 +3,11 @@
 CPython's cyclic collector stops the whole process while it runs, and a full collection walks
 every object it tracks. Once a service has started, most of those are what start-up made and
 the process keeps to the end: modules, classes, the models' libraries and compiled code (about
-250,000 objects; 150-180 ms a walk under load on a 2-core machine). Every ack and answer in flight waits
-such a walk out. `settle` leaves them out of the collector's sight once the service is ready
-(`gc.freeze`), and `keep` does the same with what opening a project imports later, so that
-full collections walk only what the service made since. `PAUSES` times every collection.
+250,000 objects; 150-180 ms a walk under load on a 2-core machine). Every ack and answer in
+flight waits such a walk out. `settle` leaves them out of the collector's sight once the
+service is ready (`gc.freeze`), and `keep` does the same with what opening a project imports
+later, so that full collections walk only what the service made since. `PAUSES` times every
+collection.
 """
 
 from __future__ import annotations
