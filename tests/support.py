@@ -445,17 +445,22 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """``streamloop serve`` in a subprocess; ``ready()`` waits for its banner."""
+    """``streamloop serve`` (or ``command``, as ``demo``) in a subprocess; ``ready()`` waits for
+    its banner."""
 
     def __init__(
-        self, args: list[str], env: dict[str, str] | None = None, port: int | None = None
+        self,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        command: str = "serve",
     ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         #: What it printed after the ready banner.
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamloop", "serve", "--port", str(self.port), *args],
+            [sys.executable, "-m", "streamloop", command, "--port", str(self.port), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

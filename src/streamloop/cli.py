@@ -541,9 +541,11 @@ async def _serve(
         port = listening.getsockname()[1]
         base = f"http://{_display_host(settings.host)}:{port}"
         if demo:
-            from streamloop.demo import run_demo
+            from streamloop.demo import open_demo, run_demo
 
-            producer = asyncio.create_task(run_demo(service))
+            # Before the banner: a script that starts once it reads "ready" finds them.
+            streams = await open_demo(service)
+            producer = asyncio.create_task(run_demo(service, streams=streams))
         print(f"streamloop {__version__} ready", flush=True)
         print(f"  home:       {base}/", flush=True)
         print(f"  annotate:   {base}/static/annotate.html", flush=True)

@@ -281,9 +281,17 @@ async def open_demo(service: Service, *, seed: int = 0) -> list[tuple[ProjectRun
     return streams
 
 
-async def run_demo(service: Service, *, per_second: float = 4.0, seed: int = 0) -> None:
-    """Create the demo projects if needed, then stream tickets into each until cancelled."""
-    streams = await open_demo(service, seed=seed)
+async def run_demo(
+    service: Service,
+    *,
+    per_second: float = 4.0,
+    seed: int = 0,
+    streams: list[tuple[ProjectRuntime, Any]] | None = None,
+) -> None:
+    """Create the demo projects if needed (unless ``streams``, from `open_demo`, says they
+    are open), then stream tickets into each until cancelled."""
+    if streams is None:
+        streams = await open_demo(service, seed=seed)
     log.info("demo: streaming tickets into %s", ", ".join(_DEMO_PROJECTS))
     while service.ready:
         for runtime, tickets in streams:

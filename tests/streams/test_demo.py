@@ -7,6 +7,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
+
 from streamloop.config import Settings
 from streamloop.demo import (
     DEMO_PROJECT,
@@ -18,6 +21,7 @@ from streamloop.demo import (
 )
 from streamloop.online import SpanModel
 from streamloop.streams import AnnotatorSession, Service
+from support import RECEIVE_TIMEOUT, ServeProcess
 
 
 class OnePass(Service):
@@ -102,3 +106,16 @@ async def test_the_first_demo_project_answered_truly_for_20_labels_predicts_new_
         assert accuracy > 0.6
     finally:
         await service.stop()
+
+
+@pytest.mark.slow
+async def test_the_demo_has_its_projects_when_it_says_it_is_ready(tmp_path: Path) -> None:
+    # A script that starts once it reads "ready" (as the README's examples do) finds them.
+    server = ServeProcess(["--data-dir", str(tmp_path), "--log-level", "warning"], command="demo")
+    try:
+        await server.ready()
+        async with httpx.AsyncClient(base_url=server.base, timeout=RECEIVE_TIMEOUT) as http:
+            listed = (await http.get("/api/projects")).json()["projects"]
+    finally:
+        assert server.kill() == 0
+    assert set(DEMO_PROJECTS) <= {project["name"] for project in listed}
