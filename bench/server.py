@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 import river
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def machine_line() -> str:
@@ -105,18 +106,19 @@ def gc_pauses(prometheus: str) -> dict[str, dict[str, Any]]:
     """The server's garbage-collector pauses so far (``streamloop_gc_pause_seconds``), by
     generation: their count, seconds, and cumulative count at each bucket bound."""
     pauses: dict[str, dict[str, Any]] = {}
-    for line in prometheus.splitlines():
-        if not line.startswith("streamloop_gc_pause_seconds"):
+    for metric in text_string_to_metric_families(prometheus):
+        if metric.name != "streamloop_gc_pause_seconds":
             continue
-        name, value = line.rsplit(" ", 1)
-        generation = name.split('generation="')[1].split('"')[0]
-        entry = pauses.setdefault(generation, {"count": 0, "seconds": 0.0, "buckets": {}})
-        if name.startswith("streamloop_gc_pause_seconds_bucket"):
-            entry["buckets"][name.split('le="')[1].split('"')[0]] = float(value)
-        elif name.startswith("streamloop_gc_pause_seconds_count"):
-            entry["count"] = int(float(value))
-        elif name.startswith("streamloop_gc_pause_seconds_sum"):
-            entry["seconds"] = float(value)
+        for sample in metric.samples:
+            entry = pauses.setdefault(
+                sample.labels["generation"], {"count": 0, "seconds": 0.0, "buckets": {}}
+            )
+            if sample.name.endswith("_bucket"):
+                entry["buckets"][sample.labels["le"]] = sample.value
+            elif sample.name.endswith("_count"):
+                entry["count"] = int(sample.value)
+            elif sample.name.endswith("_sum"):
+                entry["seconds"] = sample.value
     return pauses
 
 

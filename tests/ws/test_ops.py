@@ -7,6 +7,8 @@ import gc
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from support import RECEIVE_TIMEOUT, ServeProcess, annotator, project_spec, ticket
 
@@ -139,19 +141,22 @@ async def test_serve_freezes_what_start_up_made_unless_told_not_to(tmp_path, fre
 
 def gc_figures(prometheus: str) -> dict[tuple[str, ...], float]:
     """``streamloop_gc_pause_seconds``: (count|sum, generation) and (bucket, generation, le)."""
-    figures: dict[tuple[str, ...], float] = {}
-    for line in prometheus.splitlines():
-        if line.startswith("streamloop_gc_pause_seconds"):
-            name, value = line.rsplit(" ", 1)
-            kind = name.split("{")[0].rsplit("_", 1)[1]
-            labels = dict(part.split("=") for part in name.split("{")[1].rstrip("}").split(","))
-            key = (kind, labels["generation"].strip('"'))
-            if "le" in labels:
-                key += (labels["le"].strip('"'),)
-            figures[key] = float(value)
-    return figures
+    return {
+        (sample.name.rsplit("_", 1)[1], *sample.labels.values()): sample.value
+        for sample in samples(prometheus, "streamloop_gc_pause_seconds")
+    }
 
 
 def frozen(prometheus: str) -> int:
-    [line] = [x for x in prometheus.splitlines() if x.startswith("streamloop_gc_frozen_objects ")]
-    return int(float(line.split()[1]))
+    [sample] = samples(prometheus, "streamloop_gc_frozen_objects")
+    return int(sample.value)
+
+
+def samples(prometheus: str, family: str) -> list[Sample]:
+    """The samples of one metric family in a ``/metrics`` answer, as Prometheus reads them."""
+    return [
+        sample
+        for metric in text_string_to_metric_families(prometheus)
+        if metric.name == family
+        for sample in metric.samples
+    ]

@@ -89,10 +89,8 @@ def settle(*, freeze: bool, young: int) -> None:
     such cycles: a bounded amount, once per freeze, and freezes happen only at start-up and
     when opening a project imports more libraries.
     """
-    global _frozen_with
     if freeze:
-        _frozen_with = -1  # freeze now, whatever was imported
-        keep()
+        _freeze()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(young, middle, oldest)
 
@@ -104,9 +102,12 @@ def keep() -> None:
     A full collection first, so that no garbage is frozen: one pause of the collector's old
     length, instead of one at every later full collection.
     """
+    if _frozen_with is not None and _frozen_with != len(sys.modules):
+        _freeze()
+
+
+def _freeze() -> None:
     global _frozen_with
-    if _frozen_with is None or _frozen_with == len(sys.modules):
-        return
     gc.collect()
     gc.freeze()
     _frozen_with = len(sys.modules)
