@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from streamloop.errors import Conflict
 from streamloop.store import NewEvent, NewLabel, Store
 from support import make_project
 
@@ -26,3 +29,32 @@ def test_a_fenced_commit_refuses_a_quarantined_annotators_label(tmp_path: Path) 
         assert fenced[1].model_version == 1
     finally:
         store.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    url = (
+        f"sqlite:///{tmp_path / 'test.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    store = Store(url)
+    yield store
+    store.close()
+
+
+def test_a_fenced_commit_is_refused_after_another_learners_labels(store: Store) -> None:
+    project = make_project(store)
+    events = [NewEvent(f"e{n}", {"text": f"item {n}"}, "queued", 1.0) for n in range(3)]
+    store.insert_events(project.id, events)
+    first = NewLabel("l0", "a", "annotator", event_id="e0", annotator="alice")
+    [stored] = store.commit_labels(project.id, [first], 0, after_label_id=0)
+    assert stored.error is None and stored.row_id is not None
+    # Another learner stored l0 after the label this one last knew of (none): refused whole.
+    late = NewLabel("l1", "b", "annotator", event_id="e1", annotator="bob")
+    with pytest.raises(Conflict) as refused:
+        store.commit_labels(project.id, [late], 0, after_label_id=0)
+    assert refused.value.code == "stale_learner"
+    # Fenced on the newest label, it is stored, next in the learning order.
+    [after] = store.commit_labels(project.id, [late], 1, after_label_id=stored.row_id)
+    assert after.error is None and after.model_version == 2

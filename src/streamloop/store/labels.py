@@ -10,6 +10,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from streamloop.errors import Conflict, Forbidden, InvalidInput, NotFound, StreamloopError
 from streamloop.store.annotators import counted_labels
+from streamloop.store.driver import LabelStatements
 from streamloop.store.records import (
     ExportLabel,
     ItemRecord,
@@ -19,19 +20,11 @@ from streamloop.store.records import (
     ReviewRecord,
 )
 from streamloop.store.statements import (
-    ANNOTATOR_STATES,
-    INSERT_LABELS,
     ITEM_COLUMNS,
     ITEMS,
     ITEMS_BY_EVENT,
-    ITEMS_BY_ID,
     LABELS,
-    LABELS_ON_ITEMS,
-    PROJECTS,
     SET_STATUS,
-    SET_WANTED,
-    STORED_LABELS,
-    chunks,
     item_record,
 )
 from streamloop.store.tables import utcnow
@@ -92,16 +85,14 @@ def judge(
     return False, "labelled" if len(set(latest.values())) == 1 else "review"
 
 
-def _quarantined(conn: Any, project_id: int) -> set[str]:
-    return {
-        str(r.annotator)
-        for r in conn.execute(
-            select(ANNOTATOR_STATES.c.annotator).where(
-                ANNOTATOR_STATES.c.project_id == project_id,
-                ANNOTATOR_STATES.c.state == "quarantined",
-            )
+def _history(run: LabelStatements, item_ids: Sequence[int]) -> dict[int, list[Said]]:
+    """The labels stored on these items, in order."""
+    found: dict[int, list[Said]] = {}
+    for r in run.labels_on(sorted(set(item_ids))):
+        found.setdefault(int(r.item_id), []).append(
+            Said(r.label_id, r.annotator, r.label, r.learned, r.source, r.comment)
         )
-    }
+    return found
 
 
 def _latest_by_annotator(said: Sequence[Said]) -> dict[str, str]:
@@ -145,28 +136,24 @@ class LabelStore:
         """
         outcomes = [LabelOutcome(label=label) for label in labels]
         with self.engine.begin() as conn:
+            run = LabelStatements(conn)
             if after_label_id is not None:
-                conn.execute(
-                    select(PROJECTS.c.id).where(PROJECTS.c.id == project_id).with_for_update()
-                )
-                newest = conn.execute(
-                    select(func.max(LABELS.c.id)).where(LABELS.c.project_id == project_id)
-                ).scalar_one()
-                if (newest or 0) != after_label_id:
+                newest = run.lock_project(project_id)
+                if newest != after_label_id:
                     raise Conflict(
                         f"labels after {after_label_id} were stored by another learner",
                         code="stale_learner",
                     )
-            stored = {
-                r.label_id: r
-                for chunk in chunks(list({lb.label_id for lb in labels}))
-                for r in conn.execute(STORED_LABELS, {"project": project_id, "keys": chunk})
-            }
-            items = self._items_for(conn, project_id, labels)
+            stored = run.stored_labels(project_id, list({lb.label_id for lb in labels}))
+            items = run.items(
+                project_id,
+                list({lb.item_id for lb in labels if lb.item_id is not None}),
+                list({lb.event_id for lb in labels if lb.item_id is None and lb.event_id}),
+            )
             # What was said about items labelled more than once, or about to be corrected.
             corrected = {lb.item_id or lb.event_id for lb in labels if lb.corrects is not None}
-            history = self._history(
-                conn,
+            history = _history(
+                run,
                 [
                     item.id
                     for key, item in items.items()
@@ -178,10 +165,10 @@ class LabelStore:
             # from every web process) refuses a quarantined annotator's labels here, in the
             # transaction, whatever reached it before it heard of the quarantine.
             if after_label_id is not None or any(lb.source == "review" for lb in labels):
-                quarantined = _quarantined(conn, project_id)
+                quarantined = run.quarantined(project_id)
             version = base_version
             seen: dict[str, LabelOutcome] = {}
-            new_rows: list[dict[str, Any]] = []
+            new_rows: list[tuple[Any, ...]] = []
             fresh: list[LabelOutcome] = []
             status: dict[int, str] = {}
             wanted: dict[int, int] = {}
@@ -249,54 +236,30 @@ class LabelStore:
                 outcome.learned, outcome.item_status = learned, status[item.id]
                 fresh.append(outcome)
                 new_rows.append(
-                    {
-                        "project_id": project_id,
-                        "label_id": label.label_id,
-                        "item_id": item.id,
-                        "label": label.label,
-                        "annotator": label.annotator,
-                        "source": label.source,
-                        "drawn_at_random": label.drawn_at_random,
-                        "corrects": label.corrects,
-                        "learned": learned,
-                        "model_version": version,
-                        "comment": label.comment,
-                        "created_at": now,
-                    }
+                    (
+                        project_id,
+                        label.label_id,
+                        item.id,
+                        label.label,
+                        label.annotator,
+                        label.source,
+                        label.drawn_at_random,
+                        label.corrects,
+                        learned,
+                        version,
+                        label.comment,
+                        now,
+                    )
                 )
             if new_rows:
-                result = conn.execute(INSERT_LABELS, new_rows)
-                for outcome, (row_id,) in zip(fresh, result, strict=True):
-                    outcome.row_id = row_id
+                row_ids = run.insert_labels(new_rows)
+                for outcome in fresh:
+                    outcome.row_id = row_ids[outcome.label.label_id]
                 for now_status in set(status.values()):
-                    changed = [i for i, s in status.items() if s == now_status]
-                    for chunk in chunks(changed):
-                        conn.execute(SET_STATUS, {"keys": chunk, "status": now_status})
+                    run.set_status([i for i, s in status.items() if s == now_status], now_status)
                 for item_id, count in wanted.items():
-                    conn.execute(SET_WANTED, {"item": item_id, "wanted": count})
+                    run.set_wanted(item_id, count)
         return outcomes
-
-    def _history(self, conn: Any, item_ids: Sequence[int]) -> dict[int, list[Said]]:
-        """The labels stored on these items, in order."""
-        found: dict[int, list[Said]] = {}
-        for chunk in chunks(sorted(set(item_ids))):
-            for r in conn.execute(LABELS_ON_ITEMS, {"keys": chunk}):
-                found.setdefault(int(r.item_id), []).append(
-                    Said(r.label_id, r.annotator, r.label, bool(r.learned), r.source, r.comment)
-                )
-        return found
-
-    def _items_for(
-        self, conn: Any, project_id: int, labels: Sequence[NewLabel]
-    ) -> dict[int | str | None, ItemRecord]:
-        by_id = list({lb.item_id for lb in labels if lb.item_id is not None})
-        by_event = list({lb.event_id for lb in labels if lb.item_id is None and lb.event_id})
-        found: dict[int | str | None, ItemRecord] = {}
-        for statement, keys in ((ITEMS_BY_ID, by_id), (ITEMS_BY_EVENT, by_event)):
-            for chunk in chunks(keys):
-                for r in conn.execute(statement, {"project": project_id, "keys": chunk}):
-                    found[r.id if statement is ITEMS_BY_ID else r.event_id] = item_record(r)
-        return found
 
     def labels_after(
         self, project_id: int, last_label_id: int, excluded: Collection[str] = ()
@@ -403,7 +366,7 @@ class LabelStore:
                     .order_by(ITEMS.c.id)
                 )
             ]
-            said = self._history(conn, [item.id for item in items])
+            said = _history(LabelStatements(conn), [item.id for item in items])
         return [(item, sorted(_latest_by_annotator(said.get(item.id, [])))) for item in items]
 
     def overlapped_labels(self, project_id: int) -> list[tuple[int, str, str]]:
@@ -454,8 +417,9 @@ class LabelStore:
             query = query.where(ITEMS.c.id.in_(list(item_ids)))
         with self.engine.connect() as conn:
             items = [item_record(r) for r in conn.execute(query.order_by(ITEMS.c.id))]
-            said = self._history(conn, [item.id for item in items])
-            quarantined = _quarantined(conn, project_id)
+            run = LabelStatements(conn)
+            said = _history(run, [item.id for item in items])
+            quarantined = run.quarantined(project_id)
         records = []
         for item in items:
             labels = [

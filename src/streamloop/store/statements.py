@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from streamloop.store.records import ItemRecord
 from streamloop.store.tables import (
@@ -24,20 +24,15 @@ __all__ = [
     "ANNOTATOR_STATES",
     "GOLD_ANSWERS",
     "GOLD_ITEMS",
-    "INSERT_LABELS",
     "ITEMS",
     "ITEMS_BY_EVENT",
-    "ITEMS_BY_ID",
     "ITEM_COLUMNS",
     "LABELS",
-    "LABELS_ON_ITEMS",
     "LEASES",
     "PROJECTS",
     "SET_STATUS",
-    "SET_WANTED",
     "SKIPS",
     "SNAPSHOTS",
-    "STORED_LABELS",
     "chunks",
     "item_record",
 ]
@@ -61,40 +56,17 @@ ITEM_COLUMNS = (
     ITEMS.c.wanted,
 )
 
-# Statements of the label path, built once: building one costs more than running it on SQLite.
-STORED_LABELS = select(
-    LABELS.c.id, LABELS.c.label_id, LABELS.c.model_version, LABELS.c.item_id
-).where(
-    LABELS.c.project_id == bindparam("project"),
-    LABELS.c.label_id.in_(bindparam("keys", expanding=True)),
-)
-ITEMS_BY_ID = select(*ITEM_COLUMNS).where(
-    ITEMS.c.project_id == bindparam("project"), ITEMS.c.id.in_(bindparam("keys", expanding=True))
-)
+# Built once: building a statement costs more than running it on SQLite. (The label path's
+# own statements run at the driver: `streamloop.store.driver`.)
 ITEMS_BY_EVENT = select(*ITEM_COLUMNS).where(
     ITEMS.c.project_id == bindparam("project"),
     ITEMS.c.event_id.in_(bindparam("keys", expanding=True)),
 )
 
-INSERT_LABELS = insert(LABELS).returning(LABELS.c.id, sort_by_parameter_order=True)
 SET_STATUS = (
     update(ITEMS)
     .where(ITEMS.c.id.in_(bindparam("keys", expanding=True)))
     .values(status=bindparam("status"))
-)
-SET_WANTED = update(ITEMS).where(ITEMS.c.id == bindparam("item")).values(wanted=bindparam("wanted"))
-LABELS_ON_ITEMS = (
-    select(
-        LABELS.c.item_id,
-        LABELS.c.label_id,
-        LABELS.c.annotator,
-        LABELS.c.label,
-        LABELS.c.learned,
-        LABELS.c.source,
-        LABELS.c.comment,
-    )
-    .where(LABELS.c.item_id.in_(bindparam("keys", expanding=True)))
-    .order_by(LABELS.c.id)
 )
 
 
