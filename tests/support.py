@@ -431,7 +431,9 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
         # is closing at that instant fails with a ReadError (a test that waits ~5 s on a
         # subprocess between two requests met exactly that).
         limits = httpx.Limits(keepalive_expiry=1.0)
-        async with httpx.AsyncClient(base_url=base, limits=limits) as http:
+        # httpx's own 5 s read timeout is too short for a request whose answer waits on work
+        # run once per process (a model plugin's check, in a subprocess) on a loaded machine.
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=RECEIVE_TIMEOUT) as http:
             yield Service(base, http, app)
     finally:
         server.should_exit = True
