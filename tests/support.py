@@ -18,8 +18,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -438,6 +439,16 @@ async def running(settings: Settings) -> AsyncIterator[Service]:
     finally:
         server.should_exit = True
         await task
+
+
+def until(condition: Callable[[], bool], timeout: float = RECEIVE_TIMEOUT) -> None:
+    """Check ``condition`` until it holds (state of another process or thread that nothing
+    signals, such as a database session waiting for a lock), failing after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not so after {timeout} s: {condition}")
+        time.sleep(0.01)  # between checks; the condition decides
 
 
 def free_port() -> int:

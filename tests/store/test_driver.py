@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import insert, select
 
 from streamloop.errors import NotReady
 from streamloop.store import NewEvent, NewLabel, Store
-from streamloop.store.driver import LABEL_COLUMNS, LabelStatements
+from streamloop.store.driver import LABEL_COLUMNS, LabelStatements, check_driver
 from streamloop.store.statements import ITEM_COLUMNS, ITEMS, LABELS, item_record
 from streamloop.store.tables import utcnow
 from support import make_project
@@ -135,6 +136,8 @@ def test_items_and_labels_read_back_as_sqlalchemy_reads_them(store: Store):
     assert [(s.item_id, s.label_id, s.learned) for s in said] == [
         (row[2], row[1], row[8]) for row in rows
     ]
+    # Booleans, as SQLAlchemy reads them (a review's labels are sent as JSON).
+    assert all(type(s.learned) is bool for s in said)
 
 
 async def test_a_locked_database_refuses_a_label_with_a_503(tmp_path: Path):
@@ -154,3 +157,11 @@ async def test_a_locked_database_refuses_a_label_with_a_503(tmp_path: Path):
     [outcome] = await store.run(store.commit_labels, project.id, [label], 0)
     assert outcome.error is None and not outcome.duplicate and outcome.model_version == 1
     store.close()
+
+
+def test_a_driver_whose_bound_values_it_cannot_mark_is_refused():
+    named = SimpleNamespace(paramstyle="named", driver="oracledb")
+    with pytest.raises(ValueError, match="'named' style"):
+        check_driver(named)  # type: ignore[arg-type]
+    for paramstyle in ("qmark", "format", "pyformat"):
+        check_driver(SimpleNamespace(paramstyle=paramstyle, driver="x"))  # type: ignore[arg-type]

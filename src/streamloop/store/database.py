@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_u
 from sqlmodel import SQLModel
 
 from streamloop.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from streamloop.store.driver import check_driver
 
 __all__ = ["DIRECTORY_MODE", "FILE_MODE", "SCHEMA_LOCK_KEY", "open_database", "sqlalchemy_url"]
 
@@ -63,6 +64,7 @@ def open_database(url: str, *, busy_timeout: float = 5.0) -> Engine:
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
     else:
         engine = create_engine(url, pool_pre_ping=True, **json)
+    check_driver(engine.dialect)
     _create_schema(engine)
     return engine
 

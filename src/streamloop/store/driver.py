@@ -16,6 +16,7 @@ database), as the store's callers expect.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -33,7 +34,7 @@ from streamloop.store.statements import (
     chunks,
 )
 
-__all__ = ["LABEL_COLUMNS", "ItemLabel", "LabelStatements", "StoredLabel"]
+__all__ = ["LABEL_COLUMNS", "ItemLabel", "LabelStatements", "StoredLabel", "check_driver"]
 
 #: A new label's row, in the order `LabelStatements.insert_labels` takes its values.
 LABEL_COLUMNS = (
@@ -50,8 +51,11 @@ LABEL_COLUMNS = (
     "comment",
     "created_at",
 )
-#: Rows per insert: 12 values each, well under SQLite's 32,766 bound values a statement.
-_INSERT_CHUNK = 500
+#: Most rows an insert writes: 12 values each, well under SQLite's 32,766 bound values a
+#: statement (a power of two: see `LabelStatements.insert_labels`).
+_INSERT_CHUNK = 256
+#: Most keys an ``IN`` list holds (a power of two).
+_IN_CHUNK = 512
 
 
 class StoredLabel(NamedTuple):
@@ -79,30 +83,50 @@ class LabelStatements:
     """The label path's statements on ``conn``'s driver connection, in its transaction."""
 
     def __init__(self, conn: Connection) -> None:
-        self._driver: Any = conn.connection.driver_connection
-        self._shape = _shape(conn.dialect)
+        shape = _SHAPES.get(conn.dialect)
+        if shape is None:
+            shape = _SHAPES[conn.dialect] = _shape(conn.dialect)
+        self._shape = shape
+        self._dialect = conn.dialect
+        driver = conn.connection.driver_connection
+        # sqlite3 and psycopg run a statement on the connection itself; another driver's
+        # goes through SQLAlchemy's own driver-level call (which translates its errors).
+        execute = getattr(driver, "execute", None)
+        self._execute: Callable[[str, Sequence[Any]], Any] = (
+            execute if callable(execute) else conn.exec_driver_sql
+        )
 
-    def _run(self, template: str, values: Sequence[Any], keys: int = 0) -> Any:
-        """Run ``template`` (``keys`` markers in its ``{keys}`` list) with ``values``."""
+    def _run(self, template: str, values: Sequence[Any], keys: int = 0) -> list[Any]:
+        """The rows of ``template`` (``keys`` markers in its ``{keys}`` list) run with
+        ``values``, all read (a driver's error reading them is translated too)."""
         text = _text(template, keys, self._shape.marker)
         try:
-            return self._driver.execute(text, values)
+            cursor = self._execute(text, tuple(values))
+            returns_rows = getattr(cursor, "returns_rows", None)  # SQLAlchemy's result
+            if returns_rows is None:
+                returns_rows = cursor.description is not None
+            return list(cursor) if returns_rows else []
         except self._shape.error as exc:
             raise DBAPIError.instance(
-                text, values, exc, self._shape.error, dialect=self._shape.dialect
+                text, values, exc, self._shape.error, dialect=self._dialect
             ) from exc
 
     def _in(self, template: str, fixed: Sequence[Any], keys: list[Any]) -> Iterator[Any]:
-        """``template``'s rows for each chunk of ``keys`` (its ``{keys}``), after ``fixed``."""
-        for chunk in chunks(keys):
-            yield from self._run(template, (*fixed, *chunk), len(chunk))
+        """``template``'s rows for each chunk of ``keys`` (its ``{keys}``), after ``fixed``.
+        A chunk is padded to a power of two with its last key (``IN`` lists ignore repeats),
+        so each template has a few shapes, each prepared once."""
+        for chunk in chunks(keys, _IN_CHUNK):
+            size = _padded(len(chunk))
+            yield from self._run(
+                template, (*fixed, *chunk, *[chunk[-1]] * (size - len(chunk))), size
+            )
 
     def lock_project(self, project_id: int) -> int:
         """Lock the project's row (PostgreSQL) and return the id of its newest label (0:
         none); SQLite's one writer needs no lock."""
         self._run(_LOCK_PROJECT + self._shape.for_update, (project_id,))
-        newest = self._run(_NEWEST_LABEL, (project_id,)).fetchone()
-        return int(newest[0] or 0)
+        [(newest,)] = self._run(_NEWEST_LABEL, (project_id,))
+        return int(newest or 0)
 
     def stored_labels(self, project_id: int, label_ids: list[str]) -> dict[str, StoredLabel]:
         return {r[1]: StoredLabel(*r) for r in self._in(_STORED_LABELS, (project_id,), label_ids)}
@@ -139,8 +163,12 @@ class LabelStatements:
         each ``label_id``'s new row id."""
         binds = self._shape.binds
         created: dict[str, int] = {}
-        for start in range(0, len(rows), _INSERT_CHUNK):
-            chunk = rows[start : start + _INSERT_CHUNK]
+        start = 0
+        while start < len(rows):
+            # Chunks of a power of two rows: a few shapes of the statement, each prepared once.
+            size = min(_INSERT_CHUNK, 1 << (len(rows) - start).bit_length() - 1)
+            chunk = rows[start : start + size]
+            start += size
             values = [
                 bind(value) if bind is not None else value
                 for row in chunk
@@ -151,8 +179,7 @@ class LabelStatements:
         return created
 
     def set_status(self, item_ids: list[int], status: str) -> None:
-        for chunk in chunks(item_ids):
-            self._run(_SET_STATUS, (status, *chunk), len(chunk))
+        list(self._in(_SET_STATUS, (status,), item_ids))
 
     def set_wanted(self, item_id: int, wanted: int) -> None:
         self._run(_SET_WANTED, (wanted, item_id))
@@ -165,7 +192,6 @@ class LabelStatements:
 class _Shape(NamedTuple):
     """What a database's driver needs: its markers, its errors, the columns' conversions."""
 
-    dialect: Dialect
     marker: str
     for_update: str
     error: type[Exception]
@@ -175,14 +201,28 @@ class _Shape(NamedTuple):
     binds: tuple[Callable[[Any], Any] | None, ...]
 
 
-@functools.cache
+#: Each database's `_Shape`, kept while its dialect (its engine) lives.
+_SHAPES: weakref.WeakKeyDictionary[Dialect, _Shape] = weakref.WeakKeyDictionary()
+#: The bound-value markers of the drivers' parameter styles this module writes.
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def check_driver(dialect: Dialect) -> None:
+    """Refuse a database driver whose bound values this module cannot mark (ValueError)."""
+    if dialect.paramstyle not in _MARKERS:
+        raise ValueError(
+            f"the database driver {dialect.driver!r} takes bound values in the "
+            f"{dialect.paramstyle!r} style; streamloop writes {sorted(_MARKERS)}"
+        )
+
+
 def _shape(dialect: Dialect) -> _Shape:
+    check_driver(dialect)
     data: Callable[[Any], Any] | None = ITEMS.c.data.type.dialect_impl(dialect).result_processor(
         dialect, None
     )
     return _Shape(
-        dialect,
-        "?" if dialect.paramstyle == "qmark" else "%s",
+        _MARKERS[dialect.paramstyle],
         "" if dialect.name == "sqlite" else " FOR UPDATE",
         dialect.loaded_dbapi.Error,
         data if data is not None else _as_is,
@@ -213,6 +253,11 @@ _SET_WANTED = f"UPDATE {ITEMS.name} SET wanted = ? WHERE id = ?"
 _LOCK_PROJECT = f"SELECT id FROM {PROJECTS.name} WHERE id = ?"
 _NEWEST_LABEL = f"SELECT max(id) FROM {LABELS.name} WHERE project_id = ?"
 _QUARANTINED = f"SELECT annotator FROM {ANNOTATOR_STATES.name} WHERE project_id = ? AND state = ?"
+
+
+def _padded(keys: int) -> int:
+    """The power of two at or above ``keys``."""
+    return 1 << (keys - 1).bit_length()
 
 
 @functools.cache
