@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 from river import multiclass, preprocessing
 from server import Server, cpu_seconds, gc_between, label_frame, machine_line
 from spans import raw_tag_and_learn
@@ -262,18 +263,22 @@ async def run(
 
 
 def ack_buckets(prometheus: str) -> dict[str, float]:
-    """Share of acks the server answered within each histogram bound (ms), up to 10 ms."""
-    counts: dict[float, float] = {}
-    for line in prometheus.splitlines():
-        if line.startswith("streamloop_label_ack_seconds_bucket{"):
-            bound = line.split('le="')[1].split('"')[0]
-            if bound != "+Inf":
-                counts[float(bound)] = float(line.split()[-1])
-        elif line.startswith("streamloop_label_ack_seconds_count{"):
-            total = float(line.split()[-1])
+    """Share of acks the server answered within each histogram bound (ms), up to 10 ms, over
+    every project (``streamloop_label_ack_seconds``)."""
+    within: dict[float, float] = {}
+    total = 0.0
+    for metric in text_string_to_metric_families(prometheus):
+        if metric.name != "streamloop_label_ack_seconds":
+            continue
+        for sample in metric.samples:
+            if sample.name.endswith("_bucket") and sample.labels["le"] != "+Inf":
+                bound = float(sample.labels["le"])
+                within[bound] = within.get(bound, 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                total += sample.value
     return {
         f"{1000 * bound:g}": round(count / total, 4)
-        for bound, count in sorted(counts.items())
+        for bound, count in sorted(within.items())
         if bound <= 0.01
     }
 
