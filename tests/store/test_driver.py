@@ -22,18 +22,6 @@ from support import make_project
 COUNT = 1_203
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    url = (
-        f"sqlite:///{tmp_path / 'test.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = Store(url)
-    yield store
-    store.close()
-
-
 def label_row(project_id: int, item_id: int, n: int) -> tuple[Any, ...]:
     """A label's values in `LABEL_COLUMNS`' order, each column's kinds of value in turn."""
     return (

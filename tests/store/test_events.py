@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from streamloop.store import NewEvent, Store
@@ -18,18 +16,6 @@ DATA = [
     {"f0": 1.5, "f1": -2, "f2": None, "f3": True, "f4": "red", "f5": 1e150},
     {"nested": {"a": [1, {"b": [2.5, None]}]}, "empty": {}, "list": []},
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    url = (
-        f"sqlite:///{tmp_path / 'test.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = Store(url)
-    yield store
-    store.close()
 
 
 def new_events(prefix: str, count: int) -> list[NewEvent]:

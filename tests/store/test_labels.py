@@ -35,18 +35,6 @@ def test_a_fenced_commit_refuses_a_quarantined_annotators_label(tmp_path: Path) 
         store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    url = (
-        f"sqlite:///{tmp_path / 'test.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = Store(url)
-    yield store
-    store.close()
-
-
 def test_a_fenced_commit_is_refused_after_another_learners_labels(store: Store) -> None:
     project = make_project(store)
     events = [NewEvent(f"e{n}", {"text": f"item {n}"}, "queued", 1.0) for n in range(3)]

@@ -20,18 +20,6 @@ from streamloop.store.tables import utcnow
 from support import callbacks_run, make_project
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path):
-    """The same store code on each database it supports."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    store = Store(url)
-    yield store
-    store.close()
-
-
 @pytest.fixture
 def sqlite_store(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'test.db'}")
