@@ -169,6 +169,14 @@ class Settings:
             "Queued items re-scored with the current model each time an item is leased."
         ),
     )
+    rescore_versions: int = field(
+        default=16,
+        metadata=_help(
+            "Most labels a candidate's re-scored prediction is reused for: until the model "
+            "has learned this many since it was made, or a sixteenth of those it had learned "
+            "then, whichever is fewer (1: re-scored at every model version)."
+        ),
+    )
     label_batch_max: int = field(
         default=256, metadata=_help("Most labels stored in one transaction (group commit).")
     )

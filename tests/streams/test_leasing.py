@@ -367,3 +367,86 @@ async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
         if kind == "tabular":
             assert offer.prediction.probabilities == alone.probabilities
         assert offer.prediction.model_version == alone.model_version == model.version
+
+
+@pytest.mark.parametrize("every", [1, 4])
+async def test_candidates_are_re_scored_once_the_model_has_learned_rescore_versions_labels(
+    store: Store, open_leasing: OpenLeasing, every: int
+):
+    # Candidates' predictions are kept while the model learns fewer than `rescore_versions`
+    # labels (here fewer than a sixteenth of those it had learned), then made again; whatever
+    # chose an item, the annotator is shown the model's prediction of it now.
+    record, model = _logistic_project(store, "epochs", "tabular", _numbers)
+    while model.version < 16 * every:
+        model.learn(_numbers(model.version), "abc"[model.version % 3])
+    calls: list[int] = []
+    predict_many = model.predict_many
+
+    def counted(rows: Any, **read: Any) -> Any:
+        calls.append(len(rows))
+        return predict_many(rows, **read)
+
+    model.predict_many = counted  # type: ignore[method-assign]
+    leasing = open_leasing(record, model)
+    leasing.settings = dataclasses.replace(leasing.settings, rescore_versions=every)
+    events = [NewEvent(f"e{n}", _numbers(n + 30), "queued", n / 200) for n in range(200)]
+    leasing.requeue(await store.run(store.insert_events, record.id, events))
+    candidates: list[int] = []  # rows predicted as candidates, lease by lease
+    for n in range(3 * every):
+        calls.clear()
+        joining, notices = session(f"annotator-{n}")
+        leasing.join(joining)
+        (offer,) = [notice for notice in notices if isinstance(notice, ItemOffered)]
+        (alone,) = predict_many([offer.data])
+        assert offer.prediction.probabilities == alone.probabilities
+        assert offer.prediction.model_version == model.version
+        # Besides them, at most the offered item is predicted, on its own.
+        assert calls[1:] in ([], [1])
+        candidates.append(calls[0] if calls and calls[0] > 1 else 0)
+        model.learn(_numbers(n), "abc"[n % 3])
+
+    # Each epoch's first lease re-scores candidates from the top and the whole pool; its
+    # second, the top of the ranking the others walk (`_AHEAD`); the others, none.
+    assert all(candidates[::every])
+    if every > 1:
+        assert all(candidates[1::every])
+        assert not any(c for n, c in enumerate(candidates) if n % every >= 2)
+        # Many leases at one version, in an epoch begun before it (a group commit's acks):
+        # the epoch's second call predicts the top of the ranking (`_AHEAD`); the first item
+        # sent is predicted alone, the second with the top of the ranking the others come
+        # from, in one call; the others, not again.
+        leasing.join(session("epoch")[0])  # an epoch begins at this version
+        model.learn(_numbers(0), "a")
+        calls.clear()
+        for n in range(6):
+            joining, notices = session(f"burst-{n}")
+            leasing.join(joining)
+            (offer,) = [notice for notice in notices if isinstance(notice, ItemOffered)]
+            assert offer.prediction.probabilities == predict_many([offer.data])[0].probabilities
+        ahead, alone, top = calls
+        assert alone == 1 and min(ahead, top) > leasing.settings.rescore_candidates
+
+
+async def test_a_young_model_is_re_scored_at_every_version(store: Store, open_leasing: OpenLeasing):
+    # A label moves a model taught few a lot: until it has learned sixteen times
+    # `rescore_versions` labels, its candidates are re-scored more often.
+    record, model = _logistic_project(store, "young", "tabular", _numbers)
+    predict_many = model.predict_many
+    calls: list[int] = []
+
+    def counted(rows: Any, **read: Any) -> Any:
+        calls.append(len(rows))
+        return predict_many(rows, **read)
+
+    model.predict_many = counted  # type: ignore[method-assign]
+    leasing = open_leasing(record, model)
+    events = [NewEvent(f"e{n}", _numbers(n + 30), "queued", n / 200) for n in range(200)]
+    leasing.requeue(await store.run(store.insert_events, record.id, events))
+    re_scored = []
+    for n in range(4):
+        calls.clear()
+        leasing.join(session(f"annotator-{n}")[0])
+        re_scored.append(bool(calls) and calls[0] > 1)
+        model.learn(_numbers(n), "abc"[n % 3])
+
+    assert re_scored == [True, True, True, True]

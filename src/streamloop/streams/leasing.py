@@ -45,6 +45,9 @@ _DIVERSITY_HELD = 32
 #: top half of that many; twice it covers the items that one lease's re-scoring and a dozen
 #: leases taken can bring to the top (tests/streams/test_leasing.py).
 _AHEAD = 2
+#: Candidates' predictions are kept for at most one label learned in this many of those the
+#: model had learned when they were made (`Leasing._epoch`).
+_RESCORE_SHARE = 16
 #: How many queued items' numbers (`Leasing._numbers`) are kept: the top of the ranking and
 #: the latest random draws are what leases score again at each model version. Bounded, so
 #: that however many items wait, what is kept is a few megabytes at most.
@@ -104,8 +107,15 @@ class Leasing:
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._claims: set[asyncio.Task[None]] = set()
-        self._cache_key: tuple[int, int] = (0, -1)
-        self._cache: dict[int, AnyPrediction] = {}
+        #: Candidates' predictions (`_predictions`), kept while the model they came from has
+        #: learned fewer than `Settings.rescore_versions` labels since the first was made.
+        self._kept: dict[int, AnyPrediction] = {}
+        self._kept_model: AnyModel | None = None
+        self._kept_since = -1
+        #: Predictions made at the model's current version, for the items sent (`_shown`).
+        self._now: dict[int, AnyPrediction] = {}
+        self._now_model: AnyModel | None = None
+        self._now_version = -1
         #: Queued items' data as a batch of rows of numbers reads it (`inputs.numeric_rows`
         #: of each alone; None: not numbers only), the latest used last.
         self._read: OrderedDict[int, NumericRows | None] = OrderedDict()
@@ -186,7 +196,8 @@ class Leasing:
                     candidates=self.settings.rescore_candidates,
                     explore=self._explore(),
                     random_counts=self.policy.random_counts(self.model.version),
-                    version=self.model.version,
+                    # Candidates from the whole pool once per re-scoring, as many as then.
+                    version=self._epoch(),
                 )
             )
             if lease is None:
@@ -280,7 +291,7 @@ class Leasing:
             # before is shown, so the first annotator's answer does not show through.
             prediction = waiting.prediction
         else:
-            [prediction] = self._predictions([item])
+            prediction = self._shown(item)
         lease.prediction = prediction
         session.send(ItemOffered(item.event_id, item.data, prediction, deadline))
 
@@ -334,27 +345,42 @@ class Leasing:
         # The latest leases are enough to spread the work; older ones are being labelled.
         return self.policy.score(self.model, rows, held[-_DIVERSITY_HELD:], predictions)
 
-    def _predictions(self, items: Sequence[QueuedItem]) -> list[AnyPrediction]:
-        """The model's predictions for queued items, each made once per model version.
+    def _epoch(self) -> int:
+        """The model version the kept predictions were made from, the first of them.
 
-        Leases between two versions (a group commit acks many labels at once, and each ack
-        leases the next item) re-score mostly the same top candidates: with the same model,
-        the same answer, so it is kept until the model changes. A model that scores a batch
-        as one also predicts, when items are asked a second time at a version, the top of the
+        They are dropped once the model has learned, since, a sixteenth as many labels as it
+        had then (a label moves a model taught n of them by about 1/n: a young one is
+        re-scored at every version), or `Settings.rescore_versions`, whichever is fewer; or
+        when it is another model.
+        """
+        model = self.model
+        since = self._kept_since
+        kept_for = min(self.settings.rescore_versions, max(1, since // _RESCORE_SHARE))
+        if model is not self._kept_model or not 0 <= model.version - since < kept_for:
+            self._kept, self._kept_model, self._kept_since = {}, model, model.version
+        return self._kept_since
+
+    def _predictions(self, items: Sequence[QueuedItem]) -> list[AnyPrediction]:
+        """The model's predictions for queued items, each made once per re-scoring (`_epoch`).
+
+        Leases between two re-scorings (a group commit acks many labels at once, and each ack
+        leases the next item) re-score mostly the same top candidates, so their predictions
+        are kept for `Settings.rescore_versions` labels learned: a label moves a model's
+        scores a little, and with many annotators the item chosen now is labelled after
+        theirs anyway (BENCHMARKS.md, issue 22 round 9). A model that scores a batch as one
+        also predicts, when items are asked a second time in an epoch, the top of the
         ranking the next leases will walk (`_AHEAD` times the candidates re-scored).
         """
         model = self.model
-        key = (id(model), model.version)
-        if self._cache_key != key:
-            self._cache_key, self._cache = key, {}
-        cache = self._cache
+        self._epoch()
+        cache = self._kept
         missing = [item for item in items if item.item_id not in cache]
         if missing:
             batch: int | None = getattr(model, "batch_rows", None)
             if batch is not None and cache:
                 # A model that scores rows as one batch pays mostly per call: from the second
-                # call at a version (one lease a version, as a lone annotator's, makes none),
-                # the items the next leases at this version will walk come along now.
+                # call in an epoch (one lease an epoch, as a lone annotator's, makes none),
+                # the items the next leases will walk come along now.
                 asked = {item.item_id for item in missing}
                 ahead = [
                     item
@@ -363,18 +389,46 @@ class Leasing:
                 ]
                 if len(missing) + len(ahead) >= batch:
                     missing += ahead
-            data = [item.data for item in missing]
-            fresh: Sequence[AnyPrediction]
-            if batch is not None:
-                # A model that scores batches (an `OnlineModel`, `batch_rows`): queued items
-                # are scored again at every version, so each is read once, when it asks.
-                fresh = cast("OnlineModel", model).predict_many(
-                    data, numbers=lambda: stacked(self._numbers(missing))
-                )
-            else:
-                fresh = model.predict_many(data)
-            cache.update(zip((item.item_id for item in missing), fresh, strict=True))
+            cache.update(
+                zip((item.item_id for item in missing), self._predict(missing), strict=True)
+            )
         return [cache[item.item_id] for item in items]
+
+    def _shown(self, item: QueuedItem) -> AnyPrediction:
+        """The model's prediction of an item being sent, made at its version now, however old
+        the prediction that chose it (PROTOCOL: from the model at the moment it is sent)."""
+        model = self.model
+        if model is self._kept_model and self._kept_since == model.version:
+            kept = self._kept.get(item.item_id)
+            if kept is not None:
+                return kept
+        if model is not self._now_model or model.version != self._now_version:
+            self._now, self._now_model, self._now_version = {}, model, model.version
+        now = self._now
+        if item.item_id not in now:
+            wanted = [item]
+            if now and getattr(model, "batch_rows", None) is not None:
+                # The second item sent at this version (a group commit's acks each lease
+                # one): a model that scores a batch pays mostly per call, so the items the
+                # next leases will likely send come along now.
+                wanted += [
+                    waiting
+                    for waiting in self.queue.top(_AHEAD * self.settings.rescore_candidates)
+                    if waiting.item_id not in now and waiting.item_id != item.item_id
+                ]
+            now.update(zip((i.item_id for i in wanted), self._predict(wanted), strict=True))
+        return now[item.item_id]
+
+    def _predict(self, items: Sequence[QueuedItem]) -> Sequence[AnyPrediction]:
+        model = self.model
+        data = [item.data for item in items]
+        if getattr(model, "batch_rows", None) is not None:
+            # A model that scores batches (an `OnlineModel`, `batch_rows`): queued items are
+            # scored again and again, so each is read once, when it is first asked.
+            return cast("OnlineModel", model).predict_many(
+                data, numbers=lambda: stacked(self._numbers(items))
+            )
+        return model.predict_many(data)
 
     def _numbers(self, items: Sequence[QueuedItem]) -> list[NumericRows | None]:
         """Each item's data as a batch of rows of numbers reads it, read now if it was not
