@@ -56,6 +56,11 @@ class Variant:
     rehearsal: int = 0
     batch: int = 1
     diversity: float = 0.0
+    #: Candidates' predictions are reused while the model has learned fewer labels than this
+    #: since they were made (1: re-scored at every version, as the service did to 0.9.6).
+    rescore_every: int = 1
+    #: With it, at most one label in this many of those the model had learned then.
+    rescore_share: int = 0
 
 
 VARIANTS = {
@@ -81,6 +86,29 @@ VARIANTS = {
         Variant("random@8", "random", rehearsal=3, batch=8),
         Variant("default@8", "margin", 0.2, 20, rehearsal=3, batch=8),
         Variant("default+diversity@8", "margin", 0.2, 20, rehearsal=3, batch=8, diversity=0.5),
+        # Re-scoring less: predictions kept for a few labels (`Leasing._epoch`).
+        Variant("default/rescore4", "margin", 0.2, 20, rehearsal=3, rescore_every=4),
+        Variant("default/rescore8", "margin", 0.2, 20, rehearsal=3, rescore_every=8),
+        Variant("default/rescore16", "margin", 0.2, 20, rehearsal=3, rescore_every=16),
+        Variant("default@8/rescore8", "margin", 0.2, 20, rehearsal=3, batch=8, rescore_every=8),
+        Variant(
+            "default/rescore16/16th",
+            "margin",
+            0.2,
+            20,
+            rehearsal=3,
+            rescore_every=16,
+            rescore_share=16,
+        ),
+        Variant(
+            "default/rescore64/16th",
+            "margin",
+            0.2,
+            20,
+            rehearsal=3,
+            rescore_every=64,
+            rescore_share=16,
+        ),
     ]
 }
 
@@ -161,9 +189,30 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
     estimates: list[tuple[float, float, float] | None] = []
     prequential: list[float | None] = []
 
+    kept: dict[int, Any] = {}
+    kept_since = [model.version]
+
     def scorer(items: Any) -> Ranking:
         held = [le.features for le in queue.leases() if le.features is not None]
-        return policy.score(model, [i.data for i in items], held)
+        rows = [i.data for i in items]
+        if variant.rescore_every == 1:
+            return policy.score(model, rows, held)
+        missing = [i for i in items if i.item_id not in kept]
+        if missing:
+            made = model.predict_many([i.data for i in missing])
+            kept.update(zip([i.item_id for i in missing], made, strict=True))
+        return policy.score(model, rows, held, [kept[i.item_id] for i in items])
+
+    def epoch() -> int:
+        """The version the kept predictions were made from (the queue draws candidates from
+        the whole pool once per epoch, as it does once per version)."""
+        kept_for = variant.rescore_every
+        if variant.rescore_share:
+            kept_for = min(kept_for, max(1, kept_since[0] // variant.rescore_share))
+        if model.version - kept_since[0] >= kept_for:
+            kept.clear()
+            kept_since[0] = model.version
+        return kept_since[0]
 
     labelled = 0
     while labelled < budget:
@@ -178,7 +227,7 @@ def run_inprocess(data: Split, variant: Variant, seed: int, budget: int, preset:
                 candidates=variant.candidates,
                 explore=policy.explore(model.version, rng),
                 random_counts=policy.random_counts(model.version),
-                version=model.version,
+                version=epoch(),
             )
             if lease is None:
                 break
