@@ -67,3 +67,18 @@ def test_serve_started_before_its_broker_waits_saying_so_and_stops_on_sigterm(
         serve.wait()
         if serve.stdout is not None:
             serve.stdout.close()
+
+
+def test_a_setting_out_of_range_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = subprocess.run(
+        [*COMMAND, "--port", "0", "--data-dir", str(data)],
+        env={**os.environ, "STREAMLOOP_RESCORE_VERSIONS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2  # argparse's usage error
+    assert "STREAMLOOP_RESCORE_VERSIONS must be 1 or more, not 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data.exists()

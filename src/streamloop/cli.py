@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{env_name('log_format')} must be text or json")
     if settings.gc_young < 1:
         parser.error(f"{env_name('gc_young')} must be 1 or more, not {settings.gc_young}")
+    if settings.rescore_versions < 1:
+        parser.error(
+            f"{env_name('rescore_versions')} must be 1 or more, not {settings.rescore_versions}"
+        )
     if args.command == "export":
         return _export(settings, args)
     if args.command == "import":

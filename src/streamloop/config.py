@@ -166,15 +166,16 @@ class Settings:
     rescore_candidates: int = field(
         default=32,
         metadata=_help(
-            "Queued items re-scored with the current model each time an item is leased."
+            "Queued items re-scored each time an item is leased (their predictions then kept "
+            "for a few labels: rescore_versions)."
         ),
     )
     rescore_versions: int = field(
         default=16,
         metadata=_help(
-            "Most labels a candidate's re-scored prediction is reused for: until the model "
-            "has learned this many since it was made, or a sixteenth of those it had learned "
-            "then, whichever is fewer (1: re-scored at every model version)."
+            "Most labels a re-scoring's predictions are reused for: until the model has "
+            "learned this many since the first was made, or a sixteenth of those it had "
+            "learned then, whichever is fewer; 1 or more (1: re-scored at every version)."
         ),
     )
     label_batch_max: int = field(

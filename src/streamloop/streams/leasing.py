@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 #: How many of the newest leases a candidate is compared with for diversity.
 _DIVERSITY_HELD = 32
 #: How far down the ranking a model that scores batches as one predicts ahead, in re-scored
-#: candidates (`Leasing._predictions`). The leases after the first at a version re-score the
+#: candidates (`Leasing._predictions`). The leases after the first in an epoch re-score the
 #: top half of that many; twice it covers the items that one lease's re-scoring and a dozen
 #: leases taken can bring to the top (tests/streams/test_leasing.py).
 _AHEAD = 2
@@ -49,7 +50,7 @@ _AHEAD = 2
 #: model had learned when they were made (`Leasing._epoch`).
 _RESCORE_SHARE = 16
 #: How many queued items' numbers (`Leasing._numbers`) are kept: the top of the ranking and
-#: the latest random draws are what leases score again at each model version. Bounded, so
+#: the latest random draws are what leases score again at each re-scoring. Bounded, so
 #: that however many items wait, what is kept is a few megabytes at most.
 _NUMBERS_KEPT = 4096
 
@@ -107,14 +108,14 @@ class Leasing:
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._claims: set[asyncio.Task[None]] = set()
-        #: Candidates' predictions (`_predictions`), kept while the model they came from has
-        #: learned fewer than `Settings.rescore_versions` labels since the first was made.
+        #: Candidates' predictions (`_predictions`) in this epoch (`_epoch`): made by the
+        #: model from version `_kept_since` on (a weak reference: a swapped model is freed).
         self._kept: dict[int, AnyPrediction] = {}
-        self._kept_model: AnyModel | None = None
+        self._kept_model: weakref.ref[AnyModel] | None = None
         self._kept_since = -1
         #: Predictions made at the model's current version, for the items sent (`_shown`).
         self._now: dict[int, AnyPrediction] = {}
-        self._now_model: AnyModel | None = None
+        self._now_model: weakref.ref[AnyModel] | None = None
         self._now_version = -1
         #: Queued items' data as a batch of rows of numbers reads it (`inputs.numeric_rows`
         #: of each alone; None: not numbers only), the latest used last.
@@ -196,7 +197,7 @@ class Leasing:
                     candidates=self.settings.rescore_candidates,
                     explore=self._explore(),
                     random_counts=self.policy.random_counts(self.model.version),
-                    # Candidates from the whole pool once per re-scoring, as many as then.
+                    # Candidates from the whole pool once per epoch (`_epoch`).
                     version=self._epoch(),
                 )
             )
@@ -351,13 +352,19 @@ class Leasing:
         They are dropped once the model has learned, since, a sixteenth as many labels as it
         had then (a label moves a model taught n of them by about 1/n: a young one is
         re-scored at every version), or `Settings.rescore_versions`, whichever is fewer; or
-        when it is another model.
+        when it is another model (a rebuild, a promotion; with ``--broker``, each version
+        arrives as a model of its own, so a web process there re-scores at every version).
         """
         model = self.model
         since = self._kept_since
-        kept_for = min(self.settings.rescore_versions, max(1, since // _RESCORE_SHARE))
-        if model is not self._kept_model or not 0 <= model.version - since < kept_for:
-            self._kept, self._kept_model, self._kept_since = {}, model, model.version
+        kept_for = min(self.settings.rescore_versions, since // _RESCORE_SHARE)
+        if (
+            self._kept_model is None
+            or self._kept_model() is not model
+            or not 0 <= model.version - since < max(1, kept_for)
+            or len(self._kept) > _NUMBERS_KEPT  # the version stands still (skips only)
+        ):
+            self._kept, self._kept_model, self._kept_since = {}, weakref.ref(model), model.version
         return self._kept_since
 
     def _predictions(self, items: Sequence[QueuedItem]) -> list[AnyPrediction]:
@@ -398,12 +405,17 @@ class Leasing:
         """The model's prediction of an item being sent, made at its version now, however old
         the prediction that chose it (PROTOCOL: from the model at the moment it is sent)."""
         model = self.model
-        if model is self._kept_model and self._kept_since == model.version:
+        if self._kept_since == model.version and self._kept_model and self._kept_model() is model:
             kept = self._kept.get(item.item_id)
             if kept is not None:
                 return kept
-        if model is not self._now_model or model.version != self._now_version:
-            self._now, self._now_model, self._now_version = {}, model, model.version
+        if (
+            self._now_model is None
+            or self._now_model() is not model
+            or model.version != self._now_version
+            or len(self._now) > _NUMBERS_KEPT  # the version stands still (skips only)
+        ):
+            self._now, self._now_model, self._now_version = {}, weakref.ref(model), model.version
         now = self._now
         if item.item_id not in now:
             wanted = [item]

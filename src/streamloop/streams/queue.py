@@ -2,9 +2,9 @@
 
 Pure and synchronous: time comes in as an argument, scoring as a callable, so the runtime owns
 the clock and the model. Ranking uses scores that go stale as the model learns, so every lease
-re-scores a bounded set of candidates with the model as it is now, and keeps the new scores:
-the top of the stale ranking, plus, once per model version, a random sample of the pool, so an
-item whose uncertainty rose can surface.
+re-scores a bounded set of candidates with the model, and keeps the new scores: the top of the
+stale ranking, plus, once per ``version`` given (the model's, or the caller's epoch of kept
+predictions), a random sample of the pool, so an item whose uncertainty rose can surface.
 """
 
 from __future__ import annotations
@@ -196,11 +196,11 @@ class RoutingQueue:
     ) -> Lease | None:
         """Lease the most useful item this annotator may see, or ``None`` if there is none.
 
-        The candidates re-scored are the top of the ranking and, once per model ``version``
-        (each lease when it is not given), as many drawn from the whole pool: those find the
-        items the model has since become unsure of. Later leases at the same version (many
-        annotators between two learning steps) re-score only the top, where the first one's
-        fresh scores went.
+        The candidates re-scored are the top of the ranking and, once per ``version`` (the
+        model's, or the epoch in which the caller keeps its predictions; each lease when it is
+        not given), as many drawn from the whole pool: those find the items the model has
+        since become unsure of. Later leases at the same version (many annotators between two
+        learning steps) re-score only the top, where the first one's fresh scores went.
 
         With ``explore`` the item is drawn at random instead: from the items sampled at
         arrival when there are any (the lease is then ``drawn_at_random``), else from the
