@@ -267,6 +267,19 @@ def _words(n: int) -> dict[str, Any]:
     return {"text": f"word{n % 7} term{n % 11} and more {n % 3}"}
 
 
+def _count_calls(model: Any) -> list[int]:
+    """The sizes of the model's `predict_many` calls from now on, in order."""
+    calls: list[int] = []
+    predict_many = model.predict_many
+
+    def counted(rows: Any, **read: Any) -> Any:
+        calls.append(len(rows))
+        return predict_many(rows, **read)
+
+    model.predict_many = counted
+    return calls
+
+
 def _logistic_project(
     store: Store, name: str, kind: str, row: Callable[[int], dict[str, Any]]
 ) -> tuple[ProjectRecord, Any]:
@@ -337,14 +350,8 @@ async def test_leases_at_one_model_version_predict_the_ranking_top_in_one_batch(
     # more, and every item is offered with the model's own prediction of it at that version.
     record, model = _logistic_project(store, "rows", kind, row)
     assert model.batch_rows is not None
-    calls: list[int] = []
     predict_many = model.predict_many
-
-    def counted(rows: Any, **read: Any) -> Any:
-        calls.append(len(rows))
-        return predict_many(rows, **read)
-
-    model.predict_many = counted  # type: ignore[method-assign]
+    calls = _count_calls(model)
     leasing = open_leasing(record, model)
     events = [NewEvent(f"e{n}", row(n + 30), "queued", n / 200) for n in range(200)]
     leasing.requeue(await store.run(store.insert_events, record.id, events))
@@ -379,14 +386,8 @@ async def test_candidates_are_re_scored_once_the_model_has_learned_rescore_versi
     record, model = _logistic_project(store, "epochs", "tabular", _numbers)
     while model.version < 16 * every:
         model.learn(_numbers(model.version), "abc"[model.version % 3])
-    calls: list[int] = []
     predict_many = model.predict_many
-
-    def counted(rows: Any, **read: Any) -> Any:
-        calls.append(len(rows))
-        return predict_many(rows, **read)
-
-    model.predict_many = counted  # type: ignore[method-assign]
+    calls = _count_calls(model)
     leasing = open_leasing(record, model)
     leasing.settings = dataclasses.replace(leasing.settings, rescore_versions=every)
     events = [NewEvent(f"e{n}", _numbers(n + 30), "queued", n / 200) for n in range(200)]
