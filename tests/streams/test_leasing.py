@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,80 @@ async def test_an_item_labelled_by_its_holder_ends_the_lease_untold(
     bob, to_bob = session("bob")
     leasing.join(bob)
     assert said(to_bob) == [("idle",)]
+
+
+def _shared(store: Store, monkeypatch: pytest.MonkeyPatch, claim: Callable[..., bool]) -> None:
+    """``store`` as a store other web processes share, whose claims ``claim`` answers (in the
+    store's thread, as the real ones are)."""
+    monkeypatch.setattr(store, "shared", True)
+    monkeypatch.setattr(store, "claim_item", claim)
+
+
+async def test_a_lease_that_ends_before_its_claim_is_answered_leaves_its_holder_served(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing, monkeypatch
+):
+    # On a shared store an item is claimed there before it is sent. A claim slower than the
+    # lease (a loaded database) ends the lease unseen: its annotator is told nothing, is not
+    # stalled, and is handed an item again (here the same one: nobody else wants it).
+    leasing = open_leasing(dataclasses.replace(project, lease_seconds=0.05))
+    await queue_items(store, leasing, "e0")
+    answer = threading.Event()
+    claims: list[str] = []
+
+    def claim(project_id: int, item_id: int, lease_id: str, *rest: Any) -> bool:
+        claims.append(lease_id)
+        answer.wait(RECEIVE_TIMEOUT)
+        return True
+
+    _shared(store, monkeypatch, claim)
+    ended, expire = asyncio.Event(), leasing.queue.expire
+
+    def expire_and_say(*args: Any) -> Any:
+        lease = expire(*args)
+        ended.set()
+        return lease
+
+    monkeypatch.setattr(leasing.queue, "expire", expire_and_say)
+    offered_to_alice, to_alice = asyncio.Event(), []
+
+    def tell_alice(notice: Notice) -> None:
+        to_alice.append(notice)
+        offered_to_alice.set()
+
+    alice = AnnotatorSession("alice", 1, send=tell_alice)
+    leasing.join(alice)
+    leasing.record = project  # the next lease lasts
+    await asyncio.wait_for(ended.wait(), RECEIVE_TIMEOUT)
+    assert not to_alice and not alice.stalled
+
+    answer.set()
+    await asyncio.wait_for(offered_to_alice.wait(), RECEIVE_TIMEOUT)
+    assert said(to_alice) == [("offered", "e0")]
+    assert len(claims) == 2 and [lease.lease_id for lease in alice.held.values()] == claims[1:]
+
+
+async def test_a_claim_the_store_failed_is_tried_again_when_items_come(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing, monkeypatch
+):
+    leasing = open_leasing(project)
+    await queue_items(store, leasing, "e0")
+    answers = iter([False, True])
+
+    def claim(*args: Any) -> bool:
+        if not next(answers):
+            raise ConnectionError("the database is gone")
+        return True
+
+    _shared(store, monkeypatch, claim)
+    alice, to_alice = session("alice")
+    leasing.join(alice)
+    await asyncio.gather(*leasing._claims)
+    assert said(to_alice) == [] and not alice.held  # kept in the queue, not sent
+
+    await queue_items(store, leasing, "e1")  # the next thing that happens: items come
+    leasing.serve_waiting()
+    await asyncio.gather(*leasing._claims)
+    assert len(offered(to_alice)) == 1 and len(alice.held) == 1
 
 
 def _numbers(n: int) -> dict[str, Any]:

@@ -93,18 +93,20 @@ async def test_four_annotators_labelling_concurrently_never_hold_the_same_item(s
 
 
 async def test_an_expired_lease_returns_its_item_to_the_queue(service):
+    # Nothing here assumes how soon half a second passes: on a loaded machine the lease may
+    # end before bob is in (he is handed the item at once rather than told he is idle first),
+    # or, on PostgreSQL, even before the item is sent to alice (who is handed it again).
     await seed(service, 1, lease_seconds=0.5)
     async with service.annotator("tickets", "alice") as alice:
         first = await alice.expect("item")
         async with service.annotator("tickets", "bob") as bob:
-            assert (await bob.expect("idle"))["type"] == "idle"
             expired = await alice.expect("lease_expired")
             assert expired["item_id"] == first["item"]["id"]
             returned = await bob.expect("item")
             assert returned["item"]["id"] == first["item"]["id"]
             late = await alice.label(first["item"]["id"], "bug", "late-label")
             assert late["type"] == "error" and late["code"] == "lease_lost"
-    assert (await service.metrics("tickets"))["leases_expired_total"] == 1
+    assert (await service.metrics("tickets"))["leases_expired_total"] >= 1
 
 
 async def test_a_closed_connection_returns_its_items(service):

@@ -271,6 +271,7 @@ class Leasing:
                 session.held.pop(item_id)
                 self._cancel_timer(item_id)
                 self.queue.release(item_id)  # kept here; the next fill tries again
+                self._waiting[session.holder] = session  # (not at once: the store is down)
             return
         if session.held.get(item_id) is not lease:
             return  # the lease ended meanwhile; its end is journalled after this claim
@@ -495,6 +496,11 @@ class Leasing:
             if lease.delivered:
                 session.stalled = True
                 session.send(LeaseExpired(lease.item.event_id))
+            else:
+                # Never sent (its claim in the shared store outlasted it): the annotator did
+                # nothing wrong, and has room again; left out of the waiting, they would wait
+                # for an item forever.
+                self._waiting[session.holder] = session
         self.serve_waiting()
         self._changed()
 
