@@ -4,6 +4,8 @@ naming the check they fail, and served like a preset once they pass."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -287,3 +289,36 @@ def test_a_plugin_is_checked_once_per_process(installed) -> None:
     installed("acme-models", SOUND, {"words": "words"})
     first = plugins.load("acme_models:words")
     assert plugins.load("acme_models:words") is first
+
+
+def test_a_check_the_program_ends_in_the_middle_of_is_not_reported_as_a_refusal() -> None:
+    # The embeddings plugin's check (PyTorch loading a model) can outlive a short program:
+    # the library then cannot start a thread, and its check fails for that reason alone.
+    script = """
+import logging, threading
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import EntryPoint
+from streamloop.online import plugins
+
+logging.basicConfig()
+
+class Model:
+    def learn_one(self, x, y):
+        threading.main_thread().join()  # the check outlives the program...
+        ThreadPoolExecutor().submit(print)  # ...and then cannot start a thread
+
+    def predict_proba_one(self, x):
+        return {}
+
+def build(**options):
+    return Model()
+
+slow = EntryPoint("demo:slow", "__main__:build", "streamloop.models")
+plugins._entry_points = lambda: {"demo:slow": slow}
+assert plugins._check_in_background("demo:slow") is not None
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert "refused" not in run.stderr and "failed" not in run.stderr, run.stderr

@@ -380,6 +380,13 @@ def _check_in_background(name: str) -> Future[ModelPlugin] | None:
 _threads: list[threading.Thread] = []
 
 
+def _exiting() -> bool:
+    """Whether the program is ending (its main thread has stopped): a check still running
+    then fails for that reason (a library that starts a thread, as PyTorch does, cannot), not
+    the plugin's, and saying it was refused would mislead."""
+    return not threading.main_thread().is_alive()
+
+
 @atexit.register
 def _let_checks_end() -> None:
     for thread in _threads:
@@ -480,10 +487,12 @@ def _load_and_check(name: str) -> ModelPlugin | PluginRefused:
     try:
         check(found, entry.value)
     except PluginRefused as refused:
-        log.warning("model plugin %s refused: %s: %s", name, refused.check, refused.why)
+        if not _exiting():
+            log.warning("model plugin %s refused: %s: %s", name, refused.check, refused.why)
         return PluginRefused(name, refused.check, refused.why)
     except Exception as error:  # the check itself failed: refused all the same, once
-        log.exception("checking model plugin %s failed", name)
+        if not _exiting():
+            log.exception("checking model plugin %s failed", name)
         return PluginRefused(name, "check", f"the check failed: {_said(error)}")
     log.info("model plugin %s loaded from %s", name, entry.value)
     return found
