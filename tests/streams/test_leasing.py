@@ -267,12 +267,53 @@ def _shared(store: Store, monkeypatch: pytest.MonkeyPatch, claim: Callable[..., 
     monkeypatch.setattr(store, "claim_item", claim)
 
 
-async def test_a_lease_that_ends_before_its_claim_is_answered_leaves_its_holder_served(
+async def _past(when: float) -> None:
+    """Once the event loop's clock has passed ``when``: the timers due before have run (the
+    loop runs them in the order they are due), whatever the machine's load."""
+    loop = asyncio.get_running_loop()
+    passed = loop.create_future()
+    loop.call_at(when, passed.set_result, None)
+    await passed
+
+
+async def test_a_lease_runs_from_its_claim_in_the_shared_store_however_long_that_waited(
     store: Store, project: ProjectRecord, open_leasing: OpenLeasing, monkeypatch
 ):
-    # On a shared store an item is claimed there before it is sent. A claim slower than the
-    # lease (a loaded database) ends the lease unseen: its annotator is told nothing, is not
-    # stalled, and is handed an item again (here the same one: nobody else wants it).
+    # On a shared store an item is claimed there before it is sent, in the store's one
+    # thread. A claim that waits behind other work there (labels being written) past the
+    # lease's end here still sends the item, with the lease the store gave it.
+    leasing = open_leasing(dataclasses.replace(project, lease_seconds=0.05))
+    await queue_items(store, leasing, "e0")
+    claims: list[str] = []
+
+    def claim(project_id: int, item_id: int, lease_id: str, *rest: Any) -> bool:
+        claims.append(lease_id)
+        return True
+
+    _shared(store, monkeypatch, claim)
+    busy = threading.Event()
+    writing = asyncio.ensure_future(store.run(busy.wait, RECEIVE_TIMEOUT))
+    alice, to_alice = session("alice")
+    leasing.join(alice)
+    [lease] = alice.held.values()
+    leased_until = lease.expires_at
+    await _past(leased_until)  # its timer has run
+    assert alice.held == {lease.item.item_id: lease} and not to_alice
+
+    busy.set()
+    await writing
+    await asyncio.gather(*leasing._claims)
+    assert said(to_alice) == [("offered", "e0")] and claims == [lease.lease_id]
+    assert alice.held == {lease.item.item_id: lease} and lease.expires_at > leased_until
+    assert leasing.queue.counters.expired == 0
+
+
+async def test_a_claim_that_outlasts_the_lease_ends_it_and_its_holder_is_served_again(
+    store: Store, project: ProjectRecord, open_leasing: OpenLeasing, monkeypatch
+):
+    # The claim itself took longer than a lease (a database that stalls): the store's lease
+    # is over too, so the item is not sent under it; its annotator did nothing wrong, is
+    # told nothing and not stalled, and is handed an item again (here the same one).
     leasing = open_leasing(dataclasses.replace(project, lease_seconds=0.05))
     await queue_items(store, leasing, "e0")
     answer = threading.Event()
@@ -284,33 +325,20 @@ async def test_a_lease_that_ends_before_its_claim_is_answered_leaves_its_holder_
         return True
 
     _shared(store, monkeypatch, claim)
-    ended, expire = asyncio.Event(), leasing.queue.expire
-
-    def expire_and_say(*args: Any) -> Any:
-        lease = expire(*args)
-        ended.set()
-        return lease
-
-    monkeypatch.setattr(leasing.queue, "expire", expire_and_say)
-    offered_to_alice, to_alice = asyncio.Event(), []
-
-    def tell_alice(notice: Notice) -> None:
-        to_alice.append(notice)
-        offered_to_alice.set()
-
-    alice = AnnotatorSession("alice", 1, send=tell_alice)
+    alice, to_alice = session("alice")
     leasing.join(alice)
     leasing.record = project  # the next lease lasts
-    await asyncio.wait_for(ended.wait(), RECEIVE_TIMEOUT)
-    assert not to_alice and not alice.stalled
-
+    [lease] = alice.held.values()
+    await _past(lease.expires_at)
     answer.set()
-    await asyncio.wait_for(offered_to_alice.wait(), RECEIVE_TIMEOUT)
+    await asyncio.gather(*leasing._claims)  # the first claim's answer
+    assert not alice.stalled and leasing.queue.counters.expired == 1
+    await asyncio.gather(*leasing._claims)  # the second's
     assert said(to_alice) == [("offered", "e0")]
     assert len(claims) == 2 and [lease.lease_id for lease in alice.held.values()] == claims[1:]
 
 
-async def test_a_claim_the_store_failed_is_tried_again_when_items_come(
+async def test_a_claim_the_store_failed_is_tried_again_at_the_next_resync(
     store: Store, project: ProjectRecord, open_leasing: OpenLeasing, monkeypatch
 ):
     leasing = open_leasing(project)
@@ -328,10 +356,9 @@ async def test_a_claim_the_store_failed_is_tried_again_when_items_come(
     await asyncio.gather(*leasing._claims)
     assert said(to_alice) == [] and not alice.held  # kept in the queue, not sent
 
-    await queue_items(store, leasing, "e1")  # the next thing that happens: items come
-    leasing.serve_waiting()
+    assert await leasing.resync() == 0  # nothing new in the store: tried again all the same
     await asyncio.gather(*leasing._claims)
-    assert len(offered(to_alice)) == 1 and len(alice.held) == 1
+    assert said(to_alice) == [("offered", "e0")] and len(alice.held) == 1
 
 
 def _numbers(n: int) -> dict[str, Any]:

@@ -95,7 +95,8 @@ async def test_four_annotators_labelling_concurrently_never_hold_the_same_item(s
 async def test_an_expired_lease_returns_its_item_to_the_queue(service):
     # Nothing here assumes how soon half a second passes: on a loaded machine the lease may
     # end before bob is in (he is handed the item at once rather than told he is idle first),
-    # or, on PostgreSQL, even before the item is sent to alice (who is handed it again).
+    # or, on PostgreSQL, a claim may take longer than the whole lease (that lease ends too,
+    # unseen, and alice is handed the item again).
     await seed(service, 1, lease_seconds=0.5)
     async with service.annotator("tickets", "alice") as alice:
         first = await alice.expect("item")

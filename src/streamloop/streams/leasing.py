@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -108,6 +109,9 @@ class Leasing:
         self._waiting: dict[str, AnnotatorSession] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._claims: set[asyncio.Task[None]] = set()
+        #: The leases whose claim in the shared store is under way (by lease id): they end
+        #: as the claim's answer says (`_claim`), not by their timer.
+        self._claiming: set[str] = set()
         #: Candidates' predictions (`_predictions`) in this epoch (`_epoch`): made by the
         #: model from version `_kept_since` on (a weak reference: a swapped model is freed).
         self._kept: dict[int, AnyPrediction] = {}
@@ -215,7 +219,8 @@ class Leasing:
                 # Other web processes lease from the same store: claim the item there first.
                 # (An overlapped item is not claimed: the store refuses a second label by the
                 # same annotator, or one beyond those wanted, whichever process took it.)
-                task = asyncio.create_task(self._claim(session, lease, deadline))
+                self._claiming.add(lease.lease_id)
+                task = asyncio.create_task(self._claim(session, lease, self.record.lease_seconds))
                 self._claims.add(task)
                 task.add_done_callback(self._claims.discard)
             else:
@@ -252,37 +257,57 @@ class Leasing:
         self.fill(session)
         self.serve_waiting()
 
-    async def _claim(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
-        """Claim a leased item in the shared store; send it if claimed, else lease another."""
+    async def _claim(self, session: AnnotatorSession, lease: Lease, seconds: float) -> None:
+        """Claim a leased item in the shared store for ``seconds`` (the project's lease when
+        it was made); send it if claimed, else lease another.
+
+        The lease then runs from the claim, as the store's does: a claim that waited for the
+        store's thread (busy writing labels) would otherwise come back with its lease
+        mostly spent, or over, and the item would go round again.
+        """
         item_id = lease.item.item_id
-        try:
-            claimed = await self.store.run(
-                self.store.claim_item,
+        loop = asyncio.get_running_loop()
+        to_loop_clock = loop.time() - time.monotonic()
+        began: list[float] = []
+
+        def claim() -> bool:
+            began.append(time.monotonic())  # the store's lease runs from after this
+            return self.store.claim_item(
                 self.record.id,
                 item_id,
                 lease.lease_id,
                 session.annotator,
-                self.record.lease_seconds,
+                seconds,
                 lease.returned,
             )
+
+        try:
+            claimed = await self.store.run(claim)
         except Exception as exc:  # the store unavailable, or worse: never keep the lease
             log.warning("project %s: claiming item %d failed: %s", self.record.name, item_id, exc)
             if session.held.get(item_id) is lease:
                 session.held.pop(item_id)
                 self._cancel_timer(item_id)
-                self.queue.release(item_id)  # kept here; the next fill tries again
+                self.queue.release(item_id)  # kept here; tried again at the next resync
                 self._waiting[session.holder] = session  # (not at once: the store is down)
             return
+        finally:
+            self._claiming.discard(lease.lease_id)
         if session.held.get(item_id) is not lease:
             return  # the lease ended meanwhile; its end is journalled after this claim
-        if claimed:
-            self._deliver(session, lease, deadline)
+        if not claimed:
+            # Another process holds it, or labelled it: it is that process's to hand out now.
+            session.held.pop(item_id)
+            self._cancel_timer(item_id)
+            self.queue.remove(item_id)
+            self.fill(session)
             return
-        # Another process holds it, or labelled it: it is that process's to hand out now.
-        session.held.pop(item_id)
-        self._cancel_timer(item_id)
-        self.queue.remove(item_id)
-        self.fill(session)
+        lease.expires_at = began[0] + to_loop_clock + seconds
+        if lease.expires_at <= loop.time():
+            self._expire(item_id)  # the claim outlasted a whole lease: over in the store too
+            return
+        self._start_timer(lease)
+        self._deliver(session, lease, self._deadline(lease))
 
     def _deliver(self, session: AnnotatorSession, lease: Lease, deadline: datetime) -> None:
         lease.delivered = True
@@ -322,8 +347,9 @@ class Leasing:
         items = [item for item in items if item.id not in self.queue]
         if items:
             await self.restore(items)
-            self.serve_waiting()
             self._changed()
+        # Sessions whose claim the store failed wait for this too, whatever came in.
+        self.serve_waiting()
         return len(items)
 
     async def restore(self, items: Sequence[ItemRecord]) -> None:
@@ -485,6 +511,9 @@ class Leasing:
             self.overlap.free(item_id)
             self.journal.lease_ended(lease.lease_id, "expired")
         else:
+            held = self.queue.holder_of(item_id)
+            if held is not None and held.lease_id in self._claiming:
+                return  # `_claim` times it from its answer
             lease = self.queue.expire(item_id, asyncio.get_running_loop().time())
             if lease is not None:
                 self.journal.lease_ended(lease.lease_id, "expired")
@@ -497,9 +526,9 @@ class Leasing:
                 session.stalled = True
                 session.send(LeaseExpired(lease.item.event_id))
             else:
-                # Never sent (its claim in the shared store outlasted it): the annotator did
-                # nothing wrong, and has room again; left out of the waiting, they would wait
-                # for an item forever.
+                # Never sent (its claim in the shared store outlasted a whole lease): the
+                # annotator did nothing wrong, and has room again; left out of the waiting,
+                # they would wait for an item for ever.
                 self._waiting[session.holder] = session
         self.serve_waiting()
         self._changed()
