@@ -1,4 +1,4 @@
-"""The example plugin package (``examples/streamloop-char-ngrams``), installed with pip in the
+"""The example plugin package (``examples/streamloop-char-ngrams``), installed in the
 test environment (scripts/test does), through a real ``streamloop serve``: listed, used by a
 project, replayed from the store after SIGKILL and restored from its snapshot after SIGTERM,
 predicting the same each time."""
