@@ -480,6 +480,12 @@ class ServeProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
+    def http(self) -> httpx.AsyncClient:
+        """An HTTP client of this server. httpx's own 5 s read timeout is too short for a
+        first request whose answer waits on imports (a project's first model) on a loaded
+        machine."""
+        return httpx.AsyncClient(base_url=self.base, timeout=RECEIVE_TIMEOUT)
+
     async def ready(self) -> list[str]:
         """Lines printed up to the ready banner (printed once it listens)."""
         lines: list[str] = []

@@ -67,7 +67,7 @@ async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_sa
     port = free_port()
     url = None if database == "sqlite" else request.getfixturevalue("postgres_url")
     async with serve(tmp_path, port, url) as first:
-        async with httpx.AsyncClient(base_url=first.base) as http:
+        async with first.http() as http:
             assert (await http.post("/api/projects", json=project_spec())).status_code == 201
             events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(60)]
             assert (
@@ -81,7 +81,7 @@ async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_sa
 
     async with (
         serve(tmp_path, port, url) as second,
-        httpx.AsyncClient(base_url=second.base) as http,
+        second.http() as http,
     ):
         metrics = (await http.get("/api/projects/tickets/metrics")).json()
         assert metrics["labels_total"] == 25 and metrics["model_version"] == 25
@@ -105,7 +105,7 @@ async def test_sigkill_after_n_acknowledged_labels_restarts_with_n_labels_and_sa
 async def test_sigterm_snapshots_every_model_and_exits_zero(tmp_path: Path):
     port = free_port()
     async with serve(tmp_path, port) as process:
-        async with httpx.AsyncClient(base_url=process.base) as http:
+        async with process.http() as http:
             await http.post("/api/projects", json=project_spec())
             events = [{"id": f"evt-{i}", "data": ticket(LABELS[i % 3], i)} for i in range(5)]
             await http.post("/api/projects/tickets/events", json={"events": events})
@@ -158,7 +158,7 @@ async def test_sigkill_under_load_keeps_every_ack_and_retries_count_once(tmp_pat
             ]
             await http.post("/api/projects/tickets/events", json={"events": events})
 
-    async with serve(tmp_path, port) as first, httpx.AsyncClient(base_url=first.base) as http:
+    async with serve(tmp_path, port) as first, first.http() as http:
         assert (await http.post("/api/projects", json=project_spec())).status_code == 201
         events = [{"id": f"evt-{n}", "data": ticket(LABELS[n % 3], n)} for n in range(200)]
         assert (
@@ -174,7 +174,7 @@ async def test_sigkill_under_load_keeps_every_ack_and_retries_count_once(tmp_pat
 
     async with (
         serve(tmp_path, port) as second,
-        httpx.AsyncClient(base_url=second.base) as http,
+        second.http() as http,
     ):
         stored = (await http.get("/api/projects/tickets/metrics")).json()["labels_total"]
         assert stored >= len(acknowledged)  # every ack survived; some unacked may have too

@@ -12,7 +12,6 @@ import signal
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, Route, WebSocketRoute, expect
 
@@ -167,7 +166,7 @@ async def test_a_server_killed_mid_session_loses_no_label(browser: Browser, tmp_
     server = ServeProcess(args, port=port)
     await server.ready()
     try:
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with server.http() as http:
             await seed(http, 5, exploration=0.0)
         page = await annotator_page(browser, server.base, "ana")
         first = await next_item(page, [])
@@ -185,7 +184,7 @@ async def test_a_server_killed_mid_session_loses_no_label(browser: Browser, tmp_
         # Reconnected, the page sends the label again with its label_id, until acked.
         await expect(page.get_by_test_id("pending")).to_have_text("0", timeout=PATIENCE_MS)
         await expect(page.get_by_test_id("done")).to_have_text("2")
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with server.http() as http:
             metrics = (await http.get("/api/projects/tickets/metrics")).json()
         assert metrics["labels_total"] == 2
         assert {first, second}.isdisjoint(

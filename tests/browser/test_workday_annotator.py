@@ -15,7 +15,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.async_api import Browser, WebSocketRoute, expect
 
@@ -152,7 +151,7 @@ async def test_a_stopped_server_and_answers_kept_offline_are_said_as_they_are(
     server = ServeProcess(args, port=port)
     await server.ready()
     try:
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with server.http() as http:
             spec = {"name": "day", "labels": LABELS, "exploration": 0.0}
             assert (await http.post("/api/projects", json=spec)).status_code == 201
             body = {"events": events(3)}

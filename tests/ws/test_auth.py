@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -191,7 +190,7 @@ async def test_the_token_never_reaches_the_logs(tmp_path: Path):
             refused = await socket.recv()  # the first frame: before any history or metrics
             assert (refused["type"], refused["code"]) == ("error", "unknown_project")
         # A path that tries to write lines of its own into the log: a newline, an ANSI escape.
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with server.http() as http:
             forged = "/api/projects%0a2026-01-01 00:00:00 ERROR forged%1b[2K"
             response = await http.get(
                 forged, headers={"Authorization": f"Bearer {tokens['admin']}"}

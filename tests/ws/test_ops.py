@@ -81,7 +81,7 @@ async def test_json_logs_carry_request_and_label_ids(tmp_path):
     )
     try:
         await server.ready()
-        async with httpx.AsyncClient(base_url=server.base) as http:
+        async with server.http() as http:
             headers = {"x-request-id": "req-7"}
             await http.post("/api/projects", json=project_spec(), headers=headers)
             async with annotator(server.base, "tickets", "alice") as socket:
