@@ -606,12 +606,13 @@ def server_config(app: Any, settings: Settings, log_level: str) -> uvicorn.Confi
     import uvicorn
 
     from streamloop.ws.limits import IdleClosingHttp
+    from streamloop.ws.transport import ReadOnWebSocket
 
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=ReadOnWebSocket,
         ws_max_size=settings.max_frame_bytes * 4,
         ws_per_message_deflate=False,
         http=IdleClosingHttp,
