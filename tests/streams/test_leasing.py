@@ -23,6 +23,7 @@ from streamloop.streams.annotators import AnnotatorSession
 from streamloop.streams.learner import new_model
 from streamloop.streams.leasing import Leasing
 from streamloop.streams.notices import Idle, ItemOffered, LeaseExpired, LeaseRevoked, Notice
+from streamloop.streams.queue import QueuedItem
 from support import RECEIVE_TIMEOUT, ticket
 
 #: Makes the leasing of a project record, with a model of its own if given (see the
@@ -441,6 +442,65 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
     assert len(leasing._read) <= kept
     if kept > len(events):
         assert len(reads) == len(set(reads))  # each item at most once, over three versions
+
+
+def _uneven(n: int) -> dict[str, Any]:
+    """Rows of numbers, but not all of the same fields, nor always plain numbers."""
+    row: dict[str, Any] = _numbers(n)
+    if n % 3 == 0:
+        row["z"] = float(n % 5)
+    if n % 7 == 0:
+        row["y"] = "red"
+    return row
+
+
+@pytest.mark.parametrize("row", [_numbers, _uneven])
+async def test_items_read_together_are_scored_as_each_alone(
+    store: Store, open_leasing: OpenLeasing, row: Callable[[int], dict[str, Any]]
+):
+    # The items a lease finds unread are read as one batch, and kept one by one: however
+    # the batch was made up, each is scored as the model scores it alone.
+    record, model = _logistic_project(store, "together", "tabular", row)
+    leasing = open_leasing(record, model)
+    events = [NewEvent(f"e{n}", row(n + 30), "queued", n / 200) for n in range(200)]
+    stored = await store.run(store.insert_events, record.id, events)
+    leasing.requeue(stored)
+    for n in range(12):
+        leasing.join(session(f"annotator-{n}")[0])
+
+    data = {item.id: item.data for item in stored}
+    assert len(leasing._kept) > leasing.settings.rescore_candidates
+    for item_id, prediction in leasing._kept.items():
+        (alone,) = model.predict_many([data[item_id]])
+        assert prediction.probabilities == pytest.approx(alone.probabilities, abs=1e-12)
+
+
+async def test_an_item_re_scored_by_the_lease_that_chose_it_is_sent_with_that_prediction(
+    store: Store, open_leasing: OpenLeasing
+):
+    # Within an epoch the model has moved on, and the lease re-scores the candidates it
+    # finds unscored (here every one: new items ranked first): the one it sends was just
+    # predicted at this very version, and is not predicted a second time.
+    record, model = _logistic_project(store, "fresh", "tabular", _numbers)
+    for n in range(300):  # old enough to keep predictions for more than one label
+        model.learn(_numbers(n), "abc"[n % 3])
+    leasing = open_leasing(record, model)
+    events = [NewEvent(f"e{n}", _numbers(n + 30), "queued", n / 200) for n in range(100)]
+    leasing.requeue(await store.run(store.insert_events, record.id, events))
+    leasing.join(session("alice")[0])  # the epoch begins
+    model.learn(_numbers(1), "a")
+    new = [NewEvent(f"new{n}", _numbers(n + 500), "queued", 1.0) for n in range(20)]
+    fresh = await store.run(store.insert_events, record.id, new)
+    leasing.push([QueuedItem(i.id, i.event_id, i.data, 2.0) for i in fresh])  # never scored
+    calls = _count_calls(model)
+    bob, to_bob = session("bob")
+    leasing.join(bob)
+
+    [offer] = [notice for notice in to_bob if isinstance(notice, ItemOffered)]
+    assert offer.event_id.startswith("new") and len(calls) == 1
+    (alone,) = model.predict_many([offer.data])
+    assert offer.prediction.probabilities == pytest.approx(alone.probabilities, abs=1e-12)
+    assert offer.prediction.model_version == alone.model_version == model.version
 
 
 @pytest.mark.parametrize(("kind", "row"), [("tabular", _numbers), ("text", _words)])

@@ -432,10 +432,10 @@ class Leasing:
         """The model's prediction of an item being sent, made at its version now, however old
         the prediction that chose it (PROTOCOL: from the model at the moment it is sent)."""
         model = self.model
-        if self._kept_since == model.version and self._kept_model and self._kept_model() is model:
+        if self._kept_model and self._kept_model() is model:
             kept = self._kept.get(item.item_id)
-            if kept is not None:
-                return kept
+            if kept is not None and kept.model_version == model.version:
+                return kept  # re-scored at this very version: by the lease that chose it
         if (
             self._now_model is None
             or self._now_model() is not model
@@ -473,16 +473,23 @@ class Leasing:
         """Each item's data as a batch of rows of numbers reads it, read now if it was not
         read before (or no longer kept)."""
         read = self._read
-        out: list[NumericRows | None] = []
+        unread: list[QueuedItem] = []
         for item in items:
             if item.item_id in read:
                 read.move_to_end(item.item_id)
-                out.append(read[item.item_id])
-                continue
-            block = read[item.item_id] = numeric_rows([item.data])
-            out.append(block)
-            if len(read) > _NUMBERS_KEPT:
-                read.popitem(last=False)
+            else:
+                unread.append(item)
+        if unread:
+            # Read together (numpy's fixed cost once, not per item), kept one by one.
+            together = numeric_rows([item.data for item in unread]) if len(unread) > 1 else None
+            for row, item in enumerate(unread):
+                if together is None:
+                    read[item.item_id] = numeric_rows([item.data])
+                else:  # a copy: a view would keep the whole batch's matrix alive
+                    read[item.item_id] = (together[0], together[1][row : row + 1].copy())
+        out = [read[item.item_id] for item in items]
+        while len(read) > _NUMBERS_KEPT:
+            read.popitem(last=False)  # the least recently asked
         return out
 
     @staticmethod
