@@ -61,3 +61,13 @@ async def test_a_client_sending_faster_than_its_messages_are_handled_is_held_bac
     assert transport.said == ["pause"]  # one still waits
     assert (await protocol.receive())["text"] == "one more"
     assert transport.said == ["pause", "resume"] and not protocol.read_paused
+
+
+async def test_once_the_server_has_closed_the_socket_is_read_for_the_clients_reply():
+    protocol, transport = socket()
+    for n in range(UNREAD_MAX - 1):
+        arrives(protocol, f"m{n}")
+    protocol.close_sent = True  # the app closed it (a client that stopped reading, say)
+    protocol.queue.put_nowait({"type": "websocket.disconnect", "code": 1013})
+    arrives(protocol, "one more, dropped")
+    assert transport.said == [] and protocol.queue.qsize() == UNREAD_MAX
