@@ -456,11 +456,22 @@ def _uneven(n: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("row", [_numbers, _uneven])
 async def test_items_read_together_are_scored_as_each_alone(
-    store: Store, open_leasing: OpenLeasing, row: Callable[[int], dict[str, Any]]
+    store: Store,
+    open_leasing: OpenLeasing,
+    monkeypatch: pytest.MonkeyPatch,
+    row: Callable[[int], dict[str, Any]],
 ):
     # The items a lease finds unread are read as one batch, and kept one by one: however
     # the batch was made up, each is scored as the model scores it alone.
     record, model = _logistic_project(store, "together", "tabular", row)
+    reads: list[int] = []
+    numeric_rows = leasing_module.numeric_rows
+
+    def counted(rows: Any) -> Any:
+        reads.append(len(rows))
+        return numeric_rows(rows)
+
+    monkeypatch.setattr(leasing_module, "numeric_rows", counted)
     leasing = open_leasing(record, model)
     events = [NewEvent(f"e{n}", row(n + 30), "queued", n / 200) for n in range(200)]
     stored = await store.run(store.insert_events, record.id, events)
@@ -469,6 +480,7 @@ async def test_items_read_together_are_scored_as_each_alone(
         leasing.join(session(f"annotator-{n}")[0])
 
     data = {item.id: item.data for item in stored}
+    assert max(reads) > 1  # some items were read together
     assert len(leasing._kept) > leasing.settings.rescore_candidates
     for item_id, prediction in leasing._kept.items():
         (alone,) = model.predict_many([data[item_id]])
