@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -474,4 +475,42 @@ async def test_a_snapshot_is_stored_once_per_change_and_spares_the_replay(
     rebuilt = await rebuild_model(store, project)
     assert not rebuilt.snapshot_owed  # restored from the snapshot, nothing replayed on top
     assert rebuilt.last_label_id == learner.last_label_id
+    assert_same_model(rebuilt.model, learner.model)
+
+
+async def test_the_model_is_free_while_a_snapshot_is_being_stored(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner, monkeypatch: pytest.MonkeyPatch
+):
+    learner = await open_learner()
+    items = annotated(await stored_items(store, project, 9))
+    await learner.submit(items[:6])
+    loop = asyncio.get_running_loop()
+    saving, release = asyncio.Event(), threading.Event()
+    save = store.save_snapshot
+
+    def held_save(*args: Any) -> None:
+        loop.call_soon_threadsafe(saving.set)
+        release.wait(RECEIVE_TIMEOUT)
+        save(*args)
+
+    monkeypatch.setattr(store, "save_snapshot", held_save)
+    snapshot = asyncio.ensure_future(learner.snapshot())
+    await saving.wait()
+    try:
+        # Pickled already, the snapshot no longer keeps the model still while the database
+        # writes it: the model can be pickled again (a download, a broker's copy), and the
+        # next labels' batch goes into the store's queue rather than waiting for the save.
+        version, _blob = await asyncio.wait_for(learner.model_blob(), RECEIVE_TIMEOUT)
+        assert version == 6
+        labelled = asyncio.ensure_future(learner.submit(items[6:]))
+    finally:
+        release.set()
+    outcomes = await asyncio.wait_for(labelled, RECEIVE_TIMEOUT)
+    assert await snapshot is True
+    assert [outcome.model_version for outcome in outcomes] == [7, 8, 9]
+
+    # The snapshot is the model before those labels, with the label id it had learned to.
+    stored = await store.run(store.latest_snapshot, project.id)
+    assert stored is not None and stored[:2] == (6, outcomes[0].row_id - 1)
+    rebuilt = await rebuild_model(store, project)
     assert_same_model(rebuilt.model, learner.model)

@@ -20,6 +20,11 @@ dropping the generators more than repays on trees and forests: their snapshots c
 twenty times smaller and three times faster than plain pickles. Equal bytes are what let a
 rebuilt model be checked against the one it replaces.
 
+A dict of eight or more floats named by strings (a tabular item kept for rehearsal or held
+out, a linear model's weights) is written as its keys and one block of doubles: a few calls
+rather than two a field. A tabular model's thousand rehearsal rows made its snapshot take
+tens of milliseconds, with its learning held meanwhile.
+
 Only load blobs this project wrote: unpickling runs code named by the blob."""
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import io
 import pickle
 import random
+import struct
+from functools import lru_cache
 from typing import Any
 
 from river.proba.base import Distribution
@@ -86,7 +93,19 @@ _SET = 0
 _FROZENSET = 1
 _DISTRIBUTION = 2
 _SAME = 3
+_FLOATS = 4
 _RNG = "_rng"
+#: Dicts of at least this many floats named by strings, and nothing else, are written as a
+#: block of doubles.
+_FLOATS_FROM = 8
+_ONLY_FLOATS = {float}
+_ONLY_STRINGS = {str}
+
+
+@lru_cache(maxsize=64)
+def _doubles(count: int) -> struct.Struct:
+    # Little-endian IEEE doubles whatever the machine: a snapshot reads the same anywhere.
+    return struct.Struct(f"<{count}d")
 
 
 class _CanonicalPickler(pickle.Pickler):
@@ -98,6 +117,8 @@ class _CanonicalPickler(pickle.Pickler):
         self._keys: dict[int, int] = {}
         # Holding each such object keeps its id from being reused during this dump.
         self._alive: list[object] = []
+        # One tuple object per distinct sequence of keys: pickle's memo writes it once.
+        self._fields: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def persistent_id(self, obj: Any) -> Any:
         kind = type(obj)
@@ -107,7 +128,17 @@ class _CanonicalPickler(pickle.Pickler):
                 self._strings[obj] = len(self._strings)
                 return obj
             return seen
-        if kind is float or kind is int or kind is dict or kind is list or kind is tuple:
+        if kind is dict:
+            if (
+                len(obj) >= _FLOATS_FROM
+                and set(map(type, obj.values())) == _ONLY_FLOATS
+                # Named by strings only: keys equal but of other types (1, 1.0, True) would
+                # share one tuple of keys and come back as each other.
+                and set(map(type, obj)) == _ONLY_STRINGS
+            ):
+                return self._shared(obj, kind)
+            return None
+        if kind is float or kind is int or kind is list or kind is tuple or kind is bytes:
             return None
         if kind is set or kind is frozenset:
             # Empty and one-element sets already pickle the same way every time.
@@ -126,6 +157,10 @@ class _CanonicalPickler(pickle.Pickler):
         if kind is set or kind is frozenset:
             marker = _SET if kind is set else _FROZENSET
             return (marker, key, tuple(sorted(obj, key=_order)))
+        if kind is dict:
+            fields = tuple(obj)
+            fields = self._fields.setdefault(fields, fields)
+            return (_FLOATS, key, fields, _doubles(len(fields)).pack(*obj.values()))
         state = {name: value for name, value in vars(obj).items() if name != _RNG}
         return (_DISTRIBUTION, key, kind, state)
 
@@ -158,6 +193,9 @@ class _CanonicalUnpickler(pickle.Unpickler):
             if self._rng is None:
                 self._rng = random.Random()
             setattr(made, _RNG, self._rng)
+        elif marker == _FLOATS:
+            fields = pid[2]
+            made = dict(zip(fields, _doubles(len(fields)).unpack(pid[3]), strict=True))
         else:
             made = set(pid[2]) if marker == _SET else frozenset(pid[2])
         self._made[key] = made

@@ -178,9 +178,13 @@ class LocalLearner:
         self.batch_max = settings.label_batch_max
         self.on_learned = on_learned
         self.fenced = fenced
-        # Held while a batch is being stored and learned; a snapshot holds it too, so the
-        # pickled model always matches ``last_label_id``.
+        # Held while a batch is being stored and learned; a snapshot holds it while it
+        # pickles, so the pickled model always matches ``last_label_id``.
         self.lock = asyncio.Lock()
+        #: Held from a snapshot's pickling until it is stored (one snapshot at a time), and
+        #: by whatever deletes the stored snapshots (`streamloop.streams.quarantine`), so that
+        #: no snapshot taken before is stored after. Taken before `lock`, never inside it.
+        self.saving = asyncio.Lock()
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=settings.pending_labels_max)
         self._task: asyncio.Task[None] | None = None
         self._loading: asyncio.Task[None] | None = None
@@ -338,16 +342,20 @@ class LocalLearner:
 
     async def snapshot(self) -> bool:
         """Persist the model if it changed since the last snapshot. Off the event loop."""
-        async with self.lock:
-            version = self.model.version
-            if version == self.snapshot_version or self.snapshots_held:
-                return False
-            self.model.settle()  # here, not in the thread: the loop reads the shadows
-            blob = await asyncio.to_thread(self.model.snapshot)
+        async with self.saving:
+            async with self.lock:
+                version = self.model.version
+                if version == self.snapshot_version or self.snapshots_held:
+                    return False
+                self.model.settle()  # here, not in the thread: the loop reads the shadows
+                last_label_id = self.last_label_id
+                blob = await asyncio.to_thread(self.model.snapshot)
+            # Stored while labels are learned again: the next batch's commit waits for this
+            # one in the store's queue, not for the whole save on top of the pickling.
             await self.store.run(
-                self.store.save_snapshot, self.project_id, version, self.last_label_id, blob
+                self.store.save_snapshot, self.project_id, version, last_label_id, blob
             )
-        self.snapshot_version = version
+            self.snapshot_version = version
         self.snapshot_time = time.monotonic()
         return True
 

@@ -314,7 +314,9 @@ async def store_state(
     """Store ``annotator``'s new state (`Store.set_annotator_state`) between two batches of
     ``learner``'s, which snapshots nothing until `rebuild` is done; (items back in the queue,
     items labelled again)."""
-    async with learner.lock:  # no label is being stored while items change state
+    # No label is being stored while items change state, and no snapshot taken before is
+    # stored after the commit below deletes them.
+    async with learner.saving, learner.lock:
         learner.snapshots_held = True  # from the commit below until the rebuilt model serves
         try:
             return await store.run(store.set_annotator_state, record.id, annotator, target)
