@@ -14,6 +14,10 @@ those, with the same raw River figure in the same run):
 - ``text-batch``: where a text model's `predict_many` should score rows as one batch: its
   CPU time per call, one row at a time against one batch, by batch size, for texts of about
   3, 12 and 48 words (the best of five draws each; the machine's speed moves between runs).
+- ``snapshot``: the CPU time to snapshot a model (`OnlineModel.snapshot`, the canonical
+  pickle the learner takes while it holds learning) and to restore it, and its size, after
+  ``--rows`` labels from 20 annotators (rehearsal, held-out rows and shadows as served): a
+  tabular (64 numbers, 10 classes) and a text model, the best of five.
 - ``routing``: the time to choose the next item for an annotator (a lease, with its re-scoring
   of a bounded candidate set by the model) with 1 thousand to 1 million items waiting, and the
   resident memory of the process holding them.
@@ -21,6 +25,7 @@ those, with the same raw River figure in the same run):
     python bench/hotpath.py model
     python bench/hotpath.py batch
     python bench/hotpath.py text-batch
+    python bench/hotpath.py snapshot --rows 3000
     python bench/hotpath.py routing --sizes 1000 100000 1000000
 """
 
@@ -330,9 +335,39 @@ def _text_costs(model: OnlineModel, rows: list[dict[str, Any]], size: int) -> tu
     return round(1e6 * best[10**9]), round(1e6 * best[1])
 
 
+def snapshot_figures(
+    kind: str, rows: list[tuple[dict[str, Any], str]], labels: list[str]
+) -> dict[str, Any]:
+    """CPU time of a snapshot and of its restore, and its size, once ``rows`` are learned."""
+    model = OnlineModel(
+        labels=labels,
+        input_kind=kind,
+        preset="logistic_regression",
+        strategy="margin",
+        rehearsal=3,  # a project's default
+    )
+    for n, (data, label) in enumerate(rows):
+        model.learn(data, label, annotator=f"a{n % 20}", drawn_at_random=n % 10 == 0)
+    taken, restored = [], []
+    for _ in range(5):
+        started = time.process_time()
+        blob = model.snapshot()
+        taken.append(time.process_time() - started)
+        started = time.process_time()
+        OnlineModel.restore(blob)
+        restored.append(time.process_time() - started)
+    return {
+        "input": kind,
+        "labels_learned": len(rows),
+        "snapshot_ms": round(1e3 * min(taken), 2),
+        "restore_ms": round(1e3 * min(restored), 2),
+        "snapshot_bytes": len(blob),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["model", "batch", "text-batch", "routing"])
+    parser.add_argument("what", choices=["model", "batch", "text-batch", "snapshot", "routing"])
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     parser.add_argument("--leases", type=int, default=2000)
@@ -347,6 +382,12 @@ def main() -> None:
         for kind, rows, labels in kinds:
             for line in batch_figures(kind, rows, labels):
                 print(orjson.dumps(line).decode(), flush=True)
+    elif args.what == "snapshot":
+        for kind, rows, labels in [
+            ("tabular", tabular_rows(args.rows), [f"c{c}" for c in range(10)]),
+            ("text", text_rows(args.rows), TEXT_LABELS),
+        ]:
+            print(orjson.dumps(snapshot_figures(kind, rows, labels)).decode(), flush=True)
     elif args.what == "text-batch":
         for line in text_batch_figures():
             print(orjson.dumps(line).decode(), flush=True)
