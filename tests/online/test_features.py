@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from river import feature_extraction
 
+from streamloop.online import features
 from streamloop.online.features import (
     DenseHasher,
     OrderedTFIDF,
@@ -18,6 +20,7 @@ from streamloop.online.features import (
     text_bucket_front,
     text_tfidf_front,
 )
+from streamloop.online.snapshot import dumps
 from support import tabular_rows
 
 
@@ -97,6 +100,45 @@ def test_the_tabular_front_gives_the_features_of_rivers_composition_of_its_steps
         assert list(fused.transform_one(row).items()) == list(composed.transform_one(row).items())
     scaler = composed.steps["TransformerUnion"].transformers["Pipeline"].steps["ArrayScaler"]
     assert pickle.dumps(fused.scaler) == pickle.dumps(scaler)
+
+
+def test_a_text_scored_again_is_not_tokenised_again() -> None:
+    tokenised: list[str] = []
+
+    def tokenizer(text: str) -> list[str]:
+        tokenised.append(text)
+        return text.split()
+
+    tfidf = OrderedTFIDF(on="text", tokenizer=tokenizer)
+    river = feature_extraction.TFIDF(on="text", tokenizer=str.split)
+    texts = [{"text": "Spam eggs spam"}, {"text": "ham"}, {"text": "spam ham"}]
+    for x in texts:
+        tfidf.learn_one(x)
+        river.learn_one(x)
+
+    for _ in range(3):  # a waiting item re-scored at each new model version
+        assert [tfidf.transform_one(x) for x in texts] == [river.transform_one(x) for x in texts]
+    assert tokenised == ["spam eggs spam", "ham", "spam ham"]
+
+
+def test_terms_kept_are_bounded_and_not_part_of_the_model() -> None:
+    scored, fresh = text_tfidf_front(), text_tfidf_front()
+    for front in (scored, fresh):
+        front.learn_one({"text": "spam eggs"})
+    for n in range(features._TEXTS_KEPT + 10):
+        scored.transform_one({"text": f"spam {n}"})
+    long = " ".join(f"w{n}" for n in range(features._TERMS_KEPT // 2))
+    scored.transform_one({"text": long})
+    scored.transform_one({"text": long + " again"})
+
+    tfidf = next(step for step in _steps(scored) if isinstance(step, OrderedTFIDF))
+    assert len(tfidf._terms) <= features._TEXTS_KEPT
+    assert sum(map(len, tfidf._terms.values())) <= features._TERMS_KEPT + len(long.split()) + 1
+    assert dumps(scored) == dumps(fresh)  # what a snapshot writes
+
+
+def _steps(front: Any) -> list[Any]:
+    return list(getattr(front, "steps", {None: front}).values())
 
 
 def test_fronts_pickle() -> None:

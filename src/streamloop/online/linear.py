@@ -218,7 +218,7 @@ def _tfidf_front(tfidf: OrderedTFIDF) -> Callable[[Sequence[dict[str, Any]]], _S
         lengths: list[int] = []
         names: dict[Any, int] = {}
         for n, row in enumerate(rows):
-            terms: Counter[Any] = Counter(tfidf.process_text(row))  # type: ignore[no-untyped-call]
+            terms: Counter[Any] = Counter(tfidf.process_text(row))
             row_of.extend(repeat(n, len(terms)))
             column_of.extend([names.setdefault(term, len(names)) for term in terms])
             counts.extend(terms.values())
