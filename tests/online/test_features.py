@@ -20,6 +20,7 @@ from streamloop.online.features import (
     text_bucket_front,
     text_tfidf_front,
 )
+from streamloop.online.inputs import keeping_terms
 from streamloop.online.snapshot import dumps
 from support import tabular_rows
 
@@ -116,8 +117,14 @@ def test_a_text_scored_again_is_not_tokenised_again() -> None:
         tfidf.learn_one(x)
         river.learn_one(x)
 
-    for _ in range(3):  # a waiting item re-scored at each new model version
-        assert [tfidf.transform_one(x) for x in texts] == [river.transform_one(x) for x in texts]
+    assert [tfidf.transform_one(x) for x in texts] == [river.transform_one(x) for x in texts]
+    assert len(tokenised) == 6  # read once, as an event is: nothing kept
+    tokenised.clear()
+    with keeping_terms():
+        for _ in range(3):  # a waiting item re-scored at each new model version
+            assert [tfidf.transform_one(x) for x in texts] == [
+                river.transform_one(x) for x in texts
+            ]
     assert tokenised == ["spam eggs spam", "ham", "spam ham"]
 
 
@@ -125,11 +132,12 @@ def test_terms_kept_are_bounded_and_not_part_of_the_model() -> None:
     scored, fresh = text_tfidf_front(), text_tfidf_front()
     for front in (scored, fresh):
         front.learn_one({"text": "spam eggs"})
-    for n in range(features._TEXTS_KEPT + 10):
-        scored.transform_one({"text": f"spam {n}"})
-    long = " ".join(f"w{n}" for n in range(features._TERMS_KEPT // 2))
-    scored.transform_one({"text": long})
-    scored.transform_one({"text": long + " again"})
+    with keeping_terms():
+        for n in range(features._TEXTS_KEPT + 10):
+            scored.transform_one({"text": f"spam {n}"})
+        long = " ".join(f"w{n}" for n in range(features._TERMS_KEPT // 2))
+        scored.transform_one({"text": long})
+        scored.transform_one({"text": long + " again"})
 
     tfidf = next(step for step in _steps(scored) if isinstance(step, OrderedTFIDF))
     assert len(tfidf._terms) <= features._TEXTS_KEPT

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from river.feature_extraction import vectorize
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
@@ -442,6 +443,38 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
     assert len(leasing._read) <= kept
     if kept > len(events):
         assert len(reads) == len(set(reads))  # each item at most once, over three versions
+
+
+async def test_a_queued_text_is_tokenised_once_however_many_model_versions_score_it(
+    store: Store, open_leasing: OpenLeasing, monkeypatch: pytest.MonkeyPatch
+):
+    record, model = _logistic_project(store, "tokenised-once", "text", _words)
+    queued = [{"text": f"waiting item {n} of {n % 5} kinds"} for n in range(200)]
+    leasing = open_leasing(record, model)
+    events = [NewEvent(f"e{n}", data, "queued", n / 200) for n, data in enumerate(queued)]
+    leasing.requeue(await store.run(store.insert_events, record.id, events))
+    tokenised: list[str] = []
+    process_text = vectorize.VectorizerMixin.process_text
+
+    def counted(self: Any, x: Any) -> Any:
+        tokenised.append(x["text"])
+        return process_text(self, x)
+
+    monkeypatch.setattr(vectorize.VectorizerMixin, "process_text", counted)
+    for version in range(3):
+        for n in range(6):
+            joining, notices = session(f"annotator-{version}-{n}")
+            leasing.join(joining)
+            for offer in [notice for notice in notices if isinstance(notice, ItemOffered)]:
+                tokenised.append(f"sent: {offer.data['text']}")
+        model.learn({"text": f"lesson {version}"}, "abc"[version])
+
+    # Re-scored at each version (the first leases at each draw candidates from the whole
+    # pool), each waiting text's terms were found the first time it was scored only.
+    scored = [text for text in tokenised if text in {data["text"] for data in queued}]
+    assert len(set(scored)) > leasing.settings.rescore_candidates
+    assert len(scored) == len(set(scored))
+    assert sum(text.startswith("sent: ") for text in tokenised) == 18
 
 
 def _uneven(n: int) -> dict[str, Any]:

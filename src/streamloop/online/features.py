@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from river import base, feature_extraction, preprocessing
 
-from streamloop.online.inputs import TEXT_FIELD, Row, as_row
+from streamloop.online.inputs import TEXT_FIELD, Row, as_row, kept_terms
 from streamloop.online.scaler import ArrayScaler
 
 __all__ = [
@@ -71,11 +71,12 @@ class OrderedTFIDF(feature_extraction.TFIDF):
         self.n += 1
 
     def process_text(self, x: Any) -> Any:
-        """The text's terms, as River finds them; those of the last `_TEXTS_KEPT` texts are
-        kept. A waiting item is scored again and again as the model learns (each lease
-        re-scores its candidates), and finding a text's terms was a third of that work."""
+        """The text's terms, as River finds them; within `keeping_terms`, those of the last
+        `_TEXTS_KEPT` texts are kept. A waiting item is scored again and again as the model
+        learns (each lease re-scores its candidates), and finding a text's terms was a third
+        of that work; an event, scored once, only pays for keeping them."""
         text = x.get(self.on) if type(x) is dict and self.on is not None else x
-        if type(text) is not str:
+        if type(text) is not str or not kept_terms():
             return super().process_text(x)  # type: ignore[no-untyped-call]
         kept = self._terms
         terms = kept.get(text)

@@ -6,10 +6,11 @@ one bad item can never corrupt a project's model.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import numbers
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from itertools import chain
 from typing import Any
 
@@ -21,6 +22,8 @@ __all__ = [
     "NumericRows",
     "Row",
     "as_row",
+    "keeping_terms",
+    "kept_terms",
     "model_input",
     "numeric_rows",
     "stacked",
@@ -215,3 +218,23 @@ def _refuse_number(name: str, number: float) -> None:
         raise ValueError(f"field {name!r} must be finite, got {number}")
     # Squared in running variances, such a value overflows them to inf for good.
     raise ValueError(f"field {name!r} must be within ±{MAX_MAGNITUDE:g}, got {number}")
+
+
+_KEEPING: contextvars.ContextVar[bool] = contextvars.ContextVar("keeping_terms", default=False)
+
+
+@contextmanager
+def keeping_terms() -> Iterator[None]:
+    """Within it, TF-IDF fronts keep the terms of the texts they read
+    (`streamloop.online.features.OrderedTFIDF.process_text`): for texts read again and again,
+    as the queue's waiting items are, not for events read once."""
+    token = _KEEPING.set(True)
+    try:
+        yield
+    finally:
+        _KEEPING.reset(token)
+
+
+def kept_terms() -> bool:
+    """Whether this is within `keeping_terms`."""
+    return _KEEPING.get()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, cast
 from streamloop.config import Settings
 from streamloop.errors import Conflict
 from streamloop.online import AnyModel, AnyPrediction
-from streamloop.online.inputs import NumericRows, numeric_rows, stacked
+from streamloop.online.inputs import NumericRows, keeping_terms, numeric_rows, stacked
 from streamloop.online.routing import Ranking, RoutingPolicy
 from streamloop.store import GoldRecord, ItemRecord, ProjectRecord, Store
 from streamloop.store.journal import Journal
@@ -461,13 +461,15 @@ class Leasing:
     def _predict(self, items: Sequence[QueuedItem]) -> Sequence[AnyPrediction]:
         model = self.model
         data = [item.data for item in items]
-        if getattr(model, "batch_rows", None) is not None:
-            # A model that scores batches (an `OnlineModel`, `batch_rows`): queued items are
-            # scored again and again, so each is read once, when it is first asked.
-            return cast("OnlineModel", model).predict_many(
-                data, numbers=lambda: stacked(self._numbers(items))
-            )
-        return model.predict_many(data)
+        # Queued items are scored again and again: their texts' terms are found once.
+        with keeping_terms():
+            if getattr(model, "batch_rows", None) is not None:
+                # A model that scores batches (an `OnlineModel`, `batch_rows`): each item's
+                # numbers are read once too, when it is first asked.
+                return cast("OnlineModel", model).predict_many(
+                    data, numbers=lambda: stacked(self._numbers(items))
+                )
+            return model.predict_many(data)
 
     def _numbers(self, items: Sequence[QueuedItem]) -> list[NumericRows | None]:
         """Each item's data as a batch of rows of numbers reads it, read now if it was not
