@@ -69,7 +69,7 @@ async def test_snapshots_stay_held_unless_the_change_is_known_not_stored(ending:
         return await asyncio.to_thread(fn, *args)
 
     store = SimpleNamespace(run=run, set_annotator_state=set_annotator_state)
-    learner = SimpleNamespace(lock=asyncio.Lock(), snapshots_held=False)
+    learner = SimpleNamespace(lock=asyncio.Lock(), saving=asyncio.Lock(), snapshots_held=False)
     record = SimpleNamespace(id=1)
     change = asyncio.create_task(store_state(store, record, learner, "alice", "quarantined"))  # type: ignore[arg-type]
     await asyncio.to_thread(entered.wait)
