@@ -103,19 +103,33 @@ def test_the_tabular_front_gives_the_features_of_rivers_composition_of_its_steps
     assert pickle.dumps(fused.scaler) == pickle.dumps(scaler)
 
 
-def test_a_text_scored_again_is_not_tokenised_again() -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"on": "text"},
+        {"on": "text", "ngram_range": (1, 3)},
+        {"on": "text", "stop_words": {"ham"}, "normalize": False},
+        {"on": "text", "preprocessor": str.upper, "ngram_range": (2, 2)},
+        {"on": None},
+    ],
+    ids=["default", "ngrams", "stop-words", "preprocessor", "on-none"],
+)
+def test_a_text_scored_again_is_not_tokenised_again(options: dict[str, Any]) -> None:
     tokenised: list[str] = []
 
-    def tokenizer(text: str) -> list[str]:
+    def tokenizer(text: str) -> Any:
         tokenised.append(text)
-        return text.split()
+        return iter(text.split())  # a generator, as a tokenizer may give
 
-    tfidf = OrderedTFIDF(on="text", tokenizer=tokenizer)
-    river = feature_extraction.TFIDF(on="text", tokenizer=str.split)
-    texts = [{"text": "Spam eggs spam"}, {"text": "ham"}, {"text": "spam ham"}]
+    tfidf = OrderedTFIDF(tokenizer=tokenizer, **options)
+    river = feature_extraction.TFIDF(tokenizer=str.split, **options)
+    texts = ["Spam eggs spam ham", "ham", "spam ham eggs"]
+    if options["on"] is not None:
+        texts = [{"text": text} for text in texts]  # type: ignore[misc]
     for x in texts:
         tfidf.learn_one(x)
         river.learn_one(x)
+    assert tfidf.dfs == river.dfs
 
     assert [tfidf.transform_one(x) for x in texts] == [river.transform_one(x) for x in texts]
     assert len(tokenised) == 6  # read once, as an event is: nothing kept
@@ -125,7 +139,20 @@ def test_a_text_scored_again_is_not_tokenised_again() -> None:
             assert [tfidf.transform_one(x) for x in texts] == [
                 river.transform_one(x) for x in texts
             ]
-    assert tokenised == ["spam eggs spam", "ham", "spam ham"]
+    assert len(tokenised) == 3
+
+
+def test_keeping_terms_leaves_the_parameters_river_reads() -> None:
+    tfidf = OrderedTFIDF(on="text", ngram_range=(1, 2))
+    with keeping_terms():
+        tfidf.transform_one({"text": "spam eggs"})
+
+    assert (
+        tfidf._get_params() == feature_extraction.TFIDF(on="text", ngram_range=(1, 2))._get_params()
+    )
+    clone = tfidf.clone()
+    clone.learn_one({"text": "spam eggs"})
+    assert (clone.on, clone.ngram_range, clone.n) == ("text", (1, 2), 1)
 
 
 def test_terms_kept_are_bounded_and_not_part_of_the_model() -> None:
@@ -135,13 +162,16 @@ def test_terms_kept_are_bounded_and_not_part_of_the_model() -> None:
     with keeping_terms():
         for n in range(features._TEXTS_KEPT + 10):
             scored.transform_one({"text": f"spam {n}"})
-        long = " ".join(f"w{n}" for n in range(features._TERMS_KEPT // 2))
-        scored.transform_one({"text": long})
-        scored.transform_one({"text": long + " again"})
+        tfidf = next(step for step in _steps(scored) if isinstance(step, OrderedTFIDF))
+        assert len(tfidf._terms) <= features._TEXTS_KEPT
+        half = " ".join(f"w{n}" for n in range(features._KEPT_SIZE // 2 // 70))
+        scored.transform_one({"text": half})
+        scored.transform_one({"text": half + " again"})
+        assert half + " again" in tfidf._terms and half not in tfidf._terms
+        scored.transform_one({"text": half * 3})  # larger than all: not kept
+        assert half * 3 not in tfidf._terms
 
-    tfidf = next(step for step in _steps(scored) if isinstance(step, OrderedTFIDF))
-    assert len(tfidf._terms) <= features._TEXTS_KEPT
-    assert sum(map(len, tfidf._terms.values())) <= features._TERMS_KEPT + len(long.split()) + 1
+    assert tfidf._kept_size <= features._KEPT_SIZE
     assert dumps(scored) == dumps(fresh)  # what a snapshot writes
 
 

@@ -195,3 +195,15 @@ def test_snapshots_are_equal_across_processes(make_items: Any) -> None:
         for data, label in request["items"][kind]:
             model.learn(data, label)
         assert hashlib.sha256(model.snapshot()).hexdigest() == digests[0][f"{preset}/{kind}"]
+
+
+def test_a_snapshot_with_a_kind_of_object_this_version_does_not_know_is_refused() -> None:
+    class Newer(_CanonicalPickler):
+        def persistent_id(self, obj: Any) -> Any:
+            return (99, 0, ("what", "a", "set", "was")) if obj == "marked" else None
+
+    buffer = io.BytesIO()
+    Newer(buffer).dump(["marked"])
+
+    with pytest.raises(pickle.UnpicklingError, match="unknown"):
+        loads(buffer.getvalue())

@@ -26,6 +26,7 @@ from streamloop.streams.learner import (
     new_model,
     rebuild_model,
 )
+from streamloop.streams.quarantine import store_state
 from support import RECEIVE_TIMEOUT, ticket
 
 #: The project's labels (see `make_project`) and the kind of ticket text each one gets.
@@ -514,3 +515,54 @@ async def test_the_model_is_free_while_a_snapshot_is_being_stored(
     assert stored is not None and stored[:2] == (6, outcomes[0].row_id - 1)
     rebuilt = await rebuild_model(store, project)
     assert_same_model(rebuilt.model, learner.model)
+
+
+async def test_a_snapshot_taken_before_a_quarantine_is_not_stored_after_it(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner, monkeypatch: pytest.MonkeyPatch
+):
+    # The quarantine's change deletes the stored snapshots (they hold the annotator's labels):
+    # one pickled before it must be stored before it, whatever order the database runs calls
+    # in (here each call on a thread of its own, as a store with several connections may).
+    learner = await open_learner()
+    await learner.submit(annotated(await stored_items(store, project, 6)))
+    loop = asyncio.get_running_loop()
+    saving, release, waited = asyncio.Event(), threading.Event(), asyncio.Event()
+    save, change = store.save_snapshot, store.set_annotator_state
+
+    def held_save(*args: Any) -> None:
+        loop.call_soon_threadsafe(saving.set)
+        release.wait(RECEIVE_TIMEOUT)
+        save(*args)
+
+    def changed_now(*args: Any) -> Any:
+        try:
+            return change(*args)
+        finally:
+            release.set()  # the change went first: let the save go on after it
+
+    class Told(asyncio.Lock):
+        async def acquire(self) -> bool:
+            if self.locked():
+                waited.set()  # the change waits for the snapshot's save
+            return await super().acquire()
+
+    async def run_apart(fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    monkeypatch.setattr(store, "save_snapshot", held_save)
+    monkeypatch.setattr(store, "set_annotator_state", changed_now)
+    monkeypatch.setattr(store, "run", run_apart)
+    learner.saving = Told()
+    snapshot = asyncio.ensure_future(learner.snapshot())
+    await saving.wait()
+    quarantined = asyncio.ensure_future(
+        store_state(store, project, learner, "alice", "quarantined")
+    )
+    await asyncio.wait(
+        [quarantined, asyncio.ensure_future(waited.wait())], return_when="FIRST_COMPLETED"
+    )
+    release.set()
+    await asyncio.wait_for(asyncio.gather(snapshot, quarantined), RECEIVE_TIMEOUT)
+
+    assert await run_apart(store.latest_snapshot, project.id) is None
+    assert learner.snapshots_held

@@ -39,10 +39,15 @@ __all__ = [
 _TEXT_BUCKETS = 64
 
 
-#: Texts whose terms an `OrderedTFIDF` keeps, at most, and their terms in all (beyond either
-#: it lets them all go): a few megabytes of short texts or of a few long ones.
+#: Texts whose terms an `OrderedTFIDF` keeps, at most, and about the bytes they may take, the
+#: texts' own included (beyond either it lets them all go; a longer text is not kept).
 _TEXTS_KEPT = 4096
-_TERMS_KEPT = 100_000
+_KEPT_SIZE = 8 * 2**20
+
+
+def _kept_size(text: str, terms: tuple[Any, ...]) -> int:
+    """About the bytes a text and its terms take: a character each, and a term's string."""
+    return len(text) + 64 * len(terms)
 
 
 class OrderedTFIDF(feature_extraction.TFIDF):
@@ -60,10 +65,9 @@ class OrderedTFIDF(feature_extraction.TFIDF):
     [('beta', 1), ('alpha', 1)]
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._terms: dict[str, tuple[Any, ...]] = {}
-        self._terms_kept = 0
+    # Terms kept (`process_text`) and about the bytes they take; not model state.
+    _terms: dict[str, tuple[Any, ...]]
+    _kept_size: int
 
     def learn_one(self, x: dict[base.typing.FeatureName, Any]) -> None:
         terms = self.process_text(x)
@@ -74,32 +78,34 @@ class OrderedTFIDF(feature_extraction.TFIDF):
         """The text's terms, as River finds them; within `keeping_terms`, those of the last
         `_TEXTS_KEPT` texts are kept. A waiting item is scored again and again as the model
         learns (each lease re-scores its candidates), and finding a text's terms was a third
-        of that work; an event, scored once, only pays for keeping them."""
+        of that work. An event is read once: keeping its terms would only cost."""
         text = x.get(self.on) if type(x) is dict and self.on is not None else x
         if type(text) is not str or not kept_terms():
             return super().process_text(x)  # type: ignore[no-untyped-call]
-        kept = self._terms
-        terms = kept.get(text)
+        # Made on first use, not in `__init__`: River reads a step's parameters (its clone,
+        # its repr) from the signature of `__init__`.
+        kept: dict[str, tuple[Any, ...]] | None = self.__dict__.get("_terms")
+        terms = None if kept is None else kept.get(text)
         if terms is None:
             terms = tuple(super().process_text(x))  # type: ignore[no-untyped-call]
-            self._terms_kept += len(terms)
-            if len(kept) >= _TEXTS_KEPT or self._terms_kept > _TERMS_KEPT:
+            size = _kept_size(text, terms)
+            if kept is None or len(kept) >= _TEXTS_KEPT or self._kept_size + size > _KEPT_SIZE:
                 kept = self._terms = {}
-                self._terms_kept = len(terms)
-            kept[text] = terms
+                self._kept_size = 0
+            if size <= _KEPT_SIZE:
+                kept[text] = terms
+                self._kept_size += size
         return terms
 
     def __getstate__(self) -> dict[str, Any]:
         # Terms kept are not the model's state: a snapshot is the same with or without them.
         state = dict(self.__dict__)
         state.pop("_terms", None)
-        state.pop("_terms_kept", None)
+        state.pop("_kept_size", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._terms = {}
-        self._terms_kept = 0
 
 
 class DenseHasher(base.Transformer):

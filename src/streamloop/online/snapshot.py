@@ -129,14 +129,17 @@ class _CanonicalPickler(pickle.Pickler):
                 return obj
             return seen
         if kind is dict:
+            if len(obj) < _FLOATS_FROM:
+                return None
+            # Read once (a copy is one step): what is checked is what is written.
+            fixed = obj.copy()
             if (
-                len(obj) >= _FLOATS_FROM
-                and set(map(type, obj.values())) == _ONLY_FLOATS
+                set(map(type, fixed.values())) == _ONLY_FLOATS
                 # Named by strings only: keys equal but of other types (1, 1.0, True) would
                 # share one tuple of keys and come back as each other.
-                and set(map(type, obj)) == _ONLY_STRINGS
+                and set(map(type, fixed)) == _ONLY_STRINGS
             ):
-                return self._shared(obj, kind)
+                return self._shared(obj, kind, fixed)
             return None
         if kind is float or kind is int or kind is list or kind is tuple or kind is bytes:
             return None
@@ -147,7 +150,9 @@ class _CanonicalPickler(pickle.Pickler):
             return self._shared(obj, kind)
         return None
 
-    def _shared(self, obj: Any, kind: type) -> tuple[Any, ...]:
+    def _shared(
+        self, obj: Any, kind: type, fixed: dict[str, float] | None = None
+    ) -> tuple[Any, ...]:
         key = self._keys.get(id(obj))
         if key is not None:
             return (_SAME, key)
@@ -157,10 +162,13 @@ class _CanonicalPickler(pickle.Pickler):
         if kind is set or kind is frozenset:
             marker = _SET if kind is set else _FROZENSET
             return (marker, key, tuple(sorted(obj, key=_order)))
-        if kind is dict:
-            fields = tuple(obj)
+        if fixed is not None:
+            fields = tuple(fixed)
             fields = self._fields.setdefault(fields, fields)
-            return (_FLOATS, key, fields, _doubles(len(fields)).pack(*obj.values()))
+            # The count comes third, where older versions read a set's elements: reading it
+            # as one, they fail ("not a readable model snapshot") rather than misread it.
+            packed = _doubles(len(fields)).pack(*fixed.values())
+            return (_FLOATS, key, len(fields), fields, packed)
         state = {name: value for name, value in vars(obj).items() if name != _RNG}
         return (_DISTRIBUTION, key, kind, state)
 
@@ -194,9 +202,13 @@ class _CanonicalUnpickler(pickle.Unpickler):
                 self._rng = random.Random()
             setattr(made, _RNG, self._rng)
         elif marker == _FLOATS:
-            fields = pid[2]
-            made = dict(zip(fields, _doubles(len(fields)).unpack(pid[3]), strict=True))
+            count, fields, packed = pid[2], pid[3], pid[4]
+            made = dict(zip(fields, _doubles(count).unpack(packed), strict=True))
+        elif marker == _SET:
+            made = set(pid[2])
+        elif marker == _FROZENSET:
+            made = frozenset(pid[2])
         else:
-            made = set(pid[2]) if marker == _SET else frozenset(pid[2])
+            raise pickle.UnpicklingError(f"unknown persistent id {marker!r}: a newer snapshot?")
         self._made[key] = made
         return made

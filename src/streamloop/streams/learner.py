@@ -347,15 +347,17 @@ class LocalLearner:
                 version = self.model.version
                 if version == self.snapshot_version or self.snapshots_held:
                     return False
-                self.model.settle()  # here, not in the thread: the loop reads the shadows
+                model = self.model
+                model.settle()  # here, not in the thread: the loop reads the shadows
                 last_label_id = self.last_label_id
-                blob = await asyncio.to_thread(self.model.snapshot)
+                blob = await asyncio.to_thread(model.snapshot)
             # Stored while labels are learned again: the next batch's commit waits for this
             # one in the store's queue, not for the whole save on top of the pickling.
             await self.store.run(
                 self.store.save_snapshot, self.project_id, version, last_label_id, blob
             )
-            self.snapshot_version = version
+            if self.model is model:  # else a rebuild or a promotion since owes its own now
+                self.snapshot_version = version
         self.snapshot_time = time.monotonic()
         return True
 
