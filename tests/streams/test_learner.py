@@ -479,12 +479,11 @@ async def test_a_snapshot_is_stored_once_per_change_and_spares_the_replay(
     assert_same_model(rebuilt.model, learner.model)
 
 
-async def test_the_model_is_free_while_a_snapshot_is_being_stored(
-    store: Store, project: ProjectRecord, open_learner: OpenLearner, monkeypatch: pytest.MonkeyPatch
-):
-    learner = await open_learner()
-    items = annotated(await stored_items(store, project, 9))
-    await learner.submit(items[:6])
+def _held_saves(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> tuple[asyncio.Event, threading.Event]:
+    """Hold each snapshot's save in the store's thread: (set once a save is held, set to let
+    it go on)."""
     loop = asyncio.get_running_loop()
     saving, release = asyncio.Event(), threading.Event()
     save = store.save_snapshot
@@ -495,6 +494,16 @@ async def test_the_model_is_free_while_a_snapshot_is_being_stored(
         save(*args)
 
     monkeypatch.setattr(store, "save_snapshot", held_save)
+    return saving, release
+
+
+async def test_the_model_is_free_while_a_snapshot_is_being_stored(
+    store: Store, project: ProjectRecord, open_learner: OpenLearner, monkeypatch: pytest.MonkeyPatch
+):
+    learner = await open_learner()
+    items = annotated(await stored_items(store, project, 9))
+    await learner.submit(items[:6])
+    saving, release = _held_saves(store, monkeypatch)
     snapshot = asyncio.ensure_future(learner.snapshot())
     await saving.wait()
     try:
@@ -525,14 +534,9 @@ async def test_a_snapshot_taken_before_a_quarantine_is_not_stored_after_it(
     # in (here each call on a thread of its own, as a store with several connections may).
     learner = await open_learner()
     await learner.submit(annotated(await stored_items(store, project, 6)))
-    loop = asyncio.get_running_loop()
-    saving, release, waited = asyncio.Event(), threading.Event(), asyncio.Event()
-    save, change = store.save_snapshot, store.set_annotator_state
-
-    def held_save(*args: Any) -> None:
-        loop.call_soon_threadsafe(saving.set)
-        release.wait(RECEIVE_TIMEOUT)
-        save(*args)
+    saving, release = _held_saves(store, monkeypatch)
+    waited = asyncio.Event()
+    change = store.set_annotator_state
 
     def changed_now(*args: Any) -> Any:
         try:
@@ -549,7 +553,6 @@ async def test_a_snapshot_taken_before_a_quarantine_is_not_stored_after_it(
     async def run_apart(fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
-    monkeypatch.setattr(store, "save_snapshot", held_save)
     monkeypatch.setattr(store, "set_annotator_state", changed_now)
     monkeypatch.setattr(store, "run", run_apart)
     learner.saving = Told()
