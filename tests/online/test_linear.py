@@ -308,6 +308,10 @@ def test_logits_of_rows_score_the_same_alone_or_in_a_batch() -> None:
     assert batch[0].tolist() == batch[2].tolist() == head.intercepts.tolist()
     assert head.intercepts[2] < 0.0
     assert head.logits_many([]).shape == (0, 3)
+    # A row's known terms added in its order ("z" is unknown), then its intercepts.
+    x, y = head.weights_of(["x", "y"])
+    assert batch[1].tolist() == (head.intercepts + (x * 1.0 + y * 1.0)).tolist()
+    assert batch[3].tolist() == (head.intercepts + y * 2.0).tolist()
     # The same probabilities as predicting one at a time, within the last bits.
     scores = 1.0 / (1.0 + np.exp(-batch[1]))
     assert list(head.predict_proba_one(rows[1]).values()) == pytest.approx(

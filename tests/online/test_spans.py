@@ -578,6 +578,27 @@ def test_token_features_name_the_word_its_shape_and_its_neighbours() -> None:
     assert "first" in features[0] and "first" not in features[1]
 
 
+def test_token_features_are_the_same_with_their_words_kept_or_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamloop.online import token_features as module
+
+    text = "Ana met Ana in Oslo; " + "x" * 40 + " Oslo 42 ANA"
+    monkeypatch.setattr(module, "_kept", {})
+    cold = token_features(tokenize(text))
+    warm = token_features(tokenize(text))  # every short word found kept this time
+
+    assert [list(x.items()) for x in warm] == [list(x.items()) for x in cold]
+    assert set(module._kept) == {t.text for t in tokenize(text)} - {"x" * 40}
+    # Bounded: full, the kept words start again.
+    monkeypatch.setattr(module, "_KEPT_WORDS", 3)
+    monkeypatch.setattr(module, "_kept", {})
+    assert [list(x.items()) for x in token_features(tokenize(text))] == [
+        list(x.items()) for x in cold
+    ]
+    assert len(module._kept) <= 3
+
+
 # Decoding.
 
 
@@ -699,6 +720,12 @@ def test_a_batch_decodes_each_chain_to_the_last_bit() -> None:
 def test_a_chain_with_no_possible_sequence_is_an_arithmetic_error() -> None:
     with pytest.raises(ArithmeticError):
         decode([0.0, 0.0], [], [1.0, 1.0])
+    with pytest.raises(ArithmeticError):  # no step out of the first token
+        decode([0.5, 0.5], [[[0.0, 0.0], [0.0, 0.0]]], [1.0, 1.0])
+    with pytest.raises(ArithmeticError):  # nowhere to end
+        decode([0.5, 0.5], [[[1.0, 0.0], [0.0, 1.0]]], [0.0, 0.0])
+    with pytest.raises(ArithmeticError, match="chain 1"):  # one chain of a batch
+        decode_many([[0.5, 0.5], [0.0, 0.0]], np.zeros((2, 0, 2, 2)), [1.0, 1.0], [1, 1])
     assert decode([], [], []).path == ()
 
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from streamloop.online.compiled import kernels
 from streamloop.online.tokens import OUTSIDE
 
 __all__ = ["SMOOTHING", "Decoded", "Transitions", "decode", "decode_many"]
@@ -185,75 +186,26 @@ def decode_many(
     >>> [d.path for d in decode_many(first, steps, [1.0, 1.0], [2, 1])]
     [(0, 0), (1,)]
     """
-    starts = np.asarray(first, dtype=np.float64)
+    starts = np.ascontiguousarray(first, dtype=np.float64)
     count, size = starts.shape
     sizes = np.asarray(lengths, dtype=np.intp)
     length = int(sizes.max())
-    # Past a chain's end its steps are the identity, and every update is masked out: the
-    # chain's floats are those it would get alone.
-    chain = np.array(steps, dtype=np.float64).reshape(count, length - 1, size, size)
-    chain[np.arange(length - 1)[np.newaxis, :] >= sizes[:, np.newaxis] - 1] = np.eye(size)
-    end = np.broadcast_to(np.asarray(last, dtype=np.float64), (count, size))
-    # Viterbi and forward passes side by side, each rescaled at every token so that long texts
-    # do not underflow; the logs of the scale factors add up to the log scores. (No matrix
-    # products: summing explicitly keeps every float the same whatever BLAS is installed.)
-    top = _positive(starts.max(axis=1))
-    best = starts / top[:, np.newaxis]
-    best_log = np.log(top)
-    scales = np.ones((length, count))
-    scales[0] = _positive(starts.sum(axis=1))
-    alphas = np.empty((length, count, size))
-    alphas[0] = starts / scales[0][:, np.newaxis]
-    back = np.empty((length - 1, count, size), dtype=np.intp)
-    for t in range(length - 1):
-        live = t < sizes - 1
-        step = chain[:, t]
-        candidates = best[:, :, np.newaxis] * step
-        back[t] = pointers = candidates.argmax(axis=1)
-        moved = np.take_along_axis(candidates, pointers[:, np.newaxis, :], axis=1)[:, 0]
-        top = np.where(live, _positive(moved.max(axis=1)), 1.0)
-        best = np.where(live[:, np.newaxis], moved / top[:, np.newaxis], best)
-        best_log += np.log(top)
-        alpha = (alphas[t][:, :, np.newaxis] * step).sum(axis=1)
-        scales[t + 1] = np.where(live, _positive(alpha.sum(axis=1)), 1.0)
-        alphas[t + 1] = np.where(
-            live[:, np.newaxis], alpha / scales[t + 1][:, np.newaxis], alphas[t]
-        )
-    final = best * end
-    tags = final.argmax(axis=1)
-    paths = [tags]
-    for pointers in back[::-1]:
-        tags = pointers[np.arange(count), tags]
-        paths.append(tags)
-    paths.reverse()
-    ending = _positive((alphas[-1] * end).sum(axis=1))
-    # Summed exactly (fsum), so that the order of the sum, which numpy picks by the array's
-    # shape, cannot change a bit.
-    logs = np.log(scales)
-    forward_log = [math.fsum(logs[: sizes[n], n]) for n in range(count)] + np.log(ending)
-    probabilities = np.minimum(1.0, np.exp(best_log + np.log(final.max(axis=1)) - forward_log))
-    # Backward pass, with the forward pass's scale factors.
-    marginals = np.empty((length, count, size))
-    beta = end
-    marginals[-1] = alphas[-1] * beta
-    for t in range(length - 2, -1, -1):
-        live = (t < sizes - 1)[:, np.newaxis]
-        beta = np.where(live, (chain[:, t] * beta[:, np.newaxis, :]).sum(axis=2), beta)
-        beta = beta / scales[t + 1][:, np.newaxis]
-        marginals[t] = alphas[t] * beta
-    marginals /= marginals.sum(axis=2, keepdims=True)
-    walked = np.array(paths).T
+    chain = np.ascontiguousarray(steps, dtype=np.float64).reshape(count, length - 1, size, size)
+    end = np.ascontiguousarray(np.broadcast_to(np.asarray(last, dtype=np.float64), (count, size)))
+    paths = np.zeros((count, length), dtype=np.intp)
+    probabilities = np.empty(count)
+    marginals = np.zeros((count, length, size))
+    # Compiled: a chain's passes are a few loops over its tags (in numpy, a dozen small array
+    # calls a token, whose fixed cost was most of a span label's time). Sums are taken in tag
+    # order, never by BLAS or in an order numpy picks by shape: the same floats on any CPU.
+    failed = kernels().decode_chains(starts, chain, end, sizes, paths, probabilities, marginals)
+    if failed >= 0:
+        raise ArithmeticError(f"every tag sequence of chain {failed} scores zero")
     return [
         Decoded(
-            tuple(int(tag) for tag in walked[n, : sizes[n]]),
+            tuple(paths[n, : sizes[n]].tolist()),
             float(probabilities[n]),
-            marginals[: sizes[n], n].tolist(),
+            marginals[n, : sizes[n]].tolist(),
         )
         for n in range(count)
     ]
-
-
-def _positive(values: np.ndarray) -> np.ndarray:
-    if not (values > 0.0).all():
-        raise ArithmeticError("every tag sequence of a chain scores zero")
-    return values

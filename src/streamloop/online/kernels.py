@@ -1,4 +1,5 @@
-"""The learning steps of `streamloop.online.one_vs_rest` and `streamloop.online.scaler`,
+"""The learning steps of `streamloop.online.one_vs_rest` and `streamloop.online.scaler`, and
+the passes of `streamloop.online.decoding` (a span model's Viterbi and forward-backward),
 compiled (numba).
 
 A step of a one-vs-rest logistic regression over a tabular item is about a thousand
@@ -29,6 +30,7 @@ import numba
 import numpy as np
 
 __all__ = [
+    "decode_chains",
     "heads_step",
     "log_loss_gradient",
     "one_vs_rest_step",
@@ -207,6 +209,118 @@ def standardise_step(counts: Any, means: Any, variances: Any, slots: Any, values
     return scaled
 
 
+@_compiled
+def decode_chains(
+    first: Any,
+    chain: Any,
+    end: Any,
+    lengths: Any,
+    paths: Any,
+    probabilities: Any,
+    marginals: Any,
+) -> int:
+    """`streamloop.online.decoding.decode_many`'s passes, each chain on its own (so a chain's
+    floats are the same in any batch): Viterbi's best path into ``paths``, its probability
+    into ``probabilities``, and forward-backward's tag marginals into ``marginals``.
+
+    ``first`` (chains by tags), ``chain`` (chains by steps by tags by tags: the potential of
+    the column's tag after the row's), ``end`` (chains by tags), ``lengths`` (each chain's
+    tokens, at least 1: its steps past that are not read). Each pass rescales at every token
+    so that long chains do not underflow, and sums in tag order. Returns -1, or the first
+    chain whose every tag sequence scores zero (its outputs are then not all written)."""
+    count, size = first.shape
+    longest = paths.shape[1]
+    best = np.empty(size)
+    moved = np.empty(size)
+    ahead = np.empty(size)
+    beta = np.empty(size)
+    alphas = np.empty((longest, size))
+    scales = np.empty(longest)
+    back = np.empty((longest, size), dtype=np.intp)
+    for n in range(count):
+        tokens = lengths[n]
+        top = first[n, 0]
+        total = first[n, 0]
+        for i in range(1, size):
+            top = max(top, first[n, i])
+            total += first[n, i]
+        if not (top > 0.0 and total > 0.0):
+            return n
+        best_log = math.log(top)
+        scales[0] = total
+        for i in range(size):
+            best[i] = first[n, i] / top
+            alphas[0, i] = first[n, i] / total
+        for t in range(tokens - 1):
+            top = 0.0
+            total = 0.0
+            for j in range(size):
+                pick = 0
+                value = best[0] * chain[n, t, 0, j]
+                alpha = alphas[t, 0] * chain[n, t, 0, j]
+                for i in range(1, size):
+                    candidate = best[i] * chain[n, t, i, j]
+                    if candidate > value:  # the first of equals: ties go to the lower tag
+                        value = candidate
+                        pick = i
+                    alpha += alphas[t, i] * chain[n, t, i, j]
+                moved[j] = value
+                back[t, j] = pick
+                top = max(top, value)
+                ahead[j] = alpha
+                total += alpha
+            if not (top > 0.0 and total > 0.0):
+                return n
+            best_log += math.log(top)
+            scales[t + 1] = total
+            for j in range(size):
+                best[j] = moved[j] / top
+                alphas[t + 1, j] = ahead[j] / total
+        last = tokens - 1
+        tag = 0
+        final = best[0] * end[n, 0]
+        ending = alphas[last, 0] * end[n, 0]
+        for j in range(1, size):
+            if best[j] * end[n, j] > final:
+                final = best[j] * end[n, j]
+                tag = j
+            ending += alphas[last, j] * end[n, j]
+        if not ending > 0.0:
+            return n
+        paths[n, last] = tag
+        for t in range(last - 1, -1, -1):
+            tag = back[t, tag]
+            paths[n, t] = tag
+        forward_log = 0.0
+        for t in range(tokens):
+            forward_log += math.log(scales[t])
+        forward_log += math.log(ending)
+        if final > 0.0:
+            probabilities[n] = min(1.0, math.exp(best_log + math.log(final) - forward_log))
+        else:
+            probabilities[n] = 0.0
+        # Backward, with the forward pass's scale factors.
+        for i in range(size):
+            beta[i] = end[n, i]
+            marginals[n, last, i] = alphas[last, i] * beta[i]
+        for t in range(last - 1, -1, -1):
+            for i in range(size):
+                behind = chain[n, t, i, 0] * beta[0]
+                for j in range(1, size):
+                    behind += chain[n, t, i, j] * beta[j]
+                ahead[i] = behind / scales[t + 1]
+            for i in range(size):
+                beta[i] = ahead[i]
+                marginals[n, t, i] = alphas[t, i] * beta[i]
+        for t in range(tokens):
+            total = marginals[n, t, 0]
+            for i in range(1, size):
+                total += marginals[n, t, i]
+            for i in range(size):
+                marginals[n, t, i] = marginals[n, t, i] / total
+    return -1
+
+
 #: Whether `warm` has run in this process.
 warmed = False
 
@@ -221,4 +335,6 @@ def warm() -> None:
     heads_step(np.zeros((1, 1, 1)), np.zeros((1, 1)), seen, rows, values, 1, 0, -1, 0.01, 0.01)
     standardise_step(np.zeros(1), np.zeros(1), np.zeros(1), rows, values)
     probabilities(np.zeros((1, 1)), np.zeros(1), rows, values, 1)
+    one = np.ones((1, 1))
+    decode_chains(one, np.ones((1, 0, 1, 1)), one, rows + 1, rows[None], values, one[None])
     warmed = True

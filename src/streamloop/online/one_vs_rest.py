@@ -18,7 +18,7 @@ are within 1e-12 of one at a time, and it never changes what is learned.)
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -106,25 +106,21 @@ class OneVsRestLogistic(base.Classifier):
         summed on its own (numpy's reduction, not BLAS): the same whichever rows come with
         it, on any CPU; it may differ from `predict_proba_one`'s sum in the last bits."""
         count = len(self.labels)
-        features = self.features
-        at: list[int] = []
-        values: list[Any] = []
-        starts: list[int] = []
-        for x in rows:
-            starts.append(len(at))
-            for name, value in x.items():
-                row = features.get(name)
-                if row is not None:
-                    at.append(row)
-                    values.append(value)
+        sizes = np.fromiter(map(len, rows), np.intp, len(rows))
+        total = int(sizes.sum())
+        # Each row's features looked up and read in C (`map`, `fromiter`); an unknown one is -1.
+        at = np.fromiter(
+            map(self.features.get, chain.from_iterable(rows), repeat(-1)), np.intp, total
+        )
+        values = np.fromiter(chain.from_iterable(x.values() for x in rows), np.float64, total)
+        known = at >= 0
         logits = np.tile(self._intercepts[:count], (len(rows), 1))
-        if at:
-            terms = (
-                self._weights[np.asarray(at, dtype=np.intp), :count]
-                * np.asarray(values, dtype=np.float64)[:, None]
-            )
-            first = np.asarray(starts, dtype=np.intp)
-            filled = first < np.append(first[1:], len(at))  # rows with a known feature
+        if known.any():
+            terms = self._weights[at[known], :count] * values[known][:, None]
+            # Each row's known terms, added in the row's order.
+            found = np.bincount(np.repeat(np.arange(len(rows)), sizes)[known], minlength=len(rows))
+            first = np.cumsum(found) - found
+            filled = found > 0
             logits[filled] += np.add.reduceat(terms, first[filled], axis=0)
         return logits
 

@@ -183,6 +183,10 @@ class SpanModel(ModelBase):
     10
     """
 
+    #: Its decoding is compiled, as its classifiers' steps are
+    #: (`streamloop.online.compiled.uses_compiled`).
+    compiled_steps = True
+
     _kind = "span model"
     # Design choices that bench/spans.py compares (its --design part), fixed here by what it
     # found: see `LEARNING_RATE` and `TRANSITION_WEIGHT`; dividing by P(tag) beat the plain

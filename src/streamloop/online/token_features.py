@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from streamloop.online.tokens import Token
 
@@ -27,30 +28,70 @@ def token_features(tokens: Sequence[Token]) -> list[dict[str, float]]:
     ['+1:,', '+1s:,', '+2:2024', '+2s:d', '-1:<s>', '-1s:<s>', '-2:<s>', '-2s:<s>',
      'bias', 'first', 'p:par', 's:Xx', 'ss:Xxxxx', 'w:paris', 'x:ris']
     """
-    words = [token.text.lower() for token in tokens]
-    shapes = [_shape(token.text) for token in tokens]
-    padded = ["<s>"] * NEIGHBOURS + words + ["</s>"] * NEIGHBOURS
-    padded_shapes = ["<s>"] * NEIGHBOURS + [s for s, _ in shapes] + ["</s>"] * NEIGHBOURS
+    parts = [_parts(token.text) for token in tokens]
+    padded = _BEFORE + parts + _AFTER
     rows: list[dict[str, float]] = []
-    for n, word in enumerate(words):
-        short, long = shapes[n]
-        x = {
-            "bias": 1.0,
-            "w:" + word: 1.0,
-            "p:" + word[:3]: 1.0,
-            "x:" + word[-3:]: 1.0,
-            "s:" + short: 1.0,
-            "ss:" + long: 1.0,
-        }
+    for n, own in enumerate(parts):
+        names = ["bias", *own.names]
         if n == 0:
-            x["first"] = 1.0
+            names.append("first")
         for offset in range(1, NEIGHBOURS + 1):
-            x[f"-{offset}:{padded[NEIGHBOURS + n - offset]}"] = 1.0
-            x[f"+{offset}:{padded[NEIGHBOURS + n + offset]}"] = 1.0
-            x[f"-{offset}s:{padded_shapes[NEIGHBOURS + n - offset]}"] = 1.0
-            x[f"+{offset}s:{padded_shapes[NEIGHBOURS + n + offset]}"] = 1.0
-        rows.append(x)
+            before, after = padded[NEIGHBOURS + n - offset], padded[NEIGHBOURS + n + offset]
+            names += before.before[offset - 1], after.after[offset - 1]
+            names += before.before_shape[offset - 1], after.after_shape[offset - 1]
+        rows.append(dict.fromkeys(names, 1.0))
     return rows
+
+
+class _Word(NamedTuple):
+    """A token's feature names, made once per distinct token text."""
+
+    #: Its own: word, first and last three letters, shape, shape with runs cut to four.
+    names: tuple[str, str, str, str, str]
+    #: Its word and shape as a neighbour ``offset`` tokens before or after another, for each
+    #: offset from 1 (``-1:paris``, ``+1:paris``, ``-1s:Xx``, ``+1s:Xx``).
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    before_shape: tuple[str, ...]
+    after_shape: tuple[str, ...]
+
+
+def _neighbour(word: str, shape: str) -> dict[str, tuple[str, ...]]:
+    offsets = range(1, NEIGHBOURS + 1)
+    return {
+        "before": tuple(f"-{offset}:{word}" for offset in offsets),
+        "after": tuple(f"+{offset}:{word}" for offset in offsets),
+        "before_shape": tuple(f"-{offset}s:{shape}" for offset in offsets),
+        "after_shape": tuple(f"+{offset}s:{shape}" for offset in offsets),
+    }
+
+
+def _word(text: str) -> _Word:
+    word = text.lower()
+    short, long = _shape(text)
+    own = ("w:" + word, "p:" + word[:3], "x:" + word[-3:], "s:" + short, "ss:" + long)
+    return _Word(own, **_neighbour(word, short))
+
+
+#: Past either end of the text, a neighbour is ``<s>`` or ``</s>``, as word and as shape.
+_BEFORE = [_Word(("",) * 5, **_neighbour("<s>", "<s>"))] * NEIGHBOURS
+_AFTER = [_Word(("",) * 5, **_neighbour("</s>", "</s>"))] * NEIGHBOURS
+#: Token texts up to this long have their names kept (at most `_KEPT_WORDS` of them): a
+#: language's words recur, so most tokens of a text are found here rather than made again.
+_KEPT_LENGTH = 32
+_KEPT_WORDS = 65_536
+_kept: dict[str, _Word] = {}
+
+
+def _parts(text: str) -> _Word:
+    found = _kept.get(text)
+    if found is None:
+        found = _word(text)
+        if len(text) <= _KEPT_LENGTH:
+            if len(_kept) >= _KEPT_WORDS:
+                _kept.clear()
+            _kept[text] = found
+    return found
 
 
 def _shape(word: str) -> tuple[str, str]:
