@@ -64,3 +64,25 @@ def test_without_a_writable_cache_each_process_compiles_and_learns() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() in {"a", "b"}
     assert "compiled by this process: no cache" in done.stderr
+
+
+_DECODE = """
+from streamloop.online import compiled
+from streamloop.online.spans import SpanModel
+compiled.load()
+model = SpanModel(labels=["PER", "LOC"])
+model.learn({"text": "Ana went to Oslo"}, [{"start": 0, "end": 3, "label": "PER"}])
+model.predict({"text": "Bo met Ana"})  # one text: one chain
+model.predict_many([{"text": "Ana in Oslo"}, {"text": "Oslo"}, {"text": "to Bo"}])
+print(len(compiled.kernels().decode_chains.signatures))
+"""
+
+
+def test_decoding_runs_the_compiled_passes_loaded_at_start() -> None:
+    # A fresh process: the passes `load` took (from the cache) are the ones every decode
+    # runs, alone or in a batch; any other argument layout would be compiled again, then.
+    done = subprocess.run(
+        [sys.executable, "-c", _DECODE], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -186,12 +186,16 @@ def decode_many(
     >>> [d.path for d in decode_many(first, steps, [1.0, 1.0], [2, 1])]
     [(0, 0), (1,)]
     """
-    starts = np.ascontiguousarray(first, dtype=np.float64)
+    # Arrays of the one layout the compiled passes are loaded for (`kernels.warm`): C order,
+    # writable (a read-only array would have them compiled again for it), copied only if not.
+    starts = _array(first, np.float64)
     count, size = starts.shape
-    sizes = np.asarray(lengths, dtype=np.intp)
+    sizes = _array(lengths, np.intp)
+    if not size or not count or sizes.shape != (count,) or sizes.min() < 1:
+        raise ValueError("each chain needs at least one tag and one token, and its length")
     length = int(sizes.max())
-    chain = np.ascontiguousarray(steps, dtype=np.float64).reshape(count, length - 1, size, size)
-    end = np.ascontiguousarray(np.broadcast_to(np.asarray(last, dtype=np.float64), (count, size)))
+    chain = _array(steps, np.float64).reshape(count, length - 1, size, size)
+    end = _array(np.broadcast_to(np.asarray(last, dtype=np.float64), (count, size)), np.float64)
     paths = np.zeros((count, length), dtype=np.intp)
     probabilities = np.empty(count)
     marginals = np.zeros((count, length, size))
@@ -209,3 +213,7 @@ def decode_many(
         )
         for n in range(count)
     ]
+
+
+def _array(values: ArrayLike, dtype: type) -> np.ndarray[Any, Any]:
+    return np.require(values, dtype=dtype, requirements=["C", "W"])

@@ -291,17 +291,27 @@ def decode_chains(
         for t in range(last - 1, -1, -1):
             tag = back[t, tag]
             paths[n, t] = tag
+        # The scale factors' logs added with Neumaier's compensation: long chains whose
+        # potentials span many orders of magnitude lose no precision to the order of the sum.
         forward_log = 0.0
+        lost = 0.0
         for t in range(tokens):
-            forward_log += math.log(scales[t])
-        forward_log += math.log(ending)
+            term = math.log(scales[t])
+            total = forward_log + term
+            if abs(forward_log) >= abs(term):
+                lost += (forward_log - total) + term
+            else:
+                lost += (term - total) + forward_log
+            forward_log = total
+        forward_log = forward_log + lost + math.log(ending)
+        probability = 0.0
         if final > 0.0:
-            probabilities[n] = min(1.0, math.exp(best_log + math.log(final) - forward_log))
-        else:
-            probabilities[n] = 0.0
-        # Backward, with the forward pass's scale factors.
+            probability = math.exp(best_log + math.log(final) - forward_log)
+        probabilities[n] = 1.0 if probability > 1.0 else probability  # NaN stays NaN
+        # Backward, with the forward pass's scale factors, from the end's potentials over
+        # their total: each token's alphas times betas then sum to about 1, never to 0.
         for i in range(size):
-            beta[i] = end[n, i]
+            beta[i] = end[n, i] / ending
             marginals[n, last, i] = alphas[last, i] * beta[i]
         for t in range(last - 1, -1, -1):
             for i in range(size):
@@ -317,7 +327,7 @@ def decode_chains(
             for i in range(1, size):
                 total += marginals[n, t, i]
             for i in range(size):
-                marginals[n, t, i] = marginals[n, t, i] / total
+                marginals[n, t, i] = marginals[n, t, i] / total if total > 0.0 else math.nan
     return -1
 
 

@@ -661,13 +661,11 @@ class OnlineModel(ModelBase):
         matrix = np.where(known[:, None], matrix / np.where(known, totals, 1.0)[:, None], uniform)
         unsure = uncertainties(self._strategy, matrix).tolist()
         best = matrix.argmax(axis=1).tolist()  # the first of equals, as `max` picks
-        labels = [
-            ours[top] if sure else None for top, sure in zip(best, known.tolist(), strict=True)
-        ]
+        tops = [ours[top] if sure else None for top, sure in zip(best, known.tolist(), strict=True)]
         # Made in C's loops (`map`), positionally: a lease re-scores dozens of rows, an events
         # request hundreds, and per row this was most of the work after the scores.
         probabilities = map(dict, map(zip, repeat(ours), matrix.tolist()))
-        return list(map(Prediction, labels, probabilities, unsure, repeat(self._version)))
+        return list(map(Prediction, tops, probabilities, unsure, repeat(self._version)))
 
     def _project_probabilities(self, raw: Mapping[str, float]) -> list[float] | None:
         # Labels the model has not seen yet get 0; negative or NaN scores from a misbehaving

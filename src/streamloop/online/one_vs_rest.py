@@ -104,7 +104,8 @@ class OneVsRestLogistic(base.Classifier):
     def logits_many(self, rows: Sequence[dict[Any, Any]]) -> np.ndarray[Any, Any]:
         """Each row's logit for each label (rows by labels, in `labels` order). Each row is
         summed on its own (numpy's reduction, not BLAS): the same whichever rows come with
-        it, on any CPU; it may differ from `predict_proba_one`'s sum in the last bits."""
+        it, on any CPU; it may differ from `predict_proba_one`'s sum in the last bits. Every
+        value is read as a float, a feature's the model does not know too."""
         count = len(self.labels)
         sizes = np.fromiter(map(len, rows), np.intp, len(rows))
         total = int(sizes.sum())

@@ -28,65 +28,68 @@ def token_features(tokens: Sequence[Token]) -> list[dict[str, float]]:
     ['+1:,', '+1s:,', '+2:2024', '+2s:d', '-1:<s>', '-1s:<s>', '-2:<s>', '-2s:<s>',
      'bias', 'first', 'p:par', 's:Xx', 'ss:Xxxxx', 'w:paris', 'x:ris']
     """
-    parts = [_parts(token.text) for token in tokens]
-    padded = _BEFORE + parts + _AFTER
+    named = [_names(token.text) for token in tokens]
+    padded = _START + named + _END
     rows: list[dict[str, float]] = []
-    for n, own in enumerate(parts):
-        names = ["bias", *own.names]
+    for n, token in enumerate(named):
+        names = ["bias", *token.own]
         if n == 0:
             names.append("first")
         for offset in range(1, NEIGHBOURS + 1):
-            before, after = padded[NEIGHBOURS + n - offset], padded[NEIGHBOURS + n + offset]
-            names += before.before[offset - 1], after.after[offset - 1]
-            names += before.before_shape[offset - 1], after.after_shape[offset - 1]
+            left, right = padded[NEIGHBOURS + n - offset], padded[NEIGHBOURS + n + offset]
+            names += left.as_left[offset - 1], right.as_right[offset - 1]
+            names += left.shape_as_left[offset - 1], right.shape_as_right[offset - 1]
         rows.append(dict.fromkeys(names, 1.0))
     return rows
 
 
-class _Word(NamedTuple):
-    """A token's feature names, made once per distinct token text."""
+class _Names(NamedTuple):
+    """The feature names a token's text gives, made once per distinct text."""
 
-    #: Its own: word, first and last three letters, shape, shape with runs cut to four.
-    names: tuple[str, str, str, str, str]
-    #: Its word and shape as a neighbour ``offset`` tokens before or after another, for each
-    #: offset from 1 (``-1:paris``, ``+1:paris``, ``-1s:Xx``, ``+1s:Xx``).
-    before: tuple[str, ...]
-    after: tuple[str, ...]
-    before_shape: tuple[str, ...]
-    after_shape: tuple[str, ...]
+    #: The token's own: its word, first and last three letters, shape, shape with runs cut
+    #: to four (none for the text's ends).
+    own: tuple[str, ...]
+    #: Its word and shape naming it as the neighbour ``offset`` tokens to the left or right of
+    #: another, for each offset from 1 (``-1:paris``, ``+1:paris``, ``-1s:Xx``, ``+1s:Xx``).
+    as_left: tuple[str, ...]
+    as_right: tuple[str, ...]
+    shape_as_left: tuple[str, ...]
+    shape_as_right: tuple[str, ...]
 
 
-def _neighbour(word: str, shape: str) -> dict[str, tuple[str, ...]]:
+def _neighbour_names(own: tuple[str, ...], word: str, shape: str) -> _Names:
     offsets = range(1, NEIGHBOURS + 1)
-    return {
-        "before": tuple(f"-{offset}:{word}" for offset in offsets),
-        "after": tuple(f"+{offset}:{word}" for offset in offsets),
-        "before_shape": tuple(f"-{offset}s:{shape}" for offset in offsets),
-        "after_shape": tuple(f"+{offset}s:{shape}" for offset in offsets),
-    }
+    return _Names(
+        own,
+        tuple(f"-{offset}:{word}" for offset in offsets),
+        tuple(f"+{offset}:{word}" for offset in offsets),
+        tuple(f"-{offset}s:{shape}" for offset in offsets),
+        tuple(f"+{offset}s:{shape}" for offset in offsets),
+    )
 
 
-def _word(text: str) -> _Word:
+def _names_of(text: str) -> _Names:
     word = text.lower()
     short, long = _shape(text)
     own = ("w:" + word, "p:" + word[:3], "x:" + word[-3:], "s:" + short, "ss:" + long)
-    return _Word(own, **_neighbour(word, short))
+    return _neighbour_names(own, word, short)
 
 
 #: Past either end of the text, a neighbour is ``<s>`` or ``</s>``, as word and as shape.
-_BEFORE = [_Word(("",) * 5, **_neighbour("<s>", "<s>"))] * NEIGHBOURS
-_AFTER = [_Word(("",) * 5, **_neighbour("</s>", "</s>"))] * NEIGHBOURS
-#: Token texts up to this long have their names kept (at most `_KEPT_WORDS` of them): a
-#: language's words recur, so most tokens of a text are found here rather than made again.
+_START = [_neighbour_names((), "<s>", "<s>")] * NEIGHBOURS
+_END = [_neighbour_names((), "</s>", "</s>")] * NEIGHBOURS
+#: Token texts up to this long have their names kept, at most `_KEPT_WORDS` of them (about
+#: 10 MB; full, they start again): a language's words recur, so most tokens of a text are
+#: found here rather than named again.
 _KEPT_LENGTH = 32
-_KEPT_WORDS = 65_536
-_kept: dict[str, _Word] = {}
+_KEPT_WORDS = 8_192
+_kept: dict[str, _Names] = {}
 
 
-def _parts(text: str) -> _Word:
+def _names(text: str) -> _Names:
     found = _kept.get(text)
     if found is None:
-        found = _word(text)
+        found = _names_of(text)
         if len(text) <= _KEPT_LENGTH:
             if len(_kept) >= _KEPT_WORDS:
                 _kept.clear()
