@@ -728,6 +728,7 @@ def test_a_chain_with_no_possible_sequence_is_an_arithmetic_error() -> None:
         decode_many([[0.5, 0.5], [0.0, 0.0]], np.zeros((2, 0, 2, 2)), [1.0, 1.0], [1, 1])
     with pytest.raises(ValueError, match="at least one"):  # a chain of no tokens
         decode_many([[0.5, 0.5]], np.zeros((1, 0, 2, 2)), [1.0, 1.0], [0])
+    assert decode([], [], []).path == ()
 
 
 def test_potentials_near_underflow_still_give_marginals() -> None:
@@ -737,7 +738,6 @@ def test_potentials_near_underflow_still_give_marginals() -> None:
     assert decoded.path == (0, 0)
     assert decoded.probability == pytest.approx(0.25)
     assert decoded.marginals == [[0.5, 0.5], [0.5, 0.5]]
-    assert decode([], [], []).path == ()
 
 
 def test_transitions_forbid_an_inside_tag_without_its_beginning() -> None:
