@@ -578,25 +578,20 @@ def test_token_features_name_the_word_its_shape_and_its_neighbours() -> None:
     assert "first" in features[0] and "first" not in features[1]
 
 
-def test_token_features_are_the_same_with_their_words_kept_or_not(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_token_features_are_the_same_with_their_words_kept_or_not() -> None:
     from streamloop.online import token_features as module
 
     text = "Ana met Ana in Oslo; " + "x" * 40 + " Oslo 42 ANA"
-    monkeypatch.setattr(module, "_kept", {})
+    module._kept_names.cache_clear()
     cold = token_features(tokenize(text))
     warm = token_features(tokenize(text))  # every short word found kept this time
 
     assert [list(x.items()) for x in warm] == [list(x.items()) for x in cold]
-    assert set(module._kept) == {t.text for t in tokenize(text)} - {"x" * 40}
-    # Bounded: full, the kept words start again.
-    monkeypatch.setattr(module, "_KEPT_WORDS", 3)
-    monkeypatch.setattr(module, "_kept", {})
-    assert [list(x.items()) for x in token_features(tokenize(text))] == [
-        list(x.items()) for x in cold
-    ]
-    assert len(module._kept) <= 3
+    # The short words are kept, once each; the long one is named again each time.
+    distinct = {t.text for t in tokenize(text)} - {"x" * 40}
+    kept = module._kept_names.cache_info()
+    assert (kept.currsize, kept.misses) == (len(distinct), len(distinct))
+    assert kept.maxsize == module._KEPT_WORDS
 
 
 # Decoding.

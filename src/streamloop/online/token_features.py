@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -78,23 +79,16 @@ def _names_of(text: str) -> _Names:
 #: Past either end of the text, a neighbour is ``<s>`` or ``</s>``, as word and as shape.
 _START = [_neighbour_names((), "<s>", "<s>")] * NEIGHBOURS
 _END = [_neighbour_names((), "</s>", "</s>")] * NEIGHBOURS
-#: Token texts up to this long have their names kept, at most `_KEPT_WORDS` of them (about
-#: 10 MB; full, they start again): a language's words recur, so most tokens of a text are
-#: found here rather than named again.
+#: Token texts up to this long have their names kept, the `_KEPT_WORDS` used last (about
+#: 10 MB): a language's words recur, so most tokens of a text are found kept rather than
+#: named again.
 _KEPT_LENGTH = 32
 _KEPT_WORDS = 8_192
-_kept: dict[str, _Names] = {}
+_kept_names = functools.lru_cache(maxsize=_KEPT_WORDS)(_names_of)
 
 
 def _names(text: str) -> _Names:
-    found = _kept.get(text)
-    if found is None:
-        found = _names_of(text)
-        if len(text) <= _KEPT_LENGTH:
-            if len(_kept) >= _KEPT_WORDS:
-                _kept.clear()
-            _kept[text] = found
-    return found
+    return _kept_names(text) if len(text) <= _KEPT_LENGTH else _names_of(text)
 
 
 def _shape(word: str) -> tuple[str, str]:
