@@ -80,3 +80,19 @@ def test_a_batch_with_duplicates_stores_each_event_once(store: Store):
     assert [r.id for r in again[:700]] == [r.id for r in first]
     assert store.count_events(project.id) == 900
     assert store.insert_events(project.id, []) == []
+
+
+def test_events_already_stored_are_left_as_they_are(store: Store):
+    project = make_project(store)
+    with store.engine.begin() as conn:
+        first = insert_items(conn, project.id, new_events("e", 3), utcnow())
+    before = stored_rows(store, project.id)
+    again = [
+        NewEvent("e1", {"text": "sent again, changed"}, "scored", 0.9),
+        NewEvent("new", {"text": "new"}, "queued", 0.1),
+    ]
+    with store.engine.begin() as conn:
+        created = insert_items(conn, project.id, again, utcnow())
+    assert list(created) == ["new"]
+    assert created["new"] not in first.values()
+    assert stored_rows(store, project.id)[:3] == before  # e1 as first stored

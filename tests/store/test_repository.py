@@ -9,13 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store import NewEvent, NewLabel, ProjectRecord, Store
 from streamloop.store.database import sqlalchemy_url
+from streamloop.store.driver import LabelStatements
 from streamloop.store.journal import Journal
 from streamloop.store.records import ItemsShed, LeaseEnded, LeaseStarted
+from streamloop.store.statements import ITEMS
 from streamloop.store.tables import utcnow
 from support import callbacks_run, make_project
 
@@ -132,18 +134,28 @@ def test_missing_events_names_what_was_never_received(store: Store, project: Pro
 
 
 def test_journal_entries_record_leases_and_shed_items(store: Store, project: ProjectRecord):
-    items = store.insert_events(project.id, events("e1", "e2"))
+    items = store.insert_events(project.id, events("e1", "e2", "e3"))
+    with store.engine.begin() as conn:
+        LabelStatements(conn).set_status([items[2].id], "labelled")
     now = utcnow()
     store.apply_journal(
         [
             LeaseStarted("l1", project.id, items[0].id, "alice", now, now),
             LeaseEnded("l1", "skipped", now),
             LeaseStarted("l2", project.id, items[1].id, "bob", now, now),
-            ItemsShed((items[1].id,)),
+            ItemsShed((items[1].id, items[2].id)),
         ]
     )
     assert store.skips(project.id) == [(items[0].id, "alice")]
     assert [i.event_id for i in store.queued_items(project.id)] == ["e1"]
+    with store.engine.connect() as conn:
+        statuses = conn.execute(
+            select(ITEMS.c.event_id, ITEMS.c.status)
+            .where(ITEMS.c.project_id == project.id)
+            .order_by(ITEMS.c.id)
+        )
+        # Only a queued item is shed: one labelled in the meantime stays labelled.
+        assert statuses.all() == [("e1", "queued"), ("e2", "shed"), ("e3", "labelled")]
     assert store.end_open_leases() == 1  # bob's lease, left open by a stopped process
     assert store.end_open_leases() == 0
 

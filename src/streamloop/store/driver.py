@@ -1,4 +1,4 @@
-"""The label path's statements, run by the database's own driver in a SQLAlchemy transaction.
+"""The hot paths' statements, run by the database's own driver in a SQLAlchemy transaction.
 
 A label's transaction is a few small statements: its ``label_id`` looked up, its item read,
 the label inserted, the item's status set. Through SQLAlchemy Core each cost about 0.25 ms of
@@ -8,6 +8,8 @@ the store, and it holds the interpreter's lock the event loop needs. Here each s
 text built once per shape and run on the driver's connection (sqlite3 and psycopg both keep
 their prepared statements by text), in the same transaction, its values bound and read back
 through the columns' own SQLAlchemy types, so they are what SQLAlchemy would bind and read.
+A stream of events uses two of them too: the items of event ids sent again, and the items a
+full queue sheds.
 
 A driver's error becomes SQLAlchemy's (``OperationalError`` for a locked or vanished
 database), as the store's callers expect.
@@ -181,6 +183,10 @@ class LabelStatements:
     def set_status(self, item_ids: list[int], status: str) -> None:
         list(self._in(_SET_STATUS, (status,), item_ids))
 
+    def shed(self, item_ids: list[int]) -> None:
+        """Mark the items of ``item_ids`` still queued as shed (a full queue let them go)."""
+        list(self._in(_SET_STATUS_IF, ("shed", "queued"), item_ids))
+
     def set_wanted(self, item_id: int, wanted: int) -> None:
         self._run(_SET_WANTED, (wanted, item_id))
 
@@ -249,6 +255,7 @@ _LABELS_ON_ITEMS = (
     "WHERE item_id IN ({keys}) ORDER BY id"
 )
 _SET_STATUS = f"UPDATE {ITEMS.name} SET status = ? WHERE id IN ({{keys}})"
+_SET_STATUS_IF = f"UPDATE {ITEMS.name} SET status = ? WHERE status = ? AND id IN ({{keys}})"
 _SET_WANTED = f"UPDATE {ITEMS.name} SET wanted = ? WHERE id = ?"
 _LOCK_PROJECT = f"SELECT id FROM {PROJECTS.name} WHERE id = ?"
 _NEWEST_LABEL = f"SELECT max(id) FROM {LABELS.name} WHERE project_id = ?"

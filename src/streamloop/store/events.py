@@ -1,5 +1,10 @@
 """Writing a batch of new events' rows: the hot write of a stream of events.
 
+An event id the project already has is left as it is stored (``ON CONFLICT DO NOTHING``):
+the ids returned are those of the rows written, so the usual batch, all new, takes one
+statement and no lookup first, and two writers of the same event (workers sharing
+PostgreSQL) cannot both store it.
+
 On SQLite the rows go to the driver as they are, in the caller's transaction: one multi-row
 ``INSERT ... RETURNING`` per chunk (``exec_driver_sql``), its text built once per chunk size
 and so prepared once (sqlite3 caches statements by their text). SQLAlchemy's
@@ -14,9 +19,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain, repeat
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from streamloop.store.records import NewEvent
 from streamloop.store.statements import ITEMS
@@ -44,8 +51,8 @@ _WANTED = 1
 def insert_items(
     conn: Connection, project_id: int, events: Sequence[NewEvent], now: datetime
 ) -> dict[str, int]:
-    """Insert one item row per event (their ids distinct, none stored yet) in ``conn``'s
-    transaction; each event id's new item id."""
+    """Insert one item row per event (their ids distinct) in ``conn``'s transaction, but for
+    an event id the project already has; each new row's event id to its item id."""
     if conn.dialect.name != "sqlite":
         return _insert_core(conn, project_id, events, now)
     to_json = _processor(conn, "data")
@@ -53,22 +60,22 @@ def insert_items(
     created: dict[str, int] = {}
     for start in range(0, len(events), _CHUNK):
         chunk = events[start : start + _CHUNK]
-        values: list[Any] = []
-        for e in chunk:
-            values += (
-                project_id,
-                e.event_id,
-                to_json(e.data),
-                e.status,
-                e.uncertainty,
-                e.drawn_at_random,
-                _WANTED,
-                created_at,
-            )
+        # The rows' values in one flat tuple, row after row, gathered in C's loops.
+        columns = zip(
+            repeat(project_id),
+            [e.event_id for e in chunk],
+            map(to_json, [e.data for e in chunk]),
+            [e.status for e in chunk],
+            [e.uncertainty for e in chunk],
+            [e.drawn_at_random for e in chunk],
+            repeat(_WANTED),
+            repeat(created_at),
+        )
         # Through the connection, not its driver's cursor: its errors (a locked database)
         # become SQLAlchemy's, as the store's callers expect.
-        result = conn.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(values))
-        created.update((event_id, item_id) for item_id, event_id in result)
+        values = tuple(chain.from_iterable(columns))
+        result = conn.exec_driver_sql(_sqlite_insert(len(chunk)), values)
+        created.update(result.all())
     return created
 
 
@@ -89,7 +96,7 @@ def _sqlite_insert(rows: int) -> str:
     return (
         f"INSERT INTO {ITEMS.name} ({', '.join(_COLUMNS)}) VALUES "
         + ", ".join([row] * rows)
-        + " RETURNING id, event_id"
+        + " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id, id"
     )
 
 
@@ -108,8 +115,10 @@ def _insert_core(
         }
         for e in events
     ]
-    result = conn.execute(
-        insert(ITEMS).returning(ITEMS.c.id, ITEMS.c.event_id, sort_by_parameter_order=True),
-        rows,
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(ITEMS)
+        .on_conflict_do_nothing(index_elements=[ITEMS.c.project_id, ITEMS.c.event_id])
+        .returning(ITEMS.c.event_id, ITEMS.c.id)
     )
-    return {event_id: item_id for item_id, event_id in result}
+    return dict(conn.execute(statement, rows).all())

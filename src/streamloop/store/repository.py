@@ -11,6 +11,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, assert_never
 
@@ -21,6 +22,7 @@ from sqlmodel import Session, col
 from streamloop.errors import Conflict, NotFound, NotReady
 from streamloop.store.annotators import AnnotatorStateStore
 from streamloop.store.database import open_database
+from streamloop.store.driver import LabelStatements
 from streamloop.store.events import insert_items
 from streamloop.store.gold import GoldStore
 from streamloop.store.labels import LabelStore
@@ -156,36 +158,24 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
 
         Returns one record per event, in order; duplicates carry the stored item.
         """
-        ids = list({e.event_id for e in events})
-        with self.engine.begin() as conn:
-            existing = {
-                row.event_id: row
-                for chunk in chunks(ids)
-                for row in conn.execute(
-                    select(*ITEM_COLUMNS).where(
-                        ITEMS.c.project_id == project_id, ITEMS.c.event_id.in_(chunk)
-                    )
-                )
-            }
-            fresh: dict[str, NewEvent] = {}
-            for e in events:
-                if e.event_id not in existing and e.event_id not in fresh:
-                    fresh[e.event_id] = e
-            created = (
-                insert_items(conn, project_id, list(fresh.values()), utcnow()) if fresh else {}
-            )
-        records: list[ItemRecord] = []
-        first_seen: set[str] = set()
+        first: dict[str, NewEvent] = {}
         for e in events:
-            if e.event_id in created and e.event_id not in first_seen:
-                first_seen.add(e.event_id)
-                records.append(_new_item_record(created[e.event_id], e))
-            elif e.event_id in existing:
-                records.append(item_record(existing[e.event_id], duplicate=True))
+            first.setdefault(e.event_id, e)
+        with self.engine.begin() as conn:
+            fresh = list(first.values())
+            created = insert_items(conn, project_id, fresh, utcnow()) if fresh else {}
+            # Only ids already stored (a batch sent again) are looked up.
+            stored = [event_id for event_id in first if event_id not in created]
+            existing = LabelStatements(conn).items(project_id, [], stored) if stored else {}
+        records: list[ItemRecord] = []
+        for e in events:
+            item_id = created.get(e.event_id)
+            if item_id is None:
+                records.append(replace(existing[e.event_id], duplicate=True))
+            elif first[e.event_id] is e:
+                records.append(_new_item_record(item_id, e))
             else:  # sent twice in this batch: the first one is the item
-                records.append(
-                    _new_item_record(created[e.event_id], fresh[e.event_id], duplicate=True)
-                )
+                records.append(_new_item_record(item_id, first[e.event_id], duplicate=True))
         return records
 
     def queued_items(self, project_id: int) -> list[ItemRecord]:
@@ -380,12 +370,8 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
                         .values(lease_id=None, lease_until=None),
                         [{"lease": e["lease"]} for e in ended],
                     )
-            for chunk in chunks(shed):
-                conn.execute(
-                    update(ITEMS)
-                    .where(ITEMS.c.id.in_(chunk), ITEMS.c.status == "queued")
-                    .values(status="shed")
-                )
+            if shed:
+                LabelStatements(conn).shed(shed)
 
     def end_open_leases(self, outcome: str = "interrupted") -> int:
         """Close the leases a stopped process left open; returns how many.

@@ -373,14 +373,13 @@ class ProjectRuntime:
                 for (event_id, data), p, r in zip(events, predictions, routes, strict=True)
             ],
         )
-        fresh = [
-            ScoredItem(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate
-        ]
-        self._took_in([s.item.data for s in fresh])
-        self.leasing.enqueue([(s.item, s.prediction) for s in fresh if s.item.status == "queued"])
-        if fresh:
+        fresh = [(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate]
+        self._took_in([r.data for r, _p in fresh])
+        self.leasing.enqueue([(r, p) for r, p in fresh if r.status == "queued"])
+        if fresh and self.ingest_listeners:
+            scored = [ScoredItem(r, p) for r, p in fresh]
             for listener in self.ingest_listeners:
-                listener(fresh)
+                listener(scored)
         results = [
             Scored(record.event_id, prediction, record.id in self.queue, record.duplicate)
             for record, prediction in zip(records, predictions, strict=True)
