@@ -49,11 +49,19 @@ def test_a_settled_process_freezes_what_lasts_and_again_only_when_more_is_import
     script = textwrap.dedent(
         """
         import gc
-        from streamloop.streams.pauses import keep, settle
+        from streamloop.streams.pause_metrics import PausesCollector
+        from streamloop.streams.pauses import frozen_objects, keep, settle
         settle(freeze=True, young=1234)
         assert gc.get_threshold()[0] == 1234
         started = gc.get_freeze_count()
         assert started > 1000, started
+        # The count /metrics gives is the one made at the freeze: reading it walks nothing.
+        def walk():
+            raise AssertionError("counted again")
+        gc.get_freeze_count, count = walk, gc.get_freeze_count
+        [_, reported] = PausesCollector().collect()
+        assert reported.samples[0].value == frozen_objects() == started
+        gc.get_freeze_count = count
         full = gc.get_stats()[2]["collections"]
         keep()  # nothing imported since: no collection, nothing more frozen
         assert gc.get_stats()[2]["collections"] == full
@@ -61,7 +69,7 @@ def test_a_settled_process_freezes_what_lasts_and_again_only_when_more_is_import
         import fractions, statistics  # a project's libraries, say
         keep()
         assert gc.get_stats()[2]["collections"] == full + 1
-        assert gc.get_freeze_count() > started
+        assert gc.get_freeze_count() == frozen_objects() > started
         print("ok")
         """
     )

@@ -3,13 +3,12 @@ web processes' ``/metrics`` and on the workers'."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streamloop.streams.pauses import GENERATIONS, PAUSE_BOUNDS, PAUSES
+from streamloop.streams.pauses import GENERATIONS, PAUSE_BOUNDS, PAUSES, frozen_objects
 
 __all__ = ["PausesCollector"]
 
@@ -41,5 +40,5 @@ class PausesCollector(Collector):
         yield GaugeMetricFamily(
             "streamloop_gc_frozen_objects",
             "Objects left out of the garbage collector's walks (gc.freeze).",
-            value=gc.get_freeze_count(),
+            value=frozen_objects(),
         )
