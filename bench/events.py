@@ -11,7 +11,8 @@ clients: each event scored, stored and routed before its response.
   batches (``predict_proba_many``).
 - ``--input text``: short texts of words chosen per label, 3 labels, the ``--model`` preset
   (``logistic_regression``: TF-IDF and one-vs-rest logistic regression). In the same run, raw
-  River scores the same texts with the preset's pipeline, ``predict_proba_one``.
+  River scores the same texts with the preset's pipeline made of River's own steps (River's
+  TF-IDF for streamloop's: `server.rivers_own`), ``predict_proba_one``.
 
 The result line's ``ratio_to_raw_one_at_a_time`` is events/s over the HTTP API divided by the
 preset's pipeline's ``predict_proba_one`` rate. With ``--total`` (say 1,000,000) it then
@@ -36,7 +37,7 @@ import httpx
 import orjson
 import pandas as pd
 from river import linear_model, multiclass, preprocessing
-from server import Server, cpu_seconds, gc_between, machine_line, scrape
+from server import Server, cpu_seconds, gc_between, machine_line, rivers_own, scrape
 
 from streamloop.online.presets import build_front, build_pipeline, logistic
 
@@ -90,7 +91,7 @@ def one_at_a_time(pipeline: Any, train: list[Row], xs: list[dict[str, Any]]) -> 
 
 
 def raw_river_text(model: str, train: list[Row], xs: list[dict[str, Any]]) -> dict[str, Any]:
-    one = one_at_a_time(build_pipeline(model, "text"), train, xs)
+    one = one_at_a_time(rivers_own(build_pipeline(model, "text")), train, xs)
     return {"raw_preset_predict_proba_one_per_s": round(one)}
 
 

@@ -4,8 +4,9 @@ Everything here runs in this process, with no I/O, so it isolates what streamloo
 of River from what the network and the disk add (bench/labels.py and bench/events.py measure
 those, with the same raw River figure in the same run):
 
-- ``model``: predict-then-learn and prediction rates of raw River pipelines (exactly the
-  pipelines the presets build) against `OnlineModel` doing the same work (which also keeps
+- ``model``: predict-then-learn and prediction rates of raw River pipelines (the pipelines
+  the presets build, with River's own TF-IDF for streamloop's: `server.rivers_own`) against
+  `OnlineModel` doing the same work (which also keeps
   prequential metrics, the accuracy curve, per-annotator figures and rehearsal).
 - ``batch``: scoring a batch of rows from the model's weights as arrays (`linear_scorer`),
   per row, against River's ``predict_proba_one`` one at a time, by batch size; and learning a
@@ -42,7 +43,7 @@ from typing import Any
 
 import orjson
 from river import multiclass
-from server import machine_line
+from server import machine_line, rivers_own
 
 from streamloop.online import OnlineModel
 from streamloop.online.linear import linear_scorer
@@ -104,7 +105,7 @@ def model_figures(
 ) -> dict[str, Any]:
     warm, timed = rows[:200], rows[200:]
 
-    trained = build_pipeline("logistic_regression", kind)
+    trained = rivers_own(build_pipeline("logistic_regression", kind))
     for x, y in warm:
         trained.learn_one(x, y)
     raw_learn_rate = rate(lambda: _raw_predict_then_learn(trained, timed))
@@ -218,7 +219,7 @@ def batch_figures(
 ) -> list[dict[str, Any]]:
     """Scoring per row by batch size, and learning a label, for one input kind."""
     train, scored = rows[:2000], [x for x, _ in rows[2000:2500]]
-    river = build_front("logistic_regression", kind) | multiclass.OneVsRestClassifier(
+    river = rivers_own(build_front("logistic_regression", kind)) | multiclass.OneVsRestClassifier(
         logistic(kind)
     )
     preset = build_pipeline("logistic_regression", kind)

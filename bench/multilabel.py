@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from label_efficiency import labels_to_reach
-from server import machine_line
+from server import machine_line, rivers_own
 
 from streamloop.online.multilabel import MultiLabelModel
 from streamloop.online.multilabel_metrics import MultiLabelMetrics
@@ -321,7 +321,7 @@ def speed(dataset: str, preset: str, n: int) -> dict[str, Any]:
 
         return naive_bayes.MultinomialNB() if kind == "text" else naive_bayes.GaussianNB()
 
-    raw = {label: build_front(preset, kind) | binary() for label in labels}
+    raw = {label: rivers_own(build_front(preset, kind)) | binary() for label in labels}
     started = time.perf_counter()
     for row, given in zip(rows, sets, strict=True):
         for label, steps in raw.items():
@@ -330,7 +330,7 @@ def speed(dataset: str, preset: str, n: int) -> dict[str, Any]:
             steps.learn_one(row, label in given)
     pipelines = time.perf_counter() - started
 
-    front, binaries = build_front(preset, kind), {label: binary() for label in labels}
+    front, binaries = rivers_own(build_front(preset, kind)), {label: binary() for label in labels}
     started = time.perf_counter()
     for row, given in zip(rows, sets, strict=True):
         x = front.transform_one(row)

@@ -142,6 +142,51 @@ def test_a_text_scored_again_is_not_tokenised_again(options: dict[str, Any]) -> 
     assert len(tokenised) == 3
 
 
+#: River's steps `OrderedTFIDF` runs in one call (a ``findall``), and some it leaves to River.
+PLAIN = [
+    {"on": "text"},
+    {"on": "text", "strip_accents": False},
+    {"on": "text", "lowercase": False},
+    {"on": None},
+    {"on": "text", "tokenizer_pattern": r"[a-z\-]+"},
+]
+NOT_PLAIN = [
+    {"on": "text", "tokenizer_pattern": r"(\w+)-?"},  # a group: River keeps the group's text
+    {"on": "text", "ngram_range": (1, 2)},
+    {"on": "text", "stop_words": {"the"}},
+    {"on": "text", "preprocessor": str.upper},
+    {"on": "text", "tokenizer": str.split},
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("abcXYZ éèçÀÉñ-_'09.,;!?\t\nßœİẞǅﬁ²③日本")),
+        max_size=60,
+    ),
+    options=st.sampled_from(PLAIN + NOT_PLAIN),
+)
+def test_a_texts_terms_are_those_river_finds(text: str, options: dict[str, Any]) -> None:
+    ours, rivers = OrderedTFIDF(**options), feature_extraction.TFIDF(**options)
+    x = text if options["on"] is None else {"text": text}
+    assert list(ours.process_text(x)) == list(rivers.process_text(x))
+    with keeping_terms():  # kept, then found again
+        assert list(ours.process_text(x)) == list(rivers.process_text(x))
+
+
+def test_rivers_own_steps_are_run_in_one_call_and_others_left_to_river() -> None:
+    assert all(OrderedTFIDF(**options)._plain_steps() is not None for options in PLAIN)
+    assert all(OrderedTFIDF(**options)._plain_steps() is None for options in NOT_PLAIN)
+    tfidf = OrderedTFIDF(on="text")
+    assert tfidf.process_text({"text": "Crème brûlée, twice-baked"}) == [
+        "creme",
+        "brulee",
+        "twice-baked",
+    ]
+    assert "_plain" in tfidf.__dict__ and "_plain" not in tfidf.__getstate__()
+
+
 def test_keeping_terms_leaves_the_parameters_river_reads() -> None:
     tfidf = OrderedTFIDF(on="text", ngram_range=(1, 2))
     with keeping_terms():
