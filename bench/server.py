@@ -98,7 +98,9 @@ class Server:
 def rivers_own(model: Any) -> Any:
     """A preset's pipeline or front with River's own TF-IDF where the preset has streamloop's
     (`OrderedTFIDF`, which finds a text's terms in one call since 0.9.11), of the same
-    parameters, so that a raw-River anchor does not speed up with streamloop's code."""
+    parameters, so that a raw-River anchor does not speed up with streamloop's code. (A
+    pipeline is made again of its steps, named as River names them; unions are not looked
+    into: no preset has one.)"""
     from river import compose, feature_extraction
 
     from streamloop.online.features import OrderedTFIDF

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from typing import Any
 
@@ -185,6 +186,21 @@ def test_rivers_own_steps_are_run_in_one_call_and_others_left_to_river() -> None
         "twice-baked",
     ]
     assert "_plain" in tfidf.__dict__ and "_plain" not in tfidf.__getstate__()
+    # River fixes its steps when the TF-IDF is made: options changed later change nothing.
+    tfidf.lowercase = False
+    assert tfidf.process_text({"text": "Crème"}) == ["creme"]
+
+
+@pytest.mark.parametrize("kept", [False, True])
+@pytest.mark.parametrize("x", ["a bare text", {"body": "no text field"}, {"text": 3}])
+def test_what_river_refuses_is_refused_alike(x: Any, kept: bool) -> None:
+    ours, rivers = OrderedTFIDF(on="text"), feature_extraction.TFIDF(on="text")
+    with pytest.raises((TypeError, KeyError, AttributeError)) as river_error:
+        list(rivers.process_text(x))
+    with keeping_terms() if kept else contextlib.nullcontext():
+        ours.process_text({"text": "a bare text"})  # kept, when kept: not found by the bare text
+        with pytest.raises(type(river_error.value)):
+            list(ours.process_text(x))
 
 
 def test_keeping_terms_leaves_the_parameters_river_reads() -> None:

@@ -96,3 +96,20 @@ def test_events_already_stored_are_left_as_they_are(store: Store):
     assert list(created) == ["new"]
     assert created["new"] not in first.values()
     assert stored_rows(store, project.id)[:3] == before  # e1 as first stored
+
+
+def test_one_event_twice_in_a_batch_is_stored_once(store: Store):
+    project = make_project(store)
+    event = NewEvent("e1", {"text": "twice"}, "queued", 0.5)
+    records = store.insert_events(project.id, [event, event])
+    assert [r.duplicate for r in records] == [False, True]
+    assert records[0].id == records[1].id and store.count_events(project.id) == 1
+
+
+def test_a_batch_sent_again_spends_no_item_ids(store: Store):
+    # PostgreSQL draws an id for each row an insert offers, written or not.
+    project = make_project(store)
+    [first] = store.insert_events(project.id, new_events("e", 1))
+    again = store.insert_events(project.id, new_events("e", 2))
+    assert [r.duplicate for r in again] == [True, False]
+    assert again[1].id == first.id + 1

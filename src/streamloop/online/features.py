@@ -11,7 +11,7 @@ import operator
 import re
 import zlib
 from collections.abc import Hashable, Iterable
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from river import base, feature_extraction, preprocessing
 from river.feature_extraction import vectorize
@@ -54,6 +54,16 @@ def _kept_size(text: str, terms: tuple[Any, ...]) -> int:
     return len(text) + 64 * len(terms)
 
 
+class _Plain(NamedTuple):
+    """River's own steps of a TF-IDF (`OrderedTFIDF._plain_steps`): the text's field, whether
+    accents are stripped and the text lower-cased, and the tokenizer's pattern."""
+
+    on: str | None
+    strip_accents: bool
+    lowercase: bool
+    pattern: re.Pattern[str]
+
+
 class OrderedTFIDF(feature_extraction.TFIDF):
     """TF-IDF that records document frequencies in the order terms first appear.
 
@@ -72,8 +82,8 @@ class OrderedTFIDF(feature_extraction.TFIDF):
     # Terms kept (`process_text`) and about the bytes they take; not model state.
     _terms: dict[str, tuple[Any, ...]]
     _kept_size: int
-    # River's steps found in one call (`_plain_steps`), worked out once; not model state.
-    _plain: tuple[re.Pattern[str] | None]
+    # River's steps done in one call (`_plain_steps`), worked out once; not model state.
+    _plain: tuple[_Plain | None]
 
     def learn_one(self, x: dict[base.typing.FeatureName, Any]) -> None:
         terms = self.process_text(x)
@@ -85,15 +95,15 @@ class OrderedTFIDF(feature_extraction.TFIDF):
         `_TEXTS_KEPT` texts are kept. A waiting item is scored again and again as the model
         learns (each lease re-scores its candidates), and finding a text's terms was a third
         of that work. An event is read once: keeping its terms would only cost."""
-        text = x.get(self.on) if type(x) is dict and self.on is not None else x
+        text = x if self.on is None else x.get(self.on) if type(x) is dict else None
         if type(text) is not str or not kept_terms():
-            return self._find_terms(x, text)
+            return self._find_terms(x)
         # Made on first use, not in `__init__`: River reads a step's parameters (its clone,
         # its repr) from the signature of `__init__`.
         kept: dict[str, tuple[Any, ...]] | None = self.__dict__.get("_terms")
         terms = None if kept is None else kept.get(text)
         if terms is None:
-            terms = tuple(self._find_terms(x, text))
+            terms = tuple(self._find_terms(x))
             size = _kept_size(text, terms)
             if kept is None or len(kept) >= _TEXTS_KEPT or self._kept_size + size > _KEPT_SIZE:
                 kept = self._terms = {}
@@ -103,27 +113,31 @@ class OrderedTFIDF(feature_extraction.TFIDF):
                 self._kept_size += size
         return terms
 
-    def _find_terms(self, x: Any, text: Any) -> Any:
-        """River's `process_text` of ``x`` (whose text is ``text``): with River's own steps
-        (accents stripped, lower case, a pattern of no groups, one word a term), the same
-        terms in one `re.Pattern.findall`, a list; else River's steps one by one. Finding a
-        text's terms through River's generator took twice as long, and every event and label
-        of a text project takes this path."""
+    def _find_terms(self, x: Any) -> Any:
+        """River's `process_text` of ``x``: with River's own steps (the text's field, accents
+        stripped, lower case, a pattern of no groups, one word a term), the same terms in one
+        `re.Pattern.findall`, a list; else River's steps one by one. Finding a text's terms
+        through River's generator took twice as long, and every event and label of a text
+        project takes this path."""
         plain = self.__dict__.get("_plain")
         if plain is None:
             plain = self.__dict__["_plain"] = (self._plain_steps(),)
-        pattern = plain[0]
-        if pattern is None or type(text) is not str:
+        steps = plain[0]
+        text = x
+        if steps is not None and steps.on is not None:
+            text = x[steps.on] if type(x) is dict else None  # a missing field: River's KeyError
+        if steps is None or type(text) is not str:
             return super().process_text(x)  # type: ignore[no-untyped-call]
-        if self.strip_accents:
+        if steps.strip_accents:
             text = vectorize.strip_accents_unicode(text)
-        return pattern.findall(text.lower() if self.lowercase else text)
+        return steps.pattern.findall(text.lower() if steps.lowercase else text)
 
-    def _plain_steps(self) -> re.Pattern[str] | None:
-        """The tokenizer's pattern, when River's steps are exactly those `_find_terms` does in
-        one call; else ``None``. (With a group, River keeps the first group's text, and the
-        whole match when it did not take part: not what ``findall`` gives.)"""
-        steps = [
+    def _plain_steps(self) -> _Plain | None:
+        """River's steps, when they are exactly those `_find_terms` does in one call; else
+        ``None``. Read once, as River fixes its steps when the TF-IDF is made. (With a group,
+        River keeps the first group's text, and the whole match when it did not take part:
+        not what ``findall`` gives.)"""
+        expected = [
             *([operator.itemgetter] if self.on is not None else []),
             *([vectorize.strip_accents_unicode] if self.strip_accents else []),
             *([str.lower] if self.lowercase else []),
@@ -136,7 +150,7 @@ class OrderedTFIDF(feature_extraction.TFIDF):
         found[-1:] = [getattr(step, "func", step) for step in found[-1:]]
         tokenizer = self.processing_steps[-1] if self.processing_steps else None
         if (
-            found != steps
+            found != expected
             or self.preprocessor is not None
             or self.tokenizer is not None
             or self.stop_words
@@ -147,7 +161,9 @@ class OrderedTFIDF(feature_extraction.TFIDF):
         ):
             return None
         pattern = re.compile(tokenizer.keywords["pattern"])
-        return pattern if pattern.groups == 0 else None
+        if pattern.groups:
+            return None
+        return _Plain(self.on, bool(self.strip_accents), bool(self.lowercase), pattern)
 
     def __getstate__(self) -> dict[str, Any]:
         # Terms kept are not the model's state: a snapshot is the same with or without them.

@@ -82,7 +82,7 @@ class ItemLabel(NamedTuple):
 
 
 class LabelStatements:
-    """The label path's statements on ``conn``'s driver connection, in its transaction."""
+    """The hot paths' statements on ``conn``'s driver connection, in its transaction."""
 
     def __init__(self, conn: Connection) -> None:
         shape = _SHAPES.get(conn.dialect)

@@ -1,8 +1,8 @@
 """Writing a batch of new events' rows: the hot write of a stream of events.
 
 An event id the project already has is left as it is stored (``ON CONFLICT DO NOTHING``):
-the ids returned are those of the rows written, so the usual batch, all new, takes one
-statement and no lookup first, and two writers of the same event (workers sharing
+the ids returned are those of the rows written, so on SQLite the usual batch, all new, takes
+one statement and no lookup first, and two writers of the same event (workers sharing
 PostgreSQL) cannot both store it.
 
 On SQLite the rows go to the driver as they are, in the caller's transaction: one multi-row
@@ -115,6 +115,7 @@ def _insert_core(
         }
         for e in events
     ]
+    # PostgreSQL's, in service; SQLite's too, as the reference its driver path is tested by.
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(ITEMS)

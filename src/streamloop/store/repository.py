@@ -158,24 +158,31 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
 
         Returns one record per event, in order; duplicates carry the stored item.
         """
-        first: dict[str, NewEvent] = {}
-        for e in events:
-            first.setdefault(e.event_id, e)
+        first: dict[str, int] = {}  # each event id's first place in the batch
+        for n, e in enumerate(events):
+            first.setdefault(e.event_id, n)
         with self.engine.begin() as conn:
-            fresh = list(first.values())
+            statements = LabelStatements(conn)
+            # PostgreSQL draws an id from its sequence for every row offered, stored or not:
+            # there, ids already stored are looked up first, so a batch sent again spends
+            # none. SQLite spends no id on a row it leaves, and the usual batch is all new.
+            existing = statements.items(project_id, [], list(first)) if self.shared else {}
+            fresh = [events[n] for event_id, n in first.items() if event_id not in existing]
             created = insert_items(conn, project_id, fresh, utcnow()) if fresh else {}
-            # Only ids already stored (a batch sent again) are looked up.
-            stored = [event_id for event_id in first if event_id not in created]
-            existing = LabelStatements(conn).items(project_id, [], stored) if stored else {}
+            # Ids stored before (or by another writer meanwhile) are read now.
+            stored = [i for i in first if i not in created and i not in existing]
+            if stored:
+                existing.update(statements.items(project_id, [], stored))
         records: list[ItemRecord] = []
-        for e in events:
+        for n, e in enumerate(events):
             item_id = created.get(e.event_id)
             if item_id is None:
                 records.append(replace(existing[e.event_id], duplicate=True))
-            elif first[e.event_id] is e:
+            elif first[e.event_id] == n:
                 records.append(_new_item_record(item_id, e))
             else:  # sent twice in this batch: the first one is the item
-                records.append(_new_item_record(item_id, first[e.event_id], duplicate=True))
+                item = events[first[e.event_id]]
+                records.append(_new_item_record(item_id, item, duplicate=True))
         return records
 
     def queued_items(self, project_id: int) -> list[ItemRecord]:

@@ -39,6 +39,7 @@ class PausesCollector(Collector):
         yield pauses
         yield GaugeMetricFamily(
             "streamloop_gc_frozen_objects",
-            "Objects left out of the garbage collector's walks (gc.freeze).",
+            "Objects left out of the garbage collector's walks (gc.freeze), as counted at the "
+            "last freeze.",
             value=frozen_objects(),
         )
