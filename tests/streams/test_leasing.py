@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from river.feature_extraction import vectorize
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
 from streamloop.online import model as model_module
+from streamloop.online.features import OrderedTFIDF
 from streamloop.online.routing import RoutingPolicy
 from streamloop.store import ItemRecord, NewEvent, ProjectRecord, Store
 from streamloop.store.journal import Journal
@@ -454,13 +454,13 @@ async def test_a_queued_text_is_tokenised_once_however_many_model_versions_score
     events = [NewEvent(f"e{n}", data, "queued", n / 200) for n, data in enumerate(queued)]
     leasing.requeue(await store.run(store.insert_events, record.id, events))
     tokenised: list[str] = []
-    process_text = vectorize.VectorizerMixin.process_text
+    find_terms = OrderedTFIDF._find_terms  # where a text's terms are found, whichever way
 
     def counted(self: Any, x: Any) -> Any:
         tokenised.append(x["text"])
-        return process_text(self, x)
+        return find_terms(self, x)
 
-    monkeypatch.setattr(vectorize.VectorizerMixin, "process_text", counted)
+    monkeypatch.setattr(OrderedTFIDF, "_find_terms", counted)
     for version in range(3):
         for n in range(6):
             joining, notices = session(f"annotator-{version}-{n}")
