@@ -45,7 +45,10 @@ _HELD_PER_FOLD = 100
 _FRESH_DRAWS = 10
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made for every event scored and every candidate re-scored, and a frozen
+# dataclass's `__init__` costs three to four times as much (CPython 3.11: each field set
+# through `object.__setattr__`). Nothing assigns to a prediction's fields.
+@dataclass(slots=True)
 class Prediction:
     """What a model made of one item.
 

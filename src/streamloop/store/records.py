@@ -121,7 +121,8 @@ class ProjectRecord:
         }
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as `ItemRecord`: one is made for every event stored.
+@dataclass(slots=True)
 class NewEvent:
     event_id: str
     data: dict[str, Any]
@@ -130,7 +131,10 @@ class NewEvent:
     drawn_at_random: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made for every event stored and every item read, and a frozen
+# dataclass's `__init__` costs three to four times as much (CPython 3.11: each field set
+# through `object.__setattr__`). Nothing assigns to a record's fields (`dataclasses.replace`).
+@dataclass(slots=True)
 class ItemRecord:
     id: int
     event_id: str

@@ -69,7 +69,8 @@ class ReviewOffered:
 Notice = ItemOffered | Idle | LeaseExpired | LeaseRevoked
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as `Prediction`: one is made for every event answered.
+@dataclass(slots=True)
 class Scored:
     """One production event as the loop took it: its prediction, and whether it waits for an
     annotator (``queued``) or was sent before (``duplicate``)."""
