@@ -189,6 +189,9 @@ def test_rivers_own_steps_are_run_in_one_call_and_others_left_to_river() -> None
     # River fixes its steps when the TF-IDF is made: options changed later change nothing.
     tfidf.lowercase = False
     assert tfidf.process_text({"text": "Crème"}) == ["creme"]
+    moved = OrderedTFIDF(on="text")
+    moved.on = "body"  # before its first text: River still reads "text"
+    assert list(moved.process_text({"text": "Read", "body": "Not"})) == ["read"]
 
 
 @pytest.mark.parametrize("kept", [False, True])

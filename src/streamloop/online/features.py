@@ -138,13 +138,13 @@ class OrderedTFIDF(feature_extraction.TFIDF):
         River keeps the first group's text, and the whole match when it did not take part:
         not what ``findall`` gives.)"""
         expected = [
-            *([operator.itemgetter] if self.on is not None else []),
+            *([operator.itemgetter(self.on).__reduce__()] if self.on is not None else []),
             *([vectorize.strip_accents_unicode] if self.strip_accents else []),
             *([str.lower] if self.lowercase else []),
             vectorize.tokenize_using_regex_pattern,
         ]
         found = [
-            type(step) if type(step) is operator.itemgetter else step
+            step.__reduce__() if type(step) is operator.itemgetter else step
             for step in self.processing_steps
         ]
         found[-1:] = [getattr(step, "func", step) for step in found[-1:]]
