@@ -16,6 +16,9 @@ import httpx
 import orjson
 import river
 from prometheus_client.parser import text_string_to_metric_families
+from river import compose, feature_extraction
+
+from streamloop.online.features import OrderedTFIDF
 
 
 def machine_line() -> str:
@@ -101,10 +104,6 @@ def rivers_own(model: Any) -> Any:
     parameters, so that a raw-River anchor does not speed up with streamloop's code. (A
     pipeline is made again of its steps, named as River names them; unions are not looked
     into: no preset has one.)"""
-    from river import compose, feature_extraction
-
-    from streamloop.online.features import OrderedTFIDF
-
     if isinstance(model, compose.Pipeline):
         return compose.Pipeline(*(rivers_own(step) for step in model.steps.values()))
     if isinstance(model, OrderedTFIDF):

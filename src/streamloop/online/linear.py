@@ -14,6 +14,7 @@ which runs as River runs it. Other pipelines return ``None`` from `linear_scorer
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
 from typing import Any, cast
@@ -217,11 +218,7 @@ def _tfidf_front(tfidf: OrderedTFIDF) -> Callable[[Sequence[dict[str, Any]]], _S
         lengths: list[int] = []
         names: dict[Any, int] = {}
         for n, row in enumerate(rows):
-            # Counted as `collections.Counter` counts (first seen first), without its cost a
-            # call: texts are short.
-            terms: dict[Any, int] = {}
-            for term in tfidf.process_text(row):
-                terms[term] = terms.get(term, 0) + 1
+            terms: Counter[Any] = Counter(tfidf.process_text(row))
             row_of.extend(repeat(n, len(terms)))
             column_of.extend([names.setdefault(term, len(names)) for term in terms])
             counts.extend(terms.values())
