@@ -15,8 +15,11 @@ clients: each event scored, stored and routed before its response.
   TF-IDF for streamloop's: `server.rivers_own`), ``predict_proba_one``.
 
 The result line's ``ratio_to_raw_one_at_a_time`` is events/s over the HTTP API divided by the
-preset's pipeline's ``predict_proba_one`` rate. With ``--total`` (say 1,000,000) it then
-reports the server's resident memory after that many events in one project.
+preset's pipeline's ``predict_proba_one`` rate; ``server_read_bytes_per_event`` and
+``server_written_bytes_per_event`` are what the server read and wrote through system calls
+(its database, its WAL, the sockets), steady from run to run where CPU time is not. With
+``--total`` (say 1,000,000) it then reports the server's resident memory after that many
+events in one project.
 
     python bench/events.py --events 20000 --batch 500 --clients 4
     python bench/events.py --events 20000 --batch 500 --clients 4 --input text
@@ -37,7 +40,15 @@ import httpx
 import orjson
 import pandas as pd
 from river import linear_model, multiclass, preprocessing
-from server import Server, cpu_seconds, gc_between, machine_line, rivers_own, scrape
+from server import (
+    Server,
+    cpu_seconds,
+    gc_between,
+    io_bytes,
+    machine_line,
+    rivers_own,
+    scrape,
+)
 
 from streamloop.online.presets import build_front, build_pipeline, logistic
 
@@ -192,10 +203,12 @@ async def run(args: argparse.Namespace) -> None:
             payloads = bodies(events, args.batch)
             before = scrape(base)
             cpu = cpu_seconds(server.process.pid)
+            io = io_bytes(server.process.pid)
             started = time.perf_counter()
             await post_all(base, payloads, args.clients)
             elapsed = time.perf_counter() - started
             cpu = cpu_seconds(server.process.pid) - cpu
+            read, written = (b - a for a, b in zip(io, io_bytes(server.process.pid), strict=True))
             collections = gc_between(before, scrape(base))
             rate = len(events) / elapsed
             print(
@@ -210,6 +223,8 @@ async def run(args: argparse.Namespace) -> None:
                             rate / raw["raw_preset_predict_proba_one_per_s"], 3
                         ),
                         "server_cpu_us_per_event": round(1e6 * cpu / len(events), 1),
+                        "server_read_bytes_per_event": round(read / len(events)),
+                        "server_written_bytes_per_event": round(written / len(events)),
                         "server_rss_mib": round(rss_mib(server.process.pid), 1),
                         "server_gc": collections,
                     }

@@ -118,6 +118,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def io_bytes(pid: int) -> tuple[int, int]:
+    """Bytes the process has read and written through system calls so far (``rchar``,
+    ``wchar``): files and sockets, cached or not; unlike CPU time, the same from run to run
+    for the same work."""
+    with open(f"/proc/{pid}/io") as io:
+        fields = dict(line.split(": ") for line in io.read().splitlines())
+    return int(fields["rchar"]), int(fields["wchar"])
+
+
 def gc_pauses(prometheus: str) -> dict[str, dict[str, Any]]:
     """The server's garbage-collector pauses so far (``streamloop_gc_pause_seconds``), by
     generation: their count, seconds, and cumulative count at each bucket bound."""

@@ -280,3 +280,36 @@ def test_a_full_queue_sheds_as_its_rule_says(
         assert sorted(i.item_id for i in queue.waiting_items()) == sorted(waiting)
         assert all(queue.find(f"evt-{i}") == i for i in waiting)
     assert queue.counters.shed == shed_total
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    capacity=st.integers(1, 5),
+    before=st.lists(st.tuples(st.sampled_from([0.1, 0.3, 0.5, 0.9]), st.booleans()), max_size=12),
+    batch=st.lists(st.tuples(st.sampled_from([0.1, 0.3, 0.5, 0.9]), st.booleans()), max_size=12),
+)
+def test_an_arrival_below_the_admission_floor_is_shed_whatever_arrives_with_it(
+    capacity: int, before: list[tuple[float, bool]], batch: list[tuple[float, bool]]
+) -> None:
+    # What `ProjectRuntime.ingest` relies on to store such events as shed without pushing.
+    queue = RoutingQueue(capacity, random.Random(0))
+    for n, (score, drawn) in enumerate(before):
+        queue.push(QueuedItem(n, f"evt-{n}", {}, score, drawn_at_random=drawn))
+    floor = queue.admission_floor()
+    ranked = [i for i in queue.waiting_items() if not i.drawn_at_random]
+    if len(queue) < capacity or not ranked:
+        assert floor is None
+        return
+    assert floor == min(i.score for i in ranked)
+    for n, (score, drawn) in enumerate(batch, start=len(before)):
+        shed = queue.push(QueuedItem(n, f"evt-{n}", {}, score, drawn_at_random=drawn))
+        if score < floor and not drawn:
+            assert shed == [n]
+
+
+def test_arrivals_turned_away_count_as_shed_and_as_arrivals():
+    queue = RoutingQueue(1)
+    queue.push(item(1, 0.9))
+    assert queue.admission_floor() == 0.9
+    queue.turn_away(3)
+    assert queue.counters.shed == 3 and queue.arrivals == 4 and len(queue) == 1

@@ -70,3 +70,34 @@ async def test_an_event_the_model_cannot_score_refuses_its_batch_before_anything
         assert runtime.events_total == 0 and len(runtime.queue) == 0
     finally:
         await service.stop()
+
+
+async def test_an_event_a_full_queue_would_shed_on_arrival_is_stored_as_shed_in_one_write(
+    tmp_path: Path,
+):
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", queue_capacity=2)
+    service = Service(settings)
+    await service.start()
+    try:
+        await service.store.run(make_project, service.store, "tickets")
+        await service.store.run(service.store.update_project, "tickets", {"exploration": 0.0})
+        await service.refresh()
+        runtime = service.project("tickets")
+        # Scored by the untaught model: as uncertain as can be; they fill the queue.
+        await runtime.ingest([("e1", {"text": "hello there"}), ("e2", {"text": "good day"})])
+        for _ in range(20):
+            runtime.model.learn({"text": "charged twice for my invoice"}, "a")
+            runtime.model.learn({"text": "the app crashed on start"}, "b")
+        marked: list[list[int]] = []
+        runtime.leasing.journal.items_shed = marked.append  # type: ignore[method-assign]
+        (scored,) = await runtime.ingest([("e3", {"text": "charged twice for my invoice"})])
+        assert not scored.queued
+        with service.store.engine.connect() as conn:
+            statuses = dict(conn.exec_driver_sql("SELECT event_id, status FROM items").all())
+        # Stored as shed by the insert itself: nothing marks it shed afterwards.
+        assert statuses == {"e1": "queued", "e2": "queued", "e3": "shed"}
+        assert marked == []
+        assert runtime.queue.counters.shed == 1
+        assert {item.event_id for item in runtime.queue.waiting_items()} == {"e1", "e2"}
+    finally:
+        await service.stop()

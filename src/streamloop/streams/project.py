@@ -365,15 +365,32 @@ class ProjectRuntime:
                 for (event_id, _data), p in zip(events, predictions, strict=True)
             ]
         )
+        # An event a full queue would shed on arrival is stored as shed at once, not stored
+        # as queued and then marked shed: under a steady stream most events are, and the
+        # second write of each was a third of the server's time (bench/events.py).
+        floor = self.queue.admission_floor()
         records = await self.store.run(
             self.store.insert_events,
             self.record.id,
             [
-                NewEvent(event_id, data, r.status, p.uncertainty, drawn_at_random=r.drawn_at_random)
+                NewEvent(
+                    event_id,
+                    data,
+                    "shed"
+                    if floor is not None
+                    and r.status == "queued"
+                    and not r.drawn_at_random
+                    and p.uncertainty < floor
+                    else r.status,
+                    p.uncertainty,
+                    drawn_at_random=r.drawn_at_random,
+                )
                 for (event_id, data), p, r in zip(events, predictions, routes, strict=True)
             ],
         )
         fresh = [(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate]
+        if floor is not None:
+            self.queue.turn_away(sum(r.status == "shed" for r, _p in fresh))
         self._took_in([r.data for r, _p in fresh])
         self.leasing.enqueue([(r, p) for r, p in fresh if r.status == "queued"])
         if fresh and self.ingest_listeners:

@@ -158,6 +158,22 @@ class RoutingQueue:
         self.counters.shed += len(shed)
         return shed
 
+    def admission_floor(self) -> float | None:
+        """While the queue is full, the score an arriving item (not drawn at random) must
+        reach to wait; ``None`` while there is room. `push` sheds an item scored below it at
+        once, and while the queue stays full the floor only rises, so an item below it now
+        would be shed on arrival whatever arrives with it: `turn_away` counts such items
+        without pushing them (the caller stores them as shed straight away)."""
+        if len(self._waiting) < self.capacity or not self._ranked:
+            return None
+        floor: float = self._ranked[0][0]
+        return floor
+
+    def turn_away(self, count: int) -> None:
+        """Count ``count`` arrivals shed without being pushed (see `admission_floor`)."""
+        self._seq += count
+        self.counters.shed += count
+
     @property
     def arrivals(self) -> int:
         """Items pushed so far: a mark that `age_out` can take out the items from before."""
