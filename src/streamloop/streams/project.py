@@ -366,8 +366,8 @@ class ProjectRuntime:
             ]
         )
         # An event a full queue would shed on arrival is stored as shed at once, not stored
-        # as queued and then marked shed: under a steady stream most events are, and the
-        # second write of each was a third of the server's time (bench/events.py).
+        # as queued and then marked shed: under a steady stream most events are, and each
+        # was a second write of its row's page (BENCHMARKS.md, issue 22 round 14).
         floor = self.queue.admission_floor()
         records = await self.store.run(
             self.store.insert_events,
