@@ -367,7 +367,9 @@ class ProjectRuntime:
         )
         # An event a full queue would shed on arrival is stored as shed at once, not stored
         # as queued and then marked shed: under a steady stream most events are, and each
-        # was a second write of its row's page (BENCHMARKS.md, issue 22 round 14).
+        # was a second write of its row's page (BENCHMARKS.md, issue 22 round 14). The floor
+        # is read before the insert's await: a slot freed meanwhile (a lease, a label, an
+        # age-out after a drift) goes to later arrivals, not to these (left, round 14).
         floor = self.queue.admission_floor()
         records = await self.store.run(
             self.store.insert_events,
