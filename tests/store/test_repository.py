@@ -160,6 +160,27 @@ def test_journal_entries_record_leases_and_shed_items(store: Store, project: Pro
     assert store.end_open_leases() == 0
 
 
+def test_readmit_stores_shed_items_as_queued_and_leaves_others(
+    store: Store, project: ProjectRecord
+):
+    items = store.insert_events(
+        project.id,
+        [NewEvent("e1", {"text": "a"}, "shed", 0.1), NewEvent("e2", {"text": "b"}, "shed", 0.2)]
+        + events("e3"),
+    )
+    with store.engine.begin() as conn:
+        LabelStatements(conn).set_status([items[1].id], "labelled")
+    store.readmit([i.id for i in items])
+    with store.engine.connect() as conn:
+        statuses = conn.execute(
+            select(ITEMS.c.event_id, ITEMS.c.status)
+            .where(ITEMS.c.project_id == project.id)
+            .order_by(ITEMS.c.id)
+        )
+        # Only a shed item is readmitted: one labelled in the meantime stays labelled.
+        assert statuses.all() == [("e1", "queued"), ("e2", "labelled"), ("e3", "queued")]
+
+
 async def test_a_locked_database_is_a_503_not_a_crash(sqlite_store: Store):
     store = sqlite_store
     project = make_project(store)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -313,3 +314,87 @@ def test_arrivals_turned_away_count_as_shed_and_as_arrivals():
     assert queue.admission_floor() == 0.9
     queue.turn_away(3)
     assert queue.counters.shed == 3 and queue.arrivals == 4 and len(queue) == 1
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    capacity=st.integers(1, 3),
+    before=st.lists(st.tuples(st.sampled_from([0.1, 0.5, 0.9]), st.booleans()), max_size=6),
+    meanwhile=st.lists(
+        st.one_of(
+            st.tuples(st.just("label"), st.integers(0, 6)),
+            st.tuples(st.just("age_out"), st.integers(0, 6)),
+            st.tuples(st.just("arrive"), st.sampled_from([0.1, 0.5, 0.9])),
+        ),
+        max_size=4,
+    ),
+    batch=st.lists(st.tuples(st.sampled_from([0.1, 0.5, 0.9]), st.booleans()), max_size=6),
+)
+def test_arrivals_turned_away_and_readmitted_leave_the_queue_as_pushing_them_all_would(
+    capacity: int,
+    before: list[tuple[float, bool]],
+    meanwhile: list[tuple[str, Any]],
+    batch: list[tuple[float, bool]],
+) -> None:
+    # `ProjectRuntime.ingest` reads the floor, stores the batch (an await: labels, age-outs
+    # and other batches may change the queue meanwhile), then pushes what was not turned
+    # away and what `readmissible` gives back. That must leave the queue as pushing the
+    # whole batch then would.
+    def filled() -> RoutingQueue:
+        queue = RoutingQueue(capacity, random.Random(0))
+        for n, (score, drawn) in enumerate(before):
+            queue.push(QueuedItem(n, f"evt-{n}", {}, score, drawn_at_random=drawn))
+        return queue
+
+    def change(queue: RoutingQueue) -> None:
+        for n, (what, value) in enumerate(meanwhile, start=100):
+            if what == "label":
+                queue.remove(value)
+            elif what == "age_out":
+                queue.age_out(before=value)
+            else:
+                queue.push(QueuedItem(n, f"evt-{n}", {}, value))
+
+    def arriving() -> list[QueuedItem]:
+        return [
+            QueuedItem(n, f"evt-{n}", {}, score, drawn_at_random=drawn)
+            for n, (score, drawn) in enumerate(batch, start=200)
+        ]
+
+    whole = filled()
+    change(whole)
+    for item in arriving():
+        whole.push(item)
+
+    queue = filled()
+    floor = queue.admission_floor()
+    items = arriving()
+    turned = [
+        i for i in items if floor is not None and not i.drawn_at_random and i.score < floor
+    ]
+    change(queue)
+    back = {turned[n].item_id for n in queue.readmissible([i.score for i in turned])}
+    for item in items:
+        if item not in turned or item.item_id in back:
+            queue.push(item)
+    assert sorted(i.item_id for i in queue.waiting_items()) == sorted(
+        i.item_id for i in whole.waiting_items()
+    )
+
+
+def test_readmissible_keeps_what_push_would_keep_equals_included():
+    queue = RoutingQueue(1)
+    queue.push(item(1, 0.5))
+    # A full queue: an equal score is kept by `push` (the older of equals goes), a lower not.
+    assert queue.readmissible([0.1, 0.5, 0.3]) == [1]
+    queue = RoutingQueue(3)
+    queue.push(item(1, 0.9))
+    queue.push(item(2, 0.9))
+    # One slot free: the best of those below the lowest, the later of equals.
+    assert queue.readmissible([0.3, 0.5, 0.1]) == [1]
+    assert queue.readmissible([0.5, 0.1, 0.5]) == [2]
+    assert queue.readmissible([0.95, 0.1, 0.2]) == [0, 2]
+    # Only items drawn at random wait: `push` sheds one of those for any arrival.
+    queue = RoutingQueue(1)
+    queue.push(QueuedItem(1, "evt-1", {}, 0.9, drawn_at_random=True))
+    assert queue.readmissible([0.1, 0.2]) == [0, 1]

@@ -187,6 +187,11 @@ class LabelStatements:
         """Mark the items of ``item_ids`` still queued as shed (a full queue let them go)."""
         list(self._in(_SET_STATUS_IF, ("shed", "queued"), item_ids))
 
+    def readmit(self, item_ids: list[int]) -> None:
+        """Mark the items of ``item_ids`` still shed as queued (`ProjectRuntime.ingest` stored
+        them as shed, then a slot freed before they reached the queue)."""
+        list(self._in(_SET_STATUS_IF, ("queued", "shed"), item_ids))
+
     def set_wanted(self, item_id: int, wanted: int) -> None:
         self._run(_SET_WANTED, (wanted, item_id))
 

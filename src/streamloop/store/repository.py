@@ -185,6 +185,11 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
                 records.append(_new_item_record(item_id, item, duplicate=True))
         return records
 
+    def readmit(self, item_ids: list[int]) -> None:
+        """Store these shed items as queued again (see `LabelStatements.readmit`)."""
+        with self.engine.begin() as conn:
+            LabelStatements(conn).readmit(item_ids)
+
     def queued_items(self, project_id: int) -> list[ItemRecord]:
         """Items still waiting for a label, oldest first."""
         with self.engine.connect() as conn:

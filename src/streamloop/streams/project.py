@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from streamloop.config import Settings
@@ -23,6 +24,7 @@ from streamloop.online.suggestion import chance, track_record
 from streamloop.online.tasks import AnswerError, label_set, span_set, task_of
 from streamloop.store import (
     GoldRecord,
+    ItemRecord,
     LabelOutcome,
     NewEvent,
     NewGold,
@@ -368,8 +370,8 @@ class ProjectRuntime:
         # An event a full queue would shed on arrival is stored as shed at once, not stored
         # as queued and then marked shed: under a steady stream most events are, and each
         # was a second write of its row's page (BENCHMARKS.md, issue 22 round 14). The floor
-        # is read before the insert's await: a slot freed meanwhile (a lease, a label, an
-        # age-out after a drift) goes to later arrivals, not to these (left, round 14).
+        # is read before the insert's await; `_readmit` gives these events a slot freed
+        # meanwhile.
         floor = self.queue.admission_floor()
         records = await self.store.run(
             self.store.insert_events,
@@ -392,6 +394,7 @@ class ProjectRuntime:
         )
         fresh = [(r, p) for r, p in zip(records, predictions, strict=True) if not r.duplicate]
         if floor is not None:
+            fresh = await self._readmit(fresh)
             self.queue.turn_away(sum(r.status == "shed" for r, _p in fresh))
         self._took_in([r.data for r, _p in fresh])
         self.leasing.enqueue([(r, p) for r, p in fresh if r.status == "queued"])
@@ -406,6 +409,27 @@ class ProjectRuntime:
         self.leasing.serve_waiting()
         self._changed()
         return results
+
+    async def _readmit(
+        self, fresh: list[tuple[ItemRecord, AnyPrediction]]
+    ) -> list[tuple[ItemRecord, AnyPrediction]]:
+        """``fresh`` with the events `ingest` stored as shed that the queue could now keep
+        (a lease, a label or an age-out after a drift freed a slot during the insert) stored
+        as queued again and given back as such, for `ingest` to push like the others."""
+        turned = [n for n, (r, _p) in enumerate(fresh) if r.status == "shed"]
+        if not turned:
+            return fresh
+        back = [
+            turned[i] for i in self.queue.readmissible([fresh[n][1].uncertainty for n in turned])
+        ]
+        if not back:
+            return fresh
+        await self.store.run(self.store.readmit, [fresh[n][0].id for n in back])
+        readmitted = list(fresh)
+        for n in back:
+            record, prediction = fresh[n]
+            readmitted[n] = (replace(record, status="queued"), prediction)
+        return readmitted
 
     def _unscorable(self, rows: Sequence[dict[str, Any]]) -> InvalidInput:
         """Why a batch could not be scored: the first event whose data does not fit the input

@@ -9,6 +9,7 @@ predictions), a random sample of the pool, so an item whose uncertainty rose can
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import random
 import uuid
@@ -168,6 +169,22 @@ class RoutingQueue:
             return None
         floor: float = self._ranked[0][0]
         return floor
+
+    def readmissible(self, scores: Sequence[float]) -> list[int]:
+        """Of arrivals scored below an earlier `admission_floor` (stored as shed, not pushed
+        yet), the indices, in order, of those `push` could still keep now that the queue may
+        have changed: each one at or above the lowest ranked score, and the best of the
+        others (the later of equals, as `push` keeps) up to the room left; all of them while
+        no ranked item waits. Pushed in order, the others would be shed at once."""
+        if not self._ranked:
+            return list(range(len(scores)))
+        lowest = self._ranked[0][0]
+        keep = [i for i, score in enumerate(scores) if score >= lowest]
+        room = self.capacity - len(self._waiting)
+        if room > 0:
+            below = [(score, i) for i, score in enumerate(scores) if score < lowest]
+            keep += [i for _score, i in heapq.nlargest(room, below)]
+        return sorted(keep)
 
     def turn_away(self, count: int) -> None:
         """Count ``count`` arrivals shed without being pushed (see `admission_floor`)."""
