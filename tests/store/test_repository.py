@@ -165,8 +165,11 @@ def test_readmit_stores_shed_items_as_queued_and_leaves_others(
 ):
     items = store.insert_events(
         project.id,
-        [NewEvent("e1", {"text": "a"}, "shed", 0.1), NewEvent("e2", {"text": "b"}, "shed", 0.2)]
-        + events("e3"),
+        [
+            NewEvent("e1", {"text": "a"}, "shed", 0.1),
+            NewEvent("e2", {"text": "b"}, "shed", 0.2),
+            *events("e3"),
+        ],
     )
     with store.engine.begin() as conn:
         LabelStatements(conn).set_status([items[1].id], "labelled")
