@@ -369,9 +369,7 @@ def test_arrivals_turned_away_and_readmitted_leave_the_queue_as_pushing_them_all
     queue = filled()
     floor = queue.admission_floor()
     items = arriving()
-    turned = [
-        i for i in items if floor is not None and not i.drawn_at_random and i.score < floor
-    ]
+    turned = [i for i in items if floor is not None and not i.drawn_at_random and i.score < floor]
     change(queue)
     back = {turned[n].item_id for n in queue.readmissible([i.score for i in turned])}
     for item in items:
