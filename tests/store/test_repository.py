@@ -173,7 +173,7 @@ def test_readmit_stores_shed_items_as_queued_and_leaves_others(
     )
     with store.engine.begin() as conn:
         LabelStatements(conn).set_status([items[1].id], "labelled")
-    store.readmit([i.id for i in items])
+    assert store.readmit([i.id for i in items]) == {items[0].id}
     with store.engine.connect() as conn:
         statuses = conn.execute(
             select(ITEMS.c.event_id, ITEMS.c.status)
@@ -182,6 +182,7 @@ def test_readmit_stores_shed_items_as_queued_and_leaves_others(
         )
         # Only a shed item is readmitted: one labelled in the meantime stays labelled.
         assert statuses.all() == [("e1", "queued"), ("e2", "labelled"), ("e3", "queued")]
+    assert store.readmit([items[0].id]) == set()  # not shed any more
 
 
 async def test_a_locked_database_is_a_503_not_a_crash(sqlite_store: Store):

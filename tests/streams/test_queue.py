@@ -316,19 +316,26 @@ def test_arrivals_turned_away_count_as_shed_and_as_arrivals():
     assert queue.counters.shed == 3 and queue.arrivals == 4 and len(queue) == 1
 
 
+_HIGH = st.sampled_from([0.3, 0.5, 0.7, 0.9])
+_LOW = st.sampled_from([0.1, 0.3, 0.5])
+
+
 @settings(max_examples=1000, deadline=None)
 @given(
     capacity=st.integers(1, 3),
-    before=st.lists(st.tuples(st.sampled_from([0.1, 0.5, 0.9]), st.booleans()), max_size=6),
+    # Mostly a full queue of uncertain items, and a batch mostly below them.
+    before=st.lists(st.tuples(_HIGH, st.booleans()), min_size=2, max_size=6),
     meanwhile=st.lists(
         st.one_of(
             st.tuples(st.just("label"), st.integers(0, 6)),
             st.tuples(st.just("age_out"), st.integers(0, 6)),
-            st.tuples(st.just("arrive"), st.sampled_from([0.1, 0.5, 0.9])),
+            st.tuples(st.just("arrive"), st.tuples(_HIGH, st.booleans())),
+            st.tuples(st.just("lease"), st.tuples(_LOW, st.booleans())),
+            st.tuples(st.just("release"), st.integers(0, 3)),
         ),
-        max_size=4,
+        max_size=5,
     ),
-    batch=st.lists(st.tuples(st.sampled_from([0.1, 0.5, 0.9]), st.booleans()), max_size=6),
+    batch=st.lists(st.tuples(_LOW, st.booleans()), min_size=1, max_size=6),
 )
 def test_arrivals_turned_away_and_readmitted_leave_the_queue_as_pushing_them_all_would(
     capacity: int,
@@ -336,10 +343,12 @@ def test_arrivals_turned_away_and_readmitted_leave_the_queue_as_pushing_them_all
     meanwhile: list[tuple[str, Any]],
     batch: list[tuple[float, bool]],
 ) -> None:
-    # `ProjectRuntime.ingest` reads the floor, stores the batch (an await: labels, age-outs
-    # and other batches may change the queue meanwhile), then pushes what was not turned
-    # away and what `readmissible` gives back. That must leave the queue as pushing the
-    # whole batch then would.
+    # `ProjectRuntime.ingest` reads the floor, stores the batch (an await: labels, leases,
+    # returned leases, age-outs and other batches may change the queue meanwhile), then
+    # pushes what was not turned away and what `readmissible` gives back. Every turned-away
+    # arrival that pushing the whole batch would keep must be given back, and the queue must
+    # end as pushing the whole batch would leave it; unless a returned lease left it over
+    # capacity, which the next push trims.
     def filled() -> RoutingQueue:
         queue = RoutingQueue(capacity, random.Random(0))
         for n, (score, drawn) in enumerate(before):
@@ -352,8 +361,22 @@ def test_arrivals_turned_away_and_readmitted_leave_the_queue_as_pushing_them_all
                 queue.remove(value)
             elif what == "age_out":
                 queue.age_out(before=value)
+            elif what == "arrive":
+                queue.push(QueuedItem(n, f"evt-{n}", {}, value[0], drawn_at_random=value[1]))
+            elif what == "lease":  # re-scored to value[0], returned to that score if released
+                queue.lease(
+                    holder="h",
+                    annotator=f"a{n}",
+                    now=0.0,
+                    duration=10.0,
+                    scorer=lambda items, score=value[0]: [score] * len(items),
+                    candidates=4,
+                    explore=value[1],
+                )
             else:
-                queue.push(QueuedItem(n, f"evt-{n}", {}, value))
+                leased = sorted(lease.item.item_id for lease in queue.leases())
+                if leased:
+                    queue.release(leased[value % len(leased)])
 
     def arriving() -> list[QueuedItem]:
         return [
@@ -365,19 +388,21 @@ def test_arrivals_turned_away_and_readmitted_leave_the_queue_as_pushing_them_all
     change(whole)
     for item in arriving():
         whole.push(item)
+    kept = {i.item_id for i in whole.waiting_items()}
 
     queue = filled()
     floor = queue.admission_floor()
     items = arriving()
     turned = [i for i in items if floor is not None and not i.drawn_at_random and i.score < floor]
     change(queue)
+    over = len(queue) > capacity
     back = {turned[n].item_id for n in queue.readmissible([i.score for i in turned])}
+    assert {i.item_id for i in turned} & kept <= back
     for item in items:
         if item not in turned or item.item_id in back:
             queue.push(item)
-    assert sorted(i.item_id for i in queue.waiting_items()) == sorted(
-        i.item_id for i in whole.waiting_items()
-    )
+    if not over:
+        assert {i.item_id for i in queue.waiting_items()} == kept
 
 
 def test_readmissible_keeps_what_push_would_keep_equals_included():

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from streamloop.config import Settings
-from streamloop.errors import InvalidInput
+from streamloop.errors import InvalidInput, NotReady
 from streamloop.online import OnlineModel
 from streamloop.store import ProjectRecord, Store
 from streamloop.streams import Embedded, Service
 from streamloop.streams.learner import Learner, LearnerFactory, OnLearned, Rebuilt
+from streamloop.streams.project import ProjectRuntime
 from support import make_project
 
 
@@ -143,5 +144,86 @@ async def test_a_slot_freed_while_events_are_stored_as_shed_goes_to_the_best_of_
         assert statuses == {"e1": "queued", "e2": "queued", "e3": "shed", "e4": "queued"}
         assert {item.event_id for item in runtime.queue.waiting_items()} == {"e2", "e4"}
         assert runtime.queue.counters.shed == 1
+    finally:
+        await service.stop()
+
+
+async def _a_full_queue_of_two(tmp_path: Path) -> tuple[Service, ProjectRuntime]:
+    """A service whose project's queue (of two) is full of texts that mix two labels, and
+    whose model is sure of "charged twice for my invoice" and unsure of "hello there"."""
+    settings = Settings.from_env({}, data_dir=tmp_path / "data", queue_capacity=2)
+    service = Service(settings)
+    await service.start()
+    await service.store.run(make_project, service.store, "tickets")
+    await service.store.run(service.store.update_project, "tickets", {"exploration": 0.0})
+    await service.refresh()
+    runtime = service.project("tickets")
+    for _ in range(20):
+        runtime.model.learn({"text": "charged twice for my invoice"}, "a")
+        runtime.model.learn({"text": "the app crashed on start"}, "b")
+    mixed = {"text": "charged twice, and the app crashed"}
+    await runtime.ingest([("e1", mixed), ("e2", mixed)])
+    floor = runtime.queue.admission_floor()
+    assert floor is not None
+    assert runtime.model.predict({"text": "charged twice for my invoice"}).uncertainty < floor
+    assert runtime.model.predict({"text": "hello there"}).uncertainty >= floor
+    return service, runtime
+
+
+def _statuses(service: Service) -> dict[str, str]:
+    with service.store.engine.connect() as conn:
+        return dict(conn.exec_driver_sql("SELECT event_id, status FROM items").all())
+
+
+async def test_a_store_failing_to_readmit_leaves_those_events_shed_and_the_batch_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    service, runtime = await _a_full_queue_of_two(tmp_path)
+    try:
+        run = service.store.run
+
+        async def failing_to_readmit(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            if fn == service.store.readmit:
+                raise NotReady("the database is locked", code="store_unavailable")
+            result = await run(fn, *args, **kwargs)
+            if fn == service.store.insert_events:
+                runtime.queue.remove(runtime.queue.find("e1"))  # labelled meanwhile
+            return result
+
+        monkeypatch.setattr(service.store, "run", failing_to_readmit)
+        # e3 is turned away on arrival; e4 is more uncertain than what waits, and is queued.
+        scored = await runtime.ingest(
+            [("e3", {"text": "charged twice for my invoice"}), ("e4", {"text": "hello there"})]
+        )
+        monkeypatch.undo()
+        assert [s.queued for s in scored] == [False, True]
+        assert _statuses(service) == {"e1": "queued", "e2": "queued", "e3": "shed", "e4": "queued"}
+        assert {item.event_id for item in runtime.queue.waiting_items()} == {"e2", "e4"}
+    finally:
+        await service.stop()
+
+
+async def test_an_event_labelled_before_it_is_readmitted_stays_labelled_and_out_of_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    service, runtime = await _a_full_queue_of_two(tmp_path)
+    try:
+        run = service.store.run
+
+        async def labelled_first(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            if fn == service.store.readmit:
+                # Production's label for e3, sent as soon as e3 was stored, is stored first.
+                await runtime.label_events([("e3", "a", None, None)])
+            result = await run(fn, *args, **kwargs)
+            if fn == service.store.insert_events:
+                runtime.queue.remove(runtime.queue.find("e1"))  # labelled meanwhile
+            return result
+
+        monkeypatch.setattr(service.store, "run", labelled_first)
+        [scored] = await runtime.ingest([("e3", {"text": "charged twice for my invoice"})])
+        monkeypatch.undo()
+        assert not scored.queued
+        assert _statuses(service)["e3"] == "labelled"
+        assert {item.event_id for item in runtime.queue.waiting_items()} == {"e2"}
     finally:
         await service.stop()

@@ -187,10 +187,11 @@ class LabelStatements:
         """Mark the items of ``item_ids`` still queued as shed (a full queue let them go)."""
         list(self._in(_SET_STATUS_IF, ("shed", "queued"), item_ids))
 
-    def readmit(self, item_ids: list[int]) -> None:
+    def readmit(self, item_ids: list[int]) -> set[int]:
         """Mark the items of ``item_ids`` still shed as queued (`ProjectRuntime.ingest` stored
-        them as shed, then a slot freed before they reached the queue)."""
-        list(self._in(_SET_STATUS_IF, ("queued", "shed"), item_ids))
+        them as shed, then a slot freed before they reached the queue); the ids marked (not
+        one labelled meanwhile)."""
+        return {row[0] for row in self._in(_READMIT, ("queued", "shed"), item_ids)}
 
     def set_wanted(self, item_id: int, wanted: int) -> None:
         self._run(_SET_WANTED, (wanted, item_id))
@@ -261,6 +262,7 @@ _LABELS_ON_ITEMS = (
 )
 _SET_STATUS = f"UPDATE {ITEMS.name} SET status = ? WHERE id IN ({{keys}})"
 _SET_STATUS_IF = f"UPDATE {ITEMS.name} SET status = ? WHERE status = ? AND id IN ({{keys}})"
+_READMIT = _SET_STATUS_IF + " RETURNING id"
 _SET_WANTED = f"UPDATE {ITEMS.name} SET wanted = ? WHERE id = ?"
 _LOCK_PROJECT = f"SELECT id FROM {PROJECTS.name} WHERE id = ?"
 _NEWEST_LABEL = f"SELECT max(id) FROM {LABELS.name} WHERE project_id = ?"

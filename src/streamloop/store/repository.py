@@ -185,10 +185,11 @@ class Store(LabelStore, GoldStore, AnnotatorStateStore, SkipStore, ProgressStore
                 records.append(_new_item_record(item_id, item, duplicate=True))
         return records
 
-    def readmit(self, item_ids: list[int]) -> None:
-        """Store these shed items as queued again (see `LabelStatements.readmit`)."""
+    def readmit(self, item_ids: list[int]) -> set[int]:
+        """Store these shed items as queued again; the ids stored so (`LabelStatements.readmit`:
+        not those labelled meanwhile)."""
         with self.engine.begin() as conn:
-            LabelStatements(conn).readmit(item_ids)
+            return LabelStatements(conn).readmit(item_ids)
 
     def queued_items(self, project_id: int) -> list[ItemRecord]:
         """Items still waiting for a label, oldest first."""

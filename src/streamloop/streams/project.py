@@ -415,7 +415,9 @@ class ProjectRuntime:
     ) -> list[tuple[ItemRecord, AnyPrediction]]:
         """``fresh`` with the events `ingest` stored as shed that the queue could now keep
         (a lease, a label or an age-out after a drift freed a slot during the insert) stored
-        as queued again and given back as such, for `ingest` to push like the others."""
+        as queued again and given back as such, for `ingest` to push like the others. One
+        labelled meanwhile stays as it is; if the store fails, they all stay shed, as stored
+        (the batch itself is stored: its other events must still reach the queue)."""
         turned = [n for n, (r, _p) in enumerate(fresh) if r.status == "shed"]
         if not turned:
             return fresh
@@ -424,11 +426,16 @@ class ProjectRuntime:
         ]
         if not back:
             return fresh
-        await self.store.run(self.store.readmit, [fresh[n][0].id for n in back])
+        try:
+            stored = await self.store.run(self.store.readmit, [fresh[n][0].id for n in back])
+        except Exception:
+            log.exception("project %s: readmitting shed events failed", self.record.name)
+            return fresh
         readmitted = list(fresh)
         for n in back:
             record, prediction = fresh[n]
-            readmitted[n] = (replace(record, status="queued"), prediction)
+            if record.id in stored:
+                readmitted[n] = (replace(record, status="queued"), prediction)
         return readmitted
 
     def _unscorable(self, rows: Sequence[dict[str, Any]]) -> InvalidInput:
