@@ -38,6 +38,17 @@ def events(*ids: str) -> list[NewEvent]:
     return [NewEvent(i, {"text": f"text of {i}"}, "queued", 1.0) for i in ids]
 
 
+def statuses(store: Store, project: ProjectRecord) -> list[tuple[str, str]]:
+    """(event id, status) of the project's items, in the order they were stored."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(ITEMS.c.event_id, ITEMS.c.status)
+            .where(ITEMS.c.project_id == project.id)
+            .order_by(ITEMS.c.id)
+        )
+        return [(event_id, status) for event_id, status in rows]
+
+
 def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_store: Store):
     with sqlite_store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -148,14 +159,8 @@ def test_journal_entries_record_leases_and_shed_items(store: Store, project: Pro
     )
     assert store.skips(project.id) == [(items[0].id, "alice")]
     assert [i.event_id for i in store.queued_items(project.id)] == ["e1"]
-    with store.engine.connect() as conn:
-        statuses = conn.execute(
-            select(ITEMS.c.event_id, ITEMS.c.status)
-            .where(ITEMS.c.project_id == project.id)
-            .order_by(ITEMS.c.id)
-        )
-        # Only a queued item is shed: one labelled in the meantime stays labelled.
-        assert statuses.all() == [("e1", "queued"), ("e2", "shed"), ("e3", "labelled")]
+    # Only a queued item is shed: one labelled in the meantime stays labelled.
+    assert statuses(store, project) == [("e1", "queued"), ("e2", "shed"), ("e3", "labelled")]
     assert store.end_open_leases() == 1  # bob's lease, left open by a stopped process
     assert store.end_open_leases() == 0
 
@@ -174,14 +179,8 @@ def test_readmit_stores_shed_items_as_queued_and_leaves_others(
     with store.engine.begin() as conn:
         LabelStatements(conn).set_status([items[1].id], "labelled")
     assert store.readmit([i.id for i in items]) == {items[0].id}
-    with store.engine.connect() as conn:
-        statuses = conn.execute(
-            select(ITEMS.c.event_id, ITEMS.c.status)
-            .where(ITEMS.c.project_id == project.id)
-            .order_by(ITEMS.c.id)
-        )
-        # Only a shed item is readmitted: one labelled in the meantime stays labelled.
-        assert statuses.all() == [("e1", "queued"), ("e2", "labelled"), ("e3", "queued")]
+    # Only a shed item is readmitted: one labelled in the meantime stays labelled.
+    assert statuses(store, project) == [("e1", "queued"), ("e2", "labelled"), ("e3", "queued")]
     assert store.readmit([items[0].id]) == set()  # not shed any more
 
 

@@ -74,80 +74,6 @@ async def test_an_event_the_model_cannot_score_refuses_its_batch_before_anything
         await service.stop()
 
 
-async def test_an_event_a_full_queue_would_shed_on_arrival_is_stored_as_shed_in_one_write(
-    tmp_path: Path,
-):
-    settings = Settings.from_env({}, data_dir=tmp_path / "data", queue_capacity=2)
-    service = Service(settings)
-    await service.start()
-    try:
-        await service.store.run(make_project, service.store, "tickets")
-        await service.store.run(service.store.update_project, "tickets", {"exploration": 0.0})
-        await service.refresh()
-        runtime = service.project("tickets")
-        # Scored by the untaught model: as uncertain as can be; they fill the queue.
-        await runtime.ingest([("e1", {"text": "hello there"}), ("e2", {"text": "good day"})])
-        for _ in range(20):
-            runtime.model.learn({"text": "charged twice for my invoice"}, "a")
-            runtime.model.learn({"text": "the app crashed on start"}, "b")
-        marked: list[list[int]] = []
-        runtime.leasing.journal.items_shed = marked.append  # type: ignore[method-assign]
-        (scored,) = await runtime.ingest([("e3", {"text": "charged twice for my invoice"})])
-        assert not scored.queued
-        with service.store.engine.connect() as conn:
-            statuses = dict(conn.exec_driver_sql("SELECT event_id, status FROM items").all())
-        # Stored as shed by the insert itself: nothing marks it shed afterwards.
-        assert statuses == {"e1": "queued", "e2": "queued", "e3": "shed"}
-        assert marked == []
-        assert runtime.queue.counters.shed == 1
-        assert {item.event_id for item in runtime.queue.waiting_items()} == {"e1", "e2"}
-    finally:
-        await service.stop()
-
-
-async def test_a_slot_freed_while_events_are_stored_as_shed_goes_to_the_best_of_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    settings = Settings.from_env({}, data_dir=tmp_path / "data", queue_capacity=2)
-    service = Service(settings)
-    await service.start()
-    try:
-        await service.store.run(make_project, service.store, "tickets")
-        await service.store.run(service.store.update_project, "tickets", {"exploration": 0.0})
-        await service.refresh()
-        runtime = service.project("tickets")
-        await runtime.ingest([("e1", {"text": "hello there"}), ("e2", {"text": "good day"})])
-        for _ in range(20):
-            runtime.model.learn({"text": "charged twice for my invoice"}, "a")
-            runtime.model.learn({"text": "the app crashed on start"}, "b")
-        run = service.store.run
-
-        async def labelled_meanwhile(fn: Any, *args: Any, **kwargs: Any) -> Any:
-            result = await run(fn, *args, **kwargs)
-            if fn == service.store.insert_events:
-                # While the batch was being stored, e1 was labelled: one slot is free.
-                runtime.queue.remove(runtime.queue.find("e1"))
-            return result
-
-        monkeypatch.setattr(service.store, "run", labelled_meanwhile)
-        sure = {"text": "charged twice for my invoice"}
-        unsure = {"text": "charged twice, and the app crashed"}
-        floor = runtime.queue.admission_floor()
-        assert floor is not None
-        assert floor > runtime.model.predict(unsure).uncertainty
-        assert runtime.model.predict(unsure).uncertainty > runtime.model.predict(sure).uncertainty
-        scored = await runtime.ingest([("e3", sure), ("e4", unsure)])
-        monkeypatch.undo()
-        assert [s.queued for s in scored] == [False, True]
-        with service.store.engine.connect() as conn:
-            statuses = dict(conn.exec_driver_sql("SELECT event_id, status FROM items").all())
-        assert statuses == {"e1": "queued", "e2": "queued", "e3": "shed", "e4": "queued"}
-        assert {item.event_id for item in runtime.queue.waiting_items()} == {"e2", "e4"}
-        assert runtime.queue.counters.shed == 1
-    finally:
-        await service.stop()
-
-
 async def _a_full_queue_of_two(tmp_path: Path) -> tuple[Service, ProjectRuntime]:
     """A service whose project's queue (of two) is full of texts that mix two labels, and
     whose model is sure of "charged twice for my invoice" and unsure of "hello there"."""
@@ -173,6 +99,55 @@ async def _a_full_queue_of_two(tmp_path: Path) -> tuple[Service, ProjectRuntime]
 def _statuses(service: Service) -> dict[str, str]:
     with service.store.engine.connect() as conn:
         return dict(conn.exec_driver_sql("SELECT event_id, status FROM items").all())
+
+
+async def test_an_event_a_full_queue_would_shed_on_arrival_is_stored_as_shed_in_one_write(
+    tmp_path: Path,
+):
+    service, runtime = await _a_full_queue_of_two(tmp_path)
+    try:
+        marked: list[list[int]] = []
+        runtime.leasing.journal.items_shed = marked.append  # type: ignore[method-assign]
+        (scored,) = await runtime.ingest([("e3", {"text": "charged twice for my invoice"})])
+        assert not scored.queued
+        # Stored as shed by the insert itself: nothing marks it shed afterwards.
+        assert _statuses(service) == {"e1": "queued", "e2": "queued", "e3": "shed"}
+        assert marked == []
+        assert runtime.queue.counters.shed == 1
+        assert {item.event_id for item in runtime.queue.waiting_items()} == {"e1", "e2"}
+    finally:
+        await service.stop()
+
+
+async def test_a_slot_freed_while_events_are_stored_as_shed_goes_to_the_best_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    service, runtime = await _a_full_queue_of_two(tmp_path)
+    try:
+        run = service.store.run
+
+        async def labelled_meanwhile(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            result = await run(fn, *args, **kwargs)
+            if fn == service.store.insert_events:
+                # While the batch was being stored, e1 was labelled: one slot is free.
+                runtime.queue.remove(runtime.queue.find("e1"))
+            return result
+
+        monkeypatch.setattr(service.store, "run", labelled_meanwhile)
+        sure = {"text": "charged twice for my invoice"}
+        unsure = {"text": "charged twice"}
+        floor = runtime.queue.admission_floor()
+        assert floor is not None
+        assert floor > runtime.model.predict(unsure).uncertainty
+        assert runtime.model.predict(unsure).uncertainty > runtime.model.predict(sure).uncertainty
+        scored = await runtime.ingest([("e3", sure), ("e4", unsure)])
+        monkeypatch.undo()
+        assert [s.queued for s in scored] == [False, True]
+        assert _statuses(service) == {"e1": "queued", "e2": "queued", "e3": "shed", "e4": "queued"}
+        assert {item.event_id for item in runtime.queue.waiting_items()} == {"e2", "e4"}
+        assert runtime.queue.counters.shed == 1
+    finally:
+        await service.stop()
 
 
 async def test_a_store_failing_to_readmit_leaves_those_events_shed_and_the_batch_queued(
