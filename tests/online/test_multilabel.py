@@ -11,7 +11,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from river import naive_bayes
 from sklearn.metrics import (
     accuracy_score,
@@ -23,17 +26,20 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from streamloop.online import INPUT_KINDS, PRESETS
 from streamloop.online.inputs import model_input
+from streamloop.online.linear import BATCH_FROM, LinearScorer
 from streamloop.online.multilabel import (
     DEFAULT_THRESHOLD,
     MULTILABEL_PRESETS,
     UNSUPPORTED_PAIRS,
     MultiLabelModel,
+    MultiLabelPrediction,
 )
 from streamloop.online.multilabel_metrics import MultiLabelMetrics
 from streamloop.online.multilabel_strategies import (
     DEFAULT_MULTILABEL_STRATEGY,
     MULTILABEL_STRATEGIES,
     label_uncertainties,
+    multilabel_uncertainties,
     multilabel_uncertainty,
 )
 from streamloop.online.presets import build_front, logistic
@@ -130,10 +136,102 @@ def test_probabilities_are_per_label_and_labels_follow_thresholds(trained: Train
         assert prediction.as_json()["labels"] == list(prediction.labels)
 
 
-def test_predict_many_matches_predict(trained: Trained) -> None:
-    rows = [data for data, _ in trained.holdout[:20]]
+def _same_predictions(many: list[MultiLabelPrediction], ones: list[MultiLabelPrediction]) -> None:
+    """Equal up to float rounding: a batch path sums in another order."""
+    assert [p.labels for p in many] == [p.labels for p in ones]
+    assert [p.model_version for p in many] == [p.model_version for p in ones]
+    for batch, one in zip(many, ones, strict=True):
+        assert list(batch.probabilities) == list(one.probabilities)
+        assert list(batch.probabilities.values()) == pytest.approx(
+            list(one.probabilities.values()), abs=1e-12
+        )
+        assert batch.uncertainty == pytest.approx(one.uncertainty, abs=1e-12)
 
-    assert trained.model.predict_many(rows) == [trained.model.predict(row) for row in rows]
+
+@pytest.mark.parametrize("size", [3, 20, 64])
+def test_predict_many_matches_predict(trained: Trained, size: int) -> None:
+    rows = [data for data, _ in trained.holdout[:size]]
+
+    _same_predictions(trained.model.predict_many(rows), [trained.model.predict(r) for r in rows])
+
+
+def test_logistic_regression_scores_a_batch_as_one(trained: Trained) -> None:
+    # The batch path is taken (so the comparison above is of two paths) by logistic
+    # regression alone; the other presets score each row as `predict` does.
+    rows = [data for data, _ in trained.holdout[:64]]
+    scored = []
+    scores = LinearScorer.scores
+
+    def spy(self: LinearScorer, inputs: Any) -> Any:
+        scored.append(len(inputs))
+        return scores(self, inputs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LinearScorer, "scores", spy)
+        trained.model.predict_many(rows)
+    if trained.preset == "logistic_regression":
+        assert trained.model.batch_rows == BATCH_FROM[trained.input_kind]
+        # Tabular rows that are not all numbers are read row by row into one batch.
+        assert scored == [64]
+    else:
+        assert trained.model.batch_rows is None
+        assert scored == []
+
+
+def test_an_untrained_model_scores_no_batch() -> None:
+    model = _model("logistic_regression", "tabular")
+    rows = [{"x": float(n)} for n in range(5)]
+
+    assert model.batch_rows is None
+    assert model.predict_many(rows) == [model.predict(row) for row in rows]
+
+
+@pytest.mark.parametrize("strategy", MULTILABEL_STRATEGIES)
+def test_rows_of_numbers_are_scored_as_one_matrix(
+    make_multilabel_items: Any, strategy: str
+) -> None:
+    # The usual batch from one source, numbers only of the same fields (`numeric_rows`): the
+    # same predictions, beyond the logits' bound too (probabilities of exactly 0 and 1).
+    model = _model("logistic_regression", "tabular", strategy=strategy, thresholds={"ui": 0.2})
+    fields = [f"x_{label}" for label in LABELS]
+    for data, labels in make_multilabel_items("tabular", LABELS, 200, seed=3):
+        model.learn({f: data[f] for f in fields}, labels)
+    rng = random.Random(0)
+    rows = [{f: rng.uniform(-1e4, 1e4) for f in fields} for _ in range(100)]
+    rows += [
+        {f: data[f] for f in fields}
+        for data, _ in make_multilabel_items("tabular", LABELS, 40, seed=4)
+    ]
+    read = []
+    scores_numbers = LinearScorer.scores_numbers
+
+    def spy(self: LinearScorer, *args: Any) -> Any:
+        read.append(found := scores_numbers(self, *args))
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LinearScorer, "scores_numbers", spy)
+        many = model.predict_many(rows)
+    assert len(read) == 1 and read[0] is not None  # the matrix path, not the fallback
+    ones = [model.predict(row) for row in rows]
+    assert {p for one in ones for p in one.probabilities.values()} >= {0.0, 1.0}
+    _same_predictions(many, ones)
+
+
+def test_a_batch_keeps_probabilities_in_bounds_as_one_at_a_time_does() -> None:
+    # A misbehaving estimator's NaN counts as 0, as `_probability` counts it.
+    model = _model("logistic_regression", "text")
+    scores = np.array([[float("nan"), 1.0, 0.7, -0.0], [0.5, 0.25, 1e-300, 0.0]])
+
+    first, second = model._predictions(scores)
+
+    assert first.probabilities == {"bug": 0.0, "billing": 1.0, "ui": 0.7, "docs": 0.0}
+    assert first.labels == ("billing", "ui")
+    assert second.labels == ()
+    assert [first.uncertainty, second.uncertainty] == [
+        multilabel_uncertainty(model.strategy, list(p.probabilities.values()), [0.5] * 4)
+        for p in (first, second)
+    ]
 
 
 def test_predicting_leaves_the_model_unchanged(trained: Trained) -> None:
@@ -500,6 +598,41 @@ def test_metrics_refuse_unknown_labels() -> None:
 
 
 # Uncertainty.
+
+
+_PROBABILITY = st.sampled_from([0.0, 1.0, 0.5, 0.2, 0.9, 1e-300]) | st.floats(0.0, 1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strategy=st.sampled_from(MULTILABEL_STRATEGIES),
+    thresholds=st.lists(
+        st.sampled_from([0.5, 0.2, 0.9]) | st.floats(1e-6, 1 - 1e-6), min_size=0, max_size=5
+    ),
+    rows=st.integers(1, 6),
+    data=st.data(),
+)
+def test_uncertainties_in_arrays_are_those_of_one_at_a_time(
+    strategy: str, thresholds: list[float], rows: int, data: st.DataObject
+) -> None:
+    # To the bit, with probabilities at a threshold, at 0 and 1, and labels of none.
+    matrix = np.array(
+        [
+            data.draw(st.lists(_PROBABILITY, min_size=len(thresholds), max_size=len(thresholds)))
+            for _ in range(rows)
+        ]
+    ).reshape(rows, len(thresholds))
+    if len(thresholds) and data.draw(st.booleans()):
+        matrix[0] = thresholds  # each label at its threshold: a blind guess
+
+    assert multilabel_uncertainties(strategy, matrix, thresholds) == [
+        multilabel_uncertainty(strategy, row, thresholds) for row in matrix.tolist()
+    ]
+
+
+def test_uncertainties_in_arrays_refuse_an_unknown_strategy() -> None:
+    with pytest.raises(ValueError, match="unknown strategy"):
+        multilabel_uncertainties("nope", np.zeros((1, 2)), [0.5, 0.5])
 
 
 @pytest.mark.parametrize("strategy", MULTILABEL_STRATEGIES)

@@ -9,6 +9,9 @@ count per row. The answers are River's one at a time, up to the order of a sum's
 Two fronts are read directly: the tabular one (`features.tabular_front`: numbers scaled by the
 read-only scaler, strings one-hot) and any front whose ``transform_one`` gives numbers (TF-IDF),
 which runs as River runs it. Other pipelines return ``None`` from `linear_scorer`.
+
+A multi-label model's front shared by a River logistic regression per label is read the same
+way (`binary_scorer`): its scores are each label's probability, never normalised.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from itertools import repeat
 from typing import Any, cast
 
 import numpy as np
-from river import linear_model, multiclass, optim
+from river import compose, linear_model, multiclass, optim
 
 from streamloop.online.features import (
     NUMBER_TYPES,
@@ -34,7 +37,12 @@ from streamloop.online.features import (
 from streamloop.online.one_vs_rest import LOGIT_BOUND, OneVsRestLogistic
 from streamloop.online.scaler import ArrayScaler, standardised
 
-__all__ = ["LinearScorer", "Scores", "linear_scorer"]
+__all__ = ["BATCH_FROM", "LinearScorer", "Scores", "binary_scorer", "linear_scorer"]
+#: From this many rows on, a linear model scores a batch at once (`linear_scorer`): below it,
+#: arranging the arrays costs more than it saves. A text's few words make River's own dot
+#: products hard to beat below a dozen rows or so, and about even at 16; at 32 a batch costs a
+#: third less for texts of 3 and 12 words, 6% less for 48 (BENCHMARKS.md, round 6).
+BATCH_FROM = {"tabular": 2, "text": 32}
 #: Up to this many cells (rows by columns), a batch is one dense matrix product.
 _DENSE_CELLS = 250_000
 
@@ -46,6 +54,9 @@ Scores = tuple[list[Any], "np.ndarray[Any, Any]"]
 #: Rows of numbers only, one field per column in ``fields`` order, to their scaled features
 #: in the same columns (``None`` when the front would not keep every field as it is).
 _Numbers = Callable[[tuple[str, ...], "np.ndarray[Any, Any]"], "np.ndarray[Any, Any] | None"]
+#: What a scorer reads the weights of: a one-vs-rest classifier, or a binary logistic
+#: regression per label (a multi-label model's).
+_Linear = multiclass.OneVsRestClassifier | OneVsRestLogistic | Mapping[Any, Any]
 
 
 class LinearScorer:
@@ -58,7 +69,7 @@ class LinearScorer:
     def __init__(
         self,
         front: Callable[[Sequence[dict[str, Any]]], _Sparse],
-        classifier: multiclass.OneVsRestClassifier | OneVsRestLogistic,
+        classifier: _Linear,
         numbers: _Numbers | None = None,
     ) -> None:
         self._front = front
@@ -67,11 +78,9 @@ class LinearScorer:
 
     def _labels(self) -> list[Any]:
         classifier = self._classifier
-        return list(
-            classifier.labels
-            if isinstance(classifier, OneVsRestLogistic)
-            else classifier.classifiers
-        )
+        if isinstance(classifier, OneVsRestLogistic):
+            return list(classifier.labels)
+        return list(classifier if isinstance(classifier, Mapping) else classifier.classifiers)
 
     def predict_proba(self, rows: Sequence[dict[str, Any]]) -> list[dict[Any, float]]:
         """Each row's label probabilities, as the classifier's ``predict_proba_one`` gives
@@ -142,13 +151,16 @@ def _normalised(labels: list[Any], scores: np.ndarray[Any, Any]) -> list[dict[An
 
 
 def _weights(
-    classifier: multiclass.OneVsRestClassifier | OneVsRestLogistic, columns: list[Any]
+    classifier: _Linear, columns: list[Any]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """The named features' weights (rows) for each label (columns), and the intercepts."""
     if isinstance(classifier, OneVsRestLogistic):
         return classifier.weights_of(columns), classifier.intercepts
-    # River's: `linear_scorer` checked that every binary model is a logistic regression.
-    binaries = cast("dict[Any, linear_model.LogisticRegression]", classifier.classifiers)
+    # River's: `linear_scorer` and `binary_scorer` checked that each is a logistic regression.
+    binaries = cast(
+        "Mapping[Any, linear_model.LogisticRegression]",
+        classifier if isinstance(classifier, Mapping) else classifier.classifiers,
+    )
     weights = np.empty((len(columns), len(binaries)))
     for k, binary in enumerate(binaries.values()):
         if columns:
@@ -180,12 +192,44 @@ def linear_scorer(pipeline: Any) -> LinearScorer | None:
     *front_steps, last = steps.values()
     if not _logistic_ovr(last):
         return None
+    return _scorer(front_steps, last)
+
+
+def binary_scorer(front: Any, binaries: Mapping[Any, Any]) -> LinearScorer | None:
+    """A `LinearScorer` of a front shared by a binary classifier per label (a multi-label
+    model's), whose `LinearScorer.scores` are each label's probability of applying, as each
+    classifier's ``predict_proba_one(front.transform_one(x))[True]`` gives it (up to the order
+    of a sum's terms); ``None`` unless every classifier is a River logistic regression.
+
+    Examples
+    --------
+    >>> from streamloop.online.presets import build_front, logistic
+    >>> front = build_front("logistic_regression", "text")
+    >>> binaries = {"billing": logistic("text"), "bug": logistic("text")}
+    >>> for text, labels in [("refund my card", {"billing"}), ("card crashed", {"billing", "bug"})]:
+    ...     front.learn_one({"text": text})
+    ...     for label, binary in binaries.items():
+    ...         binary.learn_one(front.transform_one({"text": text}), label in labels)
+    >>> rows = [{"text": "card refund"}, {"text": "it crashed"}]
+    >>> labels, scores = binary_scorer(front, binaries).scores(rows)
+    >>> slow = [[b.predict_proba_one(front.transform_one(r))[True] for b in binaries.values()]
+    ...         for r in rows]
+    >>> labels, bool(np.allclose(scores, slow, rtol=0, atol=1e-12))
+    (['billing', 'bug'], True)
+    """
+    if not binaries or not all(map(_river_logistic, binaries.values())):
+        return None
+    steps = front.steps.values() if isinstance(front, compose.Pipeline) else [front]
+    return _scorer(list(steps), binaries)
+
+
+def _scorer(front_steps: list[Any], classifier: _Linear) -> LinearScorer:
     tabular = _tabular_parts(front_steps)
     if tabular is None:
         if len(front_steps) == 1 and type(front_steps[0]) is OrderedTFIDF:
-            return LinearScorer(_tfidf_front(front_steps[0]), last)
-        return LinearScorer(_generic_front(front_steps), last)
-    return LinearScorer(_read_front(*tabular), last, _read_numbers(*tabular))
+            return LinearScorer(_tfidf_front(front_steps[0]), classifier)
+        return LinearScorer(_generic_front(front_steps), classifier)
+    return LinearScorer(_read_front(*tabular), classifier, _read_numbers(*tabular))
 
 
 def _logistic_ovr(step: Any) -> bool:
@@ -193,12 +237,14 @@ def _logistic_ovr(step: Any) -> bool:
         return True
     if type(step) is not multiclass.OneVsRestClassifier:
         return False
-    binaries = [step.classifier, *step.classifiers.values()]
-    return all(
+    return all(map(_river_logistic, [step.classifier, *step.classifiers.values()]))
+
+
+def _river_logistic(binary: Any) -> bool:
+    return (
         type(binary) is linear_model.LogisticRegression
         and type(binary.loss) is optim.losses.Log
         and type(binary._weights).__name__ == "VectorDict"
-        for binary in binaries
     )
 
 

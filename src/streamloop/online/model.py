@@ -19,7 +19,7 @@ from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import prediction_powered
 from streamloop.online.features import OrderedTFIDF, TabularFront
 from streamloop.online.inputs import NumericRows, Row, as_row, model_input, numeric_rows
-from streamloop.online.linear import linear_scorer
+from streamloop.online.linear import BATCH_FROM, linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 from streamloop.online.plugins import build_model, checked
@@ -30,11 +30,6 @@ __all__ = ["Learned", "OnlineModel", "Prediction"]
 
 log = logging.getLogger(__name__)
 
-#: From this many rows on, a linear model scores a batch at once (`linear_scorer`): below it,
-#: arranging the arrays costs more than it saves. A text's few words make River's own dot
-#: products hard to beat below a dozen rows or so, and about even at 16; at 32 a batch costs a
-#: third less for texts of 3 and 12 words, 6% less for 48 (BENCHMARKS.md, round 6).
-_BATCH_FROM = {"tabular": 2, "text": 32}
 #: Shadow models for the accuracy estimate: each learns every label but one fold of the random
 #: draws, and scores that fold unseen (BENCHMARKS.md: four is the cheapest that keeps the
 #: interval's coverage; ten gains 0.006 in error for 2.5 times the learning).
@@ -243,7 +238,7 @@ class OnlineModel(ModelBase):
         per call, not per row), or ``None`` if it scores each row alone."""
         if not self._version or linear_scorer(self._pipeline) is None:
             return None  # an untrained model scores each row alone (`predict_many`)
-        return _BATCH_FROM[self._input_kind]
+        return BATCH_FROM[self._input_kind]
 
     def predict_many(
         self,
@@ -261,7 +256,7 @@ class OnlineModel(ModelBase):
         ValueError
             If any row does not fit the model's input kind; then nothing is returned.
         """
-        batch = len(rows) >= _BATCH_FROM[self._input_kind] and self._version
+        batch = len(rows) >= BATCH_FROM[self._input_kind] and self._version
         scorer = linear_scorer(self._pipeline) if batch else None
         if scorer is not None and self._input_kind == "tabular":
             # Rows of numbers only, of the same fields: one matrix, no walk of each value.

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
 
 __all__ = [
     "DEFAULT_MULTILABEL_STRATEGY",
     "MULTILABEL_STRATEGIES",
     "label_uncertainties",
+    "multilabel_uncertainties",
     "multilabel_uncertainty",
 ]
 
@@ -97,6 +101,46 @@ def multilabel_uncertainty(
     if not probabilities:
         return 1.0
     return _clamp(score(probabilities, thresholds))
+
+
+def multilabel_uncertainties(
+    strategy: str, probabilities: np.ndarray[Any, Any], thresholds: Sequence[float]
+) -> list[float]:
+    """`multilabel_uncertainty` of each row of ``probabilities`` (a row per item, a column per
+    label, each in [0, 1]), the same to the bit, the labels' margins taken in arrays.
+
+    Raises
+    ------
+    ValueError
+        If the strategy is unknown.
+
+    Examples
+    --------
+    >>> rows = np.array([[0.9, 0.5], [0.2, 0.4]])
+    >>> multilabel_uncertainties("min_margin", rows, [0.5, 0.5])
+    [1.0, 0.8]
+    >>> multilabel_uncertainties("mean_margin", rows, [0.5, 0.5]) == [
+    ...     multilabel_uncertainty("mean_margin", row, [0.5, 0.5]) for row in rows.tolist()
+    ... ]
+    True
+    """
+    if strategy not in _SCORES:
+        multilabel_uncertainty(strategy, [], [])  # raises, saying which strategies there are
+    rows, labels = probabilities.shape
+    if not labels:
+        return [1.0] * rows
+    if _SCORES[strategy] is _entropy:
+        return [multilabel_uncertainty(strategy, row, thresholds) for row in probabilities.tolist()]
+    t = np.asarray(thresholds, dtype=np.float64)
+    p = probabilities
+    # `label_uncertainties`, each operation IEEE's as Python's floats do it, in the same order.
+    margins = 1.0 - np.where(p >= t, (p - t) / (1.0 - t), (t - p) / t)
+    margins = np.where(margins >= 1.0, 1.0, np.where(margins >= 0.0, margins, 0.0))
+    if _SCORES[strategy] is _min_margin:
+        scores = margins.max(axis=1).tolist()
+    else:  # the mean margin: summed as `math.fsum` sums
+        scores = [math.fsum(row) / labels for row in margins.tolist()]
+    return [_clamp(score) for score in scores]
 
 
 def _mean_margin(probabilities: Sequence[float], thresholds: Sequence[float]) -> float:
