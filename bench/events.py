@@ -14,6 +14,11 @@ clients: each event scored, stored and routed before its response.
   River scores the same texts with the preset's pipeline made of River's own steps (River's
   TF-IDF for streamloop's: `server.rivers_own`), ``predict_proba_one``.
 
+With ``--multilabel`` the project is a multi-label one (`streamloop.online.MultiLabelModel`:
+the preset's front shared by a logistic regression per label, each event's set its one
+label), against raw River doing each event's work: the same front, River's own steps, then
+each label's ``predict_proba_one``.
+
 The result line's ``ratio_to_raw_one_at_a_time`` is events/s over the HTTP API divided by the
 preset's pipeline's ``predict_proba_one`` rate; ``server_read_bytes_per_event`` and
 ``server_written_bytes_per_event`` are what the server read and wrote through system calls
@@ -23,6 +28,7 @@ events in one project.
 
     python bench/events.py --events 20000 --batch 500 --clients 4
     python bench/events.py --events 20000 --batch 500 --clients 4 --input text
+    python bench/events.py --events 20000 --batch 500 --clients 4 --multilabel
     python bench/events.py --events 20000 --total 1000000
 """
 
@@ -135,6 +141,25 @@ def raw_river(train: list[Row], xs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def raw_river_sets(input_kind: str, train: list[Row], xs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A multi-label event's work in raw River: the preset's front (River's own steps) shared
+    by a logistic regression per label, each predicting the event (``predict_proba_one``)."""
+    front = rivers_own(build_front("logistic_regression", input_kind))
+    binaries = {label: logistic(input_kind) for _, label in train}
+    for x, y in train:
+        front.learn_one(x)
+        features = front.transform_one(x)
+        for label, binary in binaries.items():
+            binary.learn_one(features, label == y)
+    started = time.perf_counter()
+    for x in xs:
+        features = front.transform_one(x)
+        for binary in binaries.values():
+            binary.predict_proba_one(features)
+    one = len(xs) / (time.perf_counter() - started)
+    return {"raw_preset_predict_proba_one_per_s": round(one)}
+
+
 def folder_mib(folder: str) -> float:
     total = 0
     for root, _dirs, files in os.walk(folder):
@@ -182,7 +207,12 @@ async def run(args: argparse.Namespace) -> None:
         train, data = rows(300, seed=1), rows(args.events, seed=2)
         labels = [f"c{c}" for c in range(CLASSES)]
     xs = [x for x, _ in data]
-    raw = raw_river_text(args.model, train, xs) if args.input == "text" else raw_river(train, xs)
+    if args.multilabel:
+        raw = raw_river_sets(args.input, train, xs)
+    else:
+        raw = (
+            raw_river_text(args.model, train, xs) if args.input == "text" else raw_river(train, xs)
+        )
     print(orjson.dumps({"same_run_raw_river": raw}).decode(), flush=True)
     with tempfile.TemporaryDirectory() as data_dir:
         server = Server(data_dir)
@@ -192,10 +222,16 @@ async def run(args: argparse.Namespace) -> None:
                 spec = {"name": "bench", "labels": labels, "input": args.input}
                 if args.input == "text":
                     spec["model"] = args.model
+                if args.multilabel:
+                    spec["task"] = "multilabel"
                 (await http.post("/api/projects", json=spec)).raise_for_status()
                 seed_events = [{"id": f"seed-{n}", "data": x} for n, (x, _) in enumerate(train)]
                 await post_all(base, bodies(seed_events, 300), 1)
-                answers = [{"event_id": f"seed-{n}", "label": y} for n, (_, y) in enumerate(train)]
+                answers = [
+                    {"event_id": f"seed-{n}"}
+                    | ({"labels": [y]} if args.multilabel else {"label": y})
+                    for n, (_, y) in enumerate(train)
+                ]
                 (
                     await http.post("/api/projects/bench/labels", json={"labels": answers})
                 ).raise_for_status()
@@ -215,6 +251,7 @@ async def run(args: argparse.Namespace) -> None:
                 orjson.dumps(
                     {
                         "input": args.input,
+                        "task": "multilabel" if args.multilabel else "classify",
                         "events": len(events),
                         "batch": args.batch,
                         "clients": args.clients,
@@ -263,6 +300,7 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=0, help="events in all, for the memory figure")
     parser.add_argument("--input", choices=("tabular", "text"), default="tabular")
     parser.add_argument("--model", default="logistic_regression", help="the text run's preset")
+    parser.add_argument("--multilabel", action="store_true", help="a multi-label project")
     args = parser.parse_args()
     print(machine_line())
     asyncio.run(run(args))
