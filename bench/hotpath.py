@@ -15,6 +15,8 @@ those, with the same raw River figure in the same run):
 - ``text-batch``: where a text model's `predict_many` should score rows as one batch: its
   CPU time per call, one row at a time against one batch, by batch size, for texts of about
   3, 12 and 48 words (the best of five draws each; the machine's speed moves between runs).
+- ``multilabel-batch``: the same for a multi-label model (`MultiLabelModel`, a logistic
+  regression per label), text and tabular, from one row on.
 - ``snapshot``: the CPU time to snapshot a model (`OnlineModel.snapshot`, the canonical
   pickle the learner takes while it holds learning) and to restore it, and its size, after
   ``--rows`` labels from 20 annotators (rehearsal, held-out rows and shadows as served): a
@@ -26,6 +28,7 @@ those, with the same raw River figure in the same run):
     python bench/hotpath.py model
     python bench/hotpath.py batch
     python bench/hotpath.py text-batch
+    python bench/hotpath.py multilabel-batch
     python bench/hotpath.py snapshot --rows 3000
     python bench/hotpath.py routing --sizes 1000 100000 1000000
 """
@@ -45,8 +48,8 @@ import orjson
 from river import multiclass
 from server import machine_line, rivers_own
 
-from streamloop.online import OnlineModel
-from streamloop.online.linear import linear_scorer
+from streamloop.online import MultiLabelModel, OnlineModel
+from streamloop.online.linear import BATCH_FROM, linear_scorer
 from streamloop.online.presets import build_front, build_pipeline, logistic
 from streamloop.streams.queue import QueuedItem, RoutingQueue
 
@@ -281,8 +284,6 @@ def text_batch_figures(
 ) -> list[dict[str, Any]]:
     """Per `predict_many` call of a trained text model, in µs of CPU: each row alone against
     the batch path, for texts of a few words and for longer ones (several joined)."""
-    from streamloop.online import model as model_module
-
     base = text_rows(12_000)
     out = []
     for joined in (1, 4, 16):
@@ -301,10 +302,10 @@ def text_batch_figures(
             model.learn(row, base[n * joined % len(base)][1])
         words = statistics.mean(len(row["text"].split()) for row in rows[:200])
 
-        saved = model_module._BATCH_FROM["text"]
+        saved = BATCH_FROM["text"]
         try:
             for size in sizes:
-                alone, batch = _text_costs(model, rows, size)
+                alone, batch = _costs(model, "text", rows, size)
                 out.append(
                     {
                         "words_per_text": round(words),
@@ -314,21 +315,50 @@ def text_batch_figures(
                     }
                 )
         finally:
-            model_module._BATCH_FROM["text"] = saved
+            BATCH_FROM["text"] = saved
     return out
 
 
-def _text_costs(model: OnlineModel, rows: list[dict[str, Any]], size: int) -> tuple[int, int]:
-    """µs of CPU per `predict_many` of ``size`` rows: one row at a time, and as one batch."""
-    from streamloop.online import model as model_module
+def multilabel_batch_figures(
+    sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
+) -> list[dict[str, Any]]:
+    """Per `MultiLabelModel.predict_many` call, in µs of CPU, each row alone against the
+    batch path (`binary_scorer`): a logistic regression per label on a text and on a tabular
+    front (64 numbers), three labels, each item's set the labels of its number's low bits."""
+    out = []
+    kinds = [
+        ("text", [({"text": row[0]["text"]}, n) for n, row in enumerate(text_rows(3000))]),
+        ("tabular", [(row[0], n) for n, row in enumerate(tabular_rows(3000))]),
+    ]
+    for kind, rows in kinds:
+        model = MultiLabelModel(
+            labels=TEXT_LABELS, input_kind=kind, preset="logistic_regression", rehearsal=3
+        )
+        for data, n in rows[:1000]:
+            model.learn(data, [label for bit, label in enumerate(TEXT_LABELS) if n >> bit & 1])
+        saved = BATCH_FROM[kind]
+        try:
+            for size in sizes:
+                alone, batch = _costs(model, kind, [data for data, _ in rows], size)
+                out.append(
+                    {"input": kind, "rows": size, "one_at_a_time_us": alone, "batch_us": batch}
+                )
+        finally:
+            BATCH_FROM[kind] = saved
+    return out
 
+
+def _costs(
+    model: OnlineModel | MultiLabelModel, kind: str, rows: list[dict[str, Any]], size: int
+) -> tuple[int, int]:
+    """µs of CPU per `predict_many` of ``size`` rows: one row at a time, and as one batch."""
     # The two ways taken in turn, on the same rows, so that both see the same machine.
     best = {10**9: math.inf, 1: math.inf}
     for draw in range(5):
         chosen = rows[1000 + draw * size : 1000 + (draw + 1) * size]
         calls = max(1, 400 // size)
         for batch_from in best:
-            model_module._BATCH_FROM["text"] = batch_from
+            BATCH_FROM[kind] = batch_from
             started = time.process_time()
             for _ in range(calls):
                 model.predict_many(chosen)
@@ -368,7 +398,9 @@ def snapshot_figures(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["model", "batch", "text-batch", "snapshot", "routing"])
+    parser.add_argument(
+        "what", choices=["model", "batch", "text-batch", "multilabel-batch", "snapshot", "routing"]
+    )
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     parser.add_argument("--leases", type=int, default=2000)
@@ -391,6 +423,9 @@ def main() -> None:
             print(orjson.dumps(snapshot_figures(kind, rows, labels)).decode(), flush=True)
     elif args.what == "text-batch":
         for line in text_batch_figures():
+            print(orjson.dumps(line).decode(), flush=True)
+    elif args.what == "multilabel-batch":
+        for line in multilabel_batch_figures():
             print(orjson.dumps(line).decode(), flush=True)
     elif args.what == "model":
         print(orjson.dumps(model_figures("text", text_rows(args.rows + 200), TEXT_LABELS)).decode())
