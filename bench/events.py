@@ -16,8 +16,8 @@ clients: each event scored, stored and routed before its response.
 
 With ``--multilabel`` the project is a multi-label one (`streamloop.online.MultiLabelModel`:
 the preset's front shared by a logistic regression per label, each event's set its one
-label), against raw River doing each event's work: the same front, River's own steps, then
-each label's ``predict_proba_one``.
+label), against raw River doing each event's work: the preset's front (with River's own
+TF-IDF for texts, `server.rivers_own`), then each label's ``predict_proba_one``.
 
 The result line's ``ratio_to_raw_one_at_a_time`` is events/s over the HTTP API divided by the
 preset's pipeline's ``predict_proba_one`` rate; ``server_read_bytes_per_event`` and

@@ -139,6 +139,7 @@ def test_probabilities_are_per_label_and_labels_follow_thresholds(trained: Train
 def _same_predictions(many: list[MultiLabelPrediction], ones: list[MultiLabelPrediction]) -> None:
     """Equal up to float rounding: a batch path sums in another order."""
     assert [p.labels for p in many] == [p.labels for p in ones]
+    assert {type(p) for one in many for p in one.probabilities.values()} == {float}  # as JSON
     assert [p.model_version for p in many] == [p.model_version for p in ones]
     for batch, one in zip(many, ones, strict=True):
         assert list(batch.probabilities) == list(one.probabilities)
@@ -600,22 +601,27 @@ def test_metrics_refuse_unknown_labels() -> None:
 # Uncertainty.
 
 
-_PROBABILITY = st.sampled_from([0.0, 1.0, 0.5, 0.2, 0.9, 1e-300]) | st.floats(0.0, 1.0)
+_PROBABILITY = st.sampled_from([0.0, 1.0, 0.5, 0.2, 0.9, 1e-300, float("nan")]) | st.floats(
+    0.0, 1.0
+)
+#: Thresholds as a project may set them: anywhere in (0, 1), subnormals and 1 - 2**-53 too.
+_THRESHOLD = st.sampled_from([0.5, 0.2, 0.9, 5e-324, 1e-310, 1 - 2**-53]) | st.floats(
+    0.0, 1.0, exclude_min=True, exclude_max=True
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     strategy=st.sampled_from(MULTILABEL_STRATEGIES),
-    thresholds=st.lists(
-        st.sampled_from([0.5, 0.2, 0.9]) | st.floats(1e-6, 1 - 1e-6), min_size=0, max_size=5
-    ),
+    thresholds=st.lists(_THRESHOLD, min_size=0, max_size=5),
     rows=st.integers(1, 6),
     data=st.data(),
 )
 def test_uncertainties_in_arrays_are_those_of_one_at_a_time(
     strategy: str, thresholds: list[float], rows: int, data: st.DataObject
 ) -> None:
-    # To the bit, with probabilities at a threshold, at 0 and 1, and labels of none.
+    # To the bit, with probabilities at a threshold, at 0 and 1, NaN, thresholds near 0 and
+    # 1 (no warning: the test run turns warnings into errors), and labels of none.
     matrix = np.array(
         [
             data.draw(st.lists(_PROBABILITY, min_size=len(thresholds), max_size=len(thresholds)))

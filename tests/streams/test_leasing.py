@@ -385,21 +385,32 @@ def _count_calls(model: Any) -> list[int]:
 
 
 def _logistic_project(
-    store: Store, name: str, kind: str, row: Callable[[int], dict[str, Any]]
+    store: Store,
+    name: str,
+    kind: str,
+    row: Callable[[int], dict[str, Any]],
+    task: str = "classify",
 ) -> tuple[ProjectRecord, Any]:
-    """A logistic project with no exploration, and its model after 30 labels of ``row``."""
+    """A logistic project with no exploration, and its model after 30 labels of ``row`` (a
+    multilabel project's: sets of one or two labels, ``b``'s threshold 0.3)."""
+    multilabel = task == "multilabel"
     record = store.create_project(
         name=name,
         labels=["a", "b", "c"],
         input=kind,
         model="logistic_regression",
-        strategy="margin",
         exploration=0.0,
         lease_seconds=120.0,
+        **(
+            {"task": task, "strategy": "min_margin", "thresholds": {"b": 0.3}}
+            if multilabel
+            else {"strategy": "margin"}
+        ),
     )
     model = new_model(record)
     for n in range(30):
-        model.learn(row(n), "abc"[n % 3])
+        label = "abc"[n % 3]
+        model.learn(row(n), sorted({label, "c" if n % 2 else label}) if multilabel else label)
     return record, model
 
 
@@ -487,16 +498,19 @@ def _uneven(n: int) -> dict[str, Any]:
     return row
 
 
+@pytest.mark.parametrize("task", ["classify", "multilabel"])
 @pytest.mark.parametrize("row", [_numbers, _uneven])
 async def test_items_read_together_are_scored_as_each_alone(
     store: Store,
     open_leasing: OpenLeasing,
     monkeypatch: pytest.MonkeyPatch,
     row: Callable[[int], dict[str, Any]],
+    task: str,
 ):
     # The items a lease finds unread are read as one batch, and kept one by one: however
-    # the batch was made up, each is scored as the model scores it alone.
-    record, model = _logistic_project(store, "together", "tabular", row)
+    # the batch was made up, each is scored as the model scores it alone (a multilabel
+    # model's too: its labels' weights read as one matrix, `linear.binary_scorer`).
+    record, model = _logistic_project(store, "together", "tabular", row, task)
     reads: list[int] = []
     numeric_rows = leasing_module.numeric_rows
 
@@ -516,8 +530,15 @@ async def test_items_read_together_are_scored_as_each_alone(
     assert max(reads) > 1  # some items were read together
     assert len(leasing._kept) > leasing.settings.rescore_candidates
     for item_id, prediction in leasing._kept.items():
-        (alone,) = model.predict_many([data[item_id]])
+        alone = model.predict(data[item_id])
         assert prediction.probabilities == pytest.approx(alone.probabilities, abs=1e-12)
+        assert {type(p) for p in prediction.probabilities.values()} == {float}  # as JSON
+        assert prediction.uncertainty == pytest.approx(alone.uncertainty, abs=1e-12)
+        assert prediction.model_version == alone.model_version
+        if task == "multilabel":
+            assert prediction.labels == alone.labels
+        else:
+            assert prediction.label == alone.label
 
 
 async def test_an_item_re_scored_by_the_lease_that_chose_it_is_sent_with_that_prediction(

@@ -60,10 +60,11 @@ _Linear = multiclass.OneVsRestClassifier | OneVsRestLogistic | Mapping[Any, Any]
 
 
 class LinearScorer:
-    """Scores rows as the pipeline's ``predict_proba_one`` does, a batch at a time.
+    """Scores rows as the pipeline's ``predict_proba_one`` does, a batch at a time (or, for a
+    multi-label model's binary classifiers, as each one's ``predict_proba_one`` does).
 
-    Build it with `linear_scorer`; it reads the pipeline's state when asked, so it stays right
-    as the model learns.
+    Build it with `linear_scorer` (or `binary_scorer`); it reads the model's state when asked,
+    so it stays right as the model learns.
     """
 
     def __init__(
@@ -83,8 +84,9 @@ class LinearScorer:
         return list(classifier if isinstance(classifier, Mapping) else classifier.classifiers)
 
     def predict_proba(self, rows: Sequence[dict[str, Any]]) -> list[dict[Any, float]]:
-        """Each row's label probabilities, as the classifier's ``predict_proba_one`` gives
-        them (every label the classifier has seen, normalised to sum to 1)."""
+        """Each row's label probabilities, as a one-vs-rest classifier's ``predict_proba_one``
+        gives them (every label it has seen, normalised to sum to 1). Not for a `binary_scorer`,
+        whose labels' probabilities are `scores` as they are."""
         labels, scores = self.scores(rows)
         if not labels:
             return [{} for _ in rows]

@@ -286,10 +286,12 @@ class MultiLabelModel(ModelBase):
         *,
         numbers: Callable[[], NumericRows | None] | None = None,
     ) -> list[MultiLabelPrediction]:
-        """Predict several items; the same as `predict` on each (a batch scored as one, by
-        logistic regressions, within 1e-12: its sums are taken in another order). ``numbers``,
-        when given, gives `inputs.numeric_rows` of ``rows`` when asked (items scored again and
-        again, read once by whoever keeps them).
+        """Predict several items; the same as `predict` on each, but that a batch scored as
+        one by logistic regressions takes its sums in another order: its probabilities agree
+        to rounding relative to the terms summed (within 1e-12 for items of the scale the
+        model learned), as `OnlineModel.predict_many`'s. ``numbers``, when given, gives
+        `inputs.numeric_rows` of ``rows`` when asked (items scored again and again, read once
+        by whoever keeps them).
 
         Raises
         ------

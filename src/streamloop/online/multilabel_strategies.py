@@ -93,21 +93,26 @@ def multilabel_uncertainty(
     >>> multilabel_uncertainty("entropy", [1.0, 0.0], half)
     0.0
     """
+    score = _score(strategy)
+    if not probabilities:
+        return 1.0
+    return _clamp(score(probabilities, thresholds))
+
+
+def _score(strategy: str) -> Callable[[Sequence[float], Sequence[float]], float]:
     score = _SCORES.get(strategy)
     if score is None:
         raise ValueError(
             f"unknown strategy {strategy!r}; expected one of: {', '.join(MULTILABEL_STRATEGIES)}"
         )
-    if not probabilities:
-        return 1.0
-    return _clamp(score(probabilities, thresholds))
+    return score
 
 
 def multilabel_uncertainties(
     strategy: str, probabilities: np.ndarray[Any, Any], thresholds: Sequence[float]
 ) -> list[float]:
     """`multilabel_uncertainty` of each row of ``probabilities`` (a row per item, a column per
-    label, each in [0, 1]), the same to the bit, the labels' margins taken in arrays.
+    label), the same to the bit, the labels' margins taken in arrays.
 
     Raises
     ------
@@ -124,23 +129,29 @@ def multilabel_uncertainties(
     ... ]
     True
     """
-    if strategy not in _SCORES:
-        multilabel_uncertainty(strategy, [], [])  # raises, saying which strategies there are
+    score = _score(strategy)
     rows, labels = probabilities.shape
     if not labels:
         return [1.0] * rows
-    if _SCORES[strategy] is _entropy:
-        return [multilabel_uncertainty(strategy, row, thresholds) for row in probabilities.tolist()]
+    if score is not _min_margin and score is not _mean_margin:
+        return [_clamp(score(row, thresholds)) for row in probabilities.tolist()]
     t = np.asarray(thresholds, dtype=np.float64)
     p = probabilities
-    # `label_uncertainties`, each operation IEEE's as Python's floats do it, in the same order.
-    margins = 1.0 - np.where(p >= t, (p - t) / (1.0 - t), (t - p) / t)
-    margins = np.where(margins >= 1.0, 1.0, np.where(margins >= 0.0, margins, 0.0))
-    if _SCORES[strategy] is _min_margin:
+    # `label_uncertainties`, each operation IEEE's as Python's floats do it, in the same order;
+    # both sides of the choice are computed, and the one not taken may overflow (t near 0).
+    with np.errstate(all="ignore"):
+        margins = 1.0 - np.where(p >= t, (p - t) / (1.0 - t), (t - p) / t)
+    # `_clamp` of each: NaN fails every comparison and counts as unsure.
+    margins = np.where(
+        margins >= 1.0,
+        1.0,
+        np.where(margins >= 0.0, margins, np.where(margins < 0.0, 0.0, 1.0)),
+    )
+    if score is _min_margin:
         scores = margins.max(axis=1).tolist()
-    else:  # the mean margin: summed as `math.fsum` sums
+    else:  # summed as `math.fsum` sums
         scores = [math.fsum(row) / labels for row in margins.tolist()]
-    return [_clamp(score) for score in scores]
+    return [_clamp(value) for value in scores]
 
 
 def _mean_margin(probabilities: Sequence[float], thresholds: Sequence[float]) -> float:

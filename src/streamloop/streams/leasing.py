@@ -35,6 +35,7 @@ from streamloop.streams.returning import Returning
 
 if TYPE_CHECKING:
     from streamloop.online.model import OnlineModel
+    from streamloop.online.multilabel import MultiLabelModel
 
 __all__ = ["Leasing"]
 
@@ -464,9 +465,9 @@ class Leasing:
         # Queued items are scored again and again: their texts' terms are found once.
         with keeping_terms():
             if getattr(model, "batch_rows", None) is not None:
-                # A model that scores batches (an `OnlineModel`, `batch_rows`): each item's
-                # numbers are read once too, when it is first asked.
-                return cast("OnlineModel", model).predict_many(
+                # A model that scores batches (an `OnlineModel` or a `MultiLabelModel` with
+                # `batch_rows`): each item's numbers are read once too, when first asked.
+                return cast("OnlineModel | MultiLabelModel", model).predict_many(
                     data, numbers=lambda: stacked(self._numbers(items))
                 )
             return model.predict_many(data)
