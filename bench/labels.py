@@ -240,17 +240,11 @@ async def run(
                 collections = gc_between(before, prometheus)
         finally:
             server.stop()
-    latencies.sort()
     return {
         "task": task,
         "annotators": annotators,
         "pace": pace,
-        "labels": len(latencies),
-        "labels_per_second": round(len(latencies) / elapsed, 1),
-        "ack_p50_ms": round(1000 * statistics.median(latencies), 2),
-        "ack_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2),
-        # Steadier than a rate on cores the load generator shares: every thread of the server.
-        "server_cpu_us_per_label": round(1e6 * cpu / len(latencies), 1),
+        **pace_figures(latencies, elapsed, cpu),
         "commits": metrics["label_commits_total"],
         "labels_per_commit": round(metrics["labels_total"] / metrics["label_commits_total"], 1),
         # The server's own view (label read to ack written): the share of acks within each
@@ -259,6 +253,20 @@ async def run(
         "server_ack_within_ms": server_side,
         # The server's garbage collections in the timed window, by generation (2: full).
         "server_gc": collections,
+    }
+
+
+def pace_figures(latencies: list[float], elapsed: float, cpu: float) -> dict[str, float]:
+    """Labels acked, their rate, the acks' median and 99th percentile at the client, and the
+    server's CPU a label (steadier than a rate on cores the load generator shares: every
+    thread of the server)."""
+    latencies = sorted(latencies)
+    return {
+        "labels": len(latencies),
+        "labels_per_second": round(len(latencies) / elapsed, 1),
+        "ack_p50_ms": round(1000 * statistics.median(latencies), 2),
+        "ack_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2),
+        "server_cpu_us_per_label": round(1e6 * cpu / len(latencies), 1),
     }
 
 

@@ -22,7 +22,6 @@ import itertools
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,16 @@ from typing import Any
 
 import httpx
 import orjson
-from labels import CLASSES, LABELS, annotator, answer, data, free_port, raw_river
+from labels import (
+    CLASSES,
+    LABELS,
+    annotator,
+    answer,
+    data,
+    free_port,
+    pace_figures,
+    raw_river,
+)
 from server import Server, cpu_seconds, label_frame, machine_line
 from websockets.asyncio.client import connect
 
@@ -143,16 +151,7 @@ def run(frames: dict[str, Any], annotators: int, labels: int, task: str) -> dict
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-    latencies.sort()
-    return {
-        "task": task,
-        "annotators": annotators,
-        "labels": len(latencies),
-        "labels_per_second": round(len(latencies) / elapsed, 1),
-        "ack_p50_ms": round(1000 * statistics.median(latencies), 2),
-        "ack_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 2),
-        "server_cpu_us_per_label": round(1e6 * cpu / len(latencies), 1),
-    }
+    return {"task": task, "annotators": annotators, **pace_figures(latencies, elapsed, cpu)}
 
 
 async def _measured(

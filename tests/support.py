@@ -20,7 +20,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -71,6 +71,45 @@ def tabular_rows(max_size: int) -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(
         st.dictionaries(st.sampled_from(_TABULAR_NAMES), _TABULAR_VALUES), max_size=max_size
     )
+
+
+def same_predictions(many: Sequence[Any], ones: Sequence[Any]) -> None:
+    """A batch's predictions (`predict_many`) against one at a time (`predict`), equal up to
+    float rounding since a batch path sums in another order: the same decisions (a label, or
+    a multilabel set) and versions, probabilities of the same labels, each a Python float (as
+    JSON takes it) within 1e-12, and uncertainties within 1e-12."""
+
+    def decided(prediction: Any) -> Any:
+        return prediction.labels if hasattr(prediction, "labels") else prediction.label
+
+    assert [decided(p) for p in many] == [decided(p) for p in ones]
+    assert [p.model_version for p in many] == [p.model_version for p in ones]
+    assert {type(p) for one in many for p in one.probabilities.values()} <= {float}
+    for batch, one in zip(many, ones, strict=True):
+        assert list(batch.probabilities) == list(one.probabilities)
+        assert list(batch.probabilities.values()) == pytest.approx(
+            list(one.probabilities.values()), abs=1e-12
+        )
+        assert batch.uncertainty == pytest.approx(one.uncertainty, abs=1e-12)
+
+
+def predicted_as_one_matrix(model: Any, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """``model.predict_many(rows)``, checked to have read the rows as one matrix of numbers
+    (`LinearScorer.scores_numbers`), not through the row-by-row fallback."""
+    from streamloop.online.linear import LinearScorer
+
+    read = []
+    scores_numbers = LinearScorer.scores_numbers
+
+    def spy(self: LinearScorer, *args: Any) -> Any:
+        read.append(found := scores_numbers(self, *args))
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LinearScorer, "scores_numbers", spy)
+        many: list[Any] = model.predict_many(rows)
+    assert len(read) == 1 and read[0] is not None  # the matrix path, not the fallback
+    return many
 
 
 def service_missing(message: str) -> NoReturn:

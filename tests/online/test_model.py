@@ -22,8 +22,8 @@ from streamloop.online import (
     OnlineModel,
     uncertainty,
 )
-from streamloop.online.linear import LinearScorer, _normalised
-from streamloop.online.model import Prediction
+from streamloop.online.linear import _normalised
+from support import predicted_as_one_matrix, same_predictions
 
 LABEL_SETS = {"2": ("spam", "ham"), "3": ("spam", "ham", "eggs")}
 TRAIN_SIZE = 300
@@ -119,23 +119,11 @@ def test_probabilities_cover_the_labels_in_order_and_sum_to_one(trained: Trained
         assert prediction.model_version == TRAIN_SIZE
 
 
-def _same_predictions(many: list[Prediction], ones: list[Prediction]) -> None:
-    """Equal up to float rounding: a batch path sums in another order."""
-    assert [p.label for p in many] == [p.label for p in ones]
-    assert [p.model_version for p in many] == [p.model_version for p in ones]
-    for batch, one in zip(many, ones, strict=True):
-        assert list(batch.probabilities) == list(one.probabilities)
-        assert list(batch.probabilities.values()) == pytest.approx(
-            list(one.probabilities.values()), abs=1e-12
-        )
-        assert batch.uncertainty == pytest.approx(one.uncertainty, abs=1e-12)
-
-
 @pytest.mark.parametrize("size", [3, 20, 64])
 def test_predict_many_matches_predict(trained: Trained, size: int) -> None:
     rows = [data for data, _ in trained.holdout[:size]]
 
-    _same_predictions(trained.model.predict_many(rows), [trained.model.predict(r) for r in rows])
+    same_predictions(trained.model.predict_many(rows), [trained.model.predict(r) for r in rows])
 
 
 def trained_tabular_model(make_items: Any) -> OnlineModel:
@@ -174,7 +162,7 @@ def test_predict_many_matches_predict_on_uneven_tabular_rows(
             row.update(extra)
     before = model.snapshot()
 
-    _same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])
+    same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])
     assert model.snapshot() == before
 
 
@@ -440,7 +428,7 @@ def test_predict_many_matches_predict_on_outliers(make_items: Any) -> None:
     fields = ("x", "y", "noise", "count")
     rows = [base | {f: rng.uniform(-300.0, 300.0) for f in fields} for _ in range(400)]
 
-    _same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])
+    same_predictions(model.predict_many(rows), [model.predict(row) for row in rows])
 
 
 @pytest.mark.parametrize(
@@ -493,18 +481,8 @@ def test_predict_many_matches_predict_on_rows_of_numbers(
         {f: data[f] for f in fields}
         for data, _ in make_items("tabular", LABEL_SETS["3"], 40, seed=4)
     ]
-    read = []
-    scores_numbers = LinearScorer.scores_numbers
-
-    def spy(self: LinearScorer, *args: Any) -> Any:
-        read.append(found := scores_numbers(self, *args))
-        return found
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(LinearScorer, "scores_numbers", spy)
-        many = model.predict_many(rows)
-    assert len(read) == 1 and read[0] is not None  # the matrix path, not the fallback
-    _same_predictions(many, [model.predict(row) for row in rows])
+    many = predicted_as_one_matrix(model, rows)
+    same_predictions(many, [model.predict(row) for row in rows])
 
 
 @settings(max_examples=200, deadline=None)

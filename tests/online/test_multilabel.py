@@ -32,7 +32,6 @@ from streamloop.online.multilabel import (
     MULTILABEL_PRESETS,
     UNSUPPORTED_PAIRS,
     MultiLabelModel,
-    MultiLabelPrediction,
 )
 from streamloop.online.multilabel_metrics import MultiLabelMetrics
 from streamloop.online.multilabel_strategies import (
@@ -43,6 +42,7 @@ from streamloop.online.multilabel_strategies import (
     multilabel_uncertainty,
 )
 from streamloop.online.presets import build_front, logistic
+from support import predicted_as_one_matrix, same_predictions
 
 LABELS = ("bug", "billing", "ui", "docs")
 TRAIN_SIZE = 250
@@ -136,24 +136,11 @@ def test_probabilities_are_per_label_and_labels_follow_thresholds(trained: Train
         assert prediction.as_json()["labels"] == list(prediction.labels)
 
 
-def _same_predictions(many: list[MultiLabelPrediction], ones: list[MultiLabelPrediction]) -> None:
-    """Equal up to float rounding: a batch path sums in another order."""
-    assert [p.labels for p in many] == [p.labels for p in ones]
-    assert {type(p) for one in many for p in one.probabilities.values()} == {float}  # as JSON
-    assert [p.model_version for p in many] == [p.model_version for p in ones]
-    for batch, one in zip(many, ones, strict=True):
-        assert list(batch.probabilities) == list(one.probabilities)
-        assert list(batch.probabilities.values()) == pytest.approx(
-            list(one.probabilities.values()), abs=1e-12
-        )
-        assert batch.uncertainty == pytest.approx(one.uncertainty, abs=1e-12)
-
-
 @pytest.mark.parametrize("size", [3, 20, 64])
 def test_predict_many_matches_predict(trained: Trained, size: int) -> None:
     rows = [data for data, _ in trained.holdout[:size]]
 
-    _same_predictions(trained.model.predict_many(rows), [trained.model.predict(r) for r in rows])
+    same_predictions(trained.model.predict_many(rows), [trained.model.predict(r) for r in rows])
 
 
 def test_logistic_regression_scores_a_batch_as_one(trained: Trained) -> None:
@@ -203,20 +190,10 @@ def test_rows_of_numbers_are_scored_as_one_matrix(
         {f: data[f] for f in fields}
         for data, _ in make_multilabel_items("tabular", LABELS, 40, seed=4)
     ]
-    read = []
-    scores_numbers = LinearScorer.scores_numbers
-
-    def spy(self: LinearScorer, *args: Any) -> Any:
-        read.append(found := scores_numbers(self, *args))
-        return found
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(LinearScorer, "scores_numbers", spy)
-        many = model.predict_many(rows)
-    assert len(read) == 1 and read[0] is not None  # the matrix path, not the fallback
+    many = predicted_as_one_matrix(model, rows)
     ones = [model.predict(row) for row in rows]
     assert {p for one in ones for p in one.probabilities.values()} >= {0.0, 1.0}
-    _same_predictions(many, ones)
+    same_predictions(many, ones)
 
 
 def test_a_batch_keeps_probabilities_in_bounds_as_one_at_a_time_does() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from streamloop.config import Settings
 from streamloop.errors import Conflict
-from streamloop.online import model as model_module
+from streamloop.online import base as base_module
 from streamloop.online.features import OrderedTFIDF
 from streamloop.online.routing import RoutingPolicy
 from streamloop.store import ItemRecord, NewEvent, ProjectRecord, Store
@@ -435,7 +435,7 @@ async def test_a_queued_item_is_read_once_however_many_model_versions_score_it(
     events = [NewEvent(f"e{n}", _numbers(n + 30), "queued", n / 200) for n in range(200)]
     leasing.requeue(await store.run(store.insert_events, record.id, events))
     read_by_the_model: list[int] = []
-    monkeypatch.setattr(model_module, "numeric_rows", read_by_the_model.append)
+    monkeypatch.setattr(base_module, "numeric_rows", read_by_the_model.append)
     offers = 0
     for version in range(3):
         for n in range(6):

@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from streamloop.online import snapshot
 from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import RandomSampleAccuracy
 from streamloop.online.history import AnnotatorStats, Curve
+from streamloop.online.inputs import NumericRows, numeric_rows
+from streamloop.online.linear import BATCH_FROM, LinearScorer, Scores
 
 __all__ = ["ModelBase"]
 
@@ -116,6 +118,38 @@ class ModelBase:
     def seed(self) -> int:
         """The seed the model was built with."""
         return self._seed
+
+    @property
+    def batch_rows(self) -> int | None:
+        """From how many rows `predict_many` scores them as one batch (its cost then mostly
+        per call, not per row), or ``None`` if it scores each row alone."""
+        if not self._version or self._scorer() is None:
+            return None  # an untrained model scores each row alone (`predict_many`)
+        return BATCH_FROM[self._input_kind]
+
+    def _scorer(self) -> LinearScorer | None:
+        """What scores a batch of rows as one (`streamloop.online.linear`); ``None`` if the
+        model scores each row alone."""
+        return None
+
+    def _batch_scorer(self, rows: int) -> LinearScorer | None:
+        """`_scorer`, if ``rows`` rows are scored as one batch (`batch_rows`)."""
+        if rows < BATCH_FROM[self._input_kind] or not self._version:
+            return None
+        return self._scorer()
+
+    def _numbers_scores(
+        self,
+        scorer: LinearScorer | None,
+        rows: Sequence[Mapping[str, Any]],
+        numbers: Callable[[], NumericRows | None] | None,
+    ) -> Scores | None:
+        """The scores of tabular rows of numbers only, of the same fields, as one matrix (no
+        walk of each value), read by ``numbers`` when given; ``None`` for any other batch."""
+        if scorer is None or self._input_kind != "tabular":
+            return None
+        block = numeric_rows(rows) if numbers is None else numbers()
+        return None if block is None else scorer.scores_numbers(*block)
 
     @property
     def sampled_accuracy(self) -> RandomSampleAccuracy:

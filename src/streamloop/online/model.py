@@ -18,8 +18,8 @@ from streamloop.online.base import ModelBase
 from streamloop.online.drift import DriftMonitor
 from streamloop.online.estimate import prediction_powered
 from streamloop.online.features import OrderedTFIDF, TabularFront
-from streamloop.online.inputs import NumericRows, Row, as_row, model_input, numeric_rows
-from streamloop.online.linear import BATCH_FROM, linear_scorer
+from streamloop.online.inputs import NumericRows, Row, as_row, model_input
+from streamloop.online.linear import LinearScorer, linear_scorer
 from streamloop.online.metrics import PrequentialMetrics
 from streamloop.online.one_vs_rest import OneVsRestLogistic, ShadowHeads
 from streamloop.online.plugins import build_model, checked
@@ -232,14 +232,6 @@ class OnlineModel(ModelBase):
         """
         return self._predict(model_input(self._input_kind, data))
 
-    @property
-    def batch_rows(self) -> int | None:
-        """From how many rows `predict_many` scores them as one batch (its cost then mostly
-        per call, not per row), or ``None`` if it scores each row alone."""
-        if not self._version or linear_scorer(self._pipeline) is None:
-            return None  # an untrained model scores each row alone (`predict_many`)
-        return BATCH_FROM[self._input_kind]
-
     def predict_many(
         self,
         rows: Sequence[Mapping[str, Any]],
@@ -256,14 +248,10 @@ class OnlineModel(ModelBase):
         ValueError
             If any row does not fit the model's input kind; then nothing is returned.
         """
-        batch = len(rows) >= BATCH_FROM[self._input_kind] and self._version
-        scorer = linear_scorer(self._pipeline) if batch else None
-        if scorer is not None and self._input_kind == "tabular":
-            # Rows of numbers only, of the same fields: one matrix, no walk of each value.
-            block = numeric_rows(rows) if numbers is None else numbers()
-            found = None if block is None else scorer.scores_numbers(*block)
-            if found is not None:
-                return self._predictions(*found)
+        scorer = self._batch_scorer(len(rows))
+        found = self._numbers_scores(scorer, rows, numbers)
+        if found is not None:
+            return self._predictions(*found)
         inputs = [model_input(self._input_kind, data) for data in rows]
         if scorer is not None:
             return self._predictions(*scorer.scores(inputs))
@@ -275,6 +263,9 @@ class OnlineModel(ModelBase):
             frame = self._pipeline.predict_proba_many(pd.DataFrame(inputs))  # type: ignore[attr-defined]
             return [self._prediction(raw) for raw in frame.to_dict(orient="records")]
         return [self._predict(x) for x in inputs]
+
+    def _scorer(self) -> LinearScorer | None:
+        return linear_scorer(self._pipeline)
 
     def features(self, data: Mapping[str, Any]) -> dict[Any, float]:
         """The item as the classifier sees it: the pipeline's features, without predicting."""

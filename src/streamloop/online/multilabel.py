@@ -20,8 +20,8 @@ import numpy as np
 from river import naive_bayes, tree
 
 from streamloop.online.base import ModelBase
-from streamloop.online.inputs import NumericRows, model_input, numeric_rows
-from streamloop.online.linear import BATCH_FROM, LinearScorer, binary_scorer
+from streamloop.online.inputs import NumericRows, model_input
+from streamloop.online.linear import LinearScorer, binary_scorer
 from streamloop.online.multilabel_metrics import MultiLabelMetrics
 from streamloop.online.multilabel_strategies import (
     DEFAULT_MULTILABEL_STRATEGY,
@@ -272,14 +272,6 @@ class MultiLabelModel(ModelBase):
         """
         return self._predict(model_input(self._input_kind, data))
 
-    @property
-    def batch_rows(self) -> int | None:
-        """From how many rows `predict_many` scores them as one batch (its cost then mostly
-        per call, not per row), or ``None`` if it scores each row alone."""
-        if not self._version or self._scorer() is None:
-            return None  # an untrained model scores each row alone (`predict_many`)
-        return BATCH_FROM[self._input_kind]
-
     def predict_many(
         self,
         rows: Sequence[Mapping[str, Any]],
@@ -298,14 +290,10 @@ class MultiLabelModel(ModelBase):
         ValueError
             If any row does not fit the model's input kind; then nothing is returned.
         """
-        batch = len(rows) >= BATCH_FROM[self._input_kind] and self._version
-        scorer = self._scorer() if batch else None
-        if scorer is not None and self._input_kind == "tabular":
-            # Rows of numbers only, of the same fields: one matrix, no walk of each value.
-            block = numeric_rows(rows) if numbers is None else numbers()
-            found = None if block is None else scorer.scores_numbers(*block)
-            if found is not None:
-                return self._predictions(found[1])
+        scorer = self._batch_scorer(len(rows))
+        found = self._numbers_scores(scorer, rows, numbers)
+        if found is not None:
+            return self._predictions(found[1])
         inputs = [model_input(self._input_kind, data) for data in rows]
         if scorer is not None:
             return self._predictions(scorer.scores(inputs)[1])
