@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from streamloop.config import Settings
 from streamloop.errors import InvalidInput, NotReady
-from streamloop.online import OnlineModel
+from streamloop.online import OnlineModel, compiled
 from streamloop.store import ProjectRecord, Store
 from streamloop.streams import Embedded, Service
 from streamloop.streams.learner import Learner, LearnerFactory, OnLearned, Rebuilt
@@ -51,6 +52,25 @@ async def test_a_project_another_process_created_is_opened_once_by_racing_refres
         [opened] = first + second
         assert service.project("elsewhere") is opened
         assert isinstance(opened.model, OnlineModel)
+    finally:
+        await service.stop()
+
+
+async def test_a_project_opens_once_its_compiled_learning_steps_are_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Loading them imports numba, which holds the interpreter's lock for most of half a
+    # second: paid before the project takes its first event or label, not under them.
+    loads: list[str] = []
+    monkeypatch.setattr(compiled, "load", lambda: loads.append(threading.current_thread().name))
+    service = Service(Settings.from_env({}, data_dir=tmp_path / "data"))
+    await service.start()
+    try:
+        await service.store.run(make_project, service.store, "tickets")
+        [opened] = await service.refresh()
+        assert compiled.uses_compiled(opened.model)
+        assert len(loads) == 1  # loaded by the time the project is open
+        assert loads[0] != threading.current_thread().name  # in a thread, not on the loop
     finally:
         await service.stop()
 

@@ -95,6 +95,9 @@ class Learner(Protocol):
 
     def start(self) -> None: ...
 
+    async def loaded(self) -> None:
+        """Returns once what learning here needs is loaded (`start` began loading it)."""
+
     async def close(self) -> None:
         """Stop taking labels; finish (or wait a little for) those already submitted."""
 
@@ -136,7 +139,10 @@ def local_learners(
 
 async def _load_steps() -> None:
     """The compiled learning steps (`streamloop.online.compiled`), loaded in a thread as a
-    learner starts, not by its first label, which would wait about a second."""
+    learner starts, not by its first label, which would wait about a second. Whoever opens
+    the project waits for them too (`LocalLearner.loaded`): importing numba holds the
+    interpreter's lock for most of half a second, and sets off two full collections, and
+    labels acked meanwhile would wait that out (BENCHMARKS.md, issue 22 round 17)."""
     try:
         await asyncio.to_thread(compiled.load)
     except Exception:  # the first step loads them again, and says why it cannot
@@ -209,6 +215,11 @@ class LocalLearner:
         self._task = asyncio.create_task(self._run(), name=f"learner-{self.project_id}")
         if compiled.uses_compiled(self.model):
             self._loading = asyncio.create_task(_load_steps(), name="load-learning-steps")
+
+    async def loaded(self) -> None:
+        """Returns once the compiled steps are loaded (at once if the model has none)."""
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
 
     async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
         """Store and learn ``labels``; returns once each is committed (or refused)."""

@@ -155,6 +155,7 @@ class ProjectLearners:
                 self._quarantined[name] = await self.store.run(self.store.quarantined, record.id)
                 learner = self._make(record, rebuilt, lambda _outcomes: self._schedule(name))
                 learner.start()
+                await learner.loaded()  # before its first label, as `Service` opens projects
                 self._learners[name] = learner
                 pauses.keep()  # the libraries its model imported last
                 log.info("learning project %s from model version %d", name, rebuilt.model.version)

@@ -168,6 +168,9 @@ class Service:
                 record, self.store, self.settings, self.journal, self._learners
             )
             runtime.start()
+            # Open once its learning is loaded: what loading costs the process is paid
+            # before the project takes its first event or label, not under them.
+            await runtime.learner.loaded()
             self._projects[record.name] = runtime
             pauses.keep()  # the libraries its model imported last
             return runtime
