@@ -29,6 +29,7 @@ events in one project.
     python bench/events.py --events 20000 --batch 500 --clients 4
     python bench/events.py --events 20000 --batch 500 --clients 4 --input text
     python bench/events.py --events 20000 --batch 500 --clients 4 --multilabel
+    python bench/events.py --events 20000 --batch 500 --clients 4 --input text --free-scoring
     python bench/events.py --events 20000 --total 1000000
 """
 
@@ -40,6 +41,7 @@ import os
 import random
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -215,7 +217,11 @@ async def run(args: argparse.Namespace) -> None:
         )
     print(orjson.dumps({"same_run_raw_river": raw}).decode(), flush=True)
     with tempfile.TemporaryDirectory() as data_dir:
-        server = Server(data_dir)
+        server = (
+            Server(data_dir, program=(str(Path(__file__).with_name("free_scoring.py")),))
+            if args.free_scoring
+            else Server(data_dir)
+        )
         try:
             base = server.base
             async with httpx.AsyncClient(base_url=base, timeout=120) as http:
@@ -252,6 +258,7 @@ async def run(args: argparse.Namespace) -> None:
                     {
                         "input": args.input,
                         "task": "multilabel" if args.multilabel else "classify",
+                        **({"free_scoring": True} if args.free_scoring else {}),
                         "events": len(events),
                         "batch": args.batch,
                         "clients": args.clients,
@@ -301,7 +308,14 @@ def main() -> None:
     parser.add_argument("--input", choices=("tabular", "text"), default="tabular")
     parser.add_argument("--model", default="logistic_regression", help="the text run's preset")
     parser.add_argument("--multilabel", action="store_true", help="a multi-label project")
+    parser.add_argument(
+        "--free-scoring",
+        action="store_true",
+        help="the server's model scores events at next to no cost (bench/free_scoring.py)",
+    )
     args = parser.parse_args()
+    if args.free_scoring and args.multilabel:
+        parser.error("--free-scoring replaces single-label models' scoring only")
     print(machine_line())
     asyncio.run(run(args))
 

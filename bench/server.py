@@ -63,9 +63,12 @@ def label_frame(item_id: str, label: Any, field: str | None = None) -> str:
 
 
 class Server:
-    """``streamloop serve`` on a free loopback port, data in ``data_dir``."""
+    """``streamloop serve`` on a free loopback port, data in ``data_dir``; ``program``: what
+    Python runs instead of ``-m streamloop`` (a script taking the same arguments)."""
 
-    def __init__(self, data_dir: str, *args: str) -> None:
+    def __init__(
+        self, data_dir: str, *args: str, program: Sequence[str] = ("-m", "streamloop")
+    ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
@@ -73,8 +76,7 @@ class Server:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "streamloop",
+                *program,
                 "serve",
                 "--port",
                 str(self.port),
