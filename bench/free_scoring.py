@@ -2,11 +2,12 @@
 ``bench/events.py --free-scoring``, the ceiling of everything else on the events path.
 
 Everything is the real service (HTTP, JSON, the store, routing, the response) but the model's
-``predict_many``: its first `POOL` rows (the benchmark's seed events, sent before the clock
-starts) are scored for real, and every later row gets one of those predictions again, in turn,
-with an uncertainty drawn afresh, so that the routing queue sees a spread of scores as it does
-with a real model, and sheds and admits as often. What is left per event is a prediction
-object made (as the real path makes one) and a random number.
+``predict_many``: the first `POOL` rows it scores once it has learned something (the first
+timed batch's, after the benchmark's seed labels) are scored for real, and every later row
+gets one of those predictions again, in turn, with its own copy of the probabilities and an
+uncertainty drawn afresh, so that the routing queue sees a spread of scores as it does with a
+real model, and sheds and admits as often. What is left per event is what the real path
+makes per event (a prediction object and its probabilities) and a random number.
 
     python bench/free_scoring.py serve --port 8000 --data-dir /tmp/sl   # as streamloop serve
 """
@@ -34,12 +35,12 @@ def predict_many(
 ) -> list[Prediction]:
     if len(_pool) < POOL:
         made = _real(self, rows, numbers=numbers)
-        _pool.extend(made[: POOL - len(_pool)])
+        if self.version > 0:  # an untrained model's predictions say nothing, and weigh less
+            _pool.extend(made[: POOL - len(_pool)])
         return made
-    kept = _pool
     return [
-        Prediction(p.label, p.probabilities, _draw(), p.model_version)
-        for p in (kept[n % POOL] for n in range(len(rows)))
+        Prediction(p.label, dict(p.probabilities), _draw(), p.model_version)
+        for p in (_pool[n % POOL] for n in range(len(rows)))
     ]
 
 

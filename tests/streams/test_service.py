@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streamloop.config import Settings
-from streamloop.errors import InvalidInput, NotReady
+from streamloop.errors import InvalidInput, NotFound, NotReady
 from streamloop.online import OnlineModel, compiled
 from streamloop.store import ProjectRecord, Store
 from streamloop.streams import Embedded, Service
@@ -56,23 +56,71 @@ async def test_a_project_another_process_created_is_opened_once_by_racing_refres
         await service.stop()
 
 
+#: Longest a test waits for the other thread before failing (a bound, not a pace).
+_PATIENCE = 30.0
+
+
+class HeldLoad:
+    """`compiled.load` held in its thread until released, as if numba took its time."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.threads: list[str] = []
+        monkeypatch.setattr(compiled, "loaded", lambda: False)
+        monkeypatch.setattr(compiled, "load", self.load)
+
+    def load(self) -> None:
+        self.threads.append(threading.current_thread().name)
+        self.entered.set()
+        assert self.release.wait(_PATIENCE), "never released"
+
+    async def started(self) -> None:
+        assert await asyncio.to_thread(self.entered.wait, _PATIENCE), "never loaded"
+
+
 async def test_a_project_opens_once_its_compiled_learning_steps_are_loaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # Loading them imports numba, which holds the interpreter's lock for most of half a
     # second: paid before the project takes its first event or label, not under them.
-    loads: list[str] = []
-    monkeypatch.setattr(compiled, "load", lambda: loads.append(threading.current_thread().name))
+    held = HeldLoad(monkeypatch)
     service = Service(Settings.from_env({}, data_dir=tmp_path / "data"))
     await service.start()
     try:
         await service.store.run(make_project, service.store, "tickets")
-        [opened] = await service.refresh()
+        opening = asyncio.create_task(service.refresh())
+        await held.started()
+        assert not opening.done()
+        with pytest.raises(NotFound):  # takes nothing yet
+            service.project("tickets")
+        held.release.set()
+        [opened] = await opening
+        assert service.project("tickets") is opened
         assert compiled.uses_compiled(opened.model)
-        assert len(loads) == 1  # loaded by the time the project is open
-        assert loads[0] != threading.current_thread().name  # in a thread, not on the loop
+        assert held.threads and threading.current_thread().name not in held.threads
     finally:
+        held.release.set()
         await service.stop()
+
+
+async def test_a_project_still_loading_when_the_service_stops_is_never_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    held = HeldLoad(monkeypatch)
+    link = CountingLink()
+    service = Service(Settings.from_env({}, data_dir=tmp_path / "data"), link=link)
+    await service.start()
+    await service.store.run(make_project, service.store, "tickets")
+    opening = asyncio.create_task(service.refresh())
+    await held.started()
+    await service.stop()
+    held.release.set()
+    assert await opening == []  # neither started nor kept: nothing left running
+    assert link.made == ["tickets"]
+    with pytest.raises(NotFound):
+        service.project("tickets")
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("learner-")]
 
 
 async def test_an_event_the_model_cannot_score_refuses_its_batch_before_anything_is_stored(

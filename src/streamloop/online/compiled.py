@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-__all__ = ["kernels", "load", "uses_compiled"]
+__all__ = ["kernels", "load", "loaded", "uses_compiled"]
 
 _kernels: ModuleType | None = None
 #: How deep `uses_compiled` looks into a model's attributes: a project's model, its pipeline,
@@ -27,6 +27,11 @@ def kernels() -> ModuleType:
     if _kernels is None:
         _kernels = importlib.import_module("streamloop.online.kernels")
     return _kernels
+
+
+def loaded() -> bool:
+    """Whether the steps are imported and loaded in this process."""
+    return _kernels is not None and bool(_kernels.warmed)
 
 
 def load() -> None:

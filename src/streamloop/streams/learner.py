@@ -47,6 +47,7 @@ __all__ = [
     "Rebuilt",
     "admit",
     "learn_replayed",
+    "load_steps",
     "local_learners",
     "new_model",
     "rebuild_model",
@@ -95,9 +96,6 @@ class Learner(Protocol):
 
     def start(self) -> None: ...
 
-    async def loaded(self) -> None:
-        """Returns once what learning here needs is loaded (`start` began loading it)."""
-
     async def close(self) -> None:
         """Stop taking labels; finish (or wait a little for) those already submitted."""
 
@@ -137,12 +135,23 @@ def local_learners(
     return make
 
 
+async def load_steps(model: AnyModel) -> None:
+    """The compiled steps (`streamloop.online.compiled`) of ``model``, if it has any, loaded
+    in a thread; at once if they are loaded already or it has none.
+
+    Whoever opens a project awaits this before the project takes an event or a label
+    (`streamloop.streams.service.Service`, a worker's `ProjectLearners`): importing numba
+    holds the interpreter's lock for most of half a second, and it and the freeze after it
+    each set off a full collection, which every ack sent meanwhile would wait out
+    (BENCHMARKS.md, issue 22 round 17). A learner started without it loads them itself,
+    in a thread, rather than at its first label (`LocalLearner.start`).
+    """
+    if compiled.loaded() or not compiled.uses_compiled(model):
+        return
+    await _load_steps()
+
+
 async def _load_steps() -> None:
-    """The compiled learning steps (`streamloop.online.compiled`), loaded in a thread as a
-    learner starts, not by its first label, which would wait about a second. Whoever opens
-    the project waits for them too (`LocalLearner.loaded`): importing numba holds the
-    interpreter's lock for most of half a second, and sets off two full collections, and
-    labels acked meanwhile would wait that out (BENCHMARKS.md, issue 22 round 17)."""
     try:
         await asyncio.to_thread(compiled.load)
     except Exception:  # the first step loads them again, and says why it cannot
@@ -213,13 +222,8 @@ class LocalLearner:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"learner-{self.project_id}")
-        if compiled.uses_compiled(self.model):
+        if not compiled.loaded() and compiled.uses_compiled(self.model):
             self._loading = asyncio.create_task(_load_steps(), name="load-learning-steps")
-
-    async def loaded(self) -> None:
-        """Returns once the compiled steps are loaded (at once if the model has none)."""
-        if self._loading is not None:
-            await asyncio.shield(self._loading)
 
     async def submit(self, labels: Sequence[NewLabel]) -> list[LabelOutcome]:
         """Store and learn ``labels``; returns once each is committed (or refused)."""

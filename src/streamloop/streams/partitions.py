@@ -21,7 +21,13 @@ from streamloop.config import Settings
 from streamloop.errors import Forbidden
 from streamloop.store import LabelOutcome, NewLabel, Store
 from streamloop.streams import pauses
-from streamloop.streams.learner import LocalLearner, local_learners, rebuild_model, snapshot_due
+from streamloop.streams.learner import (
+    LocalLearner,
+    load_steps,
+    local_learners,
+    rebuild_model,
+    snapshot_due,
+)
 from streamloop.streams.promotion import answer_of, promote
 from streamloop.streams.quarantine import State, rebuild, store_state
 
@@ -152,10 +158,10 @@ class ProjectLearners:
             if name not in self._learners:
                 record = await self.store.run(self.store.project, name)
                 rebuilt = await rebuild_model(self.store, record)
+                await load_steps(rebuilt.model)  # before its first label
                 self._quarantined[name] = await self.store.run(self.store.quarantined, record.id)
                 learner = self._make(record, rebuilt, lambda _outcomes: self._schedule(name))
                 learner.start()
-                await learner.loaded()  # before its first label, as `Service` opens projects
                 self._learners[name] = learner
                 pauses.keep()  # the libraries its model imported last
                 log.info("learning project %s from model version %d", name, rebuilt.model.version)

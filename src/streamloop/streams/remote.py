@@ -67,9 +67,6 @@ class RemoteLearner:
     def start(self) -> None:
         """Nothing runs here: the learner is in a worker."""
 
-    async def loaded(self) -> None:
-        """Nothing to load: the worker learns."""
-
     async def close(self) -> None:
         """Stop taking labels; wait a little for the outcomes of those already sent."""
         self._closing = True

@@ -91,6 +91,8 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         #: True once :meth:`start` finished and until :meth:`stop` begins.
         self.ready = False
+        #: True once :meth:`stop` began: a project still opening is not started.
+        self._stopping = False
 
     async def start(self) -> None:
         """Recover every project and start serving."""
@@ -109,11 +111,12 @@ class Service:
     async def stop(self) -> None:
         """Finish in-flight acknowledgements, snapshot every model, release resources."""
         self.ready = False
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for runtime in self._projects.values():
+        for runtime in list(self._projects.values()):
             await runtime.close()  # on Kafka: waits for the outcomes of labels in flight
             await runtime.learner.snapshot()
         await self.journal.close()
@@ -160,17 +163,20 @@ class Service:
 
     async def _open(self, record: ProjectRecord) -> ProjectRuntime | None:
         """Open a project's runtime, once: None if it is open already (two refreshes may race
-        for a project another process created; only one may make its learner)."""
+        for a project another process created; only one may make its learner), or if the
+        service began to stop while it was opening."""
         async with self._opening.setdefault(record.name, asyncio.Lock()):
             if record.name in self._projects:
                 return None
             runtime = await ProjectRuntime.open(
                 record, self.store, self.settings, self.journal, self._learners
             )
+            from streamloop.streams.learner import load_steps  # imported with the learners
+
+            await load_steps(runtime.model)  # before its first event or label
+            if self._stopping:  # stopped meanwhile: nothing started, nothing to close
+                return None
             runtime.start()
-            # Open once its learning is loaded: what loading costs the process is paid
-            # before the project takes its first event or label, not under them.
-            await runtime.learner.loaded()
             self._projects[record.name] = runtime
             pauses.keep()  # the libraries its model imported last
             return runtime
