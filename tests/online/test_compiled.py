@@ -69,7 +69,9 @@ def test_without_a_writable_cache_each_process_compiles_and_learns() -> None:
 _DECODE = """
 from streamloop.online import compiled
 from streamloop.online.spans import SpanModel
+assert not compiled.loaded()
 compiled.load()
+assert compiled.loaded()
 model = SpanModel(labels=["PER", "LOC"])
 model.learn({"text": "Ana went to Oslo"}, [{"start": 0, "end": 3, "label": "PER"}])
 model.predict({"text": "Bo met Ana"})  # one text: one chain
