@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from streamloop import __version__
+from streamloop.store import Store
+from support import make_project
+
 COMMAND = [sys.executable, "-m", "streamloop", "serve"]
 
 
@@ -62,6 +66,41 @@ def test_serve_started_before_its_broker_waits_saying_so_and_stops_on_sigterm(
             said.append(line)
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=60) == 0  # a wait for the broker is stopped by a signal
+    finally:
+        serve.kill()
+        serve.wait()
+        if serve.stdout is not None:
+            serve.stdout.close()
+
+
+def test_serve_stopped_while_it_opens_its_projects_stops_cleanly(tmp_path: Path) -> None:
+    # Opening a project imports its model's libraries and loads their compiled steps (a
+    # second or more in a fresh process): a stop then ends the start, with no banner.
+    store = Store(f"sqlite:///{tmp_path / 'streamloop.db'}")
+    make_project(store)
+    store.close()
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    serve = subprocess.Popen(
+        [*COMMAND, "--port", str(port), "--data-dir", str(tmp_path), "--log-level", "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        said = []
+        while "Waiting for application startup." not in (line := serve.stdout.readline()):
+            assert line, f"serve exited: {''.join(said)}"
+            said.append(line)
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=60) == 0, serve.stdout.read()
+        said.append(serve.stdout.read())
+        output = "".join(said)
+        assert "Traceback" not in output and "ERROR" not in output, output
+        assert f"streamloop {__version__} ready" not in output  # stopped before ready
+        assert "Application shutdown complete." in output  # the service stopped in order
     finally:
         serve.kill()
         serve.wait()

@@ -541,7 +541,9 @@ async def _serve(
     await asyncio.wait({serving, started}, return_when=asyncio.FIRST_COMPLETED)
     started.cancel()
     producer: asyncio.Task[None] | None = None
-    if server.started:
+    # A stop that came while the projects opened ends the start here: uvicorn has shut down
+    # (the service stopped, its socket closed) or is shutting down, and nothing is ready.
+    if server.started and not server.should_exit:
         port = listening.getsockname()[1]
         base = f"http://{_display_host(settings.host)}:{port}"
         if demo:
