@@ -540,6 +540,16 @@ class ServeProcess:
                 threading.Thread(target=self._drain, daemon=True).start()
                 return lines
 
+    def read_until(self, text: str) -> list[str]:
+        """Lines printed up to and including the first that holds ``text`` (read here: for a
+        server that may never print its banner)."""
+        lines: list[str] = []
+        assert self.process.stdout is not None
+        while text not in (line := self.process.stdout.readline()):
+            assert line, f"serve exited early: {''.join(lines)}"
+            lines.append(line)
+        return [*lines, line]
+
     def _drain(self) -> None:
         assert self.process.stdout is not None
         with contextlib.suppress(ValueError, OSError):

@@ -1,4 +1,5 @@
-"""``streamloop serve`` on a port another program holds: one clear sentence, nothing made."""
+"""``streamloop serve`` as it starts and stops: a taken port, a broker not up yet, a stop while
+projects open, a setting out of range; each said plainly."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from streamloop import __version__
 from streamloop.store import Store
-from support import make_project
+from support import ServeProcess, free_port, make_project
 
 COMMAND = [sys.executable, "-m", "streamloop", "serve"]
 
@@ -42,35 +43,20 @@ def test_a_taken_port_is_said_plainly_with_the_way_out_and_no_database_is_made(
 def test_serve_started_before_its_broker_waits_saying_so_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    with socket.socket() as nobody:  # a port nothing listens on: the broker is not up yet
-        nobody.bind(("127.0.0.1", 0))
-        broker = f"kafka://127.0.0.1:{nobody.getsockname()[1]}"
+    broker = f"kafka://127.0.0.1:{free_port()}"  # nothing listens there: the broker is not up
     key = tmp_path / "key"
     key.write_text("k" * 40)
     key.chmod(0o600)
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    serve = subprocess.Popen(
-        [*COMMAND, "--port", str(port), "--data-dir", str(tmp_path), "--broker", broker],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "STREAMLOOP_SECRET_KEY_FILE": str(key), "STREAMLOOP_SECRET_KEY": ""},
+    serve = ServeProcess(
+        ["--data-dir", str(tmp_path), "--broker", broker],
+        env={"STREAMLOOP_SECRET_KEY_FILE": str(key), "STREAMLOOP_SECRET_KEY": ""},
     )
     try:
-        assert serve.stdout is not None
-        said = []
-        while "waiting: cannot create the topics" not in (line := serve.stdout.readline()):
-            assert line, f"serve exited: {''.join(said)}"
-            said.append(line)
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(timeout=60) == 0  # a wait for the broker is stopped by a signal
+        serve.read_until("waiting: cannot create the topics")
+        serve.process.send_signal(signal.SIGTERM)
+        assert serve.process.wait(timeout=60) == 0  # a wait for the broker is stopped by a signal
     finally:
-        serve.kill()
-        serve.wait()
-        if serve.stdout is not None:
-            serve.stdout.close()
+        serve.kill(signal.SIGKILL)
 
 
 def test_serve_stopped_while_it_opens_its_projects_stops_cleanly(tmp_path: Path) -> None:
@@ -79,33 +65,19 @@ def test_serve_stopped_while_it_opens_its_projects_stops_cleanly(tmp_path: Path)
     store = Store(f"sqlite:///{tmp_path / 'streamloop.db'}")
     make_project(store)
     store.close()
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    serve = subprocess.Popen(
-        [*COMMAND, "--port", str(port), "--data-dir", str(tmp_path), "--log-level", "info"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = ServeProcess(["--data-dir", str(tmp_path), "--log-level", "info"])
     try:
-        assert serve.stdout is not None
-        said = []
-        while "Waiting for application startup." not in (line := serve.stdout.readline()):
-            assert line, f"serve exited: {''.join(said)}"
-            said.append(line)
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(timeout=60) == 0, serve.stdout.read()
-        said.append(serve.stdout.read())
-        output = "".join(said)
+        said = serve.read_until("Waiting for application startup.")
+        serve.process.send_signal(signal.SIGTERM)
+        code = serve.process.wait(timeout=60)
+        assert serve.process.stdout is not None
+        output = "".join([*said, serve.process.stdout.read()])
+        assert code == 0, output
         assert "Traceback" not in output and "ERROR" not in output, output
         assert f"streamloop {__version__} ready" not in output  # stopped before ready
         assert "Application shutdown complete." in output  # the service stopped in order
     finally:
-        serve.kill()
-        serve.wait()
-        if serve.stdout is not None:
-            serve.stdout.close()
+        serve.kill(signal.SIGKILL)
 
 
 def test_a_setting_out_of_range_is_refused_before_anything_starts(tmp_path: Path) -> None:
